@@ -1,0 +1,1 @@
+"""Domain model: frozen value types, states and typed errors. Imports nothing from the project."""

@@ -1,0 +1,80 @@
+"""Which clusters and nodes may take a job: the constraint vocabulary of the spine.
+
+Pure functions shared by submit-time rejection, the scheduling cycle and ExplainJob, so all three
+always agree on what "eligible" means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from scheduler.domain import reasons
+from scheduler.domain.models import Cluster, ClusterVerdict, JobSpec, Node
+from scheduler.domain.resources import fits, fmt, shortfall
+
+
+def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
+    """The first cluster-level constraint the cluster violates, or None if it meets them all."""
+    c = spec.constraints
+    s = cluster.spec
+    if s.security_level < c.min_security_level:
+        return ClusterVerdict(
+            s.name, False, reasons.SECURITY_LEVEL,
+            f"等保 level {s.security_level} < required {c.min_security_level}",
+        )
+    if c.allowed_regions and s.region not in c.allowed_regions:
+        return ClusterVerdict(
+            s.name, False, reasons.REGION,
+            f"region {s.region} not in allowed regions {', '.join(c.allowed_regions)}",
+        )
+    if c.xinchuang_required and not s.xinchuang:
+        return ClusterVerdict(s.name, False, reasons.XINCHUANG, "not 信创 (xinchuang) hardware")
+    return None
+
+
+def node_matches(spec: JobSpec, node: Node) -> bool:
+    return all(node.labels.get(k) == v for k, v in spec.constraints.node_selector.items())
+
+
+def node_could_ever_fit(spec: JobSpec, node: Node) -> bool:
+    """True if one replica fits the node when the node is empty."""
+    return node_matches(spec, node) and fits(spec.resources, node.capacity)
+
+
+def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> ClusterVerdict:
+    """Could this cluster ever run one replica of the job, ignoring current load and state?
+
+    A cluster whose agent has not reported nodes yet is given the benefit of the doubt.
+    """
+    bad = cluster_constraint_verdict(spec, cluster)
+    if bad is not None:
+        return bad
+    if not nodes:
+        return ClusterVerdict(cluster.name, True, reasons.NO_NODES, "no nodes reported yet")
+    matching = [n for n in nodes if node_matches(spec, n)]
+    if not matching:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(spec.constraints.node_selector.items()))
+        return ClusterVerdict(
+            cluster.name, False, reasons.NODE_SELECTOR, f"no node has labels {selector}"
+        )
+    if not any(fits(spec.resources, n.capacity) for n in matching):
+        best = max(matching, key=lambda n: -sum(shortfall(spec.resources, n.capacity).values()))
+        return ClusterVerdict(
+            cluster.name, False, reasons.NO_FITTING_NODE,
+            f"no node is large enough for one replica ({fmt(spec.resources)}); "
+            f"largest gap on {best.name}: short {fmt(shortfall(spec.resources, best.capacity))}",
+        )
+    return ClusterVerdict(cluster.name, True, reasons.FITS, "meets every constraint")
+
+
+def rejection(
+    spec: JobSpec, clusters: Iterable[Cluster], nodes_by_cluster: Mapping[str, Sequence[Node]]
+) -> tuple[str, str, list[ClusterVerdict]] | None:
+    """(reason, message, verdicts) if no registered cluster could ever run the job, else None."""
+    verdicts = [static_verdict(spec, c, nodes_by_cluster.get(c.name, ())) for c in clusters]
+    if any(v.eligible for v in verdicts):
+        return None
+    if not verdicts:
+        return reasons.NO_ELIGIBLE_CLUSTER, "no cluster is registered", verdicts
+    summary = "; ".join(f"{v.cluster}: {v.message}" for v in verdicts)
+    return reasons.NO_ELIGIBLE_CLUSTER, f"no cluster can ever run this job ({summary})", verdicts

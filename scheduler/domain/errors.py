@@ -1,0 +1,46 @@
+"""Typed errors raised by the domain, the store and the use cases.
+
+The API layer maps each class to one gRPC status code, in one table.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: a request that cannot be carried out as asked."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidSpec(DomainError):
+    """Bad input; `field` names the offending field."""
+
+
+class NotFound(DomainError):
+    """The named object does not exist (or is not visible to the caller)."""
+
+
+class AlreadyExists(DomainError):
+    """An object with that unique name exists already."""
+
+
+class PermissionDenied(DomainError):
+    """The caller is authenticated but may not do this."""
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials."""
+
+
+class FailedPrecondition(DomainError):
+    """The system is not in a state that allows the request (e.g. no cluster could ever run it)."""
+
+    def __init__(self, message: str, *, field: str = "", reason: str = "") -> None:
+        super().__init__(message, field=field)
+        self.reason = reason

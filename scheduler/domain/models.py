@@ -1,0 +1,147 @@
+"""Frozen value types of the pool: departments, clusters, nodes, jobs, runs and events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scheduler.domain.states import ClusterState, JobState, RunState
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What a cloud admin declares when registering a cluster."""
+
+    name: str
+    region: str
+    zone: str = ""
+    provider: str = ""
+    security_level: int = 1  # 等保 level, 1-4
+    xinchuang: bool = False  # 信创 hardware and software
+    price: Mapping[str, float] = field(default_factory=dict)  # yuan per unit-hour
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    spec: ClusterSpec
+    state: ClusterState
+    created_at: datetime
+    last_heartbeat: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class Node:
+    cluster: str
+    name: str
+    capacity: Mapping[str, int]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    min_security_level: int = 0
+    allowed_regions: tuple[str, ...] = ()
+    xinchuang_required: bool = False
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a department asks to run: a gang of identical replicas."""
+
+    client_id: str
+    command: tuple[str, ...]
+    resources: Mapping[str, int]
+    job_set: str = "default"
+    name: str = ""
+    priority: int = 0
+    replicas: int = 1
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_runtime_seconds: int = 0
+    constraints: Constraints = field(default_factory=Constraints)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    department: str
+    spec: JobSpec
+    state: JobState
+    created_at: datetime
+    updated_at: datetime
+    attempt: int = 0
+    cluster: str = ""
+    reason: str = ""
+    message: str = ""
+    # Monotonic submit order, used for FIFO tie-breaks and pagination.
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One replica of one attempt of a job, leased to a node of a cluster."""
+
+    run_id: str
+    job_id: str
+    attempt: int
+    replica: int
+    cluster: str
+    node: str
+    state: RunState
+    created_at: datetime
+    exit_code: int | None = None
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    event_id: int
+    job_id: str
+    department: str
+    job_set: str
+    state: JobState
+    created_at: datetime
+    reason: str = ""
+    message: str = ""
+    cluster: str = ""
+    node: str = ""
+    attempt: int = 0
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class ClusterVerdict:
+    """Whether one cluster can take a job, and why not."""
+
+    cluster: str
+    eligible: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a job is where it is, as of `evaluated_at`."""
+
+    job_id: str
+    state: JobState
+    reason: str
+    message: str
+    clusters: tuple[ClusterVerdict, ...]
+    evaluated_at: datetime

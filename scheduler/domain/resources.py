@@ -1,0 +1,110 @@
+"""Resource quantities: canonical names and integer units.
+
+`cpu` is in millicores, `memory` in MiB, accelerators are counted in devices. Names follow the
+Kubernetes extended-resource shape so that `nvidia.com/gpu` and `huawei.com/ascend` are ordinary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from scheduler.domain.errors import InvalidSpec
+
+CPU = "cpu"
+MEMORY = "memory"
+NVIDIA_GPU = "nvidia.com/gpu"
+ASCEND_NPU = "huawei.com/ascend"
+
+_NAME = re.compile(
+    r"^(?:[a-z0-9]([a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*/)?"
+    r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
+)
+MAX_NAME_LEN = 63
+# Above any real machine: 1,048,576 cores, 1 EiB in MiB, a million devices. Larger values are
+# typos (bytes given as MiB, cores as millicores twice) and would overflow solver scaling.
+MAX_QUANTITY: dict[str, int] = {CPU: 1 << 30, MEMORY: 1 << 40}
+MAX_OTHER_QUANTITY = 1 << 20
+MAX_RESOURCE_KINDS = 32
+
+Quantities = Mapping[str, int]
+
+
+def max_quantity(name: str) -> int:
+    return MAX_QUANTITY.get(name, MAX_OTHER_QUANTITY)
+
+
+def validate_name(name: str, field: str) -> None:
+    if not name or len(name) > MAX_NAME_LEN or not _NAME.match(name):
+        raise InvalidSpec(
+            f"resource name {name!r} is not a canonical name "
+            "(lower-case, e.g. cpu, memory, nvidia.com/gpu)",
+            field=field,
+        )
+
+
+def validate_quantities(
+    quantities: Mapping[str, int], field: str, *, allow_zero: bool = False, require_any: bool = True
+) -> dict[str, int]:
+    """Checks names and bounds; returns a plain dict without zero entries."""
+    if len(quantities) > MAX_RESOURCE_KINDS:
+        raise InvalidSpec(f"at most {MAX_RESOURCE_KINDS} resource kinds", field=field)
+    clean: dict[str, int] = {}
+    for name, value in sorted(quantities.items()):
+        item = f"{field}[{name}]"
+        validate_name(name, item)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSpec(f"quantity must be an integer, got {value!r}", field=item)
+        if value < 0 or (value == 0 and not allow_zero):
+            raise InvalidSpec(f"quantity must be positive, got {value}", field=item)
+        if value > max_quantity(name):
+            raise InvalidSpec(
+                f"quantity {value} is absurdly large (limit {max_quantity(name)}); "
+                "units are millicores for cpu and MiB for memory",
+                field=item,
+            )
+        if value:
+            clean[name] = value
+    if require_any and not clean:
+        raise InvalidSpec("at least one positive resource quantity is required", field=field)
+    return clean
+
+
+def add(a: Quantities, b: Quantities, times: int = 1) -> dict[str, int]:
+    out = dict(a)
+    for name, value in b.items():
+        out[name] = out.get(name, 0) + value * times
+    return out
+
+
+def total(items: Iterable[Quantities]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for q in items:
+        out = add(out, q)
+    return out
+
+
+def fits(demand: Quantities, free: Quantities) -> bool:
+    return all(free.get(name, 0) >= value for name, value in demand.items())
+
+
+def shortfall(demand: Quantities, free: Quantities) -> dict[str, int]:
+    """What is missing from `free` to hold `demand`, per resource (only positive entries)."""
+    return {
+        name: value - free.get(name, 0)
+        for name, value in demand.items()
+        if value > free.get(name, 0)
+    }
+
+
+def fmt(quantities: Quantities) -> str:
+    """Readable form: cpu in cores, memory in GiB/MiB, others as counts."""
+    parts = []
+    for name, value in sorted(quantities.items()):
+        if name == CPU:
+            parts.append(f"cpu={value / 1000:g}")
+        elif name == MEMORY:
+            parts.append(f"memory={value / 1024:g}Gi" if value >= 1024 else f"memory={value}Mi")
+        else:
+            parts.append(f"{name}={value}")
+    return ",".join(parts)

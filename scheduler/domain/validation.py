@@ -1,0 +1,150 @@
+"""Validation of what users send. Every error names the offending field."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from scheduler.domain.errors import InvalidSpec
+from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
+from scheduler.domain.resources import validate_name, validate_quantities
+
+MAX_BATCH = 1000
+MAX_REPLICAS = 1024
+MAX_PRIORITY = 1000
+MAX_ID_LEN = 128
+MAX_LABELS = 64
+MAX_LABEL_LEN = 128
+MAX_COMMAND_ARGS = 1024
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_ENV = 256
+MAX_ENV_VALUE = 32 * 1024
+MAX_RUNTIME_SECONDS = 30 * 24 * 3600
+MAX_REGIONS = 64
+MAX_PRICE = 1_000_000.0
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+RESERVED_ENV = ("SUANCHOU_JOB_ID", "SUANCHOU_REPLICA", "SUANCHOU_REPLICAS")
+
+
+def _text(value: str, field: str, *, required: bool = False, max_len: int = MAX_ID_LEN) -> str:
+    if required and not value:
+        raise InvalidSpec("is required", field=field)
+    if len(value) > max_len:
+        raise InvalidSpec(f"is {len(value)} characters, at most {max_len} allowed", field=field)
+    if not _PRINTABLE.match(value):
+        raise InvalidSpec("must not contain control characters", field=field)
+    return value
+
+
+def _labels(labels: Mapping[str, str], field: str) -> dict[str, str]:
+    if len(labels) > MAX_LABELS:
+        raise InvalidSpec(f"at most {MAX_LABELS} entries", field=field)
+    for key, value in labels.items():
+        _text(key, f"{field}[{key}]", required=True, max_len=MAX_LABEL_LEN)
+        _text(value, f"{field}[{key}]", max_len=MAX_LABEL_LEN)
+    return dict(labels)
+
+
+def validate_constraints(c: Constraints, field: str = "constraints") -> Constraints:
+    if not 0 <= c.min_security_level <= 4:
+        raise InvalidSpec(
+            f"must be 0-4 (等保 level), got {c.min_security_level}",
+            field=f"{field}.min_security_level",
+        )
+    if len(c.allowed_regions) > MAX_REGIONS:
+        raise InvalidSpec(f"at most {MAX_REGIONS} regions", field=f"{field}.allowed_regions")
+    for i, region in enumerate(c.allowed_regions):
+        _text(region, f"{field}.allowed_regions[{i}]", required=True)
+    _labels(c.node_selector, f"{field}.node_selector")
+    return c
+
+
+def validate_job_spec(spec: JobSpec) -> JobSpec:
+    """Returns the spec with defaults applied, or raises InvalidSpec naming the field."""
+    _text(spec.client_id, "client_id", required=True)
+    _text(spec.job_set, "job_set")
+    _text(spec.name, "name")
+    if not 0 <= spec.priority <= MAX_PRIORITY:
+        raise InvalidSpec(f"must be 0-{MAX_PRIORITY}, got {spec.priority}", field="priority")
+    if not 1 <= spec.replicas <= MAX_REPLICAS:
+        raise InvalidSpec(f"must be 1-{MAX_REPLICAS}, got {spec.replicas}", field="replicas")
+    resources = validate_quantities(spec.resources, "resources")
+    if not spec.command:
+        raise InvalidSpec("must have at least one element (the program)", field="command")
+    if not spec.command[0]:
+        raise InvalidSpec("program must not be empty", field="command[0]")
+    if len(spec.command) > MAX_COMMAND_ARGS:
+        raise InvalidSpec(f"at most {MAX_COMMAND_ARGS} arguments", field="command")
+    if sum(len(a.encode()) for a in spec.command) > MAX_COMMAND_BYTES:
+        raise InvalidSpec(f"at most {MAX_COMMAND_BYTES} bytes in total", field="command")
+    for i, arg in enumerate(spec.command):
+        if "\x00" in arg:
+            raise InvalidSpec("must not contain NUL bytes", field=f"command[{i}]")
+    if len(spec.env) > MAX_ENV:
+        raise InvalidSpec(f"at most {MAX_ENV} variables", field="env")
+    for key, value in spec.env.items():
+        if not _ENV_NAME.match(key) or len(key) > MAX_LABEL_LEN:
+            raise InvalidSpec(
+                f"{key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                field=f"env[{key}]",
+            )
+        if key in RESERVED_ENV:
+            raise InvalidSpec("is set by suanchou and cannot be overridden", field=f"env[{key}]")
+        if "\x00" in value or len(value) > MAX_ENV_VALUE:
+            raise InvalidSpec(
+                f"must be at most {MAX_ENV_VALUE} characters without NUL", field=f"env[{key}]"
+            )
+    if not 0 <= spec.max_runtime_seconds <= MAX_RUNTIME_SECONDS:
+        raise InvalidSpec(
+            f"must be 0-{MAX_RUNTIME_SECONDS} (30 days), got {spec.max_runtime_seconds}",
+            field="max_runtime_seconds",
+        )
+    validate_constraints(spec.constraints)
+    _labels(spec.labels, "labels")
+    if resources != dict(spec.resources) or not spec.job_set:
+        from dataclasses import replace
+
+        return replace(spec, resources=resources, job_set=spec.job_set or "default")
+    return spec
+
+
+def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
+    if not _CLUSTER_NAME.match(spec.name):
+        raise InvalidSpec(
+            f"{spec.name!r} must be 1-63 characters of a-z, 0-9 and '-', starting with a letter",
+            field="name",
+        )
+    _text(spec.region, "region", required=True, max_len=63)
+    _text(spec.zone, "zone", max_len=63)
+    _text(spec.provider, "provider", max_len=63)
+    if not 1 <= spec.security_level <= 4:
+        raise InvalidSpec(
+            f"must be 1-4 (等保 level), got {spec.security_level}", field="security_level"
+        )
+    for name, price in spec.price.items():
+        validate_name(name, f"price[{name}]")
+        if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
+            raise InvalidSpec(
+                f"must be a finite price 0-{MAX_PRICE:g} yuan per unit-hour, got {price}",
+                field=f"price[{name}]",
+            )
+    _labels(spec.labels, "labels")
+    return spec
+
+
+def validate_department_name(name: str) -> str:
+    _text(name, "name", required=True, max_len=64)
+    if name != name.strip() or "/" in name:
+        raise InvalidSpec("must not have surrounding spaces or '/'", field="name")
+    return name
+
+
+def validate_node(name: str, capacity: Mapping[str, int], labels: Mapping[str, str],
+                  field: str) -> dict[str, int]:
+    _text(name, f"{field}.name", required=True, max_len=253)
+    _labels(labels, f"{field}.labels")
+    return validate_quantities(capacity, f"{field}.capacity", allow_zero=True, require_any=False)
