@@ -21,6 +21,8 @@ _NAME = re.compile(
     r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
 )
 MAX_NAME_LEN = 63
+# Cluster prices are quoted per core-, GiB- or device-hour: canonical units in one priced unit.
+UNITS_PER_PRICED_UNIT: dict[str, int] = {CPU: 1000, MEMORY: 1024}
 # Above any real machine: 1,048,576 cores, 1 EiB in MiB, a million devices. Larger values are
 # typos (bytes given as MiB, cores as millicores twice) and would overflow solver scaling.
 MAX_QUANTITY: dict[str, int] = {CPU: 1 << 30, MEMORY: 1 << 40}

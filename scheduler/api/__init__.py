@@ -1,0 +1,1 @@
+"""gRPC API: thin servicers, proto<->domain conversion, status mapping, interceptors."""

@@ -1,0 +1,288 @@
+"""All proto <-> domain conversion, as paired functions. Servicers call nothing else to convert."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
+from scheduler.domain.errors import DomainError, InvalidSpec
+from scheduler.domain.models import (
+    ClusterSpec,
+    Constraints,
+    Department,
+    Explanation,
+    JobEvent,
+    JobSpec,
+    Node,
+    Run,
+)
+from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.service.agent_sync import Lease, RunReport, SyncReply
+from scheduler.api.status import code_name as grpc_code_name
+from scheduler.service.jobs import SubmitOutcome
+from scheduler.service.views import ClusterView, JobView
+
+# Enum name prefixes in the protos: JOB_STATE_QUEUED <-> JobState.QUEUED, and so on.
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def job_state_to_proto(state: JobState) -> types_pb2.JobState.ValueType:
+    return types_pb2.JobState.Value(f"JOB_STATE_{state.value}")
+
+
+def job_state_from_proto(value: int, field: str) -> JobState:
+    try:
+        name = types_pb2.JobState.Name(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise InvalidSpec(f"unknown job state {value}", field=field) from None
+    if name == "JOB_STATE_UNSPECIFIED":
+        raise InvalidSpec("job state must be specified", field=field)
+    return JobState(name.removeprefix("JOB_STATE_"))
+
+
+def run_state_to_proto(state: RunState) -> types_pb2.RunState.ValueType:
+    return types_pb2.RunState.Value(f"RUN_STATE_{state.value}")
+
+
+def run_state_from_proto(value: int, field: str) -> RunState:
+    try:
+        name = types_pb2.RunState.Name(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise InvalidSpec(f"unknown run state {value}", field=field) from None
+    if name == "RUN_STATE_UNSPECIFIED":
+        raise InvalidSpec("run state must be specified", field=field)
+    return RunState(name.removeprefix("RUN_STATE_"))
+
+
+def cluster_state_to_proto(state: ClusterState) -> types_pb2.ClusterState.ValueType:
+    return types_pb2.ClusterState.Value(f"CLUSTER_STATE_{state.value}")
+
+
+def resources_to_proto(q: Mapping[str, int]) -> types_pb2.Resources:
+    return types_pb2.Resources(quantities=dict(q))
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
+    c = msg.constraints
+    return JobSpec(
+        client_id=msg.client_id,
+        command=tuple(msg.command),
+        resources=dict(msg.resources.quantities),
+        job_set=msg.job_set or "default",
+        name=msg.name,
+        priority=msg.priority,
+        replicas=msg.replicas or 1,
+        env=dict(msg.env),
+        max_runtime_seconds=msg.max_runtime_seconds,
+        constraints=Constraints(
+            min_security_level=c.min_security_level,
+            allowed_regions=tuple(c.allowed_regions),
+            xinchuang_required=c.xinchuang_required,
+            node_selector=dict(c.node_selector),
+        ),
+        labels=dict(msg.labels),
+    )
+
+
+def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
+    c = spec.constraints
+    return types_pb2.JobSpec(
+        client_id=spec.client_id,
+        job_set=spec.job_set,
+        name=spec.name,
+        priority=spec.priority,
+        replicas=spec.replicas,
+        resources=resources_to_proto(spec.resources),
+        command=list(spec.command),
+        env=dict(spec.env),
+        max_runtime_seconds=spec.max_runtime_seconds,
+        constraints=types_pb2.Constraints(
+            min_security_level=c.min_security_level,
+            allowed_regions=list(c.allowed_regions),
+            xinchuang_required=c.xinchuang_required,
+            node_selector=dict(c.node_selector),
+        ),
+        labels=dict(spec.labels),
+    )
+
+
+def submit_items_from_proto(req: jobs_pb2.SubmitJobsRequest) -> list[JobSpec | DomainError]:
+    return [job_spec_from_proto(item) for item in req.items]
+
+
+def item_error_to_proto(error: DomainError) -> jobs_pb2.ItemError:
+    return jobs_pb2.ItemError(code=grpc_code_name(error), field=error.field,
+                              message=error.message)
+
+
+def submit_outcome_to_proto(o: SubmitOutcome) -> jobs_pb2.SubmitResult:
+    result = jobs_pb2.SubmitResult(
+        index=o.index, client_id=o.client_id, job_id=o.job_id, duplicate=o.duplicate,
+        reason=o.reason, message=o.message,
+    )
+    if o.state is not None:
+        result.state = job_state_to_proto(o.state)
+    if o.error is not None:
+        result.error.CopyFrom(item_error_to_proto(o.error))
+    return result
+
+
+def run_to_proto(run: Run) -> types_pb2.Run:
+    msg = types_pb2.Run(
+        run_id=run.run_id, job_id=run.job_id, attempt=run.attempt, replica=run.replica,
+        cluster=run.cluster, node=run.node, state=run_state_to_proto(run.state),
+        message=run.message, created_at=_ts(run.created_at), started_at=_ts(run.started_at),
+        finished_at=_ts(run.finished_at),
+    )
+    if run.exit_code is not None:
+        msg.exit_code = run.exit_code
+    return msg
+
+
+def job_view_to_proto(view: JobView) -> types_pb2.Job:
+    job = view.job
+    return types_pb2.Job(
+        job_id=job.job_id, department=job.department, spec=job_spec_to_proto(job.spec),
+        state=job_state_to_proto(job.state), attempt=job.attempt, cluster=job.cluster,
+        reason=job.reason, message=job.message, created_at=_ts(job.created_at),
+        updated_at=_ts(job.updated_at), runs=[run_to_proto(r) for r in view.runs],
+    )
+
+
+def event_to_proto(e: JobEvent) -> types_pb2.JobEvent:
+    msg = types_pb2.JobEvent(
+        event_id=e.event_id, job_id=e.job_id, job_set=e.job_set,
+        state=job_state_to_proto(e.state), reason=e.reason, message=e.message,
+        cluster=e.cluster, node=e.node, attempt=e.attempt, created_at=_ts(e.created_at),
+    )
+    if e.exit_code is not None:
+        msg.exit_code = e.exit_code
+    return msg
+
+
+def explanation_to_proto(e: Explanation) -> jobs_pb2.ExplainJobResponse:
+    return jobs_pb2.ExplainJobResponse(
+        job_id=e.job_id, state=job_state_to_proto(e.state), reason=e.reason, message=e.message,
+        clusters=[
+            jobs_pb2.ClusterVerdict(cluster=v.cluster, eligible=v.eligible, reason=v.reason,
+                                    message=v.message)
+            for v in e.clusters
+        ],
+        evaluated_at=_ts(e.evaluated_at),
+    )
+
+
+def encode_page_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
+
+
+def decode_page_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "seq":
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidSpec("is not a token this server issued", field="page_token")
+
+
+# -- admin -----------------------------------------------------------------------------------
+
+
+def cluster_spec_from_proto(msg: admin_pb2.ClusterSpec) -> ClusterSpec:
+    return ClusterSpec(
+        name=msg.name, region=msg.region, zone=msg.zone, provider=msg.provider,
+        security_level=msg.security_level, xinchuang=msg.xinchuang, price=dict(msg.price),
+        labels=dict(msg.labels),
+    )
+
+
+def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_pb2.Cluster:
+    s = v.cluster.spec
+    msg = admin_pb2.Cluster(
+        spec=admin_pb2.ClusterSpec(
+            name=s.name, region=s.region, zone=s.zone, provider=s.provider,
+            security_level=s.security_level, xinchuang=s.xinchuang, price=dict(s.price),
+            labels=dict(s.labels),
+        ),
+        state=cluster_state_to_proto(v.state),
+        capacity=resources_to_proto(v.capacity),
+        allocated=resources_to_proto(v.allocated),
+        node_count=len(v.nodes),
+        last_heartbeat=_ts(v.cluster.last_heartbeat),
+        created_at=_ts(v.cluster.created_at),
+        active_runs=v.active_runs,
+    )
+    if with_nodes:
+        msg.nodes.extend(
+            admin_pb2.Node(name=n.node.name, capacity=resources_to_proto(n.node.capacity),
+                           labels=dict(n.node.labels), allocated=resources_to_proto(n.allocated))
+            for n in v.nodes
+        )
+    return msg
+
+
+def department_to_proto(d: Department) -> admin_pb2.Department:
+    return admin_pb2.Department(name=d.name, display_name=d.display_name,
+                                created_at=_ts(d.created_at))
+
+
+# -- agent -----------------------------------------------------------------------------------
+
+
+def sync_request_from_proto(
+    req: agent_pb2.SyncRequest, cluster: str
+) -> tuple[list[Node], list[RunReport]]:
+    nodes = [
+        Node(cluster=cluster, name=n.name, capacity=dict(n.capacity.quantities),
+             labels=dict(n.labels))
+        for n in req.nodes
+    ]
+    reports = [
+        RunReport(
+            run_id=r.run_id,
+            state=run_state_from_proto(r.state, f"runs[{i}].state"),
+            exit_code=r.exit_code if r.HasField("exit_code") else None,
+            message=r.message[:4096],
+        )
+        for i, r in enumerate(req.runs)
+    ]
+    return nodes, reports
+
+
+def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
+    run, job = lease.run, lease.job
+    return agent_pb2.RunLease(
+        run_id=run.run_id, job_id=job.job_id, attempt=run.attempt, replica=run.replica,
+        replicas=job.spec.replicas, node=run.node, resources=resources_to_proto(job.spec.resources),
+        command=list(job.spec.command), env=dict(job.spec.env),
+        max_runtime_seconds=job.spec.max_runtime_seconds, department=job.department,
+        job_set=job.spec.job_set,
+    )
+
+
+def sync_reply_to_proto(reply: SyncReply) -> agent_pb2.SyncResponse:
+    return agent_pb2.SyncResponse(
+        cluster=reply.cluster,
+        start=[lease_to_proto(lease) for lease in reply.start],
+        cancel=list(reply.cancel),
+        acknowledged=list(reply.acknowledged),
+        sync_interval_seconds=reply.sync_interval_s,
+        lease_timeout_seconds=reply.lease_timeout_s,
+    )

@@ -1,0 +1,1 @@
+"""Use cases (submit, cancel, register, agent sync) and the scheduling cycle."""

@@ -1,0 +1,106 @@
+"""Admin use cases: departments and clusters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from scheduler.domain.errors import FailedPrecondition, InvalidSpec
+from scheduler.domain.models import ClusterSpec, Department
+from scheduler.domain.states import ClusterState
+from scheduler.domain.validation import validate_cluster_spec, validate_department_name
+from scheduler.service.clock import Clock
+from scheduler.service.settings import SchedulerSettings
+from scheduler.service.tokens import PREFIX_AGENT, PREFIX_DEPARTMENT, hash_token, new_token
+from scheduler.service.views import (
+    ClusterView,
+    allocated_by_node,
+    cluster_view,
+    effective_state,
+)
+from scheduler.state import Store, Tx
+
+
+@dataclass(frozen=True)
+class Deregistered:
+    removed: bool
+    view: ClusterView
+
+
+class AdminService:
+    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings,
+                 started_at: datetime) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self._started_at = started_at
+
+    def create_department(self, name: str, display_name: str) -> tuple[Department, str]:
+        """Returns the department and its token, which is not stored and cannot be shown again."""
+        validate_department_name(name)
+        if len(display_name) > 256:
+            raise InvalidSpec("at most 256 characters", field="display_name")
+        token = new_token(PREFIX_DEPARTMENT)
+        with self._store.unit() as tx:
+            dept = tx.departments.create(name, display_name, hash_token(token), self._clock.now())
+        return dept, token
+
+    def list_departments(self) -> list[Department]:
+        with self._store.unit(write=False) as tx:
+            return tx.departments.list()
+
+    def register_cluster(self, spec: ClusterSpec) -> tuple[ClusterView, str]:
+        validate_cluster_spec(spec)
+        token = new_token(PREFIX_AGENT)
+        with self._store.unit() as tx:
+            tx.clusters.create(spec, hash_token(token), self._clock.now())
+            view = self._view(tx, spec.name)
+        return view, token
+
+    def get_cluster(self, name: str) -> ClusterView:
+        with self._store.unit(write=False) as tx:
+            return self._view(tx, name)
+
+    def list_clusters(self) -> list[ClusterView]:
+        with self._store.unit(write=False) as tx:
+            return [self._view(tx, c.name) for c in tx.clusters.list()]
+
+    def cordon(self, name: str) -> ClusterView:
+        return self._set_state(name, ClusterState.CORDONED)
+
+    def uncordon(self, name: str) -> ClusterView:
+        return self._set_state(name, ClusterState.ACTIVE)
+
+    def deregister(self, name: str, drain: bool) -> Deregistered:
+        with self._store.unit() as tx:
+            view = self._view(tx, name)
+            if view.active_runs == 0:
+                tx.clusters.delete(name)
+                return Deregistered(True, view)
+            if not drain:
+                raise FailedPrecondition(
+                    f"cluster {name!r} has {view.active_runs} active runs; "
+                    "cordon it and wait, or deregister with drain",
+                    field="name",
+                )
+            tx.clusters.set_state(name, ClusterState.DRAINING)
+            return Deregistered(False, self._view(tx, name))
+
+    def _set_state(self, name: str, state: ClusterState) -> ClusterView:
+        with self._store.unit() as tx:
+            current = tx.clusters.get(name)
+            if current.state is ClusterState.DRAINING:
+                raise FailedPrecondition(f"cluster {name!r} is draining for removal",
+                                         field="name")
+            tx.clusters.set_state(name, state)
+            return self._view(tx, name)
+
+    def _view(self, tx: Tx, name: str) -> ClusterView:
+        cluster = tx.clusters.get(name)
+        runs = tx.runs.active(cluster=name)
+        jobs = tx.jobs.get_many(r.job_id for r in runs)
+        state = effective_state(cluster, self._clock.now(), self._settings.lease_timeout_s,
+                                self._started_at)
+        return cluster_view(cluster, state, tx.clusters.nodes(name),
+                            allocated_by_node(runs, jobs), len(runs))
+

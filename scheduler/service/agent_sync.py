@@ -1,0 +1,153 @@
+"""The agent's full-state sync: record what it reports, tell it what to start and stop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from scheduler.domain.errors import InvalidSpec
+from scheduler.domain.models import Job, Node, Run
+from scheduler.domain.states import ClusterState, RunState
+from scheduler.domain.validation import validate_node
+from scheduler.service.clock import Clock
+from scheduler.service.outcomes import settle_jobs
+from scheduler.service.settings import SchedulerSettings
+from scheduler.state import Store, Tx
+
+MAX_NODES = 10_000
+MAX_REPORTED_RUNS = 100_000
+# What an agent may claim about a run it holds; LEASED and LOST are the scheduler's words.
+REPORTABLE = frozenset({RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED,
+                        RunState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    state: RunState
+    exit_code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Lease:
+    run: Run
+    job: Job  # with max_runtime_seconds defaulted
+
+
+@dataclass(frozen=True)
+class SyncReply:
+    cluster: str
+    start: tuple[Lease, ...]
+    cancel: tuple[str, ...]
+    acknowledged: tuple[str, ...]
+    sync_interval_s: float
+    lease_timeout_s: float
+
+
+class AgentSyncService:
+    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+
+    def sync(self, cluster: str, agent_id: str, nodes: Sequence[Node],
+             reports: Sequence[RunReport]) -> SyncReply:
+        nodes = self._validate(cluster, nodes, reports)
+        with self._store.unit() as tx:
+            now = self._clock.now()
+            current = tx.clusters.get(cluster)
+            tx.clusters.heartbeat(cluster, now, agent_id[:256])
+            tx.clusters.replace_nodes(cluster, nodes, now)
+            cancel, ack, touched = self._apply_reports(tx, cluster, reports, now)
+            reported = {r.run_id for r in reports}
+            start: list[Lease] = []
+            for run in tx.runs.active(cluster=cluster):
+                if run.run_id in reported:
+                    continue
+                if run.state is RunState.LEASED:
+                    start.append(Lease(run, tx.jobs.get(run.job_id)))
+                else:
+                    # The agent acknowledged this run once and no longer holds it (restarted,
+                    # or it lost the process): it is gone and must not come back.
+                    tx.runs.update(run.run_id, RunState.LOST, finished_at=now,
+                                   message=f"agent {agent_id or cluster} no longer holds it")
+                    touched.add(run.job_id)
+            settle_jobs(tx, touched, now, self._settings.max_attempts)
+            if current.state is ClusterState.DRAINING:
+                # Nothing new is leased to a draining cluster; leases not yet started are
+                # withdrawn rather than started.
+                start = []
+        default_runtime = self._settings.default_max_runtime_s
+        return SyncReply(
+            cluster=cluster,
+            start=tuple(
+                Lease(lease.run, _with_runtime(lease.job, default_runtime)) for lease in start
+            ),
+            cancel=tuple(cancel),
+            acknowledged=tuple(ack),
+            sync_interval_s=self._settings.sync_interval_s,
+            lease_timeout_s=self._settings.lease_timeout_s,
+        )
+
+    def _apply_reports(self, tx: Tx, cluster: str, reports: Sequence[RunReport],
+                       now: datetime) -> tuple[list[str], list[str], set[str]]:
+        known = tx.runs.get_many([r.run_id for r in reports])
+        cancel: list[str] = []
+        ack: list[str] = []
+        touched: set[str] = set()
+        for report in reports:
+            run = known.get(report.run_id)
+            if run is None or run.cluster != cluster or run.state.terminal:
+                # Unknown, not ours, or already over for the scheduler (cancelled, lost):
+                # stop it if it still runs, forget it once it has ended.
+                (ack if report.state.terminal else cancel).append(report.run_id)
+                continue
+            if report.state is not run.state and report.state in _next(run.state):
+                tx.runs.update(
+                    run.run_id, report.state,
+                    exit_code=report.exit_code,
+                    message=report.message or None,
+                    started_at=now if report.state is RunState.RUNNING else None,
+                    finished_at=now if report.state.terminal else None,
+                )
+                touched.add(run.job_id)
+            if report.state.terminal:
+                ack.append(report.run_id)
+        return cancel, ack, touched
+
+    def _validate(self, cluster: str, nodes: Sequence[Node],
+                  reports: Sequence[RunReport]) -> list[Node]:
+        if len(nodes) > MAX_NODES:
+            raise InvalidSpec(f"at most {MAX_NODES} nodes", field="nodes")
+        if len(reports) > MAX_REPORTED_RUNS:
+            raise InvalidSpec(f"at most {MAX_REPORTED_RUNS} runs", field="runs")
+        seen: set[str] = set()
+        clean: list[Node] = []
+        for i, node in enumerate(nodes):
+            field = f"nodes[{i}]"
+            capacity = validate_node(node.name, node.capacity, node.labels, field)
+            if node.name in seen:
+                raise InvalidSpec(f"duplicate node name {node.name!r}", field=f"{field}.name")
+            seen.add(node.name)
+            clean.append(replace(node, cluster=cluster, capacity=capacity))
+        for i, report in enumerate(reports):
+            if not report.run_id:
+                raise InvalidSpec("is required", field=f"runs[{i}].run_id")
+            if report.state not in REPORTABLE:
+                raise InvalidSpec(f"an agent cannot report {report.state.value}",
+                                  field=f"runs[{i}].state")
+        return clean
+
+
+def _next(state: RunState) -> frozenset[RunState]:
+    from scheduler.domain.states import RUN_TRANSITIONS
+
+    return RUN_TRANSITIONS[state]
+
+
+def _with_runtime(job: Job, default_s: int) -> Job:
+    if job.spec.max_runtime_seconds:
+        return job
+    return replace(job, spec=replace(job.spec, max_runtime_seconds=default_s))

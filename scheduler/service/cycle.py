@@ -1,0 +1,198 @@
+"""The scheduling cycle: snapshot -> problem -> solve -> check -> one transaction.
+
+RPC handlers never call the solver; they and the cycle meet only in storage. A cycle first
+reaps (lost clusters, drained clusters), then places, and lands every lease of the cycle in a
+single transaction so agents never see half a cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from scheduler.domain import reasons
+from scheduler.domain.models import Explanation, Run
+from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.placement import Result, SolveParams, check, solve
+from scheduler.service.clock import Clock
+from scheduler.service.explain import (
+    SOLVER_REASONS,
+    placed_message,
+    unplaced_message,
+    verdicts,
+)
+from scheduler.service.outcomes import settle_jobs
+from scheduler.service.problem_builder import BuiltProblem, build_problem
+from scheduler.service.settings import SchedulerSettings
+from scheduler.service.snapshot import Snapshot, take_snapshot
+from scheduler.service.views import effective_state
+from scheduler.state import Store, Tx
+
+log = structlog.get_logger("suanchou.cycle")
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    jobs: int
+    placed: int
+    requeued: int
+    objective: int
+    bound: int
+    status: str
+    solve_ms: float
+    total_ms: float
+
+    @property
+    def gap_pct(self) -> float:
+        return 0.0 if self.bound <= 0 else 100.0 * (self.bound - self.objective) / self.bound
+
+
+class SchedulingCycle:
+    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings,
+                 started_at: datetime) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self._started_at = started_at
+
+    def run_once(self) -> CycleReport:
+        t0 = time.perf_counter()
+        requeued = self._reap()
+        with self._store.unit(write=False) as tx:
+            snap = take_snapshot(tx, self._clock.now(), self._settings.lease_timeout_s,
+                                 self._started_at, self._settings.max_jobs_per_cycle)
+        if not snap.queued:
+            report = CycleReport(0, 0, requeued, 0, 0, "EMPTY", 0.0,
+                                 (time.perf_counter() - t0) * 1000)
+            if requeued:
+                self._log(report)
+            return report
+        built = build_problem(snap)
+        result = solve(built.problem, SolveParams(time_limit_s=self._settings.solver_time_limit_s))
+        violations = check(built.problem, result.assignment)
+        if violations:
+            # Never lease an answer the independent checker rejects; the jobs stay queued and
+            # the next cycle tries again.
+            log.error("cycle_rejected_solution", violations=violations[:20],
+                      count=len(violations))
+            placed = 0
+        else:
+            with self._store.unit() as tx:
+                placed = self._persist(tx, snap, built, result)
+        report = CycleReport(
+            jobs=len(built.jobs), placed=placed, requeued=requeued, objective=result.objective,
+            bound=result.bound, status=str(result.status), solve_ms=result.solve_ms,
+            total_ms=(time.perf_counter() - t0) * 1000,
+        )
+        self._log(report)
+        return report
+
+    def _log(self, r: CycleReport) -> None:
+        log.info("cycle_completed", jobs=r.jobs, placed=r.placed, requeued=r.requeued,
+                 status=r.status, objective=r.objective, bound=r.bound,
+                 gap_pct=round(r.gap_pct, 3), solve_ms=round(r.solve_ms, 1),
+                 total_ms=round(r.total_ms, 1))
+
+    def _reap(self) -> int:
+        """Requeues the runs of lost clusters and removes drained ones. Returns runs lost."""
+        lost = 0
+        with self._store.unit() as tx:
+            now = self._clock.now()
+            for cluster in tx.clusters.list():
+                state = effective_state(cluster, now, self._settings.lease_timeout_s,
+                                        self._started_at)
+                active = tx.runs.active(cluster=cluster.name)
+                if state is ClusterState.LOST and active:
+                    for run in active:
+                        tx.runs.update(run.run_id, RunState.LOST, finished_at=now,
+                                       message=f"cluster {cluster.name} lost: agent silent for "
+                                       f"over {self._settings.lease_timeout_s:g}s")
+                    settle_jobs(tx, {r.job_id for r in active}, now, self._settings.max_attempts)
+                    lost += len(active)
+                    log.warning("cluster_lost", cluster=cluster.name, runs_lost=len(active))
+                elif cluster.state is ClusterState.DRAINING and not active:
+                    tx.clusters.delete(cluster.name)
+                    log.info("cluster_removed", cluster=cluster.name, reason="drained")
+        return lost
+
+    def _persist(self, tx: Tx, snap: Snapshot, built: BuiltProblem, result: Result) -> int:
+        now = self._clock.now()
+        placed = 0
+        unplaced = {u.job: u for u in result.unplaced}
+        for j, job in enumerate(built.jobs):
+            nodes = result.assignment[j]
+            if nodes is None:
+                u = unplaced.get(j)
+                code = SOLVER_REASONS.get(u.reason, u.reason) if u else reasons.INSUFFICIENT_CAPACITY
+                detail = u.detail if u else "not placed this cycle"
+                vs = verdicts(snap, job)
+                message = unplaced_message(detail, vs)
+                if (code, message) != (job.reason, job.message):
+                    tx.jobs.set_reason(job.job_id, code, message, now)
+                    tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs,
+                                                    now))
+                continue
+            cluster = built.groups[built.problem.node_group[nodes[0]]]
+            node_names = [built.nodes[n].name for n in nodes]
+            vs = verdicts(snap, job, chosen=cluster)
+            message = placed_message(job, cluster, node_names, vs)
+            attempt = job.attempt + 1
+            if not tx.jobs.transition(job.job_id, JobState.LEASED, expected=[JobState.QUEUED],
+                                      now=now, reason=reasons.PLACED, message=message,
+                                      attempt=attempt, cluster=cluster):
+                continue  # cancelled since the snapshot
+            tx.runs.insert(
+                Run(run_id=str(uuid.uuid4()), job_id=job.job_id, attempt=attempt, replica=i,
+                    cluster=cluster, node=node, state=RunState.LEASED, created_at=now)
+                for i, node in enumerate(node_names)
+            )
+            tx.events.append(job, JobState.LEASED, now, reason=reasons.PLACED, message=message,
+                             cluster=cluster, attempt=attempt)
+            tx.explanations.put(Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message,
+                                            vs, now))
+            placed += 1
+        return placed
+
+
+class CycleRunner:
+    """Runs the cycle every interval, and soon after `trigger()` (called on submit)."""
+
+    def __init__(self, cycle: SchedulingCycle, interval_s: float,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self._cycle = cycle
+        self._interval = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scheduling-cycle", daemon=True)
+        self._on_error = on_error
+        self.cycles = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def trigger(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._cycle.run_once()
+            except Exception as exc:  # a bad cycle must not stop scheduling for good
+                log.exception("cycle_failed", error=str(exc), cycle_id=str(uuid.uuid4()))
+                if self._on_error is not None:
+                    self._on_error(exc)
+            self.cycles += 1
+            self._wake.wait(self._interval)
+            self._wake.clear()

@@ -1,0 +1,20 @@
+"""Tunables of the scheduler's use cases, set once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    # How often agents should sync, and how long a silent agent keeps its leases.
+    sync_interval_s: float = 1.0
+    lease_timeout_s: float = 30.0
+    # Placements per job before a job whose leases keep getting lost is failed.
+    max_attempts: int = 3
+    # Applied when a job asks for max_runtime_seconds = 0.
+    default_max_runtime_s: int = 24 * 3600
+    cycle_interval_s: float = 1.0
+    solver_time_limit_s: float = 1.0
+    # Queued jobs considered per cycle, highest priority then oldest first.
+    max_jobs_per_cycle: int = 5000

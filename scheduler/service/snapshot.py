@@ -1,0 +1,41 @@
+"""An immutable picture of the pool taken at the start of a scheduling cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from scheduler.domain.models import Cluster, Job, Node
+from scheduler.domain.states import ClusterState, JobState
+from scheduler.service.views import allocated_by_node, effective_state
+from scheduler.state import Tx
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now: datetime
+    clusters: tuple[Cluster, ...]
+    states: Mapping[str, ClusterState]  # effective state per cluster
+    nodes: tuple[Node, ...]
+    used: Mapping[tuple[str, str], Mapping[str, int]]  # held by active runs, per (cluster, node)
+    queued: tuple[Job, ...]  # highest priority first, then oldest
+
+    def schedulable(self, cluster: str) -> bool:
+        return self.states[cluster].schedulable
+
+
+def take_snapshot(tx: Tx, now: datetime, lease_timeout_s: float, started_at: datetime,
+                  max_jobs: int) -> Snapshot:
+    clusters = tuple(tx.clusters.list())
+    runs = tx.runs.active()
+    held = tx.jobs.get_many(r.job_id for r in runs)
+    queued = sorted(tx.jobs.in_states([JobState.QUEUED]), key=lambda j: (-j.spec.priority, j.seq))
+    return Snapshot(
+        now=now,
+        clusters=clusters,
+        states={c.name: effective_state(c, now, lease_timeout_s, started_at) for c in clusters},
+        nodes=tuple(tx.clusters.nodes()),
+        used=allocated_by_node(runs, held),
+        queued=tuple(queued[:max_jobs]),
+    )

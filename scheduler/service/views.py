@@ -1,0 +1,83 @@
+"""Read models the use cases return: domain objects joined with live usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from scheduler.domain.models import Cluster, Job, Node, Run
+from scheduler.domain.resources import add, total
+from scheduler.domain.states import ClusterState
+
+
+@dataclass(frozen=True)
+class NodeView:
+    node: Node
+    allocated: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    cluster: Cluster
+    state: ClusterState  # effective: LOST when the agent is silent past the lease timeout
+    nodes: tuple[NodeView, ...]
+    capacity: Mapping[str, int]
+    allocated: Mapping[str, int]
+    active_runs: int
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: Job
+    runs: tuple[Run, ...]  # runs of the current attempt
+
+
+def effective_state(
+    cluster: Cluster, now: datetime, lease_timeout_s: float, started_at: datetime
+) -> ClusterState:
+    """LOST if the agent has been silent past the lease timeout while this scheduler was up.
+
+    Counting silence only from the scheduler's own start means a scheduler outage never makes
+    every cluster look lost at once (the pain of Armada #315).
+    """
+    if cluster.last_heartbeat is None:
+        return cluster.state
+    seen = max(cluster.last_heartbeat, started_at)
+    if now - seen > timedelta(seconds=lease_timeout_s):
+        return ClusterState.LOST
+    return cluster.state
+
+
+def allocated_by_node(
+    runs: Iterable[Run], jobs: Mapping[str, Job]
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Resources held by active runs, per (cluster, node)."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for run in runs:
+        if not run.state.active:
+            continue
+        job = jobs.get(run.job_id)
+        if job is None:
+            continue
+        key = (run.cluster, run.node)
+        out[key] = add(out.get(key, {}), job.spec.resources)
+    return out
+
+
+def cluster_view(
+    cluster: Cluster,
+    state: ClusterState,
+    nodes: Sequence[Node],
+    allocated: Mapping[tuple[str, str], Mapping[str, int]],
+    active_runs: int,
+) -> ClusterView:
+    node_views = tuple(NodeView(n, dict(allocated.get((n.cluster, n.name), {}))) for n in nodes)
+    return ClusterView(
+        cluster=cluster,
+        state=state,
+        nodes=node_views,
+        capacity=total(n.capacity for n in nodes),
+        allocated=total(v.allocated for v in node_views),
+        active_runs=active_runs,
+    )

@@ -1,0 +1,5 @@
+"""Persistence: SQLModel tables, row/domain mapping, repositories and the unit of work."""
+
+from scheduler.state.store import Store, Tx
+
+__all__ = ["Store", "Tx"]

@@ -1,0 +1,245 @@
+"""Paired row <-> domain conversions, one pair per table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from scheduler.domain.models import (
+    Cluster,
+    ClusterSpec,
+    ClusterVerdict,
+    Constraints,
+    Department,
+    Explanation,
+    Job,
+    JobEvent,
+    JobSpec,
+    Node,
+    Run,
+)
+from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.state.tables import (
+    ClusterRow,
+    DepartmentRow,
+    ExplanationRow,
+    JobEventRow,
+    JobRow,
+    NodeRow,
+    RunRow,
+)
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite drops tzinfo; everything stored is UTC, so put it back on the way out."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def utc_opt(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def department_from_row(row: DepartmentRow) -> Department:
+    return Department(name=row.name, display_name=row.display_name, created_at=utc(row.created_at))
+
+
+def cluster_to_row(spec: ClusterSpec, token_hash: str, now: datetime) -> ClusterRow:
+    return ClusterRow(
+        name=spec.name,
+        region=spec.region,
+        zone=spec.zone,
+        provider=spec.provider,
+        security_level=spec.security_level,
+        xinchuang=spec.xinchuang,
+        price=dict(spec.price),
+        labels=dict(spec.labels),
+        state=ClusterState.ACTIVE.value,
+        token_hash=token_hash,
+        created_at=now,
+    )
+
+
+def cluster_from_row(row: ClusterRow) -> Cluster:
+    spec = ClusterSpec(
+        name=row.name,
+        region=row.region,
+        zone=row.zone,
+        provider=row.provider,
+        security_level=row.security_level,
+        xinchuang=row.xinchuang,
+        price=dict(row.price),
+        labels=dict(row.labels),
+    )
+    return Cluster(
+        spec=spec,
+        state=ClusterState(row.state),
+        created_at=utc(row.created_at),
+        last_heartbeat=utc_opt(row.last_heartbeat),
+    )
+
+
+def node_to_row(node: Node, now: datetime) -> NodeRow:
+    return NodeRow(
+        cluster=node.cluster,
+        name=node.name,
+        capacity=dict(node.capacity),
+        labels=dict(node.labels),
+        updated_at=now,
+    )
+
+
+def node_from_row(row: NodeRow) -> Node:
+    return Node(cluster=row.cluster, name=row.name, capacity=dict(row.capacity),
+                labels=dict(row.labels))
+
+
+def constraints_to_json(c: Constraints) -> dict[str, Any]:
+    return {
+        "min_security_level": c.min_security_level,
+        "allowed_regions": list(c.allowed_regions),
+        "xinchuang_required": c.xinchuang_required,
+        "node_selector": dict(c.node_selector),
+    }
+
+
+def constraints_from_json(data: dict[str, Any]) -> Constraints:
+    return Constraints(
+        min_security_level=int(data.get("min_security_level", 0)),
+        allowed_regions=tuple(data.get("allowed_regions", ())),
+        xinchuang_required=bool(data.get("xinchuang_required", False)),
+        node_selector=dict(data.get("node_selector", {})),
+    )
+
+
+def job_to_row(job: Job) -> JobRow:
+    s = job.spec
+    return JobRow(
+        job_id=job.job_id,
+        department=job.department,
+        client_id=s.client_id,
+        job_set=s.job_set,
+        name=s.name,
+        priority=s.priority,
+        replicas=s.replicas,
+        resources=dict(s.resources),
+        command=list(s.command),
+        env=dict(s.env),
+        max_runtime_seconds=s.max_runtime_seconds,
+        constraints=constraints_to_json(s.constraints),
+        labels=dict(s.labels),
+        state=job.state.value,
+        attempt=job.attempt,
+        cluster=job.cluster,
+        reason=job.reason,
+        message=job.message,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+    )
+
+
+def job_from_row(row: JobRow) -> Job:
+    spec = JobSpec(
+        client_id=row.client_id,
+        command=tuple(row.command),
+        resources=dict(row.resources),
+        job_set=row.job_set,
+        name=row.name,
+        priority=row.priority,
+        replicas=row.replicas,
+        env=dict(row.env),
+        max_runtime_seconds=row.max_runtime_seconds,
+        constraints=constraints_from_json(row.constraints),
+        labels=dict(row.labels),
+    )
+    return Job(
+        job_id=row.job_id,
+        department=row.department,
+        spec=spec,
+        state=JobState(row.state),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        attempt=row.attempt,
+        cluster=row.cluster,
+        reason=row.reason,
+        message=row.message,
+        seq=row.seq or 0,
+    )
+
+
+def run_to_row(run: Run) -> RunRow:
+    return RunRow(
+        run_id=run.run_id,
+        job_id=run.job_id,
+        attempt=run.attempt,
+        replica=run.replica,
+        cluster=run.cluster,
+        node=run.node,
+        state=run.state.value,
+        exit_code=run.exit_code,
+        message=run.message,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def run_from_row(row: RunRow) -> Run:
+    return Run(
+        run_id=row.run_id,
+        job_id=row.job_id,
+        attempt=row.attempt,
+        replica=row.replica,
+        cluster=row.cluster,
+        node=row.node,
+        state=RunState(row.state),
+        created_at=utc(row.created_at),
+        exit_code=row.exit_code,
+        message=row.message,
+        started_at=utc_opt(row.started_at),
+        finished_at=utc_opt(row.finished_at),
+    )
+
+
+def event_from_row(row: JobEventRow) -> JobEvent:
+    return JobEvent(
+        event_id=row.event_id or 0,
+        job_id=row.job_id,
+        department=row.department,
+        job_set=row.job_set,
+        state=JobState(row.state),
+        created_at=utc(row.created_at),
+        reason=row.reason,
+        message=row.message,
+        cluster=row.cluster,
+        node=row.node,
+        attempt=row.attempt,
+        exit_code=row.exit_code,
+    )
+
+
+def explanation_to_row(e: Explanation) -> ExplanationRow:
+    return ExplanationRow(
+        job_id=e.job_id,
+        reason=e.reason,
+        message=e.message,
+        verdicts=[
+            {"cluster": v.cluster, "eligible": v.eligible, "reason": v.reason,
+             "message": v.message}
+            for v in e.clusters
+        ],
+        evaluated_at=e.evaluated_at,
+    )
+
+
+def explanation_from_row(row: ExplanationRow, state: JobState) -> Explanation:
+    return Explanation(
+        job_id=row.job_id,
+        state=state,
+        reason=row.reason,
+        message=row.message,
+        clusters=tuple(
+            ClusterVerdict(v["cluster"], bool(v["eligible"]), v["reason"], v["message"])
+            for v in row.verdicts
+        ),
+        evaluated_at=utc(row.evaluated_at),
+    )

@@ -1,0 +1,141 @@
+"""The database handle and its unit of work.
+
+SQLite (the embedded default) runs in WAL mode and every write transaction starts with
+BEGIN IMMEDIATE: a deferred transaction that reads and then writes can fail with "database is
+locked" instead of waiting, which would turn a busy moment into a lost submit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from scheduler.state.migrate import upgrade
+from scheduler.state.repositories import (
+    Clusters,
+    Departments,
+    Events,
+    Explanations,
+    Jobs,
+    Runs,
+)
+
+
+@dataclass
+class Tx:
+    """One transaction's repositories."""
+
+    session: Session
+    departments: Departments
+    clusters: Clusters
+    jobs: Jobs
+    runs: Runs
+    events: Events
+    explanations: Explanations
+
+
+class Store:
+    """Owns the engine; `unit()` is the only way to read or write."""
+
+    def __init__(self, url: str, *, migrate: bool = True, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._engine = _make_engine(url, echo=echo, immediate=True)
+        # Readers take no write lock on SQLite, so watchers and listings never queue
+        # behind a scheduling cycle.
+        self._read_engine = (
+            _make_engine(url, echo=echo, immediate=False) if self.is_sqlite else self._engine
+        )
+        self._changed = threading.Condition()
+        self._version = 0
+        if migrate:
+            upgrade(self._engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @contextmanager
+    def unit(self, *, write: bool = True) -> Iterator[Tx]:
+        """A transaction: commits when the block exits normally, rolls back on an exception."""
+        engine = self._engine if write else self._read_engine
+        with Session(engine, expire_on_commit=False) as session:
+            tx = Tx(
+                session=session,
+                departments=Departments(session),
+                clusters=Clusters(session),
+                jobs=Jobs(session),
+                runs=Runs(session),
+                events=Events(session),
+                explanations=Explanations(session),
+            )
+            try:
+                yield tx
+                if write:
+                    session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        if write:
+            self._notify()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Blocks until a write committed after version `seen`, or `timeout`; returns the version.
+
+        Only wakes for writes of this process; watchers also poll on the timeout, which covers
+        writes by another scheduler process sharing the database.
+        """
+        with self._changed:
+            if self._version == seen:
+                self._changed.wait(timeout)
+            return self._version
+
+    @property
+    def version(self) -> int:
+        with self._changed:
+            return self._version
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+        if self._read_engine is not self._engine:
+            self._read_engine.dispose()
+
+
+def _make_engine(url: str, *, echo: bool, immediate: bool) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    engine = create_engine(
+        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+__all__ = ["OperationalError", "Store", "Tx"]

@@ -1,0 +1,146 @@
+"""SQLModel tables. Only this package sees them; everything else gets domain objects.
+
+Maps and lists (resources, labels, constraints, command) are JSON columns: they are read and
+written whole with their row and never queried inside, so normalising them buys nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def _serial() -> Any:
+    # BIGINT identity on PostgreSQL; SQLite only autoincrements "INTEGER PRIMARY KEY".
+    return Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+class DepartmentRow(SQLModel, table=True):
+    __tablename__ = "department"
+
+    name: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=256)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime
+
+
+class ClusterRow(SQLModel, table=True):
+    __tablename__ = "cluster"
+
+    name: str = Field(primary_key=True, max_length=63)
+    region: str = Field(max_length=63)
+    zone: str = Field(default="", max_length=63)
+    provider: str = Field(default="", max_length=63)
+    security_level: int
+    xinchuang: bool = False
+    price: dict[str, float] = _json()
+    labels: dict[str, str] = _json()
+    state: str = Field(max_length=16)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime
+    last_heartbeat: datetime | None = None
+    agent_id: str = Field(default="", max_length=256)
+
+
+class NodeRow(SQLModel, table=True):
+    __tablename__ = "node"
+
+    cluster: str = Field(primary_key=True, foreign_key="cluster.name", max_length=63)
+    name: str = Field(primary_key=True, max_length=253)
+    capacity: dict[str, int] = _json()
+    labels: dict[str, str] = _json()
+    updated_at: datetime
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "job"
+    __table_args__ = (
+        UniqueConstraint("department", "client_id", name="uq_job_department_client_id"),
+        Index("ix_job_department_seq", "department", "seq"),
+        Index("ix_job_state", "state"),
+    )
+
+    # seq orders jobs by submit (FIFO ties, pagination); job_id is the public id.
+    seq: int | None = Field(default=None, sa_column=_serial())
+    job_id: str = Field(unique=True, max_length=36)
+    department: str = Field(foreign_key="department.name", max_length=64)
+    client_id: str = Field(max_length=128)
+    job_set: str = Field(max_length=128)
+    name: str = Field(default="", max_length=128)
+    priority: int = 0
+    replicas: int = 1
+    resources: dict[str, int] = _json()
+    command: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    env: dict[str, str] = _json()
+    max_runtime_seconds: int = 0
+    constraints: dict[str, Any] = _json()
+    labels: dict[str, str] = _json()
+    state: str = Field(max_length=16)
+    attempt: int = 0
+    cluster: str = Field(default="", max_length=63)
+    reason: str = Field(default="", max_length=64)
+    message: str = Field(default="", max_length=4096)
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunRow(SQLModel, table=True):
+    __tablename__ = "run"
+    __table_args__ = (
+        Index("ix_run_job_attempt", "job_id", "attempt"),
+        Index("ix_run_cluster_state", "cluster", "state"),
+    )
+
+    run_id: str = Field(primary_key=True, max_length=36)
+    job_id: str = Field(foreign_key="job.job_id", max_length=36)
+    attempt: int
+    replica: int
+    cluster: str = Field(max_length=63)
+    node: str = Field(max_length=253)
+    state: str = Field(max_length=16)
+    exit_code: int | None = None
+    message: str = Field(default="", max_length=4096)
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobEventRow(SQLModel, table=True):
+    __tablename__ = "job_event"
+    __table_args__ = (Index("ix_job_event_department_id", "department", "event_id"),)
+
+    event_id: int | None = Field(default=None, sa_column=_serial())
+    job_id: str = Field(max_length=36, index=True)
+    department: str = Field(max_length=64)
+    job_set: str = Field(max_length=128)
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=64)
+    message: str = Field(default="", max_length=4096)
+    cluster: str = Field(default="", max_length=63)
+    node: str = Field(default="", max_length=253)
+    attempt: int = 0
+    exit_code: int | None = None
+    created_at: datetime
+
+
+class ExplanationRow(SQLModel, table=True):
+    """The latest explanation of a job, overwritten by each cycle that evaluates it."""
+
+    __tablename__ = "explanation"
+
+    job_id: str = Field(primary_key=True, foreign_key="job.job_id", max_length=36)
+    reason: str = Field(max_length=64)
+    message: str = Field(max_length=4096)
+    verdicts: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    evaluated_at: datetime

@@ -1,0 +1,211 @@
+"""One contract suite for the store, run against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from scheduler.domain.errors import AlreadyExists, NotFound
+from scheduler.domain.models import (
+    ClusterSpec,
+    ClusterVerdict,
+    Constraints,
+    Explanation,
+    Job,
+    JobSpec,
+    Node,
+    Run,
+)
+from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.state import Store
+
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def _spec(client_id: str = "c1", **kw: object) -> JobSpec:
+    base: dict[str, object] = {
+        "client_id": client_id, "command": ("echo", "hi"), "resources": {"cpu": 500},
+        "constraints": Constraints(min_security_level=3, allowed_regions=("hz",),
+                                   node_selector={"arch": "aarch64"}),
+        "env": {"A": "1"}, "labels": {"team": "交通"},
+    }
+    base.update(kw)
+    return JobSpec(**base)  # type: ignore[arg-type]
+
+
+def _job(job_id: str, department: str = "公安局", client_id: str = "c1",
+         state: JobState = JobState.QUEUED) -> Job:
+    return Job(job_id=job_id, department=department, spec=_spec(client_id), state=state,
+               created_at=NOW, updated_at=NOW)
+
+
+def _seed(store: Store) -> None:
+    with store.unit() as tx:
+        tx.departments.create("公安局", "Public Security Bureau", "hash-a", NOW)
+        tx.departments.create("交通局", "Transport", "hash-b", NOW)
+        tx.clusters.create(ClusterSpec("gov-a", "hz", "hz-a", "gov", 3, True, {"cpu": 0.05}),
+                           "agent-hash", NOW)
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    """Alembic's head schema equals the SQLModel tables, so migrations never drift."""
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+def test_departments_roundtrip_and_unique_names(store: Store) -> None:
+    """Departments keep Chinese names, are found by token hash, and names are unique."""
+    _seed(store)
+    with store.unit(write=False) as tx:
+        assert [d.name for d in tx.departments.list()] == sorted(["公安局", "交通局"])
+        found = tx.departments.by_token_hash("hash-a")
+        assert found is not None and found.display_name == "Public Security Bureau"
+        assert found.created_at == NOW
+        assert tx.departments.by_token_hash("nope") is None
+    with pytest.raises(AlreadyExists) as err, store.unit() as tx:
+        tx.departments.create("公安局", "again", "hash-c", NOW)
+    assert err.value.field == "name"
+
+
+def test_failed_unit_changes_nothing(store: Store) -> None:
+    """An exception inside a unit of work rolls back everything it wrote."""
+    _seed(store)
+    with pytest.raises(RuntimeError), store.unit() as tx:
+        tx.departments.create("民政局", "", "hash-x", NOW)
+        raise RuntimeError("boom")
+    with store.unit(write=False) as tx:
+        assert "民政局" not in {d.name for d in tx.departments.list()}
+
+
+def test_cluster_state_heartbeat_nodes(store: Store) -> None:
+    """Clusters keep their spec, state and heartbeat; replace_nodes adds, updates, removes."""
+    _seed(store)
+    nodes = [Node("gov-a", "n1", {"cpu": 4000, "memory": 8192}, {"arch": "aarch64"}),
+             Node("gov-a", "n2", {"cpu": 8000}, {})]
+    with store.unit() as tx:
+        assert tx.clusters.replace_nodes("gov-a", nodes, NOW) is True
+        tx.clusters.heartbeat("gov-a", NOW, "agent-1")
+        tx.clusters.set_state("gov-a", ClusterState.CORDONED)
+    with store.unit() as tx:
+        assert tx.clusters.replace_nodes("gov-a", nodes, NOW) is False
+        c = tx.clusters.get("gov-a")
+        assert c.state is ClusterState.CORDONED and c.last_heartbeat == NOW
+        assert c.spec.price == {"cpu": 0.05} and c.spec.xinchuang
+        assert tx.clusters.nodes("gov-a") == nodes
+        assert tx.clusters.replace_nodes("gov-a", nodes[:1], NOW) is True
+    with store.unit() as tx:
+        assert [n.name for n in tx.clusters.nodes()] == ["n1"]
+        tx.clusters.delete("gov-a")
+    with store.unit(write=False) as tx:
+        assert tx.clusters.list() == [] and tx.clusters.nodes() == []
+        with pytest.raises(NotFound):
+            tx.clusters.get("gov-a")
+
+
+def test_jobs_unique_client_id_per_department(store: Store) -> None:
+    """client_id is unique per department but may repeat across departments."""
+    _seed(store)
+    with store.unit() as tx:
+        tx.jobs.insert(_job("j1"))
+        tx.jobs.insert(_job("j2", department="交通局"))
+    with store.unit(write=False) as tx:
+        found = tx.jobs.by_client_ids("公安局", ["c1", "c9"])
+        assert list(found) == ["c1"] and found["c1"].job_id == "j1"
+        job = tx.jobs.get("j1")
+        assert job.spec == _spec("c1") and job.seq > 0
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), store.unit() as tx:
+        tx.jobs.insert(_job("j3"))
+
+
+def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
+    """Listing is newest first, filters by state and job set, and pages by sequence."""
+    _seed(store)
+    with store.unit() as tx:
+        for i in range(5):
+            tx.jobs.insert(_job(f"j{i}", client_id=f"c{i}",
+                                state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED))
+    with store.unit(write=False) as tx:
+        page1 = tx.jobs.list("公安局", limit=2)
+        assert [j.job_id for j in page1] == ["j4", "j3"]
+        page2 = tx.jobs.list("公安局", limit=2, before_seq=page1[-1].seq)
+        assert [j.job_id for j in page2] == ["j2", "j1"]
+        queued = tx.jobs.list("公安局", states=[JobState.QUEUED])
+        assert [j.job_id for j in queued] == ["j3", "j1"]
+        assert tx.jobs.list("公安局", job_set="other") == []
+        assert tx.jobs.list("交通局") == []
+        assert [j.job_id for j in tx.jobs.in_states([JobState.QUEUED])] == ["j1", "j3"]
+
+
+def test_conditional_transition(store: Store) -> None:
+    """A transition applies only from an expected state, so stale writers lose."""
+    _seed(store)
+    with store.unit() as tx:
+        tx.jobs.insert(_job("j1"))
+    later = NOW + timedelta(seconds=5)
+    with store.unit() as tx:
+        assert tx.jobs.transition("j1", JobState.CANCELLED, expected=[JobState.QUEUED],
+                                  now=later, reason="CANCELLED", message="by test")
+        assert not tx.jobs.transition("j1", JobState.LEASED, expected=[JobState.QUEUED],
+                                      now=later, attempt=1, cluster="gov-a")
+    with store.unit(write=False) as tx:
+        job = tx.jobs.get("j1")
+        assert job.state is JobState.CANCELLED and job.attempt == 0 and job.updated_at == later
+        assert tx.jobs.count_by_state() == {JobState.CANCELLED: 1}
+
+
+def test_runs_and_events(store: Store) -> None:
+    """Runs are found by job, cluster and activity; events are ordered and filtered."""
+    _seed(store)
+    with store.unit() as tx:
+        job = tx.jobs.insert(_job("j1"))
+        tx.runs.insert([
+            Run(f"r{i}", "j1", 1, i, "gov-a", f"n{i}", RunState.LEASED, NOW) for i in range(2)
+        ])
+        tx.events.append(job, JobState.QUEUED, NOW)
+        tx.events.append(job, JobState.LEASED, NOW, cluster="gov-a", attempt=1)
+    with store.unit() as tx:
+        tx.runs.update("r0", RunState.SUCCEEDED, exit_code=0, finished_at=NOW)
+    with store.unit(write=False) as tx:
+        assert [r.run_id for r in tx.runs.active(cluster="gov-a")] == ["r1"]
+        assert tx.runs.active(cluster="other") == []
+        done = tx.runs.get_many(["r0", "zz"])
+        assert list(done) == ["r0"] and done["r0"].exit_code == 0
+        assert [r.replica for r in tx.runs.for_job("j1", 1)] == [0, 1]
+        events = tx.events.after("公安局", 0)
+        assert [e.state for e in events] == [JobState.QUEUED, JobState.LEASED]
+        assert events[0].event_id < events[1].event_id
+        assert tx.events.after("公安局", events[0].event_id)[0].cluster == "gov-a"
+        assert tx.events.after("交通局", 0) == []
+        assert tx.events.after("公安局", 0, job_set="nope") == []
+
+
+def test_explanations_overwrite(store: Store) -> None:
+    """The latest explanation of a job replaces the previous one."""
+    _seed(store)
+    with store.unit() as tx:
+        tx.jobs.insert(_job("j1"))
+        tx.explanations.put(Explanation("j1", JobState.QUEUED, "A", "first", (), NOW))
+    verdict = ClusterVerdict("gov-a", True, "FITS", "has room")
+    with store.unit() as tx:
+        tx.explanations.put(Explanation("j1", JobState.QUEUED, "B", "second", (verdict,), NOW))
+    with store.unit(write=False) as tx:
+        got = tx.explanations.get("j1", JobState.QUEUED)
+        assert got is not None and got.reason == "B" and got.clusters == (verdict,)
+        assert tx.explanations.get("j2", JobState.QUEUED) is None
+
+
+def test_reopening_keeps_data(store_url: str) -> None:
+    """A second Store on the same database sees what the first committed (restart)."""
+    first = Store(store_url)
+    _seed(first)
+    first.dispose()
+    second = Store(store_url)
+    with second.unit(write=False) as tx:
+        assert len(tx.departments.list()) == 2
+    second.dispose()
