@@ -8,7 +8,7 @@ from datetime import datetime
 
 from scheduler.domain.errors import InvalidSpec
 from scheduler.domain.models import Job, Node, Run
-from scheduler.domain.states import ClusterState, RunState
+from scheduler.domain.states import RUN_TRANSITIONS, ClusterState, RunState
 from scheduler.domain.validation import validate_node
 from scheduler.service.clock import Clock
 from scheduler.service.outcomes import settle_jobs
@@ -60,7 +60,7 @@ class AgentSyncService:
             current = tx.clusters.get(cluster)
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
             tx.clusters.replace_nodes(cluster, nodes, now)
-            cancel, ack, touched = self._apply_reports(tx, cluster, reports, now)
+            ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}
             start: list[Lease] = []
             for run in tx.runs.active(cluster=cluster):
@@ -75,6 +75,8 @@ class AgentSyncService:
                                    message=f"agent {agent_id or cluster} no longer holds it")
                     touched.add(run.job_id)
             settle_jobs(tx, touched, now, self._settings.max_attempts)
+            # After settling, so siblings of a replica that just failed are stopped at once.
+            cancel = self._unwanted(tx, cluster, reports)
             if current.state is ClusterState.DRAINING:
                 # Nothing new is leased to a draining cluster; leases not yet started are
                 # withdrawn rather than started.
@@ -92,19 +94,21 @@ class AgentSyncService:
         )
 
     def _apply_reports(self, tx: Tx, cluster: str, reports: Sequence[RunReport],
-                       now: datetime) -> tuple[list[str], list[str], set[str]]:
+                       now: datetime) -> tuple[list[str], set[str]]:
+        """Records reported progress; returns the finished runs to acknowledge and the jobs
+        whose runs changed."""
         known = tx.runs.get_many([r.run_id for r in reports])
-        cancel: list[str] = []
         ack: list[str] = []
         touched: set[str] = set()
         for report in reports:
             run = known.get(report.run_id)
             if run is None or run.cluster != cluster or run.state.terminal:
                 # Unknown, not ours, or already over for the scheduler (cancelled, lost):
-                # stop it if it still runs, forget it once it has ended.
-                (ack if report.state.terminal else cancel).append(report.run_id)
+                # forget it once it has ended; _unwanted stops it if it still runs.
+                if report.state.terminal:
+                    ack.append(report.run_id)
                 continue
-            if report.state is not run.state and report.state in _next(run.state):
+            if report.state is not run.state and report.state in RUN_TRANSITIONS[run.state]:
                 tx.runs.update(
                     run.run_id, report.state,
                     exit_code=report.exit_code,
@@ -115,7 +119,16 @@ class AgentSyncService:
                 touched.add(run.job_id)
             if report.state.terminal:
                 ack.append(report.run_id)
-        return cancel, ack, touched
+        return ack, touched
+
+    def _unwanted(self, tx: Tx, cluster: str, reports: Sequence[RunReport]) -> list[str]:
+        """Runs the agent still runs that the scheduler no longer wants: stop them."""
+        running = [r.run_id for r in reports if not r.state.terminal]
+        known = tx.runs.get_many(running)
+        return [
+            run_id for run_id in running
+            if (run := known.get(run_id)) is None or run.cluster != cluster or run.state.terminal
+        ]
 
     def _validate(self, cluster: str, nodes: Sequence[Node],
                   reports: Sequence[RunReport]) -> list[Node]:
@@ -139,12 +152,6 @@ class AgentSyncService:
                 raise InvalidSpec(f"an agent cannot report {report.state.value}",
                                   field=f"runs[{i}].state")
         return clean
-
-
-def _next(state: RunState) -> frozenset[RunState]:
-    from scheduler.domain.states import RUN_TRANSITIONS
-
-    return RUN_TRANSITIONS[state]
 
 
 def _with_runtime(job: Job, default_s: int) -> Job:
