@@ -1,0 +1,65 @@
+"""`suanchou department ...`: create and list departments (admin token)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc
+from scheduler.cli import render
+from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, bearer, open_channel
+from scheduler.cli.errors import EXIT_OK
+from scheduler.cli.settings import ENV_TOKEN, Settings
+
+TOKEN_NOTE = (
+    "note: this token is shown only this once (the scheduler keeps only its hash); hand it to "
+    f"the department now, to be used as --token or {ENV_TOKEN}"
+)
+
+
+def create(args: argparse.Namespace, settings: Settings) -> int:
+    token = settings.admin()
+    with open_channel(settings.scheduler) as channel:
+        response: admin_pb2.CreateDepartmentResponse = admin_pb2_grpc.DepartmentServiceStub(
+            channel
+        ).CreateDepartment(
+            admin_pb2.CreateDepartmentRequest(name=args.name, display_name=args.display_name),
+            metadata=bearer(token),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    if args.json:
+        print(render.dumps(render.message_dict(response)))
+        # On stderr so that stdout stays one JSON document.
+        print(TOKEN_NOTE, file=sys.stderr)
+        return EXIT_OK
+    department = response.department
+    print(f"created department {department.name} ({department.display_name})")
+    print(f"token: {response.token}")
+    print(TOKEN_NOTE)
+    return EXIT_OK
+
+
+def list_departments(args: argparse.Namespace, settings: Settings) -> int:
+    token = settings.admin()
+    with open_channel(settings.scheduler) as channel:
+        response: admin_pb2.ListDepartmentsResponse = admin_pb2_grpc.DepartmentServiceStub(
+            channel
+        ).ListDepartments(
+            admin_pb2.ListDepartmentsRequest(),
+            metadata=bearer(token),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    if args.json:
+        print(render.dumps(render.message_dict(response)))
+    else:
+        print(department_table(response.departments))
+    return EXIT_OK
+
+
+def department_table(departments: Sequence[admin_pb2.Department]) -> str:
+    rows = [
+        [d.name, render.or_none(d.display_name), render.local_time(d.created_at)]
+        for d in departments
+    ]
+    return render.table(["NAME", "DISPLAY NAME", "CREATED"], rows)

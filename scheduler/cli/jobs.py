@@ -1,0 +1,402 @@
+"""`suanchou job ...`: submit, get, list, cancel and explain jobs (department token).
+
+`job watch` lives in watch.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from agents.quantities import format_resources
+from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
+from scheduler.cli import render
+from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, bearer, open_channel
+from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
+from scheduler.cli.flagvalues import key_values
+from scheduler.cli.jobfile import JobFileError, flags_mapping, load_jobs, spec_from_mapping
+from scheduler.cli.settings import Settings
+
+# Per call, as JobService allows for SubmitJobs and CancelJobs; longer batches are split.
+MAX_BATCH = 1000
+# ListJobs allows 1-500 per page.
+MAX_PAGE = 500
+# `job submit` flags that describe a job; they may not be combined with a FILE.
+JOB_FLAGS = (
+    "name", "client_id", "job_set", "replicas", "priority", "cpu", "memory", "gpu", "resource",
+    "env", "label", "max_runtime", "min_security_level", "region", "xinchuang", "selector",
+)  # fmt: skip
+GPU = "nvidia.com/gpu"
+
+
+def _stub(channel: Any) -> jobs_pb2_grpc.JobServiceStub:
+    return jobs_pb2_grpc.JobServiceStub(channel)
+
+
+# --- submit -------------------------------------------------------------------------------------
+
+
+def submit(args: argparse.Namespace, settings: Settings) -> int:
+    specs = specs_from_args(args)
+    metadata = bearer(settings.department_token())
+    results: list[tuple[int, jobs_pb2.SubmitResult]] = []
+    failure: grpc.RpcError | None = None
+    with open_channel(settings.scheduler) as channel:
+        stub = _stub(channel)
+        for start in range(0, len(specs), MAX_BATCH):
+            request = jobs_pb2.SubmitJobsRequest(items=specs[start : start + MAX_BATCH])
+            try:
+                response: jobs_pb2.SubmitJobsResponse = stub.SubmitJobs(
+                    request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
+                )
+            except grpc.RpcError as e:
+                if start == 0:
+                    raise
+                # Earlier batches are committed: show them before failing, so the user knows
+                # what to resubmit (with the same client_ids, that resubmit is safe).
+                failure = e
+                break
+            results.extend((start + r.index, r) for r in response.results)
+    if args.json:
+        print(render.dumps({"results": [_result_dict(i, r) for i, r in results]}))
+    else:
+        print(submit_table(results))
+    if failure is not None:
+        print(
+            f"error: {failure.code().name}: {failure.details()} "
+            f"(items {len(results)}-{len(specs) - 1} were not submitted)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    failed = any(r.HasField("error") or r.state == types_pb2.JOB_STATE_REJECTED for _, r in results)
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
+    """The jobs to submit, from FILE / stdin, or else from the job flags and the command."""
+    flags_given = [f"--{name.replace('_', '-')}" for name in JOB_FLAGS if _given(args, name)]
+    if args.file is not None:
+        if flags_given or args.command:
+            extra = ", ".join(flags_given) or "a command after --"
+            raise UsageError(f"job submit: give a job FILE or job flags, not both ({extra})")
+        if args.file == "-":
+            return load_jobs(sys.stdin.read(), "<stdin>")
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except OSError as e:
+            raise CliError(f"{args.file}: {e.strerror}") from e
+        return load_jobs(text, args.file)
+    if not args.command:
+        raise UsageError(
+            "job submit: give a job FILE (- for stdin), or flags and the command after --, "
+            'e.g. suanchou job submit --cpu 1 -- python -c "print(1)"'
+        )
+    resources = {
+        name: value
+        for name, value in (("cpu", args.cpu), ("memory", args.memory), (GPU, args.gpu))
+        if value is not None
+    }
+    resources.update(key_values(args.resource, "--resource"))
+    item = flags_mapping(
+        client_id=args.client_id,
+        name=args.name,
+        job_set=args.job_set,
+        priority=args.priority,
+        replicas=args.replicas,
+        resources=resources,
+        command=args.command,
+        env=key_values(args.env, "--env"),
+        labels=key_values(args.label, "--label"),
+        max_runtime=args.max_runtime,
+        min_security_level=args.min_security_level,
+        regions=args.region,
+        xinchuang=args.xinchuang,
+        selector=key_values(args.selector, "--selector"),
+    )
+    try:
+        return [spec_from_mapping(item, "job flags")]
+    except JobFileError as e:
+        raise UsageError(str(e)) from e
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    value = getattr(args, name)
+    return value is not None and value is not False and value != []
+
+
+def _result_state(result: jobs_pb2.SubmitResult) -> str:
+    if result.HasField("error"):
+        return "ERROR"
+    if result.duplicate:
+        return "duplicate"
+    return render.job_state(result.state)
+
+
+def _result_reason(result: jobs_pb2.SubmitResult) -> str:
+    if result.HasField("error"):
+        error = result.error
+        where = f"{error.field}: " if error.field else ""
+        return f"{error.code} {where}{error.message}".strip()
+    if result.reason or result.message:
+        return f"{result.reason}: {result.message}" if result.message else result.reason
+    return ""
+
+
+def submit_table(results: Sequence[tuple[int, jobs_pb2.SubmitResult]]) -> str:
+    """One row per item (index counts across batches), then a one-line summary."""
+    rows = [
+        [
+            str(index),
+            r.client_id,
+            render.or_none(r.job_id),
+            _result_state(r),
+            _result_reason(r),
+        ]
+        for index, r in results
+    ]
+    counts: dict[str, int] = {}
+    for _, r in results:
+        state = _result_state(r)
+        counts[state] = counts.get(state, 0) + 1
+    summary = ", ".join(
+        f"{n} {state.lower()}" for state, n in sorted(counts.items(), key=lambda c: c[0].lower())
+    )
+    body = render.table(["INDEX", "CLIENT_ID", "JOB_ID", "STATE", "REASON"], rows, right=(0,))
+    return f"{body}\n{len(results)} item(s): {summary or 'none'}"
+
+
+def _result_dict(index: int, result: jobs_pb2.SubmitResult) -> dict[str, Any]:
+    data = render.message_dict(result)
+    # The server's index counts within one call; report the position in the whole submission.
+    data["index"] = index
+    return data
+
+
+# --- get / list ---------------------------------------------------------------------------------
+
+
+def get(args: argparse.Namespace, settings: Settings) -> int:
+    metadata = bearer(settings.department_token())
+    with open_channel(settings.scheduler) as channel:
+        job: types_pb2.Job = _stub(channel).GetJob(
+            jobs_pb2.GetJobRequest(job_id=args.job_id),
+            metadata=metadata,
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    print(render.dumps(render.message_dict(job)) if args.json else job_detail(job))
+    return EXIT_OK
+
+
+def _constraints(c: types_pb2.Constraints) -> str:
+    parts = []
+    if c.min_security_level:
+        parts.append(f"等保>={c.min_security_level}")
+    if c.allowed_regions:
+        parts.append(f"regions={','.join(c.allowed_regions)}")
+    if c.xinchuang_required:
+        parts.append("信创 only")
+    if c.node_selector:
+        parts.append(f"nodes with {render.mapping(c.node_selector)}")
+    return "; ".join(parts) or render.NONE
+
+
+def _reason(reason: str, message: str) -> str:
+    return " — ".join(part for part in (reason, message) if part) or render.NONE
+
+
+def job_detail(job: types_pb2.Job) -> str:
+    """The `job get` view: spec and state, then the runs of the current attempt."""
+    spec = job.spec
+    header = render.fields(
+        [
+            ("Job", job.job_id),
+            ("Name", render.or_none(spec.name)),
+            ("Department", job.department),
+            ("Job set", spec.job_set),
+            ("Client id", spec.client_id),
+            ("State", render.job_state(job.state)),
+            ("Reason", _reason(job.reason, job.message)),
+            ("Priority", str(spec.priority)),
+            ("Replicas", str(spec.replicas)),
+            ("Resources", f"{format_resources(spec.resources.quantities)} per replica"),
+            ("Command", shlex.join(spec.command) or render.NONE),
+            ("Env", render.mapping(spec.env)),
+            ("Max runtime", f"{spec.max_runtime_seconds}s" if spec.max_runtime_seconds else "-"),
+            ("Constraints", _constraints(spec.constraints)),
+            ("Labels", render.mapping(spec.labels)),
+            ("Attempt", str(job.attempt)),
+            ("Cluster", render.or_none(job.cluster)),
+            ("Created", render.local_time(job.created_at)),
+            ("Updated", render.local_time(job.updated_at)),
+        ]
+    )
+    rows = [
+        [
+            str(run.replica),
+            render.or_none(run.node),
+            render.run_state(run.state),
+            str(run.exit_code) if run.HasField("exit_code") else render.NONE,
+            render.local_time(run.started_at),
+            render.local_time(run.finished_at),
+            render.or_none(run.message),
+        ]
+        for run in sorted(job.runs, key=lambda r: r.replica)
+    ]
+    if not rows:
+        return f"{header}\n\nRuns: none"
+    runs = render.table(
+        ["REPLICA", "NODE", "STATE", "EXIT CODE", "STARTED", "FINISHED", "MESSAGE"],
+        rows,
+        right=(0, 3),
+    )
+    return f"{header}\n\nRuns (attempt {job.attempt}):\n{runs}"
+
+
+def parse_states(names: Sequence[str]) -> list[types_pb2.JobState.ValueType]:
+    """`--state queued` -> JOB_STATE_QUEUED; the error lists the valid names."""
+    valid = [n.removeprefix("JOB_STATE_") for n, number in types_pb2.JobState.items() if number]
+    states = []
+    for name in names:
+        key = name.strip().upper().removeprefix("JOB_STATE_")
+        if key not in valid:
+            raise UsageError(f"--state {name!r}: expected one of {', '.join(valid)}")
+        states.append(types_pb2.JobState.Value(f"JOB_STATE_{key}"))
+    return states
+
+
+def list_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    if args.limit < 1 and not args.all:
+        raise UsageError("--limit must be at least 1")
+    request = jobs_pb2.ListJobsRequest(states=parse_states(args.state), job_set=args.job_set or "")
+    metadata = bearer(settings.department_token())
+    jobs: list[types_pb2.Job] = []
+    more = False
+    with open_channel(settings.scheduler) as channel:
+        stub = _stub(channel)
+        seen_tokens: set[str] = set()
+        while True:
+            request.page_size = MAX_PAGE if args.all else min(MAX_PAGE, args.limit - len(jobs))
+            page: jobs_pb2.ListJobsResponse = stub.ListJobs(
+                request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
+            )
+            jobs.extend(page.jobs)
+            token = page.next_page_token
+            if not token:
+                break
+            if not args.all and len(jobs) >= args.limit:
+                more = True
+                break
+            # A server handing out the same token twice would make this loop forever.
+            if token in seen_tokens:
+                raise CliError(f"scheduler returned page token {token!r} twice")
+            seen_tokens.add(token)
+            request.page_token = token
+    if not args.all and len(jobs) > args.limit:
+        jobs, more = jobs[: args.limit], True
+    if args.json:
+        print(render.dumps({"jobs": [render.message_dict(j) for j in jobs], "more": more}))
+        return EXIT_OK
+    print(job_table(jobs, datetime.now(UTC)))
+    if more:
+        print(
+            f"(showing the newest {len(jobs)}; more exist: use --limit N or --all)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def job_table(jobs: Sequence[types_pb2.Job], now: datetime) -> str:
+    rows = [
+        [
+            j.job_id,
+            render.or_none(j.spec.name),
+            j.spec.job_set,
+            render.job_state(j.state),
+            str(j.spec.priority),
+            str(j.spec.replicas),
+            format_resources(j.spec.resources.quantities),
+            render.or_none(j.cluster),
+            render.or_none(j.reason),
+            render.age(j.created_at, now, unset=render.NONE),
+        ]
+        for j in jobs
+    ]
+    headers = [
+        "JOB_ID", "NAME", "JOB_SET", "STATE", "PRIO", "REPLICAS", "RESOURCES", "CLUSTER",
+        "REASON", "CREATED",
+    ]  # fmt: skip
+    return render.table(headers, rows, right=(4, 5))
+
+
+# --- cancel / explain ---------------------------------------------------------------------------
+
+
+def cancel(args: argparse.Namespace, settings: Settings) -> int:
+    metadata = bearer(settings.department_token())
+    results: list[jobs_pb2.CancelResult] = []
+    with open_channel(settings.scheduler) as channel:
+        stub = _stub(channel)
+        for start in range(0, len(args.job_ids), MAX_BATCH):
+            request = jobs_pb2.CancelJobsRequest(
+                job_ids=args.job_ids[start : start + MAX_BATCH], reason=args.reason
+            )
+            response: jobs_pb2.CancelJobsResponse = stub.CancelJobs(
+                request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
+            )
+            results.extend(response.results)
+    if args.json:
+        print(render.dumps({"results": [render.message_dict(r) for r in results]}))
+    else:
+        rows = [
+            [
+                r.job_id,
+                render.job_state(r.state),
+                f"{r.error.code}: {r.error.message}" if r.HasField("error") else "",
+            ]
+            for r in results
+        ]
+        print(render.table(["JOB_ID", "STATE", "ERROR"], rows))
+    return EXIT_FAILURE if any(r.HasField("error") for r in results) else EXIT_OK
+
+
+def explain(args: argparse.Namespace, settings: Settings) -> int:
+    metadata = bearer(settings.department_token())
+    with open_channel(settings.scheduler) as channel:
+        response: jobs_pb2.ExplainJobResponse = _stub(channel).ExplainJob(
+            jobs_pb2.ExplainJobRequest(job_id=args.job_id),
+            metadata=metadata,
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    if args.json:
+        print(render.dumps(render.message_dict(response)))
+    else:
+        print(explanation(response))
+    return EXIT_OK
+
+
+def explanation(response: jobs_pb2.ExplainJobResponse) -> str:
+    """The `job explain` view: the job's verdict, then one row per cluster."""
+    header = render.fields(
+        [
+            ("Job", response.job_id),
+            ("State", render.job_state(response.state)),
+            ("Reason", render.or_none(response.reason)),
+            ("Message", render.or_none(response.message)),
+            ("Evaluated", render.local_time(response.evaluated_at)),
+        ]
+    )
+    rows = [
+        [v.cluster, "yes" if v.eligible else "no", v.reason, render.or_none(v.message)]
+        for v in response.clusters
+    ]
+    if not rows:
+        return f"{header}\n\nClusters: none registered"
+    verdicts = render.table(["CLUSTER", "ELIGIBLE", "REASON", "MESSAGE"], rows)
+    return f"{header}\n\n{verdicts}"

@@ -1,0 +1,329 @@
+"""`suanchou`: the command-line parser and dispatch.
+
+This module imports only the standard library and the settings/errors modules, so `suanchou
+--help` and argument errors stay fast; grpc, the protos and the command modules are imported
+only once a command actually runs. `server`, `demo` and `agent` are other programs' entry points,
+handed the rest of the command line untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from scheduler.cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError, UsageError
+from scheduler.cli.settings import (
+    DEFAULT_SCHEDULER,
+    ENV_ADMIN_TOKEN,
+    ENV_CONFIG,
+    ENV_SCHEDULER,
+    ENV_TOKEN,
+    load_settings,
+)
+
+# Subcommand -> module whose `main(argv) -> int` runs it.
+DELEGATED = {
+    "server": ("scheduler.app", "run the scheduler (see `suanchou server --help`)"),
+    "demo": ("scheduler.demo", "run a self-contained demo (see `suanchou demo --help`)"),
+    "agent": ("agents.main", "run a cluster agent (see `suanchou agent --help`)"),
+}
+SUBMIT_HANDLER = "scheduler.cli.jobs:submit"
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in DELEGATED:
+        return _delegate(args_list[0], args_list[1:])
+    args = parse_args(args_list)
+    # Imported here, not at the top, to keep --help fast; every command below talks gRPC anyway.
+    import grpc
+
+    try:
+        settings = load_settings(
+            scheduler=args.scheduler,
+            token=args.token,
+            admin_token=args.admin_token,
+            config=args.config,
+            env=os.environ,
+        )
+        handler = _resolve(args.handler)
+        return handler(args, settings)
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except grpc.RpcError as e:
+        print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parses `argv`; for `job submit`, everything after `--` is the job's command."""
+    parser = build_parser()
+    command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        args = parser.parse_args(argv[:cut])
+        if getattr(args, "handler", None) == SUBMIT_HANDLER:
+            command = argv[cut + 1 :]
+        else:
+            # Other commands have no command tail: let argparse treat `--` its usual way.
+            args = parser.parse_args(argv)
+    else:
+        args = parser.parse_args(argv)
+    args.command = command
+    if args.handler is None:
+        parser.exit(EXIT_USAGE, parser.format_usage())
+    return args
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    module_name = DELEGATED[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        print(f"error: `suanchou {name}` is not available: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    entry: Callable[[list[str]], int] = module.main
+    return entry(argv)
+
+
+def _resolve(handler: str) -> Callable[[argparse.Namespace, Any], int]:
+    module_name, _, function = handler.partition(":")
+    function_object: Callable[[argparse.Namespace, Any], int] = getattr(
+        importlib.import_module(module_name), function
+    )
+    return function_object
+
+
+def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
+    """Flags every command accepts, before or after the subcommand name.
+
+    Below the top level the defaults are SUPPRESS: a subparser's defaults would otherwise
+    overwrite a value given before the subcommand (`suanchou --json job list`).
+    """
+    default: Any = None if top_level else argparse.SUPPRESS
+    flags = argparse.ArgumentParser(add_help=False)
+    group = flags.add_argument_group("connection and output")
+    group.add_argument(
+        "--scheduler",
+        metavar="HOST:PORT",
+        default=default,
+        help=f"scheduler address (env {ENV_SCHEDULER}, default {DEFAULT_SCHEDULER})",
+    )
+    group.add_argument(
+        "--token", default=default, help=f"department token for job commands (env {ENV_TOKEN})"
+    )
+    group.add_argument(
+        "--admin-token",
+        default=default,
+        help=f"admin token for cluster and department commands (env {ENV_ADMIN_TOKEN})",
+    )
+    group.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help=f"TOML config file (env {ENV_CONFIG}, default ~/.config/suanchou/config.toml)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="machine-readable JSON output",
+    )
+    return flags
+
+
+class _Commands:
+    """Adds leaf commands that all share the common flags."""
+
+    def __init__(self, common: argparse.ArgumentParser) -> None:
+        self.common = common
+
+    def add(
+        self, parent: Any, name: str, handler: str, help_text: str, **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = parent.add_parser(
+            name, help=help_text, description=help_text, parents=[self.common], **kwargs
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="suanchou",
+        description="suanchou (算筹): submit and watch jobs on the city's pooled compute, "
+        "and administer its clusters and departments.",
+        parents=[_common_flags(top_level=True)],
+        epilog="Settings precedence: flag > environment > config file. Exit codes: 0 success, "
+        "1 failure (incl. any rejected or failed item), 2 usage error.",
+    )
+    parser.set_defaults(handler=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    leaf = _Commands(_common_flags(top_level=False))
+    _add_job_commands(commands, leaf)
+    _add_cluster_commands(commands, leaf)
+    _add_department_commands(commands, leaf)
+    for name, (_, help_text) in DELEGATED.items():
+        delegated = commands.add_parser(name, help=help_text, add_help=False)
+        # Reached only when flags precede the name; the real dispatch happens before parsing.
+        delegated.set_defaults(handler=f"scheduler.cli.main:{_misplaced.__name__}")
+    return parser
+
+
+def _misplaced(args: argparse.Namespace, settings: Any) -> int:
+    raise UsageError("server, demo and agent take no suanchou flags; put them first")
+
+
+def _add_job_commands(commands: Any, leaf: _Commands) -> None:
+    job = commands.add_parser("job", help="submit, list, watch and cancel your department's jobs")
+    sub = job.add_subparsers(title="job commands", metavar="COMMAND", required=True)
+
+    submit = leaf.add(
+        sub,
+        "submit",
+        SUBMIT_HANDLER,
+        "submit jobs from a YAML file, stdin, or flags",
+        usage="%(prog)s [FILE | -] | [flags] -- COMMAND [ARG ...]",
+        epilog="FILE holds one job or `jobs: [...]` (see `python -m pydoc scheduler.cli.jobfile` "
+        "for the format). Each item without a client_id gets a fresh uuid4, so resubmitting "
+        "creates new jobs; a stable --client-id / client_id makes resubmits idempotent. "
+        "Batches above 1,000 items are sent in several calls.",
+    )
+    submit.add_argument("file", nargs="?", metavar="FILE", help="job file; - reads stdin")
+    spec = submit.add_argument_group("job flags (instead of FILE)")
+    spec.add_argument("--name")
+    spec.add_argument("--client-id", help="idempotency key (default: a fresh uuid4)")
+    spec.add_argument("--job-set")
+    spec.add_argument("--replicas", type=int, help="gang size (all start together)")
+    spec.add_argument("--priority", type=int, help="0-1000, higher runs first")
+    spec.add_argument("--cpu", help="per replica: cores, e.g. 2 or 500m")
+    spec.add_argument("--memory", help="per replica, e.g. 4Gi or 512Mi")
+    spec.add_argument("--gpu", help="nvidia.com/gpu devices per replica")
+    spec.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="NAME=QTY",
+        help="any other resource per replica, e.g. huawei.com/ascend=1 (repeatable)",
+    )
+    spec.add_argument("--env", action="append", default=[], metavar="K=V", help="(repeatable)")
+    spec.add_argument("--label", action="append", default=[], metavar="K=V", help="(repeatable)")
+    spec.add_argument("--max-runtime", metavar="DURATION", help="e.g. 90s, 10m, 1h30m")
+    spec.add_argument("--min-security-level", type=int, metavar="N", help="等保 level 1-4")
+    spec.add_argument("--region", action="append", default=[], help="allowed region (repeatable)")
+    spec.add_argument("--xinchuang", action="store_true", help="only 信创 clusters")
+    spec.add_argument(
+        "--selector", action="append", default=[], metavar="K=V", help="node label (repeatable)"
+    )
+
+    get = leaf.add(sub, "get", "scheduler.cli.jobs:get", "show a job and its runs")
+    get.add_argument("job_id", metavar="ID")
+
+    listing = leaf.add(sub, "list", "scheduler.cli.jobs:list_jobs", "list jobs, newest first")
+    listing.add_argument(
+        "--state", action="append", default=[], metavar="S", help="e.g. QUEUED (repeatable)"
+    )
+    listing.add_argument("--job-set")
+    listing.add_argument("--limit", type=int, default=100, metavar="N", help="default 100")
+    listing.add_argument("--all", action="store_true", help="every job, however many")
+
+    cancel = leaf.add(sub, "cancel", "scheduler.cli.jobs:cancel", "cancel jobs")
+    cancel.add_argument("job_ids", nargs="+", metavar="ID")
+    cancel.add_argument("--reason", default="", help="note recorded on the cancel event")
+
+    watch = leaf.add(
+        sub,
+        "watch",
+        "scheduler.cli.watch:watch",
+        "stream job events",
+        epilog="Ctrl-C stops watching. If the scheduler becomes unreachable the watch "
+        "reconnects with backoff and resumes after the last event printed.",
+    )
+    watch.add_argument("--job-set")
+    watch.add_argument("--job", dest="job_id", metavar="ID")
+    watch.add_argument(
+        "--after", type=int, default=0, metavar="EVENT_ID", help="resume after this event id"
+    )
+    watch.add_argument(
+        "--no-follow", action="store_true", help="stop after the events recorded so far"
+    )
+
+    explain = leaf.add(
+        sub, "explain", "scheduler.cli.jobs:explain", "why a job is queued, rejected or placed"
+    )
+    explain.add_argument("job_id", metavar="ID")
+
+
+def _add_cluster_commands(commands: Any, leaf: _Commands) -> None:
+    cluster = commands.add_parser("cluster", help="register and manage clusters (admin)")
+    sub = cluster.add_subparsers(title="cluster commands", metavar="COMMAND", required=True)
+
+    register = leaf.add(
+        sub,
+        "register",
+        "scheduler.cli.clusters:register",
+        "register a cluster and print its agent token (shown once)",
+    )
+    register.add_argument("name", metavar="NAME")
+    register.add_argument("--region", required=True)
+    register.add_argument("--zone", default="")
+    register.add_argument("--provider", default="", help="e.g. gov-cloud, huawei, department")
+    register.add_argument(
+        "--security-level", type=int, required=True, metavar="N", help="等保 level 1-4"
+    )
+    register.add_argument("--xinchuang", action="store_true", help="信创 hardware and software")
+    register.add_argument(
+        "--price",
+        default="",
+        metavar="NAME=YUAN,...",
+        help="yuan per hour: cpu per core, memory per GiB, devices each, "
+        "e.g. cpu=0.05,memory=0.01,nvidia.com/gpu=8",
+    )
+    register.add_argument(
+        "--label", action="append", default=[], metavar="K=V", help="(repeatable)"
+    )
+
+    get = leaf.add(sub, "get", "scheduler.cli.clusters:get", "show a cluster and its nodes")
+    get.add_argument("name", metavar="NAME")
+    leaf.add(sub, "list", "scheduler.cli.clusters:list_clusters", "list clusters")
+    for name, help_text in (
+        ("cordon", "stop new placements on a cluster; running work continues"),
+        ("uncordon", "let a cordoned cluster receive new placements again"),
+    ):
+        parser = leaf.add(sub, name, f"scheduler.cli.clusters:{name}", help_text)
+        parser.add_argument("name", metavar="NAME")
+    deregister = leaf.add(
+        sub, "deregister", "scheduler.cli.clusters:deregister", "remove a cluster"
+    )
+    deregister.add_argument("name", metavar="NAME")
+    deregister.add_argument(
+        "--drain",
+        action="store_true",
+        help="if runs are active, stop new placements and remove it once they end",
+    )
+
+
+def _add_department_commands(commands: Any, leaf: _Commands) -> None:
+    department = commands.add_parser("department", help="create and list departments (admin)")
+    sub = department.add_subparsers(title="department commands", metavar="COMMAND", required=True)
+    create = leaf.add(
+        sub,
+        "create",
+        "scheduler.cli.departments:create",
+        "create a department and print its token (shown once)",
+    )
+    create.add_argument("name", metavar="NAME", help="e.g. 公安局 (1-64 characters)")
+    create.add_argument("--display-name", required=True, metavar="TEXT")
+    leaf.add(sub, "list", "scheduler.cli.departments:list_departments", "list departments")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
