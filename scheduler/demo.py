@@ -1,0 +1,314 @@
+"""`suanchou demo`: the whole pool on one machine, with nothing to set up.
+
+A scheduler on a SQLite file in a temporary directory, three departments, three clusters that
+differ in what matters (a 信创 cluster at 等保 level 3, a cheaper general cloud at level 2 in
+another region, a GPU cluster), one real agent process per cluster, and about twenty jobs whose
+constraints send them to different clusters. Everything goes through the public gRPC API, as a
+department system and a cloud admin would use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import yaml
+
+from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc, types_pb2
+from scheduler import logs
+from scheduler.app import App
+from scheduler.cli.render import table
+from scheduler.config import ServerConfig
+from scheduler.service.settings import SchedulerSettings
+
+TERMINAL = {types_pb2.JOB_STATE_SUCCEEDED, types_pb2.JOB_STATE_FAILED,
+            types_pb2.JOB_STATE_CANCELLED, types_pb2.JOB_STATE_REJECTED}
+
+
+@dataclass(frozen=True)
+class DemoCluster:
+    spec: admin_pb2.ClusterSpec
+    nodes: list[dict[str, object]]
+
+
+CLUSTERS = [
+    DemoCluster(
+        admin_pb2.ClusterSpec(name="xc-gov", region="hangzhou", zone="hz-a", provider="信创云",
+                              security_level=3, xinchuang=True,
+                              price={"cpu": 0.08, "memory": 0.02}),
+        [{"name": "kunpeng", "count": 2, "capacity": {"cpu": 8, "memory": "32Gi"},
+          "labels": {"arch": "aarch64", "cpu.model": "kunpeng-920"}}],
+    ),
+    DemoCluster(
+        admin_pb2.ClusterSpec(name="gov-cloud", region="shanghai", zone="sh-b",
+                              provider="gov-cloud", security_level=2,
+                              price={"cpu": 0.04, "memory": 0.01}),
+        [{"name": "ecs", "count": 3, "capacity": {"cpu": 16, "memory": "64Gi"},
+          "labels": {"arch": "x86_64"}}],
+    ),
+    DemoCluster(
+        admin_pb2.ClusterSpec(name="gpu-hz", region="hangzhou", zone="hz-c", provider="gpu-pool",
+                              security_level=3,
+                              price={"cpu": 0.06, "memory": 0.015, "nvidia.com/gpu": 8.0}),
+        [{"name": "a100", "count": 2,
+          "capacity": {"cpu": 32, "memory": "256Gi", "nvidia.com/gpu": 4},
+          "labels": {"arch": "x86_64", "gpu.model": "A100"}}],
+    ),
+]
+
+DEPARTMENTS = [("公安局", "市公安局 Public Security Bureau"), ("交通局", "市交通运输局 Transport"),
+               ("卫健委", "市卫生健康委 Health Commission")]
+
+
+def _job(name: str, *, cpu: int, memory: int, seconds: float = 0.3, replicas: int = 1,
+         gpus: int = 0, priority: int = 0, min_level: int = 0, regions: tuple[str, ...] = (),
+         xinchuang: bool = False, selector: dict[str, str] | None = None) -> types_pb2.JobSpec:
+    quantities = {"cpu": cpu, "memory": memory}
+    if gpus:
+        quantities["nvidia.com/gpu"] = gpus
+    code = ("import os,time; time.sleep(%s); "
+            "print('replica', os.environ['SUANCHOU_REPLICA'], 'of', "
+            "os.environ['SUANCHOU_REPLICAS'], 'job', os.environ['SUANCHOU_JOB_ID'])" % seconds)
+    return types_pb2.JobSpec(
+        client_id=f"demo-{name}", job_set="demo", name=name, priority=priority,
+        replicas=replicas, resources=types_pb2.Resources(quantities=quantities),
+        command=[sys.executable, "-c", code], env={"DEMO": "1"}, max_runtime_seconds=60,
+        constraints=types_pb2.Constraints(
+            min_security_level=min_level, allowed_regions=list(regions),
+            xinchuang_required=xinchuang, node_selector=selector or {}),
+    )
+
+
+def demo_jobs() -> dict[str, list[types_pb2.JobSpec]]:
+    """About twenty jobs; the comment on each says where its constraints should send it."""
+    return {
+        "公安局": [
+            # 等保 3 and 信创: only xc-gov.
+            _job("face-index", cpu=4000, memory=8192, min_level=3, xinchuang=True, priority=50),
+            _job("case-archive", cpu=2000, memory=4096, min_level=3, xinchuang=True),
+            _job("plate-ocr-train", cpu=8000, memory=32768, gpus=2, min_level=3, priority=80),
+            _job("audit-log-scan", cpu=1000, memory=2048, min_level=3,
+                 selector={"arch": "aarch64"}),
+            _job("alarm-stats", cpu=1000, memory=1024, min_level=3, regions=("hangzhou",)),
+            _job("id-dedup", cpu=2000, memory=4096, replicas=2, min_level=3, xinchuang=True),
+            # 等保 4 exists nowhere in this city: rejected at submit with the reason.
+            _job("top-secret", cpu=1000, memory=1024, min_level=4),
+        ],
+        "交通局": [
+            # No security floor: the cheapest cluster with room (gov-cloud).
+            _job("traffic-report", cpu=2000, memory=4096),
+            _job("signal-timing", cpu=4000, memory=8192, replicas=3),
+            _job("bus-eta", cpu=1000, memory=2048, priority=20),
+            _job("parking-heatmap", cpu=2000, memory=2048),
+            _job("road-sensor-etl", cpu=6000, memory=16384, replicas=2),
+            _job("flow-forecast-train", cpu=16000, memory=65536, gpus=4, regions=("hangzhou",)),
+            _job("ticket-ocr", cpu=4000, memory=8192, gpus=1, priority=10),
+        ],
+        "卫健委": [
+            _job("epi-model", cpu=8000, memory=16384, replicas=2, regions=("shanghai",)),
+            _job("claims-batch", cpu=2000, memory=4096),
+            _job("vaccine-stock", cpu=1000, memory=1024, min_level=3),
+            _job("imaging-infer", cpu=4000, memory=16384, gpus=1, min_level=3),
+            _job("hospital-beds", cpu=500, memory=512, priority=30),
+            # A GPU model no cluster has: rejected by the node selector.
+            _job("genome-align", cpu=8000, memory=32768, gpus=1,
+                 selector={"gpu.model": "H800"}),
+        ],
+    }
+
+
+@dataclass
+class Tally:
+    submitted: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    job_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (dept, name)
+
+
+def _md(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+@contextmanager
+def _agents(address: str, workdir: Path, tokens: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for cluster in CLUSTERS:
+            name = cluster.spec.name
+            nodes_file = workdir / f"{name}-nodes.yaml"
+            nodes_file.write_text(yaml.safe_dump({"nodes": cluster.nodes}, allow_unicode=True))
+            env = dict(os.environ, SUANCHOU_AGENT_TOKEN=tokens[name])
+            log = open(workdir / f"agent-{name}.log", "wb")  # noqa: SIM115 (lives with the process)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "agents", "--scheduler", address, "--nodes",
+                 str(nodes_file), "--workdir", str(workdir / f"runs-{name}"),
+                 "--interval", "0.3", "--kill-grace", "2"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            ))
+        yield procs
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def run(workdir: Path, out: object = None) -> int:
+    say = print
+    admin_token = secrets.token_urlsafe(24)
+    settings = SchedulerSettings(sync_interval_s=0.3, lease_timeout_s=15, cycle_interval_s=0.5)
+    config = ServerConfig(listen="127.0.0.1:0", database_url=f"sqlite:///{workdir / 'suanchou.db'}",
+                          admin_token=admin_token, scheduler=settings)
+    app = App(config)
+    app.start()
+    say(f"scheduler: {app.address}, database {workdir / 'suanchou.db'}")
+    with ExitStack() as stack:
+        stack.callback(app.stop)
+        channel = stack.enter_context(grpc.insecure_channel(app.address))
+        clusters = admin_pb2_grpc.ClusterServiceStub(channel)
+        depts = admin_pb2_grpc.DepartmentServiceStub(channel)
+        jobs = jobs_pb2_grpc.JobServiceStub(channel)
+        admin = _md(admin_token)
+
+        dept_tokens = {}
+        for name, display in DEPARTMENTS:
+            reply = depts.CreateDepartment(
+                admin_pb2.CreateDepartmentRequest(name=name, display_name=display), metadata=admin)
+            dept_tokens[name] = reply.token
+        agent_tokens = {}
+        for c in CLUSTERS:
+            reply = clusters.RegisterCluster(admin_pb2.RegisterClusterRequest(spec=c.spec),
+                                             metadata=admin)
+            agent_tokens[c.spec.name] = reply.agent_token
+        stack.enter_context(_agents(app.address, workdir, agent_tokens))
+        _wait_for_nodes(clusters, admin, expected=sum(int(n["count"]) for c in CLUSTERS
+                                                        for n in c.nodes))
+        _print_clusters(clusters, admin, say)
+
+        tally = Tally()
+        say("\nsubmitting:")
+        rows = []
+        for dept, specs in demo_jobs().items():
+            reply = jobs.SubmitJobs(jobs_pb2.SubmitJobsRequest(items=specs),
+                                    metadata=_md(dept_tokens[dept]))
+            for spec, result in zip(specs, reply.results, strict=True):
+                tally.submitted += 1
+                if result.state == types_pb2.JOB_STATE_QUEUED:
+                    tally.accepted += 1
+                    tally.job_ids[result.job_id] = (dept, spec.name)
+                else:
+                    tally.rejected += 1
+                    rows.append([dept, spec.name, result.error.code or "REJECTED",
+                                 result.message])
+        if rows:
+            say(table(["department", "job", "rejected", "reason"], rows))
+
+        final = _wait_until_done(jobs, dept_tokens, tally, timeout_s=45)
+        _print_results(jobs, dept_tokens, tally, final, say)
+        succeeded = sum(1 for s in final.values() if s == types_pb2.JOB_STATE_SUCCEEDED)
+        failed = len(tally.job_ids) - succeeded
+        say(f"demo: {tally.submitted} submitted, {tally.accepted} accepted, {succeeded} succeeded,"
+            f" {failed} failed, {tally.rejected} rejected")
+        return 0 if failed == 0 else 1
+
+
+def _wait_for_nodes(stub: admin_pb2_grpc.ClusterServiceStub, md: tuple[tuple[str, str], ...],
+                    expected: int, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        listed = stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md)
+        if sum(c.node_count for c in listed.clusters) >= expected:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"agents did not report {expected} nodes within {timeout_s}s")
+
+
+def _print_clusters(stub: admin_pb2_grpc.ClusterServiceStub,
+                    md: tuple[tuple[str, str], ...], say: object) -> None:
+    listed = stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md)
+    rows = []
+    for c in listed.clusters:
+        cap = c.capacity.quantities
+        rows.append([c.spec.name, c.spec.region, c.spec.provider, str(c.spec.security_level),
+                     "yes" if c.spec.xinchuang else "no", str(c.node_count),
+                     f"{cap.get('cpu', 0) // 1000}", f"{cap.get('memory', 0) // 1024}Gi",
+                     str(cap.get("nvidia.com/gpu", 0)),
+                     ",".join(f"{k}={v:g}" for k, v in sorted(c.spec.price.items()))])
+    print("\nclusters:")
+    print(table(["cluster", "region", "provider", "等保", "信创", "nodes", "cpu", "memory", "gpu",
+                 "price ¥/unit-h"], rows))
+
+
+def _wait_until_done(stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str], tally: Tally,
+                     timeout_s: float) -> dict[str, int]:
+    """Follows each department's event stream until every accepted job has ended."""
+    states: dict[str, int] = {}
+    deadline = time.monotonic() + timeout_s
+    after = dict.fromkeys(tokens, 0)
+    while time.monotonic() < deadline:
+        for dept, token in tokens.items():
+            for event in stub.WatchEvents(
+                jobs_pb2.WatchEventsRequest(after_event_id=after[dept], job_set="demo"),
+                metadata=_md(token), timeout=5,
+            ):
+                after[dept] = event.event_id
+                if event.job_id in tally.job_ids:
+                    states[event.job_id] = event.state
+        if all(states.get(j) in TERMINAL for j in tally.job_ids):
+            return states
+        time.sleep(0.2)
+    return states
+
+
+def _print_results(stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str], tally: Tally,
+                   states: dict[str, int], say: object) -> None:
+    rows = []
+    for job_id, (dept, name) in tally.job_ids.items():
+        md = _md(tokens[dept])
+        job = stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), metadata=md)
+        why = stub.ExplainJob(jobs_pb2.ExplainJobRequest(job_id=job_id), metadata=md)
+        placed = next((v.message for v in why.clusters if v.reason == "CHOSEN"), "")
+        blocked = "; ".join(f"{v.cluster}: {v.reason.lower()}" for v in why.clusters
+                            if not v.eligible)
+        nodes = ",".join(sorted({r.node for r in job.runs}))
+        codes = ",".join(str(r.exit_code) for r in job.runs if r.HasField("exit_code"))
+        rows.append([dept, name, types_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_"),
+                     job.cluster, nodes, codes, placed.removeprefix("chosen; "),
+                     blocked or "-"])
+    print("\nwhere each job went and why:")
+    print(table(["department", "job", "state", "cluster", "nodes", "exit", "cost",
+                 "clusters ruled out"], rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="suanchou demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (database, agent logs, job output)")
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"],
+                        help="scheduler log level on stderr (default warning)")
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+    workdir = Path(tempfile.mkdtemp(prefix="suanchou-demo-"))
+    try:
+        return run(workdir)
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
