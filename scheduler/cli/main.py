@@ -31,7 +31,6 @@ DELEGATED = {
     "demo": ("scheduler.demo", "run a self-contained demo (see `suanchou demo --help`)"),
     "agent": ("agents.main", "run a cluster agent (see `suanchou agent --help`)"),
 }
-SUBMIT_HANDLER = "scheduler.cli.jobs:submit"
 EXIT_INTERRUPTED = 130
 
 
@@ -67,16 +66,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parses `argv`; for `job submit`, everything after `--` is the job's command."""
     parser = build_parser()
     command: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        args = parser.parse_args(argv[:cut])
-        if getattr(args, "handler", None) == SUBMIT_HANDLER:
-            command = argv[cut + 1 :]
-        else:
-            # Other commands have no command tail: let argparse treat `--` its usual way.
-            args = parser.parse_args(argv)
-    else:
-        args = parser.parse_args(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    if any(argv[i : i + 2] == ["job", "submit"] for i in range(cut)):
+        # argparse would read the tail as more positionals (FILE first); it is the job's argv.
+        argv, command = argv[:cut], argv[cut + 1 :]
+    args = parser.parse_args(argv)
     args.command = command
     if args.handler is None:
         parser.exit(EXIT_USAGE, parser.format_usage())
@@ -189,7 +183,7 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     submit = leaf.add(
         sub,
         "submit",
-        SUBMIT_HANDLER,
+        "scheduler.cli.jobs:submit",
         "submit jobs from a YAML file, stdin, or flags",
         usage="%(prog)s [FILE | -] | [flags] -- COMMAND [ARG ...]",
         epilog="FILE holds one job or `jobs: [...]` (see `python -m pydoc scheduler.cli.jobfile` "

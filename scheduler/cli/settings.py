@@ -7,10 +7,14 @@
 | admin token | `--admin-token` | `SUANCHOU_ADMIN_TOKEN` | `admin_token`   | none              |
 | config file | `--config`      | `SUANCHOU_CONFIG`      |                 | see below         |
 
-The config file is TOML with only those three top-level string keys, e.g.
+The config file is TOML; the client reads only those three top-level string keys and ignores
+tables, so one file can also hold the `[server]` table that `suanchou server` reads:
 
     scheduler = "scheduler.gov.example:50051"
     token = "dept-..."
+
+    [server]
+    listen = "0.0.0.0:50051"
 
 Without `--config` or `SUANCHOU_CONFIG`, `~/.config/suanchou/config.toml` is read if it exists;
 a file named explicitly must exist. An empty flag or variable counts as unset, so
@@ -116,6 +120,10 @@ def _read_config(path: Path) -> dict[str, str]:
         raise CliError(f"config file {path}: {e.strerror}") from e
     values: dict[str, str] = {}
     for key, value in data.items():
+        # One file may configure every program: `suanchou server` reads its [server] table
+        # from the same SUANCHOU_CONFIG. Tables belong to them; top-level keys to the client.
+        if isinstance(value, dict):
+            continue
         # A misspelt key (`admin-token`) would otherwise be ignored silently and the command
         # would fail later with a confusing "no admin token".
         if key not in CONFIG_KEYS:

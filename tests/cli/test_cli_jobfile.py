@@ -1,0 +1,141 @@
+"""Job files and submit flags into JobSpec protos."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+
+from protos.suanchou.v1 import types_pb2
+from scheduler.cli.errors import UsageError
+from scheduler.cli.jobfile import JobFileError, load_jobs, parse_duration
+from scheduler.cli.jobs import specs_from_args
+from scheduler.cli.main import parse_args
+
+FULL_JOB = """\
+client_id: report-2026-11-21
+job_set: nightly
+name: traffic-report
+priority: 10
+replicas: 2
+resources: {cpu: 2, memory: 4Gi, nvidia.com/gpu: 1}
+command: [python, -c, "print('hi')"]
+env: {MODE: fast}
+max_runtime: 10m
+constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang_required: true,
+              node_selector: {arch: aarch64}}
+labels: {team: traffic}
+"""
+
+EXPECTED = types_pb2.JobSpec(
+    client_id="report-2026-11-21",
+    job_set="nightly",
+    name="traffic-report",
+    priority=10,
+    replicas=2,
+    resources=types_pb2.Resources(quantities={"cpu": 2000, "memory": 4096, "nvidia.com/gpu": 1}),
+    command=["python", "-c", "print('hi')"],
+    env={"MODE": "fast"},
+    max_runtime_seconds=600,
+    constraints=types_pb2.Constraints(
+        min_security_level=3,
+        allowed_regions=["hz"],
+        xinchuang_required=True,
+        node_selector={"arch": "aarch64"},
+    ),
+    labels={"team": "traffic"},
+)
+
+
+def test_single_job_maps_every_key_in_canonical_units():
+    """The documented example becomes one JobSpec with millicores, MiB and seconds."""
+    assert load_jobs(FULL_JOB, "job.yaml") == [EXPECTED]
+
+
+def test_job_list_keeps_order_and_gives_each_item_a_fresh_client_id():
+    """`jobs: [...]` yields one spec per item; items without client_id get distinct uuid4s."""
+    specs = load_jobs(
+        "jobs:\n  - {name: a, command: [sleep, 10]}\n  - {name: b, max_runtime_seconds: 5}\n",
+        "f.yaml",
+    )
+    assert [s.name for s in specs] == ["a", "b"]
+    assert list(specs[0].command) == ["sleep", "10"]
+    assert specs[1].max_runtime_seconds == 5
+    ids = {s.client_id for s in specs}
+    assert len(ids) == 2 and all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_stdin_is_read_for_dash(monkeypatch):
+    """`job submit -` reads the job file from standard input."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(FULL_JOB))
+    assert specs_from_args(parse_args(["job", "submit", "-"])) == [EXPECTED]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "jobs:\n  - {name: a}\n  - {name: b}\n  - {replica: 2}\n",
+            "f.yaml: jobs[2]: unknown key 'replica' (did you mean 'replicas'?)",
+        ),
+        (
+            "jobs: [{constraints: {region: hz}}]",
+            "f.yaml: jobs[0].constraints: unknown key 'region' (did you mean 'allowed_regions'?)",
+        ),
+        ("{resources: {memory: 4Gx}}", "f.yaml: job.resources.memory: '4Gx' is not a quantity"),
+        ("{resources: {cpu: 0.0001}}", "f.yaml: job.resources.cpu: 0.0001 is finer than"),
+        ("{resources: {nvidia.com/gpu: 0.5}}", "job.resources.nvidia.com/gpu: must be a whole"),
+        ("{resources: {GPU: 1}}", "f.yaml: job.resources.GPU: not a resource name"),
+        ("{env: {DEBUG: yes}}", "f.yaml: job.env.DEBUG: must be a string, got True; quote it"),
+        ("{max_runtime: 10x}", "f.yaml: job.max_runtime: invalid duration '10x'"),
+        ("{max_runtime: 1m, max_runtime_seconds: 60}", "not both"),
+        ("{command: python}", "f.yaml: job.command: must be a list"),
+        ("- {name: a}", "must be written as `jobs: [...]`"),
+        ("jobs: []", "'jobs' must be a non-empty list"),
+        ("jobs: [{name: a}]\nname: b", "keys 'name' beside 'jobs'"),
+        ("{name: [unclosed", "f.yaml: not valid YAML"),
+    ],
+)
+def test_errors_name_the_item_and_field(text, message):
+    """Every job-file error says where: the file, the item index and the field path."""
+    with pytest.raises(JobFileError) as raised:
+        load_jobs(text, "f.yaml")
+    assert message in str(raised.value)
+
+
+def test_durations():
+    """Durations accept whole seconds and combined s/m/h/d units."""
+    assert parse_duration("1h30m", "x") == 5400
+    assert parse_duration("2d", "x") == 172800
+    assert parse_duration(45, "x") == 45
+    assert parse_duration("90", "x") == 90
+    with pytest.raises(JobFileError):
+        parse_duration("-5", "x")
+
+
+def test_flags_build_the_same_proto_as_the_equivalent_yaml():
+    """`job submit` flags and the equivalent job file produce identical JobSpec protos."""
+    args = parse_args(
+        [
+            "job", "submit", "--name", "traffic-report", "--client-id", "report-2026-11-21",
+            "--job-set", "nightly", "--priority", "10", "--replicas", "2", "--cpu", "2",
+            "--memory", "4Gi", "--gpu", "1", "--env", "MODE=fast", "--label", "team=traffic",
+            "--max-runtime", "10m", "--min-security-level", "3", "--region", "hz",
+            "--xinchuang", "--selector", "arch=aarch64",
+            "--", "python", "-c", "print('hi')",
+        ]
+    )  # fmt: skip
+    assert specs_from_args(args) == load_jobs(FULL_JOB, "job.yaml")
+
+
+def test_flag_errors_are_usage_errors():
+    """A bad flag value or a FILE mixed with job flags is a usage error (exit code 2)."""
+    with pytest.raises(UsageError, match=r"job flags.resources.memory: '4Gx'"):
+        specs_from_args(parse_args(["job", "submit", "--memory", "4Gx", "--", "true"]))
+    with pytest.raises(UsageError, match="not both"):
+        specs_from_args(parse_args(["job", "submit", "f.yaml", "--cpu", "1"]))
+    with pytest.raises(UsageError, match="give a job FILE"):
+        specs_from_args(parse_args(["job", "submit", "--cpu", "1"]))
+    with pytest.raises(UsageError, match="expected KEY=VALUE"):
+        specs_from_args(parse_args(["job", "submit", "--env", "NOVALUE", "--", "true"]))
