@@ -148,13 +148,14 @@ def _agents(address: str, workdir: Path, tokens: dict[str, str]) -> Iterator[lis
             nodes_file = workdir / f"{name}-nodes.yaml"
             nodes_file.write_text(yaml.safe_dump({"nodes": cluster.nodes}, allow_unicode=True))
             env = dict(os.environ, SUANCHOU_AGENT_TOKEN=tokens[name])
-            log = open(workdir / f"agent-{name}.log", "wb")  # noqa: SIM115 (lives with the process)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "agents", "--scheduler", address, "--nodes",
-                 str(nodes_file), "--workdir", str(workdir / f"runs-{name}"),
-                 "--interval", "0.3", "--kill-grace", "2"],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            ))
+            # The child keeps its own copy of the log descriptor; ours closes right away.
+            with open(workdir / f"agent-{name}.log", "wb") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "agents", "--scheduler", address, "--nodes",
+                     str(nodes_file), "--workdir", str(workdir / f"runs-{name}"),
+                     "--interval", "0.3", "--kill-grace", "2"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT,
+                ))
         yield procs
     finally:
         for p in procs:
