@@ -1,0 +1,368 @@
+"""The agent loop: report nodes and runs to the scheduler, apply what it answers.
+
+Every Sync carries the full state (see agent.proto), so the agent keeps only what the protocol
+needs: the runs it holds (live ones and finished ones until acknowledged) and the run ids it
+must never start again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import grpc
+import structlog
+
+from agents.capacity import CapacitySource, NodeInfo
+from agents.executor import Executor, Lease, RunPhase, RunStatus
+from protos.suanchou.v1 import agent_pb2, types_pb2
+
+EXIT_OK = 0
+EXIT_REJECTED = 3
+
+# A wrong or revoked token does not heal by retrying; retrying forever would hide it.
+FATAL_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+# Our request or registration is wrong: retried (the node file may be fixed while we run), but
+# logged as errors rather than as a flaky network.
+_CONFIG_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+
+_PHASE_TO_PROTO = {
+    RunPhase.PENDING: types_pb2.RUN_STATE_PENDING,
+    RunPhase.RUNNING: types_pb2.RUN_STATE_RUNNING,
+    RunPhase.SUCCEEDED: types_pb2.RUN_STATE_SUCCEEDED,
+    RunPhase.FAILED: types_pb2.RUN_STATE_FAILED,
+    RunPhase.CANCELLED: types_pb2.RUN_STATE_CANCELLED,
+}
+
+# Remembered ids of cancelled and acknowledged runs. The scheduler never re-leases them in
+# normal operation, so forgetting the oldest only bounds memory on an agent that runs for months.
+_MAX_RETIRED = 100_000
+# After a run changes state, sync early (to report it) but not more often than this.
+_MIN_SYNC_GAP = 0.2
+
+log = structlog.get_logger("suanchou.agent")
+
+
+class SyncClient(Protocol):
+    def sync(self, request: agent_pb2.SyncRequest, timeout: float) -> agent_pb2.SyncResponse: ...
+
+
+class Backoff:
+    """Exponential delays with jitter, so that agents of many clusters do not retry in step."""
+
+    def __init__(
+        self,
+        initial: float = 0.5,
+        maximum: float = 30.0,
+        factor: float = 2.0,
+        jitter: float = 0.2,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._initial, self._maximum, self._factor, self._jitter = initial, maximum, factor, jitter
+        self._rng = rng or random.Random()
+        self._next = initial
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._maximum, self._next * self._factor)
+        return delay * (1 + self._rng.uniform(-self._jitter, self._jitter))
+
+    def reset(self) -> None:
+        self._next = self._initial
+
+
+def lease_from_proto(msg: agent_pb2.RunLease) -> Lease:
+    return Lease(
+        run_id=msg.run_id,
+        job_id=msg.job_id,
+        command=tuple(msg.command),
+        replica=msg.replica,
+        replicas=msg.replicas,
+        attempt=msg.attempt,
+        node=msg.node,
+        env=dict(msg.env),
+        max_runtime_seconds=msg.max_runtime_seconds,
+        resources=dict(msg.resources.quantities),
+    )
+
+
+def build_request(
+    agent_id: str, nodes: Iterable[NodeInfo], runs: Iterable[RunStatus]
+) -> agent_pb2.SyncRequest:
+    """The full-state report: every node and every run held, finished ones included."""
+    request = agent_pb2.SyncRequest(agent_id=agent_id)
+    for node in nodes:
+        report = request.nodes.add(name=node.name, labels=dict(node.labels))
+        report.capacity.quantities.update(node.capacity)
+    for run in runs:
+        request.runs.add(
+            run_id=run.run_id,
+            state=_PHASE_TO_PROTO[run.phase],
+            exit_code=run.exit_code,
+            message=run.message,
+        )
+    return request
+
+
+class Agent:
+    """Syncs with the scheduler and drives the executor. Use from one thread only.
+
+    That thread spawns the replicas, and their PDEATHSIG is tied to it: it must live as long as
+    the agent (in the CLI it is the main thread).
+    """
+
+    def __init__(
+        self,
+        client: SyncClient,
+        capacity: CapacitySource,
+        executor: Executor,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        agent_id: str | None = None,
+        interval: float = 1.0,
+        rpc_timeout: float = 5.0,
+        final_sync_timeout: float = 3.0,
+        tick: float = 0.1,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._client = client
+        self._capacity = capacity
+        self._executor = executor
+        self._clock = clock
+        self.agent_id = agent_id or f"{socket.gethostname()}/{os.getpid()}"
+        self.interval = interval
+        self._rpc_timeout = rpc_timeout
+        self._final_sync_timeout = final_sync_timeout
+        self._tick = tick
+        self._backoff = backoff or Backoff()
+        self.cluster = ""
+        self._runs: dict[str, RunStatus] = {}
+        self._leases: dict[str, Lease] = {}
+        self._retired: OrderedDict[str, None] = OrderedDict()
+        self._last_request: agent_pb2.SyncRequest | None = None
+
+    def runs(self) -> dict[str, RunStatus]:
+        """Every run held, finished-but-unacknowledged ones included."""
+        return dict(self._runs)
+
+    def poll(self) -> bool:
+        """Collects run states from the executor; True if any changed."""
+        changed = False
+        for status in self._executor.poll():
+            previous = self._runs.get(status.run_id)
+            if previous is None or previous == status:
+                continue
+            self._runs[status.run_id] = status
+            changed = True
+            if status.phase.finished:
+                lease = self._leases.get(status.run_id)
+                log.info(
+                    "run_finished",
+                    run_id=status.run_id,
+                    job_id=lease.job_id if lease else "",
+                    state=status.phase.value,
+                    exit_code=status.exit_code,
+                    message=status.message,
+                )
+        return changed
+
+    def sync_once(self) -> agent_pb2.SyncResponse:
+        """One exchange: report the full state, then apply the reply. Raises grpc.RpcError."""
+        self.poll()
+        nodes = self._capacity.nodes()
+        request = build_request(self.agent_id, nodes, self._runs.values())
+        response = self._client.sync(request, timeout=self._rpc_timeout)
+        started, cancelled, acked = self._apply(response, {n.name for n in nodes})
+        if response.cluster != self.cluster:
+            log.info("cluster_identified", cluster=response.cluster, agent_id=self.agent_id)
+            self.cluster = response.cluster
+        if response.sync_interval_seconds > 0:
+            self.interval = min(max(response.sync_interval_seconds, 0.05), 600.0)
+        if started or cancelled or acked or request != self._last_request:
+            log.info(
+                "synced",
+                cluster=self.cluster,
+                nodes=len(request.nodes),
+                runs=len(request.runs),
+                started=started,
+                cancelled=cancelled,
+                acknowledged=acked,
+            )
+        self._last_request = request
+        return response
+
+    def _apply(
+        self, response: agent_pb2.SyncResponse, node_names: set[str]
+    ) -> tuple[int, int, int]:
+        acked = 0
+        for run_id in response.acknowledged:
+            status = self._runs.get(run_id)
+            if status is None or status.phase.finished:
+                acked += status is not None
+                self._forget(run_id)
+            else:
+                log.warning("ack_of_live_run_ignored", run_id=run_id)
+        # Cancels before starts: a lease both started and cancelled in one reply must not run.
+        cancelled = 0
+        for run_id in response.cancel:
+            status = self._runs.get(run_id)
+            if status is None or status.phase.finished:
+                self._forget(run_id)
+            else:
+                # Keep holding it: its CANCELLED end is reported until acknowledged or cancelled.
+                self._retire(run_id)
+                self._executor.cancel(run_id)
+                cancelled += 1
+                log.info("run_cancel_requested", run_id=run_id)
+        started = 0
+        for msg in response.start:
+            if msg.run_id in self._runs or msg.run_id in self._retired:
+                continue  # a re-sent lease we already hold, or one we must never run
+            started += self._start(lease_from_proto(msg), node_names)
+        return started, cancelled, acked
+
+    def _start(self, lease: Lease, node_names: set[str]) -> int:
+        self._leases[lease.run_id] = lease
+        if lease.node and lease.node not in node_names:
+            message = f"node {lease.node!r} is not offered by this agent"
+            self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
+            log.warning("run_rejected", run_id=lease.run_id, job_id=lease.job_id, reason=message)
+            return 0
+        self._executor.start(lease)
+        self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
+        log.info(
+            "run_started",
+            run_id=lease.run_id,
+            job_id=lease.job_id,
+            attempt=lease.attempt,
+            replica=lease.replica,
+            replicas=lease.replicas,
+            node=lease.node,
+            program=lease.command[0] if lease.command else "",
+            max_runtime_seconds=lease.max_runtime_seconds,
+        )
+        return 1
+
+    def _forget(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+        self._leases.pop(run_id, None)
+        self._retire(run_id)
+
+    def _retire(self, run_id: str) -> None:
+        self._retired[run_id] = None
+        self._retired.move_to_end(run_id)
+        while len(self._retired) > _MAX_RETIRED:
+            self._retired.popitem(last=False)
+
+    def run(self, stop: threading.Event) -> int:
+        """Syncs until `stop` is set, then shuts down; EXIT_REJECTED if the token is refused.
+
+        Connection trouble never stops runs: the agent keeps them going and retries with
+        backoff, and finished runs stay reported until the scheduler acknowledges them.
+        """
+        log.info("agent_started", agent_id=self.agent_id)
+        next_sync = self._clock()
+        last_attempt = float("-inf")
+        failures = 0
+        outage_since = 0.0
+        rejected = False
+        try:
+            while not stop.is_set():
+                changed = self._poll_guarded()
+                if changed and failures == 0:
+                    next_sync = min(next_sync, last_attempt + _MIN_SYNC_GAP)
+                now = self._clock()
+                if now >= next_sync:
+                    last_attempt = now
+                    try:
+                        self.sync_once()
+                    except grpc.RpcError as exc:
+                        code = _code(exc)
+                        if code in FATAL_CODES:
+                            rejected = True
+                            log.error("agent_rejected", code=code.name, details=_details(exc))
+                            return EXIT_REJECTED
+                        if failures == 0:
+                            outage_since = now
+                        failures += 1
+                        next_sync = now + self._backoff.next()
+                        level = log.error if code in _CONFIG_CODES else log.warning
+                        level(
+                            "sync_failed",
+                            code=code.name,
+                            details=_details(exc),
+                            failures=failures,
+                            retry_in=round(next_sync - now, 3),
+                            runs=len(self._runs),
+                        )
+                    except Exception:
+                        # A bug or a broken capacity source must not take the runs down with it.
+                        failures += 1
+                        next_sync = now + self._backoff.next()
+                        log.exception("sync_error", failures=failures)
+                    else:
+                        if failures:
+                            log.info(
+                                "scheduler_reachable",
+                                failures=failures,
+                                outage_seconds=round(now - outage_since, 3),
+                            )
+                        failures = 0
+                        self._backoff.reset()
+                        next_sync = now + self.interval
+                stop.wait(max(0.0, min(self._tick, next_sync - self._clock())))
+            return EXIT_OK
+        finally:
+            self._shutdown(report=not rejected)
+
+    def _poll_guarded(self) -> bool:
+        try:
+            return self.poll()
+        except Exception:
+            log.exception("poll_error")
+            return False
+
+    def _shutdown(self, report: bool) -> None:
+        """Stops every live run; reports what finished on its own, withdraws the nodes.
+
+        Runs stopped by the shutdown are left out of the last report on purpose: the protocol
+        reads a run the agent no longer holds as LOST, which requeues its job elsewhere,
+        whereas reporting it CANCELLED or FAILED would end the job for a reason not its own.
+        """
+        self._poll_guarded()
+        stopped = self._executor.shutdown()
+        for status in stopped:
+            self._runs.pop(status.run_id, None)
+            log.info("run_stopped", run_id=status.run_id, exit_code=status.exit_code)
+        unreported = [s for s in self._runs.values() if s.phase.finished]
+        if report:
+            request = build_request(self.agent_id, [], unreported)
+            try:
+                self._client.sync(request, timeout=self._final_sync_timeout)
+                unreported = []
+            except grpc.RpcError as exc:
+                log.warning("final_sync_failed", code=_code(exc).name, details=_details(exc))
+        log.info("agent_stopped", stopped_runs=len(stopped), unreported_runs=len(unreported))
+
+
+def _code(exc: grpc.RpcError) -> grpc.StatusCode:
+    code = getattr(exc, "code", None)
+    return code() if callable(code) else grpc.StatusCode.UNKNOWN
+
+
+def _details(exc: grpc.RpcError) -> str:
+    details = getattr(exc, "details", None)
+    return str(details()) if callable(details) else str(exc)

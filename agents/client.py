@@ -1,0 +1,51 @@
+"""Thin gRPC client for AgentService.Sync, authenticated with the cluster's agent token."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import grpc
+
+from protos.suanchou.v1 import agent_pb2, agent_pb2_grpc
+
+# gRPC's own reconnect backoff grows to 120 s by default; while it waits, every call fails at
+# once with UNAVAILABLE. Capping it means a restarted scheduler is seen within seconds.
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
+
+
+class AgentClient:
+    """One channel to the scheduler at `target` ("host:port"); insecure transport for now."""
+
+    def __init__(self, target: str, token: str) -> None:
+        if not target:
+            raise ValueError("scheduler address is empty (expected HOST:PORT)")
+        if not token or not token.isprintable() or token != token.strip():
+            raise ValueError("agent token must be non-empty printable text without spaces around")
+        self.target = target
+        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def sync(self, request: agent_pb2.SyncRequest, timeout: float) -> agent_pb2.SyncResponse:
+        """One Sync call; raises grpc.RpcError (with .code()) on any failure."""
+        response: agent_pb2.SyncResponse = self._stub.Sync(
+            request, timeout=timeout, metadata=self._metadata
+        )
+        return response
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

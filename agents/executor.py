@@ -1,0 +1,272 @@
+"""Executors run leased replicas. `LocalExecutor` runs them as child processes of the agent.
+
+Slurm and Kubernetes executors will implement the same `Executor` protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import enum
+import errno
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+# Never handed to jobs: the agent token would let any job impersonate its cluster's agent.
+SECRET_ENV = ("SUANCHOU_AGENT_TOKEN",)
+# Run ids become directory names; anything else could escape the work directory.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class RunPhase(enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One replica to run, as leased by the scheduler (decoupled from the wire message)."""
+
+    run_id: str
+    job_id: str
+    command: Sequence[str]
+    replica: int = 0
+    replicas: int = 1
+    attempt: int = 1
+    node: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_runtime_seconds: int = 0
+    resources: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    run_id: str
+    phase: RunPhase
+    # Set once the process ended; a death by signal N is reported as 128 + N, like a shell.
+    exit_code: int | None = None
+    message: str = ""
+
+
+class Executor(Protocol):
+    """Runs leases. Called from one thread only (the agent's loop).
+
+    - `start` never raises for a lease that cannot run: it reports the run FAILED instead.
+      Starting a run id the executor already holds does nothing.
+    - `cancel` asks a run to stop (it later finishes CANCELLED); unknown ids are ignored.
+    - `poll` never blocks. It returns the status of every run started and not yet returned as
+      finished; a finished status is returned exactly once, then the executor forgets the run
+      (keeping it until the scheduler acknowledges it is the agent's job).
+    - `shutdown` stops every run, waits for them to end and returns their final statuses.
+    """
+
+    def start(self, lease: Lease) -> None: ...
+
+    def cancel(self, run_id: str) -> None: ...
+
+    def poll(self) -> list[RunStatus]: ...
+
+    def shutdown(self) -> list[RunStatus]: ...
+
+
+class _Stop(enum.Enum):
+    CANCEL = "cancel"
+    TIMEOUT = "timeout"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass
+class _Proc:
+    lease: Lease
+    popen: subprocess.Popen[bytes]
+    deadline: float | None
+    stop: _Stop | None = None
+    kill_at: float | None = None
+
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """preexec_fn: the child gets SIGKILL when the agent dies, even by SIGKILL.
+
+    Without it a crashed agent's replicas would keep running while the scheduler, after the
+    lease timeout, requeues the same work elsewhere. The kernel ties this to the forking
+    *thread*, so spawn only from the agent's long-lived loop thread.
+    """
+
+    def preexec() -> None:
+        assert _libc is not None
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # The parent may have died between fork and prctl; then nobody will signal us.
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
+        os.killpg(pgid, sig)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _leader_exited(popen: subprocess.Popen[bytes]) -> bool:
+    """Whether the process ended, without reaping it (see `LocalExecutor._finish`)."""
+    if not hasattr(os, "waitid"):
+        return popen.poll() is not None
+    try:
+        result = os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True  # reaped elsewhere; Popen.wait() copes
+    return result is not None
+
+
+class LocalExecutor:
+    """Each replica is a child process in `workdir/<run_id>/`, in its own process group.
+
+    The run directory holds `stdout.log` and `stderr.log`. The environment is the agent's own
+    (minus its token), plus the lease's, plus SUANCHOU_JOB_ID, SUANCHOU_REPLICA,
+    SUANCHOU_REPLICAS and SUANCHOU_RUN_ID. Stopping (cancel, max runtime) sends SIGTERM to the
+    whole group, then SIGKILL after `kill_grace` seconds.
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        *,
+        kill_grace: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self._kill_grace = kill_grace
+        self._clock = clock
+        self._base_env = base_env
+        self._procs: dict[str, _Proc] = {}
+        self._pending: list[RunStatus] = []  # spawn failures, reported at the next poll
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.workdir / run_id
+
+    def start(self, lease: Lease) -> None:
+        if lease.run_id in self._procs or any(s.run_id == lease.run_id for s in self._pending):
+            return
+        try:
+            popen = self._spawn(lease)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            code = 127 if getattr(exc, "errno", None) in (errno.ENOENT, errno.ENOTDIR) else 126
+            self._pending.append(
+                RunStatus(lease.run_id, RunPhase.FAILED, code, f"spawn failed: {exc}")
+            )
+            return
+        deadline = None
+        if lease.max_runtime_seconds > 0:
+            deadline = self._clock() + lease.max_runtime_seconds
+        self._procs[lease.run_id] = _Proc(lease, popen, deadline)
+
+    def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
+        if not _RUN_ID.match(lease.run_id):
+            raise ValueError(f"run id {lease.run_id!r} is not a safe directory name")
+        if not lease.command or not lease.command[0]:
+            raise FileNotFoundError(errno.ENOENT, "empty command")
+        run_dir = self.run_dir(lease.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        base = os.environ if self._base_env is None else self._base_env
+        env = {k: v for k, v in base.items() if k not in SECRET_ENV}
+        env.update(lease.env)
+        env.update(
+            SUANCHOU_JOB_ID=lease.job_id,
+            SUANCHOU_RUN_ID=lease.run_id,
+            SUANCHOU_REPLICA=str(lease.replica),
+            SUANCHOU_REPLICAS=str(lease.replicas),
+        )
+        preexec = _die_with_parent(os.getpid()) if _libc is not None else None
+        with open(run_dir / "stdout.log", "wb") as out, open(run_dir / "stderr.log", "wb") as err:
+            return subprocess.Popen(
+                list(lease.command),
+                cwd=run_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # own process group: stop the replica and its children
+                preexec_fn=preexec,
+            )
+
+    def cancel(self, run_id: str) -> None:
+        proc = self._procs.get(run_id)
+        if proc is not None:
+            self._stop(proc, _Stop.CANCEL)
+
+    def _stop(self, proc: _Proc, why: _Stop) -> None:
+        if proc.stop is not None:
+            return  # already stopping; keep the first reason and the first kill deadline
+        proc.stop = why
+        proc.kill_at = self._clock() + self._kill_grace
+        _killpg(proc.popen.pid, signal.SIGTERM)
+
+    def poll(self) -> list[RunStatus]:
+        statuses, self._pending = self._pending, []
+        now = self._clock()
+        for run_id, proc in list(self._procs.items()):
+            if _leader_exited(proc.popen):
+                statuses.append(self._finish(proc))
+                del self._procs[run_id]
+                continue
+            if proc.stop is None and proc.deadline is not None and now >= proc.deadline:
+                self._stop(proc, _Stop.TIMEOUT)
+            elif proc.kill_at is not None and now >= proc.kill_at:
+                _killpg(proc.popen.pid, signal.SIGKILL)
+            statuses.append(RunStatus(run_id, RunPhase.RUNNING))
+        return statuses
+
+    def _finish(self, proc: _Proc) -> RunStatus:
+        # The leader is a zombie until reaped, so its pid, which is the group id, cannot have
+        # been reused: killing the group now only hits the replica's leftover descendants.
+        _killpg(proc.popen.pid, signal.SIGKILL)
+        rc = proc.popen.wait()
+        exit_code, died = (128 - rc, f"killed by {_signal_name(-rc)}") if rc < 0 else (rc, "")
+        lease = proc.lease
+        if proc.stop is _Stop.TIMEOUT:
+            message = f"max runtime {lease.max_runtime_seconds}s exceeded"
+            return RunStatus(lease.run_id, RunPhase.FAILED, exit_code, message)
+        if proc.stop is _Stop.CANCEL:
+            return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "cancelled")
+        if proc.stop is _Stop.SHUTDOWN:
+            return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "agent shut down")
+        phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
+        return RunStatus(lease.run_id, phase, exit_code, died)
+
+    def shutdown(self) -> list[RunStatus]:
+        for proc in self._procs.values():
+            self._stop(proc, _Stop.SHUTDOWN)
+        statuses: list[RunStatus] = []
+        # Bounded: every group gets SIGKILL once the grace has passed.
+        while True:
+            statuses += [s for s in self.poll() if s.phase.finished]
+            if not self._procs:
+                return statuses
+            time.sleep(0.02)

@@ -1,0 +1,212 @@
+"""`suanchou agent ...` / `python -m agents ...`: run the agent of one cluster.
+
+Shutdown: SIGTERM or SIGINT stops syncing and stops this agent's runs (SIGTERM to each
+replica's process group, SIGKILL after --kill-grace), reports runs that had already finished,
+and withdraws the nodes with a last Sync. The scheduler then sees the stopped runs as no longer
+held (LOST) and requeues their jobs. If the agent is killed outright (SIGKILL, OOM), the kernel
+kills its replicas through PR_SET_PDEATHSIG, so no work keeps running unaccounted for.
+
+Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import signal
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from agents.agent import Agent
+from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
+from agents.client import AgentClient
+from agents.executor import LocalExecutor
+from agents.quantities import format_resources
+
+SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
+TOKEN_ENV = "SUANCHOU_AGENT_TOKEN"
+DEFAULT_SCHEDULER = "127.0.0.1:50051"
+EXIT_USAGE = 2
+
+log = structlog.get_logger("suanchou.agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="suanchou agent",
+        description="Run the agent of one cluster: report its nodes, run what it is leased.",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="HOST:PORT",
+        default=os.environ.get(SCHEDULER_ENV, DEFAULT_SCHEDULER),
+        help=f"scheduler address (env {SCHEDULER_ENV}; default {DEFAULT_SCHEDULER})",
+    )
+    parser.add_argument(
+        "--token",
+        help=f"the cluster's agent token; prefer env {TOKEN_ENV} so it is not visible in ps",
+    )
+    parser.add_argument(
+        "--nodes",
+        default="host",
+        metavar="host|PATH.yaml",
+        help="'host' offers this machine; a YAML file declares nodes (default host)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="directory for run directories and logs (default: per cluster, under the temp dir)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_positive,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between syncs until the scheduler says otherwise (default 1.0)",
+    )
+    parser.add_argument(
+        "--kill-grace",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between SIGTERM and SIGKILL when stopping a run (default 10)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def configure_logging(level: str = "info", json_output: bool | None = None) -> None:
+    """structlog to stderr, like the scheduler: JSON lines unless stderr is a terminal."""
+    if json_output is None:
+        json_output = not sys.stderr.isatty()
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def default_workdir(token: str) -> Path:
+    """A stable directory per user and cluster: the token identifies the cluster, and only a
+    hash of it appears in the name."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"suanchou-agent-{os.getuid()}-{digest}"
+
+
+def prepare_workdir(path: Path) -> Path:
+    """Creates `path` private to this user; refuses one owned by someone else.
+
+    Job output may be sensitive, and in a shared temp dir another user could pre-create the
+    directory (or a symlink) to read or redirect it.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{path}: not a directory")
+    if info.st_uid != os.getuid():
+        raise ValueError(f"{path}: owned by uid {info.st_uid}, not by this user")
+    return path.resolve()
+
+
+def load_capacity(spec: str) -> CapacitySource:
+    if spec == "host":
+        return HostCapacity()
+    return StaticCapacity.from_yaml(spec)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if args.token:
+        log.warning("token_on_command_line", hint=f"set {TOKEN_ENV} instead; argv is public")
+    token = args.token or os.environ.get(TOKEN_ENV, "")
+    if not token:
+        print(f"suanchou agent: no token: set {TOKEN_ENV} or pass --token", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        capacity = load_capacity(args.nodes)
+        workdir = prepare_workdir(args.workdir or default_workdir(token))
+        client = AgentClient(args.scheduler, token)
+    except (OSError, ValueError) as exc:
+        print(f"suanchou agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    nodes = capacity.nodes()
+    log.info(
+        "agent_configured",
+        scheduler=args.scheduler,
+        nodes_source=args.nodes,
+        nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
+        workdir=str(workdir),
+    )
+    stop = threading.Event()
+    restore = _install_stop_handlers(stop)
+    try:
+        with client:
+            executor = LocalExecutor(workdir, kill_grace=args.kill_grace)
+            agent = Agent(client, capacity, executor, interval=args.interval)
+            return agent.run(stop)
+    finally:
+        restore()
+
+
+def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM/SIGINT set `stop`; returns a function restoring the previous handlers.
+
+    Only the main thread may install handlers; elsewhere (an embedding that runs the agent in
+    a thread) the caller owns signals and the agent stops only when its process does.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop_for(signum: int) -> None:
+        log.info("agent_stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        # Not stop.set() here: the handler runs on the main thread, which may be holding the
+        # Event's (non-reentrant) lock inside stop.wait(), and printing could re-enter stdout.
+        threading.Thread(target=stop_for, args=(signum,), daemon=True).start()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
