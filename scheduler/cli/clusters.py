@@ -218,5 +218,7 @@ def cluster_detail(cluster: admin_pb2.Cluster, now: datetime) -> str:
         ]
         for node in cluster.nodes
     ]
+    if not rows:
+        return f"{header}\n\nNodes: none reported yet"
     nodes = render.table(["NODE", "CPU", "MEMORY", *[k.upper() for k in names], "LABELS"], rows)
     return f"{header}\n\nNodes ({cluster.node_count}):\n{nodes}"

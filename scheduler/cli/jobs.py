@@ -132,21 +132,23 @@ def _given(args: argparse.Namespace, name: str) -> bool:
 
 
 def _result_state(result: jobs_pb2.SubmitResult) -> str:
-    if result.HasField("error"):
-        return "ERROR"
     if result.duplicate:
         return "duplicate"
+    # A REJECTED job is recorded (it has a job id) even when the server also sets an ItemError
+    # for it, so it is shown as REJECTED, not as an item that never got in.
+    if result.HasField("error") and result.state != types_pb2.JOB_STATE_REJECTED:
+        return "ERROR"
     return render.job_state(result.state)
 
 
 def _result_reason(result: jobs_pb2.SubmitResult) -> str:
+    if result.reason:
+        return f"{result.reason}: {result.message}" if result.message else result.reason
     if result.HasField("error"):
         error = result.error
         where = f"{error.field}: " if error.field else ""
         return f"{error.code} {where}{error.message}".strip()
-    if result.reason or result.message:
-        return f"{result.reason}: {result.message}" if result.message else result.reason
-    return ""
+    return result.message
 
 
 def submit_table(results: Sequence[tuple[int, jobs_pb2.SubmitResult]]) -> str:

@@ -112,7 +112,10 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
         help=f"scheduler address (env {ENV_SCHEDULER}, default {DEFAULT_SCHEDULER})",
     )
     group.add_argument(
-        "--token", default=default, help=f"department token for job commands (env {ENV_TOKEN})"
+        "--token",
+        default=default,
+        help=f"department token for job commands (prefer env {ENV_TOKEN} or the config file: "
+        "flags are visible to other users in ps)",
     )
     group.add_argument(
         "--admin-token",

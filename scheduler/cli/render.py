@@ -88,16 +88,21 @@ def age(ts: Timestamp, now: datetime, *, unset: str = "never") -> str:
     return f"{seconds}s ago"
 
 
+# State names without their enum prefix; UNSPECIFIED (e.g. the state of a job that was not
+# found) reads as "-".
 def job_state(value: int) -> str:
-    return types_pb2.JobState.Name(value).removeprefix("JOB_STATE_")  # type: ignore[arg-type]
+    name: str = types_pb2.JobState.Name(value)  # type: ignore[arg-type]
+    return name.removeprefix("JOB_STATE_") if value else NONE
 
 
 def run_state(value: int) -> str:
-    return types_pb2.RunState.Name(value).removeprefix("RUN_STATE_")  # type: ignore[arg-type]
+    name: str = types_pb2.RunState.Name(value)  # type: ignore[arg-type]
+    return name.removeprefix("RUN_STATE_") if value else NONE
 
 
 def cluster_state(value: int) -> str:
-    return types_pb2.ClusterState.Name(value).removeprefix("CLUSTER_STATE_")  # type: ignore[arg-type]
+    name: str = types_pb2.ClusterState.Name(value)  # type: ignore[arg-type]
+    return name.removeprefix("CLUSTER_STATE_") if value else NONE
 
 
 def message_dict(message: Message) -> dict[str, Any]:

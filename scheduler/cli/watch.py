@@ -30,7 +30,7 @@ MAX_RECONNECTS_WITHOUT_FOLLOW = 5
 sleep: Callable[[float], None] = time.sleep
 
 # Fixed widths: a stream cannot measure its rows in advance. Longer values just push the line.
-_COLUMNS = (("TIME", 19), ("EVENT", 7), ("JOB_ID", 20), ("STATE", 9), ("CLUSTER/NODE", 18),
+_COLUMNS = (("TIME", 19), ("EVENT", 7), ("JOB_ID", 36), ("STATE", 9), ("CLUSTER/NODE", 18),
             ("REASON", 21), ("EXIT", 4))  # fmt: skip
 _RIGHT = {"EVENT", "EXIT"}
 

@@ -90,9 +90,13 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         # The first WatchEvents call fails with UNAVAILABLE after this many events.
         self.fail_watch_after: int | None = None
         self.submitted = 0
+        # SubmitJobs calls with this 0-based number fail with UNAVAILABLE.
+        self.fail_submit_call: int | None = None
 
     def SubmitJobs(self, request: Any, context: Any) -> jobs_pb2.SubmitJobsResponse:
         self.recorder.record("SubmitJobs", request, context, DEPARTMENT_TOKEN)
+        if len(self.recorder.requests["SubmitJobs"]) - 1 == self.fail_submit_call:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "scheduler restarting")
         results = []
         for index, item in enumerate(request.items):
             result = jobs_pb2.SubmitResult(index=index, client_id=item.client_id)
@@ -108,10 +112,21 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
             else:
                 self.submitted += 1
                 result.job_id = f"job-new-{self.submitted}"
-                if item.constraints.min_security_level > 3:
+                level = item.constraints.min_security_level
+                if level == 4:
                     result.state = types_pb2.JOB_STATE_REJECTED
                     result.reason = "NO_ELIGIBLE_CLUSTER"
                     result.message = "no cluster has 等保 level 4"
+                elif level > 4:
+                    # The real server's shape: a recorded REJECTED job that also carries an error.
+                    result.state = types_pb2.JOB_STATE_REJECTED
+                    result.error.CopyFrom(
+                        jobs_pb2.ItemError(
+                            code="FAILED_PRECONDITION",
+                            field="constraints",
+                            message="no cluster can ever run this job",
+                        )
+                    )
                 else:
                     result.state = types_pb2.JOB_STATE_QUEUED
             results.append(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 
 import pytest
 
@@ -45,6 +46,20 @@ def test_submit_splits_2500_items_into_three_calls(scheduler, capsys, monkeypatc
     assert len({r["job_id"] for r in results}) == 2500
 
 
+def test_submit_failing_midway_shows_what_was_committed(scheduler, capsys, monkeypatch):
+    """If a later batch fails, the committed items are printed and the rest named as not sent."""
+    scheduler.jobs.fail_submit_call = 1
+    items = "\n".join("  - {resources: {cpu: 1}, command: [echo]}" for _ in range(1500))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"jobs:\n{items}\n"))
+    code = main(scheduler.job_args("job", "submit", "-"))
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.splitlines()[-1] == "1000 item(s): 1000 queued"
+    assert captured.err.strip() == (
+        "error: UNAVAILABLE: scheduler restarting (items 1000-1499 were not submitted)"
+    )
+
+
 def test_submit_exits_1_when_an_item_is_rejected_or_invalid(scheduler, capsys, tmp_path):
     """Rejections, item errors and duplicates are all printed; a rejection or error exits 1."""
     job_file = tmp_path / "jobs.yaml"
@@ -54,7 +69,9 @@ def test_submit_exits_1_when_an_item_is_rejected_or_invalid(scheduler, capsys, t
         "  - {client_id: strict, resources: {cpu: 1}, command: [echo],"
         " constraints: {min_security_level: 4}}\n"
         "  - {client_id: empty, resources: {cpu: 1}}\n"
-        "  - {client_id: seen-before, resources: {cpu: 1}, command: [echo]}\n",
+        "  - {client_id: seen-before, resources: {cpu: 1}, command: [echo]}\n"
+        "  - {client_id: stricter, resources: {cpu: 1}, command: [echo],"
+        " constraints: {min_security_level: 5}}\n",
         encoding="utf-8",
     )
     code = main(scheduler.job_args("job", "submit", str(job_file)))
@@ -64,7 +81,8 @@ def test_submit_exits_1_when_an_item_is_rejected_or_invalid(scheduler, capsys, t
     assert "REJECTED" in lines[2] and "NO_ELIGIBLE_CLUSTER: no cluster has 等保 level 4" in lines[2]
     assert "ERROR" in lines[3] and "INVALID_ARGUMENT command: at least one element" in lines[3]
     assert "duplicate" in lines[4] and "job-0" in lines[4]
-    assert lines[-1] == "4 item(s): 1 duplicate, 1 error, 1 queued, 1 rejected"
+    assert lines[5].split()[2:5] == ["job-new-3", "REJECTED", "FAILED_PRECONDITION"]
+    assert lines[-1] == "5 item(s): 1 duplicate, 1 error, 1 queued, 2 rejected"
 
 
 def test_list_all_follows_next_page_token(scheduler, capsys):
@@ -106,6 +124,21 @@ def test_watch_resumes_after_unavailable_from_the_last_event_id(scheduler, capsy
     event_ids = [line.split()[2] for line in captured.out.splitlines()[1:]]
     assert event_ids == ["1", "2", "3", "4"]
     assert "reconnecting" in captured.err and "after event 2" in captured.err
+
+
+def test_watch_without_follow_gives_up_when_the_scheduler_stays_down(capsys, monkeypatch):
+    """A --no-follow watch retries a bounded number of times, then fails with UNAVAILABLE."""
+    delays: list[float] = []
+    monkeypatch.setattr(watch, "sleep", delays.append)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    code = main(
+        ["--scheduler", f"127.0.0.1:{closed_port}", "--token", "t", "job", "watch", "--no-follow"]
+    )
+    assert code == 1
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: UNAVAILABLE: ")
 
 
 def test_watch_json_prints_one_event_per_line(scheduler, capsys):
