@@ -11,6 +11,8 @@ import grpc
 # Unary calls get a deadline so a hung scheduler fails the command instead of hanging a script;
 # 30 s leaves room for a 1,000-item submit that commits before replying.
 CALL_TIMEOUT_SECONDS = 30.0
+# SubmitJobs and CancelJobs take 1 to 1,000 items per call; the CLI splits longer lists.
+MAX_BATCH_ITEMS = 1000
 
 Metadata = tuple[tuple[str, str], ...]
 

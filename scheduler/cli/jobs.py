@@ -1,6 +1,6 @@
-"""`suanchou job ...`: submit, get, list, cancel and explain jobs (department token).
+"""`suanchou job get|list|cancel|explain` (department token).
 
-`job watch` lives in watch.py.
+`job submit` lives in submit.py and `job watch` in watch.py.
 """
 
 from __future__ import annotations
@@ -10,175 +10,26 @@ import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import grpc
 
 from agents.quantities import format_resources
 from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
 from scheduler.cli import render
-from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, bearer, open_channel
+from scheduler.cli.connection import (
+    CALL_TIMEOUT_SECONDS,
+    MAX_BATCH_ITEMS,
+    bearer,
+    open_channel,
+)
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
-from scheduler.cli.flagvalues import key_values
-from scheduler.cli.jobfile import JobFileError, flags_mapping, load_jobs, spec_from_mapping
 from scheduler.cli.settings import Settings
 
-# Per call, as JobService allows for SubmitJobs and CancelJobs; longer batches are split.
-MAX_BATCH = 1000
 # ListJobs allows 1-500 per page.
 MAX_PAGE = 500
-# `job submit` flags that describe a job; they may not be combined with a FILE.
-JOB_FLAGS = (
-    "name", "client_id", "job_set", "replicas", "priority", "cpu", "memory", "gpu", "resource",
-    "env", "label", "max_runtime", "min_security_level", "region", "xinchuang", "selector",
-)  # fmt: skip
-GPU = "nvidia.com/gpu"
 
 
 def _stub(channel: Any) -> jobs_pb2_grpc.JobServiceStub:
     return jobs_pb2_grpc.JobServiceStub(channel)
-
-
-# --- submit -------------------------------------------------------------------------------------
-
-
-def submit(args: argparse.Namespace, settings: Settings) -> int:
-    specs = specs_from_args(args)
-    metadata = bearer(settings.department_token())
-    results: list[tuple[int, jobs_pb2.SubmitResult]] = []
-    failure: grpc.RpcError | None = None
-    with open_channel(settings.scheduler) as channel:
-        stub = _stub(channel)
-        for start in range(0, len(specs), MAX_BATCH):
-            request = jobs_pb2.SubmitJobsRequest(items=specs[start : start + MAX_BATCH])
-            try:
-                response: jobs_pb2.SubmitJobsResponse = stub.SubmitJobs(
-                    request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
-                )
-            except grpc.RpcError as e:
-                if start == 0:
-                    raise
-                # Earlier batches are committed: show them before failing, so the user knows
-                # what to resubmit (with the same client_ids, that resubmit is safe).
-                failure = e
-                break
-            results.extend((start + r.index, r) for r in response.results)
-    if args.json:
-        print(render.dumps({"results": [_result_dict(i, r) for i, r in results]}))
-    else:
-        print(submit_table(results))
-    if failure is not None:
-        print(
-            f"error: {failure.code().name}: {failure.details()} "
-            f"(items {len(results)}-{len(specs) - 1} were not submitted)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
-    failed = any(r.HasField("error") or r.state == types_pb2.JOB_STATE_REJECTED for _, r in results)
-    return EXIT_FAILURE if failed else EXIT_OK
-
-
-def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
-    """The jobs to submit, from FILE / stdin, or else from the job flags and the command."""
-    flags_given = [f"--{name.replace('_', '-')}" for name in JOB_FLAGS if _given(args, name)]
-    if args.file is not None:
-        if flags_given or args.command:
-            extra = ", ".join(flags_given) or "a command after --"
-            raise UsageError(f"job submit: give a job FILE or job flags, not both ({extra})")
-        if args.file == "-":
-            return load_jobs(sys.stdin.read(), "<stdin>")
-        try:
-            text = Path(args.file).read_text(encoding="utf-8")
-        except OSError as e:
-            raise CliError(f"{args.file}: {e.strerror}") from e
-        return load_jobs(text, args.file)
-    if not args.command:
-        raise UsageError(
-            "job submit: give a job FILE (- for stdin), or flags and the command after --, "
-            'e.g. suanchou job submit --cpu 1 -- python -c "print(1)"'
-        )
-    resources = {
-        name: value
-        for name, value in (("cpu", args.cpu), ("memory", args.memory), (GPU, args.gpu))
-        if value is not None
-    }
-    resources.update(key_values(args.resource, "--resource"))
-    item = flags_mapping(
-        client_id=args.client_id,
-        name=args.name,
-        job_set=args.job_set,
-        priority=args.priority,
-        replicas=args.replicas,
-        resources=resources,
-        command=args.command,
-        env=key_values(args.env, "--env"),
-        labels=key_values(args.label, "--label"),
-        max_runtime=args.max_runtime,
-        min_security_level=args.min_security_level,
-        regions=args.region,
-        xinchuang=args.xinchuang,
-        selector=key_values(args.selector, "--selector"),
-    )
-    try:
-        return [spec_from_mapping(item, "job flags")]
-    except JobFileError as e:
-        raise UsageError(str(e)) from e
-
-
-def _given(args: argparse.Namespace, name: str) -> bool:
-    value = getattr(args, name)
-    return value is not None and value is not False and value != []
-
-
-def _result_state(result: jobs_pb2.SubmitResult) -> str:
-    if result.duplicate:
-        return "duplicate"
-    # A REJECTED job is recorded (it has a job id) even when the server also sets an ItemError
-    # for it, so it is shown as REJECTED, not as an item that never got in.
-    if result.HasField("error") and result.state != types_pb2.JOB_STATE_REJECTED:
-        return "ERROR"
-    return render.job_state(result.state)
-
-
-def _result_reason(result: jobs_pb2.SubmitResult) -> str:
-    if result.reason:
-        return f"{result.reason}: {result.message}" if result.message else result.reason
-    if result.HasField("error"):
-        error = result.error
-        where = f"{error.field}: " if error.field else ""
-        return f"{error.code} {where}{error.message}".strip()
-    return result.message
-
-
-def submit_table(results: Sequence[tuple[int, jobs_pb2.SubmitResult]]) -> str:
-    """One row per item (index counts across batches), then a one-line summary."""
-    rows = [
-        [
-            str(index),
-            r.client_id,
-            render.or_none(r.job_id),
-            _result_state(r),
-            _result_reason(r),
-        ]
-        for index, r in results
-    ]
-    counts: dict[str, int] = {}
-    for _, r in results:
-        state = _result_state(r)
-        counts[state] = counts.get(state, 0) + 1
-    summary = ", ".join(
-        f"{n} {state.lower()}" for state, n in sorted(counts.items(), key=lambda c: c[0].lower())
-    )
-    body = render.table(["INDEX", "CLIENT_ID", "JOB_ID", "STATE", "REASON"], rows, right=(0,))
-    return f"{body}\n{len(results)} item(s): {summary or 'none'}"
-
-
-def _result_dict(index: int, result: jobs_pb2.SubmitResult) -> dict[str, Any]:
-    data = render.message_dict(result)
-    # The server's index counts within one call; report the position in the whole submission.
-    data["index"] = index
-    return data
 
 
 # --- get / list ---------------------------------------------------------------------------------
@@ -345,9 +196,9 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
     results: list[jobs_pb2.CancelResult] = []
     with open_channel(settings.scheduler) as channel:
         stub = _stub(channel)
-        for start in range(0, len(args.job_ids), MAX_BATCH):
+        for start in range(0, len(args.job_ids), MAX_BATCH_ITEMS):
             request = jobs_pb2.CancelJobsRequest(
-                job_ids=args.job_ids[start : start + MAX_BATCH], reason=args.reason
+                job_ids=args.job_ids[start : start + MAX_BATCH_ITEMS], reason=args.reason
             )
             response: jobs_pb2.CancelJobsResponse = stub.CancelJobs(
                 request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS

@@ -22,6 +22,7 @@ from scheduler.cli.settings import (
     ENV_CONFIG,
     ENV_SCHEDULER,
     ENV_TOKEN,
+    Settings,
     load_settings,
 )
 
@@ -88,9 +89,9 @@ def _delegate(name: str, argv: list[str]) -> int:
     return entry(argv)
 
 
-def _resolve(handler: str) -> Callable[[argparse.Namespace, Any], int]:
+def _resolve(handler: str) -> Callable[[argparse.Namespace, Settings], int]:
     module_name, _, function = handler.partition(":")
-    function_object: Callable[[argparse.Namespace, Any], int] = getattr(
+    function_object: Callable[[argparse.Namespace, Settings], int] = getattr(
         importlib.import_module(module_name), function
     )
     return function_object
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _misplaced(args: argparse.Namespace, settings: Any) -> int:
+def _misplaced(args: argparse.Namespace, settings: Settings) -> int:
     raise UsageError("server, demo and agent take no suanchou flags; put them first")
 
 
@@ -186,7 +187,7 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     submit = leaf.add(
         sub,
         "submit",
-        "scheduler.cli.jobs:submit",
+        "scheduler.cli.submit:submit",
         "submit jobs from a YAML file, stdin, or flags",
         usage="%(prog)s [FILE | -] | [flags] -- COMMAND [ARG ...]",
         epilog="FILE holds one job or `jobs: [...]` (see `python -m pydoc scheduler.cli.jobfile` "

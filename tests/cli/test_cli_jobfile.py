@@ -10,7 +10,7 @@ import pytest
 from protos.suanchou.v1 import types_pb2
 from scheduler.cli.errors import UsageError
 from scheduler.cli.jobfile import JobFileError, load_jobs, parse_duration
-from scheduler.cli.jobs import specs_from_args
+from scheduler.cli.submit import specs_from_args
 from scheduler.cli.main import parse_args
 
 FULL_JOB = """\
