@@ -10,8 +10,8 @@ import pytest
 from protos.suanchou.v1 import types_pb2
 from scheduler.cli.errors import UsageError
 from scheduler.cli.jobfile import JobFileError, load_jobs, parse_duration
-from scheduler.cli.submit import specs_from_args
 from scheduler.cli.main import parse_args
+from scheduler.cli.submit import specs_from_args
 
 FULL_JOB = """\
 client_id: report-2026-11-21
