@@ -52,8 +52,12 @@ class App:
         self.server.start()
         if run_cycles:
             self.runner.start()
-        log.info("scheduler_started", address=self.address, version=__version__,
-                 database=_redact(self.config.database_url))
+        log.info(
+            "scheduler_started",
+            address=self.address,
+            version=__version__,
+            database=_redact(self.config.database_url),
+        )
 
     def stop(self, grace: float = 2.0) -> None:
         self._health.enter_graceful_shutdown()
@@ -79,27 +83,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--listen", help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051)")
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///suanchou.db)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--lease-timeout", type=float, dest="lease_timeout_s",
-                   help="seconds of agent silence before its cluster is lost (default 30)")
-    p.add_argument("--cycle-interval", type=float, dest="cycle_interval_s",
-                   help="seconds between scheduling cycles (default 1)")
+    p.add_argument(
+        "--lease-timeout",
+        type=float,
+        dest="lease_timeout_s",
+        help="seconds of agent silence before its cluster is lost (default 30)",
+    )
+    p.add_argument(
+        "--cycle-interval",
+        type=float,
+        dest="cycle_interval_s",
+        help="seconds between scheduling cycles (default 1)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        config = load(args.config, {
-            "listen": args.listen, "database_url": args.database_url,
-            "log_level": args.log_level, "lease_timeout_s": args.lease_timeout_s,
-            "cycle_interval_s": args.cycle_interval_s,
-        })
+        config = load(
+            args.config,
+            {
+                "listen": args.listen,
+                "database_url": args.database_url,
+                "log_level": args.log_level,
+                "lease_timeout_s": args.lease_timeout_s,
+                "cycle_interval_s": args.cycle_interval_s,
+            },
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not config.admin_token:
-        print("error: set the admin token with SUANCHOU_ADMIN_TOKEN or admin_token in the "
-              "[server] table of the config file (at least 16 characters)", file=sys.stderr)
+        print(
+            "error: set the admin token with SUANCHOU_ADMIN_TOKEN or admin_token in the "
+            "[server] table of the config file (at least 16 characters)",
+            file=sys.stderr,
+        )
         return 2
     logs.configure(config.log_level, json=config.log_json)
     try:

@@ -34,8 +34,11 @@ _TOP = {"listen": str, "database_url": str, "admin_token": str, "log_level": str
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
 
 
-def load(path: str | None = None, overrides: Mapping[str, Any] | None = None,
-         environ: Mapping[str, str] | None = None) -> ServerConfig:
+def load(
+    path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServerConfig:
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     file = path or env.get(f"{ENV_PREFIX}CONFIG")

@@ -31,61 +31,127 @@ from scheduler.cli.render import table
 from scheduler.config import ServerConfig
 from scheduler.service.settings import SchedulerSettings
 
-TERMINAL = {types_pb2.JOB_STATE_SUCCEEDED, types_pb2.JOB_STATE_FAILED,
-            types_pb2.JOB_STATE_CANCELLED, types_pb2.JOB_STATE_REJECTED}
+TERMINAL = {
+    types_pb2.JOB_STATE_SUCCEEDED,
+    types_pb2.JOB_STATE_FAILED,
+    types_pb2.JOB_STATE_CANCELLED,
+    types_pb2.JOB_STATE_REJECTED,
+}
 
 
 @dataclass(frozen=True)
 class DemoCluster:
     spec: admin_pb2.ClusterSpec
-    nodes: list[dict[str, object]]
+    nodes: list[dict[str, object]]  # the agent's YAML node list
+
+    @property
+    def node_count(self) -> int:
+        return sum(int(str(n.get("count", 1))) for n in self.nodes)
 
 
 CLUSTERS = [
     DemoCluster(
-        admin_pb2.ClusterSpec(name="xc-gov", region="hangzhou", zone="hz-a", provider="信创云",
-                              security_level=3, xinchuang=True,
-                              price={"cpu": 0.08, "memory": 0.02}),
-        [{"name": "kunpeng", "count": 2, "capacity": {"cpu": 8, "memory": "32Gi"},
-          "labels": {"arch": "aarch64", "cpu.model": "kunpeng-920"}}],
+        admin_pb2.ClusterSpec(
+            name="xc-gov",
+            region="hangzhou",
+            zone="hz-a",
+            provider="信创云",
+            security_level=3,
+            xinchuang=True,
+            price={"cpu": 0.08, "memory": 0.02},
+        ),
+        [
+            {
+                "name": "kunpeng",
+                "count": 2,
+                "capacity": {"cpu": 8, "memory": "32Gi"},
+                "labels": {"arch": "aarch64", "cpu.model": "kunpeng-920"},
+            }
+        ],
     ),
     DemoCluster(
-        admin_pb2.ClusterSpec(name="gov-cloud", region="shanghai", zone="sh-b",
-                              provider="gov-cloud", security_level=2,
-                              price={"cpu": 0.04, "memory": 0.01}),
-        [{"name": "ecs", "count": 3, "capacity": {"cpu": 16, "memory": "64Gi"},
-          "labels": {"arch": "x86_64"}}],
+        admin_pb2.ClusterSpec(
+            name="gov-cloud",
+            region="shanghai",
+            zone="sh-b",
+            provider="gov-cloud",
+            security_level=2,
+            price={"cpu": 0.04, "memory": 0.01},
+        ),
+        [
+            {
+                "name": "ecs",
+                "count": 3,
+                "capacity": {"cpu": 16, "memory": "64Gi"},
+                "labels": {"arch": "x86_64"},
+            }
+        ],
     ),
     DemoCluster(
-        admin_pb2.ClusterSpec(name="gpu-hz", region="hangzhou", zone="hz-c", provider="gpu-pool",
-                              security_level=3,
-                              price={"cpu": 0.06, "memory": 0.015, "nvidia.com/gpu": 8.0}),
-        [{"name": "a100", "count": 2,
-          "capacity": {"cpu": 32, "memory": "256Gi", "nvidia.com/gpu": 4},
-          "labels": {"arch": "x86_64", "gpu.model": "A100"}}],
+        admin_pb2.ClusterSpec(
+            name="gpu-hz",
+            region="hangzhou",
+            zone="hz-c",
+            provider="gpu-pool",
+            security_level=3,
+            price={"cpu": 0.06, "memory": 0.015, "nvidia.com/gpu": 8.0},
+        ),
+        [
+            {
+                "name": "a100",
+                "count": 2,
+                "capacity": {"cpu": 32, "memory": "256Gi", "nvidia.com/gpu": 4},
+                "labels": {"arch": "x86_64", "gpu.model": "A100"},
+            }
+        ],
     ),
 ]
 
-DEPARTMENTS = [("公安局", "市公安局 Public Security Bureau"), ("交通局", "市交通运输局 Transport"),
-               ("卫健委", "市卫生健康委 Health Commission")]
+DEPARTMENTS = [
+    ("公安局", "市公安局 Public Security Bureau"),
+    ("交通局", "市交通运输局 Transport"),
+    ("卫健委", "市卫生健康委 Health Commission"),
+]
 
 
-def _job(name: str, *, cpu: int, memory: int, seconds: float = 0.3, replicas: int = 1,
-         gpus: int = 0, priority: int = 0, min_level: int = 0, regions: tuple[str, ...] = (),
-         xinchuang: bool = False, selector: dict[str, str] | None = None) -> types_pb2.JobSpec:
+def _job(
+    name: str,
+    *,
+    cpu: int,
+    memory: int,
+    seconds: float = 0.3,
+    replicas: int = 1,
+    gpus: int = 0,
+    priority: int = 0,
+    min_level: int = 0,
+    regions: tuple[str, ...] = (),
+    xinchuang: bool = False,
+    selector: dict[str, str] | None = None,
+) -> types_pb2.JobSpec:
     quantities = {"cpu": cpu, "memory": memory}
     if gpus:
         quantities["nvidia.com/gpu"] = gpus
-    code = ("import os,time; time.sleep(%s); "
-            "print('replica', os.environ['SUANCHOU_REPLICA'], 'of', "
-            "os.environ['SUANCHOU_REPLICAS'], 'job', os.environ['SUANCHOU_JOB_ID'])" % seconds)
+    code = (
+        f"import os,time; time.sleep({seconds}); "
+        "print('replica', os.environ['SUANCHOU_REPLICA'], 'of', "
+        "os.environ['SUANCHOU_REPLICAS'], 'job', os.environ['SUANCHOU_JOB_ID'])"
+    )
     return types_pb2.JobSpec(
-        client_id=f"demo-{name}", job_set="demo", name=name, priority=priority,
-        replicas=replicas, resources=types_pb2.Resources(quantities=quantities),
-        command=[sys.executable, "-c", code], env={"DEMO": "1"}, max_runtime_seconds=60,
+        client_id=f"demo-{name}",
+        job_set="demo",
+        name=name,
+        priority=priority,
+        replicas=replicas,
+        resources=types_pb2.Resources(quantities=quantities),
+        command=[sys.executable, "-c", code],
+        env={"DEMO": "1"},
+        max_runtime_seconds=60,
         constraints=types_pb2.Constraints(
-            min_security_level=min_level, allowed_regions=list(regions),
-            xinchuang_required=xinchuang, node_selector=selector or {}),
+            min_security_level=min_level,
+            allowed_regions=list(regions),
+            xinchuang_required=xinchuang,
+            node_selector=selector or {},
+        ),
     )
 
 
@@ -97,8 +163,9 @@ def demo_jobs() -> dict[str, list[types_pb2.JobSpec]]:
             _job("face-index", cpu=4000, memory=8192, min_level=3, xinchuang=True, priority=50),
             _job("case-archive", cpu=2000, memory=4096, min_level=3, xinchuang=True),
             _job("plate-ocr-train", cpu=8000, memory=32768, gpus=2, min_level=3, priority=80),
-            _job("audit-log-scan", cpu=1000, memory=2048, min_level=3,
-                 selector={"arch": "aarch64"}),
+            _job(
+                "audit-log-scan", cpu=1000, memory=2048, min_level=3, selector={"arch": "aarch64"}
+            ),
             _job("alarm-stats", cpu=1000, memory=1024, min_level=3, regions=("hangzhou",)),
             _job("id-dedup", cpu=2000, memory=4096, replicas=2, min_level=3, xinchuang=True),
             # 等保 4 exists nowhere in this city: rejected at submit with the reason.
@@ -121,8 +188,7 @@ def demo_jobs() -> dict[str, list[types_pb2.JobSpec]]:
             _job("imaging-infer", cpu=4000, memory=16384, gpus=1, min_level=3),
             _job("hospital-beds", cpu=500, memory=512, priority=30),
             # A GPU model no cluster has: rejected by the node selector.
-            _job("genome-align", cpu=8000, memory=32768, gpus=1,
-                 selector={"gpu.model": "H800"}),
+            _job("genome-align", cpu=8000, memory=32768, gpus=1, selector={"gpu.model": "H800"}),
         ],
     }
 
@@ -140,7 +206,9 @@ def _md(token: str) -> tuple[tuple[str, str], ...]:
 
 
 @contextmanager
-def _agents(address: str, workdir: Path, tokens: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
+def _agents(
+    address: str, workdir: Path, tokens: dict[str, str]
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for cluster in CLUSTERS:
@@ -150,12 +218,28 @@ def _agents(address: str, workdir: Path, tokens: dict[str, str]) -> Iterator[lis
             env = dict(os.environ, SUANCHOU_AGENT_TOKEN=tokens[name])
             # The child keeps its own copy of the log descriptor; ours closes right away.
             with open(workdir / f"agent-{name}.log", "wb") as log:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "agents", "--scheduler", address, "--nodes",
-                     str(nodes_file), "--workdir", str(workdir / f"runs-{name}"),
-                     "--interval", "0.3", "--kill-grace", "2"],
-                    env=env, stdout=log, stderr=subprocess.STDOUT,
-                ))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "agents",
+                            "--scheduler",
+                            address,
+                            "--nodes",
+                            str(nodes_file),
+                            "--workdir",
+                            str(workdir / f"runs-{name}"),
+                            "--interval",
+                            "0.3",
+                            "--kill-grace",
+                            "2",
+                        ],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         yield procs
     finally:
         for p in procs:
@@ -171,8 +255,12 @@ def run(workdir: Path, out: object = None) -> int:
     say = print
     admin_token = secrets.token_urlsafe(24)
     settings = SchedulerSettings(sync_interval_s=0.3, lease_timeout_s=15, cycle_interval_s=0.5)
-    config = ServerConfig(listen="127.0.0.1:0", database_url=f"sqlite:///{workdir / 'suanchou.db'}",
-                          admin_token=admin_token, scheduler=settings)
+    config = ServerConfig(
+        listen="127.0.0.1:0",
+        database_url=f"sqlite:///{workdir / 'suanchou.db'}",
+        admin_token=admin_token,
+        scheduler=settings,
+    )
     app = App(config)
     app.start()
     say(f"scheduler: {app.address}, database {workdir / 'suanchou.db'}")
@@ -187,24 +275,26 @@ def run(workdir: Path, out: object = None) -> int:
         dept_tokens = {}
         for name, display in DEPARTMENTS:
             reply = depts.CreateDepartment(
-                admin_pb2.CreateDepartmentRequest(name=name, display_name=display), metadata=admin)
+                admin_pb2.CreateDepartmentRequest(name=name, display_name=display), metadata=admin
+            )
             dept_tokens[name] = reply.token
         agent_tokens = {}
         for c in CLUSTERS:
-            reply = clusters.RegisterCluster(admin_pb2.RegisterClusterRequest(spec=c.spec),
-                                             metadata=admin)
+            reply = clusters.RegisterCluster(
+                admin_pb2.RegisterClusterRequest(spec=c.spec), metadata=admin
+            )
             agent_tokens[c.spec.name] = reply.agent_token
         stack.enter_context(_agents(app.address, workdir, agent_tokens))
-        _wait_for_nodes(clusters, admin, expected=sum(int(n["count"]) for c in CLUSTERS
-                                                        for n in c.nodes))
+        _wait_for_nodes(clusters, admin, expected=sum(c.node_count for c in CLUSTERS))
         _print_clusters(clusters, admin, say)
 
         tally = Tally()
         say("\nsubmitting:")
         rows = []
         for dept, specs in demo_jobs().items():
-            reply = jobs.SubmitJobs(jobs_pb2.SubmitJobsRequest(items=specs),
-                                    metadata=_md(dept_tokens[dept]))
+            reply = jobs.SubmitJobs(
+                jobs_pb2.SubmitJobsRequest(items=specs), metadata=_md(dept_tokens[dept])
+            )
             for spec, result in zip(specs, reply.results, strict=True):
                 tally.submitted += 1
                 if result.state == types_pb2.JOB_STATE_QUEUED:
@@ -212,8 +302,7 @@ def run(workdir: Path, out: object = None) -> int:
                     tally.job_ids[result.job_id] = (dept, spec.name)
                 else:
                     tally.rejected += 1
-                    rows.append([dept, spec.name, result.error.code or "REJECTED",
-                                 result.message])
+                    rows.append([dept, spec.name, result.error.code or "REJECTED", result.message])
         if rows:
             say(table(["department", "job", "rejected", "reason"], rows))
 
@@ -221,13 +310,19 @@ def run(workdir: Path, out: object = None) -> int:
         _print_results(jobs, dept_tokens, tally, final, say)
         succeeded = sum(1 for s in final.values() if s == types_pb2.JOB_STATE_SUCCEEDED)
         failed = len(tally.job_ids) - succeeded
-        say(f"demo: {tally.submitted} submitted, {tally.accepted} accepted, {succeeded} succeeded,"
-            f" {failed} failed, {tally.rejected} rejected")
+        say(
+            f"demo: {tally.submitted} submitted, {tally.accepted} accepted, {succeeded} succeeded,"
+            f" {failed} failed, {tally.rejected} rejected"
+        )
         return 0 if failed == 0 else 1
 
 
-def _wait_for_nodes(stub: admin_pb2_grpc.ClusterServiceStub, md: tuple[tuple[str, str], ...],
-                    expected: int, timeout_s: float = 20) -> None:
+def _wait_for_nodes(
+    stub: admin_pb2_grpc.ClusterServiceStub,
+    md: tuple[tuple[str, str], ...],
+    expected: int,
+    timeout_s: float = 20,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         listed = stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md)
@@ -237,24 +332,50 @@ def _wait_for_nodes(stub: admin_pb2_grpc.ClusterServiceStub, md: tuple[tuple[str
     raise RuntimeError(f"agents did not report {expected} nodes within {timeout_s}s")
 
 
-def _print_clusters(stub: admin_pb2_grpc.ClusterServiceStub,
-                    md: tuple[tuple[str, str], ...], say: object) -> None:
+def _print_clusters(
+    stub: admin_pb2_grpc.ClusterServiceStub, md: tuple[tuple[str, str], ...], say: object
+) -> None:
     listed = stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md)
     rows = []
     for c in listed.clusters:
         cap = c.capacity.quantities
-        rows.append([c.spec.name, c.spec.region, c.spec.provider, str(c.spec.security_level),
-                     "yes" if c.spec.xinchuang else "no", str(c.node_count),
-                     f"{cap.get('cpu', 0) // 1000}", f"{cap.get('memory', 0) // 1024}Gi",
-                     str(cap.get("nvidia.com/gpu", 0)),
-                     ",".join(f"{k}={v:g}" for k, v in sorted(c.spec.price.items()))])
+        rows.append(
+            [
+                c.spec.name,
+                c.spec.region,
+                c.spec.provider,
+                str(c.spec.security_level),
+                "yes" if c.spec.xinchuang else "no",
+                str(c.node_count),
+                f"{cap.get('cpu', 0) // 1000}",
+                f"{cap.get('memory', 0) // 1024}Gi",
+                str(cap.get("nvidia.com/gpu", 0)),
+                ",".join(f"{k}={v:g}" for k, v in sorted(c.spec.price.items())),
+            ]
+        )
     print("\nclusters:")
-    print(table(["cluster", "region", "provider", "等保", "信创", "nodes", "cpu", "memory", "gpu",
-                 "price ¥/unit-h"], rows))
+    print(
+        table(
+            [
+                "cluster",
+                "region",
+                "provider",
+                "等保",
+                "信创",
+                "nodes",
+                "cpu",
+                "memory",
+                "gpu",
+                "price ¥/unit-h",
+            ],
+            rows,
+        )
+    )
 
 
-def _wait_until_done(stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str], tally: Tally,
-                     timeout_s: float) -> dict[str, int]:
+def _wait_until_done(
+    stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str], tally: Tally, timeout_s: float
+) -> dict[str, int]:
     """Follows each department's event stream until every accepted job has ended."""
     states: dict[str, int] = {}
     deadline = time.monotonic() + timeout_s
@@ -263,7 +384,8 @@ def _wait_until_done(stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str],
         for dept, token in tokens.items():
             for event in stub.WatchEvents(
                 jobs_pb2.WatchEventsRequest(after_event_id=after[dept], job_set="demo"),
-                metadata=_md(token), timeout=5,
+                metadata=_md(token),
+                timeout=5,
             ):
                 after[dept] = event.event_id
                 if event.job_id in tally.job_ids:
@@ -274,33 +396,67 @@ def _wait_until_done(stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str],
     return states
 
 
-def _print_results(stub: jobs_pb2_grpc.JobServiceStub, tokens: dict[str, str], tally: Tally,
-                   states: dict[str, int], say: object) -> None:
+def _print_results(
+    stub: jobs_pb2_grpc.JobServiceStub,
+    tokens: dict[str, str],
+    tally: Tally,
+    states: dict[str, int],
+    say: object,
+) -> None:
     rows = []
     for job_id, (dept, name) in tally.job_ids.items():
         md = _md(tokens[dept])
         job = stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id), metadata=md)
         why = stub.ExplainJob(jobs_pb2.ExplainJobRequest(job_id=job_id), metadata=md)
         placed = next((v.message for v in why.clusters if v.reason == "CHOSEN"), "")
-        blocked = "; ".join(f"{v.cluster}: {v.reason.lower()}" for v in why.clusters
-                            if not v.eligible)
+        blocked = "; ".join(
+            f"{v.cluster}: {v.reason.lower()}" for v in why.clusters if not v.eligible
+        )
         nodes = ",".join(sorted({r.node for r in job.runs}))
         codes = ",".join(str(r.exit_code) for r in job.runs if r.HasField("exit_code"))
-        rows.append([dept, name, types_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_"),
-                     job.cluster, nodes, codes, placed.removeprefix("chosen; "),
-                     blocked or "-"])
+        rows.append(
+            [
+                dept,
+                name,
+                types_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_"),
+                job.cluster,
+                nodes,
+                codes,
+                placed.removeprefix("chosen; "),
+                blocked or "-",
+            ]
+        )
     print("\nwhere each job went and why:")
-    print(table(["department", "job", "state", "cluster", "nodes", "exit", "cost",
-                 "clusters ruled out"], rows))
+    print(
+        table(
+            [
+                "department",
+                "job",
+                "state",
+                "cluster",
+                "nodes",
+                "exit",
+                "cost",
+                "clusters ruled out",
+            ],
+            rows,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="suanchou demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (database, agent logs, job output)")
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"],
-                        help="scheduler log level on stderr (default warning)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (database, agent logs, job output)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="scheduler log level on stderr (default warning)",
+    )
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     workdir = Path(tempfile.mkdtemp(prefix="suanchou-demo-"))

@@ -9,6 +9,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
+from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
     ClusterSpec,
@@ -22,7 +23,6 @@ from scheduler.domain.models import (
 )
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.agent_sync import Lease, RunReport, SyncReply
-from scheduler.api.status import code_name as grpc_code_name
 from scheduler.service.jobs import SubmitOutcome
 from scheduler.service.views import ClusterView, JobView
 
@@ -125,14 +125,17 @@ def submit_items_from_proto(req: jobs_pb2.SubmitJobsRequest) -> list[JobSpec | D
 
 
 def item_error_to_proto(error: DomainError) -> jobs_pb2.ItemError:
-    return jobs_pb2.ItemError(code=grpc_code_name(error), field=error.field,
-                              message=error.message)
+    return jobs_pb2.ItemError(code=grpc_code_name(error), field=error.field, message=error.message)
 
 
 def submit_outcome_to_proto(o: SubmitOutcome) -> jobs_pb2.SubmitResult:
     result = jobs_pb2.SubmitResult(
-        index=o.index, client_id=o.client_id, job_id=o.job_id, duplicate=o.duplicate,
-        reason=o.reason, message=o.message,
+        index=o.index,
+        client_id=o.client_id,
+        job_id=o.job_id,
+        duplicate=o.duplicate,
+        reason=o.reason,
+        message=o.message,
     )
     if o.state is not None:
         result.state = job_state_to_proto(o.state)
@@ -143,9 +146,16 @@ def submit_outcome_to_proto(o: SubmitOutcome) -> jobs_pb2.SubmitResult:
 
 def run_to_proto(run: Run) -> types_pb2.Run:
     msg = types_pb2.Run(
-        run_id=run.run_id, job_id=run.job_id, attempt=run.attempt, replica=run.replica,
-        cluster=run.cluster, node=run.node, state=run_state_to_proto(run.state),
-        message=run.message, created_at=_ts(run.created_at), started_at=_ts(run.started_at),
+        run_id=run.run_id,
+        job_id=run.job_id,
+        attempt=run.attempt,
+        replica=run.replica,
+        cluster=run.cluster,
+        node=run.node,
+        state=run_state_to_proto(run.state),
+        message=run.message,
+        created_at=_ts(run.created_at),
+        started_at=_ts(run.started_at),
         finished_at=_ts(run.finished_at),
     )
     if run.exit_code is not None:
@@ -156,18 +166,32 @@ def run_to_proto(run: Run) -> types_pb2.Run:
 def job_view_to_proto(view: JobView) -> types_pb2.Job:
     job = view.job
     return types_pb2.Job(
-        job_id=job.job_id, department=job.department, spec=job_spec_to_proto(job.spec),
-        state=job_state_to_proto(job.state), attempt=job.attempt, cluster=job.cluster,
-        reason=job.reason, message=job.message, created_at=_ts(job.created_at),
-        updated_at=_ts(job.updated_at), runs=[run_to_proto(r) for r in view.runs],
+        job_id=job.job_id,
+        department=job.department,
+        spec=job_spec_to_proto(job.spec),
+        state=job_state_to_proto(job.state),
+        attempt=job.attempt,
+        cluster=job.cluster,
+        reason=job.reason,
+        message=job.message,
+        created_at=_ts(job.created_at),
+        updated_at=_ts(job.updated_at),
+        runs=[run_to_proto(r) for r in view.runs],
     )
 
 
 def event_to_proto(e: JobEvent) -> types_pb2.JobEvent:
     msg = types_pb2.JobEvent(
-        event_id=e.event_id, job_id=e.job_id, job_set=e.job_set,
-        state=job_state_to_proto(e.state), reason=e.reason, message=e.message,
-        cluster=e.cluster, node=e.node, attempt=e.attempt, created_at=_ts(e.created_at),
+        event_id=e.event_id,
+        job_id=e.job_id,
+        job_set=e.job_set,
+        state=job_state_to_proto(e.state),
+        reason=e.reason,
+        message=e.message,
+        cluster=e.cluster,
+        node=e.node,
+        attempt=e.attempt,
+        created_at=_ts(e.created_at),
     )
     if e.exit_code is not None:
         msg.exit_code = e.exit_code
@@ -176,10 +200,14 @@ def event_to_proto(e: JobEvent) -> types_pb2.JobEvent:
 
 def explanation_to_proto(e: Explanation) -> jobs_pb2.ExplainJobResponse:
     return jobs_pb2.ExplainJobResponse(
-        job_id=e.job_id, state=job_state_to_proto(e.state), reason=e.reason, message=e.message,
+        job_id=e.job_id,
+        state=job_state_to_proto(e.state),
+        reason=e.reason,
+        message=e.message,
         clusters=[
-            jobs_pb2.ClusterVerdict(cluster=v.cluster, eligible=v.eligible, reason=v.reason,
-                                    message=v.message)
+            jobs_pb2.ClusterVerdict(
+                cluster=v.cluster, eligible=v.eligible, reason=v.reason, message=v.message
+            )
             for v in e.clusters
         ],
         evaluated_at=_ts(e.evaluated_at),
@@ -207,8 +235,13 @@ def decode_page_token(token: str) -> int | None:
 
 def cluster_spec_from_proto(msg: admin_pb2.ClusterSpec) -> ClusterSpec:
     return ClusterSpec(
-        name=msg.name, region=msg.region, zone=msg.zone, provider=msg.provider,
-        security_level=msg.security_level, xinchuang=msg.xinchuang, price=dict(msg.price),
+        name=msg.name,
+        region=msg.region,
+        zone=msg.zone,
+        provider=msg.provider,
+        security_level=msg.security_level,
+        xinchuang=msg.xinchuang,
+        price=dict(msg.price),
         labels=dict(msg.labels),
     )
 
@@ -217,8 +250,13 @@ def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_
     s = v.cluster.spec
     msg = admin_pb2.Cluster(
         spec=admin_pb2.ClusterSpec(
-            name=s.name, region=s.region, zone=s.zone, provider=s.provider,
-            security_level=s.security_level, xinchuang=s.xinchuang, price=dict(s.price),
+            name=s.name,
+            region=s.region,
+            zone=s.zone,
+            provider=s.provider,
+            security_level=s.security_level,
+            xinchuang=s.xinchuang,
+            price=dict(s.price),
             labels=dict(s.labels),
         ),
         state=cluster_state_to_proto(v.state),
@@ -231,16 +269,21 @@ def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_
     )
     if with_nodes:
         msg.nodes.extend(
-            admin_pb2.Node(name=n.node.name, capacity=resources_to_proto(n.node.capacity),
-                           labels=dict(n.node.labels), allocated=resources_to_proto(n.allocated))
+            admin_pb2.Node(
+                name=n.node.name,
+                capacity=resources_to_proto(n.node.capacity),
+                labels=dict(n.node.labels),
+                allocated=resources_to_proto(n.allocated),
+            )
             for n in v.nodes
         )
     return msg
 
 
 def department_to_proto(d: Department) -> admin_pb2.Department:
-    return admin_pb2.Department(name=d.name, display_name=d.display_name,
-                                created_at=_ts(d.created_at))
+    return admin_pb2.Department(
+        name=d.name, display_name=d.display_name, created_at=_ts(d.created_at)
+    )
 
 
 # -- agent -----------------------------------------------------------------------------------
@@ -250,8 +293,12 @@ def sync_request_from_proto(
     req: agent_pb2.SyncRequest, cluster: str
 ) -> tuple[list[Node], list[RunReport]]:
     nodes = [
-        Node(cluster=cluster, name=n.name, capacity=dict(n.capacity.quantities),
-             labels=dict(n.labels))
+        Node(
+            cluster=cluster,
+            name=n.name,
+            capacity=dict(n.capacity.quantities),
+            labels=dict(n.labels),
+        )
         for n in req.nodes
     ]
     reports = [
@@ -269,10 +316,17 @@ def sync_request_from_proto(
 def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
     run, job = lease.run, lease.job
     return agent_pb2.RunLease(
-        run_id=run.run_id, job_id=job.job_id, attempt=run.attempt, replica=run.replica,
-        replicas=job.spec.replicas, node=run.node, resources=resources_to_proto(job.spec.resources),
-        command=list(job.spec.command), env=dict(job.spec.env),
-        max_runtime_seconds=job.spec.max_runtime_seconds, department=job.department,
+        run_id=run.run_id,
+        job_id=job.job_id,
+        attempt=run.attempt,
+        replica=run.replica,
+        replicas=job.spec.replicas,
+        node=run.node,
+        resources=resources_to_proto(job.spec.resources),
+        command=list(job.spec.command),
+        env=dict(job.spec.env),
+        max_runtime_seconds=job.spec.max_runtime_seconds,
+        department=job.department,
         job_set=job.spec.job_set,
     )
 

@@ -80,8 +80,9 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         principal = self._auth.authenticate(_bearer(metadata), role)
         return principal, _request_id(metadata)
 
-    def _wrap_unary(self, behaviour: Callable[[Any, Any], Any], method: str,
-                    role: Role) -> Callable[[Any, Any], Any]:
+    def _wrap_unary(
+        self, behaviour: Callable[[Any, Any], Any], method: str, role: Role
+    ) -> Callable[[Any, Any], Any]:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
             principal: Principal | None = None
@@ -106,8 +107,9 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         return handle
 
-    def _wrap_stream(self, behaviour: Callable[[Any, Any], Iterator[Any]], method: str,
-                     role: Role) -> Callable[[Any, Any], Iterator[Any]]:
+    def _wrap_stream(
+        self, behaviour: Callable[[Any, Any], Iterator[Any]], method: str, role: Role
+    ) -> Callable[[Any, Any], Iterator[Any]]:
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             start = time.perf_counter()
             principal: Principal | None = None
@@ -136,8 +138,14 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return handle
 
 
-def _log(method: str, principal: Principal | None, request_id: str,
-         context: grpc.ServicerContext, code: grpc.StatusCode, start: float) -> None:
+def _log(
+    method: str,
+    principal: Principal | None,
+    request_id: str,
+    context: grpc.ServicerContext,
+    code: grpc.StatusCode,
+    start: float,
+) -> None:
     log.info(
         "rpc_completed",
         method=method,

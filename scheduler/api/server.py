@@ -8,8 +8,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc
-from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc
+from protos.suanchou.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+)
 from scheduler.api.interceptors import ApiInterceptor
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
 from scheduler.service.admin import AdminService

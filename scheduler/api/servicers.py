@@ -6,8 +6,15 @@ from collections.abc import Iterator
 
 import grpc
 
-from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc
-from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
+from protos.suanchou.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_pb2,
+    agent_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    types_pb2,
+)
 from scheduler.api import convert as cv
 from scheduler.api.interceptors import current_principal
 from scheduler.service.admin import AdminService
@@ -21,29 +28,40 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def __init__(self, jobs: JobsService) -> None:
         self._jobs = jobs
 
-    def SubmitJobs(self, request: jobs_pb2.SubmitJobsRequest,
-                   context: grpc.ServicerContext) -> jobs_pb2.SubmitJobsResponse:
+    def SubmitJobs(
+        self, request: jobs_pb2.SubmitJobsRequest, context: grpc.ServicerContext
+    ) -> jobs_pb2.SubmitJobsResponse:
         outcomes = self._jobs.submit(current_principal().name, cv.submit_items_from_proto(request))
-        return jobs_pb2.SubmitJobsResponse(results=[cv.submit_outcome_to_proto(o) for o in outcomes])
+        return jobs_pb2.SubmitJobsResponse(
+            results=[cv.submit_outcome_to_proto(o) for o in outcomes]
+        )
 
-    def GetJob(self, request: jobs_pb2.GetJobRequest,
-               context: grpc.ServicerContext) -> types_pb2.Job:
+    def GetJob(
+        self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
+    ) -> types_pb2.Job:
         return cv.job_view_to_proto(self._jobs.get(current_principal().name, request.job_id))
 
-    def ListJobs(self, request: jobs_pb2.ListJobsRequest,
-                 context: grpc.ServicerContext) -> jobs_pb2.ListJobsResponse:
+    def ListJobs(
+        self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext
+    ) -> jobs_pb2.ListJobsResponse:
         limit = request.page_size or 100
         states = [cv.job_state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)]
-        views = self._jobs.list(current_principal().name, states=states, job_set=request.job_set,
-                                before_seq=cv.decode_page_token(request.page_token), limit=limit)
+        views = self._jobs.page(
+            current_principal().name,
+            states=states,
+            job_set=request.job_set,
+            before_seq=cv.decode_page_token(request.page_token),
+            limit=limit,
+        )
         token = cv.encode_page_token(views[-1].job.seq) if len(views) == limit else ""
-        return jobs_pb2.ListJobsResponse(jobs=[cv.job_view_to_proto(v) for v in views],
-                                         next_page_token=token)
+        return jobs_pb2.ListJobsResponse(
+            jobs=[cv.job_view_to_proto(v) for v in views], next_page_token=token
+        )
 
-    def CancelJobs(self, request: jobs_pb2.CancelJobsRequest,
-                   context: grpc.ServicerContext) -> jobs_pb2.CancelJobsResponse:
-        results = self._jobs.cancel(current_principal().name, list(request.job_ids),
-                                    request.reason)
+    def CancelJobs(
+        self, request: jobs_pb2.CancelJobsRequest, context: grpc.ServicerContext
+    ) -> jobs_pb2.CancelJobsResponse:
+        results = self._jobs.cancel(current_principal().name, list(request.job_ids), request.reason)
         out = jobs_pb2.CancelJobsResponse()
         for job_id, state, error in results:
             item = out.results.add(job_id=job_id)
@@ -53,15 +71,17 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 item.error.CopyFrom(cv.item_error_to_proto(error))
         return out
 
-    def WatchEvents(self, request: jobs_pb2.WatchEventsRequest,
-                    context: grpc.ServicerContext) -> Iterator[types_pb2.JobEvent]:
+    def WatchEvents(
+        self, request: jobs_pb2.WatchEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[types_pb2.JobEvent]:
         department = current_principal().name
         after = request.after_event_id
         while context.is_active():
             # Read the version before the query so a commit in between is never missed.
             version = self._jobs.store_version
-            events = self._jobs.events(department, after, job_set=request.job_set,
-                                       job_id=request.job_id)
+            events = self._jobs.events(
+                department, after, job_set=request.job_set, job_id=request.job_id
+            )
             for event in events:
                 yield cv.event_to_proto(event)
                 after = event.event_id
@@ -71,68 +91,82 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 return
             self._jobs.wait_for_events(version, WATCH_POLL_S)
 
-    def ExplainJob(self, request: jobs_pb2.ExplainJobRequest,
-                   context: grpc.ServicerContext) -> jobs_pb2.ExplainJobResponse:
-        return cv.explanation_to_proto(self._jobs.explain(current_principal().name,
-                                                          request.job_id))
+    def ExplainJob(
+        self, request: jobs_pb2.ExplainJobRequest, context: grpc.ServicerContext
+    ) -> jobs_pb2.ExplainJobResponse:
+        return cv.explanation_to_proto(self._jobs.explain(current_principal().name, request.job_id))
 
 
 class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
     def __init__(self, admin: AdminService) -> None:
         self._admin = admin
 
-    def RegisterCluster(self, request: admin_pb2.RegisterClusterRequest,
-                        context: grpc.ServicerContext) -> admin_pb2.RegisterClusterResponse:
+    def RegisterCluster(
+        self, request: admin_pb2.RegisterClusterRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.RegisterClusterResponse:
         view, token = self._admin.register_cluster(cv.cluster_spec_from_proto(request.spec))
-        return admin_pb2.RegisterClusterResponse(cluster=cv.cluster_view_to_proto(view),
-                                                 agent_token=token)
+        return admin_pb2.RegisterClusterResponse(
+            cluster=cv.cluster_view_to_proto(view), agent_token=token
+        )
 
-    def GetCluster(self, request: admin_pb2.GetClusterRequest,
-                   context: grpc.ServicerContext) -> admin_pb2.Cluster:
+    def GetCluster(
+        self, request: admin_pb2.GetClusterRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Cluster:
         return cv.cluster_view_to_proto(self._admin.get_cluster(request.name), with_nodes=True)
 
-    def ListClusters(self, request: admin_pb2.ListClustersRequest,
-                     context: grpc.ServicerContext) -> admin_pb2.ListClustersResponse:
+    def ListClusters(
+        self, request: admin_pb2.ListClustersRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListClustersResponse:
         return admin_pb2.ListClustersResponse(
-            clusters=[cv.cluster_view_to_proto(v) for v in self._admin.list_clusters()])
+            clusters=[cv.cluster_view_to_proto(v) for v in self._admin.list_clusters()]
+        )
 
-    def CordonCluster(self, request: admin_pb2.CordonClusterRequest,
-                      context: grpc.ServicerContext) -> admin_pb2.Cluster:
+    def CordonCluster(
+        self, request: admin_pb2.CordonClusterRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Cluster:
         return cv.cluster_view_to_proto(self._admin.cordon(request.name))
 
-    def UncordonCluster(self, request: admin_pb2.UncordonClusterRequest,
-                        context: grpc.ServicerContext) -> admin_pb2.Cluster:
+    def UncordonCluster(
+        self, request: admin_pb2.UncordonClusterRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Cluster:
         return cv.cluster_view_to_proto(self._admin.uncordon(request.name))
 
-    def DeregisterCluster(self, request: admin_pb2.DeregisterClusterRequest,
-                          context: grpc.ServicerContext) -> admin_pb2.DeregisterClusterResponse:
+    def DeregisterCluster(
+        self, request: admin_pb2.DeregisterClusterRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.DeregisterClusterResponse:
         result = self._admin.deregister(request.name, request.drain)
-        return admin_pb2.DeregisterClusterResponse(removed=result.removed,
-                                                   cluster=cv.cluster_view_to_proto(result.view))
+        return admin_pb2.DeregisterClusterResponse(
+            removed=result.removed, cluster=cv.cluster_view_to_proto(result.view)
+        )
 
 
 class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
     def __init__(self, admin: AdminService) -> None:
         self._admin = admin
 
-    def CreateDepartment(self, request: admin_pb2.CreateDepartmentRequest,
-                         context: grpc.ServicerContext) -> admin_pb2.CreateDepartmentResponse:
+    def CreateDepartment(
+        self, request: admin_pb2.CreateDepartmentRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.CreateDepartmentResponse:
         dept, token = self._admin.create_department(request.name, request.display_name)
-        return admin_pb2.CreateDepartmentResponse(department=cv.department_to_proto(dept),
-                                                  token=token)
+        return admin_pb2.CreateDepartmentResponse(
+            department=cv.department_to_proto(dept), token=token
+        )
 
-    def ListDepartments(self, request: admin_pb2.ListDepartmentsRequest,
-                        context: grpc.ServicerContext) -> admin_pb2.ListDepartmentsResponse:
+    def ListDepartments(
+        self, request: admin_pb2.ListDepartmentsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListDepartmentsResponse:
         return admin_pb2.ListDepartmentsResponse(
-            departments=[cv.department_to_proto(d) for d in self._admin.list_departments()])
+            departments=[cv.department_to_proto(d) for d in self._admin.list_departments()]
+        )
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, sync: AgentSyncService) -> None:
         self._sync = sync
 
-    def Sync(self, request: agent_pb2.SyncRequest,
-             context: grpc.ServicerContext) -> agent_pb2.SyncResponse:
+    def Sync(
+        self, request: agent_pb2.SyncRequest, context: grpc.ServicerContext
+    ) -> agent_pb2.SyncResponse:
         cluster = current_principal().name
         nodes, reports = cv.sync_request_from_proto(request, cluster)
         return cv.sync_reply_to_proto(self._sync.sync(cluster, request.agent_id, nodes, reports))

@@ -19,12 +19,16 @@ def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdic
     s = cluster.spec
     if s.security_level < c.min_security_level:
         return ClusterVerdict(
-            s.name, False, reasons.SECURITY_LEVEL,
+            s.name,
+            False,
+            reasons.SECURITY_LEVEL,
             f"等保 level {s.security_level} < required {c.min_security_level}",
         )
     if c.allowed_regions and s.region not in c.allowed_regions:
         return ClusterVerdict(
-            s.name, False, reasons.REGION,
+            s.name,
+            False,
+            reasons.REGION,
             f"region {s.region} not in allowed regions {', '.join(c.allowed_regions)}",
         )
     if c.xinchuang_required and not s.xinchuang:
@@ -60,7 +64,9 @@ def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> Cl
     if not any(fits(spec.resources, n.capacity) for n in matching):
         best = max(matching, key=lambda n: -sum(shortfall(spec.resources, n.capacity).values()))
         return ClusterVerdict(
-            cluster.name, False, reasons.NO_FITTING_NODE,
+            cluster.name,
+            False,
+            reasons.NO_FITTING_NODE,
             f"no node is large enough for one replica ({fmt(spec.resources)}); "
             f"largest gap on {best.name}: short {fmt(shortfall(spec.resources, best.capacity))}",
         )

@@ -54,8 +54,13 @@ _TERMINAL_RUN = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELL
 # never move a run backwards.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.LEASED: frozenset(
-        {RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED,
-         RunState.CANCELLED}
+        {
+            RunState.PENDING,
+            RunState.RUNNING,
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.CANCELLED,
+        }
     ),
     RunState.PENDING: frozenset(
         {RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}

@@ -143,8 +143,9 @@ def validate_department_name(name: str) -> str:
     return name
 
 
-def validate_node(name: str, capacity: Mapping[str, int], labels: Mapping[str, str],
-                  field: str) -> dict[str, int]:
+def validate_node(
+    name: str, capacity: Mapping[str, int], labels: Mapping[str, str], field: str
+) -> dict[str, int]:
     _text(name, f"{field}.name", required=True, max_len=253)
     _labels(labels, f"{field}.labels")
     return validate_quantities(capacity, f"{field}.capacity", allow_zero=True, require_any=False)

@@ -28,8 +28,9 @@ class Deregistered:
 
 
 class AdminService:
-    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings,
-                 started_at: datetime) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, settings: SchedulerSettings, started_at: datetime
+    ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
@@ -47,7 +48,7 @@ class AdminService:
 
     def list_departments(self) -> list[Department]:
         with self._store.unit(write=False) as tx:
-            return tx.departments.list()
+            return tx.departments.all()
 
     def register_cluster(self, spec: ClusterSpec) -> tuple[ClusterView, str]:
         validate_cluster_spec(spec)
@@ -63,7 +64,7 @@ class AdminService:
 
     def list_clusters(self) -> list[ClusterView]:
         with self._store.unit(write=False) as tx:
-            return [self._view(tx, c.name) for c in tx.clusters.list()]
+            return [self._view(tx, c.name) for c in tx.clusters.all()]
 
     def cordon(self, name: str) -> ClusterView:
         return self._set_state(name, ClusterState.CORDONED)
@@ -90,8 +91,7 @@ class AdminService:
         with self._store.unit() as tx:
             current = tx.clusters.get(name)
             if current.state is ClusterState.DRAINING:
-                raise FailedPrecondition(f"cluster {name!r} is draining for removal",
-                                         field="name")
+                raise FailedPrecondition(f"cluster {name!r} is draining for removal", field="name")
             tx.clusters.set_state(name, state)
             return self._view(tx, name)
 
@@ -99,8 +99,9 @@ class AdminService:
         cluster = tx.clusters.get(name)
         runs = tx.runs.active(cluster=name)
         jobs = tx.jobs.get_many(r.job_id for r in runs)
-        state = effective_state(cluster, self._clock.now(), self._settings.lease_timeout_s,
-                                self._started_at)
-        return cluster_view(cluster, state, tx.clusters.nodes(name),
-                            allocated_by_node(runs, jobs), len(runs))
-
+        state = effective_state(
+            cluster, self._clock.now(), self._settings.lease_timeout_s, self._started_at
+        )
+        return cluster_view(
+            cluster, state, tx.clusters.nodes(name), allocated_by_node(runs, jobs), len(runs)
+        )

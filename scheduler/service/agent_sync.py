@@ -18,8 +18,9 @@ from scheduler.state import Store, Tx
 MAX_NODES = 10_000
 MAX_REPORTED_RUNS = 100_000
 # What an agent may claim about a run it holds; LEASED and LOST are the scheduler's words.
-REPORTABLE = frozenset({RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED,
-                        RunState.CANCELLED})
+REPORTABLE = frozenset(
+    {RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class AgentSyncService:
         self._clock = clock
         self._settings = settings
 
-    def sync(self, cluster: str, agent_id: str, nodes: Sequence[Node],
-             reports: Sequence[RunReport]) -> SyncReply:
+    def sync(
+        self, cluster: str, agent_id: str, nodes: Sequence[Node], reports: Sequence[RunReport]
+    ) -> SyncReply:
         nodes = self._validate(cluster, nodes, reports)
         with self._store.unit() as tx:
             now = self._clock.now()
@@ -71,8 +73,12 @@ class AgentSyncService:
                 else:
                     # The agent acknowledged this run once and no longer holds it (restarted,
                     # or it lost the process): it is gone and must not come back.
-                    tx.runs.update(run.run_id, RunState.LOST, finished_at=now,
-                                   message=f"agent {agent_id or cluster} no longer holds it")
+                    tx.runs.update(
+                        run.run_id,
+                        RunState.LOST,
+                        finished_at=now,
+                        message=f"agent {agent_id or cluster} no longer holds it",
+                    )
                     touched.add(run.job_id)
             settle_jobs(tx, touched, now, self._settings.max_attempts)
             # After settling, so siblings of a replica that just failed are stopped at once.
@@ -93,8 +99,9 @@ class AgentSyncService:
             lease_timeout_s=self._settings.lease_timeout_s,
         )
 
-    def _apply_reports(self, tx: Tx, cluster: str, reports: Sequence[RunReport],
-                       now: datetime) -> tuple[list[str], set[str]]:
+    def _apply_reports(
+        self, tx: Tx, cluster: str, reports: Sequence[RunReport], now: datetime
+    ) -> tuple[list[str], set[str]]:
         """Records reported progress; returns the finished runs to acknowledge and the jobs
         whose runs changed."""
         known = tx.runs.get_many([r.run_id for r in reports])
@@ -110,7 +117,8 @@ class AgentSyncService:
                 continue
             if report.state is not run.state and report.state in RUN_TRANSITIONS[run.state]:
                 tx.runs.update(
-                    run.run_id, report.state,
+                    run.run_id,
+                    report.state,
                     exit_code=report.exit_code,
                     message=report.message or None,
                     started_at=now if report.state is RunState.RUNNING else None,
@@ -126,12 +134,14 @@ class AgentSyncService:
         running = [r.run_id for r in reports if not r.state.terminal]
         known = tx.runs.get_many(running)
         return [
-            run_id for run_id in running
+            run_id
+            for run_id in running
             if (run := known.get(run_id)) is None or run.cluster != cluster or run.state.terminal
         ]
 
-    def _validate(self, cluster: str, nodes: Sequence[Node],
-                  reports: Sequence[RunReport]) -> list[Node]:
+    def _validate(
+        self, cluster: str, nodes: Sequence[Node], reports: Sequence[RunReport]
+    ) -> list[Node]:
         if len(nodes) > MAX_NODES:
             raise InvalidSpec(f"at most {MAX_NODES} nodes", field="nodes")
         if len(reports) > MAX_REPORTED_RUNS:
@@ -149,8 +159,9 @@ class AgentSyncService:
             if not report.run_id:
                 raise InvalidSpec("is required", field=f"runs[{i}].run_id")
             if report.state not in REPORTABLE:
-                raise InvalidSpec(f"an agent cannot report {report.state.value}",
-                                  field=f"runs[{i}].state")
+                raise InvalidSpec(
+                    f"an agent cannot report {report.state.value}", field=f"runs[{i}].state"
+                )
         return clean
 
 

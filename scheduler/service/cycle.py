@@ -54,8 +54,9 @@ class CycleReport:
 
 
 class SchedulingCycle:
-    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings,
-                 started_at: datetime) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, settings: SchedulerSettings, started_at: datetime
+    ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
@@ -65,11 +66,17 @@ class SchedulingCycle:
         t0 = time.perf_counter()
         requeued = self._reap()
         with self._store.unit(write=False) as tx:
-            snap = take_snapshot(tx, self._clock.now(), self._settings.lease_timeout_s,
-                                 self._started_at, self._settings.max_jobs_per_cycle)
+            snap = take_snapshot(
+                tx,
+                self._clock.now(),
+                self._settings.lease_timeout_s,
+                self._started_at,
+                self._settings.max_jobs_per_cycle,
+            )
         if not snap.queued:
-            report = CycleReport(0, 0, requeued, 0, 0, "EMPTY", 0.0,
-                                 (time.perf_counter() - t0) * 1000)
+            report = CycleReport(
+                0, 0, requeued, 0, 0, "EMPTY", 0.0, (time.perf_counter() - t0) * 1000
+            )
             if requeued:
                 self._log(report)
             return report
@@ -79,40 +86,57 @@ class SchedulingCycle:
         if violations:
             # Never lease an answer the independent checker rejects; the jobs stay queued and
             # the next cycle tries again.
-            log.error("cycle_rejected_solution", violations=violations[:20],
-                      count=len(violations))
+            log.error("cycle_rejected_solution", violations=violations[:20], count=len(violations))
             placed = 0
         else:
             with self._store.unit() as tx:
                 placed = self._persist(tx, snap, built, result)
         report = CycleReport(
-            jobs=len(built.jobs), placed=placed, requeued=requeued, objective=result.objective,
-            bound=result.bound, status=str(result.status), solve_ms=result.solve_ms,
+            jobs=len(built.jobs),
+            placed=placed,
+            requeued=requeued,
+            objective=result.objective,
+            bound=result.bound,
+            status=str(result.status),
+            solve_ms=result.solve_ms,
             total_ms=(time.perf_counter() - t0) * 1000,
         )
         self._log(report)
         return report
 
     def _log(self, r: CycleReport) -> None:
-        log.info("cycle_completed", jobs=r.jobs, placed=r.placed, requeued=r.requeued,
-                 status=r.status, objective=r.objective, bound=r.bound,
-                 gap_pct=round(r.gap_pct, 3), solve_ms=round(r.solve_ms, 1),
-                 total_ms=round(r.total_ms, 1))
+        log.info(
+            "cycle_completed",
+            jobs=r.jobs,
+            placed=r.placed,
+            requeued=r.requeued,
+            status=r.status,
+            objective=r.objective,
+            bound=r.bound,
+            gap_pct=round(r.gap_pct, 3),
+            solve_ms=round(r.solve_ms, 1),
+            total_ms=round(r.total_ms, 1),
+        )
 
     def _reap(self) -> int:
         """Requeues the runs of lost clusters and removes drained ones. Returns runs lost."""
         lost = 0
         with self._store.unit() as tx:
             now = self._clock.now()
-            for cluster in tx.clusters.list():
-                state = effective_state(cluster, now, self._settings.lease_timeout_s,
-                                        self._started_at)
+            for cluster in tx.clusters.all():
+                state = effective_state(
+                    cluster, now, self._settings.lease_timeout_s, self._started_at
+                )
                 active = tx.runs.active(cluster=cluster.name)
                 if state is ClusterState.LOST and active:
                     for run in active:
-                        tx.runs.update(run.run_id, RunState.LOST, finished_at=now,
-                                       message=f"cluster {cluster.name} lost: agent silent for "
-                                       f"over {self._settings.lease_timeout_s:g}s")
+                        tx.runs.update(
+                            run.run_id,
+                            RunState.LOST,
+                            finished_at=now,
+                            message=f"cluster {cluster.name} lost: agent silent for "
+                            f"over {self._settings.lease_timeout_s:g}s",
+                        )
                     settle_jobs(tx, {r.job_id for r in active}, now, self._settings.max_attempts)
                     lost += len(active)
                     log.warning("cluster_lost", cluster=cluster.name, runs_lost=len(active))
@@ -129,33 +153,57 @@ class SchedulingCycle:
             nodes = result.assignment[j]
             if nodes is None:
                 u = unplaced.get(j)
-                code = SOLVER_REASONS.get(u.reason, u.reason) if u else reasons.INSUFFICIENT_CAPACITY
+                code = (
+                    SOLVER_REASONS.get(u.reason, u.reason) if u else reasons.INSUFFICIENT_CAPACITY
+                )
                 detail = u.detail if u else "not placed this cycle"
                 vs = verdicts(snap, job)
                 message = unplaced_message(detail, vs)
                 if (code, message) != (job.reason, job.message):
                     tx.jobs.set_reason(job.job_id, code, message, now)
-                    tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs,
-                                                    now))
+                    tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs, now))
                 continue
             cluster = built.groups[built.problem.node_group[nodes[0]]]
             node_names = [built.nodes[n].name for n in nodes]
             vs = verdicts(snap, job, chosen=cluster)
             message = placed_message(job, cluster, node_names, vs)
             attempt = job.attempt + 1
-            if not tx.jobs.transition(job.job_id, JobState.LEASED, expected=[JobState.QUEUED],
-                                      now=now, reason=reasons.PLACED, message=message,
-                                      attempt=attempt, cluster=cluster):
+            if not tx.jobs.transition(
+                job.job_id,
+                JobState.LEASED,
+                expected=[JobState.QUEUED],
+                now=now,
+                reason=reasons.PLACED,
+                message=message,
+                attempt=attempt,
+                cluster=cluster,
+            ):
                 continue  # cancelled since the snapshot
             tx.runs.insert(
-                Run(run_id=str(uuid.uuid4()), job_id=job.job_id, attempt=attempt, replica=i,
-                    cluster=cluster, node=node, state=RunState.LEASED, created_at=now)
+                Run(
+                    run_id=str(uuid.uuid4()),
+                    job_id=job.job_id,
+                    attempt=attempt,
+                    replica=i,
+                    cluster=cluster,
+                    node=node,
+                    state=RunState.LEASED,
+                    created_at=now,
+                )
                 for i, node in enumerate(node_names)
             )
-            tx.events.append(job, JobState.LEASED, now, reason=reasons.PLACED, message=message,
-                             cluster=cluster, attempt=attempt)
-            tx.explanations.put(Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message,
-                                            vs, now))
+            tx.events.append(
+                job,
+                JobState.LEASED,
+                now,
+                reason=reasons.PLACED,
+                message=message,
+                cluster=cluster,
+                attempt=attempt,
+            )
+            tx.explanations.put(
+                Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message, vs, now)
+            )
             placed += 1
         return placed
 
@@ -163,8 +211,12 @@ class SchedulingCycle:
 class CycleRunner:
     """Runs the cycle every interval, and soon after `trigger()` (called on submit)."""
 
-    def __init__(self, cycle: SchedulingCycle, interval_s: float,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+    def __init__(
+        self,
+        cycle: SchedulingCycle,
+        interval_s: float,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._cycle = cycle
         self._interval = interval_s
         self._wake = threading.Event()

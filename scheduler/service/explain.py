@@ -43,24 +43,36 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
             continue
         state = snap.states[name]
         if not state.schedulable:
-            out.append(ClusterVerdict(name, False, reasons.NOT_SCHEDULABLE,
-                                      f"cluster is {state.value.lower()}"))
+            out.append(
+                ClusterVerdict(
+                    name, False, reasons.NOT_SCHEDULABLE, f"cluster is {state.value.lower()}"
+                )
+            )
             continue
         nodes = [n for n in snap.nodes if n.cluster == name]
         matching = [n for n in nodes if node_matches(job.spec, n)]
         if not matching:
-            out.append(ClusterVerdict(name, False, reasons.NODE_SELECTOR,
-                                      "no node matches the node selector" if nodes
-                                      else "no nodes reported"))
+            out.append(
+                ClusterVerdict(
+                    name,
+                    False,
+                    reasons.NODE_SELECTOR,
+                    "no node matches the node selector" if nodes else "no nodes reported",
+                )
+            )
             continue
         room = sum(_replicas_fitting(job, snap, n) for n in matching)
         if room >= job.spec.replicas:
-            out.append(ClusterVerdict(name, True, reasons.FITS,
-                                      f"has room; ¥{cost:.2f}/h"))
+            out.append(ClusterVerdict(name, True, reasons.FITS, f"has room; ¥{cost:.2f}/h"))
         else:
-            out.append(ClusterVerdict(
-                name, True, reasons.INSUFFICIENT_CAPACITY,
-                f"room for {room} of {job.spec.replicas} replicas now; ¥{cost:.2f}/h"))
+            out.append(
+                ClusterVerdict(
+                    name,
+                    True,
+                    reasons.INSUFFICIENT_CAPACITY,
+                    f"room for {room} of {job.spec.replicas} replicas now; ¥{cost:.2f}/h",
+                )
+            )
     return tuple(out)
 
 
@@ -75,8 +87,9 @@ def _replicas_fitting(job: Job, snap: Snapshot, node: Node) -> int:
     return count
 
 
-def placed_message(job: Job, cluster: str, nodes: Sequence[str],
-                   clusters: Sequence[ClusterVerdict]) -> str:
+def placed_message(
+    job: Job, cluster: str, nodes: Sequence[str], clusters: Sequence[ClusterVerdict]
+) -> str:
     others = [v for v in clusters if v.cluster != cluster]
     fitting = [v for v in others if v.reason == reasons.FITS]
     chosen = next((v for v in clusters if v.cluster == cluster), None)
@@ -87,8 +100,9 @@ def placed_message(job: Job, cluster: str, nodes: Sequence[str],
         return where + "; the only registered cluster"
     if not fitting:
         return where + "; no other cluster could take it now"
-    alternatives = ", ".join(f"{v.cluster} {v.message.removeprefix('has room; ')}"
-                             for v in fitting[:3])
+    alternatives = ", ".join(
+        f"{v.cluster} {v.message.removeprefix('has room; ')}" for v in fitting[:3]
+    )
     return where + f"; best objective among clusters with room (also fits: {alternatives})"
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.domain import reasons
 from scheduler.domain.eligibility import rejection, static_verdict
 from scheduler.domain.errors import DomainError, FailedPrecondition, InvalidSpec, NotFound
-from scheduler.domain.models import Explanation, Job, JobEvent, JobSpec
+from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import MAX_BATCH, validate_job_spec
 from scheduler.service.clock import Clock
@@ -37,8 +35,13 @@ class SubmitOutcome:
 
 
 class JobsService:
-    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings,
-                 on_submit: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: SchedulerSettings,
+        on_submit: Callable[[], None] = lambda: None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
@@ -46,7 +49,9 @@ class JobsService:
 
     # -- submit -----------------------------------------------------------------------------
 
-    def submit(self, department: str, items: Sequence[JobSpec | DomainError]) -> list[SubmitOutcome]:
+    def submit(
+        self, department: str, items: Sequence[JobSpec | DomainError]
+    ) -> list[SubmitOutcome]:
         """Validates each item, then records every valid one in ONE transaction.
 
         Idempotent per (department, client_id): an id seen before, in an earlier request or
@@ -57,8 +62,7 @@ class JobsService:
         if not items:
             raise InvalidSpec("at least one item is required", field="items")
         if len(items) > MAX_BATCH:
-            raise InvalidSpec(f"{len(items)} items; at most {MAX_BATCH} per request",
-                              field="items")
+            raise InvalidSpec(f"{len(items)} items; at most {MAX_BATCH} per request", field="items")
         outcomes: dict[int, SubmitOutcome] = {}
         valid: list[tuple[int, JobSpec]] = []
         for i, item in enumerate(items):
@@ -81,38 +85,51 @@ class JobsService:
             self._on_submit()
         return [outcomes[i] for i in range(len(items))]
 
-    def _record(self, tx: Tx, department: str,
-                valid: list[tuple[int, JobSpec]]) -> dict[int, SubmitOutcome]:
+    def _record(
+        self, tx: Tx, department: str, valid: list[tuple[int, JobSpec]]
+    ) -> dict[int, SubmitOutcome]:
         now = self._clock.now()
         existing = tx.jobs.by_client_ids(department, {s.client_id for _, s in valid})
-        clusters = tx.clusters.list()
+        clusters = tx.clusters.all()
         nodes = {c.name: tx.clusters.nodes(c.name) for c in clusters}
         out: dict[int, SubmitOutcome] = {}
         for i, spec in valid:
             old = existing.get(spec.client_id)
             if old is not None:
-                out[i] = SubmitOutcome(i, spec.client_id, old.job_id, True, old.state,
-                                       old.reason, old.message)
+                out[i] = SubmitOutcome(
+                    i, spec.client_id, old.job_id, True, old.state, old.reason, old.message
+                )
                 continue
             verdict = rejection(spec, clusters, nodes)
             state = JobState.QUEUED if verdict is None else JobState.REJECTED
             reason, message = (
                 (reasons.NOT_YET_SCHEDULED, "waiting for the next scheduling cycle")
-                if verdict is None else (verdict[0], verdict[1])
+                if verdict is None
+                else (verdict[0], verdict[1])
             )
-            job = tx.jobs.insert(Job(
-                job_id=str(uuid.uuid4()), department=department, spec=spec, state=state,
-                created_at=now, updated_at=now, reason=reason, message=message,
-            ))
+            job = tx.jobs.insert(
+                Job(
+                    job_id=str(uuid.uuid4()),
+                    department=department,
+                    spec=spec,
+                    state=state,
+                    created_at=now,
+                    updated_at=now,
+                    reason=reason,
+                    message=message,
+                )
+            )
             existing[spec.client_id] = job
             tx.events.append(job, state, now, reason=reason, message=message)
             error = None
             if verdict is not None:
-                tx.explanations.put(Explanation(job.job_id, state, reason, message,
-                                                tuple(verdict[2]), now))
+                tx.explanations.put(
+                    Explanation(job.job_id, state, reason, message, tuple(verdict[2]), now)
+                )
                 error = FailedPrecondition(message, field="constraints", reason=reason)
-            out[i] = SubmitOutcome(i, spec.client_id, job.job_id, False, state, reason, message,
-                                   error)
+            out[i] = SubmitOutcome(
+                i, spec.client_id, job.job_id, False, state, reason, message, error
+            )
         return out
 
     # -- read -------------------------------------------------------------------------------
@@ -122,32 +139,55 @@ class JobsService:
             job = self._own(tx, department, job_id)
             return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)))
 
-    def list(self, department: str, *, states: Sequence[JobState] = (), job_set: str = "",
-             before_seq: int | None = None, limit: int = 100) -> list[JobView]:
+    def page(
+        self,
+        department: str,
+        *,
+        states: Sequence[JobState] = (),
+        job_set: str = "",
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[JobView]:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidSpec(f"must be 1-{MAX_PAGE}", field="page_size")
         with self._store.unit(write=False) as tx:
-            jobs = tx.jobs.list(department, states=states, job_set=job_set,
-                                before_seq=before_seq, limit=limit)
+            jobs = tx.jobs.page(
+                department, states=states, job_set=job_set, before_seq=before_seq, limit=limit
+            )
             runs = tx.runs.for_jobs([j.job_id for j in jobs])
-        by_job: dict[str, list] = {}
+        by_job: dict[str, list[Run]] = {}
         for r in runs:
             by_job.setdefault(r.job_id, []).append(r)
         return [
-            JobView(j, tuple(sorted((r for r in by_job.get(j.job_id, [])
-                                     if r.attempt == j.attempt), key=lambda r: r.replica)))
+            JobView(
+                j,
+                tuple(
+                    sorted(
+                        (r for r in by_job.get(j.job_id, []) if r.attempt == j.attempt),
+                        key=lambda r: r.replica,
+                    )
+                ),
+            )
             for j in jobs
         ]
 
-    def events(self, department: str, after_id: int, *, job_set: str = "", job_id: str = "",
-               limit: int = 500) -> list[JobEvent]:
+    def events(
+        self,
+        department: str,
+        after_id: int,
+        *,
+        job_set: str = "",
+        job_id: str = "",
+        limit: int = 500,
+    ) -> list[JobEvent]:
         if after_id < 0:
             raise InvalidSpec("must be >= 0", field="after_event_id")
         with self._store.unit(write=False) as tx:
             if job_id:
                 self._own(tx, department, job_id)
-            return tx.events.after(department, after_id, job_set=job_set, job_id=job_id,
-                                   limit=limit)
+            return tx.events.after(
+                department, after_id, job_set=job_set, job_id=job_id, limit=limit
+            )
 
     def wait_for_events(self, seen_version: int, timeout: float) -> int:
         return self._store.wait_for_change(seen_version, timeout)
@@ -168,14 +208,16 @@ class JobsService:
             when = stored.evaluated_at if stored is not None else job.updated_at
             return Explanation(job_id, job.state, job.reason, job.message, verdicts, when)
 
-    def _verdicts(self, tx: Tx, job: Job) -> tuple:  # type: ignore[type-arg]
-        return tuple(static_verdict(job.spec, c, tx.clusters.nodes(c.name))
-                     for c in tx.clusters.list())
+    def _verdicts(self, tx: Tx, job: Job) -> tuple[ClusterVerdict, ...]:
+        return tuple(
+            static_verdict(job.spec, c, tx.clusters.nodes(c.name)) for c in tx.clusters.all()
+        )
 
     # -- cancel -----------------------------------------------------------------------------
 
-    def cancel(self, department: str, job_ids: Sequence[str],
-               note: str = "") -> list[tuple[str, JobState | None, DomainError | None]]:
+    def cancel(
+        self, department: str, job_ids: Sequence[str], note: str = ""
+    ) -> list[tuple[str, JobState | None, DomainError | None]]:
         if not job_ids:
             raise InvalidSpec("at least one job id is required", field="job_ids")
         if len(job_ids) > MAX_BATCH:
@@ -192,25 +234,53 @@ class JobsService:
                     results.append((job_id, None, exc))
                     continue
                 if job.state.terminal:
-                    results.append((job_id, job.state, FailedPrecondition(
-                        f"job {job_id} already finished ({job.state.value})", field="job_ids")))
+                    results.append(
+                        (
+                            job_id,
+                            job.state,
+                            FailedPrecondition(
+                                f"job {job_id} already finished ({job.state.value})",
+                                field="job_ids",
+                            ),
+                        )
+                    )
                     continue
                 message = note or "cancelled by the department"
-                if not tx.jobs.transition(job_id, JobState.CANCELLED, expected=[job.state],
-                                          now=now, reason=reasons.CANCELLED, message=message):
+                if not tx.jobs.transition(
+                    job_id,
+                    JobState.CANCELLED,
+                    expected=[job.state],
+                    now=now,
+                    reason=reasons.CANCELLED,
+                    message=message,
+                ):
                     job = tx.jobs.get(job_id)
-                    results.append((job_id, job.state, FailedPrecondition(
-                        f"job {job_id} changed state concurrently ({job.state.value})",
-                        field="job_ids")))
+                    results.append(
+                        (
+                            job_id,
+                            job.state,
+                            FailedPrecondition(
+                                f"job {job_id} changed state concurrently ({job.state.value})",
+                                field="job_ids",
+                            ),
+                        )
+                    )
                     continue
                 # Runs are marked now; the agent sees them as unwanted on its next sync and
                 # stops the processes.
                 for run in tx.runs.for_job(job_id, job.attempt):
                     if run.state.active:
-                        tx.runs.update(run.run_id, RunState.CANCELLED, message=message,
-                                       finished_at=now)
-                tx.events.append(job, JobState.CANCELLED, now, reason=reasons.CANCELLED,
-                                 message=message, cluster=job.cluster)
+                        tx.runs.update(
+                            run.run_id, RunState.CANCELLED, message=message, finished_at=now
+                        )
+                tx.events.append(
+                    job,
+                    JobState.CANCELLED,
+                    now,
+                    reason=reasons.CANCELLED,
+                    message=message,
+                    cluster=job.cluster,
+                )
                 results.append((job_id, JobState.CANCELLED, None))
         return results
 
@@ -226,4 +296,3 @@ class JobsService:
         if job is None or job.department != department:
             raise NotFound(f"job {job_id!r} not found", field="job_id")
         return job
-

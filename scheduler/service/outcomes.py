@@ -27,42 +27,103 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
     broken = [r for r in runs if r.state in (RunState.LOST, RunState.CANCELLED)]
     if failed:
         run = failed[0]
-        message = run.message or f"replica {run.replica} on {run.node} exited with code {run.exit_code}"
+        message = (
+            run.message or f"replica {run.replica} on {run.node} exited with code {run.exit_code}"
+        )
         _finish(tx, job, runs, JobState.FAILED, reasons.EXIT_CODE, message, now, run)
     elif runs and all(r.state is RunState.SUCCEEDED for r in runs):
-        _finish(tx, job, runs, JobState.SUCCEEDED, reasons.COMPLETED,
-                f"all {len(runs)} replicas exited with code 0", now, runs[0])
+        _finish(
+            tx,
+            job,
+            runs,
+            JobState.SUCCEEDED,
+            reasons.COMPLETED,
+            f"all {len(runs)} replicas exited with code 0",
+            now,
+            runs[0],
+        )
     elif broken:
         # The gang lost a member without the job failing: the attempt is void. Requeue it as a
         # new attempt (the lost runs are never restarted), unless it has used them all up.
         run = broken[0]
         why = run.message or f"replica {run.replica} on {run.node} was lost"
         if job.attempt >= max_attempts:
-            _finish(tx, job, runs, JobState.FAILED, reasons.MAX_ATTEMPTS,
-                    f"{why}; gave up after {job.attempt} attempts", now, run)
+            _finish(
+                tx,
+                job,
+                runs,
+                JobState.FAILED,
+                reasons.MAX_ATTEMPTS,
+                f"{why}; gave up after {job.attempt} attempts",
+                now,
+                run,
+            )
             return
         _cancel_siblings(tx, runs, now, "gang member lost; attempt abandoned")
-        if tx.jobs.transition(job.job_id, JobState.QUEUED, expected=[job.state], now=now,
-                              reason=reasons.LEASE_LOST, message=f"{why}; requeued"):
-            tx.events.append(job, JobState.QUEUED, now, reason=reasons.LEASE_LOST,
-                             message=f"{why}; requeued", cluster=run.cluster, node=run.node)
+        if tx.jobs.transition(
+            job.job_id,
+            JobState.QUEUED,
+            expected=[job.state],
+            now=now,
+            reason=reasons.LEASE_LOST,
+            message=f"{why}; requeued",
+        ):
+            tx.events.append(
+                job,
+                JobState.QUEUED,
+                now,
+                reason=reasons.LEASE_LOST,
+                message=f"{why}; requeued",
+                cluster=run.cluster,
+                node=run.node,
+            )
     elif job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
         run = next(r for r in runs if r.state is RunState.RUNNING)
         nodes = ", ".join(sorted({r.node for r in runs}))
         message = f"running on {run.cluster} ({nodes})"
-        if tx.jobs.transition(job.job_id, JobState.RUNNING, expected=[JobState.LEASED], now=now,
-                              reason=reasons.RUNNING, message=message):
-            tx.events.append(job, JobState.RUNNING, now, reason=reasons.RUNNING, message=message,
-                             cluster=run.cluster, node=run.node)
+        if tx.jobs.transition(
+            job.job_id,
+            JobState.RUNNING,
+            expected=[JobState.LEASED],
+            now=now,
+            reason=reasons.RUNNING,
+            message=message,
+        ):
+            tx.events.append(
+                job,
+                JobState.RUNNING,
+                now,
+                reason=reasons.RUNNING,
+                message=message,
+                cluster=run.cluster,
+                node=run.node,
+            )
 
 
-def _finish(tx: Tx, job: Job, runs: list[Run], state: JobState, reason: str, message: str,
-            now: datetime, run: Run) -> None:
+def _finish(
+    tx: Tx,
+    job: Job,
+    runs: list[Run],
+    state: JobState,
+    reason: str,
+    message: str,
+    now: datetime,
+    run: Run,
+) -> None:
     _cancel_siblings(tx, runs, now, f"job {state.value.lower()}")
-    if tx.jobs.transition(job.job_id, state, expected=[job.state], now=now, reason=reason,
-                          message=message):
-        tx.events.append(job, state, now, reason=reason, message=message, cluster=run.cluster,
-                         node=run.node, exit_code=run.exit_code)
+    if tx.jobs.transition(
+        job.job_id, state, expected=[job.state], now=now, reason=reason, message=message
+    ):
+        tx.events.append(
+            job,
+            state,
+            now,
+            reason=reason,
+            message=message,
+            cluster=run.cluster,
+            node=run.node,
+            exit_code=run.exit_code,
+        )
 
 
 def _cancel_siblings(tx: Tx, runs: list[Run], now: datetime, message: str) -> None:

@@ -10,7 +10,8 @@ from scheduler.domain.resources import CPU, UNITS_PER_PRICED_UNIT
 from scheduler.placement import Problem
 from scheduler.service.snapshot import Snapshot
 
-# The solver wants integer prices per canonical unit (millicore, MiB, device) per hour. Micro-yuan keeps a 0.01 yuan/GiB-hour price at ~10 per MiB.
+# The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
+# Micro-yuan keeps a 0.01 yuan/GiB-hour price at ~10 per MiB.
 _MICRO = 1_000_000
 _MAX_PRICE = (1 << 30) - 1
 
@@ -34,7 +35,9 @@ def build_problem(snap: Snapshot) -> BuiltProblem:
     group_index = {name: g for g, name in enumerate(groups)}
     nodes = tuple(n for n in snap.nodes if n.cluster in group_index)
     jobs = snap.queued
-    names = sorted({r for n in nodes for r in n.capacity} | {r for j in jobs for r in j.spec.resources})
+    names = sorted(
+        {r for n in nodes for r in n.capacity} | {r for j in jobs for r in j.spec.resources}
+    )
     resources = tuple(names) or (CPU,)
 
     capacity = tuple(tuple(n.capacity.get(r, 0) for r in resources) for n in nodes)
@@ -51,12 +54,14 @@ def build_problem(snap: Snapshot) -> BuiltProblem:
     )
     eligible: list[tuple[int, ...]] = []
     for job in jobs:
-        ok_groups = {
-            g for g in groups if cluster_constraint_verdict(job.spec, by_name[g]) is None
-        }
-        eligible.append(tuple(
-            i for i, n in enumerate(nodes) if n.cluster in ok_groups and node_matches(job.spec, n)
-        ))
+        ok_groups = {g for g in groups if cluster_constraint_verdict(job.spec, by_name[g]) is None}
+        eligible.append(
+            tuple(
+                i
+                for i, n in enumerate(nodes)
+                if n.cluster in ok_groups and node_matches(job.spec, n)
+            )
+        )
     problem = Problem(
         resources=resources,
         node_free=free,

@@ -25,9 +25,10 @@ class Snapshot:
         return self.states[cluster].schedulable
 
 
-def take_snapshot(tx: Tx, now: datetime, lease_timeout_s: float, started_at: datetime,
-                  max_jobs: int) -> Snapshot:
-    clusters = tuple(tx.clusters.list())
+def take_snapshot(
+    tx: Tx, now: datetime, lease_timeout_s: float, started_at: datetime, max_jobs: int
+) -> Snapshot:
+    clusters = tuple(tx.clusters.all())
     runs = tx.runs.active()
     held = tx.jobs.get_many(r.job_id for r in runs)
     queued = sorted(tx.jobs.in_states([JobState.QUEUED]), key=lambda j: (-j.spec.priority, j.seq))

@@ -89,8 +89,9 @@ def node_to_row(node: Node, now: datetime) -> NodeRow:
 
 
 def node_from_row(row: NodeRow) -> Node:
-    return Node(cluster=row.cluster, name=row.name, capacity=dict(row.capacity),
-                labels=dict(row.labels))
+    return Node(
+        cluster=row.cluster, name=row.name, capacity=dict(row.capacity), labels=dict(row.labels)
+    )
 
 
 def constraints_to_json(c: Constraints) -> dict[str, Any]:
@@ -223,8 +224,7 @@ def explanation_to_row(e: Explanation) -> ExplanationRow:
         reason=e.reason,
         message=e.message,
         verdicts=[
-            {"cluster": v.cluster, "eligible": v.eligible, "reason": v.reason,
-             "message": v.message}
+            {"cluster": v.cluster, "eligible": v.eligible, "reason": v.reason, "message": v.message}
             for v in e.clusters
         ],
         evaluated_at=e.evaluated_at,

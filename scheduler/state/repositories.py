@@ -46,13 +46,14 @@ class Departments:
     def create(self, name: str, display_name: str, token_hash: str, now: datetime) -> Department:
         if self._s.get(DepartmentRow, name) is not None:
             raise AlreadyExists(f"department {name!r} already exists", field="name")
-        row = DepartmentRow(name=name, display_name=display_name, token_hash=token_hash,
-                            created_at=now)
+        row = DepartmentRow(
+            name=name, display_name=display_name, token_hash=token_hash, created_at=now
+        )
         self._s.add(row)
         _flush(self._s, f"department {name!r} already exists", "name")
         return m.department_from_row(row)
 
-    def list(self) -> list[Department]:
+    def all(self) -> list[Department]:
         rows = self._s.exec(select(DepartmentRow).order_by(col(DepartmentRow.name))).all()
         return [m.department_from_row(r) for r in rows]
 
@@ -78,7 +79,7 @@ class Clusters:
     def get(self, name: str) -> Cluster:
         return m.cluster_from_row(self._row(name))
 
-    def list(self) -> list[Cluster]:
+    def all(self) -> list[Cluster]:
         rows = self._s.exec(select(ClusterRow).order_by(col(ClusterRow.name))).all()
         return [m.cluster_from_row(r) for r in rows]
 
@@ -105,13 +106,13 @@ class Clusters:
 
     def replace_nodes(self, cluster: str, nodes: Sequence[Node], now: datetime) -> bool:
         """Makes the stored nodes of `cluster` equal `nodes`; True if anything changed."""
-        existing = {r.name: r for r in self._s.exec(
-            select(NodeRow).where(NodeRow.cluster == cluster)).all()}
+        rows = self._s.exec(select(NodeRow).where(NodeRow.cluster == cluster)).all()
+        existing = {r.name: r for r in rows}
         changed = False
         wanted = {n.name for n in nodes}
-        for name, row in existing.items():
+        for name, old in existing.items():
             if name not in wanted:
-                self._s.delete(row)
+                self._s.delete(old)
                 changed = True
         for node in nodes:
             row = existing.get(node.name)
@@ -174,7 +175,7 @@ class Jobs:
         rows = self._s.exec(select(JobRow).where(col(JobRow.job_id).in_(ids))).all()
         return {r.job_id: m.job_from_row(r) for r in rows}
 
-    def list(
+    def page(
         self,
         department: str,
         *,
@@ -239,7 +240,8 @@ class Jobs:
 
     def set_reason(self, job_id: str, reason: str, message: str, now: datetime) -> None:
         self._s.execute(
-            update(JobRow).where(col(JobRow.job_id) == job_id)
+            update(JobRow)
+            .where(col(JobRow.job_id) == job_id)
             .values(reason=reason, message=message[:4096], updated_at=now)
         )
 
@@ -310,25 +312,44 @@ class Events:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def append(self, job: Job, state: JobState, now: datetime, *, reason: str = "",
-               message: str = "", cluster: str = "", node: str = "", attempt: int | None = None,
-               exit_code: int | None = None) -> None:
-        self._s.add(JobEventRow(
-            job_id=job.job_id,
-            department=job.department,
-            job_set=job.spec.job_set,
-            state=state.value,
-            reason=reason,
-            message=message[:4096],
-            cluster=cluster,
-            node=node,
-            attempt=job.attempt if attempt is None else attempt,
-            exit_code=exit_code,
-            created_at=now,
-        ))
+    def append(
+        self,
+        job: Job,
+        state: JobState,
+        now: datetime,
+        *,
+        reason: str = "",
+        message: str = "",
+        cluster: str = "",
+        node: str = "",
+        attempt: int | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        self._s.add(
+            JobEventRow(
+                job_id=job.job_id,
+                department=job.department,
+                job_set=job.spec.job_set,
+                state=state.value,
+                reason=reason,
+                message=message[:4096],
+                cluster=cluster,
+                node=node,
+                attempt=job.attempt if attempt is None else attempt,
+                exit_code=exit_code,
+                created_at=now,
+            )
+        )
 
-    def after(self, department: str, after_id: int, *, job_set: str = "", job_id: str = "",
-              limit: int = 500) -> list[JobEvent]:
+    def after(
+        self,
+        department: str,
+        after_id: int,
+        *,
+        job_set: str = "",
+        job_id: str = "",
+        limit: int = 500,
+    ) -> list[JobEvent]:
         query = select(JobEventRow).where(
             JobEventRow.department == department, col(JobEventRow.event_id) > after_id
         )
@@ -340,8 +361,11 @@ class Events:
         return [m.event_from_row(r) for r in self._s.exec(query).all()]
 
     def for_job(self, job_id: str) -> list[JobEvent]:
-        query = select(JobEventRow).where(JobEventRow.job_id == job_id).order_by(
-            col(JobEventRow.event_id))
+        query = (
+            select(JobEventRow)
+            .where(JobEventRow.job_id == job_id)
+            .order_by(col(JobEventRow.event_id))
+        )
         return [m.event_from_row(r) for r in self._s.exec(query).all()]
 
 

@@ -116,9 +116,7 @@ class Store:
 def _make_engine(url: str, *, echo: bool, immediate: bool) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, echo=echo, pool_pre_ping=True)
-    engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
-    )
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

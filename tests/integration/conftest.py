@@ -22,8 +22,12 @@ from scheduler.service.settings import SchedulerSettings
 
 ADMIN_TOKEN = "integration-admin-token-0123456789"
 REPO = Path(__file__).resolve().parents[2]
-TERMINAL = {types_pb2.JOB_STATE_SUCCEEDED, types_pb2.JOB_STATE_FAILED,
-            types_pb2.JOB_STATE_CANCELLED, types_pb2.JOB_STATE_REJECTED}
+TERMINAL = {
+    types_pb2.JOB_STATE_SUCCEEDED,
+    types_pb2.JOB_STATE_FAILED,
+    types_pb2.JOB_STATE_CANCELLED,
+    types_pb2.JOB_STATE_REJECTED,
+}
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -68,8 +72,12 @@ class Pool:
 
     def start(self) -> None:
         listen = f"127.0.0.1:{self.port}"
-        config = ServerConfig(listen=listen, database_url=self.db_url, admin_token=ADMIN_TOKEN,
-                              scheduler=self.settings)
+        config = ServerConfig(
+            listen=listen,
+            database_url=self.db_url,
+            admin_token=ADMIN_TOKEN,
+            scheduler=self.settings,
+        )
         self.app = App(config)
         self.app.start()
         self.port = self.app.port
@@ -108,17 +116,21 @@ class Pool:
 
     def department(self, name: str) -> str:
         reply = self.departments.CreateDepartment(
-            admin_pb2.CreateDepartmentRequest(name=name, display_name=name), metadata=md(ADMIN_TOKEN))
+            admin_pb2.CreateDepartmentRequest(name=name, display_name=name),
+            metadata=md(ADMIN_TOKEN),
+        )
         self.tokens[name] = reply.token
         return reply.token
 
-    def cluster(self, name: str, nodes: list[dict[str, Any]], *, start_agent: bool = True,
-                **spec: Any) -> str:
+    def cluster(
+        self, name: str, nodes: list[dict[str, Any]], *, start_agent: bool = True, **spec: Any
+    ) -> str:
         base: dict[str, Any] = {"region": "hz", "security_level": 2}
         base.update(spec)
         reply = self.clusters.RegisterCluster(
             admin_pb2.RegisterClusterRequest(spec=admin_pb2.ClusterSpec(name=name, **base)),
-            metadata=md(ADMIN_TOKEN))
+            metadata=md(ADMIN_TOKEN),
+        )
         self.tokens[name] = reply.agent_token
         (self.tmp / f"{name}.yaml").write_text(yaml.safe_dump({"nodes": nodes}))
         if start_agent:
@@ -130,36 +142,56 @@ class Pool:
         # The child keeps its own copy of the log descriptor; ours closes right away.
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "agents", "--scheduler", self.address,
-                 "--nodes", str(self.tmp / f"{cluster}.yaml"),
-                 "--workdir", str(self.tmp / f"work-{cluster}"), "--interval", "0.2",
-                 "--kill-grace", "1"],
+                [
+                    sys.executable,
+                    "-m",
+                    "agents",
+                    "--scheduler",
+                    self.address,
+                    "--nodes",
+                    str(self.tmp / f"{cluster}.yaml"),
+                    "--workdir",
+                    str(self.tmp / f"work-{cluster}"),
+                    "--interval",
+                    "0.2",
+                    "--kill-grace",
+                    "1",
+                ],
                 env=dict(os.environ, SUANCHOU_AGENT_TOKEN=self.tokens[cluster]),
-                stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
             )
         agent = Agent(cluster, proc, log)
         self.agents.append(agent)
-        self.wait_for(lambda: self.cluster_info(cluster).node_count > 0, 20,
-                      f"agent of {cluster} to report nodes")
+        self.wait_for(
+            lambda: self.cluster_info(cluster).node_count > 0,
+            20,
+            f"agent of {cluster} to report nodes",
+        )
         return agent
 
     def cluster_info(self, name: str) -> admin_pb2.Cluster:
-        return self.clusters.GetCluster(admin_pb2.GetClusterRequest(name=name),
-                                        metadata=md(ADMIN_TOKEN))
+        return self.clusters.GetCluster(
+            admin_pb2.GetClusterRequest(name=name), metadata=md(ADMIN_TOKEN)
+        )
 
     # -- department ------------------------------------------------------------------------
 
     def submit(self, dept: str, *specs: types_pb2.JobSpec) -> list[jobs_pb2.SubmitResult]:
-        reply = self.jobs.SubmitJobs(jobs_pb2.SubmitJobsRequest(items=list(specs)),
-                                     metadata=md(self.tokens[dept]))
+        reply = self.jobs.SubmitJobs(
+            jobs_pb2.SubmitJobsRequest(items=list(specs)), metadata=md(self.tokens[dept])
+        )
         return list(reply.results)
 
     def get(self, dept: str, job_id: str) -> types_pb2.Job:
-        return self.jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id),
-                                metadata=md(self.tokens[dept]))
+        return self.jobs.GetJob(
+            jobs_pb2.GetJobRequest(job_id=job_id), metadata=md(self.tokens[dept])
+        )
 
-    def wait_state(self, dept: str, job_id: str, states: set[int],
-                   timeout: float = 30) -> types_pb2.Job:
+    def wait_state(
+        self, dept: str, job_id: str, states: set[int], timeout: float = 30
+    ) -> types_pb2.Job:
         """Follows the job's event stream until it reaches one of `states`."""
         deadline = time.monotonic() + timeout
         job = self.get(dept, job_id)
@@ -167,7 +199,9 @@ class Pool:
             return job
         stream = self.jobs.WatchEvents(
             jobs_pb2.WatchEventsRequest(job_id=job_id, follow=True),
-            metadata=md(self.tokens[dept]), timeout=timeout)
+            metadata=md(self.tokens[dept]),
+            timeout=timeout,
+        )
         try:
             for event in stream:
                 if event.state in states:
@@ -181,8 +215,10 @@ class Pool:
             stream.cancel()
         job = self.get(dept, job_id)
         names = [types_pb2.JobState.Name(s) for s in states]
-        raise AssertionError(f"job {job_id} is {types_pb2.JobState.Name(job.state)} "
-                             f"({job.reason}: {job.message}), not in {names}, after {timeout}s")
+        raise AssertionError(
+            f"job {job_id} is {types_pb2.JobState.Name(job.state)} "
+            f"({job.reason}: {job.message}), not in {names}, after {timeout}s"
+        )
 
     @staticmethod
     def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -194,19 +230,28 @@ class Pool:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def py_job(client_id: str, code: str, *, cpu: int = 500, memory: int = 128, replicas: int = 1,
-           **kw: Any) -> types_pb2.JobSpec:
+def py_job(
+    client_id: str, code: str, *, cpu: int = 500, memory: int = 128, replicas: int = 1, **kw: Any
+) -> types_pb2.JobSpec:
     """A job running `python -c code`."""
     return types_pb2.JobSpec(
-        client_id=client_id, name=client_id, replicas=replicas,
+        client_id=client_id,
+        name=client_id,
+        replicas=replicas,
         resources=types_pb2.Resources(quantities={"cpu": cpu, "memory": memory}),
-        command=[sys.executable, "-c", code], **kw)
+        command=[sys.executable, "-c", code],
+        **kw,
+    )
 
 
-def node(name: str, cpu: int = 4, memory: str = "8Gi", count: int = 1,
-         **labels: str) -> dict[str, Any]:
-    spec: dict[str, Any] = {"name": name, "capacity": {"cpu": cpu, "memory": memory},
-                            "labels": labels}
+def node(
+    name: str, cpu: int = 4, memory: str = "8Gi", count: int = 1, **labels: str
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": name,
+        "capacity": {"cpu": cpu, "memory": memory},
+        "labels": labels,
+    }
     if count > 1:
         spec["count"] = count
     return spec
@@ -214,8 +259,9 @@ def node(name: str, cpu: int = 4, memory: str = "8Gi", count: int = 1,
 
 @pytest.fixture
 def pool(tmp_path: Path) -> Iterator[Pool]:
-    settings = SchedulerSettings(sync_interval_s=0.2, lease_timeout_s=2.0, cycle_interval_s=0.2,
-                                 max_attempts=3)
+    settings = SchedulerSettings(
+        sync_interval_s=0.2, lease_timeout_s=2.0, cycle_interval_s=0.2, max_attempts=3
+    )
     p = Pool(tmp=tmp_path, db_url=f"sqlite:///{tmp_path / 'suanchou.db'}", settings=settings)
     p.start()
     yield p

@@ -19,17 +19,27 @@ def test_job_runs_to_success_with_exit_code(pool: Pool) -> None:
     """A submitted job is placed, run by the agent as a real process, and SUCCEEDED with 0."""
     pool.department("公安局")
     pool.cluster("gov-a", [node("n1")])
-    [res] = pool.submit("公安局", py_job(
-        "hello", "import os; print('hi', os.environ['SUANCHOU_JOB_ID'], os.environ['GREETING'])",
-        replicas=2, env={"GREETING": "你好"}))
+    [res] = pool.submit(
+        "公安局",
+        py_job(
+            "hello",
+            "import os; print('hi', os.environ['SUANCHOU_JOB_ID'], os.environ['GREETING'])",
+            replicas=2,
+            env={"GREETING": "你好"},
+        ),
+    )
     assert res.state == types_pb2.JOB_STATE_QUEUED and not res.HasField("error")
     job = pool.wait_state("公安局", res.job_id, TERMINAL)
     assert job.state == types_pb2.JOB_STATE_SUCCEEDED
     assert [r.exit_code for r in job.runs] == [0, 0] and job.cluster == "gov-a"
     outputs = sorted(Path(pool.tmp / "work-gov-a").rglob("stdout.log"))
     assert any(f"hi {res.job_id} 你好" in p.read_text() for p in outputs)
-    states = [e.state for e in pool.jobs.WatchEvents(
-        jobs_pb2.WatchEventsRequest(job_id=res.job_id), metadata=md(pool.tokens["公安局"]))]
+    states = [
+        e.state
+        for e in pool.jobs.WatchEvents(
+            jobs_pb2.WatchEventsRequest(job_id=res.job_id), metadata=md(pool.tokens["公安局"])
+        )
+    ]
     assert states[0] == types_pb2.JOB_STATE_QUEUED and states[-1] == types_pb2.JOB_STATE_SUCCEEDED
     assert types_pb2.JOB_STATE_LEASED in states
 
@@ -57,17 +67,24 @@ def test_cancel_running_job_kills_its_processes(pool: Pool) -> None:
     )
     [res] = pool.submit("公安局", py_job("sleeper", code))
     pool.wait_state("公安局", res.job_id, {types_pb2.JOB_STATE_RUNNING})
-    pool.wait_for(lambda: pidfile.exists() and len(pidfile.read_text().split()) == 2, 20,
-                  "the job to write its pids")
+    pool.wait_for(
+        lambda: pidfile.exists() and len(pidfile.read_text().split()) == 2,
+        20,
+        "the job to write its pids",
+    )
     pids = [int(p) for p in pidfile.read_text().split()]
-    reply = pool.jobs.CancelJobs(jobs_pb2.CancelJobsRequest(job_ids=[res.job_id]),
-                                 metadata=md(pool.tokens["公安局"]))
+    reply = pool.jobs.CancelJobs(
+        jobs_pb2.CancelJobsRequest(job_ids=[res.job_id]), metadata=md(pool.tokens["公安局"])
+    )
     assert reply.results[0].state == types_pb2.JOB_STATE_CANCELLED
     pool.wait_for(lambda: not any(_alive(p) for p in pids), 20, "the processes to die")
     job = pool.get("公安局", res.job_id)
     assert job.state == types_pb2.JOB_STATE_CANCELLED
-    pool.wait_for(lambda: pool.get("公安局", res.job_id).runs[0].state
-                  == types_pb2.RUN_STATE_CANCELLED, 10, "the run to be recorded cancelled")
+    pool.wait_for(
+        lambda: pool.get("公安局", res.job_id).runs[0].state == types_pb2.RUN_STATE_CANCELLED,
+        10,
+        "the run to be recorded cancelled",
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -111,8 +128,9 @@ def test_department_isolation(pool: Pool) -> None:
     assert reply.results[0].error.code == "NOT_FOUND"
     assert not pool.jobs.ListJobs(jobs_pb2.ListJobsRequest(), metadata=other).jobs
     with pytest.raises(grpc.RpcError) as err:
-        pool.jobs.GetJob(jobs_pb2.GetJobRequest(job_id=res.job_id),
-                         metadata=md(pool.tokens["gov-a"]))
+        pool.jobs.GetJob(
+            jobs_pb2.GetJobRequest(job_id=res.job_id), metadata=md(pool.tokens["gov-a"])
+        )
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.RpcError) as err:
         pool.jobs.ListJobs(jobs_pb2.ListJobsRequest())
@@ -123,13 +141,15 @@ def test_constraint_no_cluster_meets_is_rejected(pool: Pool) -> None:
     """A job needing 等保 4 and 信创 where no such cluster exists is REJECTED at submit."""
     pool.department("公安局")
     pool.cluster("gov-a", [node("n1")], security_level=3)
-    [res] = pool.submit("公安局", py_job("secret", "pass", constraints=types_pb2.Constraints(
-        min_security_level=4)))
+    [res] = pool.submit(
+        "公安局", py_job("secret", "pass", constraints=types_pb2.Constraints(min_security_level=4))
+    )
     assert res.state == types_pb2.JOB_STATE_REJECTED
     assert res.error.code == "FAILED_PRECONDITION" and res.reason == "NO_ELIGIBLE_CLUSTER"
     assert "等保 level 3 < required 4" in res.message
-    why = pool.jobs.ExplainJob(jobs_pb2.ExplainJobRequest(job_id=res.job_id),
-                               metadata=md(pool.tokens["公安局"]))
+    why = pool.jobs.ExplainJob(
+        jobs_pb2.ExplainJobRequest(job_id=res.job_id), metadata=md(pool.tokens["公安局"])
+    )
     assert why.clusters[0].reason == "SECURITY_LEVEL"
 
 
@@ -141,8 +161,11 @@ def test_gang_larger_than_any_cluster_stays_queued(pool: Pool) -> None:
     [res] = pool.submit("公安局", py_job("gang", "pass", cpu=2000, replicas=3))
     assert res.state == types_pb2.JOB_STATE_QUEUED
     token = md(pool.tokens["公安局"])
-    pool.wait_for(lambda: pool.get("公安局", res.job_id).reason == "GANG_INCOMPLETE", 10,
-                  "the cycle to explain the gang")
+    pool.wait_for(
+        lambda: pool.get("公安局", res.job_id).reason == "GANG_INCOMPLETE",
+        10,
+        "the cycle to explain the gang",
+    )
     why = pool.jobs.ExplainJob(jobs_pb2.ExplainJobRequest(job_id=res.job_id), metadata=token)
     assert why.state == types_pb2.JOB_STATE_QUEUED and why.reason == "GANG_INCOMPLETE"
     assert "2" in why.message
@@ -154,8 +177,10 @@ def test_killed_agent_requeues_runs_and_another_completes_them(pool: Pool) -> No
     pool.cluster("cheap", [node("n1")], price={"cpu": 0.01})
     pool.cluster("dear", [node("m1")], price={"cpu": 0.09})
     marker = pool.tmp / "attempts.txt"
-    code = (f"import os, time; open({str(marker)!r}, 'a').write(os.environ['SUANCHOU_RUN_ID'] + "
-            "'\\n'); time.sleep(1.5)")
+    code = (
+        f"import os, time; open({str(marker)!r}, 'a').write(os.environ['SUANCHOU_RUN_ID'] + "
+        "'\\n'); time.sleep(1.5)"
+    )
     [res] = pool.submit("公安局", py_job("survivor", code))
     job = pool.wait_state("公安局", res.job_id, {types_pb2.JOB_STATE_RUNNING})
     assert job.cluster == "cheap"
@@ -171,8 +196,10 @@ def test_scheduler_restart_keeps_jobs_and_runs_nothing_twice(pool: Pool) -> None
     pool.department("公安局")
     pool.cluster("gov-a", [node("n1", cpu=8)])
     marker = pool.tmp / "runs.txt"
-    code = (f"import os, time; open({str(marker)!r}, 'a').write(os.environ['SUANCHOU_JOB_ID'] + "
-            "'\\n'); time.sleep(2)")
+    code = (
+        f"import os, time; open({str(marker)!r}, 'a').write(os.environ['SUANCHOU_JOB_ID'] + "
+        "'\\n'); time.sleep(2)"
+    )
     running = pool.submit("公安局", *[py_job(f"r{i}", code) for i in range(3)])
     for r in running:
         pool.wait_state("公安局", r.job_id, {types_pb2.JOB_STATE_RUNNING})
@@ -190,8 +217,9 @@ def test_bad_input_names_the_field(pool: Pool) -> None:
     pool.department("公安局")
     pool.cluster("gov-a", [node("n1")])
     bad = py_job("neg", "pass", cpu=-1)
-    empty = types_pb2.JobSpec(client_id="empty",
-                              resources=types_pb2.Resources(quantities={"cpu": 1}))
+    empty = types_pb2.JobSpec(
+        client_id="empty", resources=types_pb2.Resources(quantities={"cpu": 1})
+    )
     weird = py_job("weird", "pass")
     weird.resources.quantities["Bad Name!"] = 1
     results = pool.submit("公安局", bad, empty, weird, py_job("fine", "pass"))
@@ -216,6 +244,9 @@ def test_agent_sigterm_stops_runs_and_requeues(pool: Pool) -> None:
     pool.agents[0].proc.send_signal(signal.SIGTERM)
     pool.agents[0].proc.wait(20)
     pool.wait_state("公安局", res.job_id, {types_pb2.JOB_STATE_QUEUED})
-    events = list(pool.jobs.WatchEvents(jobs_pb2.WatchEventsRequest(job_id=res.job_id),
-                                        metadata=md(pool.tokens["公安局"])))
+    events = list(
+        pool.jobs.WatchEvents(
+            jobs_pb2.WatchEventsRequest(job_id=res.job_id), metadata=md(pool.tokens["公安局"])
+        )
+    )
     assert events[-1].state == types_pb2.JOB_STATE_QUEUED and events[-1].reason == "LEASE_LOST"

@@ -65,6 +65,7 @@ class ClusterSpec(google.protobuf.message.Message):
     region: builtins.str
     """Region and zone, e.g. "hz" and "hz-a". Region is required."""
     zone: builtins.str
+    """Availability zone within the region; used for spread and display."""
     provider: builtins.str
     """Who runs it, e.g. "gov-cloud", "huawei", "department"."""
     security_level: builtins.int
@@ -114,12 +115,19 @@ class Cluster(google.protobuf.message.Message):
     ACTIVE_RUNS_FIELD_NUMBER: builtins.int
     NODES_FIELD_NUMBER: builtins.int
     state: protos.suanchou.v1.types_pb2.ClusterState.ValueType
+    """Effective state; LOST when the agent has been silent past the lease timeout."""
     node_count: builtins.int
+    """Nodes the agent currently reports."""
     active_runs: builtins.int
+    """Runs leased or running on the cluster."""
     @property
-    def spec(self) -> global___ClusterSpec: ...
+    def spec(self) -> global___ClusterSpec:
+        """What the admin registered."""
+
     @property
-    def capacity(self) -> protos.suanchou.v1.types_pb2.Resources: ...
+    def capacity(self) -> protos.suanchou.v1.types_pb2.Resources:
+        """Total capacity of all reported nodes."""
+
     @property
     def allocated(self) -> protos.suanchou.v1.types_pb2.Resources:
         """Resources held by active runs."""
@@ -129,9 +137,13 @@ class Cluster(google.protobuf.message.Message):
         """Last time the agent synced; unset if it never did."""
 
     @property
-    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the cluster was registered."""
+
     @property
-    def nodes(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Node]: ...
+    def nodes(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Node]:
+        """Per-node detail; filled by GetCluster only."""
+
     def __init__(
         self,
         *,
@@ -177,8 +189,11 @@ class Node(google.protobuf.message.Message):
     LABELS_FIELD_NUMBER: builtins.int
     ALLOCATED_FIELD_NUMBER: builtins.int
     name: builtins.str
+    """Unique within the cluster."""
     @property
-    def capacity(self) -> protos.suanchou.v1.types_pb2.Resources: ...
+    def capacity(self) -> protos.suanchou.v1.types_pb2.Resources:
+        """Total capacity in canonical units."""
+
     @property
     def labels(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Labels such as `arch` (x86_64, aarch64) and `gpu.model`."""
@@ -206,7 +221,9 @@ class RegisterClusterRequest(google.protobuf.message.Message):
 
     SPEC_FIELD_NUMBER: builtins.int
     @property
-    def spec(self) -> global___ClusterSpec: ...
+    def spec(self) -> global___ClusterSpec:
+        """The cluster to register; the name must be new."""
+
     def __init__(
         self,
         *,
@@ -226,7 +243,9 @@ class RegisterClusterResponse(google.protobuf.message.Message):
     agent_token: builtins.str
     """The agent token for this cluster. Shown once; only its hash is stored."""
     @property
-    def cluster(self) -> global___Cluster: ...
+    def cluster(self) -> global___Cluster:
+        """The registered cluster."""
+
     def __init__(
         self,
         *,
@@ -244,6 +263,7 @@ class GetClusterRequest(google.protobuf.message.Message):
 
     NAME_FIELD_NUMBER: builtins.int
     name: builtins.str
+    """Name of the cluster."""
     def __init__(
         self,
         *,
@@ -269,7 +289,9 @@ class ListClustersResponse(google.protobuf.message.Message):
 
     CLUSTERS_FIELD_NUMBER: builtins.int
     @property
-    def clusters(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Cluster]: ...
+    def clusters(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Cluster]:
+        """Registered clusters ordered by name."""
+
     def __init__(
         self,
         *,
@@ -285,6 +307,7 @@ class CordonClusterRequest(google.protobuf.message.Message):
 
     NAME_FIELD_NUMBER: builtins.int
     name: builtins.str
+    """Name of the cluster."""
     def __init__(
         self,
         *,
@@ -300,6 +323,7 @@ class UncordonClusterRequest(google.protobuf.message.Message):
 
     NAME_FIELD_NUMBER: builtins.int
     name: builtins.str
+    """Name of the cluster."""
     def __init__(
         self,
         *,
@@ -316,6 +340,7 @@ class DeregisterClusterRequest(google.protobuf.message.Message):
     NAME_FIELD_NUMBER: builtins.int
     DRAIN_FIELD_NUMBER: builtins.int
     name: builtins.str
+    """Name of the cluster."""
     drain: builtins.bool
     """Drain instead of refusing when runs are active."""
     def __init__(
@@ -337,7 +362,9 @@ class DeregisterClusterResponse(google.protobuf.message.Message):
     removed: builtins.bool
     """True if the cluster was removed now; false if it is draining."""
     @property
-    def cluster(self) -> global___Cluster: ...
+    def cluster(self) -> global___Cluster:
+        """The cluster as it is after the call."""
+
     def __init__(
         self,
         *,
@@ -359,8 +386,11 @@ class Department(google.protobuf.message.Message):
     name: builtins.str
     """Unique name, 1-64 characters (Chinese names such as 公安局 are fine)."""
     display_name: builtins.str
+    """Readable name, up to 256 characters."""
     @property
-    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the department was created."""
+
     def __init__(
         self,
         *,
@@ -380,7 +410,9 @@ class CreateDepartmentRequest(google.protobuf.message.Message):
     NAME_FIELD_NUMBER: builtins.int
     DISPLAY_NAME_FIELD_NUMBER: builtins.int
     name: builtins.str
+    """Unique name, 1-64 characters (Chinese names such as 公安局 are fine)."""
     display_name: builtins.str
+    """Readable name, up to 256 characters."""
     def __init__(
         self,
         *,
@@ -400,7 +432,9 @@ class CreateDepartmentResponse(google.protobuf.message.Message):
     token: builtins.str
     """The department's token. Shown once; only its hash is stored."""
     @property
-    def department(self) -> global___Department: ...
+    def department(self) -> global___Department:
+        """The created department."""
+
     def __init__(
         self,
         *,
@@ -428,7 +462,9 @@ class ListDepartmentsResponse(google.protobuf.message.Message):
 
     DEPARTMENTS_FIELD_NUMBER: builtins.int
     @property
-    def departments(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Department]: ...
+    def departments(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Department]:
+        """Departments ordered by name."""
+
     def __init__(
         self,
         *,

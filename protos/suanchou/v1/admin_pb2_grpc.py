@@ -77,13 +77,15 @@ class ClusterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCluster(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Reads one cluster with its nodes and live totals; NOT_FOUND if unknown.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListClusters(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Lists every registered cluster with live totals (without the node list).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -349,7 +351,8 @@ class DepartmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDepartments(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Lists every department (never their tokens).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -29,11 +29,13 @@ class ClusterServiceStub:
         protos.suanchou.v1.admin_pb2.GetClusterRequest,
         protos.suanchou.v1.admin_pb2.Cluster,
     ]
+    """Reads one cluster with its nodes and live totals; NOT_FOUND if unknown."""
 
     ListClusters: grpc.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.ListClustersRequest,
         protos.suanchou.v1.admin_pb2.ListClustersResponse,
     ]
+    """Lists every registered cluster with live totals (without the node list)."""
 
     CordonCluster: grpc.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.CordonClusterRequest,
@@ -66,11 +68,13 @@ class ClusterServiceAsyncStub:
         protos.suanchou.v1.admin_pb2.GetClusterRequest,
         protos.suanchou.v1.admin_pb2.Cluster,
     ]
+    """Reads one cluster with its nodes and live totals; NOT_FOUND if unknown."""
 
     ListClusters: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.ListClustersRequest,
         protos.suanchou.v1.admin_pb2.ListClustersResponse,
     ]
+    """Lists every registered cluster with live totals (without the node list)."""
 
     CordonCluster: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.CordonClusterRequest,
@@ -106,14 +110,16 @@ class ClusterServiceServicer(metaclass=abc.ABCMeta):
         self,
         request: protos.suanchou.v1.admin_pb2.GetClusterRequest,
         context: _ServicerContext,
-    ) -> typing.Union[protos.suanchou.v1.admin_pb2.Cluster, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.Cluster]]: ...
+    ) -> typing.Union[protos.suanchou.v1.admin_pb2.Cluster, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.Cluster]]:
+        """Reads one cluster with its nodes and live totals; NOT_FOUND if unknown."""
 
     @abc.abstractmethod
     def ListClusters(
         self,
         request: protos.suanchou.v1.admin_pb2.ListClustersRequest,
         context: _ServicerContext,
-    ) -> typing.Union[protos.suanchou.v1.admin_pb2.ListClustersResponse, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.ListClustersResponse]]: ...
+    ) -> typing.Union[protos.suanchou.v1.admin_pb2.ListClustersResponse, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.ListClustersResponse]]:
+        """Lists every registered cluster with live totals (without the node list)."""
 
     @abc.abstractmethod
     def CordonCluster(
@@ -155,6 +161,7 @@ class DepartmentServiceStub:
         protos.suanchou.v1.admin_pb2.ListDepartmentsRequest,
         protos.suanchou.v1.admin_pb2.ListDepartmentsResponse,
     ]
+    """Lists every department (never their tokens)."""
 
 class DepartmentServiceAsyncStub:
     CreateDepartment: grpc.aio.UnaryUnaryMultiCallable[
@@ -167,6 +174,7 @@ class DepartmentServiceAsyncStub:
         protos.suanchou.v1.admin_pb2.ListDepartmentsRequest,
         protos.suanchou.v1.admin_pb2.ListDepartmentsResponse,
     ]
+    """Lists every department (never their tokens)."""
 
 class DepartmentServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -182,6 +190,7 @@ class DepartmentServiceServicer(metaclass=abc.ABCMeta):
         self,
         request: protos.suanchou.v1.admin_pb2.ListDepartmentsRequest,
         context: _ServicerContext,
-    ) -> typing.Union[protos.suanchou.v1.admin_pb2.ListDepartmentsResponse, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.ListDepartmentsResponse]]: ...
+    ) -> typing.Union[protos.suanchou.v1.admin_pb2.ListDepartmentsResponse, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.ListDepartmentsResponse]]:
+        """Lists every department (never their tokens)."""
 
 def add_DepartmentServiceServicer_to_server(servicer: DepartmentServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -86,6 +86,7 @@ class RunReport(google.protobuf.message.Message):
     EXIT_CODE_FIELD_NUMBER: builtins.int
     MESSAGE_FIELD_NUMBER: builtins.int
     run_id: builtins.str
+    """The run id from the lease."""
     state: protos.suanchou.v1.types_pb2.RunState.ValueType
     """PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED."""
     exit_code: builtins.int
@@ -169,18 +170,27 @@ class RunLease(google.protobuf.message.Message):
     DEPARTMENT_FIELD_NUMBER: builtins.int
     JOB_SET_FIELD_NUMBER: builtins.int
     run_id: builtins.str
+    """Unique id of this run; the agent's deduplication key."""
     job_id: builtins.str
+    """The job the run belongs to."""
     attempt: builtins.int
+    """Attempt number of the job, from 1."""
     replica: builtins.int
+    """Replica index within the gang, 0-based (SUANCHOU_REPLICA)."""
     replicas: builtins.int
+    """Gang size (SUANCHOU_REPLICAS)."""
     node: builtins.str
     """Node to run on, one of the agent's nodes."""
     max_runtime_seconds: builtins.int
     """Kill the replica and report FAILED once it has run this long."""
     department: builtins.str
+    """Department that owns the job, for logs and accounting."""
     job_set: builtins.str
+    """Job set of the job, for logs."""
     @property
-    def resources(self) -> protos.suanchou.v1.types_pb2.Resources: ...
+    def resources(self) -> protos.suanchou.v1.types_pb2.Resources:
+        """Resources reserved for the replica on the node."""
+
     @property
     def command(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """argv to execute (no shell)."""

@@ -45,7 +45,8 @@ class AgentServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Sync(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One full-state exchange; see the protocol above.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

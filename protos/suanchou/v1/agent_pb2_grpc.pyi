@@ -38,12 +38,14 @@ class AgentServiceStub:
         protos.suanchou.v1.agent_pb2.SyncRequest,
         protos.suanchou.v1.agent_pb2.SyncResponse,
     ]
+    """One full-state exchange; see the protocol above."""
 
 class AgentServiceAsyncStub:
     Sync: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.agent_pb2.SyncRequest,
         protos.suanchou.v1.agent_pb2.SyncResponse,
     ]
+    """One full-state exchange; see the protocol above."""
 
 class AgentServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -51,6 +53,7 @@ class AgentServiceServicer(metaclass=abc.ABCMeta):
         self,
         request: protos.suanchou.v1.agent_pb2.SyncRequest,
         context: _ServicerContext,
-    ) -> typing.Union[protos.suanchou.v1.agent_pb2.SyncResponse, collections.abc.Awaitable[protos.suanchou.v1.agent_pb2.SyncResponse]]: ...
+    ) -> typing.Union[protos.suanchou.v1.agent_pb2.SyncResponse, collections.abc.Awaitable[protos.suanchou.v1.agent_pb2.SyncResponse]]:
+        """One full-state exchange; see the protocol above."""
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -69,6 +69,7 @@ class SubmitResult(google.protobuf.message.Message):
     index: builtins.int
     """Index of the item in the request."""
     client_id: builtins.str
+    """The client_id of the item, echoed."""
     job_id: builtins.str
     """The job id: new, or the original one when `duplicate` is true. Empty on error."""
     duplicate: builtins.bool
@@ -80,6 +81,7 @@ class SubmitResult(google.protobuf.message.Message):
     reason: builtins.str
     """For a REJECTED job: reason code and explanation."""
     message: builtins.str
+    """Readable explanation for a REJECTED job."""
     @property
     def error(self) -> global___ItemError:
         """Set when this item was not accepted; the other items are unaffected."""
@@ -115,6 +117,7 @@ class ItemError(google.protobuf.message.Message):
     field: builtins.str
     """The offending field, as a path into JobSpec, e.g. "resources.quantities[cpu]"."""
     message: builtins.str
+    """Readable explanation naming the problem."""
     def __init__(
         self,
         *,
@@ -132,6 +135,7 @@ class GetJobRequest(google.protobuf.message.Message):
 
     JOB_ID_FIELD_NUMBER: builtins.int
     job_id: builtins.str
+    """The job to read; NOT_FOUND if it is not the caller's."""
     def __init__(
         self,
         *,
@@ -180,7 +184,9 @@ class ListJobsResponse(google.protobuf.message.Message):
     next_page_token: builtins.str
     """Empty when this is the last page."""
     @property
-    def jobs(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[protos.suanchou.v1.types_pb2.Job]: ...
+    def jobs(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[protos.suanchou.v1.types_pb2.Job]:
+        """Jobs of this page, newest first."""
+
     def __init__(
         self,
         *,
@@ -219,7 +225,9 @@ class CancelJobsResponse(google.protobuf.message.Message):
 
     RESULTS_FIELD_NUMBER: builtins.int
     @property
-    def results(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___CancelResult]: ...
+    def results(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___CancelResult]:
+        """One result per requested id, in request order."""
+
     def __init__(
         self,
         *,
@@ -237,6 +245,7 @@ class CancelResult(google.protobuf.message.Message):
     STATE_FIELD_NUMBER: builtins.int
     ERROR_FIELD_NUMBER: builtins.int
     job_id: builtins.str
+    """The job the result is for."""
     state: protos.suanchou.v1.types_pb2.JobState.ValueType
     """State after the call; unchanged if the job had already finished."""
     @property
@@ -289,6 +298,7 @@ class ExplainJobRequest(google.protobuf.message.Message):
 
     JOB_ID_FIELD_NUMBER: builtins.int
     job_id: builtins.str
+    """The job to explain; NOT_FOUND if it is not the caller's."""
     def __init__(
         self,
         *,
@@ -309,7 +319,9 @@ class ExplainJobResponse(google.protobuf.message.Message):
     CLUSTERS_FIELD_NUMBER: builtins.int
     EVALUATED_AT_FIELD_NUMBER: builtins.int
     job_id: builtins.str
+    """The job explained."""
     state: protos.suanchou.v1.types_pb2.JobState.ValueType
+    """The job's current state."""
     reason: builtins.str
     """Stable reason code: e.g. NO_ELIGIBLE_CLUSTER, INSUFFICIENT_CAPACITY, GANG_INCOMPLETE,
     OUTRANKED, PLACED, EXIT_CODE, CANCELLED, LEASE_LOST.
@@ -350,6 +362,7 @@ class ClusterVerdict(google.protobuf.message.Message):
     REASON_FIELD_NUMBER: builtins.int
     MESSAGE_FIELD_NUMBER: builtins.int
     cluster: builtins.str
+    """Name of the cluster."""
     eligible: builtins.bool
     """True if the cluster satisfies every constraint of the job (capacity aside)."""
     reason: builtins.str
@@ -357,6 +370,7 @@ class ClusterVerdict(google.protobuf.message.Message):
     INSUFFICIENT_CAPACITY, GANG_INCOMPLETE, CHOSEN, FITS.
     """
     message: builtins.str
+    """One readable sentence, e.g. "等保 level 2 < required 3"."""
     def __init__(
         self,
         *,

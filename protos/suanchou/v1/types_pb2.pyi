@@ -40,6 +40,7 @@ class _JobState:
 class _JobStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_JobState.ValueType], builtins.type):
     DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     JOB_STATE_UNSPECIFIED: _JobState.ValueType  # 0
+    """Never set by the server."""
     JOB_STATE_QUEUED: _JobState.ValueType  # 1
     """Accepted and waiting for a placement."""
     JOB_STATE_LEASED: _JobState.ValueType  # 2
@@ -61,6 +62,7 @@ class JobState(_JobState, metaclass=_JobStateEnumTypeWrapper):
     """
 
 JOB_STATE_UNSPECIFIED: JobState.ValueType  # 0
+"""Never set by the server."""
 JOB_STATE_QUEUED: JobState.ValueType  # 1
 """Accepted and waiting for a placement."""
 JOB_STATE_LEASED: JobState.ValueType  # 2
@@ -84,6 +86,7 @@ class _RunState:
 class _RunStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_RunState.ValueType], builtins.type):
     DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     RUN_STATE_UNSPECIFIED: _RunState.ValueType  # 0
+    """Never set by the server."""
     RUN_STATE_LEASED: _RunState.ValueType  # 1
     """Leased to the agent, not yet reported by it."""
     RUN_STATE_PENDING: _RunState.ValueType  # 2
@@ -103,6 +106,7 @@ class RunState(_RunState, metaclass=_RunStateEnumTypeWrapper):
     """The state of one replica's run on a cluster, as the scheduler records it."""
 
 RUN_STATE_UNSPECIFIED: RunState.ValueType  # 0
+"""Never set by the server."""
 RUN_STATE_LEASED: RunState.ValueType  # 1
 """Leased to the agent, not yet reported by it."""
 RUN_STATE_PENDING: RunState.ValueType  # 2
@@ -126,6 +130,7 @@ class _ClusterState:
 class _ClusterStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ClusterState.ValueType], builtins.type):
     DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     CLUSTER_STATE_UNSPECIFIED: _ClusterState.ValueType  # 0
+    """Never set by the server."""
     CLUSTER_STATE_ACTIVE: _ClusterState.ValueType  # 1
     """Receives new work."""
     CLUSTER_STATE_CORDONED: _ClusterState.ValueType  # 2
@@ -139,6 +144,7 @@ class ClusterState(_ClusterState, metaclass=_ClusterStateEnumTypeWrapper):
     """Cluster lifecycle as seen by the scheduler."""
 
 CLUSTER_STATE_UNSPECIFIED: ClusterState.ValueType  # 0
+"""Never set by the server."""
 CLUSTER_STATE_ACTIVE: ClusterState.ValueType  # 1
 """Receives new work."""
 CLUSTER_STATE_CORDONED: ClusterState.ValueType  # 2
@@ -361,24 +367,35 @@ class Run(google.protobuf.message.Message):
     STARTED_AT_FIELD_NUMBER: builtins.int
     FINISHED_AT_FIELD_NUMBER: builtins.int
     run_id: builtins.str
+    """Unique id of the run."""
     job_id: builtins.str
+    """The job the run belongs to."""
     attempt: builtins.int
     """Attempt number of the job, starting at 1; a lost run requeues the job as a new attempt."""
     replica: builtins.int
     """Replica index within the gang, 0-based."""
     cluster: builtins.str
+    """Cluster the run is leased to."""
     node: builtins.str
+    """Node of the cluster the replica runs on."""
     state: global___RunState.ValueType
+    """Current state of the run."""
     exit_code: builtins.int
     """Exit code of the process once it ended; unset before."""
     message: builtins.str
     """Why the run ended the way it did, if not a plain exit."""
     @property
-    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the run was leased."""
+
     @property
-    def started_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def started_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the agent first reported it running; unset before."""
+
     @property
-    def finished_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def finished_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it ended; unset while active."""
+
     def __init__(
         self,
         *,
@@ -419,8 +436,11 @@ class Job(google.protobuf.message.Message):
     UPDATED_AT_FIELD_NUMBER: builtins.int
     RUNS_FIELD_NUMBER: builtins.int
     job_id: builtins.str
+    """Server-assigned id (UUID)."""
     department: builtins.str
+    """Owning department, taken from the token at submit."""
     state: global___JobState.ValueType
+    """Current state."""
     attempt: builtins.int
     """Current attempt number; 0 until first placed."""
     cluster: builtins.str
@@ -430,12 +450,19 @@ class Job(google.protobuf.message.Message):
     failed, NO_ELIGIBLE_CLUSTER when rejected) and a readable explanation.
     """
     message: builtins.str
+    """Readable explanation of the reason."""
     @property
-    def spec(self) -> global___JobSpec: ...
+    def spec(self) -> global___JobSpec:
+        """The spec as submitted, with defaults applied."""
+
     @property
-    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the job was submitted."""
+
     @property
-    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the job last changed."""
+
     @property
     def runs(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Run]:
         """Runs of the current attempt, one per replica."""
@@ -480,19 +507,29 @@ class JobEvent(google.protobuf.message.Message):
     EXIT_CODE_FIELD_NUMBER: builtins.int
     CREATED_AT_FIELD_NUMBER: builtins.int
     event_id: builtins.int
+    """Strictly increasing id; the resume token of WatchEvents."""
     job_id: builtins.str
+    """The job that changed."""
     job_set: builtins.str
+    """Job set of the job."""
     state: global___JobState.ValueType
+    """The job's state after the change."""
     reason: builtins.str
+    """Reason code of the change (see Job.reason)."""
     message: builtins.str
+    """Readable explanation."""
     cluster: builtins.str
+    """Cluster concerned, if any."""
     node: builtins.str
     """Node of the replica concerned, if the event concerns one replica."""
     attempt: builtins.int
+    """Attempt number of the job at the change."""
     exit_code: builtins.int
     """Exit code when the event reports a finished replica or job."""
     @property
-    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the change happened."""
+
     def __init__(
         self,
         *,

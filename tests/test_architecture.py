@@ -1,0 +1,68 @@
+"""The layering of ARCHITECTURE.md holds: each package imports only what it may."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STDLIB = set(sys.stdlib_module_names)
+
+# package -> (project packages it may import, third-party top-level modules it may import)
+RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
+    "scheduler.domain": (("scheduler.domain",), set()),
+    "scheduler.placement": (("scheduler.placement",), {"ortools"}),
+    "scheduler.state": (
+        ("scheduler.domain", "scheduler.state"),
+        {"sqlalchemy", "sqlmodel", "alembic"},
+    ),
+    "scheduler.service": (
+        ("scheduler.domain", "scheduler.state", "scheduler.placement", "scheduler.service"),
+        {"sqlalchemy", "structlog"},
+    ),
+    "scheduler.api": (
+        ("scheduler.domain", "scheduler.service", "scheduler.api", "protos"),
+        {"grpc", "grpc_health", "grpc_reflection", "google", "structlog"},
+    ),
+    "scheduler.cli": (("scheduler.cli", "protos", "agents.quantities"), {"grpc", "google", "yaml"}),
+    "agents": (("agents", "protos"), {"grpc", "google", "yaml", "structlog"}),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _files(package: str) -> list[Path]:
+    root = REPO / Path(*package.split("."))
+    return sorted(p for p in root.rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("package", sorted(RULES))
+def test_package_imports_only_what_it_may(package: str) -> None:
+    """Each module of the package imports only allowed project packages and libraries."""
+    allowed_project, allowed_third = RULES[package]
+    files = _files(package)
+    assert files, f"no modules found for {package}"
+    bad = []
+    for path in files:
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in STDLIB or top == "__future__":
+                continue
+            if top in ("scheduler", "agents", "protos", "benchmarks"):
+                if not any(name == p or name.startswith(p + ".") for p in allowed_project):
+                    bad.append(f"{path.relative_to(REPO)}: {name}")
+            elif top not in allowed_third:
+                bad.append(f"{path.relative_to(REPO)}: {name}")
+    assert bad == []
