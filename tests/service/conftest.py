@@ -50,17 +50,25 @@ def node(cluster: str, name: str, cpu: int = 4000, memory: int = 8192, **labels:
 
 
 def spec(client_id: str, cpu: int = 1000, replicas: int = 1, **kw: object) -> JobSpec:
-    return JobSpec(client_id=client_id, command=("true",), resources={"cpu": cpu, "memory": 256},
-                   replicas=replicas, **kw)  # type: ignore[arg-type]
+    return JobSpec(
+        client_id=client_id,
+        command=("true",),
+        resources={"cpu": cpu, "memory": 256},
+        replicas=replicas,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def pool(sqlite_store: Store, clock: ManualClock) -> Pool:
-    settings = SchedulerSettings(lease_timeout_s=10, sync_interval_s=1, max_attempts=2,
-                                 solver_time_limit_s=1.0)
+    settings = SchedulerSettings(
+        lease_timeout_s=10, sync_interval_s=1, max_attempts=2, solver_time_limit_s=1.0
+    )
     started = clock.now()
     p = Pool(
-        store=sqlite_store, clock=clock, settings=settings,
+        store=sqlite_store,
+        clock=clock,
+        settings=settings,
         admin=AdminService(sqlite_store, clock, settings, started),
         jobs=JobsService(sqlite_store, clock, settings),
         agents=AgentSyncService(sqlite_store, clock, settings),

@@ -24,7 +24,7 @@ def test_resubmit_returns_original_and_creates_nothing(pool: Pool) -> None:
     assert again[0].duplicate and again[0].job_id == first[1].job_id
     assert not again[1].duplicate
     assert again[2].duplicate and again[2].job_id == again[1].job_id
-    assert len(pool.jobs.list("公安局")) == 3
+    assert len(pool.jobs.page("公安局")) == 3
     assert len(_events(pool)) == 3
 
 
@@ -35,7 +35,7 @@ def test_bad_item_does_not_sink_the_batch(pool: Pool) -> None:
     assert out[0].error is None and out[0].state is JobState.QUEUED
     assert isinstance(out[1].error, InvalidSpec) and out[1].error.field == "resources[cpu]"
     assert isinstance(out[2].error, InvalidSpec) and out[2].error.field == "replicas"
-    assert [v.job.spec.client_id for v in pool.jobs.list("公安局")] == ["ok"]
+    assert [v.job.spec.client_id for v in pool.jobs.page("公安局")] == ["ok"]
 
 
 def test_batch_limits(pool: Pool) -> None:
@@ -79,7 +79,7 @@ def test_departments_are_isolated(pool: Pool) -> None:
         pool.jobs.events("交通局", 0, job_id=job_id)
     [(_, state, error)] = pool.jobs.cancel("交通局", [job_id])
     assert state is None and isinstance(error, NotFound)
-    assert pool.jobs.list("交通局") == []
+    assert pool.jobs.page("交通局") == []
     assert pool.jobs.get("公安局", job_id).job.state is JobState.QUEUED
 
 

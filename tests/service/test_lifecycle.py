@@ -34,7 +34,8 @@ def test_job_runs_to_success(pool: Pool) -> None:
     assert states == [JobState.QUEUED, JobState.LEASED, JobState.RUNNING, JobState.SUCCEEDED]
     # Terminal reports repeated after the ack (e.g. a lost reply) are acknowledged again.
     assert sorted(pool.sync("a", [RunReport(runs[0], RunState.SUCCEEDED, 0)]).acknowledged) == [
-        runs[0]]
+        runs[0]
+    ]
 
 
 def test_lease_is_resent_until_the_agent_reports_it(pool: Pool) -> None:
@@ -54,8 +55,9 @@ def test_failed_replica_fails_job_and_cancels_siblings(pool: Pool) -> None:
     pool.cycle.run_once()
     runs = [x.run.run_id for x in pool.sync("a").start]
     pool.sync("a", [RunReport(r, RunState.RUNNING) for r in runs])
-    reply = pool.sync("a", [RunReport(runs[0], RunState.FAILED, 3),
-                            RunReport(runs[1], RunState.RUNNING)])
+    reply = pool.sync(
+        "a", [RunReport(runs[0], RunState.FAILED, 3), RunReport(runs[1], RunState.RUNNING)]
+    )
     assert reply.cancel == (runs[1],) and reply.acknowledged == (runs[0],)
     job = pool.jobs.get("公安局", job_id).job
     assert job.state is JobState.FAILED and job.reason == reasons.EXIT_CODE

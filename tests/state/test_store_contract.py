@@ -28,27 +28,42 @@ NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 def _spec(client_id: str = "c1", **kw: object) -> JobSpec:
     base: dict[str, object] = {
-        "client_id": client_id, "command": ("echo", "hi"), "resources": {"cpu": 500},
-        "constraints": Constraints(min_security_level=3, allowed_regions=("hz",),
-                                   node_selector={"arch": "aarch64"}),
-        "env": {"A": "1"}, "labels": {"team": "交通"},
+        "client_id": client_id,
+        "command": ("echo", "hi"),
+        "resources": {"cpu": 500},
+        "constraints": Constraints(
+            min_security_level=3, allowed_regions=("hz",), node_selector={"arch": "aarch64"}
+        ),
+        "env": {"A": "1"},
+        "labels": {"team": "交通"},
     }
     base.update(kw)
     return JobSpec(**base)  # type: ignore[arg-type]
 
 
-def _job(job_id: str, department: str = "公安局", client_id: str = "c1",
-         state: JobState = JobState.QUEUED) -> Job:
-    return Job(job_id=job_id, department=department, spec=_spec(client_id), state=state,
-               created_at=NOW, updated_at=NOW)
+def _job(
+    job_id: str,
+    department: str = "公安局",
+    client_id: str = "c1",
+    state: JobState = JobState.QUEUED,
+) -> Job:
+    return Job(
+        job_id=job_id,
+        department=department,
+        spec=_spec(client_id),
+        state=state,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def _seed(store: Store) -> None:
     with store.unit() as tx:
         tx.departments.create("公安局", "Public Security Bureau", "hash-a", NOW)
         tx.departments.create("交通局", "Transport", "hash-b", NOW)
-        tx.clusters.create(ClusterSpec("gov-a", "hz", "hz-a", "gov", 3, True, {"cpu": 0.05}),
-                           "agent-hash", NOW)
+        tx.clusters.create(
+            ClusterSpec("gov-a", "hz", "hz-a", "gov", 3, True, {"cpu": 0.05}), "agent-hash", NOW
+        )
 
 
 def test_migrations_match_the_models(store: Store) -> None:
@@ -61,7 +76,7 @@ def test_departments_roundtrip_and_unique_names(store: Store) -> None:
     """Departments keep Chinese names, are found by token hash, and names are unique."""
     _seed(store)
     with store.unit(write=False) as tx:
-        assert [d.name for d in tx.departments.list()] == sorted(["公安局", "交通局"])
+        assert [d.name for d in tx.departments.all()] == sorted(["公安局", "交通局"])
         found = tx.departments.by_token_hash("hash-a")
         assert found is not None and found.display_name == "Public Security Bureau"
         assert found.created_at == NOW
@@ -78,14 +93,16 @@ def test_failed_unit_changes_nothing(store: Store) -> None:
         tx.departments.create("民政局", "", "hash-x", NOW)
         raise RuntimeError("boom")
     with store.unit(write=False) as tx:
-        assert "民政局" not in {d.name for d in tx.departments.list()}
+        assert "民政局" not in {d.name for d in tx.departments.all()}
 
 
 def test_cluster_state_heartbeat_nodes(store: Store) -> None:
     """Clusters keep their spec, state and heartbeat; replace_nodes adds, updates, removes."""
     _seed(store)
-    nodes = [Node("gov-a", "n1", {"cpu": 4000, "memory": 8192}, {"arch": "aarch64"}),
-             Node("gov-a", "n2", {"cpu": 8000}, {})]
+    nodes = [
+        Node("gov-a", "n1", {"cpu": 4000, "memory": 8192}, {"arch": "aarch64"}),
+        Node("gov-a", "n2", {"cpu": 8000}, {}),
+    ]
     with store.unit() as tx:
         assert tx.clusters.replace_nodes("gov-a", nodes, NOW) is True
         tx.clusters.heartbeat("gov-a", NOW, "agent-1")
@@ -101,7 +118,7 @@ def test_cluster_state_heartbeat_nodes(store: Store) -> None:
         assert [n.name for n in tx.clusters.nodes()] == ["n1"]
         tx.clusters.delete("gov-a")
     with store.unit(write=False) as tx:
-        assert tx.clusters.list() == [] and tx.clusters.nodes() == []
+        assert tx.clusters.all() == [] and tx.clusters.nodes() == []
         with pytest.raises(NotFound):
             tx.clusters.get("gov-a")
 
@@ -128,17 +145,22 @@ def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
     _seed(store)
     with store.unit() as tx:
         for i in range(5):
-            tx.jobs.insert(_job(f"j{i}", client_id=f"c{i}",
-                                state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED))
+            tx.jobs.insert(
+                _job(
+                    f"j{i}",
+                    client_id=f"c{i}",
+                    state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED,
+                )
+            )
     with store.unit(write=False) as tx:
-        page1 = tx.jobs.list("公安局", limit=2)
+        page1 = tx.jobs.page("公安局", limit=2)
         assert [j.job_id for j in page1] == ["j4", "j3"]
-        page2 = tx.jobs.list("公安局", limit=2, before_seq=page1[-1].seq)
+        page2 = tx.jobs.page("公安局", limit=2, before_seq=page1[-1].seq)
         assert [j.job_id for j in page2] == ["j2", "j1"]
-        queued = tx.jobs.list("公安局", states=[JobState.QUEUED])
+        queued = tx.jobs.page("公安局", states=[JobState.QUEUED])
         assert [j.job_id for j in queued] == ["j3", "j1"]
-        assert tx.jobs.list("公安局", job_set="other") == []
-        assert tx.jobs.list("交通局") == []
+        assert tx.jobs.page("公安局", job_set="other") == []
+        assert tx.jobs.page("交通局") == []
         assert [j.job_id for j in tx.jobs.in_states([JobState.QUEUED])] == ["j1", "j3"]
 
 
@@ -149,10 +171,17 @@ def test_conditional_transition(store: Store) -> None:
         tx.jobs.insert(_job("j1"))
     later = NOW + timedelta(seconds=5)
     with store.unit() as tx:
-        assert tx.jobs.transition("j1", JobState.CANCELLED, expected=[JobState.QUEUED],
-                                  now=later, reason="CANCELLED", message="by test")
-        assert not tx.jobs.transition("j1", JobState.LEASED, expected=[JobState.QUEUED],
-                                      now=later, attempt=1, cluster="gov-a")
+        assert tx.jobs.transition(
+            "j1",
+            JobState.CANCELLED,
+            expected=[JobState.QUEUED],
+            now=later,
+            reason="CANCELLED",
+            message="by test",
+        )
+        assert not tx.jobs.transition(
+            "j1", JobState.LEASED, expected=[JobState.QUEUED], now=later, attempt=1, cluster="gov-a"
+        )
     with store.unit(write=False) as tx:
         job = tx.jobs.get("j1")
         assert job.state is JobState.CANCELLED and job.attempt == 0 and job.updated_at == later
@@ -164,9 +193,9 @@ def test_runs_and_events(store: Store) -> None:
     _seed(store)
     with store.unit() as tx:
         job = tx.jobs.insert(_job("j1"))
-        tx.runs.insert([
-            Run(f"r{i}", "j1", 1, i, "gov-a", f"n{i}", RunState.LEASED, NOW) for i in range(2)
-        ])
+        tx.runs.insert(
+            [Run(f"r{i}", "j1", 1, i, "gov-a", f"n{i}", RunState.LEASED, NOW) for i in range(2)]
+        )
         tx.events.append(job, JobState.QUEUED, NOW)
         tx.events.append(job, JobState.LEASED, NOW, cluster="gov-a", attempt=1)
     with store.unit() as tx:
@@ -207,5 +236,5 @@ def test_reopening_keeps_data(store_url: str) -> None:
     first.dispose()
     second = Store(store_url)
     with second.unit(write=False) as tx:
-        assert len(tx.departments.list()) == 2
+        assert len(tx.departments.all()) == 2
     second.dispose()
