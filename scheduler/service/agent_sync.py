@@ -23,6 +23,10 @@ REPORTABLE = frozenset(
 )
 
 
+# Reports that prove the process started (a run can finish between two syncs).
+_STARTED = frozenset({RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED})
+
+
 @dataclass(frozen=True)
 class RunReport:
     run_id: str
@@ -121,7 +125,7 @@ class AgentSyncService:
                     report.state,
                     exit_code=report.exit_code,
                     message=report.message or None,
-                    started_at=now if report.state is RunState.RUNNING else None,
+                    started_at=now if report.state in _STARTED else None,
                     finished_at=now if report.state.terminal else None,
                 )
                 touched.add(run.job_id)

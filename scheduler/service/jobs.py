@@ -206,7 +206,15 @@ class JobsService:
             # verdicts of the evaluation that placed it.
             verdicts = stored.clusters if stored is not None else self._verdicts(tx, job)
             when = stored.evaluated_at if stored is not None else job.updated_at
-            return Explanation(job_id, job.state, job.reason, job.message, verdicts, when)
+            message = job.message
+            if (
+                stored is not None
+                and stored.reason == reasons.PLACED
+                and job.reason != stored.reason
+            ):
+                # Keep answering "why there?" after the job has moved on.
+                message = f"{job.message}; {stored.message}"
+            return Explanation(job_id, job.state, job.reason, message, verdicts, when)
 
     def _verdicts(self, tx: Tx, job: Job) -> tuple[ClusterVerdict, ...]:
         return tuple(

@@ -7,6 +7,7 @@ lost), so every path settles a job the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from scheduler.domain import reasons
@@ -78,26 +79,33 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
                 node=run.node,
             )
     elif job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
-        run = next(r for r in runs if r.state is RunState.RUNNING)
-        nodes = ", ".join(sorted({r.node for r in runs}))
-        message = f"running on {run.cluster} ({nodes})"
-        if tx.jobs.transition(
-            job.job_id,
-            JobState.RUNNING,
-            expected=[JobState.LEASED],
-            now=now,
-            reason=reasons.RUNNING,
-            message=message,
-        ):
-            tx.events.append(
-                job,
-                JobState.RUNNING,
-                now,
-                reason=reasons.RUNNING,
-                message=message,
-                cluster=run.cluster,
-                node=run.node,
-            )
+        _mark_running(tx, job, runs, now)
+
+
+def _mark_running(tx: Tx, job: Job, runs: list[Run], now: datetime) -> Job:
+    """LEASED -> RUNNING with its event; returns the job as it is afterwards."""
+    run = next((r for r in runs if r.state is RunState.RUNNING), runs[0])
+    nodes = ", ".join(sorted({r.node for r in runs}))
+    message = f"running on {run.cluster} ({nodes})"
+    if not tx.jobs.transition(
+        job.job_id,
+        JobState.RUNNING,
+        expected=[JobState.LEASED],
+        now=now,
+        reason=reasons.RUNNING,
+        message=message,
+    ):
+        return job
+    tx.events.append(
+        job,
+        JobState.RUNNING,
+        now,
+        reason=reasons.RUNNING,
+        message=message,
+        cluster=run.cluster,
+        node=run.node,
+    )
+    return replace(job, state=JobState.RUNNING)
 
 
 def _finish(

@@ -84,7 +84,11 @@ class SubmitResult(google.protobuf.message.Message):
     """Readable explanation for a REJECTED job."""
     @property
     def error(self) -> global___ItemError:
-        """Set when this item was not accepted; the other items are unaffected."""
+        """Set when this item was not accepted; the other items are unaffected. Either the item is
+        invalid (INVALID_ARGUMENT naming the field; nothing is recorded and job_id is empty), or no
+        registered cluster could ever run it (FAILED_PRECONDITION; the job is recorded as REJECTED
+        with a job_id, so it can be listed and explained, and a resubmit returns it as a duplicate).
+        """
 
     def __init__(
         self,
