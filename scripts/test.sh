@@ -17,5 +17,6 @@ trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy scheduler agents benchmarks tests 2>/dev/null | tail -1 || true
+# Strict typing is enforced on the shipped code; tests are annotated but not gated.
+.venv/bin/mypy scheduler agents
 .venv/bin/python -m pytest "$@"
