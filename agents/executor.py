@@ -6,11 +6,11 @@ Slurm and Kubernetes executors will implement the same `Executor` protocol.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import errno
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,26 +99,41 @@ class _Proc:
     kill_at: float | None = None
 
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+# The replica is started through this tiny Python trampoline rather than with preexec_fn:
+# preexec_fn makes subprocess fork() a process that has gRPC's threads and run Python in the
+# child before exec, and gRPC's fork handlers then occasionally abort that child (SIGABRT,
+# "epoll_wait error: Bad file descriptor"). Without preexec_fn, subprocess uses vfork/exec,
+# which is safe; the trampoline sets PR_SET_PDEATHSIG=SIGKILL and execs the real program (the
+# setting survives exec). So if the agent dies, even by SIGKILL, its replicas die too, instead
+# of running on while the scheduler requeues the same work elsewhere. The kernel ties this to
+# the spawning *thread*, so spawn only from the agent's long-lived loop thread.
+_TRAMPOLINE = r"""
+import ctypes, os, signal, sys
+if sys.platform == "linux":
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[1]):  # the agent died before prctl: nobody will signal us
+        os._exit(128 + signal.SIGKILL)
+try:
+    os.execv(sys.argv[2], sys.argv[3:])
+except OSError as exc:
+    sys.stderr.write(f"spawn failed: {exc}\n")
+    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn: the child gets SIGKILL when the agent dies, even by SIGKILL.
-
-    Without it a crashed agent's replicas would keep running while the scheduler, after the
-    lease timeout, requeues the same work elsewhere. The kernel ties this to the forking
-    *thread*, so spawn only from the agent's long-lived loop thread.
-    """
-
-    def preexec() -> None:
-        assert _libc is not None
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        # The parent may have died between fork and prctl; then nobody will signal us.
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
+def _resolve(program: str, env: Mapping[str, str], cwd: Path) -> str:
+    """The executable that argv[0] names, or the OSError that exec would raise."""
+    if "/" in program:
+        path = program if os.path.isabs(program) else str(cwd / program)
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+        return path
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, "not found on PATH", program)
+    return found
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -203,17 +218,17 @@ class LocalExecutor:
             SUANCHOU_REPLICA=str(lease.replica),
             SUANCHOU_REPLICAS=str(lease.replicas),
         )
-        preexec = _die_with_parent(os.getpid()) if _libc is not None else None
+        program = _resolve(lease.command[0], env, run_dir)
+        trampoline = [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), program]
         with open(run_dir / "stdout.log", "wb") as out, open(run_dir / "stderr.log", "wb") as err:
             return subprocess.Popen(
-                list(lease.command),
+                [*trampoline, *lease.command],
                 cwd=run_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # own process group: stop the replica and its children
-                preexec_fn=preexec,
             )
 
     def cancel(self, run_id: str) -> None:

@@ -12,6 +12,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 
+# The interop test drives the server from Node.js using only the .proto files.
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/interop --no-audit --no-fund --ignore-scripts --silent
+fi
+
 eval "$(scripts/postgres.sh start)"
 trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 

@@ -122,6 +122,8 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     yield from behaviour(request, context)
                 finally:
                     _principal.reset(token)
+                if not context.is_active():
+                    code = grpc.StatusCode.CANCELLED
             except DomainError as exc:
                 code = code_for(exc)
                 context.abort(code, str(exc))

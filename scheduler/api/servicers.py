@@ -76,6 +76,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     ) -> Iterator[types_pb2.JobEvent]:
         department = current_principal().name
         after = request.after_event_id
+        # Wake the wait below as soon as the client goes away, not at the next poll.
+        context.add_callback(self._jobs.wake_watchers)
         while context.is_active():
             # Read the version before the query so a commit in between is never missed.
             version = self._jobs.store_version

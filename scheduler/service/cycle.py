@@ -81,7 +81,16 @@ class SchedulingCycle:
                 self._log(report)
             return report
         built = build_problem(snap)
-        result = solve(built.problem, SolveParams(time_limit_s=self._settings.solver_time_limit_s))
+        # Wall-clock bounded, not deterministic: a cycle must end on time on a loaded machine.
+        # One worker leaves the other core to the RPC threads of this process.
+        result = solve(
+            built.problem,
+            SolveParams(
+                time_limit_s=self._settings.solver_time_limit_s, deterministic=False, workers=1
+            ),
+        )
+        if result.notes:
+            log.warning("solver_notes", notes=list(result.notes))
         violations = check(built.problem, result.assignment)
         if violations:
             # Never lease an answer the independent checker rejects; the jobs stay queued and

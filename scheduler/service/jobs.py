@@ -192,6 +192,9 @@ class JobsService:
     def wait_for_events(self, seen_version: int, timeout: float) -> int:
         return self._store.wait_for_change(seen_version, timeout)
 
+    def wake_watchers(self) -> None:
+        self._store.wake()
+
     @property
     def store_version(self) -> int:
         return self._store.version

@@ -97,6 +97,11 @@ class Store:
                 self._changed.wait(timeout)
             return self._version
 
+    def wake(self) -> None:
+        """Wakes every waiter without a change (e.g. one whose client has gone)."""
+        with self._changed:
+            self._changed.notify_all()
+
     @property
     def version(self) -> int:
         with self._changed:
