@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from scheduler import logs
 from scheduler.service.clock import ManualClock
 from scheduler.state import Store
 
 POSTGRES_ENV = "SUANCHOU_TEST_POSTGRES_URL"
+
+# Logs of in-process servers go to stderr, as in production, so tests can read a CLI's stdout.
+logs.configure("info", json=False)
 
 
 def _reset_postgres(url: str) -> None:

@@ -190,3 +190,17 @@ def test_deregister_refused_while_active_then_drains(pool: Pool) -> None:
     pool.cycle.run_once()
     assert pool.admin.list_clusters() == []
     assert _state(pool, job_id) is JobState.SUCCEEDED
+
+
+def test_cycle_logs_one_canonical_line(pool: Pool) -> None:
+    """Each cycle that has work logs one cycle_completed line with objective, bound and gap."""
+    from structlog.testing import capture_logs
+
+    pool.cluster("a", [node("a", "n1")])
+    pool.submit(spec("x"), spec("y"))
+    with capture_logs() as logs:
+        pool.cycle.run_once()
+    [line] = [entry for entry in logs if entry["event"] == "cycle_completed"]
+    assert line["jobs"] == 2 and line["placed"] == 2
+    assert line["objective"] > 0 and line["bound"] >= line["objective"]
+    assert {"gap_pct", "solve_ms", "status", "requeued"} <= set(line)
