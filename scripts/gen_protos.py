@@ -10,6 +10,7 @@ The repository root is the include path, so `protos/suanchou/v1/jobs.proto` beco
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,11 +25,13 @@ def proto_files() -> list[Path]:
 
 
 def generate(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     import grpc_tools
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     args = [
         "protoc",
+        *_plugins(),
         f"-I{ROOT}",
         f"-I{well_known}",
         f"--python_out={out}",
@@ -40,6 +43,21 @@ def generate(out: Path) -> None:
     code = protoc.main(args)
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
+
+
+def _plugins() -> list[str]:
+    """mypy-protobuf's plugins from this interpreter's environment, activated or not."""
+    bindir = Path(sys.executable).parent
+    found = []
+    for name in ("protoc-gen-mypy", "protoc-gen-mypy_grpc"):
+        path = bindir / name
+        if not path.exists():
+            which = shutil.which(name)
+            if which is None:
+                raise SystemExit(f"{name} not found: pip install -e '.[dev]' (mypy-protobuf)")
+            path = Path(which)
+        found.append(f"--plugin={name}={path}")
+    return found
 
 
 def main() -> int:
