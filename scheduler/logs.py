@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # Looked up at each call rather than bound once, so a redirected sys.stderr (a daemon's
+    # log file, a test's capture) is honoured.
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def configure(level: str = "info", *, json: bool | None = None) -> None:
@@ -27,6 +34,6 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -15,9 +15,6 @@ from scheduler.state import Store
 
 POSTGRES_ENV = "SUANCHOU_TEST_POSTGRES_URL"
 
-# Logs of in-process servers go to stderr, as in production, so tests can read a CLI's stdout.
-logs.configure("info", json=False)
-
 
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
@@ -34,6 +31,13 @@ def postgres_url() -> str:
             pytest.fail(f"{POSTGRES_ENV} is not set; .ci/run starts PostgreSQL and sets it")
         pytest.skip(f"{POSTGRES_ENV} not set (scripts/postgres.sh start prints it)")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_stderr() -> None:
+    """Logs of in-process servers go to stderr, as in production, so tests can read a CLI's
+    stdout; re-applied per test because some tests reset structlog."""
+    logs.configure("info", json=False)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

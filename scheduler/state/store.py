@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from scheduler.state.migrate import upgrade
@@ -141,4 +140,4 @@ def _make_engine(url: str, *, echo: bool, immediate: bool) -> Engine:
     return engine
 
 
-__all__ = ["OperationalError", "Store", "Tx"]
+__all__ = ["Store", "Tx"]

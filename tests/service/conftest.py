@@ -60,19 +60,19 @@ def spec(client_id: str, cpu: int = 1000, replicas: int = 1, **kw: object) -> Jo
 
 
 @pytest.fixture
-def pool(sqlite_store: Store, clock: ManualClock) -> Pool:
+def pool(store: Store, clock: ManualClock) -> Pool:
     settings = SchedulerSettings(
         lease_timeout_s=10, sync_interval_s=1, max_attempts=2, solver_time_limit_s=1.0
     )
     started = clock.now()
     p = Pool(
-        store=sqlite_store,
+        store=store,
         clock=clock,
         settings=settings,
-        admin=AdminService(sqlite_store, clock, settings, started),
-        jobs=JobsService(sqlite_store, clock, settings),
-        agents=AgentSyncService(sqlite_store, clock, settings),
-        cycle=SchedulingCycle(sqlite_store, clock, settings, started),
+        admin=AdminService(store, clock, settings, started),
+        jobs=JobsService(store, clock, settings),
+        agents=AgentSyncService(store, clock, settings),
+        cycle=SchedulingCycle(store, clock, settings, started),
     )
     p.admin.create_department("公安局", "Public Security")
     p.admin.create_department("交通局", "Transport")
