@@ -1,0 +1,221 @@
+"""The placement problem, full vocabulary (engine v2): index-based integer data.
+
+One `Problem` describes one scheduling decision: where to put each replica of each job, which
+running jobs stay, move or are preempted, and which queued jobs wait. The scheduler builds it
+from its snapshot; the benchmark loaders (GAP, vector bin packing, ROADEF/EURO 2012, the
+Alibaba GPU trace) build it from published files. Every engine, baseline, checker and evaluator
+reads only this.
+
+Indices: resources r in 0..R-1, nodes n in 0..N-1, groups (clusters) g in 0..G-1, jobs j in
+0..J-1, topology keys k in 0..K-1, node types t, departments d, services s. All quantities are
+non-negative integers in the builder's canonical units; sequences are tuples.
+
+Semantics (the checker in verify.py and the evaluator in evaluator.py are the executable form):
+
+Placement
+- A job is a gang of `job_replicas[j]` identical replicas. Either every replica is placed, each on
+  one node, all nodes in ONE group (`node_group`), or the job is unplaced.
+- A replica may only go to a node in `node_sets[job_nodes[j]]` (eligibility, already filtered by
+  the builder for 等保 level, region, 信创, labels, taints, cordons). Jobs with the same
+  constraints share one node set, which keeps 100,000 jobs x 5,000 nodes small.
+- Several replicas of one job may share a node unless the job is in an anti-affinity service.
+
+Capacity
+- Per node and resource: node_reserved[n][r] + sum of demands of the replicas on n <= capacity.
+  `node_reserved` is usage outside the problem (system daemons, work the builder keeps fixed).
+- A replica's demand is job_demand[j], unless an Override for (j, node_type[n]) gives another
+  demand vector (heterogeneous hardware; generalized assignment).
+- Transient resources (`transient[r]`): a replica that moves from node a to node b uses its
+  demand on BOTH a and b for transient resources (ROADEF's transient usage).
+
+GPU devices
+- If `gpu_resource` >= 0, that resource is counted in thousandths of a device. A node with
+  node_devices[n] = D > 0 has capacity[n][gpu_resource] == 1000 * D and D devices of 1000 each.
+- A replica demanding q of it, on a node with devices: q % 1000 == 0 takes q/1000 whole devices
+  (no other replica may use them); 0 < q < 1000 takes a share of ONE device; the shares on a
+  device sum to at most 1000. Other q (e.g. 1500) are invalid. The answer names the devices
+  (Solution.devices). Nodes with node_devices[n] == 0 treat the resource as a plain quantity.
+
+Running work
+- job_current[j] is the node of each replica of a running job (None for a queued job).
+- A running job stays where it is unless it is migratable (job_move_cost[j] >= 0), then any
+  replica may move (each moved replica costs job_move_cost[j], plus node_move_cost[a][b] if that
+  matrix is given); or preemptible (job_preempt_cost[j] >= 0), then it may be left unplaced
+  (evicted) at job_preempt_cost[j] -- only in favour of higher-priority work: some job placed
+  by this decision on one of its former nodes has a higher priority than it, or its department
+  is above its nominal quota (borrowing) for a resource the evicted job uses.
+- A replica's "move" means its node differs from job_current[j][i] (replica i; replicas of a
+  job are interchangeable, so the count of moved replicas is the smallest number over
+  matchings: replicas minus the size of the multiset intersection of old and new nodes).
+- `job_required[j]`: the job must be placed (GAP, VBP and ROADEF make every job required); a
+  problem whose required jobs cannot all be placed is infeasible.
+
+Quotas (per department and resource)
+- Usage of department d on resource r = sum over placed jobs of d (running ones included) of
+  replicas x demand (with overrides). usage <= nominal + borrow_limit. Usage above nominal is
+  borrowed: it is what preemption may reclaim.
+
+Services (groups of jobs with relations, e.g. ROADEF services, Kubernetes deployments)
+- anti_affinity: every replica of every member job on a distinct node (ROADEF conflict).
+- spread_key >= 0: member replicas cover at least spread_min distinct domains of that key
+  (node_domains[n][spread_key]); only checked if the service has any placed member.
+- depends_on with affinity_key: every replica of every member job shares a domain of
+  affinity_key with at least one replica of each service it depends on (ROADEF dependency).
+
+Objective (maximised; objective.md-style definition in evaluator.py):
+    value = W.work * work - W.preemption * preemption - W.migration * migration
+            - W.money * money - W.energy * energy - W.load * load - W.balance * balance
+            - W.fragmentation * fragmentation
+  work          sum over placed jobs of (priority + 1) * replicas * size (size as in v1: demand
+                relative to the largest demand per resource, SIZE_SCALE = 1000; jobs that are
+                `required` contribute too, but then the term is a constant)
+  preemption    sum of job_preempt_cost over evicted running jobs
+  migration     sum over moved replicas of job_move_cost (+ node_move_cost[a][b])
+                + service_move_weight * max over services of moved replicas in the service
+  money         sum over placed replicas of (override cost if given, else
+                sum_r demand_r * group_cost[group][r])
+  energy        sum of node_open_cost over nodes hosting at least one replica
+  load          sum over nodes and resources of load_weight[r] * max(0, used - node_safety)
+  balance       sum over Balance b and nodes of b.weight * max(0, b.target * avail(r1) - avail(r2)),
+                avail = capacity - used
+  fragmentation number of devices partly used (0 < used share < 1000)
+Weights come from SolveParams.weights (ObjectiveWeights); `work=None` (default) means "large
+enough that one unit of work outweighs every cost term", making the order lexicographic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Override:
+    """Demand and/or placement cost of job `job` on nodes of type `node_type`.
+
+    `demand` replaces job_demand[job] on those nodes (None keeps it); `cost` replaces the
+    group-price cost of one replica there (None keeps it).
+    """
+
+    job: int
+    node_type: int
+    demand: tuple[int, ...] | None = None
+    cost: int | None = None
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Department `department` may use at most nominal + borrow_limit of `resource`."""
+
+    department: int
+    resource: int
+    nominal: int
+    borrow_limit: int = 0
+
+
+@dataclass(frozen=True)
+class Service:
+    """Jobs bound by placement relations (see the module docstring)."""
+
+    jobs: tuple[int, ...]
+    anti_affinity: bool = False
+    spread_key: int = -1
+    spread_min: int = 0
+    depends_on: tuple[int, ...] = ()  # service indices
+    affinity_key: int = -1
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Per node: weight * max(0, target * avail(r1) - avail(r2)) (ROADEF balance cost)."""
+
+    r1: int
+    r2: int
+    target: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    # -- resources -----------------------------------------------------------------------------
+    resources: tuple[str, ...]
+    # -- nodes ---------------------------------------------------------------------------------
+    node_capacity: tuple[tuple[int, ...], ...]  # [N][R]
+    node_group: tuple[int, ...]  # [N] cluster; gangs stay within one group
+    group_cost: tuple[tuple[int, ...], ...]  # [G][R] price per unit of resource per replica
+    node_sets: tuple[tuple[int, ...], ...]  # distinct eligibility sets, ascending node indices
+    # -- jobs ----------------------------------------------------------------------------------
+    job_demand: tuple[tuple[int, ...], ...]  # [J][R] per replica
+    job_replicas: tuple[int, ...]  # [J] >= 1
+    job_priority: tuple[int, ...]  # [J] 0..1000
+    job_order: tuple[int, ...]  # [J] FIFO rank, unique, smaller = older
+    job_nodes: tuple[int, ...]  # [J] index into node_sets
+    # -- optional: empty tuple means "none / all default" ---------------------------------------
+    node_reserved: tuple[tuple[int, ...], ...] = ()  # [N][R], default zeros
+    node_type: tuple[int, ...] = ()  # [N], default 0
+    node_domains: tuple[tuple[int, ...], ...] = ()  # [N][K] domain id per topology key
+    domain_keys: tuple[str, ...] = ()  # [K] names, e.g. ("zone", "location")
+    node_devices: tuple[int, ...] = ()  # [N] GPU devices, default 0
+    gpu_resource: int = -1
+    node_open_cost: tuple[int, ...] = ()  # [N], default 0
+    node_safety: tuple[tuple[int, ...], ...] = ()  # [N][R], default = capacity (no load cost)
+    load_weight: tuple[int, ...] = ()  # [R], default 0
+    transient: tuple[bool, ...] = ()  # [R], default False
+    node_move_cost: Sequence[Sequence[int]] = ()  # [N][N] optional (ROADEF machine move cost)
+    balances: tuple[Balance, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    job_required: tuple[bool, ...] = ()  # [J], default False
+    job_current: tuple[tuple[int, ...] | None, ...] = ()  # [J], default None (queued)
+    job_move_cost: tuple[int, ...] = ()  # [J], -1 = not migratable (default)
+    job_preempt_cost: tuple[int, ...] = ()  # [J], -1 = not preemptible (default)
+    job_department: tuple[int, ...] = ()  # [J], -1 = no department (default)
+    quotas: tuple[Quota, ...] = ()
+    services: tuple[Service, ...] = ()
+    service_move_weight: int = 0
+    # -- names, for explanations only ----------------------------------------------------------
+    node_names: tuple[str, ...] = ()
+    group_names: tuple[str, ...] = ()
+    job_names: tuple[str, ...] = ()
+    # Anything a builder wants to carry along (e.g. the benchmark instance name); not read.
+    meta: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def num_resources(self) -> int:
+        return len(self.resources)
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.node_capacity)
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_cost)
+
+    @property
+    def num_jobs(self) -> int:
+        return len(self.job_demand)
+
+
+@dataclass(frozen=True)
+class ObjectiveWeights:
+    """Multipliers of the objective terms. `work=None`: one unit of work outweighs every cost
+    term (lexicographic); the builder scales each cost so that its tier is right (preemption and
+    migration above money and energy above packing)."""
+
+    work: int | None = None
+    preemption: int = 1
+    migration: int = 1
+    money: int = 1
+    energy: int = 1
+    load: int = 1
+    balance: int = 1
+    fragmentation: int = 1
+
+
+@dataclass(frozen=True)
+class Solution:
+    """An answer: node of each replica (None = unplaced) and, on GPU-device nodes, the device
+    indices each replica uses (one device for a fractional share, several for whole devices)."""
+
+    assignment: tuple[tuple[int, ...] | None, ...]  # [J]
+    devices: tuple[tuple[tuple[int, ...], ...] | None, ...] = ()  # [J][replica] device ids
