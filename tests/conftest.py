@@ -16,7 +16,7 @@ from scheduler.state import Store
 POSTGRES_ENV = "SUANCHOU_TEST_POSTGRES_URL"
 
 
-def _reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -45,7 +45,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'suanchou.db'}"
     url = postgres_url()
-    _reset_postgres(url)
+    reset_postgres(url)
     return url
 
 

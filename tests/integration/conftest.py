@@ -19,6 +19,7 @@ from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grp
 from scheduler.app import App
 from scheduler.config import ServerConfig
 from scheduler.service.settings import SchedulerSettings
+from tests.conftest import postgres_url, reset_postgres
 
 ADMIN_TOKEN = "integration-admin-token-0123456789"
 REPO = Path(__file__).resolve().parents[2]
@@ -257,14 +258,26 @@ def node(
     return spec
 
 
-@pytest.fixture
-def pool(tmp_path: Path) -> Iterator[Pool]:
+def _run_pool(tmp_path: Path, db_url: str) -> Iterator[Pool]:
     settings = SchedulerSettings(
         sync_interval_s=0.2, lease_timeout_s=2.0, cycle_interval_s=0.2, max_attempts=3
     )
-    p = Pool(tmp=tmp_path, db_url=f"sqlite:///{tmp_path / 'suanchou.db'}", settings=settings)
+    p = Pool(tmp=tmp_path, db_url=db_url, settings=settings)
     p.start()
     yield p
     for agent in p.agents:
         agent.stop()
     p.stop()
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Iterator[Pool]:
+    yield from _run_pool(tmp_path, f"sqlite:///{tmp_path / 'suanchou.db'}")
+
+
+@pytest.fixture
+def pg_pool(tmp_path: Path) -> Iterator[Pool]:
+    """The same scheduler on the test PostgreSQL server."""
+    url = postgres_url()
+    reset_postgres(url)
+    yield from _run_pool(tmp_path, url)

@@ -44,6 +44,16 @@ def test_job_runs_to_success_with_exit_code(pool: Pool) -> None:
     assert types_pb2.JOB_STATE_LEASED in states
 
 
+def test_job_runs_to_success_on_postgresql(pg_pool: Pool) -> None:
+    """The whole path works with PostgreSQL as the store, not only the embedded SQLite."""
+    pg_pool.department("公安局")
+    pg_pool.cluster("gov-a", [node("n1")])
+    [res] = pg_pool.submit("公安局", py_job("pg", "print('ok')", replicas=2))
+    job = pg_pool.wait_state("公安局", res.job_id, TERMINAL)
+    assert job.state == types_pb2.JOB_STATE_SUCCEEDED
+    assert [r.exit_code for r in job.runs] == [0, 0]
+
+
 def test_failing_command_fails_the_job(pool: Pool) -> None:
     """A command exiting non-zero makes the job FAILED with that exit code."""
     pool.department("交通局")
