@@ -1,0 +1,175 @@
+"""The run's outputs: a text table for people, CSV for spreadsheets, JSON for tools.
+
+JSON holds everything: format version, command, start and end time, machine, parameters and the
+rows (baseline percentages nested, failures as a list). CSV holds one flat line per row, each
+repeating the machine and the parameters that vary between runs, so rows from different runs
+and machines can be concatenated without losing where they came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+# Greedy baselines as report columns: first-fit decreasing, best fit, DRF order, and a
+# Kubernetes-like FIFO + best fit (scheduler.placement.baselines).
+BASELINE_NAMES = ("ffd", "best_fit", "drf", "k8s")
+# Machine and parameter keys copied into every CSV line.
+CSV_CONTEXT = ("cores", "cpu_model", "python", "ortools", "suanchou", "git_commit")
+CSV_PARAMETERS = ("deterministic", "workers", "engine_seed")
+
+
+@dataclass
+class Row:
+    """One line of the report: an instance (or a churn step) solved once."""
+
+    track: str
+    instance: str
+    mode: str  # "cold"; "churn-cold" / "churn-warm" for the warm-start experiment
+    time_limit_s: float
+    jobs: int = 0
+    nodes: int = 0
+    clusters: int = 0
+    status: str = ""
+    source: str = ""  # the engine part whose answer won (cpsat, lns, lp_round, a baseline...)
+    objective: float | None = None
+    bound: float | None = None
+    bound_status: str = ""
+    pct_of_bound: float | None = None
+    baseline_pct: dict[str, float | None] = field(default_factory=dict)
+    best_greedy: str = ""
+    best_greedy_objective: float | None = None
+    gap_closed_pct: float | None = None
+    engine_s: float | None = None  # wall time of solve(), model build included
+    engine_build_s: float | None = None  # the engine's own build stage, part of engine_s
+    engine_bound: float | None = None  # the engine's upper bound (LP or CP-SAT's, tighter)
+    gen_s: float | None = None
+    lp_s: float | None = None
+    baselines_s: float | None = None
+    engine_peak_mib: float | None = None
+    process_peak_mib: float | None = None
+    placed_jobs: int | None = None
+    violations: int = 0
+    reference: float | None = None
+    track_objective: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def flat(self) -> dict[str, object]:
+        """The row as flat columns (baseline percentages as <name>_pct)."""
+        out = asdict(self)
+        pcts = out.pop("baseline_pct")
+        out["failures"] = "; ".join(self.failures)
+        for name in BASELINE_NAMES:
+            out[f"{name}_pct"] = pcts.get(name)
+        return out
+
+
+def pct_of(value: float, bound: float) -> float | None:
+    """value as a percentage of the bound (None when the bound is not positive)."""
+    return 100.0 * value / bound if bound > 0 else None
+
+
+def gap_closed(value: float, greedy: float, bound: float) -> float | None:
+    """Share (%) of the best-greedy-to-bound gap the engine closed; None when greedy is
+    already at the bound (there is no gap to close). Negative when below greedy."""
+    gap = bound - greedy
+    return 100.0 * (value - greedy) / gap if gap > 0 else None
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run: what was measured, where, and how."""
+
+    command: str
+    started_at: str
+    finished_at: str
+    machine: Mapping[str, str]
+    parameters: Mapping[str, object]
+    rows: Sequence[Row]
+
+    @property
+    def failed(self) -> bool:
+        return any(row.failures for row in self.rows)
+
+
+def csv_columns() -> list[str]:
+    """Every CSV column, in order."""
+    probe = Row("", "", "", 0.0).flat()
+    return [*probe, *CSV_CONTEXT, *CSV_PARAMETERS]
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _big(value: float | None) -> str:
+    # Objectives are large integers (work scaled above every cost); the % columns carry the
+    # comparison, this column only the magnitude.
+    return "-" if value is None else f"{value:.6g}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    """Fixed-width table, one line per row, then one line per failure."""
+    head = ["instance", "mode", "status", "objective", "LP bound", "%bound"]
+    head += [f"{name}%" for name in BASELINE_NAMES]
+    head += ["closed%", "time s", "peak MiB", "viol"]
+    lines = [head]
+    for r in rows:
+        cells = [r.instance, r.mode, r.status or "-", _big(r.objective), _big(r.bound)]
+        cells.append(_num(r.pct_of_bound, 3))
+        cells += [_num(r.baseline_pct.get(name), 2) for name in BASELINE_NAMES]
+        cells += [
+            _num(r.gap_closed_pct, 1),
+            _num(r.engine_s, 2),
+            _num(r.engine_peak_mib, 0),
+            str(r.violations),
+        ]
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    text = [
+        "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    for r in rows:
+        text += [f"FAILED {r.instance} ({r.mode}): {f}" for f in r.failures]
+    return "\n".join(text)
+
+
+def write_json(run: Run, path: Path) -> None:
+    document = {
+        "format_version": FORMAT_VERSION,
+        "command": run.command,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "failed": run.failed,
+        "machine": dict(run.machine),
+        "parameters": dict(run.parameters),
+        "rows": [asdict(row) for row in run.rows],
+    }
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def write_csv(run: Run, path: Path) -> None:
+    context = {key: run.machine.get(key, "") for key in CSV_CONTEXT}
+    context.update({key: str(run.parameters.get(key, "")) for key in CSV_PARAMETERS})
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=csv_columns())
+        writer.writeheader()
+        for row in run.rows:
+            writer.writerow({**row.flat(), **context})
+
+
+def write(run: Run, out: Path) -> tuple[Path, Path]:
+    """results.json and results.csv in `out` (created if missing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = out / "results.json", out / "results.csv"
+    write_json(run, json_path)
+    write_csv(run, csv_path)
+    return json_path, csv_path
