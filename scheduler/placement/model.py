@@ -179,6 +179,12 @@ class Problem:
     # Anything a builder wants to carry along (e.g. the benchmark instance name); not read.
     meta: tuple[tuple[str, str], ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # Imported here because validate.py needs this module's dataclasses at import time.
+        from scheduler.placement.validate import validate
+
+        validate(self)
+
     @property
     def num_resources(self) -> int:
         return len(self.resources)
