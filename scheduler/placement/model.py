@@ -75,7 +75,9 @@ Objective (maximised; objective.md-style definition in evaluator.py):
   money         sum over placed replicas of (override cost if given, else
                 sum_r demand_r * group_cost[group][r])
   energy        sum of node_open_cost over nodes hosting at least one replica
-  load          sum over nodes and resources of load_weight[r] * max(0, used - node_safety)
+  load          sum over nodes and resources of load_weight[r] * max(0, used - node_safety),
+                where used = node_reserved + demands of the replicas now on the node (as in
+                ROADEF: without the transient double use of moved replicas)
   balance       sum over Balance b and nodes of b.weight * max(0, b.target * avail(r1) - avail(r2)),
                 avail = capacity - used
   fragmentation number of devices partly used (0 < used share < 1000)
