@@ -192,4 +192,6 @@ def machine_info() -> dict[str, str]:
         "ortools": _version("ortools"),
         "suanchou": _version("suanchou"),
         "git_commit": _git_commit(),
+        # Timings on a shared machine mean little without the load they were taken under.
+        "load_avg_1m": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown",
     }

@@ -19,7 +19,7 @@ FORMAT_VERSION = 1
 # Kubernetes-like FIFO + best fit (scheduler.placement.baselines).
 BASELINE_NAMES = ("ffd", "best_fit", "drf", "k8s")
 # Machine and parameter keys copied into every CSV line.
-CSV_CONTEXT = ("cores", "cpu_model", "python", "ortools", "suanchou", "git_commit")
+CSV_CONTEXT = ("cores", "cpu_model", "load_avg_1m", "python", "ortools", "suanchou", "git_commit")
 CSV_PARAMETERS = ("deterministic", "workers", "engine_seed")
 
 
@@ -47,7 +47,8 @@ class Row:
     engine_s: float | None = None  # wall time of solve(), model build included
     engine_build_s: float | None = None  # the engine's own build stage, part of engine_s
     engine_bound: float | None = None  # the engine's upper bound (LP or CP-SAT's, tighter)
-    gen_s: float | None = None
+    gen_s: float | None = None  # building the Problem (generation or loading, validation)
+    gen_peak_mib: float | None = None
     lp_s: float | None = None
     baselines_s: float | None = None
     engine_peak_mib: float | None = None
