@@ -220,7 +220,9 @@ def _cluster_roles(
     """Sizes, AI-centre flags, 信创 flags and 等保 levels; the largest clusters get fixed roles
     so that every city has an AI centre, a 信创 AI centre (910B) and a level-4 cluster."""
     n = spec.clusters
-    sizes = _split(spec.nodes, n, rng, minimum=max(2, spec.nodes // (4 * n)))
+    # Every cluster gets a few nodes (2, or 1 if there are not enough), a quarter of a fair
+    # share at most; the rest follows the skewed weights.
+    sizes = _split(spec.nodes, n, rng, minimum=max(min(2, spec.nodes // n), spec.nodes // (4 * n)))
     ai = [rng.random() < spec.ai_cluster_share for _ in range(n)]
     xc = [rng.random() < spec.xinchuang_share for _ in range(n)]
     levels = rng.choices([lv for lv, _ in _LEVEL_WEIGHTS], [w for _, w in _LEVEL_WEIGHTS], k=n)
@@ -486,14 +488,15 @@ def _accumulate(values: Sequence[float]) -> Sequence[float]:
 
 
 def _fit_gang(replicas: int, gpus: int, gpu_nodes: int) -> tuple[int, int]:
-    """Shrinks a training gang until it fits the GPU nodes of one eligible cluster."""
-    while replicas > gpu_nodes * (GPUS_PER_NODE // gpus):
-        if replicas > 2 and gpu_nodes * (GPUS_PER_NODE // gpus) >= 2:
-            replicas = gpu_nodes * (GPUS_PER_NODE // gpus)
-        elif gpus > 1:
+    """Shrinks a training gang until it fits the GPU nodes of one eligible cluster: fewer
+    replicas (at least 2), then fewer GPUs per replica."""
+    if gpu_nodes < 1:
+        raise ValueError("a GPU node set without GPU nodes")
+    while replicas > (fit := gpu_nodes * (GPUS_PER_NODE // gpus)):
+        if fit >= 2:
+            replicas = fit
+        else:  # one node that holds one replica of this size: halve the GPUs (1 GPU fits 8)
             gpus //= 2
-        else:
-            replicas = max(1, gpu_nodes * GPUS_PER_NODE)
     return replicas, gpus
 
 

@@ -155,6 +155,12 @@ def test_spec_fields_shape_the_city() -> None:
         Spec("bad", jobs=10, nodes=2, clusters=3)
 
 
+def test_a_cluster_per_node_still_works() -> None:
+    """The smallest city, one node per cluster, still generates a valid problem."""
+    p = generate(Spec("one-each", jobs=30, nodes=4, clusters=4, regions=2, departments=2), 1)
+    assert (p.num_jobs, p.num_nodes, p.num_groups) == (30, 4, 4)
+
+
 def _placed_every_third(p: Problem) -> Solution:
     """A placement (not necessarily feasible) of every third job on its first eligible node."""
     return Solution(
