@@ -132,8 +132,9 @@ def test_overrides() -> None:
     """Overrides name an existing job and node type, once, with a full demand vector."""
     with pytest.raises(InvalidProblem, match="override 0: job 3 does not exist"):
         tiny(overrides=(Override(job=3, node_type=0),))
-    with pytest.raises(InvalidProblem, match="override 0: node type 1 does not exist"):
-        tiny(overrides=(Override(job=0, node_type=1),))
+    with pytest.raises(InvalidProblem, match="override 0: node_type must be >= 0"):
+        tiny(overrides=(Override(job=0, node_type=-1),))
+    assert tiny(overrides=(Override(job=0, node_type=7, cost=1),)).overrides[0].node_type == 7
     with pytest.raises(InvalidProblem, match="override 0: demand has 1 entries, expected 2"):
         tiny(overrides=(Override(job=0, node_type=0, demand=(1,)),))
     with pytest.raises(InvalidProblem, match="override 1: repeats override 0"):
