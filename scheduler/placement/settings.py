@@ -1,0 +1,78 @@
+"""Knobs of one v2 solve (`EngineParams`) and the callback through which progress leaves it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from scheduler.placement.model import ObjectiveWeights
+
+# progress(event, fields): snake_case event name and flat fields, ready for a structured logger.
+# Events: baselines_done, lp_done, cpsat_start, cpsat_solution (from inside the search: keep it
+# quick and do not raise), cpsat_done, lns_improved, lns_done, checker_rejected.
+Progress = Callable[[str, Mapping[str, object]], None]
+
+# Wall seconds per CP-SAT deterministic unit, measured on the 2-core development machine (a
+# least-squares fit over LNS pieces of the synthetic S city gave 2.9 s under a load of 3; one to
+# two on a quiet machine). Deterministic mode converts its budget with it, so time_limit_s
+# means roughly wall seconds in both modes.
+WALL_PER_DET = 2.0
+
+# Exact CP-SAT takes the whole problem when its model has at most this many (job class, node)
+# placement pairs; above it, large-neighbourhood search over sub-problems of about
+# `lns_pairs` pairs. Measured on the 2-core machine (tests/placement/cpsat and the benchmark):
+# a model of 20,000 pairs builds in ~1 s and CP-SAT with one or two workers still improves on
+# LP rounding within a few seconds; at 100,000 pairs the build alone eats a 5 s budget.
+EXACT_MAX_PAIRS = 20_000
+LNS_PAIRS = 4_000
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """How long and how the v2 engine searches.
+
+    `deterministic` (the default): the same problem, seed and parameters give the same answer.
+    CP-SAT then runs one worker on its deterministic clock, and the search budget is
+    `time_limit_s` converted to deterministic units (WALL_PER_DET) -- about that many wall
+    seconds, more on a loaded machine. A wall-clock safety cap of `wall_factor` x time_limit_s
+    stops a search early; only reaching it can make two runs differ, and the outcome then
+    carries a note. Without it, CP-SAT uses `workers` workers and `time_limit_s` is wall-clock
+    seconds for the whole solve, greedy and LP included.
+    """
+
+    time_limit_s: float = 2.0
+    deterministic: bool = True
+    seed: int = 0
+    workers: int = 2
+    weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
+    # Engines to run; switching one off is for benchmarks and tests that isolate another.
+    use_lp: bool = True
+    use_cpsat: bool = True
+    use_lns: bool = True
+    exact_max_pairs: int = EXACT_MAX_PAIRS
+    lns_pairs: int = LNS_PAIRS
+    # Budget of one LNS sub-solve, as a share of the whole time limit (at least 0.05 s).
+    lns_step_share: float = 0.1
+    wall_factor: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s)):
+            raise ValueError(f"time_limit_s must be a finite number, got {self.time_limit_s!r}")
+        if self.time_limit_s <= 0:
+            raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s}")
+        if not 0 <= self.seed < 1 << 31:
+            raise ValueError(f"seed must be in 0..2^31-1 (CP-SAT's random_seed), got {self.seed}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.exact_max_pairs < 0 or self.lns_pairs < 1:
+            raise ValueError("exact_max_pairs must be >= 0 and lns_pairs >= 1")
+        if not 0 < self.lns_step_share <= 1:
+            raise ValueError(f"lns_step_share must be in (0, 1], got {self.lns_step_share}")
+        if self.wall_factor < 1:
+            raise ValueError(f"wall_factor must be >= 1, got {self.wall_factor}")
+
+    @property
+    def wall_budget_s(self) -> float:
+        """Wall-clock seconds the whole solve may take."""
+        return self.time_limit_s * (self.wall_factor if self.deterministic else 1.0)
