@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from scheduler.placement import devices
-from scheduler.placement.evaluator import DEFAULT_WEIGHTS, Evaluation, evaluate, job_work
+from scheduler.placement.evaluator import DEFAULT_WEIGHTS, Evaluation, Evaluator, job_work
 from scheduler.placement.model import ObjectiveWeights, Override, Solution
 from scheduler.placement.node_pool import Accept, Layout, Need, Pool, extended
 
@@ -235,7 +235,14 @@ class _Greedy:
             return self._take_all(
                 j, [fixed_first], [self.pool_demand(j, self.types[fixed_first])[0]]
             )
+        if reps == 1:
+            specs = list(self.specs(j, atoms))
+            n = self._choose(j, specs, ()) if specs else None
+            if n is None:
+                return None
+            return self._take_all(j, [n], [self.pool_demand(j, self.types[n])[0]])
         if j not in self.overrides:
+            # The gang's total must be there (one replica's is, if some node fits it).
             demand = p.job_demand[j]
             totals = self.pool.total
             for r, d in enumerate(demand):
@@ -245,11 +252,6 @@ class _Greedy:
         if not specs:
             return None
         demand_of = {a: ext for a, ext, _ in specs}
-        if reps == 1 and fixed_first is None:
-            n = self._choose(j, specs, ())
-            if n is None:
-                return None
-            return self._take_all(j, [n], [demand_of[self.pool.atom_of[n]]])
         self.pool.begin()
         nodes: list[int] = []
         ids: list[tuple[int, ...]] = []
@@ -562,7 +564,13 @@ def _add_usage(greedy: _Greedy, usage: dict[int, list[int]], j: int, nodes: Sequ
             row[r] += d
 
 
-BASELINES: dict[str, Callable[..., Solution]] = {
+class Baseline(Protocol):
+    """A greedy rule: an answer to `p`; `layout` may be shared between runs on one problem."""
+
+    def __call__(self, p: Problem, layout: Layout | None = None) -> Solution: ...
+
+
+BASELINES: dict[str, Baseline] = {
     "first_fit_decreasing": first_fit_decreasing,
     "best_fit": best_fit,
     "drf_ordered": drf_ordered,
@@ -578,10 +586,11 @@ def best_baseline(
     Ties go to the earlier baseline in BASELINES. The node layout is computed once and shared.
     """
     layout = Layout(p)
+    judge = Evaluator(p, weights)
     best: tuple[str, Solution, Evaluation] | None = None
     for name, baseline in BASELINES.items():
         solution = baseline(p, layout)
-        evaluation = evaluate(p, solution, weights)
+        evaluation = judge(solution)
         if best is None or evaluation.value > best[2].value:
             best = (name, solution, evaluation)
     assert best is not None

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from operator import mul
 from typing import TYPE_CHECKING
 
 from scheduler.placement.model import ObjectiveWeights
@@ -106,17 +107,18 @@ class ObjectiveScale:
 
 def job_size(p: Problem) -> tuple[int, ...]:
     """Per-replica size of each job: its base demand relative to the largest, per resource."""
-    norms = [max(column, default=0) for column in zip(*p.job_demand, strict=True)] or [0] * (
-        p.num_resources
-    )
-    out: list[int] = []
-    for demand in p.job_demand:
-        size = 0
-        for d, norm in zip(demand, norms, strict=True):
-            if d:
-                size += -(-SIZE_SCALE * d // norm)
-        out.append(size if size > 1 else 1)
-    return tuple(out)
+    columns = list(zip(*p.job_demand, strict=True))
+    if not columns:
+        return ()
+    # Column by column: C-level passes instead of a Python loop per job and resource.
+    parts = [
+        [-(-SIZE_SCALE * d // norm) for d in column]
+        for column in columns
+        if (norm := max(column)) > 0
+    ]
+    if not parts:
+        return (1,) * p.num_jobs
+    return tuple(size if size > 1 else 1 for size in map(sum, zip(*parts, strict=True)))
 
 
 def job_work(p: Problem) -> tuple[int, ...]:
@@ -187,16 +189,14 @@ def _money_bound(p: Problem) -> int:
                 row[r] = max(row[r], d)
         if o.cost is not None:
             extra_cost[o.job] = max(extra_cost.get(o.job, 0), o.cost)
-    total = 0
-    for j, (demand, reps, ns) in enumerate(
-        zip(p.job_demand, p.job_replicas, p.job_nodes, strict=True)
-    ):
-        if not p.node_sets[ns]:
-            continue
-        widest = extra_demand.get(j, demand)
-        per_replica = sum(x * c for x, c in zip(widest, dearest[ns], strict=True))
-        total += reps * max(per_replica, extra_cost.get(j, 0))
-    return total
+    per_replica = [
+        sum(map(mul, extra_demand.get(j, demand), dearest[ns]))
+        for j, (demand, ns) in enumerate(zip(p.job_demand, p.job_nodes, strict=True))
+    ]
+    for j, cost in extra_cost.items():
+        per_replica[j] = max(per_replica[j], cost)
+    # A job whose node set is empty is never placed; its dearest prices are all 0 anyway.
+    return sum(map(mul, per_replica, p.job_replicas))
 
 
 def _load_bound(p: Problem) -> int:
@@ -225,12 +225,16 @@ def _balance_bound(p: Problem) -> int:
 
 def objective_scale(p: Problem, weights: ObjectiveWeights = DEFAULT_WEIGHTS) -> ObjectiveScale:
     """The work weight and cost unit `evaluate` uses for `p` (module docstring)."""
+    return _scale(p, weights, job_work(p))
+
+
+def _scale(p: Problem, weights: ObjectiveWeights, work: Sequence[int]) -> ObjectiveScale:
     _check_weights(weights)
     if weights.work is not None:
         return ObjectiveScale(work_weight=weights.work, cost_unit=1, cost_bound=0)
     bounds = cost_bounds(p)
     bound = sum(getattr(weights, t) * bounds[t] for t in COST_TERMS)
-    total_work = max(1, sum(job_work(p)))
+    total_work = max(1, sum(work))
     unit = 1
     while (1 + bound // unit) * total_work > VALUE_LIMIT:
         unit *= 2
@@ -241,29 +245,43 @@ def evaluate(p: Problem, s: Solution, weights: ObjectiveWeights = DEFAULT_WEIGHT
     """The objective of `s` and its terms. Feasibility is check()'s business: evaluate judges
     infeasible answers too, but raises ValueError if `s` does not have the problem's shape (or
     lacks device ids where the fragmentation term needs them)."""
-    scale = objective_scale(p, weights)
-    assignment = _assignment(p, s)
-    demands = Demands(p)
-    work_of = job_work(p)
-    work = sum(work_of[j] for j, _ in placed_jobs(assignment))
-    used = node_usage(p, demands, assignment)
-    terms = {
-        "preemption": _preemption(p, assignment),
-        "migration": _migration(p, assignment),
-        "money": sum(demands.price(j, n) for j, nodes in placed_jobs(assignment) for n in nodes),
-        "energy": _energy(p, assignment),
-        "load": _load(p, used),
-        "balance": _balance(p, used),
-        "fragmentation": _fragmentation(p, s, assignment, demands),
-    }
-    cost = sum(getattr(weights, t) * terms[t] for t in COST_TERMS)
-    return Evaluation(
-        value=scale.work_weight * work - cost // scale.cost_unit,
-        work_weight=scale.work_weight,
-        cost_unit=scale.cost_unit,
-        work=work,
-        **terms,
-    )
+    return Evaluator(p, weights)(s)
+
+
+class Evaluator:
+    """`evaluate` for many answers to one problem: job work and the scale are computed once."""
+
+    def __init__(self, p: Problem, weights: ObjectiveWeights = DEFAULT_WEIGHTS) -> None:
+        self.p = p
+        self.weights = weights
+        self.job_work = job_work(p)
+        self.scale = _scale(p, weights, self.job_work)
+        self.demands = Demands(p)
+
+    def __call__(self, s: Solution) -> Evaluation:
+        p, demands, weights, scale = self.p, self.demands, self.weights, self.scale
+        assignment = _assignment(p, s)
+        work = sum(self.job_work[j] for j, _ in placed_jobs(assignment))
+        used = node_usage(p, demands, assignment)
+        terms = {
+            "preemption": _preemption(p, assignment),
+            "migration": _migration(p, assignment),
+            "money": sum(
+                demands.price(j, n) for j, nodes in placed_jobs(assignment) for n in nodes
+            ),
+            "energy": _energy(p, assignment),
+            "load": _load(p, used),
+            "balance": _balance(p, used),
+            "fragmentation": _fragmentation(p, s, assignment, demands),
+        }
+        cost = sum(getattr(weights, t) * terms[t] for t in COST_TERMS)
+        return Evaluation(
+            value=scale.work_weight * work - cost // scale.cost_unit,
+            work_weight=scale.work_weight,
+            cost_unit=scale.cost_unit,
+            work=work,
+            **terms,
+        )
 
 
 def _assignment(p: Problem, s: Solution) -> Sequence[Sequence[int] | None]:
