@@ -7,8 +7,9 @@ constraint of model.py, in pure Python (no OR-Tools) and fast at city scale (nod
   the first group, in node order, that holds the gang; each replica on the lowest-numbered node
   that fits (classic FFD bin packing).
 - best_fit: higher priority first, then older; groups cheapest first for the job's demand; each
-  replica on the tightest node (least weighted capacity left, each resource weighed by the
-  largest capacity any node has of it).
+  replica on the tightest node: least capacity left after placement, summed over resources each
+  weighed by the largest capacity any node has of it, compared among the CANDIDATES nodes of
+  each atom that are tightest in the job's scarcest resource (node_pool.py).
 - drf_ordered: dominant resource fairness across departments: repeatedly the department with the
   smallest dominant share (largest share of any resource of the pool its placed jobs use) gets
   its next job (priority, then age), placed as in best_fit. Jobs without a department form one.
