@@ -193,10 +193,10 @@ def _matrix(
         if _ints_ok(flat, low, high):
             return
     for i, row in enumerate(rows):
-        _check_row(row, width, f"{unit} {i}", field_name(field), column, low, high)
+        _check_row(row, width, f"{unit} {i}", _field_name(field), column, low, high)
 
 
-def field_name(field: str) -> str:
+def _field_name(field: str) -> str:
     """'node_capacity' -> 'capacity': messages already say which node or job."""
     for prefix in ("node_", "job_", "group_"):
         if field.startswith(prefix):
