@@ -156,7 +156,8 @@ def _version(package: str) -> str:
 
 
 def _git_commit() -> str:
-    """Commit of the working tree, with '+dirty' when it has uncommitted changes."""
+    """Commit of the working tree, '+dirty' when the code under measurement differs from it
+    (changed or untracked files in the packages a benchmark runs)."""
     root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(
@@ -168,7 +169,7 @@ def _git_commit() -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--", "scheduler", "benchmarks"],
             cwd=root,
             capture_output=True,
             text=True,

@@ -47,7 +47,8 @@ class Row:
     engine_s: float | None = None  # wall time of solve(), model build included
     engine_build_s: float | None = None  # the engine's own build stage, part of engine_s
     engine_bound: float | None = None  # the engine's upper bound (LP or CP-SAT's, tighter)
-    gen_s: float | None = None  # building the Problem (generation or loading, validation)
+    gen_s: float | None = None  # building the Problem: generation or loading, validation
+    # (churn rows: building the next cycle from the previous one)
     gen_peak_mib: float | None = None
     lp_s: float | None = None
     baselines_s: float | None = None
