@@ -163,6 +163,8 @@ def _rng(seed: int, stream: str) -> random.Random:
 
 @dataclass(frozen=True)
 class Cluster:
+    """A cluster's attributes, which decide eligibility, and where its nodes are."""
+
     name: str
     region: int
     level: int
@@ -174,6 +176,8 @@ class Cluster:
 
 @dataclass(frozen=True)
 class City:
+    """The clusters and the node columns of the Problem."""
+
     clusters: tuple[Cluster, ...]
     node_capacity: tuple[tuple[int, ...], ...]
     node_type: tuple[int, ...]
