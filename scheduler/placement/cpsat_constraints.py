@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 from scheduler.placement.cpsat_data import WHOLE
-from scheduler.placement.cpsat_vars import IntVar, Lin, Parts
+from scheduler.placement.cpsat_vars import IntVar, Lin, Parts, any_of, positive
 
 
 def add_all(parts: Parts) -> None:
@@ -216,14 +216,16 @@ def add_spread(parts: Parts) -> None:
         for dom, lin in sorted(reach.items()):
             c = model.new_bool_var(f"cover_{key}_{dom}")
             model.add(c <= lin.expr())
+            parts.derive(c, positive(lin))
             cover.add(c)
         if anything:
             model.add(cover.expr() >= service.spread_min)
             continue
         active = model.new_bool_var("spread_active")
-        for j in free:
-            placed = parts.placed[parts.class_of[j]]
+        members = [parts.placed[parts.class_of[j]] for j in free]
+        for placed in members:
             model.add(active >= placed)
+        parts.derive(active, any_of(members))
         model.add(cover.expr() >= service.spread_min * active)
 
 
@@ -275,7 +277,9 @@ def _depends(parts: Parts, jobs: tuple[int, ...], targets: tuple[int, ...], key:
     def there(dom: int) -> IntVar | None:
         if dom not in present and dom in reach:
             b = model.new_bool_var(f"present_{key}_{dom}")
-            model.add(b <= reach[dom].expr())
+            lin = reach[dom]
+            model.add(b <= lin.expr())
+            parts.derive(b, positive(lin))
             present[dom] = b
         return present.get(dom)
 

@@ -8,12 +8,21 @@ stay in the `Lin`, so the exact model's objective is the evaluator's value, not 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
 from scheduler.placement.cpsat_data import WHOLE
-from scheduler.placement.cpsat_vars import Lin, Parts
+from scheduler.placement.cpsat_vars import (
+    Lin,
+    Parts,
+    Reader,
+    any_of,
+    equals,
+    excess,
+    strictly_between,
+)
 from scheduler.placement.evaluator import objective_scale
 from scheduler.placement.model import ObjectiveWeights, Problem
 
@@ -72,6 +81,9 @@ class Objective:
             model.add(whole == cost.expr())
             scaled = model.new_int_var(0, max(0, cost.max_value()) // w.cost_unit, "cost_units")
             model.add_division_equality(scaled, whole, w.cost_unit)
+            parts.derive(whole, cost.eval)
+            unit = w.cost_unit
+            parts.derive(scaled, lambda read: cost.eval(read) // unit)
             total.add(scaled, -1)
         # CP-SAT gets the variable part only; the constant is added back when reading values.
         self.constant = total.const
@@ -147,12 +159,31 @@ def _node_move_costs(parts: Parts, u: int, j: int, lin: Lin) -> None:
     # Replicas arrive wherever x exceeds what stayed, former nodes included.
     arrivals = parts.nodes_of[u]
     inflow: dict[int, Lin] = {b: Lin() for b in arrivals}
+
+    def pairing(read: Reader) -> dict[tuple[int, int], int]:
+        """Some feasible transport (the hint's); the search finds the cheapest."""
+        gone = [
+            a
+            for a, c in current.items()
+            for _ in range(c * read(parts.placed[u]) - read(parts.kept.get((u, a), 0)))
+        ]
+        came = [
+            b
+            for b in arrivals
+            for _ in range(read(parts.x[u, b]) - read(parts.kept.get((u, b), 0)))
+        ]
+        out: dict[tuple[int, int], int] = {}
+        for a, b in zip(gone, came, strict=False):
+            out[a, b] = out.get((a, b), 0) + 1
+        return out
+
     for a, c in current.items():
         outflow = Lin()
         for b in arrivals:
             if b == a:
                 continue
             f = model.new_int_var(0, min(c, parts.ub[u, b]), "")
+            parts.derive(f, _flow_rule(pairing, a, b))
             outflow.add(f)
             inflow[b].add(f)
             lin.add(f, facts.node_move_cost(a, b))
@@ -165,6 +196,12 @@ def _node_move_costs(parts: Parts, u: int, j: int, lin: Lin) -> None:
         arrived.add(parts.x[u, b])
         arrived.add(parts.kept.get((u, b), 0), -1)
         model.add(inflow[b].expr() == arrived.expr())
+
+
+def _flow_rule(
+    pairing: Callable[[Reader], dict[tuple[int, int], int]], a: int, b: int
+) -> Callable[[Reader], int]:
+    return lambda read: pairing(read).get((a, b), 0)
 
 
 def _service_moves(parts: Parts, lin: Lin) -> None:
@@ -190,6 +227,7 @@ def _service_moves(parts: Parts, lin: Lin) -> None:
     peak = model.new_int_var(floor, most, "service_moves")
     for total in sums:
         model.add(peak >= total.expr())
+    parts.derive(peak, lambda read: max(floor, *(t.eval(read) for t in sums)))
     lin.add(peak, p.service_move_weight)
 
 
@@ -217,8 +255,10 @@ def energy(parts: Parts) -> Lin:
         if not users:
             continue
         is_open = model.new_bool_var(f"open_{n}")
-        for u in users:
-            model.add(parts.x[u, n] <= parts.ub[u, n] * is_open)
+        xs = [parts.x[u, n] for u in users]
+        for u, x in zip(users, xs, strict=True):
+            model.add(x <= parts.ub[u, n] * is_open)
+        parts.derive(is_open, any_of(xs))
         lin.add(is_open, cost)
     return lin
 
@@ -242,6 +282,7 @@ def load(parts: Parts) -> Lin:
                 continue
             over = model.new_int_var(0, most, f"over_{n}_{r}")
             model.add(over >= used.expr() - safety)
+            parts.derive(over, excess(used, safety))
             lin.add(over, weight)
     return lin
 
@@ -267,6 +308,7 @@ def balance(parts: Parts) -> Lin:
                 continue
             short = model.new_int_var(0, most, f"balance_{n}_{b.r1}_{b.r2}")
             model.add(short >= gap.expr())
+            parts.derive(short, excess(gap))
             lin.add(short, b.weight)
     return lin
 
@@ -291,4 +333,6 @@ def fragmentation(parts: Parts) -> Lin:
             opened = parts.dev_open.get((n, k))
             model.add(partial + full >= (1 if opened is None else opened))
             lin.add(partial)
+            parts.derive(full, equals(load_k, WHOLE))
+            parts.derive(partial, strictly_between(load_k, 0, WHOLE))
     return lin

@@ -10,6 +10,7 @@ value of an optimal solution equals evaluate(...).value.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -17,7 +18,7 @@ from ortools.sat.python import cp_model
 from scheduler.placement.cpsat_constraints import add_all
 from scheduler.placement.cpsat_data import WHOLE, Facts, Fixed, Incumbent, Scope
 from scheduler.placement.cpsat_objective import Objective, TermWeights
-from scheduler.placement.cpsat_vars import Parts, build_parts
+from scheduler.placement.cpsat_vars import IntVar, Parts, Value, build_parts
 from scheduler.placement.model import Solution
 from scheduler.placement.settings import Progress
 
@@ -91,9 +92,17 @@ class CpSatModel:
     # -- warm start ------------------------------------------------------------------------------
 
     def hint(self, solution: Solution) -> None:
-        """Hints placements, gang groups and device shares from a (feasible) solution."""
-        parts, model = self.parts, self.model
+        """Hints every variable from a (feasible) solution: placements, gang groups and device
+        shares from the solution, auxiliaries computed from those (a complete hint is taken
+        as CP-SAT's first solution; a partial one may be lost)."""
+        parts = self.parts
         p = self.facts.p
+        values: dict[int, tuple[IntVar, int]] = {}
+
+        def put(v: Value, value: int) -> None:
+            if not isinstance(v, int):
+                values[v.index] = (v, value)
+
         for u, cls in enumerate(parts.classes):
             counts: dict[int, int] = {}
             groups: dict[int, int] = {}
@@ -106,69 +115,50 @@ class CpSatModel:
                 groups[p.node_group[nodes[0]]] = groups.get(p.node_group[nodes[0]], 0) + 1
                 for n in nodes:
                     counts[n] = counts.get(n, 0) + 1
-            placed_var = parts.placed[u]
-            if not isinstance(placed_var, int):
-                model.add_hint(placed_var, placed)
+            put(parts.placed[u], placed)
             for n in parts.nodes_of[u]:
-                x = parts.x[u, n]
-                if not isinstance(x, int):
-                    model.add_hint(x, counts.get(n, 0))
+                put(parts.x[u, n], counts.get(n, 0))
             for g in {p.node_group[n] for n in parts.nodes_of[u]}:
                 y = parts.gangs.get((u, g))
                 if y is not None:
-                    model.add_hint(y, groups.get(g, 0))
-        self._hint_devices(solution)
+                    put(y, groups.get(g, 0))
+        self._hint_devices(solution, put)
 
-    def _hint_devices(self, solution: Solution) -> None:
+        def read(v: Value) -> int:
+            return v if isinstance(v, int) else values.get(v.index, (v, 0))[1]
+
+        for var, rule in parts.derived:
+            put(var, rule(read))
+        for var, value in values.values():
+            self.model.add_hint(var, value)
+
+    def _hint_devices(self, solution: Solution, put: Callable[[Value, int], None]) -> None:
+        """Share counts per device. Devices free of fixed load are interchangeable and the
+        model keeps them in descending load order, so the hint's devices are sorted so too."""
         parts, facts = self.parts, self.facts
         if not parts.share or not solution.devices:
             return
-        per_device: dict[tuple[int, int, int], int] = {}
+        count: dict[tuple[int, int, int], int] = {}  # (class, node, device id) -> replicas
+        load: dict[tuple[int, int], int] = {}  # (node, device id) -> decided share load
         for u, cls in enumerate(parts.classes):
             for j in cls.jobs:
                 nodes, devs = solution.assignment[j], solution.devices[j]
                 if nodes is None or devs is None:
                     continue
                 for n, ids in zip(nodes, devs, strict=True):
-                    q = facts.demand(j, n)[facts.gpu] if facts.gpu >= 0 else 0
+                    q = facts.demand(j, n)[facts.gpu]
                     if facts.gpu_kind(q) == "share" and len(ids) == 1:
-                        key = (u, n, ids[0])
-                        per_device[key] = per_device.get(key, 0) + 1
-        remap = self._canonical_devices(per_device)
-        for (u, n, k), s in parts.share.items():
-            count = per_device.get((u, n, remap.get((n, k), k)), 0)
-            self.model.add_hint(s, count)
-        for (n, k), opened in parts.dev_open.items():
-            source = remap.get((n, k), k)
-            load = sum(c for (v, m, d), c in per_device.items() if m == n and d == source)
-            self.model.add_hint(opened, load > 0)
-
-    def _canonical_devices(
-        self, per_device: dict[tuple[int, int, int], int]
-    ) -> dict[tuple[int, int], int]:
-        """Model device k of node n -> the hinted device whose load it should take: the model
-        keeps interchangeable devices in descending load order, so the hint must too."""
-        parts, facts = self.parts, self.facts
-        remap: dict[tuple[int, int], int] = {}
-        nodes = sorted({n for (n, _) in parts.dev_open})
-        for n in nodes:
-            empty = sorted(k for (m, k) in parts.dev_open if m == n)
-            shares = {u: q for u in parts.on_node[n] for q in [self._gpu_q(u, n)] if q}
-
-            def load(k: int, n: int = n, shares: dict[int, int] = shares) -> int:
-                return sum(
-                    c * shares.get(u, 0) for (u, m, d), c in per_device.items() if m == n and d == k
-                )
-
-            ordered = sorted(empty, key=lambda k: (-load(k), k))
-            remap.update({(n, k): src for k, src in zip(empty, ordered, strict=True)})
-        del facts
-        return remap
-
-    def _gpu_q(self, u: int, n: int) -> int:
-        facts = self.facts
-        q = facts.demand(self.parts.classes[u].rep, n)[facts.gpu]
-        return q if facts.gpu_kind(q) == "share" else 0
+                        count[u, n, ids[0]] = count.get((u, n, ids[0]), 0) + 1
+                        load[n, ids[0]] = load.get((n, ids[0]), 0) + q
+        source: dict[tuple[int, int], int] = {}  # model device -> the solution's device id
+        for n in sorted({n for (n, _) in parts.dev_open}):
+            slots = sorted(k for (m, k) in parts.dev_open if m == n)
+            ordered = sorted(slots, key=lambda k: (-load.get((n, k), 0), k))
+            source.update({(n, k): src for k, src in zip(slots, ordered, strict=True)})
+        for (u, n, k), var in parts.share.items():
+            put(var, count.get((u, n, source.get((n, k), k)), 0))
+        for (n, k), var in parts.dev_open.items():
+            put(var, int(load.get((n, source[n, k]), 0) > 0))
 
     # -- search ----------------------------------------------------------------------------------
 

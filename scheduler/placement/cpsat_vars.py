@@ -9,6 +9,7 @@ appear only where a family needs a yes/no: evictions, open nodes, devices, domai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -17,6 +18,8 @@ from scheduler.placement.cpsat_data import WHOLE, Facts, Fixed, JobClass, Scope,
 
 IntVar = cp_model.IntVar
 Value = IntVar | int
+# Reads a variable's value in a candidate solution (a hint being completed).
+Reader = Callable[[Value], int]
 
 
 class Lin:
@@ -70,11 +73,41 @@ class Lin:
     def expr(self) -> cp_model.LinearExprT:
         return cp_model.LinearExpr.weighted_sum(self.vars, self.coefs) + self.const
 
+    def eval(self, read: Reader) -> int:
+        """The expression's value where each variable's value is read(v)."""
+        return self.const + sum(c * read(v) for v, c in zip(self.vars, self.coefs, strict=True))
+
     def value(self, solver: cp_model.CpSolver) -> int:
         """The expression's value in the solver's solution, as an exact integer."""
         return self.const + sum(
             c * int(solver.value(v)) for v, c in zip(self.vars, self.coefs, strict=True)
         )
+
+
+# Rules for Parts.derive: how an auxiliary variable follows from the decisions.
+
+
+def positive(lin: Lin) -> Callable[[Reader], int]:
+    """1 if lin > 0 (a domain covered, a device in use), else 0."""
+    return lambda read: int(lin.eval(read) > 0)
+
+
+def excess(lin: Lin, level: int = 0) -> Callable[[Reader], int]:
+    """max(0, lin - level) (load above safety, balance shortfall)."""
+    return lambda read: max(0, lin.eval(read) - level)
+
+
+def any_of(values: list[Value]) -> Callable[[Reader], int]:
+    """1 if any of `values` is non-zero (a node hosts a replica), else 0."""
+    return lambda read: int(any(read(v) for v in values))
+
+
+def equals(lin: Lin, target: int) -> Callable[[Reader], int]:
+    return lambda read: int(lin.eval(read) == target)
+
+
+def strictly_between(lin: Lin, low: int, high: int) -> Callable[[Reader], int]:
+    return lambda read: int(low < lin.eval(read) < high)
 
 
 def _upper(v: IntVar) -> int:
@@ -114,9 +147,18 @@ class Parts:
     # members of each service (the service move penalty is a max over all services).
     job_work: tuple[int, ...] = ()
     fixed_service_moves: dict[int, int] = field(default_factory=dict)
+    # Auxiliary variables and how to compute each from the decision variables, in creation
+    # order: a hint is completed with them (CP-SAT's hint search gives up on partial hints
+    # of device-heavy pieces, measured on the synthetic cities).
+    derived: list[tuple[IntVar, Callable[[Reader], int]]] = field(default_factory=list)
     # Memos shared by families: department usage, classes per department.
     dept_usage: dict[tuple[int, int], Lin] = field(default_factory=dict)
     by_department: dict[int, list[int]] = field(default_factory=dict)
+
+    def derive(self, var: IntVar, rule: Callable[[Reader], int]) -> IntVar:
+        """Registers how `var` follows from the decisions; returns it."""
+        self.derived.append((var, rule))
+        return var
 
     def free_capacity(self, n: int) -> list[int]:
         """Capacity of node n left by reserved usage and the scope's fixed jobs."""
@@ -285,9 +327,14 @@ def _moves(parts: Parts, u: int, j: int, current: dict[int, int], replicas: int)
         else:
             kept = model.new_int_var(0, c, f"kept_{j}_{a}")
             model.add_min_equality(kept, [x, c])
+            parts.derive(kept, _kept_rule(x, c))
         parts.kept[u, a] = kept
         moved.add(kept, -1)
     parts.moved[u] = moved
+
+
+def _kept_rule(x: Value, count: int) -> Callable[[Reader], int]:
+    return lambda read: min(count, read(x))
 
 
 def _fit(

@@ -33,6 +33,7 @@ from scheduler.placement.settings import WALL_PER_DET, Progress
 STEP_S = 0.045
 PAIR_S = 1e-5
 _GROW, _SHRINK = 1.3, 0.7
+_SHAPES = ("cluster", "unplaced", "random")
 _MIN_NODES = 2
 
 
@@ -81,6 +82,8 @@ class Neighbourhoods:
         self.unplaced_per_set = 64
         self.inc: Incumbent | None = None
         self.unplaced_by_set: dict[int, list[int]] = {}
+        self.wins = [0] * len(_SHAPES)
+        self.last = 0
 
     def reset(self, inc: Incumbent) -> None:
         """Re-reads the incumbent's unplaced jobs (after an accepted improvement)."""
@@ -105,16 +108,25 @@ class Neighbourhoods:
             self.nodes_per_step = max(_MIN_NODES, int(self.nodes_per_step * _SHRINK))
             self.unplaced_per_set = max(8, int(self.unplaced_per_set * _SHRINK))
 
-    def pick(self, step: int) -> Scope:
-        """Scope of step `step`: strategies take turns so no single shape gets stuck."""
-        kind = step % 3
-        if kind == 0:
+    def pick(self) -> Scope:
+        """The next neighbourhood. Each shape is drawn with probability proportional to one
+        plus its past successes: on the synthetic cities random nodes across clusters won
+        most improvements, but cluster windows are the only ones that move gangs."""
+        weights = [1 + self.wins[k] for k in range(len(_SHAPES))]
+        kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
+        self.last = kind
+        shape = _SHAPES[kind]
+        if shape == "cluster":
             nodes = self._cluster_nodes()
-        elif kind == 1:
+        elif shape == "unplaced":
             nodes = self._unplaced_nodes() or self._cluster_nodes()
         else:
             nodes = self._random_nodes()
         return self._scope(nodes)
+
+    def reward(self) -> None:
+        """The last neighbourhood improved the incumbent."""
+        self.wins[self.last] += 1
 
     def _cluster_nodes(self) -> set[int]:
         """A window of one cluster's nodes, so gangs may move inside it."""
@@ -203,7 +215,7 @@ def improve(
             step_s = min(limits.step_s, limits.budget_s - wall)
             if step_s <= 0.01:
                 break
-        scope = hoods.pick(steps)
+        scope = hoods.pick()
         steps += 1
         if not scope.jobs:
             spent += STEP_S if limits.deterministic else 0.0
@@ -219,11 +231,13 @@ def improve(
                 deterministic=limits.deterministic,
                 seed=rng.randrange(1 << 31),
                 workers=limits.workers,
-                wall_cap_s=3 * step_s,
+                # Generous: only a badly loaded machine reaches it (LnsResult says so).
+                wall_cap_s=10 * step_s,
             )
         )
         if limits.deterministic:
             spent += WALL_PER_DET * result.deterministic_time + STEP_S + PAIR_S * model.pairs
+            hit_cap = hit_cap or result.hit_wall_cap
         else:
             spent = time.perf_counter() - started
         hoods.adapt(model.pairs, limits.target_pairs, result.status == "OPTIMAL")
@@ -245,6 +259,7 @@ def improve(
         if value > best_value and feasible(candidate):
             best, best_value = candidate, value
             improvements += 1
+            hoods.reward()
             inc = Incumbent(facts, best)
             hoods.reset(inc)
             if progress is not None:
