@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
@@ -19,7 +19,10 @@ import structlog
 from scheduler.domain import reasons
 from scheduler.domain.models import Explanation, Run
 from scheduler.domain.states import ClusterState, JobState, RunState
-from scheduler.placement import Result, SolveParams, check, solve
+from scheduler.placement.engine import solve
+from scheduler.placement.outcome import Outcome
+from scheduler.placement.settings import EngineParams
+from scheduler.placement.verify import check
 from scheduler.service.clock import Clock
 from scheduler.service.explain import (
     SOLVER_REASONS,
@@ -81,37 +84,46 @@ class SchedulingCycle:
                 self._log(report)
             return report
         built = build_problem(snap)
-        # Wall-clock bounded, not deterministic: a cycle must end on time on a loaded machine.
-        # One worker leaves the other core to the RPC threads of this process.
-        result = solve(
-            built.problem,
-            SolveParams(
-                time_limit_s=self._settings.solver_time_limit_s, deterministic=False, workers=1
-            ),
-        )
-        if result.notes:
-            log.warning("solver_notes", notes=list(result.notes))
-        violations = check(built.problem, result.assignment)
-        if violations:
-            # Never lease an answer the independent checker rejects; the jobs stay queued and
-            # the next cycle tries again.
-            log.error("cycle_rejected_solution", violations=violations[:20], count=len(violations))
-            placed = 0
-        else:
-            with self._store.unit() as tx:
-                placed = self._persist(tx, snap, built, result)
+        outcome = self._solve(built)
+        with self._store.unit() as tx:
+            placed = self._persist(tx, snap, built, outcome)
         report = CycleReport(
             jobs=len(built.jobs),
             placed=placed,
             requeued=requeued,
-            objective=result.objective,
-            bound=result.bound,
-            status=str(result.status),
-            solve_ms=result.solve_ms,
+            objective=(outcome.value or 0) if outcome else 0,
+            bound=outcome.upper_bound if outcome else 0,
+            status=str(outcome.status) if outcome else "NO_NODES",
+            solve_ms=outcome.timings.total_ms if outcome else 0.0,
             total_ms=(time.perf_counter() - t0) * 1000,
         )
         self._log(report)
         return report
+
+    def _solve(self, built: BuiltProblem) -> Outcome | None:
+        """The engine's answer, or None when there is nothing to place on (no node at all)."""
+        if built.problem is None:
+            return None
+        # Wall-clock bounded, not deterministic: a cycle must end on time on a loaded machine.
+        # One worker leaves the other core to the RPC threads of this process.
+        outcome = solve(
+            built.problem,
+            EngineParams(
+                time_limit_s=self._settings.solver_time_limit_s, deterministic=False, workers=1
+            ),
+        )
+        if outcome.notes:
+            log.warning("solver_notes", notes=list(outcome.notes))
+        if outcome.solution is not None:
+            violations = check(built.problem, outcome.solution)
+            if violations:
+                # Never lease an answer the independent checker rejects; the jobs stay queued
+                # and the next cycle tries again.
+                log.error(
+                    "cycle_rejected_solution", violations=violations[:20], count=len(violations)
+                )
+                return replace(outcome, solution=None)
+        return outcome
 
     def _log(self, r: CycleReport) -> None:
         log.info(
@@ -154,25 +166,24 @@ class SchedulingCycle:
                     log.info("cluster_removed", cluster=cluster.name, reason="drained")
         return lost
 
-    def _persist(self, tx: Tx, snap: Snapshot, built: BuiltProblem, result: Result) -> int:
+    def _persist(self, tx: Tx, snap: Snapshot, built: BuiltProblem, outcome: Outcome | None) -> int:
         now = self._clock.now()
         placed = 0
-        unplaced = {u.job: u for u in result.unplaced}
+        unplaced = {u.job: u for u in outcome.unplaced} if outcome else {}
+        solution = outcome.solution if outcome else None
         for j, job in enumerate(built.jobs):
-            nodes = result.assignment[j]
+            nodes = solution.assignment[j] if solution else None
             if nodes is None:
                 u = unplaced.get(j)
-                code = (
-                    SOLVER_REASONS.get(u.reason, u.reason) if u else reasons.INSUFFICIENT_CAPACITY
-                )
-                detail = u.detail if u else "not placed this cycle"
+                code = SOLVER_REASONS.get(u.reason, u.reason) if u else _default_reason(outcome)
+                detail = u.detail if u else _default_detail(outcome)
                 vs = verdicts(snap, job)
                 message = unplaced_message(detail, vs)
                 if (code, message) != (job.reason, job.message):
                     tx.jobs.set_reason(job.job_id, code, message, now)
                     tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs, now))
                 continue
-            cluster = built.groups[built.problem.node_group[nodes[0]]]
+            cluster = built.nodes[nodes[0]].cluster
             node_names = [built.nodes[n].name for n in nodes]
             vs = verdicts(snap, job, chosen=cluster)
             message = placed_message(job, cluster, node_names, vs)
@@ -215,6 +226,16 @@ class SchedulingCycle:
             )
             placed += 1
         return placed
+
+
+def _default_reason(outcome: Outcome | None) -> str:
+    return reasons.NO_ELIGIBLE_CLUSTER if outcome is None else reasons.INSUFFICIENT_CAPACITY
+
+
+def _default_detail(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "no schedulable cluster has reported nodes"
+    return "not placed this cycle"
 
 
 class CycleRunner:
