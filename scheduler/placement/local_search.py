@@ -1,0 +1,963 @@
+"""A mutable feasible placement (`Packing`) and the local search that improves it.
+
+The moves only ever keep the placement feasible and never lower the objective:
+- insert: place an unplaced job where it fits (highest work first);
+- eject: place an unplaced job on a node by moving small replicas of other jobs elsewhere, or by
+  evicting placed queued jobs of less total work from that node;
+- cheaper: move a job whose replicas can go to a cheaper group;
+- consolidate (node_open_cost > 0): empty a lightly used node into nodes that are open anyway.
+
+What the search never touches: running jobs (they stay where they run: moving and evicting them
+is the CP-SAT / LNS engine's business) and jobs of services (their relations are checked only
+by the greedy that placed them, so they are frozen afterwards).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from scheduler.placement.aggregate import (
+    Classes,
+    View,
+    classify,
+    give_devices,
+    occupy,
+    take_devices,
+)
+from scheduler.placement.model import ObjectiveWeights, Problem, Solution
+
+Progress = Callable[[str, Mapping[str, object]], None]
+
+# An ejection looks at this many nodes per job, those where it lacks least: scanning the
+# residents of every eligible node made one pass take 20 s on the synthetic M city.
+_NEAR_NODES = 12
+
+
+class Packing:
+    """Where every replica is, and the free capacity, devices and quotas that leaves.
+
+    Built from the running jobs (pinned where they run) plus, optionally, an answer to start
+    from. Every mutation keeps capacity, devices, eligibility, gangs and quotas satisfied.
+
+    Finding a node is the hot path (a city fill asks tens of thousands of times), so each node
+    class keeps its nodes sorted by the free amount of one key resource, the scarcest one:
+    best fit is then a binary search plus a short walk, not a sweep of the class.
+    """
+
+    def __init__(
+        self,
+        view: View,
+        classes: Classes,
+        start: Solution | None = None,
+        prices: Sequence[Sequence[float]] = (),
+    ) -> None:
+        p = view.p
+        self.view = view
+        self.p = p
+        self.classes = classes
+        # LP dual prices per node class and resource, when an LP plan is at hand.
+        self.prices = prices
+        running = [j for j in range(p.num_jobs) if view.current[j] is not None]
+        occ = occupy(view, running)
+        self.consistent = occ.consistent
+        self.free = occ.free
+        self.shares = occ.shares
+        nj = p.num_jobs
+        self.where: list[list[int] | None] = [None] * nj
+        self.devs: list[list[tuple[int, ...]] | None] = [None] * nj
+        self.host: list[dict[int, int]] = [{} for _ in range(p.num_nodes)]
+        self.count = [0] * p.num_nodes
+        self.frozen = [view.current[j] is not None for j in range(nj)]
+        self.quota_left: dict[tuple[int, int], int] = {
+            (q.department, q.resource): q.nominal + q.borrow_limit for q in p.quotas
+        }
+        self.node_class = [0] * p.num_nodes
+        for c, nc in enumerate(classes.nodes):
+            for n in nc.nodes:
+                self.node_class[n] = c
+        # Eligible node classes by group, per node set: the search's candidate lists.
+        self.set_groups: list[list[tuple[int, list[int]]]] = []
+        for classes_of_set in classes.node_classes_of_set:
+            by_group: dict[int, list[int]] = {}
+            for c in classes_of_set:
+                by_group.setdefault(classes.nodes[c].group, []).append(c)
+            self.set_groups.append(sorted(by_group.items()))
+        width = p.num_resources
+        top = [max((cap[r] for cap in p.node_capacity), default=1) or 1 for r in range(width)]
+        self.inv_cap = [1.0 / t for t in top]
+        # Share of the largest node a replica of each job takes, summed over resources.
+        self.size = [sum(q * i for q, i in zip(d, self.inv_cap, strict=True)) for d in p.job_demand]
+        self._weights: dict[int, list[float]] = {}
+        self._group_order: dict[tuple[int, object], list[list[int]]] = {}
+        self.energy = any(view.open_cost)
+        for j in running:
+            nodes = list(view.current[j] or ())
+            self._record(j, nodes, list(occ.devices.get(j, ())))
+        self.key = [self._key_resource(c) for c in range(len(classes.nodes))]
+        self.index: list[list[tuple[int, int]]] = [
+            sorted((self.free[n][self.key[c]], n) for n in nc.nodes)
+            for c, nc in enumerate(classes.nodes)
+        ]
+        if start is not None:
+            self._load(start)
+
+    def _key_resource(self, c: int) -> int:
+        """The resource a node class is indexed by: the one the LP prices highest there, else
+        the one with the most demand per unit of capacity in the whole problem."""
+        nc = self.classes.nodes[c]
+        view = self.view
+        if view.has_devices and nc.shares:
+            return view.gpu
+        prices = self.prices[c] if self.prices else ()
+        if any(prices):
+            return max(range(len(prices)), key=lambda r: (prices[r] * nc.free[r], -r))
+        if not hasattr(self, "_scarcity"):
+            p = self.p
+            demand = [0] * p.num_resources
+            for d, reps in zip(p.job_demand, p.job_replicas, strict=True):
+                for r, q in enumerate(d):
+                    demand[r] += q * reps
+            supply = [sum(cap[r] for cap in p.node_capacity) for r in range(p.num_resources)]
+            self._scarcity = [d / s if s else 0.0 for d, s in zip(demand, supply, strict=True)]
+        usable = [r for r in range(len(nc.free)) if nc.free[r] > 0] or [0]
+        return max(usable, key=lambda r: (self._scarcity[r], -r))
+
+    # -- capacity: the only places free capacity and devices change ---------------------------
+
+    def take(
+        self, n: int, demand: Sequence[int], devices: Sequence[int] | None = None
+    ) -> tuple[int, ...]:
+        """Claims one replica's capacity on node n, and devices: `devices` if given (to put a
+        replica back exactly), else best fit. The caller checked that it fits."""
+        row = self.free[n]
+        c = self.node_class[n]
+        k = self.key[c]
+        old = row[k]
+        for r, q in enumerate(demand):
+            row[r] -= q
+        q = self.view.gpu_share(demand, n)
+        got: tuple[int, ...] | None = ()
+        if q:
+            if devices is None:
+                got = take_devices(self.shares[n], q)
+            else:
+                got = tuple(devices)
+                per = 1000 if q % 1000 == 0 else q
+                shares = self.shares[n]
+                for d in got:
+                    shares[d] -= per
+        assert got is not None
+        if row[k] != old:
+            self._reindex(c, n, old, row[k])
+        return got
+
+    def give(self, n: int, demand: Sequence[int], devices: Sequence[int]) -> None:
+        """Returns one replica's capacity and devices on node n."""
+        row = self.free[n]
+        c = self.node_class[n]
+        k = self.key[c]
+        old = row[k]
+        for r, q in enumerate(demand):
+            row[r] += q
+        q = self.view.gpu_share(demand, n)
+        if q:
+            give_devices(self.shares[n], q, devices)
+        if row[k] != old:
+            self._reindex(c, n, old, row[k])
+
+    def _reindex(self, c: int, n: int, old: int, new: int) -> None:
+        entries = self.index[c]
+        i = bisect.bisect_left(entries, (old, n))
+        del entries[i]
+        bisect.insort(entries, (new, n))
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _record(self, j: int, nodes: list[int], devs: list[tuple[int, ...]]) -> None:
+        """Registers replicas whose capacity and devices are already taken."""
+        self.where[j] = nodes
+        self.devs[j] = devs
+        for n in nodes:
+            h = self.host[n]
+            h[j] = h.get(j, 0) + 1
+            self.count[n] += 1
+            self._charge(j, self.demand(j, n), -1)
+
+    def _load(self, s: Solution) -> None:
+        view = self.view
+        for j, nodes in enumerate(s.assignment):
+            if nodes is None or view.current[j] is not None:
+                continue
+            given = s.devices[j] if s.devices else None
+            devs: list[tuple[int, ...]] = []
+            for i, n in enumerate(nodes):
+                demand = self.demand(j, n)
+                q = view.gpu_share(demand, n)
+                if q and (given is None or not given[i]) and self.room(demand, n) < 1:
+                    self.consistent = False
+                mine = given[i] if given is not None and given[i] else None
+                devs.append(self.take(n, demand, mine))
+            self._record(j, list(nodes), devs)
+            self.frozen[j] = True  # an answer from elsewhere: keep what it decided
+
+    def demand(self, j: int, n: int) -> tuple[int, ...]:
+        return self.view.demand(j, self.view.node_type[n])
+
+    def room(self, demand: Sequence[int], n: int) -> int:
+        """How many replicas with `demand` fit node n now."""
+        most = 1 << 30
+        row = self.free[n]
+        for r, q in enumerate(demand):
+            if q > 0:
+                f = row[r] // q
+                if f < most:
+                    most = f
+                    if most <= 0:
+                        return 0
+        view = self.view
+        if view.has_devices and view.devices[n]:
+            q = demand[view.gpu]
+            if q > 0:
+                shares = self.shares[n]
+                if q % 1000 == 0:
+                    most = min(most, sum(1 for s in shares if s == 1000) // (q // 1000))
+                else:
+                    most = min(most, sum(s // q for s in shares))
+        return most
+
+    def add(self, j: int, n: int) -> None:
+        """Places one more replica of job j on node n (the caller checked `room`)."""
+        demand = self.demand(j, n)
+        got = self.take(n, demand)
+        nodes = self.where[j]
+        if nodes is None:
+            nodes = []
+            self.where[j] = nodes
+            self.devs[j] = []
+        nodes.append(n)
+        devs = self.devs[j]
+        assert devs is not None
+        devs.append(got)
+        h = self.host[n]
+        h[j] = h.get(j, 0) + 1
+        self.count[n] += 1
+        self._charge(j, demand, -1)
+
+    def remove(self, j: int) -> None:
+        """Takes every replica of job j off its nodes."""
+        nodes, devs = self.where[j], self.devs[j]
+        assert nodes is not None and devs is not None
+        for n, got in zip(nodes, devs, strict=True):
+            demand = self.demand(j, n)
+            self.give(n, demand, got)
+            h = self.host[n]
+            h[j] -= 1
+            if not h[j]:
+                del h[j]
+            self.count[n] -= 1
+            self._charge(j, demand, 1)
+        self.where[j] = None
+        self.devs[j] = None
+
+    def restore(self, j: int, nodes: list[int], devs: list[tuple[int, ...]]) -> None:
+        """Puts job j back exactly where it was (nodes and devices just freed by `remove`)."""
+        for n, got in zip(nodes, devs, strict=True):
+            self.take(n, self.demand(j, n), got)
+        self._record(j, nodes, devs)
+
+    def _charge(self, j: int, demand: Sequence[int], sign: int) -> None:
+        d = self.view.department[j]
+        if d < 0 or not self.quota_left:
+            return
+        for r, q in enumerate(demand):
+            key = (d, r)
+            if q and key in self.quota_left:
+                self.quota_left[key] += sign * q
+
+    def quota_room(self, j: int, demand: Sequence[int], replicas: int) -> bool:
+        """Whether job j's department may use `replicas` more replicas of `demand`."""
+        d = self.view.department[j]
+        if d < 0 or not self.quota_left:
+            return True
+        for r, q in enumerate(demand):
+            left = self.quota_left.get((d, r))
+            if q and left is not None and q * replicas > left:
+                return False
+        return True
+
+    # -- placing whole jobs -------------------------------------------------------------------
+
+    def place(self, j: int, forbid: int = -1) -> bool:
+        """Places unplaced job j whole, if it fits now: each group in order of price, each
+        replica best fit (tightest node; open nodes first when opening costs). Never on
+        node `forbid`."""
+        p = self.p
+        reps = p.job_replicas[j]
+        for cls in self._groups_by_price(j):
+            placed = 0
+            for _ in range(reps):
+                n = self._best_node(j, cls, forbid)
+                if n < 0:
+                    break
+                self.add(j, n)
+                placed += 1
+            if placed == reps:
+                if self.quota_left and not self._quota_ok_after(j):
+                    self.remove(j)
+                    return False
+                return True
+            if placed:
+                self.remove(j)
+        return False
+
+    def _groups_by_price(self, j: int) -> list[list[int]]:
+        """The node classes of job j's eligible groups, cheapest group first (cached: the
+        order depends only on the node set and the demand)."""
+        p = self.p
+        s = p.job_nodes[j]
+        key = (s, p.job_demand[j] if j not in self.view.overrides else j)
+        got = self._group_order.get(key)
+        if got is None:
+            groups = self.set_groups[s]
+            view, nodes_of = self.view, self.classes.nodes
+            ranked = sorted(
+                groups, key=lambda gc: (view.money(j, nodes_of[gc[1][0]].node_type, gc[0]), gc[0])
+            )
+            got = [cls for _, cls in ranked]
+            self._group_order[key] = got
+        return got
+
+    def _quota_ok_after(self, j: int) -> bool:
+        d = self.view.department[j]
+        return d < 0 or all(
+            self.quota_left.get((d, r), 0) >= 0 for r in range(self.view.num_resources)
+        )
+
+    def _best_node(self, j: int, cls: Sequence[int], forbid: int) -> int:
+        """A node of the classes `cls` that holds one more replica of j, or -1: per class the
+        tightest in its key resource, and of those the one leaving the least (normalised)."""
+        best, best_score = -1, 0.0
+        inv = self.inv_cap
+        nodes_of = self.classes.nodes
+        free = self.free
+        view = self.view
+        for c in cls:
+            entries = self.index[c]
+            if not entries:
+                continue
+            nc = nodes_of[c]
+            demand = view.demand(j, nc.node_type)
+            k = self.key[c]
+            if entries[-1][0] < demand[k]:
+                continue
+            devices = view.has_devices and bool(nc.shares) and demand[view.gpu] > 0
+            for i in range(bisect.bisect_left(entries, (demand[k], -1)), len(entries)):
+                n = entries[i][1]
+                row = free[n]
+                if n == forbid or any(q > f for q, f in zip(demand, row, strict=True)):
+                    continue
+                if devices and self.room(demand, n) <= 0:
+                    continue
+                score = 0.0
+                for q, f, x in zip(demand, row, inv, strict=True):
+                    score += (f - q) * x
+                if self.energy and not self.count[n] and nc.open_cost:
+                    score += 1e6
+                if best < 0 or score < best_score:
+                    best, best_score = n, score
+                break
+        return best
+
+    def weights(self, c: int) -> list[float]:
+        """What a unit of each resource is worth on node class c: the LP's dual prices when it
+        gave any (plus a trace of the node share, so free resources still count a little),
+        else the share of the node it takes."""
+        got = self._weights.get(c)
+        if got is None:
+            free = self.classes.nodes[c].free
+            base = [1.0 / f if f > 0 else 0.0 for f in free]
+            prices = self.prices[c] if self.prices else None
+            if prices and any(prices):
+                scale = max(prices) * 1e-3
+                got = [pr + scale * b * max(free) for pr, b in zip(prices, base, strict=True)]
+            else:
+                got = base
+            self._weights[c] = got
+        return got
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def placed(self, j: int) -> bool:
+        return self.where[j] is not None
+
+    def solution(self) -> Solution:
+        """The answer, with device ids where replicas use devices (verify.py's convention)."""
+        view = self.view
+        assignment = tuple(None if w is None else tuple(w) for w in self.where)
+        if not view.has_devices:
+            return Solution(assignment=assignment)
+        devices: list[tuple[tuple[int, ...], ...] | None] = []
+        for w, d in zip(self.where, self.devs, strict=True):
+            if w is None or d is None or not any(d):
+                devices.append(None)
+            else:
+                devices.append(tuple(tuple(sorted(x)) for x in d))
+        return Solution(assignment=assignment, devices=tuple(devices))
+
+
+class Misses:
+    """Demands that found no place, per (node set, replicas, quota department). While free
+    capacity only shrinks, a job of the same kind needing at least as much of every resource
+    finds no place either, so it is not even tried."""
+
+    def __init__(self, state: Packing) -> None:
+        self.state = state
+        self.failed: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+
+    def _key(self, j: int) -> tuple[int, ...]:
+        view, p = self.state.view, self.state.p
+        dept = view.department[j]
+        return (
+            p.job_nodes[j],
+            p.job_replicas[j],
+            dept if dept in view.quota_departments else -1,
+            j if j in view.overrides else -1,
+        )
+
+    def hopeless(self, j: int) -> bool:
+        demand = self.state.p.job_demand[j]
+        for low in self.failed.get(self._key(j), ()):
+            if all(a <= b for a, b in zip(low, demand, strict=True)):
+                return True
+        return False
+
+    def record(self, j: int) -> None:
+        self.failed.setdefault(self._key(j), []).append(self.state.p.job_demand[j])
+
+
+def improve(
+    p: Problem,
+    weights: ObjectiveWeights,
+    solution: Solution,
+    deadline: float,
+    *,
+    progress: Progress | None = None,
+) -> Solution:
+    """`solution` after local search until `deadline` (time.monotonic()); jobs it places stay.
+
+    The jobs `solution` places are kept where they are, except queued jobs outside services,
+    which the moves may shift or (for more work) evict.
+    """
+    view = View(p)
+    state = Packing(view, classify(view), solution)
+    # Queued jobs of the given answer may be moved: unfreeze them.
+    for j in range(p.num_jobs):
+        if view.current[j] is None and j not in view.in_service:
+            state.frozen[j] = False
+    improve_packing(state, weights, deadline, progress=progress)
+    return state.solution()
+
+
+def improve_packing(
+    state: Packing,
+    weights: ObjectiveWeights,
+    deadline: float,
+    *,
+    progress: Progress | None = None,
+) -> None:
+    """Runs the moves (module docstring) on `state` in place until none helps or time is up."""
+    rounds = 0
+    gained = 0
+    passes: list[tuple[str, Callable[[Packing, float], int]]] = [
+        ("insert", insert_pass),
+        ("eject", eject_pass),
+        ("repack", repack_pass),
+        ("insert", insert_pass),
+    ]
+    while time.monotonic() < deadline:
+        rounds += 1
+        step = 0
+        for name, move in passes:
+            t0 = time.monotonic()
+            got = move(state, deadline)
+            step += got
+            if progress is not None:
+                progress(
+                    "local_search_pass",
+                    {"round": rounds, "move": name, "work": got, "s": time.monotonic() - t0},
+                )
+        gained += step
+        if not step:
+            break
+    # Work is settled; now the costs: cheaper groups, fewer open nodes.
+    saved = 0
+    if weights.money or weights.energy:
+        while time.monotonic() < deadline:
+            step_saved = cost_pass(state, weights, deadline)
+            if weights.energy and state.energy:
+                step_saved += consolidate_pass(state, weights, deadline)
+            saved += step_saved
+            if not step_saved:
+                break
+    if progress is not None:
+        progress(
+            "local_search_done", {"rounds": rounds, "work_gained": gained, "cost_saved": saved}
+        )
+
+
+def insert_pass(state: Packing, deadline: float) -> int:
+    """Places unplaced movable jobs that fit as they are, most work first; returns the work."""
+    view = state.view
+    p = state.p
+    todo = [
+        j
+        for j in range(p.num_jobs)
+        if state.where[j] is None and not state.frozen[j] and j not in view.in_service
+    ]
+    todo.sort(key=lambda j: (-view.work[j], p.job_order[j], j))
+    gained = 0
+    misses = Misses(state)
+    for j in todo:
+        if time.monotonic() > deadline:
+            break
+        if misses.hopeless(j):
+            continue
+        if state.place(j):
+            gained += view.work[j]
+        else:
+            misses.record(j)
+    return gained
+
+
+def shape_key(p: Problem, view: View, j: int) -> object:
+    """Jobs with equal keys fit exactly the same places (so one failure rules out all)."""
+    dept = view.department[j]
+    return (
+        p.job_demand[j],
+        p.job_replicas[j],
+        p.job_nodes[j],
+        dept if dept in view.quota_departments else -1,
+        j if j in view.overrides else -1,
+    )
+
+
+def eject_pass(state: Packing, deadline: float, tries: int = 4) -> int:
+    """For each unplaced single-replica job, most work first: make room on one node by taking
+    movable replicas off it, place the job, and re-place what was taken off elsewhere. Kept
+    only if the work gained beats the work of what found no new place. Returns the net gain."""
+    view, p = state.view, state.p
+    todo = [
+        j
+        for j in range(p.num_jobs)
+        if state.where[j] is None
+        and not state.frozen[j]
+        and j not in view.in_service
+        and p.job_replicas[j] == 1
+    ]
+    todo.sort(key=lambda j: (-view.work[j], p.job_order[j], j))
+    failed: set[object] = set()
+    # (job shape, forbidden node) that found no other node: until a move is kept, no node but
+    # the forbidden one gains room, so trying again is pointless.
+    misses: set[tuple[object, int]] = set()
+    gained = 0
+    for u in todo:
+        if time.monotonic() > deadline:
+            break
+        if state.where[u] is not None:
+            continue
+        key = shape_key(p, view, u)
+        if key in failed:
+            continue
+        # (insert_pass ran just before: u does not fit anywhere as things are.)
+        net = _eject_into(state, u, tries, misses)
+        if net > 0:
+            gained += net
+            misses.clear()  # the move may have left room somewhere
+        else:
+            failed.add(key)
+    return gained
+
+
+def _eject_into(state: Packing, u: int, tries: int, misses: set[tuple[object, int]]) -> int:
+    """One ejection move for job u (see eject_pass); returns the net work gained, 0 if none.
+
+    Only the few nodes where u lacks least (priced like the LP prices resources) are looked
+    at. Per node, two ways to cover what u lacks there: the residents of least work (a gain
+    even if none of them finds a new place), and the smallest residents (the easiest to
+    re-place). The cheapest candidates of each kind are tried.
+    """
+    view, p = state.view, state.p
+    w_u = view.work[u]
+    work, _frozen, _reps = view.work, state.frozen, p.job_replicas
+    size = state.size
+    near: list[tuple[float, int]] = []
+    for _, cls in state.set_groups[p.job_nodes[u]]:
+        for c in cls:
+            nc = state.classes.nodes[c]
+            demand = view.demand(u, nc.node_type)
+            if any(q > f for q, f in zip(demand, nc.free, strict=True)):
+                continue
+            weights = state.weights(c)
+            free = state.free
+            for n in nc.nodes:
+                row = free[n]
+                lack = 0.0
+                for q, f, x in zip(demand, row, weights, strict=True):
+                    if q > f:
+                        lack += (q - f) * x
+                if lack > 0:
+                    near.append((lack, n))
+    cheap: list[tuple[int, int, int, list[int]]] = []
+    small: list[tuple[int, int, int, list[int]]] = []
+    for _, n in heapq.nsmallest(_NEAR_NODES, near):
+        demand = state.demand(u, n)
+        row = state.free[n]
+        deficit = [q - f if q > f else 0 for q, f in zip(demand, row, strict=True)]
+        residents = [v for v in state.host[n] if _movable(state, v)]
+        if not residents:
+            continue
+        by_work = sorted((v for v in residents if work[v] < w_u), key=lambda v: (work[v], v))
+        got = _cover(state, n, deficit, by_work, w_u)
+        if got is not None:
+            cheap.append((got[0], len(got[1]), n, got[1]))
+        by_size = sorted(residents, key=lambda v: (size[v], v))
+        got = _cover(state, n, deficit, by_size, None)
+        if got is not None:
+            small.append((got[0], len(got[1]), n, got[1]))
+    cheap.sort()
+    small.sort()
+    seen: set[tuple[int, ...]] = set()
+    for _, _, n, chosen in cheap[:tries] + small[:tries]:
+        key = (n, *sorted(chosen))
+        if key in seen:
+            continue
+        seen.add(key)
+        net = _try_eject(state, u, n, chosen, misses)
+        if net > 0:
+            return net
+    return 0
+
+
+def _cover(
+    state: Packing, n: int, deficit: list[int], residents: list[int], limit: int | None
+) -> tuple[int, list[int]] | None:
+    """Residents of node n, taken in the given order, that cover `deficit`; their total work
+    must stay below `limit` (if given). None if they cannot."""
+    work = state.view.work
+    chosen: list[int] = []
+    cost = 0
+    for v in residents:
+        d_v = state.demand(v, n)
+        if not any(x > 0 and y > 0 for x, y in zip(deficit, d_v, strict=True)):
+            continue
+        chosen.append(v)
+        cost += work[v]
+        if limit is not None and cost >= limit:
+            return None
+        deficit = [x - y if x > y else 0 for x, y in zip(deficit, d_v, strict=True)]
+        if not any(deficit):
+            return cost, chosen
+    return None
+
+
+def _try_eject(
+    state: Packing, u: int, n: int, chosen: list[int], misses: set[tuple[object, int]]
+) -> int:
+    """Takes `chosen` off node n, puts u there, re-places `chosen` elsewhere; keeps the result
+    if the net work gain is positive (returned), else undoes everything and returns 0."""
+    view = state.view
+    saved: list[tuple[int, list[int], list[tuple[int, ...]]]] = []
+    for v in chosen:
+        nodes, devs = state.where[v], state.devs[v]
+        assert nodes is not None and devs is not None
+        saved.append((v, list(nodes), list(devs)))
+        state.remove(v)
+    demand = state.demand(u, n)
+    if state.room(demand, n) < 1 or not state.quota_room(u, demand, 1):
+        for v, nodes, devs in saved:
+            state.restore(v, nodes, devs)
+        return 0
+    state.add(u, n)
+    lost = 0
+    moved: list[int] = []
+    w_u = view.work[u]
+    for v, _, _ in sorted(saved, key=lambda x: -view.work[x[0]]):
+        key = (shape_key(state.p, view, v), n)
+        if key not in misses and state.place(v, forbid=n):
+            moved.append(v)
+            continue
+        misses.add(key)
+        lost += view.work[v]
+        if lost >= w_u:
+            break
+    net = w_u - lost
+    if net > 0:
+        return net
+    state.remove(u)
+    for v in moved:
+        state.remove(v)
+    for v, nodes, devs in saved:
+        state.restore(v, nodes, devs)
+    return 0
+
+
+def repack_pass(state: Packing, deadline: float) -> int:
+    """Node by node: refill the node from its movable single-replica residents and the pool of
+    unplaced single-replica jobs, densest first (work per priced unit of demand). Kept when the
+    node then holds more work; residents left out become unplaced (other passes may place them
+    elsewhere). Returns the work gained."""
+    view, p, classes = state.view, state.p, state.classes
+    pool: dict[tuple[object, ...], list[int]] = {}
+    for j in range(p.num_jobs):
+        if state.where[j] is None and _movable(state, j):
+            pool.setdefault(_pool_key(state, j), []).append(j)
+    keys_of_class: dict[int, list[tuple[object, ...]]] = {}
+    for key, jobs in pool.items():
+        for c in classes.node_classes_of_set[p.job_nodes[jobs[0]]]:
+            keys_of_class.setdefault(c, []).append(key)
+    gained = 0
+    for c, nc in enumerate(classes.nodes):
+        keys = keys_of_class.get(c)
+        if not keys or nc.shares:
+            continue
+        if time.monotonic() > deadline:
+            break
+        weights = state.weights(c)
+        # The pool's offer for this class, densest first (the same for all its nodes).
+        offer: list[_Item] = []
+        for key in keys:
+            if not pool[key]:
+                continue
+            j = pool[key][-1]
+            d = view.demand(j, nc.node_type)
+            offer.append((-_density(view.work[j], d, weights), -view.work[j], -1, d, key))
+        offer.sort(key=lambda it: it[:3])
+        # Least demand of any offer per resource: a node with less left is full for the pool.
+        need = [min(it[3][r] for it in offer) for r in range(view.num_resources)] if offer else []
+        for n in nc.nodes:
+            gained += _repack_node(state, n, offer, need, pool, weights)
+    return gained
+
+
+# (-density, -work, resident job or -1, demand on the node, pool key or None)
+_Item = tuple[float, int, int, tuple[int, ...], "tuple[object, ...] | None"]
+
+
+def _movable(state: Packing, j: int) -> bool:
+    """Single-replica queued jobs outside services and not required: the ones node moves may
+    take off a node (and perhaps leave unplaced)."""
+    view = state.view
+    return (
+        not state.frozen[j]
+        and state.p.job_replicas[j] == 1
+        and j not in view.in_service
+        and not view.required[j]
+    )
+
+
+def _pool_key(state: Packing, j: int) -> tuple[object, ...]:
+    view = state.view
+    dept = view.department[j]
+    return (
+        state.p.job_nodes[j],
+        state.p.job_demand[j],
+        dept if dept in view.quota_departments else -1,
+        view.work[j],
+        j if j in view.overrides else -1,
+    )
+
+
+def _repack_node(
+    state: Packing,
+    n: int,
+    offer: list[_Item],
+    need: list[int],
+    pool: dict[tuple[object, ...], list[int]],
+    weights: list[float],
+) -> int:
+    view = state.view
+    work = view.work
+    residents = [v for v in state.host[n] if _movable(state, v)]
+    if not residents:
+        return 0  # nothing to trade: the insert pass already tried the pool here
+    room = list(state.free[n])
+    mine: list[_Item] = []
+    for v in residents:
+        d = state.demand(v, n)
+        for r, q in enumerate(d):
+            room[r] += q
+        mine.append((-_density(work[v], d, weights), -work[v], v, d, None))
+    mine.sort(key=lambda it: it[:3])
+    need = [min([q, *(it[3][r] for it in mine)]) for r, q in enumerate(need)]
+    old = sum(work[v] for v in residents)
+    left = room
+    quota = dict(state.quota_left) if state.quota_left else None
+    keep: list[int] = []
+    take: list[tuple[tuple[object, ...], int]] = []
+    new = 0
+    for _, neg_w, v, d, key in heapq.merge(mine, offer, key=lambda it: it[:3]):
+        if key is None:
+            if all(q <= f for q, f in zip(d, left, strict=True)):
+                for r, q in enumerate(d):
+                    left[r] -= q
+                keep.append(v)
+                new -= neg_w
+                if any(f < q for f, q in zip(left, need, strict=True)):
+                    break
+            continue
+        jobs = pool[key]
+        most = len(jobs)
+        if not most:
+            continue
+        for q, f in zip(d, left, strict=True):
+            if q > f:
+                most = 0
+                break
+            if q and f // q < most:
+                most = f // q
+        if most and quota is not None:
+            dept = view.department[jobs[-1]]
+            for r, q in enumerate(d):
+                lim = quota.get((dept, r))
+                if q and lim is not None and lim // q < most:
+                    most = max(0, lim // q)
+        if most <= 0:
+            continue
+        for r, q in enumerate(d):
+            left[r] -= most * q
+            if quota is not None and (dept, r) in quota:
+                quota[dept, r] -= most * q
+        take.append((key, most))
+        new -= most * neg_w
+        if any(f < q for f, q in zip(left, need, strict=True)):
+            break
+    if new <= old:
+        return 0
+    for v in residents:
+        if v not in keep:
+            state.remove(v)
+            pool.setdefault(_pool_key(state, v), []).append(v)
+    for key, count in take:
+        jobs = pool[key]
+        for _ in range(count):
+            state.add(jobs.pop(), n)
+    return new - old
+
+
+def _density(w: int, demand: Sequence[int], weights: Sequence[float]) -> float:
+    priced = sum(q * x for q, x in zip(demand, weights, strict=True))
+    return w / priced if priced > 0 else float("inf")
+
+
+def _cost_of(state: Packing, weights: ObjectiveWeights, j: int) -> int:
+    """Money of job j where it is, plus the open cost of nodes it alone keeps open."""
+    nodes = state.where[j]
+    assert nodes is not None
+    view, p = state.view, state.p
+    total = 0
+    for n in nodes:
+        total += weights.money * view.money(j, view.node_type[n], p.node_group[n])
+    if weights.energy and state.energy:
+        for n in set(nodes):
+            if state.count[n] == nodes.count(n):
+                total += weights.energy * view.open_cost[n]
+    return total
+
+
+def _least_cost(state: Packing, weights: ObjectiveWeights, j: int) -> int:
+    """A lower bound on what job j can cost anywhere: its money in its cheapest group."""
+    view, p = state.view, state.p
+    best = min(
+        (
+            view.money(j, state.classes.nodes[c].node_type, g)
+            for g, cls in state.set_groups[p.job_nodes[j]]
+            for c in cls
+        ),
+        default=0,
+    )
+    return weights.money * best * p.job_replicas[j]
+
+
+def cost_pass(state: Packing, weights: ObjectiveWeights, deadline: float) -> int:
+    """Moves each movable placed job to where it costs less (money and opened nodes), if it
+    fits there; returns the weighted cost saved. Work never changes."""
+    view, p = state.view, state.p
+    saved = 0
+    for j in range(p.num_jobs):
+        if state.where[j] is None or state.frozen[j] or j in view.in_service:
+            continue
+        if time.monotonic() > deadline:
+            break
+        old_nodes, old_devs = state.where[j], state.devs[j]
+        assert old_nodes is not None and old_devs is not None
+        before = _cost_of(state, weights, j)
+        if before <= _least_cost(state, weights, j):
+            continue  # already as cheap as it can be
+        nodes, devs = list(old_nodes), list(old_devs)
+        state.remove(j)
+        if state.place(j):
+            after = _cost_of(state, weights, j)
+            if after < before:
+                saved += before - after
+                continue
+            state.remove(j)
+        state.restore(j, nodes, devs)
+    return saved
+
+
+def consolidate_pass(state: Packing, weights: ObjectiveWeights, deadline: float) -> int:
+    """Empties lightly used open nodes into nodes that are open anyway (node_open_cost > 0):
+    every movable resident must find another open node, and the open cost saved must beat any
+    money the moves add. Returns the weighted cost saved."""
+    view, p = state.view, state.p
+    saved = 0
+    order = sorted(
+        (n for n in range(p.num_nodes) if state.count[n] and view.open_cost[n]),
+        key=lambda n: (state.count[n], n),
+    )
+    for n in order:
+        if time.monotonic() > deadline:
+            break
+        residents = list(state.host[n])
+        if not residents or any(state.frozen[v] or v in view.in_service for v in residents):
+            continue
+        before = sum(_cost_of(state, weights, v) for v in residents)
+        saved_state = []
+        for v in residents:
+            nodes, devs = state.where[v], state.devs[v]
+            assert nodes is not None and devs is not None
+            saved_state.append((v, list(nodes), list(devs)))
+            state.remove(v)
+        moved: list[int] = []
+        ok = True
+        for v, _, _ in sorted(saved_state, key=lambda x: -state.size[x[0]]):
+            if not _place_open(state, v, n):
+                ok = False
+                break
+            moved.append(v)
+        if ok:
+            after = sum(_cost_of(state, weights, v) for v in residents)
+            if after < before:
+                saved += before - after
+                continue
+        for v in moved:
+            state.remove(v)
+        for v, nodes, devs in saved_state:
+            state.restore(v, nodes, devs)
+    return saved
+
+
+def _place_open(state: Packing, j: int, forbid: int) -> bool:
+    """Places job j, never on `forbid`, and keeps it only if it opened no node (best fit
+    already prefers open nodes, so this fails only when no open node holds it)."""
+    if not state.place(j, forbid=forbid):
+        return False
+    nodes = state.where[j]
+    assert nodes is not None
+    if any(state.count[n] == nodes.count(n) for n in set(nodes)):
+        state.remove(j)
+        return False
+    return True
