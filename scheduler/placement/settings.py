@@ -20,11 +20,12 @@ Progress = Callable[[str, Mapping[str, object]], None]
 WALL_PER_DET = 2.0
 
 # Exact CP-SAT takes the whole problem when its model has at most this many (job class, node)
-# placement pairs; above it, large-neighbourhood search over sub-problems of about
-# `lns_pairs` pairs. Measured on the 2-core machine (tests/placement/cpsat and the benchmark):
-# a model of 20,000 pairs builds in ~1 s and CP-SAT with one or two workers still improves on
-# LP rounding within a few seconds; at 100,000 pairs the build alone eats a 5 s budget.
-EXACT_MAX_PAIRS = 20_000
+# placement pairs; above it, large-neighbourhood search over pieces of about `lns_pairs`
+# pairs. Measured on the 2-core machine with synthetic cities of 60-600 jobs, deterministic,
+# 2 s and 5 s budgets (value against the tighter bound, exact / LNS): 322 pairs 1.0 / 1.0;
+# 1,209 pairs 0.9985 / 0.9985; 2,198 pairs 0.9981 / 0.9999; 3,877 pairs 0.9983 / 0.9997
+# (and the exact run overshot 5 s to 13 s); 11,134 pairs 0.9892 / 0.9979.
+EXACT_MAX_PAIRS = 1_500
 LNS_PAIRS = 4_000
 
 
@@ -51,6 +52,8 @@ class EngineParams:
     use_cpsat: bool = True
     use_lns: bool = True
     exact_max_pairs: int = EXACT_MAX_PAIRS
+    # Above this many jobs only the best_fit baseline runs (the fallback), not all four.
+    all_baselines_max_jobs: int = 20_000
     lns_pairs: int = LNS_PAIRS
     # CP-SAT limit of one LNS piece, seconds: pieces find their improvements within ~0.3 s
     # (measured on the synthetic S city) and then only polish costs.
