@@ -91,8 +91,12 @@ class Objective:
 
     def value(self, solver: cp_model.CpSolver) -> int:
         """The evaluator's formula on the solver's term values."""
+        return self.value_at(lambda v: v if isinstance(v, int) else int(solver.value(v)))
+
+    def value_at(self, read_var: Reader) -> int:
+        """The evaluator's formula where each variable's value is read_var(v)."""
         w = self.weights
-        read = {name: lin.value(solver) for name, lin in self.terms.items()}
+        read = {name: lin.eval(read_var) for name, lin in self.terms.items()}
         cost: int = sum(getattr(w, name) * read[name] for name in TERMS)
         return w.work * read["work"] - cost // w.cost_unit
 

@@ -83,6 +83,8 @@ class CpSatModel:
         self.parts.fixed_service_moves = fixed.service_moves
         add_all(self.parts)
         self.objective = Objective(self.parts, weights)
+        # The model's objective at the hint: a result must beat it to be worth evaluating.
+        self.hint_value: int | None = None
 
     @property
     def pairs(self) -> int:
@@ -131,6 +133,7 @@ class CpSatModel:
             put(var, rule(read))
         for var, value in values.values():
             self.model.add_hint(var, value)
+        self.hint_value = self.objective.value_at(read)
 
     def _hint_devices(self, solution: Solution, put: Callable[[Value, int], None]) -> None:
         """Share counts per device. Devices free of fixed load are interchangeable and the

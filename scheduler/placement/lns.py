@@ -180,6 +180,11 @@ class Neighbourhoods:
         return Scope(frozenset(jobs), frozenset(nodes), inc.solution)
 
 
+def _claims_better(found: int | None, hinted: int | None) -> bool:
+    """Whether the piece's own objective says it beat the incumbent (both in model terms)."""
+    return found is not None and (hinted is None or found > hinted)
+
+
 def improve(
     facts: Facts,
     weights: TermWeights,
@@ -253,8 +258,8 @@ def improve(
                 },
             )
         candidate = result.solution
-        if candidate is None:
-            continue
+        if candidate is None or not _claims_better(result.objective, model.hint_value):
+            continue  # spares a full evaluation (0.14 s at 100,000 jobs)
         value = score(candidate)
         if value > best_value and feasible(candidate):
             best, best_value = candidate, value

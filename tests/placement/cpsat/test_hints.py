@@ -35,10 +35,15 @@ def _hinted_everything(model: CpSatModel) -> bool:
 
 
 def test_exact_model_hint_is_complete() -> None:
-    """Hinting ROADEF's initial placement sets every variable, auxiliaries included."""
+    """Hinting ROADEF's initial placement sets every variable, auxiliaries included, and the
+    model's objective at the hint is the evaluator's value of it (4,200 of cost)."""
     model = CpSatModel(Facts(ROADEF), TermWeights.of(ROADEF, WEIGHTS), job_work(ROADEF))
-    model.hint(Solution(tuple(ROADEF.job_current)))
+    initial = Solution(tuple(ROADEF.job_current))
+    model.hint(initial)
     assert _hinted_everything(model)
+    evaluation = evaluate(ROADEF, initial, WEIGHTS)
+    assert model.hint_value == evaluation.value
+    assert evaluation.work_weight * evaluation.work - evaluation.value == 4200
 
 
 def test_neighbourhood_hints_are_complete_and_never_lost(city: tuple[Problem, Solution]) -> None:
