@@ -294,24 +294,31 @@ class Packing:
         """Places unplaced job j whole, if it fits now: each group in order of price, each
         replica best fit (tightest node; open nodes first when opening costs). Never on
         node `forbid`."""
-        p = self.p
-        reps = p.job_replicas[j]
         for cls in self._groups_by_price(j):
-            placed = 0
-            for _ in range(reps):
-                n = self._best_node(j, cls, forbid)
-                if n < 0:
-                    break
-                self.add(j, n)
-                placed += 1
-            if placed == reps:
-                if self.quota_left and not self._quota_ok_after(j):
-                    self.remove(j)
-                    return False
-                return True
-            if placed:
-                self.remove(j)
+            got = self.place_in(j, cls, forbid)
+            if got is not None:
+                return got
         return False
+
+    def place_in(self, j: int, cls: Sequence[int], forbid: int = -1) -> bool | None:
+        """Places unplaced job j whole on the node classes `cls` (one group): True if placed,
+        False if the quota forbids it anywhere, None if it does not fit there."""
+        reps = self.p.job_replicas[j]
+        placed = 0
+        for _ in range(reps):
+            n = self._best_node(j, cls, forbid)
+            if n < 0:
+                break
+            self.add(j, n)
+            placed += 1
+        if placed == reps:
+            if self.quota_left and not self._quota_ok_after(j):
+                self.remove(j)
+                return False
+            return True
+        if placed:
+            self.remove(j)
+        return None
 
     def _groups_by_price(self, j: int) -> list[list[int]]:
         """The node classes of job j's eligible groups, cheapest group first (cached: the
@@ -408,6 +415,27 @@ class Packing:
         return Solution(assignment=assignment, devices=tuple(devices))
 
 
+class Budget:
+    """When the search stops: at a wall-clock deadline (time.monotonic()), and/or after a
+    number of steps (job moves tried), which makes the stopping point, and so the answer,
+    independent of the machine's speed and load. Neither: when no move helps any more."""
+
+    def __init__(self, deadline: float | None = None, steps: int | None = None) -> None:
+        self.deadline = deadline
+        self.steps = steps
+        self.used = 0
+
+    def exhausted(self) -> bool:
+        if self.steps is not None and self.used >= self.steps:
+            return True
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def spent(self) -> bool:
+        """Counts one step; True if the budget is gone (the step should not be taken)."""
+        self.used += 1
+        return self.exhausted()
+
+
 class Misses:
     """Demands that found no place, per (node set, replicas, quota department). While free
     capacity only shrinks, a job of the same kind needing at least as much of every resource
@@ -442,11 +470,13 @@ def improve(
     p: Problem,
     weights: ObjectiveWeights,
     solution: Solution,
-    deadline: float,
+    deadline: float | None = None,
     *,
+    steps: int | None = None,
     progress: Progress | None = None,
 ) -> Solution:
-    """`solution` after local search until `deadline` (time.monotonic()); jobs it places stay.
+    """`solution` after local search until `deadline` (time.monotonic()) or `steps` job moves
+    tried (a budget that does not depend on the machine), or until no move helps.
 
     The jobs `solution` places are kept where they are, except queued jobs outside services,
     which the moves may shift or (for more work) evict.
@@ -457,32 +487,33 @@ def improve(
     for j in range(p.num_jobs):
         if view.current[j] is None and j not in view.in_service:
             state.frozen[j] = False
-    improve_packing(state, weights, deadline, progress=progress)
+    improve_packing(state, weights, Budget(deadline, steps), progress=progress)
     return state.solution()
 
 
 def improve_packing(
     state: Packing,
     weights: ObjectiveWeights,
-    deadline: float,
+    budget: Budget,
     *,
     progress: Progress | None = None,
 ) -> None:
     """Runs the moves (module docstring) on `state` in place until none helps or time is up."""
     rounds = 0
     gained = 0
-    passes: list[tuple[str, Callable[[Packing, float], int]]] = [
+    passes: list[tuple[str, Callable[[Packing, Budget], int]]] = [
         ("insert", insert_pass),
         ("eject", eject_pass),
+        ("gang", gang_pass),
         ("repack", repack_pass),
         ("insert", insert_pass),
     ]
-    while time.monotonic() < deadline:
+    while not budget.exhausted():
         rounds += 1
         step = 0
         for name, move in passes:
             t0 = time.monotonic()
-            got = move(state, deadline)
+            got = move(state, budget)
             step += got
             if progress is not None:
                 progress(
@@ -495,20 +526,21 @@ def improve_packing(
     # Work is settled; now the costs: cheaper groups, fewer open nodes.
     saved = 0
     if weights.money or weights.energy:
-        while time.monotonic() < deadline:
-            step_saved = cost_pass(state, weights, deadline)
+        while not budget.exhausted():
+            step_saved = cost_pass(state, weights, budget)
             if weights.energy and state.energy:
-                step_saved += consolidate_pass(state, weights, deadline)
+                step_saved += consolidate_pass(state, weights, budget)
             saved += step_saved
             if not step_saved:
                 break
     if progress is not None:
         progress(
-            "local_search_done", {"rounds": rounds, "work_gained": gained, "cost_saved": saved}
+            "local_search_done",
+            {"rounds": rounds, "work_gained": gained, "cost_saved": saved, "steps": budget.used},
         )
 
 
-def insert_pass(state: Packing, deadline: float) -> int:
+def insert_pass(state: Packing, budget: Budget) -> int:
     """Places unplaced movable jobs that fit as they are, most work first; returns the work."""
     view = state.view
     p = state.p
@@ -521,7 +553,7 @@ def insert_pass(state: Packing, deadline: float) -> int:
     gained = 0
     misses = Misses(state)
     for j in todo:
-        if time.monotonic() > deadline:
+        if budget.spent():
             break
         if misses.hopeless(j):
             continue
@@ -544,7 +576,7 @@ def shape_key(p: Problem, view: View, j: int) -> object:
     )
 
 
-def eject_pass(state: Packing, deadline: float, tries: int = 4) -> int:
+def eject_pass(state: Packing, budget: Budget, tries: int = 4) -> int:
     """For each unplaced single-replica job, most work first: make room on one node by taking
     movable replicas off it, place the job, and re-place what was taken off elsewhere. Kept
     only if the work gained beats the work of what found no new place. Returns the net gain."""
@@ -564,7 +596,7 @@ def eject_pass(state: Packing, deadline: float, tries: int = 4) -> int:
     misses: set[tuple[object, int]] = set()
     gained = 0
     for u in todo:
-        if time.monotonic() > deadline:
+        if budget.spent():
             break
         if state.where[u] is not None:
             continue
@@ -704,7 +736,7 @@ def _try_eject(
     return 0
 
 
-def repack_pass(state: Packing, deadline: float) -> int:
+def repack_pass(state: Packing, budget: Budget) -> int:
     """Node by node: refill the node from its movable single-replica residents and the pool of
     unplaced single-replica jobs, densest first (work per priced unit of demand). Kept when the
     node then holds more work; residents left out become unplaced (other passes may place them
@@ -723,7 +755,7 @@ def repack_pass(state: Packing, deadline: float) -> int:
         keys = keys_of_class.get(c)
         if not keys or nc.shares:
             continue
-        if time.monotonic() > deadline:
+        if budget.spent():
             break
         weights = state.weights(c)
         # The pool's offer for this class, densest first (the same for all its nodes).
@@ -881,7 +913,7 @@ def _least_cost(state: Packing, weights: ObjectiveWeights, j: int) -> int:
     return weights.money * best * p.job_replicas[j]
 
 
-def cost_pass(state: Packing, weights: ObjectiveWeights, deadline: float) -> int:
+def cost_pass(state: Packing, weights: ObjectiveWeights, budget: Budget) -> int:
     """Moves each movable placed job to where it costs less (money and opened nodes), if it
     fits there; returns the weighted cost saved. Work never changes."""
     view, p = state.view, state.p
@@ -889,7 +921,7 @@ def cost_pass(state: Packing, weights: ObjectiveWeights, deadline: float) -> int
     for j in range(p.num_jobs):
         if state.where[j] is None or state.frozen[j] or j in view.in_service:
             continue
-        if time.monotonic() > deadline:
+        if budget.spent():
             break
         old_nodes, old_devs = state.where[j], state.devs[j]
         assert old_nodes is not None and old_devs is not None
@@ -908,7 +940,7 @@ def cost_pass(state: Packing, weights: ObjectiveWeights, deadline: float) -> int
     return saved
 
 
-def consolidate_pass(state: Packing, weights: ObjectiveWeights, deadline: float) -> int:
+def consolidate_pass(state: Packing, weights: ObjectiveWeights, budget: Budget) -> int:
     """Empties lightly used open nodes into nodes that are open anyway (node_open_cost > 0):
     every movable resident must find another open node, and the open cost saved must beat any
     money the moves add. Returns the weighted cost saved."""
@@ -919,7 +951,7 @@ def consolidate_pass(state: Packing, weights: ObjectiveWeights, deadline: float)
         key=lambda n: (state.count[n], n),
     )
     for n in order:
-        if time.monotonic() > deadline:
+        if budget.spent():
             break
         residents = list(state.host[n])
         if not residents or any(state.frozen[v] or v in view.in_service for v in residents):
@@ -961,3 +993,169 @@ def _place_open(state: Packing, j: int, forbid: int) -> bool:
         state.remove(j)
         return False
     return True
+
+
+def gang_pass(state: Packing, budget: Budget) -> int:
+    """For each unplaced gang (several replicas), most work first: in each eligible group,
+    evict movable jobs of less work from the nodes where a replica lacks least, until the
+    gang fits; re-place the evicted elsewhere. Kept if the work gained beats the work that
+    found no new place. Returns the net gain."""
+    view, p = state.view, state.p
+    todo = [
+        j
+        for j in range(p.num_jobs)
+        if state.where[j] is None
+        and not state.frozen[j]
+        and j not in view.in_service
+        and p.job_replicas[j] > 1
+    ]
+    todo.sort(key=lambda j: (-view.work[j], p.job_order[j], j))
+    failed: set[object] = set()
+    gained = 0
+    for u in todo:
+        if budget.spent():
+            break
+        key = shape_key(p, view, u)
+        if state.where[u] is not None or key in failed:
+            continue
+        for cls in state._groups_by_price(u):
+            net = _gang_into(state, u, cls)
+            if net > 0:
+                gained += net
+                break
+        else:
+            failed.add(key)
+    return gained
+
+
+def _gang_into(state: Packing, u: int, cls: Sequence[int]) -> int:
+    view = state.view
+    work = view.work
+    w_u = work[u]
+    lacks: list[tuple[float, int]] = []
+    for c in cls:
+        nc = state.classes.nodes[c]
+        demand = view.demand(u, nc.node_type)
+        weights = state.weights(c)
+        for n in nc.nodes:
+            lack = sum(
+                (q - f) * x for q, f, x in zip(demand, state.free[n], weights, strict=True) if q > f
+            )
+            lacks.append((lack, n))
+    lacks.sort()
+    evicted: list[tuple[int, list[int], list[tuple[int, ...]]]] = []
+    cost = 0
+    placed: bool | None = None
+    for _, n in lacks:
+        placed = state.place_in(u, cls)
+        if placed is not None:
+            break
+        demand = state.demand(u, n)
+        residents = sorted(
+            (v for v in state.host[n] if _evictable(state, v) and work[v] < w_u),
+            key=lambda v: (work[v], v),
+        )
+        for v in residents:
+            if state.room(demand, n) >= 1:
+                break
+            if cost + work[v] >= 2 * w_u:
+                break
+            where, devs = state.where[v], state.devs[v]
+            assert where is not None and devs is not None
+            evicted.append((v, list(where), list(devs)))
+            cost += work[v]
+            state.remove(v)
+    else:
+        placed = state.place_in(u, cls)
+    if placed:
+        lost = 0
+        moved: list[int] = []
+        for v, _, _ in sorted(evicted, key=lambda e: -work[e[0]]):
+            if state.place(v):
+                moved.append(v)
+            else:
+                lost += work[v]
+        if w_u - lost > 0:
+            return w_u - lost
+        for v in moved:
+            state.remove(v)
+        state.remove(u)
+    for v, where, devs in reversed(evicted):
+        state.restore(v, where, devs)
+    return 0
+
+
+def _evictable(state: Packing, j: int) -> bool:
+    """Jobs a move may take off their nodes (and perhaps leave unplaced): queued, outside
+    services, not required."""
+    view = state.view
+    return not state.frozen[j] and j not in view.in_service and not view.required[j]
+
+
+def shift_into(state: Packing, u: int, depth: int = 2, tries: int = 6) -> bool:
+    """Places unplaced single-replica job u by moving other single-replica jobs (required ones
+    too, never running or service jobs) off one node onto others, losing nothing; a moved job
+    may in turn shift others, `depth` levels deep. False (and nothing changed) if no such
+    chain is found among the nodes where u lacks least."""
+    if state.place(u):
+        return True
+    if depth <= 0 or state.p.job_replicas[u] != 1:
+        return False
+    view, p = state.view, state.p
+    near: list[tuple[float, int]] = []
+    for _, cls in state.set_groups[p.job_nodes[u]]:
+        for c in cls:
+            nc = state.classes.nodes[c]
+            demand = view.demand(u, nc.node_type)
+            if any(q > f for q, f in zip(demand, nc.free, strict=True)):
+                continue
+            weights = state.weights(c)
+            for n in nc.nodes:
+                lack = sum(
+                    (q - f) * x
+                    for q, f, x in zip(demand, state.free[n], weights, strict=True)
+                    if q > f
+                )
+                near.append((lack, n))
+    size = state.size
+    for _, n in heapq.nsmallest(tries, near):
+        demand = state.demand(u, n)
+        deficit = [q - f if q > f else 0 for q, f in zip(demand, state.free[n], strict=True)]
+        residents = sorted(
+            (
+                v
+                for v in state.host[n]
+                if not state.frozen[v] and v not in view.in_service and p.job_replicas[v] == 1
+            ),
+            key=lambda v: (size[v], v),
+        )
+        got = _cover(state, n, deficit, residents, None)
+        if got is None:
+            continue
+        saved: list[tuple[int, list[int], list[tuple[int, ...]]]] = []
+        for v in got[1]:
+            where, devs = state.where[v], state.devs[v]
+            assert where is not None and devs is not None
+            saved.append((v, list(where), list(devs)))
+            state.remove(v)
+        if state.room(demand, n) < 1 or not state.quota_room(u, demand, 1):
+            for v, where, devs in saved:
+                state.restore(v, where, devs)
+            continue
+        state.add(u, n)
+        moved: list[int] = []
+        for v, _, _ in sorted(saved, key=lambda e: -size[e[0]]):
+            state.frozen[u] = True  # keep the chain from moving u straight back out
+            ok = state.place(v, forbid=n) or shift_into(state, v, depth - 1, tries)
+            state.frozen[u] = False
+            if not ok:
+                break
+            moved.append(v)
+        if len(moved) == len(saved):
+            return True
+        for v in moved:
+            state.remove(v)
+        state.remove(u)
+        for v, where, devs in saved:
+            state.restore(v, where, devs)
+    return False

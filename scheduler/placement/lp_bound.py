@@ -44,6 +44,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
@@ -67,8 +68,7 @@ _EPS = 2.0**-53  # unit roundoff of a float
 COST_STAGE_MAX_VARIABLES = 20_000
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """A job class that may use a node class, and how many of its replicas fit one node."""
 
     job_class: int
@@ -424,11 +424,14 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
         current = set(view.current[j] or ()) if jc.flexible else set()
         dept = view.department[j]
         placed_any = False
+        work = float(jc.work)
+        count_idx, count_coef = lp.row_idx[count], lp.row_coef[count]
         for g, options in sorted(by_group.items()):
             room = sum(node_classes[c].size * per for c, per, _ in options)
             if room < reps:
                 continue  # the whole gang never fits this group
             placed_any = True
+            group_terms = built.group_vars.setdefault((k, g), [])
             # Evicting a preemptible job costs pc (a constant below); placing it saves pc.
             gain = w_preempt * pc if pc >= 0 else 0
             # Single replicas need no group variable: each replica is a whole job. A gang gets
@@ -436,8 +439,8 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
             # class tied to z by the gang row.
             z, gang = -1, -1
             if reps > 1:
-                z = lp.var(float(min(n_k, room // reps)), work=float(jc.work), cost=float(-gain))
-                built.group_vars[k, g] = [(z, 1.0)]
+                z = lp.var(float(min(n_k, room // reps)), work=work, cost=float(-gain))
+                group_terms.append((z, 1.0))
                 lp.add(count, z, 1.0)
                 if len(options) > 1:
                     gang = lp.row(0.0, 0.0)
@@ -456,11 +459,14 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
                 if jc.flexible and w_move and view.move_cost[j] >= 0:
                     cost += w_move * _move_lower_bound(view, j, current, nc.nodes)
                 if reps == 1:
-                    var = lp.var(
-                        float(min(n_k, nc.size * per)), work=float(jc.work), cost=float(cost - gain)
-                    )
-                    built.group_vars.setdefault((k, g), []).append((var, 1.0))
-                    lp.add(count, var, 1.0)
+                    var = len(lp.ub)
+                    lp.lb.append(0.0)
+                    lp.ub.append(float(min(n_k, nc.size * per)))
+                    lp.work.append(work)
+                    lp.cost.append(float(cost - gain))
+                    group_terms.append((var, 1.0))
+                    count_idx.append(var)
+                    count_coef.append(1.0)
                     unit = 1.0
                 elif gang >= 0:
                     var = lp.var(float(min(n_k * reps, nc.size * per)), cost=float(cost))

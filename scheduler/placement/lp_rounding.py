@@ -24,7 +24,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from scheduler.placement.aggregate import View
-from scheduler.placement.local_search import Misses, Packing, improve_packing
+from scheduler.placement.local_search import (
+    Budget,
+    Misses,
+    Packing,
+    improve_packing,
+    shift_into,
+)
 from scheduler.placement.lp_bound import LpBound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 
@@ -44,14 +50,15 @@ def lp_round(
     lp: LpBound,
     *,
     deadline: float | None = None,
+    steps: int | None = None,
     progress: Progress | None = None,
 ) -> Solution | None:
     """A feasible answer built from the LP plan (module docstring), or None when this engine
     cannot give one: the relaxation is infeasible, the running jobs do not fit where they run,
     or a required job stayed unplaced (the orchestrator then needs CP-SAT).
 
-    `deadline` (time.monotonic()) bounds the local search; without it the search runs until no
-    move helps.
+    `deadline` (time.monotonic()) and `steps` (job moves tried: a machine-independent budget)
+    bound the local search; without either it runs until no move helps.
     """
     start = time.monotonic()
     if lp.value is None:
@@ -76,17 +83,16 @@ def lp_round(
     missing = [j for j in range(p.num_jobs) if view.required[j] and not state.placed(j)]
     if not all(_force(state, j) for j in missing):
         return None
-    improve_packing(
-        state, weights, deadline if deadline is not None else math.inf, progress=progress
-    )
+    improve_packing(state, weights, Budget(deadline, steps), progress=progress)
     return state.solution()
 
 
 def _force(state: Packing, j: int) -> bool:
-    """Places required job j by evicting movable jobs that are not required from its eligible
-    nodes, least work first, until it fits; then puts the evicted back where they fit."""
+    """Places required job j: by shifting other jobs aside (nothing lost), else by evicting
+    movable jobs that are not required from its eligible nodes, least work first, until it
+    fits; the evicted then go back wherever they fit."""
     view, p = state.view, state.p
-    if state.place(j):
+    if shift_into(state, j):
         return True
     for cls in state._groups_by_price(j):
         nodes = [n for c in cls for n in state.classes.nodes[c].nodes]
