@@ -94,6 +94,15 @@ def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
         conn.close()
 
 
+def _exit_code(process: multiprocessing.process.BaseProcess) -> int | None:
+    """Waits briefly for the child to end (it does right after sending), then kills it."""
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    return process.exitcode
+
+
 def run_isolated(fn: Callable[..., T], *args: Any, timeout_s: float) -> T:
     """fn(*args) in a fresh interpreter (spawn, not fork: no memory or state inherited).
 
@@ -107,18 +116,14 @@ def run_isolated(fn: Callable[..., T], *args: Any, timeout_s: float) -> T:
     sender.close()  # so that recv() sees EOF if the child dies without sending
     try:
         if not receiver.poll(timeout_s):
+            process.kill()  # hung: no reason to wait any longer
             raise IsolatedError(f"no result within {timeout_s:.0f} s")
         kind, payload = receiver.recv()
     except EOFError:
-        process.join(5)
-        raise IsolatedError(f"process died (exit code {process.exitcode})") from None
+        raise IsolatedError(f"process died (exit code {_exit_code(process)})") from None
     finally:
         receiver.close()
-        if process.is_alive():
-            process.join(5)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        _exit_code(process)
     if kind != "ok":
         raise IsolatedError(str(payload))
     result: T = payload
