@@ -139,20 +139,21 @@ class Neighbourhoods:
         return set(nodes[start : start + k])
 
     def _unplaced_nodes(self) -> set[int]:
-        """Nodes one of the most valuable unplaced jobs could use, within one cluster."""
+        """Nodes one of the more valuable unplaced jobs could use: within one cluster for a
+        gang, from all its eligible nodes otherwise (single replicas may swap across)."""
         facts = self.facts
         sets = [s for s, jobs in self.unplaced_by_set.items() if jobs]
         if not sets:
             return set()
-        s = self.rng.choice(sets)
-        j = self.unplaced_by_set[s][0]
-        by_group: dict[int, list[int]] = {}
-        for n in facts.eligible[j]:
-            by_group.setdefault(facts.p.node_group[n], []).append(n)
-        g = self.rng.choice(sorted(by_group))
-        nodes = by_group[g]
-        k = min(len(nodes), self.nodes_per_step)
-        return set(self.rng.sample(nodes, k))
+        jobs = self.unplaced_by_set[self.rng.choice(sets)]
+        j = jobs[self.rng.randrange(min(len(jobs), 8))]
+        nodes = list(facts.eligible[j])
+        if facts.p.job_replicas[j] > 1:
+            by_group: dict[int, list[int]] = {}
+            for n in nodes:
+                by_group.setdefault(facts.p.node_group[n], []).append(n)
+            nodes = by_group[self.rng.choice(sorted(by_group))]
+        return set(self.rng.sample(nodes, min(len(nodes), self.nodes_per_step)))
 
     def _random_nodes(self) -> set[int]:
         """Nodes from anywhere: single replicas may move across clusters."""
