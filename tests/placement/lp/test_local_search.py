@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from benchmarks.synthetic import Spec, generate
+from scheduler.placement.aggregate import View, classify
 from scheduler.placement.baselines import best_baseline
 from scheduler.placement.evaluator import evaluate
-from scheduler.placement.local_search import improve
+from scheduler.placement.local_search import Packing, improve, shift_into
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.verify import check
 from tests.placement.v2.random_problems import random_problem
@@ -78,3 +79,50 @@ def test_cheaper_group_is_taken_when_it_has_room() -> None:
     )
     better = improve(p, WEIGHTS, Solution(((0,),)), time.monotonic() + 5)
     assert better.assignment == ((1,),)
+
+
+def test_step_budget_stops_the_search_at_the_same_point() -> None:
+    """A step budget (not wall time) gives the same answer on every run, and a larger one
+    never a worse answer than no search at all."""
+    p = generate(Spec("T", jobs=200, nodes=20, clusters=3, departments=3), 2)
+    _, start, before = best_baseline(p, WEIGHTS)
+    first = improve(p, WEIGHTS, start, steps=50)
+    second = improve(p, WEIGHTS, start, steps=50)
+    assert first == second
+    assert evaluate(p, first, WEIGHTS).value >= before.value
+
+
+def test_gang_gets_a_group_by_evicting_less_work() -> None:
+    """A two-replica gang worth more than the two single jobs that block its group takes
+    their nodes; they move to the other group's node if they fit there."""
+    p = Problem(
+        resources=("cpu",),
+        node_capacity=((4,), (4,), (4,)),
+        node_group=(0, 0, 1),
+        group_cost=((0,), (0,)),
+        node_sets=((0, 1), (0, 1, 2)),
+        job_demand=((4,), (2,), (2,)),
+        job_replicas=(2, 1, 1),
+        job_priority=(5, 0, 0),
+        job_order=(0, 1, 2),
+        job_nodes=(0, 1, 1),
+    )
+    start = Solution((None, (0,), (1,)))
+    better = improve(p, WEIGHTS, start, steps=1000)
+    assert check(p, better) == []
+    assert better.assignment == ((0, 1), (2,), (2,))
+
+
+def test_required_job_shifts_others_instead_of_evicting() -> None:
+    """Every job required (as in GAP): a job that fits nowhere gets a node once another
+    required job moves to where it still fits; nothing is unplaced."""
+    p = _one_resource((5, 3), (3, 2, 3), job_required=(True, True, True))
+    view = View(p)
+    state = Packing(view, classify(view))
+    state.add(0, 0)
+    state.add(1, 1)
+    assert not state.place(2)
+    assert shift_into(state, 2)
+    s = state.solution()
+    assert check(p, s) == []
+    assert all(nodes is not None for nodes in s.assignment)
