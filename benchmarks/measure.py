@@ -47,8 +47,19 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
+# The process's own peak across resets: each reset folds the mark it discards in here.
+_process_peak = 0
+
+
+def process_peak_bytes() -> int:
+    """This process's resident-set high-water mark since it started, across phase resets."""
+    return max(_process_peak, peak_rss_bytes())
+
+
 def reset_peak() -> bool:
     """Restarts the high-water mark at the current resident size; False where unsupported."""
+    global _process_peak
+    _process_peak = process_peak_bytes()
     try:
         _CLEAR_REFS.write_text("5")
     except OSError:

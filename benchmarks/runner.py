@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from benchmarks.measure import IsolatedError, measured, peak_rss_bytes, run_isolated
+from benchmarks.measure import MIB, IsolatedError, measured, process_peak_bytes, run_isolated
 from benchmarks.report import BASELINE_NAMES, Row, gap_closed, pct_of
 from benchmarks.synthetic import SIZES, churn, generate
 from scheduler.placement.baselines import (
@@ -218,7 +218,7 @@ def solve_instance(instance: Instance, settings: Settings) -> Row:
         if not verdict.feasible or verdict.violations:
             row.violations += len(verdict.violations)
             row.failures.append(f"track evaluator: infeasible ({'; '.join(verdict.violations)})")
-    row.process_peak_mib = peak_rss_bytes() / (1 << 20)
+    row.process_peak_mib = process_peak_bytes() / MIB
     return row
 
 
@@ -240,7 +240,7 @@ def solve_churn(
         row.gen_s, row.gen_peak_mib = build_m.seconds, build_m.peak_mib
         _describe(p, row)
         _solve_and_score(p, row, settings, warm_start=start)
-        row.process_peak_mib = peak_rss_bytes() / (1 << 20)
+        row.process_peak_mib = process_peak_bytes() / MIB
         rows.append(row)
     return rows
 

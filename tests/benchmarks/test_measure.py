@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from benchmarks.measure import MIB, IsolatedError, machine_info, measured, run_isolated
+from benchmarks.measure import (
+    MIB,
+    IsolatedError,
+    machine_info,
+    measured,
+    process_peak_bytes,
+    run_isolated,
+)
 
 
 def test_isolated_call_returns_the_result() -> None:
@@ -46,6 +53,7 @@ def test_measured_peak_is_the_phase_peak() -> None:
     assert busy.seconds > 0 and busy.peak_mib >= 128
     if idle.peak_is_phase:  # the mark can be reset (Linux)
         assert idle.peak_mib < busy.peak_mib - 100
+    assert process_peak_bytes() >= busy.peak_bytes  # the process peak survives the reset
 
 
 def test_machine_info_names_cores_cpu_and_versions() -> None:
