@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -27,6 +28,7 @@ from scheduler.placement.aggregate import (
     occupy,
     take_devices,
 )
+from scheduler.placement.evaluator import DEFAULT_WEIGHTS, objective_scale
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 
 Progress = Callable[[str, Mapping[str, object]], None]
@@ -34,6 +36,10 @@ Progress = Callable[[str, Mapping[str, object]], None]
 # An ejection looks at this many nodes per job, those where it lacks least: scanning the
 # residents of every eligible node made one pass take 20 s on the synthetic M city.
 _NEAR_NODES = 12
+# Ruin-and-recreate trials in a row without a gain before the perturbation gives up.
+_PERTURB_PATIENCE = 400
+# Unplaced jobs offered to the emptied nodes per trial (a sample, on large problems).
+_PERTURB_CANDIDATES = 300
 
 
 class Packing:
@@ -53,11 +59,21 @@ class Packing:
         classes: Classes,
         start: Solution | None = None,
         prices: Sequence[Sequence[float]] = (),
+        weights: ObjectiveWeights = DEFAULT_WEIGHTS,
     ) -> None:
         p = view.p
         self.view = view
         self.p = p
         self.classes = classes
+        # The objective moves are judged by: one unit of work is worth `work_value` units of
+        # (weighted) cost, as in the evaluator (its work weight times its cost unit).
+        self.objective = weights
+        scale = objective_scale(p, weights)
+        self.work_value = scale.work_weight * scale.cost_unit
+        self._loads = any(p.load_weight) and weights.load > 0
+        self._balances = bool(p.balances) and weights.balance > 0
+        self._frag = view.has_devices and weights.fragmentation > 0
+        self.safety = p.node_safety or p.node_capacity
         # LP dual prices per node class and resource, when an LP plan is at hand.
         self.prices = prices
         running = [j for j in range(p.num_jobs) if view.current[j] is not None]
@@ -93,6 +109,8 @@ class Packing:
         self._weights: dict[int, list[float]] = {}
         self._group_order: dict[tuple[int, object], list[list[int]]] = {}
         self.energy = any(view.open_cost)
+        # Placements before the current trial, by job (None: no trial running).
+        self.journal: dict[int, tuple[list[int] | None, list[tuple[int, ...]] | None]] | None = None
         for j in running:
             nodes = list(view.current[j] or ())
             self._record(j, nodes, list(occ.devices.get(j, ())))
@@ -176,8 +194,117 @@ class Packing:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
+    def _note(self, j: int) -> None:
+        """Remembers job j's placement before a trial first changes it (see `trial`)."""
+        journal = self.journal
+        if journal is not None and j not in journal:
+            nodes, devs = self.where[j], self.devs[j]
+            journal[j] = (
+                (None, None) if nodes is None or devs is None else (list(nodes), list(devs))
+            )
+
+    def trial(self) -> None:
+        """Starts recording changes so that `rollback` can undo them."""
+        self.journal = {}
+
+    def commit(self) -> None:
+        """Ends a trial keeping its changes."""
+        self.journal = None
+
+    def settle(self, accept_zero: bool = False) -> int:
+        """Ends a trial: keeps it if the objective rose (or stayed, with `accept_zero`) and
+        returns the gain, else undoes it and returns 0."""
+        gain = self.delta()
+        if gain > 0 or (accept_zero and gain == 0):
+            self.commit()
+            return gain
+        self.rollback()
+        return 0
+
+    def delta(self) -> int:
+        """How much the objective changed since `trial` (in cost units, exact for every term
+        the search can change: work, money, energy, load, balance and fragmentation)."""
+        journal = self.journal or {}
+        view, p, w = self.view, self.p, self.objective
+        money = 0
+        used: dict[int, list[int]] = {}  # node -> usage now minus usage before
+        count: dict[int, int] = {}
+        devices: dict[int, list[int]] = {}  # node -> free shares before
+        width = view.num_resources
+        for j, (old, old_devs) in journal.items():
+            new, new_devs = self.where[j], self.devs[j]
+            for nodes, devs, sign in ((old, old_devs, -1), (new, new_devs, 1)):
+                if nodes is None:
+                    continue
+                for i, n in enumerate(nodes):
+                    demand = self.demand(j, n)
+                    money += sign * view.money(j, view.node_type[n], p.node_group[n])
+                    row = used.setdefault(n, [0] * width)
+                    for r, q in enumerate(demand):
+                        row[r] += sign * q
+                    count[n] = count.get(n, 0) + sign
+                    q = view.gpu_share(demand, n) if self._frag else 0
+                    if q and devs is not None:
+                        before = devices.setdefault(n, list(self.shares[n]))
+                        per = 1000 if q % 1000 == 0 else q
+                        for d in devs[i]:
+                            before[d] += sign * per
+        cost = w.money * money
+        if self.energy and w.energy:
+            for n, change in count.items():
+                hosted = self.count[n]
+                if view.open_cost[n] and (hosted > 0) != (hosted - change > 0):
+                    cost += w.energy * view.open_cost[n] * (1 if hosted > 0 else -1)
+        if self._loads or self._balances:
+            for n, shift in used.items():
+                cap = p.node_capacity[n]
+                now = [c - f for c, f in zip(cap, self.free[n], strict=True)]
+                then = [u - x for u, x in zip(now, shift, strict=True)]
+                cost += self._node_cost(n, now) - self._node_cost(n, then)
+        if devices:
+            for n, before in devices.items():
+                partial_now = sum(1 for s in self.shares[n] if 0 < s < 1000)
+                partial_before = sum(1 for s in before if 0 < s < 1000)
+                cost += w.fragmentation * (partial_now - partial_before)
+        job_work = view.work
+        gained = sum(
+            (job_work[j] if self.where[j] is not None else 0)
+            - (job_work[j] if old is not None else 0)
+            for j, (old, _) in journal.items()
+        )
+        return self.work_value * gained - cost
+
+    def _node_cost(self, n: int, used: Sequence[int]) -> int:
+        """Load and balance cost of node n at usage `used` (evaluator.py's formulas)."""
+        p, w = self.p, self.objective
+        total = 0
+        if self._loads:
+            for lw, u, s in zip(p.load_weight, used, self.safety[n], strict=True):
+                if lw and u > s:
+                    total += w.load * lw * (u - s)
+        if self._balances:
+            cap = p.node_capacity[n]
+            for b in p.balances:
+                excess = b.target * (cap[b.r1] - used[b.r1]) - (cap[b.r2] - used[b.r2])
+                if excess > 0:
+                    total += w.balance * b.weight * excess
+        return total
+
+    def rollback(self) -> None:
+        """Undoes every change since `trial`."""
+        journal = self.journal
+        assert journal is not None
+        self.journal = None
+        for j in journal:
+            if self.where[j] is not None:
+                self.remove(j)
+        for j, (nodes, devs) in journal.items():
+            if nodes is not None and devs is not None:
+                self.restore(j, nodes, devs)
+
     def _record(self, j: int, nodes: list[int], devs: list[tuple[int, ...]]) -> None:
         """Registers replicas whose capacity and devices are already taken."""
+        self._note(j)
         self.where[j] = nodes
         self.devs[j] = devs
         for n in nodes:
@@ -230,6 +357,7 @@ class Packing:
 
     def add(self, j: int, n: int) -> None:
         """Places one more replica of job j on node n (the caller checked `room`)."""
+        self._note(j)
         demand = self.demand(j, n)
         got = self.take(n, demand)
         nodes = self.where[j]
@@ -248,6 +376,7 @@ class Packing:
 
     def remove(self, j: int) -> None:
         """Takes every replica of job j off its nodes."""
+        self._note(j)
         nodes, devs = self.where[j], self.devs[j]
         assert nodes is not None and devs is not None
         for n, got in zip(nodes, devs, strict=True):
@@ -482,7 +611,7 @@ def improve(
     which the moves may shift or (for more work) evict.
     """
     view = View(p)
-    state = Packing(view, classify(view), solution)
+    state = Packing(view, classify(view), solution, weights=weights)
     # Queued jobs of the given answer may be moved: unfreeze them.
     for j in range(p.num_jobs):
         if view.current[j] is None and j not in view.in_service:
@@ -500,7 +629,7 @@ def improve_packing(
 ) -> None:
     """Runs the moves (module docstring) on `state` in place until none helps or time is up."""
     rounds = 0
-    gained = 0
+    gained = drop_pass(state, budget) if weights.work is not None else 0
     passes: list[tuple[str, Callable[[Packing, Budget], int]]] = [
         ("insert", insert_pass),
         ("eject", eject_pass),
@@ -523,13 +652,16 @@ def improve_packing(
         gained += step
         if not step:
             break
+    if budget.deadline is not None or budget.steps is not None:
+        # Time left at a local optimum: ruin and recreate small neighbourhoods.
+        gained += perturb(state, budget)
     # Work is settled; now the costs: cheaper groups, fewer open nodes.
     saved = 0
     if weights.money or weights.energy:
         while not budget.exhausted():
-            step_saved = cost_pass(state, weights, budget)
+            step_saved = cost_pass(state, budget)
             if weights.energy and state.energy:
-                step_saved += consolidate_pass(state, weights, budget)
+                step_saved += consolidate_pass(state, budget)
             saved += step_saved
             if not step_saved:
                 break
@@ -541,7 +673,9 @@ def improve_packing(
 
 
 def insert_pass(state: Packing, budget: Budget) -> int:
-    """Places unplaced movable jobs that fit as they are, most work first; returns the work."""
+    """Places unplaced movable jobs that fit as they are, most work first, each if it raises
+    the objective (always, unless an explicit work weight is outweighed by the job's cost);
+    returns the gain."""
     view = state.view
     p = state.p
     todo = [
@@ -557,10 +691,27 @@ def insert_pass(state: Packing, budget: Budget) -> int:
             break
         if misses.hopeless(j):
             continue
+        state.trial()
         if state.place(j):
-            gained += view.work[j]
+            gained += state.settle()
         else:
+            state.rollback()
             misses.record(j)
+    return gained
+
+
+def drop_pass(state: Packing, budget: Budget) -> int:
+    """Unplaces movable jobs whose cost outweighs their work (only possible with an explicit
+    work weight); returns the gain."""
+    gained = 0
+    for j in range(state.p.num_jobs):
+        if state.where[j] is None or not _evictable(state, j):
+            continue
+        if budget.spent():
+            break
+        state.trial()
+        state.remove(j)
+        gained += state.settle()
     return gained
 
 
@@ -699,41 +850,28 @@ def _try_eject(
     state: Packing, u: int, n: int, chosen: list[int], misses: set[tuple[object, int]]
 ) -> int:
     """Takes `chosen` off node n, puts u there, re-places `chosen` elsewhere; keeps the result
-    if the net work gain is positive (returned), else undoes everything and returns 0."""
+    if the objective rose (returns the gain), else undoes everything and returns 0."""
     view = state.view
-    saved: list[tuple[int, list[int], list[tuple[int, ...]]]] = []
+    state.trial()
     for v in chosen:
-        nodes, devs = state.where[v], state.devs[v]
-        assert nodes is not None and devs is not None
-        saved.append((v, list(nodes), list(devs)))
         state.remove(v)
     demand = state.demand(u, n)
     if state.room(demand, n) < 1 or not state.quota_room(u, demand, 1):
-        for v, nodes, devs in saved:
-            state.restore(v, nodes, devs)
+        state.rollback()
         return 0
     state.add(u, n)
     lost = 0
-    moved: list[int] = []
     w_u = view.work[u]
-    for v, _, _ in sorted(saved, key=lambda x: -view.work[x[0]]):
+    for v in sorted(chosen, key=lambda v: -view.work[v]):
         key = (shape_key(state.p, view, v), n)
         if key not in misses and state.place(v, forbid=n):
-            moved.append(v)
             continue
         misses.add(key)
         lost += view.work[v]
         if lost >= w_u:
-            break
-    net = w_u - lost
-    if net > 0:
-        return net
-    state.remove(u)
-    for v in moved:
-        state.remove(v)
-    for v, nodes, devs in saved:
-        state.restore(v, nodes, devs)
-    return 0
+            state.rollback()
+            return 0
+    return state.settle()
 
 
 def repack_pass(state: Packing, budget: Budget) -> int:
@@ -868,15 +1006,25 @@ def _repack_node(
             break
     if new <= old:
         return 0
-    for v in residents:
-        if v not in keep:
-            state.remove(v)
-            pool.setdefault(_pool_key(state, v), []).append(v)
+    state.trial()
+    dropped = [v for v in residents if v not in keep]
+    for v in dropped:
+        state.remove(v)
+    taken: list[tuple[tuple[object, ...], int]] = []
     for key, count in take:
         jobs = pool[key]
         for _ in range(count):
-            state.add(jobs.pop(), n)
-    return new - old
+            j = jobs.pop()
+            state.add(j, n)
+            taken.append((key, j))
+    gain = state.settle()
+    if gain:
+        for v in dropped:
+            pool.setdefault(_pool_key(state, v), []).append(v)
+    else:
+        for key, j in reversed(taken):
+            pool[key].append(j)
+    return gain
 
 
 def _density(w: int, demand: Sequence[int], weights: Sequence[float]) -> float:
@@ -884,23 +1032,40 @@ def _density(w: int, demand: Sequence[int], weights: Sequence[float]) -> float:
     return w / priced if priced > 0 else float("inf")
 
 
-def _cost_of(state: Packing, weights: ObjectiveWeights, j: int) -> int:
-    """Money of job j where it is, plus the open cost of nodes it alone keeps open."""
+def cost_pass(state: Packing, budget: Budget) -> int:
+    """Moves each movable placed job to where it costs less (a cheaper group, a node that is
+    open anyway), if it fits there; returns the gain. Work never changes."""
+    view, p = state.view, state.p
+    w = state.objective
+    gained = 0
+    for j in range(p.num_jobs):
+        if state.where[j] is None or state.frozen[j] or j in view.in_service:
+            continue
+        if budget.spent():
+            break
+        nodes = state.where[j]
+        assert nodes is not None
+        alone = state.energy and w.energy and any(state.count[n] == nodes.count(n) for n in nodes)
+        if not alone and _money(state, j) <= _least_money(state, j):
+            continue  # already as cheap as it can be
+        state.trial()
+        state.remove(j)
+        if state.place(j):
+            gained += state.settle()
+        else:
+            state.rollback()
+    return gained
+
+
+def _money(state: Packing, j: int) -> int:
+    view, p = state.view, state.p
     nodes = state.where[j]
     assert nodes is not None
-    view, p = state.view, state.p
-    total = 0
-    for n in nodes:
-        total += weights.money * view.money(j, view.node_type[n], p.node_group[n])
-    if weights.energy and state.energy:
-        for n in set(nodes):
-            if state.count[n] == nodes.count(n):
-                total += weights.energy * view.open_cost[n]
-    return total
+    return sum(view.money(j, view.node_type[n], p.node_group[n]) for n in nodes)
 
 
-def _least_cost(state: Packing, weights: ObjectiveWeights, j: int) -> int:
-    """A lower bound on what job j can cost anywhere: its money in its cheapest group."""
+def _least_money(state: Packing, j: int) -> int:
+    """A lower bound on job j's money anywhere: its replicas in its cheapest group."""
     view, p = state.view, state.p
     best = min(
         (
@@ -910,42 +1075,15 @@ def _least_cost(state: Packing, weights: ObjectiveWeights, j: int) -> int:
         ),
         default=0,
     )
-    return weights.money * best * p.job_replicas[j]
+    return best * p.job_replicas[j]
 
 
-def cost_pass(state: Packing, weights: ObjectiveWeights, budget: Budget) -> int:
-    """Moves each movable placed job to where it costs less (money and opened nodes), if it
-    fits there; returns the weighted cost saved. Work never changes."""
-    view, p = state.view, state.p
-    saved = 0
-    for j in range(p.num_jobs):
-        if state.where[j] is None or state.frozen[j] or j in view.in_service:
-            continue
-        if budget.spent():
-            break
-        old_nodes, old_devs = state.where[j], state.devs[j]
-        assert old_nodes is not None and old_devs is not None
-        before = _cost_of(state, weights, j)
-        if before <= _least_cost(state, weights, j):
-            continue  # already as cheap as it can be
-        nodes, devs = list(old_nodes), list(old_devs)
-        state.remove(j)
-        if state.place(j):
-            after = _cost_of(state, weights, j)
-            if after < before:
-                saved += before - after
-                continue
-            state.remove(j)
-        state.restore(j, nodes, devs)
-    return saved
-
-
-def consolidate_pass(state: Packing, weights: ObjectiveWeights, budget: Budget) -> int:
+def consolidate_pass(state: Packing, budget: Budget) -> int:
     """Empties lightly used open nodes into nodes that are open anyway (node_open_cost > 0):
-    every movable resident must find another open node, and the open cost saved must beat any
-    money the moves add. Returns the weighted cost saved."""
+    every resident must find another open node, and the objective must rise (the open cost
+    saved beats any money the moves add). Returns the gain."""
     view, p = state.view, state.p
-    saved = 0
+    gained = 0
     order = sorted(
         (n for n in range(p.num_nodes) if state.count[n] and view.open_cost[n]),
         key=lambda n: (state.count[n], n),
@@ -956,30 +1094,16 @@ def consolidate_pass(state: Packing, weights: ObjectiveWeights, budget: Budget) 
         residents = list(state.host[n])
         if not residents or any(state.frozen[v] or v in view.in_service for v in residents):
             continue
-        before = sum(_cost_of(state, weights, v) for v in residents)
-        saved_state = []
+        state.trial()
         for v in residents:
-            nodes, devs = state.where[v], state.devs[v]
-            assert nodes is not None and devs is not None
-            saved_state.append((v, list(nodes), list(devs)))
             state.remove(v)
-        moved: list[int] = []
-        ok = True
-        for v, _, _ in sorted(saved_state, key=lambda x: -state.size[x[0]]):
-            if not _place_open(state, v, n):
-                ok = False
-                break
-            moved.append(v)
-        if ok:
-            after = sum(_cost_of(state, weights, v) for v in residents)
-            if after < before:
-                saved += before - after
-                continue
-        for v in moved:
-            state.remove(v)
-        for v, nodes, devs in saved_state:
-            state.restore(v, nodes, devs)
-    return saved
+        if all(
+            _place_open(state, v, n) for v in sorted(residents, key=lambda v: (-state.size[v], v))
+        ):
+            gained += state.settle()
+        else:
+            state.rollback()
+    return gained
 
 
 def _place_open(state: Packing, j: int, forbid: int) -> bool:
@@ -1043,7 +1167,8 @@ def _gang_into(state: Packing, u: int, cls: Sequence[int]) -> int:
             )
             lacks.append((lack, n))
     lacks.sort()
-    evicted: list[tuple[int, list[int], list[tuple[int, ...]]]] = []
+    state.trial()
+    evicted: list[int] = []
     cost = 0
     placed: bool | None = None
     for _, n in lacks:
@@ -1056,33 +1181,19 @@ def _gang_into(state: Packing, u: int, cls: Sequence[int]) -> int:
             key=lambda v: (work[v], v),
         )
         for v in residents:
-            if state.room(demand, n) >= 1:
+            if state.room(demand, n) >= 1 or cost + work[v] >= 2 * w_u:
                 break
-            if cost + work[v] >= 2 * w_u:
-                break
-            where, devs = state.where[v], state.devs[v]
-            assert where is not None and devs is not None
-            evicted.append((v, list(where), list(devs)))
+            evicted.append(v)
             cost += work[v]
             state.remove(v)
     else:
         placed = state.place_in(u, cls)
-    if placed:
-        lost = 0
-        moved: list[int] = []
-        for v, _, _ in sorted(evicted, key=lambda e: -work[e[0]]):
-            if state.place(v):
-                moved.append(v)
-            else:
-                lost += work[v]
-        if w_u - lost > 0:
-            return w_u - lost
-        for v in moved:
-            state.remove(v)
-        state.remove(u)
-    for v, where, devs in reversed(evicted):
-        state.restore(v, where, devs)
-    return 0
+    if not placed:
+        state.rollback()
+        return 0
+    for v in sorted(evicted, key=lambda v: -work[v]):
+        state.place(v)
+    return state.settle()
 
 
 def _evictable(state: Packing, j: int) -> bool:
@@ -1159,3 +1270,55 @@ def shift_into(state: Packing, u: int, depth: int = 2, tries: int = 6) -> bool:
         for v, where, devs in saved:
             state.restore(v, where, devs)
     return False
+
+
+def perturb(state: Packing, budget: Budget, seed: int = 0) -> int:
+    """Iterated local search until the budget is spent: empty a few nodes of one class of
+    their movable jobs, refill from every unplaced job eligible there (densest first, order
+    shaken a little), then eject; keep the result unless it lost work. Seeded, so a step
+    budget gives the same answer every run. Returns the work gained."""
+    rng = random.Random(seed)
+    view, p = state.view, state.p
+    trials = 0
+    classes = [c for c, nc in enumerate(state.classes.nodes) if not nc.forced_open or nc.size]
+    eligible: dict[int, list[int]] = {}
+    for j in range(p.num_jobs):
+        if not state.frozen[j] and j not in view.in_service:
+            for c in state.classes.node_classes_of_set[p.job_nodes[j]]:
+                eligible.setdefault(c, []).append(j)
+    classes = [c for c in classes if c in eligible]
+    gained = 0
+    failures = 0
+    while classes and failures < _PERTURB_PATIENCE and not budget.spent():
+        c = rng.choice(classes)
+        nodes = state.classes.nodes[c].nodes
+        ruined = rng.sample(nodes, min(len(nodes), rng.randint(1, 3)))
+        state.trial()
+        for n in ruined:
+            for v in list(state.host[n]):
+                if state.where[v] is not None and _evictable(state, v):
+                    state.remove(v)
+        todo = [j for j in eligible[c] if state.where[j] is None]
+        if len(todo) > _PERTURB_CANDIDATES:
+            todo = rng.sample(todo, _PERTURB_CANDIDATES)
+        noise = {j: rng.uniform(0.7, 1.3) for j in todo}
+        if trials % 2:
+            # Largest first (first-fit decreasing) packs the emptied nodes tightest...
+            todo.sort(key=lambda j: (-state.size[j] * noise[j], j))
+        else:
+            # ... densest first takes the most work per unit of room.
+            todo.sort(key=lambda j: (-view.work[j] / (state.size[j] or 1e-9) * noise[j], j))
+        misses = Misses(state)
+        for j in todo:
+            if not misses.hopeless(j) and not state.place(j):
+                misses.record(j)
+        gain = state.delta()
+        trials += 1
+        if gain >= 0:
+            state.commit()
+            gained += gain
+            failures = 0 if gain > 0 else failures + 1
+        else:
+            state.rollback()
+            failures += 1
+    return gained

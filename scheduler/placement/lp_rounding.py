@@ -64,7 +64,7 @@ def lp_round(
     if lp.value is None:
         return None
     view, classes = lp.view, lp.classes
-    state = Packing(view, classes, prices=lp.prices)
+    state = Packing(view, classes, prices=lp.prices, weights=weights)
     if not state.consistent:
         return None
     packed = _pack_plan(state, lp)

@@ -126,3 +126,32 @@ def test_required_job_shifts_others_instead_of_evicting() -> None:
     s = state.solution()
     assert check(p, s) == []
     assert all(nodes is not None for nodes in s.assignment)
+
+
+def test_trial_delta_equals_the_evaluators_difference() -> None:
+    """The objective change a move is judged by is exactly what the evaluator sees: random
+    removals and placements on feature-rich problems (devices, loads, balances, open costs)."""
+    import random
+
+    for seed in range(40):
+        p = random_problem(seed)
+        _, start, _ = best_baseline(p, WEIGHTS)
+        view = View(p)
+        state = Packing(view, classify(view), start, weights=WEIGHTS)
+        for j in range(p.num_jobs):
+            state.frozen[j] = view.current[j] is not None or j in view.in_service
+        rng = random.Random(seed)
+        for _ in range(5):
+            before = evaluate(p, state.solution(), WEIGHTS).value
+            state.trial()
+            for j in rng.sample(range(p.num_jobs), p.num_jobs):
+                if state.frozen[j]:
+                    continue
+                if state.where[j] is not None and rng.random() < 0.5:
+                    state.remove(j)
+                elif state.where[j] is None:
+                    state.place(j)
+            after = state.solution()
+            assert check(p, after) == [], seed
+            assert state.delta() == evaluate(p, after, WEIGHTS).value - before, seed
+            state.commit()
