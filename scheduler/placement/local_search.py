@@ -40,6 +40,8 @@ _NEAR_NODES = 12
 _PERTURB_PATIENCE = 400
 # Unplaced jobs offered to the emptied nodes per trial (a sample, on large problems).
 _PERTURB_CANDIDATES = 300
+# Swaps one node-emptying chain may make before it gives up.
+_SWAP_LIMIT = 30
 
 
 class Packing:
@@ -1079,31 +1081,78 @@ def _least_money(state: Packing, j: int) -> int:
 
 
 def consolidate_pass(state: Packing, budget: Budget) -> int:
-    """Empties lightly used open nodes into nodes that are open anyway (node_open_cost > 0):
-    every resident must find another open node, and the objective must rise (the open cost
-    saved beats any money the moves add). Returns the gain."""
+    """Empties open nodes into nodes that are open anyway (node_open_cost > 0), least loaded
+    first: each resident goes to another open node, directly or by taking the place of a
+    smaller resident there, which then needs a place in turn (a chain of at most
+    _SWAP_LIMIT swaps). Kept if the objective rises (the open cost saved beats any money the
+    moves add). Returns the gain."""
     view, p = state.view, state.p
     gained = 0
+    load = [0.0] * p.num_nodes
+    for j, nodes in enumerate(state.where):
+        for n in nodes or ():
+            load[n] += state.size[j]
     order = sorted(
         (n for n in range(p.num_nodes) if state.count[n] and view.open_cost[n]),
-        key=lambda n: (state.count[n], n),
+        key=lambda n: (load[n], n),
     )
     for n in order:
         if budget.spent():
             break
         residents = list(state.host[n])
-        if not residents or any(state.frozen[v] or v in view.in_service for v in residents):
+        if not residents or not all(_shiftable(state, v) for v in residents):
             continue
         state.trial()
         for v in residents:
             state.remove(v)
-        if all(
-            _place_open(state, v, n) for v in sorted(residents, key=lambda v: (-state.size[v], v))
-        ):
+        if _rehome(state, residents, n):
             gained += state.settle()
         else:
             state.rollback()
     return gained
+
+
+def _shiftable(state: Packing, j: int) -> bool:
+    """Single-replica jobs a move may put on another node (required ones too)."""
+    return not state.frozen[j] and state.p.job_replicas[j] == 1 and j not in state.view.in_service
+
+
+def _rehome(state: Packing, pending: list[int], closed: int) -> bool:
+    """Places every job of `pending` on open nodes other than `closed`, swapping out smaller
+    residents when needed; False if the chain gets stuck or too long."""
+    size, p = state.size, state.p
+    pending = sorted(pending, key=lambda v: (size[v], v))
+    swaps = 0
+    while pending:
+        v = pending.pop()  # largest first
+        if _place_open(state, v, closed):
+            continue
+        if swaps >= _SWAP_LIMIT:
+            return False
+        allowed = set(state.classes.node_classes_of_set[p.job_nodes[v]])
+        best: tuple[float, int, int] | None = None
+        for m in range(p.num_nodes):
+            if m == closed or not state.count[m] or state.node_class[m] not in allowed:
+                continue
+            demand = state.demand(v, m)
+            for w in state.host[m]:
+                if size[w] >= size[v] or not _shiftable(state, w):
+                    continue
+                freed = state.demand(w, m)
+                fits = all(q <= f + g for q, f, g in zip(demand, state.free[m], freed, strict=True))
+                if fits and (best is None or (size[w], -m, -w) > (best[0], -best[1], -best[2])):
+                    best = (size[w], m, w)
+        if best is None:
+            return False
+        _, m, w = best
+        state.remove(w)
+        if state.room(state.demand(v, m), m) < 1 or not state.quota_room(v, state.demand(v, m), 1):
+            return False
+        state.add(v, m)
+        pending.append(w)
+        pending.sort(key=lambda x: (size[x], x))
+        swaps += 1
+    return True
 
 
 def _place_open(state: Packing, j: int, forbid: int) -> bool:

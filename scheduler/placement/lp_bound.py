@@ -66,6 +66,9 @@ _EPS = 2.0**-53  # unit roundoff of a float
 # The cost LP restarts from the work LP's basis but still took about as long again on the
 # synthetic M city (52,000 variables: 0.6 s work LP, 2.8 s cost LP on the 2-core machine).
 COST_STAGE_MAX_VARIABLES = 20_000
+# Parameters of the dual-feasible functions whose bin-counting rows join the LP when opening
+# nodes costs energy (k = 1 is the "above half" rule, which is always there).
+_DFF_K = (2, 3, 4)
 
 
 class Pair(NamedTuple):
@@ -514,6 +517,8 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
                     lp.add(row, v, unit)
                 if y >= 0:
                     lp.add(row, y, -1.0)
+            if y >= 0:
+                _dff_rows(lp, terms, r, nc.free[r], y)
         if view.has_devices and nc.shares:
             _device_row(view, lp, nc, terms, y)
     # Quotas: what fixed running jobs already use comes off the limit.
@@ -534,6 +539,35 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
         for v, a in usage:
             lp.add(row, v, a)
     return built
+
+
+def _dff_rows(
+    lp: _Lp, terms: list[tuple[int, tuple[int, ...], int, float]], r: int, cap: int, y: int
+) -> None:
+    """Bin-counting rows for the open nodes of a class (vector bin packing's lower bound):
+    for the dual-feasible functions u_k (Fekete and Schepers), sum u_k(d_r / F_r) over the
+    replicas on a node is at most 1, so over the class at most y. u_k(x) = x when (k+1)x is
+    an integer, else floor((k+1)x) / k; it rounds mid-sized items up, which volume cannot."""
+    for k in _DFF_K:
+        users: list[tuple[int, float]] = []
+        stronger = False
+        for v, dem, _, unit in terms:
+            q = dem[r]
+            if not q:
+                continue
+            if ((k + 1) * q) % cap == 0:
+                coef = q / cap
+            else:
+                coef = ((k + 1) * q // cap) / k
+                stronger = stronger or coef > q / cap
+            if coef:
+                users.append((v, coef * unit))
+        if not stronger:
+            continue  # no rounding up: the capacity row already says as much
+        row = lp.row(-_INF, 0.0)
+        for v, a in users:
+            lp.add(row, v, a)
+        lp.add(row, y, -1.0)
 
 
 def _device_row(
