@@ -1,15 +1,24 @@
 """A mutable feasible placement (`Packing`) and the local search that improves it.
 
-The moves only ever keep the placement feasible and never lower the objective:
-- insert: place an unplaced job where it fits (highest work first);
-- eject: place an unplaced job on a node by moving small replicas of other jobs elsewhere, or by
-  evicting placed queued jobs of less total work from that node;
-- cheaper: move a job whose replicas can go to a cheaper group;
-- consolidate (node_open_cost > 0): empty a lightly used node into nodes that are open anyway.
+Every move runs as a trial (a journal of the jobs it touched) and is kept only if the objective
+rises, measured exactly on the nodes it touched (work, money, energy, load, balance,
+fragmentation; `Packing.delta`), so the search never lowers the evaluator's value whatever the
+weights. Moves, in the order one round tries them:
+- insert: place unplaced jobs where they fit as things are (most work first);
+- eject: place an unplaced single-replica job on one of the nodes where it lacks least, by
+  moving residents elsewhere or evicting residents of less work;
+- gang: place an unplaced gang in a group by evicting less work from the nodes where its
+  replicas lack least, re-placing what was evicted wherever it fits;
+- repack: refill a node from its residents and the pool of unplaced jobs, densest first by the
+  LP's dual prices (more work on the node, the dropped residents may find room elsewhere);
+- perturb (only with a time or step budget, at a local optimum): ruin and recreate a few nodes;
+- cost (money, energy): move jobs to cheaper groups; empty open nodes into others by chains of
+  swaps (vector bin packing).
 
 What the search never touches: running jobs (they stay where they run: moving and evicting them
 is the CP-SAT / LNS engine's business) and jobs of services (their relations are checked only
-by the greedy that placed them, so they are frozen afterwards).
+by the greedy that placed them, so they are frozen afterwards). Required jobs may move but
+are never left out.
 """
 
 from __future__ import annotations
@@ -776,7 +785,7 @@ def _eject_into(state: Packing, u: int, tries: int, misses: set[tuple[object, in
     """
     view, p = state.view, state.p
     w_u = view.work[u]
-    work, _frozen, _reps = view.work, state.frozen, p.job_replicas
+    work = view.work
     size = state.size
     near: list[tuple[float, int]] = []
     for _, cls in state.set_groups[p.job_nodes[u]]:

@@ -250,9 +250,18 @@ def lp_bound(
         solve_s = time.perf_counter() - start - build_s
         if status == pywraplp.Solver.INFEASIBLE:
             return _answer(view, classes, built, None, None, "infeasible", [], {}, build_s, solve_s)
-        # Out of time before a basis: every job placed at no cost still bounds the value.
-        upper = sum(lp.ub[v] * c for v, c in enumerate(first) if c > 0)
-        value, work = _combine(p, weights, built, upper, 0.0)
+        # Out of time before a basis: every decided job placed, at no cost, bounds the value
+        # (a preemptible running job kept also saves its eviction cost).
+        w = 1 if lexicographic else weights.work or 0
+        upper = sum(
+            len(jc.jobs)
+            * (
+                w * jc.work
+                + (0 if lexicographic else weights.preemption * max(0, view.preempt_cost[jc.rep]))
+            )
+            for jc in classes.jobs
+        )
+        value, work = _combine(p, weights, built, float(upper), 0.0)
         return _answer(view, classes, built, value, work, "time_limit", [], empty, build_s, solve_s)
     values, duals1 = _read(solver)
     upper1 = lp.safe_max(first, duals1)
