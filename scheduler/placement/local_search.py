@@ -904,7 +904,7 @@ def repack_pass(state: Packing, budget: Budget) -> int:
         keys = keys_of_class.get(c)
         if not keys or nc.shares:
             continue
-        if budget.spent():
+        if budget.exhausted():
             break
         weights = state.weights(c)
         # The pool's offer for this class, densest first (the same for all its nodes).
@@ -919,6 +919,8 @@ def repack_pass(state: Packing, budget: Budget) -> int:
         # Least demand of any offer per resource: a node with less left is full for the pool.
         need = [min(it[3][r] for it in offer) for r in range(view.num_resources)] if offer else []
         for n in nc.nodes:
+            if budget.spent():
+                return gained
             gained += _repack_node(state, n, offer, need, pool, weights)
     return gained
 

@@ -1,35 +1,46 @@
 """LP relaxation over (job class x node class) pairs: an upper bound on the objective, and the
 fractional plan the rounding follows.
 
-Formulation (k job class of n_k jobs with R_k replicas and work w_k per job; c node class of
-m_c nodes with free vector F_c per node, group g(c); (k, c) is a pair only if one replica of k
-fits an empty-of-others node of c, at most u_kc replicas per node; d_kcr the demand of k on c):
+Data (aggregate.py): job class k = n_k jobs alike in everything the LP reads, R_k replicas,
+work w_k per job; node class c = m_c interchangeable nodes of group g(c), free vector F_c per
+node once fixed running work is taken off. (k, c) is a pair only if one replica of k fits an
+empty-of-others node of c; u_kc replicas at most fit one such node; d_kcr = k's demand on c.
+Groups g are kept for k only if their pairs could hold a whole gang (sum m_c u_kc >= R_k).
 
-    z_kg  >= 0   jobs of k placed in group g        (only groups that could hold a whole gang)
-    x_kc  >= 0   replicas of k on nodes of c         (X_kc := x_kc, or R_k z_kg when c is the
-                                                      only class of g that k may use)
-    y_c in [0, m_c]  open nodes of c                 (only when opening nodes costs energy)
+Variables
+    x_kc in [0, min(n_k R_k, m_c u_kc)]   replicas of k on class c
+    z_kg in [0, n_k]                       jobs of k in group g   (gangs only, R_k > 1)
+    y_c  in [0, m_c]                       open nodes of c        (only if opening costs energy)
+  X_kc below is x_kc, or R_k z_kg when c is the only class of g that a gang k may use.
+  Jobs(k, g) is sum_{c in g} x_kc for single replicas, z_kg for gangs.
 
-    sum_g z_kg <= n_k              (= n_k if every job of k is required)
-    sum_{c in g} x_kc = R_k z_kg   (a gang stays in one group)
-    sum_k d_kcr X_kc <= m_c F_cr   (capacity, aggregated over the class; F_cr y_c with energy)
-    sum_{k : d_kcr > F_cr / 2} X_kc <= m_c   (two such replicas never share a node; y_c)
-    sum_k dev_kc X_kc <= m_c D_c   (device nodes: whole devices and shares above half, each
-                                    needing a device of their own, D_c = devices above half free)
-    sum_{k in dept} d_kcr X_kc <= nominal + borrow - fixed usage    (quotas)
-    X_kc <= m_c u_kc
+Rows
+    sum_g Jobs(k, g) <= n_k                    (= n_k if the class is required)
+    sum_{c in g} x_kc = R_k z_kg               (a gang stays in one group)
+    sum_k d_kcr X_kc <= m_c F_cr               (capacity of the class; <= F_cr y_c with energy)
+    sum_{k: 2 d_kcr > F_cr} X_kc <= m_c        (two such replicas never share a node; y_c)
+    sum_k f(d_kcr / F_cr) X_kc <= y_c          (with energy only: dual-feasible functions f, the
+                                                vector-bin-packing bin count)
+    sum_k dev_kc X_kc <= m_c D_c               (device classes: whole devices need free devices,
+                                                shares above half a device of their own)
+    sum_{k of dept} sum_c d_kcr X_kc <= nominal + borrow - fixed running usage   (quotas)
 
-Every integral placement satisfies these (sum the per-node rows of a class), so the LP optimum
-is at least the integer optimum. Running jobs that can neither move nor be evicted are constants
-(their usage is taken off F). Services, transient usage, preemption's "only for higher priority"
-rule, load, balance and fragmentation only restrict or cost, so leaving them out keeps the bound
-valid (and, for service-heavy ROADEF problems, loose).
+Every integral placement satisfies these (sum each node's rows over its class), so the LP
+optimum is at least the integer optimum. Services, transient usage, the "only for higher
+priority" rule of preemption, and the load, balance and fragmentation costs only restrict or
+cost, so leaving them out keeps the bound valid (and loose for ROADEF, whose cost is mostly
+load and balance). Running jobs that can move or be evicted are classes of one: a replica off
+its current nodes costs at least the move cost; evicting costs the preemption cost.
 
-Objective. With an explicit work weight W: max W * work - costs in one LP. With the default
-(work = None: one unit of work outweighs every cost) two LPs, as the objective is lexicographic:
-LP1 maximises work, giving an integer bound Wb; LP2 minimises cost subject to work >= Wb - 1/2,
-giving C2. Any solution either has work Wb (so cost >= C2) or at most Wb - 1, hence
-    value <= max(BIG * Wb - C2, BIG * (Wb - 1) - Cmin).
+Objective (weights W, evaluator.py's definition)
+    work(x)  = sum w_k Jobs(k, g)
+    cost(x)  = W.money * money_kc X_kc + W.migration * move_kc X_kc + W.energy * open_c y_c
+               + W.preemption * pc_k (n_k - sum_g Jobs(k, g))            (+ constants)
+  Explicit work weight: one LP, max W.work * work - cost. Default (work = None: one unit of
+  work outweighs every cost): lexicographic, so LP1 max work gives an integer bound Wb, and
+  LP2 min cost s.t. work >= Wb - 1/2 gives C2 (LP2 only when it is cheap or work cannot vary,
+  see `costs`). Any solution has work Wb (so cost >= C2) or at most Wb - 1, hence
+    value <= max(BIG * Wb - C2 // unit, BIG * (Wb - 1) - Cmin // unit).
 
 Exactness. GLOP works in floating point with tolerances, so its objective is not a proof. The
 bound is computed from its duals by weak duality instead: for ANY row multipliers y (signs
