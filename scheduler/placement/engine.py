@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from scheduler.placement.baselines import best_baseline, best_fit
+from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits
 from scheduler.placement.cpsat_data import Facts, job_classes
 from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.cpsat_v2 import CpSatModel, CpSatResult, SearchLimits
 from scheduler.placement.evaluator import Evaluation, Evaluator, job_work
-from scheduler.placement.explain_v2 import explain
+from scheduler.placement.explain import explain
 from scheduler.placement.lns import LnsLimits, improve
 from scheduler.placement.lp_bound import lp_bound
 from scheduler.placement.lp_rounding import lp_round

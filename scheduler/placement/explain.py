@@ -1,137 +1,346 @@
-"""Why each unplaced job waits: the most fundamental reason first, with the detail to act on.
+"""Why each job is left out of a v2 solution: the most fundamental blocker, with its numbers.
 
-The checks go from "can never run as specified" to "lost the race this cycle", so the reason
-tells the submitter whether to change the job (NO_ELIGIBLE_NODE, NO_FITTING_NODE,
-GANG_INCOMPLETE) or just wait (INSUFFICIENT_CAPACITY, OUTRANKED).
+The checks go from "can never run as specified" to "lost this cycle": eligibility
+(NO_ELIGIBLE_NODE), one replica on an empty node (NO_FITTING_NODE), the whole gang in one
+cluster when empty (GANG_INCOMPLETE), the department's quota (QUOTA_EXHAUSTED with used and
+limit), capacity that nobody this job outranks could give up (INSUFFICIENT_CAPACITY with what
+the best node lacks), and capacity other work took this cycle (OUTRANKED). A running job that
+was preempted is OUTRANKED by the higher-priority job on its former node, or QUOTA_EXHAUSTED
+when its department's borrowed quota was reclaimed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from scheduler.placement.capacity import (
-    eligible_by_group,
-    fit_count,
-    fmt_amounts,
-    gang_room,
-    resource_norms,
-    room_by_group,
-    shortfall,
-)
-from scheduler.placement.greedy import rank
-from scheduler.placement.objective import AssignmentLike
-from scheduler.placement.problem import Problem
-from scheduler.placement.result import (
+from scheduler.placement.cpsat_data import WHOLE, Facts
+from scheduler.placement.model import Problem, Solution
+from scheduler.placement.outcome import (
     GANG_INCOMPLETE,
     INSUFFICIENT_CAPACITY,
     NO_ELIGIBLE_NODE,
     NO_FITTING_NODE,
     OUTRANKED,
+    QUOTA_EXHAUSTED,
     Unplaced,
 )
 
 
-def explain(p: Problem, assignment: AssignmentLike) -> tuple[Unplaced, ...]:
-    """One Unplaced per job that `assignment` leaves out, in job index order."""
-    if all(nodes is not None for nodes in assignment):
+def explain(p: Problem, solution: Solution, facts: Facts | None = None) -> tuple[Unplaced, ...]:
+    """One Unplaced per job the solution leaves out, in job index order."""
+    missing = [j for j, nodes in enumerate(solution.assignment) if nodes is None]
+    if not missing:
         return ()
-    explainer = _Explainer(p, assignment)
-    return tuple(explainer.why(j) for j, nodes in enumerate(assignment) if nodes is None)
+    explainer = _Explainer(facts or Facts(p), solution)
+    return tuple(explainer.why(j) for j in missing)
 
 
 class _Explainer:
-    def __init__(self, p: Problem, assignment: AssignmentLike) -> None:
+    def __init__(self, facts: Facts, solution: Solution) -> None:
+        p = facts.p
+        self.facts = facts
         self.p = p
-        self.assignment = assignment
-        self.norms = resource_norms(p)
-        self.position = {j: i for i, j in enumerate(rank(p))}
-        # Computed once: only OUTRANKED needs who sits where.
-        self._occupants: dict[int, list[int]] | None = None
+        self.solution = solution
+        nr = p.num_resources
+        self.norms = [max((row[r] for row in p.node_capacity), default=0) for r in range(nr)]
+        self.used = [list(row) for row in facts.reserved]
+        self.dept_used: dict[tuple[int, int], int] = {}
+        self.occupants: dict[int, list[int]] = {}
+        for j, nodes in enumerate(solution.assignment):
+            for n in nodes or ():
+                demand = facts.demand(j, n)
+                for r in range(nr):
+                    self.used[n][r] += demand[r]
+                d = facts.department[j]
+                if d >= 0:
+                    for r in range(nr):
+                        self.dept_used[d, r] = self.dept_used.get((d, r), 0) + demand[r]
+                occupants = self.occupants.setdefault(n, [])
+                if j not in occupants:
+                    occupants.append(j)
+        caps = p.node_capacity
+        self.empty = [
+            [c - r for c, r in zip(cap, res, strict=True)]
+            for cap, res in zip(caps, facts.reserved, strict=True)
+        ]
+        self.now = [
+            [c - u for c, u in zip(cap, used, strict=True)]
+            for cap, used in zip(caps, self.used, strict=True)
+        ]
+        self._hard: dict[int, list[list[int]]] = {}
+        self._most: dict[tuple[str, int], list[int]] = {}
+        self._frontiers: dict[tuple[str, int], list[int]] = {}
+        self._structural: dict[tuple[object, ...], Unplaced | None] = {}
+        self._capacities: dict[tuple[object, ...], Unplaced] = {}
 
     def why(self, j: int) -> Unplaced:
-        p = self.p
-        demand, replicas = p.job_demand[j], p.job_replicas[j]
-        if not p.job_eligible[j]:
-            return Unplaced(j, NO_ELIGIBLE_NODE, "no node passes the job's constraints")
-        if not any(fit_count(demand, p.node_capacity[n], 1) for n in p.job_eligible[j]):
-            closest = self._closest(demand, p.job_eligible[j], p.node_capacity)
+        if self.facts.running(j):
+            return self._preempted(j)
+        facts, p = self.facts, self.p
+        if not facts.eligible[j]:
+            return Unplaced(
+                j,
+                NO_ELIGIBLE_NODE,
+                f"no node passes the job's constraints (node set {p.job_nodes[j]})",
+            )
+        # Jobs of one shape get one answer (city queues hold thousands of look-alikes).
+        shape = self._shape(j)
+        if shape not in self._structural:
+            self._structural[shape] = self._structure(j)
+        structural = self._structural[shape]
+        if structural is not None:
+            return replace(structural, job=j)
+        quota = self._quota(j)
+        if quota is not None:
+            return quota
+        key = (shape, p.job_priority[j])
+        capacity = self._capacities.get(key)
+        if capacity is None:
+            capacity = self._capacities[key] = self._capacity(j)
+        return replace(capacity, job=j)
+
+    def _shape(self, j: int) -> tuple[object, ...]:
+        p, facts = self.p, self.facts
+        anti = any(p.services[s].anti_affinity for s in facts.services_of[j])
+        # Overridden jobs have per-type demands: their own shape.
+        own = j if j in facts.overridden else -1
+        return (p.job_nodes[j], p.job_demand[j], p.job_replicas[j], anti, own)
+
+    def _structure(self, j: int) -> Unplaced | None:
+        """NO_FITTING_NODE or GANG_INCOMPLETE when even empty nodes cannot hold the job."""
+        p, eligible, empty = self.p, self.facts.eligible[j], self.empty
+        if not self._may_fit(j, "empty", empty) or not any(
+            self._fit_count(j, n, empty[n]) for n in eligible
+        ):
+            n, lack = self._closest(j, eligible, empty)
             return Unplaced(
                 j,
                 NO_FITTING_NODE,
-                f"no eligible node holds one replica ({fmt_amounts(p, demand)}) even when empty; "
-                f"closest {p.node_label(closest)} short "
-                f"{fmt_amounts(p, shortfall(demand, p.node_capacity[closest]))}",
+                f"no eligible node holds one replica even when empty; closest "
+                f"{self._node(n)} lacks {self._amounts(lack)}",
+                lacking=lack,
             )
-        by_group = eligible_by_group(p, j)
-        idle = {g: gang_room(r, replicas) for g, r in room_by_group(p, j, p.node_capacity).items()}
-        best_idle = max(idle, key=lambda g: (idle[g], -g))
-        if idle[best_idle] < replicas:
+        best_g, held = self._best_group(j, empty)
+        replicas = p.job_replicas[j]
+        if held < replicas:
             return Unplaced(
                 j,
                 GANG_INCOMPLETE,
-                f"needs {replicas} replicas in one group; the best, {p.group_label(best_idle)}, "
-                f"holds {idle[best_idle]} even when empty",
+                f"needs {replicas} replicas in one cluster; the best, {self._group(best_g)}, "
+                f"holds {held} even when empty",
             )
-        now = {g: gang_room(r, replicas) for g, r in room_by_group(p, j, p.node_free).items()}
-        held = [g for g in sorted(by_group) if now[g] >= replicas]
-        if held:
-            return self._outranked(j, held, by_group)
-        return self._insufficient(j, [g for g in sorted(by_group) if idle[g] >= replicas], now)
+        return None
 
-    def _closest(
-        self, demand: Sequence[int], nodes: Sequence[int], rows: Sequence[Sequence[int]]
-    ) -> int:
-        """The node whose `rows` entry lacks least for one replica (normalised, summed)."""
+    # -- the checks ------------------------------------------------------------------------------
 
-        def missing(n: int) -> tuple[int, int]:
-            short = shortfall(demand, rows[n])
-            scaled = sum(s * 1000 // m for s, m in zip(short, self.norms, strict=True) if m)
-            return scaled, n
+    def _quota(self, j: int) -> Unplaced | None:
+        facts, p = self.facts, self.p
+        d = facts.department[j]
+        if d < 0:
+            return None
+        for r, demand in enumerate(p.job_demand[j]):
+            q = facts.quota.get((d, r))
+            if q is None or not demand:
+                continue
+            used = self.dept_used.get((d, r), 0)
+            limit = q.nominal + q.borrow_limit
+            need = demand * p.job_replicas[j]
+            if used + need > limit:
+                return Unplaced(
+                    j,
+                    QUOTA_EXHAUSTED,
+                    f"department {d} quota of {p.resources[r]}: used {used} of {limit} "
+                    f"(nominal {q.nominal} + borrowing {q.borrow_limit}), the job needs {need}",
+                    resource=p.resources[r],
+                    used=used,
+                    limit=limit,
+                )
+        return None
 
-        return min(nodes, key=missing)
-
-    def _insufficient(self, j: int, idle_groups: list[int], now: dict[int, int]) -> Unplaced:
+    def _capacity(self, j: int) -> Unplaced:
         p = self.p
-        demand, replicas = p.job_demand[j], p.job_replicas[j]
-        best = max(idle_groups, key=lambda g: (now[g], -g))
-        where = f"fits {p.group_label(best)} when idle, but not the capacity free now"
-        if now[best] > 0:
-            detail = f"{where}: it holds {now[best]} of {replicas} replicas"
-        else:
-            nodes = [n for g in idle_groups for n in p.job_eligible[j] if p.node_group[n] == g]
-            closest = self._closest(demand, nodes, p.node_free)
-            detail = (
-                f"{where}; best {p.node_label(closest)} short "
-                f"{fmt_amounts(p, shortfall(demand, p.node_free[closest]))}"
+        eligible = self.facts.eligible[j]
+        replicas = p.job_replicas[j]
+        hard = self._hard_rooms(p.job_priority[j])
+        g, held = self._best_group(j, hard)
+        if held < replicas:
+            n, lack = self._closest(j, eligible, hard)
+            return Unplaced(
+                j,
+                INSUFFICIENT_CAPACITY,
+                f"work it cannot displace fills the pool: {self._group(g)} holds {held} of "
+                f"{replicas} replicas; best node {self._node(n)} lacks {self._amounts(lack)}",
+                lacking=lack,
             )
-        return Unplaced(j, INSUFFICIENT_CAPACITY, detail)
-
-    def _outranked(self, j: int, held: list[int], by_group: dict[int, list[int]]) -> Unplaced:
-        p = self.p
-        occupants = self._occupancy()
-        # Prefer naming a job that ranks above this one: that is the one the submitter can see
-        # as the reason; any occupant of the contested nodes is a fair answer otherwise.
-        candidates = [
-            (0 if self.position[k] < self.position[j] else 1, self.position[k], k, n, g)
-            for g in held
-            for n in by_group[g]
-            for k in occupants.get(n, ())
-        ]
-        if not candidates:
-            where = f"free capacity at cycle start held it in {p.group_label(held[0])}"
-            return Unplaced(j, OUTRANKED, f"{where}, but this solution left it out")
-        _, _, k, n, g = min(candidates)
+        now = self.now
+        frontier = self._frontier(j, "now", now)
+        if any(self._fit_count(j, n, now[n]) for n in frontier):
+            g_now, held_now = self._best_group(j, now)
+            if held_now >= replicas:
+                relations = "service relations or the time-limited search"
+                return Unplaced(
+                    j,
+                    OUTRANKED,
+                    f"capacity is free in {self._group(g_now)}, but {relations} left it out",
+                )
+        in_group = [m for m in frontier if p.node_group[m] == g]
+        n, lack = self._closest(j, in_group or [m for m in eligible if p.node_group[m] == g], now)
+        taker = max(
+            self.occupants.get(n, []),
+            key=lambda k: (p.job_priority[k], -p.job_order[k]),
+            default=None,
+        )
+        by = "" if taker is None else f" by job {taker} (priority {p.job_priority[taker]})"
         return Unplaced(
             j,
             OUTRANKED,
-            f"free capacity at cycle start held it in {p.group_label(g)}; taken this cycle by "
-            f"job {k} (priority {p.job_priority[k]}) on {p.node_label(n)}",
+            f"{self._group(g)} could hold it, but its room was taken this cycle{by}; "
+            f"best node {self._node(n)} lacks {self._amounts(lack)}",
+            lacking=lack,
         )
 
-    def _occupancy(self) -> dict[int, list[int]]:
-        if self._occupants is None:
-            self._occupants = {}
-            for k, nodes in enumerate(self.assignment):
-                for n in sorted(set(nodes or ())):
-                    self._occupants.setdefault(n, []).append(k)
-        return self._occupants
+    def _frontier(self, j: int, view: str, rows: list[list[int]]) -> list[int]:
+        """The job's eligible nodes whose free rows no other eligible node dominates: a
+        replica fits some node iff it fits one of these, and the closest node is among them
+        (a few dozen of a thousand nodes on the synthetic cities)."""
+        p = self.p
+        if j in self.facts.overridden:
+            return list(self.facts.eligible[j])  # demands differ per node type
+        key = (view, p.job_nodes[j])
+        found = self._frontiers.get(key)
+        if found is None:
+            found = []
+            # Largest total first: a node can only be dominated by one already kept.
+            for n in sorted(self.facts.eligible[j], key=lambda n: -sum(rows[n])):
+                row = rows[n]
+                if not any(all(a >= b for a, b in zip(rows[m], row, strict=True)) for m in found):
+                    found.append(n)
+            self._frontiers[key] = found
+        return found
+
+    def _may_fit(self, j: int, view: str, rows: list[list[int]]) -> bool:
+        """False when no eligible node has enough of some resource for one replica: a cheap
+        necessary condition (per-resource maxima per node set) that spares most scans."""
+        p = self.p
+        if j in self.facts.overridden:
+            return True
+        key = (view, p.job_nodes[j])
+        most = self._most.get(key)
+        if most is None:
+            nodes = self.facts.eligible[j]
+            most = [max(rows[n][r] for n in nodes) for r in range(p.num_resources)]
+            self._most[key] = most
+        return all(d <= m for d, m in zip(p.job_demand[j], most, strict=True))
+
+    def _preempted(self, j: int) -> Unplaced:
+        facts, p = self.facts, self.p
+        current = facts.current_count[j] or {}
+        prio = p.job_priority[j]
+        for a in sorted(current):
+            higher = [k for k in self.occupants.get(a, ()) if p.job_priority[k] > prio]
+            if higher:
+                k = max(higher, key=lambda k: p.job_priority[k])
+                return Unplaced(
+                    j,
+                    OUTRANKED,
+                    f"preempted for job {k} (priority {p.job_priority[k]} > {prio}) on "
+                    f"{self._node(a)}",
+                )
+        d = facts.department[j]
+        for r, demand in enumerate(p.job_demand[j]):
+            q = facts.quota.get((d, r))
+            if d >= 0 and q is not None and demand:
+                used = self.dept_used.get((d, r), 0)
+                if used > q.nominal:
+                    return Unplaced(
+                        j,
+                        QUOTA_EXHAUSTED,
+                        f"preempted to reclaim borrowed quota: department {d} uses {used} of "
+                        f"{p.resources[r]}, nominal {q.nominal}",
+                        resource=p.resources[r],
+                        used=used,
+                        limit=q.nominal,
+                    )
+        return Unplaced(j, OUTRANKED, "preempted in favour of higher-priority work")
+
+    # -- arithmetic ------------------------------------------------------------------------------
+
+    def _hard_rooms(self, priority: int) -> list[list[int]]:
+        """Per node, the capacity left by reserved usage and by the running jobs a job of
+        `priority` cannot displace (those it does not outrank, or that may not be evicted)."""
+        rows = self._hard.get(priority)
+        if rows is not None:
+            return rows
+        facts, p = self.facts, self.p
+        rows = [list(row) for row in self.empty]
+        for k, nodes in enumerate(self.solution.assignment):
+            if nodes is None or not facts.running(k):
+                continue
+            if facts.preemptible(k) and p.job_priority[k] < priority:
+                continue
+            for n in nodes:
+                demand = facts.demand(k, n)
+                row = rows[n]
+                for r in range(p.num_resources):
+                    row[r] -= demand[r]
+        self._hard[priority] = rows
+        return rows
+
+    def _fit_count(self, j: int, n: int, room: Sequence[int]) -> int:
+        facts = self.facts
+        demand = facts.demand(j, n)
+        fit = self.p.job_replicas[j]
+        for r, d in enumerate(demand):
+            if d > 0:
+                fit = min(fit, max(0, room[r]) // d)
+        if facts.gpu >= 0 and facts.devices[n] > 0:
+            q = demand[facts.gpu]
+            if facts.gpu_kind(q) == "whole":
+                fit = min(fit, max(0, room[facts.gpu]) // WHOLE // (q // WHOLE))
+        if any(self.p.services[s].anti_affinity for s in facts.services_of[j]):
+            fit = min(fit, 1)
+        return fit
+
+    def _best_group(self, j: int, rooms: list[list[int]]) -> tuple[int, int]:
+        """The first cluster that holds the whole gang in `rooms`, else the one holding most of
+        it; and how many replicas it holds."""
+        p = self.p
+        replicas = p.job_replicas[j]
+        held: dict[int, int] = {}
+        for n in self.facts.eligible[j]:
+            g = p.node_group[n]
+            held[g] = held.get(g, 0) + self._fit_count(j, n, rooms[n])
+            if held[g] >= replicas:
+                return g, replicas
+        g = max(held, key=lambda g: (held[g], -g))
+        return g, min(held[g], p.job_replicas[j])
+
+    def _closest(
+        self, j: int, nodes: Sequence[int], rooms: list[list[int]]
+    ) -> tuple[int, tuple[int, ...]]:
+        """The node that lacks least for one replica (normalised, summed) and what it lacks."""
+        facts = self.facts
+
+        def lack(n: int) -> tuple[int, ...]:
+            demand = facts.demand(j, n)
+            return tuple(max(0, d - f) for d, f in zip(demand, rooms[n], strict=True))
+
+        def scaled(n: int) -> tuple[int, int]:
+            short = lack(n)
+            return sum(s * 1000 // m for s, m in zip(short, self.norms, strict=True) if m), n
+
+        best = min(nodes, key=scaled)
+        return best, lack(best)
+
+    def _amounts(self, amounts: Sequence[int]) -> str:
+        shown = ",".join(f"{self.p.resources[r]}={a}" for r, a in enumerate(amounts) if a)
+        return shown or "nothing (devices are taken)"
+
+    def _node(self, n: int) -> str:
+        names = self.p.node_names
+        return names[n] if names else f"node {n}"
+
+    def _group(self, g: int) -> str:
+        names = self.p.group_names
+        return names[g] if names else f"cluster {g}"

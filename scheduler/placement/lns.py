@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from scheduler.placement.cpsat import CpSatModel, SearchLimits
 from scheduler.placement.cpsat_data import Facts, Incumbent, Scope
 from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.cpsat_v2 import CpSatModel, SearchLimits
 from scheduler.placement.model import Solution
 from scheduler.placement.settings import WALL_PER_DET, Progress
 

@@ -48,7 +48,7 @@ def test_only_stdlib_ortools_and_own_package(module: str) -> None:
         )
 
 
-@pytest.mark.parametrize("judge", ["checker", "objective", "greedy", "explain"])
+@pytest.mark.parametrize("judge", ["verify", "evaluator", "baselines", "validate"])
 def test_judges_and_baselines_never_reach_ortools(judge: str) -> None:
     """The checker, evaluator, greedy and explanations do not import CP-SAT, even indirectly."""
     reached = _closure(f"{PREFIX}.{judge}")

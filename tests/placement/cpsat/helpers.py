@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits
 from scheduler.placement.cpsat_data import Facts
 from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.cpsat_v2 import CpSatModel, CpSatResult, SearchLimits
 from scheduler.placement.evaluator import Evaluation, evaluate, job_work
 from scheduler.placement.model import Balance, ObjectiveWeights, Problem, Service
 from scheduler.placement.verify import check

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.placement.explain_v2 import explain
+from scheduler.placement.explain import explain
 from scheduler.placement.model import Quota, Service, Solution
 from scheduler.placement.outcome import (
     GANG_INCOMPLETE,

@@ -8,9 +8,9 @@ import pytest
 
 from benchmarks.synthetic import Spec, generate
 from scheduler.placement.baselines import best_baseline
+from scheduler.placement.cpsat import CpSatModel, SearchLimits
 from scheduler.placement.cpsat_data import Facts, Incumbent
 from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.cpsat_v2 import CpSatModel, SearchLimits
 from scheduler.placement.evaluator import evaluate, job_work
 from scheduler.placement.lns import Neighbourhoods
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution

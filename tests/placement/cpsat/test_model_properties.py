@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from scheduler.placement.cpsat import CpSatModel
 from scheduler.placement.cpsat_data import Facts
 from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.cpsat_v2 import CpSatModel
 from scheduler.placement.evaluator import evaluate, job_work
 from scheduler.placement.model import ObjectiveWeights, Problem
 from scheduler.placement.verify import check

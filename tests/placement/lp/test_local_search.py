@@ -11,7 +11,7 @@ from scheduler.placement.evaluator import evaluate
 from scheduler.placement.local_search import Packing, improve, shift_into
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.verify import check
-from tests.placement.v2.random_problems import random_problem
+from tests.placement.core.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
 

@@ -9,9 +9,9 @@ import pytest
 from scheduler.placement.evaluator import evaluate
 from scheduler.placement.lp_bound import lp_bound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
+from tests.placement.core.random_problems import random_problem
 from tests.placement.cpsat.helpers import exact
 from tests.placement.lp.instances import optimum, tiny_problem
-from tests.placement.v2.random_problems import random_problem
 
 LEXICOGRAPHIC = ObjectiveWeights()
 WEIGHTED = ObjectiveWeights(work=3, money=2, energy=5, preemption=4, migration=2)

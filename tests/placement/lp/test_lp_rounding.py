@@ -11,8 +11,8 @@ from scheduler.placement.lp_bound import lp_bound
 from scheduler.placement.lp_rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Service
 from scheduler.placement.verify import check
+from tests.placement.core.random_problems import random_problem
 from tests.placement.lp.instances import optimum, tiny_problem
-from tests.placement.v2.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
 CITY = Spec("T", jobs=300, nodes=30, clusters=4, regions=2, departments=4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scheduler.placement.model import Override, Quota, Service, Solution
 from scheduler.placement.verify import check
-from tests.placement.v2.build import (
+from tests.placement.core.build import (
     ROADEF,
     ROADEF_BETTER,
     ROADEF_INITIAL,

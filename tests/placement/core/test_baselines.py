@@ -18,8 +18,8 @@ from scheduler.placement.baselines import (
 from scheduler.placement.evaluator import evaluate
 from scheduler.placement.model import Problem, Quota, Service, Solution
 from scheduler.placement.verify import check
-from tests.placement.v2.build import ROADEF, ROADEF_INITIAL, jobs, tiny
-from tests.placement.v2.random_problems import random_problem
+from tests.placement.core.build import ROADEF, ROADEF_INITIAL, jobs, tiny
+from tests.placement.core.random_problems import random_problem
 
 ALL = tuple(BASELINES.values())
 GPU = {

@@ -13,7 +13,7 @@ from scheduler.placement.evaluator import (
     objective_scale,
 )
 from scheduler.placement.model import Balance, ObjectiveWeights, Override, Service, Solution
-from tests.placement.v2.build import (
+from tests.placement.core.build import (
     ROADEF,
     ROADEF_BETTER,
     ROADEF_INITIAL,
