@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         + ", ".join(f"{k} {v:g} s" for k, v in DEFAULT_TIME_LIMITS.items())
         + ")",
     )
-    p.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
+    p.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="output directory (bench-results)"
+    )
     p.add_argument(
         "--quick",
         action="store_true",
