@@ -19,10 +19,7 @@ import structlog
 from scheduler.domain import reasons
 from scheduler.domain.models import Explanation, Run
 from scheduler.domain.states import ClusterState, JobState, RunState
-from scheduler.placement.engine import solve
-from scheduler.placement.outcome import Outcome
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
+from scheduler.placement import EngineParams, Outcome, check, solve
 from scheduler.service.clock import Clock
 from scheduler.service.explain import (
     SOLVER_REASONS,

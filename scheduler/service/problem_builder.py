@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, UNITS_PER_PRICED_UNIT
-from scheduler.placement.model import Problem
+from scheduler.placement import Problem
 from scheduler.service.snapshot import Snapshot
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
