@@ -182,3 +182,28 @@ def test_infeasible_relaxation_gives_none() -> None:
     bound = lp_bound(p, WEIGHTS)
     assert bound.value is None
     assert lp_round(p, WEIGHTS, bound) is None
+
+
+def test_explicit_weights_leave_out_jobs_that_cost_more_than_they_are_worth() -> None:
+    """With a small explicit work weight a job dearer than its work stays unplaced, and the
+    bound knows it."""
+    p = Problem(
+        resources=("cpu",),
+        node_capacity=((8,),),
+        node_group=(0,),
+        group_cost=((1000,),),
+        node_sets=((0,),),
+        job_demand=((4,), (4,)),
+        job_replicas=(1, 1),
+        job_priority=(0, 9),
+        job_order=(0, 1),
+        job_nodes=(0, 0),
+    )
+    weights = ObjectiveWeights(work=1)
+    bound = lp_bound(p, weights)
+    s = lp_round(p, weights, bound)
+    assert s is not None
+    value = evaluate(p, s, weights).value
+    # Job 1 (priority 9) is worth 10 * 1000 = 10,000 > 4,000; job 0 is worth 1,000 < 4,000.
+    assert s.assignment == (None, (0,))
+    assert value == bound.value == 10_000 - 4_000
