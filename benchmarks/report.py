@@ -59,12 +59,30 @@ class Row:
     reference: float | None = None
     track_objective: float | None = None
     failures: list[str] = field(default_factory=list)
+    # Published tracks: the objective's direction, which published value `reference` is, every
+    # published value by name, the gap to the reference (%, positive = worse), the track
+    # evaluator's feasibility, further measures and the solution file written.
+    sense: str = ""
+    reference_kind: str = ""
+    references: dict[str, float] = field(default_factory=dict)
+    gap_pct: float | None = None
+    track_feasible: bool | None = None
+    measures: dict[str, float] = field(default_factory=dict)
+    solution_file: str = ""
+
+    @property
+    def size(self) -> str:
+        """jobs x nodes of the engine's problem ('-' when it was never built)."""
+        return f"{self.jobs}x{self.nodes}" if self.jobs or self.nodes else "-"
 
     def flat(self) -> dict[str, object]:
-        """The row as flat columns (baseline percentages as <name>_pct)."""
+        """The row as flat columns (baseline percentages as <name>_pct; references and
+        measures as JSON objects)."""
         out = asdict(self)
         pcts = out.pop("baseline_pct")
         out["failures"] = "; ".join(self.failures)
+        out["references"] = json.dumps(self.references, sort_keys=True) if self.references else ""
+        out["measures"] = json.dumps(self.measures, sort_keys=True) if self.measures else ""
         for name in BASELINE_NAMES:
             out[f"{name}_pct"] = pcts.get(name)
         return out
@@ -73,6 +91,19 @@ class Row:
 def pct_of(value: float, bound: float) -> float | None:
     """value as a percentage of the bound (None when the bound is not positive)."""
     return 100.0 * value / bound if bound > 0 else None
+
+
+def gap_pct(value: float, reference: float, sense: str = "min") -> float | None:
+    """How far value is from the reference, in % of the reference; positive = worse than it,
+    negative = better (None when the reference is 0)."""
+    if reference == 0:
+        return None
+    worse = value - reference if sense == "min" else reference - value
+    return 100.0 * worse / abs(reference)
+
+
+def at_or_better(value: float, reference: float, sense: str = "min") -> bool:
+    return value <= reference if sense == "min" else value >= reference
 
 
 def gap_closed(value: float, greedy: float, bound: float) -> float | None:
@@ -96,6 +127,17 @@ class Run:
     @property
     def failed(self) -> bool:
         return any(row.failures for row in self.rows)
+
+    def only(self, track: str) -> Run:
+        """The same run restricted to one track's rows."""
+        return Run(
+            self.command,
+            self.started_at,
+            self.finished_at,
+            self.machine,
+            self.parameters,
+            [r for r in self.rows if r.track == track],
+        )
 
 
 def csv_columns() -> list[str]:
@@ -144,7 +186,129 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(text)
 
 
+# -- published tracks: the table against the reference, and its summary ---------------------
+
+
+def _optimal(r: Row) -> bool:
+    """Proven optimal: the engine says so, or the answer reaches a published optimum or lower
+    bound (minimisation)."""
+    if r.track_objective is None or r.failures:
+        return False
+    if r.status == "OPTIMAL":
+        return True
+    if r.sense != "min":
+        return False
+    return any(
+        r.track_objective <= r.references[k]
+        for k in ("optimum", "lower_bound")
+        if k in r.references
+    )
+
+
+def summary(rows: Sequence[Row]) -> dict[str, object]:
+    """Per-track summary: counts, mean and max gap to the reference, how many optimal, and how
+    many at or better than each published value (plus the mean ratio to a lower bound)."""
+    scored = [r for r in rows if r.track_objective is not None and not r.failures]
+    gaps = [r.gap_pct for r in scored if r.gap_pct is not None]
+    times = [r.engine_s for r in rows if r.engine_s is not None]
+    out: dict[str, object] = {
+        "instances": len(rows),
+        "failed": sum(1 for r in rows if r.failures),
+        "feasible": sum(1 for r in rows if r.track_feasible),
+        "mean_gap_pct": sum(gaps) / len(gaps) if gaps else None,
+        "max_gap_pct": max(gaps) if gaps else None,
+        "optimal": sum(1 for r in scored if _optimal(r)),
+        "mean_time_s": sum(times) / len(times) if times else None,
+        "max_time_s": max(times) if times else None,
+    }
+    names = sorted({k for r in rows for k in r.references}, key=_REFERENCE_ORDER.index)
+    better: dict[str, list[int]] = {}
+    for name in names:
+        have = [r for r in scored if name in r.references]
+        hits = 0
+        for r in have:
+            assert r.track_objective is not None
+            hits += at_or_better(r.track_objective, r.references[name], r.sense or "min")
+        better[name] = [hits, sum(1 for r in rows if name in r.references)]
+    out["at_or_better"] = better
+    ratios = [
+        r.track_objective / r.references["lower_bound"]
+        for r in scored
+        if r.track_objective is not None and r.references.get("lower_bound", 0) > 0
+    ]
+    out["mean_ratio_to_lower_bound"] = sum(ratios) / len(ratios) if ratios else None
+    return out
+
+
+_REFERENCE_ORDER = ["optimum", "best_overall", "best_known", "s41_300s", "lower_bound", "initial"]
+
+
+def _objective(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.4f}"
+
+
+def track_table(rows: Sequence[Row]) -> str:
+    """instance | size | status | objective | reference | gap % | time s, then summary lines
+    and one line per failure."""
+    head = ["instance", "size", "status", "objective", "reference", "gap %", "time s"]
+    lines = [head]
+    for r in rows:
+        status = r.status or "-"
+        if r.failures:
+            status += " FAILED"
+        lines.append(
+            [
+                r.instance,
+                r.size,
+                status,
+                _objective(r.track_objective),
+                _objective(r.reference),
+                _num(r.gap_pct, 3),
+                _num(r.engine_s, 2),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    text = [
+        "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    text.append("-" * len(text[0]))
+    text += summary_lines(rows)
+    for r in rows:
+        text += [f"FAILED {r.instance}: {f}" for f in r.failures]
+    return "\n".join(text)
+
+
+def summary_lines(rows: Sequence[Row]) -> list[str]:
+    s = summary(rows)
+    kind = next((r.reference_kind for r in rows if r.reference_kind), "reference")
+    mean_gap, max_gap = s["mean_gap_pct"], s["max_gap_pct"]
+    lines = [
+        f"instances {s['instances']}, failed {s['failed']}, feasible {s['feasible']}, "
+        f"optimal {s['optimal']}",
+    ]
+    if isinstance(mean_gap, float) and isinstance(max_gap, float):
+        lines.append(f"mean gap to {kind} {mean_gap:.3f} %, max {max_gap:.3f} %")
+    better = s["at_or_better"]
+    assert isinstance(better, dict)
+    for name, (hits, total) in better.items():
+        lines.append(f"at or better than {name}: {hits}/{total}")
+    ratio = s["mean_ratio_to_lower_bound"]
+    if isinstance(ratio, float):
+        lines.append(f"mean ratio to lower bound {ratio:.4f}")
+    mean_t, max_t = s["mean_time_s"], s["max_time_s"]
+    if isinstance(mean_t, float) and isinstance(max_t, float):
+        lines.append(f"time s mean {mean_t:.2f}, max {max_t:.2f}")
+    return lines
+
+
 def write_json(run: Run, path: Path) -> None:
+    tracks = sorted({row.track for row in run.rows})
     document = {
         "format_version": FORMAT_VERSION,
         "command": run.command,
@@ -153,6 +317,7 @@ def write_json(run: Run, path: Path) -> None:
         "failed": run.failed,
         "machine": dict(run.machine),
         "parameters": dict(run.parameters),
+        "summary": {t: summary([r for r in run.rows if r.track == t]) for t in tracks},
         "rows": [asdict(row) for row in run.rows],
     }
     path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -4,8 +4,10 @@ A track is a named source of instances (`Track`); each `Instance` knows how to b
 `Problem`, may carry a published reference value, and may bring the track's own evaluator
 (`judge`). The runner solves every instance with the engine's public `solve()`, runs the greedy
 baselines and the LP bound on the same problem, checks every answer with the independent
-checker and scores it with the independent evaluator. Only the synthetic track exists now;
-published tracks (GAP, VBP, ROADEF, OpenB) plug in as further `Track`s.
+checker and scores it with the independent evaluator. The published tracks (GAP, VBP, ROADEF,
+OpenB; benchmarks.published) plug in as further `Track`s: their `judge` writes the answer as a
+solution file in the track's format and scores it with the track's own evaluator, and the row
+gets the gap to the published reference.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from benchmarks.measure import MIB, IsolatedError, measured, process_peak_bytes, run_isolated
-from benchmarks.report import BASELINE_NAMES, Row, gap_closed, pct_of
+from benchmarks.report import BASELINE_NAMES, Row, gap_closed, gap_pct, pct_of
 from benchmarks.synthetic import SIZES, churn, generate
 from scheduler.placement.baselines import (
     best_fit,
@@ -50,6 +52,8 @@ class Verdict:
     feasible: bool
     objective: float
     violations: tuple[str, ...] = ()
+    measures: tuple[tuple[str, float], ...] = ()  # further track measures (OpenB fragmentation)
+    solution_file: str = ""  # where the judge wrote the answer in the track's format
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,10 @@ class Instance:
     time_limit_s: float
     reference: float | None = None  # published best known value, in the track's own terms
     judge: Callable[[Problem, Solution], Verdict] | None = None
+    sense: str = "min"  # the track objective's direction: "min" or "max"
+    reference_kind: str = ""  # which published value `reference` is (optimum, best_known...)
+    references: tuple[tuple[str, float], ...] = ()  # every published value, by name
+    compare: bool = True  # also the LP bound and the greedy baselines (engine's objective)
 
 
 class Track(Protocol):
@@ -191,10 +199,16 @@ def _compare(row: Row, engine: _Judged, greedy: dict[str, _Judged], bound: int |
 
 
 def _solve_and_score(
-    p: Problem, row: Row, settings: Settings, warm_start: Solution | None = None
+    p: Problem,
+    row: Row,
+    settings: Settings,
+    warm_start: Solution | None = None,
+    compare: bool = True,
 ) -> Solution:
-    """Engine, LP bound and baselines on one problem, filling `row`."""
+    """Engine, LP bound and baselines (unless not `compare`) on one problem, filling `row`."""
     engine = _run_engine(p, row, settings, warm_start)
+    if not compare:
+        return engine.solution
     with measured() as m:
         lp = lp_bound(p, settings.weights)
     row.lp_s, row.bound, row.bound_status = m.seconds, lp.value, lp.status
@@ -206,18 +220,29 @@ def _solve_and_score(
 def solve_instance(instance: Instance, settings: Settings) -> Row:
     """Builds, solves, bounds and judges one instance (call through run_isolated)."""
     row = Row(instance.track, instance.name, "cold", instance.time_limit_s)
-    row.reference = instance.reference
+    row.reference, row.reference_kind = instance.reference, instance.reference_kind
+    row.references = dict(instance.references)
+    row.sense = instance.sense
     with measured() as gen_m:
         p = instance.build()
     row.gen_s, row.gen_peak_mib = gen_m.seconds, gen_m.peak_mib
     _describe(p, row)
-    solution = _solve_and_score(p, row, settings)
+    solution = _solve_and_score(p, row, settings, compare=instance.compare)
     if instance.judge is not None:
         verdict = instance.judge(p, solution)
         row.track_objective = verdict.objective
-        if not verdict.feasible or verdict.violations:
-            row.violations += len(verdict.violations)
-            row.failures.append(f"track evaluator: infeasible ({'; '.join(verdict.violations)})")
+        row.measures = dict(verdict.measures)
+        row.solution_file = verdict.solution_file
+        row.track_feasible = verdict.feasible and not verdict.violations
+        if row.reference is not None:
+            row.gap_pct = gap_pct(verdict.objective, row.reference, instance.sense)
+        if not row.track_feasible:
+            row.violations += max(1, len(verdict.violations))
+            quoted = "; ".join(verdict.violations[:_NOTED_VIOLATIONS])
+            more = len(verdict.violations) - _NOTED_VIOLATIONS
+            if more > 0:
+                quoted += f"; and {more} more"
+            row.failures.append(f"track evaluator: infeasible ({quoted})")
     row.process_peak_mib = process_peak_bytes() / MIB
     return row
 
@@ -285,11 +310,16 @@ def validate_sizes(sizes: Sequence[str]) -> tuple[str, ...]:
 Progress = Callable[[Row], None]
 
 
-def run_track(track: Track, settings: Settings, progress: Progress | None = None) -> list[Row]:
-    """Every instance of the track, one fresh process each; a crash or hang becomes a failed
-    row rather than ending the run."""
+def run_track(
+    track: Track,
+    settings: Settings,
+    progress: Progress | None = None,
+    instances: Sequence[Instance] | None = None,
+) -> list[Row]:
+    """Every instance of the track (or the given ones), one fresh process each; a crash or hang
+    becomes a failed row rather than ending the run."""
     rows = []
-    for instance in track.instances():
+    for instance in track.instances() if instances is None else instances:
         try:
             row = run_isolated(
                 solve_instance,
@@ -301,6 +331,8 @@ def run_track(track: Track, settings: Settings, progress: Progress | None = None
             row = Row(
                 instance.track, instance.name, "cold", instance.time_limit_s, failures=[str(e)]
             )
+            row.reference, row.reference_kind = instance.reference, instance.reference_kind
+            row.references, row.sense = dict(instance.references), instance.sense
         rows.append(row)
         if progress is not None:
             progress(row)

@@ -31,6 +31,7 @@ DELEGATED = {
     "server": ("scheduler.app", "run the scheduler (see `suanchou server --help`)"),
     "demo": ("scheduler.demo", "run a self-contained demo (see `suanchou demo --help`)"),
     "agent": ("agents.main", "run a cluster agent (see `suanchou agent --help`)"),
+    "bench": ("benchmarks.__main__", "run the placement benchmarks (see `suanchou bench --help`)"),
 }
 EXIT_INTERRUPTED = 130
 
