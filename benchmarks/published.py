@@ -13,6 +13,8 @@ of GPU capacity allocated -- is maximised):
 - vbp: `best_overall` (the paper's best heuristic), also `LB` and `OPT` where proven.
 - roadef: `reference_best` (best known), also the lower bound and the winner's 300-s result
   (`s41_challenge_300s`).
+- openb: no published value; the judge replays the same pods online with best-fit, worst-fit
+  and FGD (benchmarks.tracks.openb_replay) and the engine's share is compared with FGD's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import Instance, Verdict
-from benchmarks.tracks import gap, openb, roadef, vbp
+from benchmarks.tracks import gap, openb, openb_replay, roadef, vbp
 from benchmarks.tracks.references import Reference
 from scheduler.placement.model import Problem, Solution
 
@@ -121,6 +123,7 @@ def judge(source: Source, solutions: Path | None, problem: Problem, solution: So
         written = str(path)
     feasible, objective, violations = module.evaluate(inst, answer)
     measures: list[tuple[str, float]] = []
+    references: list[tuple[str, float]] = []
     if source.track == "openb":
         frag = openb.fragmentation(inst, answer)
         measures = [
@@ -129,13 +132,49 @@ def judge(source: Source, solutions: Path | None, problem: Problem, solution: So
             ("fragmentation_rate", frag.rate),
             ("fragmented_share_of_capacity", frag.share_of_capacity),
         ]
+        online_measures, references, online_violations = _online(inst)
+        measures += online_measures
+        violations = [*violations, *online_violations]
+        feasible = feasible and not online_violations
     return Verdict(
         feasible=feasible,
         objective=float(objective),
         violations=tuple(violations),
         measures=tuple(measures),
         solution_file=written,
+        references=tuple(references),
+        reference_kind=OPENB_REFERENCE if references else "",
     )
+
+
+OPENB_REFERENCE = "fgd"  # the engine's GPU share is compared with FGD's, in the same run
+
+
+def _online(
+    inst: openb.Instance,
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]], list[str]]:
+    """The online replays (best-fit, worst-fit, FGD; benchmarks.tracks.openb_replay) on the
+    same pods and nodes: (measures, references = each policy's final GPU share, violations of
+    their answers under the track's evaluator)."""
+    measures: list[tuple[str, float]] = []
+    references: list[tuple[str, float]] = []
+    violations: list[str] = []
+    problem = openb.to_problem(inst)
+    for policy in openb_replay.policies(inst):
+        run = openb_replay.replay(inst, policy)
+        answer = openb.from_solution(inst, problem, run.solution)
+        _, share, broken = openb.evaluate(inst, answer)
+        violations += [f"{policy.name}: {v}" for v in broken]
+        frag = openb.fragmentation(inst, answer)
+        name = policy.name.replace("-", "_")
+        references.append((name, float(share)))
+        measures += [
+            (f"{name}_share", float(share)),
+            (f"{name}_share_at_first_failure", run.share_at_first_failure),
+            (f"{name}_fragmentation_rate", frag.rate),
+            (f"{name}_s", run.seconds),
+        ]
+    return measures, references, violations
 
 
 # -- the tracks --------------------------------------------------------------------------------

@@ -221,7 +221,13 @@ def summary(rows: Sequence[Row]) -> dict[str, object]:
         "mean_time_s": sum(times) / len(times) if times else None,
         "max_time_s": max(times) if times else None,
     }
-    names = sorted({k for r in rows for k in r.references}, key=_REFERENCE_ORDER.index)
+    names = sorted(
+        {k for r in rows for k in r.references},
+        key=lambda k: (
+            _REFERENCE_ORDER.index(k) if k in _REFERENCE_ORDER else len(_REFERENCE_ORDER),
+            k,
+        ),
+    )
     better: dict[str, list[int]] = {}
     for name in names:
         have = [r for r in scored if name in r.references]
@@ -240,7 +246,17 @@ def summary(rows: Sequence[Row]) -> dict[str, object]:
     return out
 
 
-_REFERENCE_ORDER = ["optimum", "best_overall", "best_known", "s41_300s", "lower_bound", "initial"]
+_REFERENCE_ORDER = [
+    "optimum",
+    "best_overall",
+    "best_known",
+    "s41_300s",
+    "lower_bound",
+    "initial",
+    "fgd",
+    "best_fit",
+    "worst_fit",
+]
 
 
 def _objective(value: float | None) -> str:

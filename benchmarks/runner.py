@@ -54,6 +54,10 @@ class Verdict:
     violations: tuple[str, ...] = ()
     measures: tuple[tuple[str, float], ...] = ()  # further track measures (OpenB fragmentation)
     solution_file: str = ""  # where the judge wrote the answer in the track's format
+    # References only known once the judge ran (OpenB: the online policies in the same run);
+    # they join the instance's, and `reference_kind` (if set) names the one to compare with.
+    references: tuple[tuple[str, float], ...] = ()
+    reference_kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,10 @@ def solve_instance(instance: Instance, settings: Settings) -> Row:
         row.track_objective = verdict.objective
         row.measures = dict(verdict.measures)
         row.solution_file = verdict.solution_file
+        row.references.update(verdict.references)
+        if verdict.reference_kind in row.references:
+            row.reference_kind = verdict.reference_kind
+            row.reference = row.references[verdict.reference_kind]
         row.track_feasible = verdict.feasible and not verdict.violations
         if row.reference is not None:
             row.gap_pct = gap_pct(verdict.objective, row.reference, instance.sense)

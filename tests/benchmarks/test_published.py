@@ -215,3 +215,36 @@ def test_suanchou_bench_dispatches_to_the_runner(capsys: pytest.CaptureFixture[s
         main(["bench", "--help"])
     assert exc.value.code == 0
     assert "--track" in capsys.readouterr().out
+
+
+def test_tiny_openb_is_compared_with_the_online_policies(tmp_path: Path) -> None:
+    """The engine's GPU share against best-fit, worst-fit and FGD replayed on the same pods."""
+    root = tmp_path / "data"
+    folder = root / "alibaba_openb_gpu_v2023"
+    folder.mkdir(parents=True)
+    (folder / "openb_node_list_all_node.csv").write_text(
+        "sn,cpu_milli,memory_mib,gpu,model\n"
+        "n0,32000,131072,2,T4\nn1,32000,131072,1,V100M16\nn2,64000,262144,0,\n"
+    )
+    pods = [
+        "p0,4000,8192,1,500,,LS,Running,1,,",
+        "p1,4000,8192,1,1000,T4,LS,Running,2,,",
+        "p2,8000,16384,0,0,,BE,Running,3,,",
+        "p3,2000,4096,1,700,,LS,Running,4,,",
+        "p4,2000,4096,2,1000,,LS,Running,5,,",
+    ]
+    (folder / "openb_pod_list_default.csv").write_text(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
+        "deletion_time,scheduled_time\n" + "\n".join(pods) + "\n"
+    )
+    out = tmp_path / "out"
+    argv = ["--track", "openb", "--data", str(root), "--out", str(out), "--time-limit", "1"]
+    assert cli.main(argv) == 0
+    (row,) = json.loads((out / "results.json").read_text(encoding="utf-8"))["rows"]
+    assert row["failures"] == [] and row["sense"] == "max" and row["reference_kind"] == "fgd"
+    assert set(row["references"]) == {"best_fit", "worst_fit", "fgd"}
+    assert row["reference"] == row["references"]["fgd"] == row["measures"]["fgd_share"]
+    assert 0 < row["track_objective"] <= 1 and "fragmentation_rate" in row["measures"]
+    lines = (out / "solutions" / "openb" / "default.txt").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["p0", "p1", "p2", "p3", "p4"]
+    _png_size(out / "openb" / "openb-gap.png")
