@@ -12,11 +12,13 @@ Engine batch (`engine_batch`): the whole pod list as one problem (openb.to_probl
 scheduler.placement.solve within a time limit. It sees every pod at once and may leave any out,
 so it is an offline answer next to the online policies, not an online one.
 
-`compare(inst, time_limit_s)` runs best-fit, worst-fit, FGD and the engine batch and returns one
-`Row` each: allocation share, fragmentation (openb.fragmentation against the pod list's own
-workload), time; every answer is checked by scheduler.placement.check and openb.evaluate, and
-a violation raises. `python -m benchmarks.tracks.openb_replay [--data DIR] [--time-limit S]
-[NAME ...]` prints the table for the default trace and its variants.
+`compare(inst, time_limit_s)` runs best-fit, worst-fit, FGD, the engine batch from scratch
+("engine-batch") and the engine batch given FGD's replay as its warm start ("engine+fgd": the
+engine as a batch improver of the online answer), and returns one `Row` each: allocation share,
+fragmentation (openb.fragmentation against the pod list's own workload), time; every answer is
+checked by scheduler.placement.check and openb.evaluate, and a violation raises. `python -m
+benchmarks.tracks.openb_replay [--data DIR] [--time-limit S] [NAME ...]` prints the table for
+the default trace and its variants.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Replay:
 @dataclass(frozen=True)
 class Row:
     instance: str
-    method: str  # best-fit, worst-fit, fgd, engine-batch
+    method: str  # best-fit, worst-fit, fgd, engine-batch, engine+fgd
     pods: int
     placed: int
     share: float  # GPU capacity share allocated at the end (openb.evaluate)
@@ -114,12 +116,18 @@ def policies(inst: openb.Instance) -> tuple[Policy, ...]:
 
 
 def engine_batch(
-    inst: openb.Instance, time_limit_s: float = 10.0, problem: Problem | None = None
+    inst: openb.Instance,
+    time_limit_s: float = 10.0,
+    problem: Problem | None = None,
+    warm_start: Solution | None = None,
 ) -> tuple[Solution, float]:
-    """The whole pod list as one problem for scheduler.placement.solve: (solution, seconds)."""
+    """The whole pod list as one problem for scheduler.placement.solve: (solution, seconds).
+
+    `warm_start` (e.g. FGD's replay) is handed to solve as the scheduler hands it the previous
+    cycle's placement: a candidate that competes and seeds the search."""
     problem = problem or openb.to_problem(inst)
     start = time.perf_counter()
-    outcome = solve(problem, EngineParams(time_limit_s=time_limit_s))
+    outcome = solve(problem, EngineParams(time_limit_s=time_limit_s), warm_start=warm_start)
     seconds = time.perf_counter() - start
     if outcome.solution is None:
         return Solution((None,) * len(inst.pods)), seconds
@@ -158,12 +166,16 @@ def score(
 
 
 def compare(inst: openb.Instance, time_limit_s: float = 10.0) -> list[Row]:
-    """Best-fit, worst-fit and FGD replays and the engine batch on `inst`, scored alike."""
+    """Best-fit, worst-fit and FGD replays and the engine batch (cold, and warm-started from
+    FGD's replay) on `inst`, scored alike."""
     problem = openb.to_problem(inst)
     tasks = openb.workload(inst.pods)
     rows = []
+    fgd: Solution | None = None
     for policy in policies(inst):
         run = replay(inst, policy)
+        if isinstance(policy, FGD):
+            fgd = run.solution
         rows.append(
             score(
                 inst,
@@ -177,12 +189,14 @@ def compare(inst: openb.Instance, time_limit_s: float = 10.0) -> list[Row]:
         )
     solution, seconds = engine_batch(inst, time_limit_s, problem)
     rows.append(score(inst, problem, solution, "engine-batch", seconds, tasks))
+    solution, seconds = engine_batch(inst, time_limit_s, problem, warm_start=fgd)
+    rows.append(score(inst, problem, solution, "engine+fgd", seconds, tasks))
     return rows
 
 
 def _header() -> str:
     return (
-        f"{'instance':<11} {'method':<13} {'placed':>11} {'share':>7} {'@1st fail':>9} "
+        f"{'instance':<11} {'method':<12} {'placed':>11} {'share':>7} {'@1st fail':>9} "
         f"{'frag rate':>9} {'frag GPUs':>9} {'time s':>7}"
     )
 
@@ -190,7 +204,7 @@ def _header() -> str:
 def _line(r: Row) -> str:
     first = "" if r.share_at_first_failure is None else f"{r.share_at_first_failure:.4f}"
     return (
-        f"{r.instance:<11} {r.method:<13} {f'{r.placed}/{r.pods}':>11} {r.share:>7.4f} "
+        f"{r.instance:<11} {r.method:<12} {f'{r.placed}/{r.pods}':>11} {r.share:>7.4f} "
         f"{first:>9} {r.fragmentation_rate:>9.4f} {r.fragmentation_gpus:>9.1f} "
         f"{r.seconds:>7.1f}"
     )
