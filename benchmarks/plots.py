@@ -3,7 +3,8 @@ and a tiny 3x5 pixel font for the axis numbers.
 
 - `<track>-gap.png`: one bar per instance, the gap to the reference in % (above the zero line:
   worse than the reference, orange; at or below: better or equal, green; a failed instance is a
-  full-height red bar). Tracks without a reference (OpenB) plot the track objective instead.
+  full-height red bar, one without a reference a grey mark on the zero line). A track where no
+  instance has a reference plots the track objective instead (blue).
 - `<track>-time.png`: engine time (s, y) against the instance size in jobs (x), one dot each
   (red: failed).
 Axis extremes are written in numbers at the axis ends.
@@ -136,8 +137,11 @@ def gap_chart(rows: Sequence[Row]) -> Canvas:
     c.rect(LEFT, TOP, LEFT, TOP + PLOT_HEIGHT, BLACK)
     for k, (r, v) in enumerate(zip(rows, values, strict=True)):
         x0 = LEFT + 2 + k * (bar + gap)
-        if r.failures or v is None:
+        if r.failures:
             c.rect(x0, TOP, x0 + bar - 1, TOP + PLOT_HEIGHT, RED)
+            continue
+        if v is None:  # no reference for this instance: a grey mark on the zero line
+            c.rect(x0, zero - 4, x0 + bar - 1, zero + 4, GREY)
             continue
         color = (ORANGE if v > 0 else GREEN) if use_gap else BLUE
         top = y_of(v)
