@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from scheduler.placement.model import ObjectiveWeights
 
 # progress(event, fields): snake_case event name and flat fields, ready for a structured logger.
-# Events: baselines_done, lp_done, cpsat_start, cpsat_solution (from inside the search: keep it
-# quick and do not raise), cpsat_done, lns_improved, lns_done, checker_rejected.
+# Events: baselines_done, baselines_skipped, lp_done, lp_round_done, cpsat_start, cpsat_solution
+# (from inside the search: keep it quick and do not raise), cpsat_done, focus_step, focus_done,
+# lns_step, lns_improved, lns_done, checker_rejected, early_stop.
 Progress = Callable[[str, Mapping[str, object]], None]
 
 # Wall seconds per CP-SAT deterministic unit, measured on the 2-core development machine (a
@@ -40,6 +41,16 @@ class EngineParams:
     stops a search early; only reaching it can make two runs differ, and the outcome then
     carries a note. Without it, CP-SAT uses `workers` workers and `time_limit_s` is wall-clock
     seconds for the whole solve, greedy and LP included.
+
+    `gap_target`: stop as soon as the best answer is within this relative gap of the best upper
+    bound, (bound - value) / |bound| <= gap_target, the same gap `Outcome.gap` reports. It is
+    checked after every stage (warm start, LP bound, LP rounding, each piece of the warm
+    start's focused search, baselines), between LNS steps and at every CP-SAT solution. 0 (the
+    default) spends the whole budget unless the answer is proven optimal, as before. An early
+    stop may skip the greedy baselines (then `greedy_value` is None): the guarantee is then
+    the gap, not "at least the best greedy". In deterministic mode a stop is deterministic too:
+    it depends only on values, never on the clock. A good warm start changes the order of the
+    stages whatever the target (engine.py's module docstring).
     """
 
     time_limit_s: float = 2.0
@@ -59,6 +70,7 @@ class EngineParams:
     # (measured on the synthetic S city) and then only polish costs.
     lns_step_s: float = 0.2
     wall_factor: float = 3.0
+    gap_target: float = 0.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s)):
@@ -75,6 +87,14 @@ class EngineParams:
             raise ValueError(f"lns_step_s must be > 0, got {self.lns_step_s}")
         if self.wall_factor < 1:
             raise ValueError(f"wall_factor must be >= 1, got {self.wall_factor}")
+        gap = self.gap_target
+        # bool is an int subclass: gap_target=True would silently mean 1.0.
+        if isinstance(gap, bool) or not isinstance(gap, int | float) or not math.isfinite(gap):
+            raise ValueError(f"gap_target must be a finite number, got {gap!r}")
+        if not 0 <= gap < 1:
+            raise ValueError(
+                f"gap_target must be in [0, 1): a relative gap such as 0.001 for 0.1%, got {gap}"
+            )
 
     @property
     def wall_budget_s(self) -> float:
