@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,6 +217,7 @@ def summary(rows: Sequence[Row]) -> dict[str, object]:
         "failed": sum(1 for r in rows if r.failures),
         "feasible": sum(1 for r in rows if r.track_feasible),
         "mean_gap_pct": sum(gaps) / len(gaps) if gaps else None,
+        "median_gap_pct": statistics.median(gaps) if gaps else None,
         "max_gap_pct": max(gaps) if gaps else None,
         "optimal": sum(1 for r in scored if _optimal(r)),
         "mean_time_s": sum(times) / len(times) if times else None,
@@ -303,13 +305,15 @@ def track_table(rows: Sequence[Row]) -> str:
 def summary_lines(rows: Sequence[Row]) -> list[str]:
     s = summary(rows)
     kind = next((r.reference_kind for r in rows if r.reference_kind), "reference")
-    mean_gap, max_gap = s["mean_gap_pct"], s["max_gap_pct"]
+    mean_gap, max_gap, median = s["mean_gap_pct"], s["max_gap_pct"], s["median_gap_pct"]
     lines = [
         f"instances {s['instances']}, failed {s['failed']}, feasible {s['feasible']}, "
         f"optimal {s['optimal']}",
     ]
     if isinstance(mean_gap, float) and isinstance(max_gap, float):
-        lines.append(f"mean gap to {kind} {mean_gap:.3f} %, max {max_gap:.3f} %")
+        lines.append(
+            f"mean gap to {kind} {mean_gap:.3f} %, median {median:.3f} %, max {max_gap:.3f} %"
+        )
     better = s["at_or_better"]
     assert isinstance(better, dict)
     for name, (hits, total) in better.items():

@@ -164,7 +164,7 @@ def test_gap_summary_and_table() -> None:
         "time",
         "s",
     ]
-    assert "4x2" in text and "mean gap to optimum 10.000 %, max 20.000 %" in text
+    assert "4x2" in text and "mean gap to optimum 10.000 %, median 10.000 %, max 20.000 %" in text
     assert "FAILED c: track evaluator: infeasible (x)" in text
 
 
