@@ -24,7 +24,8 @@ trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 .venv/bin/ruff format --check .
 # Strict typing is enforced on the shipped code; tests are annotated but not gated.
 .venv/bin/mypy scheduler agents benchmarks
-# The solver's smoke benchmark: fails on any checker violation or an answer above the LP bound.
-.venv/bin/python -m benchmarks --quick --out "${TMPDIR:-/tmp}/suanchou-bench-quick"
+# The solver's smoke benchmark on every track (synthetic and the published ../shared/benchdata):
+# fails on any checker or track-evaluator violation, or an answer above the LP bound.
+.venv/bin/python -m benchmarks --quick --track all --out "${TMPDIR:-/tmp}/suanchou-bench-quick"
 # Last, so the run ends with pytest's summary line.
 .venv/bin/python -m pytest "$@"
