@@ -1,9 +1,10 @@
 """Snapshot -> placement Problem (engine v2), and the index maps to read the answer back.
 
-Running work enters as `node_reserved`: it stays where it is (the API has no migratable or
-preemptible jobs yet), so each cycle solves only the queued jobs on top of the previous
-placement, and a capacity report that shrank under running work can never make the problem
-infeasible.
+Running jobs enter as jobs with `job_current` (neither migratable nor preemptible: the API has
+no such jobs yet), and the previous placement is the engine's warm start, so a cycle with little
+churn starts from what already runs. Running jobs on a node whose reported capacity shrank
+below what runs there enter as `node_reserved` instead, clamped to the capacity: a problem whose
+fixed work overfills a node would be infeasible, and nothing could be placed at all.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
-from scheduler.domain.resources import CPU, UNITS_PER_PRICED_UNIT
-from scheduler.placement import Problem
+from scheduler.domain.resources import CPU, UNITS_PER_PRICED_UNIT, add, fits
+from scheduler.placement import Problem, Solution
 from scheduler.service.snapshot import Snapshot
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
@@ -25,9 +26,10 @@ _MAX_PRICE = (1 << 30) - 1
 @dataclass(frozen=True)
 class BuiltProblem:
     problem: Problem | None  # None when no schedulable cluster has a node
-    jobs: tuple[Job, ...]  # index j -> job
+    jobs: tuple[Job, ...]  # index j -> queued job; running jobs follow them in the problem
     nodes: tuple[Node, ...]  # index n -> node
     groups: tuple[str, ...]  # index g -> cluster name
+    warm_start: Solution | None = None  # the previous placement (running jobs where they run)
 
 
 def unit_price(price_per_unit_hour: float, resource: str) -> int:
@@ -48,28 +50,31 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
 
 def build_problem(snap: Snapshot) -> BuiltProblem:
     groups = tuple(c.name for c in snap.clusters if snap.schedulable(c.name))
-    group_index = {name: g for g, name in enumerate(groups)}
-    nodes = tuple(n for n in snap.nodes if n.cluster in group_index)
+    nodes = tuple(n for n in snap.nodes if n.cluster in set(groups))
     jobs = snap.queued
-    names = sorted(
-        {r for n in nodes for r in n.capacity} | {r for j in jobs for r in j.spec.resources}
-    )
-    resources = tuple(names) or (CPU,)
-    capacity = tuple(tuple(n.capacity.get(r, 0) for r in resources) for n in nodes)
-    reserved = tuple(
-        tuple(
-            min(cap, snap.used.get((n.cluster, n.name), {}).get(r, 0))
-            for r, cap in zip(resources, caps, strict=True)
-        )
-        for n, caps in zip(nodes, capacity, strict=True)
-    )
     if not nodes:
         return BuiltProblem(None, jobs, nodes, groups)
     groups = tuple(g for g in groups if any(n.cluster == g for n in nodes))
     group_index = {name: g for g, name in enumerate(groups)}
+    node_index = {(n.cluster, n.name): i for i, n in enumerate(nodes)}
+    running, fixed = _split_running(snap, nodes, node_index)
+    every = (*jobs, *(job for job, _ in running))
+    names = sorted(
+        {r for n in nodes for r in n.capacity} | {r for j in every for r in j.spec.resources}
+    )
+    resources = tuple(names) or (CPU,)
+    capacity = tuple(tuple(n.capacity.get(r, 0) for r in resources) for n in nodes)
+    reserved = tuple(
+        tuple(min(cap, fixed.get(i, {}).get(r, 0)) for r, cap in zip(resources, caps, strict=True))
+        for i, caps in enumerate(capacity)
+    )
     by_name = {c.name: c for c in snap.clusters}
     node_sets, job_nodes = _node_sets(jobs, nodes, [by_name[g] for g in groups])
-    departments = {name: d for d, name in enumerate(sorted({j.department for j in jobs}))}
+    index = {members: k for k, members in enumerate(node_sets)}
+    current = [tuple(sorted(node_index[key] for key in keys)) for _, keys in running]
+    for members in current:
+        job_nodes = (*job_nodes, index.setdefault(tuple(sorted(set(members))), len(index)))
+    departments = {name: d for d, name in enumerate(sorted({j.department for j in every}))}
     problem = Problem(
         resources=resources,
         node_capacity=capacity,
@@ -79,18 +84,43 @@ def build_problem(snap: Snapshot) -> BuiltProblem:
             tuple(unit_price(by_name[g].spec.price.get(r, 0.0), r) for r in resources)
             for g in groups
         ),
-        node_sets=node_sets,
-        job_demand=tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in jobs),
-        job_replicas=tuple(j.spec.replicas for j in jobs),
-        job_priority=tuple(j.spec.priority for j in jobs),
-        job_order=tuple(j.seq for j in jobs),
+        node_sets=tuple(index),
+        job_demand=tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every),
+        job_replicas=(*(j.spec.replicas for j in jobs), *(len(c) for c in current)),
+        job_priority=tuple(j.spec.priority for j in every),
+        job_order=tuple(j.seq for j in every),
         job_nodes=job_nodes,
-        job_department=tuple(departments[j.department] for j in jobs),
+        job_current=(*(None for _ in jobs), *current),
+        job_department=tuple(departments[j.department] for j in every),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
-        job_names=tuple(j.job_id for j in jobs),
+        job_names=tuple(j.job_id for j in every),
     )
-    return BuiltProblem(problem, jobs, nodes, groups)
+    warm = Solution((*(None for _ in jobs), *current))
+    return BuiltProblem(problem, jobs, nodes, groups, warm)
+
+
+def _split_running(
+    snap: Snapshot, nodes: tuple[Node, ...], node_index: dict[tuple[str, str], int]
+) -> tuple[list[tuple[Job, tuple[tuple[str, str], ...]]], dict[int, dict[str, int]]]:
+    """Running jobs to model explicitly, and the usage per node to treat as reserved."""
+    inside = [(job, keys) for job, keys in snap.running if all(k in node_index for k in keys)]
+    load: dict[int, dict[str, int]] = {}
+    for job, keys in inside:
+        for key in keys:
+            i = node_index[key]
+            load[i] = add(load.get(i, {}), job.spec.resources)
+    over = {i for i, used in load.items() if not fits(used, nodes[i].capacity)}
+    explicit = []
+    fixed: dict[int, dict[str, int]] = {}
+    for job, keys in inside:
+        if any(node_index[k] in over for k in keys):
+            for key in keys:
+                i = node_index[key]
+                fixed[i] = add(fixed.get(i, {}), job.spec.resources)
+        else:
+            explicit.append((job, keys))
+    return explicit, fixed
 
 
 def _node_sets(

@@ -20,6 +20,9 @@ class Snapshot:
     nodes: tuple[Node, ...]
     used: Mapping[tuple[str, str], Mapping[str, int]]  # held by active runs, per (cluster, node)
     queued: tuple[Job, ...]  # highest priority first, then oldest
+    # Jobs holding capacity now, with the (cluster, node) of each active replica: the previous
+    # placement, which the next cycle starts from.
+    running: tuple[tuple[Job, tuple[tuple[str, str], ...]], ...] = ()
 
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
@@ -32,6 +35,9 @@ def take_snapshot(
     runs = tx.runs.active()
     held = tx.jobs.get_many(r.job_id for r in runs)
     queued = sorted(tx.jobs.in_states([JobState.QUEUED]), key=lambda j: (-j.spec.priority, j.seq))
+    placed: dict[str, list[tuple[str, str]]] = {}
+    for run in sorted(runs, key=lambda r: (r.job_id, r.replica)):
+        placed.setdefault(run.job_id, []).append((run.cluster, run.node))
     return Snapshot(
         now=now,
         clusters=clusters,
@@ -39,4 +45,7 @@ def take_snapshot(
         nodes=tuple(tx.clusters.nodes()),
         used=allocated_by_node(runs, held),
         queued=tuple(queued[:max_jobs]),
+        running=tuple(
+            (held[job_id], tuple(nodes)) for job_id, nodes in placed.items() if job_id in held
+        ),
     )

@@ -204,3 +204,24 @@ def test_cycle_logs_one_canonical_line(pool: Pool) -> None:
     assert line["jobs"] == 2 and line["placed"] == 2
     assert line["objective"] > 0 and line["bound"] >= line["objective"]
     assert {"gap_pct", "solve_ms", "status", "requeued"} <= set(line)
+
+
+def test_capacity_shrinking_under_running_work_does_not_stop_scheduling(pool: Pool) -> None:
+    """A node reporting less than what runs on it keeps its work and the cycle still places."""
+    pool.cluster("a", [node("a", "n1", cpu=4000), node("a", "n2", cpu=4000)])
+    [big] = pool.submit(spec("big", cpu=3000))
+    pool.cycle.run_once()
+    [lease] = pool.sync("a").start
+    shrunk, other = (lease.run.node, "n2" if lease.run.node == "n1" else "n1")
+    # The agent now reports the busy node smaller than the replica running on it.
+    pool.agents.sync(
+        "a",
+        "agent-a",
+        [node("a", shrunk, cpu=2000), node("a", other, cpu=4000)],
+        [RunReport(lease.run.run_id, RunState.RUNNING)],
+    )
+    [small] = pool.submit(spec("small", cpu=1000))
+    report = pool.cycle.run_once()
+    assert report.placed == 1
+    assert pool.jobs.get("公安局", small).runs[0].node == other
+    assert pool.jobs.get("公安局", big).job.state is JobState.RUNNING
