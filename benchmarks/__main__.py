@@ -2,8 +2,9 @@
 experiment and/or the published tracks (gap, vbp, roadef, openb), print a table per track,
 write results.json and results.csv (all rows), per track `<track>/results.{json,csv}`, its table
 and PNG plots, and every published answer as a solution file under `solutions/<track>/`.
-Exit code 1 if any answer failed a check (a feasibility violation included), 2 for bad
-arguments."""
+With --quick, also checks the rows against benchmarks/thresholds.toml and prints a
+"regressions" section. Exit code 1 if any answer failed a check (a feasibility violation
+included) or, with --quick, breached a threshold; 2 for bad arguments."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import published
+from benchmarks import published, thresholds
 from benchmarks.measure import machine_info
 from benchmarks.plots import write_plots
 from benchmarks.progress import Progress
@@ -320,7 +321,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{args.out / t.name}/" for t in tracks),
         file=sys.stderr,
     )
-    return 1 if run.failed else 0
+    regressed = False
+    if plan.quick:
+        outcome = thresholds.check(run.rows, thresholds.load())
+        print(thresholds.report(outcome))
+        regressed = outcome.failed
+    return 1 if run.failed or regressed else 0
 
 
 if __name__ == "__main__":
