@@ -97,7 +97,11 @@ def _positive(text: str) -> float:
 
 
 def configure_logging(level: str = "info", json_output: bool | None = None) -> None:
-    """structlog to stderr, like the scheduler: JSON lines unless stderr is a terminal."""
+    """structlog to stderr, like the scheduler: JSON lines unless stderr is a terminal.
+
+    This mirrors scheduler/logs.py on purpose: agents ship without the scheduler package (they
+    import only protos), so the two processes keep their own copy of these few lines.
+    """
     if json_output is None:
         json_output = not sys.stderr.isatty()
     renderer: structlog.typing.Processor = (

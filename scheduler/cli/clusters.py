@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -45,15 +44,16 @@ def register(args: argparse.Namespace, settings: Settings) -> int:
             metadata=bearer(token),
             timeout=CALL_TIMEOUT_SECONDS,
         )
-    if args.json:
-        print(render.dumps(render.message_dict(response)))
-        # On stderr so that stdout stays one JSON document.
-        print(TOKEN_NOTE, file=sys.stderr)
-        return EXIT_OK
     cluster = response.cluster
-    print(f"registered cluster {cluster.spec.name} ({render.cluster_state(cluster.state)})")
-    print(f"agent token: {response.agent_token}")
-    print(TOKEN_NOTE)
+    render.token_reply(
+        response,
+        args.json,
+        [
+            f"registered cluster {cluster.spec.name} ({render.cluster_state(cluster.state)})",
+            f"agent token: {response.agent_token}",
+        ],
+        TOKEN_NOTE,
+    )
     return EXIT_OK
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc
@@ -28,15 +27,16 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
             metadata=bearer(token),
             timeout=CALL_TIMEOUT_SECONDS,
         )
-    if args.json:
-        print(render.dumps(render.message_dict(response)))
-        # On stderr so that stdout stays one JSON document.
-        print(TOKEN_NOTE, file=sys.stderr)
-        return EXIT_OK
     department = response.department
-    print(f"created department {department.name} ({department.display_name})")
-    print(f"token: {response.token}")
-    print(TOKEN_NOTE)
+    render.token_reply(
+        response,
+        args.json,
+        [
+            f"created department {department.name} ({department.display_name})",
+            f"token: {response.token}",
+        ],
+        TOKEN_NOTE,
+    )
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -119,3 +120,17 @@ def message_dict(message: Message) -> dict[str, Any]:
 def dumps(value: object, *, indent: int | None = 2) -> str:
     # ensure_ascii=False keeps department names such as 公安局 readable.
     return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def token_reply(response: Message, as_json: bool, lines: Sequence[str], note: str) -> None:
+    """Prints a reply that carries a secret shown only once, with the note that says so.
+
+    In JSON mode the note goes to stderr so that stdout stays one JSON document.
+    """
+    if as_json:
+        print(dumps(message_dict(response)))
+        print(note, file=sys.stderr)
+        return
+    for line in lines:
+        print(line)
+    print(note)

@@ -168,28 +168,16 @@ def test_gap_summary_and_table() -> None:
     assert "FAILED c: track evaluator: infeasible (x)" in text
 
 
-def test_quick_plan_is_fixed() -> None:
-    """The CI subset: a few GAP (gap1-12 and types a, c), five VBP classes, ROADEF a1_1 and an
-    OpenB slice, each with a short budget."""
-    assert published.QUICK == {
-        "gap": (
-            (
-                "cattrysse1994/gap1-0",
-                "cattrysse1994/gap6-2",
-                "cattrysse1994/gap12-4",
-                "chu1997/a05100",
-                "chu1997/c05100",
-            ),
-            1.0,
-        ),
-        "vbp": (
-            ("class1_20_3_0", "class4_40_5_1", "class6_20_10_2", "class7_40_3_3", "class9_20_5_4"),
-            2.0,
-        ),
-        "roadef": (("a1_1",), 5.0),
-        "openb": (("default",), 5.0),
-    }
-    assert (published.QUICK_OPENB_NODE_STRIDE, published.QUICK_OPENB_PODS) == (10, 800)
+def test_quick_plan_names_real_instances_with_short_budgets() -> None:
+    """Every quick instance exists in the published data, and the subset stays CI-sized."""
+    root = locate_benchdata()
+    for track, (names, budget) in published.QUICK.items():
+        available = {name for name, _ in published.MODULES[track].instances(root)}
+        missing = set(names) - available
+        assert not missing, f"{track}: {sorted(missing)} not in {root}"
+        assert 0 < budget <= 5.0
+    total = sum(len(names) * budget for names, budget in published.QUICK.values())
+    assert total <= 60.0, f"quick engine budgets add up to {total} s"
 
 
 def test_quick_plan_finds_its_instances() -> None:
