@@ -41,6 +41,7 @@ from scheduler.placement.lp_bound import LpBound, lp_bound
 from scheduler.placement.lp_rounding import lp_round
 from scheduler.placement.model import Problem, Solution
 from scheduler.placement.outcome import Outcome, Status, Timings
+from scheduler.placement.reassign import reassign
 from scheduler.placement.settings import WALL_PER_DET, EngineParams, Progress
 from scheduler.placement.verify import check
 from scheduler.placement.warm_start import repair, stay
@@ -67,6 +68,14 @@ _GROW, _SHRINK = 1.3, 0.7
 # Seconds per job of one greedy rule: the four took 1.0-1.5 s on the synthetic M city (10,000
 # jobs) on the loaded 2-core machine.
 _BASELINE_S_PER_JOB = 4e-5
+# Problems with migratable running work (rebalancing; ROADEF 2012): the LP bound's share of the
+# remaining time (its relaxation is weak there and took 30 s of a 30 s budget on ROADEF a2_2
+# at _LP_SHARE), and the search budget's share for the reassignment local search before LNS.
+# Its late-acceptance steps per second, for the deterministic mode's step budget (1,000-1,800
+# measured on ROADEF a2_5 on the loaded 2-core machine).
+_REBALANCE_LP_SHARE = 0.05
+_REASSIGN_SHARE = 0.6
+_REASSIGN_STEPS_PER_S = 1_000
 Stage = tuple[str, Callable[[], None]]
 
 
@@ -280,7 +289,8 @@ class _Run:
     def _lp_bound(self) -> None:
         t = time.perf_counter()
         params = self.params
-        limit = None if params.deterministic else max(0.1, self._remaining() * _LP_SHARE)
+        share = _REBALANCE_LP_SHARE if self._rebalancing() else _LP_SHARE
+        limit = None if params.deterministic else max(0.1, self._remaining() * share)
         bound = lp_bound(self.p, params.weights, time_limit_s=limit)
         self.clock.add("lp", t)
         if bound.value is None:
@@ -322,10 +332,44 @@ class _Run:
         if params.use_cpsat and self._pair_count() <= params.exact_max_pairs:
             self._exact()
         elif params.use_lns and self.pool.best is not None:
+            if self._rebalancing():
+                self._reassign()
             self._lns()
         elif params.use_cpsat and self.pool.best is None:
             # Nothing feasible and too big for comfort: CP-SAT on everything is the only hope.
             self._exact()
+
+    def _rebalancing(self) -> bool:
+        """Whether running work may move (then reassign.py's shift and swap search runs)."""
+        p = self.p
+        return any(
+            cur is not None and cost >= 0
+            for cur, cost in zip(p.job_current, p.job_move_cost, strict=False)
+        )
+
+    def _reassign(self) -> None:
+        """Late acceptance over shifts and swaps of the movable jobs (reassign.py), from the
+        best answer so far, on a share of the search budget; LNS then takes over."""
+        assert self.pool.best is not None
+        params = self.params
+        t = time.perf_counter()
+        budget = self._search_budget() * _REASSIGN_SHARE
+        steps = int(budget * _REASSIGN_STEPS_PER_S) if params.deterministic else None
+        cap = budget * (params.wall_factor if params.deterministic else 1.0)
+        result = reassign(
+            self.p,
+            self.pool.best.solution,
+            params.weights,
+            deadline=time.monotonic() + cap,
+            seed=params.seed,
+            steps=steps,
+        )
+        self.clock.add("lns", t)
+        self.pool.offer("reassign", result.solution)
+        self.emit(
+            "reassign_done",
+            {"moves": result.moves, "saved": result.saved, "value": self.pool.value},
+        )
 
     def _pair_count(self) -> int:
         if self._pairs is None:
