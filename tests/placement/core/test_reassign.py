@@ -126,9 +126,7 @@ def test_random_problems_stay_feasible_and_the_cost_is_exact(seed: int) -> None:
 
 def test_a_step_budget_repeats() -> None:
     start = Solution(ROADEF_INITIAL)
-    runs = [
-        reassign(ROADEF, start, WEIGHTS, later(), seed=7, steps=300).solution for _ in range(2)
-    ]
+    runs = [reassign(ROADEF, start, WEIGHTS, later(), seed=7, steps=300).solution for _ in range(2)]
     assert runs[0] == runs[1]
 
 
