@@ -56,6 +56,8 @@ _MOVE_MATRIX_MAX_NODES = 5_000
 _LATE_FIRST_LENGTH = 100
 _LATE_PROBE_S = 0.5
 _LATE_HISTORIES = 200
+# Partners one late-acceptance swap scores (all of them in the descent).
+_LATE_SWAP_SAMPLE = 256
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Reassign:
         self.start = start
         self.weights = weights
         self.rng = random.Random(seed)
+        self.np_rng = np.random.default_rng(seed)
         n_nodes, n_res, n_jobs = p.num_nodes, p.num_resources, p.num_jobs
         self.cap: Ints = np.array(p.node_capacity, dtype=np.int64).reshape(n_nodes, n_res)
         self.safety: Ints = (
@@ -123,7 +126,9 @@ class Reassign:
         )
         self.move_cost: Ints = np.array([max(0, m) for m in move], dtype=np.int64)
         self.mmc: Ints | None = None
-        if p.node_move_cost and n_nodes <= _MOVE_MATRIX_MAX_NODES:
+        # Read once: the ROADEF loader's matrix is lazy, and len() on it is not free.
+        self.has_mmc = bool(p.node_move_cost)
+        if self.has_mmc and n_nodes <= _MOVE_MATRIX_MAX_NODES:
             self.mmc = np.array(p.node_move_cost, dtype=np.int64).reshape(n_nodes, n_nodes)
         self.movable = movable_jobs(p, start)
         self.is_movable: Bools = np.zeros(n_jobs, dtype=np.bool_)
@@ -256,9 +261,26 @@ class Reassign:
         if a < 0 or a == n:
             return 0
         extra = 0
-        if self.p.node_move_cost:
+        if self.has_mmc:
             extra = int(self.mmc[a, n]) if self.mmc is not None else self.p.node_move_cost[a][n]
         return int(self.move_cost[j]) + extra
+
+    def migrations(self, jobs: Ints, nodes: Ints) -> Ints:
+        """job_migration of each (jobs[i], nodes[i]), weighted, as an array."""
+        home = self.orig[jobs]
+        cost = self.move_cost[jobs].copy()
+        if self.mmc is not None:
+            cost += self.mmc[np.maximum(home, 0), nodes]
+        elif self.has_mmc:
+            rows = self.p.node_move_cost
+            cost += np.array(
+                [
+                    rows[a][n] if a >= 0 else 0
+                    for a, n in zip(home.tolist(), nodes.tolist(), strict=True)
+                ],
+                dtype=np.int64,
+            )
+        return np.where((home >= 0) & (home != nodes), cost, 0) * self.w_mig
 
     def total_cost(self) -> int:
         p = self.p
@@ -402,7 +424,7 @@ class Reassign:
         if a < 0:
             return row
         row += self.move_cost[j]
-        if self.p.node_move_cost:
+        if self.has_mmc:
             row += self.mmc[a] if self.mmc is not None else np.array(self.p.node_move_cost[a])
         row[a] = 0
         return row * self.w_mig
@@ -444,10 +466,13 @@ class Reassign:
                 delta -= self.w_energy * int(self.open_cost[a])
         return self._try_best(delta, lambda i: [(j, int(candidates[i]))], limit)
 
-    def best_swap(self, j: int, limit: int = 0) -> bool:
-        """Tries j's best swaps with a movable job on another node: whether one was kept."""
+    def best_swap(self, j: int, limit: int = 0, sample: int = 0) -> bool:
+        """Tries j's best swaps with a movable job on another node: whether one was kept.
+        `sample` > 0: only that many partners, drawn at random (late acceptance's steps)."""
         a = int(self.where[j])
         others = np.flatnonzero(self.is_movable & (self.where != a))
+        if sample and len(others) > sample:
+            others = np.sort(self.np_rng.choice(others, sample, replace=False))
         if not len(others):
             return False
         row = self.first_anti[j]
@@ -485,9 +510,7 @@ class Reassign:
         delta = cost_a - int(self.node_cost[a]) + cost_b - self.node_cost[nodes]
         mig1 = self._mig_row(j)
         delta += mig1[nodes] - mig1[a]
-        for i, (o, b) in enumerate(zip(others.tolist(), nodes.tolist(), strict=True)):
-            if self.orig[o] >= 0:
-                delta[i] += self.w_mig * (self.job_migration(o, a) - self.job_migration(o, b))
+        delta += self.migrations(others, np.full_like(nodes, a)) - self.migrations(others, nodes)
         if self.w_money and self.prices.any():
             diff = self.prices[nodes] - self.prices[a]
             delta += self.w_money * ((diff * d1).sum(axis=1) - (diff * d2).sum(axis=1))
@@ -639,8 +662,11 @@ def _late_acceptance(
         j = jobs[rng.randrange(len(jobs))]
         slot = step % length
         limit = max(past[slot], state.cost) - state.cost + 1
-        kind = state.best_shift if rng.random() < 0.5 else state.best_swap
-        if kind(j, limit):
+        if rng.random() < 0.5:
+            taken = state.best_shift(j, limit)
+        else:
+            taken = state.best_swap(j, limit, _LATE_SWAP_SAMPLE)
+        if taken:
             kept += 1
             if state.cost < best_cost:
                 best_cost, best_where = state.cost, state.where.copy()
@@ -648,6 +674,6 @@ def _late_acceptance(
         step += 1
     if best_cost < state.cost:
         back = Reassign(state.p, state.solution_with(best_where), state.weights)
-        back.rng = rng
+        back.rng, back.np_rng = rng, state.np_rng
         state = back
     return state, kept
