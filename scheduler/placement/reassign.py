@@ -129,7 +129,11 @@ class Reassign:
         # Read once: the ROADEF loader's matrix is lazy, and len() on it is not free.
         self.has_mmc = bool(p.node_move_cost)
         if self.has_mmc and n_nodes <= _MOVE_MATRIX_MAX_NODES:
-            self.mmc = np.array(p.node_move_cost, dtype=np.int64).reshape(n_nodes, n_nodes)
+            # Row by row through the buffer protocol: rows may be tuples or memoryviews (the
+            # ROADEF loader's compact matrix), and 25 M Python ints one by one take minutes.
+            self.mmc = np.stack(
+                [np.asarray(row, dtype=np.int64) for row in p.node_move_cost]
+            ).reshape(n_nodes, n_nodes)
         self.movable = movable_jobs(p, start)
         self.is_movable: Bools = np.zeros(n_jobs, dtype=np.bool_)
         self.is_movable[self.movable] = True
