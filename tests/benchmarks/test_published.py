@@ -152,6 +152,7 @@ def test_gap_summary_and_table() -> None:
     assert s["optimal"] == 1
     assert s["mean_gap_pct"] == pytest.approx(10.0) and s["max_gap_pct"] == pytest.approx(20.0)
     assert s["at_or_better"] == {"optimum": [1, 3], "lower_bound": [1, 2]}
+    assert s["strictly_better"] == {"optimum": [0, 3], "lower_bound": [0, 2]}
     text = track_table(rows)
     assert text.splitlines()[0].split() == [
         "instance",
