@@ -33,7 +33,7 @@ from scheduler.placement.settings import WALL_PER_DET, Progress
 STEP_S = 0.045
 PAIR_S = 1e-5
 _GROW, _SHRINK = 1.3, 0.7
-_SHAPES = ("cluster", "unplaced", "random")
+_SHAPES = ("cluster", "unplaced", "random", "costly")
 _MIN_NODES = 2
 
 
@@ -120,6 +120,8 @@ class Neighbourhoods:
             nodes = self._cluster_nodes()
         elif shape == "unplaced":
             nodes = self._unplaced_nodes() or self._cluster_nodes()
+        elif shape == "costly":
+            nodes = self._costly_nodes()
         else:
             nodes = self._random_nodes()
         return self._scope(nodes)
@@ -154,6 +156,32 @@ class Neighbourhoods:
                 by_group.setdefault(facts.p.node_group[n], []).append(n)
             nodes = by_group[self.rng.choice(sorted(by_group))]
         return set(self.rng.sample(nodes, min(len(nodes), self.nodes_per_step)))
+
+    def _costly_nodes(self) -> set[int]:
+        """Half the piece from the nodes loaded above their safety level (drawn among the most
+        loaded, weighted by load_weight), the rest random: where load cost can fall, plus
+        room to take what leaves. Random nodes when no node is above safety."""
+        inc = self.inc
+        assert inc is not None
+        facts = self.facts
+        weights = facts.load_weight
+        over: list[tuple[int, int]] = []
+        for n, used in inc.usage.items():
+            excess = sum(
+                w * (u - s) for w, u, s in zip(weights, used, facts.safety[n], strict=True) if u > s
+            )
+            if excess > 0:
+                over.append((-excess, n))
+        if not over or not any(weights):
+            return self._random_nodes()
+        over.sort()
+        k = min(self.facts.p.num_nodes, self.nodes_per_step)
+        half = max(1, k // 2)
+        pool = [n for _, n in over[: 2 * half]]
+        chosen = set(self.rng.sample(pool, min(len(pool), half)))
+        rest = [n for n in range(self.facts.p.num_nodes) if n not in chosen]
+        chosen.update(self.rng.sample(rest, min(len(rest), k - len(chosen))))
+        return chosen
 
     def _random_nodes(self) -> set[int]:
         """Nodes from anywhere: single replicas may move across clusters."""

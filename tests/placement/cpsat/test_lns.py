@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.cpsat_data import Facts
+from scheduler.placement.cpsat_data import Facts, Incumbent
 from scheduler.placement.cpsat_objective import TermWeights
 from scheduler.placement.evaluator import evaluate, job_work
-from scheduler.placement.lns import LnsLimits, LnsResult, improve
+from scheduler.placement.lns import LnsLimits, LnsResult, Neighbourhoods, improve
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.verify import check
 from scheduler.placement.warm_start import stay
+from tests.placement.core.build import jobs
 
 WEIGHTS = ObjectiveWeights()
 LIMITS = LnsLimits(budget_s=30.0, step_s=0.1, deterministic=True, seed=7, max_steps=12)
@@ -60,3 +63,29 @@ def test_lns_is_deterministic_for_a_seed(city: Problem) -> None:
     start = stay(Facts(city))
     limits = LnsLimits(budget_s=30.0, step_s=0.1, deterministic=True, seed=3, max_steps=5)
     assert _run(city, start, limits).solution == _run(city, start, limits).solution
+
+
+def test_costly_pieces_start_from_the_nodes_above_safety() -> None:
+    """The "costly" shape draws half its nodes among those loaded above safety (load cost can
+    fall there) and fills the rest at random; without load weights it is a random piece."""
+    nodes = 8
+    p = jobs(
+        4,
+        node_capacity=((4, 8),) * nodes,
+        node_group=(0,) * nodes,
+        node_sets=(tuple(range(nodes)),),
+        node_safety=((2, 8),) * nodes,
+        load_weight=(1, 0),
+        job_demand=((3, 1),) * 4,
+        job_current=((5,), (6,), (0,), (1,)),
+        job_move_cost=(0, 0, 0, 0),
+    )
+    start = Solution(((5,), (6,), (0,), (1,)))
+    facts = Facts(p)
+    hoods = Neighbourhoods(facts, job_work(p), random.Random(1))
+    hoods.reset(Incumbent(facts, start))
+    hoods.nodes_per_step = 4
+    for _ in range(20):
+        chosen = hoods._costly_nodes()
+        assert len(chosen) == 4
+        assert len(chosen & {0, 1, 5, 6}) >= 2
