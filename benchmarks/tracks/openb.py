@@ -18,6 +18,14 @@ Mapping: nodes with resources (cpu_milli, memory_mib, gpu_milli), gpu_resource =
 node_devices = GPU count, node_type = index of the GPU model in `Instance.models`; pods are
 optional 1-replica jobs (demand cpu, memory, num_gpu * gpu_milli), job_order = arrival rank,
 eligible nodes = the GPU nodes of an allowed model (GPU pods) or every node (CPU-only pods).
+The objective is the GPU share: resource_value = (0, 0, GPU_VALUE) gives all of the work
+term's value budget to the GPU (validate.MAX_RESOURCE_VALUE = 64), so a GPU pod's work is
+ceil(64 * 1000 * gpu_demand / largest gpu_demand) -- exactly 8 per thousandth of a GPU when the
+largest pod asks for 8 GPUs, as in every pod list of the trace (exact whenever the largest
+demand divides 64 GPUs). A CPU-only pod weighs 1 (the engine's floor on a job's size): a
+tie-breaker worth 1/8 of a thousandth of a GPU, so the engine places CPU-only pods only where
+they cost no GPU allocation, up to that rounding (all 1,088 CPU-only pods of the default list
+together weigh less than 0.14 GPU).
 
 Measures (of a placement, e.g. once no further pod fits):
 - allocation: the share of the cluster's GPU capacity allocated to placed pods (the objective);
@@ -52,11 +60,15 @@ from typing import Literal
 
 from benchmarks.tracks import Evaluation, FormatError
 from scheduler.placement.model import Problem, Solution
+from scheduler.placement.validate import MAX_RESOURCE_VALUE
 
 MILLI = 1000
 NODE_FILE = "openb_node_list_all_node.csv"
 POD_PREFIX = "openb_pod_list_"
 CPU, MEMORY, GPU = 0, 1, 2
+# The work term's value per resource (model.Problem.resource_value): the GPU share only.
+GPU_VALUE = MAX_RESOURCE_VALUE
+RESOURCE_VALUE = (0, 0, GPU_VALUE)
 _NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 _POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
 
@@ -305,6 +317,7 @@ def to_problem(inst: Instance) -> Problem:
         node_type=tuple(models.index(n.model) for n in inst.nodes),
         node_devices=tuple(n.gpus for n in inst.nodes),
         gpu_resource=GPU,
+        resource_value=RESOURCE_VALUE,
         node_names=tuple(n.name for n in inst.nodes),
         job_names=tuple(p.name for p in inst.pods),
         meta=(("track", "openb"), ("instance", inst.name)),

@@ -6,8 +6,9 @@
 
 Terms (all integers, all computed from the problem and the answer alone):
   work          sum over placed jobs of job_work[j] = (priority + 1) * replicas * size,
-                size = max(1, sum over resources with d > 0 of ceil(1000 * d / norm_r)), d the
-                job's base demand per replica, norm_r the largest base demand for r of any job
+                size = max(1, sum over resources with d > 0 of ceil(1000 * v_r * d / norm_r)), d
+                the job's base demand per replica, norm_r the largest base demand for r of any
+                job, v_r = resource_value[r] (1 when not given)
   preemption    sum of job_preempt_cost over running jobs left unplaced (evicted)
   migration     per running placed job, moved replicas (multiset rule, usage.moved_apart) times
                 job_move_cost, plus node_move_cost summed over a minimum-cost pairing of the
@@ -106,15 +107,17 @@ class ObjectiveScale:
 
 
 def job_size(p: Problem) -> tuple[int, ...]:
-    """Per-replica size of each job: its base demand relative to the largest, per resource."""
+    """Per-replica size of each job: its base demand relative to the largest, per resource,
+    weighed by the problem's resource values (1 each by default)."""
     columns = list(zip(*p.job_demand, strict=True))
     if not columns:
         return ()
+    values = p.resource_value or (1,) * p.num_resources
     # Column by column: C-level passes instead of a Python loop per job and resource.
     parts = [
-        [-(-SIZE_SCALE * d // norm) for d in column]
-        for column in columns
-        if (norm := max(column)) > 0
+        [-(-scale * d // norm) for d in column]
+        for column, value in zip(columns, values, strict=True)
+        if (norm := max(column)) > 0 and (scale := SIZE_SCALE * value) > 0
     ]
     if not parts:
         return (1,) * p.num_jobs

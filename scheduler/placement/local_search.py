@@ -11,7 +11,8 @@ weights. Moves, in the order one round tries them:
   replicas lack least, re-placing what was evicted wherever it fits;
 - repack: refill a node from its residents and the pool of unplaced jobs, densest first by the
   LP's dual prices (more work on the node, the dropped residents may find room elsewhere);
-- perturb (only with a time or step budget, at a local optimum): ruin and recreate a few nodes;
+- perturb (only with a time or step budget, at a local optimum): ruin and recreate a few nodes,
+  half the time nodes drawn by the value of the capacity they leave idle (resource_value);
 - cost (money, energy): move jobs to cheaper groups; empty open nodes into others by chains of
   swaps (vector bin packing).
 
@@ -49,6 +50,8 @@ _NEAR_NODES = 12
 _PERTURB_PATIENCE = 400
 # Unplaced jobs offered to the emptied nodes per trial (a sample, on large problems).
 _PERTURB_CANDIDATES = 300
+# Share of the ruins aimed at nodes with idle capacity of value (the rest: any nodes).
+_PERTURB_IDLE = 0.5
 # Swaps one node-emptying chain may make before it gives up.
 _SWAP_LIMIT = 30
 
@@ -1332,11 +1335,36 @@ def shift_into(state: Packing, u: int, depth: int = 2, tries: int = 6) -> bool:
     return False
 
 
+def _idle_ruin(
+    state: Packing, pool: Sequence[int], unit: Sequence[float], rng: random.Random
+) -> list[int] | None:
+    """One to three nodes of one class, drawn with probability proportional to the value of
+    the capacity they leave free (`unit` per resource): where unplaced work could still go if
+    the residents were packed differently. None when no node has free capacity of value."""
+    free = state.free
+    idle = [sum(f * u for f, u in zip(free[n], unit, strict=True) if u) for n in pool]
+    if not any(w > 0 for w in idle):
+        return None
+    first = rng.choices(pool, idle)[0]
+    nodes = state.classes.nodes[state.node_class[first]].nodes
+    weights = [sum(f * u for f, u in zip(free[n], unit, strict=True) if u) for n in nodes]
+    ruined = {first}
+    if any(weights):
+        ruined.update(rng.choices(nodes, weights, k=rng.randint(0, 2)))
+    return sorted(ruined, key=lambda n: n != first)
+
+
 def perturb(state: Packing, budget: Budget, seed: int = 0) -> int:
     """Iterated local search until the budget is spent: empty a few nodes of one class of
-    their movable jobs, refill from every unplaced job eligible there (densest first, order
-    shaken a little), then eject; keep the result unless it lost work. Seeded, so a step
-    budget gives the same answer every run. Returns the work gained."""
+    their movable jobs, refill from the evicted jobs and the unplaced jobs eligible there (a
+    sample of them on large problems; densest or largest first, order shaken a little); keep
+    the result unless it lost work. The nodes are any nodes of a random class, or (half the
+    time, `_idle_ruin`) nodes drawn by the value of their free capacity. Seeded, so a step
+    budget gives the same answer every run. Returns the work gained.
+
+    Measured on the OpenB trace (GPU-valued work, LP rounding with 8,000 steps): the aimed
+    ruins and keeping the evicted jobs in the refill took the cpu050 pod list from 0.923 to
+    0.947 of the GPU capacity (FGD 0.936)."""
     rng = random.Random(seed)
     view, p = state.view, state.p
     trials = 0
@@ -1347,20 +1375,36 @@ def perturb(state: Packing, budget: Budget, seed: int = 0) -> int:
             for c in state.classes.node_classes_of_set[p.job_nodes[j]]:
                 eligible.setdefault(c, []).append(j)
     classes = [c for c in classes if c in eligible]
+    # Work per unit of each resource (Problem.resource_value per unit of the largest node):
+    # what a node's free capacity is worth, for the ruins aimed at idle value.
+    values = p.resource_value or (1,) * p.num_resources
+    unit = [v * i for v, i in zip(values, state.inv_cap, strict=True)]
+    pool = [n for c in classes for n in state.classes.nodes[c].nodes]
     gained = 0
     failures = 0
     while classes and failures < _PERTURB_PATIENCE and not budget.spent():
-        c = rng.choice(classes)
-        nodes = state.classes.nodes[c].nodes
-        ruined = rng.sample(nodes, min(len(nodes), rng.randint(1, 3)))
+        ruined = _idle_ruin(state, pool, unit, rng) if rng.random() < _PERTURB_IDLE else None
+        if ruined is None:
+            c = rng.choice(classes)
+            nodes = state.classes.nodes[c].nodes
+            ruined = rng.sample(nodes, min(len(nodes), rng.randint(1, 3)))
+        else:
+            c = state.node_class[ruined[0]]
         state.trial()
+        evicted: list[int] = []
         for n in ruined:
             for v in list(state.host[n]):
                 if state.where[v] is not None and _evictable(state, v):
                     state.remove(v)
+                    evicted.append(v)
         todo = [j for j in eligible[c] if state.where[j] is None]
         if len(todo) > _PERTURB_CANDIDATES:
-            todo = rng.sample(todo, _PERTURB_CANDIDATES)
+            # The evicted residents always compete for their room again; a sample of the rest.
+            out = set(evicted)
+            rest = [j for j in todo if j not in out]
+            todo = evicted + rng.sample(
+                rest, max(0, min(len(rest), _PERTURB_CANDIDATES - len(out)))
+            )
         noise = {j: rng.uniform(0.7, 1.3) for j in todo}
         if trials % 2:
             # Largest first (first-fit decreasing) packs the emptied nodes tightest...
@@ -1369,9 +1413,14 @@ def perturb(state: Packing, budget: Budget, seed: int = 0) -> int:
             # ... densest first takes the most work per unit of room.
             todo.sort(key=lambda j: (-view.work[j] / (state.size[j] or 1e-9) * noise[j], j))
         misses = Misses(state)
+        tried = 0
         for j in todo:
-            if not misses.hopeless(j) and not state.place(j):
-                misses.record(j)
+            if not misses.hopeless(j):
+                tried += 1
+                if not state.place(j):
+                    misses.record(j)
+        # The budget counts job moves tried: the trial itself was one, each refill another.
+        budget.used += max(0, tried - 1)
         gain = state.delta()
         trials += 1
         if gain >= 0:

@@ -66,9 +66,13 @@ Objective (maximised; objective.md-style definition in evaluator.py):
     value = W.work * work - W.preemption * preemption - W.migration * migration
             - W.money * money - W.energy * energy - W.load * load - W.balance * balance
             - W.fragmentation * fragmentation
-  work          sum over placed jobs of (priority + 1) * replicas * size (size as in v1: demand
-                relative to the largest demand per resource, SIZE_SCALE = 1000; jobs that are
-                `required` contribute too, but then the term is a constant)
+  work          sum over placed jobs of (priority + 1) * replicas * size, size = max(1, sum over
+                resources r of ceil(SIZE_SCALE * resource_value[r] * demand_r / norm_r)): demand
+                relative to the largest demand norm_r of any job per resource, SIZE_SCALE = 1000,
+                weighed by `resource_value` (default 1 for every resource: size as in v1; e.g.
+                GPU-weighted utilisation gives the GPU resource a high value and CPU and memory a
+                low one or 0). Jobs that are `required` contribute too, but then the term is a
+                constant
   preemption    sum of job_preempt_cost over evicted running jobs
   migration     sum over moved replicas of job_move_cost (+ node_move_cost[a][b])
                 + service_move_weight * max over services of moved replicas in the service
@@ -163,6 +167,9 @@ class Problem:
     node_safety: tuple[tuple[int, ...], ...] = ()  # [N][R], default = capacity (no load cost)
     load_weight: tuple[int, ...] = ()  # [R], default 0
     transient: tuple[bool, ...] = ()  # [R], default False
+    # [R] value of a unit of each resource in the work term, default 1 each; the values sum to
+    # at most MAX_RESOURCES (64, validate.py), which keeps the total work inside its bound.
+    resource_value: tuple[int, ...] = ()
     node_move_cost: Sequence[Sequence[int]] = ()  # [N][N] optional (ROADEF machine move cost)
     balances: tuple[Balance, ...] = ()
     overrides: tuple[Override, ...] = ()

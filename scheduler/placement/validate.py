@@ -35,6 +35,9 @@ MAX_REPLICAS = 1 << 14
 MAX_PRIORITY = 1000
 MAX_RESOURCES = 64
 MAX_DEVICES = 1 << 10
+# resource_value: the values sum to at most this, as MAX_RESOURCES values of 1 would (the
+# default), so a job's size, and with it the total work, keeps the bound below.
+MAX_RESOURCE_VALUE = MAX_RESOURCES
 # Total replicas in one problem; with the bounds above it keeps the total work below 2^52, which
 # leaves the automatic work weight of the evaluator at least 2^10 inside int64.
 MAX_TOTAL_REPLICAS = 1 << 26
@@ -245,12 +248,33 @@ def _resources(p: Problem) -> None:
     width = len(names)
     _vector(p.load_weight, width, "load_weight", "resource", "load_weight", 0, MAX_WEIGHT, True)
     _bools(p.transient, width, "transient", "resource")
+    _resource_value(p, width)
     if not _int_ok(p.gpu_resource, -1, width - 1):
         raise _fail(
             f"problem: gpu_resource must be -1 or a resource index below {width}, "
             f"got {p.gpu_resource!r}"
         )
     _check_int(p.service_move_weight, "problem: service_move_weight", 0, MAX_WEIGHT)
+
+
+def _resource_value(p: Problem, width: int) -> None:
+    """Optional [R] values of the work term: non-negative ints, at least one positive, summing
+    to at most MAX_RESOURCE_VALUE (so a job's size stays below SIZE_SCALE * MAX_RESOURCES, the
+    bound the total-work limit assumes)."""
+    values = p.resource_value
+    _vector(
+        values, width, "resource_value", "resource", "resource_value", 0, MAX_RESOURCE_VALUE, True
+    )
+    if not values:
+        return
+    if not any(values):
+        raise _fail("problem: resource_value must give at least one resource a positive value")
+    total = sum(values)
+    if total > MAX_RESOURCE_VALUE:
+        raise _fail(
+            f"problem: resource_value sums to {total}, at most {MAX_RESOURCE_VALUE} (the values "
+            "share the budget of one per resource that keeps the total work inside its bound)"
+        )
 
 
 def _nodes(p: Problem) -> None:

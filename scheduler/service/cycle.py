@@ -80,7 +80,7 @@ class SchedulingCycle:
             if requeued:
                 self._log(report)
             return report
-        built = build_problem(snap)
+        built = build_problem(snap, self._settings.gpu_value_weight)
         outcome = self._solve(built)
         with self._store.unit() as tx:
             placed = self._persist(tx, snap, built, outcome)

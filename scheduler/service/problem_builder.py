@@ -5,6 +5,10 @@ no such jobs yet), and the previous placement is the engine's warm start, so a c
 churn starts from what already runs. Running jobs on a node whose reported capacity shrank
 below what runs there enter as `node_reserved` instead, clamped to the capacity: a problem whose
 fixed work overfills a node would be infeasible, and nothing could be placed at all.
+
+`gpu_value_weight` (SchedulerSettings) values the GPU above the other resources in the work
+term (Problem.resource_value: the GPU at that weight, every other resource at 1), clamped to
+the engine's budget of values (validate.MAX_RESOURCE_VALUE).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from dataclasses import dataclass
 
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
-from scheduler.domain.resources import CPU, UNITS_PER_PRICED_UNIT, add, fits
+from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
 from scheduler.placement import Problem, Solution
+from scheduler.placement.validate import MAX_RESOURCE_VALUE
 from scheduler.service.snapshot import Snapshot
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
@@ -48,7 +53,16 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
     )
 
 
-def build_problem(snap: Snapshot) -> BuiltProblem:
+def resource_value(resources: tuple[str, ...], gpu_value_weight: int) -> tuple[int, ...]:
+    """The work term's value per resource: () (1 each) unless the GPU is weighted and present;
+    else `gpu_value_weight` for the GPU, at most what the budget leaves after 1 for the rest."""
+    if gpu_value_weight == 1 or NVIDIA_GPU not in resources:
+        return ()
+    weight = max(1, min(gpu_value_weight, MAX_RESOURCE_VALUE - (len(resources) - 1)))
+    return tuple(weight if r == NVIDIA_GPU else 1 for r in resources)
+
+
+def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
     groups = tuple(c.name for c in snap.clusters if snap.schedulable(c.name))
     nodes = tuple(n for n in snap.nodes if n.cluster in set(groups))
     jobs = snap.queued
@@ -92,6 +106,7 @@ def build_problem(snap: Snapshot) -> BuiltProblem:
         job_nodes=job_nodes,
         job_current=(*(None for _ in jobs), *current),
         job_department=tuple(departments[j.department] for j in every),
+        resource_value=resource_value(resources, gpu_value_weight),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
         job_names=tuple(j.job_id for j in every),

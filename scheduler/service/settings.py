@@ -18,3 +18,7 @@ class SchedulerSettings:
     solver_time_limit_s: float = 1.0
     # Queued jobs considered per cycle, highest priority then oldest first.
     max_jobs_per_cycle: int = 5000
+    # Value of the GPU (nvidia.com/gpu) in the solver's work term against 1 for every other
+    # resource (placement Problem.resource_value): above 1 the solver packs for GPU-weighted
+    # utilisation, the expensive part of a pool. 1 (default): every resource alike.
+    gpu_value_weight: int = 1

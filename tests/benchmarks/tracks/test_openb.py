@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tracks import FormatError, openb
+from scheduler.placement.evaluator import job_work
 from scheduler.placement.model import Solution
 
 NODES = """sn,cpu_milli,memory_mib,gpu,model
@@ -73,6 +74,14 @@ def test_to_problem_uses_gpu_devices_models_and_arrival_rank(small: openb.Instan
     assert p.job_order == (3, 0, 1, 2)
     assert [p.node_sets[k] for k in p.job_nodes] == [(1, 2), (0, 1, 2), (2,), (1,)]
     assert p.job_required == () and p.job_names == ("p0", "p1", "p2", "p3")
+
+
+def test_to_problem_values_the_gpu_share_only(small: openb.Instance) -> None:
+    """The work term is the GPU share: 64 * 1000 * gpu / 2000 (the largest demand) per GPU
+    pod, 32 per thousandth of a GPU here; a CPU-only pod weighs the floor of 1."""
+    p = openb.to_problem(small)
+    assert p.resource_value == (0, 0, 64) == openb.RESOURCE_VALUE
+    assert job_work(p) == (16_000, 1, 64_000, 32_000)
 
 
 def test_evaluate_reports_the_allocated_share_of_gpu_capacity(small: openb.Instance) -> None:

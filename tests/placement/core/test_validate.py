@@ -29,6 +29,26 @@ def test_resources() -> None:
         tiny(gpu_resource=2)
 
 
+def test_resource_value() -> None:
+    """resource_value: one non-negative int per resource, at least one positive, summing to at
+    most MAX_RESOURCE_VALUE; empty means 1 each."""
+    assert tiny(resource_value=(0, 3)).resource_value == (0, 3)
+    with pytest.raises(InvalidProblem, match="resource_value has 1 entries, expected 2 or 0"):
+        tiny(resource_value=(1,))
+    with pytest.raises(InvalidProblem, match="resource 1: resource_value must be >= 0, got -1"):
+        tiny(resource_value=(1, -1))
+    with pytest.raises(InvalidProblem, match="resource 0: resource_value must be an integer"):
+        tiny(resource_value=(True, 1))
+    with pytest.raises(InvalidProblem, match="resource 1: resource_value must be <= 64, got 65"):
+        tiny(resource_value=(0, 65))
+    with pytest.raises(InvalidProblem, match="resource_value must give at least one resource"):
+        tiny(resource_value=(0, 0))
+    with pytest.raises(InvalidProblem, match="resource_value sums to 70, at most 64"):
+        tiny(resource_value=(40, 30))
+    with pytest.raises(InvalidProblem, match="resource_value must be a tuple"):
+        tiny(resource_value=[1, 1])
+
+
 def test_node_rows() -> None:
     """Node matrices have one row per node, one non-negative int per resource."""
     with pytest.raises(InvalidProblem, match=r"node 1: capacity\[mem\] must be >= 0, got -1"):
