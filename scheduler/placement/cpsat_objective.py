@@ -262,6 +262,15 @@ def energy(parts: Parts) -> Lin:
         xs = [parts.x[u, n] for u in users]
         for u, x in zip(users, xs, strict=True):
             model.add(x <= parts.ub[u, n] * is_open)
+        # The same per resource: a closed node holds nothing. Implied by the rows above, but
+        # it gives the LP relaxation the bin-packing bound (sum of sizes / capacity per open
+        # node) instead of counting a node open at any small fraction.
+        capacity = facts.p.node_capacity[n]
+        for r in range(facts.p.num_resources):
+            used = parts.usage(n, r)
+            if used.has_vars and used.max_value() > used.const:
+                room = max(0, capacity[r] - used.const)
+                model.add(used.expr() <= used.const + room * is_open)
         parts.derive(is_open, any_of(xs))
         lin.add(is_open, cost)
     return lin

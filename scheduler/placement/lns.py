@@ -33,7 +33,7 @@ from scheduler.placement.settings import WALL_PER_DET, Progress
 STEP_S = 0.045
 PAIR_S = 1e-5
 _GROW, _SHRINK = 1.3, 0.7
-_SHAPES = ("cluster", "unplaced", "random")
+_SHAPES = ("cluster", "unplaced", "random", "light")
 _MIN_NODES = 2
 
 
@@ -84,6 +84,9 @@ class Neighbourhoods:
         self.unplaced_by_set: dict[int, list[int]] = {}
         self.wins = [0] * len(_SHAPES)
         self.last = 0
+        # "light" pieces only where opening a node costs: they try to empty the least loaded
+        # open nodes into others (vector bin packing), which random pieces hardly ever do.
+        self.opens = any(facts.open_cost)
 
     def reset(self, inc: Incumbent) -> None:
         """Re-reads the incumbent's unplaced jobs (after an accepted improvement)."""
@@ -113,6 +116,8 @@ class Neighbourhoods:
         plus its past successes: on the synthetic cities random nodes across clusters won
         most improvements, but cluster windows are the only ones that move gangs."""
         weights = [1 + self.wins[k] for k in range(len(_SHAPES))]
+        if not self.opens:
+            weights[-1] = 0
         kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
         self.last = kind
         shape = _SHAPES[kind]
@@ -120,6 +125,8 @@ class Neighbourhoods:
             nodes = self._cluster_nodes()
         elif shape == "unplaced":
             nodes = self._unplaced_nodes() or self._cluster_nodes()
+        elif shape == "light":
+            nodes = self._light_nodes()
         else:
             nodes = self._random_nodes()
         return self._scope(nodes)
@@ -154,6 +161,28 @@ class Neighbourhoods:
                 by_group.setdefault(facts.p.node_group[n], []).append(n)
             nodes = by_group[self.rng.choice(sorted(by_group))]
         return set(self.rng.sample(nodes, min(len(nodes), self.nodes_per_step)))
+
+    def _light_nodes(self) -> set[int]:
+        """A third of the piece from the least loaded open nodes (mean share of capacity used,
+        drawn among the lightest), the rest random open nodes that may take their jobs."""
+        inc = self.inc
+        assert inc is not None
+        p = self.facts.p
+        fill: list[tuple[float, int]] = []
+        for n, used in inc.usage.items():
+            cap = p.node_capacity[n]
+            shares = [u / c for u, c in zip(used, cap, strict=True) if c]
+            fill.append((sum(shares) / max(1, len(shares)), n))
+        if len(fill) < 2:
+            return self._random_nodes()
+        fill.sort()
+        k = min(len(fill), self.nodes_per_step)
+        light = max(1, k // 3)
+        pool = [n for _, n in fill[: 2 * light]]
+        chosen = set(self.rng.sample(pool, min(len(pool), light)))
+        others = [n for _, n in fill if n not in chosen]
+        chosen.update(self.rng.sample(others, min(len(others), k - len(chosen))))
+        return chosen
 
     def _random_nodes(self) -> set[int]:
         """Nodes from anywhere: single replicas may move across clusters."""
@@ -219,7 +248,9 @@ def improve(
             step_s = min(limits.step_s, limits.budget_s - spent)
         else:
             step_s = min(limits.step_s, limits.budget_s - wall)
-            if step_s <= 0.01:
+            # A step costs STEP_S beyond its CP-SAT limit (build, presolve, decode): one with
+            # less left than that would end past the budget.
+            if step_s <= STEP_S:
                 break
         scope = hoods.pick()
         steps += 1
