@@ -69,13 +69,12 @@ _GROW, _SHRINK = 1.3, 0.7
 # Seconds per job of one greedy rule: the four took 1.0-1.5 s on the synthetic M city (10,000
 # jobs) on the loaded 2-core machine.
 _BASELINE_S_PER_JOB = 4e-5
-# Non-deterministic mode: the share of time_limit_s (at most _WALL_MARGIN_MAX_S seconds) kept
-# back from the search, so that the overshoot of its last step (a CP-SAT piece's build and
-# presolve, its stop, the final check) stays inside the limit. Measured before it: 1.01-1.02 s
-# at 1 s (GAP gap8), up to 10.2 s at 10 s (GAP c20200) on the loaded 2-core machine; with it
-# 0.95-0.96 s and 9.46-9.60 s (5% of 10 s), under load averages of 3.5-5.
+# Non-deterministic mode: the share of time_limit_s kept back from the search, so that the
+# overshoot of its last step (a CP-SAT piece's build and presolve, its stop, the final check)
+# stays inside the limit. Measured before it: 1.01-1.02 s at 1 s (GAP gap8), up to 10.2 s at
+# 10 s (GAP c20200) on the loaded 2-core machine; with it 0.95-0.96 s and 9.44-9.74 s (one
+# exact CP-SAT run 10.00 s) under load averages of 3.5-5.5.
 _WALL_MARGIN_SHARE = 0.05
-_WALL_MARGIN_MAX_S = 0.3
 # Non-deterministic mode: at most this share of the remaining time for the node-centric fill.
 _NODE_FILL_SHARE = 0.3
 Stage = tuple[str, Callable[[], None]]
@@ -344,8 +343,7 @@ class _Run:
     def _remaining(self) -> float:
         """Wall seconds left of time_limit_s (non-deterministic mode's budget), less the
         margin for the last step's overshoot (_WALL_MARGIN_SHARE)."""
-        limit = self.params.time_limit_s
-        limit -= min(limit * _WALL_MARGIN_SHARE, _WALL_MARGIN_MAX_S)
+        limit = self.params.time_limit_s * (1 - _WALL_MARGIN_SHARE)
         return max(0.0, limit - self.clock.elapsed_s())
 
     def _search(self) -> None:
