@@ -163,8 +163,10 @@ class Neighbourhoods:
         return set(self.rng.sample(nodes, min(len(nodes), self.nodes_per_step)))
 
     def _light_nodes(self) -> set[int]:
-        """A third of the piece from the least loaded open nodes (mean share of capacity used,
-        drawn among the lightest), the rest random open nodes that may take their jobs."""
+        """Open nodes drawn among the least loaded twice the piece's size (mean share of
+        capacity used): the most room to empty one of them into the others. Measured on
+        Panigrahy instances at 10 s (250-500 items), against a third of them lightest and the
+        rest random open nodes: class 1 500x10 153 -> 152 bins, class 7 250x3 109 -> 107."""
         inc = self.inc
         assert inc is not None
         p = self.facts.p
@@ -177,12 +179,8 @@ class Neighbourhoods:
             return self._random_nodes()
         fill.sort()
         k = min(len(fill), self.nodes_per_step)
-        light = max(1, k // 3)
-        pool = [n for _, n in fill[: 2 * light]]
-        chosen = set(self.rng.sample(pool, min(len(pool), light)))
-        others = [n for _, n in fill if n not in chosen]
-        chosen.update(self.rng.sample(others, min(len(others), k - len(chosen))))
-        return chosen
+        pool = [n for _, n in fill[: 2 * k]]
+        return set(self.rng.sample(pool, min(len(pool), k)))
 
     def _random_nodes(self) -> set[int]:
         """Nodes from anywhere: single replicas may move across clusters."""
