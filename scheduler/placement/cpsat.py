@@ -99,6 +99,7 @@ class CpSatModel:
         as CP-SAT's first solution; a partial one may be lost)."""
         parts = self.parts
         p = self.facts.p
+        solution = self._relabelled(solution)
         values: dict[int, tuple[IntVar, int]] = {}
 
         def put(v: Value, value: int) -> None:
@@ -134,6 +135,25 @@ class CpSatModel:
         for var, value in values.values():
             self.model.add_hint(var, value)
         self.hint_value = self.objective.value_at(read)
+
+    def _relabelled(self, solution: Solution) -> Solution:
+        """`solution` with interchangeable nodes (Parts.symmetric) relabelled so that the used
+        ones come first, as the model requires; same value, and the hint stays feasible."""
+        parts = self.parts
+        if not parts.symmetric:
+            return solution
+        used = {n for nodes in solution.assignment if nodes for n in nodes}
+        relabel: dict[int, int] = {}
+        for members in parts.symmetric:
+            taken = [n for n in members if n in used]
+            relabel.update((n, m) for n, m in zip(taken, members, strict=False) if n != m)
+        if not relabel:
+            return solution
+        assignment = tuple(
+            None if nodes is None else tuple(sorted(relabel.get(n, n) for n in nodes))
+            for nodes in solution.assignment
+        )
+        return Solution(assignment, solution.devices)
 
     def _hint_devices(self, solution: Solution, put: Callable[[Value, int], None]) -> None:
         """Share counts per device. Devices free of fixed load are interchangeable and the

@@ -8,6 +8,7 @@ stay in the `Lin`, so the exact model's objective is the evaluator's value, not 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from ortools.sat.python import cp_model
 
 from scheduler.placement.cpsat_data import WHOLE
 from scheduler.placement.cpsat_vars import (
+    IntVar,
     Lin,
     Parts,
     Reader,
@@ -245,9 +247,14 @@ def money(parts: Parts) -> Lin:
 
 
 def energy(parts: Parts) -> Lin:
-    """Open cost of every node that hosts at least one replica."""
+    """Open cost of every node that hosts at least one replica.
+
+    Interchangeable nodes (`_interchangeable`) open in index order: any solution maps onto
+    one that does by relabelling those nodes, at the same value, so the optimum stays and the
+    search no longer tries every permutation of identical bins (vector bin packing)."""
     facts, model = parts.facts, parts.model
     lin = Lin()
+    opened: dict[int, IntVar] = {}
     for n in sorted(parts.scope.nodes):
         cost = facts.open_cost[n]
         if not cost:
@@ -262,9 +269,67 @@ def energy(parts: Parts) -> Lin:
         xs = [parts.x[u, n] for u in users]
         for u, x in zip(users, xs, strict=True):
             model.add(x <= parts.ub[u, n] * is_open)
+        # The same per resource: a closed node holds nothing. Implied by the rows above, but
+        # it gives the LP relaxation the bin-packing bound (sum of sizes / capacity per open
+        # node) instead of counting a node open at any small fraction.
+        capacity = facts.p.node_capacity[n]
+        for r in range(facts.p.num_resources):
+            used = parts.usage(n, r)
+            if used.has_vars and used.max_value() > used.const:
+                room = max(0, capacity[r] - used.const)
+                model.add(used.expr() <= used.const + room * is_open)
         parts.derive(is_open, any_of(xs))
         lin.add(is_open, cost)
+        opened[n] = is_open
+    for nodes in _interchangeable(parts, sorted(opened)):
+        parts.symmetric.append(nodes)
+        for a, b in itertools.pairwise(nodes):
+            model.add(opened[a] >= opened[b])
     return lin
+
+
+def _interchangeable(parts: Parts, nodes: list[int]) -> list[list[int]]:
+    """Classes (two or more, ascending) of scope nodes that no constraint or term tells apart:
+    equal data in everything a node has, in the same node sets, nothing fixed on them, not a
+    running job's node, no devices."""
+    facts = parts.facts
+    p = facts.p
+    if p.node_move_cost:
+        return []  # a move's cost depends on the node it goes to
+    fixed = parts.fixed
+    former = {n for counts in facts.current_count if counts for n in counts}
+    wanted = set(nodes)
+    sets_of: dict[int, list[int]] = {}
+    for s, members in enumerate(p.node_sets):
+        for n in members:
+            if n in wanted:
+                sets_of.setdefault(n, []).append(s)
+    by_key: dict[tuple[object, ...], list[int]] = {}
+    for n in nodes:
+        if (
+            n in former
+            or facts.devices[n]
+            or fixed.replicas.get(n, 0)
+            or n in fixed.usage
+            or n in fixed.transient
+            or n in fixed.on_node
+            or parts.incumbent_on_node.get(n)
+        ):
+            continue
+        key = (
+            p.node_capacity[n],
+            facts.reserved[n],
+            facts.safety[n],
+            facts.node_type[n],
+            p.node_group[n],
+            facts.open_cost[n],
+            p.node_domains[n] if p.node_domains else (),
+            tuple(sets_of.get(n, ())),
+            tuple(sorted(parts.on_node.get(n, ()))),
+            tuple(parts.ub[u, n] for u in sorted(parts.on_node.get(n, ()))),
+        )
+        by_key.setdefault(key, []).append(n)
+    return [members for members in by_key.values() if len(members) > 1]
 
 
 def load(parts: Parts) -> Lin:

@@ -154,6 +154,9 @@ class Parts:
     # Memos shared by families: department usage, classes per department.
     dept_usage: dict[tuple[int, int], Lin] = field(default_factory=dict)
     by_department: dict[int, list[int]] = field(default_factory=dict)
+    # Interchangeable scope nodes (cpsat_objective.energy), each list ascending: a solution
+    # must open them in that order, so a hint is relabelled to match (CpSatModel.hint).
+    symmetric: list[list[int]] = field(default_factory=list)
 
     def derive(self, var: IntVar, rule: Callable[[Reader], int]) -> IntVar:
         """Registers how `var` follows from the decisions; returns it."""

@@ -40,6 +40,8 @@ from scheduler.placement.lns import PAIR_S, STEP_S, LnsLimits, improve
 from scheduler.placement.lp_bound import LpBound, lp_bound
 from scheduler.placement.lp_rounding import lp_round
 from scheduler.placement.model import Problem, Solution
+from scheduler.placement.node_fill import applies as node_fill_applies
+from scheduler.placement.node_fill import node_fill
 from scheduler.placement.outcome import Outcome, Status, Timings
 from scheduler.placement.reassign import reassign
 from scheduler.placement.settings import WALL_PER_DET, EngineParams, Progress
@@ -76,6 +78,14 @@ _BASELINE_S_PER_JOB = 4e-5
 _REBALANCE_LP_SHARE = 0.05
 _REASSIGN_SHARE = 0.6
 _REASSIGN_STEPS_PER_S = 1_000
+# Non-deterministic mode: the share of time_limit_s kept back from the search, so that the
+# overshoot of its last step (a CP-SAT piece's build and presolve, its stop, the final check)
+# stays inside the limit. Measured before it: 1.01-1.02 s at 1 s (GAP gap8), up to 10.2 s at
+# 10 s (GAP c20200) on the loaded 2-core machine; with it 0.95-0.96 s and 9.44-9.74 s (one
+# exact CP-SAT run 10.00 s) under load averages of 3.5-5.5.
+_WALL_MARGIN_SHARE = 0.05
+# Non-deterministic mode: at most this share of the remaining time for the node-centric fill.
+_NODE_FILL_SHARE = 0.3
 Stage = tuple[str, Callable[[], None]]
 
 
@@ -225,14 +235,17 @@ class _Run:
             lp = [("lp_bound", self._lp_bound), ("lp_round", self._lp_round)]
         focus: list[Stage] = [("focus", self._focus)] if self._focused() else []
         search: Stage = ("search", self._search)
+        fill: list[Stage] = []
+        if node_fill_applies(self.p, params.weights):
+            fill = [("node_fill", self._node_fill)]
         if self.warm is not None:
             # A good warm start replaces greedy as the start: it may already meet a gap
             # target, and the LP plan plus a search of what changed usually complete it. All of
             # that goes before the baselines, which cost as much as the LP bound at city scale
             # (1-1.5 s at M) and fall short of the rounding there (99.83% of the bound against
             # 99.89% after 1% churn). They still run before LNS anywhere when there is time.
-            return [*lp, *focus, ("baselines", self._late_baselines), search]
-        return [("baselines", self._baselines), *lp, *focus, search]
+            return [*lp, *focus, ("baselines", self._late_baselines), *fill, search]
+        return [("baselines", self._baselines), *fill, *lp, *focus, search]
 
     # -- stages ----------------------------------------------------------------------------------
 
@@ -274,6 +287,20 @@ class _Run:
         self.pool.offer(name, solution)
         self.clock.add("greedy", t)
         self.emit("baselines_done", {"best": name, "value": evaluation.value})
+
+    def _node_fill(self) -> None:
+        """The node-centric rules (node_fill.py) where opening nodes costs: each answer
+        competes in the pool. Deterministic mode runs them all (their size is capped)."""
+        t = time.perf_counter()
+        deadline = None
+        if not self.params.deterministic:
+            deadline = t + self._remaining() * _NODE_FILL_SHARE
+        kept = []
+        for name, solution in node_fill(self.p, self.facts, deadline):
+            if self.pool.offer(name, solution):
+                kept.append(name)
+        self.clock.add("greedy", t)
+        self.emit("node_fill_done", {"kept": kept, "best": self.pool.value})
 
     def _late_baselines(self) -> None:
         """The baselines after a warm start's focused search: skipped when the wall-clock
@@ -324,8 +351,10 @@ class _Run:
         return time.monotonic() + self._remaining() * _ROUNDING_SHARE, None
 
     def _remaining(self) -> float:
-        """Wall seconds left of time_limit_s (non-deterministic mode's budget)."""
-        return max(0.0, self.params.time_limit_s - self.clock.elapsed_s())
+        """Wall seconds left of time_limit_s (non-deterministic mode's budget), less the
+        margin for the last step's overshoot (_WALL_MARGIN_SHARE)."""
+        limit = self.params.time_limit_s * (1 - _WALL_MARGIN_SHARE)
+        return max(0.0, limit - self.clock.elapsed_s())
 
     def _search(self) -> None:
         params = self.params
@@ -410,8 +439,10 @@ class _Run:
             workers=params.workers,
             wall_cap_s=budget * params.wall_factor,
         )
+        # With gap_target 0, stop_at is the bound itself: reaching it proves optimality even
+        # when CP-SAT's own bound is weaker than the LP's (e.g. the bin-counting rows).
         stop_at = self._stop_at()
-        if params.gap_target > 0 and stop_at is not None:
+        if stop_at is not None:
             result, stopped = _solve_until(model, limits, stop_at, self.emit)
         else:
             result, stopped = model.solve(limits, self.emit), False
@@ -455,7 +486,8 @@ class _Run:
             steps[0] += event == "lns_step"
             self.emit(event, fields)
 
-        stop_at = self._stop_at() if params.gap_target > 0 else None
+        # The gap target, or with target 0 the bound itself (an answer there is optimal).
+        stop_at = self._stop_at()
         scored: list[tuple[Solution, int]] = []
 
         def score(s: Solution) -> int:
@@ -534,7 +566,7 @@ class _Run:
         rng = random.Random(params.seed)
         det = params.deterministic
         budget = self._search_budget()
-        stop_at = self._stop_at() if params.gap_target > 0 else None
+        stop_at = self._stop_at()
         lens = _Lens(facts, self.work)
         start = self.pool.best
         inc = Incumbent(facts, start.solution)
