@@ -14,7 +14,7 @@ STDLIB = set(sys.stdlib_module_names)
 # package -> (project packages it may import, third-party top-level modules it may import)
 RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "scheduler.domain": (("scheduler.domain",), set()),
-    "scheduler.placement": (("scheduler.placement",), {"ortools"}),
+    "scheduler.placement": (("scheduler.placement",), {"ortools", "numpy"}),
     "scheduler.state": (
         ("scheduler.domain", "scheduler.state"),
         {"sqlalchemy", "sqlmodel", "alembic"},
