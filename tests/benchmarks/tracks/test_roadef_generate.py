@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.tracks import roadef
+from benchmarks.tracks import roadef, roadef_scale
 from benchmarks.tracks.roadef_generate import Shape, generate, main, write
 from scheduler.placement import EngineParams, check, engine, solve
 from scheduler.placement.model import Solution
@@ -97,3 +97,14 @@ def test_rejects_shapes_conflict_makes_infeasible(capsys: pytest.CaptureFixture[
     argv = ["--processes", "100", "--machines", "4", "--services", "5", "--out", "unused"]
     assert main(argv) == 2
     assert "conflict" in capsys.readouterr().err
+
+
+def test_scale_script_reports_a_feasible_improvement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, _ = write(
+        generate(Shape(processes=100, machines=10, resources=3, seed=4)), tmp_path, "s"
+    )
+    assert roadef_scale.main([str(model), "--time-limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "feasible True, 0 violations" in out and "% below the initial" in out
