@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, overload
 
+import numpy as np
+
 from benchmarks.tracks import FormatError
 
 CHUNK_BYTES = 1 << 22
@@ -226,11 +228,15 @@ class CompactRows(Sequence[Sequence[int]]):
             flat: array[int] = array("B")
             flat.frombytes(self.flat.tobytes().translate(table))
             return CompactRows(flat, self.width, top)
-        builder = RowsBuilder()
-        step = self.width * 64
-        for start in range(0, len(self.flat), step):
-            builder.add([v * factor for v in self.flat[start : start + step]])
-        return builder.build(self.width)
+        if top > _LIMITS["q"]:
+            raise ValueError(f"{top} does not fit 64 bits")
+        # numpy on the buffer (0.1 s for ROADEF B/X's 25M costs, 3 s as a Python loop); the
+        # widened type holds top, so the product cannot overflow.
+        code = next(c for c, limit in _LIMITS.items() if top <= limit)
+        values = np.frombuffer(self.flat, dtype=np.dtype(self.flat.typecode))
+        flat = array(code)
+        flat.frombytes((values.astype(np.dtype(code)) * factor).tobytes())
+        return CompactRows(flat, self.width, top)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CompactRows):

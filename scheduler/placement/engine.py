@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from scheduler.placement.aggregate import View, classify
 from scheduler.placement.baselines import best_baseline, best_fit
 from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits
 from scheduler.placement.cpsat_data import Facts, Incumbent, Scope, job_classes
@@ -37,7 +38,7 @@ from scheduler.placement.cpsat_objective import TermWeights
 from scheduler.placement.evaluator import Evaluation, Evaluator, job_work
 from scheduler.placement.explain import explain
 from scheduler.placement.lns import PAIR_S, STEP_S, LnsLimits, improve
-from scheduler.placement.lp_bound import LpBound, lp_bound
+from scheduler.placement.lp_bound import LpBound, lp_bound, lp_pairs
 from scheduler.placement.lp_rounding import lp_round
 from scheduler.placement.model import Problem, Solution
 from scheduler.placement.node_fill import applies as node_fill_applies
@@ -76,6 +77,10 @@ _BASELINE_S_PER_JOB = 4e-5
 # Its late-acceptance steps per second, for the deterministic mode's step budget (1,000-1,800
 # measured on ROADEF a2_5 on the loaded 2-core machine).
 _REBALANCE_LP_SHARE = 0.05
+# The LP bound is skipped above this many (job class, node class) pairs (lp_pairs): its build has
+# no time limit and holds every pair in Python lists. Synthetic L has 275,000; ROADEF B/X
+# instances (every process a class of one) up to 97M, which took 1.9 GB in 90 s of building.
+_LP_MAX_PAIRS = 2_000_000
 _REASSIGN_SHARE = 0.6
 _REASSIGN_STEPS_PER_S = 1_000
 # Non-deterministic mode: the share of time_limit_s kept back from the search, so that the
@@ -318,7 +323,14 @@ class _Run:
         params = self.params
         share = _REBALANCE_LP_SHARE if self._rebalancing() else _LP_SHARE
         limit = None if params.deterministic else max(0.1, self._remaining() * share)
-        bound = lp_bound(self.p, params.weights, time_limit_s=limit)
+        view = View(self.p)
+        classes = classify(view)
+        pairs = lp_pairs(view, classes)
+        if pairs > _LP_MAX_PAIRS:
+            self.clock.add("lp", t)
+            self.emit("lp_skipped", {"pairs": pairs, "max_pairs": _LP_MAX_PAIRS})
+            return
+        bound = lp_bound(self.p, params.weights, time_limit_s=limit, view=view, classes=classes)
         self.clock.add("lp", t)
         if bound.value is None:
             # The relaxation of the required jobs is infeasible, so the problem is.

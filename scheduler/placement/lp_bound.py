@@ -327,6 +327,17 @@ def lp_bound(
     return answer
 
 
+def lp_pairs(view: View, classes: Classes) -> int:
+    """At most how many (job class, node class) pairs `lp_bound` would build: the LP's variable
+    count up to fit and gangs, from the classes alone (a second to classify 50,000 jobs).
+    Running jobs that may move are classes of one, so a rebalancing problem of P jobs and C
+    node classes has up to P x C pairs (ROADEF B/X: 50,000 x 1,934 = 97M, more than the memory
+    the build would take)."""
+    p = view.p
+    sets = classes.node_classes_of_set
+    return sum(len(sets[p.job_nodes[jc.rep]]) for jc in classes.jobs)
+
+
 def _read(solver: pywraplp.Solver) -> tuple[list[float], list[float]]:
     """Primal values and duals in one copy each (per-variable calls cost ~4 us apiece)."""
     response = linear_solver_pb2.MPSolutionResponse()

@@ -90,6 +90,11 @@ def test_compact_rows_is_a_sequence_of_rows_and_scales() -> None:
     ]
     wide = m.scaled(1000)
     assert wide.flat.typecode == "H" and wide[2][1] == 3000 and wide.top == 3000
+    huge = m.scaled(1 << 40)
+    assert huge.flat.typecode == "q" and huge[1][2] == 3 << 40 and huge.top == 3 << 40
+    assert [list(r) for r in wide.scaled(7)] == [[7000 * v for v in r] for r in m]
+    with pytest.raises(ValueError, match="64 bits"):
+        m.scaled(1 << 62)
     assert m == b.build(3) and m != small
     with pytest.raises(ValueError, match="do not make rows"):
         CompactRows(m.flat, 2, 3)

@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from scheduler.placement.aggregate import View, classify
 from scheduler.placement.evaluator import evaluate
-from scheduler.placement.lp_bound import lp_bound
+from scheduler.placement.lp_bound import lp_bound, lp_pairs
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from tests.placement.core.random_problems import random_problem
 from tests.placement.cpsat.helpers import exact
@@ -109,3 +110,12 @@ def test_bound_covers_the_lp_optimum_and_reports_its_plan() -> None:
     for pair, x in zip(bound.pairs, bound.replicas, strict=True):
         size = bound.classes.nodes[pair.node_class].size
         assert -1e-9 <= x <= size * pair.per_node + 1e-6
+
+
+def test_lp_pairs_is_at_least_the_pairs_built() -> None:
+    """The engine's size gate (lp_pairs) never counts fewer pairs than the LP builds."""
+    for seed in range(40):
+        p = random_problem(seed)
+        view = View(p)
+        classes = classify(view)
+        assert lp_pairs(view, classes) >= len(lp_bound(p, LEXICOGRAPHIC).pairs), seed

@@ -1,0 +1,110 @@
+"""ROADEF instances generated at any size: official format, feasible costly start, solvable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.tracks import roadef, roadef_scale
+from benchmarks.tracks.roadef_generate import Shape, generate, main, write
+from scheduler.placement import EngineParams, check, engine, solve
+from scheduler.placement.model import Solution
+
+SMALL = Shape(processes=400, machines=40, resources=6, services=60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> roadef.Instance:
+    out = tmp_path_factory.mktemp("roadef_gen")
+    model, _ = write(generate(SMALL), out, "small")
+    return roadef.load(model)
+
+
+def test_loads_with_the_shape_asked_for(small: roadef.Instance) -> None:
+    shape = SMALL.resolved()
+    assert (small.processes, small.machines, small.resources) == (400, 40, 6)
+    assert small.services == 60
+    assert sum(small.transient) == shape.transient == 2
+    assert len(set(small.location)) == shape.locations
+    assert len(set(small.neighborhood)) == shape.neighborhoods
+    assert any(small.depends_on) and any(small.spread_min) and small.balances
+    assert all(small.safety[m][r] <= small.capacity[m][r] for m in range(40) for r in range(6))
+    assert len({small.move_cost[0][m] for m in range(1, 40)}) > 1
+
+
+def test_initial_assignment_is_feasible_and_costly(small: roadef.Instance) -> None:
+    initial = roadef.RoadefSolution(small.initial)
+    feasible, cost, violations = roadef.evaluate(small, initial)
+    assert feasible and violations == []
+    parts = roadef.costs(small, initial)
+    assert sum(parts.load) > 0 and sum(parts.balance) > 0 and cost == parts.total
+    problem = roadef.to_problem(small)
+    assert check(problem, Solution(tuple((m,) for m in small.initial))) == []
+
+
+def test_the_engine_improves_on_it(small: roadef.Instance) -> None:
+    problem = roadef.to_problem(small)
+    outcome = solve(problem, EngineParams(time_limit_s=3.0, deterministic=False))
+    assert outcome.solution is not None
+    answer = roadef.from_solution(small, problem, outcome.solution)
+    feasible, cost, violations = roadef.evaluate(small, answer)
+    assert feasible, violations[:3]
+    _, initial_cost, _ = roadef.evaluate(small, roadef.RoadefSolution(small.initial))
+    assert cost < initial_cost
+
+
+def test_lp_bound_is_skipped_above_its_pair_cap(
+    small: roadef.Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At B/X scale every process is its own LP job class (97M pairs): the engine skips the LP
+    bound there and still answers; here the cap is lowered to this instance's size."""
+    monkeypatch.setattr(engine, "_LP_MAX_PAIRS", 100)
+    events: list[str] = []
+    problem = roadef.to_problem(small)
+    outcome = solve(
+        problem,
+        EngineParams(time_limit_s=1.0, deterministic=False),
+        progress=lambda event, fields: events.append(event),
+    )
+    assert "lp_skipped" in events and "lp_done" not in events
+    assert outcome.solution is not None
+    answer = roadef.from_solution(small, problem, outcome.solution)
+    assert roadef.evaluate(small, answer).feasible
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    shape = Shape(processes=120, machines=12, resources=4, seed=5)
+    a, _ = write(generate(shape), tmp_path / "a", "x")
+    b, _ = write(generate(shape), tmp_path / "b", "x")
+    c, _ = write(generate(Shape(processes=120, machines=12, resources=4, seed=6)), tmp_path, "x")
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+
+
+def test_cli_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--processes", "50", "--machines", "10", "--resources", "3", "--seed", "2"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    model = tmp_path / "model_g50x10s2.txt"
+    assert capsys.readouterr().out.split() == [
+        str(model),
+        str(tmp_path / "assignment_g50x10s2.txt"),
+    ]
+    inst = roadef.load(model)
+    assert roadef.evaluate(inst, roadef.RoadefSolution(inst.initial)).feasible
+
+
+def test_rejects_shapes_conflict_makes_infeasible(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--processes", "100", "--machines", "4", "--services", "5", "--out", "unused"]
+    assert main(argv) == 2
+    assert "conflict" in capsys.readouterr().err
+
+
+def test_scale_script_reports_a_feasible_improvement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, _ = write(
+        generate(Shape(processes=100, machines=10, resources=3, seed=4)), tmp_path, "s"
+    )
+    assert roadef_scale.main([str(model), "--time-limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "feasible True, 0 violations" in out and "% below the initial" in out
