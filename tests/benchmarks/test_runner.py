@@ -21,8 +21,15 @@ from scheduler.placement.model import Problem, Solution
 TINY = Spec("tiny", jobs=120, nodes=16, clusters=2, regions=2, departments=3)
 
 
-def test_quick_run_writes_json_and_csv_and_exits_zero(tmp_path: Path) -> None:
-    """--quick solves S and the S warm-start pair with zero violations and writes both files."""
+def test_quick_run_writes_json_and_csv_and_exits_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--quick solves S and the S warm-start pair with zero violations and writes both files.
+
+    The regression thresholds are wall-clock results: .ci/run checks them with the benchmark
+    itself; here, on a machine busy with the rest of the suite, they would make this a timed
+    unit test (tests/benchmarks/test_thresholds.py tests the checking)."""
+    monkeypatch.setattr(cli.thresholds, "load", lambda: [])
     assert cli.main(["--quick", "--out", str(tmp_path)]) == 0
     document = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     rows = document["rows"]
