@@ -186,20 +186,7 @@ class CpSatModel:
     # -- search ----------------------------------------------------------------------------------
 
     def solve(self, limits: SearchLimits, progress: Progress | None = None) -> CpSatResult:
-        solver = cp_model.CpSolver()
-        sp = solver.parameters
-        sp.random_seed = limits.seed
-        sp.keep_all_feasible_solutions_in_presolve = limits.keep_hint
-        if limits.deterministic:
-            # One worker on CP-SAT's deterministic clock repeats exactly for a given seed; the
-            # wall-clock cap only guards a cycle against a badly loaded machine.
-            sp.num_workers = 1
-            sp.max_deterministic_time = limits.time_limit_s
-            if limits.wall_cap_s is not None:
-                sp.max_time_in_seconds = limits.wall_cap_s
-        else:
-            sp.num_workers = limits.workers
-            sp.max_time_in_seconds = limits.time_limit_s
+        solver = new_solver(limits)
         started = time.perf_counter()
         callback = _Reporter(progress) if progress is not None else None
         status = solver.solve(self.model, callback)
@@ -331,3 +318,22 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
                 "wall_ms": round(self.wall_time * 1000, 1),
             },
         )
+
+
+def new_solver(limits: SearchLimits) -> cp_model.CpSolver:
+    """A CP-SAT solver with `limits` applied (CpSatModel.solve and the engine's stopping solve)."""
+    solver = cp_model.CpSolver()
+    sp = solver.parameters
+    sp.random_seed = limits.seed
+    sp.keep_all_feasible_solutions_in_presolve = limits.keep_hint
+    if limits.deterministic:
+        # One worker on CP-SAT's deterministic clock repeats exactly for a given seed; the
+        # wall-clock cap only guards a cycle against a badly loaded machine.
+        sp.num_workers = 1
+        sp.max_deterministic_time = limits.time_limit_s
+        if limits.wall_cap_s is not None:
+            sp.max_time_in_seconds = limits.wall_cap_s
+    else:
+        sp.num_workers = limits.workers
+        sp.max_time_in_seconds = limits.time_limit_s
+    return solver

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from scheduler.placement.model import Problem, Quota, Solution
 
@@ -18,6 +19,15 @@ WHOLE = 1000  # thousandths of a GPU device
 
 class Facts:
     """Direct lookups of one problem's data, defaults filled in."""
+
+    @cached_property
+    def sets_of_node(self) -> tuple[tuple[int, ...], ...]:
+        """The node sets (indices into p.node_sets) each node belongs to, ascending."""
+        out: list[list[int]] = [[] for _ in range(self.p.num_nodes)]
+        for s, nodes in enumerate(self.p.node_sets):
+            for n in nodes:
+                out[n].append(s)
+        return tuple(map(tuple, out))
 
     def __init__(self, p: Problem) -> None:
         self.p = p

@@ -32,7 +32,7 @@ from ortools.sat.python import cp_model
 
 from scheduler.placement.aggregate import View, classify
 from scheduler.placement.baselines import best_baseline, best_fit
-from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits
+from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits, new_solver
 from scheduler.placement.cpsat_data import Facts, Incumbent, Scope, job_classes
 from scheduler.placement.cpsat_objective import TermWeights
 from scheduler.placement.evaluator import Evaluation, Evaluator, job_work
@@ -848,13 +848,9 @@ class _Lens:
     """The scopes of the focused search, read from the current incumbent."""
 
     def __init__(self, facts: Facts, work: tuple[int, ...]) -> None:
-        p = facts.p
         self.facts = facts
         self.work = work
-        self.sets_of_node: list[list[int]] = [[] for _ in range(p.num_nodes)]
-        for s, nodes in enumerate(p.node_sets):
-            for n in nodes:
-                self.sets_of_node[n].append(s)
+        self.sets_of_node = facts.sets_of_node
         # Running jobs that may change, by former node: free only if those nodes are.
         self.former_on: dict[int, list[int]] = {}
         for j, counts in enumerate(facts.current_count):
@@ -943,20 +939,10 @@ def _solve_until(
 ) -> tuple[CpSatResult, bool]:
     """CpSatModel.solve with a stop at `stop_at` (an evaluator value); True if it stopped there.
 
-    The same parameters as cpsat.py's solve, which has no hook for a stopping callback; a
-    stop is deterministic in deterministic mode (one worker, solutions in a fixed order)."""
-    solver = cp_model.CpSolver()
-    sp = solver.parameters
-    sp.random_seed = limits.seed
-    sp.keep_all_feasible_solutions_in_presolve = limits.keep_hint
-    if limits.deterministic:
-        sp.num_workers = 1
-        sp.max_deterministic_time = limits.time_limit_s
-        if limits.wall_cap_s is not None:
-            sp.max_time_in_seconds = limits.wall_cap_s
-    else:
-        sp.num_workers = limits.workers
-        sp.max_time_in_seconds = limits.time_limit_s
+    The same solver as cpsat.py's solve (new_solver), which has no hook for a stopping
+    callback; a stop is deterministic in deterministic mode (one worker, solutions in a fixed
+    order)."""
+    solver = new_solver(limits)
     callback = _StopAt(stop_at - model.objective.constant, progress)
     started = time.perf_counter()
     status = solver.solve(model.model, callback)

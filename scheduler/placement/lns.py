@@ -69,10 +69,7 @@ class Neighbourhoods:
         self.facts = facts
         self.rng = rng
         self.work = job_work
-        self.sets_of_node: list[list[int]] = [[] for _ in range(p.num_nodes)]
-        for s, nodes in enumerate(p.node_sets):
-            for n in nodes:
-                self.sets_of_node[n].append(s)
+        self.sets_of_node = facts.sets_of_node
         # Running jobs by former node: a job is free only if its former nodes are.
         self.former_on: dict[int, list[int]] = {}
         for j, counts in enumerate(facts.current_count):

@@ -79,10 +79,7 @@ class _Filler:
         nr = p.num_resources
         # Nodes in the order they open: cheapest first, then by index.
         self.order = sorted(range(p.num_nodes), key=lambda n: (facts.open_cost[n], n))
-        self.sets_of_node: list[set[int]] = [set() for _ in range(p.num_nodes)]
-        for s, nodes in enumerate(p.node_sets):
-            for n in nodes:
-                self.sets_of_node[n].add(s)
+        self.sets_of_node = facts.sets_of_node
         # Shares of one job per (node type, free capacity): None where it can never fit.
         self._shares: dict[tuple[int, tuple[int, ...]], list[tuple[float, ...] | None]] = {}
         # Mean share of each resource over the jobs, on the largest node (the `avg` weights).

@@ -105,8 +105,8 @@ def _migratable(seed: int) -> Problem:
 def test_random_problems_stay_feasible_and_the_cost_is_exact(seed: int) -> None:
     p = _migratable(seed)
     start = solve(p, EngineParams(time_limit_s=0.2, use_lns=False, use_cpsat=False)).solution
-    if start is None:
-        pytest.skip("no feasible start for this seed")
+    # random_problem builds a feasible "everyone stays" state, so the engine always answers.
+    assert start is not None
     assert check(p, start) == []
     before = Reassign(p, start, WEIGHTS).cost
     assert before == weighted_cost(p, start)
