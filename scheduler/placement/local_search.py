@@ -786,27 +786,11 @@ def _eject_into(state: Packing, u: int, tries: int, misses: set[tuple[object, in
     even if none of them finds a new place), and the smallest residents (the easiest to
     re-place). The cheapest candidates of each kind are tried.
     """
-    view, p = state.view, state.p
+    view = state.view
     w_u = view.work[u]
     work = view.work
     size = state.size
-    near: list[tuple[float, int]] = []
-    for _, cls in state.set_groups[p.job_nodes[u]]:
-        for c in cls:
-            nc = state.classes.nodes[c]
-            demand = view.demand(u, nc.node_type)
-            if any(q > f for q, f in zip(demand, nc.free, strict=True)):
-                continue
-            weights = state.weights(c)
-            free = state.free
-            for n in nc.nodes:
-                row = free[n]
-                lack = 0.0
-                for q, f, x in zip(demand, row, weights, strict=True):
-                    if q > f:
-                        lack += (q - f) * x
-                if lack > 0:
-                    near.append((lack, n))
+    near = [(lack, n) for lack, n in _lacks(state, u) if lack > 0]
     cheap: list[tuple[int, int, int, list[int]]] = []
     small: list[tuple[int, int, int, list[int]]] = []
     for _, n in heapq.nsmallest(_NEAR_NODES, near):
@@ -836,6 +820,27 @@ def _eject_into(state: Packing, u: int, tries: int, misses: set[tuple[object, in
         if net > 0:
             return net
     return 0
+
+
+def _lacks(state: Packing, u: int) -> list[tuple[float, int]]:
+    """(weighted capacity job u lacks there, node) for every node of a class u could fit when
+    empty: where moving residents away could make room (ejection and shift chains)."""
+    view, p = state.view, state.p
+    near: list[tuple[float, int]] = []
+    for _, cls in state.set_groups[p.job_nodes[u]]:
+        for c in cls:
+            nc = state.classes.nodes[c]
+            demand = view.demand(u, nc.node_type)
+            if any(q > f for q, f in zip(demand, nc.free, strict=True)):
+                continue
+            weights = state.weights(c)
+            for n in nc.nodes:
+                lack = 0.0
+                for q, f, x in zip(demand, state.free[n], weights, strict=True):
+                    if q > f:
+                        lack += (q - f) * x
+                near.append((lack, n))
+    return near
 
 
 def _cover(
@@ -1276,21 +1281,7 @@ def shift_into(state: Packing, u: int, depth: int = 2, tries: int = 6) -> bool:
     if depth <= 0 or state.p.job_replicas[u] != 1:
         return False
     view, p = state.view, state.p
-    near: list[tuple[float, int]] = []
-    for _, cls in state.set_groups[p.job_nodes[u]]:
-        for c in cls:
-            nc = state.classes.nodes[c]
-            demand = view.demand(u, nc.node_type)
-            if any(q > f for q, f in zip(demand, nc.free, strict=True)):
-                continue
-            weights = state.weights(c)
-            for n in nc.nodes:
-                lack = sum(
-                    (q - f) * x
-                    for q, f, x in zip(demand, state.free[n], weights, strict=True)
-                    if q > f
-                )
-                near.append((lack, n))
+    near = _lacks(state, u)
     size = state.size
     for _, n in heapq.nsmallest(tries, near):
         demand = state.demand(u, n)
