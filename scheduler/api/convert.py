@@ -77,7 +77,15 @@ def resources_to_proto(q: Mapping[str, int]) -> types_pb2.Resources:
 
 
 def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
+    """The domain spec; an explicit `max_runtime_seconds: 0` is refused here, the one place
+    that still sees field presence (the domain reads 0 as "the scheduler default")."""
     c = msg.constraints
+    if msg.HasField("max_runtime_seconds") and msg.max_runtime_seconds == 0:
+        raise InvalidSpec(
+            "must be 1 or more; leave it unset for the scheduler's default (there is no "
+            "'no limit')",
+            field="max_runtime_seconds",
+        )
     return JobSpec(
         client_id=msg.client_id,
         command=tuple(msg.command),
@@ -85,7 +93,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         job_set=msg.job_set or "default",
         name=msg.name,
         priority=msg.priority,
-        replicas=msg.replicas or 1,
+        replicas=msg.replicas if msg.HasField("replicas") else 1,
         env=dict(msg.env),
         max_runtime_seconds=msg.max_runtime_seconds,
         constraints=Constraints(
@@ -100,7 +108,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
 
 def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
     c = spec.constraints
-    return types_pb2.JobSpec(
+    msg = types_pb2.JobSpec(
         client_id=spec.client_id,
         job_set=spec.job_set,
         name=spec.name,
@@ -109,7 +117,6 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
         resources=resources_to_proto(spec.resources),
         command=list(spec.command),
         env=dict(spec.env),
-        max_runtime_seconds=spec.max_runtime_seconds,
         constraints=types_pb2.Constraints(
             min_security_level=c.min_security_level,
             allowed_regions=list(c.allowed_regions),
@@ -118,10 +125,19 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
         ),
         labels=dict(spec.labels),
     )
+    if spec.max_runtime_seconds:
+        msg.max_runtime_seconds = spec.max_runtime_seconds
+    return msg
 
 
 def submit_items_from_proto(req: jobs_pb2.SubmitJobsRequest) -> list[JobSpec | DomainError]:
-    return [job_spec_from_proto(item) for item in req.items]
+    out: list[JobSpec | DomainError] = []
+    for item in req.items:
+        try:
+            out.append(job_spec_from_proto(item))
+        except DomainError as exc:
+            out.append(exc)
+    return out
 
 
 def item_error_to_proto(error: DomainError) -> jobs_pb2.ItemError:

@@ -114,12 +114,17 @@ class Cluster(google.protobuf.message.Message):
     CREATED_AT_FIELD_NUMBER: builtins.int
     ACTIVE_RUNS_FIELD_NUMBER: builtins.int
     NODES_FIELD_NUMBER: builtins.int
+    AGENT_ERROR_FIELD_NUMBER: builtins.int
     state: protos.suanchou.v1.types_pb2.ClusterState.ValueType
     """Effective state; LOST when the agent has been silent past the lease timeout."""
     node_count: builtins.int
     """Nodes the agent currently reports."""
     active_runs: builtins.int
     """Runs leased or running on the cluster."""
+    agent_error: builtins.str
+    """The agent's own report of its last failed exchange or apply (SyncRequest.last_error);
+    empty while the agent applies what it is sent.
+    """
     @property
     def spec(self) -> global___ClusterSpec:
         """What the admin registered."""
@@ -156,9 +161,10 @@ class Cluster(google.protobuf.message.Message):
         created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         active_runs: builtins.int = ...,
         nodes: collections.abc.Iterable[global___Node] | None = ...,
+        agent_error: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["allocated", b"allocated", "capacity", b"capacity", "created_at", b"created_at", "last_heartbeat", b"last_heartbeat", "spec", b"spec"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["active_runs", b"active_runs", "allocated", b"allocated", "capacity", b"capacity", "created_at", b"created_at", "last_heartbeat", b"last_heartbeat", "node_count", b"node_count", "nodes", b"nodes", "spec", b"spec", "state", b"state"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["active_runs", b"active_runs", "agent_error", b"agent_error", "allocated", b"allocated", "capacity", b"capacity", "created_at", b"created_at", "last_heartbeat", b"last_heartbeat", "node_count", b"node_count", "nodes", b"nodes", "spec", b"spec", "state", b"state"]) -> None: ...
 
 global___Cluster = Cluster
 

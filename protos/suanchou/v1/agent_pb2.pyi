@@ -88,7 +88,10 @@ class RunReport(google.protobuf.message.Message):
     run_id: builtins.str
     """The run id from the lease."""
     state: protos.suanchou.v1.types_pb2.RunState.ValueType
-    """PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED."""
+    """PENDING, RUNNING, SUCCEEDED, FAILED or CANCELLED; LOST for a run the agent had started
+    but whose outcome it cannot know (it restarted while the run was live). A LOST run is never
+    started again; its job is requeued as a new attempt.
+    """
     exit_code: builtins.int
     """Set once the process ended."""
     message: builtins.str
@@ -114,8 +117,14 @@ class SyncRequest(google.protobuf.message.Message):
     AGENT_ID_FIELD_NUMBER: builtins.int
     NODES_FIELD_NUMBER: builtins.int
     RUNS_FIELD_NUMBER: builtins.int
+    LAST_ERROR_FIELD_NUMBER: builtins.int
     agent_id: builtins.str
     """Free-form agent identity (host and process id), for logs."""
+    last_error: builtins.str
+    """Why the agent's previous exchange or the applying of its reply failed, if it did (e.g.
+    "RESOURCE_EXHAUSTED: received message larger than max"); empty when it went well. Shown to
+    admins as the cluster's agent_error.
+    """
     @property
     def nodes(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___NodeReport]:
         """Every node the agent offers. An empty list means the cluster offers nothing right now."""
@@ -130,8 +139,9 @@ class SyncRequest(google.protobuf.message.Message):
         agent_id: builtins.str = ...,
         nodes: collections.abc.Iterable[global___NodeReport] | None = ...,
         runs: collections.abc.Iterable[global___RunReport] | None = ...,
+        last_error: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["agent_id", b"agent_id", "nodes", b"nodes", "runs", b"runs"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["agent_id", b"agent_id", "last_error", b"last_error", "nodes", b"nodes", "runs", b"runs"]) -> None: ...
 
 global___SyncRequest = SyncRequest
 
@@ -232,12 +242,17 @@ class SyncResponse(google.protobuf.message.Message):
     ACKNOWLEDGED_FIELD_NUMBER: builtins.int
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: builtins.int
     LEASE_TIMEOUT_SECONDS_FIELD_NUMBER: builtins.int
+    MORE_FIELD_NUMBER: builtins.int
     cluster: builtins.str
     """The cluster the token belongs to."""
     sync_interval_seconds: builtins.float
     """Seconds between syncs the scheduler expects."""
     lease_timeout_seconds: builtins.float
     """Silence longer than this makes the cluster LOST."""
+    more: builtins.bool
+    """True when leases or cancels remained that did not fit this reply (every reply is bounded
+    in count and bytes); the agent syncs again at once to receive them.
+    """
     @property
     def start(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RunLease]:
         """Runs to start."""
@@ -259,7 +274,8 @@ class SyncResponse(google.protobuf.message.Message):
         acknowledged: collections.abc.Iterable[builtins.str] | None = ...,
         sync_interval_seconds: builtins.float = ...,
         lease_timeout_seconds: builtins.float = ...,
+        more: builtins.bool = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "more", b"more", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
 
 global___SyncResponse = SyncResponse

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.suanchou.v1 import types_pb2 as protos_dot_suanchou_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/suanchou/v1/jobs.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprotos/suanchou/v1/types.proto\"8\n\x11SubmitJobsRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.suanchou.v1.JobSpec\"@\n\x12SubmitJobsResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.suanchou.v1.SubmitResult\"\xc1\x01\n\x0cSubmitResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12%\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x16.suanchou.v1.ItemError\x12$\n\x05state\x18\x06 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\"9\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"p\n\x0fListJobsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.suanchou.v1.JobState\x12\x0f\n\x07job_set\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"K\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.suanchou.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x11\x43\x61ncelJobsRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\x12\x43\x61ncelJobsResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.suanchou.v1.CancelResult\"k\n\x0c\x43\x61ncelResult\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.suanchou.v1.ItemError\"]\n\x12WatchEventsRequest\x12\x16\n\x0e\x61\x66ter_event_id\x18\x01 \x01(\x03\x12\x0f\n\x07job_set\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"#\n\x11\x45xplainJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xcc\x01\n\x12\x45xplainJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x08\x63lusters\x18\x05 \x03(\x0b\x32\x1b.suanchou.v1.ClusterVerdict\x12\x30\n\x0c\x65valuated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x0e\x43lusterVerdict\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x10\n\x08\x65ligible\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t2\xc3\x03\n\nJobService\x12M\n\nSubmitJobs\x12\x1e.suanchou.v1.SubmitJobsRequest\x1a\x1f.suanchou.v1.SubmitJobsResponse\x12\x36\n\x06GetJob\x12\x1a.suanchou.v1.GetJobRequest\x1a\x10.suanchou.v1.Job\x12G\n\x08ListJobs\x12\x1c.suanchou.v1.ListJobsRequest\x1a\x1d.suanchou.v1.ListJobsResponse\x12M\n\nCancelJobs\x12\x1e.suanchou.v1.CancelJobsRequest\x1a\x1f.suanchou.v1.CancelJobsResponse\x12G\n\x0bWatchEvents\x12\x1f.suanchou.v1.WatchEventsRequest\x1a\x15.suanchou.v1.JobEvent0\x01\x12M\n\nExplainJob\x12\x1e.suanchou.v1.ExplainJobRequest\x1a\x1f.suanchou.v1.ExplainJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/suanchou/v1/jobs.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprotos/suanchou/v1/types.proto\"8\n\x11SubmitJobsRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.suanchou.v1.JobSpec\"@\n\x12SubmitJobsResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.suanchou.v1.SubmitResult\"\xc1\x01\n\x0cSubmitResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12%\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x16.suanchou.v1.ItemError\x12$\n\x05state\x18\x06 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\"9\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x84\x01\n\x0fListJobsRequest\x12%\n\x06states\x18\x01 \x03(\x0e\x32\x15.suanchou.v1.JobState\x12\x0f\n\x07job_set\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x12\n\ndepartment\x18\x05 \x01(\t\"K\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.suanchou.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x11\x43\x61ncelJobsRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\x12\x43\x61ncelJobsResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.suanchou.v1.CancelResult\"k\n\x0c\x43\x61ncelResult\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.suanchou.v1.ItemError\"q\n\x12WatchEventsRequest\x12\x16\n\x0e\x61\x66ter_event_id\x18\x01 \x01(\x03\x12\x0f\n\x07job_set\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x12\n\ndepartment\x18\x05 \x01(\t\"#\n\x11\x45xplainJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xcc\x01\n\x12\x45xplainJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x08\x63lusters\x18\x05 \x03(\x0b\x32\x1b.suanchou.v1.ClusterVerdict\x12\x30\n\x0c\x65valuated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x0e\x43lusterVerdict\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x10\n\x08\x65ligible\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t2\xc3\x03\n\nJobService\x12M\n\nSubmitJobs\x12\x1e.suanchou.v1.SubmitJobsRequest\x1a\x1f.suanchou.v1.SubmitJobsResponse\x12\x36\n\x06GetJob\x12\x1a.suanchou.v1.GetJobRequest\x1a\x10.suanchou.v1.Job\x12G\n\x08ListJobs\x12\x1c.suanchou.v1.ListJobsRequest\x1a\x1d.suanchou.v1.ListJobsResponse\x12M\n\nCancelJobs\x12\x1e.suanchou.v1.CancelJobsRequest\x1a\x1f.suanchou.v1.CancelJobsResponse\x12G\n\x0bWatchEvents\x12\x1f.suanchou.v1.WatchEventsRequest\x1a\x15.suanchou.v1.JobEvent0\x01\x12M\n\nExplainJob\x12\x1e.suanchou.v1.ExplainJobRequest\x1a\x1f.suanchou.v1.ExplainJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,24 +43,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ITEMERROR']._serialized_end=488
   _globals['_GETJOBREQUEST']._serialized_start=490
   _globals['_GETJOBREQUEST']._serialized_end=521
-  _globals['_LISTJOBSREQUEST']._serialized_start=523
-  _globals['_LISTJOBSREQUEST']._serialized_end=635
-  _globals['_LISTJOBSRESPONSE']._serialized_start=637
-  _globals['_LISTJOBSRESPONSE']._serialized_end=712
-  _globals['_CANCELJOBSREQUEST']._serialized_start=714
-  _globals['_CANCELJOBSREQUEST']._serialized_end=766
-  _globals['_CANCELJOBSRESPONSE']._serialized_start=768
-  _globals['_CANCELJOBSRESPONSE']._serialized_end=832
-  _globals['_CANCELRESULT']._serialized_start=834
-  _globals['_CANCELRESULT']._serialized_end=941
-  _globals['_WATCHEVENTSREQUEST']._serialized_start=943
-  _globals['_WATCHEVENTSREQUEST']._serialized_end=1036
-  _globals['_EXPLAINJOBREQUEST']._serialized_start=1038
-  _globals['_EXPLAINJOBREQUEST']._serialized_end=1073
-  _globals['_EXPLAINJOBRESPONSE']._serialized_start=1076
-  _globals['_EXPLAINJOBRESPONSE']._serialized_end=1280
-  _globals['_CLUSTERVERDICT']._serialized_start=1282
-  _globals['_CLUSTERVERDICT']._serialized_end=1366
-  _globals['_JOBSERVICE']._serialized_start=1369
-  _globals['_JOBSERVICE']._serialized_end=1820
+  _globals['_LISTJOBSREQUEST']._serialized_start=524
+  _globals['_LISTJOBSREQUEST']._serialized_end=656
+  _globals['_LISTJOBSRESPONSE']._serialized_start=658
+  _globals['_LISTJOBSRESPONSE']._serialized_end=733
+  _globals['_CANCELJOBSREQUEST']._serialized_start=735
+  _globals['_CANCELJOBSREQUEST']._serialized_end=787
+  _globals['_CANCELJOBSRESPONSE']._serialized_start=789
+  _globals['_CANCELJOBSRESPONSE']._serialized_end=853
+  _globals['_CANCELRESULT']._serialized_start=855
+  _globals['_CANCELRESULT']._serialized_end=962
+  _globals['_WATCHEVENTSREQUEST']._serialized_start=964
+  _globals['_WATCHEVENTSREQUEST']._serialized_end=1077
+  _globals['_EXPLAINJOBREQUEST']._serialized_start=1079
+  _globals['_EXPLAINJOBREQUEST']._serialized_end=1114
+  _globals['_EXPLAINJOBRESPONSE']._serialized_start=1117
+  _globals['_EXPLAINJOBRESPONSE']._serialized_end=1321
+  _globals['_CLUSTERVERDICT']._serialized_start=1323
+  _globals['_CLUSTERVERDICT']._serialized_end=1407
+  _globals['_JOBSERVICE']._serialized_start=1410
+  _globals['_JOBSERVICE']._serialized_end=1861
 # @@protoc_insertion_point(module_scope)

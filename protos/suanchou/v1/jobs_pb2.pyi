@@ -157,12 +157,17 @@ class ListJobsRequest(google.protobuf.message.Message):
     JOB_SET_FIELD_NUMBER: builtins.int
     PAGE_SIZE_FIELD_NUMBER: builtins.int
     PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    DEPARTMENT_FIELD_NUMBER: builtins.int
     job_set: builtins.str
     """Only jobs of this job set; empty = all."""
     page_size: builtins.int
     """1-500; 0 means 100."""
     page_token: builtins.str
     """From a previous response's next_page_token; empty for the first page."""
+    department: builtins.str
+    """Only jobs of this department. A department token sees only its own jobs (another name is
+    PERMISSION_DENIED); an operator sees every department's unless it names one.
+    """
     @property
     def states(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[protos.suanchou.v1.types_pb2.JobState.ValueType]:
         """Only jobs in these states; empty = all states."""
@@ -174,8 +179,9 @@ class ListJobsRequest(google.protobuf.message.Message):
         job_set: builtins.str = ...,
         page_size: builtins.int = ...,
         page_token: builtins.str = ...,
+        department: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["job_set", b"job_set", "page_size", b"page_size", "page_token", b"page_token", "states", b"states"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["department", b"department", "job_set", b"job_set", "page_size", b"page_size", "page_token", b"page_token", "states", b"states"]) -> None: ...
 
 global___ListJobsRequest = ListJobsRequest
 
@@ -276,6 +282,7 @@ class WatchEventsRequest(google.protobuf.message.Message):
     JOB_SET_FIELD_NUMBER: builtins.int
     JOB_ID_FIELD_NUMBER: builtins.int
     FOLLOW_FIELD_NUMBER: builtins.int
+    DEPARTMENT_FIELD_NUMBER: builtins.int
     after_event_id: builtins.int
     """Resume token: only events with a larger id are sent. 0 = from the beginning."""
     job_set: builtins.str
@@ -284,6 +291,8 @@ class WatchEventsRequest(google.protobuf.message.Message):
     """Only events of this job; empty = all."""
     follow: builtins.bool
     """Keep the stream open and send new events as they happen."""
+    department: builtins.str
+    """Only events of this department; same rules as ListJobsRequest.department."""
     def __init__(
         self,
         *,
@@ -291,8 +300,9 @@ class WatchEventsRequest(google.protobuf.message.Message):
         job_set: builtins.str = ...,
         job_id: builtins.str = ...,
         follow: builtins.bool = ...,
+        department: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["after_event_id", b"after_event_id", "follow", b"follow", "job_id", b"job_id", "job_set", b"job_set"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["after_event_id", b"after_event_id", "department", b"department", "follow", b"follow", "job_id", b"job_id", "job_set", b"job_set"]) -> None: ...
 
 global___WatchEventsRequest = WatchEventsRequest
 

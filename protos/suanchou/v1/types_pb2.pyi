@@ -305,9 +305,14 @@ class JobSpec(google.protobuf.message.Message):
     priority: builtins.int
     """Higher runs first when capacity is short; 0-1000."""
     replicas: builtins.int
-    """Number of replicas of the gang; 1-1024 (0 means 1)."""
+    """Number of replicas of the gang, 1-1024; unset means 1. An explicit 0 is refused
+    (INVALID_ARGUMENT), never read as 1.
+    """
     max_runtime_seconds: builtins.int
-    """Longest a replica may run before it is killed and marked FAILED; 0 = the scheduler default."""
+    """Longest a replica may run before it is killed and marked FAILED, 1 to 2,592,000 (30 days);
+    unset means the scheduler's default. An explicit 0 is refused (INVALID_ARGUMENT): there is
+    no "no limit".
+    """
     @property
     def resources(self) -> global___Resources:
         """Resources each replica needs; at least one positive quantity."""
@@ -335,16 +340,20 @@ class JobSpec(google.protobuf.message.Message):
         job_set: builtins.str = ...,
         name: builtins.str = ...,
         priority: builtins.int = ...,
-        replicas: builtins.int = ...,
+        replicas: builtins.int | None = ...,
         resources: global___Resources | None = ...,
         command: collections.abc.Iterable[builtins.str] | None = ...,
         env: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
-        max_runtime_seconds: builtins.int = ...,
+        max_runtime_seconds: builtins.int | None = ...,
         constraints: global___Constraints | None = ...,
         labels: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["constraints", b"constraints", "resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "constraints", b"constraints", "max_runtime_seconds", b"max_runtime_seconds", "replicas", b"replicas", "resources", b"resources"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds"]) -> typing.Literal["max_runtime_seconds"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_replicas", b"_replicas"]) -> typing.Literal["replicas"] | None: ...
 
 global___JobSpec = JobSpec
 
