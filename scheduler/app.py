@@ -19,6 +19,7 @@ from scheduler.service.auth import Authenticator
 from scheduler.service.clock import Clock, SystemClock
 from scheduler.service.cycle import CycleRunner, SchedulingCycle
 from scheduler.service.jobs import JobsService
+from scheduler.service.liveness import Liveness
 from scheduler.state import Store
 
 log = structlog.get_logger("suanchou.app")
@@ -33,11 +34,14 @@ class App:
         settings = config.scheduler
         self.store = Store(config.database_url)
         started_at = self.clock.now()
-        self.cycle = SchedulingCycle(self.store, self.clock, settings, started_at)
+        # One record of when each agent last called, shared by the Sync handler (which notes
+        # it before touching the database), the reaper and the views.
+        self.liveness = Liveness()
+        self.cycle = SchedulingCycle(self.store, self.clock, settings, started_at, self.liveness)
         self.runner = CycleRunner(self.cycle, settings.cycle_interval_s)
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
-        self.admin = AdminService(self.store, self.clock, settings, started_at)
-        self.agents = AgentSyncService(self.store, self.clock, settings)
+        self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
+        self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
         self.server, self.port, self._health = build_server(
             config.listen,
             auth=Authenticator(self.store, config.admin_token),

@@ -10,6 +10,7 @@ from scheduler.domain.models import ClusterSpec, Department
 from scheduler.domain.states import ClusterState
 from scheduler.domain.validation import validate_cluster_spec, validate_department_name
 from scheduler.service.clock import Clock
+from scheduler.service.liveness import Liveness
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.tokens import PREFIX_AGENT, PREFIX_DEPARTMENT, hash_token, new_token
 from scheduler.service.views import (
@@ -29,12 +30,18 @@ class Deregistered:
 
 class AdminService:
     def __init__(
-        self, store: Store, clock: Clock, settings: SchedulerSettings, started_at: datetime
+        self,
+        store: Store,
+        clock: Clock,
+        settings: SchedulerSettings,
+        started_at: datetime,
+        liveness: Liveness | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
         self._started_at = started_at
+        self._liveness = liveness or Liveness()
 
     def create_department(self, name: str, display_name: str) -> tuple[Department, str]:
         """Returns the department and its token, which is not stored and cannot be shown again."""
@@ -100,7 +107,11 @@ class AdminService:
         runs = tx.runs.active(cluster=name)
         jobs = tx.jobs.get_many(r.job_id for r in runs)
         state = effective_state(
-            cluster, self._clock.now(), self._settings.lease_timeout_s, self._started_at
+            cluster,
+            self._clock.now(),
+            self._settings.lease_timeout_s,
+            self._started_at,
+            self._liveness.last(name),
         )
         return cluster_view(
             cluster, state, tx.clusters.nodes(name), allocated_by_node(runs, jobs), len(runs)

@@ -11,6 +11,7 @@ from scheduler.domain.models import Job, Node, Run
 from scheduler.domain.states import RUN_TRANSITIONS, ClusterState, RunState
 from scheduler.domain.validation import validate_node
 from scheduler.service.clock import Clock
+from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
 from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store, Tx
@@ -52,14 +53,24 @@ class SyncReply:
 
 
 class AgentSyncService:
-    def __init__(self, store: Store, clock: Clock, settings: SchedulerSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: SchedulerSettings,
+        liveness: Liveness | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
+        self._liveness = liveness or Liveness()
 
     def sync(
         self, cluster: str, agent_id: str, nodes: Sequence[Node], reports: Sequence[RunReport]
     ) -> SyncReply:
+        # Before any database work: the agent is alive whether or not this Sync gets through
+        # the database quickly (see Liveness).
+        self._liveness.heard(cluster, self._clock.now())
         nodes = self._validate(cluster, nodes, reports)
         with self._store.unit() as tx:
             now = self._clock.now()
@@ -77,13 +88,14 @@ class AgentSyncService:
                 else:
                     # The agent acknowledged this run once and no longer holds it (restarted,
                     # or it lost the process): it is gone and must not come back.
-                    tx.runs.update(
+                    if tx.runs.transition(
                         run.run_id,
                         RunState.LOST,
+                        expected=[run.state],
                         finished_at=now,
                         message=f"agent {agent_id or cluster} no longer holds it",
-                    )
-                    touched.add(run.job_id)
+                    ):
+                        touched.add(run.job_id)
             settle_jobs(tx, touched, now, self._settings.max_attempts)
             # After settling, so siblings of a replica that just failed are stopped at once.
             cancel = self._unwanted(tx, cluster, reports)
@@ -119,15 +131,19 @@ class AgentSyncService:
                 if report.state.terminal:
                     ack.append(report.run_id)
                 continue
-            if report.state is not run.state and report.state in RUN_TRANSITIONS[run.state]:
-                tx.runs.update(
+            if (
+                report.state is not run.state
+                and report.state in RUN_TRANSITIONS[run.state]
+                and tx.runs.transition(
                     run.run_id,
                     report.state,
+                    expected=[run.state],
                     exit_code=report.exit_code,
                     message=report.message or None,
                     started_at=now if report.state in _STARTED else None,
                     finished_at=now if report.state.terminal else None,
                 )
+            ):
                 touched.add(run.job_id)
             if report.state.terminal:
                 ack.append(report.run_id)

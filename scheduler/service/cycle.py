@@ -12,12 +12,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from scheduler.domain import reasons
-from scheduler.domain.models import Explanation, Run
+from scheduler.domain.models import Cluster, Explanation, Run
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
 from scheduler.service.clock import Clock
@@ -27,11 +27,12 @@ from scheduler.service.explain import (
     unplaced_message,
     verdicts,
 )
+from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
 from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
-from scheduler.service.views import effective_state
+from scheduler.service.views import silent_since
 from scheduler.state import Store, Tx
 
 log = structlog.get_logger("suanchou.cycle")
@@ -55,12 +56,18 @@ class CycleReport:
 
 class SchedulingCycle:
     def __init__(
-        self, store: Store, clock: Clock, settings: SchedulerSettings, started_at: datetime
+        self,
+        store: Store,
+        clock: Clock,
+        settings: SchedulerSettings,
+        started_at: datetime,
+        liveness: Liveness | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
         self._started_at = started_at
+        self._liveness = liveness or Liveness()
 
     def run_once(self) -> CycleReport:
         t0 = time.perf_counter()
@@ -72,6 +79,7 @@ class SchedulingCycle:
                 self._settings.lease_timeout_s,
                 self._started_at,
                 self._settings.max_jobs_per_cycle,
+                self._liveness,
             )
         if not snap.queued:
             report = CycleReport(
@@ -145,29 +153,49 @@ class SchedulingCycle:
     def _reap(self) -> int:
         """Requeues the runs of lost clusters and removes drained ones. Returns runs lost."""
         lost = 0
+        timeout = timedelta(seconds=self._settings.lease_timeout_s)
         with self._store.unit() as tx:
             now = self._clock.now()
             for cluster in tx.clusters.all():
-                state = effective_state(
-                    cluster, now, self._settings.lease_timeout_s, self._started_at
-                )
                 active = tx.runs.active(cluster=cluster.name)
-                if state is ClusterState.LOST and active:
-                    for run in active:
-                        tx.runs.update(
-                            run.run_id,
-                            RunState.LOST,
-                            finished_at=now,
-                            message=f"cluster {cluster.name} lost: agent silent for "
-                            f"over {self._settings.lease_timeout_s:g}s",
-                        )
-                    settle_jobs(tx, {r.job_id for r in active}, now, self._settings.max_attempts)
-                    lost += len(active)
-                    log.warning("cluster_lost", cluster=cluster.name, runs_lost=len(active))
+                since = silent_since(cluster, self._started_at, self._liveness.last(cluster.name))
+                if active and since is not None and now - since > timeout:
+                    lost += self._declare_lost(tx, cluster, active, since, now)
                 elif cluster.state is ClusterState.DRAINING and not active:
                     tx.clusters.delete(cluster.name)
+                    self._liveness.forget(cluster.name)
                     log.info("cluster_removed", cluster=cluster.name, reason="drained")
         return lost
+
+    def _declare_lost(
+        self, tx: Tx, cluster: Cluster, active: list[Run], since: datetime, now: datetime
+    ) -> int:
+        """Marks the runs of a silent cluster LOST; 0 if the agent turned out to be alive."""
+        timeout = timedelta(seconds=self._settings.lease_timeout_s)
+        # Lock the cluster row and re-check the stored heartbeat: on PostgreSQL a Sync may have
+        # committed one after our read, and it must win over a stale verdict.
+        if not tx.clusters.lock_if_silent(cluster.name, now - timeout):
+            return 0
+        # A Sync that reached this process meanwhile counts even if it has not committed.
+        heard = self._liveness.last(cluster.name)
+        if heard is not None and now - heard <= timeout:
+            return 0
+        message = (
+            f"cluster {cluster.name} lost: no Sync from its agent since "
+            f"{since:%Y-%m-%d %H:%M:%S} UTC ({(now - since).total_seconds():.0f}s, "
+            f"lease timeout {self._settings.lease_timeout_s:g}s)"
+        )
+        count = 0
+        for run in active:
+            if tx.runs.transition(
+                run.run_id, RunState.LOST, expected=[run.state], finished_at=now, message=message
+            ):
+                count += 1
+        settle_jobs(tx, {r.job_id for r in active}, now, self._settings.max_attempts)
+        log.warning(
+            "cluster_lost", cluster=cluster.name, runs_lost=count, silent_since=since.isoformat()
+        )
+        return count
 
     def _persist(self, tx: Tx, snap: Snapshot, built: BuiltProblem, outcome: Outcome | None) -> int:
         now = self._clock.now()

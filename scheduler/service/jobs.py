@@ -281,8 +281,12 @@ class JobsService:
                 # stops the processes.
                 for run in tx.runs.for_job(job_id, job.attempt):
                     if run.state.active:
-                        tx.runs.update(
-                            run.run_id, RunState.CANCELLED, message=message, finished_at=now
+                        tx.runs.transition(
+                            run.run_id,
+                            RunState.CANCELLED,
+                            expected=[run.state],
+                            message=message,
+                            finished_at=now,
                         )
                 tx.events.append(
                     job,

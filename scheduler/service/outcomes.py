@@ -137,4 +137,6 @@ def _finish(
 def _cancel_siblings(tx: Tx, runs: list[Run], now: datetime, message: str) -> None:
     for r in runs:
         if r.state.active:
-            tx.runs.update(r.run_id, RunState.CANCELLED, message=message, finished_at=now)
+            tx.runs.transition(
+                r.run_id, RunState.CANCELLED, expected=[r.state], message=message, finished_at=now
+            )

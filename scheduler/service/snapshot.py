@@ -8,6 +8,7 @@ from datetime import datetime
 
 from scheduler.domain.models import Cluster, Job, Node
 from scheduler.domain.states import ClusterState, JobState
+from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
 
@@ -29,7 +30,12 @@ class Snapshot:
 
 
 def take_snapshot(
-    tx: Tx, now: datetime, lease_timeout_s: float, started_at: datetime, max_jobs: int
+    tx: Tx,
+    now: datetime,
+    lease_timeout_s: float,
+    started_at: datetime,
+    max_jobs: int,
+    liveness: Liveness | None = None,
 ) -> Snapshot:
     clusters = tuple(tx.clusters.all())
     runs = tx.runs.active()
@@ -41,7 +47,12 @@ def take_snapshot(
     return Snapshot(
         now=now,
         clusters=clusters,
-        states={c.name: effective_state(c, now, lease_timeout_s, started_at) for c in clusters},
+        states={
+            c.name: effective_state(
+                c, now, lease_timeout_s, started_at, liveness.last(c.name) if liveness else None
+            )
+            for c in clusters
+        },
         nodes=tuple(tx.clusters.nodes()),
         used=allocated_by_node(runs, held),
         queued=tuple(queued[:max_jobs]),

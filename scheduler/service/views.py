@@ -34,19 +34,35 @@ class JobView:
 
 
 def effective_state(
-    cluster: Cluster, now: datetime, lease_timeout_s: float, started_at: datetime
+    cluster: Cluster,
+    now: datetime,
+    lease_timeout_s: float,
+    started_at: datetime,
+    heard: datetime | None = None,
 ) -> ClusterState:
     """LOST if the agent has been silent past the lease timeout while this scheduler was up.
 
     Counting silence only from the scheduler's own start means a scheduler outage never makes
-    every cluster look lost at once (the pain of Armada #315).
+    every cluster look lost at once (the pain of Armada #315). `heard` is when this process last
+    received a Sync from the agent (Liveness), which may be later than the stored heartbeat
+    while that Sync waits for the database.
     """
-    if cluster.last_heartbeat is None:
+    seen = silent_since(cluster, started_at, heard)
+    if seen is None:
         return cluster.state
-    seen = max(cluster.last_heartbeat, started_at)
     if now - seen > timedelta(seconds=lease_timeout_s):
         return ClusterState.LOST
     return cluster.state
+
+
+def silent_since(
+    cluster: Cluster, started_at: datetime, heard: datetime | None = None
+) -> datetime | None:
+    """From when the agent's silence counts; None if it never synced."""
+    if cluster.last_heartbeat is None and heard is None:
+        return None
+    seen = max(t for t in (cluster.last_heartbeat, heard) if t is not None)
+    return max(seen, started_at)
 
 
 def allocated_by_node(

@@ -36,7 +36,8 @@ from scheduler.state.tables import (
     RunRow,
 )
 
-ACTIVE_RUN_STATES = [s.value for s in RunState if s.active]
+_ACTIVE_RUNS = tuple(s for s in RunState if s.active)
+ACTIVE_RUN_STATES = [s.value for s in _ACTIVE_RUNS]
 
 
 class Departments:
@@ -94,10 +95,27 @@ class Clusters:
         return m.cluster_from_row(row)
 
     def heartbeat(self, name: str, now: datetime, agent_id: str) -> None:
-        row = self._row(name)
-        row.last_heartbeat = now
-        row.agent_id = agent_id
-        self._s.add(row)
+        """Records the Sync at once (an UPDATE now, not at flush): the row lock it takes is
+        what a concurrent reaper waits on before it re-reads the heartbeat."""
+        result = self._s.execute(
+            update(ClusterRow)
+            .where(col(ClusterRow.name) == name)
+            .values(last_heartbeat=now, agent_id=agent_id)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise NotFound(f"cluster {name!r} not found", field="name")
+
+    def lock_if_silent(self, name: str, cutoff: datetime) -> bool:
+        """Locks the cluster's row if its stored heartbeat is older than `cutoff`; False if the
+        agent synced since (a no-op UPDATE: it waits for a concurrent Sync's commit and then
+        re-reads the heartbeat, so a verdict of "silent" is never built on a stale read)."""
+        result = self._s.execute(
+            update(ClusterRow)
+            .where(col(ClusterRow.name) == name)
+            .where(col(ClusterRow.last_heartbeat) < cutoff)
+            .values(last_heartbeat=col(ClusterRow.last_heartbeat))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def delete(self, name: str) -> None:
         self._row(name)
@@ -283,29 +301,44 @@ class Runs:
         rows = self._s.exec(select(RunRow).where(col(RunRow.run_id).in_(list(run_ids)))).all()
         return {r.run_id: m.run_from_row(r) for r in rows}
 
-    def update(
+    def transition(
         self,
         run_id: str,
-        state: RunState,
+        to: RunState,
         *,
+        expected: Collection[RunState] | None = None,
         exit_code: int | None = None,
         message: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
-    ) -> None:
-        row = self._s.get(RunRow, run_id)
-        if row is None:
-            raise NotFound(f"run {run_id!r} not found", field="run_id")
-        row.state = state.value
+    ) -> bool:
+        """Moves the run to `to` only if it is in one of `expected` (default: any active state);
+        False if it was not.
+
+        A conditional UPDATE, like `Jobs.transition`: the reaper and a concurrent Sync (or a
+        cancel) each read a run and then write it, and a read-modify-write would let the later
+        commit overwrite the earlier one (a SUCCEEDED run turned LOST, a LOST run carrying a
+        success). Terminal states stay terminal because no caller may expect one.
+        """
+        allowed = [s.value for s in (expected if expected is not None else _ACTIVE_RUNS)]
+        if any(RunState(s).terminal for s in allowed):
+            raise ValueError("a terminal run state is final; it cannot be an expected state")
+        values: dict[str, object] = {"state": to.value}
         if exit_code is not None:
-            row.exit_code = exit_code
+            values["exit_code"] = exit_code
         if message is not None:
-            row.message = message[:4096]
-        if started_at is not None and row.started_at is None:
-            row.started_at = started_at
+            values["message"] = message[:4096]
         if finished_at is not None:
-            row.finished_at = finished_at
-        self._s.add(row)
+            values["finished_at"] = finished_at
+        if started_at is not None:
+            values["started_at"] = func.coalesce(col(RunRow.started_at), started_at)
+        result = self._s.execute(
+            update(RunRow)
+            .where(col(RunRow.run_id) == run_id)
+            .where(col(RunRow.state).in_(allowed))
+            .values(**values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class Events:

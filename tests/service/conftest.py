@@ -12,6 +12,7 @@ from scheduler.service.agent_sync import AgentSyncService, RunReport, SyncReply
 from scheduler.service.clock import ManualClock
 from scheduler.service.cycle import SchedulingCycle
 from scheduler.service.jobs import JobsService
+from scheduler.service.liveness import Liveness
 from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store
 
@@ -25,6 +26,7 @@ class Pool:
     jobs: JobsService
     agents: AgentSyncService
     cycle: SchedulingCycle
+    liveness: Liveness
 
     def cluster(self, name: str, nodes: list[Node], **spec: object) -> None:
         base: dict[str, object] = {"region": "hz", "security_level": 2}
@@ -65,14 +67,16 @@ def pool(store: Store, clock: ManualClock) -> Pool:
         lease_timeout_s=10, sync_interval_s=1, max_attempts=2, solver_time_limit_s=1.0
     )
     started = clock.now()
+    liveness = Liveness()
     p = Pool(
         store=store,
         clock=clock,
         settings=settings,
-        admin=AdminService(store, clock, settings, started),
+        admin=AdminService(store, clock, settings, started, liveness),
         jobs=JobsService(store, clock, settings),
-        agents=AgentSyncService(store, clock, settings),
-        cycle=SchedulingCycle(store, clock, settings, started),
+        agents=AgentSyncService(store, clock, settings, liveness),
+        cycle=SchedulingCycle(store, clock, settings, started, liveness),
+        liveness=liveness,
     )
     p.admin.create_department("公安局", "Public Security")
     p.admin.create_department("交通局", "Transport")

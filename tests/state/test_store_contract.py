@@ -199,7 +199,7 @@ def test_runs_and_events(store: Store) -> None:
         tx.events.append(job, JobState.QUEUED, NOW)
         tx.events.append(job, JobState.LEASED, NOW, cluster="gov-a", attempt=1)
     with store.unit() as tx:
-        tx.runs.update("r0", RunState.SUCCEEDED, exit_code=0, finished_at=NOW)
+        assert tx.runs.transition("r0", RunState.SUCCEEDED, exit_code=0, finished_at=NOW)
     with store.unit(write=False) as tx:
         assert [r.run_id for r in tx.runs.active(cluster="gov-a")] == ["r1"]
         assert tx.runs.active(cluster="other") == []
@@ -238,3 +238,26 @@ def test_reopening_keeps_data(store_url: str) -> None:
     with second.unit(write=False) as tx:
         assert len(tx.departments.all()) == 2
     second.dispose()
+
+
+def test_run_transitions_are_conditional_and_terminal_states_final(store: Store) -> None:
+    """A run moves only from the state the caller expects; a finished run never moves again."""
+    _seed(store)
+    with store.unit() as tx:
+        tx.jobs.insert(_job("j1"))
+        tx.runs.insert([Run("r0", "j1", 1, 0, "gov-a", "n0", RunState.LEASED, NOW)])
+    later = NOW + timedelta(seconds=5)
+    with store.unit() as tx:
+        assert tx.runs.transition(
+            "r0", RunState.RUNNING, expected=[RunState.LEASED], started_at=NOW
+        )
+        assert not tx.runs.transition("r0", RunState.PENDING, expected=[RunState.LEASED])
+        # started_at keeps the first report.
+        assert tx.runs.transition("r0", RunState.SUCCEEDED, exit_code=0, started_at=later)
+        assert not tx.runs.transition("r0", RunState.LOST, message="cluster lost")
+        with pytest.raises(ValueError, match="terminal"):
+            tx.runs.transition("r0", RunState.LOST, expected=[RunState.SUCCEEDED])
+    with store.unit(write=False) as tx:
+        run = tx.runs.get_many(["r0"])["r0"]
+    assert run.state is RunState.SUCCEEDED and run.message == "" and run.exit_code == 0
+    assert run.started_at == NOW
