@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import structlog
 
+from scheduler.api.admission import Admission, budgets_for, kind_of
 from scheduler.api.status import code_for
 from scheduler.domain.errors import DomainError
 from scheduler.service.auth import Authenticator, Principal, Role
@@ -51,8 +52,9 @@ def _request_id(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
 
 
 class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, auth: Authenticator) -> None:
+    def __init__(self, auth: Authenticator, admission: Admission | None = None) -> None:
         self._auth = auth
+        self._admission = admission or Admission(budgets_for(64))
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -92,7 +94,8 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 principal, request_id = self._enter(context, role)
                 token = _principal.set(principal)
                 try:
-                    return behaviour(request, context)
+                    with self._admission.admit(kind_of(method), str(principal)):
+                        return behaviour(request, context)
                 finally:
                     _principal.reset(token)
             except DomainError as exc:
@@ -119,7 +122,8 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 principal, request_id = self._enter(context, role)
                 token = _principal.set(principal)
                 try:
-                    yield from behaviour(request, context)
+                    with self._admission.admit(kind_of(method), str(principal)):
+                        yield from behaviour(request, context)
                 finally:
                     _principal.reset(token)
                 if not context.is_active():
@@ -148,10 +152,18 @@ def _log(
     code: grpc.StatusCode,
     start: float,
 ) -> None:
-    log.info(
+    name = code.name
+    abandoned = code is grpc.StatusCode.OK and not context.is_active()
+    if abandoned:
+        # The handler finished but the caller had given up (deadline or cancel): what it
+        # committed stands, yet the reply was never delivered. Say so instead of "OK".
+        remaining = context.time_remaining()
+        name = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
+    (log.warning if abandoned else log.info)(
         "rpc_completed",
         method=method,
-        code=code.name,
+        code=name,
+        abandoned=abandoned,
         principal=str(principal) if principal else "",
         request_id=request_id,
         peer=context.peer(),

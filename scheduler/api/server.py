@@ -16,6 +16,7 @@ from protos.suanchou.v1 import (
     jobs_pb2,
     jobs_pb2_grpc,
 )
+from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.interceptors import ApiInterceptor
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
 from scheduler.service.admin import AdminService
@@ -47,7 +48,7 @@ def build_server(
     # Each WatchEvents stream holds a worker thread while it follows, hence the generous pool.
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
-        interceptors=[ApiInterceptor(auth)],
+        interceptors=[ApiInterceptor(auth, Admission(budgets_for(max_workers)))],
         maximum_concurrent_rpcs=max_workers * 4,
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
     )

@@ -10,6 +10,7 @@ from scheduler.domain.errors import (
     FailedPrecondition,
     InvalidSpec,
     NotFound,
+    Overloaded,
     PermissionDenied,
     Unauthenticated,
 )
@@ -21,6 +22,7 @@ STATUS: dict[type[DomainError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

@@ -44,3 +44,7 @@ class FailedPrecondition(DomainError):
     def __init__(self, message: str, *, field: str = "", reason: str = "") -> None:
         super().__init__(message, field=field)
         self.reason = reason
+
+
+class Overloaded(DomainError):
+    """The server is at its concurrency budget for this kind of call; retry with backoff."""

@@ -119,7 +119,13 @@ class Store:
 
 def _make_engine(url: str, *, echo: bool, immediate: bool) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        # SQLAlchemy's default pool (5 + 10 overflow) is far below the 64 RPC threads: under a
+        # submit storm an agent's Sync waited up to pool_timeout (30 s) for a connection and its
+        # cluster was declared lost. Room for every RPC thread plus the cycle; idle connections
+        # beyond pool_size are closed, so a quiet server holds few.
+        return create_engine(
+            url, echo=echo, pool_pre_ping=True, pool_size=8, max_overflow=72, pool_timeout=30
+        )
     engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
