@@ -58,8 +58,9 @@ def _free_port() -> int:
 class Scheduler:
     """A `suanchou server` process that can be killed with SIGKILL and started again."""
 
-    def __init__(self, tmp: Path, db_url: str) -> None:
+    def __init__(self, tmp: Path, db_url: str, lease_timeout_s: float = LEASE_TIMEOUT_S) -> None:
         self.address = f"127.0.0.1:{_free_port()}"
+        self._lease_timeout_s = lease_timeout_s
         self._tmp = tmp
         self._db_url = db_url
         self._proc: subprocess.Popen[bytes] | None = None
@@ -84,7 +85,7 @@ class Scheduler:
                     "--database-url",
                     self._db_url,
                     "--lease-timeout",
-                    str(LEASE_TIMEOUT_S),
+                    str(self._lease_timeout_s),
                     "--cycle-interval",
                     "0.2",
                 ],
@@ -311,3 +312,63 @@ def test_scheduler_kill9_under_submits_postgres(tmp_path: Path) -> None:
     url = postgres_url()
     reset_postgres(url)
     _kill_under_load(tmp_path, url)
+
+
+@pytest.mark.slow
+def test_outage_twice_the_lease_timeout_loses_no_cluster(tmp_path: Path) -> None:
+    """The scheduler is down for 20 s with a 10 s lease timeout while replicas run: when it is
+    back, the agents return in time, no cluster is lost and no replica runs twice."""
+    db_url = f"sqlite:///{tmp_path / 'suanchou.db'}"
+    token, agent_tokens = _seed(db_url, tmp_path)
+    scheduler = Scheduler(tmp_path, db_url, lease_timeout_s=10)
+    scheduler.start()
+    ledger = tmp_path / "executions.txt"
+    ledger.touch()
+    agents = [_start_agent(tmp_path, scheduler.address, c, t) for c, t in agent_tokens.items()]
+    code = (
+        "import os, time\n"
+        f"with open({str(ledger)!r}, 'a') as f:\n"
+        "    f.write(os.environ['SUANCHOU_JOB_ID'] + ' ' + os.environ['SUANCHOU_RUN_ID'] + '\\n')\n"
+        "time.sleep(35)\n"
+    )
+    specs = [
+        types_pb2.JobSpec(
+            client_id=f"long-{i}",
+            resources=types_pb2.Resources(quantities={"cpu": 1000, "memory": 64}),
+            command=[sys.executable, "-c", code],
+        )
+        for i in range(4)
+    ]
+    store = Store(db_url, migrate=False)
+    try:
+        with grpc.insecure_channel(scheduler.address, options=_CHANNEL) as channel:
+            stub = jobs_pb2_grpc.JobServiceStub(channel)
+            stub.SubmitJobs(jobs_pb2.SubmitJobsRequest(items=specs), metadata=md(token), timeout=10)
+
+        def states() -> Counter[str]:
+            with store.unit(write=False) as tx:
+                return Counter(r.state for r in tx.session.exec(select(JobRow)).all())
+
+        deadline = time.monotonic() + 60
+        while states() != Counter({"RUNNING": 4}):
+            assert time.monotonic() < deadline, states()
+            time.sleep(0.2)
+        scheduler.kill()
+        time.sleep(20)
+        scheduler.start()
+        deadline = time.monotonic() + 120
+        while states() != Counter({"SUCCEEDED": 4}):
+            assert time.monotonic() < deadline, f"{states()}\n{scheduler.log_tail()}"
+            assert "LOST" not in {r for r in states()}
+            time.sleep(0.5)
+        with store.unit(write=False) as tx:
+            runs = tx.session.exec(select(RunRow)).all()
+    finally:
+        store.dispose()
+        for agent in agents:
+            agent.terminate()
+            agent.wait(15)
+        scheduler.stop()
+    assert sorted(r.state for r in runs) == ["SUCCEEDED"] * 4
+    per_run = Counter(line.split()[1] for line in ledger.read_text().splitlines())
+    assert sorted(per_run.values()) == [1, 1, 1, 1]
