@@ -13,6 +13,7 @@ from scheduler.domain.errors import (
     Overloaded,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 
 STATUS: dict[type[DomainError], grpc.StatusCode] = {
@@ -23,6 +24,7 @@ STATUS: dict[type[DomainError], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 

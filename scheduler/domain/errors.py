@@ -48,3 +48,8 @@ class FailedPrecondition(DomainError):
 
 class Overloaded(DomainError):
     """The server is at its concurrency budget for this kind of call; retry with backoff."""
+
+
+class Unavailable(DomainError):
+    """A transient failure of a dependency (the database deadlocked, is unreachable or out of
+    connections); nothing was changed and the same call may be retried."""

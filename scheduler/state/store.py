@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session, create_engine
 
+from scheduler.domain.errors import Unavailable
 from scheduler.state.migrate import upgrade
 from scheduler.state.repositories import (
     Clusters,
@@ -79,6 +82,15 @@ class Store:
                 yield tx
                 if write:
                     session.commit()
+            except (OperationalError, SATimeoutError) as exc:
+                session.rollback()
+                # Deadlocks, serialization failures, a busy SQLite file, a lost connection or
+                # an exhausted pool: nothing committed, and the caller may simply retry. Said as
+                # such (UNAVAILABLE), not as an internal error.
+                cause = type(getattr(exc, "orig", None) or exc).__name__
+                raise Unavailable(
+                    f"database temporarily unavailable ({cause}); nothing was changed, retry"
+                ) from exc
             except BaseException:
                 session.rollback()
                 raise

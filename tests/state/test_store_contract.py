@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from scheduler.domain.errors import AlreadyExists, NotFound
+from scheduler.domain.errors import AlreadyExists, NotFound, Unavailable
 from scheduler.domain.models import (
     ClusterSpec,
     ClusterVerdict,
@@ -22,6 +23,7 @@ from scheduler.domain.models import (
 )
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.state import Store
+from tests.conftest import postgres_url, reset_postgres
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -261,3 +263,22 @@ def test_run_transitions_are_conditional_and_terminal_states_final(store: Store)
         run = tx.runs.get_many(["r0"])["r0"]
     assert run.state is RunState.SUCCEEDED and run.message == "" and run.exit_code == 0
     assert run.started_at == NOW
+
+
+def test_transient_database_failure_is_reported_as_unavailable() -> None:
+    """A lock wait that times out (as a deadlock would) surfaces as Unavailable, not a crash,
+    and the holder's transaction is unaffected."""
+    url = postgres_url()
+    reset_postgres(url)
+    store = Store(url)
+    try:
+        _seed(store)
+        with store.unit() as holder:
+            holder.clusters.heartbeat("gov-a", NOW, "holder")
+            with pytest.raises(Unavailable, match="retry"), store.unit() as waiter:
+                waiter.session.execute(text("SET LOCAL lock_timeout = '100ms'"))
+                waiter.clusters.heartbeat("gov-a", NOW, "waiter")
+        with store.unit(write=False) as tx:
+            assert tx.clusters.get("gov-a").last_heartbeat == NOW
+    finally:
+        store.dispose()
