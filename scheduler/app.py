@@ -12,6 +12,7 @@ import structlog
 
 from scheduler import __version__, logs
 from scheduler.api.server import build_server
+from scheduler.api.transport import ServerTls
 from scheduler.config import ConfigError, ServerConfig, load
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
@@ -38,12 +39,14 @@ class App:
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at)
         self.agents = AgentSyncService(self.store, self.clock, settings)
+        self.tls = ServerTls(config.tls_cert, config.tls_key, config.tls_client_ca, config.insecure)
         self.server, self.port, self._health = build_server(
             config.listen,
             auth=Authenticator(self.store, config.admin_token),
             jobs=self.jobs,
             admin=self.admin,
             agents=self.agents,
+            tls=self.tls,
         )
         host = config.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
@@ -57,6 +60,7 @@ class App:
             address=self.address,
             version=__version__,
             database=_redact(self.config.database_url),
+            tls=self.tls.mode,
         )
 
     def stop(self, grace: float = 2.0) -> None:
@@ -95,6 +99,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         dest="cycle_interval_s",
         help="seconds between scheduling cycles (default 1)",
     )
+    tls = p.add_argument_group("TLS (without --tls-cert the port is plaintext, loopback only)")
+    tls.add_argument("--tls-cert", metavar="PATH", help="server certificate chain, PEM")
+    tls.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, PEM")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="PATH",
+        help="CA bundle, PEM: every client must present a certificate it issued (mTLS); "
+        "an agent's must name its cluster (CN or SAN)",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow plaintext on a non-loopback address (tokens travel unencrypted)",
+    )
     return p.parse_args(argv)
 
 
@@ -109,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "lease_timeout_s": args.lease_timeout_s,
                 "cycle_interval_s": args.cycle_interval_s,
+                "tls_cert": args.tls_cert,
+                "tls_key": args.tls_key,
+                "tls_client_ca": args.tls_client_ca,
+                "insecure": args.insecure,
             },
         )
     except ConfigError as exc:
