@@ -12,7 +12,7 @@ import structlog
 
 from scheduler import __version__, logs
 from scheduler.api.server import build_server
-from scheduler.api.transport import ServerTls
+from scheduler.api.transport import ServerTls, checked_credentials
 from scheduler.config import ConfigError, ServerConfig, load
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
@@ -32,6 +32,9 @@ class App:
         self.config = config
         self.clock = clock or SystemClock()
         settings = config.scheduler
+        self.tls = ServerTls(config.tls_cert, config.tls_key, config.tls_client_ca, config.insecure)
+        # A TLS or listen mistake fails here, before the database is created or migrated.
+        checked_credentials(config.listen, self.tls)
         self.store = Store(config.database_url)
         started_at = self.clock.now()
         self.cycle = SchedulingCycle(self.store, self.clock, settings, started_at)
@@ -39,7 +42,6 @@ class App:
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at)
         self.agents = AgentSyncService(self.store, self.clock, settings)
-        self.tls = ServerTls(config.tls_cert, config.tls_key, config.tls_client_ca, config.insecure)
         self.server, self.port, self._health = build_server(
             config.listen,
             auth=Authenticator(self.store, config.admin_token),

@@ -57,21 +57,30 @@ def is_loopback_listen(listen: str) -> bool:
         return False
 
 
+def checked_credentials(listen: str, tls: ServerTls) -> grpc.ServerCredentials | None:
+    """The TLS credentials for `listen`, or None for an allowed plaintext port.
+
+    Raises TransportError for unusable files or plaintext off loopback without `insecure`;
+    the composition root calls it before opening the database, so nothing is created first.
+    """
+    credentials = server_credentials(tls)
+    if credentials is None and not tls.insecure and not is_loopback_listen(listen):
+        raise TransportError(
+            f"refusing to serve plaintext on {listen[:80]} (not loopback): set tls_cert and "
+            "tls_key (--tls-cert/--tls-key), or insecure (--insecure) to send tokens unencrypted"
+        )
+    return credentials
+
+
 def bind(server: grpc.Server, listen: str, tls: ServerTls) -> int:
     """Adds the listening port to `server`; returns the port bound. Raises TransportError."""
-    credentials = server_credentials(tls)
-    if credentials is None:
-        if not is_loopback_listen(listen):
-            if not tls.insecure:
-                raise TransportError(
-                    f"refusing to serve plaintext on {listen[:80]} (not loopback): "
-                    "set tls_cert and tls_key (--tls-cert/--tls-key), or insecure "
-                    "(--insecure) to send tokens unencrypted"
-                )
-            log.warning("plaintext_listen", address=listen, note="tokens travel unencrypted")
-        port: int = server.add_insecure_port(listen)
+    credentials = checked_credentials(listen, tls)
+    if credentials is not None:
+        port: int = server.add_secure_port(listen, credentials)
     else:
-        port = server.add_secure_port(listen, credentials)
+        if not is_loopback_listen(listen):
+            log.warning("plaintext_listen", address=listen, note="tokens travel unencrypted")
+        port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"could not bind {listen}")
     return port
