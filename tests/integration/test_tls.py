@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,30 +13,11 @@ from structlog.testing import capture_logs
 from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc
 from scheduler.app import App
 from scheduler.config import ServerConfig
-from tests.integration.conftest import ADMIN_TOKEN, REPO, md
-from tests.integration.tls_app import TlsServer, running_tls_app
+from tests.integration.conftest import ADMIN_TOKEN, md
+from tests.integration.tls_app import TlsServer, error_line, running_tls_app, suanchou
 from tests.tls_certs import TestPki
 
 CITY_NAME = "scheduler.city.example"
-
-
-def suanchou(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Runs the real `suanchou` command with only the given SUANCHOU_* variables set."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SUANCHOU_")}
-    return subprocess.run(
-        [sys.executable, "-m", "scheduler.cli.main", *argv],
-        env={**clean, "HOME": str(REPO / "no-such-home"), **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def list_clusters(channel: grpc.Channel) -> admin_pb2.ListClustersResponse:

@@ -10,6 +10,9 @@ with running_tls_app(tmp_path, mtls=True) as server:
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ import grpc
 from scheduler.app import App
 from scheduler.config import ServerConfig
 from scheduler.service.settings import SchedulerSettings
-from tests.integration.conftest import ADMIN_TOKEN
+from tests.integration.conftest import ADMIN_TOKEN, REPO
 from tests.tls_certs import LOOPBACK_NAMES, CertFiles, TestPki
 
 CLIENT_NAME = "suanchou-cli"
@@ -81,3 +84,23 @@ def running_tls_app(
         yield TlsServer(app, pki, server_cert, pki.client(CLIENT_NAME), mtls)
     finally:
         app.stop(grace=0.5)
+
+
+def suanchou(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs the real `suanchou` command with only the given SUANCHOU_* variables set."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SUANCHOU_")}
+    return subprocess.run(
+        [sys.executable, "-m", "scheduler.cli.main", *argv],
+        # No ~/.config/suanchou/config.toml of whoever runs the tests.
+        env={**clean, "HOME": "/nonexistent", **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
