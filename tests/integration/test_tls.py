@@ -25,10 +25,10 @@ def list_clusters(channel: grpc.Channel) -> admin_pb2.ListClustersResponse:
     return stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md(ADMIN_TOKEN), timeout=20)
 
 
-def unavailable(call: object) -> grpc.StatusCode:
-    assert callable(call)
+def refused_code(channel: grpc.Channel) -> grpc.StatusCode:
+    """The status code of a ListClusters call that must fail on `channel`."""
     with pytest.raises(grpc.RpcError) as info:
-        call()
+        list_clusters(channel)
     code: grpc.StatusCode = info.value.code()
     return code
 
@@ -74,9 +74,9 @@ def test_cli_over_tls_creates_a_department_and_lists_clusters(tls_server: TlsSer
 def test_clients_without_the_ca_or_in_plaintext_are_unavailable(tls_server: TlsServer) -> None:
     """A client that does not trust the CA, or speaks plaintext, never reaches an RPC."""
     with grpc.secure_channel(tls_server.address, grpc.ssl_channel_credentials()) as channel:
-        assert unavailable(lambda: list_clusters(channel)) == grpc.StatusCode.UNAVAILABLE
+        assert refused_code(channel) == grpc.StatusCode.UNAVAILABLE
     with grpc.insecure_channel(tls_server.address) as channel:
-        assert unavailable(lambda: list_clusters(channel)) == grpc.StatusCode.UNAVAILABLE
+        assert refused_code(channel) == grpc.StatusCode.UNAVAILABLE
     plain = suanchou(
         "--scheduler", tls_server.address, "cluster", "list", SUANCHOU_ADMIN_TOKEN=ADMIN_TOKEN
     )
@@ -104,9 +104,9 @@ def test_mtls_refuses_clients_without_a_certificate_or_from_another_ca(
     """Under --tls-client-ca only a client certificate from that CA gets through the handshake."""
     stranger = TestPki(tmp_path / "other-ca").client("suanchou-cli")
     with mtls_server.channel(present=False) as channel:
-        assert unavailable(lambda: list_clusters(channel)) == grpc.StatusCode.UNAVAILABLE
+        assert refused_code(channel) == grpc.StatusCode.UNAVAILABLE
     with mtls_server.channel(stranger) as channel:
-        assert unavailable(lambda: list_clusters(channel)) == grpc.StatusCode.UNAVAILABLE
+        assert refused_code(channel) == grpc.StatusCode.UNAVAILABLE
     with mtls_server.channel() as channel:
         assert list(list_clusters(channel).clusters) == []
     common = ("--scheduler", mtls_server.address, "--tls-ca", str(mtls_server.ca))
