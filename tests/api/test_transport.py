@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from scheduler.api.transport import (
     ServerTls,
@@ -13,6 +14,7 @@ from scheduler.api.transport import (
     is_loopback_listen,
 )
 from scheduler.config import ConfigError, load
+from tests.tls_certs import TestPki
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,20 @@ def test_tls_keys_come_from_file_environment_and_flags(tmp_path: Path) -> None:
     assert load(None, None, {"SUANCHOU_INSECURE": "yes"}).insecure is True
     with pytest.raises(ConfigError, match="insecure: expected true or false"):
         load(None, None, {"SUANCHOU_INSECURE": "maybe"})
+
+
+def test_an_encrypted_key_is_refused_without_prompting(tmp_path: Path) -> None:
+    """A passphrase-protected key fails at start with a reason instead of asking on the tty."""
+    server = TestPki(tmp_path).server()
+    key = serialization.load_pem_private_key(server.key.read_bytes(), None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    with pytest.raises(TransportError, match="tls_key: the key is encrypted"):
+        checked_credentials("127.0.0.1:0", ServerTls(str(server.cert), str(encrypted)))
+    assert checked_credentials("127.0.0.1:0", ServerTls(str(server.cert), str(server.key)))
