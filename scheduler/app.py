@@ -12,6 +12,7 @@ import structlog
 
 from scheduler import __version__, logs
 from scheduler.api.server import build_server
+from scheduler.api.transport import ServerTls, checked_credentials
 from scheduler.config import ConfigError, ServerConfig, load
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
@@ -32,6 +33,9 @@ class App:
         self.config = config
         self.clock = clock or SystemClock()
         settings = config.scheduler
+        self.tls = ServerTls(config.tls_cert, config.tls_key, config.tls_client_ca, config.insecure)
+        # A TLS or listen mistake fails here, before the database is created or migrated.
+        checked_credentials(config.listen, self.tls)
         self.store = Store(config.database_url)
         started_at = self.clock.now()
         # One record of when each agent last called, shared by the Sync handler (which notes
@@ -48,6 +52,7 @@ class App:
             jobs=self.jobs,
             admin=self.admin,
             agents=self.agents,
+            tls=self.tls,
         )
         host = config.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
@@ -61,6 +66,7 @@ class App:
             address=self.address,
             version=__version__,
             database=_redact(self.config.database_url),
+            tls=self.tls.mode,
         )
 
     def stop(self, grace: float = 2.0) -> None:
@@ -99,6 +105,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         dest="cycle_interval_s",
         help="seconds between scheduling cycles (default 1)",
     )
+    tls = p.add_argument_group("TLS (without --tls-cert the port is plaintext, loopback only)")
+    tls.add_argument("--tls-cert", metavar="PATH", help="server certificate chain, PEM")
+    tls.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, PEM")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="PATH",
+        help="CA bundle, PEM: every client must present a certificate it issued (mTLS); "
+        "an agent's must name its cluster (CN or SAN)",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow plaintext on a non-loopback address (tokens travel unencrypted)",
+    )
     return p.parse_args(argv)
 
 
@@ -113,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "lease_timeout_s": args.lease_timeout_s,
                 "cycle_interval_s": args.cycle_interval_s,
+                "tls_cert": args.tls_cert,
+                "tls_key": args.tls_key,
+                "tls_client_ca": args.tls_client_ca,
+                "insecure": args.insecure,
             },
         )
     except ConfigError as exc:

@@ -26,11 +26,18 @@ class ServerConfig:
     admin_token: str = ""
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    # PEM paths; empty = plaintext. tls_client_ca turns on mutual TLS (client certs required).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    insecure: bool = False  # allow plaintext on a non-loopback listen address
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
 
 # TOML [server] key / environment suffix -> (field, type). Environment: SUANCHOU_<KEY upper>.
 _TOP = {"listen": str, "database_url": str, "admin_token": str, "log_level": str}
+_TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str}
+_FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
 
 
@@ -53,7 +60,7 @@ def load(
         for key, value in section.items():
             _check_key(key, f"{file}: [server].{key}")
             values[key] = value
-    for key in (*_TOP, *_SCHED):
+    for key in (*_TOP, *_FLAGS, *_SCHED):
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is not None:
             values[key] = raw
@@ -64,8 +71,9 @@ def load(
 
 
 def _check_key(key: str, where: str) -> None:
-    if key not in _TOP and key not in _SCHED:
-        raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted([*_TOP, *_SCHED]))})")
+    if key not in _TOP and key not in _FLAGS and key not in _SCHED:
+        known = ", ".join(sorted([*_TOP, *_FLAGS, *_SCHED]))
+        raise ConfigError(f"{where}: unknown key (known: {known})")
 
 
 def _build(values: Mapping[str, Any]) -> ServerConfig:
@@ -74,11 +82,24 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
     for key, value in values.items():
         if key in _TOP:
             top[key] = str(value)
+        elif key in _FLAGS:
+            top[key] = _flag(key, value)
         else:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
     return ServerConfig(scheduler=sched, **top)
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}: expected true or false, got {str(value)[:20]!r}")
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

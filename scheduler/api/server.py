@@ -19,6 +19,7 @@ from protos.suanchou.v1 import (
 from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.interceptors import ApiInterceptor
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
+from scheduler.api.transport import ServerTls, bind
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
 from scheduler.service.auth import Authenticator
@@ -39,12 +40,15 @@ def build_server(
     jobs: JobsService,
     admin: AdminService,
     agents: AgentSyncService,
+    tls: ServerTls | None = None,
     max_workers: int = 64,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """Returns the (not yet started) server, the port it bound, and its health servicer.
 
-    `listen` may end in ":0" to let the OS pick a free port.
+    `listen` may end in ":0" to let the OS pick a free port. Without `tls` certificates the
+    port is plaintext, refused off loopback unless `tls.insecure` (raises TransportError).
     """
+    tls = tls or ServerTls()
     # Each WatchEvents stream holds a worker thread while it follows, hence the generous pool.
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
@@ -55,7 +59,9 @@ def build_server(
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs), server)
     admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin), server)
     admin_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(admin), server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(agents), server)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(
+        AgentServicer(agents, require_client_certificate=tls.mode == "mtls"), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*SERVICE_NAMES, ""):
@@ -63,7 +69,5 @@ def build_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise OSError(f"could not bind {listen}")
+    port = bind(server, listen, tls)
     return server, port, health_servicer

@@ -17,6 +17,7 @@ from protos.suanchou.v1 import (
 )
 from scheduler.api import convert as cv
 from scheduler.api.interceptors import current_principal
+from scheduler.api.peer_identity import require_certificate_for
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
 from scheduler.service.jobs import JobsService
@@ -163,12 +164,16 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, sync: AgentSyncService) -> None:
+    def __init__(self, sync: AgentSyncService, *, require_client_certificate: bool = False) -> None:
         self._sync = sync
+        # Under mTLS the agent's certificate must also name its cluster (peer_identity.py).
+        self._require_certificate = require_client_certificate
 
     def Sync(
         self, request: agent_pb2.SyncRequest, context: grpc.ServicerContext
     ) -> agent_pb2.SyncResponse:
         cluster = current_principal().name
+        if self._require_certificate:
+            require_certificate_for(context, cluster)
         nodes, reports = cv.sync_request_from_proto(request, cluster)
         return cv.sync_reply_to_proto(self._sync.sync(cluster, request.agent_id, nodes, reports))

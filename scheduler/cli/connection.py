@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
+
+from scheduler.cli.errors import CliError, UsageError
+from scheduler.cli.settings import ENV_TLS_CA, ClientTls, Settings
 
 # Unary calls get a deadline so a hung scheduler fails the command instead of hanging a script;
 # 30 s leaves room for a 1,000-item submit that commits before replying.
@@ -21,10 +26,80 @@ def bearer(token: str) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
 
+# A PEM bundle is a few KiB; a far larger file is the wrong one.
+MAX_PEM_BYTES = 1024 * 1024
+
+
 @contextmanager
-def open_channel(target: str) -> Iterator[Any]:
-    """A plaintext channel to `target` (HOST:PORT or any gRPC target string), closed on exit."""
-    # Plaintext: the scheduler currently serves without TLS (see the integrator notes); tokens are
-    # sent as plain metadata, which grpc only allows through call credentials on TLS channels.
+def open_channel(settings: Settings) -> Iterator[Any]:
+    """A channel to `settings.scheduler` (HOST:PORT or any gRPC target), closed on exit.
+
+    TLS when a CA or client certificate is configured; otherwise plaintext, which carries the
+    token in clear and so is refused to anything but a loopback scheduler unless `insecure`.
+    """
+    target, tls = settings.scheduler, settings.tls
+    if tls.enabled:
+        options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
+        with grpc.secure_channel(target, _credentials(tls), options=options) as channel:
+            yield channel
+        return
+    if not tls.insecure and not is_loopback_target(target):
+        raise UsageError(
+            f"refusing plaintext to {target[:80]}, which is not loopback: pass --tls-ca PATH "
+            f"(env {ENV_TLS_CA}), or --insecure to send the token unencrypted"
+        )
     with grpc.insecure_channel(target) as channel:
         yield channel
+
+
+def is_loopback_target(target: str) -> bool:
+    """Whether every address in a gRPC target (HOST:PORT, dns:, ipv4:, ipv6:, unix:) is local."""
+    scheme, colon, rest = target.partition(":")
+    if colon and scheme in ("unix", "unix-abstract"):
+        return True
+    if colon and scheme == "dns":
+        hosts = [rest.rsplit("/", 1)[-1]]  # dns:///host:port or dns://authority/host:port
+    elif colon and scheme in ("ipv4", "ipv6"):
+        hosts = rest.split(",")
+    else:
+        hosts = [target]
+    return all(_loopback_host(host) for host in hosts)
+
+
+def _loopback_host(host_port: str) -> bool:
+    if host_port.startswith("["):
+        host = host_port[1:].partition("]")[0]
+    elif host_port.count(":") == 1:
+        host = host_port.partition(":")[0]
+    else:
+        host = host_port  # no port, or a bare IPv6 address
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _credentials(tls: ClientTls) -> grpc.ChannelCredentials:
+    # Without a CA the system's roots verify the server (a publicly issued certificate).
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(tls.ca, "--tls-ca"),
+        private_key=_read(tls.key, "--tls-key"),
+        certificate_chain=_read(tls.cert, "--tls-cert"),
+    )
+
+
+def _read(path: Path | None, flag: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_PEM_BYTES + 1)
+    except OSError as e:
+        raise CliError(f"{flag} {str(path)[:200]}: {e.strerror or e}") from e
+    if len(data) > MAX_PEM_BYTES:
+        raise CliError(f"{flag} {str(path)[:200]}: larger than {MAX_PEM_BYTES} bytes")
+    if b"-----BEGIN " not in data:
+        raise CliError(f"{flag} {str(path)[:200]}: not a PEM file")
+    return data

@@ -19,7 +19,7 @@ TOKEN_NOTE = (
 
 def create(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
-    with open_channel(settings.scheduler) as channel:
+    with open_channel(settings) as channel:
         response: admin_pb2.CreateDepartmentResponse = admin_pb2_grpc.DepartmentServiceStub(
             channel
         ).CreateDepartment(
@@ -42,7 +42,7 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_departments(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
-    with open_channel(settings.scheduler) as channel:
+    with open_channel(settings) as channel:
         response: admin_pb2.ListDepartmentsResponse = admin_pb2_grpc.DepartmentServiceStub(
             channel
         ).ListDepartments(

@@ -20,7 +20,12 @@ from scheduler.cli.settings import (
     DEFAULT_SCHEDULER,
     ENV_ADMIN_TOKEN,
     ENV_CONFIG,
+    ENV_INSECURE,
     ENV_SCHEDULER,
+    ENV_SERVER_NAME,
+    ENV_TLS_CA,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
     ENV_TOKEN,
     Settings,
     load_settings,
@@ -51,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin_token=args.admin_token,
             config=args.config,
             env=os.environ,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            server_name=args.server_name,
+            insecure=args.insecure,
         )
         handler = _resolve(args.handler)
         return handler(args, settings)
@@ -130,6 +140,7 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
         default=default,
         help=f"TOML config file (env {ENV_CONFIG}, default ~/.config/suanchou/config.toml)",
     )
+    _tls_flags(flags, default)
     group.add_argument(
         "--json",
         action="store_true",
@@ -137,6 +148,40 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
         help="machine-readable JSON output",
     )
     return flags
+
+
+def _tls_flags(flags: argparse.ArgumentParser, default: Any) -> None:
+    group = flags.add_argument_group("TLS (plaintext is allowed only to a loopback scheduler)")
+    group.add_argument(
+        "--tls-ca",
+        metavar="PATH",
+        default=default,
+        help=f"CA bundle (PEM) that issued the scheduler's certificate; turns on TLS "
+        f"(env {ENV_TLS_CA})",
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="PATH",
+        default=default,
+        help=f"client certificate (PEM) when the scheduler requires one (env {ENV_TLS_CERT})",
+    )
+    group.add_argument(
+        "--tls-key", metavar="PATH", default=default, help=f"its private key (env {ENV_TLS_KEY})"
+    )
+    group.add_argument(
+        "--server-name",
+        metavar="NAME",
+        default=default,
+        help=f"name to expect in the scheduler's certificate when dialling an IP address "
+        f"(env {ENV_SERVER_NAME})",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None if default is None else argparse.SUPPRESS,
+        help=f"allow plaintext to a non-loopback scheduler: the token travels unencrypted "
+        f"(env {ENV_INSECURE}=1)",
+    )
 
 
 class _Commands:

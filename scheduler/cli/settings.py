@@ -6,9 +6,18 @@
 | token       | `--token`       | `SUANCHOU_TOKEN`       | `token`         | none (department) |
 | admin token | `--admin-token` | `SUANCHOU_ADMIN_TOKEN` | `admin_token`   | none              |
 | config file | `--config`      | `SUANCHOU_CONFIG`      |                 | see below         |
+| CA bundle   | `--tls-ca`      | `SUANCHOU_TLS_CA`      | `tls_ca`        | none (plaintext)  |
+| client cert | `--tls-cert`    | `SUANCHOU_TLS_CERT`    | `tls_cert`      | none              |
+| client key  | `--tls-key`     | `SUANCHOU_TLS_KEY`     | `tls_key`       | none              |
+| TLS name    | `--server-name` | `SUANCHOU_SERVER_NAME` | `server_name`   | the target's host |
+| plaintext   | `--insecure`    | `SUANCHOU_INSECURE`    | `insecure`      | loopback only     |
 
-The config file is TOML; the client reads only those three top-level string keys and ignores
-tables, so one file can also hold the `[server]` table that `suanchou server` reads:
+`--tls-ca` (or a client certificate) makes the connection TLS; without it the CLI talks
+plaintext, and only to a loopback scheduler unless `insecure` is set (`true` in the file, `1`
+in the environment). `--server-name` is the name the server certificate must carry when the
+scheduler is dialled by IP address. The config file is TOML; the client reads only those
+top-level keys and ignores tables, so one file can also hold the `[server]` table that
+`suanchou server` reads:
 
     scheduler = "scheduler.gov.example:50051"
     token = "dept-..."
@@ -28,18 +37,40 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from scheduler.cli.errors import CliError
+from scheduler.cli.errors import CliError, UsageError
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 ENV_SCHEDULER = "SUANCHOU_SCHEDULER"
 ENV_TOKEN = "SUANCHOU_TOKEN"
 ENV_ADMIN_TOKEN = "SUANCHOU_ADMIN_TOKEN"
 ENV_CONFIG = "SUANCHOU_CONFIG"
-CONFIG_KEYS = ("scheduler", "token", "admin_token")
+ENV_TLS_CA = "SUANCHOU_TLS_CA"
+ENV_TLS_CERT = "SUANCHOU_TLS_CERT"
+ENV_TLS_KEY = "SUANCHOU_TLS_KEY"
+ENV_SERVER_NAME = "SUANCHOU_SERVER_NAME"
+ENV_INSECURE = "SUANCHOU_INSECURE"
+CONFIG_KEYS: tuple[str, ...] = ("scheduler", "token", "admin_token")
+CONFIG_KEYS += ("tls_ca", "tls_cert", "tls_key", "server_name", "insecure")
+_BOOLEAN_KEYS = ("insecure",)
 
 
 def default_config_path() -> Path:
     return Path.home() / ".config" / "suanchou" / "config.toml"
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """How to secure the channel: PEM paths (None = not set) and the plaintext escape hatch."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    server_name: str | None = None
+    insecure: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.ca is not None or self.cert is not None
 
 
 @dataclass(frozen=True)
@@ -51,6 +82,7 @@ class Settings:
     admin_token: str | None = None
     # The config file actually read, if any; named in messages about missing tokens.
     config_path: Path | None = None
+    tls: ClientTls = ClientTls()
 
     def department_token(self) -> str:
         return self._token(self.token, "department token", "--token", ENV_TOKEN, "token")
@@ -77,6 +109,11 @@ def load_settings(
     admin_token: str | None,
     config: str | None,
     env: Mapping[str, str],
+    tls_ca: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    server_name: str | None = None,
+    insecure: bool | None = None,
 ) -> Settings:
     """Resolves every setting from flags (None = not given), `env` and the config file."""
     config_path = _config_path(config, env)
@@ -95,6 +132,39 @@ def load_settings(
         token=pick(token, ENV_TOKEN, "token"),
         admin_token=pick(admin_token, ENV_ADMIN_TOKEN, "admin_token"),
         config_path=config_path,
+        tls=_client_tls(
+            pick(tls_ca, ENV_TLS_CA, "tls_ca"),
+            pick(tls_cert, ENV_TLS_CERT, "tls_cert"),
+            pick(tls_key, ENV_TLS_KEY, "tls_key"),
+            pick(server_name, ENV_SERVER_NAME, "server_name"),
+            insecure or _boolean(pick(None, ENV_INSECURE, "insecure"), ENV_INSECURE),
+        ),
+    )
+
+
+def _client_tls(
+    ca: str | None, cert: str | None, key: str | None, server_name: str | None, insecure: bool
+) -> ClientTls:
+    if (cert is None) != (key is None):
+        given, missing = ("--tls-cert", "--tls-key") if cert else ("--tls-key", "--tls-cert")
+        raise UsageError(f"{given} needs {missing} ({ENV_TLS_CERT}/{ENV_TLS_KEY}) as well")
+    if server_name is not None and ca is None and cert is None:
+        raise UsageError(f"--server-name ({ENV_SERVER_NAME}) applies only to TLS: add --tls-ca")
+
+    def path(value: str | None) -> Path | None:
+        return Path(value).expanduser() if value is not None else None
+
+    return ClientTls(path(ca), path(cert), path(key), server_name, insecure)
+
+
+def _boolean(value: str | None, env_name: str) -> bool:
+    text = (value or "").lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise UsageError(
+        f"{env_name} (or insecure in the config file): expected 1 or 0, got {text[:20]!r}"
     )
 
 
@@ -130,6 +200,11 @@ def _read_config(path: Path) -> dict[str, str]:
             raise CliError(
                 f"config file {path}: unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})"
             )
+        if key in _BOOLEAN_KEYS:
+            if not isinstance(value, bool):
+                raise CliError(f"config file {path}: {key} must be true or false")
+            values[key] = "1" if value else "0"
+            continue
         if not isinstance(value, str):
             raise CliError(f"config file {path}: {key} must be a string")
         values[key] = value

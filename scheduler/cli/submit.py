@@ -36,7 +36,7 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
     results: list[tuple[int, jobs_pb2.SubmitResult]] = []
     failure: grpc.RpcError | None = None
-    with open_channel(settings.scheduler) as channel:
+    with open_channel(settings) as channel:
         stub = jobs_pb2_grpc.JobServiceStub(channel)
         for start in range(0, len(specs), MAX_BATCH_ITEMS):
             request = jobs_pb2.SubmitJobsRequest(items=specs[start : start + MAX_BATCH_ITEMS])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cli.errors import CliError
-from scheduler.cli.settings import DEFAULT_SCHEDULER, Settings, load_settings
+from scheduler.cli.errors import CliError, UsageError
+from scheduler.cli.settings import DEFAULT_SCHEDULER, ClientTls, Settings, load_settings
 
 
 def write_config(path: Path, text: str) -> Path:
@@ -97,3 +97,39 @@ def test_tables_for_other_programs_are_ignored(tmp_path):
         tmp_path / "c.toml", 'scheduler = "s:1"\n[server]\nlisten = "0.0.0.0:50051"\n'
     )
     assert load(config=str(config)).scheduler == "s:1"
+
+
+def test_tls_settings_from_flags_environment_and_file(tmp_path):
+    """TLS paths, the server name and insecure resolve flag > environment > file like the rest."""
+    config = write_config(
+        tmp_path / "c.toml",
+        'tls_ca = "~/ca.pem"\ntls_cert = "/f/c.pem"\ntls_key = "/f/k.pem"\ninsecure = true\n',
+    )
+    env = {"SUANCHOU_TLS_KEY": "/e/k.pem", "SUANCHOU_SERVER_NAME": "scheduler.city.example"}
+    tls = load_settings(
+        scheduler=None,
+        token=None,
+        admin_token=None,
+        config=str(config),
+        env=env,
+        tls_cert="/flag/c.pem",
+    ).tls
+    assert tls.ca == Path("~/ca.pem").expanduser()
+    assert (tls.cert, tls.key) == (Path("/flag/c.pem"), Path("/e/k.pem"))
+    assert tls.server_name == "scheduler.city.example"
+    assert tls.insecure is True and tls.enabled is True
+    assert load({"SUANCHOU_INSECURE": "0"}, config=str(config)).tls.insecure is False
+    assert load().tls == ClientTls()
+
+
+def test_tls_setting_mistakes_are_usage_errors(tmp_path):
+    """A certificate without its key, a server name without TLS or a non-boolean are refused."""
+    with pytest.raises(UsageError, match="--tls-cert needs --tls-key"):
+        load({"SUANCHOU_TLS_CERT": "/c.pem"})
+    with pytest.raises(UsageError, match=r"--server-name .* applies only to TLS"):
+        load({"SUANCHOU_SERVER_NAME": "x.example"})
+    with pytest.raises(UsageError, match=r"SUANCHOU_INSECURE .*expected 1 or 0"):
+        load({"SUANCHOU_INSECURE": "perhaps"})
+    text = write_config(tmp_path / "c.toml", 'insecure = "yes"\n')
+    with pytest.raises(CliError, match="insecure must be true or false"):
+        load(config=str(text))
