@@ -11,6 +11,7 @@ from scheduler.domain.errors import (
     InvalidSpec,
     NotFound,
     PermissionDenied,
+    Throttled,
     Unauthenticated,
 )
 
@@ -21,6 +22,7 @@ STATUS: dict[type[DomainError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
