@@ -94,6 +94,8 @@ def actor() -> str:
     call = _call.get()
     if call is None or not call.role:
         return "system"
+    if call.role == "bootstrap":
+        return "bootstrap"
     return f"{call.role}:{call.principal}"
 
 
