@@ -106,28 +106,28 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     ) -> None:
         call.audit_token = audit.begin(call.audit)
         audit.add_targets(*rule.targets(request))
-        call.principal = self._authorize(call, _bearer(context.invocation_metadata()), rule)
-        call.audit.principal, call.audit.role = call.principal.name, call.principal.role.value
-        call.principal_token = _principal.set(call.principal)
+        principal = self._authenticate(call, _bearer(context.invocation_metadata()))
+        call.principal = principal
+        call.audit.principal, call.audit.role = principal.name, principal.role.value
+        if principal.role not in rule.roles:
+            name = method.rsplit("/", 1)[-1]
+            raise PermissionDenied(f"role {principal.role.value} may not call {name}")
+        call.principal_token = _principal.set(principal)
 
-    def _authorize(self, call: Call, token: str, rule: Rule) -> Principal:
-        """The caller, if it may call the rpc: throttled peers are refused before the token is
-        looked at; no, unknown or revoked tokens are UNAUTHENTICATED; a valid token whose role
-        is not in the rpc's row is PERMISSION_DENIED."""
+    def _authenticate(self, call: Call, token: str) -> Principal:
+        """The caller: throttled peers are refused before the token is looked at; no, unknown
+        or revoked tokens are UNAUTHENTICATED. (A valid token whose role is not in the rpc's
+        row is PERMISSION_DENIED, in _begin.)"""
         address = peer_address(call.audit.peer)
         wait = self._throttle.retry_after(address)
         if wait > 0:
             call.throttled = True
             raise Throttled(f"too many failed authentications; retry in {math.ceil(wait)} s")
         try:
-            principal = self._auth.authenticate(token)
+            return self._auth.authenticate(token)
         except Unauthenticated:
             self._throttle.failed(address)
             raise
-        if principal.role not in rule.roles:
-            name = call.audit.rpc.rsplit("/", 1)[-1]
-            raise PermissionDenied(f"role {principal.role.value} may not call {name}")
-        return principal
 
     def _end(self, call: Call, code: grpc.StatusCode, message: str) -> None:
         if call.principal_token is not None:
