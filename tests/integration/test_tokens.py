@@ -3,12 +3,23 @@ kind of principal without a restart, and a bootstrap token that can only create 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 
-from protos.suanchou.v1 import admin_pb2, agent_pb2, agent_pb2_grpc, jobs_pb2, security_pb2
+from protos.suanchou.v1 import (
+    admin_pb2,
+    agent_pb2,
+    agent_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    jobs_pb2,
+    security_pb2,
+)
 from protos.suanchou.v1 import security_pb2_grpc as sec_grpc
-from tests.integration.conftest import BOOTSTRAP_TOKEN, Pool, md, node
+from scheduler.service.security_settings import SecuritySettings
+from tests.integration.conftest import BOOTSTRAP_TOKEN, Pool, _run_pool, md, node
 
 
 def tokens_api(pool: Pool) -> sec_grpc.TokenServiceStub:
@@ -146,3 +157,29 @@ def test_a_removed_clusters_agent_token_is_refused(pool: Pool) -> None:
     sync = agent_pb2_grpc.AgentServiceStub(pool.channel).Sync
     code = code_of(sync, agent_pb2.SyncRequest(agent_id="a"), metadata=md(token))
     assert code is grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_locked_out_peer_is_refused_before_its_token_is_checked(tmp_path: Path) -> None:
+    """After the limit, every call from the address (even with a valid token) is
+    RESOURCE_EXHAUSTED naming the wait, and throttled calls add no audit records."""
+    tmp = tmp_path
+    security = SecuritySettings(auth_max_failures=5, auth_lockout_s=600)
+    pools = _run_pool(tmp, f"sqlite:///{tmp / 's.db'}", security)
+    pool: Pool = next(pools)
+    try:
+        auditor = md(pool.principal("aud", "auditor"))
+        audits = audit_pb2_grpc.AuditServiceStub(pool.channel)
+        for _ in range(5):
+            with pytest.raises(grpc.RpcError) as err:
+                pool.jobs.ListJobs(jobs_pb2.ListJobsRequest(), metadata=md("scd_guess"))
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        for metadata in (md("scd_guess"), auditor):
+            with pytest.raises(grpc.RpcError) as err:
+                audits.VerifyAuditChain(audit_pb2.VerifyAuditChainRequest(), metadata=metadata)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "too many failed authentications; retry in" in (err.value.details() or "")
+        assert pool.app is not None
+        check = pool.app.audits.verify()
+        assert check.ok and check.checked == 2 + 5  # two principals created, five denials
+    finally:
+        next(pools, None)
