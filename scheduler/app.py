@@ -90,6 +90,8 @@ class App:
         self._health.enter_graceful_shutdown()
         self._stopping.set()
         self.runner.stop()
+        if self._pruner.is_alive():
+            self._pruner.join(10)
         self.server.stop(grace).wait()
         self.store.dispose()
         log.info("scheduler_stopped", address=self.address)
