@@ -26,6 +26,13 @@ from tests.integration.conftest import Pool, md, node, py_job
 PREFIX = "/suanchou.v1."
 
 
+@pytest.fixture(params=["pool", "pg_pool"])
+def any_pool(request: pytest.FixtureRequest) -> Pool:
+    """The scheduler on SQLite and on PostgreSQL (skipped without the test server)."""
+    pool: Pool = request.getfixturevalue(request.param)
+    return pool
+
+
 class Trail:
     """Reads the records a step added, as the auditor does."""
 
@@ -78,9 +85,10 @@ def sync_request(*names: str) -> agent_pb2.SyncRequest:
     return agent_pb2.SyncRequest(agent_id="audit-test", nodes=nodes)
 
 
-def test_every_mutating_rpc_leaves_exactly_one_record(pool: Pool) -> None:
+def test_every_mutating_rpc_leaves_exactly_one_record(any_pool: Pool) -> None:
     """Each mutation (and only it) appends one record naming the caller and the targets; a
     heartbeat-only Sync and reads append none."""
+    pool = any_pool
     trail = Trail(pool)
     admin, sec = md(pool.admin_token), md(pool.principal("sec", "security-admin"))
     trail.new()  # the auditor's and security-admin's own creation
@@ -187,9 +195,10 @@ def test_every_mutating_rpc_leaves_exactly_one_record(pool: Pool) -> None:
     assert trail.covered == {m for m, rule in RULES.items() if rule.mutating}
 
 
-def test_failed_and_denied_calls_leave_one_record(pool: Pool) -> None:
+def test_failed_and_denied_calls_leave_one_record(any_pool: Pool) -> None:
     """A refused mutation records its status code; a wrong-role call records the caller with
     PERMISSION_DENIED; an unknown token records UNAUTHENTICATED with no principal."""
+    pool = any_pool
     trail = Trail(pool)
     pool.department("公安局")
     trail.new()
