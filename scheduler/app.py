@@ -53,6 +53,12 @@ class App:
             max_peers=security.auth_max_tracked_peers,
         )
         bootstrap = config.bootstrap_token()
+        if config.admin_token and not config.admin_token_file:
+            log.warning(
+                "admin_token_in_environment",
+                hint="SUANCHOU_ADMIN_TOKEN / admin_token leak to child processes and config "
+                "readers; use --admin-token-file",
+            )
         self.server, self.port, self._health = build_server(
             config.listen,
             auth=Authenticator(self.store, bootstrap),
