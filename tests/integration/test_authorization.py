@@ -18,6 +18,7 @@ import pytest
 
 import protos.suanchou.v1 as v1
 from protos.suanchou.v1 import admin_pb2, agent_pb2, audit_pb2, jobs_pb2, security_pb2
+from scheduler.api.authz import RULES, rule_for
 from scheduler.service.security_settings import SecuritySettings
 from tests.integration.conftest import BOOTSTRAP_TOKEN, Pool, _run_pool, md, node, py_job
 
@@ -158,8 +159,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def test_every_rpc_has_a_row() -> None:
-    """The specification covers exactly the rpcs the .proto files define."""
+    """The specification and the server's table cover exactly the rpcs the .proto files
+    define, and an rpc without a row is denied to every role."""
     assert set(EXPECTED) == set(every_rpc())
+    assert set(RULES) == set(every_rpc())
+    assert rule_for("/suanchou.v1.JobService/NotInTheTable").roles == frozenset()
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED))
