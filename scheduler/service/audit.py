@@ -7,8 +7,10 @@ without that (denied, failed and rolled back, or mutating nothing) gets its reco
 `AuditService.finish` in a transaction of its own.
 
 AgentService.Sync is "conditional": it is recorded only when it changed something (nodes
-changed, runs moved, leases handed out or withdrawn); a heartbeat-only sync is not, or every
-cluster would add 86,400 records a day.
+changed, runs moved, leases handed out or withdrawn) or was refused; a heartbeat-only sync is
+not, or every cluster would add 86,400 records a day, and neither is a Sync that failed and
+rolled back (a broken agent retrying every second would flood the trail the same way; its
+error is in the scheduler log and in the cluster's agent_error).
 """
 
 from __future__ import annotations
@@ -119,7 +121,9 @@ class AuditService:
         """Records the call in its own transaction if it needs a record and has none yet."""
         if call.written or throttled:
             return
-        quiet = call.conditional and not call.changed and outcome == "OK"
+        # A conditional call that changed nothing (a heartbeat, or a Sync that failed and
+        # rolled back) is not recorded unless it was refused.
+        quiet = call.conditional and not call.changed
         if outcome not in DENIED and (not call.mutating or quiet):
             return
         call.written = True  # before the unit, so the before-commit hook does not append too

@@ -81,7 +81,10 @@ def upgrade() -> None:
     now = datetime.now(UTC)
     moved = []
     for kind, table in (("department", "department"), ("agent", "cluster")):
-        for name, digest in conn.execute(sa.text(f"SELECT name, token_hash FROM {table}")):
+        rows = conn.execute(
+            sa.text(f"SELECT name, token_hash FROM {table} WHERE token_hash IS NOT NULL")
+        )
+        for name, digest in rows:
             moved.append(
                 {
                     "token_id": "tok_" + secrets.token_hex(8),
