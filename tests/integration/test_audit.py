@@ -3,7 +3,9 @@ right principal, rpc, targets and outcome; denied calls leave one; reads and hea
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -263,3 +265,19 @@ def test_audit_listing_filters_and_pages(pool: Pool, page_size: int) -> None:
             audit_pb2.ListAuditRecordsRequest(page_token="forged"), metadata=trail.auditor
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_change_commits_only_with_its_record(pool: Pool, tmp_path: Path) -> None:
+    """The record is written in the transaction of the change: when it cannot be appended, the
+    change is rolled back too."""
+    db = sqlite3.connect(tmp_path / "suanchou.db")
+    with db:
+        db.execute("DELETE FROM audit_head")  # appends now fail
+    db.close()
+    with pytest.raises(grpc.RpcError) as err:
+        pool.department("公安局")
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    listed = pool.departments.ListDepartments(
+        admin_pb2.ListDepartmentsRequest(), metadata=md(pool.admin_token)
+    )
+    assert list(listed.departments) == []
