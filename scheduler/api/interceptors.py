@@ -3,6 +3,7 @@ applied once for all RPCs."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
 import time
@@ -130,11 +131,14 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             raise
 
     def _end(self, call: Call, code: grpc.StatusCode, message: str) -> None:
-        if call.principal_token is not None:
-            _principal.reset(call.principal_token)
         self._audits.finish(call.audit, code.name, message[:256], throttled=call.throttled)
-        if call.audit_token is not None:
-            audit.end(call.audit_token)
+        # A stream closed from another thread finishes in another context, where the tokens
+        # cannot be reset; the next call on this thread sets both variables afresh anyway.
+        with contextlib.suppress(ValueError):
+            if call.principal_token is not None:
+                _principal.reset(call.principal_token)
+            if call.audit_token is not None:
+                audit.end(call.audit_token)
 
     def _wrap_unary(
         self, behaviour: Callable[[Any, Any], Any], method: str, rule: Rule

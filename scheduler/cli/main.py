@@ -118,8 +118,8 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--token",
         default=default,
-        help=f"department token for job commands (prefer env {ENV_TOKEN} or the config file: "
-        "flags are visible to other users in ps)",
+        help="department (or operator) token for job commands (prefer --token-file: flags "
+        f"are visible to other users in ps; env {ENV_TOKEN})",
     )
     group.add_argument(
         "--admin-token",
