@@ -106,7 +106,3 @@ DENY_ALL = Rule(frozenset())
 
 def rule_for(full_method: str) -> Rule:
     return RULES.get(full_method, DENY_ALL)
-
-
-def all_methods() -> list[str]:
-    return [method(s, m.name) for s in SERVICES for m in s.methods]

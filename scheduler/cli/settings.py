@@ -104,13 +104,15 @@ def load_settings(
                 return value.strip()
         return None
 
-    def secret(value: str | None, file: str | None, env_name: str, key: str) -> str | None:
+    def secret(
+        value: str | None, file: str | None, env_name: str, env_file: str, key: str
+    ) -> str | None:
         """The first of: flag, flag file, env, env file, config value, config file."""
         sources = (
             (value, False),
             (file, True),
             (env.get(env_name), False),
-            (env.get(env_name + "_FILE"), True),
+            (env.get(env_file), True),
             (file_values.get(key), False),
             (file_values.get(key + "_file"), True),
         )
@@ -121,8 +123,10 @@ def load_settings(
 
     return Settings(
         scheduler=pick(scheduler, ENV_SCHEDULER, "scheduler") or DEFAULT_SCHEDULER,
-        token=secret(token, token_file, ENV_TOKEN, "token"),
-        admin_token=secret(admin_token, admin_token_file, ENV_ADMIN_TOKEN, "admin_token"),
+        token=secret(token, token_file, ENV_TOKEN, ENV_TOKEN_FILE, "token"),
+        admin_token=secret(
+            admin_token, admin_token_file, ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE, "admin_token"
+        ),
         config_path=config_path,
     )
 

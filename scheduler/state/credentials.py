@@ -35,9 +35,6 @@ class Principals:
         rows = self._s.exec(select(PrincipalRow).order_by(col(PrincipalRow.name))).all()
         return [_principal(r) for r in rows]
 
-    def any(self) -> bool:
-        return self._s.exec(select(PrincipalRow.name).limit(1)).first() is not None
-
 
 class Tokens:
     def __init__(self, session: Session) -> None:
