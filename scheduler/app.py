@@ -16,11 +16,14 @@ from scheduler.api.transport import ServerTls, checked_credentials
 from scheduler.config import ConfigError, ServerConfig, load
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
+from scheduler.service.audit import AuditService
 from scheduler.service.auth import Authenticator
 from scheduler.service.clock import Clock, SystemClock
+from scheduler.service.credentials import CredentialsService
 from scheduler.service.cycle import CycleRunner, SchedulingCycle
 from scheduler.service.jobs import JobsService
 from scheduler.service.liveness import Liveness
+from scheduler.service.throttle import AuthThrottle
 from scheduler.state import Store
 
 log = structlog.get_logger("suanchou.app")
@@ -46,14 +49,38 @@ class App:
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
         self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
+        security = config.security
+        self.audits = AuditService(self.store, self.clock, security.audit_retention_days)
+        # A call's audit record joins the transaction of its change (see service.audit).
+        self.store.before_commit = self.audits.append_pending
+        self.credentials = CredentialsService(self.store, self.clock)
+        self.throttle = AuthThrottle(
+            max_failures=security.auth_max_failures,
+            window_s=security.auth_failure_window_s,
+            lockout_s=security.auth_lockout_s,
+            max_peers=security.auth_max_tracked_peers,
+        )
+        bootstrap = config.bootstrap_token()
+        if config.admin_token and not config.admin_token_file:
+            log.warning(
+                "admin_token_in_environment",
+                hint="SUANCHOU_ADMIN_TOKEN / admin_token leak to child processes and config "
+                "readers; use --admin-token-file",
+            )
         self.server, self.port, self._health = build_server(
             config.listen,
-            auth=Authenticator(self.store, config.admin_token),
+            auth=Authenticator(self.store, bootstrap),
             jobs=self.jobs,
             admin=self.admin,
             agents=self.agents,
             tls=self.tls,
+            credentials=self.credentials,
+            audits=self.audits,
+            throttle=self.throttle,
         )
+        self._has_bootstrap = bool(bootstrap)
+        self._stopping = threading.Event()
+        self._pruner = threading.Thread(target=self._prune_loop, name="audit-prune", daemon=True)
         host = config.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
 
@@ -61,6 +88,12 @@ class App:
         self.server.start()
         if run_cycles:
             self.runner.start()
+            self._pruner.start()
+        if not self._has_bootstrap and not self.credentials.list_principals():
+            log.warning(
+                "no_principals",
+                hint="start once with --admin-token-file to create the first principals",
+            )
         log.info(
             "scheduler_started",
             address=self.address,
@@ -71,10 +104,23 @@ class App:
 
     def stop(self, grace: float = 2.0) -> None:
         self._health.enter_graceful_shutdown()
+        self._stopping.set()
         self.runner.stop()
+        if self._pruner.is_alive():
+            self._pruner.join(10)
         self.server.stop(grace).wait()
         self.store.dispose()
         log.info("scheduler_stopped", address=self.address)
+
+    def _prune_loop(self) -> None:
+        """Applies audit retention at start and then every audit_prune_interval_s."""
+        while True:
+            try:
+                self.audits.prune()
+            except Exception:
+                log.exception("audit_prune_failed")
+            if self._stopping.wait(self.config.security.audit_prune_interval_s):
+                return
 
 
 def _redact(url: str) -> str:
@@ -93,6 +139,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--listen", help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051)")
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///suanchou.db)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--admin-token-file",
+        metavar="PATH",
+        help="file holding the bootstrap admin token, which may only create named principals "
+        "(`suanchou principal create`); not needed once they exist",
+    )
     p.add_argument(
         "--lease-timeout",
         type=float,
@@ -138,22 +190,16 @@ def main(argv: list[str] | None = None) -> int:
                 "tls_key": args.tls_key,
                 "tls_client_ca": args.tls_client_ca,
                 "insecure": args.insecure,
+                "admin_token_file": args.admin_token_file,
             },
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not config.admin_token:
-        print(
-            "error: set the admin token with SUANCHOU_ADMIN_TOKEN or admin_token in the "
-            "[server] table of the config file (at least 16 characters)",
-            file=sys.stderr,
-        )
-        return 2
     logs.configure(config.log_level, json=config.log_json)
     try:
         app = App(config)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # ConfigError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from scheduler.service.security_settings import SecuritySettings
 from scheduler.service.settings import SchedulerSettings
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -23,7 +24,11 @@ class ConfigError(ValueError):
 class ServerConfig:
     listen: str = DEFAULT_LISTEN
     database_url: str = "sqlite:///suanchou.db"
+    # Compatibility only: prefer admin_token_file (an environment variable or config value is
+    # readable by every process of the user, and by jobs that inherit the environment).
     admin_token: str = ""
+    # File holding the bootstrap admin token, which may only create named principals.
+    admin_token_file: str = ""
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
     # PEM paths; empty = plaintext. tls_client_ca turns on mutual TLS (client certs required).
@@ -32,13 +37,33 @@ class ServerConfig:
     tls_client_ca: str = ""
     insecure: bool = False  # allow plaintext on a non-loopback listen address
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+
+    def bootstrap_token(self) -> str:
+        """The bootstrap admin token: from admin_token_file, else admin_token; "" if neither."""
+        if not self.admin_token_file:
+            return self.admin_token
+        try:
+            token = Path(self.admin_token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"admin_token_file {self.admin_token_file}: {exc}") from exc
+        if not token:
+            raise ConfigError(f"admin_token_file {self.admin_token_file}: the file is empty")
+        return token
 
 
 # TOML [server] key / environment suffix -> (field, type). Environment: SUANCHOU_<KEY upper>.
-_TOP = {"listen": str, "database_url": str, "admin_token": str, "log_level": str}
+_TOP = {
+    "listen": str,
+    "database_url": str,
+    "admin_token": str,
+    "admin_token_file": str,
+    "log_level": str,
+}
 _TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str}
 _FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
+_SEC = {f.name: f.type for f in fields(SecuritySettings)}
 
 
 def load(
@@ -60,7 +85,7 @@ def load(
         for key, value in section.items():
             _check_key(key, f"{file}: [server].{key}")
             values[key] = value
-    for key in (*_TOP, *_FLAGS, *_SCHED):
+    for key in (*_TOP, *_FLAGS, *_SCHED, *_SEC):
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is not None:
             values[key] = raw
@@ -71,24 +96,28 @@ def load(
 
 
 def _check_key(key: str, where: str) -> None:
-    if key not in _TOP and key not in _FLAGS and key not in _SCHED:
-        known = ", ".join(sorted([*_TOP, *_FLAGS, *_SCHED]))
+    if key not in _TOP and key not in _FLAGS and key not in _SCHED and key not in _SEC:
+        known = ", ".join(sorted([*_TOP, *_FLAGS, *_SCHED, *_SEC]))
         raise ConfigError(f"{where}: unknown key (known: {known})")
 
 
 def _build(values: Mapping[str, Any]) -> ServerConfig:
     sched = SchedulerSettings()
+    security = SecuritySettings()
     top: dict[str, Any] = {}
     for key, value in values.items():
         if key in _TOP:
             top[key] = str(value)
         elif key in _FLAGS:
             top[key] = _flag(key, value)
+        elif key in _SEC:
+            kind = type(getattr(security, key))
+            security = replace(security, **{key: _coerce(key, value, kind)})
         else:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
-    return ServerConfig(scheduler=sched, **top)
+    return ServerConfig(scheduler=sched, security=security, **top)
 
 
 def _flag(key: str, value: Any) -> bool:

@@ -24,7 +24,15 @@ from pathlib import Path
 import grpc
 import yaml
 
-from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc, types_pb2
+from protos.suanchou.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    security_pb2,
+    security_pb2_grpc,
+    types_pb2,
+)
 from scheduler import logs
 from scheduler.app import App
 from scheduler.cli.render import table
@@ -251,14 +259,25 @@ def _agents(
                 p.kill()
 
 
+def _bootstrap_admin(channel: grpc.Channel, bootstrap_token: str) -> str:
+    """The bootstrap token's one power: create the `admin` principal; returns its token."""
+    reply = security_pb2_grpc.PrincipalServiceStub(channel).CreatePrincipal(
+        security_pb2.CreatePrincipalRequest(name="admin", role="admin"),
+        metadata=_md(bootstrap_token),
+    )
+    return str(reply.token)
+
+
 def run(workdir: Path, out: object = None) -> int:
     say = print
-    admin_token = secrets.token_urlsafe(24)
+    bootstrap_file = workdir / "bootstrap-token"
+    bootstrap_file.write_text(secrets.token_urlsafe(24))
+    bootstrap_file.chmod(0o600)
     settings = SchedulerSettings(sync_interval_s=0.3, lease_timeout_s=15, cycle_interval_s=0.5)
     config = ServerConfig(
         listen="127.0.0.1:0",
         database_url=f"sqlite:///{workdir / 'suanchou.db'}",
-        admin_token=admin_token,
+        admin_token_file=str(bootstrap_file),
         scheduler=settings,
     )
     app = App(config)
@@ -270,7 +289,7 @@ def run(workdir: Path, out: object = None) -> int:
         clusters = admin_pb2_grpc.ClusterServiceStub(channel)
         depts = admin_pb2_grpc.DepartmentServiceStub(channel)
         jobs = jobs_pb2_grpc.JobServiceStub(channel)
-        admin = _md(admin_token)
+        admin = _md(_bootstrap_admin(channel, bootstrap_file.read_text()))
 
         dept_tokens = {}
         for name, display in DEPARTMENTS:

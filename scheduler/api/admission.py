@@ -67,8 +67,8 @@ class Admission:
         self._in_class: dict[str, int] = {}
         self._in_caller: dict[tuple[str, str], int] = {}
 
-    @contextmanager
-    def admit(self, kind: str, caller: str) -> Iterator[None]:
+    def acquire(self, kind: str, caller: str) -> None:
+        """Takes a slot of `kind` for `caller`, waiting up to wait_s; raises Overloaded."""
         budget = self._budgets[kind]
         key = (kind, caller)
         deadline = time.monotonic() + self._wait_s
@@ -86,12 +86,20 @@ class Admission:
                 self._cond.wait(left)
             self._in_class[kind] = self._in_class.get(kind, 0) + 1
             self._in_caller[key] = self._in_caller.get(key, 0) + 1
+
+    def release(self, kind: str, caller: str) -> None:
+        key = (kind, caller)
+        with self._cond:
+            self._in_class[kind] -= 1
+            self._in_caller[key] -= 1
+            if not self._in_caller[key]:
+                del self._in_caller[key]  # bounded by callers in flight, not ever seen
+            self._cond.notify_all()
+
+    @contextmanager
+    def admit(self, kind: str, caller: str) -> Iterator[None]:
+        self.acquire(kind, caller)
         try:
             yield
         finally:
-            with self._cond:
-                self._in_class[kind] -= 1
-                self._in_caller[key] -= 1
-                if not self._in_caller[key]:
-                    del self._in_caller[key]  # bounded by callers in flight, not ever seen
-                self._cond.notify_all()
+            self.release(kind, caller)

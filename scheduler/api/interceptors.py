@@ -1,32 +1,41 @@
-"""Authentication, error mapping and the canonical per-RPC log line, applied once for all RPCs."""
+"""Authentication, authorization, auditing, error mapping and the canonical per-RPC log line,
+applied once for all RPCs."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import structlog
 
 from scheduler.api.admission import Admission, budgets_for, kind_of
+from scheduler.api.authz import Rule, rule_for
 from scheduler.api.status import code_for
-from scheduler.domain.errors import DomainError
-from scheduler.service.auth import Authenticator, Principal, Role
+from scheduler.domain.errors import (
+    DomainError,
+    Overloaded,
+    PermissionDenied,
+    Throttled,
+    Unauthenticated,
+)
+from scheduler.service import audit
+from scheduler.service.audit import AuditService, CallAudit
+from scheduler.service.auth import Authenticator, Principal
+from scheduler.service.throttle import AuthThrottle, peer_address
 
 log = structlog.get_logger("suanchou.rpc")
 
 _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
 
-# Which token each service takes. Services not listed (health, reflection) are open.
-SERVICE_ROLES = {
-    "suanchou.v1.JobService": Role.DEPARTMENT,
-    "suanchou.v1.ClusterService": Role.ADMIN,
-    "suanchou.v1.DepartmentService": Role.ADMIN,
-    "suanchou.v1.AgentService": Role.AGENT,
-}
+# Services under our authorization table; others (health, reflection) are open.
+PROTECTED_PREFIX = "/suanchou."
 
 
 def current_principal() -> Principal:
@@ -37,7 +46,7 @@ def current_principal() -> Principal:
 def _bearer(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
     for key, value in metadata or ():
         if key == "authorization":
-            text = value.decode() if isinstance(value, bytes) else value
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
             scheme, _, token = text.partition(" ")
             return token.strip() if scheme.lower() == "bearer" else ""
     return ""
@@ -46,100 +55,171 @@ def _bearer(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
 def _request_id(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
     for key, value in metadata or ():
         if key == "x-request-id":
-            text = value.decode() if isinstance(value, bytes) else value
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
             return text[:64]
     return uuid.uuid4().hex[:16]
 
 
+@dataclass
+class Call:
+    """One call's authentication and audit state, for the interceptor's wrappers."""
+
+    audit: CallAudit
+    principal: Principal | None = None
+    throttled: bool = False
+    audit_token: contextvars.Token[CallAudit | None] | None = None
+    principal_token: contextvars.Token[Principal] | None = None
+
+    @classmethod
+    def of(cls, context: grpc.ServicerContext, method: str, rule: Rule) -> Call:
+        return cls(
+            CallAudit(
+                rpc=method,
+                peer=context.peer()[:128],
+                request_id=_request_id(context.invocation_metadata()),
+                mutating=rule.mutating,
+                conditional=rule.conditional,
+            )
+        )
+
+
 class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, auth: Authenticator, admission: Admission | None = None) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        audits: AuditService,
+        throttle: AuthThrottle,
+        admission: Admission | None = None,
+    ) -> None:
         self._auth = auth
+        self._audits = audits
+        self._throttle = throttle
         self._admission = admission or Admission(budgets_for(64))
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         method: str = details.method
-        service = method.split("/")[1] if method.count("/") >= 2 else ""
-        role = SERVICE_ROLES.get(service)
-        if handler is None or role is None:
+        if handler is None or not method.startswith(PROTECTED_PREFIX):
             return handler
+        rule = rule_for(method)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, role),
+                self._wrap_unary(handler.unary_unary, method, rule),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method, role),
+                self._wrap_stream(handler.unary_stream, method, rule),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
-    def _enter(self, context: grpc.ServicerContext, role: Role) -> tuple[Principal, str]:
-        metadata = context.invocation_metadata()
-        principal = self._auth.authenticate(_bearer(metadata), role)
-        return principal, _request_id(metadata)
+    def _begin(
+        self, call: Call, request: Any, context: grpc.ServicerContext, method: str, rule: Rule
+    ) -> None:
+        call.audit_token = audit.begin(call.audit)
+        audit.add_targets(*rule.targets(request))
+        principal = self._authenticate(call, _bearer(context.invocation_metadata()))
+        call.principal = principal
+        call.audit.principal, call.audit.role = principal.name, principal.role.value
+        if principal.role not in rule.roles:
+            name = method.rsplit("/", 1)[-1]
+            raise PermissionDenied(f"role {principal.role.value} may not call {name}")
+        call.principal_token = _principal.set(principal)
+
+    def _authenticate(self, call: Call, token: str) -> Principal:
+        """The caller: throttled peers are refused before the token is looked at; no, unknown
+        or revoked tokens are UNAUTHENTICATED. (A valid token whose role is not in the rpc's
+        row is PERMISSION_DENIED, in _begin.)"""
+        address = peer_address(call.audit.peer)
+        wait = self._throttle.retry_after(address)
+        if wait > 0:
+            call.throttled = True
+            raise Throttled(f"too many failed authentications; retry in {math.ceil(wait)} s")
+        try:
+            return self._auth.authenticate(token)
+        except Unauthenticated:
+            self._throttle.failed(address)
+            raise
+
+    @contextlib.contextmanager
+    def _admitted(self, call: Call, method: str) -> Iterator[None]:
+        """Inside the call's concurrency budget (admission.py). A call refused for load is not
+        audited, like a throttled one: nothing was attempted, and a record per refusal would
+        add database writes exactly when there are too many."""
+        kind, caller = kind_of(method), str(call.principal)
+        try:
+            self._admission.acquire(kind, caller)
+        except Overloaded:
+            call.throttled = True
+            raise
+        try:
+            yield
+        finally:
+            self._admission.release(kind, caller)
+
+    def _end(self, call: Call, code: grpc.StatusCode, message: str) -> None:
+        self._audits.finish(call.audit, code.name, message[:256], throttled=call.throttled)
+        # A stream closed from another thread finishes in another context, where the tokens
+        # cannot be reset; the next call on this thread sets both variables afresh anyway.
+        with contextlib.suppress(ValueError):
+            if call.principal_token is not None:
+                _principal.reset(call.principal_token)
+            if call.audit_token is not None:
+                audit.end(call.audit_token)
 
     def _wrap_unary(
-        self, behaviour: Callable[[Any, Any], Any], method: str, role: Role
+        self, behaviour: Callable[[Any, Any], Any], method: str, rule: Rule
     ) -> Callable[[Any, Any], Any]:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
-            principal: Principal | None = None
-            request_id = ""
-            code = grpc.StatusCode.OK
+            call = Call.of(context, method, rule)
+            code, message = grpc.StatusCode.OK, ""
             try:
-                principal, request_id = self._enter(context, role)
-                token = _principal.set(principal)
-                try:
-                    with self._admission.admit(kind_of(method), str(principal)):
-                        return behaviour(request, context)
-                finally:
-                    _principal.reset(token)
+                self._begin(call, request, context, method, rule)
+                with self._admitted(call, method):
+                    return behaviour(request, context)
             except DomainError as exc:
-                code = code_for(exc)
-                context.abort(code, str(exc))
+                code, message = code_for(exc), str(exc)
+                context.abort(code, message)
             except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("rpc_failed", method=method, request_id=request_id)
+                code, message = grpc.StatusCode.INTERNAL, "internal error"
+                log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
                 context.abort(code, "internal error; see the scheduler log")
             finally:
-                _log(method, principal, request_id, context, code, start)
+                self._end(call, code, message)
+                _log(method, call.principal, call.audit.request_id, context, code, start)
 
         return handle
 
     def _wrap_stream(
-        self, behaviour: Callable[[Any, Any], Iterator[Any]], method: str, role: Role
+        self, behaviour: Callable[[Any, Any], Iterator[Any]], method: str, rule: Rule
     ) -> Callable[[Any, Any], Iterator[Any]]:
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             start = time.perf_counter()
-            principal: Principal | None = None
-            request_id = ""
-            code = grpc.StatusCode.OK
+            call = Call.of(context, method, rule)
+            code, message = grpc.StatusCode.OK, ""
             try:
-                principal, request_id = self._enter(context, role)
-                token = _principal.set(principal)
-                try:
-                    with self._admission.admit(kind_of(method), str(principal)):
-                        yield from behaviour(request, context)
-                finally:
-                    _principal.reset(token)
+                self._begin(call, request, context, method, rule)
+                with self._admitted(call, method):
+                    yield from behaviour(request, context)
                 if not context.is_active():
                     code = grpc.StatusCode.CANCELLED
             except DomainError as exc:
-                code = code_for(exc)
-                context.abort(code, str(exc))
+                code, message = code_for(exc), str(exc)
+                context.abort(code, message)
             except GeneratorExit:
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("rpc_failed", method=method, request_id=request_id)
+                code, message = grpc.StatusCode.INTERNAL, "internal error"
+                log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
                 context.abort(code, "internal error; see the scheduler log")
             finally:
-                _log(method, principal, request_id, context, code, start)
+                self._end(call, code, message)
+                _log(method, call.principal, call.audit.request_id, context, code, start)
 
         return handle
 

@@ -20,6 +20,7 @@ from scheduler.api.interceptors import current_principal
 from scheduler.api.peer_identity import require_certificate_for
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
+from scheduler.service.auth import job_scope
 from scheduler.service.jobs import JobsService
 
 WATCH_POLL_S = 1.0
@@ -40,7 +41,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def GetJob(
         self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
     ) -> types_pb2.Job:
-        return cv.job_view_to_proto(self._jobs.get(current_principal().name, request.job_id))
+        scope = job_scope(current_principal(), "")
+        return cv.job_view_to_proto(self._jobs.get(scope, request.job_id))
 
     def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext
@@ -48,7 +50,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         limit = request.page_size or 100
         states = [cv.job_state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)]
         views = self._jobs.page(
-            current_principal().name,
+            job_scope(current_principal(), request.department),
             states=states,
             job_set=request.job_set,
             before_seq=cv.decode_page_token(request.page_token),
@@ -75,7 +77,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def WatchEvents(
         self, request: jobs_pb2.WatchEventsRequest, context: grpc.ServicerContext
     ) -> Iterator[types_pb2.JobEvent]:
-        department = current_principal().name
+        department = job_scope(current_principal(), request.department)
         after = request.after_event_id
         # Wake the wait below as soon as the client goes away, not at the next poll.
         context.add_callback(self._jobs.wake_watchers)
@@ -97,7 +99,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def ExplainJob(
         self, request: jobs_pb2.ExplainJobRequest, context: grpc.ServicerContext
     ) -> jobs_pb2.ExplainJobResponse:
-        return cv.explanation_to_proto(self._jobs.explain(current_principal().name, request.job_id))
+        scope = job_scope(current_principal(), "")
+        return cv.explanation_to_proto(self._jobs.explain(scope, request.job_id))
 
 
 class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):

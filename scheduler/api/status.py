@@ -12,6 +12,7 @@ from scheduler.domain.errors import (
     NotFound,
     Overloaded,
     PermissionDenied,
+    Throttled,
     Unauthenticated,
     Unavailable,
 )
@@ -25,6 +26,7 @@ STATUS: dict[type[DomainError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_key=args.tls_key,
             server_name=args.server_name,
             insecure=args.insecure,
+            token_file=args.token_file,
+            admin_token_file=args.admin_token_file,
         )
         handler = _resolve(args.handler)
         return handler(args, settings)
@@ -126,13 +128,28 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--token",
         default=default,
-        help=f"department token for job commands (prefer env {ENV_TOKEN} or the config file: "
-        "flags are visible to other users in ps)",
+        help="department (or operator) token for job commands (prefer --token-file: flags "
+        f"are visible to other users in ps; env {ENV_TOKEN})",
     )
     group.add_argument(
         "--admin-token",
         default=default,
-        help=f"admin token for cluster and department commands (env {ENV_ADMIN_TOKEN})",
+        help="token of a named principal (admin, security-admin, auditor) or the bootstrap "
+        f"token, for cluster, department, principal, token and audit commands (env "
+        f"{ENV_ADMIN_TOKEN})",
+    )
+    group.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default=default,
+        help="read the token from this file (env SUANCHOU_TOKEN_FILE, config key token_file)",
+    )
+    group.add_argument(
+        "--admin-token-file",
+        metavar="PATH",
+        default=default,
+        help="read the admin token from this file (env SUANCHOU_ADMIN_TOKEN_FILE, config key "
+        "admin_token_file)",
     )
     group.add_argument(
         "--config",
@@ -215,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_commands(commands, leaf)
     _add_cluster_commands(commands, leaf)
     _add_department_commands(commands, leaf)
+    _add_security_commands(commands, leaf)
     for name, (_, help_text) in DELEGATED.items():
         delegated = commands.add_parser(name, help=help_text, add_help=False)
         # Reached only when flags precede the name; the real dispatch happens before parsing.
@@ -367,6 +385,76 @@ def _add_department_commands(commands: Any, leaf: _Commands) -> None:
     create.add_argument("name", metavar="NAME", help="e.g. 公安局 (1-64 characters)")
     create.add_argument("--display-name", required=True, metavar="TEXT")
     leaf.add(sub, "list", "scheduler.cli.departments:list_departments", "list departments")
+
+
+def _add_security_commands(commands: Any, leaf: _Commands) -> None:
+    principal = commands.add_parser(
+        "principal", help="create and list named principals (security-admin)"
+    )
+    sub = principal.add_subparsers(title="principal commands", metavar="COMMAND", required=True)
+    create = leaf.add(
+        sub,
+        "create",
+        "scheduler.cli.security:create_principal",
+        "create a named principal and print its first token (shown once); the bootstrap "
+        "token may do this and nothing else",
+    )
+    create.add_argument("name", metavar="NAME", help="1-64 characters of [a-z0-9._-]")
+    create.add_argument(
+        "--role", required=True, choices=["admin", "security-admin", "auditor", "operator"]
+    )
+    leaf.add(sub, "list", "scheduler.cli.security:list_principals", "list named principals")
+
+    token = commands.add_parser("token", help="list, issue, rotate and revoke tokens")
+    sub = token.add_subparsers(title="token commands", metavar="COMMAND", required=True)
+    listing = leaf.add(
+        sub, "list", "scheduler.cli.security:list_tokens", "list tokens (ids, never secrets)"
+    )
+    listing.add_argument("--principal", default="", metavar="NAME")
+    listing.add_argument("--kind", default="", metavar="ROLE", help="e.g. department, agent")
+    listing.add_argument("--all", action="store_true", help="include revoked tokens")
+    issue = leaf.add(
+        sub,
+        "issue",
+        "scheduler.cli.security:issue_token",
+        "issue one more token for a principal (shown once)",
+    )
+    issue.add_argument("kind", metavar="KIND", help="admin, security-admin, auditor, operator, "
+                       "department or agent")  # fmt: skip
+    issue.add_argument("principal", metavar="NAME", help="principal, department or cluster")
+    rotate = leaf.add(
+        sub,
+        "rotate",
+        "scheduler.cli.security:rotate_token",
+        "replace a token: a new one (shown once) and the old one revoked",
+    )
+    rotate.add_argument("token_id", metavar="ID")
+    revoke = leaf.add(
+        sub, "revoke", "scheduler.cli.security:revoke_token", "revoke a token at once"
+    )
+    revoke.add_argument("token_id", metavar="ID")
+
+    audit = commands.add_parser("audit", help="read and verify the audit trail (auditor)")
+    sub = audit.add_subparsers(title="audit commands", metavar="COMMAND", required=True)
+    when = "ISO time (2026-12-01 or 2026-12-01T08:00:00+08:00; UTC if no offset) or an age " \
+        "such as 30m, 24h, 7d"  # fmt: skip
+    for name, handler, help_text in (
+        ("list", "list_records", "list audit records, oldest first"),
+        ("export", "export_records", "write every matching record as JSON lines to stdout"),
+    ):
+        parser = leaf.add(sub, name, f"scheduler.cli.audit:{handler}", help_text)
+        parser.add_argument("--since", metavar="TIME", help=f"from this time: {when}")
+        parser.add_argument("--until", metavar="TIME", help=f"before this time: {when}")
+        parser.add_argument("--principal", default="", metavar="NAME")
+        parser.add_argument("--target", default="", metavar="ID", help="e.g. a job id")
+        if name == "list":
+            parser.add_argument("--limit", type=int, default=100, metavar="N", help="default 100")
+    leaf.add(
+        sub,
+        "verify",
+        "scheduler.cli.audit:verify",
+        "recompute the hash chain; exit 1 and name the first broken record if it was altered",
+    )
 
 
 if __name__ == "__main__":

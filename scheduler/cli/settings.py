@@ -5,12 +5,21 @@
 | scheduler   | `--scheduler`   | `SUANCHOU_SCHEDULER`   | `scheduler`     | `127.0.0.1:50051` |
 | token       | `--token`       | `SUANCHOU_TOKEN`       | `token`         | none (department) |
 | admin token | `--admin-token` | `SUANCHOU_ADMIN_TOKEN` | `admin_token`   | none              |
+| token file  | `--token-file`  | `SUANCHOU_TOKEN_FILE`  | `token_file`    | none              |
+| admin file  | `--admin-token-file` | `SUANCHOU_ADMIN_TOKEN_FILE` | `admin_token_file` |  |
 | config file | `--config`      | `SUANCHOU_CONFIG`      |                 | see below         |
 | CA bundle   | `--tls-ca`      | `SUANCHOU_TLS_CA`      | `tls_ca`        | none (plaintext)  |
 | client cert | `--tls-cert`    | `SUANCHOU_TLS_CERT`    | `tls_cert`      | none              |
 | client key  | `--tls-key`     | `SUANCHOU_TLS_KEY`     | `tls_key`       | none              |
 | TLS name    | `--server-name` | `SUANCHOU_SERVER_NAME` | `server_name`   | the target's host |
 | plaintext   | `--insecure`    | `SUANCHOU_INSECURE`    | `insecure`      | loopback only     |
+
+The token is for job commands (a department's or an operator's token); the admin token is the
+token of a named principal (admin, security-admin, auditor) or the server's bootstrap token, for
+cluster, department, principal, token and audit commands. Prefer the `*_file` forms: a file
+(mode 0600) is not visible in `ps`, not inherited by child processes and not in shell history.
+At each level a token beats a token file (`--token` beats `--token-file`, which beats
+`SUANCHOU_TOKEN`).
 
 `--tls-ca` (or a client certificate) makes the connection TLS; without it the CLI talks
 plaintext, and only to a loopback scheduler unless `insecure` is set (`true` in the file, `1`
@@ -49,9 +58,12 @@ ENV_TLS_CERT = "SUANCHOU_TLS_CERT"
 ENV_TLS_KEY = "SUANCHOU_TLS_KEY"
 ENV_SERVER_NAME = "SUANCHOU_SERVER_NAME"
 ENV_INSECURE = "SUANCHOU_INSECURE"
-CONFIG_KEYS: tuple[str, ...] = ("scheduler", "token", "admin_token")
-CONFIG_KEYS += ("tls_ca", "tls_cert", "tls_key", "server_name", "insecure")
+ENV_TOKEN_FILE = "SUANCHOU_TOKEN_FILE"
+ENV_ADMIN_TOKEN_FILE = "SUANCHOU_ADMIN_TOKEN_FILE"
+CONFIG_KEYS: tuple[str, ...] = ("scheduler", "token", "admin_token", "token_file")
+CONFIG_KEYS += ("admin_token_file", "tls_ca", "tls_cert", "tls_key", "server_name", "insecure")
 _BOOLEAN_KEYS = ("insecure",)
+MAX_TOKEN_FILE_BYTES = 4096
 
 
 def default_config_path() -> Path:
@@ -114,6 +126,8 @@ def load_settings(
     tls_key: str | None = None,
     server_name: str | None = None,
     insecure: bool | None = None,
+    token_file: str | None = None,
+    admin_token_file: str | None = None,
 ) -> Settings:
     """Resolves every setting from flags (None = not given), `env` and the config file."""
     config_path = _config_path(config, env)
@@ -127,10 +141,29 @@ def load_settings(
                 return value.strip()
         return None
 
+    def secret(
+        value: str | None, file: str | None, env_name: str, env_file: str, key: str
+    ) -> str | None:
+        """The first of: flag, flag file, env, env file, config value, config file."""
+        sources = (
+            (value, False),
+            (file, True),
+            (env.get(env_name), False),
+            (env.get(env_file), True),
+            (file_values.get(key), False),
+            (file_values.get(key + "_file"), True),
+        )
+        for given, is_path in sources:
+            if given is not None and given.strip():
+                return read_token_file(given.strip()) if is_path else given.strip()
+        return None
+
     return Settings(
         scheduler=pick(scheduler, ENV_SCHEDULER, "scheduler") or DEFAULT_SCHEDULER,
-        token=pick(token, ENV_TOKEN, "token"),
-        admin_token=pick(admin_token, ENV_ADMIN_TOKEN, "admin_token"),
+        token=secret(token, token_file, ENV_TOKEN, ENV_TOKEN_FILE, "token"),
+        admin_token=secret(
+            admin_token, admin_token_file, ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE, "admin_token"
+        ),
         config_path=config_path,
         tls=_client_tls(
             pick(tls_ca, ENV_TLS_CA, "tls_ca"),
@@ -166,6 +199,25 @@ def _boolean(value: str | None, env_name: str) -> bool:
     raise UsageError(
         f"{env_name} (or insecure in the config file): expected 1 or 0, got {text[:20]!r}"
     )
+
+
+def read_token_file(path: str) -> str:
+    """The token in the file at `path` (surrounding whitespace removed)."""
+    file = Path(path).expanduser()
+    try:
+        with file.open("rb") as f:
+            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as e:
+        raise CliError(f"token file {file}: {e.strerror}") from e
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise CliError(f"token file {file}: larger than {MAX_TOKEN_FILE_BYTES} bytes")
+    try:
+        token = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise CliError(f"token file {file}: not an ASCII token") from None
+    if not token:
+        raise CliError(f"token file {file}: empty")
+    return token
 
 
 def _config_path(flag: str | None, env: Mapping[str, str]) -> Path | None:

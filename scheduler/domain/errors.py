@@ -38,6 +38,10 @@ class Unauthenticated(DomainError):
     """No valid credentials."""
 
 
+class Throttled(DomainError):
+    """Too many failed attempts from this caller; retry after a cool-down."""
+
+
 class FailedPrecondition(DomainError):
     """The system is not in a state that allows the request (e.g. no cluster could ever run it)."""
 

@@ -7,12 +7,14 @@ from datetime import datetime
 
 from scheduler.domain.errors import FailedPrecondition, InvalidSpec
 from scheduler.domain.models import ClusterSpec, Department
+from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState
 from scheduler.domain.validation import validate_cluster_spec, validate_department_name
+from scheduler.service import audit
 from scheduler.service.clock import Clock
 from scheduler.service.liveness import Liveness
 from scheduler.service.settings import SchedulerSettings
-from scheduler.service.tokens import PREFIX_AGENT, PREFIX_DEPARTMENT, hash_token, new_token
+from scheduler.service.tokens import issue_token
 from scheduler.service.views import (
     ClusterView,
     allocated_by_node,
@@ -48,9 +50,11 @@ class AdminService:
         validate_department_name(name)
         if len(display_name) > 256:
             raise InvalidSpec("at most 256 characters", field="display_name")
-        token = new_token(PREFIX_DEPARTMENT)
         with self._store.unit() as tx:
-            dept = tx.departments.create(name, display_name, hash_token(token), self._clock.now())
+            now = self._clock.now()
+            dept = tx.departments.create(name, display_name, now)
+            token, info = issue_token(tx, Principal(Role.DEPARTMENT, name), now, audit.actor())
+            audit.add_targets(info.token_id)
         return dept, token
 
     def list_departments(self) -> list[Department]:
@@ -59,9 +63,11 @@ class AdminService:
 
     def register_cluster(self, spec: ClusterSpec) -> tuple[ClusterView, str]:
         validate_cluster_spec(spec)
-        token = new_token(PREFIX_AGENT)
         with self._store.unit() as tx:
-            tx.clusters.create(spec, hash_token(token), self._clock.now())
+            now = self._clock.now()
+            tx.clusters.create(spec, now)
+            token, info = issue_token(tx, Principal(Role.AGENT, spec.name), now, audit.actor())
+            audit.add_targets(info.token_id)
             view = self._view(tx, spec.name)
         return view, token
 
@@ -84,6 +90,8 @@ class AdminService:
             view = self._view(tx, name)
             if view.active_runs == 0:
                 tx.clusters.delete(name)
+                # The agent of a removed cluster is refused from its next call on.
+                tx.tokens.revoke_all(Principal(Role.AGENT, name), self._clock.now())
                 return Deregistered(True, view)
             if not drain:
                 raise FailedPrecondition(

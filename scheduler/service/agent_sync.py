@@ -10,6 +10,7 @@ from scheduler.domain.errors import InvalidSpec
 from scheduler.domain.models import Job, Node, Run
 from scheduler.domain.states import RUN_TRANSITIONS, ClusterState, RunState
 from scheduler.domain.validation import validate_node
+from scheduler.service import audit
 from scheduler.service.clock import Clock
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
@@ -76,7 +77,7 @@ class AgentSyncService:
             now = self._clock.now()
             current = tx.clusters.get(cluster)
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
-            tx.clusters.replace_nodes(cluster, nodes, now)
+            nodes_changed = tx.clusters.replace_nodes(cluster, nodes, now)
             ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}
             start: list[Lease] = []
@@ -103,6 +104,9 @@ class AgentSyncService:
                 # Nothing new is leased to a draining cluster; leases not yet started are
                 # withdrawn rather than started.
                 start = []
+            if nodes_changed or touched or start or cancel:
+                # Audited only when it changed something (see scheduler.service.audit).
+                audit.mark_changed(cluster, *(lease.run.run_id for lease in start), *cancel)
         default_runtime = self._settings.default_max_runtime_s
         return SyncReply(
             cluster=cluster,

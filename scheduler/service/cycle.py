@@ -18,6 +18,7 @@ import structlog
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, Explanation, Run
+from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
 from scheduler.service.clock import Clock
@@ -164,6 +165,7 @@ class SchedulingCycle:
                 elif cluster.state is ClusterState.DRAINING and not active:
                     tx.clusters.delete(cluster.name)
                     self._liveness.forget(cluster.name)
+                    tx.tokens.revoke_all(Principal(Role.AGENT, cluster.name), now)
                     log.info("cluster_removed", cluster=cluster.name, reason="drained")
         return lost
 

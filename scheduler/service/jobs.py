@@ -14,6 +14,7 @@ from scheduler.domain.errors import DomainError, FailedPrecondition, InvalidSpec
 from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import MAX_BATCH, validate_job_spec
+from scheduler.service import audit
 from scheduler.service.clock import Clock
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.views import JobView
@@ -120,6 +121,7 @@ class JobsService:
                 )
             )
             existing[spec.client_id] = job
+            audit.add_targets(job.job_id)
             tx.events.append(job, state, now, reason=reason, message=message)
             error = None
             if verdict is not None:
@@ -134,14 +136,14 @@ class JobsService:
 
     # -- read -------------------------------------------------------------------------------
 
-    def get(self, department: str, job_id: str) -> JobView:
+    def get(self, department: str | None, job_id: str) -> JobView:
         with self._store.unit(write=False) as tx:
             job = self._own(tx, department, job_id)
             return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)))
 
     def page(
         self,
-        department: str,
+        department: str | None,
         *,
         states: Sequence[JobState] = (),
         job_set: str = "",
@@ -173,7 +175,7 @@ class JobsService:
 
     def events(
         self,
-        department: str,
+        department: str | None,
         after_id: int,
         *,
         job_set: str = "",
@@ -199,7 +201,7 @@ class JobsService:
     def store_version(self) -> int:
         return self._store.version
 
-    def explain(self, department: str, job_id: str) -> Explanation:
+    def explain(self, department: str | None, job_id: str) -> Explanation:
         with self._store.unit(write=False) as tx:
             job = self._own(tx, department, job_id)
             stored = tx.explanations.get(job_id, job.state)
@@ -299,15 +301,15 @@ class JobsService:
                 results.append((job_id, JobState.CANCELLED, None))
         return results
 
-    def _own(self, tx: Tx, department: str, job_id: str) -> Job:
-        """The job if it belongs to `department`; NOT_FOUND otherwise, so ids of other
-        departments' jobs cannot be probed."""
+    def _own(self, tx: Tx, department: str | None, job_id: str) -> Job:
+        """The job if it belongs to `department` (None: any, for an operator); NOT_FOUND
+        otherwise, so ids of other departments' jobs cannot be probed."""
         if not job_id:
             raise InvalidSpec("is required", field="job_id")
         try:
             job = tx.jobs.get(job_id)
         except NotFound:
             job = None
-        if job is None or job.department != department:
+        if job is None or (department is not None and job.department != department):
             raise NotFound(f"job {job_id!r} not found", field="job_id")
         return job

@@ -43,7 +43,7 @@ def department_from_row(row: DepartmentRow) -> Department:
     return Department(name=row.name, display_name=row.display_name, created_at=utc(row.created_at))
 
 
-def cluster_to_row(spec: ClusterSpec, token_hash: str, now: datetime) -> ClusterRow:
+def cluster_to_row(spec: ClusterSpec, now: datetime) -> ClusterRow:
     return ClusterRow(
         name=spec.name,
         region=spec.region,
@@ -54,7 +54,6 @@ def cluster_to_row(spec: ClusterSpec, token_hash: str, now: datetime) -> Cluster
         price=dict(spec.price),
         labels=dict(spec.labels),
         state=ClusterState.ACTIVE.value,
-        token_hash=token_hash,
         created_at=now,
     )
 

@@ -44,12 +44,10 @@ class Departments:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def create(self, name: str, display_name: str, token_hash: str, now: datetime) -> Department:
+    def create(self, name: str, display_name: str, now: datetime) -> Department:
         if self._s.get(DepartmentRow, name) is not None:
             raise AlreadyExists(f"department {name!r} already exists", field="name")
-        row = DepartmentRow(
-            name=name, display_name=display_name, token_hash=token_hash, created_at=now
-        )
+        row = DepartmentRow(name=name, display_name=display_name, created_at=now)
         self._s.add(row)
         _flush(self._s, f"department {name!r} already exists", "name")
         return m.department_from_row(row)
@@ -58,21 +56,18 @@ class Departments:
         rows = self._s.exec(select(DepartmentRow).order_by(col(DepartmentRow.name))).all()
         return [m.department_from_row(r) for r in rows]
 
-    def by_token_hash(self, token_hash: str) -> Department | None:
-        row = self._s.exec(
-            select(DepartmentRow).where(DepartmentRow.token_hash == token_hash)
-        ).first()
-        return None if row is None else m.department_from_row(row)
+    def exists(self, name: str) -> bool:
+        return self._s.get(DepartmentRow, name) is not None
 
 
 class Clusters:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def create(self, spec: ClusterSpec, token_hash: str, now: datetime) -> Cluster:
+    def create(self, spec: ClusterSpec, now: datetime) -> Cluster:
         if self._s.get(ClusterRow, spec.name) is not None:
             raise AlreadyExists(f"cluster {spec.name!r} already exists", field="name")
-        row = m.cluster_to_row(spec, token_hash, now)
+        row = m.cluster_to_row(spec, now)
         self._s.add(row)
         _flush(self._s, f"cluster {spec.name!r} already exists", "name")
         return m.cluster_from_row(row)
@@ -84,9 +79,8 @@ class Clusters:
         rows = self._s.exec(select(ClusterRow).order_by(col(ClusterRow.name))).all()
         return [m.cluster_from_row(r) for r in rows]
 
-    def by_token_hash(self, token_hash: str) -> Cluster | None:
-        row = self._s.exec(select(ClusterRow).where(ClusterRow.token_hash == token_hash)).first()
-        return None if row is None else m.cluster_from_row(row)
+    def exists(self, name: str) -> bool:
+        return self._s.get(ClusterRow, name) is not None
 
     def set_state(self, name: str, state: ClusterState) -> Cluster:
         row = self._row(name)
@@ -195,15 +189,17 @@ class Jobs:
 
     def page(
         self,
-        department: str,
+        department: str | None,
         *,
         states: Collection[JobState] = (),
         job_set: str = "",
         before_seq: int | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        """Newest first; `before_seq` continues a previous page."""
-        query = select(JobRow).where(JobRow.department == department)
+        """Newest first; `before_seq` continues a previous page. None: every department."""
+        query = select(JobRow)
+        if department is not None:
+            query = query.where(JobRow.department == department)
         if states:
             query = query.where(col(JobRow.state).in_([s.value for s in states]))
         if job_set:
@@ -376,16 +372,16 @@ class Events:
 
     def after(
         self,
-        department: str,
+        department: str | None,
         after_id: int,
         *,
         job_set: str = "",
         job_id: str = "",
         limit: int = 500,
     ) -> list[JobEvent]:
-        query = select(JobEventRow).where(
-            JobEventRow.department == department, col(JobEventRow.event_id) > after_id
-        )
+        query = select(JobEventRow).where(col(JobEventRow.event_id) > after_id)
+        if department is not None:  # None: every department (an operator)
+            query = query.where(JobEventRow.department == department)
         if job_set:
             query = query.where(JobEventRow.job_set == job_set)
         if job_id:

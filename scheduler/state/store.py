@@ -8,7 +8,7 @@ locked" instead of waiting, which would turn a busy moment into a lost submit.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,8 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session, create_engine
 
 from scheduler.domain.errors import Unavailable
+from scheduler.state.audit_chain import AuditLog
+from scheduler.state.credentials import Principals, Tokens
 from scheduler.state.migrate import upgrade
 from scheduler.state.repositories import (
     Clusters,
@@ -41,6 +43,9 @@ class Tx:
     runs: Runs
     events: Events
     explanations: Explanations
+    principals: Principals
+    tokens: Tokens
+    audit: AuditLog
 
 
 class Store:
@@ -55,6 +60,9 @@ class Store:
         self._read_engine = (
             _make_engine(url, echo=echo, immediate=False) if self.is_sqlite else self._engine
         )
+        # Called with every write transaction just before it commits (the composition root
+        # installs the audit hook: a call's audit record lands in the transaction of its change).
+        self.before_commit: Callable[[Tx], None] | None = None
         self._changed = threading.Condition()
         self._version = 0
         if migrate:
@@ -77,10 +85,15 @@ class Store:
                 runs=Runs(session),
                 events=Events(session),
                 explanations=Explanations(session),
+                principals=Principals(session),
+                tokens=Tokens(session),
+                audit=AuditLog(session),
             )
             try:
                 yield tx
                 if write:
+                    if self.before_commit is not None:
+                        self.before_commit(tx)
                     session.commit()
             except (OperationalError, SATimeoutError) as exc:
                 session.rollback()

@@ -29,7 +29,6 @@ class DepartmentRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     display_name: str = Field(default="", max_length=256)
-    token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime
 
 
@@ -45,7 +44,6 @@ class ClusterRow(SQLModel, table=True):
     price: dict[str, float] = _json()
     labels: dict[str, str] = _json()
     state: str = Field(max_length=16)
-    token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime
     last_heartbeat: datetime | None = None
     agent_id: str = Field(default="", max_length=256)
@@ -144,3 +142,70 @@ class ExplanationRow(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     evaluated_at: datetime
+
+
+class PrincipalRow(SQLModel, table=True):
+    """A named principal (admin, security-admin, auditor, operator)."""
+
+    __tablename__ = "principal"
+
+    name: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=32)
+    created_at: datetime
+    created_by: str = Field(max_length=128)
+
+
+class TokenRow(SQLModel, table=True):
+    """Every bearer token of every kind (named principals, departments, agents).
+
+    `kind` is the holder's role and `principal` its name (principal, department or cluster), so
+    one indexed lookup by hash authenticates any caller.
+    """
+
+    __tablename__ = "token"
+    __table_args__ = (Index("ix_token_kind_principal", "kind", "principal"),)
+
+    token_id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=32)
+    principal: str = Field(max_length=64)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime
+    created_by: str = Field(max_length=128)
+    revoked_at: datetime | None = None
+
+
+class AuditRecordRow(SQLModel, table=True):
+    """One audited call; `hash` chains it to the record before (see scheduler.state.audit_chain)."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (
+        Index("ix_audit_record_time", "time"),
+        Index("ix_audit_record_principal", "principal"),
+    )
+
+    # Assigned by the chain (head.seq + 1), not by the database, so a gap means a deletion.
+    seq: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
+    time: datetime
+    principal: str = Field(max_length=128)
+    role: str = Field(max_length=32)
+    peer: str = Field(max_length=128)
+    rpc: str = Field(max_length=128)
+    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    outcome: str = Field(max_length=32)
+    message: str = Field(max_length=256)
+    request_id: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """The single row that serializes appends (locked FOR UPDATE) and remembers the chain's
+    ends: the last record, and the anchor left by retention pruning."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    hash: str = Field(max_length=64)
+    anchor_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    anchor_hash: str = Field(max_length=64)

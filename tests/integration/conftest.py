@@ -15,13 +15,23 @@ import grpc
 import pytest
 import yaml
 
-from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, jobs_pb2, jobs_pb2_grpc, types_pb2
+from protos.suanchou.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    security_pb2,
+    security_pb2_grpc,
+    types_pb2,
+)
 from scheduler.app import App
 from scheduler.config import ServerConfig
+from scheduler.service.security_settings import SecuritySettings
 from scheduler.service.settings import SchedulerSettings
 from tests.conftest import postgres_url, reset_postgres
 
-ADMIN_TOKEN = "integration-admin-token-0123456789"
+# The server's bootstrap token (from a file, as in production): it only creates principals.
+BOOTSTRAP_TOKEN = "integration-bootstrap-token-0123456789"
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = {
     types_pb2.JOB_STATE_SUCCEEDED,
@@ -63,26 +73,44 @@ class Pool:
     tmp: Path
     db_url: str
     settings: SchedulerSettings
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     app: App | None = None
     port: int = 0
     agents: list[Agent] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
+    # Token of the `admin` principal, created through the bootstrap token at first start.
+    admin_token: str = ""
     _channel: grpc.Channel | None = None
 
     # -- scheduler -------------------------------------------------------------------------
 
     def start(self) -> None:
         listen = f"127.0.0.1:{self.port}"
+        bootstrap_file = self.tmp / "bootstrap-token"
+        bootstrap_file.write_text(BOOTSTRAP_TOKEN + "\n")
         config = ServerConfig(
             listen=listen,
             database_url=self.db_url,
-            admin_token=ADMIN_TOKEN,
+            admin_token_file=str(bootstrap_file),
             scheduler=self.settings,
+            security=self.security,
         )
         self.app = App(config)
         self.app.start()
         self.port = self.app.port
         self._channel = grpc.insecure_channel(self.address)
+        if not self.admin_token:
+            self.admin_token = self.principal("admin", "admin")
+
+    def principal(self, name: str, role: str) -> str:
+        """The one bootstrap helper: creates a named principal with the bootstrap token and
+        returns its first token (also kept in `tokens`)."""
+        reply = security_pb2_grpc.PrincipalServiceStub(self.channel).CreatePrincipal(
+            security_pb2.CreatePrincipalRequest(name=name, role=role),
+            metadata=md(BOOTSTRAP_TOKEN),
+        )
+        self.tokens[name] = reply.token
+        return reply.token
 
     def stop(self) -> None:
         if self._channel is not None:
@@ -118,7 +146,7 @@ class Pool:
     def department(self, name: str) -> str:
         reply = self.departments.CreateDepartment(
             admin_pb2.CreateDepartmentRequest(name=name, display_name=name),
-            metadata=md(ADMIN_TOKEN),
+            metadata=md(self.admin_token),
         )
         self.tokens[name] = reply.token
         return reply.token
@@ -130,7 +158,7 @@ class Pool:
         base.update(spec)
         reply = self.clusters.RegisterCluster(
             admin_pb2.RegisterClusterRequest(spec=admin_pb2.ClusterSpec(name=name, **base)),
-            metadata=md(ADMIN_TOKEN),
+            metadata=md(self.admin_token),
         )
         self.tokens[name] = reply.agent_token
         (self.tmp / f"{name}.yaml").write_text(yaml.safe_dump({"nodes": nodes}))
@@ -174,7 +202,7 @@ class Pool:
 
     def cluster_info(self, name: str) -> admin_pb2.Cluster:
         return self.clusters.GetCluster(
-            admin_pb2.GetClusterRequest(name=name), metadata=md(ADMIN_TOKEN)
+            admin_pb2.GetClusterRequest(name=name), metadata=md(self.admin_token)
         )
 
     # -- department ------------------------------------------------------------------------
@@ -258,11 +286,15 @@ def node(
     return spec
 
 
-def _run_pool(tmp_path: Path, db_url: str) -> Iterator[Pool]:
+def _run_pool(
+    tmp_path: Path, db_url: str, security: SecuritySettings | None = None
+) -> Iterator[Pool]:
     settings = SchedulerSettings(
         sync_interval_s=0.2, lease_timeout_s=2.0, cycle_interval_s=0.2, max_attempts=3
     )
-    p = Pool(tmp=tmp_path, db_url=db_url, settings=settings)
+    p = Pool(
+        tmp=tmp_path, db_url=db_url, settings=settings, security=security or SecuritySettings()
+    )
     p.start()
     yield p
     for agent in p.agents:

@@ -7,7 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from protos.suanchou.v1 import admin_pb2
-from tests.integration.conftest import ADMIN_TOKEN, Pool, md
+from tests.integration.conftest import Pool, md
 
 
 def test_call_finished_after_the_deadline_is_logged_as_abandoned(pool: Pool) -> None:
@@ -20,7 +20,7 @@ def test_call_finished_after_the_deadline_is_logged_as_abandoned(pool: Pool) -> 
             with pytest.raises(grpc.RpcError) as err:
                 pool.departments.CreateDepartment(
                     admin_pb2.CreateDepartmentRequest(name="late", display_name="late"),
-                    metadata=md(ADMIN_TOKEN),
+                    metadata=md(pool.admin_token),
                     timeout=0.5,
                 )
             assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

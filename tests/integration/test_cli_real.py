@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.cli.main import main
-from tests.integration.conftest import ADMIN_TOKEN, Pool
+from tests.integration.conftest import Pool
 
 JOB_FILE = """
 jobs:
@@ -36,7 +36,7 @@ def test_cli_admin_and_department_flow(
 ) -> None:
     """An admin creates a department and cluster, a department submits, lists and explains."""
     monkeypatch.setenv("SUANCHOU_SCHEDULER", pool.address)
-    monkeypatch.setenv("SUANCHOU_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("SUANCHOU_ADMIN_TOKEN", pool.admin_token)
     monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
     code, out = _run(
         capsys, "--json", "department", "create", "公安局", "--display-name", "市公安局"

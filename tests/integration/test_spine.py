@@ -125,7 +125,8 @@ def test_idempotent_resubmit_returns_same_ids(pool: Pool) -> None:
 
 
 def test_department_isolation(pool: Pool) -> None:
-    """A department sees NOT_FOUND for another's job and cannot use an agent or admin token."""
+    """A department sees NOT_FOUND for another's job; an agent token is PERMISSION_DENIED on
+    JobService and no token at all UNAUTHENTICATED."""
     pool.department("公安局")
     pool.department("交通局")
     pool.cluster("gov-a", [node("n1")])
@@ -141,7 +142,8 @@ def test_department_isolation(pool: Pool) -> None:
         pool.jobs.GetJob(
             jobs_pb2.GetJobRequest(job_id=res.job_id), metadata=md(pool.tokens["gov-a"])
         )
-    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # A valid token of the wrong kind is refused for its role, not for its credentials.
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as err:
         pool.jobs.ListJobs(jobs_pb2.ListJobsRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED

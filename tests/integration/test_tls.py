@@ -13,22 +13,28 @@ from structlog.testing import capture_logs
 from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, agent_pb2, agent_pb2_grpc
 from scheduler.app import App
 from scheduler.config import ServerConfig
-from tests.integration.conftest import ADMIN_TOKEN, md
-from tests.integration.tls_app import TlsServer, error_line, running_tls_app, suanchou
+from tests.integration.conftest import BOOTSTRAP_TOKEN, md
+from tests.integration.tls_app import (
+    TlsServer,
+    create_admin,
+    error_line,
+    running_tls_app,
+    suanchou,
+)
 from tests.tls_certs import TestPki
 
 CITY_NAME = "scheduler.city.example"
 
 
-def list_clusters(channel: grpc.Channel) -> admin_pb2.ListClustersResponse:
+def list_clusters(channel: grpc.Channel, token: str) -> admin_pb2.ListClustersResponse:
     stub = admin_pb2_grpc.ClusterServiceStub(channel)
-    return stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md(ADMIN_TOKEN), timeout=20)
+    return stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md(token), timeout=20)
 
 
 def refused_code(channel: grpc.Channel) -> grpc.StatusCode:
     """The status code of a ListClusters call that must fail on `channel`."""
     with pytest.raises(grpc.RpcError) as info:
-        list_clusters(channel)
+        list_clusters(channel, "refused-before-authentication")
     code: grpc.StatusCode = info.value.code()
     return code
 
@@ -48,7 +54,7 @@ def mtls_server(tmp_path: Path) -> Iterator[TlsServer]:
 def test_cli_over_tls_creates_a_department_and_lists_clusters(tls_server: TlsServer) -> None:
     """The CLI with --tls-ca (or SUANCHOU_TLS_CA) creates, registers and lists over TLS."""
     common = ("--scheduler", tls_server.address, "--tls-ca", str(tls_server.ca), "--json")
-    env = {"SUANCHOU_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {"SUANCHOU_ADMIN_TOKEN": tls_server.admin_token}
     created = suanchou(
         *common, "department", "create", "公安局", "--display-name", "市公安局", **env
     )
@@ -78,19 +84,23 @@ def test_clients_without_the_ca_or_in_plaintext_are_unavailable(tls_server: TlsS
     with grpc.insecure_channel(tls_server.address) as channel:
         assert refused_code(channel) == grpc.StatusCode.UNAVAILABLE
     plain = suanchou(
-        "--scheduler", tls_server.address, "cluster", "list", SUANCHOU_ADMIN_TOKEN=ADMIN_TOKEN
+        "--scheduler",
+        tls_server.address,
+        "cluster",
+        "list",
+        SUANCHOU_ADMIN_TOKEN=tls_server.admin_token,
     )
     assert plain.returncode == 1
     assert error_line(plain).startswith("error: UNAVAILABLE")
     with tls_server.channel() as channel:
-        assert list(list_clusters(channel).clusters) == []
+        assert list(list_clusters(channel, tls_server.admin_token).clusters) == []
 
 
 def test_server_name_override_for_a_certificate_issued_to_a_dns_name(tmp_path: Path) -> None:
     """Dialling an IP, --server-name makes the CLI accept a certificate issued to a DNS name."""
     with running_tls_app(tmp_path, names=(CITY_NAME,)) as server:
         common = ("--scheduler", server.address, "--tls-ca", str(server.ca), "department", "list")
-        env = {"SUANCHOU_ADMIN_TOKEN": ADMIN_TOKEN}
+        env = {"SUANCHOU_ADMIN_TOKEN": server.admin_token}
         mismatch = suanchou(*common, **env)
         assert mismatch.returncode == 1
         assert error_line(mismatch).startswith("error: UNAVAILABLE")
@@ -108,9 +118,9 @@ def test_mtls_refuses_clients_without_a_certificate_or_from_another_ca(
     with mtls_server.channel(stranger) as channel:
         assert refused_code(channel) == grpc.StatusCode.UNAVAILABLE
     with mtls_server.channel() as channel:
-        assert list(list_clusters(channel).clusters) == []
+        assert list(list_clusters(channel, mtls_server.admin_token).clusters) == []
     common = ("--scheduler", mtls_server.address, "--tls-ca", str(mtls_server.ca))
-    env = {"SUANCHOU_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {"SUANCHOU_ADMIN_TOKEN": mtls_server.admin_token}
     no_cert = suanchou(*common, "cluster", "list", **env)
     assert no_cert.returncode == 1
     assert error_line(no_cert).startswith("error: UNAVAILABLE")
@@ -129,7 +139,7 @@ def test_mtls_agent_certificate_must_name_its_cluster(mtls_server: TlsServer) ->
             admin_pb2.RegisterClusterRequest(
                 spec=admin_pb2.ClusterSpec(name="xc-gov", region="hz", security_level=3)
             ),
-            metadata=md(ADMIN_TOKEN),
+            metadata=md(mtls_server.admin_token),
             timeout=20,
         )
     request = agent_pb2.SyncRequest(agent_id="test-agent")
@@ -168,7 +178,7 @@ def test_plaintext_server_off_loopback_refuses_to_start_without_insecure(tmp_pat
         "0.0.0.0:0",
         "--database-url",
         f"sqlite:///{database}",
-        SUANCHOU_ADMIN_TOKEN=ADMIN_TOKEN,
+        SUANCHOU_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN,
     )
     assert result.returncode == 2
     assert "refusing to serve plaintext on 0.0.0.0:0 (not loopback)" in error_line(result)
@@ -180,7 +190,7 @@ def test_plaintext_off_loopback_with_insecure_starts_and_warns(tmp_path: Path) -
     config = ServerConfig(
         listen="0.0.0.0:0",
         database_url=f"sqlite:///{tmp_path / 'open.db'}",
-        admin_token=ADMIN_TOKEN,
+        admin_token=BOOTSTRAP_TOKEN,
         insecure=True,
     )
     with capture_logs() as logs:
@@ -192,7 +202,8 @@ def test_plaintext_off_loopback_with_insecure_starts_and_warns(tmp_path: Path) -
         assert events["scheduler_started"]["tls"] == "off"
         # 0.0.0.0 is not a loopback address, yet on Linux dialling it reaches this machine.
         target = f"0.0.0.0:{app.port}"
-        env = {"SUANCHOU_ADMIN_TOKEN": ADMIN_TOKEN}
+        admin = create_admin(grpc.insecure_channel(f"127.0.0.1:{app.port}"))
+        env = {"SUANCHOU_ADMIN_TOKEN": admin}
         refused = suanchou("--scheduler", target, "department", "list", **env)
         assert refused.returncode == 2
         assert "refusing plaintext to 0.0.0.0" in error_line(refused)
@@ -236,7 +247,7 @@ def test_unusable_tls_files_stop_the_server_with_one_line(
         "--database-url",
         f"sqlite:///{tmp_path / 'tls.db'}",
         *flags,
-        SUANCHOU_ADMIN_TOKEN=ADMIN_TOKEN,
+        SUANCHOU_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == error_line(result)

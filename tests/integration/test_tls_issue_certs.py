@@ -13,8 +13,8 @@ import pytest
 from protos.suanchou.v1 import agent_pb2, agent_pb2_grpc
 from scheduler.app import App
 from scheduler.config import ServerConfig
-from tests.integration.conftest import ADMIN_TOKEN, REPO, md
-from tests.integration.tls_app import error_line, suanchou
+from tests.integration.conftest import BOOTSTRAP_TOKEN, REPO, md
+from tests.integration.tls_app import create_admin, error_line, suanchou
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 SCRIPT = REPO / "scripts" / "issue-certs.sh"
@@ -62,7 +62,7 @@ def test_issued_certificates_serve_mtls_to_the_cli_and_an_agent(tmp_path: Path) 
         ServerConfig(
             listen="127.0.0.1:0",
             database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-            admin_token=ADMIN_TOKEN,
+            admin_token=BOOTSTRAP_TOKEN,
             tls_cert=str(pki / "server.pem"),
             tls_key=str(pki / "server.key"),
             tls_client_ca=str(pki / "ca.pem"),
@@ -71,11 +71,12 @@ def test_issued_certificates_serve_mtls_to_the_cli_and_an_agent(tmp_path: Path) 
     app.start()
     try:
         address = f"127.0.0.1:{app.port}"
+        admin = create_admin(channel(address, pki, "ops-admin"))
         registered = suanchou(
             "--scheduler", address, "--tls-ca", str(pki / "ca.pem"),
             "--tls-cert", str(pki / "ops-admin.pem"), "--tls-key", str(pki / "ops-admin.key"),
             "--json", "cluster", "register", "xc-gov", "--region", "hz", "--security-level", "3",
-            SUANCHOU_ADMIN_TOKEN=ADMIN_TOKEN,
+            SUANCHOU_ADMIN_TOKEN=admin,
         )  # fmt: skip
         assert registered.returncode == 0, registered.stderr
         agent_token = json.loads(registered.stdout)["agent_token"]
@@ -88,7 +89,7 @@ def test_issued_certificates_serve_mtls_to_the_cli_and_an_agent(tmp_path: Path) 
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
         no_cert = suanchou(
             "--scheduler", address, "--tls-ca", str(pki / "ca.pem"), "cluster", "list",
-            SUANCHOU_ADMIN_TOKEN=ADMIN_TOKEN,
+            SUANCHOU_ADMIN_TOKEN=admin,
         )  # fmt: skip
         assert error_line(no_cert).startswith("error: UNAVAILABLE")
     finally:

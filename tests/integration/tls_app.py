@@ -20,10 +20,11 @@ from pathlib import Path
 
 import grpc
 
+from protos.suanchou.v1 import security_pb2, security_pb2_grpc
 from scheduler.app import App
 from scheduler.config import ServerConfig
 from scheduler.service.settings import SchedulerSettings
-from tests.integration.conftest import ADMIN_TOKEN, REPO
+from tests.integration.conftest import BOOTSTRAP_TOKEN, REPO, md
 from tests.tls_certs import LOOPBACK_NAMES, CertFiles, TestPki
 
 CLIENT_NAME = "suanchou-cli"
@@ -36,6 +37,7 @@ class TlsServer:
     server_cert: CertFiles
     client: CertFiles
     mtls: bool
+    admin_token: str = ""  # an `admin` principal's, created with the bootstrap token at start
 
     @property
     def address(self) -> str:
@@ -46,7 +48,12 @@ class TlsServer:
         return self.pki.ca
 
     def channel(
-        self, client: CertFiles | None = None, *, ca: Path | None = None, present: bool = True
+        self,
+        client: CertFiles | None = None,
+        *,
+        ca: Path | None = None,
+        present: bool = True,
+        server_name: str = "",
     ) -> grpc.Channel:
         """A TLS channel trusting `ca` (default: this CA), presenting `client` if `present`."""
         cert = (client or self.client) if present else None
@@ -55,7 +62,8 @@ class TlsServer:
             private_key=cert.key.read_bytes() if cert else None,
             certificate_chain=cert.cert.read_bytes() if cert else None,
         )
-        return grpc.secure_channel(self.address, credentials)
+        options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        return grpc.secure_channel(self.address, credentials, options=options)
 
 
 @contextmanager
@@ -72,7 +80,7 @@ def running_tls_app(
     config = ServerConfig(
         listen="127.0.0.1:0",
         database_url=f"sqlite:///{directory / 'tls.db'}",
-        admin_token=ADMIN_TOKEN,
+        admin_token=BOOTSTRAP_TOKEN,
         tls_cert=str(server_cert.cert),
         tls_key=str(server_cert.key),
         tls_client_ca=str(pki.ca) if mtls else "",
@@ -81,9 +89,24 @@ def running_tls_app(
     app = App(config)
     app.start()
     try:
-        yield TlsServer(app, pki, server_cert, pki.client(CLIENT_NAME), mtls)
+        server = TlsServer(app, pki, server_cert, pki.client(CLIENT_NAME), mtls)
+        name = "" if "127.0.0.1" in names else names[0]
+        server.admin_token = create_admin(server.channel(server_name=name))
+        yield server
     finally:
         app.stop(grace=0.5)
+
+
+def create_admin(channel: grpc.Channel) -> str:
+    """Creates the `admin` principal through the bootstrap token; returns its token."""
+    with channel:
+        reply = security_pb2_grpc.PrincipalServiceStub(channel).CreatePrincipal(
+            security_pb2.CreatePrincipalRequest(name="admin", role="admin"),
+            metadata=md(BOOTSTRAP_TOKEN),
+            timeout=20,
+        )
+    token: str = reply.token
+    return token
 
 
 def suanchou(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:

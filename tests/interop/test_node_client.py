@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from protos.suanchou.v1 import security_pb2, security_pb2_grpc
 from scheduler.app import App
 from scheduler.config import ServerConfig
 from scheduler.domain.states import JobState, RunState
@@ -28,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CLIENT = HERE / "client.mjs"
 INSTALL = "npm ci --prefix tests/interop --no-audit --no-fund --ignore-scripts"
-ADMIN_TOKEN = "interop-admin-token-0123456789"
+BOOTSTRAP_TOKEN = "interop-bootstrap-token-0123456789"
 # What client.mjs creates; kept in step with the constants at its top.
 DEPARTMENT = "大数据局"
 CLUSTER = "node-interop"
@@ -59,10 +61,12 @@ def node() -> str:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
+    bootstrap_file = tmp_path / "bootstrap-token"
+    bootstrap_file.write_text(BOOTSTRAP_TOKEN)
     config = ServerConfig(
         listen="127.0.0.1:0",
         database_url=f"sqlite:///{tmp_path / 's.db'}",
-        admin_token=ADMIN_TOKEN,
+        admin_token_file=str(bootstrap_file),
         # Short intervals so a lease reaches the 200 ms agent loop within a cycle or two.
         scheduler=SchedulerSettings(sync_interval_s=0.2, lease_timeout_s=5, cycle_interval_s=0.2),
     )
@@ -70,6 +74,16 @@ def app(tmp_path: Path) -> Iterator[App]:
     server.start()
     yield server
     server.stop(grace=0.5)
+
+
+def admin_token(address: str) -> str:
+    """The one bootstrap helper: the `admin` principal created with the bootstrap token."""
+    with grpc.insecure_channel(address) as channel:
+        reply = security_pb2_grpc.PrincipalServiceStub(channel).CreatePrincipal(
+            security_pb2.CreatePrincipalRequest(name="admin", role="admin"),
+            metadata=(("authorization", f"Bearer {BOOTSTRAP_TOKEN}"),),
+        )
+    return str(reply.token)
 
 
 def run_client(node: str, address: str) -> tuple[subprocess.CompletedProcess[str], list[Line]]:
@@ -80,7 +94,7 @@ def run_client(node: str, address: str) -> tuple[subprocess.CompletedProcess[str
             "--address",
             address,
             "--admin-token",
-            ADMIN_TOKEN,
+            admin_token(address),
             "--timeout",
             str(CLIENT_TIMEOUT_S),
         ],

@@ -21,6 +21,7 @@ from scheduler.domain.models import (
     Node,
     Run,
 )
+from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.state import Store
 from tests.conftest import postgres_url, reset_postgres
@@ -61,11 +62,10 @@ def _job(
 
 def _seed(store: Store) -> None:
     with store.unit() as tx:
-        tx.departments.create("公安局", "Public Security Bureau", "hash-a", NOW)
-        tx.departments.create("交通局", "Transport", "hash-b", NOW)
-        tx.clusters.create(
-            ClusterSpec("gov-a", "hz", "hz-a", "gov", 3, True, {"cpu": 0.05}), "agent-hash", NOW
-        )
+        tx.departments.create("公安局", "Public Security Bureau", NOW)
+        tx.departments.create("交通局", "Transport", NOW)
+        tx.clusters.create(ClusterSpec("gov-a", "hz", "hz-a", "gov", 3, True, {"cpu": 0.05}), NOW)
+        tx.tokens.add("tok_a", Principal(Role.DEPARTMENT, "公安局"), "hash-a", NOW, "test")
 
 
 def test_migrations_match_the_models(store: Store) -> None:
@@ -75,16 +75,16 @@ def test_migrations_match_the_models(store: Store) -> None:
 
 
 def test_departments_roundtrip_and_unique_names(store: Store) -> None:
-    """Departments keep Chinese names, are found by token hash, and names are unique."""
+    """Departments keep Chinese names, their tokens are found by hash, and names are unique."""
     _seed(store)
     with store.unit(write=False) as tx:
         assert [d.name for d in tx.departments.all()] == sorted(["公安局", "交通局"])
-        found = tx.departments.by_token_hash("hash-a")
-        assert found is not None and found.display_name == "Public Security Bureau"
-        assert found.created_at == NOW
-        assert tx.departments.by_token_hash("nope") is None
+        [found] = [d for d in tx.departments.all() if d.name == "公安局"]
+        assert found.display_name == "Public Security Bureau" and found.created_at == NOW
+        assert tx.tokens.holder("hash-a") == Principal(Role.DEPARTMENT, "公安局")
+        assert tx.tokens.holder("nope") is None
     with pytest.raises(AlreadyExists) as err, store.unit() as tx:
-        tx.departments.create("公安局", "again", "hash-c", NOW)
+        tx.departments.create("公安局", "again", NOW)
     assert err.value.field == "name"
 
 
@@ -92,7 +92,7 @@ def test_failed_unit_changes_nothing(store: Store) -> None:
     """An exception inside a unit of work rolls back everything it wrote."""
     _seed(store)
     with pytest.raises(RuntimeError), store.unit() as tx:
-        tx.departments.create("民政局", "", "hash-x", NOW)
+        tx.departments.create("民政局", "", NOW)
         raise RuntimeError("boom")
     with store.unit(write=False) as tx:
         assert "民政局" not in {d.name for d in tx.departments.all()}
