@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import __version__, logs
 from scheduler.api.server import build_server
@@ -44,6 +45,7 @@ class App:
             jobs=self.jobs,
             admin=self.admin,
             agents=self.agents,
+            max_message_bytes=config.max_message_bytes,
         )
         host = config.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
@@ -67,6 +69,21 @@ class App:
         log.info("scheduler_stopped", address=self.address)
 
 
+def _one_line(exc: BaseException, database_url: str) -> str:
+    """A startup failure as one line: which database or address, and the cause."""
+    if isinstance(exc, ImportError):
+        # SQLAlchemy imports the URL's driver lazily: a missing one surfaces here.
+        return (
+            f"database {_redact(database_url)}: its driver is not installed ({exc}); "
+            "PostgreSQL URLs need `postgresql+psycopg://` with the psycopg package"
+        )
+    if isinstance(exc, SQLAlchemyError):
+        cause = getattr(exc, "orig", None) or exc
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        return f"database {_redact(database_url)}: {text}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _redact(url: str) -> str:
     """Database URL without its password, for logs."""
     if "@" not in url or "://" not in url:
@@ -83,6 +100,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--listen", help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051)")
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///suanchou.db)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        metavar="N",
+        help="largest request accepted; replies stay within half of it (default 8388608)",
+    )
     p.add_argument(
         "--lease-timeout",
         type=float,
@@ -109,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "lease_timeout_s": args.lease_timeout_s,
                 "cycle_interval_s": args.cycle_interval_s,
+                "max_message_bytes": args.max_message_bytes,
             },
         )
     except ConfigError as exc:
@@ -124,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.log_level, json=config.log_json)
     try:
         app = App(config)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:
+        print(f"error: {_one_line(exc, config.database_url)}", file=sys.stderr)
         return 2
     stop = threading.Event()
 

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES
 from scheduler.service.settings import SchedulerSettings
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+# Below 1 MiB a batch of a few maximum-size job specs would not fit in one request.
+MIN_MAX_MESSAGE_BYTES = 1024 * 1024
 ENV_PREFIX = "SUANCHOU_"
 
 
@@ -26,11 +29,18 @@ class ServerConfig:
     admin_token: str = ""
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
 
 # TOML [server] key / environment suffix -> (field, type). Environment: SUANCHOU_<KEY upper>.
-_TOP = {"listen": str, "database_url": str, "admin_token": str, "log_level": str}
+_TOP: dict[str, type] = {
+    "listen": str,
+    "database_url": str,
+    "admin_token": str,
+    "log_level": str,
+    "max_message_bytes": int,
+}
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
 
 
@@ -73,11 +83,13 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
     top: dict[str, Any] = {}
     for key, value in values.items():
         if key in _TOP:
-            top[key] = str(value)
+            top[key] = _coerce(key, value, _TOP[key]) if _TOP[key] is int else str(value)
         else:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
+    if top.get("max_message_bytes", MIN_MAX_MESSAGE_BYTES) < MIN_MAX_MESSAGE_BYTES:
+        raise ConfigError(f"max_message_bytes: must be at least {MIN_MAX_MESSAGE_BYTES}")
     return ServerConfig(scheduler=sched, **top)
 
 

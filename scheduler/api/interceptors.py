@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import structlog
 
+from scheduler.api.decoding import checked, guarded
 from scheduler.api.status import code_for
 from scheduler.domain.errors import DomainError
 from scheduler.service.auth import Authenticator, Principal, Role
@@ -51,8 +52,9 @@ def _request_id(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
 
 
 class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, auth: Authenticator) -> None:
+    def __init__(self, auth: Authenticator, *, max_request_bytes: int) -> None:
         self._auth = auth
+        self._max_request_bytes = max_request_bytes
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -64,13 +66,17 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, role),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=guarded(
+                    handler.request_deserializer, method, self._max_request_bytes
+                ),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method, role),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=guarded(
+                    handler.request_deserializer, method, self._max_request_bytes
+                ),
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -90,6 +96,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             code = grpc.StatusCode.OK
             try:
                 principal, request_id = self._enter(context, role)
+                request = checked(request)
                 token = _principal.set(principal)
                 try:
                     return behaviour(request, context)
@@ -117,6 +124,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             code = grpc.StatusCode.OK
             try:
                 principal, request_id = self._enter(context, role)
+                request = checked(request)
                 token = _principal.set(principal)
                 try:
                     yield from behaviour(request, context)

@@ -74,13 +74,18 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         if flags_given or args.command:
             extra = ", ".join(flags_given) or "a command after --"
             raise UsageError(f"job submit: give a job FILE or job flags, not both ({extra})")
-        if args.file == "-":
-            return load_jobs(sys.stdin.read(), "<stdin>")
+        source = "<stdin>" if args.file == "-" else args.file
         try:
-            text = Path(args.file).read_text(encoding="utf-8")
+            data = _read_stdin() if args.file == "-" else Path(args.file).read_bytes()
         except OSError as e:
             raise CliError(f"{args.file}: {e.strerror}") from e
-        return load_jobs(text, args.file)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CliError(
+                f"{source}: not UTF-8 text (byte {e.start} is {data[e.start]:#04x})"
+            ) from None
+        return load_jobs(text, source)
     if not args.command:
         raise UsageError(
             "job submit: give a job FILE (- for stdin), or flags and the command after --, "
@@ -112,6 +117,14 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         return [spec_from_mapping(item, "job flags")]
     except JobFileError as e:
         raise UsageError(str(e)) from e
+
+
+def _read_stdin() -> bytes:
+    """Stdin as bytes, so text that is not UTF-8 is reported rather than raised."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        return bytes(stream.read())
+    return sys.stdin.read().encode("utf-8", "surrogateescape")
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.domain.errors import FailedPrecondition, InvalidSpec
+from scheduler.domain.errors import FailedPrecondition, InvalidSpec, quote
 from scheduler.domain.models import ClusterSpec, Department
 from scheduler.domain.states import ClusterState
 from scheduler.domain.validation import validate_cluster_spec, validate_department_name
@@ -80,7 +80,7 @@ class AdminService:
                 return Deregistered(True, view)
             if not drain:
                 raise FailedPrecondition(
-                    f"cluster {name!r} has {view.active_runs} active runs; "
+                    f"cluster {quote(name)} has {view.active_runs} active runs; "
                     "cordon it and wait, or deregister with drain",
                     field="name",
                 )
@@ -91,7 +91,9 @@ class AdminService:
         with self._store.unit() as tx:
             current = tx.clusters.get(name)
             if current.state is ClusterState.DRAINING:
-                raise FailedPrecondition(f"cluster {name!r} is draining for removal", field="name")
+                raise FailedPrecondition(
+                    f"cluster {quote(name)} is draining for removal", field="name"
+                )
             tx.clusters.set_state(name, state)
             return self._view(tx, name)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from scheduler.domain.errors import InvalidSpec
+from scheduler.domain.errors import InvalidSpec, quote
 from scheduler.domain.models import Job, Node, Run
 from scheduler.domain.states import RUN_TRANSITIONS, ClusterState, RunState
 from scheduler.domain.validation import validate_node
@@ -17,6 +17,7 @@ from scheduler.state import Store, Tx
 
 MAX_NODES = 10_000
 MAX_REPORTED_RUNS = 100_000
+MAX_RUN_ID_LEN = 64
 # What an agent may claim about a run it holds; LEASED and LOST are the scheduler's words.
 REPORTABLE = frozenset(
     {RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
@@ -156,12 +157,18 @@ class AgentSyncService:
             field = f"nodes[{i}]"
             capacity = validate_node(node.name, node.capacity, node.labels, field)
             if node.name in seen:
-                raise InvalidSpec(f"duplicate node name {node.name!r}", field=f"{field}.name")
+                raise InvalidSpec(f"duplicate node name {quote(node.name)}", field=f"{field}.name")
             seen.add(node.name)
             clean.append(replace(node, cluster=cluster, capacity=capacity))
         for i, report in enumerate(reports):
             if not report.run_id:
                 raise InvalidSpec("is required", field=f"runs[{i}].run_id")
+            # Run ids are echoed in `cancel` and `acknowledged`; ours are 36-character UUIDs.
+            if len(report.run_id) > MAX_RUN_ID_LEN:
+                raise InvalidSpec(
+                    f"is {len(report.run_id)} characters, at most {MAX_RUN_ID_LEN}",
+                    field=f"runs[{i}].run_id",
+                )
             if report.state not in REPORTABLE:
                 raise InvalidSpec(
                     f"an agent cannot report {report.state.value}", field=f"runs[{i}].state"

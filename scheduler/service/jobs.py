@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,10 +11,16 @@ from sqlalchemy.exc import IntegrityError
 
 from scheduler.domain import reasons
 from scheduler.domain.eligibility import rejection, static_verdict
-from scheduler.domain.errors import DomainError, FailedPrecondition, InvalidSpec, NotFound
+from scheduler.domain.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidSpec,
+    NotFound,
+    quote,
+)
 from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
-from scheduler.domain.validation import MAX_BATCH, validate_job_spec
+from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, validate_job_spec
 from scheduler.service.clock import Clock
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.views import JobView
@@ -235,6 +242,12 @@ class JobsService:
             raise InvalidSpec(f"at most {MAX_BATCH} per request", field="job_ids")
         if len(note) > 1024:
             raise InvalidSpec("at most 1024 characters", field="reason")
+        for i, job_id in enumerate(job_ids):
+            # Each id is echoed in its result: one that no job can have is refused up front.
+            if len(job_id) > MAX_ID_LEN:
+                raise InvalidSpec(
+                    f"is {len(job_id)} characters, at most {MAX_ID_LEN}", field=f"job_ids[{i}]"
+                )
         results: list[tuple[str, JobState | None, DomainError | None]] = []
         with self._store.unit() as tx:
             now = self._clock.now()
@@ -300,10 +313,10 @@ class JobsService:
         departments' jobs cannot be probed."""
         if not job_id:
             raise InvalidSpec("is required", field="job_id")
-        try:
-            job = tx.jobs.get(job_id)
-        except NotFound:
-            job = None
+        job = None
+        if len(job_id) <= MAX_ID_LEN:
+            with contextlib.suppress(NotFound):
+                job = tx.jobs.get(job_id)
         if job is None or job.department != department:
-            raise NotFound(f"job {job_id!r} not found", field="job_id")
+            raise NotFound(f"job {quote(job_id)} not found", field="job_id")
         return job

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from scheduler.domain.errors import AlreadyExists, NotFound
+from scheduler.domain.errors import AlreadyExists, NotFound, quote
 from scheduler.domain.models import (
     Cluster,
     ClusterSpec,
@@ -45,12 +45,12 @@ class Departments:
 
     def create(self, name: str, display_name: str, token_hash: str, now: datetime) -> Department:
         if self._s.get(DepartmentRow, name) is not None:
-            raise AlreadyExists(f"department {name!r} already exists", field="name")
+            raise AlreadyExists(f"department {quote(name)} already exists", field="name")
         row = DepartmentRow(
             name=name, display_name=display_name, token_hash=token_hash, created_at=now
         )
         self._s.add(row)
-        _flush(self._s, f"department {name!r} already exists", "name")
+        _flush(self._s, f"department {quote(name)} already exists", "name")
         return m.department_from_row(row)
 
     def all(self) -> list[Department]:
@@ -70,10 +70,10 @@ class Clusters:
 
     def create(self, spec: ClusterSpec, token_hash: str, now: datetime) -> Cluster:
         if self._s.get(ClusterRow, spec.name) is not None:
-            raise AlreadyExists(f"cluster {spec.name!r} already exists", field="name")
+            raise AlreadyExists(f"cluster {quote(spec.name)} already exists", field="name")
         row = m.cluster_to_row(spec, token_hash, now)
         self._s.add(row)
-        _flush(self._s, f"cluster {spec.name!r} already exists", "name")
+        _flush(self._s, f"cluster {quote(spec.name)} already exists", "name")
         return m.cluster_from_row(row)
 
     def get(self, name: str) -> Cluster:
@@ -136,7 +136,7 @@ class Clusters:
     def _row(self, name: str) -> ClusterRow:
         row = self._s.get(ClusterRow, name)
         if row is None:
-            raise NotFound(f"cluster {name!r} not found", field="name")
+            raise NotFound(f"cluster {quote(name)} not found", field="name")
         return row
 
 
@@ -165,7 +165,7 @@ class Jobs:
     def get(self, job_id: str) -> Job:
         row = self._s.exec(select(JobRow).where(JobRow.job_id == job_id)).first()
         if row is None:
-            raise NotFound(f"job {job_id!r} not found", field="job_id")
+            raise NotFound(f"job {quote(job_id)} not found", field="job_id")
         return m.job_from_row(row)
 
     def get_many(self, job_ids: Iterable[str]) -> dict[str, Job]:
@@ -295,7 +295,7 @@ class Runs:
     ) -> None:
         row = self._s.get(RunRow, run_id)
         if row is None:
-            raise NotFound(f"run {run_id!r} not found", field="run_id")
+            raise NotFound(f"run {quote(run_id)} not found", field="run_id")
         row.state = state.value
         if exit_code is not None:
             row.exit_code = exit_code
