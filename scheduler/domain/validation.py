@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
+from dataclasses import asdict
 from collections.abc import Mapping
 
 from scheduler.domain.errors import InvalidSpec, key_path, quote
@@ -110,6 +113,13 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
 
         return replace(spec, resources=resources, job_set=spec.job_set or "default")
     return spec
+
+
+def spec_digest(spec: JobSpec) -> str:
+    """SHA-256 of the canonical form of a validated spec: two submits of one client_id are the
+    same job only if their digests agree."""
+    canonical = json.dumps(asdict(spec), sort_keys=True, ensure_ascii=False, default=dict)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:

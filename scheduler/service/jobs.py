@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from scheduler.domain import reasons
 from scheduler.domain.eligibility import rejection, static_verdict
 from scheduler.domain.errors import (
+    AlreadyExists,
     DomainError,
     FailedPrecondition,
     InvalidSpec,
@@ -20,7 +21,7 @@ from scheduler.domain.errors import (
 )
 from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
-from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, validate_job_spec
+from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, spec_digest, validate_job_spec
 from scheduler.service.clock import Clock
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.views import JobView
@@ -62,7 +63,8 @@ class JobsService:
         """Validates each item, then records every valid one in ONE transaction.
 
         Idempotent per (department, client_id): an id seen before, in an earlier request or
-        earlier in this batch, returns the original job with duplicate=True. A concurrent
+        earlier in this batch, with the same spec (spec_digest) returns the original job with
+        duplicate=True; with a different spec it is an ALREADY_EXISTS item error. A concurrent
         submit of the same id shows up as a unique-constraint violation; the whole batch is
         then retried and finds the other job as a duplicate, so the dedup is transactional.
         """
@@ -101,7 +103,21 @@ class JobsService:
         nodes = {c.name: tx.clusters.nodes(c.name) for c in clusters}
         out: dict[int, SubmitOutcome] = {}
         for i, spec in valid:
+            digest = spec_digest(spec)
             old = existing.get(spec.client_id)
+            if old is not None and (old.spec_digest or spec_digest(old.spec)) != digest:
+                # Reusing an idempotency key for other work is a client bug; answering with the
+                # first job would silently drop the second.
+                out[i] = SubmitOutcome(
+                    i,
+                    spec.client_id,
+                    error=AlreadyExists(
+                        f"client_id {quote(spec.client_id)} was already used for a different "
+                        f"spec (job {old.job_id}); use a new client_id",
+                        field="client_id",
+                    ),
+                )
+                continue
             if old is not None:
                 out[i] = SubmitOutcome(
                     i, spec.client_id, old.job_id, True, old.state, old.reason, old.message
@@ -124,6 +140,7 @@ class JobsService:
                     updated_at=now,
                     reason=reason,
                     message=message,
+                    spec_digest=digest,
                 )
             )
             existing[spec.client_id] = job

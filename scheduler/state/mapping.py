@@ -75,6 +75,7 @@ def cluster_from_row(row: ClusterRow) -> Cluster:
         state=ClusterState(row.state),
         created_at=utc(row.created_at),
         last_heartbeat=utc_opt(row.last_heartbeat),
+        agent_error=row.agent_error,
     )
 
 
@@ -128,6 +129,7 @@ def job_to_row(job: Job) -> JobRow:
         max_runtime_seconds=s.max_runtime_seconds,
         constraints=constraints_to_json(s.constraints),
         labels=dict(s.labels),
+        spec_digest=job.spec_digest,
         state=job.state.value,
         attempt=job.attempt,
         cluster=job.cluster,
@@ -164,6 +166,7 @@ def job_from_row(row: JobRow) -> Job:
         reason=row.reason,
         message=row.message,
         seq=row.seq or 0,
+        spec_digest=row.spec_digest,
     )
 
 

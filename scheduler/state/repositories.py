@@ -99,6 +99,13 @@ class Clusters:
         row.agent_id = agent_id
         self._s.add(row)
 
+    def set_agent_error(self, name: str, error: str) -> None:
+        """Records what the agent last reported as failing ("" clears it)."""
+        row = self._row(name)
+        if row.agent_error != error:
+            row.agent_error = error
+            self._s.add(row)
+
     def delete(self, name: str) -> None:
         self._row(name)
         self._s.execute(delete(NodeRow).where(col(NodeRow.cluster) == name))

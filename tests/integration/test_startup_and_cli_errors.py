@@ -100,7 +100,7 @@ def test_a_job_file_that_is_not_utf8_is_one_line(
     monkeypatch.setenv("SUANCHOU_TOKEN", "department-token-0123456789")
     monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
     path = tmp_path / "job.yaml"
-    path.write_bytes(b"name: \xff\xfe\ncommand: [true]\n")
+    path.write_bytes(b"name: \xff\xfe\ncommand: [echo]\n")
     assert main(["job", "submit", str(path)]) == 1
     err = capsys.readouterr().err
     assert err == f"error: {path}: not UTF-8 text (byte 6 is 0xff)\n"
@@ -121,6 +121,6 @@ def test_out_of_range_integers_in_a_job_file_are_one_line(
     monkeypatch.setenv("SUANCHOU_TOKEN", "department-token-0123456789")
     monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
     path = tmp_path / "job.yaml"
-    path.write_text("replicas: 99999999999\nresources: {cpu: 1}\ncommand: [true]\n")
+    path.write_text("replicas: 99999999999\nresources: {cpu: 1}\ncommand: [echo]\n")
     assert main(["job", "submit", str(path)]) == 1
     assert capsys.readouterr().err == f"error: {path}: job.replicas: 99999999999 is out of range\n"
