@@ -6,8 +6,8 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict
 from collections.abc import Mapping
+from dataclasses import asdict
 
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
