@@ -9,6 +9,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
+from scheduler.api.budget import Budget, fill, fill_strings
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
@@ -22,9 +23,10 @@ from scheduler.domain.models import (
     Run,
 )
 from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.domain.validation import MAX_SPEC_BYTES
 from scheduler.service.agent_sync import Lease, RunReport, SyncReply
 from scheduler.service.jobs import SubmitOutcome
-from scheduler.service.views import ClusterView, JobView
+from scheduler.service.views import ClusterView, JobView, NodeView
 
 # Enum name prefixes in the protos: JOB_STATE_QUEUED <-> JobState.QUEUED, and so on.
 
@@ -132,7 +134,15 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
 
 def submit_items_from_proto(req: jobs_pb2.SubmitJobsRequest) -> list[JobSpec | DomainError]:
     out: list[JobSpec | DomainError] = []
-    for item in req.items:
+    for i, item in enumerate(req.items):
+        size = item.ByteSize()
+        if size > MAX_SPEC_BYTES:
+            out.append(
+                InvalidSpec(
+                    f"job spec is {size} bytes, at most {MAX_SPEC_BYTES}", field=f"items[{i}]"
+                )
+            )
+            continue
         try:
             out.append(job_spec_from_proto(item))
         except DomainError as exc:
@@ -252,6 +262,33 @@ def decode_page_token(token: str) -> int | None:
     raise InvalidSpec("is not a token this server issued", field="page_token")
 
 
+def encode_name_token(name: str) -> str:
+    return base64.urlsafe_b64encode(f"name:{name}".encode()).decode()
+
+
+def decode_name_token(token: str) -> str | None:
+    """The name a ListClusters/ListDepartments page ended at; None for the first page."""
+    if not token:
+        return None
+    if len(token) <= 512:
+        try:
+            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        except (ValueError, UnicodeError):
+            kind, value = "", ""
+        if kind == "name" and value:
+            return value
+    raise InvalidSpec("is not a token this server issued", field="page_token")
+
+
+def page_size(value: int) -> int:
+    """A request's page_size: 0 means 100; 1-500 otherwise."""
+    if value == 0:
+        return 100
+    if not 1 <= value <= 500:
+        raise InvalidSpec(f"must be 1-500 (0 means 100), got {value}", field="page_size")
+    return value
+
+
 # -- admin -----------------------------------------------------------------------------------
 
 
@@ -268,7 +305,10 @@ def cluster_spec_from_proto(msg: admin_pb2.ClusterSpec) -> ClusterSpec:
     )
 
 
-def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_pb2.Cluster:
+def cluster_view_to_proto(
+    v: ClusterView, *, with_nodes: bool = False, budget: Budget | None = None
+) -> admin_pb2.Cluster:
+    """The cluster; with_nodes adds its nodes, as many as `budget` holds."""
     s = v.cluster.spec
     msg = admin_pb2.Cluster(
         spec=admin_pb2.ClusterSpec(
@@ -288,18 +328,22 @@ def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_
         last_heartbeat=_ts(v.cluster.last_heartbeat),
         created_at=_ts(v.cluster.created_at),
         active_runs=v.active_runs,
+        agent_error=v.cluster.agent_error,
     )
     if with_nodes:
-        msg.nodes.extend(
-            admin_pb2.Node(
-                name=n.node.name,
-                capacity=resources_to_proto(n.node.capacity),
-                labels=dict(n.node.labels),
-                allocated=resources_to_proto(n.allocated),
-            )
-            for n in v.nodes
-        )
+        room = budget or Budget(2**62)
+        room.take(msg.ByteSize())
+        msg.nodes.extend(fill(v.nodes, _node_to_proto, room))
     return msg
+
+
+def _node_to_proto(n: NodeView) -> admin_pb2.Node:
+    return admin_pb2.Node(
+        name=n.node.name,
+        capacity=resources_to_proto(n.node.capacity),
+        labels=dict(n.node.labels),
+        allocated=resources_to_proto(n.allocated),
+    )
 
 
 def department_to_proto(d: Department) -> admin_pb2.Department:
@@ -353,12 +397,26 @@ def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
     )
 
 
-def sync_reply_to_proto(reply: SyncReply) -> agent_pb2.SyncResponse:
+# Leases per Sync reply, whatever their size: bounds the agent's work per exchange too.
+MAX_LEASES_PER_SYNC = 500
+# Run ids per `cancel` and per `acknowledged` list of one reply.
+MAX_IDS_PER_SYNC = 5000
+
+
+def sync_reply_to_proto(reply: SyncReply, budget: Budget) -> agent_pb2.SyncResponse:
+    """The reply within `budget`: stops and cancels first (they free capacity and end work the
+    scheduler no longer wants), then acknowledgements, then new leases. What is left out comes
+    on the next sync (the agent still reports those runs, and unsent leases stay LEASED);
+    `more` tells the agent to sync again at once."""
+    cancel = fill_strings(reply.cancel, budget, MAX_IDS_PER_SYNC)
+    acknowledged = fill_strings(reply.acknowledged, budget, MAX_IDS_PER_SYNC)
+    start = fill(reply.start, lease_to_proto, budget, MAX_LEASES_PER_SYNC)
     return agent_pb2.SyncResponse(
         cluster=reply.cluster,
-        start=[lease_to_proto(lease) for lease in reply.start],
-        cancel=list(reply.cancel),
-        acknowledged=list(reply.acknowledged),
+        start=start,
+        cancel=cancel,
+        acknowledged=acknowledged,
         sync_interval_seconds=reply.sync_interval_s,
         lease_timeout_seconds=reply.lease_timeout_s,
+        more=budget.full,
     )

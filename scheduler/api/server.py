@@ -17,7 +17,7 @@ from protos.suanchou.v1 import (
     jobs_pb2,
     jobs_pb2_grpc,
 )
-from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES
+from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES, reply_budget
 from scheduler.api.interceptors import ApiInterceptor
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
 from scheduler.service.admin import AdminService
@@ -63,10 +63,11 @@ def build_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs), server)
-    admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin), server)
-    admin_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(admin), server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(agents), server)
+    reply = reply_budget(max_message_bytes)
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs, reply), server)
+    admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin, reply), server)
+    admin_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(admin, reply), server)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(agents, reply), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*SERVICE_NAMES, ""):

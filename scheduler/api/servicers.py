@@ -16,6 +16,7 @@ from protos.suanchou.v1 import (
     types_pb2,
 )
 from scheduler.api import convert as cv
+from scheduler.api.budget import Budget, fill
 from scheduler.api.interceptors import current_principal
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
@@ -25,8 +26,9 @@ WATCH_POLL_S = 1.0
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, jobs: JobsService) -> None:
+    def __init__(self, jobs: JobsService, reply_bytes: int) -> None:
         self._jobs = jobs
+        self._reply_bytes = reply_bytes
 
     def SubmitJobs(
         self, request: jobs_pb2.SubmitJobsRequest, context: grpc.ServicerContext
@@ -44,7 +46,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> jobs_pb2.ListJobsResponse:
-        limit = request.page_size or 100
+        limit = cv.page_size(request.page_size)
         states = [cv.job_state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)]
         views = self._jobs.page(
             current_principal().name,
@@ -53,10 +55,15 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             before_seq=cv.decode_page_token(request.page_token),
             limit=limit,
         )
-        token = cv.encode_page_token(views[-1].job.seq) if len(views) == limit else ""
-        return jobs_pb2.ListJobsResponse(
-            jobs=[cv.job_view_to_proto(v) for v in views], next_page_token=token
-        )
+        budget = Budget(self._reply_bytes)
+        # At least one job per page, so a listing always advances.
+        jobs: list[types_pb2.Job] = [cv.job_view_to_proto(v) for v in views[:1]]
+        if jobs:
+            budget.take(jobs[0].ByteSize())
+        jobs += fill(views[1:], cv.job_view_to_proto, budget)
+        more = len(jobs) < len(views) or len(views) == limit
+        token = cv.encode_page_token(views[len(jobs) - 1].job.seq) if jobs and more else ""
+        return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     def CancelJobs(
         self, request: jobs_pb2.CancelJobsRequest, context: grpc.ServicerContext
@@ -100,8 +107,9 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
 
 class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, admin: AdminService) -> None:
+    def __init__(self, admin: AdminService, reply_bytes: int) -> None:
         self._admin = admin
+        self._reply_bytes = reply_bytes
 
     def RegisterCluster(
         self, request: admin_pb2.RegisterClusterRequest, context: grpc.ServicerContext
@@ -114,13 +122,24 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
     def GetCluster(
         self, request: admin_pb2.GetClusterRequest, context: grpc.ServicerContext
     ) -> admin_pb2.Cluster:
-        return cv.cluster_view_to_proto(self._admin.get_cluster(request.name), with_nodes=True)
+        return cv.cluster_view_to_proto(
+            self._admin.get_cluster(request.name),
+            with_nodes=True,
+            budget=Budget(self._reply_bytes),
+        )
 
     def ListClusters(
         self, request: admin_pb2.ListClustersRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListClustersResponse:
+        limit = cv.page_size(request.page_size)
+        views = self._admin.list_clusters(
+            after=cv.decode_name_token(request.page_token), limit=limit
+        )
+        clusters = fill(views, cv.cluster_view_to_proto, Budget(self._reply_bytes))
+        more = len(clusters) < len(views) or len(views) == limit
+        last = clusters[-1].spec.name if clusters else ""
         return admin_pb2.ListClustersResponse(
-            clusters=[cv.cluster_view_to_proto(v) for v in self._admin.list_clusters()]
+            clusters=clusters, next_page_token=cv.encode_name_token(last) if more and last else ""
         )
 
     def CordonCluster(
@@ -143,8 +162,9 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
 
 
 class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
-    def __init__(self, admin: AdminService) -> None:
+    def __init__(self, admin: AdminService, reply_bytes: int) -> None:
         self._admin = admin
+        self._reply_bytes = reply_bytes
 
     def CreateDepartment(
         self, request: admin_pb2.CreateDepartmentRequest, context: grpc.ServicerContext
@@ -157,18 +177,30 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
     def ListDepartments(
         self, request: admin_pb2.ListDepartmentsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListDepartmentsResponse:
+        limit = cv.page_size(request.page_size)
+        found = self._admin.list_departments(
+            after=cv.decode_name_token(request.page_token), limit=limit
+        )
+        departments = fill(found, cv.department_to_proto, Budget(self._reply_bytes))
+        more = len(departments) < len(found) or len(found) == limit
+        last = departments[-1].name if departments else ""
         return admin_pb2.ListDepartmentsResponse(
-            departments=[cv.department_to_proto(d) for d in self._admin.list_departments()]
+            departments=departments,
+            next_page_token=cv.encode_name_token(last) if more and last else "",
         )
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, sync: AgentSyncService) -> None:
+    def __init__(self, sync: AgentSyncService, reply_bytes: int) -> None:
         self._sync = sync
+        self._reply_bytes = reply_bytes
 
     def Sync(
         self, request: agent_pb2.SyncRequest, context: grpc.ServicerContext
     ) -> agent_pb2.SyncResponse:
         cluster = current_principal().name
         nodes, reports = cv.sync_request_from_proto(request, cluster)
-        return cv.sync_reply_to_proto(self._sync.sync(cluster, request.agent_id, nodes, reports))
+        reply = self._sync.sync(
+            cluster, request.agent_id, nodes, reports, agent_error=request.last_error
+        )
+        return cv.sync_reply_to_proto(reply, Budget(self._reply_bytes))

@@ -21,10 +21,18 @@ def bearer(token: str) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
 
+def message_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Channel options for the one max message size (`max_message_bytes`, as the server's)."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
 @contextmanager
-def open_channel(target: str) -> Iterator[Any]:
+def open_channel(target: str, max_message_bytes: int) -> Iterator[Any]:
     """A plaintext channel to `target` (HOST:PORT or any gRPC target string), closed on exit."""
     # Plaintext: the scheduler currently serves without TLS (see the integrator notes); tokens are
     # sent as plain metadata, which grpc only allows through call credentials on TLS channels.
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(target, options=message_options(max_message_bytes)) as channel:
         yield channel

@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin_token=args.admin_token,
             config=args.config,
             env=os.environ,
+            max_message_bytes=args.max_message_bytes,
         )
         handler = _resolve(args.handler)
         return handler(args, settings)
@@ -143,6 +144,13 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
         metavar="PATH",
         default=default,
         help=f"TOML config file (env {ENV_CONFIG}, default ~/.config/suanchou/config.toml)",
+    )
+    group.add_argument(
+        "--max-message-bytes",
+        metavar="N",
+        default=default,
+        help="largest message sent or received, as the server's max_message_bytes "
+        "(env SUANCHOU_MAX_MESSAGE_BYTES, default 8388608)",
     )
     group.add_argument(
         "--json",

@@ -1,13 +1,20 @@
 """Client settings, resolved in this one module: command-line flag > environment > config file.
 
-| setting     | flag            | environment            | config file key | default           |
-|-------------|-----------------|------------------------|-----------------|-------------------|
-| scheduler   | `--scheduler`   | `SUANCHOU_SCHEDULER`   | `scheduler`     | `127.0.0.1:50051` |
-| token       | `--token`       | `SUANCHOU_TOKEN`       | `token`         | none (department) |
-| admin token | `--admin-token` | `SUANCHOU_ADMIN_TOKEN` | `admin_token`   | none              |
-| config file | `--config`      | `SUANCHOU_CONFIG`      |                 | see below         |
+| setting     | flag                  | environment                  | config file key     |
+|-------------|-----------------------|------------------------------|---------------------|
+| scheduler   | `--scheduler`         | `SUANCHOU_SCHEDULER`         | `scheduler`         |
+| token       | `--token`             | `SUANCHOU_TOKEN`             | `token`             |
+| admin token | `--admin-token`       | `SUANCHOU_ADMIN_TOKEN`       | `admin_token`       |
+| config file | `--config`            | `SUANCHOU_CONFIG`            |                     |
+| max message | `--max-message-bytes` | `SUANCHOU_MAX_MESSAGE_BYTES` | `max_message_bytes` |
 
-The config file is TOML; the client reads only those three top-level string keys and ignores
+Defaults: scheduler `127.0.0.1:50051`, no tokens, config file see below, max message 8388608.
+
+`max_message_bytes` is the largest message the CLI sends or receives; it should equal the
+server's (the server refuses larger requests and keeps its replies within half of it), and
+`job submit` splits its batches to stay within half of it too.
+
+The config file is TOML; the client reads only those top-level keys and ignores
 tables, so one file can also hold the `[server]` table that `suanchou server` reads:
 
     scheduler = "scheduler.gov.example:50051"
@@ -35,7 +42,10 @@ ENV_SCHEDULER = "SUANCHOU_SCHEDULER"
 ENV_TOKEN = "SUANCHOU_TOKEN"
 ENV_ADMIN_TOKEN = "SUANCHOU_ADMIN_TOKEN"
 ENV_CONFIG = "SUANCHOU_CONFIG"
-CONFIG_KEYS = ("scheduler", "token", "admin_token")
+ENV_MAX_MESSAGE_BYTES = "SUANCHOU_MAX_MESSAGE_BYTES"
+CONFIG_KEYS = ("scheduler", "token", "admin_token", "max_message_bytes")
+# The same default as the server's and the agent's `max_message_bytes`.
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 def default_config_path() -> Path:
@@ -51,6 +61,7 @@ class Settings:
     admin_token: str | None = None
     # The config file actually read, if any; named in messages about missing tokens.
     config_path: Path | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     def department_token(self) -> str:
         return self._token(self.token, "department token", "--token", ENV_TOKEN, "token")
@@ -77,6 +88,7 @@ def load_settings(
     admin_token: str | None,
     config: str | None,
     env: Mapping[str, str],
+    max_message_bytes: str | None = None,
 ) -> Settings:
     """Resolves every setting from flags (None = not given), `env` and the config file."""
     config_path = _config_path(config, env)
@@ -95,7 +107,21 @@ def load_settings(
         token=pick(token, ENV_TOKEN, "token"),
         admin_token=pick(admin_token, ENV_ADMIN_TOKEN, "admin_token"),
         config_path=config_path,
+        max_message_bytes=_byte_count(
+            pick(max_message_bytes, ENV_MAX_MESSAGE_BYTES, "max_message_bytes")
+        ),
     )
+
+
+def _byte_count(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_MAX_MESSAGE_BYTES
+    if not value.isdecimal() or not 1024 * 1024 <= int(value) < 2**31:
+        raise CliError(
+            f"max_message_bytes must be a whole number of bytes from 1048576 (1 MiB) to "
+            f"2147483647, got {value!r:.40}"
+        )
+    return int(value)
 
 
 def _config_path(flag: str | None, env: Mapping[str, str]) -> Path | None:
@@ -130,6 +156,8 @@ def _read_config(path: Path) -> dict[str, str]:
             raise CliError(
                 f"config file {path}: unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})"
             )
+        if key == "max_message_bytes" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if not isinstance(value, str):
             raise CliError(f"config file {path}: {key} must be a string")
         values[key] = value

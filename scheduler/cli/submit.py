@@ -36,10 +36,10 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
     results: list[tuple[int, jobs_pb2.SubmitResult]] = []
     failure: grpc.RpcError | None = None
-    with open_channel(settings.scheduler) as channel:
+    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
         stub = jobs_pb2_grpc.JobServiceStub(channel)
-        for start in range(0, len(specs), MAX_BATCH_ITEMS):
-            request = jobs_pb2.SubmitJobsRequest(items=specs[start : start + MAX_BATCH_ITEMS])
+        for start, end in batches(specs, settings.max_message_bytes // 2):
+            request = jobs_pb2.SubmitJobsRequest(items=specs[start:end])
             try:
                 response: jobs_pb2.SubmitJobsResponse = stub.SubmitJobs(
                     request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
@@ -65,6 +65,22 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_FAILURE
     failed = any(r.HasField("error") or r.state == types_pb2.JOB_STATE_REJECTED for _, r in results)
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def batches(specs: list[types_pb2.JobSpec], max_bytes: int) -> list[tuple[int, int]]:
+    """[start, end) ranges of at most MAX_BATCH_ITEMS items and `max_bytes` serialized bytes
+    each (an item larger than that alone goes in a batch of its own; the server names it)."""
+    ranges: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for i, spec in enumerate(specs):
+        item = spec.ByteSize() + 6  # the field's tag and length prefix
+        if i > start and (i - start == MAX_BATCH_ITEMS or size + item > max_bytes):
+            ranges.append((start, i))
+            start, size = i, 0
+        size += item
+    if start < len(specs):
+        ranges.append((start, len(specs)))
+    return ranges
 
 
 def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:

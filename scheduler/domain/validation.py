@@ -14,6 +14,9 @@ from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
 from scheduler.domain.resources import validate_name, validate_quantities
 
 MAX_BATCH = 1000
+# Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
+# small against the max message size (a Sync reply holds at least 60 of them at the default).
+MAX_SPEC_BYTES = 64 * 1024
 MAX_REPLICAS = 1024
 MAX_PRIORITY = 1000
 MAX_ID_LEN = 128

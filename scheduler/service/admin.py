@@ -46,9 +46,10 @@ class AdminService:
             dept = tx.departments.create(name, display_name, hash_token(token), self._clock.now())
         return dept, token
 
-    def list_departments(self) -> list[Department]:
+    def list_departments(self, *, after: str | None = None, limit: int = 100) -> list[Department]:
+        """Departments by name, from after `after` (a page), at most `limit`."""
         with self._store.unit(write=False) as tx:
-            return tx.departments.all()
+            return tx.departments.page(after, limit)
 
     def register_cluster(self, spec: ClusterSpec) -> tuple[ClusterView, str]:
         validate_cluster_spec(spec)
@@ -62,9 +63,10 @@ class AdminService:
         with self._store.unit(write=False) as tx:
             return self._view(tx, name)
 
-    def list_clusters(self) -> list[ClusterView]:
+    def list_clusters(self, *, after: str | None = None, limit: int = 100) -> list[ClusterView]:
+        """Clusters by name, from after `after` (a page), at most `limit`."""
         with self._store.unit(write=False) as tx:
-            return [self._view(tx, c.name) for c in tx.clusters.all()]
+            return [self._view(tx, c.name) for c in tx.clusters.page(after, limit)]
 
     def cordon(self, name: str) -> ClusterView:
         return self._set_state(name, ClusterState.CORDONED)

@@ -18,6 +18,8 @@ from scheduler.state import Store, Tx
 MAX_NODES = 10_000
 MAX_REPORTED_RUNS = 100_000
 MAX_RUN_ID_LEN = 64
+# Stored and shown to admins as Cluster.agent_error.
+MAX_AGENT_ERROR = 1024
 # What an agent may claim about a run it holds; LEASED and LOST are the scheduler's words.
 REPORTABLE = frozenset(
     {RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
@@ -59,13 +61,22 @@ class AgentSyncService:
         self._settings = settings
 
     def sync(
-        self, cluster: str, agent_id: str, nodes: Sequence[Node], reports: Sequence[RunReport]
+        self,
+        cluster: str,
+        agent_id: str,
+        nodes: Sequence[Node],
+        reports: Sequence[RunReport],
+        *,
+        agent_error: str = "",
     ) -> SyncReply:
+        """`agent_error` is what the agent says failed in its previous exchange or apply ("" when
+        nothing did); kept on the cluster for admins and for the reaper's message."""
         nodes = self._validate(cluster, nodes, reports)
         with self._store.unit() as tx:
             now = self._clock.now()
             current = tx.clusters.get(cluster)
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
+            tx.clusters.set_agent_error(cluster, agent_error[:MAX_AGENT_ERROR])
             tx.clusters.replace_nodes(cluster, nodes, now)
             ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}

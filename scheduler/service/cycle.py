@@ -31,7 +31,7 @@ from scheduler.service.outcomes import settle_jobs
 from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
-from scheduler.service.views import effective_state
+from scheduler.service.views import effective_state, lost_message
 from scheduler.state import Store, Tx
 
 log = structlog.get_logger("suanchou.cycle")
@@ -158,8 +158,9 @@ class SchedulingCycle:
                             run.run_id,
                             RunState.LOST,
                             finished_at=now,
-                            message=f"cluster {cluster.name} lost: agent silent for "
-                            f"over {self._settings.lease_timeout_s:g}s",
+                            message=lost_message(
+                                cluster, now, self._settings.lease_timeout_s, self._started_at
+                            ),
                         )
                     settle_jobs(tx, {r.job_id for r in active}, now, self._settings.max_attempts)
                     lost += len(active)

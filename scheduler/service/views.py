@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from scheduler.domain.errors import quote
 from scheduler.domain.models import Cluster, Job, Node, Run
 from scheduler.domain.resources import add, total
 from scheduler.domain.states import ClusterState
@@ -47,6 +48,24 @@ def effective_state(
     if now - seen > timedelta(seconds=lease_timeout_s):
         return ClusterState.LOST
     return cluster.state
+
+
+def lost_message(
+    cluster: Cluster, now: datetime, lease_timeout_s: float, started_at: datetime
+) -> str:
+    """What happened to a lost cluster, for its runs: since when its agent has been silent and,
+    if the agent said something went wrong, the start of what it said."""
+    seen = max(cluster.last_heartbeat or started_at, started_at)
+    silent = (now - seen).total_seconds()
+    synced = cluster.last_heartbeat is not None and cluster.last_heartbeat >= started_at
+    since = "its last sync" if synced else "this scheduler started"
+    message = (
+        f"cluster {cluster.name} lost: no sync from its agent for {silent:.0f}s since {since} "
+        f"at {seen:%Y-%m-%d %H:%M:%S}Z (lease timeout {lease_timeout_s:g}s)"
+    )
+    if cluster.agent_error:
+        message += f"; the agent last reported: {quote(cluster.agent_error, 200)}"
+    return message
 
 
 def allocated_by_node(

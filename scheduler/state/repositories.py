@@ -57,6 +57,13 @@ class Departments:
         rows = self._s.exec(select(DepartmentRow).order_by(col(DepartmentRow.name))).all()
         return [m.department_from_row(r) for r in rows]
 
+    def page(self, after: str | None, limit: int) -> list[Department]:
+        """By name, those after `after`, at most `limit`."""
+        query = select(DepartmentRow).order_by(col(DepartmentRow.name)).limit(limit)
+        if after is not None:
+            query = query.where(col(DepartmentRow.name) > after)
+        return [m.department_from_row(r) for r in self._s.exec(query).all()]
+
     def by_token_hash(self, token_hash: str) -> Department | None:
         row = self._s.exec(
             select(DepartmentRow).where(DepartmentRow.token_hash == token_hash)
@@ -82,6 +89,13 @@ class Clusters:
     def all(self) -> list[Cluster]:
         rows = self._s.exec(select(ClusterRow).order_by(col(ClusterRow.name))).all()
         return [m.cluster_from_row(r) for r in rows]
+
+    def page(self, after: str | None, limit: int) -> list[Cluster]:
+        """By name, those after `after`, at most `limit`."""
+        query = select(ClusterRow).order_by(col(ClusterRow.name)).limit(limit)
+        if after is not None:
+            query = query.where(col(ClusterRow.name) > after)
+        return [m.cluster_from_row(r) for r in self._s.exec(query).all()]
 
     def by_token_hash(self, token_hash: str) -> Cluster | None:
         row = self._s.exec(select(ClusterRow).where(ClusterRow.token_hash == token_hash)).first()
