@@ -58,6 +58,10 @@ def guarded(
                     field=_largest_field(message),
                 )
             )
+        nul = _nul_field(message) if isinstance(message, Message) else None
+        if nul is not None:
+            # PostgreSQL cannot hold NUL in text, and no name, id or label needs one.
+            return Undecodable(InvalidSpec("must not contain NUL characters", field=nul))
         return message
 
     return decode
@@ -68,6 +72,31 @@ def checked(request: Any) -> Any:
     if isinstance(request, Undecodable):
         raise request.error
     return request
+
+
+def _nul_field(message: Message, prefix: str = "") -> str | None:
+    """Path of the first string field (or map key) holding a NUL character, if any."""
+    for fd, value in message.ListFields():
+        path = f"{prefix}{fd.name}"
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                if (isinstance(key, str) and "\x00" in key) or (
+                    isinstance(item, str) and "\x00" in item
+                ):
+                    return f"{path}[{key[:64]!r}]" if isinstance(key, str) else path
+                if isinstance(item, Message) and (found := _nul_field(item, f"{path}.")):
+                    return found
+        elif fd.is_repeated:
+            for i, item in enumerate(value):
+                if isinstance(item, str) and "\x00" in item:
+                    return f"{path}[{i}]"
+                if isinstance(item, Message) and (found := _nul_field(item, f"{path}[{i}].")):
+                    return found
+        elif isinstance(value, str) and "\x00" in value:
+            return path
+        elif isinstance(value, Message) and (found := _nul_field(value, f"{path}.")):
+            return found
+    return None
 
 
 def _largest_field(message: Any) -> str:

@@ -231,6 +231,18 @@ class Pool:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def service_tokens(pool: Pool, department: str, cluster: str) -> dict[str, str]:
+    """A valid token for each suanchou service by full name, made through the Pool helpers:
+    a new department's, a new cluster's agent token (no agent started), the admin token. The
+    one place to adapt when authentication changes; services not listed get ADMIN_TOKEN."""
+    return {
+        "suanchou.v1.JobService": pool.department(department),
+        "suanchou.v1.AgentService": pool.cluster(cluster, [], start_agent=False),
+        "suanchou.v1.ClusterService": ADMIN_TOKEN,
+        "suanchou.v1.DepartmentService": ADMIN_TOKEN,
+    }
+
+
 def py_job(
     client_id: str, code: str, *, cpu: int = 500, memory: int = 128, replicas: int = 1, **kw: Any
 ) -> types_pb2.JobSpec:
