@@ -70,7 +70,8 @@ class Generator:
 
     def __init__(self, seed: int, strings: list[str]) -> None:
         self.rng = random.Random(seed)
-        self.strings = strings + [
+        self.strings = [
+            *strings,
             "",
             "a",
             "x" * 129,
