@@ -24,6 +24,7 @@ from scheduler.service.clock import Clock
 from scheduler.service.explain import (
     SOLVER_REASONS,
     placed_message,
+    stuck,
     unplaced_message,
     verdicts,
 )
@@ -183,6 +184,9 @@ class SchedulingCycle:
                 detail = u.detail if u else _default_detail(outcome)
                 vs = verdicts(snap, job)
                 message = unplaced_message(detail, vs)
+                blocked = stuck(vs)
+                if blocked is not None:
+                    code, message = blocked
                 if (code, message) != (job.reason, job.message):
                     tx.jobs.set_reason(job.job_id, code, message, now)
                     tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs, now))

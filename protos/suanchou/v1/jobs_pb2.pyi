@@ -343,7 +343,8 @@ class ExplainJobResponse(google.protobuf.message.Message):
     """The job's current state."""
     reason: builtins.str
     """Stable reason code: e.g. NO_ELIGIBLE_CLUSTER, INSUFFICIENT_CAPACITY, GANG_INCOMPLETE,
-    OUTRANKED, PLACED, EXIT_CODE, CANCELLED, LEASE_LOST.
+    OUTRANKED, CLUSTERS_UNAVAILABLE (every cluster meeting the constraints is cordoned, draining
+    or lost), PLACED, EXIT_CODE, CANCELLED, LEASE_LOST.
     """
     message: builtins.str
     """One readable sentence."""
@@ -385,8 +386,9 @@ class ClusterVerdict(google.protobuf.message.Message):
     eligible: builtins.bool
     """True if the cluster satisfies every constraint of the job (capacity aside)."""
     reason: builtins.str
-    """Reason code, e.g. SECURITY_LEVEL, REGION, XINCHUANG, NODE_SELECTOR, CORDONED,
-    INSUFFICIENT_CAPACITY, GANG_INCOMPLETE, CHOSEN, FITS.
+    """Reason code, e.g. SECURITY_LEVEL, REGION, XINCHUANG, NODE_SELECTOR, NOT_SCHEDULABLE
+    (cordoned, draining or lost), NO_FITTING_NODE and GANG_INCOMPLETE (can never hold it),
+    INSUFFICIENT_CAPACITY (not now), CHOSEN, FITS.
     """
     message: builtins.str
     """One readable sentence, e.g. "等保 level 2 < required 3"."""
