@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from scheduler.domain import reasons
-from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
+from scheduler.domain.eligibility import (
+    MAX_NAMED_CLUSTERS,
+    cluster_constraint_verdict,
+    node_matches,
+    summarize,
+)
 from scheduler.domain.models import ClusterVerdict, Job, Node
 from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fits, fmt, shortfall
 from scheduler.service.snapshot import Snapshot
@@ -114,7 +119,7 @@ def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
     registered any more. None when some cluster is merely busy (the solver's word stands)."""
     candidates = [v for v in clusters if v.reason not in _CONSTRAINT_FAILURES]
     if not candidates:
-        ruled_out = "; ".join(f"{v.cluster}: {v.message}" for v in clusters)
+        ruled_out = summarize(clusters)
         return (
             reasons.NO_ELIGIBLE_CLUSTER,
             "no registered cluster meets its constraints any more: the clusters it was "
@@ -122,8 +127,11 @@ def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
         )
     if all(v.reason == reasons.NOT_SCHEDULABLE for v in candidates):
         states = ", ".join(
-            f"{v.cluster} is {v.message.removeprefix('cluster is ')}" for v in candidates
+            f"{v.cluster} is {v.message.removeprefix('cluster is ')}"
+            for v in candidates[:MAX_NAMED_CLUSTERS]
         )
+        if len(candidates) > MAX_NAMED_CLUSTERS:
+            states += f" and {len(candidates) - MAX_NAMED_CLUSTERS} more"
         return (
             reasons.CLUSTERS_UNAVAILABLE,
             f"every cluster that meets its constraints is unavailable ({states}); it stays "
@@ -163,5 +171,5 @@ def placed_message(
 
 
 def unplaced_message(detail: str, clusters: Sequence[ClusterVerdict]) -> str:
-    blocked = "; ".join(f"{v.cluster}: {v.message}" for v in clusters if v.reason != reasons.FITS)
+    blocked = summarize([v for v in clusters if v.reason != reasons.FITS])
     return f"{detail} ({blocked})" if blocked and blocked not in detail else detail

@@ -28,6 +28,7 @@ from scheduler.service.views import JobView
 from scheduler.state import Store, Tx
 
 MAX_PAGE = 500
+MAX_ITEM_MESSAGE = 1024
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ class JobsService:
             reason, message = (
                 (reasons.NOT_YET_SCHEDULED, "waiting for the next scheduling cycle")
                 if verdict is None
-                else (verdict[0], verdict[1])
+                # Sent twice per item (message and error) in a reply of up to 1,000 items.
+                else (verdict[0], _clip(verdict[1], MAX_ITEM_MESSAGE))
             )
             job = tx.jobs.insert(
                 Job(
@@ -337,3 +339,7 @@ class JobsService:
         if job is None or job.department != department:
             raise NotFound(f"job {quote(job_id)} not found", field="job_id")
         return job
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

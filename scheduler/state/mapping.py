@@ -134,7 +134,7 @@ def job_to_row(job: Job) -> JobRow:
         attempt=job.attempt,
         cluster=job.cluster,
         reason=job.reason,
-        message=job.message,
+        message=job.message[:4096],  # the column's width: PostgreSQL refuses longer
         created_at=job.created_at,
         updated_at=job.updated_at,
     )
@@ -225,7 +225,7 @@ def explanation_to_row(e: Explanation) -> ExplanationRow:
     return ExplanationRow(
         job_id=e.job_id,
         reason=e.reason,
-        message=e.message,
+        message=e.message[:4096],  # the column's width: PostgreSQL refuses longer
         verdicts=[
             {"cluster": v.cluster, "eligible": v.eligible, "reason": v.reason, "message": v.message}
             for v in e.clusters

@@ -124,3 +124,30 @@ def test_a_pool_full_of_maximum_size_jobs_runs_them_all(
     )
     assert cluster.state == types_pb2.CLUSTER_STATE_ACTIVE and cluster.agent_error == ""
     assert "RESOURCE_EXHAUSTED" not in pool.agents[0].log.read_text()
+
+
+def test_a_batch_of_rejections_over_many_clusters_stays_within_the_reply_budget(
+    pool: Pool,
+) -> None:
+    """1,000 jobs no cluster can run, each naming 64 long regions, against 8 clusters: every
+    item is REJECTED with a message of at most 1,024 characters (5 regions named per cluster,
+    at most 5 clusters) and the whole
+    reply stays within half the max message size."""
+    token = pool.department("公安局")
+    for i in range(8):
+        pool.cluster(f"gov-{i}", [], start_agent=False)
+    regions = [f"region-{i:02d}-" + "r" * 50 for i in range(64)]
+    spec = _spec("x", 200)
+    spec.constraints.allowed_regions.extend(regions)
+    items = []
+    for i in range(1000):
+        item = types_pb2.JobSpec()
+        item.CopyFrom(spec)
+        item.client_id = f"reject-{i}"
+        items.append(item)
+    reply = pool.jobs.SubmitJobs(jobs_pb2.SubmitJobsRequest(items=items), metadata=md(token))
+    assert {r.state for r in reply.results} == {types_pb2.JOB_STATE_REJECTED}
+    assert reply.ByteSize() <= DEFAULT_MAX_MESSAGE_BYTES // 2
+    message = reply.results[0].message
+    assert len(message) <= 1024 and "and 59 more" in message
+    assert message.startswith("no cluster can ever run this job (gov-0: region hz not in")
