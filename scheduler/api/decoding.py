@@ -58,7 +58,9 @@ def guarded(
                     field=_largest_field(message),
                 )
             )
-        nul = _nul_field(message) if isinstance(message, Message) else None
+        # A NUL character in a string is a 0x00 byte on the wire: most requests have none at
+        # all and skip the walk (which costs ~0.1 s for an agent reporting 20,000 runs).
+        nul = _nul_field(message) if b"\x00" in data and isinstance(message, Message) else None
         if nul is not None:
             # PostgreSQL cannot hold NUL in text, and no name, id or label needs one.
             return Undecodable(InvalidSpec("must not contain NUL characters", field=nul))

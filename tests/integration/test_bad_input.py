@@ -121,3 +121,26 @@ def test_a_long_label_key_is_cut_in_the_field_path(pool: Pool) -> None:
     assert result.error.field.startswith("labels[kkk") and "(20000 chars)" in result.error.field
     assert len(result.error.SerializeToString()) < 300
     assert result.state == types_pb2.JOB_STATE_UNSPECIFIED
+
+
+@pytest.mark.parametrize("backend", ["pool", "pg_pool"])
+def test_nul_characters_are_refused_by_field_on_every_store(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A NUL in any string (PostgreSQL cannot store or even compare one) is INVALID_ARGUMENT
+    naming the field, in a top-level id, a list filter and a nested map key alike."""
+    pool: Pool = request.getfixturevalue(backend)
+    token = pool.department("公安局")
+    calls = [
+        (lambda: pool.jobs.GetJob(jobs_pb2.GetJobRequest(job_id="a\x00b"), metadata=md(token)),
+         "job_id"),
+        (lambda: pool.jobs.ListJobs(jobs_pb2.ListJobsRequest(job_set="n\x00"), metadata=md(token)),
+         "job_set"),
+        (lambda: pool.submit("公安局", py_job("nul", "pass", labels={"k\x00": "v"})),
+         "items[0].labels['k\\x00']"),
+    ]  # fmt: skip
+    for call, field in calls:
+        with pytest.raises(grpc.RpcError) as err:
+            call()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details() == f"{field}: must not contain NUL characters"
