@@ -98,7 +98,8 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise CliError(
+            # Exit 2 like a non-UTF-8 argument: the input itself is unusable.
+            raise UsageError(
                 f"{source}: not UTF-8 text (byte {e.start} is {data[e.start]:#04x})"
             ) from None
         return load_jobs(text, source)

@@ -96,12 +96,12 @@ def test_the_documented_postgresql_url_has_its_driver() -> None:
 def test_a_job_file_that_is_not_utf8_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A non-UTF-8 job file is `error: FILE: not UTF-8 text ...`, exit 1, no traceback."""
+    """A non-UTF-8 job file is `error: FILE: not UTF-8 text ...`, exit 2, no traceback."""
     monkeypatch.setenv("SUANCHOU_TOKEN", "department-token-0123456789")
     monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
     path = tmp_path / "job.yaml"
     path.write_bytes(b"name: \xff\xfe\ncommand: [echo]\n")
-    assert main(["job", "submit", str(path)]) == 1
+    assert main(["job", "submit", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {path}: not UTF-8 text (byte 6 is 0xff)\n"
 
