@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -238,55 +237,6 @@ def explanation_to_proto(e: Explanation) -> jobs_pb2.ExplainJobResponse:
         ],
         evaluated_at=_ts(e.evaluated_at),
     )
-
-
-def encode_page_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
-
-
-# Sequence numbers are BIGINT: a forged token past it would overflow in the database driver.
-_MAX_SEQ = 2**63 - 1
-
-
-def decode_page_token(token: str) -> int | None:
-    if not token:
-        return None
-    if len(token) <= 64:
-        try:
-            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        except (ValueError, UnicodeError):
-            kind, value = "", ""
-        digits = value.isdecimal() and value.isascii() and len(value) <= 19
-        if kind == "seq" and digits and 0 < int(value) <= _MAX_SEQ:
-            return int(value)
-    raise InvalidSpec("is not a token this server issued", field="page_token")
-
-
-def encode_name_token(name: str) -> str:
-    return base64.urlsafe_b64encode(f"name:{name}".encode()).decode()
-
-
-def decode_name_token(token: str) -> str | None:
-    """The name a ListClusters/ListDepartments page ended at; None for the first page."""
-    if not token:
-        return None
-    if len(token) <= 512:
-        try:
-            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        except (ValueError, UnicodeError):
-            kind, value = "", ""
-        if kind == "name" and value:
-            return value
-    raise InvalidSpec("is not a token this server issued", field="page_token")
-
-
-def page_size(value: int) -> int:
-    """A request's page_size: 0 means 100; 1-500 otherwise."""
-    if value == 0:
-        return 100
-    if not 1 <= value <= 500:
-        raise InvalidSpec(f"must be 1-500 (0 means 100), got {value}", field="page_size")
-    return value
 
 
 # -- admin -----------------------------------------------------------------------------------

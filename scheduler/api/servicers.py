@@ -16,6 +16,7 @@ from protos.suanchou.v1 import (
     types_pb2,
 )
 from scheduler.api import convert as cv
+from scheduler.api import paging
 from scheduler.api.budget import Budget, fill
 from scheduler.api.interceptors import current_principal
 from scheduler.service.admin import AdminService
@@ -46,13 +47,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> jobs_pb2.ListJobsResponse:
-        limit = cv.page_size(request.page_size)
+        limit = paging.page_size(request.page_size)
         states = [cv.job_state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)]
         views = self._jobs.page(
             current_principal().name,
             states=states,
             job_set=request.job_set,
-            before_seq=cv.decode_page_token(request.page_token),
+            before_seq=paging.decode_page_token(request.page_token),
             limit=limit,
         )
         budget = Budget(self._reply_bytes)
@@ -62,7 +63,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             budget.take(jobs[0].ByteSize())
         jobs += fill(views[1:], cv.job_view_to_proto, budget)
         more = len(jobs) < len(views) or len(views) == limit
-        token = cv.encode_page_token(views[len(jobs) - 1].job.seq) if jobs and more else ""
+        token = paging.encode_page_token(views[len(jobs) - 1].job.seq) if jobs and more else ""
         return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     def CancelJobs(
@@ -131,15 +132,16 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
     def ListClusters(
         self, request: admin_pb2.ListClustersRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListClustersResponse:
-        limit = cv.page_size(request.page_size)
+        limit = paging.page_size(request.page_size)
         views = self._admin.list_clusters(
-            after=cv.decode_name_token(request.page_token), limit=limit
+            after=paging.decode_name_token(request.page_token), limit=limit
         )
         clusters = fill(views, cv.cluster_view_to_proto, Budget(self._reply_bytes))
         more = len(clusters) < len(views) or len(views) == limit
         last = clusters[-1].spec.name if clusters else ""
         return admin_pb2.ListClustersResponse(
-            clusters=clusters, next_page_token=cv.encode_name_token(last) if more and last else ""
+            clusters=clusters,
+            next_page_token=paging.encode_name_token(last) if more and last else "",
         )
 
     def CordonCluster(
@@ -177,16 +179,16 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
     def ListDepartments(
         self, request: admin_pb2.ListDepartmentsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListDepartmentsResponse:
-        limit = cv.page_size(request.page_size)
+        limit = paging.page_size(request.page_size)
         found = self._admin.list_departments(
-            after=cv.decode_name_token(request.page_token), limit=limit
+            after=paging.decode_name_token(request.page_token), limit=limit
         )
         departments = fill(found, cv.department_to_proto, Budget(self._reply_bytes))
         more = len(departments) < len(found) or len(found) == limit
         last = departments[-1].name if departments else ""
         return admin_pb2.ListDepartmentsResponse(
             departments=departments,
-            next_page_token=cv.encode_name_token(last) if more and last else "",
+            next_page_token=paging.encode_name_token(last) if more and last else "",
         )
 
 
