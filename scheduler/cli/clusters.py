@@ -36,7 +36,7 @@ def register(args: argparse.Namespace, settings: Settings) -> int:
         labels=key_values(args.label, "--label"),
     )
     token = settings.admin()
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         response: admin_pb2.RegisterClusterResponse = admin_pb2_grpc.ClusterServiceStub(
             channel
         ).RegisterCluster(
@@ -71,7 +71,7 @@ def get(args: argparse.Namespace, settings: Settings) -> int:
 def list_clusters(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
     response = admin_pb2.ListClustersResponse()
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         stub = admin_pb2_grpc.ClusterServiceStub(channel)
         page_token = ""
         while True:  # replies are paged (bounded in count and bytes); follow every page
@@ -110,7 +110,7 @@ def uncordon(args: argparse.Namespace, settings: Settings) -> int:
 
 def deregister(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         response: admin_pb2.DeregisterClusterResponse = admin_pb2_grpc.ClusterServiceStub(
             channel
         ).DeregisterCluster(
@@ -135,7 +135,7 @@ def _call_returning_cluster(
 ) -> admin_pb2.Cluster:
     """GetCluster, CordonCluster and UncordonCluster: a name in, a Cluster out."""
     token = settings.admin()
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         stub = admin_pb2_grpc.ClusterServiceStub(channel)
         cluster: admin_pb2.Cluster = getattr(stub, method)(
             request_type(name=name), metadata=bearer(token), timeout=CALL_TIMEOUT_SECONDS

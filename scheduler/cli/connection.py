@@ -8,6 +8,8 @@ from typing import Any
 
 import grpc
 
+from scheduler.cli.settings import Settings
+
 # Unary calls get a deadline so a hung scheduler fails the command instead of hanging a script;
 # 30 s leaves room for a 1,000-item submit that commits before replying.
 CALL_TIMEOUT_SECONDS = 30.0
@@ -30,9 +32,11 @@ def message_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 @contextmanager
-def open_channel(target: str, max_message_bytes: int) -> Iterator[Any]:
-    """A plaintext channel to `target` (HOST:PORT or any gRPC target string), closed on exit."""
+def open_channel(settings: Settings) -> Iterator[Any]:
+    """A plaintext channel to `settings.scheduler` (HOST:PORT or any gRPC target string), with
+    the configured max message size, closed on exit."""
     # Plaintext: the scheduler currently serves without TLS (see the integrator notes); tokens are
     # sent as plain metadata, which grpc only allows through call credentials on TLS channels.
-    with grpc.insecure_channel(target, options=message_options(max_message_bytes)) as channel:
+    options = message_options(settings.max_message_bytes)
+    with grpc.insecure_channel(settings.scheduler, options=options) as channel:
         yield channel

@@ -19,7 +19,7 @@ TOKEN_NOTE = (
 
 def create(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         response: admin_pb2.CreateDepartmentResponse = admin_pb2_grpc.DepartmentServiceStub(
             channel
         ).CreateDepartment(
@@ -43,7 +43,7 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
 def list_departments(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
     response = admin_pb2.ListDepartmentsResponse()
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         stub = admin_pb2_grpc.DepartmentServiceStub(channel)
         page_token = ""
         while True:  # replies are paged (bounded in count and bytes); follow every page

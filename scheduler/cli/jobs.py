@@ -37,7 +37,7 @@ def _stub(channel: Any) -> jobs_pb2_grpc.JobServiceStub:
 
 def get(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         job: types_pb2.Job = _stub(channel).GetJob(
             jobs_pb2.GetJobRequest(job_id=args.job_id),
             metadata=metadata,
@@ -131,7 +131,7 @@ def list_jobs(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
     jobs: list[types_pb2.Job] = []
     more = False
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         stub = _stub(channel)
         seen_tokens: set[str] = set()
         while True:
@@ -194,7 +194,7 @@ def job_table(jobs: Sequence[types_pb2.Job], now: datetime) -> str:
 def cancel(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
     results: list[jobs_pb2.CancelResult] = []
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         stub = _stub(channel)
         for start in range(0, len(args.job_ids), MAX_BATCH_ITEMS):
             request = jobs_pb2.CancelJobsRequest(
@@ -221,7 +221,7 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 def explain(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         response: jobs_pb2.ExplainJobResponse = _stub(channel).ExplainJob(
             jobs_pb2.ExplainJobRequest(job_id=args.job_id),
             metadata=metadata,

@@ -36,7 +36,7 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
     results: list[tuple[int, jobs_pb2.SubmitResult]] = []
     failure: grpc.RpcError | None = None
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         stub = jobs_pb2_grpc.JobServiceStub(channel)
         for start, end in batches(specs, settings.max_message_bytes // 2):
             request = jobs_pb2.SubmitJobsRequest(items=specs[start:end])

@@ -45,7 +45,7 @@ def watch(args: argparse.Namespace, settings: Settings) -> int:
     metadata = bearer(settings.department_token())
     if not args.json:
         print(_line([name for name, _ in _COLUMNS] + ["MESSAGE"]), flush=True)
-    with open_channel(settings.scheduler, settings.max_message_bytes) as channel:
+    with open_channel(settings) as channel:
         try:
             stream_events(jobs_pb2_grpc.JobServiceStub(channel), request, metadata, args.json)
         except KeyboardInterrupt:
