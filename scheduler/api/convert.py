@@ -13,6 +13,7 @@ from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
     ClusterSpec,
+    ClusterVerdict,
     Constraints,
     Department,
     Explanation,
@@ -223,19 +224,24 @@ def event_to_proto(e: JobEvent) -> types_pb2.JobEvent:
     return msg
 
 
-def explanation_to_proto(e: Explanation) -> jobs_pb2.ExplainJobResponse:
-    return jobs_pb2.ExplainJobResponse(
+def explanation_to_proto(e: Explanation, budget: Budget) -> jobs_pb2.ExplainJobResponse:
+    """The explanation with as many per-cluster verdicts as `budget` holds (all, but in a pool
+    of tens of thousands of clusters)."""
+    msg = jobs_pb2.ExplainJobResponse(
         job_id=e.job_id,
         state=job_state_to_proto(e.state),
         reason=e.reason,
         message=e.message,
-        clusters=[
-            jobs_pb2.ClusterVerdict(
-                cluster=v.cluster, eligible=v.eligible, reason=v.reason, message=v.message
-            )
-            for v in e.clusters
-        ],
         evaluated_at=_ts(e.evaluated_at),
+    )
+    budget.take(msg.ByteSize())
+    msg.clusters.extend(fill(e.clusters, _verdict_to_proto, budget))
+    return msg
+
+
+def _verdict_to_proto(v: ClusterVerdict) -> jobs_pb2.ClusterVerdict:
+    return jobs_pb2.ClusterVerdict(
+        cluster=v.cluster, eligible=v.eligible, reason=v.reason, message=v.message
     )
 
 

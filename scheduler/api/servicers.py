@@ -104,7 +104,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def ExplainJob(
         self, request: jobs_pb2.ExplainJobRequest, context: grpc.ServicerContext
     ) -> jobs_pb2.ExplainJobResponse:
-        return cv.explanation_to_proto(self._jobs.explain(current_principal().name, request.job_id))
+        explanation = self._jobs.explain(current_principal().name, request.job_id)
+        return cv.explanation_to_proto(explanation, Budget(self._reply_bytes))
 
 
 class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):

@@ -124,3 +124,9 @@ def test_out_of_range_integers_in_a_job_file_are_one_line(
     path.write_text("replicas: 99999999999\nresources: {cpu: 1}\ncommand: [echo]\n")
     assert main(["job", "submit", str(path)]) == 1
     assert capsys.readouterr().err == f"error: {path}: job.replicas: 99999999999 is out of range\n"
+
+
+def test_a_max_message_size_below_one_mib_is_refused() -> None:
+    """`--max-message-bytes 1000` would not hold one maximum-size job spec: exit 2, one line."""
+    err = _refused("--listen", "127.0.0.1:0", "--max-message-bytes", "1000")
+    assert err == "error: max_message_bytes: must be at least 1048576\n"
