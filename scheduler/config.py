@@ -13,8 +13,10 @@ from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES
 from scheduler.service.settings import SchedulerSettings
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
-# Below 1 MiB a batch of a few maximum-size job specs would not fit in one request.
+# Below 1 MiB a batch of a few maximum-size job specs would not fit in one request; above 1 GiB
+# the transport limit (twice it) would overflow gRPC's 32-bit option.
 MIN_MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 ENV_PREFIX = "SUANCHOU_"
 
 
@@ -88,8 +90,11 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
-    if top.get("max_message_bytes", MIN_MAX_MESSAGE_BYTES) < MIN_MAX_MESSAGE_BYTES:
+    size = top.get("max_message_bytes", MIN_MAX_MESSAGE_BYTES)
+    if size < MIN_MAX_MESSAGE_BYTES:
         raise ConfigError(f"max_message_bytes: must be at least {MIN_MAX_MESSAGE_BYTES}")
+    if size > MAX_MAX_MESSAGE_BYTES:
+        raise ConfigError(f"max_message_bytes: must be at most {MAX_MAX_MESSAGE_BYTES}")
     return ServerConfig(scheduler=sched, **top)
 
 

@@ -116,10 +116,10 @@ def load_settings(
 def _byte_count(value: str | None) -> int:
     if value is None:
         return DEFAULT_MAX_MESSAGE_BYTES
-    if not value.isdecimal() or not 1024 * 1024 <= int(value) < 2**31:
+    if not value.isdecimal() or not 1024 * 1024 <= int(value) <= 1024**3:
         raise CliError(
             f"max_message_bytes must be a whole number of bytes from 1048576 (1 MiB) to "
-            f"2147483647, got {value!r:.40}"
+            f"1073741824 (1 GiB), as the server's, got {value!r:.40}"
         )
     return int(value)
 
