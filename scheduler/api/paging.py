@@ -50,7 +50,8 @@ def decode_name_token(token: str) -> str | None:
             kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         except (ValueError, UnicodeError):
             kind, value = "", ""
-        if kind == "name" and value:
+        # Printable only: a NUL decoded from base64 would reach PostgreSQL, which refuses it.
+        if kind == "name" and value and value.isprintable():
             return value
     raise InvalidSpec("is not a token this server issued", field="page_token")
 

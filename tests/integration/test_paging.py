@@ -55,6 +55,7 @@ def test_departments_and_clusters_are_listed_in_pages(pool: Pool) -> None:
     for request in (
         admin_pb2.ListClustersRequest(page_size=501),
         admin_pb2.ListClustersRequest(page_token=base64.urlsafe_b64encode(b"seq:3").decode()),
+        admin_pb2.ListClustersRequest(page_token=base64.urlsafe_b64encode(b"name:a\0").decode()),
     ):
         with pytest.raises(grpc.RpcError) as err:
             pool.clusters.ListClusters(request, metadata=md(ADMIN_TOKEN))
