@@ -8,8 +8,16 @@ on `page_token` before it reaches the database (an overflowing sequence once gav
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+from google.protobuf.message import Message
+
+from scheduler.api.budget import Budget, fill
 from scheduler.domain.errors import InvalidSpec
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
@@ -66,3 +74,22 @@ def page_size(value: int) -> int:
             field="page_size",
         )
     return value
+
+
+def page(
+    found: Sequence[T],
+    encode: Callable[[T], M],
+    reply_bytes: int,
+    limit: int,
+    token_of: Callable[[T], str],
+) -> tuple[list[M], str]:
+    """The items of `found` (at most `limit` read) that fit `reply_bytes`, and the token that
+    continues after the last one sent ("" when nothing is left). A page holds at least one item,
+    so a listing always advances."""
+    budget = Budget(reply_bytes)
+    out = [encode(item) for item in found[:1]]
+    if out:
+        budget.take(out[0].ByteSize())
+    out += fill(found[1:], encode, budget)
+    more = len(out) < len(found) or len(found) == limit
+    return out, token_of(found[len(out) - 1]) if out and more else ""

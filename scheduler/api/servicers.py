@@ -17,7 +17,7 @@ from protos.suanchou.v1 import (
 )
 from scheduler.api import convert as cv
 from scheduler.api import paging
-from scheduler.api.budget import Budget, fill
+from scheduler.api.budget import Budget
 from scheduler.api.interceptors import current_principal
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
@@ -56,14 +56,13 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             before_seq=paging.decode_page_token(request.page_token),
             limit=limit,
         )
-        budget = Budget(self._reply_bytes)
-        # At least one job per page, so a listing always advances.
-        jobs: list[types_pb2.Job] = [cv.job_view_to_proto(v) for v in views[:1]]
-        if jobs:
-            budget.take(jobs[0].ByteSize())
-        jobs += fill(views[1:], cv.job_view_to_proto, budget)
-        more = len(jobs) < len(views) or len(views) == limit
-        token = paging.encode_page_token(views[len(jobs) - 1].job.seq) if jobs and more else ""
+        jobs, token = paging.page(
+            views,
+            cv.job_view_to_proto,
+            self._reply_bytes,
+            limit,
+            lambda v: paging.encode_page_token(v.job.seq),
+        )
         return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     def CancelJobs(
@@ -137,13 +136,14 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
         views = self._admin.list_clusters(
             after=paging.decode_name_token(request.page_token), limit=limit
         )
-        clusters = fill(views, cv.cluster_view_to_proto, Budget(self._reply_bytes))
-        more = len(clusters) < len(views) or len(views) == limit
-        last = clusters[-1].spec.name if clusters else ""
-        return admin_pb2.ListClustersResponse(
-            clusters=clusters,
-            next_page_token=paging.encode_name_token(last) if more and last else "",
+        clusters, token = paging.page(
+            views,
+            cv.cluster_view_to_proto,
+            self._reply_bytes,
+            limit,
+            lambda v: paging.encode_name_token(v.cluster.name),
         )
+        return admin_pb2.ListClustersResponse(clusters=clusters, next_page_token=token)
 
     def CordonCluster(
         self, request: admin_pb2.CordonClusterRequest, context: grpc.ServicerContext
@@ -184,13 +184,14 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
         found = self._admin.list_departments(
             after=paging.decode_name_token(request.page_token), limit=limit
         )
-        departments = fill(found, cv.department_to_proto, Budget(self._reply_bytes))
-        more = len(departments) < len(found) or len(found) == limit
-        last = departments[-1].name if departments else ""
-        return admin_pb2.ListDepartmentsResponse(
-            departments=departments,
-            next_page_token=paging.encode_name_token(last) if more and last else "",
+        departments, token = paging.page(
+            found,
+            cv.department_to_proto,
+            self._reply_bytes,
+            limit,
+            lambda d: paging.encode_name_token(d.name),
         )
+        return admin_pb2.ListDepartmentsResponse(departments=departments, next_page_token=token)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
