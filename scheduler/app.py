@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import __version__, logs
 from scheduler.api.server import build_server
@@ -77,6 +78,7 @@ class App:
             credentials=self.credentials,
             audits=self.audits,
             throttle=self.throttle,
+            max_message_bytes=config.max_message_bytes,
         )
         self._has_bootstrap = bool(bootstrap)
         self._stopping = threading.Event()
@@ -123,6 +125,21 @@ class App:
                 return
 
 
+def _one_line(exc: BaseException, database_url: str) -> str:
+    """A startup failure as one line: which database or address, and the cause."""
+    if isinstance(exc, ImportError):
+        # SQLAlchemy imports the URL's driver lazily: a missing one surfaces here.
+        return (
+            f"database {_redact(database_url)}: its driver is not installed ({exc}); "
+            "PostgreSQL URLs need `postgresql+psycopg://` with the psycopg package"
+        )
+    if isinstance(exc, SQLAlchemyError):
+        cause = getattr(exc, "orig", None) or exc
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        return f"database {_redact(database_url)}: {text}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _redact(url: str) -> str:
     """Database URL without its password, for logs."""
     if "@" not in url or "://" not in url:
@@ -144,6 +161,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="file holding the bootstrap admin token, which may only create named principals "
         "(`suanchou principal create`); not needed once they exist",
+    )
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        metavar="N",
+        help="largest request accepted; replies stay within half of it (default 8388608)",
     )
     p.add_argument(
         "--lease-timeout",
@@ -191,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tls_client_ca": args.tls_client_ca,
                 "insecure": args.insecure,
                 "admin_token_file": args.admin_token_file,
+                "max_message_bytes": args.max_message_bytes,
             },
         )
     except ConfigError as exc:
@@ -199,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.log_level, json=config.log_json)
     try:
         app = App(config)
-    except (ValueError, OSError) as exc:  # ConfigError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:
+        print(f"error: {_one_line(exc, config.database_url)}", file=sys.stderr)
         return 2
     stop = threading.Event()
 

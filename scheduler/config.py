@@ -9,10 +9,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES
 from scheduler.service.security_settings import SecuritySettings
 from scheduler.service.settings import SchedulerSettings
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+# Below 1 MiB a batch of a few maximum-size job specs would not fit in one request; above 1 GiB
+# the transport limit (twice it) would overflow gRPC's 32-bit option.
+MIN_MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 ENV_PREFIX = "SUANCHOU_"
 
 
@@ -36,6 +41,7 @@ class ServerConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     insecure: bool = False  # allow plaintext on a non-loopback listen address
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
@@ -53,12 +59,13 @@ class ServerConfig:
 
 
 # TOML [server] key / environment suffix -> (field, type). Environment: SUANCHOU_<KEY upper>.
-_TOP = {
+_TOP: dict[str, type] = {
     "listen": str,
     "database_url": str,
     "admin_token": str,
     "admin_token_file": str,
     "log_level": str,
+    "max_message_bytes": int,
 }
 _TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str}
 _FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
@@ -107,7 +114,7 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
     top: dict[str, Any] = {}
     for key, value in values.items():
         if key in _TOP:
-            top[key] = str(value)
+            top[key] = _coerce(key, value, _TOP[key]) if _TOP[key] is int else str(value)
         elif key in _FLAGS:
             top[key] = _flag(key, value)
         elif key in _SEC:
@@ -117,6 +124,11 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
+    size = top.get("max_message_bytes", MIN_MAX_MESSAGE_BYTES)
+    if size < MIN_MAX_MESSAGE_BYTES:
+        raise ConfigError(f"max_message_bytes: must be at least {MIN_MAX_MESSAGE_BYTES}")
+    if size > MAX_MAX_MESSAGE_BYTES:
+        raise ConfigError(f"max_message_bytes: must be at most {MAX_MAX_MESSAGE_BYTES}")
     return ServerConfig(scheduler=sched, security=security, **top)
 
 

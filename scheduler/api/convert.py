@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
+from scheduler.api.budget import Budget, fill, fill_strings
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
     ClusterSpec,
+    ClusterVerdict,
     Constraints,
     Department,
     Explanation,
@@ -22,9 +23,10 @@ from scheduler.domain.models import (
     Run,
 )
 from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.domain.validation import MAX_SPEC_BYTES
 from scheduler.service.agent_sync import Lease, RunReport, SyncReply
 from scheduler.service.jobs import SubmitOutcome
-from scheduler.service.views import ClusterView, JobView
+from scheduler.service.views import ClusterView, JobView, NodeView
 
 # Enum name prefixes in the protos: JOB_STATE_QUEUED <-> JobState.QUEUED, and so on.
 
@@ -132,7 +134,15 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
 
 def submit_items_from_proto(req: jobs_pb2.SubmitJobsRequest) -> list[JobSpec | DomainError]:
     out: list[JobSpec | DomainError] = []
-    for item in req.items:
+    for i, item in enumerate(req.items):
+        size = item.ByteSize()
+        if size > MAX_SPEC_BYTES:
+            out.append(
+                InvalidSpec(
+                    f"job spec is {size} bytes, at most {MAX_SPEC_BYTES}", field=f"items[{i}]"
+                )
+            )
+            continue
         try:
             out.append(job_spec_from_proto(item))
         except DomainError as exc:
@@ -214,36 +224,25 @@ def event_to_proto(e: JobEvent) -> types_pb2.JobEvent:
     return msg
 
 
-def explanation_to_proto(e: Explanation) -> jobs_pb2.ExplainJobResponse:
-    return jobs_pb2.ExplainJobResponse(
+def explanation_to_proto(e: Explanation, budget: Budget) -> jobs_pb2.ExplainJobResponse:
+    """The explanation with as many per-cluster verdicts as `budget` holds (all, but in a pool
+    of tens of thousands of clusters)."""
+    msg = jobs_pb2.ExplainJobResponse(
         job_id=e.job_id,
         state=job_state_to_proto(e.state),
         reason=e.reason,
         message=e.message,
-        clusters=[
-            jobs_pb2.ClusterVerdict(
-                cluster=v.cluster, eligible=v.eligible, reason=v.reason, message=v.message
-            )
-            for v in e.clusters
-        ],
         evaluated_at=_ts(e.evaluated_at),
     )
+    budget.take(msg.ByteSize())
+    msg.clusters.extend(fill(e.clusters, _verdict_to_proto, budget))
+    return msg
 
 
-def encode_page_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
-
-
-def decode_page_token(token: str) -> int | None:
-    if not token:
-        return None
-    try:
-        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "seq":
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidSpec("is not a token this server issued", field="page_token")
+def _verdict_to_proto(v: ClusterVerdict) -> jobs_pb2.ClusterVerdict:
+    return jobs_pb2.ClusterVerdict(
+        cluster=v.cluster, eligible=v.eligible, reason=v.reason, message=v.message
+    )
 
 
 # -- admin -----------------------------------------------------------------------------------
@@ -262,7 +261,10 @@ def cluster_spec_from_proto(msg: admin_pb2.ClusterSpec) -> ClusterSpec:
     )
 
 
-def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_pb2.Cluster:
+def cluster_view_to_proto(
+    v: ClusterView, *, with_nodes: bool = False, budget: Budget | None = None
+) -> admin_pb2.Cluster:
+    """The cluster; with_nodes adds its nodes, as many as `budget` holds."""
     s = v.cluster.spec
     msg = admin_pb2.Cluster(
         spec=admin_pb2.ClusterSpec(
@@ -282,18 +284,22 @@ def cluster_view_to_proto(v: ClusterView, *, with_nodes: bool = False) -> admin_
         last_heartbeat=_ts(v.cluster.last_heartbeat),
         created_at=_ts(v.cluster.created_at),
         active_runs=v.active_runs,
+        agent_error=v.cluster.agent_error,
     )
     if with_nodes:
-        msg.nodes.extend(
-            admin_pb2.Node(
-                name=n.node.name,
-                capacity=resources_to_proto(n.node.capacity),
-                labels=dict(n.node.labels),
-                allocated=resources_to_proto(n.allocated),
-            )
-            for n in v.nodes
-        )
+        room = budget or Budget(2**62)
+        room.take(msg.ByteSize())
+        msg.nodes.extend(fill(v.nodes, _node_to_proto, room))
     return msg
+
+
+def _node_to_proto(n: NodeView) -> admin_pb2.Node:
+    return admin_pb2.Node(
+        name=n.node.name,
+        capacity=resources_to_proto(n.node.capacity),
+        labels=dict(n.node.labels),
+        allocated=resources_to_proto(n.allocated),
+    )
 
 
 def department_to_proto(d: Department) -> admin_pb2.Department:
@@ -347,12 +353,26 @@ def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
     )
 
 
-def sync_reply_to_proto(reply: SyncReply) -> agent_pb2.SyncResponse:
+# Leases per Sync reply, whatever their size: bounds the agent's work per exchange too.
+MAX_LEASES_PER_SYNC = 500
+# Run ids per `cancel` and per `acknowledged` list of one reply.
+MAX_IDS_PER_SYNC = 5000
+
+
+def sync_reply_to_proto(reply: SyncReply, budget: Budget) -> agent_pb2.SyncResponse:
+    """The reply within `budget`: stops and cancels first (they free capacity and end work the
+    scheduler no longer wants), then acknowledgements, then new leases. What is left out comes
+    on the next sync (the agent still reports those runs, and unsent leases stay LEASED);
+    `more` tells the agent to sync again at once."""
+    cancel = fill_strings(reply.cancel, budget, MAX_IDS_PER_SYNC)
+    acknowledged = fill_strings(reply.acknowledged, budget, MAX_IDS_PER_SYNC)
+    start = fill(reply.start, lease_to_proto, budget, MAX_LEASES_PER_SYNC)
     return agent_pb2.SyncResponse(
         cluster=reply.cluster,
-        start=[lease_to_proto(lease) for lease in reply.start],
-        cancel=list(reply.cancel),
-        acknowledged=list(reply.acknowledged),
+        start=start,
+        cancel=cancel,
+        acknowledged=acknowledged,
         sync_interval_seconds=reply.sync_interval_s,
         lease_timeout_seconds=reply.lease_timeout_s,
+        more=budget.full,
     )

@@ -17,6 +17,7 @@ import structlog
 
 from scheduler.api.admission import Admission, budgets_for, kind_of
 from scheduler.api.authz import Rule, rule_for
+from scheduler.api.decoding import Undecodable, checked, guarded
 from scheduler.api.status import code_for
 from scheduler.domain.errors import (
     DomainError,
@@ -90,11 +91,14 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         audits: AuditService,
         throttle: AuthThrottle,
         admission: Admission | None = None,
+        *,
+        max_request_bytes: int,
     ) -> None:
         self._auth = auth
         self._audits = audits
         self._throttle = throttle
         self._admission = admission or Admission(budgets_for(64))
+        self._max_request_bytes = max_request_bytes
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -105,22 +109,29 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, rule),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=guarded(
+                    handler.request_deserializer, method, self._max_request_bytes
+                ),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method, rule),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=guarded(
+                    handler.request_deserializer, method, self._max_request_bytes
+                ),
                 response_serializer=handler.response_serializer,
             )
         return handler
 
     def _begin(
         self, call: Call, request: Any, context: grpc.ServicerContext, method: str, rule: Rule
-    ) -> None:
+    ) -> Any:
+        """Authenticates and authorizes the call; returns the request, decoded (an undecodable
+        or oversized one is refused here, after authentication, with its INVALID_ARGUMENT)."""
         call.audit_token = audit.begin(call.audit)
-        audit.add_targets(*rule.targets(request))
+        if not isinstance(request, Undecodable):
+            audit.add_targets(*rule.targets(request))
         principal = self._authenticate(call, _bearer(context.invocation_metadata()))
         call.principal = principal
         call.audit.principal, call.audit.role = principal.name, principal.role.value
@@ -128,6 +139,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             name = method.rsplit("/", 1)[-1]
             raise PermissionDenied(f"role {principal.role.value} may not call {name}")
         call.principal_token = _principal.set(principal)
+        return checked(request)
 
     def _authenticate(self, call: Call, token: str) -> Principal:
         """The caller: throttled peers are refused before the token is looked at; no, unknown
@@ -178,7 +190,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             call = Call.of(context, method, rule)
             code, message = grpc.StatusCode.OK, ""
             try:
-                self._begin(call, request, context, method, rule)
+                request = self._begin(call, request, context, method, rule)
                 with self._admitted(call, method):
                     return behaviour(request, context)
             except DomainError as exc:
@@ -202,7 +214,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             call = Call.of(context, method, rule)
             code, message = grpc.StatusCode.OK, ""
             try:
-                self._begin(call, request, context, method, rule)
+                request = self._begin(call, request, context, method, rule)
                 with self._admitted(call, method):
                     yield from behaviour(request, context)
                 if not context.is_active():

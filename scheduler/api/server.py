@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from concurrent import futures
 
 import grpc
@@ -17,6 +18,7 @@ from protos.suanchou.v1 import (
 )
 from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.authz import SERVICE_NAMES
+from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES, reply_budget
 from scheduler.api.interceptors import ApiInterceptor
 from scheduler.api.security_servicers import AuditServicer, PrincipalServicer, TokenServicer
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
@@ -41,26 +43,46 @@ def build_server(
     credentials: CredentialsService,
     audits: AuditService,
     throttle: AuthThrottle,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_workers: int = 64,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """Returns the (not yet started) server, the port it bound, and its health servicer.
 
     `listen` may end in ":0" to let the OS pick a free port. Without `tls` certificates the
     port is plaintext, refused off loopback unless `tls.insecure` (raises TransportError).
+    Requests above `max_message_bytes` are refused as INVALID_ARGUMENT naming their largest
+    field; the transport takes twice that so such requests reach the check (above it gRPC
+    answers RESOURCE_EXHAUSTED itself). Replies are built to stay within half of it (see
+    scheduler.api.budget).
     """
     tls = tls or ServerTls()
     # Each WatchEvents stream holds a worker thread while it follows, hence the generous pool.
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
-        interceptors=[ApiInterceptor(auth, audits, throttle, Admission(budgets_for(max_workers)))],
+        interceptors=[
+            ApiInterceptor(
+                auth,
+                audits,
+                throttle,
+                Admission(budgets_for(max_workers)),
+                max_request_bytes=max_message_bytes,
+            )
+        ],
         maximum_concurrent_rpcs=max_workers * 4,
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 2 * max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            # gRPC sets SO_REUSEPORT by default: a second server on a port in use would then
+            # start without error and silently take half of the connections.
+            ("grpc.so_reuseport", 0),
+        ],
     )
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs), server)
-    admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin), server)
-    admin_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(admin), server)
+    reply = reply_budget(max_message_bytes)
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs, reply), server)
+    admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin, reply), server)
+    admin_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(admin, reply), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(
-        AgentServicer(agents, require_client_certificate=tls.mode == "mtls"), server
+        AgentServicer(agents, reply, require_client_certificate=tls.mode == "mtls"), server
     )
     security_pb2_grpc.add_PrincipalServiceServicer_to_server(PrincipalServicer(credentials), server)
     security_pb2_grpc.add_TokenServiceServicer_to_server(TokenServicer(credentials), server)
@@ -72,5 +94,36 @@ def build_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = bind(server, listen, tls)
+    _check_free(listen)
+    try:
+        port = bind(server, listen, tls)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}: the address is in use or not available")
     return server, port, health_servicer
+
+
+def _check_free(listen: str) -> None:
+    """Raises OSError naming `listen` if another socket already listens there.
+
+    gRPC refuses too (SO_REUSEPORT is off), but logs a multi-line C++ error first; checking here
+    keeps the refusal to one line. The OS-chosen port 0 is always free.
+    """
+    host, _, port_text = listen.rpartition(":")
+    if not port_text.isdigit() or int(port_text) == 0:
+        return
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        infos = socket.getaddrinfo(host, int(port_text), type=socket.SOCK_STREAM)
+    except OSError:
+        return  # gRPC reports an unresolvable address itself
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise OSError(
+                    f"cannot listen on {listen}: {(exc.strerror or str(exc)).lower()}"
+                ) from None

@@ -16,6 +16,8 @@ from protos.suanchou.v1 import (
     types_pb2,
 )
 from scheduler.api import convert as cv
+from scheduler.api import paging
+from scheduler.api.budget import Budget
 from scheduler.api.interceptors import current_principal
 from scheduler.api.peer_identity import require_certificate_for
 from scheduler.service.admin import AdminService
@@ -27,8 +29,9 @@ WATCH_POLL_S = 1.0
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, jobs: JobsService) -> None:
+    def __init__(self, jobs: JobsService, reply_bytes: int) -> None:
         self._jobs = jobs
+        self._reply_bytes = reply_bytes
 
     def SubmitJobs(
         self, request: jobs_pb2.SubmitJobsRequest, context: grpc.ServicerContext
@@ -47,19 +50,23 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> jobs_pb2.ListJobsResponse:
-        limit = request.page_size or 100
+        limit = paging.page_size(request.page_size)
         states = [cv.job_state_from_proto(s, f"states[{i}]") for i, s in enumerate(request.states)]
         views = self._jobs.page(
             job_scope(current_principal(), request.department),
             states=states,
             job_set=request.job_set,
-            before_seq=cv.decode_page_token(request.page_token),
+            before_seq=paging.decode_page_token(request.page_token),
             limit=limit,
         )
-        token = cv.encode_page_token(views[-1].job.seq) if len(views) == limit else ""
-        return jobs_pb2.ListJobsResponse(
-            jobs=[cv.job_view_to_proto(v) for v in views], next_page_token=token
+        jobs, token = paging.page(
+            views,
+            cv.job_view_to_proto,
+            self._reply_bytes,
+            limit,
+            lambda v: paging.encode_page_token(v.job.seq),
         )
+        return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     def CancelJobs(
         self, request: jobs_pb2.CancelJobsRequest, context: grpc.ServicerContext
@@ -100,12 +107,14 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         self, request: jobs_pb2.ExplainJobRequest, context: grpc.ServicerContext
     ) -> jobs_pb2.ExplainJobResponse:
         scope = job_scope(current_principal(), "")
-        return cv.explanation_to_proto(self._jobs.explain(scope, request.job_id))
+        explanation = self._jobs.explain(scope, request.job_id)
+        return cv.explanation_to_proto(explanation, Budget(self._reply_bytes))
 
 
 class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
-    def __init__(self, admin: AdminService) -> None:
+    def __init__(self, admin: AdminService, reply_bytes: int) -> None:
         self._admin = admin
+        self._reply_bytes = reply_bytes
 
     def RegisterCluster(
         self, request: admin_pb2.RegisterClusterRequest, context: grpc.ServicerContext
@@ -118,14 +127,27 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
     def GetCluster(
         self, request: admin_pb2.GetClusterRequest, context: grpc.ServicerContext
     ) -> admin_pb2.Cluster:
-        return cv.cluster_view_to_proto(self._admin.get_cluster(request.name), with_nodes=True)
+        return cv.cluster_view_to_proto(
+            self._admin.get_cluster(request.name),
+            with_nodes=True,
+            budget=Budget(self._reply_bytes),
+        )
 
     def ListClusters(
         self, request: admin_pb2.ListClustersRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListClustersResponse:
-        return admin_pb2.ListClustersResponse(
-            clusters=[cv.cluster_view_to_proto(v) for v in self._admin.list_clusters()]
+        limit = paging.page_size(request.page_size)
+        views = self._admin.list_clusters(
+            after=paging.decode_name_token(request.page_token), limit=limit
         )
+        clusters, token = paging.page(
+            views,
+            cv.cluster_view_to_proto,
+            self._reply_bytes,
+            limit,
+            lambda v: paging.encode_name_token(v.cluster.name),
+        )
+        return admin_pb2.ListClustersResponse(clusters=clusters, next_page_token=token)
 
     def CordonCluster(
         self, request: admin_pb2.CordonClusterRequest, context: grpc.ServicerContext
@@ -147,8 +169,9 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
 
 
 class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
-    def __init__(self, admin: AdminService) -> None:
+    def __init__(self, admin: AdminService, reply_bytes: int) -> None:
         self._admin = admin
+        self._reply_bytes = reply_bytes
 
     def CreateDepartment(
         self, request: admin_pb2.CreateDepartmentRequest, context: grpc.ServicerContext
@@ -161,14 +184,26 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
     def ListDepartments(
         self, request: admin_pb2.ListDepartmentsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ListDepartmentsResponse:
-        return admin_pb2.ListDepartmentsResponse(
-            departments=[cv.department_to_proto(d) for d in self._admin.list_departments()]
+        limit = paging.page_size(request.page_size)
+        found = self._admin.list_departments(
+            after=paging.decode_name_token(request.page_token), limit=limit
         )
+        departments, token = paging.page(
+            found,
+            cv.department_to_proto,
+            self._reply_bytes,
+            limit,
+            lambda d: paging.encode_name_token(d.name),
+        )
+        return admin_pb2.ListDepartmentsResponse(departments=departments, next_page_token=token)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, sync: AgentSyncService, *, require_client_certificate: bool = False) -> None:
+    def __init__(
+        self, sync: AgentSyncService, reply_bytes: int, *, require_client_certificate: bool = False
+    ) -> None:
         self._sync = sync
+        self._reply_bytes = reply_bytes
         # Under mTLS the agent's certificate must also name its cluster (peer_identity.py).
         self._require_certificate = require_client_certificate
 
@@ -179,4 +214,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         if self._require_certificate:
             require_certificate_for(context, cluster)
         nodes, reports = cv.sync_request_from_proto(request, cluster)
-        return cv.sync_reply_to_proto(self._sync.sync(cluster, request.agent_id, nodes, reports))
+        reply = self._sync.sync(
+            cluster, request.agent_id, nodes, reports, agent_error=request.last_error
+        )
+        return cv.sync_reply_to_proto(reply, Budget(self._reply_bytes))

@@ -70,16 +70,27 @@ def get(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_clusters(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
+    response = admin_pb2.ListClustersResponse()
     with open_channel(settings) as channel:
-        response: admin_pb2.ListClustersResponse = admin_pb2_grpc.ClusterServiceStub(
-            channel
-        ).ListClusters(
-            admin_pb2.ListClustersRequest(), metadata=bearer(token), timeout=CALL_TIMEOUT_SECONDS
-        )
+        stub = admin_pb2_grpc.ClusterServiceStub(channel)
+        page_token = ""
+        while True:  # replies are paged (bounded in count and bytes); follow every page
+            page: admin_pb2.ListClustersResponse = stub.ListClusters(
+                admin_pb2.ListClustersRequest(page_token=page_token),
+                metadata=bearer(token),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+            response.clusters.extend(page.clusters)
+            page_token = page.next_page_token
+            if not page_token:
+                break
     if args.json:
         print(render.dumps(render.message_dict(response)))
     else:
         print(cluster_table(response.clusters, datetime.now(UTC)))
+        for c in response.clusters:
+            if c.agent_error:
+                print(f"{c.spec.name}: agent error: {c.agent_error}")
     return EXIT_OK
 
 
@@ -204,6 +215,7 @@ def cluster_detail(cluster: admin_pb2.Cluster, now: datetime) -> str:
             ("Allocated", format_resources(cluster.allocated.quantities)),
             ("Active runs", str(cluster.active_runs)),
             ("Last heartbeat", heartbeat),
+            ("Agent error", render.or_none(cluster.agent_error)),
             ("Registered", render.local_time(cluster.created_at)),
         ]
     )

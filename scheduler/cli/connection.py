@@ -30,16 +30,27 @@ def bearer(token: str) -> Metadata:
 MAX_PEM_BYTES = 1024 * 1024
 
 
+def message_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Channel options for the one max message size (`max_message_bytes`, as the server's)."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
 @contextmanager
 def open_channel(settings: Settings) -> Iterator[Any]:
-    """A channel to `settings.scheduler` (HOST:PORT or any gRPC target), closed on exit.
+    """A channel to `settings.scheduler` (HOST:PORT or any gRPC target), with the configured
+    max message size, closed on exit.
 
     TLS when a CA or client certificate is configured; otherwise plaintext, which carries the
     token in clear and so is refused to anything but a loopback scheduler unless `insecure`.
     """
     target, tls = settings.scheduler, settings.tls
+    options: list[tuple[str, int | str]] = list(message_options(settings.max_message_bytes))
     if tls.enabled:
-        options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
+        if tls.server_name:
+            options.append(("grpc.ssl_target_name_override", tls.server_name))
         with grpc.secure_channel(target, _credentials(tls), options=options) as channel:
             yield channel
         return
@@ -48,7 +59,7 @@ def open_channel(settings: Settings) -> Iterator[Any]:
             f"refusing plaintext to {target[:80]}, which is not loopback: pass --tls-ca PATH "
             f"(env {ENV_TLS_CA}), or --insecure to send the token unencrypted"
         )
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(target, options=options) as channel:
         yield channel
 
 

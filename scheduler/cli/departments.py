@@ -42,14 +42,20 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_departments(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
+    response = admin_pb2.ListDepartmentsResponse()
     with open_channel(settings) as channel:
-        response: admin_pb2.ListDepartmentsResponse = admin_pb2_grpc.DepartmentServiceStub(
-            channel
-        ).ListDepartments(
-            admin_pb2.ListDepartmentsRequest(),
-            metadata=bearer(token),
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
+        stub = admin_pb2_grpc.DepartmentServiceStub(channel)
+        page_token = ""
+        while True:  # replies are paged (bounded in count and bytes); follow every page
+            page: admin_pb2.ListDepartmentsResponse = stub.ListDepartments(
+                admin_pb2.ListDepartmentsRequest(page_token=page_token),
+                metadata=bearer(token),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+            response.departments.extend(page.departments)
+            page_token = page.next_page_token
+            if not page_token:
+                break
     if args.json:
         print(render.dumps(render.message_dict(response)))
     else:

@@ -121,10 +121,11 @@ def spec_from_mapping(item: object, where: str) -> types_pb2.JobSpec:
     if "max_runtime" in data and "max_runtime_seconds" in data:
         raise JobFileError(f"{where}: give max_runtime or max_runtime_seconds, not both")
     if "max_runtime" in data:
-        spec.max_runtime_seconds = parse_duration(data["max_runtime"], f"{where}.max_runtime")
+        seconds = parse_duration(data["max_runtime"], f"{where}.max_runtime")
+        spec.max_runtime_seconds = _integer(seconds, f"{where}.max_runtime", bits=64)
     if "max_runtime_seconds" in data:
         spec.max_runtime_seconds = _integer(
-            data["max_runtime_seconds"], f"{where}.max_runtime_seconds"
+            data["max_runtime_seconds"], f"{where}.max_runtime_seconds", bits=64
         )
     if "constraints" in data:
         _fill_constraints(spec.constraints, data["constraints"], f"{where}.constraints")
@@ -203,10 +204,14 @@ def _text(value: object, where: str) -> str:
     raise JobFileError(f"{where}: must be a string, got {value!r}; quote it in YAML")
 
 
-def _integer(value: object, where: str) -> int:
+def _integer(value: object, where: str, bits: int = 32) -> int:
+    """A whole number that fits the proto field (int32 unless `bits` says otherwise); the
+    server judges its range, but protobuf itself cannot hold a wider one."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise JobFileError(f"{where}: must be a whole number, got {value!r}")
+        if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            return value
+        raise JobFileError(f"{where}: {value} is out of range")
+    raise JobFileError(f"{where}: must be a whole number, got {value!r:.80}")
 
 
 def _text_list(value: object, where: str) -> list[str]:

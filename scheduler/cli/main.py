@@ -43,6 +43,12 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args_list):
+        # Python hands bytes that are not UTF-8 over as lone surrogates; gRPC and protobuf
+        # would fail on them deep inside a call with a traceback.
+        if not _is_utf8(arg):
+            print(f"error: argument {i + 1} is not valid UTF-8: {arg!r:.80}", file=sys.stderr)
+            return EXIT_USAGE
     if args_list and args_list[0] in DELEGATED:
         return _delegate(args_list[0], args_list[1:])
     args = parse_args(args_list)
@@ -63,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             insecure=args.insecure,
             token_file=args.token_file,
             admin_token_file=args.admin_token_file,
+            max_message_bytes=args.max_message_bytes,
         )
         handler = _resolve(args.handler)
         return handler(args, settings)
@@ -74,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -158,6 +173,13 @@ def _common_flags(*, top_level: bool) -> argparse.ArgumentParser:
         help=f"TOML config file (env {ENV_CONFIG}, default ~/.config/suanchou/config.toml)",
     )
     _tls_flags(flags, default)
+    group.add_argument(
+        "--max-message-bytes",
+        metavar="N",
+        default=default,
+        help="largest message sent or received, as the server's max_message_bytes "
+        "(env SUANCHOU_MAX_MESSAGE_BYTES, default 8388608)",
+    )
     group.add_argument(
         "--json",
         action="store_true",

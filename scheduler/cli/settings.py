@@ -13,6 +13,7 @@
 | client key  | `--tls-key`     | `SUANCHOU_TLS_KEY`     | `tls_key`       | none              |
 | TLS name    | `--server-name` | `SUANCHOU_SERVER_NAME` | `server_name`   | the target's host |
 | plaintext   | `--insecure`    | `SUANCHOU_INSECURE`    | `insecure`      | loopback only     |
+| max message | `--max-message-bytes` | `SUANCHOU_MAX_MESSAGE_BYTES` | `max_message_bytes` | 8 MiB |
 
 The token is for job commands (a department's or an operator's token); the admin token is the
 token of a named principal (admin, security-admin, auditor) or the server's bootstrap token, for
@@ -24,9 +25,14 @@ At each level a token beats a token file (`--token` beats `--token-file`, which 
 `--tls-ca` (or a client certificate) makes the connection TLS; without it the CLI talks
 plaintext, and only to a loopback scheduler unless `insecure` is set (`true` in the file, `1`
 in the environment). `--server-name` is the name the server certificate must carry when the
-scheduler is dialled by IP address. The config file is TOML; the client reads only those
-top-level keys and ignores tables, so one file can also hold the `[server]` table that
-`suanchou server` reads:
+scheduler is dialled by IP address.
+
+`max_message_bytes` is the largest message the CLI sends or receives; it should equal the
+server's (the server refuses larger requests and keeps its replies within half of it), and
+`job submit` splits its batches to stay within half of it too.
+
+The config file is TOML; the client reads only those top-level keys and ignores
+tables, so one file can also hold the `[server]` table that `suanchou server` reads:
 
     scheduler = "scheduler.gov.example:50051"
     token = "dept-..."
@@ -60,10 +66,14 @@ ENV_SERVER_NAME = "SUANCHOU_SERVER_NAME"
 ENV_INSECURE = "SUANCHOU_INSECURE"
 ENV_TOKEN_FILE = "SUANCHOU_TOKEN_FILE"
 ENV_ADMIN_TOKEN_FILE = "SUANCHOU_ADMIN_TOKEN_FILE"
+ENV_MAX_MESSAGE_BYTES = "SUANCHOU_MAX_MESSAGE_BYTES"
 CONFIG_KEYS: tuple[str, ...] = ("scheduler", "token", "admin_token", "token_file")
 CONFIG_KEYS += ("admin_token_file", "tls_ca", "tls_cert", "tls_key", "server_name", "insecure")
+CONFIG_KEYS += ("max_message_bytes",)
 _BOOLEAN_KEYS = ("insecure",)
 MAX_TOKEN_FILE_BYTES = 4096
+# The same default as the server's and the agent's `max_message_bytes`.
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 def default_config_path() -> Path:
@@ -95,6 +105,7 @@ class Settings:
     # The config file actually read, if any; named in messages about missing tokens.
     config_path: Path | None = None
     tls: ClientTls = ClientTls()
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     def department_token(self) -> str:
         return self._token(self.token, "department token", "--token", ENV_TOKEN, "token")
@@ -128,6 +139,7 @@ def load_settings(
     insecure: bool | None = None,
     token_file: str | None = None,
     admin_token_file: str | None = None,
+    max_message_bytes: str | None = None,
 ) -> Settings:
     """Resolves every setting from flags (None = not given), `env` and the config file."""
     config_path = _config_path(config, env)
@@ -171,6 +183,9 @@ def load_settings(
             pick(tls_key, ENV_TLS_KEY, "tls_key"),
             pick(server_name, ENV_SERVER_NAME, "server_name"),
             insecure or _boolean(pick(None, ENV_INSECURE, "insecure"), ENV_INSECURE),
+        ),
+        max_message_bytes=_byte_count(
+            pick(max_message_bytes, ENV_MAX_MESSAGE_BYTES, "max_message_bytes")
         ),
     )
 
@@ -220,6 +235,17 @@ def read_token_file(path: str) -> str:
     return token
 
 
+def _byte_count(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_MAX_MESSAGE_BYTES
+    if not value.isdecimal() or not 1024 * 1024 <= int(value) <= 1024**3:
+        raise CliError(
+            f"max_message_bytes must be a whole number of bytes from 1048576 (1 MiB) to "
+            f"1073741824 (1 GiB), as the server's, got {value!r:.40}"
+        )
+    return int(value)
+
+
 def _config_path(flag: str | None, env: Mapping[str, str]) -> Path | None:
     named = flag or env.get(ENV_CONFIG)
     if named:
@@ -257,6 +283,8 @@ def _read_config(path: Path) -> dict[str, str]:
                 raise CliError(f"config file {path}: {key} must be true or false")
             values[key] = "1" if value else "0"
             continue
+        if key == "max_message_bytes" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if not isinstance(value, str):
             raise CliError(f"config file {path}: {key} must be a string")
         values[key] = value

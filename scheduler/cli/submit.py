@@ -38,8 +38,8 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
     failure: grpc.RpcError | None = None
     with open_channel(settings) as channel:
         stub = jobs_pb2_grpc.JobServiceStub(channel)
-        for start in range(0, len(specs), MAX_BATCH_ITEMS):
-            request = jobs_pb2.SubmitJobsRequest(items=specs[start : start + MAX_BATCH_ITEMS])
+        for start, end in batches(specs, settings.max_message_bytes // 2):
+            request = jobs_pb2.SubmitJobsRequest(items=specs[start:end])
             try:
                 response: jobs_pb2.SubmitJobsResponse = stub.SubmitJobs(
                     request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
@@ -67,6 +67,22 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILURE if failed else EXIT_OK
 
 
+def batches(specs: list[types_pb2.JobSpec], max_bytes: int) -> list[tuple[int, int]]:
+    """[start, end) ranges of at most MAX_BATCH_ITEMS items and `max_bytes` serialized bytes
+    each (an item larger than that alone goes in a batch of its own; the server names it)."""
+    ranges: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for i, spec in enumerate(specs):
+        item = spec.ByteSize() + 6  # the field's tag and length prefix
+        if i > start and (i - start == MAX_BATCH_ITEMS or size + item > max_bytes):
+            ranges.append((start, i))
+            start, size = i, 0
+        size += item
+    if start < len(specs):
+        ranges.append((start, len(specs)))
+    return ranges
+
+
 def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
     """The jobs to submit, from FILE / stdin, or else from the job flags and the command."""
     flags_given = [f"--{name.replace('_', '-')}" for name in JOB_FLAGS if _given(args, name)]
@@ -74,13 +90,19 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         if flags_given or args.command:
             extra = ", ".join(flags_given) or "a command after --"
             raise UsageError(f"job submit: give a job FILE or job flags, not both ({extra})")
-        if args.file == "-":
-            return load_jobs(sys.stdin.read(), "<stdin>")
+        source = "<stdin>" if args.file == "-" else args.file
         try:
-            text = Path(args.file).read_text(encoding="utf-8")
+            data = _read_stdin() if args.file == "-" else Path(args.file).read_bytes()
         except OSError as e:
             raise CliError(f"{args.file}: {e.strerror}") from e
-        return load_jobs(text, args.file)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            # Exit 2 like a non-UTF-8 argument: the input itself is unusable.
+            raise UsageError(
+                f"{source}: not UTF-8 text (byte {e.start} is {data[e.start]:#04x})"
+            ) from None
+        return load_jobs(text, source)
     if not args.command:
         raise UsageError(
             "job submit: give a job FILE (- for stdin), or flags and the command after --, "
@@ -112,6 +134,14 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         return [spec_from_mapping(item, "job flags")]
     except JobFileError as e:
         raise UsageError(str(e)) from e
+
+
+def _read_stdin() -> bytes:
+    """Stdin as bytes, so text that is not UTF-8 is reported rather than raised."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        return bytes(stream.read())
+    return sys.stdin.read().encode("utf-8", "surrogateescape")
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:

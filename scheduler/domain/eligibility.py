@@ -29,7 +29,7 @@ def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdic
             s.name,
             False,
             reasons.REGION,
-            f"region {s.region} not in allowed regions {', '.join(c.allowed_regions)}",
+            f"region {s.region} not in allowed regions {_few(c.allowed_regions)}",
         )
     if c.xinchuang_required and not s.xinchuang:
         return ClusterVerdict(s.name, False, reasons.XINCHUANG, "not 信创 (xinchuang) hardware")
@@ -73,6 +73,18 @@ def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> Cl
     return ClusterVerdict(cluster.name, True, reasons.FITS, "meets every constraint")
 
 
+# Clusters named in one job message: the message is stored (4,096 characters at most) and sent
+# with every submit result, so a pool of hundreds of clusters must not multiply it.
+MAX_NAMED_CLUSTERS = 5
+
+
+def summarize(verdicts: Sequence[ClusterVerdict]) -> str:
+    """`a: why; b: why` for the first few verdicts, then how many more there are."""
+    shown = "; ".join(f"{v.cluster}: {v.message}" for v in verdicts[:MAX_NAMED_CLUSTERS])
+    more = len(verdicts) - MAX_NAMED_CLUSTERS
+    return f"{shown}; and {more} more (see ExplainJob)" if more > 0 else shown
+
+
 def rejection(
     spec: JobSpec, clusters: Iterable[Cluster], nodes_by_cluster: Mapping[str, Sequence[Node]]
 ) -> tuple[str, str, list[ClusterVerdict]] | None:
@@ -82,5 +94,10 @@ def rejection(
         return None
     if not verdicts:
         return reasons.NO_ELIGIBLE_CLUSTER, "no cluster is registered", verdicts
-    summary = "; ".join(f"{v.cluster}: {v.message}" for v in verdicts)
+    summary = summarize(verdicts)
     return reasons.NO_ELIGIBLE_CLUSTER, f"no cluster can ever run this job ({summary})", verdicts
+
+
+def _few(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown

@@ -5,6 +5,25 @@ The API layer maps each class to one gRPC status code, in one table.
 
 from __future__ import annotations
 
+# Errors echo what the caller sent only up to this many characters: a 1 MiB id must not come
+# back inside a status trailer (clients then see RESOURCE_EXHAUSTED instead of the error).
+QUOTE_LIMIT = 64
+
+
+def quote(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)` of at most `limit` characters of it, marked when cut: for messages."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}…({len(value)} chars)"
+
+
+def key_path(field: str, key: str, limit: int = QUOTE_LIMIT) -> str:
+    """`field[key]` with the key cut like `quote`: for field paths naming a map entry."""
+    shown = key[:limit] if key[:limit].isprintable() else repr(key[:limit])[1:-1]
+    if len(key) <= limit:
+        return f"{field}[{shown}]"
+    return f"{field}[{shown}…({len(key)} chars)]"
+
 
 class DomainError(Exception):
     """Base class: a request that cannot be carried out as asked."""

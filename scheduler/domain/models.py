@@ -36,6 +36,8 @@ class Cluster:
     state: ClusterState
     created_at: datetime
     last_heartbeat: datetime | None = None
+    # What the agent last reported as failing (SyncRequest.last_error); "" when all is well.
+    agent_error: str = ""
 
     @property
     def name(self) -> str:
@@ -89,6 +91,8 @@ class Job:
     message: str = ""
     # Monotonic submit order, used for FIFO tie-breaks and pagination.
     seq: int = 0
+    # validation.spec_digest of the spec as accepted; "" for jobs recorded before it existed.
+    spec_digest: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ CANCELLED = "CANCELLED"
 LEASE_LOST = "LEASE_LOST"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 CLUSTER_REMOVED = "CLUSTER_REMOVED"
+# Queued while every cluster that meets its constraints is cordoned, draining or lost.
+CLUSTERS_UNAVAILABLE = "CLUSTERS_UNAVAILABLE"
 
 # Cluster-level verdicts
 SECURITY_LEVEL = "SECURITY_LEVEL"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from scheduler.domain.errors import InvalidSpec
+from scheduler.domain.errors import InvalidSpec, key_path, quote
 
 CPU = "cpu"
 MEMORY = "memory"
@@ -39,7 +39,7 @@ def max_quantity(name: str) -> int:
 def validate_name(name: str, field: str) -> None:
     if not name or len(name) > MAX_NAME_LEN or not _NAME.match(name):
         raise InvalidSpec(
-            f"resource name {name!r} is not a canonical name "
+            f"resource name {quote(name)} is not a canonical name "
             "(lower-case, e.g. cpu, memory, nvidia.com/gpu)",
             field=field,
         )
@@ -53,10 +53,10 @@ def validate_quantities(
         raise InvalidSpec(f"at most {MAX_RESOURCE_KINDS} resource kinds", field=field)
     clean: dict[str, int] = {}
     for name, value in sorted(quantities.items()):
-        item = f"{field}[{name}]"
+        item = key_path(field, name)
         validate_name(name, item)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidSpec(f"quantity must be an integer, got {value!r}", field=item)
+            raise InvalidSpec(f"quantity must be an integer, got {quote(repr(value))}", field=item)
         if value < 0 or (value == 0 and not allow_zero):
             raise InvalidSpec(f"quantity must be positive, got {value}", field=item)
         if value > max_quantity(name):

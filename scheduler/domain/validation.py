@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import asdict
 
-from scheduler.domain.errors import InvalidSpec
+from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
 from scheduler.domain.resources import validate_name, validate_quantities
 
 MAX_BATCH = 1000
+# Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
+# small against the max message size (a Sync reply holds at least 60 of them at the default).
+MAX_SPEC_BYTES = 64 * 1024
 MAX_REPLICAS = 1024
 MAX_PRIORITY = 1000
 MAX_ID_LEN = 128
@@ -44,8 +50,9 @@ def _labels(labels: Mapping[str, str], field: str) -> dict[str, str]:
     if len(labels) > MAX_LABELS:
         raise InvalidSpec(f"at most {MAX_LABELS} entries", field=field)
     for key, value in labels.items():
-        _text(key, f"{field}[{key}]", required=True, max_len=MAX_LABEL_LEN)
-        _text(value, f"{field}[{key}]", max_len=MAX_LABEL_LEN)
+        path = key_path(field, key)
+        _text(key, path, required=True, max_len=MAX_LABEL_LEN)
+        _text(value, path, max_len=MAX_LABEL_LEN)
     return dict(labels)
 
 
@@ -87,17 +94,16 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
     if len(spec.env) > MAX_ENV:
         raise InvalidSpec(f"at most {MAX_ENV} variables", field="env")
     for key, value in spec.env.items():
+        path = key_path("env", key)
         if not _ENV_NAME.match(key) or len(key) > MAX_LABEL_LEN:
             raise InvalidSpec(
-                f"{key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                field=f"env[{key}]",
+                f"{quote(key)} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                field=path,
             )
         if key in RESERVED_ENV:
-            raise InvalidSpec("is set by suanchou and cannot be overridden", field=f"env[{key}]")
+            raise InvalidSpec("is set by suanchou and cannot be overridden", field=path)
         if "\x00" in value or len(value) > MAX_ENV_VALUE:
-            raise InvalidSpec(
-                f"must be at most {MAX_ENV_VALUE} characters without NUL", field=f"env[{key}]"
-            )
+            raise InvalidSpec(f"must be at most {MAX_ENV_VALUE} characters without NUL", field=path)
     if not 0 <= spec.max_runtime_seconds <= MAX_RUNTIME_SECONDS:
         raise InvalidSpec(
             f"must be 0-{MAX_RUNTIME_SECONDS} (30 days), got {spec.max_runtime_seconds}",
@@ -112,10 +118,18 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
     return spec
 
 
+def spec_digest(spec: JobSpec) -> str:
+    """SHA-256 of the canonical form of a validated spec: two submits of one client_id are the
+    same job only if their digests agree."""
+    canonical = json.dumps(asdict(spec), sort_keys=True, ensure_ascii=False, default=dict)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
     if not _CLUSTER_NAME.match(spec.name):
         raise InvalidSpec(
-            f"{spec.name!r} must be 1-63 characters of a-z, 0-9 and '-', starting with a letter",
+            f"{quote(spec.name)} must be 1-63 characters of a-z, 0-9 and '-', "
+            "starting with a letter",
             field="name",
         )
     _text(spec.region, "region", required=True, max_len=63)
@@ -126,11 +140,11 @@ def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
             f"must be 1-4 (等保 level), got {spec.security_level}", field="security_level"
         )
     for name, price in spec.price.items():
-        validate_name(name, f"price[{name}]")
+        validate_name(name, key_path("price", name))
         if not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
             raise InvalidSpec(
                 f"must be a finite price 0-{MAX_PRICE:g} yuan per unit-hour, got {price}",
-                field=f"price[{name}]",
+                field=key_path("price", name),
             )
     _labels(spec.labels, "labels")
     return spec

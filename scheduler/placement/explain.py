@@ -82,7 +82,7 @@ class _Explainer:
             return Unplaced(
                 j,
                 NO_ELIGIBLE_NODE,
-                f"no node passes the job's constraints (node set {p.job_nodes[j]})",
+                "no node passes the job's constraints",
             )
         # Jobs of one shape get one answer (city queues hold thousands of look-alikes).
         shape = self._shape(j)
@@ -118,7 +118,7 @@ class _Explainer:
                 j,
                 NO_FITTING_NODE,
                 f"no eligible node holds one replica even when empty; closest "
-                f"{self._node(n)} lacks {self._amounts(lack)}",
+                f"{self._shortfall(j, n, lack, empty)}",
                 lacking=lack,
             )
         best_g, held = self._best_group(j, empty)
@@ -170,7 +170,7 @@ class _Explainer:
                 j,
                 INSUFFICIENT_CAPACITY,
                 f"work it cannot displace fills the pool: {self._group(g)} holds {held} of "
-                f"{replicas} replicas; best node {self._node(n)} lacks {self._amounts(lack)}",
+                f"{replicas} replicas; best node {self._shortfall(j, n, lack, hard)}",
                 lacking=lack,
             )
         now = self.now
@@ -196,7 +196,7 @@ class _Explainer:
             j,
             OUTRANKED,
             f"{self._group(g)} could hold it, but its room was taken this cycle{by}; "
-            f"best node {self._node(n)} lacks {self._amounts(lack)}",
+            f"best node {self._shortfall(j, n, lack, now)}",
             lacking=lack,
         )
 
@@ -333,9 +333,21 @@ class _Explainer:
         best = min(nodes, key=scaled)
         return best, lack(best)
 
-    def _amounts(self, amounts: Sequence[int]) -> str:
-        shown = ",".join(f"{self.p.resources[r]}={a}" for r, a in enumerate(amounts) if a)
-        return shown or "nothing (devices are taken)"
+    def _shortfall(self, j: int, n: int, lack: Sequence[int], rooms: list[list[int]]) -> str:
+        """What node `n` is missing, in words that are true: the amounts it lacks for one
+        replica; else, when whole devices are what it lacks, that; else how many replicas it
+        does hold (the gang needs more than that)."""
+        node = self._node(n)
+        shown = ",".join(f"{self.p.resources[r]}={a}" for r, a in enumerate(lack) if a)
+        if shown:
+            return f"{node} lacks {shown}"
+        facts = self.facts
+        fit = self._fit_count(j, n, rooms[n])
+        if fit == 0 and facts.gpu >= 0 and facts.devices[n] > 0:
+            return f"{node} has no whole {self.p.resources[facts.gpu]} device free"
+        if fit == 0:
+            return f"{node} cannot hold a replica"
+        return f"{node} holds {fit} of the {self.p.job_replicas[j]} replicas"
 
     def _node(self, n: int) -> str:
         names = self.p.node_names

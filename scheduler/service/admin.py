@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.domain.errors import FailedPrecondition, InvalidSpec
+from scheduler.domain.errors import FailedPrecondition, InvalidSpec, quote
 from scheduler.domain.models import ClusterSpec, Department
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState
@@ -57,9 +57,10 @@ class AdminService:
             audit.add_targets(info.token_id)
         return dept, token
 
-    def list_departments(self) -> list[Department]:
+    def list_departments(self, *, after: str | None = None, limit: int = 100) -> list[Department]:
+        """Departments by name, from after `after` (a page), at most `limit`."""
         with self._store.unit(write=False) as tx:
-            return tx.departments.all()
+            return tx.departments.page(after, limit)
 
     def register_cluster(self, spec: ClusterSpec) -> tuple[ClusterView, str]:
         validate_cluster_spec(spec)
@@ -75,9 +76,10 @@ class AdminService:
         with self._store.unit(write=False) as tx:
             return self._view(tx, name)
 
-    def list_clusters(self) -> list[ClusterView]:
+    def list_clusters(self, *, after: str | None = None, limit: int = 100) -> list[ClusterView]:
+        """Clusters by name, from after `after` (a page), at most `limit`."""
         with self._store.unit(write=False) as tx:
-            return [self._view(tx, c.name) for c in tx.clusters.all()]
+            return [self._view(tx, c.name) for c in tx.clusters.page(after, limit)]
 
     def cordon(self, name: str) -> ClusterView:
         return self._set_state(name, ClusterState.CORDONED)
@@ -95,7 +97,7 @@ class AdminService:
                 return Deregistered(True, view)
             if not drain:
                 raise FailedPrecondition(
-                    f"cluster {name!r} has {view.active_runs} active runs; "
+                    f"cluster {quote(name)} has {view.active_runs} active runs; "
                     "cordon it and wait, or deregister with drain",
                     field="name",
                 )
@@ -106,7 +108,9 @@ class AdminService:
         with self._store.unit() as tx:
             current = tx.clusters.get(name)
             if current.state is ClusterState.DRAINING:
-                raise FailedPrecondition(f"cluster {name!r} is draining for removal", field="name")
+                raise FailedPrecondition(
+                    f"cluster {quote(name)} is draining for removal", field="name"
+                )
             tx.clusters.set_state(name, state)
             return self._view(tx, name)
 

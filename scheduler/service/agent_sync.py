@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from scheduler.domain.errors import InvalidSpec
+from scheduler.domain.errors import InvalidSpec, quote
 from scheduler.domain.models import Job, Node, Run
 from scheduler.domain.states import RUN_TRANSITIONS, ClusterState, RunState
 from scheduler.domain.validation import validate_node
@@ -19,6 +19,9 @@ from scheduler.state import Store, Tx
 
 MAX_NODES = 10_000
 MAX_REPORTED_RUNS = 100_000
+MAX_RUN_ID_LEN = 64
+# Stored and shown to admins as Cluster.agent_error.
+MAX_AGENT_ERROR = 1024
 # What an agent may claim about a run it holds; LEASED and LOST are the scheduler's words.
 REPORTABLE = frozenset(
     {RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
@@ -67,8 +70,16 @@ class AgentSyncService:
         self._liveness = liveness or Liveness()
 
     def sync(
-        self, cluster: str, agent_id: str, nodes: Sequence[Node], reports: Sequence[RunReport]
+        self,
+        cluster: str,
+        agent_id: str,
+        nodes: Sequence[Node],
+        reports: Sequence[RunReport],
+        *,
+        agent_error: str = "",
     ) -> SyncReply:
+        """`agent_error` is what the agent says failed in its previous exchange or apply ("" when
+        nothing did); kept on the cluster for admins and for the reaper's message."""
         # Before any database work: the agent is alive whether or not this Sync gets through
         # the database quickly (see Liveness).
         self._liveness.heard(cluster, self._clock.now())
@@ -77,6 +88,7 @@ class AgentSyncService:
             now = self._clock.now()
             current = tx.clusters.get(cluster)
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
+            tx.clusters.set_agent_error(cluster, agent_error[:MAX_AGENT_ERROR])
             nodes_changed = tx.clusters.replace_nodes(cluster, nodes, now)
             ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}
@@ -176,12 +188,18 @@ class AgentSyncService:
             field = f"nodes[{i}]"
             capacity = validate_node(node.name, node.capacity, node.labels, field)
             if node.name in seen:
-                raise InvalidSpec(f"duplicate node name {node.name!r}", field=f"{field}.name")
+                raise InvalidSpec(f"duplicate node name {quote(node.name)}", field=f"{field}.name")
             seen.add(node.name)
             clean.append(replace(node, cluster=cluster, capacity=capacity))
         for i, report in enumerate(reports):
             if not report.run_id:
                 raise InvalidSpec("is required", field=f"runs[{i}].run_id")
+            # Run ids are echoed in `cancel` and `acknowledged`; ours are 36-character UUIDs.
+            if len(report.run_id) > MAX_RUN_ID_LEN:
+                raise InvalidSpec(
+                    f"is {len(report.run_id)} characters, at most {MAX_RUN_ID_LEN}",
+                    field=f"runs[{i}].run_id",
+                )
             if report.state not in REPORTABLE:
                 raise InvalidSpec(
                     f"an agent cannot report {report.state.value}", field=f"runs[{i}].state"

@@ -25,6 +25,7 @@ from scheduler.service.clock import Clock
 from scheduler.service.explain import (
     SOLVER_REASONS,
     placed_message,
+    stuck,
     unplaced_message,
     verdicts,
 )
@@ -33,7 +34,7 @@ from scheduler.service.outcomes import settle_jobs
 from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
-from scheduler.service.views import silent_since
+from scheduler.service.views import lost_message, silent_since
 from scheduler.state import Store, Tx
 
 log = structlog.get_logger("suanchou.cycle")
@@ -182,10 +183,8 @@ class SchedulingCycle:
         heard = self._liveness.last(cluster.name)
         if heard is not None and now - heard <= timeout:
             return 0
-        message = (
-            f"cluster {cluster.name} lost: no Sync from its agent since "
-            f"{since:%Y-%m-%d %H:%M:%S} UTC ({(now - since).total_seconds():.0f}s, "
-            f"lease timeout {self._settings.lease_timeout_s:g}s)"
+        message = lost_message(
+            cluster, now, self._settings.lease_timeout_s, self._started_at, heard
         )
         count = 0
         for run in active:
@@ -212,6 +211,9 @@ class SchedulingCycle:
                 detail = u.detail if u else _default_detail(outcome)
                 vs = verdicts(snap, job)
                 message = unplaced_message(detail, vs)
+                blocked = stuck(vs)
+                if blocked is not None:
+                    code, message = blocked
                 if (code, message) != (job.reason, job.message):
                     tx.jobs.set_reason(job.job_id, code, message, now)
                     tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs, now))

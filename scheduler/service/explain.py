@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from scheduler.domain import reasons
-from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
+from scheduler.domain.eligibility import (
+    MAX_NAMED_CLUSTERS,
+    cluster_constraint_verdict,
+    node_matches,
+    summarize,
+)
 from scheduler.domain.models import ClusterVerdict, Job, Node
-from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fits
+from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fits, fmt, shortfall
 from scheduler.service.snapshot import Snapshot
 
 # Solver reason codes -> the API's job reason codes.
@@ -62,23 +67,81 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
                 )
             )
             continue
+        replicas = job.spec.replicas
         room = sum(_replicas_fitting(job, snap, n) for n in matching)
-        if room >= job.spec.replicas:
+        ever = sum(_replicas_fitting(job, snap, n, empty=True) for n in matching)
+        if room >= replicas:
             out.append(ClusterVerdict(name, True, reasons.FITS, f"has room; ¥{cost:.2f}/h"))
+        elif ever == 0:
+            best = min(
+                matching, key=lambda n: sum(shortfall(job.spec.resources, n.capacity).values())
+            )
+            out.append(
+                ClusterVerdict(
+                    name,
+                    False,
+                    reasons.NO_FITTING_NODE,
+                    f"can never hold it: no node is large enough for one replica "
+                    f"({fmt(job.spec.resources)}); {best.name} is short "
+                    f"{fmt(shortfall(job.spec.resources, best.capacity))}",
+                )
+            )
+        elif ever < replicas:
+            out.append(
+                ClusterVerdict(
+                    name,
+                    False,
+                    reasons.GANG_INCOMPLETE,
+                    f"can never hold the gang: its nodes hold at most {ever} of {replicas} "
+                    "replicas even when empty",
+                )
+            )
         else:
             out.append(
                 ClusterVerdict(
                     name,
                     True,
                     reasons.INSUFFICIENT_CAPACITY,
-                    f"room for {room} of {job.spec.replicas} replicas now; ¥{cost:.2f}/h",
+                    f"room for {room} of {replicas} replicas now (all fit once running work "
+                    f"ends); ¥{cost:.2f}/h",
                 )
             )
     return tuple(out)
 
 
-def _replicas_fitting(job: Job, snap: Snapshot, node: Node) -> int:
-    used = snap.used.get((node.cluster, node.name), {})
+# Verdicts that rule a cluster out for the job whatever the cluster's state.
+_CONSTRAINT_FAILURES = frozenset({reasons.SECURITY_LEVEL, reasons.REGION, reasons.XINCHUANG})
+
+
+def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
+    """(reason, message) for a queued job that no available cluster could take whatever the
+    load: every cluster meeting its constraints is cordoned, draining or lost, or none is
+    registered any more. None when some cluster is merely busy (the solver's word stands)."""
+    candidates = [v for v in clusters if v.reason not in _CONSTRAINT_FAILURES]
+    if not candidates:
+        ruled_out = summarize(clusters)
+        return (
+            reasons.NO_ELIGIBLE_CLUSTER,
+            "no registered cluster meets its constraints any more: the clusters it was "
+            "accepted for have been deregistered" + (f" ({ruled_out})" if ruled_out else ""),
+        )
+    if all(v.reason == reasons.NOT_SCHEDULABLE for v in candidates):
+        states = ", ".join(
+            f"{v.cluster} is {v.message.removeprefix('cluster is ')}"
+            for v in candidates[:MAX_NAMED_CLUSTERS]
+        )
+        if len(candidates) > MAX_NAMED_CLUSTERS:
+            states += f" and {len(candidates) - MAX_NAMED_CLUSTERS} more"
+        return (
+            reasons.CLUSTERS_UNAVAILABLE,
+            f"every cluster that meets its constraints is unavailable ({states}); it stays "
+            "queued until one is uncordoned or its agent syncs again",
+        )
+    return None
+
+
+def _replicas_fitting(job: Job, snap: Snapshot, node: Node, *, empty: bool = False) -> int:
+    used = {} if empty else snap.used.get((node.cluster, node.name), {})
     free = {r: node.capacity.get(r, 0) - used.get(r, 0) for r in node.capacity}
     count = 0
     while count < job.spec.replicas and fits(job.spec.resources, free):
@@ -108,5 +171,5 @@ def placed_message(
 
 
 def unplaced_message(detail: str, clusters: Sequence[ClusterVerdict]) -> str:
-    blocked = "; ".join(f"{v.cluster}: {v.message}" for v in clusters if v.reason != reasons.FITS)
+    blocked = summarize([v for v in clusters if v.reason != reasons.FITS])
     return f"{detail} ({blocked})" if blocked and blocked not in detail else detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,10 +11,17 @@ from sqlalchemy.exc import IntegrityError
 
 from scheduler.domain import reasons
 from scheduler.domain.eligibility import rejection, static_verdict
-from scheduler.domain.errors import DomainError, FailedPrecondition, InvalidSpec, NotFound
+from scheduler.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidSpec,
+    NotFound,
+    quote,
+)
 from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
-from scheduler.domain.validation import MAX_BATCH, validate_job_spec
+from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, spec_digest, validate_job_spec
 from scheduler.service import audit
 from scheduler.service.clock import Clock
 from scheduler.service.settings import SchedulerSettings
@@ -21,6 +29,7 @@ from scheduler.service.views import JobView
 from scheduler.state import Store, Tx
 
 MAX_PAGE = 500
+MAX_ITEM_MESSAGE = 1024
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,8 @@ class JobsService:
         """Validates each item, then records every valid one in ONE transaction.
 
         Idempotent per (department, client_id): an id seen before, in an earlier request or
-        earlier in this batch, returns the original job with duplicate=True. A concurrent
+        earlier in this batch, with the same spec (spec_digest) returns the original job with
+        duplicate=True; with a different spec it is an ALREADY_EXISTS item error. A concurrent
         submit of the same id shows up as a unique-constraint violation; the whole batch is
         then retried and finds the other job as a duplicate, so the dedup is transactional.
         """
@@ -95,7 +105,21 @@ class JobsService:
         nodes = {c.name: tx.clusters.nodes(c.name) for c in clusters}
         out: dict[int, SubmitOutcome] = {}
         for i, spec in valid:
+            digest = spec_digest(spec)
             old = existing.get(spec.client_id)
+            if old is not None and (old.spec_digest or spec_digest(old.spec)) != digest:
+                # Reusing an idempotency key for other work is a client bug; answering with the
+                # first job would silently drop the second.
+                out[i] = SubmitOutcome(
+                    i,
+                    spec.client_id,
+                    error=AlreadyExists(
+                        f"client_id {quote(spec.client_id)} was already used for a different "
+                        f"spec (job {old.job_id}); use a new client_id",
+                        field="client_id",
+                    ),
+                )
+                continue
             if old is not None:
                 out[i] = SubmitOutcome(
                     i, spec.client_id, old.job_id, True, old.state, old.reason, old.message
@@ -106,7 +130,8 @@ class JobsService:
             reason, message = (
                 (reasons.NOT_YET_SCHEDULED, "waiting for the next scheduling cycle")
                 if verdict is None
-                else (verdict[0], verdict[1])
+                # Sent twice per item (message and error) in a reply of up to 1,000 items.
+                else (verdict[0], _clip(verdict[1], MAX_ITEM_MESSAGE))
             )
             job = tx.jobs.insert(
                 Job(
@@ -118,6 +143,7 @@ class JobsService:
                     updated_at=now,
                     reason=reason,
                     message=message,
+                    spec_digest=digest,
                 )
             )
             existing[spec.client_id] = job
@@ -237,6 +263,12 @@ class JobsService:
             raise InvalidSpec(f"at most {MAX_BATCH} per request", field="job_ids")
         if len(note) > 1024:
             raise InvalidSpec("at most 1024 characters", field="reason")
+        for i, job_id in enumerate(job_ids):
+            # Each id is echoed in its result: one that no job can have is refused up front.
+            if len(job_id) > MAX_ID_LEN:
+                raise InvalidSpec(
+                    f"is {len(job_id)} characters, at most {MAX_ID_LEN}", field=f"job_ids[{i}]"
+                )
         results: list[tuple[str, JobState | None, DomainError | None]] = []
         with self._store.unit() as tx:
             now = self._clock.now()
@@ -306,10 +338,14 @@ class JobsService:
         otherwise, so ids of other departments' jobs cannot be probed."""
         if not job_id:
             raise InvalidSpec("is required", field="job_id")
-        try:
-            job = tx.jobs.get(job_id)
-        except NotFound:
-            job = None
+        job = None
+        if len(job_id) <= MAX_ID_LEN:
+            with contextlib.suppress(NotFound):
+                job = tx.jobs.get(job_id)
         if job is None or (department is not None and job.department != department):
-            raise NotFound(f"job {job_id!r} not found", field="job_id")
+            raise NotFound(f"job {quote(job_id)} not found", field="job_id")
         return job
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

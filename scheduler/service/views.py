@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from scheduler.domain.errors import quote
 from scheduler.domain.models import Cluster, Job, Node, Run
 from scheduler.domain.resources import add, total
 from scheduler.domain.states import ClusterState
@@ -63,6 +64,28 @@ def silent_since(
         return None
     seen = max(t for t in (cluster.last_heartbeat, heard) if t is not None)
     return max(seen, started_at)
+
+
+def lost_message(
+    cluster: Cluster,
+    now: datetime,
+    lease_timeout_s: float,
+    started_at: datetime,
+    heard: datetime | None = None,
+) -> str:
+    """What happened to a lost cluster, for its runs: since when its agent has been silent and,
+    if the agent said something went wrong, the start of what it said."""
+    seen = silent_since(cluster, started_at, heard) or started_at
+    silent = (now - seen).total_seconds()
+    last = max((t for t in (cluster.last_heartbeat, heard) if t is not None), default=None)
+    since = "its last sync" if last is not None and last >= started_at else "this scheduler started"
+    message = (
+        f"cluster {cluster.name} lost: no sync from its agent for {silent:.0f}s since {since} "
+        f"at {seen:%Y-%m-%d %H:%M:%S}Z (lease timeout {lease_timeout_s:g}s)"
+    )
+    if cluster.agent_error:
+        message += f"; the agent last reported: {quote(cluster.agent_error, 200)}"
+    return message
 
 
 def allocated_by_node(

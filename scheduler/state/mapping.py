@@ -74,6 +74,7 @@ def cluster_from_row(row: ClusterRow) -> Cluster:
         state=ClusterState(row.state),
         created_at=utc(row.created_at),
         last_heartbeat=utc_opt(row.last_heartbeat),
+        agent_error=row.agent_error,
     )
 
 
@@ -127,11 +128,12 @@ def job_to_row(job: Job) -> JobRow:
         max_runtime_seconds=s.max_runtime_seconds,
         constraints=constraints_to_json(s.constraints),
         labels=dict(s.labels),
+        spec_digest=job.spec_digest,
         state=job.state.value,
         attempt=job.attempt,
         cluster=job.cluster,
         reason=job.reason,
-        message=job.message,
+        message=job.message[:4096],  # the column's width: PostgreSQL refuses longer
         created_at=job.created_at,
         updated_at=job.updated_at,
     )
@@ -163,6 +165,7 @@ def job_from_row(row: JobRow) -> Job:
         reason=row.reason,
         message=row.message,
         seq=row.seq or 0,
+        spec_digest=row.spec_digest,
     )
 
 
@@ -221,7 +224,7 @@ def explanation_to_row(e: Explanation) -> ExplanationRow:
     return ExplanationRow(
         job_id=e.job_id,
         reason=e.reason,
-        message=e.message,
+        message=e.message[:4096],  # the column's width: PostgreSQL refuses longer
         verdicts=[
             {"cluster": v.cluster, "eligible": v.eligible, "reason": v.reason, "message": v.message}
             for v in e.clusters

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from scheduler.domain.errors import AlreadyExists, NotFound
+from scheduler.domain.errors import AlreadyExists, NotFound, quote
 from scheduler.domain.models import (
     Cluster,
     ClusterSpec,
@@ -46,10 +46,10 @@ class Departments:
 
     def create(self, name: str, display_name: str, now: datetime) -> Department:
         if self._s.get(DepartmentRow, name) is not None:
-            raise AlreadyExists(f"department {name!r} already exists", field="name")
+            raise AlreadyExists(f"department {quote(name)} already exists", field="name")
         row = DepartmentRow(name=name, display_name=display_name, created_at=now)
         self._s.add(row)
-        _flush(self._s, f"department {name!r} already exists", "name")
+        _flush(self._s, f"department {quote(name)} already exists", "name")
         return m.department_from_row(row)
 
     def all(self) -> list[Department]:
@@ -59,6 +59,13 @@ class Departments:
     def exists(self, name: str) -> bool:
         return self._s.get(DepartmentRow, name) is not None
 
+    def page(self, after: str | None, limit: int) -> list[Department]:
+        """By name, those after `after`, at most `limit`."""
+        query = select(DepartmentRow).order_by(col(DepartmentRow.name)).limit(limit)
+        if after is not None:
+            query = query.where(col(DepartmentRow.name) > after)
+        return [m.department_from_row(r) for r in self._s.exec(query).all()]
+
 
 class Clusters:
     def __init__(self, session: Session) -> None:
@@ -66,10 +73,10 @@ class Clusters:
 
     def create(self, spec: ClusterSpec, now: datetime) -> Cluster:
         if self._s.get(ClusterRow, spec.name) is not None:
-            raise AlreadyExists(f"cluster {spec.name!r} already exists", field="name")
+            raise AlreadyExists(f"cluster {quote(spec.name)} already exists", field="name")
         row = m.cluster_to_row(spec, now)
         self._s.add(row)
-        _flush(self._s, f"cluster {spec.name!r} already exists", "name")
+        _flush(self._s, f"cluster {quote(spec.name)} already exists", "name")
         return m.cluster_from_row(row)
 
     def get(self, name: str) -> Cluster:
@@ -81,6 +88,13 @@ class Clusters:
 
     def exists(self, name: str) -> bool:
         return self._s.get(ClusterRow, name) is not None
+
+    def page(self, after: str | None, limit: int) -> list[Cluster]:
+        """By name, those after `after`, at most `limit`."""
+        query = select(ClusterRow).order_by(col(ClusterRow.name)).limit(limit)
+        if after is not None:
+            query = query.where(col(ClusterRow.name) > after)
+        return [m.cluster_from_row(r) for r in self._s.exec(query).all()]
 
     def set_state(self, name: str, state: ClusterState) -> Cluster:
         row = self._row(name)
@@ -110,6 +124,13 @@ class Clusters:
             .values(last_heartbeat=col(ClusterRow.last_heartbeat))
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_agent_error(self, name: str, error: str) -> None:
+        """Records what the agent last reported as failing ("" clears it)."""
+        row = self._row(name)
+        if row.agent_error != error:
+            row.agent_error = error
+            self._s.add(row)
 
     def delete(self, name: str) -> None:
         self._row(name)
@@ -148,7 +169,7 @@ class Clusters:
     def _row(self, name: str) -> ClusterRow:
         row = self._s.get(ClusterRow, name)
         if row is None:
-            raise NotFound(f"cluster {name!r} not found", field="name")
+            raise NotFound(f"cluster {quote(name)} not found", field="name")
         return row
 
 
@@ -177,7 +198,7 @@ class Jobs:
     def get(self, job_id: str) -> Job:
         row = self._s.exec(select(JobRow).where(JobRow.job_id == job_id)).first()
         if row is None:
-            raise NotFound(f"job {job_id!r} not found", field="job_id")
+            raise NotFound(f"job {quote(job_id)} not found", field="job_id")
         return m.job_from_row(row)
 
     def get_many(self, job_ids: Iterable[str]) -> dict[str, Job]:

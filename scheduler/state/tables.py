@@ -47,6 +47,8 @@ class ClusterRow(SQLModel, table=True):
     created_at: datetime
     last_heartbeat: datetime | None = None
     agent_id: str = Field(default="", max_length=256)
+    # The agent's last reported failure (SyncRequest.last_error); empty while it applies fine.
+    agent_error: str = Field(default="", max_length=1024)
 
 
 class NodeRow(SQLModel, table=True):
@@ -82,6 +84,8 @@ class JobRow(SQLModel, table=True):
     max_runtime_seconds: int = 0
     constraints: dict[str, Any] = _json()
     labels: dict[str, str] = _json()
+    # SHA-256 of the canonical validated spec: a client_id reused with another spec is refused.
+    spec_digest: str = Field(default="", max_length=64)
     state: str = Field(max_length=16)
     attempt: int = 0
     cluster: str = Field(default="", max_length=63)

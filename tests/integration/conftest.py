@@ -259,6 +259,21 @@ class Pool:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def service_tokens(pool: Pool, department: str, cluster: str) -> dict[str, str]:
+    """A valid token for each suanchou service by full name, made through the Pool helpers:
+    a new department's, a new cluster's agent token (no agent started), the admin principal's,
+    and a new security-admin's and auditor's. The one place to adapt when authentication
+    changes."""
+    return {
+        "suanchou.v1.JobService": pool.department(department),
+        "suanchou.v1.AgentService": pool.cluster(cluster, [], start_agent=False),
+        "suanchou.v1.ClusterService": pool.admin_token,
+        "suanchou.v1.DepartmentService": pool.admin_token,
+        "suanchou.v1.PrincipalService": pool.principal(f"{department}-security", "security-admin"),
+        "suanchou.v1.AuditService": pool.principal(f"{department}-auditor", "auditor"),
+    } | {"suanchou.v1.TokenService": pool.tokens[f"{department}-security"]}
+
+
 def py_job(
     client_id: str, code: str, *, cpu: int = 500, memory: int = 128, replicas: int = 1, **kw: Any
 ) -> types_pb2.JobSpec:

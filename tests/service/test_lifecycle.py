@@ -166,7 +166,7 @@ def test_cordoned_cluster_gets_nothing_new(pool: Pool) -> None:
     [job_id] = pool.submit(spec("x"))
     pool.cycle.run_once()
     assert _state(pool, job_id) is JobState.QUEUED
-    assert pool.jobs.explain("公安局", job_id).reason == reasons.NO_ELIGIBLE_CLUSTER
+    assert pool.jobs.explain("公安局", job_id).reason == reasons.CLUSTERS_UNAVAILABLE
     pool.admin.uncordon("a")
     pool.cycle.run_once()
     assert _state(pool, job_id) is JobState.LEASED

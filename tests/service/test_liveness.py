@@ -40,7 +40,7 @@ def test_silent_cluster_is_lost_with_a_message_saying_since_when(pool: Pool) -> 
     with pool.store.unit(write=False) as tx:
         run = tx.runs.get_many(runs)[runs[0]]
     assert run.state is RunState.LOST
-    assert "no Sync from its agent since" in run.message and "15s" in run.message
+    assert "no sync from its agent for 15s since its last sync" in run.message
     assert pool.jobs.get("公安局", job_id).job.state is JobState.QUEUED
 
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.suanchou.v1 import types_pb2 as protos_dot_suanchou_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/admin.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprotos/suanchou/v1/types.proto\"\xbd\x02\n\x0b\x43lusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x16\n\x0esecurity_level\x18\x05 \x01(\x05\x12\x11\n\txinchuang\x18\x06 \x01(\x08\x12\x32\n\x05price\x18\x07 \x03(\x0b\x32#.suanchou.v1.ClusterSpec.PriceEntry\x12\x34\n\x06labels\x18\x08 \x03(\x0b\x32$.suanchou.v1.ClusterSpec.LabelsEntry\x1a,\n\nPriceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x02\n\x07\x43luster\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.ClusterState\x12(\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x12\n\nnode_count\x18\x05 \x01(\x05\x12\x32\n\x0elast_heartbeat\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tive_runs\x18\x08 \x01(\x05\x12 \n\x05nodes\x18\t \x03(\x0b\x32\x11.suanchou.v1.Node\x12\x13\n\x0b\x61gent_error\x18\n \x01(\t\"\xc7\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12-\n\x06labels\x18\x03 \x03(\x0b\x32\x1d.suanchou.v1.Node.LabelsEntry\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x16RegisterClusterRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\"U\n\x17RegisterClusterResponse\x12%\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x14.suanchou.v1.Cluster\x12\x13\n\x0b\x61gent_token\x18\x02 \x01(\t\"!\n\x11GetClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13ListClustersRequest\">\n\x14ListClustersResponse\x12&\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x14.suanchou.v1.Cluster\"$\n\x14\x43ordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16UncordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"7\n\x18\x44\x65registerClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64rain\x18\x02 \x01(\x08\"S\n\x19\x44\x65registerClusterResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\x12%\n\x07\x63luster\x18\x02 \x01(\x0b\x32\x14.suanchou.v1.Cluster\"`\n\nDepartment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x17\x43reateDepartmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"V\n\x18\x43reateDepartmentResponse\x12+\n\ndepartment\x18\x01 \x01(\x0b\x32\x17.suanchou.v1.Department\x12\r\n\x05token\x18\x02 \x01(\t\"\x18\n\x16ListDepartmentsRequest\"G\n\x17ListDepartmentsResponse\x12,\n\x0b\x64\x65partments\x18\x01 \x03(\x0b\x32\x17.suanchou.v1.Department2\x83\x04\n\x0e\x43lusterService\x12\\\n\x0fRegisterCluster\x12#.suanchou.v1.RegisterClusterRequest\x1a$.suanchou.v1.RegisterClusterResponse\x12\x42\n\nGetCluster\x12\x1e.suanchou.v1.GetClusterRequest\x1a\x14.suanchou.v1.Cluster\x12S\n\x0cListClusters\x12 .suanchou.v1.ListClustersRequest\x1a!.suanchou.v1.ListClustersResponse\x12H\n\rCordonCluster\x12!.suanchou.v1.CordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12L\n\x0fUncordonCluster\x12#.suanchou.v1.UncordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12\x62\n\x11\x44\x65registerCluster\x12%.suanchou.v1.DeregisterClusterRequest\x1a&.suanchou.v1.DeregisterClusterResponse2\xd2\x01\n\x11\x44\x65partmentService\x12_\n\x10\x43reateDepartment\x12$.suanchou.v1.CreateDepartmentRequest\x1a%.suanchou.v1.CreateDepartmentResponse\x12\\\n\x0fListDepartments\x12#.suanchou.v1.ListDepartmentsRequest\x1a$.suanchou.v1.ListDepartmentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/admin.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprotos/suanchou/v1/types.proto\"\xbd\x02\n\x0b\x43lusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x16\n\x0esecurity_level\x18\x05 \x01(\x05\x12\x11\n\txinchuang\x18\x06 \x01(\x08\x12\x32\n\x05price\x18\x07 \x03(\x0b\x32#.suanchou.v1.ClusterSpec.PriceEntry\x12\x34\n\x06labels\x18\x08 \x03(\x0b\x32$.suanchou.v1.ClusterSpec.LabelsEntry\x1a,\n\nPriceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x02\n\x07\x43luster\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.ClusterState\x12(\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x12\n\nnode_count\x18\x05 \x01(\x05\x12\x32\n\x0elast_heartbeat\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tive_runs\x18\x08 \x01(\x05\x12 \n\x05nodes\x18\t \x03(\x0b\x32\x11.suanchou.v1.Node\x12\x13\n\x0b\x61gent_error\x18\n \x01(\t\"\xc7\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12-\n\x06labels\x18\x03 \x03(\x0b\x32\x1d.suanchou.v1.Node.LabelsEntry\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x16RegisterClusterRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\"U\n\x17RegisterClusterResponse\x12%\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x14.suanchou.v1.Cluster\x12\x13\n\x0b\x61gent_token\x18\x02 \x01(\t\"!\n\x11GetClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListClustersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x14ListClustersResponse\x12&\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x14.suanchou.v1.Cluster\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x43ordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16UncordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"7\n\x18\x44\x65registerClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64rain\x18\x02 \x01(\x08\"S\n\x19\x44\x65registerClusterResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\x12%\n\x07\x63luster\x18\x02 \x01(\x0b\x32\x14.suanchou.v1.Cluster\"`\n\nDepartment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x17\x43reateDepartmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"V\n\x18\x43reateDepartmentResponse\x12+\n\ndepartment\x18\x01 \x01(\x0b\x32\x17.suanchou.v1.Department\x12\r\n\x05token\x18\x02 \x01(\t\"?\n\x16ListDepartmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x17ListDepartmentsResponse\x12,\n\x0b\x64\x65partments\x18\x01 \x03(\x0b\x32\x17.suanchou.v1.Department\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x83\x04\n\x0e\x43lusterService\x12\\\n\x0fRegisterCluster\x12#.suanchou.v1.RegisterClusterRequest\x1a$.suanchou.v1.RegisterClusterResponse\x12\x42\n\nGetCluster\x12\x1e.suanchou.v1.GetClusterRequest\x1a\x14.suanchou.v1.Cluster\x12S\n\x0cListClusters\x12 .suanchou.v1.ListClustersRequest\x1a!.suanchou.v1.ListClustersResponse\x12H\n\rCordonCluster\x12!.suanchou.v1.CordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12L\n\x0fUncordonCluster\x12#.suanchou.v1.UncordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12\x62\n\x11\x44\x65registerCluster\x12%.suanchou.v1.DeregisterClusterRequest\x1a&.suanchou.v1.DeregisterClusterResponse2\xd2\x01\n\x11\x44\x65partmentService\x12_\n\x10\x43reateDepartment\x12$.suanchou.v1.CreateDepartmentRequest\x1a%.suanchou.v1.CreateDepartmentResponse\x12\\\n\x0fListDepartments\x12#.suanchou.v1.ListDepartmentsRequest\x1a$.suanchou.v1.ListDepartmentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,29 +58,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCLUSTERREQUEST']._serialized_start=1162
   _globals['_GETCLUSTERREQUEST']._serialized_end=1195
   _globals['_LISTCLUSTERSREQUEST']._serialized_start=1197
-  _globals['_LISTCLUSTERSREQUEST']._serialized_end=1218
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=1220
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=1282
-  _globals['_CORDONCLUSTERREQUEST']._serialized_start=1284
-  _globals['_CORDONCLUSTERREQUEST']._serialized_end=1320
-  _globals['_UNCORDONCLUSTERREQUEST']._serialized_start=1322
-  _globals['_UNCORDONCLUSTERREQUEST']._serialized_end=1360
-  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_start=1362
-  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_end=1417
-  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_start=1419
-  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_end=1502
-  _globals['_DEPARTMENT']._serialized_start=1504
-  _globals['_DEPARTMENT']._serialized_end=1600
-  _globals['_CREATEDEPARTMENTREQUEST']._serialized_start=1602
-  _globals['_CREATEDEPARTMENTREQUEST']._serialized_end=1663
-  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_start=1665
-  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_end=1751
-  _globals['_LISTDEPARTMENTSREQUEST']._serialized_start=1753
-  _globals['_LISTDEPARTMENTSREQUEST']._serialized_end=1777
-  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_start=1779
-  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_end=1850
-  _globals['_CLUSTERSERVICE']._serialized_start=1853
-  _globals['_CLUSTERSERVICE']._serialized_end=2368
-  _globals['_DEPARTMENTSERVICE']._serialized_start=2371
-  _globals['_DEPARTMENTSERVICE']._serialized_end=2581
+  _globals['_LISTCLUSTERSREQUEST']._serialized_end=1257
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=1259
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=1346
+  _globals['_CORDONCLUSTERREQUEST']._serialized_start=1348
+  _globals['_CORDONCLUSTERREQUEST']._serialized_end=1384
+  _globals['_UNCORDONCLUSTERREQUEST']._serialized_start=1386
+  _globals['_UNCORDONCLUSTERREQUEST']._serialized_end=1424
+  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_start=1426
+  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_end=1481
+  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_start=1483
+  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_end=1566
+  _globals['_DEPARTMENT']._serialized_start=1568
+  _globals['_DEPARTMENT']._serialized_end=1664
+  _globals['_CREATEDEPARTMENTREQUEST']._serialized_start=1666
+  _globals['_CREATEDEPARTMENTREQUEST']._serialized_end=1727
+  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_start=1729
+  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_end=1815
+  _globals['_LISTDEPARTMENTSREQUEST']._serialized_start=1817
+  _globals['_LISTDEPARTMENTSREQUEST']._serialized_end=1880
+  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_start=1882
+  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_end=1978
+  _globals['_CLUSTERSERVICE']._serialized_start=1981
+  _globals['_CLUSTERSERVICE']._serialized_end=2496
+  _globals['_DEPARTMENTSERVICE']._serialized_start=2499
+  _globals['_DEPARTMENTSERVICE']._serialized_end=2709
 # @@protoc_insertion_point(module_scope)

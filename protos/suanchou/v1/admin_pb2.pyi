@@ -150,7 +150,9 @@ class Cluster(google.protobuf.message.Message):
 
     @property
     def nodes(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Node]:
-        """Per-node detail; filled by GetCluster only."""
+        """Per-node detail, by name; filled by GetCluster only, with as many nodes as fit half of the
+        server's max message size (node_count is the total).
+        """
 
     def __init__(
         self,
@@ -286,9 +288,21 @@ global___GetClusterRequest = GetClusterRequest
 class ListClustersRequest(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    page_size: builtins.int
+    """1-500; 0 means 100. A page also ends before it would exceed half of the server's max
+    message size.
+    """
+    page_token: builtins.str
+    """From a previous response's next_page_token; empty for the first page."""
     def __init__(
         self,
+        *,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
     ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["page_size", b"page_size", "page_token", b"page_token"]) -> None: ...
 
 global___ListClustersRequest = ListClustersRequest
 
@@ -297,16 +311,20 @@ class ListClustersResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     CLUSTERS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
+    """Empty when this is the last page."""
     @property
     def clusters(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Cluster]:
-        """Registered clusters ordered by name."""
+        """Registered clusters of this page, ordered by name."""
 
     def __init__(
         self,
         *,
         clusters: collections.abc.Iterable[global___Cluster] | None = ...,
+        next_page_token: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["clusters", b"clusters"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["clusters", b"clusters", "next_page_token", b"next_page_token"]) -> None: ...
 
 global___ListClustersResponse = ListClustersResponse
 
@@ -459,9 +477,21 @@ global___CreateDepartmentResponse = CreateDepartmentResponse
 class ListDepartmentsRequest(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
+    PAGE_SIZE_FIELD_NUMBER: builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    page_size: builtins.int
+    """1-500; 0 means 100. A page also ends before it would exceed half of the server's max
+    message size.
+    """
+    page_token: builtins.str
+    """From a previous response's next_page_token; empty for the first page."""
     def __init__(
         self,
+        *,
+        page_size: builtins.int = ...,
+        page_token: builtins.str = ...,
     ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["page_size", b"page_size", "page_token", b"page_token"]) -> None: ...
 
 global___ListDepartmentsRequest = ListDepartmentsRequest
 
@@ -470,15 +500,19 @@ class ListDepartmentsResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
     DEPARTMENTS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
+    """Empty when this is the last page."""
     @property
     def departments(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Department]:
-        """Departments ordered by name."""
+        """Departments of this page, ordered by name."""
 
     def __init__(
         self,
         *,
         departments: collections.abc.Iterable[global___Department] | None = ...,
+        next_page_token: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["departments", b"departments"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["departments", b"departments", "next_page_token", b"next_page_token"]) -> None: ...
 
 global___ListDepartmentsResponse = ListDepartmentsResponse

@@ -84,7 +84,8 @@ class ClusterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListClusters(self, request, context):
-        """Lists every registered cluster with live totals (without the node list).
+        """Lists registered clusters with live totals (without the node list), by name, in pages
+        bounded in count and bytes; follow next_page_token for the rest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -351,7 +352,7 @@ class DepartmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDepartments(self, request, context):
-        """Lists every department (never their tokens).
+        """Lists departments by name (never their tokens), in pages bounded in count and bytes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,7 +38,9 @@ class ClusterServiceStub:
         protos.suanchou.v1.admin_pb2.ListClustersRequest,
         protos.suanchou.v1.admin_pb2.ListClustersResponse,
     ]
-    """Lists every registered cluster with live totals (without the node list)."""
+    """Lists registered clusters with live totals (without the node list), by name, in pages
+    bounded in count and bytes; follow next_page_token for the rest.
+    """
 
     CordonCluster: grpc.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.CordonClusterRequest,
@@ -77,7 +79,9 @@ class ClusterServiceAsyncStub:
         protos.suanchou.v1.admin_pb2.ListClustersRequest,
         protos.suanchou.v1.admin_pb2.ListClustersResponse,
     ]
-    """Lists every registered cluster with live totals (without the node list)."""
+    """Lists registered clusters with live totals (without the node list), by name, in pages
+    bounded in count and bytes; follow next_page_token for the rest.
+    """
 
     CordonCluster: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.CordonClusterRequest,
@@ -122,7 +126,9 @@ class ClusterServiceServicer(metaclass=abc.ABCMeta):
         request: protos.suanchou.v1.admin_pb2.ListClustersRequest,
         context: _ServicerContext,
     ) -> typing.Union[protos.suanchou.v1.admin_pb2.ListClustersResponse, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.ListClustersResponse]]:
-        """Lists every registered cluster with live totals (without the node list)."""
+        """Lists registered clusters with live totals (without the node list), by name, in pages
+        bounded in count and bytes; follow next_page_token for the rest.
+        """
 
     @abc.abstractmethod
     def CordonCluster(
@@ -164,7 +170,7 @@ class DepartmentServiceStub:
         protos.suanchou.v1.admin_pb2.ListDepartmentsRequest,
         protos.suanchou.v1.admin_pb2.ListDepartmentsResponse,
     ]
-    """Lists every department (never their tokens)."""
+    """Lists departments by name (never their tokens), in pages bounded in count and bytes."""
 
 class DepartmentServiceAsyncStub:
     CreateDepartment: grpc.aio.UnaryUnaryMultiCallable[
@@ -177,7 +183,7 @@ class DepartmentServiceAsyncStub:
         protos.suanchou.v1.admin_pb2.ListDepartmentsRequest,
         protos.suanchou.v1.admin_pb2.ListDepartmentsResponse,
     ]
-    """Lists every department (never their tokens)."""
+    """Lists departments by name (never their tokens), in pages bounded in count and bytes."""
 
 class DepartmentServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -194,6 +200,6 @@ class DepartmentServiceServicer(metaclass=abc.ABCMeta):
         request: protos.suanchou.v1.admin_pb2.ListDepartmentsRequest,
         context: _ServicerContext,
     ) -> typing.Union[protos.suanchou.v1.admin_pb2.ListDepartmentsResponse, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.ListDepartmentsResponse]]:
-        """Lists every department (never their tokens)."""
+        """Lists departments by name (never their tokens), in pages bounded in count and bytes."""
 
 def add_DepartmentServiceServicer_to_server(servicer: DepartmentServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -255,7 +255,9 @@ class SyncResponse(google.protobuf.message.Message):
     """
     @property
     def start(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RunLease]:
-        """Runs to start."""
+        """Runs to start: at most 500 per reply, and the whole reply within half of the server's
+        max_message_bytes (default 8 MiB); `more` says when others wait.
+        """
 
     @property
     def cancel(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:

@@ -23,7 +23,10 @@ class SubmitJobsRequest(google.protobuf.message.Message):
     ITEMS_FIELD_NUMBER: builtins.int
     @property
     def items(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[protos.suanchou.v1.types_pb2.JobSpec]:
-        """1 to 1,000 jobs."""
+        """1 to 1,000 jobs. Each serialized JobSpec may be at most 65,536 bytes (a per-item
+        INVALID_ARGUMENT on `items[i]` otherwise), and the whole request at most the server's
+        max_message_bytes (default 8,388,608; INVALID_ARGUMENT on `items` otherwise).
+        """
 
     def __init__(
         self,
@@ -161,7 +164,9 @@ class ListJobsRequest(google.protobuf.message.Message):
     job_set: builtins.str
     """Only jobs of this job set; empty = all."""
     page_size: builtins.int
-    """1-500; 0 means 100."""
+    """1-500; 0 means 100. A page also ends before it would exceed half of the server's max
+    message size (max_message_bytes, default 8 MiB); next_page_token then continues.
+    """
     page_token: builtins.str
     """From a previous response's next_page_token; empty for the first page."""
     department: builtins.str
@@ -338,7 +343,8 @@ class ExplainJobResponse(google.protobuf.message.Message):
     """The job's current state."""
     reason: builtins.str
     """Stable reason code: e.g. NO_ELIGIBLE_CLUSTER, INSUFFICIENT_CAPACITY, GANG_INCOMPLETE,
-    OUTRANKED, PLACED, EXIT_CODE, CANCELLED, LEASE_LOST.
+    OUTRANKED, CLUSTERS_UNAVAILABLE (every cluster meeting the constraints is cordoned, draining
+    or lost), PLACED, EXIT_CODE, CANCELLED, LEASE_LOST.
     """
     message: builtins.str
     """One readable sentence."""
@@ -380,8 +386,9 @@ class ClusterVerdict(google.protobuf.message.Message):
     eligible: builtins.bool
     """True if the cluster satisfies every constraint of the job (capacity aside)."""
     reason: builtins.str
-    """Reason code, e.g. SECURITY_LEVEL, REGION, XINCHUANG, NODE_SELECTOR, CORDONED,
-    INSUFFICIENT_CAPACITY, GANG_INCOMPLETE, CHOSEN, FITS.
+    """Reason code, e.g. SECURITY_LEVEL, REGION, XINCHUANG, NODE_SELECTOR, NOT_SCHEDULABLE
+    (cordoned, draining or lost), NO_FITTING_NODE and GANG_INCOMPLETE (can never hold it),
+    INSUFFICIENT_CAPACITY (not now), CHOSEN, FITS.
     """
     message: builtins.str
     """One readable sentence, e.g. "等保 level 2 < required 3"."""

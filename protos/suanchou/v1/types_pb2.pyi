@@ -14,6 +14,11 @@ Conventions for every service in this package:
 - Timestamps are google.protobuf.Timestamp in UTC.
 - Errors use standard gRPC status codes: INVALID_ARGUMENT (the message names the field),
   UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION.
+  Messages quote at most 64 characters of what the caller sent.
+- Sizes: every request is at most the server's max_message_bytes (default 8,388,608 bytes;
+  a larger one is INVALID_ARGUMENT naming its largest field, and above twice that the transport
+  answers RESOURCE_EXHAUSTED); a request that does not decode as the rpc's request type is
+  INVALID_ARGUMENT. Every reply stays within half of max_message_bytes: lists are paged.
 """
 
 import builtins
@@ -296,7 +301,8 @@ class JobSpec(google.protobuf.message.Message):
     LABELS_FIELD_NUMBER: builtins.int
     client_id: builtins.str
     """Caller-chosen idempotency key, unique per department; 1-128 characters. Resubmitting an item
-    with a client_id the department already used returns the original job and creates nothing.
+    with a client_id the department already used returns the original job and creates nothing
+    when the spec is the same; with a different spec the item is ALREADY_EXISTS on `client_id`.
     """
     job_set: builtins.str
     """Groups related jobs for listing and watching; 0-128 characters, default "default"."""

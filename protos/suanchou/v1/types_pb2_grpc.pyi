@@ -14,6 +14,11 @@ Conventions for every service in this package:
 - Timestamps are google.protobuf.Timestamp in UTC.
 - Errors use standard gRPC status codes: INVALID_ARGUMENT (the message names the field),
   UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION.
+  Messages quote at most 64 characters of what the caller sent.
+- Sizes: every request is at most the server's max_message_bytes (default 8,388,608 bytes;
+  a larger one is INVALID_ARGUMENT naming its largest field, and above twice that the transport
+  answers RESOURCE_EXHAUSTED); a request that does not decode as the rpc's request type is
+  INVALID_ARGUMENT. Every reply stays within half of max_message_bytes: lists are paged.
 """
 
 import abc

@@ -98,3 +98,30 @@ def test_preempted_job_is_outranked_by_the_job_on_its_node() -> None:
     (why,) = explain(p, Solution((None, (0,))))
     assert why.reason == OUTRANKED
     assert "preempted for job 1" in why.detail
+
+
+def test_a_gang_short_of_room_says_how_many_replicas_fit_not_lacks_nothing() -> None:
+    """A running job it cannot displace fills node 0; node 1 holds one 3-cpu replica of a gang
+    of two and lacks nothing for one: the detail says it holds 1 of the 2 replicas (no pool
+    devices, so never "devices are taken"), and no internal index appears."""
+    p = tiny(
+        job_demand=((4, 1), (3, 1)),
+        job_replicas=(1, 2),
+        job_current=((0,), None),
+        job_preempt_cost=(-1, 1),
+        node_names=("n0", "n1"),
+        group_names=("gov-a",),
+    )
+    (why,) = explain(p, Solution(((0,), None)))
+    assert why.reason == INSUFFICIENT_CAPACITY
+    assert why.detail == (
+        "work it cannot displace fills the pool: gov-a holds 1 of 2 replicas; "
+        "best node n1 holds 1 of the 2 replicas"
+    )
+
+
+def test_no_eligible_node_names_no_internal_node_set() -> None:
+    """The NO_ELIGIBLE_NODE detail is plain words, without "(node set 0)"."""
+    p = tiny(node_sets=((),), job_demand=((1, 1),))
+    (why,) = explain(p, Solution((None,)))
+    assert why.detail == "no node passes the job's constraints"
