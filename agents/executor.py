@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-# Never handed to jobs: the agent token would let any job impersonate its cluster's agent.
-SECRET_ENV = ("SUANCHOU_AGENT_TOKEN",)
+from agents.environment import replica_env
+
 # Run ids become directory names; anything else could escape the work directory.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -162,10 +162,12 @@ def _leader_exited(popen: subprocess.Popen[bytes]) -> bool:
 class LocalExecutor:
     """Each replica is a child process in `workdir/<run_id>/`, in its own process group.
 
-    The run directory holds `stdout.log` and `stderr.log`. The environment is the agent's own
-    (minus its token), plus the lease's, plus SUANCHOU_JOB_ID, SUANCHOU_REPLICA,
-    SUANCHOU_REPLICAS and SUANCHOU_RUN_ID. Stopping (cancel, max runtime) sends SIGTERM to the
-    whole group, then SIGKILL after `kill_grace` seconds.
+    The run directory holds `stdout.log` and `stderr.log`. The environment holds nothing of the
+    agent's own but PATH, LANG, LC_ALL and TZ (`agents.environment.PASSTHROUGH`); HOME is the
+    run directory; then come the lease's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID,
+    SUANCHOU_REPLICA and SUANCHOU_REPLICAS. Tokens and any other variable of the agent never
+    reach a replica. Stopping (cancel, max runtime) sends SIGTERM to the whole group, then
+    SIGKILL after `kill_grace` seconds.
     """
 
     def __init__(
@@ -209,14 +211,14 @@ class LocalExecutor:
             raise FileNotFoundError(errno.ENOENT, "empty command")
         run_dir = self.run_dir(lease.run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        base = os.environ if self._base_env is None else self._base_env
-        env = {k: v for k, v in base.items() if k not in SECRET_ENV}
-        env.update(lease.env)
-        env.update(
-            SUANCHOU_JOB_ID=lease.job_id,
-            SUANCHOU_RUN_ID=lease.run_id,
-            SUANCHOU_REPLICA=str(lease.replica),
-            SUANCHOU_REPLICAS=str(lease.replicas),
+        env = replica_env(
+            os.environ if self._base_env is None else self._base_env,
+            lease.env,
+            run_dir.resolve(),
+            job_id=lease.job_id,
+            run_id=lease.run_id,
+            replica=lease.replica,
+            replicas=lease.replicas,
         )
         program = _resolve(lease.command[0], env, run_dir)
         trampoline = [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), program]

@@ -6,6 +6,10 @@ and withdraws the nodes with a last Sync. The scheduler then sees the stopped ru
 held (LOST) and requeues their jobs. If the agent is killed outright (SIGKILL, OOM), the kernel
 kills its replicas through PR_SET_PDEATHSIG, so no work keeps running unaccounted for.
 
+Replica environment: nothing of the agent's own environment but PATH, LANG, LC_ALL and TZ; HOME
+is the run directory; then the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, SUANCHOU_REPLICA,
+SUANCHOU_REPLICAS (see agents.environment). Tokens in the agent's environment never reach a job.
+
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
 
@@ -44,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="suanchou agent",
         description="Run the agent of one cluster: report its nodes, run what it is leased.",
+        epilog=(
+            "A replica's environment holds only PATH, LANG, LC_ALL and TZ from the agent's, "
+            "HOME set to its run directory, the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, "
+            "SUANCHOU_REPLICA, SUANCHOU_REPLICAS; nothing else (no token) is passed on."
+        ),
     )
     parser.add_argument(
         "--scheduler",
