@@ -6,6 +6,10 @@ and withdraws the nodes with a last Sync. The scheduler then sees the stopped ru
 held (LOST) and requeues their jobs. If the agent is killed outright (SIGKILL, OOM), the kernel
 kills its replicas through PR_SET_PDEATHSIG, so no work keeps running unaccounted for.
 
+Token: --token-file PATH (mode 0600), else env SUANCHOU_AGENT_TOKEN; --token works but shows
+in ps. Once read, the agent drops the variable and makes itself non-dumpable, so processes of
+its user (its jobs included) cannot read its /proc/<pid>/environ or memory.
+
 Replica environment: nothing of the agent's own environment but PATH, LANG, LC_ALL and TZ; HOME
 is the run directory; then the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, SUANCHOU_REPLICA,
 SUANCHOU_REPLICAS (see agents.environment). Tokens in the agent's environment never reach a job.
@@ -33,11 +37,11 @@ import structlog
 from agents.agent import Agent
 from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
 from agents.client import AgentClient
+from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.quantities import format_resources
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
-TOKEN_ENV = "SUANCHOU_AGENT_TOKEN"
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 EXIT_USAGE = 2
 
@@ -60,9 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(SCHEDULER_ENV, DEFAULT_SCHEDULER),
         help=f"scheduler address (env {SCHEDULER_ENV}; default {DEFAULT_SCHEDULER})",
     )
-    parser.add_argument(
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="PATH",
+        help="file holding the cluster's agent token (mode 0600; a trailing newline is ignored)",
+    )
+    token.add_argument(
         "--token",
-        help=f"the cluster's agent token; prefer env {TOKEN_ENV} so it is not visible in ps",
+        help=f"the cluster's agent token; visible in ps: prefer --token-file (or env {TOKEN_ENV})",
     )
     parser.add_argument(
         "--nodes",
@@ -165,12 +176,15 @@ def load_capacity(spec: str) -> CapacitySource:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
-    if args.token:
-        log.warning("token_on_command_line", hint=f"set {TOKEN_ENV} instead; argv is public")
-    token = args.token or os.environ.get(TOKEN_ENV, "")
-    if not token:
-        print(f"suanchou agent: no token: set {TOKEN_ENV} or pass --token", file=sys.stderr)
+    try:
+        token = _read_token(args)
+    except (OSError, ValueError) as exc:
+        print(f"suanchou agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not token:
+        print(f"suanchou agent: no token: pass --token-file or set {TOKEN_ENV}", file=sys.stderr)
+        return EXIT_USAGE
+    dumpable = not harden_process()
     try:
         capacity = load_capacity(args.nodes)
         workdir = prepare_workdir(args.workdir or default_workdir(token))
@@ -186,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         nodes_source=args.nodes,
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
+        dumpable=dumpable,
     )
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
@@ -196,6 +211,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return agent.run(stop)
     finally:
         restore()
+
+
+def _read_token(args: argparse.Namespace) -> str:
+    """--token-file, else --token (with a warning: argv is public), else the environment."""
+    if args.token_file is not None:
+        found = read_token_file(args.token_file)
+        if found.readable_by_others:
+            log.warning(
+                "token_file_readable_by_others",
+                path=str(args.token_file),
+                mode=oct(found.readable_by_others),
+                hint="chmod 600 it",
+            )
+        return found.token
+    if args.token:
+        log.warning("token_on_command_line", hint="use --token-file instead; argv is public")
+        return str(args.token)
+    return os.environ.get(TOKEN_ENV, "")
 
 
 def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
