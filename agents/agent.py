@@ -2,7 +2,8 @@
 
 Every Sync carries the full state (see agent.proto), so the agent keeps only what the protocol
 needs: the runs it holds (live ones and finished ones until acknowledged) and the run ids it
-must never start again.
+must never start again. With a journal (agents.journal) that memory survives a restart: a run
+is recorded before it is spawned, and never started twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import structlog
 
 from agents.capacity import CapacitySource, NodeInfo
 from agents.executor import Executor, Lease, RunPhase, RunStatus
+from agents.journal import Journal
 from protos.suanchou.v1 import agent_pb2, types_pb2
 
 EXIT_OK = 0
@@ -45,7 +47,10 @@ _PHASE_TO_PROTO = {
     RunPhase.SUCCEEDED: types_pb2.RUN_STATE_SUCCEEDED,
     RunPhase.FAILED: types_pb2.RUN_STATE_FAILED,
     RunPhase.CANCELLED: types_pb2.RUN_STATE_CANCELLED,
+    RunPhase.LOST: types_pb2.RUN_STATE_LOST,
 }
+RESTART_LOST = "agent restarted; the replica's outcome is unknown"
+SHUTDOWN_LOST = "agent shut down; the replica was stopped"
 
 # Remembered ids of cancelled and acknowledged runs. The scheduler never re-leases them in
 # normal operation, so forgetting the oldest only bounds memory on an agent that runs for months.
@@ -137,6 +142,7 @@ class Agent:
         final_sync_timeout: float = 3.0,
         tick: float = 0.1,
         backoff: Backoff | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self._client = client
         self._capacity = capacity
@@ -153,6 +159,36 @@ class Agent:
         self._leases: dict[str, Lease] = {}
         self._retired: OrderedDict[str, None] = OrderedDict()
         self._last_request: agent_pb2.SyncRequest | None = None
+        self._journal = journal
+        if journal is not None:
+            self._recover(journal)
+
+    def _recover(self, journal: Journal) -> None:
+        """Takes over the runs an earlier agent process recorded (see agents.journal)."""
+        lost = unacknowledged = 0
+        for record in list(journal.records.values()):
+            self._retire(record.run_id)
+            if record.forgotten_at is not None:
+                continue
+            status = record.final
+            if status is None and record.started:
+                # Its replica died with that process (PR_SET_PDEATHSIG); how far it got is
+                # unknown, so it is reported LOST (the job is requeued), never started again.
+                phase = RunPhase.CANCELLED if record.cancelled else RunPhase.LOST
+                status = RunStatus(record.run_id, phase, None, RESTART_LOST)
+                journal.finished(status)
+                lost += 1
+            if status is not None:
+                self._runs[record.run_id] = status
+                unacknowledged += 1
+        log.info(
+            "journal_loaded",
+            path=str(journal.path),
+            runs=len(journal.records),
+            unacknowledged=unacknowledged,
+            lost=lost,
+            skipped_lines=journal.skipped_lines,
+        )
 
     def runs(self) -> dict[str, RunStatus]:
         """Every run held, finished-but-unacknowledged ones included."""
@@ -168,6 +204,8 @@ class Agent:
             self._runs[status.run_id] = status
             changed = True
             if status.phase.finished:
+                if self._journal is not None:
+                    self._journal.finished(status)
                 lease = self._leases.get(status.run_id)
                 log.info(
                     "run_finished",
@@ -224,6 +262,8 @@ class Agent:
             else:
                 # Keep holding it: its CANCELLED end is reported until acknowledged or cancelled.
                 self._retire(run_id)
+                if self._journal is not None:
+                    self._journal.cancelled(run_id)
                 self._executor.cancel(run_id)
                 cancelled += 1
                 log.info("run_cancel_requested", run_id=run_id)
@@ -238,9 +278,15 @@ class Agent:
         self._leases[lease.run_id] = lease
         if lease.node and lease.node not in node_names:
             message = f"node {lease.node!r} is not offered by this agent"
-            self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
+            status = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
+            self._runs[lease.run_id] = status
+            if self._journal is not None:
+                self._journal.finished(status)
             log.warning("run_rejected", run_id=lease.run_id, job_id=lease.job_id, reason=message)
             return 0
+        if self._journal is not None:
+            # Durable before the spawn: whatever happens next, this run id never starts again.
+            self._journal.started(lease.run_id, lease.job_id)
         self._executor.start(lease)
         self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
         log.info(
@@ -260,6 +306,8 @@ class Agent:
         self._runs.pop(run_id, None)
         self._leases.pop(run_id, None)
         self._retire(run_id)
+        if self._journal is not None:
+            self._journal.forgotten(run_id)
 
     def _retire(self, run_id: str) -> None:
         self._retired[run_id] = None
@@ -346,6 +394,12 @@ class Agent:
         stopped = self._executor.shutdown()
         for status in stopped:
             self._runs.pop(status.run_id, None)
+            if self._journal is not None:
+                # Not reported now (see above); a restarted agent reports it LOST until the
+                # scheduler acknowledges it.
+                self._journal.finished(
+                    RunStatus(status.run_id, RunPhase.LOST, status.exit_code, SHUTDOWN_LOST)
+                )
             log.info("run_stopped", run_id=status.run_id, exit_code=status.exit_code)
         unreported = [s for s in self._runs.values() if s.phase.finished]
         if report:

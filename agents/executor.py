@@ -32,10 +32,12 @@ class RunPhase(enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    # Started by an earlier agent process that died: how the replica ended is unknown.
+    LOST = "LOST"
 
     @property
     def finished(self) -> bool:
-        return self in (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
+        return self is not RunPhase.PENDING and self is not RunPhase.RUNNING
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
 from agents.client import AgentClient
 from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
+from agents.journal import Journal
 from agents.quantities import format_resources
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
@@ -188,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         capacity = load_capacity(args.nodes)
         workdir = prepare_workdir(args.workdir or default_workdir(token))
+        journal = Journal(workdir)
+        journal.open()
         client = AgentClient(args.scheduler, token)
     except (OSError, ValueError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
@@ -207,9 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with client:
             executor = LocalExecutor(workdir, kill_grace=args.kill_grace)
-            agent = Agent(client, capacity, executor, interval=args.interval)
+            agent = Agent(client, capacity, executor, interval=args.interval, journal=journal)
             return agent.run(stop)
     finally:
+        journal.close()
         restore()
 
 
