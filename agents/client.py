@@ -14,18 +14,27 @@ _CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 5000),
 )
+# The one message size limit shared by server, agent and CLI (gRPC's own default is 4 MiB).
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class AgentClient:
     """One channel to the scheduler at `target` ("host:port"); insecure transport for now."""
 
-    def __init__(self, target: str, token: str) -> None:
+    def __init__(
+        self, target: str, token: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
         if not target:
             raise ValueError("scheduler address is empty (expected HOST:PORT)")
         if not token or not token.isprintable() or token != token.strip():
             raise ValueError("agent token must be non-empty printable text without spaces around")
         self.target = target
-        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        options = (
+            *_CHANNEL_OPTIONS,
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        )
+        self._channel = grpc.insecure_channel(target, options=options)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
 

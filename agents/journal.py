@@ -105,8 +105,8 @@ class Journal:
     # -- appending ---------------------------------------------------------------------------
 
     def started(self, run_id: str, job_id: str) -> None:
-        """Durably records that `run_id` is about to be spawned. Call BEFORE spawning it."""
-        self._append({"op": "start", "run": run_id, "job": job_id}, sync=True)
+        """Records that `run_id` is about to be spawned; call sync() BEFORE spawning it."""
+        self._append({"op": "start", "run": run_id, "job": job_id})
         record = self.records.setdefault(run_id, RunRecord(run_id))
         record.started, record.job_id = True, job_id
 
@@ -142,7 +142,7 @@ class Journal:
             os.fsync(self._fd)
             self._dirty = False
 
-    def _append(self, entry: dict[str, object], sync: bool = False) -> None:
+    def _append(self, entry: dict[str, object]) -> None:
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
         data = line.encode()
         # One write() with O_APPEND: a kill -9 cannot leave half a record behind it.
@@ -151,8 +151,6 @@ class Journal:
             raise OSError(f"{self.path}: short write ({written} of {len(data)} bytes)")
         self._lines += 1
         self._dirty = True
-        if sync:
-            self.sync()
         if self._lines > 2 * len(self.records) + _COMPACT_SLACK:
             self.compact()
 

@@ -36,7 +36,7 @@ import structlog
 
 from agents.agent import Agent
 from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
-from agents.client import AgentClient
+from agents.client import DEFAULT_MAX_MESSAGE_BYTES, AgentClient
 from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.journal import Journal
@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between SIGTERM and SIGKILL when stopping a run (default 10)",
     )
     parser.add_argument(
+        "--max-message-bytes",
+        type=_message_bytes,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        metavar="BYTES",
+        help="largest gRPC message sent or received; align with the server's "
+        f"(default {DEFAULT_MAX_MESSAGE_BYTES})",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -111,9 +119,19 @@ def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        raise argparse.ArgumentTypeError(f"must be positive, got {text[:40]}")
+    return value
+
+
+def _message_bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
+    if not 65536 <= value <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"must be 65536..{2**31 - 1}, got {value}")
     return value
 
 
@@ -191,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = prepare_workdir(args.workdir or default_workdir(token))
         journal = Journal(workdir)
         journal.open()
-        client = AgentClient(args.scheduler, token)
+        client = AgentClient(args.scheduler, token, max_message_bytes=args.max_message_bytes)
     except (OSError, ValueError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
