@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 from agents.environment import replica_env
+from agents.runas import RunAs
+from agents.trampoline import trampoline_argv
 
 # Run ids become directory names; anything else could escape the work directory.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -101,28 +102,6 @@ class _Proc:
     kill_at: float | None = None
 
 
-# The replica is started through this tiny Python trampoline rather than with preexec_fn:
-# preexec_fn makes subprocess fork() a process that has gRPC's threads and run Python in the
-# child before exec, and gRPC's fork handlers then occasionally abort that child (SIGABRT,
-# "epoll_wait error: Bad file descriptor"). Without preexec_fn, subprocess uses vfork/exec,
-# which is safe; the trampoline sets PR_SET_PDEATHSIG=SIGKILL and execs the real program (the
-# setting survives exec). So if the agent dies, even by SIGKILL, its replicas die too, instead
-# of running on while the scheduler requeues the same work elsewhere. The kernel ties this to
-# the spawning *thread*, so spawn only from the agent's long-lived loop thread.
-_TRAMPOLINE = r"""
-import ctypes, os, signal, sys
-if sys.platform == "linux":
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(sys.argv[1]):  # the agent died before prctl: nobody will signal us
-        os._exit(128 + signal.SIGKILL)
-try:
-    os.execv(sys.argv[2], sys.argv[3:])
-except OSError as exc:
-    sys.stderr.write(f"spawn failed: {exc}\n")
-    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
-"""
-
-
 def _resolve(program: str, env: Mapping[str, str], cwd: Path) -> str:
     """The executable that argv[0] names, or the OSError that exec would raise."""
     if "/" in program:
@@ -168,7 +147,8 @@ class LocalExecutor:
     agent's own but PATH, LANG, LC_ALL and TZ (`agents.environment.PASSTHROUGH`); HOME is the
     run directory; then come the lease's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID,
     SUANCHOU_REPLICA and SUANCHOU_REPLICAS. Tokens and any other variable of the agent never
-    reach a replica. Stopping (cancel, max runtime) sends SIGTERM to the whole group, then
+    reach a replica. With `run_as` the replica runs as that user (agents.runas), which owns
+    its run directory. Stopping (cancel, max runtime) sends SIGTERM to the whole group, then
     SIGKILL after `kill_grace` seconds.
     """
 
@@ -179,8 +159,10 @@ class LocalExecutor:
         kill_grace: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         base_env: Mapping[str, str] | None = None,
+        run_as: RunAs | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self._run_as = run_as
         self._kill_grace = kill_grace
         self._clock = clock
         self._base_env = base_env
@@ -208,11 +190,15 @@ class LocalExecutor:
 
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
         if not _RUN_ID.match(lease.run_id):
-            raise ValueError(f"run id {lease.run_id!r} is not a safe directory name")
+            raise ValueError(f"run id {lease.run_id[:40]!r} is not a safe directory name")
         if not lease.command or not lease.command[0]:
             raise FileNotFoundError(errno.ENOENT, "empty command")
         run_dir = self.run_dir(lease.run_id)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        setup: dict[str, object] = {}
+        if self._run_as is not None:
+            self._run_as.give(run_dir)
+            setup.update(self._run_as.setup())
         env = replica_env(
             os.environ if self._base_env is None else self._base_env,
             lease.env,
@@ -223,10 +209,9 @@ class LocalExecutor:
             replicas=lease.replicas,
         )
         program = _resolve(lease.command[0], env, run_dir)
-        trampoline = [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), program]
         with open(run_dir / "stdout.log", "wb") as out, open(run_dir / "stderr.log", "wb") as err:
             return subprocess.Popen(
-                [*trampoline, *lease.command],
+                trampoline_argv(program, list(lease.command), setup),
                 cwd=run_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,

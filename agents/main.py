@@ -41,6 +41,7 @@ from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.journal import Journal
 from agents.quantities import format_resources
+from agents.runas import resolve_run_as
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
@@ -100,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="seconds between SIGTERM and SIGKILL when stopping a run (default 10)",
+    )
+    parser.add_argument(
+        "--run-as",
+        metavar="USER",
+        help="run replicas as this unprivileged user (uid, primary gid, no other groups); "
+        "the agent must run as root",
     )
     parser.add_argument(
         "--max-message-bytes",
@@ -171,11 +178,12 @@ def default_workdir(token: str) -> Path:
     return Path(tempfile.gettempdir()) / f"suanchou-agent-{os.getuid()}-{digest}"
 
 
-def prepare_workdir(path: Path) -> Path:
+def prepare_workdir(path: Path, traversable: bool = False) -> Path:
     """Creates `path` private to this user; refuses one owned by someone else.
 
     Job output may be sensitive, and in a shared temp dir another user could pre-create the
-    directory (or a symlink) to read or redirect it.
+    directory (or a symlink) to read or redirect it. `traversable` (for --run-as) lets other
+    users pass through it to the run directory they own, but not list or change it.
     """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.lstat()
@@ -183,6 +191,7 @@ def prepare_workdir(path: Path) -> Path:
         raise ValueError(f"{path}: not a directory")
     if info.st_uid != os.getuid():
         raise ValueError(f"{path}: owned by uid {info.st_uid}, not by this user")
+    path.chmod(0o711 if traversable else 0o700)
     return path.resolve()
 
 
@@ -205,8 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     dumpable = not harden_process()
     try:
+        run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
         capacity = load_capacity(args.nodes)
-        workdir = prepare_workdir(args.workdir or default_workdir(token))
+        workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
         journal = Journal(workdir)
         journal.open()
         client = AgentClient(args.scheduler, token, max_message_bytes=args.max_message_bytes)
@@ -222,12 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
         dumpable=dumpable,
+        run_as=run_as.name if run_as else "",
     )
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
     try:
         with client:
-            executor = LocalExecutor(workdir, kill_grace=args.kill_grace)
+            executor = LocalExecutor(workdir, kill_grace=args.kill_grace, run_as=run_as)
             agent = Agent(client, capacity, executor, interval=args.interval, journal=journal)
             return agent.run(stop)
     finally:
