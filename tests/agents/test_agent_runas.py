@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_helpers import TOKEN, Server, run_state, wait_until
+from agent_helpers import TOKEN, Server, pid_gone, run_state, wait_until
 
 from agents.runas import resolve_run_as
 from protos.suanchou.v1 import types_pb2
@@ -43,7 +43,8 @@ def test_replica_runs_as_nobody_and_cannot_reach_the_agent_s_secrets(
     scheduler: Server, open_dir: Path
 ) -> None:
     """Under --run-as nobody a replica has nobody's uid and gid and no other groups, owns its
-    run directory, and can read neither the agent's 0600 token file nor its environ."""
+    run directory, can read neither the agent's 0600 token file nor its environ, and still dies
+    with a killed agent."""
     require_root()
     tmp_path = open_dir
     nobody = pwd.getpwnam("nobody")
@@ -93,6 +94,14 @@ def test_replica_runs_as_nobody_and_cannot_reach_the_agent_s_secrets(
         assert (work / "r1").stat().st_uid == nobody.pw_uid
         assert (work.stat().st_mode & 0o777, work.stat().st_uid) == (0o711, 0)
         assert (work / "journal.jsonl").stat().st_mode & 0o077 == 0
+
+        # PR_SET_PDEATHSIG survives the switch of user: kill -9 of the agent kills the replica.
+        scheduler.servicer.lease("r2", ["/bin/sh", "-c", "echo $$; exec sleep 60"])
+        pid_file = work / "r2" / "stdout.log"
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"))
+        agent.kill()
+        pid = int(pid_file.read_text())
+        wait_until(lambda: pid_gone(pid), timeout=10, what="the replica to die with its agent")
     finally:
         agent.kill()
         agent.wait(timeout=10)
