@@ -19,10 +19,16 @@ DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class AgentClient:
-    """One channel to the scheduler at `target` ("host:port"); insecure transport for now."""
+    """One channel to the scheduler at `target` ("host:port"): TLS with `credentials`, else
+    plaintext (agents.transport decides which is acceptable)."""
 
     def __init__(
-        self, target: str, token: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+        self,
+        target: str,
+        token: str,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         if not target:
             raise ValueError("scheduler address is empty (expected HOST:PORT)")
@@ -34,7 +40,10 @@ class AgentClient:
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         )
-        self._channel = grpc.insecure_channel(target, options=options)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
 

@@ -42,6 +42,7 @@ from agents.executor import LocalExecutor
 from agents.journal import Journal
 from agents.quantities import format_resources
 from agents.runas import resolve_run_as
+from agents.transport import TlsFiles, channel_credentials, check_transport
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
@@ -101,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="seconds between SIGTERM and SIGKILL when stopping a run (default 10)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="PATH",
+        help="PEM CA certificate to verify the scheduler with; enables TLS",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="PATH",
+        help="PEM client certificate for mutual TLS (with --tls-key and --tls-ca)",
+    )
+    parser.add_argument(
+        "--tls-key", type=Path, metavar="PATH", help="PEM private key of --tls-cert"
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plaintext to a non-loopback scheduler (without --tls-ca only loopback "
+        "addresses are accepted: the token would cross the network in the clear)",
     )
     parser.add_argument(
         "--run-as",
@@ -204,7 +226,9 @@ def load_capacity(spec: str) -> CapacitySource:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
+    tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
     try:
+        check_transport(args.scheduler, tls, args.insecure)
         token = _read_token(args)
     except (OSError, ValueError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
@@ -219,7 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
         journal = Journal(workdir)
         journal.open()
-        client = AgentClient(args.scheduler, token, max_message_bytes=args.max_message_bytes)
+        client = AgentClient(
+            args.scheduler,
+            token,
+            max_message_bytes=args.max_message_bytes,
+            credentials=channel_credentials(tls),
+        )
     except (OSError, ValueError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -228,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "agent_configured",
         scheduler=args.scheduler,
+        tls="mutual" if args.tls_cert else "server" if args.tls_ca else "off",
         nodes_source=args.nodes,
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
