@@ -30,6 +30,7 @@ from agents.protocol import (
     status_code,
     status_details,
 )
+from agents.retention import RunRetention
 from protos.suanchou.v1 import agent_pb2
 
 EXIT_OK = 0
@@ -88,6 +89,7 @@ class Agent:
         tick: float = 0.1,
         backoff: Backoff | None = None,
         journal: Journal | None = None,
+        retention: RunRetention | None = None,
     ) -> None:
         self._client = client
         self._capacity = capacity
@@ -107,6 +109,7 @@ class Agent:
         # Why the previous exchange failed (SyncRequest.last_error); empty after a good one.
         self.last_error = ""
         self._journal = journal
+        self._retention = retention
         if journal is not None:
             self._recover(journal)
 
@@ -294,6 +297,7 @@ class Agent:
         rejected = False
         try:
             while not stop.is_set():
+                self._tidy()
                 changed = self._poll_guarded()
                 if changed and failures == 0:
                     next_sync = min(next_sync, last_attempt + _MIN_SYNC_GAP)
@@ -341,6 +345,14 @@ class Agent:
             return EXIT_OK
         finally:
             self._shutdown(report=not rejected)
+
+    def _tidy(self) -> None:
+        if self._retention is None:
+            return
+        try:
+            self._retention.maybe_prune()
+        except Exception:
+            log.exception("run_dir_pruning_failed")
 
     def _poll_guarded(self) -> bool:
         try:

@@ -24,7 +24,7 @@ from agents.runas import RunAs
 from agents.trampoline import trampoline_argv
 
 # Run ids become directory names; anything else could escape the work directory.
-_RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class RunPhase(enum.Enum):
@@ -189,7 +189,7 @@ class LocalExecutor:
         self._procs[lease.run_id] = _Proc(lease, popen, deadline)
 
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
-        if not _RUN_ID.match(lease.run_id):
+        if not RUN_ID_PATTERN.match(lease.run_id):
             raise ValueError(f"run id {lease.run_id[:40]!r} is not a safe directory name")
         if not lease.command or not lease.command[0]:
             raise FileNotFoundError(errno.ENOENT, "empty command")

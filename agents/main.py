@@ -41,6 +41,7 @@ from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.journal import Journal
 from agents.quantities import format_resources
+from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
 from agents.transport import TlsFiles, channel_credentials, check_transport
 
@@ -129,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="USER",
         help="run replicas as this unprivileged user (uid, primary gid, no other groups); "
         "the agent must run as root",
+    )
+    parser.add_argument(
+        "--run-retention",
+        type=_positive,
+        default=DEFAULT_RETENTION,
+        metavar="SECONDS",
+        help="delete a run's directory this long after the scheduler acknowledged its end "
+        f"(default {DEFAULT_RETENTION:.0f}: 7 days)",
     )
     parser.add_argument(
         "--max-message-bytes",
@@ -263,13 +272,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir=str(workdir),
         dumpable=dumpable,
         run_as=run_as.name if run_as else "",
+        run_retention_seconds=args.run_retention,
     )
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
     try:
         with client:
             executor = LocalExecutor(workdir, kill_grace=args.kill_grace, run_as=run_as)
-            agent = Agent(client, capacity, executor, interval=args.interval, journal=journal)
+            agent = Agent(
+                client,
+                capacity,
+                executor,
+                interval=args.interval,
+                journal=journal,
+                retention=RunRetention(journal, workdir, args.run_retention),
+            )
             return agent.run(stop)
     finally:
         journal.close()
