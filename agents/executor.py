@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from agents.environment import replica_env
+from agents.limits import Limits
 from agents.runas import RunAs
 from agents.trampoline import trampoline_argv
 
@@ -148,8 +149,9 @@ class LocalExecutor:
     run directory; then come the lease's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID,
     SUANCHOU_REPLICA and SUANCHOU_REPLICAS. Tokens and any other variable of the agent never
     reach a replica. With `run_as` the replica runs as that user (agents.runas), which owns
-    its run directory. Stopping (cancel, max runtime) sends SIGTERM to the whole group, then
-    SIGKILL after `kill_grace` seconds.
+    its run directory; `limits` enforces the lease's resources (agents.limits). Stopping
+    (cancel, max runtime) sends SIGTERM to the whole group, then SIGKILL after `kill_grace`
+    seconds.
     """
 
     def __init__(
@@ -160,9 +162,11 @@ class LocalExecutor:
         clock: Callable[[], float] = time.monotonic,
         base_env: Mapping[str, str] | None = None,
         run_as: RunAs | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self._run_as = run_as
+        self._limits = limits or Limits()
         self._kill_grace = kill_grace
         self._clock = clock
         self._base_env = base_env
@@ -178,6 +182,7 @@ class LocalExecutor:
         try:
             popen = self._spawn(lease)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            self._limits.release(lease.run_id)
             code = 127 if getattr(exc, "errno", None) in (errno.ENOENT, errno.ENOTDIR) else 126
             self._pending.append(
                 RunStatus(lease.run_id, RunPhase.FAILED, code, f"spawn failed: {exc}")
@@ -195,7 +200,7 @@ class LocalExecutor:
             raise FileNotFoundError(errno.ENOENT, "empty command")
         run_dir = self.run_dir(lease.run_id)
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        setup: dict[str, object] = {}
+        setup = self._limits.setup(lease.run_id, lease.resources)
         if self._run_as is not None:
             self._run_as.give(run_dir)
             setup.update(self._run_as.setup())
@@ -252,6 +257,7 @@ class LocalExecutor:
         # been reused: killing the group now only hits the replica's leftover descendants.
         _killpg(proc.popen.pid, signal.SIGKILL)
         rc = proc.popen.wait()
+        self._limits.release(proc.lease.run_id)
         exit_code, died = (128 - rc, f"killed by {_signal_name(-rc)}") if rc < 0 else (rc, "")
         lease = proc.lease
         if proc.stop is _Stop.TIMEOUT:

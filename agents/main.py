@@ -14,6 +14,10 @@ Replica environment: nothing of the agent's own environment but PATH, LANG, LC_A
 is the run directory; then the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, SUANCHOU_REPLICA,
 SUANCHOU_REPLICAS (see agents.environment). Tokens in the agent's environment never reach a job.
 
+Resources: a replica's memory (and cpu) is enforced with a cgroup v2 per run where the agent may
+manage its cgroup, else with RLIMIT_DATA (memory only); `agent_configured` logs which
+(enforcement=cgroup|rlimit|none; see agents.limits).
+
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
 
@@ -40,6 +44,7 @@ from agents.client import DEFAULT_MAX_MESSAGE_BYTES, AgentClient
 from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.journal import Journal
+from agents.limits import detect as detect_limits
 from agents.quantities import format_resources
 from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
@@ -252,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
         journal = Journal(workdir)
         journal.open()
+        limits = detect_limits()
         client = AgentClient(
             args.scheduler,
             token,
@@ -273,12 +279,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         dumpable=dumpable,
         run_as=run_as.name if run_as else "",
         run_retention_seconds=args.run_retention,
+        enforcement=limits.mechanism,
     )
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
     try:
         with client:
-            executor = LocalExecutor(workdir, kill_grace=args.kill_grace, run_as=run_as)
+            executor = LocalExecutor(
+                workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+            )
             agent = Agent(
                 client,
                 capacity,
