@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workdir",
         type=Path,
-        help="directory for run directories and logs (default: per cluster, under the temp dir)",
+        help="directory for run directories and the run journal; keep it across restarts, "
+        "so no run starts twice (default: per cluster, under the temp dir)",
     )
     parser.add_argument(
         "--interval",

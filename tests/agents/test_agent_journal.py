@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from agent_helpers import TOKEN, Server, python_cmd, run_state
 from structlog.testing import capture_logs
 
-from agents.agent import RESTART_LOST, Agent
+from agents.agent import RESTART_LOST, SHUTDOWN_LOST, Agent
 from agents.capacity import NodeInfo, StaticCapacity
 from agents.client import AgentClient
 from agents.executor import LocalExecutor, RunPhase, RunStatus
@@ -122,3 +123,35 @@ def test_restarted_agent_reports_what_it_held_and_starts_nothing_again(
     assert reopened(work).records["lost"].final == RunStatus(
         "lost", RunPhase.LOST, None, RESTART_LOST
     )
+
+
+def test_runs_stopped_by_a_shutdown_are_journalled_lost(scheduler: Server, tmp_path: Path) -> None:
+    """A run the agent stops when it shuts down is recorded LOST, so that a restarted agent
+    reports it (and the scheduler requeues its job) instead of starting it again."""
+    work = tmp_path / "work"
+    work.mkdir()
+    journal = reopened(work)
+    scheduler.servicer.lease("r1", python_cmd("import time; time.sleep(60)"))
+    client = AgentClient(scheduler.target, TOKEN)
+    agent = Agent(
+        client,
+        StaticCapacity([NodeInfo("n1", {"cpu": 1000, "memory": 1024}, {})]),
+        LocalExecutor(work, kill_grace=1),
+        journal=journal,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        scheduler.servicer.wait_for(
+            lambda r: (
+                (s := run_state(r, "r1")) is not None and s.state == types_pb2.RUN_STATE_RUNNING
+            )
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        client.close()
+        journal.close()
+    final = reopened(work).records["r1"].final
+    assert final is not None and (final.phase, final.message) == (RunPhase.LOST, SHUTDOWN_LOST)
