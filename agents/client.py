@@ -29,6 +29,7 @@ class AgentClient:
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         credentials: grpc.ChannelCredentials | None = None,
+        channel_options: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if not target:
             raise ValueError("scheduler address is empty (expected HOST:PORT)")
@@ -39,6 +40,7 @@ class AgentClient:
             *_CHANNEL_OPTIONS,
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            *channel_options,
         )
         if credentials is None:
             self._channel = grpc.insecure_channel(target, options=options)

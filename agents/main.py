@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-key", type=Path, metavar="PATH", help="PEM private key of --tls-cert"
     )
     parser.add_argument(
+        "--server-name",
+        default="",
+        metavar="NAME",
+        help="name the scheduler's certificate must carry when --scheduler is an IP address "
+        "it does not list",
+    )
+    parser.add_argument(
         "--insecure",
         action="store_true",
         help="allow plaintext to a non-loopback scheduler (without --tls-ca only loopback "
@@ -241,7 +248,7 @@ def load_capacity(spec: str) -> CapacitySource:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
-    tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
+    tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key, args.server_name)
     try:
         check_transport(args.scheduler, tls, args.insecure)
         token = _read_token(args)
@@ -264,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             token,
             max_message_bytes=args.max_message_bytes,
             credentials=channel_credentials(tls),
+            channel_options=tls.channel_options(),
         )
     except (OSError, ValueError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)

@@ -23,39 +23,45 @@ class TlsFiles:
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
+    # The name the scheduler's certificate must carry when it is dialled by an IP address
+    # its certificate does not list (grpc.ssl_target_name_override).
+    server_name: str = ""
 
-
-def target_host(target: str) -> str:
-    """The host part of a gRPC target: "host:port", "[v6]:port", "dns:///host:port", ...;
-    "unix:..." targets yield "" (a local socket)."""
-    rest = target
-    if rest.startswith(("unix:", "unix-abstract:")):
-        return ""
-    if rest.startswith("dns:"):
-        rest = rest[4:]
-        if rest.startswith("//"):  # dns://[authority]/host:port
-            rest = rest[2:].split("/", 1)[-1]
-    elif rest.startswith(("ipv4:", "ipv6:")):
-        rest = rest[5:]
-    rest = rest.split(",", 1)[0]  # ipv4:a:1,b:2 lists addresses; judge the first like the rest
-    if rest.startswith("["):
-        return rest[1:].split("]", 1)[0]
-    if rest.count(":") == 1:
-        return rest.split(":", 1)[0]
-    return rest  # no port, or a bare IPv6 address
+    def channel_options(self) -> tuple[tuple[str, str], ...]:
+        if self.ca is None or not self.server_name:
+            return ()
+        return (("grpc.ssl_target_name_override", self.server_name),)
 
 
 def is_loopback(target: str) -> bool:
-    """Whether `target` stays on this machine (decided from its text alone, without DNS)."""
-    host = target_host(target)
-    if host == "":
-        return target.startswith(("unix:", "unix-abstract:"))
+    """Whether every address of a gRPC target (HOST:PORT, dns:, ipv4:, ipv6:, unix:) stays on
+    this machine, decided from its text alone: a name other than localhost could resolve
+    anywhere. (scheduler/cli/connection.py applies the same rule to the CLI.)"""
+    scheme, colon, rest = target.partition(":")
+    if colon and scheme in ("unix", "unix-abstract"):
+        return True
+    if colon and scheme == "dns":
+        hosts = [rest.rsplit("/", 1)[-1]]  # dns:///host:port or dns://authority/host:port
+    elif colon and scheme in ("ipv4", "ipv6"):
+        hosts = rest.split(",")
+    else:
+        hosts = [target]
+    return all(_loopback_host(host) for host in hosts)
+
+
+def _loopback_host(host_port: str) -> bool:
+    if host_port.startswith("["):
+        host = host_port[1:].partition("]")[0]
+    elif host_port.count(":") == 1:
+        host = host_port.partition(":")[0]
+    else:
+        host = host_port  # no port, or a bare IPv6 address
     if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False  # a name: it could resolve anywhere
+        return False
 
 
 def check_transport(target: str, tls: TlsFiles, insecure: bool) -> None:
@@ -68,6 +74,8 @@ def check_transport(target: str, tls: TlsFiles, insecure: bool) -> None:
         raise ValueError("--tls-cert needs --tls-ca (the CA that signed the scheduler's)")
     if insecure and tls.ca is not None:
         raise ValueError("--insecure contradicts --tls-ca: choose one")
+    if tls.server_name and tls.ca is None:
+        raise ValueError("--server-name needs --tls-ca (it names the server's certificate)")
     if tls.ca is None and not insecure and not is_loopback(target):
         raise ValueError(
             f"--scheduler {shown}: plaintext to a non-loopback address would expose the agent "

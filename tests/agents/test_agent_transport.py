@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import os
 import re
 import subprocess
@@ -21,6 +20,7 @@ from agents.transport import TlsFiles, check_transport, is_loopback
 from protos.suanchou.v1 import agent_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
+SERVER_NAME = "scheduler.test"
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
         ("[::1]:50051", True),
         ("::1", True),
         ("ipv4:127.0.0.1:5", True),
+        ("ipv4:127.0.0.1:5,127.0.0.2:6", True),
+        ("ipv4:127.0.0.1:5,10.0.0.5:6", False),
         ("dns:///localhost:50051", True),
         ("unix:/run/suanchou.sock", True),
         ("10.0.0.5:50051", False),
@@ -68,6 +70,7 @@ def test_plaintext_to_a_remote_scheduler_needs_tls_or_insecure() -> None:
         (TlsFiles(ca=Path("ca"), key=Path("k")), False, "go together"),
         (TlsFiles(cert=Path("c"), key=Path("k")), False, "needs --tls-ca"),
         (TlsFiles(ca=Path("ca")), True, "contradicts"),
+        (TlsFiles(server_name="scheduler.test"), False, "--server-name needs --tls-ca"),
     ],
 )
 def test_contradictory_tls_flags_are_refused(tls: TlsFiles, insecure: bool, error: str) -> None:
@@ -89,7 +92,8 @@ def test_main_refuses_a_remote_plaintext_scheduler_in_one_line(
 
 
 def issue(tmp: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM."""
+    """A CA, a server certificate for the name scheduler.test only (dialled by IP address, it
+    needs --server-name) and a client certificate, as PEM."""
     pytest.importorskip("cryptography")  # a test dependency, like the integration TLS tests
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -129,7 +133,7 @@ def issue(tmp: Path) -> dict[str, Path]:
         (
             "server",
             ExtendedKeyUsageOID.SERVER_AUTH,
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+            [x509.DNSName(SERVER_NAME)],
         ),
         ("client", ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName("agent")]),
     ):
@@ -168,38 +172,40 @@ def mtls_scheduler(tmp_path: Path) -> Iterator[tuple[ScriptedScheduler, str, dic
     server.stop(grace=None).wait()
 
 
-def run_agent(target: str, tmp_path: Path, *flags: str) -> subprocess.Popen[bytes]:
+def run_agent(target: str, home: Path, *flags: str) -> subprocess.Popen[bytes]:
+    """`python -m agents` in `home` (created), logging to home/log."""
+    home.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "SUANCHOU_AGENT_TOKEN": TOKEN}
-    args = ["--scheduler", target, "--workdir", str(tmp_path / "work"), "--interval", "0.05"]
-    with (tmp_path / "agent.log").open("ab") as log:
+    args = ["--scheduler", target, "--workdir", str(home / "work"), "--interval", "0.05"]
+    with (home / "log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "agents", *args, *flags], env=env, cwd=tmp_path, stderr=log
+            [sys.executable, "-m", "agents", *args, *flags], env=env, cwd=home, stderr=log
         )
+
+
+def fails_to_sync(servicer: ScriptedScheduler, agent: subprocess.Popen[bytes], log: Path) -> None:
+    """Waits for the agent to log a failed Sync; asserts none reached the server."""
+    try:
+        wait_until(lambda: "sync_failed" in log.read_text(), timeout=20, what="a failed sync")
+        assert servicer.requests == []
+    finally:
+        agent.kill()
+        agent.wait(timeout=10)
 
 
 def test_agent_syncs_over_mutual_tls_and_fails_without_its_certificate(
     mtls_scheduler: tuple[ScriptedScheduler, str, dict[str, Path]], tmp_path: Path
 ) -> None:
-    """With --tls-ca/--tls-cert/--tls-key the agent syncs; with the CA alone the server refuses
-    the handshake and no Sync arrives."""
+    """With --tls-ca/--tls-cert/--tls-key (and --server-name, dialling an IP address the
+    certificate does not list) the agent syncs; without its certificate, or without the
+    server name, the handshake fails and no Sync arrives."""
     servicer, target, files = mtls_scheduler
-    alone = run_agent(target, tmp_path, "--tls-ca", str(files["ca.pem"]))
-    try:
-        wait_until(
-            lambda: "sync_failed" in (tmp_path / "agent.log").read_text(),
-            timeout=20,
-            what="the agent without a client certificate to fail",
-        )
-        assert servicer.requests == []
-    finally:
-        alone.kill()
-        alone.wait(timeout=10)
-    mutual = run_agent(
-        target,
-        tmp_path,
-        *("--tls-ca", str(files["ca.pem"])),
-        *("--tls-cert", str(files["client.pem"]), "--tls-key", str(files["client.key"])),
-    )
+    ca = ("--tls-ca", str(files["ca.pem"]))
+    cert = ("--tls-cert", str(files["client.pem"]), "--tls-key", str(files["client.key"]))
+    name = ("--server-name", SERVER_NAME)
+    fails_to_sync(servicer, run_agent(target, tmp_path / "a", *ca, *name), tmp_path / "a" / "log")
+    fails_to_sync(servicer, run_agent(target, tmp_path / "b", *ca, *cert), tmp_path / "b" / "log")
+    mutual = run_agent(target, tmp_path / "c", *ca, *cert, *name)
     try:
         servicer.wait_for(lambda r: len(r.nodes) > 0, timeout=20)
     finally:
