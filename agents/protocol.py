@@ -12,6 +12,8 @@ from protos.suanchou.v1 import agent_pb2, types_pb2
 
 # SyncRequest.last_error quotes at most this much of an error's details.
 MAX_ERROR_DETAILS = 200
+# Logs quote a little more, but never a whole echoed request.
+_MAX_LOGGED_DETAILS = 1000
 
 _PHASE_TO_PROTO = {
     RunPhase.PENDING: types_pb2.RUN_STATE_PENDING,
@@ -62,8 +64,10 @@ def status_code(exc: grpc.RpcError) -> grpc.StatusCode:
 
 
 def status_details(exc: grpc.RpcError) -> str:
+    """The error's details, cut to a length fit for a log line."""
     details = getattr(exc, "details", None)
-    return str(details()) if callable(details) else str(exc)
+    text = str(details()) if callable(details) else str(exc)
+    return text[:_MAX_LOGGED_DETAILS]
 
 
 def describe_error(exc: BaseException) -> str:
