@@ -49,7 +49,6 @@ _CONFIG_CODES = frozenset(
     }
 )
 
-RESTART_LOST = "agent restarted; the replica's outcome is unknown"
 SHUTDOWN_LOST = "agent shut down; the replica was stopped"
 
 # Remembered ids of cancelled and acknowledged runs. The scheduler never re-leases them in
@@ -115,27 +114,16 @@ class Agent:
 
     def _recover(self, journal: Journal) -> None:
         """Takes over the runs an earlier agent process recorded (see agents.journal)."""
-        lost = unacknowledged = 0
-        for record in list(journal.records.values()):
+        lost = journal.unfinished_to_lost()
+        for record in journal.records.values():
             self._retire(record.run_id)
-            if record.forgotten_at is not None:
-                continue
-            status = record.final
-            if status is None and record.started:
-                # Its replica died with that process (PR_SET_PDEATHSIG); how far it got is
-                # unknown, so it is reported LOST (the job is requeued), never started again.
-                phase = RunPhase.CANCELLED if record.cancelled else RunPhase.LOST
-                status = RunStatus(record.run_id, phase, None, RESTART_LOST)
-                journal.finished(status)
-                lost += 1
-            if status is not None:
-                self._runs[record.run_id] = status
-                unacknowledged += 1
+            if record.final is not None and record.forgotten_at is None:
+                self._runs[record.run_id] = record.final
         log.info(
             "journal_loaded",
             path=str(journal.path),
             runs=len(journal.records),
-            unacknowledged=unacknowledged,
+            unacknowledged=len(self._runs),
             lost=lost,
             skipped_lines=journal.skipped_lines,
         )
@@ -246,28 +234,37 @@ class Agent:
     def _admit(self, offered: list[Lease], node_names: set[str]) -> list[Lease]:
         """The leases to spawn now, durably journalled; rejects those for unknown nodes."""
         admitted: list[Lease] = []
+        rejected: list[RunStatus] = []
         for lease in offered:
             if lease.run_id in self._runs or lease.run_id in self._retired:
                 continue  # a re-sent lease we already hold, or one we must never run
             self._leases[lease.run_id] = lease
             if lease.node and lease.node not in node_names:
-                message = f"node {lease.node!r} is not offered by this agent"
-                status = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
+                message = f"node {lease.node[:64]!r} is not offered by this agent"
+                rejected.append(RunStatus(lease.run_id, RunPhase.FAILED, None, message))
+                self._runs[lease.run_id] = rejected[-1]
                 log.warning(
                     "run_rejected", run_id=lease.run_id, job_id=lease.job_id, reason=message
                 )
             else:
-                status = RunStatus(lease.run_id, RunPhase.PENDING)
+                # Held from here on, which also ignores the run id repeated in one reply.
+                self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
                 admitted.append(lease)
-            self._runs[lease.run_id] = status  # also dedups a run id repeated in one reply
-            if self._journal is not None:
-                if status.phase.finished:
-                    self._journal.finished(status)
-                else:
-                    self._journal.started(lease.run_id, lease.job_id)
-        if self._journal is not None:
+        if self._journal is None:
+            return admitted
+        try:
+            for status in rejected:
+                self._journal.finished(status)
+            for lease in admitted:
+                self._journal.started(lease.run_id, lease.job_id)
             # Durable before any spawn: whatever happens next, these never start again.
             self._journal.sync()
+        except OSError:
+            # Not durably recorded, so not started: they come again with the next reply.
+            for lease in admitted:
+                self._runs.pop(lease.run_id, None)
+                self._leases.pop(lease.run_id, None)
+            raise
         return admitted
 
     def _forget(self, run_id: str) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from agents.executor import RunPhase, RunStatus
 
 FILE_NAME = "journal.jsonl"
+RESTART_LOST = "agent restarted; the replica's outcome is unknown"
 # Compact once the file has this many lines more than the runs it describes need.
 _COMPACT_SLACK = 1000
 # A record is a few hundred bytes; a longer line was not written by this agent.
@@ -67,6 +68,21 @@ class Journal:
                     self._replay(line)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return self.records
+
+    def unfinished_to_lost(self) -> int:
+        """After a restart: records every run started but not known finished as LOST (or
+        CANCELLED if a stop had been asked for) with RESTART_LOST; returns how many.
+
+        Its replica died with the previous agent process (PR_SET_PDEATHSIG); how far it got is
+        unknown, so it is reported (and its job requeued), never started again.
+        """
+        count = 0
+        for record in list(self.records.values()):
+            if record.started and record.final is None and record.forgotten_at is None:
+                phase = RunPhase.CANCELLED if record.cancelled else RunPhase.LOST
+                self.finished(RunStatus(record.run_id, phase, None, RESTART_LOST))
+                count += 1
+        return count
 
     def close(self) -> None:
         if self._fd >= 0:

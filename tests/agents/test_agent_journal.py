@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from pathlib import Path
 
+import pytest
 from agent_helpers import TOKEN, Server, python_cmd, run_state
 from structlog.testing import capture_logs
 
-from agents.agent import RESTART_LOST, SHUTDOWN_LOST, Agent
+from agents.agent import SHUTDOWN_LOST, Agent
 from agents.capacity import NodeInfo, StaticCapacity
 from agents.client import AgentClient
 from agents.executor import LocalExecutor, RunPhase, RunStatus
-from agents.journal import FILE_NAME, Journal
+from agents.journal import FILE_NAME, RESTART_LOST, Journal, RunRecord
 from protos.suanchou.v1 import types_pb2
 
 
@@ -20,6 +23,13 @@ def reopened(directory: Path) -> Journal:
     journal = Journal(directory)
     journal.open()
     return journal
+
+
+def records_in(directory: Path) -> dict[str, RunRecord]:
+    """What a new agent process would load from the journal in `directory`."""
+    journal = reopened(directory)
+    journal.close()
+    return journal.records
 
 
 def test_records_survive_a_reopen(tmp_path: Path) -> None:
@@ -36,7 +46,7 @@ def test_records_survive_a_reopen(tmp_path: Path) -> None:
     journal.started("d", "job-d")
     journal.pruned("d")
     journal.close()
-    records = reopened(tmp_path).records
+    records = records_in(tmp_path)
     assert sorted(records) == ["a", "b", "c"]
     assert records["a"].final == RunStatus("a", RunPhase.FAILED, 3, "boom")
     assert records["a"].job_id == "job-a"
@@ -53,6 +63,7 @@ def test_a_torn_or_foreign_line_is_skipped(tmp_path: Path) -> None:
     with (tmp_path / FILE_NAME).open("ab") as handle:
         handle.write(b'[1, 2]\n{"op": "start", "run": 7}\n\xff\xfe\n{"op": "start", "ru')
     again = reopened(tmp_path)
+    again.close()
     assert list(again.records) == ["a"] and again.skipped_lines == 4
 
 
@@ -71,7 +82,7 @@ def test_compaction_keeps_the_file_small_and_the_meaning(tmp_path: Path) -> None
     journal.close()
     lines = (tmp_path / FILE_NAME).read_text().splitlines()
     assert len(lines) < 2 * 101 + 1000 + 10
-    records = reopened(tmp_path).records
+    records = records_in(tmp_path)
     assert sorted(records) == sorted([f"r{i}" for i in range(1200, 1300)] + ["live"])
     assert records["live"].started and records["r1299"].forgotten_at == 99.0
     assert not (tmp_path / (FILE_NAME + ".tmp")).exists()
@@ -120,9 +131,7 @@ def test_restarted_agent_reports_what_it_held_and_starts_nothing_again(
     loaded = [e for e in logs if e["event"] == "journal_loaded"]
     assert loaded and (loaded[0]["lost"], loaded[0]["unacknowledged"]) == (1, 2)
     # The LOST verdict itself is durable: a second restart reports the same.
-    assert reopened(work).records["lost"].final == RunStatus(
-        "lost", RunPhase.LOST, None, RESTART_LOST
-    )
+    assert records_in(work)["lost"].final == RunStatus("lost", RunPhase.LOST, None, RESTART_LOST)
 
 
 def test_runs_stopped_by_a_shutdown_are_journalled_lost(scheduler: Server, tmp_path: Path) -> None:
@@ -153,5 +162,54 @@ def test_runs_stopped_by_a_shutdown_are_journalled_lost(scheduler: Server, tmp_p
         thread.join(timeout=15)
         client.close()
         journal.close()
-    final = reopened(work).records["r1"].final
+    final = records_in(work)["r1"].final
     assert final is not None and (final.phase, final.message) == (RunPhase.LOST, SHUTDOWN_LOST)
+
+
+def swap_fd_target(path: Path, replacement: str) -> None:
+    """Points this process's open descriptors of `path` at `replacement` (e.g. /dev/full)."""
+    new = os.open(replacement, os.O_WRONLY | os.O_APPEND)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                    os.dup2(new, int(name))
+    finally:
+        os.close(new)
+
+
+def test_a_lease_that_cannot_be_journalled_is_not_started(
+    scheduler: Server, tmp_path: Path
+) -> None:
+    """With the journal's disk full the lease is neither started nor held, the failure goes to
+    the scheduler as last_error, and once the disk has room the re-sent lease starts."""
+    work = tmp_path / "work"
+    work.mkdir()
+    journal = reopened(work)
+    starts = tmp_path / "starts"
+    scheduler.servicer.lease("r1", python_cmd(f"open({str(starts)!r}, 'a').write('x')"))
+    client = AgentClient(scheduler.target, TOKEN)
+    executor = LocalExecutor(work)
+    agent = Agent(
+        client,
+        StaticCapacity([NodeInfo("n1", {"cpu": 1000, "memory": 1024}, {})]),
+        executor,
+        journal=journal,
+    )
+    journal_path = (work / FILE_NAME).resolve()
+    try:
+        swap_fd_target(journal_path, "/dev/full")
+        with pytest.raises(OSError):
+            agent.sync_once()
+        assert agent.runs() == {} and not (work / "r1").exists()
+        assert agent.last_error.startswith("applying the reply failed (OSError)")
+        swap_fd_target(Path("/dev/full"), str(journal_path))
+        agent.sync_once()
+        assert "r1" in agent.runs() and scheduler.servicer.last().last_error.startswith(
+            "applying the reply failed"
+        )
+        assert "r1" in records_in(work)
+    finally:
+        executor.shutdown()
+        client.close()
+        journal.close()
