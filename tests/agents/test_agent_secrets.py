@@ -151,9 +151,11 @@ def test_token_file_is_used_and_the_agent_hides_its_environment(
     )
     agents_started.append(agent)
     scheduler.servicer.wait_for(lambda request: len(request.nodes) > 0, timeout=20)
-    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    ready = tmp_path / "plain-ready"
+    sleep = [sys.executable, "-c", f"import time; open({str(ready)!r}, 'w'); time.sleep(60)"]
     plain = subprocess.Popen([*UNPRIVILEGED, *sleep], env=env)
     try:
+        wait_until(ready.exists, what="the plain process to run (after the exec)")
         assert read_environ_as_same_user(plain.pid).startswith("read")
     finally:
         plain.kill()
