@@ -63,6 +63,7 @@ def test_replica_runs_as_nobody_and_cannot_reach_the_agent_s_secrets(
         "if cat /proc/$PPID/environ >/dev/null 2>&1; then echo environ-read; "
         "else echo environ-denied; fi; echo $PPID"
     )
+    scheduler.servicer.ack = False  # finished runs stay in every Sync: none is missed
     scheduler.servicer.lease("r1", ["/bin/sh", "-c", script])
     args += ["--token-file", str(token_file), "--run-as", "nobody"]
     with (tmp_path / "agent.log").open("wb") as log:

@@ -91,6 +91,7 @@ def test_replica_environment_holds_only_the_documented_variables(
     }
     agents_started.append(start_agent(scheduler, tmp_path, env=env))
     dump = tmp_path / "env.json"
+    scheduler.servicer.ack = False  # finished runs stay in every Sync: none is missed
     scheduler.servicer.lease("r1", [*python_cmd(DUMP_ENV), str(dump)], env={"MODEL": "qwen"})
     assert finished(scheduler, "r1") == types_pb2.RUN_STATE_SUCCEEDED
     wait_until(dump.exists, what="the replica's environment dump")
