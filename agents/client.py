@@ -9,10 +9,11 @@ import grpc
 from protos.suanchou.v1 import agent_pb2, agent_pb2_grpc
 
 # gRPC's own reconnect backoff grows to 120 s by default; while it waits, every call fails at
-# once with UNAVAILABLE. Capping it means a restarted scheduler is seen within seconds.
+# once with UNAVAILABLE, whatever the agent's own retry interval. Capping it at 2 s means a
+# restarted scheduler is seen within seconds, well inside even a 10 s lease timeout.
 _CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5000),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 )
 # The one message size limit shared by server, agent and CLI (gRPC's own default is 4 MiB).
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
