@@ -3,8 +3,9 @@
 Replicas run as the agent's user unless `--run-as` is given, and a process of the same user may
 read another's /proc/<pid>/environ and memory. So once the token is read, the agent removes it
 from its environment and marks itself non-dumpable (PR_SET_DUMPABLE 0), which makes the kernel
-refuse those reads to anyone without CAP_SYS_PTRACE. (Unsetting the variable alone is not enough:
-/proc/<pid>/environ shows the environment the process was started with.)
+refuse those reads to anyone without CAP_SYS_PTRACE (and means the agent leaves no core dump,
+which would hold the token too). Unsetting the variable alone is not enough: /proc/<pid>/environ
+shows the environment the process was started with.
 """
 
 from __future__ import annotations
