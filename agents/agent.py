@@ -2,26 +2,36 @@
 
 Every Sync carries the full state (see agent.proto), so the agent keeps only what the protocol
 needs: the runs it holds (live ones and finished ones until acknowledged) and the run ids it
-must never start again.
+must never start again. With a journal (agents.journal) that memory survives a restart: a run
+is recorded before it is spawned, and never started twice.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 import grpc
 import structlog
 
-from agents.capacity import CapacitySource, NodeInfo
+from agents.backoff import Backoff, cap_for_lease_timeout
+from agents.capacity import CapacitySource
 from agents.executor import Executor, Lease, RunPhase, RunStatus
-from protos.suanchou.v1 import agent_pb2, types_pb2
+from agents.journal import Journal
+from agents.protocol import (
+    build_request,
+    describe_error,
+    lease_from_proto,
+    status_code,
+    status_details,
+)
+from agents.retention import RunRetention
+from protos.suanchou.v1 import agent_pb2
 
 EXIT_OK = 0
 EXIT_REJECTED = 3
@@ -39,82 +49,22 @@ _CONFIG_CODES = frozenset(
     }
 )
 
-_PHASE_TO_PROTO = {
-    RunPhase.PENDING: types_pb2.RUN_STATE_PENDING,
-    RunPhase.RUNNING: types_pb2.RUN_STATE_RUNNING,
-    RunPhase.SUCCEEDED: types_pb2.RUN_STATE_SUCCEEDED,
-    RunPhase.FAILED: types_pb2.RUN_STATE_FAILED,
-    RunPhase.CANCELLED: types_pb2.RUN_STATE_CANCELLED,
-}
+SHUTDOWN_LOST = "agent shut down; the replica was stopped"
 
 # Remembered ids of cancelled and acknowledged runs. The scheduler never re-leases them in
 # normal operation, so forgetting the oldest only bounds memory on an agent that runs for months.
 _MAX_RETIRED = 100_000
 # After a run changes state, sync early (to report it) but not more often than this.
 _MIN_SYNC_GAP = 0.2
+# When the scheduler says more is waiting (SyncResponse.more), sync again after this long: at
+# once, but never in a tight loop.
+_MORE_GAP = 0.01
 
 log = structlog.get_logger("suanchou.agent")
 
 
 class SyncClient(Protocol):
     def sync(self, request: agent_pb2.SyncRequest, timeout: float) -> agent_pb2.SyncResponse: ...
-
-
-class Backoff:
-    """Exponential delays with jitter, so that agents of many clusters do not retry in step."""
-
-    def __init__(
-        self,
-        initial: float = 0.5,
-        maximum: float = 30.0,
-        factor: float = 2.0,
-        jitter: float = 0.2,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._initial, self._maximum, self._factor, self._jitter = initial, maximum, factor, jitter
-        self._rng = rng or random.Random()
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._maximum, self._next * self._factor)
-        return delay * (1 + self._rng.uniform(-self._jitter, self._jitter))
-
-    def reset(self) -> None:
-        self._next = self._initial
-
-
-def lease_from_proto(msg: agent_pb2.RunLease) -> Lease:
-    return Lease(
-        run_id=msg.run_id,
-        job_id=msg.job_id,
-        command=tuple(msg.command),
-        replica=msg.replica,
-        replicas=msg.replicas,
-        attempt=msg.attempt,
-        node=msg.node,
-        env=dict(msg.env),
-        max_runtime_seconds=msg.max_runtime_seconds,
-        resources=dict(msg.resources.quantities),
-    )
-
-
-def build_request(
-    agent_id: str, nodes: Iterable[NodeInfo], runs: Iterable[RunStatus]
-) -> agent_pb2.SyncRequest:
-    """The full-state report: every node and every run held, finished ones included."""
-    request = agent_pb2.SyncRequest(agent_id=agent_id)
-    for node in nodes:
-        report = request.nodes.add(name=node.name, labels=dict(node.labels))
-        report.capacity.quantities.update(node.capacity)
-    for run in runs:
-        request.runs.add(
-            run_id=run.run_id,
-            state=_PHASE_TO_PROTO[run.phase],
-            exit_code=run.exit_code,
-            message=run.message,
-        )
-    return request
 
 
 class Agent:
@@ -137,6 +87,8 @@ class Agent:
         final_sync_timeout: float = 3.0,
         tick: float = 0.1,
         backoff: Backoff | None = None,
+        journal: Journal | None = None,
+        retention: RunRetention | None = None,
     ) -> None:
         self._client = client
         self._capacity = capacity
@@ -153,6 +105,28 @@ class Agent:
         self._leases: dict[str, Lease] = {}
         self._retired: OrderedDict[str, None] = OrderedDict()
         self._last_request: agent_pb2.SyncRequest | None = None
+        # Why the previous exchange failed (SyncRequest.last_error); empty after a good one.
+        self.last_error = ""
+        self._journal = journal
+        self._retention = retention
+        if journal is not None:
+            self._recover(journal)
+
+    def _recover(self, journal: Journal) -> None:
+        """Takes over the runs an earlier agent process recorded (see agents.journal)."""
+        lost = journal.unfinished_to_lost()
+        for record in journal.records.values():
+            self._retire(record.run_id)
+            if record.final is not None and record.forgotten_at is None:
+                self._runs[record.run_id] = record.final
+        log.info(
+            "journal_loaded",
+            path=str(journal.path),
+            runs=len(journal.records),
+            unacknowledged=len(self._runs),
+            lost=lost,
+            skipped_lines=journal.skipped_lines,
+        )
 
     def runs(self) -> dict[str, RunStatus]:
         """Every run held, finished-but-unacknowledged ones included."""
@@ -168,6 +142,8 @@ class Agent:
             self._runs[status.run_id] = status
             changed = True
             if status.phase.finished:
+                if self._journal is not None:
+                    self._journal.finished(status)
                 lease = self._leases.get(status.run_id)
                 log.info(
                     "run_finished",
@@ -183,9 +159,18 @@ class Agent:
         """One exchange: report the full state, then apply the reply. Raises grpc.RpcError."""
         self.poll()
         nodes = self._capacity.nodes()
-        request = build_request(self.agent_id, nodes, self._runs.values())
-        response = self._client.sync(request, timeout=self._rpc_timeout)
-        started, cancelled, acked = self._apply(response, {n.name for n in nodes})
+        request = build_request(self.agent_id, nodes, self._runs.values(), self.last_error)
+        try:
+            response = self._client.sync(request, timeout=self._rpc_timeout)
+            if response.lease_timeout_seconds > 0:
+                self._backoff.limit(cap_for_lease_timeout(response.lease_timeout_seconds))
+            started, cancelled, acked = self._apply(response, {n.name for n in nodes})
+        except Exception as exc:
+            # Told to the scheduler on the next exchange (admins see it as agent_error): an
+            # agent that syncs but cannot apply what it is sent must not look healthy.
+            self.last_error = describe_error(exc)
+            raise
+        self.last_error = ""
         if response.cluster != self.cluster:
             log.info("cluster_identified", cluster=response.cluster, agent_id=self.agent_id)
             self.cluster = response.cluster
@@ -224,42 +209,70 @@ class Agent:
             else:
                 # Keep holding it: its CANCELLED end is reported until acknowledged or cancelled.
                 self._retire(run_id)
+                if self._journal is not None:
+                    self._journal.cancelled(run_id)
                 self._executor.cancel(run_id)
                 cancelled += 1
                 log.info("run_cancel_requested", run_id=run_id)
-        started = 0
-        for msg in response.start:
-            if msg.run_id in self._runs or msg.run_id in self._retired:
-                continue  # a re-sent lease we already hold, or one we must never run
-            started += self._start(lease_from_proto(msg), node_names)
-        return started, cancelled, acked
+        leases = self._admit([lease_from_proto(msg) for msg in response.start], node_names)
+        for lease in leases:
+            self._executor.start(lease)
+            self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
+            log.info(
+                "run_started",
+                run_id=lease.run_id,
+                job_id=lease.job_id,
+                attempt=lease.attempt,
+                replica=lease.replica,
+                replicas=lease.replicas,
+                node=lease.node,
+                program=lease.command[0] if lease.command else "",
+                max_runtime_seconds=lease.max_runtime_seconds,
+            )
+        return len(leases), cancelled, acked
 
-    def _start(self, lease: Lease, node_names: set[str]) -> int:
-        self._leases[lease.run_id] = lease
-        if lease.node and lease.node not in node_names:
-            message = f"node {lease.node!r} is not offered by this agent"
-            self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
-            log.warning("run_rejected", run_id=lease.run_id, job_id=lease.job_id, reason=message)
-            return 0
-        self._executor.start(lease)
-        self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
-        log.info(
-            "run_started",
-            run_id=lease.run_id,
-            job_id=lease.job_id,
-            attempt=lease.attempt,
-            replica=lease.replica,
-            replicas=lease.replicas,
-            node=lease.node,
-            program=lease.command[0] if lease.command else "",
-            max_runtime_seconds=lease.max_runtime_seconds,
-        )
-        return 1
+    def _admit(self, offered: list[Lease], node_names: set[str]) -> list[Lease]:
+        """The leases to spawn now, durably journalled; rejects those for unknown nodes."""
+        admitted: list[Lease] = []
+        rejected: list[RunStatus] = []
+        for lease in offered:
+            if lease.run_id in self._runs or lease.run_id in self._retired:
+                continue  # a re-sent lease we already hold, or one we must never run
+            self._leases[lease.run_id] = lease
+            if lease.node and lease.node not in node_names:
+                message = f"node {lease.node[:64]!r} is not offered by this agent"
+                rejected.append(RunStatus(lease.run_id, RunPhase.FAILED, None, message))
+                self._runs[lease.run_id] = rejected[-1]
+                log.warning(
+                    "run_rejected", run_id=lease.run_id, job_id=lease.job_id, reason=message
+                )
+            else:
+                # Held from here on, which also ignores the run id repeated in one reply.
+                self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
+                admitted.append(lease)
+        if self._journal is None:
+            return admitted
+        try:
+            for status in rejected:
+                self._journal.finished(status)
+            for lease in admitted:
+                self._journal.started(lease.run_id, lease.job_id)
+            # Durable before any spawn: whatever happens next, these never start again.
+            self._journal.sync()
+        except OSError:
+            # Not durably recorded, so not started: they come again with the next reply.
+            for lease in admitted:
+                self._runs.pop(lease.run_id, None)
+                self._leases.pop(lease.run_id, None)
+            raise
+        return admitted
 
     def _forget(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
         self._leases.pop(run_id, None)
         self._retire(run_id)
+        if self._journal is not None:
+            self._journal.forgotten(run_id)
 
     def _retire(self, run_id: str) -> None:
         self._retired[run_id] = None
@@ -281,6 +294,7 @@ class Agent:
         rejected = False
         try:
             while not stop.is_set():
+                self._tidy()
                 changed = self._poll_guarded()
                 if changed and failures == 0:
                     next_sync = min(next_sync, last_attempt + _MIN_SYNC_GAP)
@@ -288,12 +302,12 @@ class Agent:
                 if now >= next_sync:
                     last_attempt = now
                     try:
-                        self.sync_once()
+                        response = self.sync_once()
                     except grpc.RpcError as exc:
-                        code = _code(exc)
+                        code = status_code(exc)
                         if code in FATAL_CODES:
                             rejected = True
-                            log.error("agent_rejected", code=code.name, details=_details(exc))
+                            log.error("agent_rejected", code=code.name, details=status_details(exc))
                             return EXIT_REJECTED
                         if failures == 0:
                             outage_since = now
@@ -303,7 +317,7 @@ class Agent:
                         level(
                             "sync_failed",
                             code=code.name,
-                            details=_details(exc),
+                            details=status_details(exc),
                             failures=failures,
                             retry_in=round(next_sync - now, 3),
                             runs=len(self._runs),
@@ -322,11 +336,20 @@ class Agent:
                             )
                         failures = 0
                         self._backoff.reset()
-                        next_sync = now + self.interval
+                        # More leases or cancels wait on the server: fetch them at once.
+                        next_sync = now + (_MORE_GAP if response.more else self.interval)
                 stop.wait(max(0.0, min(self._tick, next_sync - self._clock())))
             return EXIT_OK
         finally:
             self._shutdown(report=not rejected)
+
+    def _tidy(self) -> None:
+        if self._retention is None:
+            return
+        try:
+            self._retention.maybe_prune()
+        except Exception:
+            log.exception("run_dir_pruning_failed")
 
     def _poll_guarded(self) -> bool:
         try:
@@ -346,6 +369,12 @@ class Agent:
         stopped = self._executor.shutdown()
         for status in stopped:
             self._runs.pop(status.run_id, None)
+            if self._journal is not None:
+                # Not reported now (see above); a restarted agent reports it LOST until the
+                # scheduler acknowledges it.
+                self._journal.finished(
+                    RunStatus(status.run_id, RunPhase.LOST, status.exit_code, SHUTDOWN_LOST)
+                )
             log.info("run_stopped", run_id=status.run_id, exit_code=status.exit_code)
         unreported = [s for s in self._runs.values() if s.phase.finished]
         if report:
@@ -354,15 +383,7 @@ class Agent:
                 self._client.sync(request, timeout=self._final_sync_timeout)
                 unreported = []
             except grpc.RpcError as exc:
-                log.warning("final_sync_failed", code=_code(exc).name, details=_details(exc))
+                log.warning(
+                    "final_sync_failed", code=status_code(exc).name, details=status_details(exc)
+                )
         log.info("agent_stopped", stopped_runs=len(stopped), unreported_runs=len(unreported))
-
-
-def _code(exc: grpc.RpcError) -> grpc.StatusCode:
-    code = getattr(exc, "code", None)
-    return code() if callable(code) else grpc.StatusCode.UNKNOWN
-
-
-def _details(exc: grpc.RpcError) -> str:
-    details = getattr(exc, "details", None)
-    return str(details()) if callable(details) else str(exc)

@@ -9,23 +9,44 @@ import grpc
 from protos.suanchou.v1 import agent_pb2, agent_pb2_grpc
 
 # gRPC's own reconnect backoff grows to 120 s by default; while it waits, every call fails at
-# once with UNAVAILABLE. Capping it means a restarted scheduler is seen within seconds.
+# once with UNAVAILABLE, whatever the agent's own retry interval. Capping it at 2 s means a
+# restarted scheduler is seen within seconds, well inside even a 10 s lease timeout.
 _CHANNEL_OPTIONS = (
     ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5000),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 )
+# The one message size limit shared by server, agent and CLI (gRPC's own default is 4 MiB).
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class AgentClient:
-    """One channel to the scheduler at `target` ("host:port"); insecure transport for now."""
+    """One channel to the scheduler at `target` ("host:port"): TLS with `credentials`, else
+    plaintext (agents.transport decides which is acceptable)."""
 
-    def __init__(self, target: str, token: str) -> None:
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel_options: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if not target:
             raise ValueError("scheduler address is empty (expected HOST:PORT)")
         if not token or not token.isprintable() or token != token.strip():
             raise ValueError("agent token must be non-empty printable text without spaces around")
         self.target = target
-        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        options = (
+            *_CHANNEL_OPTIONS,
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            *channel_options,
+        )
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
 

@@ -13,17 +13,19 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-# Never handed to jobs: the agent token would let any job impersonate its cluster's agent.
-SECRET_ENV = ("SUANCHOU_AGENT_TOKEN",)
+from agents.environment import replica_env
+from agents.limits import Limits
+from agents.runas import RunAs
+from agents.trampoline import trampoline_argv
+
 # Run ids become directory names; anything else could escape the work directory.
-_RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class RunPhase(enum.Enum):
@@ -32,10 +34,12 @@ class RunPhase(enum.Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    # Started by an earlier agent process that died: how the replica ended is unknown.
+    LOST = "LOST"
 
     @property
     def finished(self) -> bool:
-        return self in (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
+        return self is not RunPhase.PENDING and self is not RunPhase.RUNNING
 
 
 @dataclass(frozen=True)
@@ -99,28 +103,6 @@ class _Proc:
     kill_at: float | None = None
 
 
-# The replica is started through this tiny Python trampoline rather than with preexec_fn:
-# preexec_fn makes subprocess fork() a process that has gRPC's threads and run Python in the
-# child before exec, and gRPC's fork handlers then occasionally abort that child (SIGABRT,
-# "epoll_wait error: Bad file descriptor"). Without preexec_fn, subprocess uses vfork/exec,
-# which is safe; the trampoline sets PR_SET_PDEATHSIG=SIGKILL and execs the real program (the
-# setting survives exec). So if the agent dies, even by SIGKILL, its replicas die too, instead
-# of running on while the scheduler requeues the same work elsewhere. The kernel ties this to
-# the spawning *thread*, so spawn only from the agent's long-lived loop thread.
-_TRAMPOLINE = r"""
-import ctypes, os, signal, sys
-if sys.platform == "linux":
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(sys.argv[1]):  # the agent died before prctl: nobody will signal us
-        os._exit(128 + signal.SIGKILL)
-try:
-    os.execv(sys.argv[2], sys.argv[3:])
-except OSError as exc:
-    sys.stderr.write(f"spawn failed: {exc}\n")
-    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
-"""
-
-
 def _resolve(program: str, env: Mapping[str, str], cwd: Path) -> str:
     """The executable that argv[0] names, or the OSError that exec would raise."""
     if "/" in program:
@@ -162,10 +144,14 @@ def _leader_exited(popen: subprocess.Popen[bytes]) -> bool:
 class LocalExecutor:
     """Each replica is a child process in `workdir/<run_id>/`, in its own process group.
 
-    The run directory holds `stdout.log` and `stderr.log`. The environment is the agent's own
-    (minus its token), plus the lease's, plus SUANCHOU_JOB_ID, SUANCHOU_REPLICA,
-    SUANCHOU_REPLICAS and SUANCHOU_RUN_ID. Stopping (cancel, max runtime) sends SIGTERM to the
-    whole group, then SIGKILL after `kill_grace` seconds.
+    The run directory holds `stdout.log` and `stderr.log`. The environment holds nothing of the
+    agent's own but PATH, LANG, LC_ALL and TZ (`agents.environment.PASSTHROUGH`); HOME is the
+    run directory; then come the lease's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID,
+    SUANCHOU_REPLICA and SUANCHOU_REPLICAS. Tokens and any other variable of the agent never
+    reach a replica. With `run_as` the replica runs as that user (agents.runas), which owns
+    its run directory; `limits` enforces the lease's resources (agents.limits). Stopping
+    (cancel, max runtime) sends SIGTERM to the whole group, then SIGKILL after `kill_grace`
+    seconds.
     """
 
     def __init__(
@@ -175,8 +161,12 @@ class LocalExecutor:
         kill_grace: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         base_env: Mapping[str, str] | None = None,
+        run_as: RunAs | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self._run_as = run_as
+        self._limits = limits or Limits()
         self._kill_grace = kill_grace
         self._clock = clock
         self._base_env = base_env
@@ -192,6 +182,7 @@ class LocalExecutor:
         try:
             popen = self._spawn(lease)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            self._limits.release(lease.run_id)
             code = 127 if getattr(exc, "errno", None) in (errno.ENOENT, errno.ENOTDIR) else 126
             self._pending.append(
                 RunStatus(lease.run_id, RunPhase.FAILED, code, f"spawn failed: {exc}")
@@ -203,26 +194,29 @@ class LocalExecutor:
         self._procs[lease.run_id] = _Proc(lease, popen, deadline)
 
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
-        if not _RUN_ID.match(lease.run_id):
-            raise ValueError(f"run id {lease.run_id!r} is not a safe directory name")
+        if not RUN_ID_PATTERN.match(lease.run_id):
+            raise ValueError(f"run id {lease.run_id[:40]!r} is not a safe directory name")
         if not lease.command or not lease.command[0]:
             raise FileNotFoundError(errno.ENOENT, "empty command")
         run_dir = self.run_dir(lease.run_id)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        base = os.environ if self._base_env is None else self._base_env
-        env = {k: v for k, v in base.items() if k not in SECRET_ENV}
-        env.update(lease.env)
-        env.update(
-            SUANCHOU_JOB_ID=lease.job_id,
-            SUANCHOU_RUN_ID=lease.run_id,
-            SUANCHOU_REPLICA=str(lease.replica),
-            SUANCHOU_REPLICAS=str(lease.replicas),
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        setup = self._limits.setup(lease.run_id, lease.resources)
+        if self._run_as is not None:
+            self._run_as.give(run_dir)
+            setup.update(self._run_as.setup())
+        env = replica_env(
+            os.environ if self._base_env is None else self._base_env,
+            lease.env,
+            run_dir.resolve(),
+            job_id=lease.job_id,
+            run_id=lease.run_id,
+            replica=lease.replica,
+            replicas=lease.replicas,
         )
         program = _resolve(lease.command[0], env, run_dir)
-        trampoline = [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), program]
         with open(run_dir / "stdout.log", "wb") as out, open(run_dir / "stderr.log", "wb") as err:
             return subprocess.Popen(
-                [*trampoline, *lease.command],
+                trampoline_argv(program, list(lease.command), setup),
                 cwd=run_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -263,6 +257,7 @@ class LocalExecutor:
         # been reused: killing the group now only hits the replica's leftover descendants.
         _killpg(proc.popen.pid, signal.SIGKILL)
         rc = proc.popen.wait()
+        self._limits.release(proc.lease.run_id)
         exit_code, died = (128 - rc, f"killed by {_signal_name(-rc)}") if rc < 0 else (rc, "")
         lease = proc.lease
         if proc.stop is _Stop.TIMEOUT:

@@ -6,6 +6,18 @@ and withdraws the nodes with a last Sync. The scheduler then sees the stopped ru
 held (LOST) and requeues their jobs. If the agent is killed outright (SIGKILL, OOM), the kernel
 kills its replicas through PR_SET_PDEATHSIG, so no work keeps running unaccounted for.
 
+Token: --token-file PATH (mode 0600), else env SUANCHOU_AGENT_TOKEN; --token works but shows
+in ps. Once read, the agent drops the variable and makes itself non-dumpable, so processes of
+its user (its jobs included) cannot read its /proc/<pid>/environ or memory.
+
+Replica environment: nothing of the agent's own environment but PATH, LANG, LC_ALL and TZ; HOME
+is the run directory; then the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, SUANCHOU_REPLICA,
+SUANCHOU_REPLICAS (see agents.environment). Tokens in the agent's environment never reach a job.
+
+Resources: a replica's memory (and cpu) is enforced with a cgroup v2 per run where the agent may
+manage its cgroup, else with RLIMIT_DATA (memory only); `agent_configured` logs which
+(enforcement=cgroup|rlimit|none; see agents.limits).
+
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
 
@@ -28,12 +40,17 @@ import structlog
 
 from agents.agent import Agent
 from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
-from agents.client import AgentClient
+from agents.client import DEFAULT_MAX_MESSAGE_BYTES, AgentClient
+from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
+from agents.journal import Journal
+from agents.limits import detect as detect_limits
 from agents.quantities import format_resources
+from agents.retention import DEFAULT_RETENTION, RunRetention
+from agents.runas import resolve_run_as
+from agents.transport import TlsFiles, channel_credentials, check_transport
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
-TOKEN_ENV = "SUANCHOU_AGENT_TOKEN"
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 EXIT_USAGE = 2
 
@@ -44,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="suanchou agent",
         description="Run the agent of one cluster: report its nodes, run what it is leased.",
+        epilog=(
+            "A replica's environment holds only PATH, LANG, LC_ALL and TZ from the agent's, "
+            "HOME set to its run directory, the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, "
+            "SUANCHOU_REPLICA, SUANCHOU_REPLICAS; nothing else (no token) is passed on."
+        ),
     )
     parser.add_argument(
         "--scheduler",
@@ -51,9 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get(SCHEDULER_ENV, DEFAULT_SCHEDULER),
         help=f"scheduler address (env {SCHEDULER_ENV}; default {DEFAULT_SCHEDULER})",
     )
-    parser.add_argument(
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="PATH",
+        help="file holding the cluster's agent token (mode 0600; a trailing newline is ignored)",
+    )
+    token.add_argument(
         "--token",
-        help=f"the cluster's agent token; prefer env {TOKEN_ENV} so it is not visible in ps",
+        help=f"the cluster's agent token; visible in ps: prefer --token-file (or env {TOKEN_ENV})",
     )
     parser.add_argument(
         "--nodes",
@@ -64,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workdir",
         type=Path,
-        help="directory for run directories and logs (default: per cluster, under the temp dir)",
+        help="directory for run directories and the run journal; keep it across restarts, "
+        "so no run starts twice (default: per cluster, under the temp dir)",
     )
     parser.add_argument(
         "--interval",
@@ -81,6 +111,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between SIGTERM and SIGKILL when stopping a run (default 10)",
     )
     parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="PATH",
+        help="PEM CA certificate to verify the scheduler with; enables TLS",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="PATH",
+        help="PEM client certificate for mutual TLS (with --tls-key and --tls-ca)",
+    )
+    parser.add_argument(
+        "--tls-key", type=Path, metavar="PATH", help="PEM private key of --tls-cert"
+    )
+    parser.add_argument(
+        "--server-name",
+        default="",
+        metavar="NAME",
+        help="name the scheduler's certificate must carry when --scheduler is an IP address "
+        "it does not list",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plaintext to a non-loopback scheduler (without --tls-ca only loopback "
+        "addresses are accepted: the token would cross the network in the clear)",
+    )
+    parser.add_argument(
+        "--run-as",
+        metavar="USER",
+        help="run replicas as this unprivileged user (uid, primary gid, no other groups); "
+        "the agent must run as root",
+    )
+    parser.add_argument(
+        "--run-retention",
+        type=_positive,
+        default=DEFAULT_RETENTION,
+        metavar="SECONDS",
+        help="delete a run's directory this long after the scheduler acknowledged its end "
+        f"(default {DEFAULT_RETENTION:.0f}: 7 days)",
+    )
+    parser.add_argument(
+        "--max-message-bytes",
+        type=_message_bytes,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        metavar="BYTES",
+        help="largest gRPC message sent or received; align with the server's "
+        f"(default {DEFAULT_MAX_MESSAGE_BYTES})",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -90,9 +170,19 @@ def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        raise argparse.ArgumentTypeError(f"must be positive, got {text[:40]}")
+    return value
+
+
+def _message_bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
+    if not 65536 <= value <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"must be 65536..{2**31 - 1}, got {value}")
     return value
 
 
@@ -132,11 +222,12 @@ def default_workdir(token: str) -> Path:
     return Path(tempfile.gettempdir()) / f"suanchou-agent-{os.getuid()}-{digest}"
 
 
-def prepare_workdir(path: Path) -> Path:
+def prepare_workdir(path: Path, traversable: bool = False) -> Path:
     """Creates `path` private to this user; refuses one owned by someone else.
 
     Job output may be sensitive, and in a shared temp dir another user could pre-create the
-    directory (or a symlink) to read or redirect it.
+    directory (or a symlink) to read or redirect it. `traversable` (for --run-as) lets other
+    users pass through it to the run directory they own, but not list or change it.
     """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.lstat()
@@ -144,6 +235,7 @@ def prepare_workdir(path: Path) -> Path:
         raise ValueError(f"{path}: not a directory")
     if info.st_uid != os.getuid():
         raise ValueError(f"{path}: owned by uid {info.st_uid}, not by this user")
+    path.chmod(0o711 if traversable else 0o700)
     return path.resolve()
 
 
@@ -156,16 +248,31 @@ def load_capacity(spec: str) -> CapacitySource:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
-    if args.token:
-        log.warning("token_on_command_line", hint=f"set {TOKEN_ENV} instead; argv is public")
-    token = args.token or os.environ.get(TOKEN_ENV, "")
-    if not token:
-        print(f"suanchou agent: no token: set {TOKEN_ENV} or pass --token", file=sys.stderr)
-        return EXIT_USAGE
+    tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key, args.server_name)
     try:
+        check_transport(args.scheduler, tls, args.insecure)
+        token = _read_token(args)
+    except (OSError, ValueError) as exc:
+        print(f"suanchou agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not token:
+        print(f"suanchou agent: no token: pass --token-file or set {TOKEN_ENV}", file=sys.stderr)
+        return EXIT_USAGE
+    dumpable = not harden_process()
+    try:
+        run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
         capacity = load_capacity(args.nodes)
-        workdir = prepare_workdir(args.workdir or default_workdir(token))
-        client = AgentClient(args.scheduler, token)
+        workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
+        journal = Journal(workdir)
+        journal.open()
+        limits = detect_limits()
+        client = AgentClient(
+            args.scheduler,
+            token,
+            max_message_bytes=args.max_message_bytes,
+            credentials=channel_credentials(tls),
+            channel_options=tls.channel_options(),
+        )
     except (OSError, ValueError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -174,19 +281,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "agent_configured",
         scheduler=args.scheduler,
+        tls="mutual" if args.tls_cert else "server" if args.tls_ca else "off",
         nodes_source=args.nodes,
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
+        dumpable=dumpable,
+        run_as=run_as.name if run_as else "",
+        run_retention_seconds=args.run_retention,
+        enforcement=limits.mechanism,
     )
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
     try:
         with client:
-            executor = LocalExecutor(workdir, kill_grace=args.kill_grace)
-            agent = Agent(client, capacity, executor, interval=args.interval)
+            executor = LocalExecutor(
+                workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+            )
+            agent = Agent(
+                client,
+                capacity,
+                executor,
+                interval=args.interval,
+                journal=journal,
+                retention=RunRetention(journal, workdir, args.run_retention),
+            )
             return agent.run(stop)
     finally:
+        journal.close()
         restore()
+
+
+def _read_token(args: argparse.Namespace) -> str:
+    """--token-file, else --token (with a warning: argv is public), else the environment."""
+    if args.token_file is not None:
+        found = read_token_file(args.token_file)
+        if found.readable_by_others:
+            log.warning(
+                "token_file_readable_by_others",
+                path=str(args.token_file),
+                mode=oct(found.readable_by_others),
+                hint="chmod 600 it",
+            )
+        return found.token
+    if args.token:
+        log.warning("token_on_command_line", hint="use --token-file instead; argv is public")
+        return str(args.token)
+    return os.environ.get(TOKEN_ENV, "")
 
 
 def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:

@@ -60,12 +60,15 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
             RunState.SUCCEEDED,
             RunState.FAILED,
             RunState.CANCELLED,
+            RunState.LOST,
         }
     ),
     RunState.PENDING: frozenset(
-        {RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
+        {RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST}
     ),
-    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}),
+    RunState.RUNNING: frozenset(
+        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST}
+    ),
     RunState.SUCCEEDED: frozenset(),
     RunState.FAILED: frozenset(),
     RunState.CANCELLED: frozenset(),

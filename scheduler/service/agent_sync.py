@@ -22,9 +22,17 @@ MAX_REPORTED_RUNS = 100_000
 MAX_RUN_ID_LEN = 64
 # Stored and shown to admins as Cluster.agent_error.
 MAX_AGENT_ERROR = 1024
-# What an agent may claim about a run it holds; LEASED and LOST are the scheduler's words.
+# What an agent may claim about a run it holds; LEASED is the scheduler's word. LOST: the agent
+# had started the run but restarted, so its outcome is unknown (the job is requeued).
 REPORTABLE = frozenset(
-    {RunState.PENDING, RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
+    {
+        RunState.PENDING,
+        RunState.RUNNING,
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.LOST,
+    }
 )
 
 

@@ -69,20 +69,37 @@ def test_running_then_failed_with_exit_code(tmp_path: Path) -> None:
 
 
 def test_environment_and_working_directory(tmp_path: Path) -> None:
-    """The child gets the agent env minus its token, the lease env and SUANCHOU_* in its run dir."""
-    base = {"PATH": os.environ["PATH"], "KEEP": "1", "SUANCHOU_AGENT_TOKEN": "secret"}
+    """The child gets only the allow-list, HOME, the lease env and SUANCHOU_*, in its run dir."""
+    base = {
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "KEEP": "1",
+        "SUANCHOU_AGENT_TOKEN": "secret",
+        "SUANCHOU_ADMIN_TOKEN": "admin-secret",
+    }
     executor = LocalExecutor(tmp_path, base_env=base)
-    code = "import json, os; print(json.dumps({'cwd': os.getcwd(), 'env': dict(os.environ)}))"
+    # /proc/self/environ is what exec received; os.environ may gain Python's own LC_CTYPE.
+    code = (
+        "import json, os\n"
+        "raw = open('/proc/self/environ', 'rb').read().split(b'\\0')\n"
+        "env = dict(v.decode().split('=', 1) for v in raw if v)\n"
+        "print(json.dumps({'cwd': os.getcwd(), 'env': env}))"
+    )
     executor.start(lease("r1", python_cmd(code), replica=2, replicas=4, env={"MODEL": "qwen"}))
     assert finish(executor, "r1").phase is RunPhase.SUCCEEDED
     seen = json.loads((tmp_path / "r1" / "stdout.log").read_text())
-    assert Path(seen["cwd"]) == (tmp_path / "r1").resolve()
-    env = seen["env"]
-    assert env["SUANCHOU_JOB_ID"] == "job-r1"
-    assert env["SUANCHOU_RUN_ID"] == "r1"
-    assert (env["SUANCHOU_REPLICA"], env["SUANCHOU_REPLICAS"]) == ("2", "4")
-    assert (env["MODEL"], env["KEEP"]) == ("qwen", "1")
-    assert "SUANCHOU_AGENT_TOKEN" not in env
+    run_dir = (tmp_path / "r1").resolve()
+    assert Path(seen["cwd"]) == run_dir
+    assert seen["env"] == {
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "HOME": str(run_dir),
+        "MODEL": "qwen",
+        "SUANCHOU_JOB_ID": "job-r1",
+        "SUANCHOU_RUN_ID": "r1",
+        "SUANCHOU_REPLICA": "2",
+        "SUANCHOU_REPLICAS": "4",
+    }
 
 
 def test_max_runtime_kills_and_reports_failed(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import pytest
 from agent_helpers import TOKEN, Server, pid_gone, python_cmd, run_state, wait_until
 from structlog.testing import capture_logs
 
-from agents.agent import EXIT_OK, EXIT_REJECTED, Agent, Backoff
+from agents.agent import EXIT_OK, EXIT_REJECTED, Agent
+from agents.backoff import Backoff
 from agents.capacity import NodeInfo, StaticCapacity
 from agents.client import AgentClient
 from agents.executor import LocalExecutor
