@@ -36,7 +36,7 @@ class TlsFiles:
 def is_loopback(target: str) -> bool:
     """Whether every address of a gRPC target (HOST:PORT, dns:, ipv4:, ipv6:, unix:) stays on
     this machine, decided from its text alone: a name other than localhost could resolve
-    anywhere. (scheduler/cli/connection.py applies the same rule to the CLI.)"""
+    anywhere. The CLI uses this same function (scheduler/cli/connection.py)."""
     scheme, colon, rest = target.partition(":")
     if colon and scheme in ("unix", "unix-abstract"):
         return True

@@ -27,7 +27,10 @@ RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
         ("scheduler.domain", "scheduler.service", "scheduler.api", "protos"),
         {"grpc", "grpc_health", "grpc_reflection", "google", "structlog"},
     ),
-    "scheduler.cli": (("scheduler.cli", "protos", "agents.quantities"), {"grpc", "google", "yaml"}),
+    "scheduler.cli": (
+        ("scheduler.cli", "protos", "agents.quantities", "agents.transport"),
+        {"grpc", "google", "yaml"},
+    ),
     "agents": (("agents", "protos"), {"grpc", "google", "yaml", "structlog"}),
 }
 

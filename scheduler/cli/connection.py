@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import grpc
 
+# One rule for every client (agent and CLI): plaintext only when every address is loopback.
+from agents.transport import is_loopback as is_loopback_target
 from scheduler.cli.errors import CliError, UsageError
 from scheduler.cli.settings import ENV_TLS_CA, ClientTls, Settings
 
@@ -61,35 +62,6 @@ def open_channel(settings: Settings) -> Iterator[Any]:
         )
     with grpc.insecure_channel(target, options=options) as channel:
         yield channel
-
-
-def is_loopback_target(target: str) -> bool:
-    """Whether every address in a gRPC target (HOST:PORT, dns:, ipv4:, ipv6:, unix:) is local."""
-    scheme, colon, rest = target.partition(":")
-    if colon and scheme in ("unix", "unix-abstract"):
-        return True
-    if colon and scheme == "dns":
-        hosts = [rest.rsplit("/", 1)[-1]]  # dns:///host:port or dns://authority/host:port
-    elif colon and scheme in ("ipv4", "ipv6"):
-        hosts = rest.split(",")
-    else:
-        hosts = [target]
-    return all(_loopback_host(host) for host in hosts)
-
-
-def _loopback_host(host_port: str) -> bool:
-    if host_port.startswith("["):
-        host = host_port[1:].partition("]")[0]
-    elif host_port.count(":") == 1:
-        host = host_port.partition(":")[0]
-    else:
-        host = host_port  # no port, or a bare IPv6 address
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _credentials(tls: ClientTls) -> grpc.ChannelCredentials:
