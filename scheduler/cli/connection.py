@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -21,6 +22,7 @@ CALL_TIMEOUT_SECONDS = 30.0
 MAX_BATCH_ITEMS = 1000
 
 Metadata = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 def bearer(token: str) -> Metadata:
@@ -86,3 +88,31 @@ def _read(path: Path | None, flag: str) -> bytes | None:
     if b"-----BEGIN " not in data:
         raise CliError(f"{flag} {str(path)[:200]}: not a PEM file")
     return data
+
+
+# The server says "not now, nothing was done": it is at its concurrency budget, or restarting.
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+RETRY_FIRST_DELAY_S = 0.5
+
+
+def with_retries(
+    call: Callable[[], T],
+    *,
+    attempts: int = 5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call()`, retried with doubling delays (from RETRY_FIRST_DELAY_S) while the server
+    answers UNAVAILABLE or RESOURCE_EXHAUSTED. Only for idempotent calls (a submit is, by its
+    client_ids)."""
+    delay = RETRY_FIRST_DELAY_S
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except grpc.RpcError as e:
+            if e.code() not in RETRYABLE or attempt == attempts:
+                raise
+            sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")

@@ -17,6 +17,7 @@ from scheduler.cli.connection import (
     MAX_BATCH_ITEMS,
     bearer,
     open_channel,
+    with_retries,
 )
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
 from scheduler.cli.flagvalues import key_values
@@ -41,8 +42,11 @@ def submit(args: argparse.Namespace, settings: Settings) -> int:
         for start, end in batches(specs, settings.max_message_bytes // 2):
             request = jobs_pb2.SubmitJobsRequest(items=specs[start:end])
             try:
-                response: jobs_pb2.SubmitJobsResponse = stub.SubmitJobs(
-                    request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
+                # Safe to resend: the client_ids make a repeated submit return the same jobs.
+                response: jobs_pb2.SubmitJobsResponse = with_retries(
+                    lambda request=request: stub.SubmitJobs(  # type: ignore[misc]
+                        request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
+                    )
                 )
             except grpc.RpcError as e:
                 if start == 0:

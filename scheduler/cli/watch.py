@@ -17,7 +17,7 @@ import grpc
 
 from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
 from scheduler.cli import render
-from scheduler.cli.connection import Metadata, bearer, open_channel
+from scheduler.cli.connection import RETRYABLE, Metadata, bearer, open_channel
 from scheduler.cli.errors import EXIT_OK
 from scheduler.cli.settings import Settings
 
@@ -73,13 +73,14 @@ def stream_events(
                 delay, failures = INITIAL_BACKOFF_SECONDS, 0
             return
         except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNAVAILABLE:
+            if e.code() not in RETRYABLE:
                 raise
             failures += 1
             if not request.follow and failures > MAX_RECONNECTS_WITHOUT_FOLLOW:
                 raise
             print(
-                f"watch: scheduler unavailable ({e.details()}); reconnecting in {delay:g}s "
+                f"watch: scheduler unavailable ({e.code().name}: {e.details()}); reconnecting in "
+                f"{delay:g}s "
                 f"after event {request.after_event_id}",
                 file=sys.stderr,
                 flush=True,

@@ -90,12 +90,16 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         # The first WatchEvents call fails with UNAVAILABLE after this many events.
         self.fail_watch_after: int | None = None
         self.submitted = 0
-        # SubmitJobs calls with this 0-based number fail with UNAVAILABLE.
+        # SubmitJobs calls with this 0-based number fail with UNAVAILABLE; with
+        # fail_submit_after, every later call too (a scheduler that stays down).
         self.fail_submit_call: int | None = None
+        self.fail_submit_after = False
 
     def SubmitJobs(self, request: Any, context: Any) -> jobs_pb2.SubmitJobsResponse:
         self.recorder.record("SubmitJobs", request, context, DEPARTMENT_TOKEN)
-        if len(self.recorder.requests["SubmitJobs"]) - 1 == self.fail_submit_call:
+        call = len(self.recorder.requests["SubmitJobs"]) - 1
+        failing = self.fail_submit_call
+        if failing is not None and (call == failing or (self.fail_submit_after and call > failing)):
             context.abort(grpc.StatusCode.UNAVAILABLE, "scheduler restarting")
         results = []
         for index, item in enumerate(request.items):

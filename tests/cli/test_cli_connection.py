@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 
-from scheduler.cli.connection import is_loopback_target, open_channel
+from scheduler.cli.connection import is_loopback_target, open_channel, with_retries
 from scheduler.cli.errors import CliError, UsageError
 from scheduler.cli.settings import ClientTls, Settings
 
@@ -57,3 +58,38 @@ def test_unreadable_or_non_pem_tls_files_are_local_errors(tmp_path: Path) -> Non
     garbage = Settings(scheduler="127.0.0.1:1", tls=ClientTls(ca=tmp_path / "ca.pem"))
     with pytest.raises(CliError, match="not a PEM file"), open_channel(garbage):
         pass
+
+
+class _Refusal(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+def test_idempotent_calls_are_retried_while_the_server_is_busy_or_restarting() -> None:
+    """RESOURCE_EXHAUSTED and UNAVAILABLE are retried with doubling delays; other codes and the
+    last attempt's refusal reach the caller."""
+    answers: list[grpc.StatusCode | str] = [
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAVAILABLE,
+        "done",
+    ]
+    slept: list[float] = []
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, grpc.StatusCode):
+            raise _Refusal(answer)
+        return answer
+
+    assert with_retries(call, sleep=slept.append) == "done"
+    assert slept == [0.5, 1.0]
+    answers[:] = [grpc.StatusCode.INVALID_ARGUMENT]
+    with pytest.raises(grpc.RpcError):
+        with_retries(call, sleep=slept.append)
+    answers[:] = [grpc.StatusCode.UNAVAILABLE] * 2
+    with pytest.raises(grpc.RpcError):
+        with_retries(call, attempts=2, sleep=slept.append)
+    assert slept == [0.5, 1.0, 0.5]

@@ -46,9 +46,27 @@ def test_submit_splits_2500_items_into_three_calls(scheduler, capsys, monkeypatc
     assert len({r["job_id"] for r in results}) == 2500
 
 
-def test_submit_failing_midway_shows_what_was_committed(scheduler, capsys, monkeypatch):
-    """If a later batch fails, the committed items are printed and the rest named as not sent."""
+def test_submit_retries_a_batch_the_scheduler_could_not_take(scheduler, capsys, monkeypatch):
+    """A batch refused with UNAVAILABLE is sent again (same client_ids) and every item lands."""
+    monkeypatch.setattr("scheduler.cli.connection.RETRY_FIRST_DELAY_S", 0.0)
     scheduler.jobs.fail_submit_call = 1
+    items = "\n".join("  - {resources: {cpu: 1}, command: [echo]}" for _ in range(1500))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"jobs:\n{items}\n"))
+    code = main(scheduler.job_args("job", "submit", "-"))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.splitlines()[-1] == "1500 item(s): 1500 queued"
+    requests = scheduler.recorder.requests["SubmitJobs"]
+    assert len(requests) == 3
+    assert [i.client_id for i in requests[1].items] == [i.client_id for i in requests[2].items]
+
+
+def test_submit_failing_midway_shows_what_was_committed(scheduler, capsys, monkeypatch):
+    """If a later batch keeps failing, the committed items are printed and the rest named as not
+    sent."""
+    monkeypatch.setattr("scheduler.cli.connection.RETRY_FIRST_DELAY_S", 0.0)
+    scheduler.jobs.fail_submit_call = 1
+    scheduler.jobs.fail_submit_after = True
     items = "\n".join("  - {resources: {cpu: 1}, command: [echo]}" for _ in range(1500))
     monkeypatch.setattr("sys.stdin", io.StringIO(f"jobs:\n{items}\n"))
     code = main(scheduler.job_args("job", "submit", "-"))
