@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from scheduler.domain import reasons
-from scheduler.domain.models import Cluster, Explanation, Run
+from scheduler.domain.models import Cluster, Explanation, Job, Run
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
@@ -203,6 +203,9 @@ class SchedulingCycle:
         placed = 0
         unplaced = {u.job: u for u in outcome.unplaced} if outcome else {}
         solution = outcome.solution if outcome else None
+        # Written together after the loop: thousands of queued jobs change reason per cycle.
+        reasons_changed: list[tuple[Job, str, str]] = []
+        explained: list[Explanation] = []
         for j, job in enumerate(built.jobs):
             nodes = solution.assignment[j] if solution else None
             if nodes is None:
@@ -215,8 +218,8 @@ class SchedulingCycle:
                 if blocked is not None:
                     code, message = blocked
                 if (code, message) != (job.reason, job.message):
-                    tx.jobs.set_reason(job.job_id, code, message, now)
-                    tx.explanations.put(Explanation(job.job_id, job.state, code, message, vs, now))
+                    reasons_changed.append((job, code, message))
+                    explained.append(Explanation(job.job_id, job.state, code, message, vs, now))
                 continue
             cluster = built.nodes[nodes[0]].cluster
             node_names = [built.nodes[n].name for n in nodes]
@@ -260,6 +263,8 @@ class SchedulingCycle:
                 Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message, vs, now)
             )
             placed += 1
+        tx.jobs.set_reasons(reasons_changed, now)
+        tx.explanations.put_many(explained)
         return placed
 
 

@@ -221,16 +221,21 @@ def event_from_row(row: JobEventRow) -> JobEvent:
 
 
 def explanation_to_row(e: Explanation) -> ExplanationRow:
-    return ExplanationRow(
-        job_id=e.job_id,
-        reason=e.reason,
-        message=e.message[:4096],  # the column's width: PostgreSQL refuses longer
-        verdicts=[
+    return ExplanationRow(**explanation_values(e))
+
+
+def explanation_values(e: Explanation) -> dict[str, Any]:
+    """The row's column values (a plain dict: bulk inserts skip the model's per-row checks)."""
+    return {
+        "job_id": e.job_id,
+        "reason": e.reason,
+        "message": e.message[:4096],  # the column's width: PostgreSQL refuses longer
+        "verdicts": [
             {"cluster": v.cluster, "eligible": v.eligible, "reason": v.reason, "message": v.message}
             for v in e.clusters
         ],
-        evaluated_at=e.evaluated_at,
-    )
+        "evaluated_at": e.evaluated_at,
+    }
 
 
 def explanation_from_row(row: ExplanationRow, state: JobState) -> Explanation:

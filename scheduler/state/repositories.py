@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -280,6 +280,22 @@ class Jobs:
             .values(reason=reason, message=message[:4096], updated_at=now)
         )
 
+    def set_reasons(self, changes: Sequence[tuple[Job, str, str]], now: datetime) -> None:
+        """`set_reason` for many jobs in one executemany (by primary key): a cycle over a queue
+        of thousands rewrites their reasons, and one UPDATE each held the write lock for
+        seconds."""
+        if changes:
+            # Only still-queued jobs: a cancel that landed since the snapshot keeps its reason.
+            self._s.execute(
+                update(JobRow)
+                .where(col(JobRow.state) == JobState.QUEUED.value)
+                .execution_options(synchronize_session=None),
+                [
+                    {"seq": job.seq, "reason": reason, "message": message[:4096], "updated_at": now}
+                    for job, reason, message in changes
+                ],
+            )
+
     def count_by_state(self) -> dict[JobState, int]:
         rows = self._s.exec(select(JobRow.state, func.count()).group_by(JobRow.state)).all()
         return {JobState(s): int(n) for s, n in rows}
@@ -425,6 +441,17 @@ class Explanations:
 
     def put(self, e: Explanation) -> None:
         self._s.merge(m.explanation_to_row(e))
+
+    def put_many(self, explanations: Sequence[Explanation]) -> None:
+        """`put` for many jobs: one DELETE per 1,000 ids and one executemany INSERT, instead of
+        a SELECT and a write per job (see Jobs.set_reasons)."""
+        if not explanations:
+            return
+        ids = [e.job_id for e in explanations]
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            self._s.execute(delete(ExplanationRow).where(col(ExplanationRow.job_id).in_(chunk)))
+        self._s.execute(insert(ExplanationRow), [m.explanation_values(e) for e in explanations])
 
     def get(self, job_id: str, state: JobState) -> Explanation | None:
         row = self._s.get(ExplanationRow, job_id)

@@ -282,3 +282,31 @@ def test_transient_database_failure_is_reported_as_unavailable() -> None:
             assert tx.clusters.get("gov-a").last_heartbeat == NOW
     finally:
         store.dispose()
+
+
+def test_reasons_and_explanations_are_written_in_bulk(store: Store) -> None:
+    """set_reasons updates only still-queued jobs; put_many replaces earlier explanations and
+    adds new ones."""
+    _seed(store)
+    with store.unit() as tx:
+        queued = tx.jobs.insert(_job("j1", client_id="a"))
+        cancelled = tx.jobs.insert(_job("j2", client_id="b", state=JobState.CANCELLED))
+        tx.explanations.put(Explanation("j1", JobState.QUEUED, "OLD", "old", (), NOW))
+    later = NOW + timedelta(seconds=1)
+    verdict = ClusterVerdict("gov-a", True, "FITS", "has room")
+    with store.unit() as tx:
+        tx.jobs.set_reasons([(queued, "R1", "m1"), (cancelled, "R2", "m2")], later)
+        tx.explanations.put_many(
+            [
+                Explanation("j1", JobState.QUEUED, "R1", "m1", (verdict,), later),
+                Explanation("j2", JobState.QUEUED, "R2", "m2", (), later),
+            ]
+        )
+    with store.unit(write=False) as tx:
+        jobs = tx.jobs.get_many(["j1", "j2"])
+        one = tx.explanations.get("j1", JobState.QUEUED)
+        two = tx.explanations.get("j2", JobState.QUEUED)
+    assert (jobs["j1"].reason, jobs["j1"].message) == ("R1", "m1")
+    assert jobs["j2"].reason != "R2" and jobs["j2"].state is JobState.CANCELLED
+    assert one is not None and one.reason == "R1" and one.clusters == (verdict,)
+    assert two is not None and two.message == "m2"
