@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scheduler.domain.models import Cluster, Job, Node
-from scheduler.domain.states import ClusterState, JobState
+from scheduler.domain.states import ClusterState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
@@ -40,7 +40,7 @@ def take_snapshot(
     clusters = tuple(tx.clusters.all())
     runs = tx.runs.active()
     held = tx.jobs.get_many(r.job_id for r in runs)
-    queued = sorted(tx.jobs.in_states([JobState.QUEUED]), key=lambda j: (-j.spec.priority, j.seq))
+    queued = tx.jobs.queued_first(max_jobs)
     placed: dict[str, list[tuple[str, str]]] = {}
     for run in sorted(runs, key=lambda r: (r.job_id, r.replica)):
         placed.setdefault(run.job_id, []).append((run.cluster, run.node))
@@ -55,7 +55,7 @@ def take_snapshot(
         },
         nodes=tuple(tx.clusters.nodes()),
         used=allocated_by_node(runs, held),
-        queued=tuple(queued[:max_jobs]),
+        queued=tuple(queued),
         running=tuple(
             (held[job_id], tuple(nodes)) for job_id, nodes in placed.items() if job_id in held
         ),

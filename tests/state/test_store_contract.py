@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -310,3 +311,16 @@ def test_reasons_and_explanations_are_written_in_bulk(store: Store) -> None:
     assert jobs["j2"].reason != "R2" and jobs["j2"].state is JobState.CANCELLED
     assert one is not None and one.reason == "R1" and one.clusters == (verdict,)
     assert two is not None and two.message == "m2"
+
+
+def test_queued_first_orders_by_priority_then_age_and_cuts(store: Store) -> None:
+    """A cycle's queue: highest priority first, oldest first within a priority, at most `limit`."""
+    _seed(store)
+    with store.unit() as tx:
+        for job_id, priority in (("a", 0), ("b", 5), ("c", 5), ("d", 1)):
+            job = _job(job_id, client_id=job_id)
+            tx.jobs.insert(replace(job, spec=replace(job.spec, priority=priority)))
+        tx.jobs.insert(_job("e", client_id="e", state=JobState.RUNNING))
+    with store.unit(write=False) as tx:
+        assert [j.job_id for j in tx.jobs.queued_first(10)] == ["b", "c", "d", "a"]
+        assert [j.job_id for j in tx.jobs.queued_first(2)] == ["b", "c"]
