@@ -151,7 +151,7 @@ def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
                 _job(
                     f"j{i}",
                     client_id=f"c{i}",
-                    state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED,
+                    state=JobState.QUEUED if i % 2 else JobState.REJECTED,
                 )
             )
     with store.unit(write=False) as tx:
@@ -167,22 +167,26 @@ def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
 
 
 def test_conditional_transition(store: Store) -> None:
-    """A transition applies only from an expected state, so stale writers lose."""
+    """A move applies only from the state the job was read in, so stale writers lose."""
     _seed(store)
     with store.unit() as tx:
-        tx.jobs.insert(_job("j1"))
+        queued = tx.jobs.insert(_job("j1"))
     later = NOW + timedelta(seconds=5)
     with store.unit() as tx:
-        assert tx.jobs.transition(
-            "j1",
-            JobState.CANCELLED,
-            expected=[JobState.QUEUED],
-            now=later,
-            reason="CANCELLED",
-            message="by test",
+        assert tx.jobs.move(
+            queued, JobState.CANCELLED, reason="CANCELLED", message="by test", now=later
         )
-        assert not tx.jobs.transition(
-            "j1", JobState.LEASED, expected=[JobState.QUEUED], now=later, attempt=1, cluster="gov-a"
+        assert (
+            tx.jobs.move(
+                queued,
+                JobState.LEASED,
+                reason="PLACED",
+                message="stale",
+                now=later,
+                attempt=1,
+                cluster="gov-a",
+            )
+            is None
         )
     with store.unit(write=False) as tx:
         job = tx.jobs.get("j1")
@@ -198,8 +202,9 @@ def test_runs_and_events(store: Store) -> None:
         tx.runs.insert(
             [Run(f"r{i}", "j1", 1, i, "gov-a", f"n{i}", RunState.LEASED, NOW) for i in range(2)]
         )
-        tx.events.append(job, JobState.QUEUED, NOW)
-        tx.events.append(job, JobState.LEASED, NOW, cluster="gov-a", attempt=1)
+        tx.jobs.move(
+            job, JobState.LEASED, reason="PLACED", message="", now=NOW, cluster="gov-a", attempt=1
+        )
     with store.unit() as tx:
         assert tx.runs.transition("r0", RunState.SUCCEEDED, exit_code=0, finished_at=NOW)
     with store.unit(write=False) as tx:
