@@ -23,7 +23,7 @@ from scheduler.domain.models import (
 )
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
-from scheduler.state import Store
+from scheduler.state import Store, Tx
 from tests.conftest import postgres_url, reset_postgres
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -58,6 +58,36 @@ def _job(
         created_at=NOW,
         updated_at=NOW,
     )
+
+
+# How a test job reaches each state: recorded at submit in the first, then moved through the
+# rest, as Jobs.insert and Jobs.move allow nothing else.
+_ROUTE: dict[JobState, tuple[JobState, ...]] = {
+    JobState.QUEUED: (JobState.QUEUED,),
+    JobState.REJECTED: (JobState.REJECTED,),
+    JobState.LEASED: (JobState.QUEUED, JobState.LEASED),
+    JobState.RUNNING: (JobState.QUEUED, JobState.LEASED, JobState.RUNNING),
+    JobState.SUCCEEDED: (JobState.QUEUED, JobState.LEASED, JobState.SUCCEEDED),
+    JobState.FAILED: (JobState.QUEUED, JobState.LEASED, JobState.FAILED),
+    JobState.CANCELLED: (JobState.QUEUED, JobState.CANCELLED),
+}
+
+
+def _job_in(
+    tx: Tx,
+    job_id: str,
+    department: str = "公安局",
+    client_id: str = "c1",
+    state: JobState = JobState.QUEUED,
+) -> Job:
+    """`_job(...)` stored in `state`, with the events of the moves that got it there."""
+    first, *moves = _ROUTE[state]
+    job: Job | None = tx.jobs.insert(_job(job_id, department, client_id, first))
+    for step in moves:
+        assert job is not None
+        job = tx.jobs.move(job, step, reason=step.value, message="", now=NOW)
+    assert job is not None and job.state is state
+    return job
 
 
 def _seed(store: Store) -> None:
@@ -147,12 +177,11 @@ def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
     _seed(store)
     with store.unit() as tx:
         for i in range(5):
-            tx.jobs.insert(
-                _job(
-                    f"j{i}",
-                    client_id=f"c{i}",
-                    state=JobState.QUEUED if i % 2 else JobState.REJECTED,
-                )
+            _job_in(
+                tx,
+                f"j{i}",
+                client_id=f"c{i}",
+                state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED,
             )
     with store.unit(write=False) as tx:
         page1 = tx.jobs.page("公安局", limit=2)
