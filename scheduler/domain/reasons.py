@@ -16,6 +16,9 @@ EXIT_CODE = "EXIT_CODE"
 COMPLETED = "COMPLETED"
 CANCELLED = "CANCELLED"
 LEASE_LOST = "LEASE_LOST"
+# Back to the queue (RUNNING or LEASED -> QUEUED) to make room for another job; unlike
+# LEASE_LOST it is not the job's fault, so it must not count against its attempts.
+PREEMPTED = "PREEMPTED"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 CLUSTER_REMOVED = "CLUSTER_REMOVED"
 # Queued while every cluster that meets its constraints is cordoned, draining or lost.

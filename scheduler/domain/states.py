@@ -28,6 +28,48 @@ _TERMINAL_JOB = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.REJECTED}
 )
 
+# The states a job is recorded in when it is submitted: QUEUED, or REJECTED when no cluster
+# could ever run it. REJECTED is reached only this way, never by a move.
+INITIAL_JOB_STATES = frozenset({JobState.QUEUED, JobState.REJECTED})
+
+# Every move a job may make, and the only ones: `Jobs.move` in the store refuses anything else.
+# Back to QUEUED is a new attempt after the old one was void: a gang member lost (LEASE_LOST) or
+# the job preempted to make room (PREEMPTED). LEASED may end without RUNNING ever being seen,
+# when the agent's first report already says the runs finished, failed or were lost.
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.LEASED, JobState.CANCELLED}),
+    JobState.LEASED: frozenset(
+        {
+            JobState.RUNNING,
+            JobState.QUEUED,
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.CANCELLED,
+        }
+    ),
+    JobState.RUNNING: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}
+    ),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.REJECTED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A code path asked for a job move the table does not allow: a bug in the scheduler, never
+    a caller's mistake, so it is not a DomainError and surfaces as an internal error."""
+
+
+def check_job_move(source: JobState, to: JobState) -> None:
+    """Raises IllegalTransition unless JOB_TRANSITIONS allows `source` -> `to`."""
+    if to not in JOB_TRANSITIONS[source]:
+        allowed = ", ".join(sorted(JOB_TRANSITIONS[source])) or "nothing (final)"
+        raise IllegalTransition(
+            f"a job cannot move from {source.value} to {to.value}; from {source.value}: {allowed}"
+        )
+
 
 class RunState(StrEnum):
     LEASED = "LEASED"

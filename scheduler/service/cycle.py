@@ -226,15 +226,14 @@ class SchedulingCycle:
             vs = verdicts(snap, job, chosen=cluster)
             message = placed_message(job, cluster, node_names, vs)
             attempt = job.attempt + 1
-            if not tx.jobs.transition(
-                job.job_id,
+            if not tx.jobs.move(
+                job,
                 JobState.LEASED,
-                expected=[JobState.QUEUED],
-                now=now,
                 reason=reasons.PLACED,
                 message=message,
-                attempt=attempt,
+                now=now,
                 cluster=cluster,
+                attempt=attempt,
             ):
                 continue  # cancelled since the snapshot
             tx.runs.insert(
@@ -249,15 +248,6 @@ class SchedulingCycle:
                     created_at=now,
                 )
                 for i, node in enumerate(node_names)
-            )
-            tx.events.append(
-                job,
-                JobState.LEASED,
-                now,
-                reason=reasons.PLACED,
-                message=message,
-                cluster=cluster,
-                attempt=attempt,
             )
             tx.explanations.put(
                 Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message, vs, now)

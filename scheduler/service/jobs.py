@@ -148,7 +148,6 @@ class JobsService:
             )
             existing[spec.client_id] = job
             audit.add_targets(job.job_id)
-            tx.events.append(job, state, now, reason=reason, message=message)
             error = None
             if verdict is not None:
                 tx.explanations.put(
@@ -291,13 +290,8 @@ class JobsService:
                     )
                     continue
                 message = note or "cancelled by the department"
-                if not tx.jobs.transition(
-                    job_id,
-                    JobState.CANCELLED,
-                    expected=[job.state],
-                    now=now,
-                    reason=reasons.CANCELLED,
-                    message=message,
+                if not tx.jobs.move(
+                    job, JobState.CANCELLED, reason=reasons.CANCELLED, message=message, now=now
                 ):
                     job = tx.jobs.get(job_id)
                     results.append(
@@ -322,14 +316,6 @@ class JobsService:
                             message=message,
                             finished_at=now,
                         )
-                tx.events.append(
-                    job,
-                    JobState.CANCELLED,
-                    now,
-                    reason=reasons.CANCELLED,
-                    message=message,
-                    cluster=job.cluster,
-                )
                 results.append((job_id, JobState.CANCELLED, None))
         return results
 

@@ -7,7 +7,6 @@ lost), so every path settles a job the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 
 from scheduler.domain import reasons
@@ -61,23 +60,15 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
             )
             return
         _cancel_siblings(tx, runs, now, "gang member lost; attempt abandoned")
-        if tx.jobs.transition(
-            job.job_id,
+        tx.jobs.move(
+            job,
             JobState.QUEUED,
-            expected=[job.state],
-            now=now,
             reason=reasons.LEASE_LOST,
             message=f"{why}; requeued",
-        ):
-            tx.events.append(
-                job,
-                JobState.QUEUED,
-                now,
-                reason=reasons.LEASE_LOST,
-                message=f"{why}; requeued",
-                cluster=run.cluster,
-                node=run.node,
-            )
+            now=now,
+            cluster=run.cluster,
+            node=run.node,
+        )
     elif job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
         _mark_running(tx, job, runs, now)
 
@@ -87,25 +78,16 @@ def _mark_running(tx: Tx, job: Job, runs: list[Run], now: datetime) -> Job:
     run = next((r for r in runs if r.state is RunState.RUNNING), runs[0])
     nodes = ", ".join(sorted({r.node for r in runs}))
     message = f"running on {run.cluster} ({nodes})"
-    if not tx.jobs.transition(
-        job.job_id,
-        JobState.RUNNING,
-        expected=[JobState.LEASED],
-        now=now,
-        reason=reasons.RUNNING,
-        message=message,
-    ):
-        return job
-    tx.events.append(
+    moved = tx.jobs.move(
         job,
         JobState.RUNNING,
-        now,
         reason=reasons.RUNNING,
         message=message,
+        now=now,
         cluster=run.cluster,
         node=run.node,
     )
-    return replace(job, state=JobState.RUNNING)
+    return job if moved is None else moved
 
 
 def _finish(
@@ -119,19 +101,16 @@ def _finish(
     run: Run,
 ) -> None:
     _cancel_siblings(tx, runs, now, f"job {state.value.lower()}")
-    if tx.jobs.transition(
-        job.job_id, state, expected=[job.state], now=now, reason=reason, message=message
-    ):
-        tx.events.append(
-            job,
-            state,
-            now,
-            reason=reason,
-            message=message,
-            cluster=run.cluster,
-            node=run.node,
-            exit_code=run.exit_code,
-        )
+    tx.jobs.move(
+        job,
+        state,
+        reason=reason,
+        message=message,
+        now=now,
+        cluster=run.cluster,
+        node=run.node,
+        exit_code=run.exit_code,
+    )
 
 
 def _cancel_siblings(tx: Tx, runs: list[Run], now: datetime, message: str) -> None:

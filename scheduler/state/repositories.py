@@ -7,6 +7,7 @@ scheduling cycle lands atomically or not at all.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, update
@@ -24,7 +25,14 @@ from scheduler.domain.models import (
     Node,
     Run,
 )
-from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.domain.states import (
+    INITIAL_JOB_STATES,
+    ClusterState,
+    IllegalTransition,
+    JobState,
+    RunState,
+    check_job_move,
+)
 from scheduler.state import mapping as m
 from scheduler.state.tables import (
     ClusterRow,
@@ -188,11 +196,15 @@ class Jobs:
         return {r.client_id: m.job_from_row(r) for r in rows}
 
     def insert(self, job: Job) -> Job:
+        """Records a submitted job (QUEUED or REJECTED) and its first event."""
+        if job.state not in INITIAL_JOB_STATES:
+            raise IllegalTransition(f"a job cannot be recorded as {job.state.value} at submit")
         row = m.job_to_row(job)
         self._s.add(row)
         # A concurrent submit of the same client_id surfaces here as IntegrityError; the
         # use case retries the whole batch, which then sees the other job as a duplicate.
         self._s.flush()
+        self._event(job)
         return m.job_from_row(row)
 
     def get(self, job_id: str) -> Job:
@@ -250,39 +262,56 @@ class Jobs:
         )
         return [m.job_from_row(r) for r in self._s.exec(query).all()]
 
-    def transition(
+    def move(
         self,
-        job_id: str,
+        job: Job,
         to: JobState,
         *,
-        expected: Collection[JobState],
+        reason: str,
+        message: str,
         now: datetime,
-        reason: str | None = None,
-        message: str | None = None,
-        attempt: int | None = None,
         cluster: str | None = None,
-    ) -> bool:
-        """Moves the job to `to` only if it is in one of `expected`; False if it was not.
+        attempt: int | None = None,
+        node: str = "",
+        exit_code: int | None = None,
+    ) -> Job | None:
+        """Moves `job` from the state it was read in to `to` and appends the event that says so,
+        in the caller's transaction; returns the job as moved, or None (and no event) if its
+        state changed since it was read. The one way a job's state changes after submit.
 
-        A conditional UPDATE rather than read-modify-write, so a cancel that lands between a
-        cycle's snapshot and its commit is never overwritten by a stale lease.
+        A move JOB_TRANSITIONS does not allow raises IllegalTransition. The UPDATE is
+        conditional on the state read rather than a read-modify-write, so a cancel that lands
+        between a cycle's snapshot and its commit is never overwritten by a stale lease.
+        `cluster` and `attempt` are stored on the job (a lease sets both), `node` and
+        `exit_code` only on the event.
         """
-        values: dict[str, object] = {"state": to.value, "updated_at": now}
-        if reason is not None:
-            values["reason"] = reason
-        if message is not None:
-            values["message"] = message[:4096]
-        if attempt is not None:
-            values["attempt"] = attempt
-        if cluster is not None:
-            values["cluster"] = cluster
+        check_job_move(job.state, to)
+        moved = replace(
+            job,
+            state=to,
+            updated_at=now,
+            reason=reason,
+            message=message[:4096],
+            cluster=job.cluster if cluster is None else cluster,
+            attempt=job.attempt if attempt is None else attempt,
+        )
         result = self._s.execute(
             update(JobRow)
-            .where(col(JobRow.job_id) == job_id)
-            .where(col(JobRow.state).in_([s.value for s in expected]))
-            .values(**values)
+            .where(col(JobRow.job_id) == job.job_id)
+            .where(col(JobRow.state) == job.state.value)
+            .values(
+                state=to.value,
+                updated_at=now,
+                reason=reason,
+                message=moved.message,
+                cluster=moved.cluster,
+                attempt=moved.attempt,
+            )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        self._event(moved, node=node, exit_code=exit_code)
+        return moved
 
     def set_reason(self, job_id: str, reason: str, message: str, now: datetime) -> None:
         self._s.execute(
@@ -310,6 +339,24 @@ class Jobs:
     def count_by_state(self) -> dict[JobState, int]:
         rows = self._s.exec(select(JobRow.state, func.count()).group_by(JobRow.state)).all()
         return {JobState(s): int(n) for s, n in rows}
+
+    def _event(self, job: Job, *, node: str = "", exit_code: int | None = None) -> None:
+        """The event of the state `job` is now in; only `insert` and `move` write events."""
+        self._s.add(
+            JobEventRow(
+                job_id=job.job_id,
+                department=job.department,
+                job_set=job.spec.job_set,
+                state=job.state.value,
+                reason=job.reason,
+                message=job.message[:4096],
+                cluster=job.cluster,
+                node=node,
+                attempt=job.attempt,
+                exit_code=exit_code,
+                created_at=job.updated_at,
+            )
+        )
 
 
 class Runs:
@@ -359,7 +406,7 @@ class Runs:
         """Moves the run to `to` only if it is in one of `expected` (default: any active state);
         False if it was not.
 
-        A conditional UPDATE, like `Jobs.transition`: the reaper and a concurrent Sync (or a
+        A conditional UPDATE, like `Jobs.move`: the reaper and a concurrent Sync (or a
         cancel) each read a run and then write it, and a read-modify-write would let the later
         commit overwrite the earlier one (a SUCCEEDED run turned LOST, a LOST run carrying a
         success). Terminal states stay terminal because no caller may expect one.
@@ -386,37 +433,10 @@ class Runs:
 
 
 class Events:
+    """Reads the job event log; `Jobs.insert` and `Jobs.move` write it, with the state change."""
+
     def __init__(self, session: Session) -> None:
         self._s = session
-
-    def append(
-        self,
-        job: Job,
-        state: JobState,
-        now: datetime,
-        *,
-        reason: str = "",
-        message: str = "",
-        cluster: str = "",
-        node: str = "",
-        attempt: int | None = None,
-        exit_code: int | None = None,
-    ) -> None:
-        self._s.add(
-            JobEventRow(
-                job_id=job.job_id,
-                department=job.department,
-                job_set=job.spec.job_set,
-                state=state.value,
-                reason=reason,
-                message=message[:4096],
-                cluster=cluster,
-                node=node,
-                attempt=job.attempt if attempt is None else attempt,
-                exit_code=exit_code,
-                created_at=now,
-            )
-        )
 
     def after(
         self,

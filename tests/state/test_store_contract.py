@@ -24,7 +24,7 @@ from scheduler.domain.models import (
 )
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
-from scheduler.state import Store
+from scheduler.state import Store, Tx
 from tests.conftest import postgres_url, reset_postgres
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -59,6 +59,36 @@ def _job(
         created_at=NOW,
         updated_at=NOW,
     )
+
+
+# How a test job reaches each state: recorded at submit in the first, then moved through the
+# rest, as Jobs.insert and Jobs.move allow nothing else.
+_ROUTE: dict[JobState, tuple[JobState, ...]] = {
+    JobState.QUEUED: (JobState.QUEUED,),
+    JobState.REJECTED: (JobState.REJECTED,),
+    JobState.LEASED: (JobState.QUEUED, JobState.LEASED),
+    JobState.RUNNING: (JobState.QUEUED, JobState.LEASED, JobState.RUNNING),
+    JobState.SUCCEEDED: (JobState.QUEUED, JobState.LEASED, JobState.SUCCEEDED),
+    JobState.FAILED: (JobState.QUEUED, JobState.LEASED, JobState.FAILED),
+    JobState.CANCELLED: (JobState.QUEUED, JobState.CANCELLED),
+}
+
+
+def _job_in(
+    tx: Tx,
+    job_id: str,
+    department: str = "公安局",
+    client_id: str = "c1",
+    state: JobState = JobState.QUEUED,
+) -> Job:
+    """`_job(...)` stored in `state`, with the events of the moves that got it there."""
+    first, *moves = _ROUTE[state]
+    job: Job | None = tx.jobs.insert(_job(job_id, department, client_id, first))
+    for step in moves:
+        assert job is not None
+        job = tx.jobs.move(job, step, reason=step.value, message="", now=NOW)
+    assert job is not None and job.state is state
+    return job
 
 
 def _seed(store: Store) -> None:
@@ -148,12 +178,11 @@ def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
     _seed(store)
     with store.unit() as tx:
         for i in range(5):
-            tx.jobs.insert(
-                _job(
-                    f"j{i}",
-                    client_id=f"c{i}",
-                    state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED,
-                )
+            _job_in(
+                tx,
+                f"j{i}",
+                client_id=f"c{i}",
+                state=JobState.QUEUED if i % 2 else JobState.SUCCEEDED,
             )
     with store.unit(write=False) as tx:
         page1 = tx.jobs.page("公安局", limit=2)
@@ -168,22 +197,26 @@ def test_job_list_pages_newest_first_with_filters(store: Store) -> None:
 
 
 def test_conditional_transition(store: Store) -> None:
-    """A transition applies only from an expected state, so stale writers lose."""
+    """A move applies only from the state the job was read in, so stale writers lose."""
     _seed(store)
     with store.unit() as tx:
-        tx.jobs.insert(_job("j1"))
+        queued = tx.jobs.insert(_job("j1"))
     later = NOW + timedelta(seconds=5)
     with store.unit() as tx:
-        assert tx.jobs.transition(
-            "j1",
-            JobState.CANCELLED,
-            expected=[JobState.QUEUED],
-            now=later,
-            reason="CANCELLED",
-            message="by test",
+        assert tx.jobs.move(
+            queued, JobState.CANCELLED, reason="CANCELLED", message="by test", now=later
         )
-        assert not tx.jobs.transition(
-            "j1", JobState.LEASED, expected=[JobState.QUEUED], now=later, attempt=1, cluster="gov-a"
+        assert (
+            tx.jobs.move(
+                queued,
+                JobState.LEASED,
+                reason="PLACED",
+                message="stale",
+                now=later,
+                attempt=1,
+                cluster="gov-a",
+            )
+            is None
         )
     with store.unit(write=False) as tx:
         job = tx.jobs.get("j1")
@@ -199,8 +232,9 @@ def test_runs_and_events(store: Store) -> None:
         tx.runs.insert(
             [Run(f"r{i}", "j1", 1, i, "gov-a", f"n{i}", RunState.LEASED, NOW) for i in range(2)]
         )
-        tx.events.append(job, JobState.QUEUED, NOW)
-        tx.events.append(job, JobState.LEASED, NOW, cluster="gov-a", attempt=1)
+        tx.jobs.move(
+            job, JobState.LEASED, reason="PLACED", message="", now=NOW, cluster="gov-a", attempt=1
+        )
     with store.unit() as tx:
         assert tx.runs.transition("r0", RunState.SUCCEEDED, exit_code=0, finished_at=NOW)
     with store.unit(write=False) as tx:
