@@ -325,7 +325,7 @@ def test_reasons_and_explanations_are_written_in_bulk(store: Store) -> None:
     _seed(store)
     with store.unit() as tx:
         queued = tx.jobs.insert(_job("j1", client_id="a"))
-        cancelled = tx.jobs.insert(_job("j2", client_id="b", state=JobState.CANCELLED))
+        cancelled = _job_in(tx, "j2", client_id="b", state=JobState.CANCELLED)
         tx.explanations.put(Explanation("j1", JobState.QUEUED, "OLD", "old", (), NOW))
     later = NOW + timedelta(seconds=1)
     verdict = ClusterVerdict("gov-a", True, "FITS", "has room")
@@ -354,7 +354,7 @@ def test_queued_first_orders_by_priority_then_age_and_cuts(store: Store) -> None
         for job_id, priority in (("a", 0), ("b", 5), ("c", 5), ("d", 1)):
             job = _job(job_id, client_id=job_id)
             tx.jobs.insert(replace(job, spec=replace(job.spec, priority=priority)))
-        tx.jobs.insert(_job("e", client_id="e", state=JobState.RUNNING))
+        _job_in(tx, "e", client_id="e", state=JobState.RUNNING)
     with store.unit(write=False) as tx:
         assert [j.job_id for j in tx.jobs.queued_first(10)] == ["b", "c", "d", "a"]
         assert [j.job_id for j in tx.jobs.queued_first(2)] == ["b", "c"]
