@@ -22,14 +22,8 @@ from scheduler.domain.errors import Unavailable
 from scheduler.state.audit_chain import AuditLog
 from scheduler.state.credentials import Principals, Tokens
 from scheduler.state.migrate import upgrade
-from scheduler.state.repositories import (
-    Clusters,
-    Departments,
-    Events,
-    Explanations,
-    Jobs,
-    Runs,
-)
+from scheduler.state.repositories import Clusters, Departments, Jobs
+from scheduler.state.run_records import Events, Explanations, Runs
 
 
 @dataclass
