@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import __version__, logs
+from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.server import build_server
 from scheduler.api.transport import ServerTls, checked_credentials
 from scheduler.config import ConfigError, ServerConfig, load
@@ -68,6 +69,8 @@ class App:
                 hint="SUANCHOU_ADMIN_TOKEN / admin_token leak to child processes and config "
                 "readers; use --admin-token-file",
             )
+        # Concurrency budgets of the RPC threads (api.admission), kept here to be observable.
+        self.admission = Admission(budgets_for(64))
         self.server, self.port, self._health = build_server(
             config.listen,
             auth=Authenticator(self.store, bootstrap),
@@ -79,6 +82,7 @@ class App:
             audits=self.audits,
             throttle=self.throttle,
             max_message_bytes=config.max_message_bytes,
+            admission=self.admission,
         )
         self._has_bootstrap = bool(bootstrap)
         self._stopping = threading.Event()

@@ -28,7 +28,7 @@ from scheduler.domain.errors import (
 )
 from scheduler.service import audit
 from scheduler.service.audit import AuditService, CallAudit
-from scheduler.service.auth import Authenticator, Principal
+from scheduler.service.auth import Authenticator, Principal, Role
 from scheduler.service.throttle import AuthThrottle, peer_address
 
 log = structlog.get_logger("suanchou.rpc")
@@ -93,12 +93,17 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         admission: Admission | None = None,
         *,
         max_request_bytes: int,
+        on_agent: Callable[[str], None] | None = None,
     ) -> None:
         self._auth = auth
         self._audits = audits
         self._throttle = throttle
         self._admission = admission or Admission(budgets_for(64))
         self._max_request_bytes = max_request_bytes
+        # Called with the cluster name as soon as an agent is authenticated, before the call
+        # waits for a concurrency slot or the database: a Sync refused for load still shows
+        # the agent is alive (service.liveness).
+        self._on_agent = on_agent
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -139,6 +144,8 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             name = method.rsplit("/", 1)[-1]
             raise PermissionDenied(f"role {principal.role.value} may not call {name}")
         call.principal_token = _principal.set(principal)
+        if principal.role is Role.AGENT and self._on_agent is not None:
+            self._on_agent(principal.name)
         return checked(request)
 
     def _authenticate(self, call: Call, token: str) -> Principal:

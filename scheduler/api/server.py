@@ -45,6 +45,7 @@ def build_server(
     throttle: AuthThrottle,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_workers: int = 64,
+    admission: Admission | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """Returns the (not yet started) server, the port it bound, and its health servicer.
 
@@ -64,8 +65,9 @@ def build_server(
                 auth,
                 audits,
                 throttle,
-                Admission(budgets_for(max_workers)),
+                admission or Admission(budgets_for(max_workers)),
                 max_request_bytes=max_message_bytes,
+                on_agent=agents.heard,
             )
         ],
         maximum_concurrent_rpcs=max_workers * 4,

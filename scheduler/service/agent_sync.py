@@ -77,6 +77,10 @@ class AgentSyncService:
         self._settings = settings
         self._liveness = liveness or Liveness()
 
+    def heard(self, cluster: str) -> None:
+        """Notes that the cluster's agent called just now (see Liveness)."""
+        self._liveness.heard(cluster, self._clock.now())
+
     def sync(
         self,
         cluster: str,
@@ -90,7 +94,7 @@ class AgentSyncService:
         nothing did); kept on the cluster for admins and for the reaper's message."""
         # Before any database work: the agent is alive whether or not this Sync gets through
         # the database quickly (see Liveness).
-        self._liveness.heard(cluster, self._clock.now())
+        self.heard(cluster)
         nodes = self._validate(cluster, nodes, reports)
         with self._store.unit() as tx:
             now = self._clock.now()
