@@ -102,6 +102,10 @@ class AgentSyncService:
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
             tx.clusters.set_agent_error(cluster, agent_error[:MAX_AGENT_ERROR])
             nodes_changed = tx.clusters.replace_nodes(cluster, nodes, now)
+            # Job rows before run rows, as a cancel takes them (Jobs.lock).
+            known = tx.runs.get_many([r.run_id for r in reports])
+            active = tx.runs.active(cluster=cluster)
+            tx.jobs.lock([r.job_id for r in (*known.values(), *active)])
             ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}
             start: list[Lease] = []

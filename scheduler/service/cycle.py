@@ -186,6 +186,7 @@ class SchedulingCycle:
         message = lost_message(
             cluster, now, self._settings.lease_timeout_s, self._started_at, heard
         )
+        tx.jobs.lock(r.job_id for r in active)  # job rows before run rows (Jobs.lock)
         count = 0
         for run in active:
             if tx.runs.transition(

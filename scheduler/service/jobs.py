@@ -271,6 +271,7 @@ class JobsService:
         results: list[tuple[str, JobState | None, DomainError | None]] = []
         with self._store.unit() as tx:
             now = self._clock.now()
+            tx.jobs.lock(job_ids)  # all of them first, in id order (Jobs.lock)
             for job_id in job_ids:
                 try:
                     job = self._own(tx, department, job_id)

@@ -238,6 +238,19 @@ class Jobs:
         query = query.order_by(col(JobRow.seq).desc()).limit(limit)
         return [m.job_from_row(r) for r in self._s.exec(query).all()]
 
+    def lock(self, job_ids: Iterable[str]) -> None:
+        """Takes the row locks of these jobs, in id order (PostgreSQL; SQLite's one write lock
+        covers them already). Every writer that changes a job and its runs locks the job rows
+        first, so two writers never wait on each other in opposite orders (a deadlock)."""
+        ids = sorted(set(job_ids))
+        for start in range(0, len(ids), 1000):
+            self._s.execute(
+                select(JobRow.job_id)
+                .where(col(JobRow.job_id).in_(ids[start : start + 1000]))
+                .order_by(col(JobRow.job_id))
+                .with_for_update()
+            )
+
     def queued_first(self, limit: int) -> list[Job]:
         """The `limit` queued jobs a cycle considers: highest priority first, then oldest. Sorted
         and cut by the database, so a queue of 100,000 costs a cycle no more than `limit`."""
