@@ -21,6 +21,7 @@ from sqlmodel import Session, create_engine
 from scheduler.domain.errors import Unavailable
 from scheduler.state.audit_chain import AuditLog
 from scheduler.state.credentials import Principals, Tokens
+from scheduler.state.governance import DepartmentTree, PriorityClasses, Quotas
 from scheduler.state.migrate import upgrade
 from scheduler.state.repositories import (
     Clusters,
@@ -46,6 +47,9 @@ class Tx:
     principals: Principals
     tokens: Tokens
     audit: AuditLog
+    tree: DepartmentTree
+    quotas: Quotas
+    priority_classes: PriorityClasses
 
 
 class Store:
@@ -88,6 +92,9 @@ class Store:
                 principals=Principals(session),
                 tokens=Tokens(session),
                 audit=AuditLog(session),
+                tree=DepartmentTree(session),
+                quotas=Quotas(session),
+                priority_classes=PriorityClasses(session),
             )
             try:
                 yield tx
