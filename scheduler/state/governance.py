@@ -92,7 +92,8 @@ class Quotas:
         self._s.flush()
 
     def groups(self, department: str) -> list[QuotaGroup]:
-        """The department's quota groups, by selector key, each with resources by name."""
+        """The department's quota groups, the whole pool first and then by selector key, each
+        with its resources by name (sorted here: database collations differ)."""
         rows = self._s.exec(
             select(QuotaRow)
             .where(QuotaRow.department == department)
@@ -103,7 +104,10 @@ class Quotas:
             by_key.setdefault(r.cluster_selector, []).append(
                 ResourceQuota(r.resource, r.nominal, r.borrowing_limit, r.lending_limit)
             )
-        return [QuotaGroup(selector_from_key(k), tuple(v)) for k, v in by_key.items()]
+        return [
+            QuotaGroup(selector_from_key(k), tuple(sorted(v, key=lambda q: q.resource)))
+            for k, v in sorted(by_key.items(), key=lambda kv: (kv[0] != "{}", kv[0]))
+        ]
 
     def nominal(
         self, departments: Collection[str], selector: dict[str, str]
