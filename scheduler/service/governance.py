@@ -69,6 +69,9 @@ class GovernanceService:
         )
         with self._store.unit() as tx:
             dept = self._department(tx, department)
+            # Two siblings' (or a parent's and a child's) concurrent writes each check a sum
+            # the other changes: both lock the parent's row, so the second sees the first.
+            tx.tree.lock([n for n in (dept.parent, department) if n])
             known = {g.key for g in tx.quotas.groups(department)}
             if group.key not in known and len(known) >= MAX_GROUPS:
                 raise InvalidSpec(

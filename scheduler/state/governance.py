@@ -42,6 +42,14 @@ class DepartmentTree:
         )
         return [m.department_from_row(r) for r in self._s.exec(query).all()]
 
+    def lock(self, names: Collection[str]) -> None:
+        """Locks these departments' rows (FOR UPDATE on PostgreSQL; SQLite's write
+        transactions are serial already) in name order, which puts ancestors first."""
+        for name in sorted(set(names)):
+            self._s.exec(
+                select(DepartmentRow.name).where(DepartmentRow.name == name).with_for_update()
+            ).all()
+
     def children(self, name: str) -> list[str]:
         query = select(DepartmentRow.name).where(DepartmentRow.parent == name)
         return sorted(self._s.exec(query).all())
