@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from scheduler.domain.errors import InvalidSpec, NotFound, PermissionDenied, quote
-from scheduler.domain.models import Department, JobSpec
+from scheduler.domain.models import Department, Job, JobSpec
 from scheduler.domain.quotas import (
     MAX_GROUPS,
     DepartmentStatus,
@@ -156,14 +156,24 @@ class GovernanceService:
         )
 
 
-def resolve_priority_class(tx: Tx, department: str, spec: JobSpec) -> JobSpec:
+def resolve_priority_class(
+    tx: Tx, department: str, spec: JobSpec, previous: Job | None = None
+) -> JobSpec:
     """The spec with its priority taken from its class; a bare priority passes unchanged.
 
     INVALID_ARGUMENT for an unknown class or a bare priority that contradicts the class's
-    value; PERMISSION_DENIED for a class the department is not allowed.
+    value; PERMISSION_DENIED for a class the department is not allowed. `previous` is the job
+    already submitted under the spec's client_id: a resubmit naming its class resolves as it
+    did then, so it is still recognised as the same job after the class was withdrawn.
     """
     if not spec.priority_class:
         return spec
+    if (
+        previous is not None
+        and previous.spec.priority_class == spec.priority_class
+        and spec.priority in (0, previous.spec.priority)
+    ):
+        return replace(spec, priority=previous.spec.priority)
     pc = tx.priority_classes.get(spec.priority_class)
     if pc is None:
         raise InvalidSpec(

@@ -107,7 +107,8 @@ class JobsService:
         out: dict[int, SubmitOutcome] = {}
         for i, submitted in valid:
             try:
-                spec = resolve_priority_class(tx, department, submitted)
+                previous = existing.get(submitted.client_id)
+                spec = resolve_priority_class(tx, department, submitted, previous)
             except DomainError as exc:
                 out[i] = SubmitOutcome(i, submitted.client_id, error=exc)
                 continue

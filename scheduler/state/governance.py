@@ -135,12 +135,6 @@ class Quotas:
             out.setdefault(r.department, {})[r.resource] = r.nominal
         return out
 
-    def group_count(self, department: str) -> int:
-        rows = self._s.exec(
-            select(QuotaRow.cluster_selector).where(QuotaRow.department == department).distinct()
-        ).all()
-        return len(rows)
-
 
 class PriorityClasses:
     def __init__(self, session: Session) -> None:

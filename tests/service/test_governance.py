@@ -4,6 +4,7 @@ usage from leased and running jobs, and priority-class resolution."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -166,3 +167,17 @@ def test_priority_class_resolution(store: Store, governance: GovernanceService) 
             with pytest.raises(error) as err:
                 resolve_priority_class(tx, "交通局", spec)
             assert err.value.field == field
+
+
+def test_a_resubmit_resolves_as_its_first_submit(
+    store: Store, governance: GovernanceService
+) -> None:
+    """After a class is withdrawn from the department, resubmitting a job that named it
+    resolves to the first submit's priority (the same job), while a new job is refused."""
+    governance.create_priority_class(PriorityClass("urgent", 900, False, True))
+    spec = JobSpec("c", ("true",), {"cpu": 1}, priority_class="urgent")
+    first = Job("j", "交通局", replace(spec, priority=900), JobState.QUEUED, NOW, NOW)
+    with store.unit(write=False) as tx:
+        assert resolve_priority_class(tx, "交通局", spec, first).priority == 900
+        with pytest.raises(PermissionDenied):
+            resolve_priority_class(tx, "交通局", spec)
