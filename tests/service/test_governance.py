@@ -10,13 +10,15 @@ from datetime import UTC, datetime
 import pytest
 
 from scheduler.domain.errors import DomainError, InvalidSpec, NotFound, PermissionDenied
-from scheduler.domain.models import ClusterSpec, Job, JobSpec
+from scheduler.domain.models import Constraints, Job, JobSpec
 from scheduler.domain.quotas import MAX_GROUPS, PriorityClass, ResourceQuota
 from scheduler.domain.security import Principal, Role
-from scheduler.domain.states import JobState
+from scheduler.domain.states import JobState, RunState
+from scheduler.service.agent_sync import RunReport
 from scheduler.service.clock import ManualClock
 from scheduler.service.governance import GovernanceService, resolve_priority_class
 from scheduler.state import Store
+from tests.service.conftest import Pool, node, spec
 
 NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 Q = ResourceQuota
@@ -70,29 +72,31 @@ def test_group_count_and_unknown_department_are_refused(governance: GovernanceSe
     assert nf.value.field == "department"
 
 
-def test_usage_counts_replicas_of_holding_jobs_in_the_subtree(
-    store: Store, governance: GovernanceService
-) -> None:
-    """A RUNNING 2 x 4-core job of the child on a 信创 cluster and a LEASED 1-core job of the
-    parent on another: the parent's 信创 group uses 8 of nominal 6 (2 borrowed), its pool
-    usage is 9 cores; the child sees its own 8 only; a QUEUED job counts nowhere."""
+def test_usage_counts_replicas_of_holding_jobs_in_the_subtree(pool: Pool) -> None:
+    """Through the real cycle: a RUNNING 2 x 4-core job of the child on a 信创 cluster and a
+    LEASED 1-core job of the parent on another make the parent's 信创 group use 8 of nominal
+    6 (2 borrowed) and its pool usage 9 cores; the child sees its own 8 only; a QUEUED job
+    counts nowhere."""
+    pool.admin.create_department("交通局/信号处", "", "交通局")
+    governance = GovernanceService(pool.store, pool.clock)
     governance.set_quota("交通局", {"xinchuang": "true"}, [Q("cpu", 6000)])
-    with store.unit() as tx:
-        tx.clusters.create(ClusterSpec("xc", "hz", xinchuang=True), NOW)
-        tx.clusters.create(ClusterSpec("x86", "hz"), NOW)
-        for job_id, dept, state, cluster, cpu, replicas in (
-            ("j1", "交通局/信号处", JobState.RUNNING, "xc", 4000, 2),
-            ("j2", "交通局", JobState.LEASED, "x86", 1000, 1),
-            ("j3", "交通局", JobState.QUEUED, "", 9000, 1),
-        ):
-            spec = JobSpec(job_id, ("true",), {"cpu": cpu}, replicas=replicas)
-            tx.jobs.insert(Job(job_id, dept, spec, state, NOW, NOW, cluster=cluster))
+    pool.cluster("xc", [node("xc", "n1", cpu=16000)], xinchuang=True)
+    pool.cluster("x86", [node("x86", "n1", cpu=16000)], region="sh")
+    pool.submit(
+        spec("j1", cpu=4000, replicas=2, constraints=Constraints(xinchuang_required=True)),
+        department="交通局/信号处",
+    )
+    pool.submit(spec("j2", constraints=Constraints(allowed_regions=("sh",))), department="交通局")
+    assert pool.cycle.run_once().placed == 2
+    runs = [lease.run.run_id for lease in pool.sync("xc").start]
+    pool.sync("xc", [RunReport(r, RunState.RUNNING) for r in runs])
+    pool.submit(spec("j3"), department="交通局")
     parent = governance.get_department(ADMIN, "交通局")
     [cpu] = parent.groups[0].resources
     assert (cpu.used, cpu.borrowed) == (8000, 2000)
-    assert parent.usage == {"cpu": 9000}
+    assert parent.usage == {"cpu": 9000, "memory": 768}
     child = governance.get_department(Principal(Role.DEPARTMENT, "交通局/信号处"), "交通局/信号处")
-    assert child.usage == {"cpu": 8000} and child.groups == ()
+    assert child.usage == {"cpu": 8000, "memory": 512} and child.groups == ()
 
 
 def test_departments_read_only_their_subtree(governance: GovernanceService) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from scheduler.domain.errors import AlreadyExists, NotFound
-from scheduler.domain.models import ClusterSpec, Job, JobSpec
+from scheduler.domain.models import Job, JobSpec
 from scheduler.domain.quotas import PriorityClass, QuotaGroup, ResourceQuota
 from scheduler.domain.states import JobState
 from scheduler.state import Store
@@ -72,24 +72,16 @@ def test_quota_groups_are_replaced_whole_and_keyed_by_selector(store: Store) -> 
         assert [g.selector for g in tx.quotas.groups("交通局")] == [{}]
 
 
-def test_holding_jobs_are_the_subtrees_leased_and_running_ones(store: Store) -> None:
-    """Only LEASED and RUNNING jobs of the subtree count toward usage."""
+def test_waiting_and_refused_jobs_hold_nothing(store: Store) -> None:
+    """QUEUED and REJECTED jobs are not counted as holding resources (LEASED and RUNNING ones
+    are, reached through the real cycle in tests/service/test_governance.py)."""
     _tree(store)
     with store.unit() as tx:
-        tx.clusters.create(ClusterSpec("gov-a", "hz"), NOW)
-        for i, (dept, state) in enumerate(
-            [
-                ("交通局", JobState.RUNNING),
-                ("交通局/信号处/一科", JobState.LEASED),
-                ("交通局/信号处", JobState.QUEUED),
-                ("交通局二", JobState.RUNNING),
-                ("交通局", JobState.SUCCEEDED),
-            ]
-        ):
-            spec = JobSpec(f"c{i}", ("true",), {"cpu": 1000}, priority_class="")
-            tx.jobs.insert(Job(f"job-{i}", dept, spec, state, NOW, NOW, cluster="gov-a"))
+        for i, state in enumerate([JobState.QUEUED, JobState.REJECTED]):
+            spec = JobSpec(f"c{i}", ("true",), {"cpu": 1000})
+            tx.jobs.insert(Job(f"job-{i}", "交通局", spec, state, NOW, NOW))
     with store.unit(write=False) as tx:
-        assert sorted(j.job_id for j in tx.tree.holding_jobs("交通局")) == ["job-0", "job-1"]
+        assert tx.tree.holding_jobs("交通局") == []
 
 
 def test_priority_classes_and_department_allowances(store: Store) -> None:
