@@ -23,6 +23,7 @@ from scheduler.service.auth import Authenticator
 from scheduler.service.clock import Clock, SystemClock
 from scheduler.service.credentials import CredentialsService
 from scheduler.service.cycle import CycleRunner, SchedulingCycle
+from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
 from scheduler.service.liveness import Liveness
 from scheduler.service.throttle import AuthThrottle
@@ -50,6 +51,7 @@ class App:
         self.runner = CycleRunner(self.cycle, settings.cycle_interval_s)
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
+        self.governance = GovernanceService(self.store, self.clock)
         self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
         security = config.security
         self.audits = AuditService(self.store, self.clock, security.audit_retention_days)
@@ -76,6 +78,7 @@ class App:
             auth=Authenticator(self.store, bootstrap),
             jobs=self.jobs,
             admin=self.admin,
+            governance=self.governance,
             agents=self.agents,
             tls=self.tls,
             credentials=self.credentials,

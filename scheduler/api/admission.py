@@ -48,11 +48,21 @@ def budgets_for(workers: int) -> dict[str, Budget]:
     }
 
 
+# Admin-service reads departments may call: budgeted with their job calls (a third per
+# caller), so one department polling its quota cannot hold every admin slot.
+DEPARTMENT_READS = frozenset(
+    {
+        "/suanchou.v1.DepartmentService/GetDepartment",
+        "/suanchou.v1.PriorityClassService/ListPriorityClasses",
+    }
+)
+
+
 def kind_of(method: str) -> str:
     """The budget class of a full method name (/package.Service/Method)."""
     if method.endswith("/WatchEvents") or method.endswith("/ExportAuditRecords"):
         return WATCH
-    if "/suanchou.v1.JobService/" in method:
+    if "/suanchou.v1.JobService/" in method or method in DEPARTMENT_READS:
         return JOBS
     if "/suanchou.v1.AgentService/" in method:
         return AGENTS

@@ -13,7 +13,14 @@ from typing import Any
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from protos.suanchou.v1 import admin_pb2, agent_pb2, audit_pb2, jobs_pb2, security_pb2
+from protos.suanchou.v1 import (
+    admin_pb2,
+    agent_pb2,
+    audit_pb2,
+    governance_pb2,
+    jobs_pb2,
+    security_pb2,
+)
 from scheduler.domain.security import Role
 
 SERVICES: tuple[ServiceDescriptor, ...] = (
@@ -24,6 +31,7 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     security_pb2.DESCRIPTOR.services_by_name["PrincipalService"],
     security_pb2.DESCRIPTOR.services_by_name["TokenService"],
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    governance_pb2.DESCRIPTOR.services_by_name["PriorityClassService"],
 )
 SERVICE_NAMES = tuple(s.full_name for s in SERVICES)
 
@@ -48,12 +56,18 @@ def method(service: ServiceDescriptor, name: str) -> str:
     return f"/{service.full_name}/{service.methods_by_name[name].name}"
 
 
-_JOB, _CLUSTER, _DEPT, _AGENT, _PRINCIPAL, _TOKEN, _AUDIT = SERVICES
+_JOB, _CLUSTER, _DEPT, _AGENT, _PRINCIPAL, _TOKEN, _AUDIT, _CLASSES = SERVICES
 _READ_JOBS = frozenset({Role.DEPARTMENT, Role.OPERATOR})
 _ADMIN = frozenset({Role.ADMIN})
 _ADMIN_READ = frozenset({Role.ADMIN, Role.OPERATOR})
 _SECURITY = frozenset({Role.SECURITY_ADMIN})
 _AUDITOR = frozenset({Role.AUDITOR})
+# A department reads its own subtree only (the use case answers NOT_FOUND for the rest).
+_DEPT_READ = frozenset({Role.ADMIN, Role.OPERATOR, Role.DEPARTMENT})
+# Every named principal and department: the classes a job may name are no secret.
+_AUTHENTICATED = frozenset(
+    {Role.ADMIN, Role.OPERATOR, Role.DEPARTMENT, Role.SECURITY_ADMIN, Role.AUDITOR}
+)
 
 
 def _job_id(r: Any) -> list[str]:
@@ -62,6 +76,10 @@ def _job_id(r: Any) -> list[str]:
 
 def _name(r: Any) -> list[str]:
     return [r.name]
+
+
+def _department(r: Any) -> list[str]:
+    return [r.department]
 
 
 def _token_id(r: Any) -> list[str]:
@@ -87,6 +105,13 @@ RULES: dict[str, Rule] = {
     method(_CLUSTER, "DeregisterCluster"): Rule(_ADMIN, mutating=True, targets=_name),
     method(_DEPT, "CreateDepartment"): Rule(_ADMIN, mutating=True, targets=_name),
     method(_DEPT, "ListDepartments"): Rule(_ADMIN_READ),
+    method(_DEPT, "GetDepartment"): Rule(_DEPT_READ, targets=_name),
+    method(_DEPT, "SetQuota"): Rule(_ADMIN, mutating=True, targets=_department),
+    method(_DEPT, "SetDepartmentPriorityClasses"): Rule(_ADMIN, mutating=True, targets=_department),
+    method(_CLASSES, "CreatePriorityClass"): Rule(
+        _ADMIN, mutating=True, targets=lambda r: [r.priority_class.name]
+    ),
+    method(_CLASSES, "ListPriorityClasses"): Rule(_AUTHENTICATED),
     method(_AGENT, "Sync"): Rule(frozenset({Role.AGENT}), mutating=True, conditional=True),
     # The bootstrap token may call this one rpc and nothing else.
     method(_PRINCIPAL, "CreatePrincipal"): Rule(

@@ -95,6 +95,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         job_set=msg.job_set or "default",
         name=msg.name,
         priority=msg.priority,
+        priority_class=msg.priority_class,
         replicas=msg.replicas if msg.HasField("replicas") else 1,
         env=dict(msg.env),
         max_runtime_seconds=msg.max_runtime_seconds,
@@ -115,6 +116,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
         job_set=spec.job_set,
         name=spec.name,
         priority=spec.priority,
+        priority_class=spec.priority_class,
         replicas=spec.replicas,
         resources=resources_to_proto(spec.resources),
         command=list(spec.command),
@@ -304,7 +306,11 @@ def _node_to_proto(n: NodeView) -> admin_pb2.Node:
 
 def department_to_proto(d: Department) -> admin_pb2.Department:
     return admin_pb2.Department(
-        name=d.name, display_name=d.display_name, created_at=_ts(d.created_at)
+        name=d.name,
+        display_name=d.display_name,
+        created_at=_ts(d.created_at),
+        parent=d.parent,
+        priority_classes=list(d.priority_classes),
     )
 
 

@@ -13,12 +13,14 @@ from protos.suanchou.v1 import (
     admin_pb2_grpc,
     agent_pb2_grpc,
     audit_pb2_grpc,
+    governance_pb2_grpc,
     jobs_pb2_grpc,
     security_pb2_grpc,
 )
 from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.authz import SERVICE_NAMES
 from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES, reply_budget
+from scheduler.api.governance_servicers import PriorityClassServicer
 from scheduler.api.interceptors import ApiInterceptor
 from scheduler.api.security_servicers import AuditServicer, PrincipalServicer, TokenServicer
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
@@ -28,6 +30,7 @@ from scheduler.service.agent_sync import AgentSyncService
 from scheduler.service.audit import AuditService
 from scheduler.service.auth import Authenticator
 from scheduler.service.credentials import CredentialsService
+from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
 from scheduler.service.throttle import AuthThrottle
 
@@ -38,6 +41,7 @@ def build_server(
     auth: Authenticator,
     jobs: JobsService,
     admin: AdminService,
+    governance: GovernanceService,
     agents: AgentSyncService,
     tls: ServerTls | None = None,
     credentials: CredentialsService,
@@ -82,7 +86,12 @@ def build_server(
     reply = reply_budget(max_message_bytes)
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs, reply), server)
     admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin, reply), server)
-    admin_pb2_grpc.add_DepartmentServiceServicer_to_server(DepartmentServicer(admin, reply), server)
+    admin_pb2_grpc.add_DepartmentServiceServicer_to_server(
+        DepartmentServicer(admin, governance, reply), server
+    )
+    governance_pb2_grpc.add_PriorityClassServiceServicer_to_server(
+        PriorityClassServicer(governance), server
+    )
     agent_pb2_grpc.add_AgentServiceServicer_to_server(
         AgentServicer(agents, reply, require_client_certificate=tls.mode == "mtls"), server
     )

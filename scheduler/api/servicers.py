@@ -16,6 +16,7 @@ from protos.suanchou.v1 import (
     types_pb2,
 )
 from scheduler.api import convert as cv
+from scheduler.api import convert_governance as cg
 from scheduler.api import paging
 from scheduler.api.budget import Budget
 from scheduler.api.interceptors import current_principal
@@ -23,6 +24,7 @@ from scheduler.api.peer_identity import require_certificate_for
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
 from scheduler.service.auth import job_scope
+from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
 
 WATCH_POLL_S = 1.0
@@ -169,14 +171,19 @@ class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
 
 
 class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
-    def __init__(self, admin: AdminService, reply_bytes: int) -> None:
+    def __init__(
+        self, admin: AdminService, governance: GovernanceService, reply_bytes: int
+    ) -> None:
         self._admin = admin
+        self._governance = governance
         self._reply_bytes = reply_bytes
 
     def CreateDepartment(
         self, request: admin_pb2.CreateDepartmentRequest, context: grpc.ServicerContext
     ) -> admin_pb2.CreateDepartmentResponse:
-        dept, token = self._admin.create_department(request.name, request.display_name)
+        dept, token = self._admin.create_department(
+            request.name, request.display_name, request.parent
+        )
         return admin_pb2.CreateDepartmentResponse(
             department=cv.department_to_proto(dept), token=token
         )
@@ -196,6 +203,30 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
             lambda d: paging.encode_name_token(d.name),
         )
         return admin_pb2.ListDepartmentsResponse(departments=departments, next_page_token=token)
+
+    def GetDepartment(
+        self, request: admin_pb2.GetDepartmentRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Department:
+        status = self._governance.get_department(current_principal(), request.name)
+        return cg.status_to_proto(status)
+
+    def SetQuota(
+        self, request: admin_pb2.SetQuotaRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Department:
+        status = self._governance.set_quota(
+            request.department,
+            dict(request.cluster_selector),
+            cg.quotas_from_proto(request.quotas),
+        )
+        return cg.status_to_proto(status)
+
+    def SetDepartmentPriorityClasses(
+        self, request: admin_pb2.SetDepartmentPriorityClassesRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Department:
+        dept = self._governance.set_priority_classes(
+            request.department, list(request.priority_classes)
+        )
+        return cv.department_to_proto(dept)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):

@@ -1,4 +1,4 @@
-"""`suanchou department ...`: create and list departments (admin token)."""
+"""`suanchou department create|list` (admin token); `get` and quotas: scheduler.cli.governance."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
         response: admin_pb2.CreateDepartmentResponse = admin_pb2_grpc.DepartmentServiceStub(
             channel
         ).CreateDepartment(
-            admin_pb2.CreateDepartmentRequest(name=args.name, display_name=args.display_name),
+            admin_pb2.CreateDepartmentRequest(
+                name=args.name,
+                display_name=args.name.rpartition("/")[2]
+                if args.display_name is None
+                else args.display_name,
+                parent=args.parent,
+            ),
             metadata=bearer(token),
             timeout=CALL_TIMEOUT_SECONDS,
         )
@@ -65,7 +71,12 @@ def list_departments(args: argparse.Namespace, settings: Settings) -> int:
 
 def department_table(departments: Sequence[admin_pb2.Department]) -> str:
     rows = [
-        [d.name, render.or_none(d.display_name), render.local_time(d.created_at)]
+        [
+            d.name,
+            render.or_none(d.display_name),
+            render.or_none(d.parent),
+            render.local_time(d.created_at),
+        ]
         for d in departments
     ]
-    return render.table(["NAME", "DISPLAY NAME", "CREATED"], rows)
+    return render.table(["NAME", "DISPLAY NAME", "PARENT", "CREATED"], rows)

@@ -6,7 +6,8 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
     client_id: report-2026-11-21      # optional; see below
     job_set: nightly                  # optional; the scheduler defaults it to "default"
     name: traffic-report
-    priority: 10                      # 0-1000, higher first
+    priority: 10                      # 0-1000, higher first; or, instead:
+    priority_class: urgent            # a class the department is allowed (its value is used)
     replicas: 2                       # a gang: all replicas start together, in one cluster
     resources: {cpu: 2, memory: 4Gi, nvidia.com/gpu: 1}    # per replica; cpu 500m = half a core
     command: [python, -c, "print('hi')"]                   # argv, run without a shell
@@ -56,6 +57,7 @@ JOB_KEYS = (
     "job_set",
     "name",
     "priority",
+    "priority_class",
     "replicas",
     "resources",
     "command",
@@ -104,7 +106,7 @@ def spec_from_mapping(item: object, where: str) -> types_pb2.JobSpec:
     """One job from its mapping form; `where` names it in errors ("file.yaml: jobs[2]")."""
     data = _mapping(item, where, JOB_KEYS)
     spec = types_pb2.JobSpec(client_id=str(uuid.uuid4()))
-    for key in ("client_id", "job_set", "name"):
+    for key in ("client_id", "job_set", "name", "priority_class"):
         if key in data:
             setattr(spec, key, _text(data[key], f"{where}.{key}"))
     for key in ("priority", "replicas"):
@@ -240,6 +242,7 @@ def flags_mapping(
     regions: list[str],
     xinchuang: bool,
     selector: Mapping[str, str],
+    priority_class: str | None = None,
 ) -> dict[str, object]:
     """The job-file mapping equivalent to `job submit` flags, so both forms share one parser."""
     item: dict[str, object] = {}
@@ -248,6 +251,7 @@ def flags_mapping(
         "name": name,
         "job_set": job_set,
         "priority": priority,
+        "priority_class": priority_class,
         "replicas": replicas,
         "max_runtime": max_runtime,
     }

@@ -16,6 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError, UsageError
+from scheduler.cli.governance_args import (
+    add_department_commands,
+    add_priority_class_commands,
+    add_quota_commands,
+)
 from scheduler.cli.settings import (
     DEFAULT_SCHEDULER,
     ENV_ADMIN_TOKEN,
@@ -253,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     leaf = _Commands(_common_flags(top_level=False))
     _add_job_commands(commands, leaf)
     _add_cluster_commands(commands, leaf)
-    _add_department_commands(commands, leaf)
+    add_department_commands(commands, leaf)
+    add_quota_commands(commands, leaf)
+    add_priority_class_commands(commands, leaf)
     _add_security_commands(commands, leaf)
     for name, (_, help_text) in DELEGATED.items():
         delegated = commands.add_parser(name, help=help_text, add_help=False)
@@ -288,6 +295,9 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     spec.add_argument("--job-set")
     spec.add_argument("--replicas", type=int, help="gang size (all start together)")
     spec.add_argument("--priority", type=int, help="0-1000, higher runs first")
+    spec.add_argument(
+        "--priority-class", metavar="NAME", help="a priority class instead of --priority"
+    )
     spec.add_argument("--cpu", help="per replica: cores, e.g. 2 or 500m")
     spec.add_argument("--memory", help="per replica, e.g. 4Gi or 512Mi")
     spec.add_argument("--gpu", help="nvidia.com/gpu devices per replica")
@@ -393,20 +403,6 @@ def _add_cluster_commands(commands: Any, leaf: _Commands) -> None:
         action="store_true",
         help="if runs are active, stop new placements and remove it once they end",
     )
-
-
-def _add_department_commands(commands: Any, leaf: _Commands) -> None:
-    department = commands.add_parser("department", help="create and list departments (admin)")
-    sub = department.add_subparsers(title="department commands", metavar="COMMAND", required=True)
-    create = leaf.add(
-        sub,
-        "create",
-        "scheduler.cli.departments:create",
-        "create a department and print its token (shown once)",
-    )
-    create.add_argument("name", metavar="NAME", help="e.g. 公安局 (1-64 characters)")
-    create.add_argument("--display-name", required=True, metavar="TEXT")
-    leaf.add(sub, "list", "scheduler.cli.departments:list_departments", "list departments")
 
 
 def _add_security_commands(commands: Any, leaf: _Commands) -> None:

@@ -26,8 +26,9 @@ from scheduler.cli.settings import Settings
 
 # `job submit` flags that describe a job; they may not be combined with a FILE.
 JOB_FLAGS = (
-    "name", "client_id", "job_set", "replicas", "priority", "cpu", "memory", "gpu", "resource",
-    "env", "label", "max_runtime", "min_security_level", "region", "xinchuang", "selector",
+    "name", "client_id", "job_set", "replicas", "priority", "priority_class", "cpu", "memory",
+    "gpu", "resource", "env", "label", "max_runtime", "min_security_level", "region",
+    "xinchuang", "selector",
 )  # fmt: skip
 GPU = "nvidia.com/gpu"
 
@@ -133,6 +134,7 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         regions=args.region,
         xinchuang=args.xinchuang,
         selector=key_values(args.selector, "--selector"),
+        priority_class=args.priority_class,
     )
     try:
         return [spec_from_mapping(item, "job flags")]

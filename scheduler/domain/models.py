@@ -14,6 +14,11 @@ class Department:
     name: str
     display_name: str
     created_at: datetime
+    # The parent's name ("" at the top); by the path convention of scheduler.domain.quotas
+    # it is also the name up to its last "/".
+    parent: str = ""
+    # Priority classes the department's jobs may name.
+    priority_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class JobSpec:
     name: str = ""
     priority: int = 0
     replicas: int = 1
+    # A priority class the department is allowed; when set, `priority` is the class's value.
+    priority_class: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
     max_runtime_seconds: int = 0
     constraints: Constraints = field(default_factory=Constraints)

@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
+from scheduler.domain.quotas import validate_class_name
 from scheduler.domain.resources import validate_name, validate_quantities
 
 MAX_BATCH = 1000
@@ -77,6 +78,8 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
     _text(spec.name, "name")
     if not 0 <= spec.priority <= MAX_PRIORITY:
         raise InvalidSpec(f"must be 0-{MAX_PRIORITY}, got {spec.priority}", field="priority")
+    if spec.priority_class:
+        validate_class_name(spec.priority_class, "priority_class")
     if not 1 <= spec.replicas <= MAX_REPLICAS:
         raise InvalidSpec(f"must be 1-{MAX_REPLICAS}, got {spec.replicas}", field="replicas")
     resources = validate_quantities(spec.resources, "resources")
@@ -121,7 +124,11 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
 def spec_digest(spec: JobSpec) -> str:
     """SHA-256 of the canonical form of a validated spec: two submits of one client_id are the
     same job only if their digests agree."""
-    canonical = json.dumps(asdict(spec), sort_keys=True, ensure_ascii=False, default=dict)
+    data = asdict(spec)
+    if not data["priority_class"]:
+        # Digests recorded before priority classes existed stay valid for specs without one.
+        del data["priority_class"]
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=dict)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -148,13 +155,6 @@ def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
             )
     _labels(spec.labels, "labels")
     return spec
-
-
-def validate_department_name(name: str) -> str:
-    _text(name, "name", required=True, max_len=64)
-    if name != name.strip() or "/" in name:
-        raise InvalidSpec("must not have surrounding spaces or '/'", field="name")
-    return name
 
 
 def validate_node(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.domain.errors import FailedPrecondition, InvalidSpec, quote
+from scheduler.domain.errors import FailedPrecondition, InvalidSpec, NotFound, quote
 from scheduler.domain.models import ClusterSpec, Department
+from scheduler.domain.quotas import validate_department_path
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState
-from scheduler.domain.validation import validate_cluster_spec, validate_department_name
+from scheduler.domain.validation import validate_cluster_spec
 from scheduler.service import audit
 from scheduler.service.clock import Clock
 from scheduler.service.liveness import Liveness
@@ -45,14 +46,22 @@ class AdminService:
         self._started_at = started_at
         self._liveness = liveness or Liveness()
 
-    def create_department(self, name: str, display_name: str) -> tuple[Department, str]:
-        """Returns the department and its token, which is not stored and cannot be shown again."""
-        validate_department_name(name)
+    def create_department(
+        self, name: str, display_name: str, parent: str = ""
+    ) -> tuple[Department, str]:
+        """Returns the department and its token, which is not stored and cannot be shown again.
+
+        Under a parent the name is a path (`交通局/信号处`, see scheduler.domain.quotas); the
+        parent must exist, and the tree is at most MAX_DEPTH deep.
+        """
+        parent = validate_department_path(name, parent)
         if len(display_name) > 256:
             raise InvalidSpec("at most 256 characters", field="display_name")
         with self._store.unit() as tx:
+            if parent and not tx.departments.exists(parent):
+                raise NotFound(f"department {quote(parent)} not found", field="parent")
             now = self._clock.now()
-            dept = tx.departments.create(name, display_name, now)
+            dept = tx.departments.create(name, display_name, now, parent)
             token, info = issue_token(tx, Principal(Role.DEPARTMENT, name), now, audit.actor())
             audit.add_targets(info.token_id)
         return dept, token

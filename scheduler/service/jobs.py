@@ -24,6 +24,7 @@ from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, spec_digest, validate_job_spec
 from scheduler.service import audit
 from scheduler.service.clock import Clock
+from scheduler.service.governance import resolve_priority_class
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.views import JobView
 from scheduler.state import Store, Tx
@@ -104,7 +105,13 @@ class JobsService:
         clusters = tx.clusters.all()
         nodes = {c.name: tx.clusters.nodes(c.name) for c in clusters}
         out: dict[int, SubmitOutcome] = {}
-        for i, spec in valid:
+        for i, submitted in valid:
+            try:
+                previous = existing.get(submitted.client_id)
+                spec = resolve_priority_class(tx, department, submitted, previous)
+            except DomainError as exc:
+                out[i] = SubmitOutcome(i, submitted.client_id, error=exc)
+                continue
             digest = spec_digest(spec)
             old = existing.get(spec.client_id)
             if old is not None and (old.spec_digest or spec_digest(old.spec)) != digest:

@@ -40,7 +40,13 @@ def utc_opt(value: datetime | None) -> datetime | None:
 
 
 def department_from_row(row: DepartmentRow) -> Department:
-    return Department(name=row.name, display_name=row.display_name, created_at=utc(row.created_at))
+    return Department(
+        name=row.name,
+        display_name=row.display_name,
+        created_at=utc(row.created_at),
+        parent=row.parent,
+        priority_classes=tuple(row.priority_classes),
+    )
 
 
 def cluster_to_row(spec: ClusterSpec, now: datetime) -> ClusterRow:
@@ -121,6 +127,7 @@ def job_to_row(job: Job) -> JobRow:
         job_set=s.job_set,
         name=s.name,
         priority=s.priority,
+        priority_class=s.priority_class,
         replicas=s.replicas,
         resources=dict(s.resources),
         command=list(s.command),
@@ -147,6 +154,7 @@ def job_from_row(row: JobRow) -> Job:
         job_set=row.job_set,
         name=row.name,
         priority=row.priority,
+        priority_class=row.priority_class,
         replicas=row.replicas,
         env=dict(row.env),
         max_runtime_seconds=row.max_runtime_seconds,

@@ -48,10 +48,10 @@ class Departments:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def create(self, name: str, display_name: str, now: datetime) -> Department:
+    def create(self, name: str, display_name: str, now: datetime, parent: str = "") -> Department:
         if self._s.get(DepartmentRow, name) is not None:
             raise AlreadyExists(f"department {quote(name)} already exists", field="name")
-        row = DepartmentRow(name=name, display_name=display_name, created_at=now)
+        row = DepartmentRow(name=name, display_name=display_name, created_at=now, parent=parent)
         self._s.add(row)
         _flush(self._s, f"department {quote(name)} already exists", "name")
         return m.department_from_row(row)
@@ -62,6 +62,12 @@ class Departments:
 
     def exists(self, name: str) -> bool:
         return self._s.get(DepartmentRow, name) is not None
+
+    def get(self, name: str) -> Department:
+        row = self._s.get(DepartmentRow, name)
+        if row is None:
+            raise NotFound(f"department {quote(name)} not found", field="name")
+        return m.department_from_row(row)
 
     def page(self, after: str | None, limit: int) -> list[Department]:
         """By name, those after `after`, at most `limit`."""

@@ -21,6 +21,7 @@ from sqlmodel import Session, create_engine
 from scheduler.domain.errors import Unavailable
 from scheduler.state.audit_chain import AuditLog
 from scheduler.state.credentials import Principals, Tokens
+from scheduler.state.governance import DepartmentTree, PriorityClasses, Quotas
 from scheduler.state.migrate import upgrade
 from scheduler.state.repositories import Clusters, Departments, Jobs
 from scheduler.state.run_records import Events, Explanations, Runs
@@ -40,6 +41,9 @@ class Tx:
     principals: Principals
     tokens: Tokens
     audit: AuditLog
+    tree: DepartmentTree
+    quotas: Quotas
+    priority_classes: PriorityClasses
 
 
 class Store:
@@ -82,6 +86,9 @@ class Store:
                 principals=Principals(session),
                 tokens=Tokens(session),
                 audit=AuditLog(session),
+                tree=DepartmentTree(session),
+                quotas=Quotas(session),
+                priority_classes=PriorityClasses(session),
             )
             try:
                 yield tx

@@ -30,6 +30,12 @@ class DepartmentRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     display_name: str = Field(default="", max_length=256)
     created_at: datetime
+    # "" at the top of the tree; else the name up to its last "/" (scheduler.domain.quotas).
+    parent: str = Field(default="", max_length=64)
+    # Names of the priority classes its jobs may use.
+    priority_classes: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
 
 
 class ClusterRow(SQLModel, table=True):
@@ -77,6 +83,8 @@ class JobRow(SQLModel, table=True):
     job_set: str = Field(max_length=128)
     name: str = Field(default="", max_length=128)
     priority: int = 0
+    # The priority class named at submit ("" for a bare priority); kept for preemption.
+    priority_class: str = Field(default="", max_length=63)
     replicas: int = 1
     resources: dict[str, int] = _json()
     command: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -213,3 +221,29 @@ class AuditHeadRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
     anchor_seq: int = Field(sa_column=Column(BigInteger(), nullable=False))
     anchor_hash: str = Field(max_length=64)
+
+
+class QuotaRow(SQLModel, table=True):
+    """One resource's quota triple of a department in one cluster group."""
+
+    __tablename__ = "quota"
+
+    department: str = Field(primary_key=True, foreign_key="department.name", max_length=64)
+    # Canonical JSON of the group's cluster label selector ("{}": the whole pool).
+    cluster_selector: str = Field(primary_key=True, max_length=512)
+    resource: str = Field(primary_key=True, max_length=63)
+    nominal: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    # NULL: unlimited borrowing / all idle nominal may be lent.
+    borrowing_limit: int | None = Field(default=None, sa_column=Column(BigInteger()))
+    lending_limit: int | None = Field(default=None, sa_column=Column(BigInteger()))
+
+
+class PriorityClassRow(SQLModel, table=True):
+    __tablename__ = "priority_class"
+
+    name: str = Field(primary_key=True, max_length=63)
+    value: int
+    preemptible: bool
+    may_preempt: bool
+    description: str = Field(default="", max_length=256)
+    created_at: datetime

@@ -26,6 +26,10 @@ def test_methods_map_to_their_budget_class() -> None:
     assert kind_of("/suanchou.v1.JobService/SubmitJobs") == JOBS
     assert kind_of("/suanchou.v1.AgentService/Sync") == AGENTS
     assert kind_of("/suanchou.v1.ClusterService/ListClusters") == ADMIN
+    # Reads open to departments count with job calls, not against the admins' budget.
+    assert kind_of("/suanchou.v1.DepartmentService/GetDepartment") == JOBS
+    assert kind_of("/suanchou.v1.PriorityClassService/ListPriorityClasses") == JOBS
+    assert kind_of("/suanchou.v1.DepartmentService/SetQuota") == ADMIN
 
 
 def test_agents_keep_a_reserve_the_others_cannot_take() -> None:

@@ -46,13 +46,15 @@ def test_department_table_aligns_chinese_names(shanghai_time):
         admin_pb2.Department(name="公安局", display_name="市公安局", created_at=ts(NOW)),
         admin_pb2.Department(name="traffic", display_name="交通运输局", created_at=ts(NOW)),
         admin_pb2.Department(name="卫健委", display_name="", created_at=Timestamp()),
+        admin_pb2.Department(name="公安局/网安", parent="公安局", created_at=ts(NOW)),
     ]
     lines = department_table(departments).splitlines()
     assert lines == [
-        "NAME     DISPLAY NAME  CREATED",
-        "公安局   市公安局      2026-11-21 16:00:00",
-        "traffic  交通运输局    2026-11-21 16:00:00",
-        "卫健委   -             -",
+        "NAME         DISPLAY NAME  PARENT  CREATED",
+        "公安局       市公安局      -       2026-11-21 16:00:00",
+        "traffic      交通运输局    -       2026-11-21 16:00:00",
+        "卫健委       -             -       -",
+        "公安局/网安  -             公安局  2026-11-21 16:00:00",
     ]
     created_columns = {render.display_width(line[: line.index("20")]) for line in lines[1:3]}
     assert created_columns == {lines[0].index("CREATED")}

@@ -269,6 +269,7 @@ def service_tokens(pool: Pool, department: str, cluster: str) -> dict[str, str]:
         "suanchou.v1.AgentService": pool.cluster(cluster, [], start_agent=False),
         "suanchou.v1.ClusterService": pool.admin_token,
         "suanchou.v1.DepartmentService": pool.admin_token,
+        "suanchou.v1.PriorityClassService": pool.admin_token,
         "suanchou.v1.PrincipalService": pool.principal(f"{department}-security", "security-admin"),
         "suanchou.v1.AuditService": pool.principal(f"{department}-auditor", "auditor"),
     } | {"suanchou.v1.TokenService": pool.tokens[f"{department}-security"]}

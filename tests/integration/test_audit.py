@@ -17,6 +17,8 @@ from protos.suanchou.v1 import (
     agent_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
+    governance_pb2,
+    governance_pb2_grpc,
     jobs_pb2,
     security_pb2,
     security_pb2_grpc,
@@ -103,6 +105,40 @@ def test_every_mutating_rpc_leaves_exactly_one_record(any_pool: Pool) -> None:
     )
     assert made.role == "admin" and made.targets[0] == "公安局"
     assert made.targets[1].startswith("tok_")
+    classes = governance_pb2_grpc.PriorityClassServiceStub(pool.channel)
+    record = trail.one(
+        lambda: classes.CreatePriorityClass(
+            governance_pb2.CreatePriorityClassRequest(
+                priority_class=governance_pb2.PriorityClass(name="urgent", value=900)
+            ),
+            metadata=admin,
+        ),
+        "PriorityClassService/CreatePriorityClass",
+        "admin",
+    )
+    assert list(record.targets) == ["urgent"]
+    record = trail.one(
+        lambda: pool.departments.SetDepartmentPriorityClasses(
+            admin_pb2.SetDepartmentPriorityClassesRequest(
+                department="公安局", priority_classes=["urgent"]
+            ),
+            metadata=admin,
+        ),
+        "DepartmentService/SetDepartmentPriorityClasses",
+        "admin",
+    )
+    assert list(record.targets) == ["公安局"]
+    quota = governance_pb2.ResourceQuota(resource="cpu", nominal=4000)
+    record = trail.one(
+        lambda: pool.departments.SetQuota(
+            admin_pb2.SetQuotaRequest(department="公安局", quotas=[quota]), metadata=admin
+        ),
+        "DepartmentService/SetQuota",
+        "admin",
+    )
+    assert list(record.targets) == ["公安局"]
+    pool.departments.GetDepartment(admin_pb2.GetDepartmentRequest(name="公安局"), metadata=admin)
+    assert trail.new() == []  # reads are not recorded
     agent: dict[str, str] = {}
     record = trail.one(
         lambda: agent.update(token=pool.cluster("gov-a", [node("n")], start_agent=False)),

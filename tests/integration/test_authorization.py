@@ -17,7 +17,14 @@ import grpc
 import pytest
 
 import protos.suanchou.v1 as v1
-from protos.suanchou.v1 import admin_pb2, agent_pb2, audit_pb2, jobs_pb2, security_pb2
+from protos.suanchou.v1 import (
+    admin_pb2,
+    agent_pb2,
+    audit_pb2,
+    governance_pb2,
+    jobs_pb2,
+    security_pb2,
+)
 from scheduler.api.authz import RULES, rule_for
 from scheduler.service.security_settings import SecuritySettings
 from tests.integration.conftest import BOOTSTRAP_TOKEN, Pool, _run_pool, md, node, py_job
@@ -31,6 +38,7 @@ CALLERS = (
 )  # fmt: skip
 DEPARTMENTS = {DEPT_A, DEPT_B}
 JOB_READERS = {DEPT_A, DEPT_B, OPERATOR}
+NAMED = {ADMIN, SECURITY, AUDITOR, OPERATOR}
 
 # rpc -> callers that may call it (the specification, written out independently of the
 # server's table). Every other caller gets PERMISSION_DENIED, or UNAUTHENTICATED without a
@@ -50,6 +58,11 @@ EXPECTED: dict[str, set[str]] = {
     "/suanchou.v1.ClusterService/DeregisterCluster": {ADMIN},
     "/suanchou.v1.DepartmentService/CreateDepartment": {ADMIN},
     "/suanchou.v1.DepartmentService/ListDepartments": {ADMIN, OPERATOR},
+    "/suanchou.v1.DepartmentService/GetDepartment": {ADMIN, OPERATOR, *DEPARTMENTS},
+    "/suanchou.v1.DepartmentService/SetQuota": {ADMIN},
+    "/suanchou.v1.DepartmentService/SetDepartmentPriorityClasses": {ADMIN},
+    "/suanchou.v1.PriorityClassService/CreatePriorityClass": {ADMIN},
+    "/suanchou.v1.PriorityClassService/ListPriorityClasses": NAMED | DEPARTMENTS,
     "/suanchou.v1.AgentService/Sync": {AGENT_X, AGENT_Y},
     "/suanchou.v1.PrincipalService/CreatePrincipal": {SECURITY, BOOTSTRAP},
     "/suanchou.v1.PrincipalService/ListPrincipals": {SECURITY},
@@ -101,6 +114,13 @@ def requests(job_a: str) -> dict[str, Any]:
         "DeregisterCluster": admin_pb2.DeregisterClusterRequest(name="no-such-cluster"),
         "CreateDepartment": admin_pb2.CreateDepartmentRequest(),
         "ListDepartments": admin_pb2.ListDepartmentsRequest(),
+        "GetDepartment": admin_pb2.GetDepartmentRequest(name="dept-a"),
+        "SetQuota": admin_pb2.SetQuotaRequest(department="no-such-department"),
+        "SetDepartmentPriorityClasses": admin_pb2.SetDepartmentPriorityClassesRequest(
+            department="no-such-department"
+        ),
+        "CreatePriorityClass": governance_pb2.CreatePriorityClassRequest(),
+        "ListPriorityClasses": governance_pb2.ListPriorityClassesRequest(),
         "Sync": agent_pb2.SyncRequest(agent_id="matrix"),
         "CreatePrincipal": security_pb2.CreatePrincipalRequest(name="p", role="no-such-role"),
         "ListPrincipals": security_pb2.ListPrincipalsRequest(),

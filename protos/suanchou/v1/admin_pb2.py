@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from protos.suanchou.v1 import governance_pb2 as protos_dot_suanchou_dot_v1_dot_governance__pb2
 from protos.suanchou.v1 import types_pb2 as protos_dot_suanchou_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/admin.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eprotos/suanchou/v1/types.proto\"\xbd\x02\n\x0b\x43lusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x16\n\x0esecurity_level\x18\x05 \x01(\x05\x12\x11\n\txinchuang\x18\x06 \x01(\x08\x12\x32\n\x05price\x18\x07 \x03(\x0b\x32#.suanchou.v1.ClusterSpec.PriceEntry\x12\x34\n\x06labels\x18\x08 \x03(\x0b\x32$.suanchou.v1.ClusterSpec.LabelsEntry\x1a,\n\nPriceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x02\n\x07\x43luster\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.ClusterState\x12(\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x12\n\nnode_count\x18\x05 \x01(\x05\x12\x32\n\x0elast_heartbeat\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tive_runs\x18\x08 \x01(\x05\x12 \n\x05nodes\x18\t \x03(\x0b\x32\x11.suanchou.v1.Node\x12\x13\n\x0b\x61gent_error\x18\n \x01(\t\"\xc7\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12-\n\x06labels\x18\x03 \x03(\x0b\x32\x1d.suanchou.v1.Node.LabelsEntry\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x16RegisterClusterRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\"U\n\x17RegisterClusterResponse\x12%\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x14.suanchou.v1.Cluster\x12\x13\n\x0b\x61gent_token\x18\x02 \x01(\t\"!\n\x11GetClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListClustersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x14ListClustersResponse\x12&\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x14.suanchou.v1.Cluster\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x43ordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16UncordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"7\n\x18\x44\x65registerClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64rain\x18\x02 \x01(\x08\"S\n\x19\x44\x65registerClusterResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\x12%\n\x07\x63luster\x18\x02 \x01(\x0b\x32\x14.suanchou.v1.Cluster\"`\n\nDepartment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x17\x43reateDepartmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"V\n\x18\x43reateDepartmentResponse\x12+\n\ndepartment\x18\x01 \x01(\x0b\x32\x17.suanchou.v1.Department\x12\r\n\x05token\x18\x02 \x01(\t\"?\n\x16ListDepartmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x17ListDepartmentsResponse\x12,\n\x0b\x64\x65partments\x18\x01 \x03(\x0b\x32\x17.suanchou.v1.Department\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x83\x04\n\x0e\x43lusterService\x12\\\n\x0fRegisterCluster\x12#.suanchou.v1.RegisterClusterRequest\x1a$.suanchou.v1.RegisterClusterResponse\x12\x42\n\nGetCluster\x12\x1e.suanchou.v1.GetClusterRequest\x1a\x14.suanchou.v1.Cluster\x12S\n\x0cListClusters\x12 .suanchou.v1.ListClustersRequest\x1a!.suanchou.v1.ListClustersResponse\x12H\n\rCordonCluster\x12!.suanchou.v1.CordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12L\n\x0fUncordonCluster\x12#.suanchou.v1.UncordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12\x62\n\x11\x44\x65registerCluster\x12%.suanchou.v1.DeregisterClusterRequest\x1a&.suanchou.v1.DeregisterClusterResponse2\xd2\x01\n\x11\x44\x65partmentService\x12_\n\x10\x43reateDepartment\x12$.suanchou.v1.CreateDepartmentRequest\x1a%.suanchou.v1.CreateDepartmentResponse\x12\\\n\x0fListDepartments\x12#.suanchou.v1.ListDepartmentsRequest\x1a$.suanchou.v1.ListDepartmentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/admin.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#protos/suanchou/v1/governance.proto\x1a\x1eprotos/suanchou/v1/types.proto\"\xbd\x02\n\x0b\x43lusterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0c\n\x04zone\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\x16\n\x0esecurity_level\x18\x05 \x01(\x05\x12\x11\n\txinchuang\x18\x06 \x01(\x08\x12\x32\n\x05price\x18\x07 \x03(\x0b\x32#.suanchou.v1.ClusterSpec.PriceEntry\x12\x34\n\x06labels\x18\x08 \x03(\x0b\x32$.suanchou.v1.ClusterSpec.LabelsEntry\x1a,\n\nPriceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x02\n\x07\x43luster\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.ClusterState\x12(\n\x08\x63\x61pacity\x18\x03 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x12\n\nnode_count\x18\x05 \x01(\x05\x12\x32\n\x0elast_heartbeat\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x63tive_runs\x18\x08 \x01(\x05\x12 \n\x05nodes\x18\t \x03(\x0b\x32\x11.suanchou.v1.Node\x12\x13\n\x0b\x61gent_error\x18\n \x01(\t\"\xc7\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12-\n\x06labels\x18\x03 \x03(\x0b\x32\x1d.suanchou.v1.Node.LabelsEntry\x12)\n\tallocated\x18\x04 \x01(\x0b\x32\x16.suanchou.v1.Resources\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x16RegisterClusterRequest\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.suanchou.v1.ClusterSpec\"U\n\x17RegisterClusterResponse\x12%\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x14.suanchou.v1.Cluster\x12\x13\n\x0b\x61gent_token\x18\x02 \x01(\t\"!\n\x11GetClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x13ListClustersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x14ListClustersResponse\x12&\n\x08\x63lusters\x18\x01 \x03(\x0b\x32\x14.suanchou.v1.Cluster\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x14\x43ordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16UncordonClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"7\n\x18\x44\x65registerClusterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64rain\x18\x02 \x01(\x08\"S\n\x19\x44\x65registerClusterResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\x12%\n\x07\x63luster\x18\x02 \x01(\x0b\x32\x14.suanchou.v1.Cluster\"\xda\x01\n\nDepartment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06parent\x18\x04 \x01(\t\x12\x18\n\x10priority_classes\x18\x05 \x03(\t\x12\'\n\x06quotas\x18\x06 \x03(\x0b\x32\x17.suanchou.v1.QuotaGroup\x12%\n\x05usage\x18\x07 \x01(\x0b\x32\x16.suanchou.v1.Resources\"M\n\x17\x43reateDepartmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"$\n\x14GetDepartmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xd6\x01\n\x0fSetQuotaRequest\x12\x12\n\ndepartment\x18\x01 \x01(\t\x12K\n\x10\x63luster_selector\x18\x02 \x03(\x0b\x32\x31.suanchou.v1.SetQuotaRequest.ClusterSelectorEntry\x12*\n\x06quotas\x18\x03 \x03(\x0b\x32\x1a.suanchou.v1.ResourceQuota\x1a\x36\n\x14\x43lusterSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"S\n#SetDepartmentPriorityClassesRequest\x12\x12\n\ndepartment\x18\x01 \x01(\t\x12\x18\n\x10priority_classes\x18\x02 \x03(\t\"V\n\x18\x43reateDepartmentResponse\x12+\n\ndepartment\x18\x01 \x01(\x0b\x32\x17.suanchou.v1.Department\x12\r\n\x05token\x18\x02 \x01(\t\"?\n\x16ListDepartmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"`\n\x17ListDepartmentsResponse\x12,\n\x0b\x64\x65partments\x18\x01 \x03(\x0b\x32\x17.suanchou.v1.Department\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x83\x04\n\x0e\x43lusterService\x12\\\n\x0fRegisterCluster\x12#.suanchou.v1.RegisterClusterRequest\x1a$.suanchou.v1.RegisterClusterResponse\x12\x42\n\nGetCluster\x12\x1e.suanchou.v1.GetClusterRequest\x1a\x14.suanchou.v1.Cluster\x12S\n\x0cListClusters\x12 .suanchou.v1.ListClustersRequest\x1a!.suanchou.v1.ListClustersResponse\x12H\n\rCordonCluster\x12!.suanchou.v1.CordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12L\n\x0fUncordonCluster\x12#.suanchou.v1.UncordonClusterRequest\x1a\x14.suanchou.v1.Cluster\x12\x62\n\x11\x44\x65registerCluster\x12%.suanchou.v1.DeregisterClusterRequest\x1a&.suanchou.v1.DeregisterClusterResponse2\xcd\x03\n\x11\x44\x65partmentService\x12_\n\x10\x43reateDepartment\x12$.suanchou.v1.CreateDepartmentRequest\x1a%.suanchou.v1.CreateDepartmentResponse\x12\\\n\x0fListDepartments\x12#.suanchou.v1.ListDepartmentsRequest\x1a$.suanchou.v1.ListDepartmentsResponse\x12K\n\rGetDepartment\x12!.suanchou.v1.GetDepartmentRequest\x1a\x17.suanchou.v1.Department\x12\x41\n\x08SetQuota\x12\x1c.suanchou.v1.SetQuotaRequest\x1a\x17.suanchou.v1.Department\x12i\n\x1cSetDepartmentPriorityClasses\x12\x30.suanchou.v1.SetDepartmentPriorityClassesRequest\x1a\x17.suanchou.v1.Departmentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,48 +40,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_NODE_LABELSENTRY']._loaded_options = None
   _globals['_NODE_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CLUSTERSPEC']._serialized_start=113
-  _globals['_CLUSTERSPEC']._serialized_end=430
-  _globals['_CLUSTERSPEC_PRICEENTRY']._serialized_start=339
-  _globals['_CLUSTERSPEC_PRICEENTRY']._serialized_end=383
-  _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start=385
-  _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end=430
-  _globals['_CLUSTER']._serialized_start=433
-  _globals['_CLUSTER']._serialized_end=805
-  _globals['_NODE']._serialized_start=808
-  _globals['_NODE']._serialized_end=1007
-  _globals['_NODE_LABELSENTRY']._serialized_start=385
-  _globals['_NODE_LABELSENTRY']._serialized_end=430
-  _globals['_REGISTERCLUSTERREQUEST']._serialized_start=1009
-  _globals['_REGISTERCLUSTERREQUEST']._serialized_end=1073
-  _globals['_REGISTERCLUSTERRESPONSE']._serialized_start=1075
-  _globals['_REGISTERCLUSTERRESPONSE']._serialized_end=1160
-  _globals['_GETCLUSTERREQUEST']._serialized_start=1162
-  _globals['_GETCLUSTERREQUEST']._serialized_end=1195
-  _globals['_LISTCLUSTERSREQUEST']._serialized_start=1197
-  _globals['_LISTCLUSTERSREQUEST']._serialized_end=1257
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=1259
-  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=1346
-  _globals['_CORDONCLUSTERREQUEST']._serialized_start=1348
-  _globals['_CORDONCLUSTERREQUEST']._serialized_end=1384
-  _globals['_UNCORDONCLUSTERREQUEST']._serialized_start=1386
-  _globals['_UNCORDONCLUSTERREQUEST']._serialized_end=1424
-  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_start=1426
-  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_end=1481
-  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_start=1483
-  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_end=1566
-  _globals['_DEPARTMENT']._serialized_start=1568
-  _globals['_DEPARTMENT']._serialized_end=1664
-  _globals['_CREATEDEPARTMENTREQUEST']._serialized_start=1666
-  _globals['_CREATEDEPARTMENTREQUEST']._serialized_end=1727
-  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_start=1729
-  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_end=1815
-  _globals['_LISTDEPARTMENTSREQUEST']._serialized_start=1817
-  _globals['_LISTDEPARTMENTSREQUEST']._serialized_end=1880
-  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_start=1882
-  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_end=1978
-  _globals['_CLUSTERSERVICE']._serialized_start=1981
-  _globals['_CLUSTERSERVICE']._serialized_end=2496
-  _globals['_DEPARTMENTSERVICE']._serialized_start=2499
-  _globals['_DEPARTMENTSERVICE']._serialized_end=2709
+  _globals['_SETQUOTAREQUEST_CLUSTERSELECTORENTRY']._loaded_options = None
+  _globals['_SETQUOTAREQUEST_CLUSTERSELECTORENTRY']._serialized_options = b'8\001'
+  _globals['_CLUSTERSPEC']._serialized_start=150
+  _globals['_CLUSTERSPEC']._serialized_end=467
+  _globals['_CLUSTERSPEC_PRICEENTRY']._serialized_start=376
+  _globals['_CLUSTERSPEC_PRICEENTRY']._serialized_end=420
+  _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_start=422
+  _globals['_CLUSTERSPEC_LABELSENTRY']._serialized_end=467
+  _globals['_CLUSTER']._serialized_start=470
+  _globals['_CLUSTER']._serialized_end=842
+  _globals['_NODE']._serialized_start=845
+  _globals['_NODE']._serialized_end=1044
+  _globals['_NODE_LABELSENTRY']._serialized_start=422
+  _globals['_NODE_LABELSENTRY']._serialized_end=467
+  _globals['_REGISTERCLUSTERREQUEST']._serialized_start=1046
+  _globals['_REGISTERCLUSTERREQUEST']._serialized_end=1110
+  _globals['_REGISTERCLUSTERRESPONSE']._serialized_start=1112
+  _globals['_REGISTERCLUSTERRESPONSE']._serialized_end=1197
+  _globals['_GETCLUSTERREQUEST']._serialized_start=1199
+  _globals['_GETCLUSTERREQUEST']._serialized_end=1232
+  _globals['_LISTCLUSTERSREQUEST']._serialized_start=1234
+  _globals['_LISTCLUSTERSREQUEST']._serialized_end=1294
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_start=1296
+  _globals['_LISTCLUSTERSRESPONSE']._serialized_end=1383
+  _globals['_CORDONCLUSTERREQUEST']._serialized_start=1385
+  _globals['_CORDONCLUSTERREQUEST']._serialized_end=1421
+  _globals['_UNCORDONCLUSTERREQUEST']._serialized_start=1423
+  _globals['_UNCORDONCLUSTERREQUEST']._serialized_end=1461
+  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_start=1463
+  _globals['_DEREGISTERCLUSTERREQUEST']._serialized_end=1518
+  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_start=1520
+  _globals['_DEREGISTERCLUSTERRESPONSE']._serialized_end=1603
+  _globals['_DEPARTMENT']._serialized_start=1606
+  _globals['_DEPARTMENT']._serialized_end=1824
+  _globals['_CREATEDEPARTMENTREQUEST']._serialized_start=1826
+  _globals['_CREATEDEPARTMENTREQUEST']._serialized_end=1903
+  _globals['_GETDEPARTMENTREQUEST']._serialized_start=1905
+  _globals['_GETDEPARTMENTREQUEST']._serialized_end=1941
+  _globals['_SETQUOTAREQUEST']._serialized_start=1944
+  _globals['_SETQUOTAREQUEST']._serialized_end=2158
+  _globals['_SETQUOTAREQUEST_CLUSTERSELECTORENTRY']._serialized_start=2104
+  _globals['_SETQUOTAREQUEST_CLUSTERSELECTORENTRY']._serialized_end=2158
+  _globals['_SETDEPARTMENTPRIORITYCLASSESREQUEST']._serialized_start=2160
+  _globals['_SETDEPARTMENTPRIORITYCLASSESREQUEST']._serialized_end=2243
+  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_start=2245
+  _globals['_CREATEDEPARTMENTRESPONSE']._serialized_end=2331
+  _globals['_LISTDEPARTMENTSREQUEST']._serialized_start=2333
+  _globals['_LISTDEPARTMENTSREQUEST']._serialized_end=2396
+  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_start=2398
+  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_end=2494
+  _globals['_CLUSTERSERVICE']._serialized_start=2497
+  _globals['_CLUSTERSERVICE']._serialized_end=3012
+  _globals['_DEPARTMENTSERVICE']._serialized_start=3015
+  _globals['_DEPARTMENTSERVICE']._serialized_end=3476
 # @@protoc_insertion_point(module_scope)

@@ -339,6 +339,21 @@ class DepartmentServiceStub:
                 request_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.ListDepartmentsRequest.SerializeToString,
                 response_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.ListDepartmentsResponse.FromString,
                 _registered_method=True)
+        self.GetDepartment = channel.unary_unary(
+                '/suanchou.v1.DepartmentService/GetDepartment',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.GetDepartmentRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+                _registered_method=True)
+        self.SetQuota = channel.unary_unary(
+                '/suanchou.v1.DepartmentService/SetQuota',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetQuotaRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+                _registered_method=True)
+        self.SetDepartmentPriorityClasses = channel.unary_unary(
+                '/suanchou.v1.DepartmentService/SetDepartmentPriorityClasses',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentPriorityClassesRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+                _registered_method=True)
 
 
 class DepartmentServiceServicer:
@@ -358,6 +373,31 @@ class DepartmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDepartment(self, request, context):
+        """Reads one department with its quotas, what its subtree uses and borrows, and its pool-wide
+        usage, computed at the call. A department token reads itself and its descendants; any
+        other department is NOT_FOUND to it, as an unknown one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetQuota(self, request, context):
+        """Replaces the department's quotas in one cluster group atomically (an empty list removes
+        the group). Refused (INVALID_ARGUMENT naming the field) when a bound is broken: children's
+        nominal summed above the parent's, for the same resource and group. At most 16 groups.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDepartmentPriorityClasses(self, request, context):
+        """Replaces the priority classes the department's jobs may name; each must exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DepartmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -370,6 +410,21 @@ def add_DepartmentServiceServicer_to_server(servicer, server):
                     servicer.ListDepartments,
                     request_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.ListDepartmentsRequest.FromString,
                     response_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.ListDepartmentsResponse.SerializeToString,
+            ),
+            'GetDepartment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDepartment,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.GetDepartmentRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.SerializeToString,
+            ),
+            'SetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuota,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetQuotaRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.SerializeToString,
+            ),
+            'SetDepartmentPriorityClasses': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDepartmentPriorityClasses,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentPriorityClassesRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -426,6 +481,87 @@ class DepartmentService:
             '/suanchou.v1.DepartmentService/ListDepartments',
             protos_dot_suanchou_dot_v1_dot_admin__pb2.ListDepartmentsRequest.SerializeToString,
             protos_dot_suanchou_dot_v1_dot_admin__pb2.ListDepartmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDepartment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/suanchou.v1.DepartmentService/GetDepartment',
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.GetDepartmentRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/suanchou.v1.DepartmentService/SetQuota',
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.SetQuotaRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDepartmentPriorityClasses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/suanchou.v1.DepartmentService/SetDepartmentPriorityClasses',
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentPriorityClassesRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
             options,
             channel_credentials,
             insecure,

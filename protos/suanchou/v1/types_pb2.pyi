@@ -299,6 +299,7 @@ class JobSpec(google.protobuf.message.Message):
     MAX_RUNTIME_SECONDS_FIELD_NUMBER: builtins.int
     CONSTRAINTS_FIELD_NUMBER: builtins.int
     LABELS_FIELD_NUMBER: builtins.int
+    PRIORITY_CLASS_FIELD_NUMBER: builtins.int
     client_id: builtins.str
     """Caller-chosen idempotency key, unique per department; 1-128 characters. Resubmitting an item
     with a client_id the department already used returns the original job and creates nothing
@@ -309,7 +310,9 @@ class JobSpec(google.protobuf.message.Message):
     name: builtins.str
     """Human-readable name; 0-128 characters."""
     priority: builtins.int
-    """Higher runs first when capacity is short; 0-1000."""
+    """Higher runs first when capacity is short; 0-1000. With `priority_class` set it is the
+    class's value (0 or that value may be sent); the bare number is for jobs without a class.
+    """
     replicas: builtins.int
     """Number of replicas of the gang, 1-1024; unset means 1. An explicit 0 is refused
     (INVALID_ARGUMENT), never read as 1.
@@ -318,6 +321,11 @@ class JobSpec(google.protobuf.message.Message):
     """Longest a replica may run before it is killed and marked FAILED, 1 to 2,592,000 (30 days);
     unset means the scheduler's default. An explicit 0 is refused (INVALID_ARGUMENT): there is
     no "no limit".
+    """
+    priority_class: builtins.str
+    """A priority class (governance.proto) the department is allowed: the job's priority is
+    then the class's value. Unknown: INVALID_ARGUMENT; not allowed for the department:
+    PERMISSION_DENIED; both on this field.
     """
     @property
     def resources(self) -> global___Resources:
@@ -353,9 +361,10 @@ class JobSpec(google.protobuf.message.Message):
         max_runtime_seconds: builtins.int | None = ...,
         constraints: global___Constraints | None = ...,
         labels: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        priority_class: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "constraints", b"constraints", "max_runtime_seconds", b"max_runtime_seconds", "replicas", b"replicas", "resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds"]) -> typing.Literal["max_runtime_seconds"] | None: ...
     @typing.overload
