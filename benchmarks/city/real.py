@@ -98,9 +98,14 @@ class RealCycle:
             self.admin.create_department(dept, dept)
         for c in trace.clusters:
             self.admin.register_cluster(
-                ClusterSpec(name=c.name, region="city", security_level=c.security_level,
-                            xinchuang=c.xinchuang, labels={OWNER: c.department})
-            )  # fmt: skip
+                ClusterSpec(
+                    name=c.name,
+                    region="city",
+                    security_level=c.security_level,
+                    xinchuang=c.xinchuang,
+                    labels={OWNER: c.department},
+                )
+            )
             self._nodes[c.name] = nodes_of(c, own_only)
             self._held[c.name] = {}
             self._sync(c.name)
@@ -114,10 +119,13 @@ class RealCycle:
         """One full-state sync: held runs RUNNING, ended ones SUCCEEDED; starts new leases."""
         held = self._held[cluster]
         reports = [
-            RunReport(run_id, RunState.SUCCEEDED if job in self._done else RunState.RUNNING,
-                      exit_code=0 if job in self._done else None)
+            RunReport(
+                run_id,
+                RunState.SUCCEEDED if job in self._done else RunState.RUNNING,
+                exit_code=0 if job in self._done else None,
+            )
             for run_id, job in held.items()
-        ]  # fmt: skip
+        ]
         reply = self.agents.sync(cluster, f"sim-{cluster}", self._nodes[cluster], reports)
         for run_id in reply.acknowledged:
             held.pop(run_id, None)

@@ -23,10 +23,27 @@ from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
 
 DAY_S = 86_400.0
 DEPARTMENTS = (
-    "公安局", "大数据局", "交通局", "卫健委", "应急管理局", "气象局", "教育局", "人社局",
-    "市场监管局", "生态环境局", "规划和自然资源局", "城市管理局", "水务局", "民政局", "财政局",
-    "税务局", "文旅局", "住建局", "农业农村局", "商务局",
-)  # fmt: skip
+    "公安局",
+    "大数据局",
+    "交通局",
+    "卫健委",
+    "应急管理局",
+    "气象局",
+    "教育局",
+    "人社局",
+    "市场监管局",
+    "生态环境局",
+    "规划和自然资源局",
+    "城市管理局",
+    "水务局",
+    "民政局",
+    "财政局",
+    "税务局",
+    "文旅局",
+    "住建局",
+    "农业农村局",
+    "商务局",
+)
 CPU_SHAPES = ((64, 256), (96, 384), (128, 512))  # cores, GiB
 GPU_SHAPE = (128, 1024, 8)  # cores, GiB, devices
 MAX_DEPARTMENTS = 200
@@ -104,6 +121,10 @@ class Trace:
         return out
 
 
+# department, kind, arrival, replicas, demand, unscaled duration, home cluster
+_Draft = tuple[str, str, float, int, dict[str, int], float, CityCluster]
+
+
 def _rng(seed: int, what: str) -> random.Random:
     return random.Random(f"city/{seed}/{what}")
 
@@ -125,7 +146,9 @@ def _clusters(p: TraceParams, depts: tuple[str, ...]) -> list[CityCluster]:
         sizes[i] += int((p.nodes - len(depts)) * weights[i] / total)
     for k in range(p.nodes - sum(sizes)):
         sizes[k % len(depts)] += 1
-    gpu_owners = set(sorted(range(len(depts)), key=lambda i: -sizes[i])[: round(p.gpu_departments * len(depts))])
+    gpu_owners = set(
+        sorted(range(len(depts)), key=lambda i: -sizes[i])[: round(p.gpu_departments * len(depts))]
+    )
     out: list[CityCluster] = []
     for i, dept in enumerate(depts):
         level = rng.choice((2, 2, 3, 3, 3, 4))
@@ -134,20 +157,33 @@ def _clusters(p: TraceParams, depts: tuple[str, ...]) -> list[CityCluster]:
         cores, gib = rng.choice(CPU_SHAPES[1:] if xc else CPU_SHAPES)
         cpu_nodes = sizes[i] - gpu
         out.append(
-            CityCluster(f"c{i:02d}-cpu", dept, cpu_nodes,
-                        ((CPU, cores * 1000), (MEMORY, gib * 1024)), level, xc)
-        )  # fmt: skip
+            CityCluster(
+                f"c{i:02d}-cpu",
+                dept,
+                cpu_nodes,
+                ((CPU, cores * 1000), (MEMORY, gib * 1024)),
+                level,
+                xc,
+            )
+        )
         if gpu:
             g_cores, g_gib, devices = GPU_SHAPE
             out.append(
-                CityCluster(f"c{i:02d}-gpu", dept, gpu,
-                            ((CPU, g_cores * 1000), (MEMORY, g_gib * 1024), (NVIDIA_GPU, devices)),
-                            level, xc)
-            )  # fmt: skip
+                CityCluster(
+                    f"c{i:02d}-gpu",
+                    dept,
+                    gpu,
+                    ((CPU, g_cores * 1000), (MEMORY, g_gib * 1024), (NVIDIA_GPU, devices)),
+                    level,
+                    xc,
+                )
+            )
     return out
 
 
-def _windows(rng: random.Random, per_week: float, horizon: float, hours: tuple[float, float]) -> list[tuple[float, float]]:
+def _windows(
+    rng: random.Random, per_week: float, horizon: float, hours: tuple[float, float]
+) -> list[tuple[float, float]]:
     count = max(0, round(per_week * horizon / (7 * DAY_S) + rng.uniform(-0.5, 0.5)))
     out = []
     for _ in range(count):
@@ -214,7 +250,7 @@ def generate(p: TraceParams) -> Trace:
     }
     own = {d: [c for c in clusters if c.department == d] for d in depts}
     weights = [sum(c.nodes for c in own[d]) for d in depts]
-    drafts: list[tuple[str, str, float, int, dict[str, int], float, CityCluster]] = []
+    drafts: list[_Draft] = []
     for _ in range(p.jobs):
         dept = rng_dept.choices(depts, weights)[0]
         rhythm = rhythms[dept]
@@ -223,23 +259,36 @@ def generate(p: TraceParams) -> Trace:
             if rng_time.uniform(0, rhythm.peak) < rhythm.at(t):
                 break
         gpu = next((c for c in own[dept] if c.capacity().get(NVIDIA_GPU)), None)
-        kind = "gang" if gpu and rng_shape.random() < 0.15 else rng_shape.choice(("batch",) * 4 + ("analytics",))
+        kind = (
+            "gang"
+            if gpu and rng_shape.random() < 0.15
+            else rng_shape.choice(("batch",) * 4 + ("analytics",))
+        )
         home = gpu if kind == "gang" and gpu else own[dept][0]
         replicas, demand, raw = _shape(rng_shape, kind, home.nodes)
         drafts.append((dept, kind, t, replicas, demand, raw, home))
     jobs = _calibrate(p, drafts, horizon, _rng(p.seed, "flags"))
     jobs.sort(key=lambda j: (j.arrival_s, j.job_id))
-    return Trace(p, depts, tuple(clusters), tuple(jobs), horizon,
-                 {"bursts": {d: r.bursts for d, r in rhythms.items()},
-                  "idle": {d: r.idle for d, r in rhythms.items()}})  # fmt: skip
+    return Trace(
+        p,
+        depts,
+        tuple(clusters),
+        tuple(jobs),
+        horizon,
+        {
+            "bursts": {d: r.bursts for d, r in rhythms.items()},
+            "idle": {d: r.idle for d, r in rhythms.items()},
+        },
+    )
 
 
-def _calibrate(p: TraceParams, drafts: list[tuple[str, str, float, int, dict[str, int], float, CityCluster]],
-               horizon: float, rng: random.Random) -> list[TraceJob]:  # fmt: skip
+def _calibrate(
+    p: TraceParams, drafts: list[_Draft], horizon: float, rng: random.Random
+) -> list[TraceJob]:
     """Scales durations per (department, home cluster) so that work = load x its capacity over
     the period on the cluster's dominant resource; caps a job at a quarter of the period."""
     work: dict[str, float] = {}
-    for dept, _, _, replicas, demand, raw, home in drafts:
+    for _, _, _, replicas, demand, raw, home in drafts:
         cap = home.capacity()
         dominant = max(demand[r] / cap[r] for r in demand if cap.get(r))
         work[home.name] = work.get(home.name, 0.0) + replicas * dominant * raw
@@ -250,11 +299,16 @@ def _calibrate(p: TraceParams, drafts: list[tuple[str, str, float, int, dict[str
         level = rng.randint(0, home.security_level)
         jobs.append(
             TraceJob(
-                job_id=f"j{i:06d}", department=dept, kind=kind, arrival_s=round(t, 3),
-                duration_s=round(duration, 3), replicas=replicas,
-                resources=tuple(sorted(demand.items())), min_security_level=level,
+                job_id=f"j{i:06d}",
+                department=dept,
+                kind=kind,
+                arrival_s=round(t, 3),
+                duration_s=round(duration, 3),
+                replicas=replicas,
+                resources=tuple(sorted(demand.items())),
+                min_security_level=level,
                 xinchuang_required=home.xinchuang and rng.random() < 0.5,
                 priority={"gang": 500, "analytics": 300}.get(kind, 100),
             )
-        )  # fmt: skip
+        )
     return jobs
