@@ -94,6 +94,7 @@ class RealCycle:
         self._held: dict[str, dict[str, str]] = {}
         self._done: set[str] = set()  # trace job ids whose runs have ended
         self.cycles = 0
+        self.final_states: dict[str, int] = {}  # job state -> count, read at close
         for dept in trace.departments:
             self.admin.create_department(dept, dept)
         for c in trace.clusters:
@@ -168,5 +169,8 @@ class RealCycle:
         return [Start(job_id, cluster) for job_id, cluster in starts.items()]
 
     def close(self) -> None:
+        # Read before the store goes: how the scheduler itself saw the jobs end.
+        with self.store.unit(write=False) as tx:
+            self.final_states = {state.value: n for state, n in tx.jobs.count_by_state().items()}
         self.store.dispose()
         self._tmp.cleanup()
