@@ -28,8 +28,10 @@ from benchmarks.measure import machine_info
 from scheduler import logs
 
 POLICIES = ("separate", "kueue", "slurm", "suanchou")
-QUICK = {"departments": 20, "nodes": 100, "jobs": 1000, "days": 7.0}
-DEFAULT = {"departments": 20, "nodes": 200, "jobs": 3000, "days": 7.0}
+# A week; 50 nodes so that 1,000 jobs fill them to about the target load (trace.meta["load"]).
+QUICK = {"departments": 20, "nodes": 50, "jobs": 1000, "days": 7.0}
+# The month: 50,000 jobs on 1,000 nodes.
+DEFAULT = {"departments": 20, "nodes": 1000, "jobs": 50_000, "days": 30.0}
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
@@ -224,6 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     machine = machine_info()
     trace = generate(params)
+    print(
+        f"trace: {len(trace.jobs)} jobs, {params.nodes} nodes in {len(trace.clusters)} clusters, "
+        f"{params.days:g} days, load {trace.meta['load']:.3f}",
+        file=sys.stderr,
+    )
     metrics = []
     for name in names:
         result = run(make_policy(name, trace, args.solver_time_limit), trace, args.cycle)
@@ -249,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "policies": names,
             "clusters": len(trace.clusters),
             "capacity": trace.capacity(),
+            "achieved_load": trace.meta["load"],
         },
     }
     json_path, csv_path = write(args.out, metrics, header)

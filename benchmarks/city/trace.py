@@ -266,8 +266,11 @@ def generate(p: TraceParams) -> Trace:
         )
         home = gpu if kind == "gang" and gpu else own[dept][0]
         replicas, demand, raw = _shape(rng_shape, kind, home.nodes)
+        # The gang must fit its own cluster when empty, or separate clusters could never run it.
+        per_node = min(q // demand[r] for r, q in home.node_capacity if demand.get(r))
+        replicas = min(replicas, home.nodes * per_node)
         drafts.append((dept, kind, t, replicas, demand, raw, home))
-    jobs = _calibrate(p, drafts, horizon, _rng(p.seed, "flags"))
+    jobs, achieved = _calibrate(p, drafts, horizon, _rng(p.seed, "flags"))
     jobs.sort(key=lambda j: (j.arrival_s, j.job_id))
     return Trace(
         p,
@@ -278,24 +281,51 @@ def generate(p: TraceParams) -> Trace:
         {
             "bursts": {d: r.bursts for d, r in rhythms.items()},
             "idle": {d: r.idle for d, r in rhythms.items()},
+            "load_by_cluster": achieved,
+            # Node-weighted: the share of the pool's dominant capacity the trace's work fills.
+            "load": sum(achieved.get(c.name, 0.0) * c.nodes for c in clusters) / p.nodes,
         },
     )
 
 
+def _scale(items: list[tuple[float, float]], target: float, cap: float) -> float:
+    """The factor s with sum of weight x min(raw x s, cap) = target (water filling: the jobs a
+    cap stops carry their remaining work to the others), or the largest useful one."""
+    if sum(w for w, _ in items) * cap <= target:
+        return max(cap / raw for _, raw in items)
+    low, high = 0.0, 1.0
+    while sum(w * min(raw * high, cap) for w, raw in items) < target:
+        high *= 2
+    for _ in range(60):
+        mid = (low + high) / 2
+        if sum(w * min(raw * mid, cap) for w, raw in items) < target:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
 def _calibrate(
     p: TraceParams, drafts: list[_Draft], horizon: float, rng: random.Random
-) -> list[TraceJob]:
-    """Scales durations per (department, home cluster) so that work = load x its capacity over
-    the period on the cluster's dominant resource; caps a job at a quarter of the period."""
-    work: dict[str, float] = {}
+) -> tuple[list[TraceJob], dict[str, float]]:
+    """Scales durations per home cluster so that the work on the cluster's dominant resource
+    (replicas x duration x the demand's share of the cluster) is `load` x the period, with no
+    job longer than a quarter of the period. Returns the jobs and the load each cluster got
+    (below `load` where too few jobs, all at the cap, cannot carry it)."""
+    cap = horizon / 4
+    items: dict[str, list[tuple[float, float]]] = {}
     for _, _, _, replicas, demand, raw, home in drafts:
-        cap = home.capacity()
-        dominant = max(demand[r] / cap[r] for r in demand if cap.get(r))
-        work[home.name] = work.get(home.name, 0.0) + replicas * dominant * raw
+        size = home.capacity()
+        dominant = max(demand[r] / size[r] for r in demand if size.get(r))
+        items.setdefault(home.name, []).append((replicas * dominant, raw))
+    scale = {name: _scale(v, p.load * horizon, cap) for name, v in items.items()}
+    achieved = {
+        name: sum(w * min(raw * scale[name], cap) for w, raw in v) / horizon
+        for name, v in items.items()
+    }
     jobs = []
     for i, (dept, kind, t, replicas, demand, raw, home) in enumerate(drafts):
-        scale = p.load * horizon / work[home.name]
-        duration = max(60.0, min(raw * scale, horizon / 4))
+        duration = max(60.0, min(raw * scale[home.name], cap))
         level = rng.randint(0, home.security_level)
         jobs.append(
             TraceJob(
@@ -311,4 +341,4 @@ def _calibrate(
                 priority={"gang": 500, "analytics": 300}.get(kind, 100),
             )
         )
-    return jobs
+    return jobs, achieved

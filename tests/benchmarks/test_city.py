@@ -38,6 +38,7 @@ def test_generator_respects_its_parameters() -> None:
     """Departments, nodes, jobs and period are as asked, and every job fits its own clusters."""
     params = TraceParams(departments=6, nodes=40, jobs=300, days=3.0, seed=2)
     trace = generate(params)
+    assert 0.3 < float(trace.meta["load"]) <= params.load + 1e-9  # type: ignore[arg-type]
     assert len(trace.departments) == 6
     assert sum(c.nodes for c in trace.clusters) == 40
     assert len(trace.jobs) == 300
@@ -53,8 +54,8 @@ def test_generator_respects_its_parameters() -> None:
             if c.department == job.department
             and c.security_level >= job.min_security_level
             and (c.xinchuang or not job.xinchuang_required)
-            and all(dict(c.node_capacity).get(r, 0) >= q for r, q in job.resources)
-            and c.nodes >= (job.replicas if NVIDIA_GPU in job.demand() else 1)
+            and c.nodes * min(dict(c.node_capacity).get(r, 0) // q for r, q in job.resources)
+            >= job.replicas
         ]
         assert own, f"{job.job_id} cannot run on its department's clusters"
     assert any(NVIDIA_GPU in j.demand() and j.replicas > 1 for j in generate(TraceParams()).jobs)
