@@ -38,6 +38,7 @@ class Pool:
             size = tuple(q for _, q in c.node_capacity)
             self.groups[c.name] = _Group(c, names, size, [list(size) for _ in range(c.nodes)])
         self._eligible: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._failed: set[tuple[object, ...]] = set()  # shapes that fit nowhere now
         self._domain = {
             c.name: Cluster(
                 ClusterSpec(c.name, "city", security_level=c.security_level, xinchuang=c.xinchuang),
@@ -62,6 +63,10 @@ class Pool:
         self, job: TraceJob, clusters: Sequence[str] | None = None
     ) -> tuple[str, list[int]] | None:
         """(cluster, node index per replica) of the best fit, or None if it fits nowhere now."""
+        key = (job.min_security_level, job.xinchuang_required, job.resources, job.replicas,
+               None if clusters is None else tuple(clusters))  # fmt: skip
+        if key in self._failed:  # taking capacity never makes a failed shape fit
+            return None
         best: tuple[float, str, list[int]] | None = None
         demand = job.demand()
         for name in clusters if clusters is not None else self.eligible(job):
@@ -72,7 +77,10 @@ class Pool:
             found = _fit(g, need, job.replicas)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], name, found[1])
-        return None if best is None else (best[1], best[2])
+        if best is None:
+            self._failed.add(key)
+            return None
+        return best[1], best[2]
 
     def take(self, cluster: str, nodes: list[int], job: TraceJob, sign: int = -1) -> None:
         g = self.groups[cluster]
@@ -84,6 +92,7 @@ class Pool:
 
     def give(self, cluster: str, nodes: list[int], job: TraceJob) -> None:
         self.take(cluster, nodes, job, sign=+1)
+        self._failed.clear()
 
     def copy(self) -> Pool:
         twin = Pool.__new__(Pool)
@@ -91,7 +100,7 @@ class Pool:
             n: _Group(g.cluster, g.resources, g.size, [list(row) for row in g.free])
             for n, g in self.groups.items()
         }
-        twin._eligible, twin._domain = self._eligible, self._domain
+        twin._eligible, twin._domain, twin._failed = self._eligible, self._domain, set()
         return twin
 
 

@@ -1,10 +1,12 @@
-"""Kueue-like: the pool as one cohort, one ClusterQueue per department, StrictFIFO.
+"""Kueue-like: the pool as one cohort, one ClusterQueue per department, BestEffortFIFO.
 
 Each department's nominal quota is what it contributed (per resource); it may borrow any idle
 capacity of the cohort (no borrowing or lending limit). At each decision the heads of the
 department queues compete: a head that fits within its department's nominal goes before one
 that needs to borrow, then the older head first (Kueue's ordering of ClusterQueues in a cohort
-with borrowing). StrictFIFO: a department whose head does not fit admits nothing behind it.
+with borrowing). BestEffortFIFO (Kueue's default queueing strategy): a workload that does not
+fit is set aside and the ones behind it are tried; `strict=True` gives StrictFIFO, where a
+department whose head does not fit admits nothing behind it.
 Admission places the gang greedily (best fit, `benchmarks.city.greedy`).
 
 Simplified against the real Kueue: no preemption to reclaim borrowed capacity (a department
@@ -26,7 +28,8 @@ from benchmarks.city.trace import Trace, TraceJob
 class KueueLike:
     name = "kueue"
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace, *, strict: bool = False) -> None:
+        self._strict = strict
         self._pool = Pool(trace)
         self._queues: dict[str, deque[TraceJob]] = {d: deque() for d in trace.departments}
         self._nominal = {d: trace.capacity(d) for d in trace.departments}
@@ -54,22 +57,33 @@ class KueueLike:
 
     def schedule(self, now: float) -> list[Start]:
         starts: list[Start] = []
-        blocked: set[str] = set()
+        # Per department, how far down its queue this decision has looked.
+        cursor = dict.fromkeys(self._queues, 0)
+        admitted: dict[str, list[int]] = {d: [] for d in self._queues}
         while True:
-            heads = [q[0] for d, q in self._queues.items() if q and d not in blocked]
+            heads = [q[cursor[d]] for d, q in self._queues.items() if cursor[d] < len(q)]
             if not heads:
-                return starts
+                break
             heads.sort(key=lambda j: (not self._within_nominal(j), j.arrival_s, j.job_id))
             head = heads[0]
+            dept = head.department
             found = self._pool.place(head)
             if found is None:
-                blocked.add(head.department)  # StrictFIFO: nothing behind it either
+                # StrictFIFO: nothing behind it either; BestEffortFIFO: try the next one.
+                cursor[dept] = len(self._queues[dept]) if self._strict else cursor[dept] + 1
                 continue
-            self._queues[head.department].popleft()
+            admitted[dept].append(cursor[dept])
+            cursor[dept] += 1
             self._pool.take(*found, head)
             self._where[head.job_id] = found
             self._book(head, +1)
             starts.append(Start(head.job_id, found[0]))
+        for dept, taken in admitted.items():
+            if taken:
+                gone = set(taken)
+                queue = self._queues[dept]
+                self._queues[dept] = deque(j for i, j in enumerate(queue) if i not in gone)
+        return starts
 
     def close(self) -> None:
         pass
