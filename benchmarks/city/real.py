@@ -1,0 +1,176 @@
+"""The real scheduler as a policy: suanchou's service layer, store and cycle on simulated time.
+
+A Store on a SQLite file in a temporary folder, a ManualClock, and AdminService, JobsService,
+AgentSyncService and SchedulingCycle built as the server builds them. Jobs enter through
+JobsService.submit (client_id = the trace's job id); one SchedulingCycle.run_once is one
+decision (the solver runs on wall-clock time, `solver_time_limit_s` per cycle); simulated
+agents call AgentSyncService.sync directly with their nodes and the full state of the runs they
+hold, as the real agent does: a leased run is started at once and reported RUNNING on the
+cluster's next sync, SUCCEEDED once its duration has elapsed.
+
+Two policies use it: `suanchou` (the pooled cycle) and `separate` (the same cycle, but every
+node carries `owner=<department>` and every job a node_selector on it, so each department runs
+only on the clusters it contributed: today's city). Agents are never silent (heartbeats are not
+simulated), so the lease timeout is set beyond any simulated period.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.city.sim import Start
+from benchmarks.city.trace import CityCluster, Trace, TraceJob
+from scheduler.domain.models import ClusterSpec, Constraints, JobSpec, Node
+from scheduler.domain.states import RunState
+from scheduler.domain.validation import MAX_BATCH
+from scheduler.service.admin import AdminService
+from scheduler.service.agent_sync import AgentSyncService, RunReport
+from scheduler.service.clock import ManualClock
+from scheduler.service.cycle import SchedulingCycle
+from scheduler.service.jobs import JobsService
+from scheduler.service.liveness import Liveness
+from scheduler.service.settings import SchedulerSettings
+from scheduler.state import Store
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+NEVER_SILENT_S = 10 * 366 * 86_400.0
+OWNER = "owner"
+
+
+def nodes_of(cluster: CityCluster, owner_label: bool) -> list[Node]:
+    labels = {OWNER: cluster.department} if owner_label else {}
+    return [
+        Node(cluster.name, f"{cluster.name}-n{i:04d}", dict(cluster.node_capacity), labels)
+        for i in range(cluster.nodes)
+    ]
+
+
+def job_spec(job: TraceJob, own_only: bool) -> JobSpec:
+    return JobSpec(
+        client_id=job.job_id,
+        command=("simulated",),
+        resources=job.demand(),
+        name=job.kind,
+        priority=job.priority,
+        replicas=job.replicas,
+        max_runtime_seconds=max(1, int(job.duration_s) + 1),
+        constraints=Constraints(
+            min_security_level=job.min_security_level,
+            xinchuang_required=job.xinchuang_required,
+            node_selector={OWNER: job.department} if own_only else {},
+        ),
+    )
+
+
+class RealCycle:
+    """`own_only=False`: suanchou (pooled); True: separate clusters through the same cycle."""
+
+    def __init__(
+        self, trace: Trace, *, own_only: bool = False, solver_time_limit_s: float = 0.2
+    ) -> None:
+        self.name = "separate" if own_only else "suanchou"
+        self._own_only = own_only
+        self._tmp = tempfile.TemporaryDirectory(prefix="city-")
+        self.store = Store(f"sqlite:///{Path(self._tmp.name) / 'city.db'}")
+        self.clock = ManualClock(EPOCH)
+        self._settings = SchedulerSettings(
+            sync_interval_s=60.0,
+            lease_timeout_s=NEVER_SILENT_S,
+            max_attempts=3,
+            default_max_runtime_s=int(trace.horizon_s * 10),
+            solver_time_limit_s=solver_time_limit_s,
+        )
+        liveness = Liveness()
+        started = self.clock.now()
+        self.admin = AdminService(self.store, self.clock, self._settings, started, liveness)
+        self.jobs = JobsService(self.store, self.clock, self._settings)
+        self.agents = AgentSyncService(self.store, self.clock, self._settings, liveness)
+        self.cycle = SchedulingCycle(self.store, self.clock, self._settings, started, liveness)
+        self._nodes: dict[str, list[Node]] = {}
+        # Per cluster, what its simulated agent holds: run_id -> trace job id.
+        self._held: dict[str, dict[str, str]] = {}
+        self._done: set[str] = set()  # trace job ids whose runs have ended
+        self.cycles = 0
+        self.final_states: dict[str, int] = {}  # job state -> count, read at close
+        for dept in trace.departments:
+            self.admin.create_department(dept, dept)
+        for c in trace.clusters:
+            self.admin.register_cluster(
+                ClusterSpec(
+                    name=c.name,
+                    region="city",
+                    security_level=c.security_level,
+                    xinchuang=c.xinchuang,
+                    labels={OWNER: c.department},
+                )
+            )
+            self._nodes[c.name] = nodes_of(c, own_only)
+            self._held[c.name] = {}
+            self._sync(c.name)
+
+    def _at(self, now: float) -> None:
+        delta = now - (self.clock.now() - EPOCH).total_seconds()
+        if delta > 0:
+            self.clock.advance(delta)
+
+    def _sync(self, cluster: str) -> None:
+        """One full-state sync: held runs RUNNING, ended ones SUCCEEDED; starts new leases."""
+        held = self._held[cluster]
+        reports = [
+            RunReport(
+                run_id,
+                RunState.SUCCEEDED if job in self._done else RunState.RUNNING,
+                exit_code=0 if job in self._done else None,
+            )
+            for run_id, job in held.items()
+        ]
+        reply = self.agents.sync(cluster, f"sim-{cluster}", self._nodes[cluster], reports)
+        for run_id in reply.acknowledged:
+            held.pop(run_id, None)
+        for lease in reply.start:
+            held[lease.run.run_id] = lease.job.spec.client_id
+
+    def submit(self, jobs: Sequence[TraceJob], now: float) -> None:
+        self._at(now)
+        by_dept: dict[str, list[JobSpec]] = {}
+        for job in jobs:
+            by_dept.setdefault(job.department, []).append(job_spec(job, self._own_only))
+        for dept, specs in by_dept.items():
+            for i in range(0, len(specs), MAX_BATCH):
+                for out in self.jobs.submit(dept, specs[i : i + MAX_BATCH]):
+                    if out.error is not None or out.state is None or out.state.terminal:
+                        raise RuntimeError(f"{self.name}: {out.client_id} not queued: {out}")
+
+    def finish(self, jobs: Sequence[TraceJob], now: float) -> None:
+        self._at(now)
+        ended = {j.job_id for j in jobs}
+        self._done |= ended
+        for cluster, held in self._held.items():
+            if any(job in ended for job in held.values()):
+                self._sync(cluster)
+
+    def schedule(self, now: float) -> list[Start]:
+        self._at(now)
+        report = self.cycle.run_once()
+        self.cycles += 1
+        if not report.placed:
+            return []
+        with self.store.unit(write=False) as tx:
+            leased = {r.cluster for r in tx.runs.active() if r.state is RunState.LEASED}
+        starts: dict[str, str] = {}
+        for cluster in sorted(leased):
+            before = set(self._held[cluster])
+            self._sync(cluster)
+            for run_id in set(self._held[cluster]) - before:
+                starts[self._held[cluster][run_id]] = cluster
+        return [Start(job_id, cluster) for job_id, cluster in starts.items()]
+
+    def close(self) -> None:
+        # Read before the store goes: how the scheduler itself saw the jobs end.
+        with self.store.unit(write=False) as tx:
+            self.final_states = {state.value: n for state, n in tx.jobs.count_by_state().items()}
+        self.store.dispose()
+        self._tmp.cleanup()
