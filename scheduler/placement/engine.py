@@ -94,6 +94,10 @@ _NODE_FILL_SHARE = 0.3
 Stage = tuple[str, Callable[[], None]]
 
 
+# Stages that only bound the answer; every other stage tries to place jobs.
+_NOT_PLACING = frozenset({"lp_bound"})
+
+
 @dataclass
 class _Candidate:
     source: str
@@ -221,15 +225,25 @@ class _Run:
     def run(self, warm_start: Solution | None) -> Outcome:
         self._starts(warm_start)
         done = "warm_start" if warm_start is not None else "start"
+        # The gap is relative to an objective that counts work already running, so a warm
+        # start of running work alone can be within the target while a small queued job that
+        # fits stays queued, cycle after cycle (found by the city simulator): the target may
+        # stop the run only once a stage has tried to place what the start leaves unplaced.
+        tried = False
         for name, stage in self._plan():
             if self.proven_infeasible:
                 break
-            if self._reached():
+            if (tried or self._all_placed()) and self._reached():
                 self._early_stop(after=done)
                 break
             stage()
             done = name
+            tried = tried or name not in _NOT_PLACING
         return self._outcome()
+
+    def _all_placed(self) -> bool:
+        best = self.pool.best
+        return best is not None and all(a is not None for a in best.solution.assignment)
 
     def _plan(self) -> list[Stage]:
         """The stages after the starts, in order; the run stops between any two of them once

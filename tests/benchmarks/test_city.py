@@ -128,11 +128,6 @@ def test_percentile_and_jain_on_hand_worked_cases() -> None:
     assert jain([1.0, 0.0, 0.0, 0.0]) == pytest.approx(0.25)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the cycle's gap_target (0.1% of an objective that counts running work) stops the "
-    "solver on its warm start before it places a small job that fits (found by this simulator)",
-)
 def test_real_cycle_places_a_small_job_that_fits_beside_high_priority_running_work() -> None:
     """A 1-core job arriving while high-priority work fills half of every node starts at the
     next cycle."""

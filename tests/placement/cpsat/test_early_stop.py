@@ -102,13 +102,15 @@ def test_warm_start_at_the_optimum_is_returned_as_is(gap: float) -> None:
 
 
 def test_warm_start_within_target_skips_the_search(churned: tuple[Problem, Solution]) -> None:
-    """A warm start that already meets a generous target is returned after the LP bound."""
+    """A warm start that meets a generous target but leaves jobs unplaced is not returned as is:
+    one stage that places (LP rounding) runs first, then the target skips greedy and LNS. (The
+    gap counts running work, so a start can be "within 0.1%" with a fitting job left queued.)"""
     p, warm = churned
+    assert any(a is None for a in warm.assignment)
     o, events = _solve(p, EngineParams(time_limit_s=5.0, exact_max_pairs=10, gap_target=0.5), warm)
-    assert o.source in ("warm_start", "stay")
     assert o.gap is not None and o.gap <= 0.5
     assert o.timings.greedy_ms == 0 and o.timings.lns_ms == 0
-    assert _stops(events) == ["lp_bound"]
+    assert _stops(events) == ["lp_round"]
 
 
 def test_good_warm_start_searches_what_changed_first(
