@@ -102,18 +102,20 @@ class AgentSyncService:
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
             tx.clusters.set_agent_error(cluster, agent_error[:MAX_AGENT_ERROR])
             nodes_changed = tx.clusters.replace_nodes(cluster, nodes, now)
-            # Job rows before run rows, as a cancel takes them (Jobs.lock).
+            # Job rows before run rows, as a cancel takes them (Jobs.lock). The runs read here
+            # only name the jobs to lock; they are read again below, under the locks, because a
+            # cancel may have committed in between (PostgreSQL, READ COMMITTED).
             known = tx.runs.get_many([r.run_id for r in reports])
             active = tx.runs.active(cluster=cluster)
             tx.jobs.lock([r.job_id for r in (*known.values(), *active)])
             ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}
+            active = [r for r in tx.runs.active(cluster=cluster) if r.run_id not in reported]
+            leased = tx.jobs.get_many(r.job_id for r in active if r.state is RunState.LEASED)
             start: list[Lease] = []
-            for run in tx.runs.active(cluster=cluster):
-                if run.run_id in reported:
-                    continue
+            for run in active:
                 if run.state is RunState.LEASED:
-                    start.append(Lease(run, tx.jobs.get(run.job_id)))
+                    start.append(Lease(run, leased[run.job_id]))
                 else:
                     # The agent acknowledged this run once and no longer holds it (restarted,
                     # or it lost the process): it is gone and must not come back.
