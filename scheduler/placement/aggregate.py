@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from scheduler.placement.evaluator import job_work
 from scheduler.placement.model import Override, Problem
+from scheduler.placement.quota_scope import QuotaScopes
 
 WHOLE = 1000  # thousandths of a GPU device
 
@@ -91,7 +92,9 @@ class View:
         for o in p.overrides:
             self.overrides.setdefault(o.job, {})[o.node_type] = o
         self.in_service = frozenset(j for s in p.services for j in s.jobs)
-        self.quota_departments = frozenset(q.department for q in p.quotas)
+        self.scopes = QuotaScopes(p)
+        # Departments some quota counts (as a member): jobs of others are never quota-bound.
+        self.quota_departments = self.scopes.departments
         self.fixed = tuple(
             cur is not None and mc < 0 and pc < 0
             for cur, mc, pc in zip(self.current, self.move_cost, self.preempt_cost, strict=True)

@@ -40,6 +40,7 @@ from scheduler.placement import devices
 from scheduler.placement.evaluator import DEFAULT_WEIGHTS, Evaluation, Evaluator, job_work
 from scheduler.placement.model import ObjectiveWeights, Override, Solution
 from scheduler.placement.node_pool import Accept, Layout, Need, Pool, extended
+from scheduler.placement.quota_scope import QuotaScopes
 
 if TYPE_CHECKING:
     from scheduler.placement.model import Problem
@@ -75,12 +76,8 @@ class _Greedy:
         for o in p.overrides:
             self.overrides.setdefault(o.job, {})[o.node_type] = o
         self.departments = p.job_department or (-1,) * p.num_jobs
-        self.quota_left: dict[tuple[int, int], int] = {
-            (q.department, q.resource): q.nominal + q.borrow_limit for q in p.quotas
-        }
-        self.quota_resources: dict[int, list[int]] = {}
-        for q in p.quotas:
-            self.quota_resources.setdefault(q.department, []).append(q.resource)
+        self.scopes = QuotaScopes(p)
+        self.quota_used = [0] * len(p.quotas)
         self.services = _Services(p)
         self.new_jobs: set[int] = set()
         self.banned: set[int] = set()  # taken back by `repair`: never placed again
@@ -99,6 +96,9 @@ class _Greedy:
             if o is not None and o.demand is not None:
                 return o.demand
         return self.p.job_demand[j]
+
+    def _node_demand(self, j: int, n: int) -> tuple[int, ...]:
+        return self.demand(j, self.types[n])
 
     def pool_demand(self, j: int, node_type: int) -> tuple[tuple[int, ...], Need]:
         """(demand in pool dimensions, its non-zero entries) of one replica on that node type."""
@@ -150,9 +150,8 @@ class _Greedy:
         self.assignment[j] = nodes
         if any(ids):
             self.device_ids[j] = tuple(ids)
-        dept = self.departments[j]
-        for r in self.quota_resources.get(dept, ()):
-            self.quota_left[(dept, r)] -= sum(self.demand(j, self.types[n])[r] for n in nodes)
+        if self.quota_used:
+            self.scopes.add(self.quota_used, j, nodes, self._node_demand)
         self.services.record(j, nodes, 1)
 
     def _remove(self, j: int) -> None:
@@ -161,9 +160,8 @@ class _Greedy:
         ids = self.device_ids[j] or ((),) * len(nodes)
         for n, dev in zip(nodes, ids, strict=True):
             self.pool.release(n, self.pool_demand(j, self.types[n])[0], dev)
-        dept = self.departments[j]
-        for r in self.quota_resources.get(dept, ()):
-            self.quota_left[(dept, r)] += sum(self.demand(j, self.types[n])[r] for n in nodes)
+        if self.quota_used:
+            self.scopes.add(self.quota_used, j, nodes, self._node_demand, -1)
         self.services.record(j, nodes, -1)
         self.assignment[j] = None
         self.device_ids[j] = None
@@ -206,12 +204,16 @@ class _Greedy:
         return (p.job_nodes[j], p.job_demand[j], p.job_replicas[j])
 
     def _quota_possible(self, j: int) -> bool:
+        """False if a quota covering the job in every group has no room for it (a cheap test
+        before the search; scoped quotas are checked where the replicas land)."""
         dept = self.departments[j]
-        if dept not in self.quota_resources or j in self.overrides:
+        if dept not in self.scopes.departments or j in self.overrides:
             return True
         reps, demand = self.p.job_replicas[j], self.p.job_demand[j]
+        quotas, limit, used = self.p.quotas, self.scopes.limit, self.quota_used
         return all(
-            reps * demand[r] <= self.quota_left[(dept, r)] for r in self.quota_resources[dept]
+            quotas[q].groups or used[q] + reps * demand[quotas[q].resource] <= limit[q]
+            for q in self.scopes.of_department[dept]
         )
 
     def _cheapest_groups(self, j: int, groups: list[int]) -> list[int]:
@@ -285,12 +287,9 @@ class _Greedy:
         return True
 
     def _quota_fits(self, j: int, nodes: Sequence[int]) -> bool:
-        dept = self.departments[j]
-        for r in self.quota_resources.get(dept, ()):
-            use = sum(self.demand(j, self.types[n])[r] for n in nodes)
-            if use > self.quota_left[(dept, r)]:
-                return False
-        return True
+        if not self.quota_used:
+            return True
+        return self.scopes.fits(self.quota_used, j, nodes, self._node_demand)
 
     def _choose(self, j: int, specs: Specs, chosen: Sequence[int]) -> int | None:
         """The rule's node for the next replica of j, or None if none fits."""

@@ -152,25 +152,32 @@ def _order_identical_devices(parts: Parts, n: int, empty: list[int]) -> None:
 
 
 def add_quotas(parts: Parts) -> None:
-    """Per department and resource: usage <= nominal + borrowing limit."""
-    for (d, r), quota in sorted(parts.facts.quota.items()):
-        lin = department_usage(parts, d, r)
-        _at_most(parts, lin, quota.nominal + quota.borrow_limit)
+    """Per quota: usage of its members in its groups <= nominal + borrowing limit."""
+    for q, limit in enumerate(parts.facts.scopes.limit):
+        _at_most(parts, quota_usage(parts, q), limit)
 
 
-def department_usage(parts: Parts, d: int, r: int) -> Lin:
-    """Usage of resource r by department d: fixed jobs plus decided replicas (memoised)."""
-    lin = parts.dept_usage.get((d, r))
+def quota_usage(parts: Parts, q: int) -> Lin:
+    """Usage of quota q: fixed jobs plus decided replicas of its members in its groups
+    (memoised)."""
+    lin = parts.quota_usage.get(q)
     if lin is None:
         facts = parts.facts
-        lin = Lin(parts.fixed.dept_usage.get((d, r), 0))
-        for u in parts.by_department.get(d, ()):
-            rep = parts.classes[u].rep
-            for n in parts.nodes_of[u]:
-                demand = facts.demand(rep, n)[r]
-                if demand:
-                    lin.add(parts.x[u, n], demand, parts.ub[u, n])
-        parts.dept_usage[d, r] = lin
+        quota = facts.p.quotas[q]
+        groups = frozenset(quota.groups)
+        node_group = facts.p.node_group
+        r = quota.resource
+        lin = Lin(parts.fixed.quota_usage[q] if parts.fixed.quota_usage else 0)
+        for d in quota.member_departments():
+            for u in parts.by_department.get(d, ()):
+                rep = parts.classes[u].rep
+                for n in parts.nodes_of[u]:
+                    if groups and node_group[n] not in groups:
+                        continue
+                    demand = facts.demand(rep, n)[r]
+                    if demand:
+                        lin.add(parts.x[u, n], demand, parts.ub[u, n])
+        parts.quota_usage[q] = lin
     return lin
 
 
@@ -307,24 +314,34 @@ def _depends(parts: Parts, jobs: tuple[int, ...], targets: tuple[int, ...], key:
 
 
 def add_eviction_rule(parts: Parts) -> None:
-    """A running job may be left out only if a higher-priority job newly arrives on one of its
-    former nodes, or its department borrows (before this decision) a resource it uses."""
+    """A running job may be left out only if a job that may preempt it (higher priority;
+    allowed to, of its department) newly arrives on one of its former nodes, or a quota
+    covering it is above nominal before this decision (reclaim). At most max_evictions
+    running jobs are left out."""
     facts = parts.facts
+    left_out = Lin(len(parts.fixed.evicted))
     for u, cls in enumerate(parts.classes):
         j = cls.rep
         placed = parts.placed[u]
         if facts.running(j) and facts.preemptible(j) and not isinstance(placed, int):
             _justify(parts, j, placed)
+            # Running jobs are classes of one: 1 - placed is "evicted".
+            left_out.const += 1
+            left_out.add(placed, -1)
+        elif facts.running(j) and isinstance(placed, int) and placed == 0:
+            left_out.const += 1
     for j in parts.fixed.evicted:
         _justify(parts, j, 0)
+    cap = facts.p.max_evictions
+    if cap >= 0:
+        _at_most(parts, left_out, cap)
 
 
 def _justify(parts: Parts, j: int, placed: IntVar | int) -> None:
     facts = parts.facts
     if facts.borrows(j):
         return  # quota reclaim: justified whatever else is decided
-    p = facts.p
-    prio = p.job_priority[j]
+    may_evict = facts.scopes.may_evict
     current = facts.current_count[j]
     assert current is not None
     inc = parts.scope.incumbent
@@ -332,8 +349,7 @@ def _justify(parts: Parts, j: int, placed: IntVar | int) -> None:
     for a in current:
         if a in parts.scope.nodes:
             for u in parts.on_node.get(a, ()):
-                rep = parts.classes[u].rep
-                if p.job_priority[rep] > prio:
+                if may_evict(parts.classes[u].rep, j):
                     # Replicas beyond the ones it had there: x - min(former count, x).
                     arrivals.add(parts.x[u, a])
                     arrivals.add(parts.kept.get((u, a), 0), -1)
@@ -342,9 +358,7 @@ def _justify(parts: Parts, j: int, placed: IntVar | int) -> None:
             fixed_jobs = parts.incumbent_on_node.get(a, [])
         if inc is not None:
             arrivals.const += sum(
-                1
-                for k in fixed_jobs
-                if p.job_priority[k] > prio and facts.arrived(k, inc.assignment[k], a)
+                1 for k in fixed_jobs if may_evict(k, j) and facts.arrived(k, inc.assignment[k], a)
             )
     if isinstance(placed, int) and not arrivals.has_vars:
         return  # fixed on both sides: the incumbent already satisfied it

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from scheduler.placement.model import Problem, Quota, Solution
+from scheduler.placement.model import Problem, Solution
+from scheduler.placement.quota_scope import QuotaScopes
 
 WHOLE = 1000  # thousandths of a GPU device
 
@@ -56,7 +57,7 @@ class Facts:
             if o.cost is not None:
                 self.override_cost[o.job, o.node_type] = o.cost
         self.overridden = frozenset(o.job for o in p.overrides)
-        self.quota: dict[tuple[int, int], Quota] = {(q.department, q.resource): q for q in p.quotas}
+        self.scopes = QuotaScopes(p)
         self.services_of: tuple[tuple[int, ...], ...] = _services_of(p)
         # Replica counts per node of each running job (replicas are interchangeable).
         self.current_count: tuple[dict[int, int] | None, ...] = tuple(
@@ -65,7 +66,9 @@ class Facts:
         self.group_nodes: tuple[tuple[int, ...], ...] = _group_nodes(p)
         self._money: dict[tuple[int, int, int], int] = {}
         self._eligible_sets: dict[int, frozenset[int]] = {}
-        self.borrowing_now = _borrowing_now(self)
+        # Quotas whose running jobs use more than nominal now: their borrowers may be reclaimed.
+        self.running_quota_usage = self.scopes.running_usage(self.current, self.demand)
+        self.above_nominal = self.scopes.above_nominal(self.running_quota_usage)
 
     def eligible_set(self, j: int) -> frozenset[int]:
         s = self.p.job_nodes[j]
@@ -75,18 +78,13 @@ class Facts:
         return found
 
     def borrows(self, j: int) -> bool:
-        """Whether running job j's department borrows, before this decision, a resource j uses
-        on its current nodes: then evicting j is justified whatever else is decided."""
-        d = self.department[j]
-        current = self.current_count[j]
-        if d < 0 or current is None or not self.borrowing_now:
+        """Whether a quota covering running job j on its current nodes is above nominal before
+        this decision (the reclaim rule): then evicting j is justified whatever else is
+        decided."""
+        current = self.current[j]
+        if current is None or not self.above_nominal:
             return False
-        return any(
-            (d, r) in self.borrowing_now
-            for n in current
-            for r, amount in enumerate(self.demand(j, n))
-            if amount
-        )
+        return self.scopes.reclaimable(j, current, self.above_nominal, self.demand) >= 0
 
     def arrived(self, j: int, nodes: tuple[int, ...] | None, n: int) -> bool:
         """Whether placement `nodes` of job j puts more replicas on n than j had there."""
@@ -221,6 +219,7 @@ def job_classes(facts: Facts, jobs: Iterable[int]) -> list[JobClass]:
             p.job_priority[j],
             p.job_nodes[j],
             facts.department[j],
+            facts.scopes.may_preempt[j],
             facts.required[j],
             overrides,
         )
@@ -238,7 +237,7 @@ class Fixed:
     replicas: dict[int, int] = field(default_factory=dict)  # scope node -> replica count
     device_load: dict[tuple[int, int], int] = field(default_factory=dict)  # (node, device)
     whole_devices: set[tuple[int, int]] = field(default_factory=set)  # taken whole
-    dept_usage: dict[tuple[int, int], int] = field(default_factory=dict)  # (dept, resource)
+    quota_usage: list[int] = field(default_factory=list)  # per quota (model.py, Quotas)
     on_node: dict[int, list[int]] = field(default_factory=dict)  # scope node -> fixed jobs
     evicted: list[int] = field(default_factory=list)  # fixed running jobs left out
     service_moves: dict[int, int] = field(default_factory=dict)  # service -> fixed moves
@@ -258,7 +257,7 @@ class Incumbent:
         self.replicas: dict[int, int] = {}
         self.device_load: dict[tuple[int, int], int] = {}
         self.whole_devices: set[tuple[int, int]] = set()
-        self.dept_usage: dict[tuple[int, int], int] = {}
+        self.quota_usage = [0] * len(p.quotas)
         self.on_node: dict[int, list[int]] = {}
         self.evicted: list[int] = []
         self.moved = [0] * p.num_jobs
@@ -273,8 +272,9 @@ class Incumbent:
                 if facts.running(j):
                     self.evicted.append(j)
                 continue
-            d = facts.department[j]
             devs = solution.devices[j] if solution.devices else None
+            if p.quotas:
+                facts.scopes.add(self.quota_usage, j, nodes, facts.demand)
             for i, n in enumerate(nodes):
                 demand = facts.demand(j, n)
                 _add(self.usage.setdefault(n, [0] * nr), demand, 1)
@@ -282,11 +282,6 @@ class Incumbent:
                 jobs = self.on_node.setdefault(n, [])
                 if not jobs or jobs[-1] != j:
                     jobs.append(j)
-                if d >= 0:
-                    for r in range(nr):
-                        if demand[r]:
-                            key = (d, r)
-                            self.dept_usage[key] = self.dept_usage.get(key, 0) + demand[r]
                 if devs is not None and facts.gpu >= 0 and facts.devices[n] > 0:
                     q = demand[facts.gpu]
                     whole = facts.gpu_kind(q) == "whole"
@@ -301,7 +296,6 @@ class Incumbent:
     def fixed(self, scope: Scope) -> Fixed:
         """The constants of `scope`: these totals minus what the decided jobs contribute."""
         facts = self.facts
-        nr = facts.p.num_resources
         out = Fixed(evicted=[j for j in self.evicted if j not in scope.jobs])
         for n in scope.nodes:
             if n in self.usage:
@@ -310,7 +304,7 @@ class Incumbent:
                 out.on_node[n] = [j for j in self.on_node[n] if j not in scope.jobs]
             if n in self.transient:
                 out.transient[n] = list(self.transient[n])
-        out.dept_usage = dict(self.dept_usage)
+        out.quota_usage = list(self.quota_usage)
         out.service_moves = dict(self.service_moves)
         for j in scope.jobs:
             for s in facts.services_of[j]:
@@ -325,16 +319,13 @@ class Incumbent:
             nodes = sol.assignment[j]
             if nodes is None:
                 continue
-            d = facts.department[j]
             devs = sol.devices[j] if sol.devices else None
+            if out.quota_usage:
+                facts.scopes.add(out.quota_usage, j, nodes, facts.demand, -1)
             for i, n in enumerate(nodes):
                 demand = facts.demand(j, n)
                 _add(out.usage[n], demand, -1)
                 out.replicas[n] -= 1
-                if d >= 0:
-                    for r in range(nr):
-                        if demand[r]:
-                            out.dept_usage[d, r] -= demand[r]
                 if devs is not None and facts.gpu >= 0 and facts.devices[n] > 0:
                     q = demand[facts.gpu]
                     whole = facts.gpu_kind(q) == "whole"
@@ -349,27 +340,6 @@ class Incumbent:
 def _add(row: list[int], values: tuple[int, ...] | list[int], sign: int) -> None:
     for r, v in enumerate(values):
         row[r] += sign * v
-
-
-def _borrowing_now(facts: Facts) -> frozenset[tuple[int, int]]:
-    """(department, resource) pairs whose running jobs use more than nominal quota now."""
-    p = facts.p
-    if not p.quotas:
-        return frozenset()
-    usage: dict[tuple[int, int], int] = {}
-    for j, current in enumerate(facts.current):
-        d = facts.department[j]
-        if current is None or d < 0:
-            continue
-        for n in current:
-            for r, amount in enumerate(facts.demand(j, n)):
-                if amount:
-                    usage[d, r] = usage.get((d, r), 0) + amount
-    return frozenset(
-        (q.department, q.resource)
-        for q in p.quotas
-        if usage.get((q.department, q.resource), 0) > q.nominal
-    )
 
 
 def _counts(nodes: Iterable[int]) -> dict[int, int]:

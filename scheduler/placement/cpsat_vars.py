@@ -151,8 +151,8 @@ class Parts:
     # order: a hint is completed with them (CP-SAT's hint search gives up on partial hints
     # of device-heavy pieces, measured on the synthetic cities).
     derived: list[tuple[IntVar, Callable[[Reader], int]]] = field(default_factory=list)
-    # Memos shared by families: department usage, classes per department.
-    dept_usage: dict[tuple[int, int], Lin] = field(default_factory=dict)
+    # Memos shared by families: usage per quota, classes per department.
+    quota_usage: dict[int, Lin] = field(default_factory=dict)
     by_department: dict[int, list[int]] = field(default_factory=dict)
     # Interchangeable scope nodes (cpsat_objective.energy), each list ascending: a solution
     # must open them in that order, so a hint is relabelled to match (CpSatModel.hint).

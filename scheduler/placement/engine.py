@@ -270,7 +270,12 @@ class _Run:
 
     def _starts(self, warm_start: Solution | None) -> None:
         t = time.perf_counter()
-        stays = self.pool.admit("stay", stay(self.facts), quiet=True)
+        try:
+            start: Solution | None = stay(self.facts)
+        except ValueError as e:  # running work that no longer fits exceeds max_evictions
+            self.pool.notes.append(f"everyone stays: {e}")
+            start = None
+        stays = self.pool.admit("stay", start, quiet=True)
         if stays is not None:
             self.pool.keep(stays)
         if warm_start is not None:

@@ -2,11 +2,12 @@
 
 The checks go from "can never run as specified" to "lost this cycle": eligibility
 (NO_ELIGIBLE_NODE), one replica on an empty node (NO_FITTING_NODE), the whole gang in one
-cluster when empty (GANG_INCOMPLETE), the department's quota (QUOTA_EXHAUSTED with used and
-limit), capacity that nobody this job outranks could give up (INSUFFICIENT_CAPACITY with what
-the best node lacks), and capacity other work took this cycle (OUTRANKED). A running job that
-was preempted is OUTRANKED by the higher-priority job on its former node, or QUOTA_EXHAUSTED
-when its department's borrowed quota was reclaimed.
+cluster when empty (GANG_INCOMPLETE), a quota covering the job in every cluster it may use
+(QUOTA_EXHAUSTED naming the quota's owner and groups, "used U of nominal N + borrowing B"),
+capacity that nobody this job may preempt could give up (INSUFFICIENT_CAPACITY with what the
+best node lacks), and capacity other work took this cycle (OUTRANKED). A running job that was
+preempted is OUTRANKED by the job that may preempt it on its former node, or QUOTA_EXHAUSTED
+when a quota covering it was above nominal and reclaimed.
 """
 
 from __future__ import annotations
@@ -45,17 +46,15 @@ class _Explainer:
         nr = p.num_resources
         self.norms = [max((row[r] for row in p.node_capacity), default=0) for r in range(nr)]
         self.used = [list(row) for row in facts.reserved]
-        self.dept_used: dict[tuple[int, int], int] = {}
+        self.quota_used = [0] * len(p.quotas)
         self.occupants: dict[int, list[int]] = {}
         for j, nodes in enumerate(solution.assignment):
+            if nodes and self.quota_used:
+                facts.scopes.add(self.quota_used, j, nodes, facts.demand)
             for n in nodes or ():
                 demand = facts.demand(j, n)
                 for r in range(nr):
                     self.used[n][r] += demand[r]
-                d = facts.department[j]
-                if d >= 0:
-                    for r in range(nr):
-                        self.dept_used[d, r] = self.dept_used.get((d, r), 0) + demand[r]
                 occupants = self.occupants.setdefault(n, [])
                 if j not in occupants:
                     occupants.append(j)
@@ -68,7 +67,7 @@ class _Explainer:
             [c - u for c, u in zip(cap, used, strict=True)]
             for cap, used in zip(caps, self.used, strict=True)
         ]
-        self._hard: dict[int, list[list[int]]] = {}
+        self._hard: dict[tuple[int, int, bool], list[list[int]]] = {}
         self._most: dict[tuple[str, int], list[int]] = {}
         self._frontiers: dict[tuple[str, int], list[int]] = {}
         self._structural: dict[tuple[object, ...], Unplaced | None] = {}
@@ -77,7 +76,7 @@ class _Explainer:
     def why(self, j: int) -> Unplaced:
         if self.facts.running(j):
             return self._preempted(j)
-        facts, p = self.facts, self.p
+        facts = self.facts
         if not facts.eligible[j]:
             return Unplaced(
                 j,
@@ -94,7 +93,7 @@ class _Explainer:
         quota = self._quota(j)
         if quota is not None:
             return quota
-        key = (shape, p.job_priority[j])
+        key = (shape, facts.scopes.preemptor(j))
         capacity = self._capacities.get(key)
         if capacity is None:
             capacity = self._capacities[key] = self._capacity(j)
@@ -135,34 +134,51 @@ class _Explainer:
     # -- the checks ------------------------------------------------------------------------------
 
     def _quota(self, j: int) -> Unplaced | None:
+        """QUOTA_EXHAUSTED if in every cluster the job may use some quota covering it has no
+        room for it: the first such quota of the first cluster."""
         facts, p = self.facts, self.p
-        d = facts.department[j]
-        if d < 0:
+        if facts.department[j] < 0 or not p.quotas:
             return None
-        for r, demand in enumerate(p.job_demand[j]):
-            q = facts.quota.get((d, r))
-            if q is None or not demand:
-                continue
-            used = self.dept_used.get((d, r), 0)
-            limit = q.nominal + q.borrow_limit
-            need = demand * p.job_replicas[j]
+        first: Unplaced | None = None
+        for g in sorted({p.node_group[n] for n in facts.eligible[j]}):
+            n = next(n for n in facts.eligible[j] if p.node_group[n] == g)
+            blocked = self._quota_in(j, n)
+            if blocked is None:
+                return None  # some cluster's quotas leave room: quota is not the blocker
+            first = first or blocked
+        return first
+
+    def _quota_in(self, j: int, n: int) -> Unplaced | None:
+        """QUOTA_EXHAUSTED for the first quota with no room for job j on node n's cluster."""
+        p = self.p
+        replicas = p.job_replicas[j]
+        for q, amount in self.facts.scopes.charges(j, n, self.facts.demand(j, n)):
+            quota = p.quotas[q]
+            used, need = self.quota_used[q], amount * replicas
+            limit = quota.nominal + quota.borrow_limit
             if used + need > limit:
                 return Unplaced(
                     j,
                     QUOTA_EXHAUSTED,
-                    f"department {d} quota of {p.resources[r]}: used {used} of {limit} "
-                    f"(nominal {q.nominal} + borrowing {q.borrow_limit}), the job needs {need}",
-                    resource=p.resources[r],
+                    f"{self._scope(q)}: {p.resources[quota.resource]} used {used} of nominal "
+                    f"{quota.nominal} + borrowing {quota.borrow_limit}, the job needs {need}",
+                    resource=p.resources[quota.resource],
                     used=used,
                     limit=limit,
                 )
         return None
 
+    def _scope(self, q: int) -> str:
+        """'quota of department D' plus the clusters it covers, for a detail."""
+        quota = self.p.quotas[q]
+        where = ", ".join(self._group(g) for g in quota.groups)
+        return f"quota of department {quota.department}" + (f" in {where}" if where else "")
+
     def _capacity(self, j: int) -> Unplaced:
         p = self.p
         eligible = self.facts.eligible[j]
         replicas = p.job_replicas[j]
-        hard = self._hard_rooms(p.job_priority[j])
+        hard = self._hard_rooms(self.facts.scopes.preemptor(j))
         g, held = self._best_group(j, hard)
         if held < replicas:
             n, lack = self._closest(j, eligible, hard)
@@ -238,7 +254,7 @@ class _Explainer:
         current = facts.current_count[j] or {}
         prio = p.job_priority[j]
         for a in sorted(current):
-            higher = [k for k in self.occupants.get(a, ()) if p.job_priority[k] > prio]
+            higher = [k for k in self.occupants.get(a, ()) if facts.scopes.may_evict(k, j)]
             if higher:
                 k = max(higher, key=lambda k: p.job_priority[k])
                 return Unplaced(
@@ -247,29 +263,27 @@ class _Explainer:
                     f"preempted for job {k} (priority {p.job_priority[k]} > {prio}) on "
                     f"{self._node(a)}",
                 )
-        d = facts.department[j]
-        for r, demand in enumerate(p.job_demand[j]):
-            q = facts.quota.get((d, r))
-            if d >= 0 and q is not None and demand:
-                used = self.dept_used.get((d, r), 0)
-                if used > q.nominal:
-                    return Unplaced(
-                        j,
-                        QUOTA_EXHAUSTED,
-                        f"preempted to reclaim borrowed quota: department {d} uses {used} of "
-                        f"{p.resources[r]}, nominal {q.nominal}",
-                        resource=p.resources[r],
-                        used=used,
-                        limit=q.nominal,
-                    )
+        q = facts.scopes.reclaimable(j, tuple(current), facts.above_nominal, facts.demand)
+        if q >= 0:
+            quota = p.quotas[q]
+            used = facts.running_quota_usage[q]
+            return Unplaced(
+                j,
+                QUOTA_EXHAUSTED,
+                f"preempted to reclaim borrowed quota: {self._scope(q)} used {used} of "
+                f"{p.resources[quota.resource]}, nominal {quota.nominal}",
+                resource=p.resources[quota.resource],
+                used=used,
+                limit=quota.nominal,
+            )
         return Unplaced(j, OUTRANKED, "preempted in favour of higher-priority work")
 
     # -- arithmetic ------------------------------------------------------------------------------
 
-    def _hard_rooms(self, priority: int) -> list[list[int]]:
+    def _hard_rooms(self, key: tuple[int, int, bool]) -> list[list[int]]:
         """Per node, the capacity left by reserved usage and by the running jobs a job of
-        `priority` cannot displace (those it does not outrank, or that may not be evicted)."""
-        rows = self._hard.get(priority)
+        preemptor `key` (QuotaScopes.preemptor) cannot displace (those it may not evict)."""
+        rows = self._hard.get(key)
         if rows is not None:
             return rows
         facts, p = self.facts, self.p
@@ -277,14 +291,14 @@ class _Explainer:
         for k, nodes in enumerate(self.solution.assignment):
             if nodes is None or not facts.running(k):
                 continue
-            if facts.preemptible(k) and p.job_priority[k] < priority:
+            if facts.preemptible(k) and facts.scopes.outranks(key, k):
                 continue
             for n in nodes:
                 demand = facts.demand(k, n)
                 row = rows[n]
                 for r in range(p.num_resources):
                     row[r] -= demand[r]
-        self._hard[priority] = rows
+        self._hard[key] = rows
         return rows
 
     def _fit_count(self, j: int, n: int, room: Sequence[int]) -> int:

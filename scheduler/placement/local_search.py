@@ -101,9 +101,9 @@ class Packing:
         self.host: list[dict[int, int]] = [{} for _ in range(p.num_nodes)]
         self.count = [0] * p.num_nodes
         self.frozen = [view.current[j] is not None for j in range(nj)]
-        self.quota_left: dict[tuple[int, int], int] = {
-            (q.department, q.resource): q.nominal + q.borrow_limit for q in p.quotas
-        }
+        # Room left per quota (model.py, Quotas; QuotaScopes for which replicas count where).
+        self.scopes = view.scopes
+        self.quota_left: list[int] = list(self.scopes.limit)
         self.node_class = [0] * p.num_nodes
         for c, nc in enumerate(classes.nodes):
             for n in nc.nodes:
@@ -325,7 +325,7 @@ class Packing:
             h = self.host[n]
             h[j] = h.get(j, 0) + 1
             self.count[n] += 1
-            self._charge(j, self.demand(j, n), -1)
+            self._charge(j, n, self.demand(j, n), -1)
 
     def _load(self, s: Solution) -> None:
         view = self.view
@@ -386,7 +386,7 @@ class Packing:
         h = self.host[n]
         h[j] = h.get(j, 0) + 1
         self.count[n] += 1
-        self._charge(j, demand, -1)
+        self._charge(j, n, demand, -1)
 
     def remove(self, j: int) -> None:
         """Takes every replica of job j off its nodes."""
@@ -401,7 +401,7 @@ class Packing:
             if not h[j]:
                 del h[j]
             self.count[n] -= 1
-            self._charge(j, demand, 1)
+            self._charge(j, n, demand, 1)
         self.where[j] = None
         self.devs[j] = None
 
@@ -411,25 +411,17 @@ class Packing:
             self.take(n, self.demand(j, n), got)
         self._record(j, nodes, devs)
 
-    def _charge(self, j: int, demand: Sequence[int], sign: int) -> None:
-        d = self.view.department[j]
-        if d < 0 or not self.quota_left:
-            return
-        for r, q in enumerate(demand):
-            key = (d, r)
-            if q and key in self.quota_left:
-                self.quota_left[key] += sign * q
+    def _charge(self, j: int, n: int, demand: Sequence[int], sign: int) -> None:
+        if self.quota_left:
+            for q, amount in self.scopes.charges(j, n, demand):
+                self.quota_left[q] += sign * amount
 
-    def quota_room(self, j: int, demand: Sequence[int], replicas: int) -> bool:
-        """Whether job j's department may use `replicas` more replicas of `demand`."""
-        d = self.view.department[j]
-        if d < 0 or not self.quota_left:
+    def quota_room(self, j: int, n: int, demand: Sequence[int], replicas: int) -> bool:
+        """Whether `replicas` more replicas of job j with `demand` on node n fit its quotas."""
+        if not self.quota_left:
             return True
-        for r, q in enumerate(demand):
-            left = self.quota_left.get((d, r))
-            if q and left is not None and q * replicas > left:
-                return False
-        return True
+        left = self.quota_left
+        return all(a * replicas <= left[q] for q, a in self.scopes.charges(j, n, demand))
 
     # -- placing whole jobs -------------------------------------------------------------------
 
@@ -481,9 +473,12 @@ class Packing:
         return got
 
     def _quota_ok_after(self, j: int) -> bool:
-        d = self.view.department[j]
-        return d < 0 or all(
-            self.quota_left.get((d, r), 0) >= 0 for r in range(self.view.num_resources)
+        """Whether the quotas placed job j counts against are within their limits."""
+        left = self.quota_left
+        return all(
+            left[q] >= 0
+            for n in self.where[j] or ()
+            for q, _ in self.scopes.charges(j, n, self.demand(j, n))
         )
 
     def _best_node(self, j: int, cls: Sequence[int], forbid: int) -> int:
@@ -875,7 +870,7 @@ def _try_eject(
     for v in chosen:
         state.remove(v)
     demand = state.demand(u, n)
-    if state.room(demand, n) < 1 or not state.quota_room(u, demand, 1):
+    if state.room(demand, n) < 1 or not state.quota_room(u, n, demand, 1):
         state.rollback()
         return 0
     state.add(u, n)
@@ -985,7 +980,7 @@ def _repack_node(
     need = [min([q, *(it[3][r] for it in mine)]) for r, q in enumerate(need)]
     old = sum(work[v] for v in residents)
     left = room
-    quota = dict(state.quota_left) if state.quota_left else None
+    quota = list(state.quota_left) if state.quota_left else None
     keep: list[int] = []
     take: list[tuple[tuple[object, ...], int]] = []
     new = 0
@@ -1009,18 +1004,17 @@ def _repack_node(
                 break
             if q and f // q < most:
                 most = f // q
-        if most and quota is not None:
-            dept = view.department[jobs[-1]]
-            for r, q in enumerate(d):
-                lim = quota.get((dept, r))
-                if q and lim is not None and lim // q < most:
-                    most = max(0, lim // q)
+        charges = state.scopes.charges(jobs[-1], n, d) if quota is not None else []
+        if quota is not None:
+            for q, a in charges:
+                most = min(most, max(0, quota[q] // a))
         if most <= 0:
             continue
         for r, q in enumerate(d):
             left[r] -= most * q
-            if quota is not None and (dept, r) in quota:
-                quota[dept, r] -= most * q
+        if quota is not None:
+            for q, a in charges:
+                quota[q] -= most * a
         take.append((key, most))
         new -= most * neg_w
         if any(f < q for f, q in zip(left, need, strict=True)):
@@ -1165,7 +1159,8 @@ def _rehome(state: Packing, pending: list[int], closed: int) -> bool:
             return False
         _, m, w = best
         state.remove(w)
-        if state.room(state.demand(v, m), m) < 1 or not state.quota_room(v, state.demand(v, m), 1):
+        demand = state.demand(v, m)
+        if state.room(demand, m) < 1 or not state.quota_room(v, m, demand, 1):
             return False
         state.add(v, m)
         pending.append(w)
@@ -1303,7 +1298,7 @@ def shift_into(state: Packing, u: int, depth: int = 2, tries: int = 6) -> bool:
             assert where is not None and devs is not None
             saved.append((v, list(where), list(devs)))
             state.remove(v)
-        if state.room(demand, n) < 1 or not state.quota_room(u, demand, 1):
+        if state.room(demand, n) < 1 or not state.quota_room(u, n, demand, 1):
             for v, where, devs in saved:
                 state.restore(v, where, devs)
             continue

@@ -23,12 +23,13 @@ Rows
                                                 vector-bin-packing bin count)
     sum_k dev_kc X_kc <= m_c D_c               (device classes: whole devices need free devices,
                                                 shares above half a device of their own)
-    sum_{k of dept} sum_c d_kcr X_kc <= nominal + borrow - fixed running usage   (quotas)
+    sum_{k of members(q)} sum_{c in groups(q)} d_kcr X_kc <= nominal + borrow
+                                                - fixed running usage   (quota q, resource r)
 
 Every integral placement satisfies these (sum each node's rows over its class), so the LP
-optimum is at least the integer optimum. Services, transient usage, the "only for higher
-priority" rule of preemption, and the load, balance and fragmentation costs only restrict or
-cost, so leaving them out keeps the bound valid (and loose for ROADEF, whose cost is mostly
+optimum is at least the integer optimum. Services, transient usage, the rules that justify an
+eviction and their cap (max_evictions), and the load, balance and fragmentation costs only
+restrict or cost, so leaving them out keeps the bound valid (and loose for ROADEF, whose cost is mostly
 load and balance). Running jobs that can move or be evicted are classes of one: a replica off
 its current nodes costs at least the move cost; evicting costs the preemption cost.
 
@@ -439,8 +440,7 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
     money_cache: dict[tuple[tuple[int, ...], int], int] = {}
     # Pairs first: (job class, node class, per node, demand), grouped by job class and group.
     terms_by_class: dict[int, list[tuple[int, tuple[int, ...], int, float]]] = {}
-    quota_usage: dict[tuple[int, int], list[tuple[int, float]]] = {}
-    quota_of = {(q.department, q.resource) for q in p.quotas}
+    quota_usage: dict[int, list[tuple[int, float]]] = {}  # quota -> (var, usage per unit)
     count_rows: list[int] = []
     for k, jc in enumerate(classes.jobs):
         j = jc.rep
@@ -520,9 +520,10 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
                 built.pair_terms.append((var, unit))
                 terms_by_class.setdefault(c, []).append((var, demand, per, unit))
                 if dept >= 0:
-                    for r in range(nr):
-                        if demand[r] and (dept, r) in quota_of:
-                            quota_usage.setdefault((dept, r), []).append((var, unit * demand[r]))
+                    for q in view.scopes.covering(dept, g):
+                        r = p.quotas[q].resource
+                        if demand[r]:
+                            quota_usage.setdefault(q, []).append((var, unit * demand[r]))
         if pc >= 0:
             built.cost_const += w_preempt * pc
         if not placed_any and jc.required:
@@ -553,19 +554,21 @@ def _build(view: View, classes: Classes, weights: ObjectiveWeights) -> _Built:
         if view.has_devices and nc.shares:
             _device_row(view, lp, nc, terms, y)
     # Quotas: what fixed running jobs already use comes off the limit.
-    fixed_usage: dict[tuple[int, int], int] = {}
-    for j in range(p.num_jobs):
-        dept = view.department[j]
-        if view.fixed[j] and dept >= 0:
-            for n in view.current[j] or ():
-                for r, q in enumerate(view.demand(j, view.node_type[n])):
-                    fixed_usage[dept, r] = fixed_usage.get((dept, r), 0) + q
-    for quota in p.quotas:
-        dept_res = (quota.department, quota.resource)
-        usage = quota_usage.get(dept_res)
+    fixed_usage = [0] * len(p.quotas)
+    if p.quotas:
+        for j in range(p.num_jobs):
+            if view.fixed[j]:
+                view.scopes.add(
+                    fixed_usage,
+                    j,
+                    view.current[j] or (),
+                    lambda k, n: view.demand(k, view.node_type[n]),
+                )
+    for q, quota in enumerate(p.quotas):
+        usage = quota_usage.get(q)
         if not usage:
             continue
-        limit = quota.nominal + quota.borrow_limit - fixed_usage.get(dept_res, 0)
+        limit = quota.nominal + quota.borrow_limit - fixed_usage[q]
         row = lp.row(-_INF, float(max(0, limit)))
         for v, a in usage:
             lp.add(row, v, a)

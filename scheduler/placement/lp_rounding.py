@@ -104,8 +104,11 @@ def _force(state: Packing, j: int) -> bool:
         near = {v for n in nodes for v in state.host[n]}
         dept = view.department[j]
         if dept in view.quota_departments:
-            # The quota may be what blocks: jobs of the department elsewhere count too.
-            near.update(v for v in range(p.num_jobs) if view.department[v] == dept)
+            # A quota may be what blocks: jobs of every department it counts, elsewhere too.
+            sharing = {
+                d for q in view.scopes.of_department[dept] for d in p.quotas[q].member_departments()
+            }
+            near.update(v for v in range(p.num_jobs) if view.department[v] in sharing)
         victims = sorted(
             (
                 v
@@ -196,11 +199,9 @@ def _pack_plan(state: Packing, lp: LpBound) -> int:
 def _quota_fits(state: Packing, j: int, nodes: Sequence[int]) -> bool:
     need: dict[int, int] = {}
     for n in nodes:
-        for r, q in enumerate(state.demand(j, n)):
-            if q:
-                need[r] = need.get(r, 0) + q
-    d = state.view.department[j]
-    return all(state.quota_left.get((d, r), q) >= q for r, q in need.items())
+        for q, amount in state.scopes.charges(j, n, state.demand(j, n)):
+            need[q] = need.get(q, 0) + amount
+    return all(state.quota_left[q] >= amount for q, amount in need.items())
 
 
 def _apportion(total: int, weights: Sequence[float]) -> list[int]:

@@ -41,19 +41,35 @@ Running work
 - A running job stays where it is unless it is migratable (job_move_cost[j] >= 0), then any
   replica may move (each moved replica costs job_move_cost[j], plus node_move_cost[a][b] if that
   matrix is given); or preemptible (job_preempt_cost[j] >= 0), then it may be left unplaced
-  (evicted) at job_preempt_cost[j] -- only in favour of higher-priority work: some job placed
-  by this decision on one of its former nodes has a higher priority than it, or its department
-  is above its nominal quota (borrowing) for a resource the evicted job uses.
+  (evicted) at job_preempt_cost[j] -- only when one of two rules justifies it:
+  * priority: some job k placed by this decision on one of j's former nodes (k has more
+    replicas there than it had before) has job_priority[k] > job_priority[j], may preempt
+    (job_may_preempt[k], default True) and is of j's department (job_department[k] ==
+    job_department[j]); when either of the two has no department (-1) the department and
+    may-preempt conditions are dropped (benchmark problems: priority alone decides);
+  * reclaim: some quota q covers j -- j's department is in members(q), one of j's current
+    nodes n lies in a group of groups(q) and j demands q's resource there -- and q's running
+    usage exceeds its nominal: the usage of q (Quotas, below) counted over the running jobs at
+    their current nodes, before this decision (q lends out above its guarantee; it is
+    reclaimed).
+- At most `max_evictions` running jobs are evicted by one decision (-1, the default: no cap).
 - A replica's "move" means its node differs from job_current[j][i] (replica i; replicas of a
   job are interchangeable, so the count of moved replicas is the smallest number over
   matchings: replicas minus the size of the multiset intersection of old and new nodes).
 - `job_required[j]`: the job must be placed (GAP, VBP and ROADEF make every job required); a
   problem whose required jobs cannot all be placed is infeasible.
 
-Quotas (per department and resource)
-- Usage of department d on resource r = sum over placed jobs of d (running ones included) of
-  replicas x demand (with overrides). usage <= nominal + borrow_limit. Usage above nominal is
-  borrowed: it is what preemption may reclaim.
+Quotas (scoped: department subtree x cluster groups x resource)
+- A quota q bounds the usage of one resource q.resource by the jobs of the departments in
+  members(q) = q.members, or (q.department,) when that is empty, placed in the groups
+  groups(q) = q.groups, or every group when that is empty. q.department is the owner (its name
+  in explanations); a parent department's quota lists its whole subtree as members.
+- usage(q) = sum over placed jobs j (running ones included) with job_department[j] in
+  members(q), over the replicas of j on nodes n with node_group[n] in groups(q), of the demand
+  of j on n (overrides included) of q.resource. usage(q) <= nominal + borrow_limit. Usage
+  above nominal is borrowed: it is what preemption may reclaim (Running work).
+- Several quotas may bound one department and resource (a parent's, a cluster group's); each
+  holds. Jobs without a department (-1) count against no quota.
 
 Services (groups of jobs with relations, e.g. ROADEF services, Kubernetes deployments)
 - anti_affinity: every replica of every member job on a distinct node (ROADEF conflict).
@@ -111,12 +127,23 @@ class Override:
 
 @dataclass(frozen=True)
 class Quota:
-    """Department `department` may use at most nominal + borrow_limit of `resource`."""
+    """The jobs of `members` (default: `department` alone) placed in `groups` (default: every
+    group) use at most nominal + borrow_limit of `resource` (module docstring, Quotas).
+
+    `department` owns the quota (explanations name it); `groups` and `members` are ascending
+    and free of repeats.
+    """
 
     department: int
     resource: int
     nominal: int
     borrow_limit: int = 0
+    groups: tuple[int, ...] = ()  # cluster groups covered; () = every group
+    members: tuple[int, ...] = ()  # departments whose jobs count; () = (department,)
+
+    def member_departments(self) -> tuple[int, ...]:
+        """The departments whose jobs count against this quota."""
+        return self.members or (self.department,)
 
 
 @dataclass(frozen=True)
@@ -178,6 +205,9 @@ class Problem:
     job_move_cost: tuple[int, ...] = ()  # [J], -1 = not migratable (default)
     job_preempt_cost: tuple[int, ...] = ()  # [J], -1 = not preemptible (default)
     job_department: tuple[int, ...] = ()  # [J], -1 = no department (default)
+    # [J] whether j may justify evicting lower-priority work of its department (default True).
+    job_may_preempt: tuple[bool, ...] = ()
+    max_evictions: int = -1  # running jobs one decision may evict; -1 = no cap
     quotas: tuple[Quota, ...] = ()
     services: tuple[Service, ...] = ()
     service_move_weight: int = 0

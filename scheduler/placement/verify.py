@@ -12,11 +12,17 @@ Conventions for `Solution.devices` that model.py leaves open, fixed here:
   replica, () for a replica that needs none, one id for a share, q/1000 distinct ids for q whole;
 - a running job's device ids are not part of the problem, so they are free to choose.
 
-Preemption (model.py, "Running work"): evicting a running job j (preemptible, left unplaced) is
-justified when (a) some job k with priority above j's has a replica that this answer newly puts
-on one of j's current nodes (k has more replicas on that node than it had before), or (b) j's
-department borrows in the current state: before this decision, the running jobs of the
-department use more than the nominal quota of some resource that j demands.
+Preemption (model.py, "Running work"): evicting a running job j (preemptible, left unplaced)
+is justified when (a) some job k with priority above j's has a replica that this answer newly
+puts on one of j's current nodes (k has more replicas on that node than it had before), k may
+preempt and k is of j's department -- the last two only when both have a department -- or (b)
+a quota covering j (j's department a member, one of j's current nodes in its groups, its
+resource demanded by j there) is above nominal in the current state: before this decision, the
+running jobs it counts use more than its nominal. At most `max_evictions` running jobs may be
+evicted (-1: any number).
+
+Quotas are read here from their fields directly (members empty = the owner alone, groups empty
+= every group), not through the engines' helper, so that a misreading there shows up here.
 """
 
 from __future__ import annotations
@@ -138,8 +144,9 @@ def _running(p: Problem, assignment: Assignment, demands: Demands, errors: list[
         return
     move = p.job_move_cost or (-1,) * p.num_jobs
     preempt = p.job_preempt_cost or (-1,) * p.num_jobs
-    borrowing = _borrowing_now(p, demands)
+    above = _above_nominal_now(p, demands)
     arrivals = _arrivals(p, assignment)
+    evicted = 0
     for j, current in enumerate(p.job_current):
         if current is None:
             continue
@@ -152,19 +159,23 @@ def _running(p: Problem, assignment: Assignment, demands: Demands, errors: list[
                     f"(from nodes {gone} to {came})"
                 )
             continue
+        evicted += 1
         if preempt[j] < 0:
             errors.append(f"{_job(p, j)}: running and not preemptible, but evicted")
             continue
-        if not _eviction_justified(p, j, current, arrivals, borrowing, demands):
+        if not _eviction_justified(p, j, current, arrivals, above, demands):
             errors.append(
-                f"{_job(p, j)}: evicted although no higher-priority job takes its nodes "
-                "and its department does not borrow a resource it uses"
+                f"{_job(p, j)}: evicted although no job that may preempt it (higher priority, "
+                "allowed to preempt, same department) takes its nodes and no quota covering it "
+                "is above nominal"
             )
+    if 0 <= p.max_evictions < evicted:
+        errors.append(f"problem: {evicted} running jobs evicted > max_evictions {p.max_evictions}")
 
 
-def _arrivals(p: Problem, assignment: Assignment) -> dict[int, int]:
-    """Node -> highest priority of a job newly placed on it (beyond the replicas it had)."""
-    best: dict[int, int] = {}
+def _arrivals(p: Problem, assignment: Assignment) -> dict[int, list[int]]:
+    """Node -> the jobs newly placed on it (beyond the replicas they had there)."""
+    out: dict[int, list[int]] = defaultdict(list)
     for j, nodes in enumerate(assignment):
         if nodes is None:
             continue
@@ -172,49 +183,66 @@ def _arrivals(p: Problem, assignment: Assignment) -> dict[int, int]:
         new = Counter(nodes)
         if current is not None:
             new.subtract(current)
-        prio = p.job_priority[j]
         for n, count in new.items():
-            if count > 0 and best.get(n, -1) < prio:
-                best[n] = prio
-    return best
+            if count > 0:
+                out[n].append(j)
+    return out
 
 
-def _borrowing_now(p: Problem, demands: Demands) -> set[tuple[int, int]]:
-    """(department, resource) pairs whose running jobs use more than the nominal quota now."""
+def _may_preempt(p: Problem, k: int, j: int) -> bool:
+    """Whether job k arriving on a node of running job j justifies evicting j (rule a)."""
+    if p.job_priority[k] <= p.job_priority[j]:
+        return False
+    dk = p.job_department[k] if p.job_department else -1
+    dj = p.job_department[j] if p.job_department else -1
+    if dk < 0 or dj < 0:
+        return True
+    allowed = p.job_may_preempt[k] if p.job_may_preempt else True
+    return allowed and dk == dj
+
+
+def _quota_counts(p: Problem, q: int, dept: int, node: int) -> bool:
+    """Whether a replica of a job of `dept` on `node` counts against quota q."""
+    quota = p.quotas[q]
+    members = quota.members or (quota.department,)
+    return dept in members and (not quota.groups or p.node_group[node] in quota.groups)
+
+
+def _above_nominal_now(p: Problem, demands: Demands) -> set[int]:
+    """Quotas whose running jobs, where they run now, use more than the nominal."""
     if not p.quotas or not p.job_department:
         return set()
-    usage: defaultdict[tuple[int, int], int] = defaultdict(int)
+    usage = [0] * len(p.quotas)
     for j, current in enumerate(p.job_current):
         dept = p.job_department[j]
         if current is None or dept < 0:
             continue
         for n in current:
-            for r, d in enumerate(demands.demand(j, n)):
-                if d:
-                    usage[(dept, r)] += d
-    return {
-        (q.department, q.resource)
-        for q in p.quotas
-        if usage[(q.department, q.resource)] > q.nominal
-    }
+            demand = demands.demand(j, n)
+            for q, quota in enumerate(p.quotas):
+                if demand[quota.resource] and _quota_counts(p, q, dept, n):
+                    usage[q] += demand[quota.resource]
+    return {q for q, quota in enumerate(p.quotas) if usage[q] > quota.nominal}
 
 
 def _eviction_justified(
     p: Problem,
     j: int,
     current: Sequence[int],
-    arrivals: dict[int, int],
-    borrowing: set[tuple[int, int]],
+    arrivals: dict[int, list[int]],
+    above: set[int],
     demands: Demands,
 ) -> bool:
-    prio = p.job_priority[j]
-    if any(arrivals.get(n, -1) > prio for n in current):
+    if any(_may_preempt(p, k, j) for n in set(current) for k in arrivals.get(n, ())):
         return True
     dept = p.job_department[j] if p.job_department else -1
     if dept < 0:
         return False
-    used = {r for n in current for r, d in enumerate(demands.demand(j, n)) if d}
-    return any((dept, r) in borrowing for r in used)
+    return any(
+        demands.demand(j, n)[p.quotas[q].resource] and _quota_counts(p, q, dept, n)
+        for q in above
+        for n in current
+    )
 
 
 # -- capacity and devices ------------------------------------------------------------------------
@@ -290,22 +318,25 @@ def _devices(
 def _quotas(p: Problem, assignment: Assignment, demands: Demands, errors: list[str]) -> None:
     if not p.quotas or not p.job_department:
         return
-    usage: defaultdict[tuple[int, int], int] = defaultdict(int)
+    usage = [0] * len(p.quotas)
     for j, nodes in enumerate(assignment):
         dept = p.job_department[j]
         if nodes is None or dept < 0:
             continue
         for n in nodes:
-            for r, d in enumerate(demands.demand(j, n)):
-                if d:
-                    usage[(dept, r)] += d
-    for q in p.quotas:
-        used = usage[(q.department, q.resource)]
-        limit = q.nominal + q.borrow_limit
-        if used > limit:
+            demand = demands.demand(j, n)
+            for q, quota in enumerate(p.quotas):
+                if demand[quota.resource] and _quota_counts(p, q, dept, n):
+                    usage[q] += demand[quota.resource]
+    for q, quota in enumerate(p.quotas):
+        limit = quota.nominal + quota.borrow_limit
+        if usage[q] > limit:
+            scope = f" in groups {list(quota.groups)}" if quota.groups else ""
+            members = f" (members {list(quota.members)})" if quota.members else ""
             errors.append(
-                f"department {q.department}: {p.resources[q.resource]} used {used} > quota "
-                f"{limit} (nominal {q.nominal} + borrowing {q.borrow_limit})"
+                f"quota {q} of department {quota.department}{members}{scope}: "
+                f"{p.resources[quota.resource]} used {usage[q]} > quota {limit} "
+                f"(nominal {quota.nominal} + borrowing {quota.borrow_limit})"
             )
 
 

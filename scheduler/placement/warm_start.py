@@ -16,7 +16,8 @@ Nodes = tuple[int, ...]
 
 
 def stay(facts: Facts) -> Solution:
-    """Running jobs where they run (where still eligible), queued jobs unplaced."""
+    """Running jobs where they run (where still eligible), queued jobs unplaced. Raises
+    ValueError when more running jobs no longer fit than max_evictions allows."""
     wanted: list[Nodes | None] = [None] * facts.p.num_jobs
     for j, current in enumerate(facts.current):
         if current is not None:
@@ -31,7 +32,8 @@ def repair(facts: Facts, warm: Solution) -> Solution:
     jobs by priority and age; a job keeps its nodes only if they are eligible, in one group,
     and fit capacity (transient holds included), quota, devices and anti-affinity. Relations
     that need the whole picture (spread, affinity, eviction justification) are left to the
-    checker.
+    checker. Raises ValueError when the running jobs that no longer fit exceed max_evictions:
+    such a start is no answer at all.
     """
     p = facts.p
     if len(warm.assignment) != p.num_jobs:
@@ -54,6 +56,10 @@ def repair(facts: Facts, warm: Solution) -> Solution:
                 chosen[j] = tuple(nodes)
                 devices[j] = ids if any(ids) else None
                 break
+    cap = p.max_evictions
+    evicted = sum(1 for j in running if chosen[j] is None)
+    if 0 <= cap < evicted:
+        raise ValueError(f"{evicted} running jobs no longer fit, max_evictions is {cap}")
     has_devices = facts.gpu >= 0 and any(facts.devices)
     return Solution(tuple(chosen), tuple(devices) if has_devices else ())
 
@@ -79,7 +85,7 @@ class _State:
         p = facts.p
         self.facts = facts
         self.used = [list(row) for row in facts.reserved]
-        self.dept: dict[tuple[int, int], int] = {}
+        self.quota_usage = [0] * len(p.quotas)
         self.loads: dict[int, list[int]] = {
             n: [0] * facts.devices[n] for n in range(p.num_nodes) if facts.devices[n]
         }
@@ -119,28 +125,15 @@ class _State:
         for n, row in need.items():
             for r, d in enumerate(row):
                 self.used[n][r] += d
-        d = facts.department[j]
-        if d >= 0:
-            for n in nodes:
-                for r, amount in enumerate(facts.demand(j, n)):
-                    self.dept[d, r] = self.dept.get((d, r), 0) + amount
+        if self.quota_usage:
+            facts.scopes.add(self.quota_usage, j, nodes, facts.demand)
         self.anti.update((s, n) for s in anti for n in nodes)
         return ids
 
     def _quota_ok(self, j: int, nodes: Nodes) -> bool:
-        facts = self.facts
-        d = facts.department[j]
-        if d < 0:
+        if not self.quota_usage:
             return True
-        add: dict[int, int] = {}
-        for n in nodes:
-            for r, amount in enumerate(facts.demand(j, n)):
-                add[r] = add.get(r, 0) + amount
-        for r, amount in add.items():
-            q = facts.quota.get((d, r))
-            if q is not None and self.dept.get((d, r), 0) + amount > q.nominal + q.borrow_limit:
-                return False
-        return True
+        return self.facts.scopes.fits(self.quota_usage, j, nodes, self.facts.demand)
 
     def _devices(self, j: int, nodes: Nodes) -> tuple[tuple[int, ...], ...] | None:
         """First-fit device ids for each replica; None (and nothing taken) if they do not fit."""
