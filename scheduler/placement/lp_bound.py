@@ -30,8 +30,8 @@ Every integral placement satisfies these (sum each node's rows over its class), 
 optimum is at least the integer optimum. Services, transient usage, the rules that justify an
 eviction and their cap (max_evictions), and the load, balance and fragmentation costs only
 restrict or cost, so leaving them out keeps the bound valid (and loose for ROADEF, whose cost
-is mostly load and balance). Running jobs that can move or be evicted are classes of one: a replica off
-its current nodes costs at least the move cost; evicting costs the preemption cost.
+is mostly load and balance). Running jobs that can move or be evicted are classes of one: a
+replica off its current nodes costs at least the move cost; evicting costs the preemption cost.
 
 Objective (weights W, evaluator.py's definition)
     work(x)  = sum w_k Jobs(k, g)

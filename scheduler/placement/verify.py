@@ -165,9 +165,9 @@ def _running(p: Problem, assignment: Assignment, demands: Demands, errors: list[
             continue
         if not _eviction_justified(p, j, current, arrivals, above, demands):
             errors.append(
-                f"{_job(p, j)}: evicted although no job that may preempt it (higher priority, "
-                "allowed to preempt, same department) takes its nodes and no quota covering it "
-                "is above nominal"
+                f"{_job(p, j)}: evicted although no higher-priority job that may preempt it "
+                "(allowed to, of its department) takes its nodes and no quota covering it is "
+                "above nominal"
             )
     if 0 <= p.max_evictions < evicted:
         errors.append(f"problem: {evicted} running jobs evicted > max_evictions {p.max_evictions}")
