@@ -43,7 +43,17 @@ def _reached(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["validate", "usage", "verify", "evaluator", "devices", "node_pool", "baselines"]
+    "module",
+    [
+        "validate",
+        "usage",
+        "verify",
+        "evaluator",
+        "devices",
+        "node_pool",
+        "baselines",
+        "quota_scope",
+    ],
 )
 def test_no_ortools_anywhere_below(module: str) -> None:
     """Checker, evaluator, validation and baselines import no OR-Tools, directly or not."""
@@ -52,6 +62,8 @@ def test_no_ortools_anywhere_below(module: str) -> None:
 
 
 def test_checker_shares_nothing_with_the_baselines() -> None:
-    """The checker's imports never reach the baselines' own search code."""
+    """The checker's imports never reach the baselines' own search code, nor the engines'
+    reading of quotas and eviction rules (quota_scope)."""
     reached = _reached(f"{PREFIX}.verify")
-    assert not reached & {f"{PREFIX}.{m}" for m in ("baselines", "node_pool", "devices")}
+    own = ("baselines", "node_pool", "devices", "quota_scope")
+    assert not reached & {f"{PREFIX}.{m}" for m in own}
