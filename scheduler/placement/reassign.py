@@ -15,8 +15,9 @@ dependencies) and recomputes the exact cost change including the service-move ma
 undone unless feasible and strictly cheaper. So the search never leaves the feasible set and
 never raises the cost, whatever the vector score says.
 
-What moves: placed single-replica jobs that use no GPU devices and have no override (demand or
-price per node type),
+What moves: placed single-replica jobs that use no GPU devices, have no override (demand or
+price per node type) and whose department no quota scoped to some groups counts (a move between
+groups would change that quota's usage; quotas over every group see no change),
 either queued ones (placing them was this decision's choice) or migratable running ones
 (job_move_cost >= 0). Everything else -- gangs, device jobs, pinned running jobs -- stays where
 the start put it and only counts in the usage. Nothing is placed or left out: work is fixed,
@@ -76,9 +77,13 @@ def movable_jobs(p: Problem, start: Solution) -> list[int]:
     current = p.job_current or (None,) * p.num_jobs
     move = p.job_move_cost or (-1,) * p.num_jobs
     overridden = {o.job for o in p.overrides}
+    scoped = {d for q in p.quotas if q.groups for d in q.member_departments()}
+    department = p.job_department or (-1,) * p.num_jobs
     out = []
     for j, nodes in enumerate(start.assignment):
         if nodes is None or p.job_replicas[j] != 1 or j in overridden:
+            continue
+        if department[j] in scoped:
             continue
         if gpu >= 0 and p.job_demand[j][gpu] > 0:
             continue

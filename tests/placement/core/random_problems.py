@@ -171,4 +171,37 @@ def _with_quotas(rng: random.Random, p: Problem) -> Problem:
                 quotas.append(
                     Quota(department=dept, resource=r, nominal=nominal, borrow_limit=borrow)
                 )
-    return replace(p, quotas=tuple(quotas))
+    return _with_governance(rng, replace(p, quotas=tuple(quotas)))
+
+
+def _with_governance(rng: random.Random, p: Problem) -> Problem:
+    """Issue 9's rules on top (drawn after everything else, so older draws keep their values):
+    a parent quota over departments 0-2, a quota scoped to group 0, jobs that may not preempt,
+    an eviction cap. The running jobs still fit every quota."""
+    quotas = list(p.quotas)
+    if rng.random() < 0.3:
+        quotas.append(
+            _scoped(rng, p, Quota(department=3, resource=0, nominal=0, members=(0, 1, 2)))
+        )
+    if p.num_groups > 1 and rng.random() < 0.3:
+        quotas.append(
+            _scoped(rng, p, Quota(department=rng.randrange(3), resource=0, nominal=0, groups=(0,)))
+        )
+    may_preempt = tuple(rng.random() < 0.7 for _ in range(p.num_jobs)) if rng.random() < 0.3 else ()
+    cap = rng.choice((-1, -1, -1, 0, 1))
+    return replace(p, quotas=tuple(quotas), job_may_preempt=may_preempt, max_evictions=cap)
+
+
+def _scoped(rng: random.Random, p: Problem, q: Quota) -> Quota:
+    """`q` with a random nominal and a borrowing limit the running jobs fit."""
+    over = {(o.job, o.node_type): o.demand for o in p.overrides if o.demand is not None}
+    members = q.member_departments()
+    used = 0
+    for j, cur in enumerate(p.job_current):
+        if p.job_department[j] not in members:
+            continue
+        for n in cur or ():
+            if not q.groups or p.node_group[n] in q.groups:
+                used += (over.get((j, p.node_type[n])) or p.job_demand[j])[q.resource]
+    nominal = rng.randint(0, 8)
+    return replace(q, nominal=nominal, borrow_limit=max(0, used - nominal) + rng.randint(0, 3))

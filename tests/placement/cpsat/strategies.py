@@ -55,6 +55,17 @@ def problems(draw: st.DrawFn, max_nodes: int = 4, max_jobs: int = 5) -> Problem:
     quotas: tuple[Quota, ...] = ()
     if draw(st.booleans()):
         quotas = (Quota(department=0, resource=0, nominal=draw(st.integers(0, 6)), borrow_limit=2),)
+    # Issue 9: a parent quota over departments 0 and 1, a quota of one group, jobs that may not
+    # preempt, an eviction cap. Running usage may exceed them: then the model must evict.
+    if draw(st.booleans()):
+        nominal = draw(st.integers(0, 8))
+        quotas += (
+            Quota(department=2, resource=0, nominal=nominal, borrow_limit=2, members=(0, 1)),
+        )
+    if groups > 1 and draw(st.booleans()):
+        quotas += (Quota(department=1, resource=0, nominal=draw(st.integers(0, 4)), groups=(1,)),)
+    may_preempt = tuple(draw(st.booleans()) for _ in range(jobs)) if draw(st.booleans()) else ()
+    max_evictions = draw(st.sampled_from([-1, -1, 0, 1]))
     services: tuple[Service, ...] = ()
     if jobs >= 2 and draw(st.booleans()):
         members = tuple(sorted(draw(st.sets(st.integers(0, jobs - 1), min_size=2, max_size=3))))
@@ -92,6 +103,8 @@ def problems(draw: st.DrawFn, max_nodes: int = 4, max_jobs: int = 5) -> Problem:
         job_move_cost=tuple(draw(costs) for _ in range(jobs)),
         job_preempt_cost=tuple(draw(costs) for _ in range(jobs)),
         job_department=departments,
+        job_may_preempt=may_preempt,
+        max_evictions=max_evictions,
         quotas=quotas,
         services=services,
         service_move_weight=draw(st.sampled_from([0, 0, 4])),
