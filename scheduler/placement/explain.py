@@ -68,6 +68,7 @@ class _Explainer:
             for cap, used in zip(caps, self.used, strict=True)
         ]
         self._hard: dict[tuple[int, int, bool], list[list[int]]] = {}
+        self._reach: dict[int, list[int]] = {}
         self._most: dict[tuple[str, int], list[int]] = {}
         self._frontiers: dict[tuple[str, int], list[int]] = {}
         self._structural: dict[tuple[object, ...], Unplaced | None] = {}
@@ -137,16 +138,26 @@ class _Explainer:
         """QUOTA_EXHAUSTED if in every cluster the job may use some quota covering it has no
         room for it: the first such quota of the first cluster."""
         facts, p = self.facts, self.p
-        if facts.department[j] < 0 or not p.quotas:
+        if facts.department[j] not in facts.scopes.departments:
             return None
         first: Unplaced | None = None
-        for g in sorted({p.node_group[n] for n in facts.eligible[j]}):
-            n = next(n for n in facts.eligible[j] if p.node_group[n] == g)
+        for n in self._group_nodes(p.job_nodes[j]):
             blocked = self._quota_in(j, n)
             if blocked is None:
                 return None  # some cluster's quotas leave room: quota is not the blocker
             first = first or blocked
         return first
+
+    def _group_nodes(self, s: int) -> list[int]:
+        """One node of node set s per cluster it reaches, by cluster (memoised per set: city
+        node sets hold thousands of nodes)."""
+        got = self._reach.get(s)
+        if got is None:
+            first: dict[int, int] = {}
+            for n in self.p.node_sets[s]:
+                first.setdefault(self.p.node_group[n], n)
+            got = self._reach[s] = [first[g] for g in sorted(first)]
+        return got
 
     def _quota_in(self, j: int, n: int) -> Unplaced | None:
         """QUOTA_EXHAUSTED for the first quota with no room for job j on node n's cluster."""
