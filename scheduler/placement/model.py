@@ -50,8 +50,8 @@ Running work
   * reclaim: some quota q covers j -- j's department is in members(q), one of j's current
     nodes n lies in a group of groups(q) and j demands q's resource there -- and q's running
     usage exceeds its nominal: the usage of q (Quotas, below) counted over the running jobs at
-    their current nodes, before this decision (q lends out above its guarantee; it is
-    reclaimed).
+    their current nodes, before this decision (q's members borrow above their guarantee, and
+    the owners of the capacity take it back). The reclaiming job may be of any department.
 - At most `max_evictions` running jobs are evicted by one decision (-1, the default: no cap).
 - A replica's "move" means its node differs from job_current[j][i] (replica i; replicas of a
   job are interchangeable, so the count of moved replicas is the smallest number over
