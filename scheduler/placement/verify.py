@@ -208,20 +208,32 @@ def _quota_counts(p: Problem, q: int, dept: int, node: int) -> bool:
     return dept in members and (not quota.groups or p.node_group[node] in quota.groups)
 
 
+def _quota_usage(p: Problem, placement: Assignment, demands: Demands) -> list[int]:
+    """Per quota, what the jobs of `placement` count against it."""
+    usage = [0] * len(p.quotas)
+    # Only the quotas that list a department can count its jobs (a city has ~100 quotas).
+    candidates: defaultdict[int, list[int]] = defaultdict(list)
+    for q, quota in enumerate(p.quotas):
+        for d in quota.members or (quota.department,):
+            candidates[d].append(q)
+    for j, nodes in enumerate(placement):
+        dept = p.job_department[j]
+        if nodes is None or dept not in candidates:
+            continue
+        for n in nodes:
+            demand = demands.demand(j, n)
+            for q in candidates[dept]:
+                amount = demand[p.quotas[q].resource]
+                if amount and _quota_counts(p, q, dept, n):
+                    usage[q] += amount
+    return usage
+
+
 def _above_nominal_now(p: Problem, demands: Demands) -> set[int]:
     """Quotas whose running jobs, where they run now, use more than the nominal."""
     if not p.quotas or not p.job_department:
         return set()
-    usage = [0] * len(p.quotas)
-    for j, current in enumerate(p.job_current):
-        dept = p.job_department[j]
-        if current is None or dept < 0:
-            continue
-        for n in current:
-            demand = demands.demand(j, n)
-            for q, quota in enumerate(p.quotas):
-                if demand[quota.resource] and _quota_counts(p, q, dept, n):
-                    usage[q] += demand[quota.resource]
+    usage = _quota_usage(p, p.job_current, demands)
     return {q for q, quota in enumerate(p.quotas) if usage[q] > quota.nominal}
 
 
@@ -318,16 +330,7 @@ def _devices(
 def _quotas(p: Problem, assignment: Assignment, demands: Demands, errors: list[str]) -> None:
     if not p.quotas or not p.job_department:
         return
-    usage = [0] * len(p.quotas)
-    for j, nodes in enumerate(assignment):
-        dept = p.job_department[j]
-        if nodes is None or dept < 0:
-            continue
-        for n in nodes:
-            demand = demands.demand(j, n)
-            for q, quota in enumerate(p.quotas):
-                if demand[quota.resource] and _quota_counts(p, q, dept, n):
-                    usage[q] += demand[quota.resource]
+    usage = _quota_usage(p, assignment, demands)
     for q, quota in enumerate(p.quotas):
         limit = quota.nominal + quota.borrow_limit
         if usage[q] > limit:
