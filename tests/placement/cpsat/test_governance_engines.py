@@ -20,7 +20,7 @@ from scheduler.placement.lns import improve as lns_improve
 from scheduler.placement.local_search import improve as local_improve
 from scheduler.placement.lp_bound import lp_bound
 from scheduler.placement.lp_rounding import lp_round
-from scheduler.placement.model import ObjectiveWeights, Problem, Solution
+from scheduler.placement.model import ObjectiveWeights, Problem, Quota, Solution
 from scheduler.placement.outcome import OUTRANKED, QUOTA_EXHAUSTED
 from scheduler.placement.settings import EngineParams
 from scheduler.placement.verify import check
@@ -149,3 +149,31 @@ def test_quota_exhausted_names_scope_and_numbers() -> None:
     (first, *_) = explain(only0, solve(only0, PARAMS).solution or Solution(()))
     assert first.reason == QUOTA_EXHAUSTED
     assert "quota of department 0 in cluster 0: cpu used 1 of nominal 1" in first.detail
+
+
+def test_repair_never_exceeds_the_cap() -> None:
+    """Two running jobs lose their node (reserved capacity); with max_evictions 1 neither
+    "everyone stays" nor a warm start may drop both: stay() refuses, and solve() answers within
+    the cap or not at all."""
+    p = replace(
+        eviction_cap(1),
+        node_reserved=((4, 0), (4, 0), (0, 0)),
+        job_preempt_cost=(3, 3, 3, -1, -1, -1),
+    )
+    with pytest.raises(ValueError, match="max_evictions is 1"):
+        stay(Facts(p))
+    outcome = solve(p, PARAMS)
+    assert outcome.solution is None or check(p, outcome.solution) == []
+    assert any("max_evictions" in note for note in outcome.notes)
+
+
+def test_parent_quota_reclaims_from_a_child() -> None:
+    """Child 1 runs 4 cpu under a parent quota (members 1, 2) of nominal 2: job 1 of child 2,
+    which may not preempt, takes the node by reclaim in every engine that evicts."""
+    p = replace(
+        reclaim_without_may_preempt(),
+        quotas=(Quota(department=0, resource=0, nominal=2, borrow_limit=2, members=(1, 2)),),
+    )
+    answers = _answers(p)
+    for name in ("solve", "cpsat", "lns"):
+        assert answers[name].assignment == (None, (0,)), name
