@@ -69,6 +69,9 @@ class _Explainer:
         ]
         self._hard: dict[tuple[int, int, bool], list[list[int]]] = {}
         self._reach: dict[int, list[int]] = {}
+        # _hard_rooms: capacity left if every running job stays; evictable ones by department.
+        self._stays: list[list[int]] | None = None
+        self._evictable: dict[int, list[int]] = {}
         self._most: dict[tuple[str, int], list[int]] = {}
         self._frontiers: dict[tuple[str, int], list[int]] = {}
         self._structural: dict[tuple[object, ...], Unplaced | None] = {}
@@ -293,24 +296,41 @@ class _Explainer:
 
     def _hard_rooms(self, key: tuple[int, int, bool]) -> list[list[int]]:
         """Per node, the capacity left by reserved usage and by the running jobs a job of
-        preemptor `key` (QuotaScopes.preemptor) cannot displace (those it may not evict)."""
+        preemptor `key` (QuotaScopes.preemptor) cannot displace: "every running job stays"
+        plus what the key may evict, walking only jobs without a department and the key's own
+        (a city has a key per department and priority)."""
         rows = self._hard.get(key)
         if rows is not None:
             return rows
-        facts, p = self.facts, self.p
-        rows = [list(row) for row in self.empty]
-        for k, nodes in enumerate(self.solution.assignment):
-            if nodes is None or not facts.running(k):
-                continue
-            if facts.preemptible(k) and facts.scopes.outranks(key, k):
-                continue
-            for n in nodes:
-                demand = facts.demand(k, n)
-                row = rows[n]
-                for r in range(p.num_resources):
-                    row[r] -= demand[r]
+        facts = self.facts
+        if self._stays is None:
+            self._stays = [list(row) for row in self.empty]
+            for k, nodes in enumerate(self.solution.assignment):
+                if nodes is None or not facts.running(k):
+                    continue
+                self._add_usage(self._stays, k, nodes, -1)
+                if facts.preemptible(k):
+                    self._evictable.setdefault(facts.department[k], []).append(k)
+        rows = [list(row) for row in self._stays]
+        _, dk, allowed = key
+        if dk < 0:
+            candidates = [k for ks in self._evictable.values() for k in ks]
+        else:
+            candidates = self._evictable.get(-1, []) + (
+                self._evictable.get(dk, []) if allowed else []
+            )
+        for k in candidates:
+            if facts.scopes.outranks(key, k):
+                self._add_usage(rows, k, self.solution.assignment[k] or (), 1)
         self._hard[key] = rows
         return rows
+
+    def _add_usage(self, rows: list[list[int]], k: int, nodes: Sequence[int], sign: int) -> None:
+        for n in nodes:
+            demand = self.facts.demand(k, n)
+            row = rows[n]
+            for r in range(self.p.num_resources):
+                row[r] += sign * demand[r]
 
     def _fit_count(self, j: int, n: int, room: Sequence[int]) -> int:
         facts = self.facts
