@@ -28,12 +28,12 @@ def stay(facts: Facts) -> Solution:
 def repair(facts: Facts, warm: Solution) -> Solution:
     """`warm` minus whatever no longer fits, with device ids chosen afresh.
 
-    Running jobs come first (at their warm-start nodes, else their current ones), then queued
-    jobs by priority and age; a job keeps its nodes only if they are eligible, in one group,
-    and fit capacity (transient holds included), quota, devices and anti-affinity. Relations
-    that need the whole picture (spread, affinity, eviction justification) are left to the
-    checker. Raises ValueError when the running jobs that no longer fit exceed max_evictions:
-    such a start is no answer at all.
+    Running jobs come first (at their warm-start nodes, else their current ones; those that may
+    not be evicted first, then by priority and age), then queued jobs by priority and age; a
+    job keeps its nodes only if they are eligible, in one group, and fit capacity (transient
+    holds included), quota, devices and anti-affinity. Relations that need the whole picture
+    (spread, affinity, eviction justification) are left to the checker. Raises ValueError when
+    the running jobs that no longer fit exceed max_evictions: such a start is no answer at all.
     """
     p = facts.p
     if len(warm.assignment) != p.num_jobs:
@@ -41,7 +41,12 @@ def repair(facts: Facts, warm: Solution) -> Solution:
     state = _State(facts)
     chosen: list[Nodes | None] = [None] * p.num_jobs
     devices: list[tuple[tuple[int, ...], ...] | None] = [None] * p.num_jobs
-    running = [j for j in range(p.num_jobs) if facts.running(j)]
+    # Jobs that may not be evicted first, then by priority and age: when a quota was lowered
+    # below what runs, the youngest low-priority borrowers are the ones left out.
+    running = sorted(
+        (j for j in range(p.num_jobs) if facts.running(j)),
+        key=lambda j: (facts.preemptible(j), -p.job_priority[j], p.job_order[j]),
+    )
     queued = sorted(
         (j for j in range(p.num_jobs) if not facts.running(j) and warm.assignment[j] is not None),
         key=lambda j: (-p.job_priority[j], p.job_order[j]),
