@@ -44,6 +44,7 @@ Running work
   (evicted) at job_preempt_cost[j] -- only in favour of higher-priority work: some job placed
   by this decision on one of its former nodes has a higher priority than it, or its department
   is above its nominal quota (borrowing) for a resource the evicted job uses.
+- At most `max_evictions` running jobs are evicted by one decision (-1, the default: no cap).
 - A replica's "move" means its node differs from job_current[j][i] (replica i; replicas of a
   job are interchangeable, so the count of moved replicas is the smallest number over
   matchings: replicas minus the size of the multiset intersection of old and new nodes).
@@ -178,6 +179,9 @@ class Problem:
     job_move_cost: tuple[int, ...] = ()  # [J], -1 = not migratable (default)
     job_preempt_cost: tuple[int, ...] = ()  # [J], -1 = not preemptible (default)
     job_department: tuple[int, ...] = ()  # [J], -1 = no department (default)
+    # [J] whether j may justify evicting lower-priority work of its department (default True).
+    job_may_preempt: tuple[bool, ...] = ()
+    max_evictions: int = -1  # running jobs one decision may evict; -1 = no cap
     quotas: tuple[Quota, ...] = ()
     services: tuple[Service, ...] = ()
     service_move_weight: int = 0

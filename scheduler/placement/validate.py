@@ -438,6 +438,8 @@ def _jobs(p: Problem) -> None:
         p.job_preempt_cost, count, "job_preempt_cost", "job", "preempt_cost", -1, MAX_COST, True
     )
     _vector(p.job_department, count, "job_department", "job", "department", -1, MAX_INDEX, True)
+    _bools(p.job_may_preempt, count, "job_may_preempt", "job")
+    _check_int(p.max_evictions, "problem: max_evictions", -1, MAX_INDEX)
 
 
 def _running(p: Problem) -> None:

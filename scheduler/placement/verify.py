@@ -140,6 +140,11 @@ def _running(p: Problem, assignment: Assignment, demands: Demands, errors: list[
     preempt = p.job_preempt_cost or (-1,) * p.num_jobs
     borrowing = _borrowing_now(p, demands)
     arrivals = _arrivals(p, assignment)
+    evicted = sum(
+        1 for cur, nodes in zip(p.job_current, assignment, strict=True) if cur and nodes is None
+    )
+    if 0 <= p.max_evictions < evicted:
+        errors.append(f"problem: {evicted} running jobs evicted, at most {p.max_evictions}")
     for j, current in enumerate(p.job_current):
         if current is None:
             continue

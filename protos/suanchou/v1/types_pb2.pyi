@@ -106,6 +106,12 @@ class _RunStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumT
     """Stopped on request (job cancelled, or a sibling replica of the gang failed)."""
     RUN_STATE_LOST: _RunState.ValueType  # 7
     """The agent went silent past the lease timeout or no longer holds the run; never restarted."""
+    RUN_STATE_STOPPING: _RunState.ValueType  # 8
+    """Its job was preempted: the agent is told to stop it (SIGTERM, SIGKILL after its grace
+    period); it holds its node's capacity until the agent reports it ended.
+    """
+    RUN_STATE_PREEMPTED: _RunState.ValueType  # 9
+    """Stopped after a preemption (however it exited); never counted as a failure."""
 
 class RunState(_RunState, metaclass=_RunStateEnumTypeWrapper):
     """The state of one replica's run on a cluster, as the scheduler records it."""
@@ -126,6 +132,12 @@ RUN_STATE_CANCELLED: RunState.ValueType  # 6
 """Stopped on request (job cancelled, or a sibling replica of the gang failed)."""
 RUN_STATE_LOST: RunState.ValueType  # 7
 """The agent went silent past the lease timeout or no longer holds the run; never restarted."""
+RUN_STATE_STOPPING: RunState.ValueType  # 8
+"""Its job was preempted: the agent is told to stop it (SIGTERM, SIGKILL after its grace
+period); it holds its node's capacity until the agent reports it ended.
+"""
+RUN_STATE_PREEMPTED: RunState.ValueType  # 9
+"""Stopped after a preemption (however it exited); never counted as a failure."""
 global___RunState = RunState
 
 class _ClusterState:
