@@ -30,6 +30,7 @@ from scheduler.service.explain import (
     stuck,
     unplaced_message,
     verdicts,
+    xinchuang_overruled,
 )
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
@@ -255,6 +256,8 @@ class SchedulingCycle:
             node_names = [built.nodes[n].name for n in nodes]
             vs = verdicts(snap, job, chosen=cluster)
             message = placed_message(job, cluster, node_names, vs)
+            if note := xinchuang_overruled(job, cluster, snap, vs):
+                message = f"{message}; {note}"
             attempt = job.attempt + 1
             if not tx.jobs.move(
                 job,

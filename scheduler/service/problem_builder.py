@@ -11,6 +11,11 @@ fixed work overfills a node would be infeasible, and nothing could be placed at 
 term (Problem.resource_value: the GPU at that weight, every other resource at 1), clamped to
 the engine's budget of values (validate.MAX_RESOURCE_VALUE).
 
+A job that prefers 信创 clusters (Constraints.xinchuang_preferred) gets an Override on the nodes
+of non-信创 clusters (node_type 1): one replica there costs more than on the dearest cluster, so
+the solver takes a 信创 cluster whenever one has room; it is a money-tier cost, so it never keeps
+a job from running (work outweighs every cost).
+
 Replicas of preempted jobs still stopping hold their nodes' capacity as `node_reserved`: the
 room they leave is free only once the agent reports them ended.
 """
@@ -22,8 +27,8 @@ from dataclasses import dataclass
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
-from scheduler.placement import Problem, Solution
-from scheduler.placement.validate import MAX_RESOURCE_VALUE
+from scheduler.placement import Override, Problem, Solution
+from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
 from scheduler.service import preemption
 from scheduler.service.preemption import PreemptionRules
 from scheduler.service.snapshot import Snapshot
@@ -109,6 +114,7 @@ def build_problem(
     )
     job_demand = tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every)
     job_replicas = (*(j.spec.replicas for j in jobs), *(len(c) for c in current))
+    node_type, overrides = _xinchuang_preference(jobs, nodes, by_name, group_cost, job_demand)
     problem = Problem(
         resources=resources,
         node_capacity=capacity,
@@ -128,6 +134,8 @@ def build_problem(
         ),
         job_may_preempt=tuple(preemption.may_preempt(j, snap.classes, rules) for j in every),
         max_evictions=rules.budget,
+        node_type=node_type,
+        overrides=overrides,
         resource_value=resource_value(resources, gpu_value_weight),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
@@ -135,6 +143,40 @@ def build_problem(
     )
     warm = Solution((*(None for _ in jobs), *current))
     return BuiltProblem(problem, jobs, nodes, groups, warm, tuple(job for job, _ in running))
+
+
+# node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).
+NOT_XINCHUANG = 1
+
+
+def _xinchuang_preference(
+    jobs: tuple[Job, ...],
+    nodes: tuple[Node, ...],
+    clusters: dict[str, Cluster],
+    group_cost: tuple[tuple[int, ...], ...],
+    demand: tuple[tuple[int, ...], ...],
+) -> tuple[tuple[int, ...], tuple[Override, ...]]:
+    """node_type and overrides for jobs preferring 信创 (module docstring); empty when none
+    does or every node is of one kind."""
+    preferring = [j for j, job in enumerate(jobs) if job.spec.constraints.xinchuang_preferred]
+    kinds = tuple(0 if clusters[n.cluster].spec.xinchuang else NOT_XINCHUANG for n in nodes)
+    if not preferring or len(set(kinds)) < 2:
+        return (), ()
+    overrides = tuple(
+        Override(
+            job=j,
+            node_type=NOT_XINCHUANG,
+            cost=min(
+                MAX_COST,
+                1
+                + max(
+                    sum(d * c for d, c in zip(demand[j], row, strict=True)) for row in group_cost
+                ),
+            ),
+        )
+        for j in preferring
+    )
+    return kinds, overrides
 
 
 def _preempt_costs(
