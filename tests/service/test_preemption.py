@@ -213,3 +213,24 @@ def test_per_minute_budget_counts_stored_preemptions(sqlite_store: Store) -> Non
     assert restarted.run_once().preempted == 0
     age(pool, 65)
     assert restarted.run_once().preempted == 1
+
+
+def test_a_stopping_run_of_a_silent_agent_ends_with_the_lease(sqlite_store: Store) -> None:
+    """The agent goes silent while a preempted run stops: past the lease timeout the run is
+    LOST like the cluster's others, and the preempted job stays queued, its attempt uncounted
+    and its preemption still explained."""
+    clock = ManualClock()
+    pool = make_pool(sqlite_store, clock)
+    [low] = start_running(pool, spec("low", cpu=4000, priority_class="batch"))
+    age(pool, 35)
+    pool.submit(spec("high", cpu=4000, priority_class="urgent"))
+    assert pool.cycle.run_once().preempted == 1
+    clock.advance(pool.settings.lease_timeout_s + 1)
+    pool.cycle.run_once()
+    [run] = runs(pool, low)
+    assert run.state is RunState.LOST
+    victim = job(pool, low)
+    assert victim.state is JobState.QUEUED  # now waiting for its cluster to come back
+    with pool.store.unit(write=False) as tx:
+        assert failed_attempts(tx, victim) == 0
+    assert "does not count against its attempts" in pool.jobs.explain(DEPT, low).message
