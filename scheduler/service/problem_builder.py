@@ -192,24 +192,27 @@ def _preempt_costs(
     docstring of scheduler.service.preemption) for those that may be evicted."""
     if rules.budget <= 0 or not running:
         return ()
+    offered = [
+        preemption.preemptible(job, snap.started.get(job.job_id), snap.now, snap.classes, rules)
+        for job in running
+    ]
+    if not any(offered):
+        return ()
+    # Above the most any one job's placement can cost (each resource at its dearest cluster's
+    # price): every eviction costs more. O(jobs x resources), not x clusters.
+    dearest = tuple(max(col, default=0) for col in zip(*group_cost, strict=True))
     every = (*queued, *running)
-    # The most any one job's placement costs, on its dearest cluster: every eviction costs more.
     money_unit = 1 + max(
-        (
-            job.spec.replicas
-            * max(sum(d * c for d, c in zip(dem, row, strict=True)) for row in group_cost)
-            for job, dem in zip(every, demand, strict=True)
-        ),
-        default=0,
+        job.spec.replicas * sum(d * c for d, c in zip(dem, dearest, strict=True))
+        for job, dem in zip(every, demand, strict=True)
     )
     largest = tuple(max(col, default=0) for col in zip(*capacity, strict=True))
     costs = [-1] * len(queued)
-    for k, job in enumerate(running):
-        started = snap.started.get(job.job_id)
-        if not preemption.preemptible(job, started, snap.now, snap.classes, rules):
+    for k, (job, ok) in enumerate(zip(running, offered, strict=True)):
+        if not ok:
             costs.append(-1)
             continue
-        hours = preemption.runtime_s(started, snap.now) / 3600
+        hours = preemption.runtime_s(snap.started.get(job.job_id), snap.now) / 3600
         j = len(queued) + k
         costs.append(
             preemption.preempt_cost(money_unit, demand[j], job.spec.replicas, largest, hours)
