@@ -144,13 +144,15 @@ def eviction_message(e: Eviction, now: datetime, started: datetime | None) -> st
 
 
 def _names(jobs: Sequence[Job]) -> str:
-    shown = ", ".join(
-        f"job {t.job_id}"
-        + (f" ({t.spec.name})" if t.spec.name else "")
-        + (f" [class {t.spec.priority_class}, priority {t.spec.priority}]")
-        for t in jobs[:3]
-    )
+    shown = ", ".join(_name(t) for t in jobs[:3])
     return shown + (f" and {len(jobs) - 3} more" if len(jobs) > 3 else "")
+
+
+def _name(job: Job) -> str:
+    """'job ID (name) [class urgent, priority 900]'."""
+    label = f" ({job.spec.name})" if job.spec.name else ""
+    cls = f"class {job.spec.priority_class}, " if job.spec.priority_class else ""
+    return f"job {job.job_id}{label} [{cls}priority {job.spec.priority}]"
 
 
 def awaiting_message(stopping: int, nodes: Iterable[str]) -> str:
