@@ -187,6 +187,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         dest="cycle_interval_s",
         help="seconds between scheduling cycles (default 1)",
     )
+    p.add_argument(
+        "--min-runtime",
+        type=float,
+        dest="min_runtime_s",
+        help="seconds a preemptible job runs before it may be preempted (default 300)",
+    )
+    p.add_argument(
+        "--max-preemptions-per-cycle",
+        type=int,
+        metavar="N",
+        help="jobs one scheduling cycle may preempt; 0 turns preemption off (default 10)",
+    )
+    p.add_argument(
+        "--max-preemptions-per-minute",
+        type=int,
+        metavar="N",
+        help="jobs preempted in any minute, counted from stored events (default 30)",
+    )
     tls = p.add_argument_group("TLS (without --tls-cert the port is plaintext, loopback only)")
     tls.add_argument("--tls-cert", metavar="PATH", help="server certificate chain, PEM")
     tls.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, PEM")
@@ -216,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "lease_timeout_s": args.lease_timeout_s,
                 "cycle_interval_s": args.cycle_interval_s,
+                "min_runtime_s": args.min_runtime_s,
+                "max_preemptions_per_cycle": args.max_preemptions_per_cycle,
+                "max_preemptions_per_minute": args.max_preemptions_per_minute,
                 "tls_cert": args.tls_cert,
                 "tls_key": args.tls_key,
                 "tls_client_ca": args.tls_client_ca,

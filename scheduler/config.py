@@ -71,6 +71,8 @@ _TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str}
 _FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
 _SEC = {f.name: f.type for f in fields(SecuritySettings)}
+# Settings where 0 is meaningful: no minimum runtime, or preemption turned off.
+_ZERO_OK = frozenset({"min_runtime_s", "max_preemptions_per_cycle", "max_preemptions_per_minute"})
 
 
 def load(
@@ -148,6 +150,7 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
         result = kind(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from exc
-    if result <= 0:
-        raise ConfigError(f"{key}: must be positive, got {value!r}")
+    if result < 0 or (result == 0 and key not in _ZERO_OK):
+        kind_word = "non-negative" if key in _ZERO_OK else "positive"
+        raise ConfigError(f"{key}: must be {kind_word}, got {str(value)[:20]!r}")
     return result

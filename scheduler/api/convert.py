@@ -82,6 +82,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
     """The domain spec; an explicit `max_runtime_seconds: 0` is refused here, the one place
     that still sees field presence (the domain reads 0 as "the scheduler default")."""
     c = msg.constraints
+    required, preferred = _xinchuang(c)
     if msg.HasField("max_runtime_seconds") and msg.max_runtime_seconds == 0:
         raise InvalidSpec(
             "must be 1 or more; leave it unset for the scheduler's default (there is no "
@@ -102,10 +103,29 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         constraints=Constraints(
             min_security_level=c.min_security_level,
             allowed_regions=tuple(c.allowed_regions),
-            xinchuang_required=c.xinchuang_required,
+            xinchuang_required=required,
             node_selector=dict(c.node_selector),
+            xinchuang_preferred=preferred,
         ),
         labels=dict(msg.labels),
+    )
+
+
+def _xinchuang(c: types_pb2.Constraints) -> tuple[bool, bool]:
+    """(required, preferred) from `xinchuang` and the older `xinchuang_required`."""
+    policy = c.xinchuang
+    if policy == types_pb2.XINCHUANG_POLICY_UNSPECIFIED:
+        return c.xinchuang_required, False
+    if policy not in types_pb2.XinchuangPolicy.values():
+        raise InvalidSpec(f"unknown 信创 policy {policy}", field="constraints.xinchuang")
+    if c.xinchuang_required and policy != types_pb2.XINCHUANG_POLICY_REQUIRE:
+        raise InvalidSpec(
+            f"{types_pb2.XinchuangPolicy.Name(policy)} contradicts xinchuang_required: true",
+            field="constraints.xinchuang",
+        )
+    return (
+        policy == types_pb2.XINCHUANG_POLICY_REQUIRE,
+        policy == types_pb2.XINCHUANG_POLICY_PREFER,
     )
 
 
@@ -126,6 +146,11 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
             allowed_regions=list(c.allowed_regions),
             xinchuang_required=c.xinchuang_required,
             node_selector=dict(c.node_selector),
+            xinchuang=(
+                types_pb2.XINCHUANG_POLICY_PREFER
+                if c.xinchuang_preferred
+                else types_pb2.XINCHUANG_POLICY_UNSPECIFIED
+            ),
         ),
         labels=dict(spec.labels),
     )

@@ -13,9 +13,12 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
     command: [python, -c, "print('hi')"]                   # argv, run without a shell
     env: {MODE: fast}
     max_runtime: 10m                  # s/m/h/d, combinable (1h30m); or max_runtime_seconds: 600
-    constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang_required: true,
+    constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang: require,
                   node_selector: {arch: aarch64}}
     labels: {team: traffic}
+
+`xinchuang` is `require` (only 信创 clusters; `xinchuang_required: true` says the same),
+`prefer` (信创 clusters when one has room, others otherwise) or `any`.
 
 or
 
@@ -67,7 +70,18 @@ JOB_KEYS = (
     "constraints",
     "labels",
 )
-CONSTRAINT_KEYS = ("min_security_level", "allowed_regions", "xinchuang_required", "node_selector")
+CONSTRAINT_KEYS = (
+    "min_security_level",
+    "allowed_regions",
+    "xinchuang_required",
+    "xinchuang",
+    "node_selector",
+)
+XINCHUANG_POLICIES = {
+    "any": types_pb2.XINCHUANG_POLICY_ANY,
+    "prefer": types_pb2.XINCHUANG_POLICY_PREFER,
+    "require": types_pb2.XINCHUANG_POLICY_REQUIRE,
+}
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -151,6 +165,13 @@ def _fill_constraints(target: types_pb2.Constraints, value: object, where: str) 
         if not isinstance(flag, bool):
             raise JobFileError(f"{where}.xinchuang_required: must be true or false")
         target.xinchuang_required = flag
+    if "xinchuang" in data:
+        policy = data["xinchuang"]
+        if not isinstance(policy, str) or policy not in XINCHUANG_POLICIES:
+            raise JobFileError(
+                f"{where}.xinchuang: must be require, prefer or any, got {str(policy)[:20]!r}"
+            )
+        target.xinchuang = XINCHUANG_POLICIES[policy]
     if "node_selector" in data:
         target.node_selector.update(_text_map(data["node_selector"], f"{where}.node_selector"))
 
@@ -240,7 +261,7 @@ def flags_mapping(
     max_runtime: str | None,
     min_security_level: int | None,
     regions: list[str],
-    xinchuang: bool,
+    xinchuang: bool | str,
     selector: Mapping[str, str],
     priority_class: str | None = None,
 ) -> dict[str, object]:
@@ -268,7 +289,9 @@ def flags_mapping(
         constraints["min_security_level"] = min_security_level
     if regions:
         constraints["allowed_regions"] = list(regions)
-    if xinchuang:
+    if isinstance(xinchuang, str):
+        constraints["xinchuang"] = xinchuang
+    elif xinchuang:
         constraints["xinchuang_required"] = True
     if selector:
         constraints["node_selector"] = dict(selector)

@@ -55,6 +55,8 @@ def _constraints(c: types_pb2.Constraints) -> str:
         parts.append(f"regions={','.join(c.allowed_regions)}")
     if c.xinchuang_required:
         parts.append("信创 only")
+    elif c.xinchuang == types_pb2.XINCHUANG_POLICY_PREFER:
+        parts.append("信创 preferred")
     if c.node_selector:
         parts.append(f"nodes with {render.mapping(c.node_selector)}")
     return "; ".join(parts) or render.NONE

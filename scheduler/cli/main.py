@@ -313,7 +313,13 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     spec.add_argument("--max-runtime", metavar="DURATION", help="e.g. 90s, 10m, 1h30m")
     spec.add_argument("--min-security-level", type=int, metavar="N", help="等保 level 1-4")
     spec.add_argument("--region", action="append", default=[], help="allowed region (repeatable)")
-    spec.add_argument("--xinchuang", action="store_true", help="only 信创 clusters")
+    spec.add_argument(
+        "--xinchuang",
+        nargs="?",
+        const="require",
+        choices=["require", "prefer", "any"],
+        help="信创 clusters: require (the default of a bare --xinchuang), prefer, or any",
+    )
     spec.add_argument(
         "--selector", action="append", default=[], metavar="K=V", help="node label (repeatable)"
     )

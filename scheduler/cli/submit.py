@@ -132,7 +132,8 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         max_runtime=args.max_runtime,
         min_security_level=args.min_security_level,
         regions=args.region,
-        xinchuang=args.xinchuang,
+        # `--xinchuang` (require) stays xinchuang_required, as before the policy existed.
+        xinchuang=True if args.xinchuang == "require" else (args.xinchuang or False),
         selector=key_values(args.selector, "--selector"),
         priority_class=args.priority_class,
     )

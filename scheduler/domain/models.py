@@ -63,6 +63,9 @@ class Constraints:
     allowed_regions: tuple[str, ...] = ()
     xinchuang_required: bool = False
     node_selector: Mapping[str, str] = field(default_factory=dict)
+    # 信创 clusters when one has room, others otherwise: an objective term, not a constraint
+    # (never set together with xinchuang_required).
+    xinchuang_preferred: bool = False
 
 
 @dataclass(frozen=True)

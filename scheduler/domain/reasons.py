@@ -19,6 +19,9 @@ LEASE_LOST = "LEASE_LOST"
 # Back to the queue (RUNNING or LEASED -> QUEUED) to make room for another job; unlike
 # LEASE_LOST it is not the job's fault, so it must not count against its attempts.
 PREEMPTED = "PREEMPTED"
+# Queued, placed by the solver on room that preempted replicas still hold: it is leased by a later
+# cycle, once they stopped (they get a grace period), and meanwhile preempts nothing more.
+AWAITING_PREEMPTION = "AWAITING_PREEMPTION"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 CLUSTER_REMOVED = "CLUSTER_REMOVED"
 # Queued while every cluster that meets its constraints is cordoned, draining or lost.

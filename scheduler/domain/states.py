@@ -79,6 +79,12 @@ class RunState(StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     LOST = "LOST"
+    # Its job was preempted: the agent has been told to stop it (SIGTERM, then SIGKILL after
+    # its grace period). Not terminal: the replica may still run, so it keeps holding its node's
+    # capacity until the agent reports it ended.
+    STOPPING = "STOPPING"
+    # Stopped after a preemption (whatever exit the agent reported): never a failure.
+    PREEMPTED = "PREEMPTED"
 
     @property
     def terminal(self) -> bool:
@@ -89,11 +95,20 @@ class RunState(StrEnum):
         return not self.terminal
 
 
-_TERMINAL_RUN = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST})
+_TERMINAL_RUN = frozenset(
+    {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.LOST,
+        RunState.PREEMPTED,
+    }
+)
 
-# What an agent report may move a run to, from each state the scheduler holds. A report that is
-# not listed (e.g. RUNNING after SUCCEEDED) is stale and ignored, so reordered or repeated syncs
-# never move a run backwards.
+# Every move a run may make, from each state the scheduler holds. Agents report only some of
+# these states (agent_sync.REPORTABLE); STOPPING is the scheduler's (a preemption) and PREEMPTED
+# what a stopping run ends as. A report that is not listed (e.g. RUNNING after SUCCEEDED) is
+# stale and ignored, so reordered or repeated syncs never move a run backwards.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.LEASED: frozenset(
         {
@@ -103,19 +118,34 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
             RunState.FAILED,
             RunState.CANCELLED,
             RunState.LOST,
+            RunState.STOPPING,
         }
     ),
     RunState.PENDING: frozenset(
-        {RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST}
+        {
+            RunState.RUNNING,
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.CANCELLED,
+            RunState.LOST,
+            RunState.STOPPING,
+        }
     ),
     RunState.RUNNING: frozenset(
-        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST}
+        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.LOST, RunState.STOPPING}
     ),
+    # However the replica ended after its preemption, it ended because of it; LOST when its
+    # agent went silent past the lease timeout meanwhile.
+    RunState.STOPPING: frozenset({RunState.PREEMPTED, RunState.LOST}),
     RunState.SUCCEEDED: frozenset(),
     RunState.FAILED: frozenset(),
     RunState.CANCELLED: frozenset(),
     RunState.LOST: frozenset(),
+    RunState.PREEMPTED: frozenset(),
 }
+
+# Run states a job's current attempt may be preempted from.
+PREEMPTABLE_RUNS = frozenset({RunState.LEASED, RunState.PENDING, RunState.RUNNING})
 
 
 class ClusterState(StrEnum):

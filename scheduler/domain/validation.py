@@ -68,6 +68,10 @@ def validate_constraints(c: Constraints, field: str = "constraints") -> Constrai
     for i, region in enumerate(c.allowed_regions):
         _text(region, f"{field}.allowed_regions[{i}]", required=True)
     _labels(c.node_selector, f"{field}.node_selector")
+    if c.xinchuang_required and c.xinchuang_preferred:
+        raise InvalidSpec(
+            "cannot both require and prefer 信创 clusters", field=f"{field}.xinchuang"
+        )
     return c
 
 
@@ -128,6 +132,9 @@ def spec_digest(spec: JobSpec) -> str:
     if not data["priority_class"]:
         # Digests recorded before priority classes existed stay valid for specs without one.
         del data["priority_class"]
+    if not data["constraints"]["xinchuang_preferred"]:
+        # Likewise for specs from before the 信创 preference.
+        del data["constraints"]["xinchuang_preferred"]
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=dict)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -86,6 +86,7 @@ class _Greedy:
         # Pool demand of jobs without overrides (the same on every node type).
         self.base: dict[int, tuple[tuple[int, ...], Need]] = {}
         self.group_order: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+        self._types_of_group: dict[int, set[int]] | None = None
 
     # -- demands ---------------------------------------------------------------------------------
 
@@ -220,6 +221,20 @@ class _Greedy:
         if len(groups) == 1:
             return groups
         demand, prices = self.p.job_demand[j], self.p.group_cost
+        by_type = self.overrides.get(j)
+        if by_type is not None and any(o.cost is not None for o in by_type.values()):
+            # An override's cost replaces the group price on its node type (e.g. the builder's
+            # 信创 preference): order by the cheapest a replica can be in each group.
+            base = {g: sum(d * c for d, c in zip(demand, prices[g], strict=True)) for g in groups}
+            kinds = self._group_types()
+
+            def cheapest(g: int) -> int:
+                return min(
+                    o.cost if (o := by_type.get(t)) is not None and o.cost is not None else base[g]
+                    for t in kinds[g]
+                )
+
+            return sorted(groups, key=lambda g: (cheapest(g), g))
         # Jobs repeat shapes: the order is computed once per (node set, demand).
         key = (self.p.job_nodes[j], demand)
         order = self.group_order.get(key)
@@ -227,6 +242,14 @@ class _Greedy:
             cost = {g: sum(d * c for d, c in zip(demand, prices[g], strict=True)) for g in groups}
             order = self.group_order[key] = sorted(groups, key=lambda g: (cost[g], g))
         return order
+
+    def _group_types(self) -> dict[int, set[int]]:
+        """Node types present in each group (computed once)."""
+        if self._types_of_group is None:
+            self._types_of_group = {}
+            for n, g in enumerate(self.p.node_group):
+                self._types_of_group.setdefault(g, set()).add(self.types[n])
+        return self._types_of_group
 
     def _try_group(self, j: int, atoms: list[int], fixed_first: int | None) -> bool | None:
         """True if placed; None if the gang does not fit in these atoms; False for any other

@@ -12,6 +12,7 @@ from scheduler.domain.states import RUN_TRANSITIONS, ClusterState, RunState
 from scheduler.domain.validation import validate_node
 from scheduler.service import audit
 from scheduler.service.clock import Clock
+from scheduler.service.evictions import STOPPING_PREFIX
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
 from scheduler.service.settings import SchedulerSettings
@@ -116,6 +117,16 @@ class AgentSyncService:
             for run in active:
                 if run.state is RunState.LEASED:
                     start.append(Lease(run, leased[run.job_id]))
+                elif run.state is RunState.STOPPING:
+                    # Preempted, and the agent does not hold it (ended, or never started it):
+                    # its room is free. Its job was requeued when it was preempted.
+                    tx.runs.transition(
+                        run.run_id,
+                        RunState.PREEMPTED,
+                        expected=[RunState.STOPPING],
+                        finished_at=now,
+                        message=f"{_preempted(run)}; not held by agent {agent_id or cluster}",
+                    )
                 else:
                     # The agent acknowledged this run once and no longer holds it (restarted,
                     # or it lost the process): it is gone and must not come back.
@@ -165,6 +176,21 @@ class AgentSyncService:
                 if report.state.terminal:
                     ack.append(report.run_id)
                 continue
+            if run.state is RunState.STOPPING:
+                # Stopped after a preemption: however it ended, that is no failure of the job.
+                if report.state.terminal:
+                    tx.runs.transition(
+                        run.run_id,
+                        RunState.PREEMPTED,
+                        expected=[RunState.STOPPING],
+                        exit_code=report.exit_code,
+                        finished_at=now,
+                        message=f"{_preempted(run)}; the agent reported it "
+                        f"{report.state.value.lower()}"
+                        + (f" ({report.message[:200]})" if report.message else ""),
+                    )
+                    ack.append(report.run_id)
+                continue
             if (
                 report.state is not run.state
                 and report.state in RUN_TRANSITIONS[run.state]
@@ -184,13 +210,17 @@ class AgentSyncService:
         return ack, touched
 
     def _unwanted(self, tx: Tx, cluster: str, reports: Sequence[RunReport]) -> list[str]:
-        """Runs the agent still runs that the scheduler no longer wants: stop them."""
+        """Runs the agent still runs that the scheduler no longer wants (ended for it, or
+        preempted): stop them."""
         running = [r.run_id for r in reports if not r.state.terminal]
         known = tx.runs.get_many(running)
         return [
             run_id
             for run_id in running
-            if (run := known.get(run_id)) is None or run.cluster != cluster or run.state.terminal
+            if (run := known.get(run_id)) is None
+            or run.cluster != cluster
+            or run.state.terminal
+            or run.state is RunState.STOPPING  # preempted: SIGTERM, SIGKILL after the grace
         ]
 
     def _validate(
@@ -223,6 +253,11 @@ class AgentSyncService:
                     f"an agent cannot report {report.state.value}", field=f"runs[{i}].state"
                 )
         return clean
+
+
+def _preempted(run: Run) -> str:
+    """A stopped preempted run's message: what its STOPPING message said, as done."""
+    return run.message.removeprefix(STOPPING_PREFIX)
 
 
 def _with_runtime(job: Job, default_s: int) -> Job:

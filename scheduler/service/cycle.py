@@ -21,13 +21,16 @@ from scheduler.domain.models import Cluster, Explanation, Job, Run
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
+from scheduler.service import preemption
 from scheduler.service.clock import Clock
+from scheduler.service.evictions import Evictions, carry_out, find_evictions
 from scheduler.service.explain import (
     SOLVER_REASONS,
     placed_message,
     stuck,
     unplaced_message,
     verdicts,
+    xinchuang_overruled,
 )
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
@@ -45,6 +48,7 @@ class CycleReport:
     jobs: int
     placed: int
     requeued: int
+    preempted: int
     objective: int
     bound: int
     status: str
@@ -85,19 +89,23 @@ class SchedulingCycle:
             )
         if not snap.queued:
             report = CycleReport(
-                0, 0, requeued, 0, 0, "EMPTY", 0.0, (time.perf_counter() - t0) * 1000
+                0, 0, requeued, 0, 0, 0, "EMPTY", 0.0, (time.perf_counter() - t0) * 1000
             )
             if requeued:
                 self._log(report)
             return report
-        built = build_problem(snap, self._settings.gpu_value_weight)
+        rules = preemption.rules_for(
+            self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
+        )
+        built = build_problem(snap, self._settings.gpu_value_weight, rules)
         outcome = self._solve(built)
         with self._store.unit() as tx:
-            placed = self._persist(tx, snap, built, outcome)
+            placed, preempted = self._persist(tx, snap, built, outcome, rules)
         report = CycleReport(
             jobs=len(built.jobs),
             placed=placed,
             requeued=requeued,
+            preempted=preempted,
             objective=(outcome.value or 0) if outcome else 0,
             bound=outcome.upper_bound if outcome else 0,
             status=str(outcome.status) if outcome else "NO_NODES",
@@ -144,6 +152,7 @@ class SchedulingCycle:
             jobs=r.jobs,
             placed=r.placed,
             requeued=r.requeued,
+            preempted=r.preempted,
             status=r.status,
             objective=r.objective,
             bound=r.bound,
@@ -199,16 +208,37 @@ class SchedulingCycle:
         )
         return count
 
-    def _persist(self, tx: Tx, snap: Snapshot, built: BuiltProblem, outcome: Outcome | None) -> int:
+    def _persist(
+        self,
+        tx: Tx,
+        snap: Snapshot,
+        built: BuiltProblem,
+        outcome: Outcome | None,
+        rules: preemption.PreemptionRules,
+    ) -> tuple[int, int]:
+        """Writes the cycle's answer; returns (jobs leased, jobs preempted)."""
         now = self._clock.now()
         placed = 0
         unplaced = {u.job: u for u in outcome.unplaced} if outcome else {}
         solution = outcome.solution if outcome else None
+        evictions = find_evictions(built, solution) if solution else Evictions((), {})
+        preempted = carry_out(tx, evictions.evicted, dict(snap.started), now)
         # Written together after the loop: thousands of queued jobs change reason per cycle.
         reasons_changed: list[tuple[Job, str, str]] = []
         explained: list[Explanation] = []
         for j, job in enumerate(built.jobs):
             nodes = solution.assignment[j] if solution else None
+            if nodes is not None and j in evictions.held:
+                # Placed on room preempted replicas still hold during their grace period.
+                names = [f"{built.nodes[n].cluster}/{built.nodes[n].name}" for n in nodes]
+                code = reasons.AWAITING_PREEMPTION
+                message = preemption.awaiting_message(evictions.held[j], names)
+                vs = verdicts(snap, job)
+                reasons_changed.append((job, code, message))
+                explained.append(Explanation(job.job_id, job.state, code, message, vs, now))
+                continue
+            if nodes is None and job.job_id in rules.waiting:
+                continue  # keeps AWAITING_PREEMPTION until the replicas it preempted stopped
             if nodes is None:
                 u = unplaced.get(j)
                 code = SOLVER_REASONS.get(u.reason, u.reason) if u else _default_reason(outcome)
@@ -226,6 +256,8 @@ class SchedulingCycle:
             node_names = [built.nodes[n].name for n in nodes]
             vs = verdicts(snap, job, chosen=cluster)
             message = placed_message(job, cluster, node_names, vs)
+            if note := xinchuang_overruled(job, cluster, snap, vs):
+                message = f"{message}; {note}"
             attempt = job.attempt + 1
             if not tx.jobs.move(
                 job,
@@ -256,7 +288,7 @@ class SchedulingCycle:
             placed += 1
         tx.jobs.set_reasons(reasons_changed, now)
         tx.explanations.put_many(explained)
-        return placed
+        return placed, preempted
 
 
 def _default_reason(outcome: Outcome | None) -> str:

@@ -173,3 +173,23 @@ def placed_message(
 def unplaced_message(detail: str, clusters: Sequence[ClusterVerdict]) -> str:
     blocked = summarize([v for v in clusters if v.reason != reasons.FITS])
     return f"{detail} ({blocked})" if blocked and blocked not in detail else detail
+
+
+def xinchuang_overruled(
+    job: Job, cluster: str, snap: Snapshot, clusters: Sequence[ClusterVerdict]
+) -> str:
+    """For a job preferring 信创 placed on `cluster`: why the preference lost ("" if it won)."""
+    by_name = {c.name: c for c in snap.clusters}
+    if not job.spec.constraints.xinchuang_preferred or by_name[cluster].spec.xinchuang:
+        return ""
+    domestic = [v for v in clusters if by_name[v.cluster].spec.xinchuang]
+    if not domestic:
+        return "信创 preferred but overruled: no 信创 cluster is registered"
+    roomy = [v.cluster for v in domestic if v.reason == reasons.FITS]
+    if roomy:
+        return (
+            "信创 preferred but overruled: the room on "
+            f"{', '.join(roomy[:MAX_NAMED_CLUSTERS])} went to other work this cycle"
+        )
+    why = "; ".join(f"{v.cluster}: {v.message}" for v in domestic[:MAX_NAMED_CLUSTERS])
+    return f"信创 preferred but overruled: no eligible 信创 capacity free ({why})"

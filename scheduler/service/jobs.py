@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 
@@ -238,7 +238,7 @@ class JobsService:
             job = self._own(tx, department, job_id)
             stored = tx.explanations.get(job_id, job.state)
             if job.state in (JobState.QUEUED, JobState.REJECTED) and stored is not None:
-                return stored
+                return _with_preemption(tx, job, stored)
             # Placed or finished: the job row's reason is the latest word; keep the per-cluster
             # verdicts of the evaluation that placed it.
             verdicts = stored.clusters if stored is not None else self._verdicts(tx, job)
@@ -316,7 +316,9 @@ class JobsService:
                 # Runs are marked now; the agent sees them as unwanted on its next sync and
                 # stops the processes.
                 for run in tx.runs.for_job(job_id, job.attempt):
-                    if run.state.active:
+                    # A preempted replica still stopping keeps holding its node until the
+                    # agent reports it ended (it is in the agent's cancel list already).
+                    if run.state.active and run.state is not RunState.STOPPING:
                         tx.runs.transition(
                             run.run_id,
                             RunState.CANCELLED,
@@ -343,3 +345,16 @@ class JobsService:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_preemption(tx: Tx, job: Job, stored: Explanation) -> Explanation:
+    """A queued job's explanation, plus its preemption while it waits to run again (a cycle's
+    newer reason would otherwise hide that it was preempted, by whom, and that the attempt
+    was not counted)."""
+    if job.state is not JobState.QUEUED or stored.reason == reasons.PREEMPTED:
+        return stored
+    events = tx.events.for_job(job.job_id)
+    last = events[-1] if events else None
+    if last is None or last.reason != reasons.PREEMPTED:
+        return stored
+    return replace(stored, message=f"{stored.message}; earlier: {last.message}")

@@ -47,14 +47,17 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
         # new attempt (the lost runs are never restarted), unless it has used them all up.
         run = broken[0]
         why = run.message or f"replica {run.replica} on {run.node} was lost"
-        if job.attempt >= max_attempts:
+        spent = failed_attempts(tx, job)
+        if spent >= max_attempts:
+            preempted = job.attempt - spent
             _finish(
                 tx,
                 job,
                 runs,
                 JobState.FAILED,
                 reasons.MAX_ATTEMPTS,
-                f"{why}; gave up after {job.attempt} attempts",
+                f"{why}; gave up after {spent} attempts"
+                + (f" (and {preempted} preempted, not counted)" if preempted else ""),
                 now,
                 run,
             )
@@ -71,6 +74,14 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
         )
     elif job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
         _mark_running(tx, job, runs, now)
+
+
+def failed_attempts(tx: Tx, job: Job) -> int:
+    """Attempts that count against max_attempts: every placement so far (job.attempt) except
+    those that ended in a preemption (a PREEMPTED requeue), which was not the job's doing."""
+    return job.attempt - tx.events.count(
+        reasons.PREEMPTED, state=JobState.QUEUED, job_id=job.job_id
+    )
 
 
 def _mark_running(tx: Tx, job: Job, runs: list[Run], now: datetime) -> Job:

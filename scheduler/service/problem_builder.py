@@ -1,7 +1,8 @@
 """Snapshot -> placement Problem (engine v2), and the index maps to read the answer back.
 
-Running jobs enter as jobs with `job_current` (neither migratable nor preemptible: the API has
-no such jobs yet), and the previous placement is the engine's warm start, so a cycle with little
+Running jobs enter as jobs with `job_current`, never migratable, preemptible as
+scheduler.service.preemption says (a preemptible class, run at least the minimum runtime, an
+eviction budget left), and the previous placement is the engine's warm start, so a cycle with little
 churn starts from what already runs. Running jobs on a node whose reported capacity shrank
 below what runs there enter as `node_reserved` instead, clamped to the capacity: a problem whose
 fixed work overfills a node would be infeasible, and nothing could be placed at all.
@@ -9,6 +10,14 @@ fixed work overfills a node would be infeasible, and nothing could be placed at 
 `gpu_value_weight` (SchedulerSettings) values the GPU above the other resources in the work
 term (Problem.resource_value: the GPU at that weight, every other resource at 1), clamped to
 the engine's budget of values (validate.MAX_RESOURCE_VALUE).
+
+A job that prefers 信创 clusters (Constraints.xinchuang_preferred) gets an Override on the nodes
+of non-信创 clusters (node_type 1): one replica there costs more than on the dearest cluster, so
+the solver takes a 信创 cluster whenever one has room; it is a money-tier cost, so it never keeps
+a job from running (work outweighs every cost).
+
+Replicas of preempted jobs still stopping hold their nodes' capacity as `node_reserved`: the
+room they leave is free only once the agent reports them ended.
 """
 
 from __future__ import annotations
@@ -18,8 +27,10 @@ from dataclasses import dataclass
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
-from scheduler.placement import Problem, Solution
-from scheduler.placement.validate import MAX_RESOURCE_VALUE
+from scheduler.placement import Override, Problem, Solution
+from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
+from scheduler.service import preemption
+from scheduler.service.preemption import PreemptionRules
 from scheduler.service.snapshot import Snapshot
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
@@ -35,6 +46,8 @@ class BuiltProblem:
     nodes: tuple[Node, ...]  # index n -> node
     groups: tuple[str, ...]  # index g -> cluster name
     warm_start: Solution | None = None  # the previous placement (running jobs where they run)
+    # index len(jobs) + k -> running job k modelled explicitly (the rest is node_reserved)
+    running: tuple[Job, ...] = ()
 
 
 def unit_price(price_per_unit_hour: float, resource: str) -> int:
@@ -62,7 +75,11 @@ def resource_value(resources: tuple[str, ...], gpu_value_weight: int) -> tuple[i
     return tuple(weight if r == NVIDIA_GPU else 1 for r in resources)
 
 
-def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
+def build_problem(
+    snap: Snapshot, gpu_value_weight: int = 1, rules: PreemptionRules | None = None
+) -> BuiltProblem:
+    """`rules` None: nothing is preempted (every running job stays)."""
+    rules = rules or PreemptionRules()
     groups = tuple(c.name for c in snap.clusters if snap.schedulable(c.name))
     nodes = tuple(n for n in snap.nodes if n.cluster in set(groups))
     jobs = snap.queued
@@ -72,6 +89,9 @@ def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
     group_index = {name: g for g, name in enumerate(groups)}
     node_index = {(n.cluster, n.name): i for i, n in enumerate(nodes)}
     running, fixed = _split_running(snap, nodes, node_index)
+    for key, held in snap.stopping.items():
+        if key in node_index:
+            fixed[node_index[key]] = add(fixed.get(node_index[key], {}), held)
     every = (*jobs, *(job for job, _ in running))
     names = sorted(
         {r for n in nodes for r in n.capacity} | {r for j in every for r in j.spec.resources}
@@ -89,30 +109,115 @@ def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
     for members in current:
         job_nodes = (*job_nodes, index.setdefault(tuple(sorted(set(members))), len(index)))
     departments = {name: d for d, name in enumerate(sorted({j.department for j in every}))}
+    group_cost = tuple(
+        tuple(unit_price(by_name[g].spec.price.get(r, 0.0), r) for r in resources) for g in groups
+    )
+    job_demand = tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every)
+    job_replicas = (*(j.spec.replicas for j in jobs), *(len(c) for c in current))
+    node_type, overrides = _xinchuang_preference(jobs, nodes, by_name, group_cost, job_demand)
     problem = Problem(
         resources=resources,
         node_capacity=capacity,
         node_reserved=reserved,
         node_group=tuple(group_index[n.cluster] for n in nodes),
-        group_cost=tuple(
-            tuple(unit_price(by_name[g].spec.price.get(r, 0.0), r) for r in resources)
-            for g in groups
-        ),
+        group_cost=group_cost,
         node_sets=tuple(index),
-        job_demand=tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every),
-        job_replicas=(*(j.spec.replicas for j in jobs), *(len(c) for c in current)),
+        job_demand=job_demand,
+        job_replicas=job_replicas,
         job_priority=tuple(j.spec.priority for j in every),
         job_order=tuple(j.seq for j in every),
         job_nodes=job_nodes,
         job_current=(*(None for _ in jobs), *current),
         job_department=tuple(departments[j.department] for j in every),
+        job_preempt_cost=_preempt_costs(
+            snap, jobs, [job for job, _ in running], rules, group_cost, job_demand, capacity
+        ),
+        job_may_preempt=tuple(preemption.may_preempt(j, snap.classes, rules) for j in every),
+        max_evictions=rules.budget,
+        node_type=node_type,
+        overrides=overrides,
         resource_value=resource_value(resources, gpu_value_weight),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
         job_names=tuple(j.job_id for j in every),
     )
     warm = Solution((*(None for _ in jobs), *current))
-    return BuiltProblem(problem, jobs, nodes, groups, warm)
+    return BuiltProblem(problem, jobs, nodes, groups, warm, tuple(job for job, _ in running))
+
+
+# node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).
+NOT_XINCHUANG = 1
+
+
+def _xinchuang_preference(
+    jobs: tuple[Job, ...],
+    nodes: tuple[Node, ...],
+    clusters: dict[str, Cluster],
+    group_cost: tuple[tuple[int, ...], ...],
+    demand: tuple[tuple[int, ...], ...],
+) -> tuple[tuple[int, ...], tuple[Override, ...]]:
+    """node_type and overrides for jobs preferring 信创 (module docstring); empty when none
+    does or every node is of one kind."""
+    preferring = [j for j, job in enumerate(jobs) if job.spec.constraints.xinchuang_preferred]
+    kinds = tuple(0 if clusters[n.cluster].spec.xinchuang else NOT_XINCHUANG for n in nodes)
+    if not preferring or len(set(kinds)) < 2:
+        return (), ()
+    overrides = tuple(
+        Override(
+            job=j,
+            node_type=NOT_XINCHUANG,
+            cost=min(
+                MAX_COST,
+                1
+                + max(
+                    sum(d * c for d, c in zip(demand[j], row, strict=True)) for row in group_cost
+                ),
+            ),
+        )
+        for j in preferring
+    )
+    return kinds, overrides
+
+
+def _preempt_costs(
+    snap: Snapshot,
+    queued: tuple[Job, ...],
+    running: list[Job],
+    rules: PreemptionRules,
+    group_cost: tuple[tuple[int, ...], ...],
+    demand: tuple[tuple[int, ...], ...],
+    capacity: tuple[tuple[int, ...], ...],
+) -> tuple[int, ...]:
+    """-1 for queued jobs and running jobs that stay; a cost in the preemption tier (module
+    docstring of scheduler.service.preemption) for those that may be evicted."""
+    if rules.budget <= 0 or not running:
+        return ()
+    offered = [
+        preemption.preemptible(job, snap.started.get(job.job_id), snap.now, snap.classes, rules)
+        for job in running
+    ]
+    if not any(offered):
+        return ()
+    # Above the most any one job's placement can cost (each resource at its dearest cluster's
+    # price): every eviction costs more. O(jobs x resources), not x clusters.
+    dearest = tuple(max(col, default=0) for col in zip(*group_cost, strict=True))
+    every = (*queued, *running)
+    money_unit = 1 + max(
+        job.spec.replicas * sum(d * c for d, c in zip(dem, dearest, strict=True))
+        for job, dem in zip(every, demand, strict=True)
+    )
+    largest = tuple(max(col, default=0) for col in zip(*capacity, strict=True))
+    costs = [-1] * len(queued)
+    for k, (job, ok) in enumerate(zip(running, offered, strict=True)):
+        if not ok:
+            costs.append(-1)
+            continue
+        hours = preemption.runtime_s(snap.started.get(job.job_id), snap.now) / 3600
+        j = len(queued) + k
+        costs.append(
+            preemption.preempt_cost(money_unit, demand[j], job.spec.replicas, largest, hours)
+        )
+    return tuple(costs)
 
 
 def _split_running(

@@ -22,3 +22,11 @@ class SchedulerSettings:
     # resource (placement Problem.resource_value): above 1 the solver packs for GPU-weighted
     # utilisation, the expensive part of a pool. 1 (default): every resource alike.
     gpu_value_weight: int = 1
+    # Preemption (issue 9): a running job of a preemptible priority class may be evicted only
+    # after it has run this long (from its first replica's start), so work is never thrown
+    # away just after it started; and at most this many jobs are evicted per cycle and per
+    # minute (counted from the stored PREEMPTED events, so it survives a restart). 0 turns
+    # preemption off.
+    min_runtime_s: float = 300.0
+    max_preemptions_per_cycle: int = 10
+    max_preemptions_per_minute: int = 30

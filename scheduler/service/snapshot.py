@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, Job, Node
-from scheduler.domain.states import ClusterState
+from scheduler.domain.quotas import PriorityClass
+from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
@@ -24,6 +26,15 @@ class Snapshot:
     # Jobs holding capacity now, with the (cluster, node) of each active replica: the previous
     # placement, which the next cycle starts from.
     running: tuple[tuple[Job, tuple[tuple[str, str], ...]], ...] = ()
+    # When each running job's first replica started (absent: none has started yet).
+    started: Mapping[str, datetime] = field(default_factory=dict)
+    # Held by preempted replicas still stopping, per (cluster, node): capacity nobody may take
+    # until the agent reports them ended. Their jobs are back in the queue but left out of
+    # `queued` until then, so a job never runs twice at once.
+    stopping: Mapping[tuple[str, str], Mapping[str, int]] = field(default_factory=dict)
+    classes: Mapping[str, PriorityClass] = field(default_factory=dict)
+    # Jobs preempted within the last minute (PREEMPTED events), for the per-minute budget.
+    preempted_last_minute: int = 0
 
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
@@ -40,10 +51,18 @@ def take_snapshot(
     clusters = tuple(tx.clusters.all())
     runs = tx.runs.active()
     held = tx.jobs.get_many(r.job_id for r in runs)
-    queued = tx.jobs.queued_first(max_jobs)
+    stopping_runs = [r for r in runs if r.state is RunState.STOPPING]
+    waiting = {r.job_id for r in stopping_runs}
+    queued = [j for j in tx.jobs.queued_first(max_jobs) if j.job_id not in waiting]
     placed: dict[str, list[tuple[str, str]]] = {}
+    started: dict[str, datetime] = {}
     for run in sorted(runs, key=lambda r: (r.job_id, r.replica)):
+        job = held.get(run.job_id)
+        if run.state is RunState.STOPPING or job is None or not job.state.active:
+            continue
         placed.setdefault(run.job_id, []).append((run.cluster, run.node))
+        if run.started_at is not None:
+            started[run.job_id] = min(started.get(run.job_id, run.started_at), run.started_at)
     return Snapshot(
         now=now,
         clusters=clusters,
@@ -56,7 +75,11 @@ def take_snapshot(
         nodes=tuple(tx.clusters.nodes()),
         used=allocated_by_node(runs, held),
         queued=tuple(queued),
-        running=tuple(
-            (held[job_id], tuple(nodes)) for job_id, nodes in placed.items() if job_id in held
+        running=tuple((held[job_id], tuple(nodes)) for job_id, nodes in placed.items()),
+        started=started,
+        stopping=allocated_by_node(stopping_runs, held),
+        classes={c.name: c for c in tx.priority_classes.all()},
+        preempted_last_minute=tx.events.count(
+            reasons.PREEMPTED, state=JobState.QUEUED, since=now - timedelta(minutes=1)
         ),
     )

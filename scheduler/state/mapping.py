@@ -101,12 +101,15 @@ def node_from_row(row: NodeRow) -> Node:
 
 
 def constraints_to_json(c: Constraints) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "min_security_level": c.min_security_level,
         "allowed_regions": list(c.allowed_regions),
         "xinchuang_required": c.xinchuang_required,
         "node_selector": dict(c.node_selector),
     }
+    if c.xinchuang_preferred:
+        data["xinchuang_preferred"] = True
+    return data
 
 
 def constraints_from_json(data: dict[str, Any]) -> Constraints:
@@ -115,6 +118,7 @@ def constraints_from_json(data: dict[str, Any]) -> Constraints:
         allowed_regions=tuple(data.get("allowed_regions", ())),
         xinchuang_required=bool(data.get("xinchuang_required", False)),
         node_selector=dict(data.get("node_selector", {})),
+        xinchuang_preferred=bool(data.get("xinchuang_preferred", False)),
     )
 
 

@@ -116,6 +116,24 @@ class Events:
         query = query.order_by(col(JobEventRow.event_id)).limit(limit)
         return [m.event_from_row(r) for r in self._s.exec(query).all()]
 
+    def count(
+        self,
+        reason: str,
+        *,
+        state: JobState | None = None,
+        since: datetime | None = None,
+        job_id: str = "",
+    ) -> int:
+        """Events with `reason` (and `state`, at or after `since`, of `job_id` when given)."""
+        query = select(func.count()).select_from(JobEventRow).where(JobEventRow.reason == reason)
+        if state is not None:
+            query = query.where(JobEventRow.state == state.value)
+        if since is not None:
+            query = query.where(col(JobEventRow.created_at) >= since)
+        if job_id:
+            query = query.where(JobEventRow.job_id == job_id)
+        return int(self._s.exec(query).one())
+
     def for_job(self, job_id: str) -> list[JobEvent]:
         query = (
             select(JobEventRow)

@@ -126,7 +126,11 @@ class RunRow(SQLModel, table=True):
 
 class JobEventRow(SQLModel, table=True):
     __tablename__ = "job_event"
-    __table_args__ = (Index("ix_job_event_department_id", "department", "event_id"),)
+    __table_args__ = (
+        Index("ix_job_event_department_id", "department", "event_id"),
+        # The per-minute preemption budget counts recent PREEMPTED events (migration 0005).
+        Index("ix_job_event_reason_created", "reason", "created_at"),
+    )
 
     event_id: int | None = Field(default=None, sa_column=_serial())
     job_id: str = Field(max_length=36, index=True)

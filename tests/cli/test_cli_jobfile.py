@@ -139,3 +139,26 @@ def test_flag_errors_are_usage_errors():
         specs_from_args(parse_args(["job", "submit", "--cpu", "1"]))
     with pytest.raises(UsageError, match="expected KEY=VALUE"):
         specs_from_args(parse_args(["job", "submit", "--env", "NOVALUE", "--", "true"]))
+
+
+@pytest.mark.parametrize(
+    ("value", "policy"),
+    [
+        ("require", types_pb2.XINCHUANG_POLICY_REQUIRE),
+        ("prefer", types_pb2.XINCHUANG_POLICY_PREFER),
+        ("any", types_pb2.XINCHUANG_POLICY_ANY),
+    ],
+)
+def test_xinchuang_policy_in_job_files_and_flags(value, policy):
+    """`constraints: {xinchuang: prefer}` and `--xinchuang prefer` give the same policy; a bare
+    `--xinchuang` stays xinchuang_required; anything else names the field."""
+    [spec] = load_jobs(f"command: [x]\nconstraints: {{xinchuang: {value}}}", "f.yaml")
+    assert spec.constraints.xinchuang == policy
+    args = parse_args(["job", "submit", "--cpu", "1", "--xinchuang", value, "--", "x"])
+    [flagged] = specs_from_args(args)
+    if value == "require":
+        assert flagged.constraints.xinchuang_required
+    else:
+        assert flagged.constraints.xinchuang == policy
+    with pytest.raises(JobFileError, match=r"constraints\.xinchuang: must be require, prefer"):
+        load_jobs("command: [x]\nconstraints: {xinchuang: maybe}", "f.yaml")

@@ -344,7 +344,9 @@ class ExplainJobResponse(google.protobuf.message.Message):
     reason: builtins.str
     """Stable reason code: e.g. NO_ELIGIBLE_CLUSTER, INSUFFICIENT_CAPACITY, GANG_INCOMPLETE,
     OUTRANKED, CLUSTERS_UNAVAILABLE (every cluster meeting the constraints is cordoned, draining
-    or lost), PLACED, EXIT_CODE, CANCELLED, LEASE_LOST.
+    or lost), PLACED, EXIT_CODE, CANCELLED, LEASE_LOST, PREEMPTED (requeued to make room; the
+    message names who needed it and says the attempt was not counted), AWAITING_PREEMPTION
+    (placed on room that preempted replicas still hold; leased once they stopped).
     """
     message: builtins.str
     """One readable sentence."""

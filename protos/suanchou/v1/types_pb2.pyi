@@ -106,6 +106,12 @@ class _RunStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumT
     """Stopped on request (job cancelled, or a sibling replica of the gang failed)."""
     RUN_STATE_LOST: _RunState.ValueType  # 7
     """The agent went silent past the lease timeout or no longer holds the run; never restarted."""
+    RUN_STATE_STOPPING: _RunState.ValueType  # 8
+    """Its job was preempted: the agent is told to stop it (SIGTERM, SIGKILL after its grace
+    period); it holds its node's capacity until the agent reports it ended.
+    """
+    RUN_STATE_PREEMPTED: _RunState.ValueType  # 9
+    """Stopped after a preemption (however it exited); never counted as a failure."""
 
 class RunState(_RunState, metaclass=_RunStateEnumTypeWrapper):
     """The state of one replica's run on a cluster, as the scheduler records it."""
@@ -126,6 +132,12 @@ RUN_STATE_CANCELLED: RunState.ValueType  # 6
 """Stopped on request (job cancelled, or a sibling replica of the gang failed)."""
 RUN_STATE_LOST: RunState.ValueType  # 7
 """The agent went silent past the lease timeout or no longer holds the run; never restarted."""
+RUN_STATE_STOPPING: RunState.ValueType  # 8
+"""Its job was preempted: the agent is told to stop it (SIGTERM, SIGKILL after its grace
+period); it holds its node's capacity until the agent reports it ended.
+"""
+RUN_STATE_PREEMPTED: RunState.ValueType  # 9
+"""Stopped after a preemption (however it exited); never counted as a failure."""
 global___RunState = RunState
 
 class _ClusterState:
@@ -159,6 +171,40 @@ CLUSTER_STATE_DRAINING: ClusterState.ValueType  # 3
 CLUSTER_STATE_LOST: ClusterState.ValueType  # 4
 """Its agent has been silent longer than the lease timeout; its runs were requeued."""
 global___ClusterState = ClusterState
+
+class _XinchuangPolicy:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _XinchuangPolicyEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_XinchuangPolicy.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    XINCHUANG_POLICY_UNSPECIFIED: _XinchuangPolicy.ValueType  # 0
+    """Not given: `Constraints.xinchuang_required` decides."""
+    XINCHUANG_POLICY_ANY: _XinchuangPolicy.ValueType  # 1
+    """Any cluster, 信创 or not, at the solver's choice."""
+    XINCHUANG_POLICY_PREFER: _XinchuangPolicy.ValueType  # 2
+    """信创 clusters when one has room, others otherwise: an objective term (it costs more off
+    信创, in the money tier, so it never keeps a job from running); when it was overruled the
+    job's placed message and ExplainJob say so and why.
+    """
+    XINCHUANG_POLICY_REQUIRE: _XinchuangPolicy.ValueType  # 3
+    """Only 信创 clusters (a constraint, as `xinchuang_required`)."""
+
+class XinchuangPolicy(_XinchuangPolicy, metaclass=_XinchuangPolicyEnumTypeWrapper):
+    """How a job treats 信创 (domestic, xinchuang) clusters."""
+
+XINCHUANG_POLICY_UNSPECIFIED: XinchuangPolicy.ValueType  # 0
+"""Not given: `Constraints.xinchuang_required` decides."""
+XINCHUANG_POLICY_ANY: XinchuangPolicy.ValueType  # 1
+"""Any cluster, 信创 or not, at the solver's choice."""
+XINCHUANG_POLICY_PREFER: XinchuangPolicy.ValueType  # 2
+"""信创 clusters when one has room, others otherwise: an objective term (it costs more off
+信创, in the money tier, so it never keeps a job from running); when it was overruled the
+job's placed message and ExplainJob say so and why.
+"""
+XINCHUANG_POLICY_REQUIRE: XinchuangPolicy.ValueType  # 3
+"""Only 信创 clusters (a constraint, as `xinchuang_required`)."""
+global___XinchuangPolicy = XinchuangPolicy
 
 @typing.final
 class Resources(google.protobuf.message.Message):
@@ -222,10 +268,19 @@ class Constraints(google.protobuf.message.Message):
     ALLOWED_REGIONS_FIELD_NUMBER: builtins.int
     XINCHUANG_REQUIRED_FIELD_NUMBER: builtins.int
     NODE_SELECTOR_FIELD_NUMBER: builtins.int
+    XINCHUANG_FIELD_NUMBER: builtins.int
     min_security_level: builtins.int
     """Minimum 等保 (classified protection) level of the cluster, 0 (none) or 1-4."""
     xinchuang_required: builtins.bool
-    """Only clusters on 信创 (domestic, xinchuang) hardware."""
+    """Only clusters on 信创 (domestic, xinchuang) hardware. The same as
+    `xinchuang: XINCHUANG_POLICY_REQUIRE`; kept for clients written before `xinchuang`.
+    """
+    xinchuang: global___XinchuangPolicy.ValueType
+    """信创 policy: require, prefer or any. Unset: `xinchuang_required` decides (REQUIRE if true,
+    ANY otherwise); set together with `xinchuang_required: true` it must be REQUIRE. Replies
+    set it to PREFER for a preferring job and leave it unset otherwise (a requiring job says so
+    in `xinchuang_required`).
+    """
     @property
     def allowed_regions(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Regions the job's data may reside in (data residency). Empty = any region."""
@@ -243,8 +298,9 @@ class Constraints(google.protobuf.message.Message):
         allowed_regions: collections.abc.Iterable[builtins.str] | None = ...,
         xinchuang_required: builtins.bool = ...,
         node_selector: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        xinchuang: global___XinchuangPolicy.ValueType = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "xinchuang_required", b"xinchuang_required"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
 
 global___Constraints = Constraints
 
