@@ -111,12 +111,23 @@ class Override:
 
 @dataclass(frozen=True)
 class Quota:
-    """Department `department` may use at most nominal + borrow_limit of `resource`."""
+    """The jobs of `members` (default: `department` alone) placed in `groups` (default: every
+    group) use at most nominal + borrow_limit of `resource` (module docstring, Quotas).
+
+    `department` owns the quota (explanations name it); `groups` and `members` are ascending
+    and free of repeats.
+    """
 
     department: int
     resource: int
     nominal: int
     borrow_limit: int = 0
+    groups: tuple[int, ...] = ()  # cluster groups covered; () = every group
+    members: tuple[int, ...] = ()  # departments whose jobs count; () = (department,)
+
+    def member_departments(self) -> tuple[int, ...]:
+        """The departments whose jobs count against this quota."""
+        return self.members or (self.department,)
 
 
 @dataclass(frozen=True)

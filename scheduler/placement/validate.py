@@ -493,7 +493,9 @@ def _overrides(p: Problem) -> None:
 
 
 def _quotas(p: Problem) -> None:
-    seen: dict[tuple[int, int], int] = {}
+    # Several quotas may bound one department and resource (a parent's, a cluster group's);
+    # only one with the very same scope would be a builder bug (which limit was meant?).
+    seen: dict[tuple[object, ...], int] = {}
     for i, q in enumerate(_tuple(p.quotas, "quotas")):
         where = f"quota {i}"
         if not isinstance(q, Quota):
@@ -502,13 +504,29 @@ def _quotas(p: Problem) -> None:
         _check_index(q.resource, where, "resource", p.num_resources)
         _check_int(q.nominal, f"{where}: nominal", 0, MAX_QUANTITY * MAX_TOTAL_REPLICAS)
         _check_int(q.borrow_limit, f"{where}: borrow_limit", 0, MAX_QUANTITY * MAX_TOTAL_REPLICAS)
-        key = (q.department, q.resource)
+        _scope_list(q.groups, f"{where}: groups", "group", p.num_groups)
+        _scope_list(q.members, f"{where}: members", "department", MAX_INDEX + 1)
+        key = (q.department, q.resource, q.groups, q.members)
         if key in seen:
             raise _fail(
                 f"{where}: repeats quota {seen[key]} for department {q.department}, "
-                f"resource {p.resources[q.resource]}"
+                f"resource {p.resources[q.resource]} with the same groups and members"
             )
         seen[key] = i
+
+
+def _scope_list(values: object, where: str, what: str, limit: int) -> None:
+    """An ascending tuple of distinct indices below `limit` (a quota's groups or members)."""
+    if not isinstance(values, tuple):
+        raise _fail(f"{where} must be a tuple of {what} indices, got {type(values).__name__}")
+    if not _ints_ok(values, 0, limit - 1):
+        for value in values:
+            if not _int_ok(value, 0, limit - 1):
+                shown = repr(value)[:20]
+                raise _fail(f"{where}: {what} {shown} does not exist ({limit} {what}s)")
+    for a, b in zip(values, values[1:]):
+        if a >= b:
+            raise _fail(f"{where} must be ascending without repeats, got {a} before {b}")
 
 
 def _services(p: Problem) -> None:

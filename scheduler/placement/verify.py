@@ -290,7 +290,8 @@ def _devices(
 def _quotas(p: Problem, assignment: Assignment, demands: Demands, errors: list[str]) -> None:
     if not p.quotas or not p.job_department:
         return
-    usage: defaultdict[tuple[int, int], int] = defaultdict(int)
+    # (department, group, resource) -> usage; each quota sums its members over its groups.
+    usage: defaultdict[tuple[int, int, int], int] = defaultdict(int)
     for j, nodes in enumerate(assignment):
         dept = p.job_department[j]
         if nodes is None or dept < 0:
@@ -298,9 +299,15 @@ def _quotas(p: Problem, assignment: Assignment, demands: Demands, errors: list[s
         for n in nodes:
             for r, d in enumerate(demands.demand(j, n)):
                 if d:
-                    usage[(dept, r)] += d
+                    usage[(dept, p.node_group[n], r)] += d
     for q in p.quotas:
-        used = usage[(q.department, q.resource)]
+        members = set(q.member_departments())
+        groups = set(q.groups) if q.groups else None
+        used = sum(
+            u
+            for (d, g, r), u in usage.items()
+            if r == q.resource and d in members and (groups is None or g in groups)
+        )
         limit = q.nominal + q.borrow_limit
         if used > limit:
             errors.append(
