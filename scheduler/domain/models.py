@@ -19,6 +19,8 @@ class Department:
     parent: str = ""
     # Priority classes the department's jobs may name.
     priority_classes: tuple[str, ...] = ()
+    # Fair-share weight against its siblings (scheduler.service.policy); at least 1.
+    fair_share_weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class Job:
     seq: int = 0
     # validation.spec_digest of the spec as accepted; "" for jobs recorded before it existed.
     spec_digest: str = ""
+    # The last cycle's effective priority of the job while queued (scheduler.service.policy);
+    # None until a cycle has ranked it.
+    effective_priority: int | None = None
 
 
 @dataclass(frozen=True)

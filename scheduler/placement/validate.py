@@ -17,7 +17,7 @@ Besides the contract of model.py this module fixes three rules the engines may r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain
+from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
 
 from scheduler.placement.model import Balance, Override, Quota, Service
@@ -524,7 +524,7 @@ def _scope_list(values: object, where: str, what: str, limit: int) -> None:
             if not _int_ok(value, 0, limit - 1):
                 shown = repr(value)[:20]
                 raise _fail(f"{where}: {what} {shown} does not exist ({limit} {what}s)")
-    for a, b in zip(values, values[1:]):
+    for a, b in pairwise(values):
         if a >= b:
             raise _fail(f"{where} must be ascending without repeats, got {a} before {b}")
 

@@ -20,6 +20,8 @@ from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
 from scheduler.placement import Problem, Solution
 from scheduler.placement.validate import MAX_RESOURCE_VALUE
+from scheduler.service.policy import Policy, model_quotas, plan
+from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
@@ -62,7 +64,13 @@ def resource_value(resources: tuple[str, ...], gpu_value_weight: int) -> tuple[i
     return tuple(weight if r == NVIDIA_GPU else 1 for r in resources)
 
 
-def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
+def build_problem(
+    snap: Snapshot, gpu_value_weight: int = 1, policy: Policy | None = None
+) -> BuiltProblem:
+    """`policy` (scheduler.service.policy) gives the priorities and quotas; by default the
+    snapshot's with the default fair-share half life."""
+    if policy is None:
+        policy = plan(snap, SchedulerSettings.fair_share_half_life_s, gpu_value_weight)
     groups = tuple(c.name for c in snap.clusters if snap.schedulable(c.name))
     nodes = tuple(n for n in snap.nodes if n.cluster in set(groups))
     jobs = snap.queued
@@ -88,7 +96,8 @@ def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
     current = [tuple(sorted(node_index[key] for key in keys)) for _, keys in running]
     for members in current:
         job_nodes = (*job_nodes, index.setdefault(tuple(sorted(set(members))), len(index)))
-    departments = {name: d for d, name in enumerate(sorted({j.department for j in every}))}
+    named = {j.department for j in every} | {m for q in policy.quotas for m in q.members}
+    departments = {name: d for d, name in enumerate(sorted(named))}
     problem = Problem(
         resources=resources,
         node_capacity=capacity,
@@ -101,11 +110,12 @@ def build_problem(snap: Snapshot, gpu_value_weight: int = 1) -> BuiltProblem:
         node_sets=tuple(index),
         job_demand=tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every),
         job_replicas=(*(j.spec.replicas for j in jobs), *(len(c) for c in current)),
-        job_priority=tuple(j.spec.priority for j in every),
+        job_priority=tuple(policy.priority.get(j.job_id, j.spec.priority) for j in every),
         job_order=tuple(j.seq for j in every),
         job_nodes=job_nodes,
         job_current=(*(None for _ in jobs), *current),
         job_department=tuple(departments[j.department] for j in every),
+        quotas=model_quotas(policy.quotas, departments, resources, groups),
         resource_value=resource_value(resources, gpu_value_weight),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,

@@ -22,3 +22,6 @@ class SchedulerSettings:
     # resource (placement Problem.resource_value): above 1 the solver packs for GPU-weighted
     # utilisation, the expensive part of a pool. 1 (default): every resource alike.
     gpu_value_weight: int = 1
+    # Half life of the decayed usage fair share compares (scheduler.service.policy): a
+    # department's use from one half life ago counts half as much as today's.
+    fair_share_half_life_s: float = 7 * 24 * 3600.0

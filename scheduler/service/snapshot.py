@@ -6,11 +6,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.domain.models import Cluster, Job, Node
+from scheduler.domain.models import Cluster, Department, Job, Node
+from scheduler.domain.quotas import QuotaGroup
 from scheduler.domain.states import ClusterState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
+
+
+@dataclass(frozen=True)
+class Governance:
+    """What the cycle's policy reads (scheduler.service.policy): the department tree with
+    fair-share weights, every department's quota groups, and decayed usage with the time it
+    was last advanced."""
+
+    departments: Mapping[str, Department]
+    quotas: Mapping[str, tuple[QuotaGroup, ...]]
+    usage: Mapping[str, tuple[float, datetime]]
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,7 @@ class Snapshot:
     # Jobs holding capacity now, with the (cluster, node) of each active replica: the previous
     # placement, which the next cycle starts from.
     running: tuple[tuple[Job, tuple[tuple[str, str], ...]], ...] = ()
+    governance: Governance = Governance({}, {}, {})
 
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
@@ -58,5 +71,10 @@ def take_snapshot(
         queued=tuple(queued),
         running=tuple(
             (held[job_id], tuple(nodes)) for job_id, nodes in placed.items() if job_id in held
+        ),
+        governance=Governance(
+            departments={d.name: d for d in tx.departments.all()},
+            quotas={k: tuple(v) for k, v in tx.quotas.every_group().items()},
+            usage=tx.fair_share.usage(),
         ),
     )
