@@ -161,3 +161,13 @@ class Explanation:
     message: str
     clusters: tuple[ClusterVerdict, ...]
     evaluated_at: datetime
+    position: QueuePosition | None = None  # while queued and ranked
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """A queued job's place in line by effective priority, then age (1 = next)."""
+
+    department: int
+    pool: int
+    effective_priority: int

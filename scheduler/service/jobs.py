@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +19,15 @@ from scheduler.domain.errors import (
     NotFound,
     quote,
 )
-from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
+from scheduler.domain.models import (
+    ClusterVerdict,
+    Explanation,
+    Job,
+    JobEvent,
+    JobSpec,
+    QueuePosition,
+    Run,
+)
 from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, spec_digest, validate_job_spec
 from scheduler.service import audit
@@ -171,7 +179,7 @@ class JobsService:
     def get(self, department: str | None, job_id: str) -> JobView:
         with self._store.unit(write=False) as tx:
             job = self._own(tx, department, job_id)
-            return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)))
+            return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)), _position(tx, job))
 
     def page(
         self,
@@ -238,7 +246,7 @@ class JobsService:
             job = self._own(tx, department, job_id)
             stored = tx.explanations.get(job_id, job.state)
             if job.state in (JobState.QUEUED, JobState.REJECTED) and stored is not None:
-                return stored
+                return replace(stored, position=_position(tx, job))
             # Placed or finished: the job row's reason is the latest word; keep the per-cluster
             # verdicts of the evaluation that placed it.
             verdicts = stored.clusters if stored is not None else self._verdicts(tx, job)
@@ -343,3 +351,11 @@ class JobsService:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _position(tx: Tx, job: Job) -> QueuePosition | None:
+    """A queued job's place in line as of the last cycle that ranked it (None before)."""
+    department, pool = tx.queue.positions(job)
+    if not department or job.effective_priority is None:
+        return None
+    return QueuePosition(department, pool, job.effective_priority)

@@ -60,6 +60,7 @@ from scheduler.domain.eligibility import cluster_constraint_verdict
 from scheduler.domain.models import Cluster, Job
 from scheduler.domain.quotas import (
     QuotaGroup,
+    ResourceQuota,
     cluster_group_labels,
     in_subtree,
     parent_of,
@@ -282,8 +283,7 @@ def group_name(selector: Mapping[str, str]) -> str:
 
 
 def lent(quota: ScopedQuota, quotas: Sequence[ScopedQuota]) -> int:
-    """What others borrow now that this quota's idle lendable nominal covers (an upper
-    estimate: others' borrowing in the group, up to this quota's idle lendable share)."""
+    """`lent_now` of one scoped quota, against the others of its group and resource."""
     key = selector_key(quota.selector)
     peers = {
         q.department: q
@@ -292,9 +292,24 @@ def lent(quota: ScopedQuota, quotas: Sequence[ScopedQuota]) -> int:
         and selector_key(q.selector) == key
         and not _related(q.department, quota.department)
     }
-    borrowed = sum(max(0, peers[d].used - peers[d].nominal) for d in _outermost(peers))
+    return lent_now(
+        ResourceQuota(quota.resource, quota.nominal, quota.borrowing_limit, quota.lending_limit),
+        quota.used,
+        {d: q.nominal for d, q in peers.items()},
+        {d: q.used for d, q in peers.items()},
+    )
+
+
+def lent_now(
+    quota: ResourceQuota, used: int, peer_nominal: Mapping[str, int], peer_used: Mapping[str, int]
+) -> int:
+    """What others borrow now that this quota's idle lendable nominal covers: the smaller of
+    its idle lendable share and the borrowing of the outermost unrelated departments with a
+    quota in the group (`peer_*`: their nominal and subtree use). An upper estimate: two
+    lenders to one borrower each count its whole borrowing."""
     lendable = quota.nominal if quota.lending_limit is None else quota.lending_limit
-    return min(lendable, max(0, quota.nominal - quota.used), borrowed)
+    borrowed = sum(max(0, peer_used.get(d, 0) - peer_nominal[d]) for d in _outermost(peer_nominal))
+    return min(lendable, max(0, quota.nominal - used), borrowed)
 
 
 def holder_of(department: str, quotas: Mapping[str, Sequence[QuotaGroup]]) -> str:
