@@ -29,7 +29,7 @@ from scheduler.service.explain import (
     unplaced_message,
     verdicts,
 )
-from scheduler.service.fair_share import MAX_ACCRUAL_S
+from scheduler.service.fair_share import IDLE_USAGE_SAVE_S
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
 from scheduler.service.policy import Policy, plan, quota_hold
@@ -205,9 +205,10 @@ class SchedulingCycle:
 
     def _advance_usage(self, snap: Snapshot, policy: Policy) -> None:
         """With nothing queued the cycle writes nothing else: it stores decayed usage only when
-        the oldest is half the accrual window old, so idle cycles stay read-only."""
+        the oldest is IDLE_USAGE_SAVE_S old (well inside the accrual window, so nothing is
+        lost), so most idle cycles stay read-only."""
         stored = snap.governance.usage
-        stale = snap.now - timedelta(seconds=MAX_ACCRUAL_S / 2)
+        stale = snap.now - timedelta(seconds=IDLE_USAGE_SAVE_S)
         if policy.usage and (
             set(policy.usage) - set(stored) or min(t for _, t in stored.values()) < stale
         ):

@@ -13,6 +13,8 @@ from scheduler.service.snapshot import Snapshot
 
 # Longest gap between two cycles charged to the usage seen at the later one.
 MAX_ACCRUAL_S = 60.0
+# With an empty queue the cycle stores usage this often (it writes nothing else then).
+IDLE_USAGE_SAVE_S = 5.0
 
 
 def usage_rate(snap: Snapshot, gpu_value_weight: int) -> dict[str, float]:
