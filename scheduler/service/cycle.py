@@ -280,7 +280,8 @@ class SchedulingCycle:
         for job, code, detail, vs in held:
             message = unplaced_message(detail, vs)
             if code in _QUOTA_MAY_HOLD:
-                quota = quota_hold(job, snap.clusters, policy.quotas, moved)
+                eligible = frozenset(v.cluster for v in vs if v.eligible)
+                quota = quota_hold(job, eligible, policy.quotas, moved)
                 if quota is not None:
                     code, message = reasons.QUOTA_EXHAUSTED, quota
             blocked = stuck(vs)

@@ -252,12 +252,11 @@ def model_quotas(
 
 
 def quota_hold(
-    job: Job, clusters: Sequence[Cluster], quotas: Sequence[ScopedQuota], placed: Sequence[Job]
+    job: Job, eligible: frozenset[str], quotas: Sequence[ScopedQuota], placed: Sequence[Job]
 ) -> str | None:
     """Why a quota holds `job` back after this cycle placed `placed`, with its numbers; None
     when none does. A quota holds a job back only when it covers every cluster the job may
-    use (a group quota leaves the rest of the pool open)."""
-    eligible = _eligible(job, clusters)
+    use (`eligible`; a group quota leaves the rest of the pool open)."""
     for q in quotas:
         if not q.covers(job) or not eligible or not eligible <= q.clusters:
             continue
@@ -333,13 +332,16 @@ def guaranteed(
         if holder:
             key = (-job.spec.priority, 0, job.seq, job, frozenset({cluster}))
             candidates.setdefault(holder, []).append(key)
-    eligible_cache: dict[str, frozenset[str]] = {}
+    # Jobs of one set of constraints share their clusters (a city queue holds thousands).
+    eligible_cache: dict[object, frozenset[str]] = {}
     for job in snap.queued:
         holder = holder_of(job.department, quotas)
         if holder:
-            if job.job_id not in eligible_cache:
-                eligible_cache[job.job_id] = _eligible(job, snap.clusters)
-            key = (-job.spec.priority, 1, job.seq, job, eligible_cache[job.job_id])
+            c = job.spec.constraints
+            shape = (c.min_security_level, c.allowed_regions, c.xinchuang_required)
+            if shape not in eligible_cache:
+                eligible_cache[shape] = _eligible(job, snap.clusters)
+            key = (-job.spec.priority, 1, job.seq, job, eligible_cache[shape])
             candidates.setdefault(holder, []).append(key)
     within: set[str] = set()
     for holder, ranked in candidates.items():
