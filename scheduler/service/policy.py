@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from scheduler.domain.eligibility import cluster_constraint_verdict
 from scheduler.domain.models import Cluster, Job
 from scheduler.domain.quotas import (
+    PriorityClass,
     QuotaGroup,
     ResourceQuota,
     cluster_group_labels,
@@ -127,11 +128,19 @@ def plan(snap: Snapshot, half_life_s: float, gpu_value_weight: int = 1) -> Polic
     )
     within = guaranteed(snap, labels, running)
     priority = {}
+    classes = snap.governance.classes
     for job in (*snap.queued, *(j for j, _ in running)):
         priority[job.job_id] = effective_priority(
-            job.spec.priority, job.job_id in within, factor.get(job.department, 1.0)
+            class_value(job, classes), job.job_id in within, factor.get(job.department, 1.0)
         )
     return Policy(priority, frozenset(within), quotas, factor, usage)
+
+
+def class_value(job: Job, classes: Mapping[str, PriorityClass]) -> int:
+    """The value of the job's priority class; its bare priority without one (or for a class
+    no longer defined: the submit resolved the class into spec.priority, so they agree)."""
+    pc = classes.get(job.spec.priority_class) if job.spec.priority_class else None
+    return job.spec.priority if pc is None else pc.value
 
 
 def effective_priority(value: int, within: bool, factor: float) -> int:
@@ -325,12 +334,12 @@ def guaranteed(
     snap: Snapshot, labels: Mapping[str, Mapping[str, str]], running: Sequence[tuple[Job, str]]
 ) -> set[str]:
     """Ids of the jobs within their holder's nominal (module docstring)."""
-    quotas = snap.governance.quotas
+    quotas, classes = snap.governance.quotas, snap.governance.classes
     candidates: dict[str, list[tuple[int, int, int, Job, frozenset[str]]]] = {}
     for job, cluster in running:
         holder = holder_of(job.department, quotas)
         if holder:
-            key = (-job.spec.priority, 0, job.seq, job, frozenset({cluster}))
+            key = (-class_value(job, classes), 0, job.seq, job, frozenset({cluster}))
             candidates.setdefault(holder, []).append(key)
     # Jobs of one set of constraints share their clusters (a city queue holds thousands).
     eligible_cache: dict[object, frozenset[str]] = {}
@@ -341,7 +350,7 @@ def guaranteed(
             shape = (c.min_security_level, c.allowed_regions, c.xinchuang_required)
             if shape not in eligible_cache:
                 eligible_cache[shape] = _eligible(job, snap.clusters)
-            key = (-job.spec.priority, 1, job.seq, job, eligible_cache[shape])
+            key = (-class_value(job, classes), 1, job.seq, job, eligible_cache[shape])
             candidates.setdefault(holder, []).append(key)
     within: set[str] = set()
     for holder, ranked in candidates.items():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from scheduler.domain.models import Cluster, Department, Job, Node
-from scheduler.domain.quotas import QuotaGroup
+from scheduler.domain.quotas import PriorityClass, QuotaGroup
 from scheduler.domain.states import ClusterState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
@@ -17,12 +17,13 @@ from scheduler.state import Tx
 @dataclass(frozen=True)
 class Governance:
     """What the cycle's policy reads (scheduler.service.policy): the department tree with
-    fair-share weights, every department's quota groups, and decayed usage with the time it
-    was last advanced."""
+    fair-share weights, every department's quota groups, decayed usage with the time it was
+    last advanced, and the priority classes by name."""
 
     departments: Mapping[str, Department]
     quotas: Mapping[str, tuple[QuotaGroup, ...]]
     usage: Mapping[str, tuple[float, datetime]]
+    classes: Mapping[str, PriorityClass] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,6 @@ def take_snapshot(
             departments={d.name: d for d in tx.departments.all()},
             quotas={k: tuple(v) for k, v in tx.quotas.every_group().items()},
             usage=tx.fair_share.usage(),
+            classes={c.name: c for c in tx.priority_classes.all()},
         ),
     )

@@ -4,12 +4,13 @@ hierarchy, cluster groups) against hand-worked numbers, the guarantee bands and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from scheduler.domain.models import Cluster, ClusterSpec, Department, Job, JobSpec, Node
-from scheduler.domain.quotas import QuotaGroup, ResourceQuota
+from scheduler.domain.quotas import PriorityClass, QuotaGroup, ResourceQuota
 from scheduler.domain.resources import CPU, NVIDIA_GPU
 from scheduler.domain.states import ClusterState, JobState
 from scheduler.placement import Quota
@@ -243,3 +244,15 @@ def test_fair_share_orders_borrowers_by_their_decayed_usage() -> None:
     )
     policy = plan(snap, WEEK)
     assert policy.priority["light"] == 40 + 71 and policy.priority["heavy"] == 40 + 35
+
+
+def test_a_jobs_class_gives_its_value_and_a_bare_priority_stands_without_one() -> None:
+    """A job naming class `urgent` (900) ranks 360 + bonus by the class's value; a job without
+    a class ranks by its bare priority (100: 40 + bonus)."""
+    classy = _job("classy", "A", 1, 1)
+    classy = replace(classy, spec=replace(classy.spec, priority_class="urgent"))
+    snap = _snapshot({}, queued=[classy, _job("bare", "A", 1, 2, value=100)])
+    urgent = PriorityClass("urgent", 900, preemptible=False, may_preempt=True)
+    snap = replace(snap, governance=replace(snap.governance, classes={"urgent": urgent}))
+    policy = plan(snap, WEEK)
+    assert policy.priority["classy"] == 460 and policy.priority["bare"] == 140
