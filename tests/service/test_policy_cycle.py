@@ -4,9 +4,12 @@ quota's numbers; queue positions and decayed usage are stored by the cycle."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scheduler.domain import reasons
 from scheduler.domain.quotas import ResourceQuota
 from scheduler.domain.states import JobState, RunState
+from scheduler.placement import EngineParams, check, solve
 from scheduler.service.agent_sync import RunReport
 from scheduler.service.governance import GovernanceService
 from scheduler.service.policy import plan
@@ -37,7 +40,8 @@ def _job(pool: Pool, job_id: str) -> tuple[JobState, str, str, int | None]:
 def test_a_borrower_of_an_idle_cluster_is_outranked_when_the_owner_needs_it(pool: Pool) -> None:
     """公安局 and 交通局 each hold 4 cores, one 4-core cluster each: 公安局 fills both (one job
     borrows 交通局's idle share); 交通局's job then ranks 600 (its guarantee) against the
-    borrower's 100, 交通局 may borrow nothing, and 公安局's quota binds its subtree."""
+    borrower's 100, 交通局 may borrow nothing; with the running jobs made preemptible the
+    engine evicts the borrower for 交通局's job and keeps 公安局's guaranteed one."""
     gov = _governance(pool)
     gov.set_quota("公安局", {}, CPU4)
     gov.set_quota("交通局", {}, CPU4)
@@ -65,6 +69,19 @@ def test_a_borrower_of_an_idle_cluster_is_outranked_when_the_owner_needs_it(pool
     by_name = dict(zip(problem.job_names, problem.job_priority, strict=True))
     assert by_name[owner] == 600 > by_name[second]
     assert {(q.nominal, q.borrow_limit) for q in problem.quotas} == {(4000, 4000), (4000, 0)}
+
+    # With the running jobs preemptible (what a preemptible class will make them), the engine
+    # reclaims: 交通局's job replaces 公安局's borrowing one, the guaranteed one stays.
+    queued = len(problem.job_names) - len(snap.running)
+    preemptible = replace(problem, job_preempt_cost=(-1,) * queued + (1,) * len(snap.running))
+    outcome = solve(preemptible, EngineParams(time_limit_s=2.0), warm_start=None)
+    assert outcome.solution is not None and check(preemptible, outcome.solution) == []
+    placed = {
+        name
+        for name, nodes in zip(problem.job_names, outcome.solution.assignment, strict=True)
+        if nodes is not None
+    }
+    assert placed == {owner, first}
 
 
 def test_a_quota_bound_job_waits_with_the_quotas_numbers(pool: Pool) -> None:
