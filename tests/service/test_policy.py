@@ -256,3 +256,26 @@ def test_a_jobs_class_gives_its_value_and_a_bare_priority_stands_without_one() -
     snap = replace(snap, governance=replace(snap.governance, classes={"urgent": urgent}))
     policy = plan(snap, WEEK)
     assert policy.priority["classy"] == 460 and policy.priority["bare"] == 140
+
+
+def test_a_child_without_quota_ranks_against_its_parents_nominal() -> None:
+    """交通局 holds 4 GPUs; its child 信号处 has no quota of its own: the child's older 4-GPU
+    job takes the parent's guarantee, the parent's own newer one borrows."""
+    snap = _snapshot(
+        {"交通局": _gpu(4)},
+        queued=[_job("child", "交通局/信号处", 4, 1), _job("own", "交通局", 4, 2)],
+    )
+    assert plan(snap, WEEK).within == {"child"}
+
+
+def test_a_group_guarantee_covers_only_jobs_that_may_run_in_the_group() -> None:
+    """A holds 4 GPUs on the 信创 clusters only: a job allowed there is guaranteed; a job
+    restricted to region sh, where no 信创 cluster is, borrows."""
+    elsewhere = _job("elsewhere", "A", 1, 2)
+    constraints = replace(elsewhere.spec.constraints, allowed_regions=("sh",))
+    elsewhere = replace(elsewhere, spec=replace(elsewhere.spec, constraints=constraints))
+    snap = _snapshot(
+        {"A": [QuotaGroup(XC, (ResourceQuota(NVIDIA_GPU, 4),))]},
+        queued=[_job("anywhere", "A", 1, 1), elsewhere],
+    )
+    assert plan(snap, WEEK).within == {"anywhere"}
