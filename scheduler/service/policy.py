@@ -19,7 +19,8 @@ capacity of the group's clusters that no outermost holder's nominal covers
 hierarchy check compares them. Usage is what runs at the snapshot, so the numbers are
 recomputed every cycle; two borrowers can take the same lendable share within one cycle
 (limits are per department), and a lender that then needs it reclaims it by preemption. A
-department without any quota row has no limit: the city decides by creating quotas.
+department without any quota row has no limit: the city decides by creating quotas. The
+engine's limit is never below what already runs in the scope (model_quotas).
 
 Effective priority, in the engine's 0..1000 (its work term is (priority + 1) x size,
 lexicographically above every cost), for every queued and running job:
@@ -27,15 +28,19 @@ lexicographically above every cost), for every queued and running job:
     within guarantee  600 + round(0.4 x value)                      600..1000
     borrowing         round(0.4 x value) + round(100 x F)             0..500
 
-`value` is the job's priority: the value of its priority class (the submit resolves the
-class into spec.priority) or the bare priority of a job without a class. A quota holder's
-jobs (the nearest department on the job's path with quota rows; subtrees of holders below
-it rank with those) are ranked by value desc, running before queued, then age; the prefix
-that fits the holder's nominal, in the first of its groups that covers a cluster the job may
-use, is within guarantee, the rest borrows. So any guaranteed job outranks any borrowing
-one: a department below its nominal reclaims from a borrower whatever their classes and
-shares. Among borrowers a class 250 points higher outweighs the whole fair-share bonus, so
-classes decide between very different work and fair share between comparable work.
+`value` is the value of the job's priority class (JobSpec.priority_class, read from the
+snapshot's classes), or the bare spec.priority of a job without a class. Jobs are grouped by
+their quota holder, the nearest department on their path with quota rows (a division
+without rows of its own ranks within its bureau's; one with rows is its own holder, so a
+bureau's own jobs rank against the bureau's nominal apart from such divisions: an
+approximation, the engine's subtree quota still bounds the sum). A holder's jobs are ranked
+by value desc, running before queued, then age; the prefix that fits the holder's nominal,
+in the first of its groups (GetDepartment's order) whose clusters include one the job may
+use, is within guarantee, the rest borrows; a department without a holder borrows. So any
+guaranteed job outranks any borrowing one: a department below its nominal reclaims from a
+borrower whatever their classes and shares. Among borrowers a class 250 points higher
+outweighs the whole fair-share bonus, so classes decide between very different work and
+fair share between comparable work.
 
 Fair share (Slurm's classic factor): F = 2^(-usage_share / weight_share). weight_share is
 the department's weight over its siblings' times its parent's share (top level: over the
@@ -47,8 +52,8 @@ pool-seconds, comparable between GPU and CPU work. It decays exponentially with 
 life `fair_share_half_life_s`: the cycle advances a stored accumulator per department,
     U(now) = U(t) x 2^(-dt/h) + rate x h/ln 2 x (1 - 2^(-dt/h)),
 exact for the usage rate seen at the snapshot held over dt, and charges at most
-MAX_ACCRUAL_S of a gap (a scheduler that was down did not see what ran). The cost is one row
-per department per cycle, whatever the history.
+fair_share.MAX_ACCRUAL_S (60 s) of a gap (a scheduler that was down did not see what ran).
+The cost is one row per department per cycle, whatever the history.
 """
 
 from __future__ import annotations
@@ -111,6 +116,7 @@ class Policy:
 
 
 def plan(snap: Snapshot, half_life_s: float, gpu_value_weight: int = 1) -> Policy:
+    """The cycle's quotas, effective priorities and decayed usage for this snapshot."""
     labels = {
         c.name: cluster_group_labels(
             c.spec.labels, c.spec.xinchuang, c.spec.region, c.spec.security_level
