@@ -33,11 +33,13 @@ def _ranked(pool: Pool, dept: str, job_id: str) -> types_pb2.Job:
     return pool.get(dept, job_id)
 
 
-def test_queued_jobs_get_positions_and_quota_numbers(pool: Pool) -> None:
+def test_queued_jobs_get_positions_and_quota_numbers(
+    pool: Pool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """交通局 holds 1 core without borrowing: its second 1-core job waits QUOTA_EXHAUSTED with
     the numbers although the node has room; 公安局's 4-core job waits for room; each is first
-    in its department, the two share pool places 1 and 2, and ExplainJob agrees with GetJob;
-    公安局 cannot read 交通局's job."""
+    in its department, the two share pool places 1 and 2, and ExplainJob (and `job explain`)
+    agree with GetJob; 公安局 cannot read 交通局's job."""
     pool.department("交通局")
     pool.department("公安局")
     _quota(pool, "交通局", 1000, borrowing_limit=0)
@@ -70,6 +72,12 @@ def test_queued_jobs_get_positions_and_quota_numbers(pool: Pool) -> None:
     )
     assert explained.reason == "QUOTA_EXHAUSTED"
     assert explained.queue_position.department == 1
+    monkeypatch.setenv("SUANCHOU_SCHEDULER", pool.address)
+    monkeypatch.setenv("SUANCHOU_TOKEN", pool.tokens["交通局"])
+    monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
+    assert main(["job", "explain", second]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "In line" in x)
+    assert "1 in its department" in line and "in the pool (effective priority" in line
     with pytest.raises(grpc.RpcError) as err:
         pool.get("公安局", second)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
