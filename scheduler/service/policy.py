@@ -134,7 +134,7 @@ def plan(snap: Snapshot, half_life_s: float, gpu_value_weight: int = 1) -> Polic
     )
     within = guaranteed(snap, labels, running)
     priority = {}
-    classes = snap.governance.classes
+    classes = snap.classes
     for job in (*snap.queued, *(j for j, _ in running)):
         priority[job.job_id] = effective_priority(
             class_value(job, classes), job.job_id in within, factor.get(job.department, 1.0)
@@ -340,7 +340,7 @@ def guaranteed(
     snap: Snapshot, labels: Mapping[str, Mapping[str, str]], running: Sequence[tuple[Job, str]]
 ) -> set[str]:
     """Ids of the jobs within their holder's nominal (module docstring)."""
-    quotas, classes = snap.governance.quotas, snap.governance.classes
+    quotas, classes = snap.governance.quotas, snap.classes
     candidates: dict[str, list[tuple[int, int, int, Job, frozenset[str]]]] = {}
     for job, cluster in running:
         holder = holder_of(job.department, quotas)

@@ -17,13 +17,12 @@ from scheduler.state import Tx
 @dataclass(frozen=True)
 class Governance:
     """What the cycle's policy reads (scheduler.service.policy): the department tree with
-    fair-share weights, every department's quota groups, decayed usage with the time it was
-    last advanced, and the priority classes by name."""
+    fair-share weights, every department's quota groups, and decayed usage with the time it
+    was last advanced (priority classes: Snapshot.classes)."""
 
     departments: Mapping[str, Department]
     quotas: Mapping[str, tuple[QuotaGroup, ...]]
     usage: Mapping[str, tuple[float, datetime]]
-    classes: Mapping[str, PriorityClass] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class Snapshot:
     # Jobs holding capacity now, with the (cluster, node) of each active replica: the previous
     # placement, which the next cycle starts from.
     running: tuple[tuple[Job, tuple[tuple[str, str], ...]], ...] = ()
+    classes: Mapping[str, PriorityClass] = field(default_factory=dict)
     governance: Governance = Governance({}, {}, {})
 
     def schedulable(self, cluster: str) -> bool:
@@ -73,10 +73,10 @@ def take_snapshot(
         running=tuple(
             (held[job_id], tuple(nodes)) for job_id, nodes in placed.items() if job_id in held
         ),
+        classes={c.name: c for c in tx.priority_classes.all()},
         governance=Governance(
             departments={d.name: d for d in tx.departments.all()},
             quotas={k: tuple(v) for k, v in tx.quotas.every_group().items()},
             usage=tx.fair_share.usage(),
-            classes={c.name: c for c in tx.priority_classes.all()},
         ),
     )

@@ -253,7 +253,7 @@ def test_a_jobs_class_gives_its_value_and_a_bare_priority_stands_without_one() -
     classy = replace(classy, spec=replace(classy.spec, priority_class="urgent"))
     snap = _snapshot({}, queued=[classy, _job("bare", "A", 1, 2, value=100)])
     urgent = PriorityClass("urgent", 900, preemptible=False, may_preempt=True)
-    snap = replace(snap, governance=replace(snap.governance, classes={"urgent": urgent}))
+    snap = replace(snap, classes={"urgent": urgent})
     policy = plan(snap, WEEK)
     assert policy.priority["classy"] == 460 and policy.priority["bare"] == 140
 
