@@ -36,7 +36,8 @@ bureau's own jobs rank against the bureau's nominal apart from such divisions: a
 approximation, the engine's subtree quota still bounds the sum). A holder's jobs are ranked
 by value desc, running before queued, then age; the prefix that fits the holder's nominal,
 in the first of its groups (GetDepartment's order) whose clusters include one the job may
-use, is within guarantee, the rest borrows; a department without a holder borrows. So any
+use, is within guarantee, the rest borrows (a group closes at the first job it cannot hold,
+so a lower class never overtakes a higher one); a department without a holder borrows. So any
 guaranteed job outranks any borrowing one: a department below its nominal reclaims from a
 borrower whatever their classes and shares. Among borrowers a class 250 points higher
 outweighs the whole fair-share bonus, so classes decide between very different work and
@@ -368,20 +369,28 @@ def guaranteed(
             )
             for g in quotas[holder]
         ]
+        # A group closes at the first job it covers but cannot hold: a strict prefix, so a
+        # smaller job of a lower class never becomes guaranteed (and outranks) behind a
+        # higher one that borrows.
+        closed: set[int] = set()
         for *_, job, clusters in sorted(ranked, key=lambda k: k[:3]):
-            for members, nominal, taken in groups:
+            covering = []
+            for g, (members, nominal, taken) in enumerate(groups):
                 need = {
                     r: job.spec.resources.get(r, 0) * job.spec.replicas
                     for r in nominal
                     if job.spec.resources.get(r, 0)
                 }
-                if not need or not clusters & members:
+                if not need or not clusters & members or g in closed:
                     continue
+                covering.append(g)
                 if all(taken[r] + q <= nominal[r] for r, q in need.items()):
                     for r, q in need.items():
                         taken[r] += q
                     within.add(job.job_id)
                     break
+            else:
+                closed.update(covering)
     return within
 
 

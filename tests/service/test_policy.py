@@ -279,3 +279,15 @@ def test_a_group_guarantee_covers_only_jobs_that_may_run_in_the_group() -> None:
         queued=[_job("anywhere", "A", 1, 1), elsewhere],
     )
     assert plan(snap, WEEK).within == {"anywhere"}
+
+
+def test_the_guarantee_is_a_strict_prefix_by_class() -> None:
+    """A holds 8 GPUs: its class-900 job of 10 cannot be guaranteed, so its class-100 job of 2
+    behind it borrows too rather than overtaking it (360 + bonus above 40 + bonus)."""
+    snap = _snapshot(
+        {"A": _gpu(8)},
+        queued=[_job("high", "A", 10, 1, value=900), _job("low", "A", 2, 2, value=100)],
+    )
+    policy = plan(snap, WEEK)
+    assert policy.within == frozenset()
+    assert policy.priority["high"] == 460 > policy.priority["low"] == 140
