@@ -19,8 +19,10 @@ capacity of the group's clusters that no outermost holder's nominal covers
 hierarchy check compares them. Usage is what runs at the snapshot, so the numbers are
 recomputed every cycle; two borrowers can take the same lendable share within one cycle
 (limits are per department), and a lender that then needs it reclaims it by preemption. A
-department without any quota row has no limit: the city decides by creating quotas. The
-engine's limit is never below what already runs in the scope (model_quotas).
+department without any quota row has no limit: the city decides by creating quotas. Nor can
+what it runs be reclaimed (the engine reclaims only use above some quota's nominal): a row
+with nominal 0 makes a department a borrower whose use is reclaimable. The engine's limit is
+never below what already runs in the scope (model_quotas).
 
 Effective priority, in the engine's 0..1000 (its work term is (priority + 1) x size,
 lexicographically above every cost), for every queued and running job:
