@@ -3,6 +3,7 @@ PostgreSQL), and migration 0005 on a database that already holds a department an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -89,3 +90,18 @@ def test_migration_0005_keeps_departments_and_jobs(store_url: str) -> None:
             assert tx.fair_share.usage() == {}
     finally:
         store.dispose()
+
+
+def test_the_cycle_considers_jobs_by_effective_priority_then_bare_priority(store: Store) -> None:
+    """Ranked jobs sort by their effective priority, unranked ones by their bare priority on
+    the same scale, then by age: a guaranteed priority-0 job (600) comes before a borrowing
+    priority-900 one (460) and a new priority-500 one."""
+    with store.unit() as tx:
+        tx.departments.create("d", "", NOW)
+    guaranteed, borrowing = _jobs(store, _spec("g"), replace(_spec("b"), priority=900))
+    (new,) = _jobs(store, replace(_spec("n"), priority=500))
+    with store.unit() as tx:
+        seq = {j: tx.jobs.get(j).seq for j in (guaranteed, borrowing)}
+        tx.queue.set_effective({seq[guaranteed]: 600, seq[borrowing]: 460})
+    with store.unit(write=False) as tx:
+        assert [j.job_id for j in tx.jobs.queued_first(10)] == [guaranteed, new, borrowing]
