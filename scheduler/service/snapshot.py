@@ -32,7 +32,7 @@ class Snapshot:
     states: Mapping[str, ClusterState]  # effective state per cluster
     nodes: tuple[Node, ...]
     used: Mapping[tuple[str, str], Mapping[str, int]]  # held by active runs, per (cluster, node)
-    queued: tuple[Job, ...]  # highest priority first, then oldest
+    queued: tuple[Job, ...]  # highest effective priority first, then oldest
     # Jobs holding capacity now, with the (cluster, node) of each active replica: the previous
     # placement, which the next cycle starts from.
     running: tuple[tuple[Job, tuple[tuple[str, str], ...]], ...] = ()
