@@ -108,6 +108,7 @@ RULES: dict[str, Rule] = {
     method(_DEPT, "GetDepartment"): Rule(_DEPT_READ, targets=_name),
     method(_DEPT, "SetQuota"): Rule(_ADMIN, mutating=True, targets=_department),
     method(_DEPT, "SetDepartmentPriorityClasses"): Rule(_ADMIN, mutating=True, targets=_department),
+    method(_DEPT, "SetDepartmentFairShareWeight"): Rule(_ADMIN, mutating=True, targets=_department),
     method(_CLASSES, "CreatePriorityClass"): Rule(
         _ADMIN, mutating=True, targets=lambda r: [r.priority_class.name]
     ),

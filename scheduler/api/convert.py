@@ -20,6 +20,7 @@ from scheduler.domain.models import (
     JobEvent,
     JobSpec,
     Node,
+    QueuePosition,
     Run,
 )
 from scheduler.domain.states import ClusterState, JobState, RunState
@@ -230,6 +231,15 @@ def job_view_to_proto(view: JobView) -> types_pb2.Job:
         created_at=_ts(job.created_at),
         updated_at=_ts(job.updated_at),
         runs=[run_to_proto(r) for r in view.runs],
+        queue_position=_position_to_proto(view.position),
+    )
+
+
+def _position_to_proto(p: QueuePosition | None) -> types_pb2.QueuePosition | None:
+    if p is None:
+        return None
+    return types_pb2.QueuePosition(
+        department=p.department, pool=p.pool, effective_priority=p.effective_priority
     )
 
 
@@ -260,6 +270,7 @@ def explanation_to_proto(e: Explanation, budget: Budget) -> jobs_pb2.ExplainJobR
         reason=e.reason,
         message=e.message,
         evaluated_at=_ts(e.evaluated_at),
+        queue_position=_position_to_proto(e.position),
     )
     budget.take(msg.ByteSize())
     msg.clusters.extend(fill(e.clusters, _verdict_to_proto, budget))
@@ -336,6 +347,7 @@ def department_to_proto(d: Department) -> admin_pb2.Department:
         created_at=_ts(d.created_at),
         parent=d.parent,
         priority_classes=list(d.priority_classes),
+        fair_share_weight=d.fair_share_weight,
     )
 
 

@@ -36,7 +36,11 @@ def _group_to_proto(g: GroupUsage) -> governance_pb2.QuotaGroup:
     msg = governance_pb2.QuotaGroup(cluster_selector=dict(g.selector))
     for u in g.resources:
         item = msg.resources.add(
-            resource=u.resource, nominal=u.quota.nominal, used=u.used, borrowed=u.borrowed
+            resource=u.resource,
+            nominal=u.quota.nominal,
+            used=u.used,
+            borrowed=u.borrowed,
+            lent=u.lent,
         )
         if u.quota.borrowing_limit is not None:
             item.borrowing_limit = u.quota.borrowing_limit
@@ -54,6 +58,8 @@ def status_to_proto(s: DepartmentStatus) -> admin_pb2.Department:
         priority_classes=list(s.priority_classes),
         quotas=[_group_to_proto(g) for g in s.groups],
         usage=types_pb2.Resources(quantities=dict(s.usage)),
+        fair_share_weight=s.fair_share_weight,
+        decayed_usage=s.decayed_usage,
     )
 
 

@@ -228,6 +228,12 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
         )
         return cv.department_to_proto(dept)
 
+    def SetDepartmentFairShareWeight(
+        self, request: admin_pb2.SetDepartmentFairShareWeightRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.Department:
+        dept = self._governance.set_fair_share_weight(request.department, request.weight)
+        return cv.department_to_proto(dept)
+
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(

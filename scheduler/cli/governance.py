@@ -1,5 +1,5 @@
-"""`suanchou department get`, `quota set`, `department allow-classes` and `priority-class ...`:
-the department tree's quotas, usage and priority classes."""
+"""`suanchou department get`, `quota set`, `department allow-classes | set-weight` and
+`priority-class ...`: the department tree's quotas, usage, fair share and priority classes."""
 
 from __future__ import annotations
 
@@ -103,6 +103,25 @@ def allow_classes(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def set_weight(args: argparse.Namespace, settings: Settings) -> int:
+    token = settings.admin()
+    with open_channel(settings) as channel:
+        department: admin_pb2.Department = admin_pb2_grpc.DepartmentServiceStub(
+            channel
+        ).SetDepartmentFairShareWeight(
+            admin_pb2.SetDepartmentFairShareWeightRequest(
+                department=args.department, weight=args.weight
+            ),
+            metadata=bearer(token),
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    if args.json:
+        print(render.dumps(render.message_dict(department)))
+    else:
+        print(f"{department.name} fair-share weight: {department.fair_share_weight}")
+    return EXIT_OK
+
+
 def create_class(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.admin()
     pc = governance_pb2.PriorityClass(
@@ -168,6 +187,8 @@ def department_detail(d: admin_pb2.Department) -> str:
             ("parent", render.or_none(d.parent)),
             ("priority classes", ", ".join(d.priority_classes) or render.NONE),
             ("usage", format_resources(d.usage.quantities)),
+            ("fair-share weight", str(d.fair_share_weight)),
+            ("decayed usage", f"{d.decayed_usage:.1f} pool-seconds"),
             ("created", render.local_time(d.created_at)),
         ]
     )
@@ -184,12 +205,16 @@ def department_detail(d: admin_pb2.Department) -> str:
                     _limit(q.resource, q, "lending_limit"),
                     format_quantity(q.resource, q.used),
                     format_quantity(q.resource, q.borrowed),
+                    format_quantity(q.resource, q.lent),
                 ]
             )
     if not rows:
-        return head + "\nquotas: none (nominal 0 everywhere)"
-    headers = ["GROUP", "RESOURCE", "NOMINAL", "BORROW LIMIT", "LEND LIMIT", "USED", "BORROWED"]
-    return head + "\n\n" + render.table(headers, rows, right={2, 3, 4, 5, 6})
+        return head + "\nquotas: none (nothing guaranteed, nothing limited)"
+    headers = [
+        *("GROUP", "RESOURCE", "NOMINAL", "BORROW LIMIT", "LEND LIMIT"),
+        *("USED", "BORROWED", "LENT"),
+    ]
+    return head + "\n\n" + render.table(headers, rows, right={2, 3, 4, 5, 6, 7})
 
 
 def _limit(resource: str, q: governance_pb2.ResourceQuota, name: str) -> str:

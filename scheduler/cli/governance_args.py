@@ -47,6 +47,16 @@ def add_department_commands(commands: Any, leaf: Any) -> None:
     )
     allow.add_argument("department", metavar="NAME")
     allow.add_argument("classes", nargs="*", metavar="CLASS")
+    weight = leaf.add(
+        sub,
+        "set-weight",
+        f"{GOVERNANCE}:set_weight",
+        "set a department's fair-share weight against its siblings (admin)",
+        epilog="Above the guarantees the pool is shared by weight, with usage decayed by the "
+        "scheduler's fair-share half life: a department that used less lately ranks higher.",
+    )
+    weight.add_argument("department", metavar="NAME")
+    weight.add_argument("weight", type=int, metavar="WEIGHT", help="1-10000 (default 1)")
 
 
 def add_quota_commands(commands: Any, leaf: Any) -> None:

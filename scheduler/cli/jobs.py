@@ -62,6 +62,16 @@ def _constraints(c: types_pb2.Constraints) -> str:
     return "; ".join(parts) or render.NONE
 
 
+def queue_position(p: types_pb2.QueuePosition, present: bool) -> str:
+    """`3rd in its department, 12th in the pool (effective priority 640)`, or '-'."""
+    if not present:
+        return render.NONE
+    return (
+        f"{p.department} in its department, {p.pool} in the pool "
+        f"(effective priority {p.effective_priority})"
+    )
+
+
 def _reason(reason: str, message: str) -> str:
     return " — ".join(part for part in (reason, message) if part) or render.NONE
 
@@ -79,6 +89,7 @@ def job_detail(job: types_pb2.Job) -> str:
             ("State", render.job_state(job.state)),
             ("Reason", _reason(job.reason, job.message)),
             ("Priority", str(spec.priority)),
+            ("In line", queue_position(job.queue_position, job.HasField("queue_position"))),
             ("Replicas", str(spec.replicas)),
             ("Resources", f"{format_resources(spec.resources.quantities)} per replica"),
             ("Command", shlex.join(spec.command) or render.NONE),
@@ -244,6 +255,10 @@ def explanation(response: jobs_pb2.ExplainJobResponse) -> str:
             ("State", render.job_state(response.state)),
             ("Reason", render.or_none(response.reason)),
             ("Message", render.or_none(response.message)),
+            (
+                "In line",
+                queue_position(response.queue_position, response.HasField("queue_position")),
+            ),
             ("Evaluated", render.local_time(response.evaluated_at)),
         ]
     )

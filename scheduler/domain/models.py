@@ -19,6 +19,8 @@ class Department:
     parent: str = ""
     # Priority classes the department's jobs may name.
     priority_classes: tuple[str, ...] = ()
+    # Fair-share weight against its siblings (scheduler.service.policy); at least 1.
+    fair_share_weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,9 @@ class Job:
     seq: int = 0
     # validation.spec_digest of the spec as accepted; "" for jobs recorded before it existed.
     spec_digest: str = ""
+    # The last cycle's effective priority of the job while queued (scheduler.service.policy);
+    # None until a cycle has ranked it.
+    effective_priority: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,3 +164,13 @@ class Explanation:
     message: str
     clusters: tuple[ClusterVerdict, ...]
     evaluated_at: datetime
+    position: QueuePosition | None = None  # while queued and ranked
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """A queued job's place in line by effective priority, then age (1 = next)."""
+
+    department: int
+    pool: int
+    effective_priority: int

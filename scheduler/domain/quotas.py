@@ -78,6 +78,7 @@ class QuotaUsage:
     resource: str
     quota: ResourceQuota
     used: int
+    lent: int = 0  # of its idle nominal, what others' borrowing may be using now
 
     @property
     def borrowed(self) -> int:
@@ -101,6 +102,8 @@ class DepartmentStatus:
     priority_classes: tuple[str, ...]
     groups: tuple[GroupUsage, ...]
     usage: Mapping[str, int] = field(default_factory=dict)
+    fair_share_weight: int = 1
+    decayed_usage: float = 0.0  # the subtree's, as of the last cycle
 
 
 # -- the department tree ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from scheduler.domain import reasons
-from scheduler.domain.models import Cluster, Explanation, Job, Run
+from scheduler.domain.models import Cluster, ClusterVerdict, Explanation, Job, Run
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
@@ -32,8 +32,10 @@ from scheduler.service.explain import (
     verdicts,
     xinchuang_overruled,
 )
+from scheduler.service.fair_share import IDLE_USAGE_SAVE_S
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
+from scheduler.service.policy import Policy, plan, quota_hold
 from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
@@ -87,7 +89,9 @@ class SchedulingCycle:
                 self._settings.max_jobs_per_cycle,
                 self._liveness,
             )
+        policy = plan(snap, self._settings.fair_share_half_life_s, self._settings.gpu_value_weight)
         if not snap.queued:
+            self._advance_usage(snap, policy)
             report = CycleReport(
                 0, 0, requeued, 0, 0, 0, "EMPTY", 0.0, (time.perf_counter() - t0) * 1000
             )
@@ -97,10 +101,10 @@ class SchedulingCycle:
         rules = preemption.rules_for(
             self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
         )
-        built = build_problem(snap, self._settings.gpu_value_weight, rules)
+        built = build_problem(snap, self._settings.gpu_value_weight, rules, policy)
         outcome = self._solve(built)
         with self._store.unit() as tx:
-            placed, preempted = self._persist(tx, snap, built, outcome, rules)
+            placed, preempted = self._persist(tx, snap, built, outcome, rules, policy)
         report = CycleReport(
             jobs=len(built.jobs),
             placed=placed,
@@ -208,6 +212,18 @@ class SchedulingCycle:
         )
         return count
 
+    def _advance_usage(self, snap: Snapshot, policy: Policy) -> None:
+        """With nothing queued the cycle writes nothing else: it stores decayed usage only when
+        the oldest is IDLE_USAGE_SAVE_S old (well inside the accrual window, so nothing is
+        lost), so most idle cycles stay read-only."""
+        stored = snap.governance.usage
+        stale = snap.now - timedelta(seconds=IDLE_USAGE_SAVE_S)
+        if policy.usage and (
+            set(policy.usage) - set(stored) or min(t for _, t in stored.values()) < stale
+        ):
+            with self._store.unit() as tx:
+                tx.fair_share.save(policy.usage, snap.now)
+
     def _persist(
         self,
         tx: Tx,
@@ -215,10 +231,21 @@ class SchedulingCycle:
         built: BuiltProblem,
         outcome: Outcome | None,
         rules: preemption.PreemptionRules,
+        policy: Policy,
     ) -> tuple[int, int]:
         """Writes the cycle's answer; returns (jobs leased, jobs preempted)."""
         now = self._clock.now()
         placed = 0
+        tx.fair_share.save(policy.usage, snap.now)
+        tx.queue.set_effective(
+            {
+                j.seq: policy.priority[j.job_id]
+                for j in built.jobs
+                if policy.priority.get(j.job_id, j.effective_priority) != j.effective_priority
+            }
+        )
+        held: list[tuple[Job, str, str, tuple[ClusterVerdict, ...]]] = []
+        moved: list[Job] = []
         unplaced = {u.job: u for u in outcome.unplaced} if outcome else {}
         solution = outcome.solution if outcome else None
         evictions = find_evictions(built, solution) if solution else Evictions((), {})
@@ -243,14 +270,7 @@ class SchedulingCycle:
                 u = unplaced.get(j)
                 code = SOLVER_REASONS.get(u.reason, u.reason) if u else _default_reason(outcome)
                 detail = u.detail if u else _default_detail(outcome)
-                vs = verdicts(snap, job)
-                message = unplaced_message(detail, vs)
-                blocked = stuck(vs)
-                if blocked is not None:
-                    code, message = blocked
-                if (code, message) != (job.reason, job.message):
-                    reasons_changed.append((job, code, message))
-                    explained.append(Explanation(job.job_id, job.state, code, message, vs, now))
+                held.append((job, code, detail, verdicts(snap, job)))
                 continue
             cluster = built.nodes[nodes[0]].cluster
             node_names = [built.nodes[n].name for n in nodes]
@@ -259,7 +279,7 @@ class SchedulingCycle:
             if note := xinchuang_overruled(job, cluster, snap, vs):
                 message = f"{message}; {note}"
             attempt = job.attempt + 1
-            if not tx.jobs.move(
+            lease = tx.jobs.move(
                 job,
                 JobState.LEASED,
                 reason=reasons.PLACED,
@@ -267,8 +287,10 @@ class SchedulingCycle:
                 now=now,
                 cluster=cluster,
                 attempt=attempt,
-            ):
+            )
+            if lease is None:
                 continue  # cancelled since the snapshot
+            moved.append(lease)
             tx.runs.insert(
                 Run(
                     run_id=str(uuid.uuid4()),
@@ -286,9 +308,29 @@ class SchedulingCycle:
                 Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message, vs, now)
             )
             placed += 1
+        for job, code, detail, vs in held:
+            message = unplaced_message(detail, vs)
+            if code in _QUOTA_MAY_HOLD:
+                eligible = frozenset(v.cluster for v in vs if v.eligible)
+                quota = quota_hold(job, eligible, policy.quotas, moved)
+                if quota is not None:
+                    code, message = reasons.QUOTA_EXHAUSTED, quota
+            blocked = stuck(vs)
+            if blocked is not None:
+                code, message = blocked
+            if (code, message) != (job.reason, job.message):
+                reasons_changed.append((job, code, message))
+                explained.append(Explanation(job.job_id, job.state, code, message, vs, now))
         tx.jobs.set_reasons(reasons_changed, now)
         tx.explanations.put_many(explained)
         return placed, preempted
+
+
+# Solver answers a quota can be the real cause of (the solver's own quota reasons do not know
+# cluster groups or department names; structural ones stand).
+_QUOTA_MAY_HOLD = frozenset(
+    {reasons.INSUFFICIENT_CAPACITY, reasons.QUOTA_EXHAUSTED, reasons.OUTRANKED}
+)
 
 
 def _default_reason(outcome: Outcome | None) -> str:

@@ -16,12 +16,14 @@ from scheduler.domain.models import Department, Job, JobSpec
 from scheduler.domain.quotas import (
     MAX_GROUPS,
     DepartmentStatus,
+    GroupUsage,
     PriorityClass,
     QuotaGroup,
     ResourceQuota,
     check_hierarchy,
     cluster_group_labels,
     in_subtree,
+    selector_key,
     selects,
     usage_by_group,
     validate_class_names,
@@ -31,8 +33,12 @@ from scheduler.domain.quotas import (
 )
 from scheduler.domain.resources import add
 from scheduler.domain.security import Principal, Role
+from scheduler.domain.states import JobState
 from scheduler.service.clock import Clock
+from scheduler.service.policy import lent_now
 from scheduler.state import Store, Tx
+
+MAX_FAIR_SHARE_WEIGHT = 10_000
 
 
 def visible(caller: Principal, name: str) -> bool:
@@ -109,6 +115,14 @@ class GovernanceService:
                     )
             return tx.tree.set_priority_classes(department, clean)
 
+    def set_fair_share_weight(self, department: str, weight: int) -> Department:
+        """The department's fair-share weight against its siblings (scheduler.service.policy)."""
+        if not 1 <= weight <= MAX_FAIR_SHARE_WEIGHT:
+            raise InvalidSpec(f"must be 1-{MAX_FAIR_SHARE_WEIGHT}, got {weight}", field="weight")
+        with self._store.unit() as tx:
+            self._department(tx, department)
+            return tx.fair_share.set_weight(department, weight)
+
     # -- priority classes ------------------------------------------------------------------
 
     def create_priority_class(self, pc: PriorityClass) -> PriorityClass:
@@ -132,6 +146,7 @@ class GovernanceService:
     def _status(self, tx: Tx, dept: Department) -> DepartmentStatus:
         groups = tx.quotas.groups(dept.name)
         jobs = tx.tree.holding_jobs(dept.name)
+        decayed = sum(u for d, (u, _) in tx.fair_share.usage().items() if in_subtree(d, dept.name))
         labels = {
             c.name: cluster_group_labels(
                 c.spec.labels, c.spec.xinchuang, c.spec.region, c.spec.security_level
@@ -151,8 +166,10 @@ class GovernanceService:
             parent=dept.parent,
             created_at=dept.created_at,
             priority_classes=dept.priority_classes,
-            groups=usage_by_group(groups, used),
+            groups=_with_lent(tx, dept.name, usage_by_group(groups, used), labels),
             usage=pool,
+            fair_share_weight=dept.fair_share_weight,
+            decayed_usage=decayed,
         )
 
 
@@ -191,3 +208,40 @@ def resolve_priority_class(
             field="priority",
         )
     return replace(spec, priority=pc.value)
+
+
+def _with_lent(
+    tx: Tx, name: str, groups: tuple[GroupUsage, ...], labels: Mapping[str, Mapping[str, str]]
+) -> tuple[GroupUsage, ...]:
+    """Each quota with what it lends now (scheduler.service.policy.lent_now); the others'
+    rows and use are read only when the department has idle nominal to lend at all."""
+    if not any(u.quota.nominal > u.used for g in groups for u in g.resources):
+        return groups
+    every = tx.quotas.every_group()
+    holding = tx.jobs.in_states((JobState.LEASED, JobState.RUNNING))
+    out = []
+    for g in groups:
+        key = selector_key(g.selector)
+        clusters = {c for c, lab in labels.items() if selects(g.selector, lab)}
+        peers = {
+            d: {q.resource: q.nominal for q in og.resources}
+            for d, dgroups in every.items()
+            for og in dgroups
+            if og.key == key and not in_subtree(d, name) and not in_subtree(name, d)
+        }
+        use: dict[str, dict[str, int]] = {}
+        for job in holding:
+            if job.cluster in clusters:
+                use[job.department] = add(
+                    use.get(job.department, {}), job.spec.resources, job.spec.replicas
+                )
+        resources = []
+        for u in g.resources:
+            nominal = {d: n[u.resource] for d, n in peers.items() if u.resource in n}
+            used = {
+                d: sum(q.get(u.resource, 0) for o, q in use.items() if in_subtree(o, d))
+                for d in nominal
+            }
+            resources.append(replace(u, lent=lent_now(u.quota, u.used, nominal, used)))
+        out.append(GroupUsage(g.selector, tuple(resources)))
+    return tuple(out)

@@ -19,7 +19,15 @@ from scheduler.domain.errors import (
     NotFound,
     quote,
 )
-from scheduler.domain.models import ClusterVerdict, Explanation, Job, JobEvent, JobSpec, Run
+from scheduler.domain.models import (
+    ClusterVerdict,
+    Explanation,
+    Job,
+    JobEvent,
+    JobSpec,
+    QueuePosition,
+    Run,
+)
 from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, spec_digest, validate_job_spec
 from scheduler.service import audit
@@ -171,7 +179,7 @@ class JobsService:
     def get(self, department: str | None, job_id: str) -> JobView:
         with self._store.unit(write=False) as tx:
             job = self._own(tx, department, job_id)
-            return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)))
+            return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)), _position(tx, job))
 
     def page(
         self,
@@ -238,7 +246,7 @@ class JobsService:
             job = self._own(tx, department, job_id)
             stored = tx.explanations.get(job_id, job.state)
             if job.state in (JobState.QUEUED, JobState.REJECTED) and stored is not None:
-                return _with_preemption(tx, job, stored)
+                return replace(_with_preemption(tx, job, stored), position=_position(tx, job))
             # Placed or finished: the job row's reason is the latest word; keep the per-cluster
             # verdicts of the evaluation that placed it.
             verdicts = stored.clusters if stored is not None else self._verdicts(tx, job)
@@ -358,3 +366,11 @@ def _with_preemption(tx: Tx, job: Job, stored: Explanation) -> Explanation:
     if last is None or last.reason != reasons.PREEMPTED:
         return stored
     return replace(stored, message=f"{stored.message}; earlier: {last.message}")
+
+
+def _position(tx: Tx, job: Job) -> QueuePosition | None:
+    """A queued job's place in line as of the last cycle that ranked it (None before)."""
+    department, pool = tx.queue.positions(job)
+    if not department or job.effective_priority is None:
+        return None
+    return QueuePosition(department, pool, job.effective_priority)

@@ -30,7 +30,9 @@ from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, a
 from scheduler.placement import Override, Problem, Solution
 from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
 from scheduler.service import preemption
+from scheduler.service.policy import Policy, model_quotas, plan
 from scheduler.service.preemption import PreemptionRules
+from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
@@ -76,10 +78,17 @@ def resource_value(resources: tuple[str, ...], gpu_value_weight: int) -> tuple[i
 
 
 def build_problem(
-    snap: Snapshot, gpu_value_weight: int = 1, rules: PreemptionRules | None = None
+    snap: Snapshot,
+    gpu_value_weight: int = 1,
+    rules: PreemptionRules | None = None,
+    policy: Policy | None = None,
 ) -> BuiltProblem:
-    """`rules` None: nothing is preempted (every running job stays)."""
+    """`rules` None: nothing is preempted (every running job stays). `policy`
+    (scheduler.service.policy) gives the priorities and quotas; by default the snapshot's with
+    the default fair-share half life."""
     rules = rules or PreemptionRules()
+    if policy is None:
+        policy = plan(snap, SchedulerSettings.fair_share_half_life_s, gpu_value_weight)
     groups = tuple(c.name for c in snap.clusters if snap.schedulable(c.name))
     nodes = tuple(n for n in snap.nodes if n.cluster in set(groups))
     jobs = snap.queued
@@ -108,13 +117,14 @@ def build_problem(
     current = [tuple(sorted(node_index[key] for key in keys)) for _, keys in running]
     for members in current:
         job_nodes = (*job_nodes, index.setdefault(tuple(sorted(set(members))), len(index)))
-    departments = {name: d for d, name in enumerate(sorted({j.department for j in every}))}
     group_cost = tuple(
         tuple(unit_price(by_name[g].spec.price.get(r, 0.0), r) for r in resources) for g in groups
     )
     job_demand = tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every)
     job_replicas = (*(j.spec.replicas for j in jobs), *(len(c) for c in current))
     node_type, overrides = _xinchuang_preference(jobs, nodes, by_name, group_cost, job_demand)
+    named = {j.department for j in every} | {m for q in policy.quotas for m in q.members}
+    departments = {name: d for d, name in enumerate(sorted(named))}
     problem = Problem(
         resources=resources,
         node_capacity=capacity,
@@ -124,7 +134,7 @@ def build_problem(
         node_sets=tuple(index),
         job_demand=job_demand,
         job_replicas=job_replicas,
-        job_priority=tuple(j.spec.priority for j in every),
+        job_priority=tuple(policy.priority.get(j.job_id, j.spec.priority) for j in every),
         job_order=tuple(j.seq for j in every),
         job_nodes=job_nodes,
         job_current=(*(None for _ in jobs), *current),
@@ -136,6 +146,7 @@ def build_problem(
         max_evictions=rules.budget,
         node_type=node_type,
         overrides=overrides,
+        quotas=model_quotas(policy.quotas, departments, resources, groups),
         resource_value=resource_value(resources, gpu_value_weight),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,

@@ -30,3 +30,6 @@ class SchedulerSettings:
     min_runtime_s: float = 300.0
     max_preemptions_per_cycle: int = 10
     max_preemptions_per_minute: int = 30
+    # Half life of the decayed usage fair share compares (scheduler.service.policy): a
+    # department's use from one half life ago counts half as much as today's.
+    fair_share_half_life_s: float = 7 * 24 * 3600.0

@@ -7,12 +7,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from scheduler.domain import reasons
-from scheduler.domain.models import Cluster, Job, Node
-from scheduler.domain.quotas import PriorityClass
+from scheduler.domain.models import Cluster, Department, Job, Node
+from scheduler.domain.quotas import PriorityClass, QuotaGroup
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
+
+
+@dataclass(frozen=True)
+class Governance:
+    """What the cycle's policy reads (scheduler.service.policy): the department tree with
+    fair-share weights, every department's quota groups, and decayed usage with the time it
+    was last advanced (priority classes: Snapshot.classes)."""
+
+    departments: Mapping[str, Department]
+    quotas: Mapping[str, tuple[QuotaGroup, ...]]
+    usage: Mapping[str, tuple[float, datetime]]
 
 
 @dataclass(frozen=True)
@@ -22,7 +33,7 @@ class Snapshot:
     states: Mapping[str, ClusterState]  # effective state per cluster
     nodes: tuple[Node, ...]
     used: Mapping[tuple[str, str], Mapping[str, int]]  # held by active runs, per (cluster, node)
-    queued: tuple[Job, ...]  # highest priority first, then oldest
+    queued: tuple[Job, ...]  # highest effective priority first, then oldest
     # Jobs holding capacity now, with the (cluster, node) of each active replica: the previous
     # placement, which the next cycle starts from.
     running: tuple[tuple[Job, tuple[tuple[str, str], ...]], ...] = ()
@@ -35,6 +46,7 @@ class Snapshot:
     classes: Mapping[str, PriorityClass] = field(default_factory=dict)
     # Jobs preempted within the last minute (PREEMPTED events), for the per-minute budget.
     preempted_last_minute: int = 0
+    governance: Governance = Governance({}, {}, {})
 
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
@@ -81,5 +93,10 @@ def take_snapshot(
         classes={c.name: c for c in tx.priority_classes.all()},
         preempted_last_minute=tx.events.count(
             reasons.PREEMPTED, state=JobState.QUEUED, since=now - timedelta(minutes=1)
+        ),
+        governance=Governance(
+            departments={d.name: d for d in tx.departments.all()},
+            quotas={k: tuple(v) for k, v in tx.quotas.every_group().items()},
+            usage=tx.fair_share.usage(),
         ),
     )

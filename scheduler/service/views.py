@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler.domain.errors import quote
-from scheduler.domain.models import Cluster, Job, Node, Run
+from scheduler.domain.models import Cluster, Job, Node, QueuePosition, Run
 from scheduler.domain.resources import add, total
 from scheduler.domain.states import ClusterState
 
@@ -32,6 +32,7 @@ class ClusterView:
 class JobView:
     job: Job
     runs: tuple[Run, ...]  # runs of the current attempt
+    position: QueuePosition | None = None  # GetJob of a queued, ranked job
 
 
 def effective_state(

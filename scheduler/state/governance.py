@@ -117,6 +117,22 @@ class Quotas:
             for k, v in sorted(by_key.items(), key=lambda kv: (kv[0] != "{}", kv[0]))
         ]
 
+    def every_group(self) -> dict[str, list[QuotaGroup]]:
+        """Every department's quota groups (as `groups`), for the scheduling cycle."""
+        rows = self._s.exec(select(QuotaRow)).all()
+        by_dept: dict[str, dict[str, list[ResourceQuota]]] = {}
+        for r in rows:
+            by_dept.setdefault(r.department, {}).setdefault(r.cluster_selector, []).append(
+                ResourceQuota(r.resource, r.nominal, r.borrowing_limit, r.lending_limit)
+            )
+        return {
+            dept: [
+                QuotaGroup(selector_from_key(k), tuple(sorted(v, key=lambda q: q.resource)))
+                for k, v in sorted(keys.items(), key=lambda kv: (kv[0] != "{}", kv[0]))
+            ]
+            for dept, keys in sorted(by_dept.items())
+        }
+
     def nominal(
         self, departments: Collection[str], selector: dict[str, str]
     ) -> dict[str, dict[str, int]]:

@@ -46,6 +46,7 @@ def department_from_row(row: DepartmentRow) -> Department:
         created_at=utc(row.created_at),
         parent=row.parent,
         priority_classes=tuple(row.priority_classes),
+        fair_share_weight=row.fair_share_weight,
     )
 
 
@@ -178,6 +179,7 @@ def job_from_row(row: JobRow) -> Job:
         message=row.message,
         seq=row.seq or 0,
         spec_digest=row.spec_digest,
+        effective_priority=row.effective_priority,
     )
 
 

@@ -258,12 +258,15 @@ class Jobs:
             )
 
     def queued_first(self, limit: int) -> list[Job]:
-        """The `limit` queued jobs a cycle considers: highest priority first, then oldest. Sorted
-        and cut by the database, so a queue of 100,000 costs a cycle no more than `limit`."""
+        """The `limit` queued jobs a cycle considers: highest effective priority first (the
+        last cycle's, scheduler.service.policy; a job no cycle has ranked yet by its bare
+        priority, on the same 0-1000 scale), then oldest. Sorted and cut by the database, so a
+        queue of 100,000 costs a cycle no more than `limit`."""
+        rank = func.coalesce(col(JobRow.effective_priority), col(JobRow.priority))
         query = (
             select(JobRow)
             .where(col(JobRow.state) == JobState.QUEUED.value)
-            .order_by(col(JobRow.priority).desc(), col(JobRow.seq))
+            .order_by(rank.desc(), col(JobRow.seq))
             .limit(limit)
         )
         return [m.job_from_row(r) for r in self._s.exec(query).all()]

@@ -21,6 +21,7 @@ from sqlmodel import Session, create_engine
 from scheduler.domain.errors import Unavailable
 from scheduler.state.audit_chain import AuditLog
 from scheduler.state.credentials import Principals, Tokens
+from scheduler.state.fair_share import FairShare, QueueRanks
 from scheduler.state.governance import DepartmentTree, PriorityClasses, Quotas
 from scheduler.state.migrate import upgrade
 from scheduler.state.repositories import Clusters, Departments, Jobs
@@ -44,6 +45,8 @@ class Tx:
     tree: DepartmentTree
     quotas: Quotas
     priority_classes: PriorityClasses
+    fair_share: FairShare
+    queue: QueueRanks
 
 
 class Store:
@@ -89,6 +92,8 @@ class Store:
                 tree=DepartmentTree(session),
                 quotas=Quotas(session),
                 priority_classes=PriorityClasses(session),
+                fair_share=FairShare(session),
+                queue=QueueRanks(session),
             )
             try:
                 yield tx

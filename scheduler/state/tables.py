@@ -36,6 +36,9 @@ class DepartmentRow(SQLModel, table=True):
     priority_classes: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    # Fair-share weight (Slurm's shares): its part of the pool above the guarantees, against
+    # its siblings' weights.
+    fair_share_weight: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class ClusterRow(SQLModel, table=True):
@@ -73,6 +76,7 @@ class JobRow(SQLModel, table=True):
         UniqueConstraint("department", "client_id", name="uq_job_department_client_id"),
         Index("ix_job_department_seq", "department", "seq"),
         Index("ix_job_state", "state"),
+        Index("ix_job_state_effective_priority", "state", "effective_priority"),
     )
 
     # seq orders jobs by submit (FIFO ties, pagination); job_id is the public id.
@@ -101,6 +105,10 @@ class JobRow(SQLModel, table=True):
     message: str = Field(default="", max_length=4096)
     created_at: datetime
     updated_at: datetime
+    # The scheduling cycle's effective priority of a queued job (scheduler.service.policy),
+    # written when it changes; NULL until a cycle has ranked the job. Queue positions count
+    # the queued jobs ahead by it.
+    effective_priority: int | None = None
 
 
 class RunRow(SQLModel, table=True):
@@ -251,3 +259,13 @@ class PriorityClassRow(SQLModel, table=True):
     may_preempt: bool
     description: str = Field(default="", max_length=256)
     created_at: datetime
+
+
+class FairShareUsageRow(SQLModel, table=True):
+    """A department's decayed usage (scheduler.service.policy), advanced by each cycle."""
+
+    __tablename__ = "fair_share_usage"
+
+    department: str = Field(primary_key=True, foreign_key="department.name", max_length=64)
+    decayed_usage: float
+    updated_at: datetime

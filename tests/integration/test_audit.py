@@ -128,6 +128,15 @@ def test_every_mutating_rpc_leaves_exactly_one_record(any_pool: Pool) -> None:
         "admin",
     )
     assert list(record.targets) == ["公安局"]
+    record = trail.one(
+        lambda: pool.departments.SetDepartmentFairShareWeight(
+            admin_pb2.SetDepartmentFairShareWeightRequest(department="公安局", weight=2),
+            metadata=admin,
+        ),
+        "DepartmentService/SetDepartmentFairShareWeight",
+        "admin",
+    )
+    assert list(record.targets) == ["公安局"]
     quota = governance_pb2.ResourceQuota(resource="cpu", nominal=4000)
     record = trail.one(
         lambda: pool.departments.SetQuota(

@@ -61,6 +61,7 @@ EXPECTED: dict[str, set[str]] = {
     "/suanchou.v1.DepartmentService/GetDepartment": {ADMIN, OPERATOR, *DEPARTMENTS},
     "/suanchou.v1.DepartmentService/SetQuota": {ADMIN},
     "/suanchou.v1.DepartmentService/SetDepartmentPriorityClasses": {ADMIN},
+    "/suanchou.v1.DepartmentService/SetDepartmentFairShareWeight": {ADMIN},
     "/suanchou.v1.PriorityClassService/CreatePriorityClass": {ADMIN},
     "/suanchou.v1.PriorityClassService/ListPriorityClasses": NAMED | DEPARTMENTS,
     "/suanchou.v1.AgentService/Sync": {AGENT_X, AGENT_Y},
@@ -118,6 +119,9 @@ def requests(job_a: str) -> dict[str, Any]:
         "SetQuota": admin_pb2.SetQuotaRequest(department="no-such-department"),
         "SetDepartmentPriorityClasses": admin_pb2.SetDepartmentPriorityClassesRequest(
             department="no-such-department"
+        ),
+        "SetDepartmentFairShareWeight": admin_pb2.SetDepartmentFairShareWeightRequest(
+            department="no-such-department", weight=1
         ),
         "CreatePriorityClass": governance_pb2.CreatePriorityClassRequest(),
         "ListPriorityClasses": governance_pb2.ListPriorityClassesRequest(),

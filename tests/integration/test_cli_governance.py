@@ -61,7 +61,7 @@ def test_tree_quota_and_department_get(
     row = next(
         line.split() for line in lines if line.startswith("xinchuang=true") and "cpu" in line
     )
-    assert row == ["xinchuang=true", "cpu", "64", "32", "16", "0", "0"]
+    assert row == ["xinchuang=true", "cpu", "64", "32", "16", "0", "0", "0"]
     row = next(line.split() for line in lines if "memory" in line and "256Gi" in line)
     assert row[3:5] == ["unlimited", "all"]
     code, _, err = _run(

@@ -416,6 +416,8 @@ class Department(google.protobuf.message.Message):
     PRIORITY_CLASSES_FIELD_NUMBER: builtins.int
     QUOTAS_FIELD_NUMBER: builtins.int
     USAGE_FIELD_NUMBER: builtins.int
+    FAIR_SHARE_WEIGHT_FIELD_NUMBER: builtins.int
+    DECAYED_USAGE_FIELD_NUMBER: builtins.int
     name: builtins.str
     """Unique name, 1-64 characters (Chinese names such as 公安局 are fine). Names are paths:
     a child's name is its parent's name, '/', and its own part (交通局/信号处 under 交通局),
@@ -425,6 +427,16 @@ class Department(google.protobuf.message.Message):
     """Readable name, up to 256 characters."""
     parent: builtins.str
     """The parent department; empty at the top of the tree."""
+    fair_share_weight: builtins.int
+    """Fair-share weight against its siblings (default 1): its part of the pool above the
+    guarantees is its weight over the sum of its siblings' weights, times its parent's part.
+    """
+    decayed_usage: builtins.float
+    """GetDepartment, SetQuota only: the subtree's decayed usage as of the last scheduling cycle,
+    in weighted pool-seconds (holding the whole pool of a resource for one second is 1, a GPU
+    counts the scheduler's gpu_value_weight), halved every fair-share half life (7 days by
+    default). Fair share compares it against the department's weight.
+    """
     @property
     def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the department was created."""
@@ -453,9 +465,11 @@ class Department(google.protobuf.message.Message):
         priority_classes: collections.abc.Iterable[builtins.str] | None = ...,
         quotas: collections.abc.Iterable[protos.suanchou.v1.governance_pb2.QuotaGroup] | None = ...,
         usage: protos.suanchou.v1.types_pb2.Resources | None = ...,
+        fair_share_weight: builtins.int = ...,
+        decayed_usage: builtins.float = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["created_at", b"created_at", "usage", b"usage"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["created_at", b"created_at", "display_name", b"display_name", "name", b"name", "parent", b"parent", "priority_classes", b"priority_classes", "quotas", b"quotas", "usage", b"usage"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["created_at", b"created_at", "decayed_usage", b"decayed_usage", "display_name", b"display_name", "fair_share_weight", b"fair_share_weight", "name", b"name", "parent", b"parent", "priority_classes", b"priority_classes", "quotas", b"quotas", "usage", b"usage"]) -> None: ...
 
 global___Department = Department
 
@@ -566,6 +580,26 @@ class SetDepartmentPriorityClassesRequest(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["department", b"department", "priority_classes", b"priority_classes"]) -> None: ...
 
 global___SetDepartmentPriorityClassesRequest = SetDepartmentPriorityClassesRequest
+
+@typing.final
+class SetDepartmentFairShareWeightRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    DEPARTMENT_FIELD_NUMBER: builtins.int
+    WEIGHT_FIELD_NUMBER: builtins.int
+    department: builtins.str
+    """The department."""
+    weight: builtins.int
+    """Its weight against its siblings, 1-10000."""
+    def __init__(
+        self,
+        *,
+        department: builtins.str = ...,
+        weight: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["department", b"department", "weight", b"weight"]) -> None: ...
+
+global___SetDepartmentFairShareWeightRequest = SetDepartmentFairShareWeightRequest
 
 @typing.final
 class CreateDepartmentResponse(google.protobuf.message.Message):

@@ -354,6 +354,11 @@ class DepartmentServiceStub:
                 request_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentPriorityClassesRequest.SerializeToString,
                 response_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
                 _registered_method=True)
+        self.SetDepartmentFairShareWeight = channel.unary_unary(
+                '/suanchou.v1.DepartmentService/SetDepartmentFairShareWeight',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentFairShareWeightRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+                _registered_method=True)
 
 
 class DepartmentServiceServicer:
@@ -398,6 +403,13 @@ class DepartmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDepartmentFairShareWeight(self, request, context):
+        """Sets the department's fair-share weight (1-10000), effective from the next cycle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DepartmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -424,6 +436,11 @@ def add_DepartmentServiceServicer_to_server(servicer, server):
             'SetDepartmentPriorityClasses': grpc.unary_unary_rpc_method_handler(
                     servicer.SetDepartmentPriorityClasses,
                     request_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentPriorityClassesRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.SerializeToString,
+            ),
+            'SetDepartmentFairShareWeight': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDepartmentFairShareWeight,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentFairShareWeightRequest.FromString,
                     response_serializer=protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.SerializeToString,
             ),
     }
@@ -561,6 +578,33 @@ class DepartmentService:
             target,
             '/suanchou.v1.DepartmentService/SetDepartmentPriorityClasses',
             protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentPriorityClassesRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDepartmentFairShareWeight(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/suanchou.v1.DepartmentService/SetDepartmentFairShareWeight',
+            protos_dot_suanchou_dot_v1_dot_admin__pb2.SetDepartmentFairShareWeightRequest.SerializeToString,
             protos_dot_suanchou_dot_v1_dot_admin__pb2.Department.FromString,
             options,
             channel_credentials,

@@ -197,6 +197,12 @@ class DepartmentServiceStub:
     ]
     """Replaces the priority classes the department's jobs may name; each must exist."""
 
+    SetDepartmentFairShareWeight: grpc.UnaryUnaryMultiCallable[
+        protos.suanchou.v1.admin_pb2.SetDepartmentFairShareWeightRequest,
+        protos.suanchou.v1.admin_pb2.Department,
+    ]
+    """Sets the department's fair-share weight (1-10000), effective from the next cycle."""
+
 class DepartmentServiceAsyncStub:
     CreateDepartment: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.admin_pb2.CreateDepartmentRequest,
@@ -233,6 +239,12 @@ class DepartmentServiceAsyncStub:
         protos.suanchou.v1.admin_pb2.Department,
     ]
     """Replaces the priority classes the department's jobs may name; each must exist."""
+
+    SetDepartmentFairShareWeight: grpc.aio.UnaryUnaryMultiCallable[
+        protos.suanchou.v1.admin_pb2.SetDepartmentFairShareWeightRequest,
+        protos.suanchou.v1.admin_pb2.Department,
+    ]
+    """Sets the department's fair-share weight (1-10000), effective from the next cycle."""
 
 class DepartmentServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -280,5 +292,13 @@ class DepartmentServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[protos.suanchou.v1.admin_pb2.Department, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.Department]]:
         """Replaces the priority classes the department's jobs may name; each must exist."""
+
+    @abc.abstractmethod
+    def SetDepartmentFairShareWeight(
+        self,
+        request: protos.suanchou.v1.admin_pb2.SetDepartmentFairShareWeightRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[protos.suanchou.v1.admin_pb2.Department, collections.abc.Awaitable[protos.suanchou.v1.admin_pb2.Department]]:
+        """Sets the department's fair-share weight (1-10000), effective from the next cycle."""
 
 def add_DepartmentServiceServicer_to_server(servicer: DepartmentServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -33,6 +33,7 @@ class ResourceQuota(google.protobuf.message.Message):
     LENDING_LIMIT_FIELD_NUMBER: builtins.int
     USED_FIELD_NUMBER: builtins.int
     BORROWED_FIELD_NUMBER: builtins.int
+    LENT_FIELD_NUMBER: builtins.int
     resource: builtins.str
     """Canonical resource name, e.g. "cpu", "memory", "nvidia.com/gpu"."""
     nominal: builtins.int
@@ -50,6 +51,11 @@ class ResourceQuota(google.protobuf.message.Message):
     """
     borrowed: builtins.int
     """Output only: `used` above `nominal` (0 when within nominal)."""
+    lent: builtins.int
+    """Output only: of its idle nominal (nominal - used, up to lending_limit), what other
+    departments' borrowing in the group can be using now: the smaller of that idle share and
+    their borrowing (an upper estimate when several lend to the same borrowers).
+    """
     def __init__(
         self,
         *,
@@ -59,9 +65,10 @@ class ResourceQuota(google.protobuf.message.Message):
         lending_limit: builtins.int | None = ...,
         used: builtins.int = ...,
         borrowed: builtins.int = ...,
+        lent: builtins.int = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowing_limit", b"borrowing_limit", "lending_limit", b"lending_limit"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowed", b"borrowed", "borrowing_limit", b"borrowing_limit", "lending_limit", b"lending_limit", "nominal", b"nominal", "resource", b"resource", "used", b"used"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowed", b"borrowed", "borrowing_limit", b"borrowing_limit", "lending_limit", b"lending_limit", "lent", b"lent", "nominal", b"nominal", "resource", b"resource", "used", b"used"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_borrowing_limit", b"_borrowing_limit"]) -> typing.Literal["borrowing_limit"] | None: ...
     @typing.overload

@@ -337,13 +337,15 @@ class ExplainJobResponse(google.protobuf.message.Message):
     MESSAGE_FIELD_NUMBER: builtins.int
     CLUSTERS_FIELD_NUMBER: builtins.int
     EVALUATED_AT_FIELD_NUMBER: builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: builtins.int
     job_id: builtins.str
     """The job explained."""
     state: protos.suanchou.v1.types_pb2.JobState.ValueType
     """The job's current state."""
     reason: builtins.str
     """Stable reason code: e.g. NO_ELIGIBLE_CLUSTER, INSUFFICIENT_CAPACITY, GANG_INCOMPLETE,
-    OUTRANKED, CLUSTERS_UNAVAILABLE (every cluster meeting the constraints is cordoned, draining
+    OUTRANKED, QUOTA_EXHAUSTED (a quota holds it back; the message gives used, nominal and
+    borrowing), CLUSTERS_UNAVAILABLE (every cluster meeting the constraints is cordoned, draining
     or lost), PLACED, EXIT_CODE, CANCELLED, LEASE_LOST, PREEMPTED (requeued to make room; the
     message names who needed it and says the attempt was not counted), AWAITING_PREEMPTION
     (placed on room that preempted replicas still hold; leased once they stopped).
@@ -358,6 +360,13 @@ class ExplainJobResponse(google.protobuf.message.Message):
     def evaluated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the explanation was computed (the scheduling cycle or submit that produced it)."""
 
+    @property
+    def queue_position(self) -> protos.suanchou.v1.types_pb2.QueuePosition:
+        """While QUEUED: the job's place in line (see QueuePosition). A quota that holds the job back
+        shows as reason QUOTA_EXHAUSTED with the numbers in the message, e.g. "nvidia.com/gpu used
+        8 of nominal 8 + borrowing 0 in the whole pool (quota of 交通局); the job needs 2".
+        """
+
     def __init__(
         self,
         *,
@@ -367,9 +376,10 @@ class ExplainJobResponse(google.protobuf.message.Message):
         message: builtins.str = ...,
         clusters: collections.abc.Iterable[global___ClusterVerdict] | None = ...,
         evaluated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        queue_position: protos.suanchou.v1.types_pb2.QueuePosition | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["evaluated_at", b"evaluated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["clusters", b"clusters", "evaluated_at", b"evaluated_at", "job_id", b"job_id", "message", b"message", "reason", b"reason", "state", b"state"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["evaluated_at", b"evaluated_at", "queue_position", b"queue_position"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["clusters", b"clusters", "evaluated_at", b"evaluated_at", "job_id", b"job_id", "message", b"message", "queue_position", b"queue_position", "reason", b"reason", "state", b"state"]) -> None: ...
 
 global___ExplainJobResponse = ExplainJobResponse
 

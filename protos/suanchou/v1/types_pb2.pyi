@@ -515,6 +515,7 @@ class Job(google.protobuf.message.Message):
     CREATED_AT_FIELD_NUMBER: builtins.int
     UPDATED_AT_FIELD_NUMBER: builtins.int
     RUNS_FIELD_NUMBER: builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: builtins.int
     job_id: builtins.str
     """Server-assigned id (UUID)."""
     department: builtins.str
@@ -547,6 +548,10 @@ class Job(google.protobuf.message.Message):
     def runs(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Run]:
         """Runs of the current attempt, one per replica."""
 
+    @property
+    def queue_position(self) -> global___QueuePosition:
+        """GetJob only, while QUEUED: the job's place in line as of the last scheduling cycle."""
+
     def __init__(
         self,
         *,
@@ -561,11 +566,45 @@ class Job(google.protobuf.message.Message):
         created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         runs: collections.abc.Iterable[global___Run] | None = ...,
+        queue_position: global___QueuePosition | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "spec", b"spec", "updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "cluster", b"cluster", "created_at", b"created_at", "department", b"department", "job_id", b"job_id", "message", b"message", "reason", b"reason", "runs", b"runs", "spec", b"spec", "state", b"state", "updated_at", b"updated_at"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "queue_position", b"queue_position", "spec", b"spec", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "cluster", b"cluster", "created_at", b"created_at", "department", b"department", "job_id", b"job_id", "message", b"message", "queue_position", b"queue_position", "reason", b"reason", "runs", b"runs", "spec", b"spec", "state", b"state", "updated_at", b"updated_at"]) -> None: ...
 
 global___Job = Job
+
+@typing.final
+class QueuePosition(google.protobuf.message.Message):
+    """A queued job's place in line: jobs ahead have a higher effective priority, or the same and
+    an older submit. Positions are as of the last scheduling cycle that ranked the job (jobs
+    submitted since, or beyond the cycle's max_jobs_per_cycle, are not ranked); the engine places
+    the whole queue at once, so a smaller job further back may still start first where it fits.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    DEPARTMENT_FIELD_NUMBER: builtins.int
+    POOL_FIELD_NUMBER: builtins.int
+    EFFECTIVE_PRIORITY_FIELD_NUMBER: builtins.int
+    department: builtins.int
+    """1 = next among the queued jobs of its department; 0 = not ranked yet."""
+    pool: builtins.int
+    """1 = next among every queued job of the pool; 0 = not ranked yet."""
+    effective_priority: builtins.int
+    """The priority it is ranked by, 0-1000: 600 + 0.4 x its class value while within its
+    department's nominal quota (guaranteed), else 0.4 x the value + a fair-share bonus of
+    0-100 (borrowing; departments that used less lately get more).
+    """
+    def __init__(
+        self,
+        *,
+        department: builtins.int = ...,
+        pool: builtins.int = ...,
+        effective_priority: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["department", b"department", "effective_priority", b"effective_priority", "pool", b"pool"]) -> None: ...
+
+global___QueuePosition = QueuePosition
 
 @typing.final
 class JobEvent(google.protobuf.message.Message):
