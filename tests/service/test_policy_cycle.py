@@ -73,7 +73,12 @@ def test_a_borrower_of_an_idle_cluster_is_outranked_when_the_owner_needs_it(pool
     # With the running jobs preemptible (what a preemptible class will make them), the engine
     # reclaims: 交通局's job replaces 公安局's borrowing one, the guaranteed one stays.
     queued = len(problem.job_names) - len(snap.running)
-    preemptible = replace(problem, job_preempt_cost=(-1,) * queued + (1,) * len(snap.running))
+    # (build_problem without preemption rules allows no eviction: max_evictions 0; lift it.)
+    preemptible = replace(
+        problem,
+        job_preempt_cost=(-1,) * queued + (1,) * len(snap.running),
+        max_evictions=-1,
+    )
     outcome = solve(preemptible, EngineParams(time_limit_s=2.0), warm_start=None)
     assert outcome.solution is not None and check(preemptible, outcome.solution) == []
     placed = {
