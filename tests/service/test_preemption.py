@@ -9,7 +9,7 @@ import pytest
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Job, Run
-from scheduler.domain.quotas import PriorityClass
+from scheduler.domain.quotas import PriorityClass, ResourceQuota
 from scheduler.domain.states import JobState, RunState
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService, RunReport
@@ -234,3 +234,48 @@ def test_a_stopping_run_of_a_silent_agent_ends_with_the_lease(sqlite_store: Stor
     with pool.store.unit(write=False) as tx:
         assert failed_attempts(tx, victim) == 0
     assert "does not count against its attempts" in pool.jobs.explain(DEPT, low).message
+
+
+def test_a_department_below_its_nominal_reclaims_from_a_borrower(
+    store: Store, clock: ManualClock
+) -> None:
+    """Two departments with 4 cores of nominal each and one 4-core cluster each: 公安局 runs
+    two preemptible jobs, one on 交通局's idle cluster (borrowed); when 交通局 submits, the
+    real cycle evicts that borrower (PREEMPTED, naming the reclaim) and not 公安局's guaranteed
+    job, and 交通局's job is leased once the evicted replica has stopped."""
+    pool = make_pool(store, clock, min_runtime_s=0)
+    pool.admin.create_department("交通局", "Transport")
+    governance = GovernanceService(store, clock)
+    governance.set_priority_classes("交通局", [pc.name for pc in CLASSES])
+    governance.set_quota(DEPT, {}, [ResourceQuota("cpu", 4000)])
+    governance.set_quota("交通局", {}, [ResourceQuota("cpu", 4000)])
+    pool.cluster("b", [node("b", "n1", cpu=4000)])
+    first, second = pool.submit(
+        spec("p1", cpu=4000, priority_class="batch"), spec("p2", cpu=4000, priority_class="batch")
+    )
+    assert pool.cycle.run_once().placed == 2
+    for cluster in ("a", "b"):
+        reply = pool.sync(cluster)
+        pool.sync(cluster, [RunReport(lease.run.run_id, RunState.RUNNING) for lease in reply.start])
+    assert {job(pool, i).state for i in (first, second)} == {JobState.RUNNING}
+    clock.advance(1)
+    (owner,) = pool.submit(spec("t1", cpu=4000, priority_class="batch"), department="交通局")
+    report = pool.cycle.run_once()
+    assert report.preempted == 1
+    evicted = [i for i in (first, second) if job(pool, i).reason == reasons.PREEMPTED]
+    assert evicted == [second]  # the younger one is the borrowed part (policy ranks by age)
+    assert job(pool, second).state is JobState.QUEUED
+    assert "交通局" in job(pool, evicted[0]).message
+    kept = first if evicted[0] == second else second
+    assert job(pool, kept).state is JobState.RUNNING
+    assert job(pool, owner).reason == reasons.AWAITING_PREEMPTION
+    # The victim's agent stops it and reports; the owner is leased by the next cycle.
+    [stopping] = runs(pool, evicted[0])
+    assert stopping.state is RunState.STOPPING
+    victim_cluster = stopping.cluster
+    reply = pool.sync(victim_cluster, [RunReport(stopping.run_id, RunState.RUNNING)])
+    assert reply.cancel == (stopping.run_id,)
+    pool.sync(victim_cluster, [RunReport(r, RunState.CANCELLED) for r in reply.cancel])
+    pool.cycle.run_once()
+    assert job(pool, owner).state is JobState.LEASED
+    assert job(pool, owner).cluster == victim_cluster
