@@ -47,6 +47,14 @@ class ResourceQuota:
     nominal: int
     borrowing_limit: int | None = None
     lending_limit: int | None = None
+    # When the store last saw the triple change (set by SetQuota; None for one not stored).
+    # Not part of the quota's identity: two reads of the same triple are equal.
+    changed_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def limit(self) -> int | None:
+        """The most the department may use: nominal + borrowing_limit (None: unlimited)."""
+        return None if self.borrowing_limit is None else self.nominal + self.borrowing_limit
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ class GovernanceService:
                 siblings,
                 tx.quotas.nominal(children, dict(group.selector)),
             )
-            tx.quotas.replace(department, group)
+            tx.quotas.replace(department, group, self._clock.now())
             return self._status(tx, dept)
 
     def set_priority_classes(self, department: str, names: Sequence[str]) -> Department:
