@@ -205,6 +205,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="jobs preempted in any minute, counted from stored events (default 30)",
     )
+    p.add_argument(
+        "--quota-reclaim-delay",
+        type=float,
+        dest="quota_reclaim_delay_s",
+        help="seconds after a quota is lowered below its use before the excess is preempted "
+        "(default 600)",
+    )
     tls = p.add_argument_group("TLS (without --tls-cert the port is plaintext, loopback only)")
     tls.add_argument("--tls-cert", metavar="PATH", help="server certificate chain, PEM")
     tls.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, PEM")
@@ -237,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 "min_runtime_s": args.min_runtime_s,
                 "max_preemptions_per_cycle": args.max_preemptions_per_cycle,
                 "max_preemptions_per_minute": args.max_preemptions_per_minute,
+                "quota_reclaim_delay_s": args.quota_reclaim_delay_s,
                 "tls_cert": args.tls_cert,
                 "tls_key": args.tls_key,
                 "tls_client_ca": args.tls_client_ca,

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.resources import fmt, max_quantity, validate_name
@@ -87,10 +87,31 @@ class QuotaUsage:
     quota: ResourceQuota
     used: int
     lent: int = 0  # of its idle nominal, what others' borrowing may be using now
+    # Over its limit only: when the scheduler starts preempting the excess (reclaim_from).
+    reclaim_at: datetime | None = None
 
     @property
     def borrowed(self) -> int:
         return max(0, self.used - self.quota.nominal)
+
+    @property
+    def over_limit(self) -> int:
+        return over_limit(self.quota, self.used)
+
+
+def over_limit(quota: ResourceQuota, used: int) -> int:
+    """How far `used` is above nominal + borrowing_limit (0 within it, or when unlimited)."""
+    limit = quota.limit
+    return 0 if limit is None else max(0, used - limit)
+
+
+def reclaim_from(quota: ResourceQuota, used: int, delay_s: float) -> datetime | None:
+    """When the excess of a quota used above its limit may be preempted: `delay_s` after the
+    quota last changed (use above a limit only arises from lowering it: the cycle never
+    places past a limit). None when within the limit or the quota was never stored."""
+    if not over_limit(quota, used) or quota.changed_at is None:
+        return None
+    return quota.changed_at + timedelta(seconds=delay_s)
 
 
 @dataclass(frozen=True)
