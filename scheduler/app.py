@@ -51,7 +51,7 @@ class App:
         self.runner = CycleRunner(self.cycle, settings.cycle_interval_s)
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
-        self.governance = GovernanceService(self.store, self.clock)
+        self.governance = GovernanceService(self.store, self.clock, settings.quota_reclaim_delay_s)
         self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
         security = config.security
         self.audits = AuditService(self.store, self.clock, security.audit_retention_days)

@@ -312,19 +312,19 @@ def check_hierarchy(
 
 
 def usage_by_group(
-    groups: Iterable[QuotaGroup], used: Mapping[str, Mapping[str, int]]
+    groups: Iterable[QuotaGroup], used: Mapping[str, Mapping[str, int]], reclaim_delay_s: float
 ) -> tuple[GroupUsage, ...]:
-    """Each group's quotas with the subtree's use there; `used` is group key -> resource ->
-    quantity in use on the clusters the group selects."""
+    """Each group's quotas with the subtree's use there, and when a quota used above its
+    limit is reclaimed; `used` is group key -> resource -> quantity in use on the clusters
+    the group selects."""
     out = []
     for g in groups:
         in_group = used.get(g.key, {})
-        out.append(
-            GroupUsage(
-                g.selector,
-                tuple(QuotaUsage(q.resource, q, in_group.get(q.resource, 0)) for q in g.resources),
-            )
-        )
+        resources = []
+        for q in g.resources:
+            n = in_group.get(q.resource, 0)
+            resources.append(QuotaUsage(q.resource, q, n, 0, reclaim_from(q, n, reclaim_delay_s)))
+        out.append(GroupUsage(g.selector, tuple(resources)))
     return tuple(out)
 
 

@@ -1,11 +1,15 @@
 """A quota lowered below what its department runs, through the real cycle on a real store: the
 running work is tolerated for quota_reclaim_delay_s, then the excess is preempted (PREEMPTED
-saying the quota was lowered) and stays queued as QUOTA_EXHAUSTED."""
+saying the quota was lowered) and stays queued as QUOTA_EXHAUSTED; GetDepartment says
+since when the quota is over and when its reclaim starts."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from scheduler.domain import reasons
-from scheduler.domain.quotas import ResourceQuota
+from scheduler.domain.quotas import DepartmentStatus, ResourceQuota
+from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import JobState, RunState
 from scheduler.service.agent_sync import RunReport
 from scheduler.service.clock import ManualClock
@@ -32,6 +36,12 @@ def _set_cpu(pool: Pool, nominal: int, department: str = DEPT) -> None:
     )
 
 
+def _department(pool: Pool) -> DepartmentStatus:
+    """GetDepartment as an operator reads it, with the cycle's reclaim delay."""
+    governance = GovernanceService(pool.store, pool.clock, DELAY)
+    return governance.get_department(Principal(Role.OPERATOR, "ops"), DEPT)
+
+
 def _running_three(pool: Pool, cls: str = "batch") -> list[str]:
     ids = start_running(pool, *(spec(f"j{i}", cpu=4000, priority_class=cls) for i in range(1, 4)))
     age(pool, 35)
@@ -47,13 +57,18 @@ def _stop_preempted(pool: Pool) -> None:
 
 
 def test_a_lowered_quota_is_reclaimed_after_the_delay(store: Store) -> None:
-    """Three 4-core batch jobs; the quota is lowered to 4 cores: within the delay nothing is
+    """Three 4-core batch jobs; the quota is lowered to 4 cores: GetDepartment shows it 8
+    cores over since the change and reclaimed a delay later; within the delay nothing is
     evicted; after it one cycle (nothing else queued) evicts the two youngest, PREEMPTED with
-    the lowered quota; once stopped they stay queued as QUOTA_EXHAUSTED and the oldest runs."""
+    the lowered quota; once stopped they stay queued as QUOTA_EXHAUSTED, the oldest runs and
+    the quota is within its limit."""
     pool = _pool(store)
     first, second, third = _running_three(pool)
     _set_cpu(pool, 4000)
     lowered_at = pool.clock.now()
+    [[cpu]] = [g.resources for g in _department(pool).groups]
+    assert (cpu.over_limit, cpu.quota.changed_at) == (8000, lowered_at)
+    assert cpu.reclaim_at == lowered_at + timedelta(seconds=DELAY)
     assert pool.cycle.run_once().preempted == 0
     age(pool, DELAY - 10)
     assert pool.cycle.run_once().preempted == 0
@@ -81,6 +96,8 @@ def test_a_lowered_quota_is_reclaimed_after_the_delay(store: Store) -> None:
         assert waiting.state is JobState.QUEUED and waiting.reason == reasons.QUOTA_EXHAUSTED
         assert "cpu used 4000 of nominal 4000 + borrowing 0" in waiting.message
     assert job(pool, first).state is JobState.RUNNING
+    [[cpu]] = [g.resources for g in _department(pool).groups]
+    assert (cpu.used, cpu.over_limit, cpu.reclaim_at) == (4000, 0, None)
 
 
 def test_the_eviction_budget_spreads_a_reclaim_over_cycles(sqlite_store: Store) -> None:
