@@ -22,7 +22,8 @@ recomputed every cycle; two borrowers can take the same lendable share within on
 department without any quota row has no limit: the city decides by creating quotas. Nor can
 what it runs be reclaimed (the engine reclaims only use above some quota's nominal): a row
 with nominal 0 makes a department a borrower whose use is reclaimable. The engine's limit is
-never below what already runs in the scope (model_quotas).
+never below what already runs in the scope (model_quotas) until a lowered quota's reclaim
+delay has passed (scheduler.service.reclaim).
 
 Effective priority, in the engine's 0..1000 (its work term is (priority + 1) x size,
 lexicographically above every cost), for every queued and running job:
@@ -106,6 +107,11 @@ class ScopedQuota:
     def borrow_limit(self) -> int:
         limit = self.borrowable
         return limit if self.borrowing_limit is None else min(self.borrowing_limit, limit)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(department, selector key, resource), as its row is keyed."""
+        return (self.department, selector_key(self.selector), self.resource)
 
     def covers(self, job: Job) -> bool:
         return job.department in self.members and job.spec.resources.get(self.resource, 0) > 0
@@ -235,7 +241,7 @@ def model_quotas(
     departments: Mapping[str, int],
     resources: Sequence[str],
     groups: Sequence[str],
-    reclaim: Mapping[QuotaKey, int] | None = None,
+    reclaim: Mapping[tuple[str, str, str], int] | None = None,
 ) -> tuple[Quota, ...]:
     """The engine's quotas: department and member indices from `departments`, the problem
     groups (cluster names, by index) the selector picks (the empty selector: every group).
@@ -243,8 +249,8 @@ def model_quotas(
     of two selectors that pick the same groups, the tighter limit is kept. The limit is never
     below what already runs in the scope (a quota lowered under its use): fixed work above a
     limit leaves the engine no solution at all, and usage above nominal is what the engine's
-    reclaim rule may evict anyway. `reclaim` (scheduler.service.reclaim) gives, per quota
-    key, the lower limit a reclaimed quota has instead: the engine must evict down to it."""
+    reclaim rule may evict anyway. `reclaim` (scheduler.service.reclaim): quota key -> the
+    lower limit of a quota reclaimed after its delay, down to which the engine must evict."""
     resource_index = {r: i for i, r in enumerate(resources)}
     kept: dict[tuple[object, ...], Quota] = {}
     for q in quotas:
@@ -252,7 +258,7 @@ def model_quotas(
         if q.resource not in resource_index or not picked:
             continue
         members = tuple(sorted(departments[m] for m in q.members if m in departments))
-        total = (reclaim or {}).get(quota_key(q))
+        total = (reclaim or {}).get(q.key)
         nominal = q.nominal if total is None else min(q.nominal, total)
         quota = Quota(
             department=departments[q.department],
@@ -272,14 +278,6 @@ def model_quotas(
         ):
             kept[key] = quota
     return tuple(kept.values())
-
-
-QuotaKey = tuple[str, str, str]
-
-
-def quota_key(q: ScopedQuota) -> QuotaKey:
-    """(department, selector key, resource): one scoped quota, as its row is keyed."""
-    return (q.department, selector_key(q.selector), q.resource)
 
 
 def quota_hold(

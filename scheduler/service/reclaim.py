@@ -36,7 +36,7 @@ from datetime import datetime
 from scheduler.domain.models import Job
 from scheduler.domain.quotas import ResourceQuota, over_limit, reclaim_from
 from scheduler.domain.resources import fmt
-from scheduler.service.policy import Policy, QuotaKey, ScopedQuota, group_name, quota_key
+from scheduler.service.policy import Policy, ScopedQuota, group_name
 from scheduler.service.preemption import PreemptionRules, preemptible
 from scheduler.service.snapshot import Snapshot
 
@@ -52,8 +52,8 @@ class Reclaim:
     victims: tuple[str, ...]  # ids of the jobs chosen (the engine may take others instead)
 
     @property
-    def key(self) -> QuotaKey:
-        return quota_key(self.quota)
+    def key(self) -> tuple[str, str, str]:
+        return self.quota.key
 
     def covers(self, job: Job, cluster: str) -> bool:
         return self.quota.covers(job) and cluster in self.quota.clusters
