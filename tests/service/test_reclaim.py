@@ -30,9 +30,9 @@ CLASSES = {
 }
 
 
-def _job(job_id: str, seq: int, cls: str = "batch") -> Job:
+def _job(job_id: str, seq: int, cls: str = "batch", dept: str = "A") -> Job:
     spec = JobSpec(job_id, ("true",), {CPU: 4000}, priority_class=cls)
-    return Job(job_id, "A", spec, JobState.RUNNING, STARTED, STARTED, seq=seq)
+    return Job(job_id, dept, spec, JobState.RUNNING, STARTED, STARTED, seq=seq)
 
 
 def _snapshot(
@@ -40,11 +40,18 @@ def _snapshot(
     now: datetime,
     nominal: int = 4000,
     started: dict[str, datetime] | None = None,
+    quotas: dict[str, int] | None = None,
 ) -> Snapshot:
-    """Department A's cpu quota lowered at CHANGED to `nominal` + borrowing 0, under its
-    running 4-core jobs, one per node of cluster a."""
+    """Department A's cpu quota (or each of `quotas`, department -> nominal) lowered at
+    CHANGED to `nominal` + borrowing 0, under the running 4-core jobs, one per node of
+    cluster a."""
     nodes = tuple(Node("a", f"n{i}", {CPU: 4000}) for i in range(len(running)))
-    quota = ResourceQuota(CPU, nominal, 0, None, CHANGED)
+    nominals = quotas or {"A": nominal}
+    groups = {
+        d: (QuotaGroup({}, (ResourceQuota(CPU, n, 0, None, CHANGED),)),)
+        for d, n in nominals.items()
+    }
+    departments = {d: Department(d, "", STARTED, d.rpartition("/")[0]) for d in nominals}
     cluster = Cluster(ClusterSpec("a", "hz"), ClusterState.ACTIVE, STARTED, STARTED)
     return Snapshot(
         now=now,
@@ -56,9 +63,7 @@ def _snapshot(
         running=tuple((job, (("a", f"n{i}"),)) for i, job in enumerate(running)),
         started={j.job_id: (started or {}).get(j.job_id, STARTED) for j in running},
         classes=CLASSES,
-        governance=Governance(
-            {"A": Department("A", "", STARTED)}, {"A": (QuotaGroup({}, (quota,)),)}, {}
-        ),
+        governance=Governance(departments, groups, {}),
     )
 
 
@@ -71,6 +76,11 @@ def _limit(built: BuiltProblem) -> int:
     assert built.problem is not None
     (quota,) = built.problem.quotas
     return quota.nominal + quota.borrow_limit
+
+
+def _limits(built: BuiltProblem) -> list[int]:
+    assert built.problem is not None
+    return sorted(q.nominal + q.borrow_limit for q in built.problem.quotas)
 
 
 def _three(cls2: str = "batch", cls3: str = "batch") -> list[Job]:
@@ -147,3 +157,25 @@ def test_reclaim_starts_a_delay_after_the_change_and_only_over_the_limit() -> No
     assert reclaim_from(ResourceQuota(CPU, 4000, 0, None, CHANGED), 4000, DELAY) is None
     assert reclaim_from(ResourceQuota(CPU, 4000, None, None, CHANGED), 9000, DELAY) is None
     assert reclaim_from(ResourceQuota(CPU, 4000, 0), 9000, DELAY) is None
+
+
+def test_quotas_over_their_limits_share_the_budget_and_count_a_job_once() -> None:
+    """A (4 cores) and its division A/x (4 cores) both lowered under a1, x1, x2: A's 8 excess
+    cores take x2 (borrowing in A/x) and then x1 (younger than a1), which also cover A/x's 4;
+    with a budget of one, x2 alone serves both: A's limit drops to 8, A/x's to 4."""
+    jobs = [_job("a1", 1), _job("x1", 2, dept="A/x"), _job("x2", 3, dept="A/x")]
+    snap = _snapshot(jobs, CHANGED + timedelta(hours=1), quotas={"A": 4000, "A/x": 4000})
+    parent, child = _build(snap).reclaims
+    assert (parent.quota.department, parent.victims, parent.engine_limit) == (
+        "A",
+        ("x1", "x2"),
+        4000,
+    )
+    assert (child.quota.department, child.victims, child.engine_limit) == (
+        "A/x",
+        ("x1", "x2"),
+        4000,
+    )
+    built = _build(snap, budget=1)
+    assert [(r.victims, r.amount) for r in built.reclaims] == [(("x2",), 4000), (("x2",), 4000)]
+    assert _limits(built) == [4000, 8000]
