@@ -105,48 +105,45 @@ def for_cycle(
             preemptible(job, snap.started.get(job.job_id), snap.now, snap.classes, rules)
             for job, _ in running
         ]
-    where = [(job, nodes[0][0]) for job, nodes in running]
+    where = [(job, nodes[0][0], len(nodes)) for job, nodes in running]
     return choose(overdue, where, offered, policy.priority, rules.budget)
 
 
 def choose(
     quotas: Sequence[ScopedQuota],
-    running: Sequence[tuple[Job, str]],
+    running: Sequence[tuple[Job, str, int]],
     offered: Sequence[bool],
     priority: Mapping[str, int],
     budget: int,
 ) -> tuple[Reclaim, ...]:
     """What to reclaim from each of `quotas` (those `due`), given the running jobs the engine
-    sees with the cluster each runs on, whether each may be evicted (`offered`), their
-    effective priorities and the eviction budget (module docstring). Quotas from which
-    nothing can be evicted are left out."""
-    chosen: dict[str, Job] = {}
+    sees with the cluster they run on and their replicas there, whether each may be evicted
+    (`offered`), their effective priorities and the eviction budget (module docstring).
+    Quotas from which nothing can be evicted are left out."""
+    chosen: set[str] = set()
     out = []
     for q in quotas:
+        # (job, what it holds of the quota, evictable) for the jobs the quota counts
         inside = [
-            (job, ok)
-            for (job, cluster), ok in zip(running, offered, strict=True)
+            (job, job.spec.resources.get(q.resource, 0) * replicas, ok)
+            for (job, cluster, replicas), ok in zip(running, offered, strict=True)
             if q.covers(job) and cluster in q.clusters
         ]
         excess = over_limit(row(q), q.used)
-        covered = sum(_held(job, q) for job, _ in inside if job.job_id in chosen)
+        covered = sum(held for job, held, _ in inside if job.job_id in chosen)
         candidates = sorted(
-            (job for job, ok in inside if ok and job.job_id not in chosen),
-            key=lambda j: (priority.get(j.job_id, j.spec.priority), -j.seq),
+            ((job, held) for job, held, ok in inside if ok and job.job_id not in chosen),
+            key=lambda c: (priority.get(c[0].job_id, c[0].spec.priority), -c[0].seq),
         )
-        for job in candidates:
+        for job, held in candidates:
             if covered >= excess or len(chosen) >= budget:
                 break
-            chosen[job.job_id] = job
-            covered += _held(job, q)
+            chosen.add(job.job_id)
+            covered += held
         amount = min(excess, covered)
         if amount <= 0:
             continue
-        seen = sum(_held(job, q) for job, _ in inside)
-        victims = tuple(job.job_id for job, _ in inside if job.job_id in chosen)
+        seen = sum(held for _, held, _ in inside)
+        victims = tuple(job.job_id for job, _, _ in inside if job.job_id in chosen)
         out.append(Reclaim(q, excess, amount, seen - amount, victims))
     return tuple(out)
-
-
-def _held(job: Job, q: ScopedQuota) -> int:
-    return job.spec.resources.get(q.resource, 0) * job.spec.replicas
