@@ -112,5 +112,6 @@ def carry_out(
             department=e.job.department,
             attempt=e.job.attempt,
             by=[t.job_id for t in e.takers],
+            lowered_quota=bool(e.lowered),
         )
     return count
