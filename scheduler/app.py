@@ -51,7 +51,7 @@ class App:
         self.runner = CycleRunner(self.cycle, settings.cycle_interval_s)
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
-        self.governance = GovernanceService(self.store, self.clock)
+        self.governance = GovernanceService(self.store, self.clock, settings.quota_reclaim_delay_s)
         self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
         security = config.security
         self.audits = AuditService(self.store, self.clock, security.audit_retention_days)
@@ -205,6 +205,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="jobs preempted in any minute, counted from stored events (default 30)",
     )
+    p.add_argument(
+        "--quota-reclaim-delay",
+        type=float,
+        dest="quota_reclaim_delay_s",
+        help="seconds after a quota is lowered below its use before the excess is preempted "
+        "(default 600)",
+    )
     tls = p.add_argument_group("TLS (without --tls-cert the port is plaintext, loopback only)")
     tls.add_argument("--tls-cert", metavar="PATH", help="server certificate chain, PEM")
     tls.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, PEM")
@@ -237,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 "min_runtime_s": args.min_runtime_s,
                 "max_preemptions_per_cycle": args.max_preemptions_per_cycle,
                 "max_preemptions_per_minute": args.max_preemptions_per_minute,
+                "quota_reclaim_delay_s": args.quota_reclaim_delay_s,
                 "tls_cert": args.tls_cert,
                 "tls_key": args.tls_key,
                 "tls_client_ca": args.tls_client_ca,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ DEFAULT_LISTEN = "127.0.0.1:50051"
 MIN_MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 ENV_PREFIX = "SUANCHOU_"
+# A year: a longer delay is "never", which a city says by not lowering the quota.
+MAX_QUOTA_RECLAIM_DELAY_S = 365 * 24 * 3600.0
 
 
 class ConfigError(ValueError):
@@ -71,8 +74,15 @@ _TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str}
 _FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
 _SEC = {f.name: f.type for f in fields(SecuritySettings)}
-# Settings where 0 is meaningful: no minimum runtime, or preemption turned off.
-_ZERO_OK = frozenset({"min_runtime_s", "max_preemptions_per_cycle", "max_preemptions_per_minute"})
+# Settings where 0 is meaningful: no minimum runtime, preemption turned off, reclaim at once.
+_ZERO_OK = frozenset(
+    {
+        "min_runtime_s",
+        "max_preemptions_per_cycle",
+        "max_preemptions_per_minute",
+        "quota_reclaim_delay_s",
+    }
+)
 
 
 def load(
@@ -124,6 +134,10 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
             security = replace(security, **{key: _coerce(key, value, kind)})
         else:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
+    if sched.quota_reclaim_delay_s > MAX_QUOTA_RECLAIM_DELAY_S:
+        raise ConfigError(
+            f"quota_reclaim_delay_s: must be at most {MAX_QUOTA_RECLAIM_DELAY_S:.0f} (a year)"
+        )
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
     size = top.get("max_message_bytes", MIN_MAX_MESSAGE_BYTES)
@@ -149,7 +163,9 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     try:
         result = kind(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from exc
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {str(value)[:20]!r}") from exc
+    if isinstance(result, float) and not math.isfinite(result):
+        raise ConfigError(f"{key}: must be a finite number, got {str(value)[:20]!r}")
     if result < 0 or (result == 0 and key not in _ZERO_OK):
         kind_word = "non-negative" if key in _ZERO_OK else "positive"
         raise ConfigError(f"{key}: must be {kind_word}, got {str(value)[:20]!r}")

@@ -20,7 +20,7 @@ def _ts(value: datetime | None) -> Timestamp | None:
 
 
 def quotas_from_proto(items: Sequence[governance_pb2.ResourceQuota]) -> list[ResourceQuota]:
-    """The requested quotas; `used` and `borrowed` are output only and ignored."""
+    """The requested quotas; the output-only fields (used, borrowed, ...) are ignored."""
     return [
         ResourceQuota(
             resource=q.resource,
@@ -41,6 +41,9 @@ def _group_to_proto(g: GroupUsage) -> governance_pb2.QuotaGroup:
             used=u.used,
             borrowed=u.borrowed,
             lent=u.lent,
+            changed_at=_ts(u.quota.changed_at),
+            over_limit=u.over_limit,
+            reclaim_at=_ts(u.reclaim_at),
         )
         if u.quota.borrowing_limit is not None:
             item.borrowing_limit = u.quota.borrowing_limit

@@ -193,9 +193,12 @@ def department_detail(d: admin_pb2.Department) -> str:
         ]
     )
     rows = []
+    over = []
     for group in d.quotas:
         where = render.mapping(dict(group.cluster_selector)) if group.cluster_selector else "pool"
         for q in group.resources:
+            if q.over_limit > 0:
+                over.append(_over_limit(where, q))
             rows.append(
                 [
                     where,
@@ -214,7 +217,18 @@ def department_detail(d: admin_pb2.Department) -> str:
         *("GROUP", "RESOURCE", "NOMINAL", "BORROW LIMIT", "LEND LIMIT"),
         *("USED", "BORROWED", "LENT"),
     ]
-    return head + "\n\n" + render.table(headers, rows, right={2, 3, 4, 5, 6, 7})
+    table = render.table(headers, rows, right={2, 3, 4, 5, 6, 7})
+    return head + "\n\n" + table + "".join("\n" + line for line in over)
+
+
+def _over_limit(where: str, q: governance_pb2.ResourceQuota) -> str:
+    """'pool cpu: 8 over nominal + borrowing limit since 2026-12-03 08:00:00 (lowered);
+    preempted from 2026-12-03 08:10:00' (times local)."""
+    return (
+        f"{where} {q.resource}: {format_quantity(q.resource, q.over_limit)} over nominal + "
+        f"borrowing limit since {render.local_time(q.changed_at)} (lowered below its use); "
+        f"the excess is preempted from {render.local_time(q.reclaim_at)}"
+    )
 
 
 def _limit(resource: str, q: governance_pb2.ResourceQuota, name: str) -> str:

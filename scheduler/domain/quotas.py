@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.resources import fmt, max_quantity, validate_name
@@ -47,6 +47,14 @@ class ResourceQuota:
     nominal: int
     borrowing_limit: int | None = None
     lending_limit: int | None = None
+    # When the store last saw the triple change (set by SetQuota; None for one not stored).
+    # Not part of the quota's identity: two reads of the same triple are equal.
+    changed_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def limit(self) -> int | None:
+        """The most the department may use: nominal + borrowing_limit (None: unlimited)."""
+        return None if self.borrowing_limit is None else self.nominal + self.borrowing_limit
 
 
 @dataclass(frozen=True)
@@ -79,10 +87,31 @@ class QuotaUsage:
     quota: ResourceQuota
     used: int
     lent: int = 0  # of its idle nominal, what others' borrowing may be using now
+    # Over its limit only: when the scheduler starts preempting the excess (reclaim_from).
+    reclaim_at: datetime | None = None
 
     @property
     def borrowed(self) -> int:
         return max(0, self.used - self.quota.nominal)
+
+    @property
+    def over_limit(self) -> int:
+        return over_limit(self.quota, self.used)
+
+
+def over_limit(quota: ResourceQuota, used: int) -> int:
+    """How far `used` is above nominal + borrowing_limit (0 within it, or when unlimited)."""
+    limit = quota.limit
+    return 0 if limit is None else max(0, used - limit)
+
+
+def reclaim_from(quota: ResourceQuota, used: int, delay_s: float) -> datetime | None:
+    """When the excess of a quota used above its limit may be preempted: `delay_s` after the
+    quota last changed (use above a limit only arises from lowering it: the cycle never
+    places past a limit). None when within the limit or the quota was never stored."""
+    if not over_limit(quota, used) or quota.changed_at is None:
+        return None
+    return quota.changed_at + timedelta(seconds=delay_s)
 
 
 @dataclass(frozen=True)
@@ -283,19 +312,19 @@ def check_hierarchy(
 
 
 def usage_by_group(
-    groups: Iterable[QuotaGroup], used: Mapping[str, Mapping[str, int]]
+    groups: Iterable[QuotaGroup], used: Mapping[str, Mapping[str, int]], reclaim_delay_s: float
 ) -> tuple[GroupUsage, ...]:
-    """Each group's quotas with the subtree's use there; `used` is group key -> resource ->
-    quantity in use on the clusters the group selects."""
+    """Each group's quotas with the subtree's use there, and when a quota used above its
+    limit is reclaimed; `used` is group key -> resource -> quantity in use on the clusters
+    the group selects."""
     out = []
     for g in groups:
         in_group = used.get(g.key, {})
-        out.append(
-            GroupUsage(
-                g.selector,
-                tuple(QuotaUsage(q.resource, q, in_group.get(q.resource, 0)) for q in g.resources),
-            )
-        )
+        resources = []
+        for q in g.resources:
+            n = in_group.get(q.resource, 0)
+            resources.append(QuotaUsage(q.resource, q, n, 0, reclaim_from(q, n, reclaim_delay_s)))
+        out.append(GroupUsage(g.selector, tuple(resources)))
     return tuple(out)
 
 

@@ -21,7 +21,7 @@ from scheduler.domain.models import Cluster, ClusterVerdict, Explanation, Job, R
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
-from scheduler.service import preemption
+from scheduler.service import preemption, reclaim
 from scheduler.service.clock import Clock
 from scheduler.service.evictions import Evictions, carry_out, find_evictions
 from scheduler.service.explain import (
@@ -90,7 +90,12 @@ class SchedulingCycle:
                 self._liveness,
             )
         policy = plan(snap, self._settings.fair_share_half_life_s, self._settings.gpu_value_weight)
-        if not snap.queued:
+        rules = preemption.rules_for(
+            self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
+        )
+        # With nothing queued there is nothing to place, but a lowered quota may still have to
+        # be reclaimed.
+        if not snap.queued and not reclaim.for_cycle(snap, policy, rules, snap.running):
             self._advance_usage(snap, policy)
             report = CycleReport(
                 0, 0, requeued, 0, 0, 0, "EMPTY", 0.0, (time.perf_counter() - t0) * 1000
@@ -98,9 +103,6 @@ class SchedulingCycle:
             if requeued:
                 self._log(report)
             return report
-        rules = preemption.rules_for(
-            self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
-        )
         built = build_problem(snap, self._settings.gpu_value_weight, rules, policy)
         outcome = self._solve(built)
         with self._store.unit() as tx:

@@ -61,18 +61,16 @@ def find_evictions(built: BuiltProblem, solution: Solution) -> Evictions:
             held[j] = sum(1 for n in set(nodes) for _ in freed.get(n, ()))
             for k in victims:
                 takers.setdefault(k, []).append(job)
-    evicted = tuple(
-        Eviction(
-            built.running[k],
-            tuple(
-                (built.nodes[n].cluster, built.nodes[n].name)
-                for n in p.job_current[first + k] or ()
-            ),
-            tuple(takers.get(k, ())),
+    evicted = []
+    for k in sorted({k for ks in freed.values() for k in ks}):
+        job = built.running[k]
+        where = tuple(
+            (built.nodes[n].cluster, built.nodes[n].name) for n in p.job_current[first + k] or ()
         )
-        for k in sorted({k for ks in freed.values() for k in ks})
-    )
-    return Evictions(evicted, held)
+        # A job of a reclaimed quota left out was left out for it, whichever the engine took.
+        lowered = next((r.note() for r in built.reclaims if r.covers(job, where[0][0])), "")
+        evicted.append(Eviction(job, where, tuple(takers.get(k, ())), lowered))
+    return Evictions(tuple(evicted), held)
 
 
 def carry_out(
@@ -114,5 +112,6 @@ def carry_out(
             department=e.job.department,
             attempt=e.job.attempt,
             by=[t.job_id for t in e.takers],
+            lowered_quota=bool(e.lowered),
         )
     return count

@@ -36,6 +36,7 @@ from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import JobState
 from scheduler.service.clock import Clock
 from scheduler.service.policy import lent_now
+from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store, Tx
 
 MAX_FAIR_SHARE_WEIGHT = 10_000
@@ -49,9 +50,16 @@ def visible(caller: Principal, name: str) -> bool:
 
 
 class GovernanceService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        reclaim_delay_s: float = SchedulerSettings.quota_reclaim_delay_s,
+    ) -> None:
         self._store = store
         self._clock = clock
+        # For GetDepartment's reclaim_at of a quota lowered below its use (the cycle's own).
+        self._reclaim_delay_s = reclaim_delay_s
 
     # -- departments ---------------------------------------------------------------------
 
@@ -100,7 +108,7 @@ class GovernanceService:
                 siblings,
                 tx.quotas.nominal(children, dict(group.selector)),
             )
-            tx.quotas.replace(department, group)
+            tx.quotas.replace(department, group, self._clock.now())
             return self._status(tx, dept)
 
     def set_priority_classes(self, department: str, names: Sequence[str]) -> Department:
@@ -166,7 +174,9 @@ class GovernanceService:
             parent=dept.parent,
             created_at=dept.created_at,
             priority_classes=dept.priority_classes,
-            groups=_with_lent(tx, dept.name, usage_by_group(groups, used), labels),
+            groups=_with_lent(
+                tx, dept.name, usage_by_group(groups, used, self._reclaim_delay_s), labels
+            ),
             usage=pool,
             fair_share_weight=dept.fair_share_weight,
             decayed_usage=decayed,

@@ -22,7 +22,8 @@ recomputed every cycle; two borrowers can take the same lendable share within on
 department without any quota row has no limit: the city decides by creating quotas. Nor can
 what it runs be reclaimed (the engine reclaims only use above some quota's nominal): a row
 with nominal 0 makes a department a borrower whose use is reclaimable. The engine's limit is
-never below what already runs in the scope (model_quotas).
+never below what already runs in the scope (model_quotas) until a lowered quota's reclaim
+delay has passed (scheduler.service.reclaim).
 
 Effective priority, in the engine's 0..1000 (its work term is (priority + 1) x size,
 lexicographically above every cost), for every queued and running job:
@@ -63,6 +64,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from scheduler.domain.eligibility import cluster_constraint_verdict
 from scheduler.domain.models import Cluster, Job
@@ -99,11 +101,17 @@ class ScopedQuota:
     lending_limit: int | None
     borrowable: int  # what others may lend now (module docstring)
     used: int  # the members' use on the clusters at the snapshot
+    changed_at: datetime | None = None  # when the row's triple last changed (reclaim delay)
 
     @property
     def borrow_limit(self) -> int:
         limit = self.borrowable
         return limit if self.borrowing_limit is None else min(self.borrowing_limit, limit)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(department, selector key, resource), as its row is keyed."""
+        return (self.department, selector_key(self.selector), self.resource)
 
     def covers(self, job: Job) -> bool:
         return job.department in self.members and job.spec.resources.get(self.resource, 0) > 0
@@ -177,18 +185,14 @@ def scoped_quotas(
 ) -> tuple[ScopedQuota, ...]:
     gov = snap.governance
     names = sorted(set(gov.departments) | {j.department for j, _ in running})
-    # (selector key, resource) -> department -> its row's (nominal, borrowing, lending)
-    rows: dict[tuple[str, str], dict[str, tuple[int, int | None, int | None]]] = {}
+    # (selector key, resource) -> department -> its row
+    rows: dict[tuple[str, str], dict[str, ResourceQuota]] = {}
     selectors: dict[str, Mapping[str, str]] = {}
     for dept, groups in gov.quotas.items():
         for g in groups:
             selectors[g.key] = g.selector
             for q in g.resources:
-                rows.setdefault((g.key, q.resource), {})[dept] = (
-                    q.nominal,
-                    q.borrowing_limit,
-                    q.lending_limit,
-                )
+                rows.setdefault((g.key, q.resource), {})[dept] = q
     out = []
     for (key, resource), holders in sorted(rows.items()):
         clusters = frozenset(c for c, lab in labels.items() if selects(selectors[key], lab))
@@ -205,15 +209,15 @@ def scoped_quotas(
             if n.cluster in clusters and snap.schedulable(n.cluster)
         )
         top = _outermost(holders)
-        unguaranteed = max(0, capacity - sum(holders[d][0] for d in top))
+        unguaranteed = max(0, capacity - sum(holders[d].nominal for d in top))
         unheld = sum(q for d, q in use.items() if not any(in_subtree(d, h) for h in top))
-        for dept, (nominal, borrowing, lending) in sorted(holders.items()):
+        for dept, row in sorted(holders.items()):
             lenders = _outermost(h for h in holders if not _related(h, dept))
             pool = unguaranteed - unheld
             for o in lenders:
-                o_nominal, _, lending = holders[o]
-                lendable = o_nominal if lending is None else lending
-                pool += min(lendable, o_nominal - subtree_use[o])
+                lender = holders[o]
+                lendable = lender.nominal if lender.lending_limit is None else lender.lending_limit
+                pool += min(lendable, lender.nominal - subtree_use[o])
             out.append(
                 ScopedQuota(
                     department=dept,
@@ -221,11 +225,12 @@ def scoped_quotas(
                     resource=resource,
                     clusters=clusters,
                     members=tuple(n for n in names if in_subtree(n, dept)),
-                    nominal=nominal,
-                    borrowing_limit=borrowing,
-                    lending_limit=lending,
+                    nominal=row.nominal,
+                    borrowing_limit=row.borrowing_limit,
+                    lending_limit=row.lending_limit,
                     borrowable=max(0, pool),
                     used=subtree_use[dept],
+                    changed_at=row.changed_at,
                 )
             )
     return tuple(out)
@@ -236,6 +241,7 @@ def model_quotas(
     departments: Mapping[str, int],
     resources: Sequence[str],
     groups: Sequence[str],
+    reclaim: Mapping[tuple[str, str, str], int] | None = None,
 ) -> tuple[Quota, ...]:
     """The engine's quotas: department and member indices from `departments`, the problem
     groups (cluster names, by index) the selector picks (the empty selector: every group).
@@ -243,7 +249,8 @@ def model_quotas(
     of two selectors that pick the same groups, the tighter limit is kept. The limit is never
     below what already runs in the scope (a quota lowered under its use): fixed work above a
     limit leaves the engine no solution at all, and usage above nominal is what the engine's
-    reclaim rule may evict anyway."""
+    reclaim rule may evict anyway. `reclaim` (scheduler.service.reclaim): quota key -> the
+    lower limit of a quota reclaimed after its delay, down to which the engine must evict."""
     resource_index = {r: i for i, r in enumerate(resources)}
     kept: dict[tuple[object, ...], Quota] = {}
     for q in quotas:
@@ -251,11 +258,15 @@ def model_quotas(
         if q.resource not in resource_index or not picked:
             continue
         members = tuple(sorted(departments[m] for m in q.members if m in departments))
+        total = (reclaim or {}).get(q.key)
+        nominal = q.nominal if total is None else min(q.nominal, total)
         quota = Quota(
             department=departments[q.department],
             resource=resource_index[q.resource],
-            nominal=q.nominal,
-            borrow_limit=max(q.borrow_limit, q.used - q.nominal),
+            nominal=nominal,
+            borrow_limit=max(q.borrow_limit, q.used - q.nominal)
+            if total is None
+            else total - nominal,
             groups=() if not q.selector else picked,
             members=() if members == (departments[q.department],) else members,
         )

@@ -47,6 +47,9 @@ class PreemptionRules:
     budget: int = 0
     # Queued jobs still waiting for replicas they preempted: they may not preempt again.
     waiting: frozenset[str] = frozenset()
+    # How long after a quota was lowered below its use the excess is reclaimed
+    # (scheduler.service.reclaim); None: never (the tolerant limit stays).
+    reclaim_delay_s: float | None = None
 
 
 def eviction_budget(settings: SchedulerSettings, preempted_last_minute: int) -> int:
@@ -69,7 +72,10 @@ def rules_for(
         else frozenset()
     )
     return PreemptionRules(
-        settings.min_runtime_s, eviction_budget(settings, preempted_last_minute), waiting
+        settings.min_runtime_s,
+        eviction_budget(settings, preempted_last_minute),
+        waiting,
+        settings.quota_reclaim_delay_s,
     )
 
 
@@ -118,6 +124,8 @@ class Eviction:
     job: Job
     nodes: tuple[tuple[str, str], ...]  # (cluster, node) of each replica
     takers: tuple[Job, ...]  # jobs placed this cycle on one of its nodes
+    # The lowered quota it was evicted to reclaim (scheduler.service.reclaim.Reclaim.note).
+    lowered: str = ""
 
 
 def eviction_message(e: Eviction, now: datetime, started: datetime | None) -> str:
@@ -126,7 +134,9 @@ def eviction_message(e: Eviction, now: datetime, started: datetime | None) -> st
     where = ", ".join(sorted({f"{c}/{n}" for c, n in e.nodes}))
     same = [t for t in e.takers if t.department == e.job.department]
     other = [t for t in e.takers if t.department != e.job.department]
-    if same:
+    if e.lowered:
+        why = f"preempted to reclaim a lowered quota: the {e.lowered}"
+    elif same:
         names = _names(same)
         why = f"preempted by {names} of department {e.job.department} (higher priority)"
     elif other:

@@ -29,9 +29,10 @@ from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
 from scheduler.placement import Override, Problem, Solution
 from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
-from scheduler.service import preemption
+from scheduler.service import preemption, reclaim
 from scheduler.service.policy import Policy, model_quotas, plan
 from scheduler.service.preemption import PreemptionRules
+from scheduler.service.reclaim import Reclaim
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot
 
@@ -50,6 +51,8 @@ class BuiltProblem:
     warm_start: Solution | None = None  # the previous placement (running jobs where they run)
     # index len(jobs) + k -> running job k modelled explicitly (the rest is node_reserved)
     running: tuple[Job, ...] = ()
+    # Quotas lowered below their use whose excess the engine must evict this cycle.
+    reclaims: tuple[Reclaim, ...] = ()
 
 
 def unit_price(price_per_unit_hour: float, resource: str) -> int:
@@ -125,6 +128,12 @@ def build_problem(
     node_type, overrides = _xinchuang_preference(jobs, nodes, by_name, group_cost, job_demand)
     named = {j.department for j in every} | {m for q in policy.quotas for m in q.members}
     departments = {name: d for d, name in enumerate(sorted(named))}
+    offered = [
+        preemption.preemptible(job, snap.started.get(job.job_id), snap.now, snap.classes, rules)
+        for job, _ in running
+    ]
+    # Counting only the running jobs the engine sees (those on overfull nodes are reserved).
+    reclaims = reclaim.for_cycle(snap, policy, rules, running, offered)
     problem = Problem(
         resources=resources,
         node_capacity=capacity,
@@ -140,20 +149,24 @@ def build_problem(
         job_current=(*(None for _ in jobs), *current),
         job_department=tuple(departments[j.department] for j in every),
         job_preempt_cost=_preempt_costs(
-            snap, jobs, [job for job, _ in running], rules, group_cost, job_demand, capacity
+            snap, jobs, [job for job, _ in running], offered, group_cost, job_demand, capacity
         ),
         job_may_preempt=tuple(preemption.may_preempt(j, snap.classes, rules) for j in every),
         max_evictions=rules.budget,
         node_type=node_type,
         overrides=overrides,
-        quotas=model_quotas(policy.quotas, departments, resources, groups),
+        quotas=model_quotas(
+            policy.quotas, departments, resources, groups, {r.key: r.engine_limit for r in reclaims}
+        ),
         resource_value=resource_value(resources, gpu_value_weight),
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
         job_names=tuple(j.job_id for j in every),
     )
     warm = Solution((*(None for _ in jobs), *current))
-    return BuiltProblem(problem, jobs, nodes, groups, warm, tuple(job for job, _ in running))
+    return BuiltProblem(
+        problem, jobs, nodes, groups, warm, tuple(job for job, _ in running), reclaims
+    )
 
 
 # node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).
@@ -194,19 +207,13 @@ def _preempt_costs(
     snap: Snapshot,
     queued: tuple[Job, ...],
     running: list[Job],
-    rules: PreemptionRules,
+    offered: list[bool],
     group_cost: tuple[tuple[int, ...], ...],
     demand: tuple[tuple[int, ...], ...],
     capacity: tuple[tuple[int, ...], ...],
 ) -> tuple[int, ...]:
     """-1 for queued jobs and running jobs that stay; a cost in the preemption tier (module
-    docstring of scheduler.service.preemption) for those that may be evicted."""
-    if rules.budget <= 0 or not running:
-        return ()
-    offered = [
-        preemption.preemptible(job, snap.started.get(job.job_id), snap.now, snap.classes, rules)
-        for job in running
-    ]
+    docstring of scheduler.service.preemption) for those `offered` for eviction."""
     if not any(offered):
         return ()
     # Above the most any one job's placement can cost (each resource at its dearest cluster's

@@ -30,6 +30,10 @@ class SchedulerSettings:
     min_runtime_s: float = 300.0
     max_preemptions_per_cycle: int = 10
     max_preemptions_per_minute: int = 30
+    # A quota lowered below what its department runs is enforced on the running work only
+    # this long after the change (SetQuota): the department gets the time to wind down, then
+    # the cycle preempts the excess (scheduler.service.reclaim). 0: at the next cycle.
+    quota_reclaim_delay_s: float = 600.0
     # Half life of the decayed usage fair share compares (scheduler.service.policy): a
     # department's use from one half life ago counts half as much as today's.
     fair_share_half_life_s: float = 7 * 24 * 3600.0

@@ -77,15 +77,20 @@ class Quotas:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def replace(self, department: str, group: QuotaGroup) -> None:
+    def replace(self, department: str, group: QuotaGroup, now: datetime) -> None:
         """Makes the department's quotas in `group`'s cluster group exactly `group.resources`
-        (none: the group is removed)."""
+        (none: the group is removed). A resource whose triple is set again unchanged keeps its
+        `changed_at` (a configuration tool re-applying the same quotas must not restart the
+        reclaim delay); a new or changed one gets `now`."""
         key = group.key
-        self._s.execute(
-            delete(QuotaRow).where(
-                col(QuotaRow.department) == department, col(QuotaRow.cluster_selector) == key
-            )
-        )
+        where = (col(QuotaRow.department) == department, col(QuotaRow.cluster_selector) == key)
+        before = {r.resource: r for r in self._s.exec(select(QuotaRow).where(*where)).all()}
+        kept = {
+            q.resource: before[q.resource].changed_at
+            for q in group.resources
+            if q.resource in before and _triple(before[q.resource]) == _triple(q)
+        }
+        self._s.execute(delete(QuotaRow).where(*where))
         self._s.add_all(
             QuotaRow(
                 department=department,
@@ -94,6 +99,7 @@ class Quotas:
                 nominal=q.nominal,
                 borrowing_limit=q.borrowing_limit,
                 lending_limit=q.lending_limit,
+                changed_at=kept.get(q.resource, now),
             )
             for q in group.resources
         )
@@ -109,9 +115,7 @@ class Quotas:
         ).all()
         by_key: dict[str, list[ResourceQuota]] = {}
         for r in rows:
-            by_key.setdefault(r.cluster_selector, []).append(
-                ResourceQuota(r.resource, r.nominal, r.borrowing_limit, r.lending_limit)
-            )
+            by_key.setdefault(r.cluster_selector, []).append(_quota(r))
         return [
             QuotaGroup(selector_from_key(k), tuple(sorted(v, key=lambda q: q.resource)))
             for k, v in sorted(by_key.items(), key=lambda kv: (kv[0] != "{}", kv[0]))
@@ -123,7 +127,7 @@ class Quotas:
         by_dept: dict[str, dict[str, list[ResourceQuota]]] = {}
         for r in rows:
             by_dept.setdefault(r.department, {}).setdefault(r.cluster_selector, []).append(
-                ResourceQuota(r.resource, r.nominal, r.borrowing_limit, r.lending_limit)
+                _quota(r)
             )
         return {
             dept: [
@@ -183,6 +187,16 @@ class PriorityClasses:
 def _in_subtree(column: Any, root: str) -> ColumnElement[bool]:
     # autoescape: '%' and '_' in a department name are literal, not LIKE wildcards.
     return or_(column == root, column.startswith(root + "/", autoescape=True))
+
+
+def _triple(q: QuotaRow | ResourceQuota) -> tuple[int, int | None, int | None]:
+    return (q.nominal, q.borrowing_limit, q.lending_limit)
+
+
+def _quota(row: QuotaRow) -> ResourceQuota:
+    return ResourceQuota(
+        row.resource, row.nominal, row.borrowing_limit, row.lending_limit, m.utc(row.changed_at)
+    )
 
 
 def _class(row: PriorityClassRow) -> PriorityClass:

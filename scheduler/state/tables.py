@@ -248,6 +248,9 @@ class QuotaRow(SQLModel, table=True):
     # NULL: unlimited borrowing / all idle nominal may be lent.
     borrowing_limit: int | None = Field(default=None, sa_column=Column(BigInteger()))
     lending_limit: int | None = Field(default=None, sa_column=Column(BigInteger()))
+    # When the triple last changed (SetQuota keeps it when the same triple is set again): a
+    # quota lowered below what runs is reclaimed quota_reclaim_delay_s after it.
+    changed_at: datetime
 
 
 class PriorityClassRow(SQLModel, table=True):

@@ -139,7 +139,7 @@ def test_cluster_groups_select_on_spec_derived_labels() -> None:
 def test_borrowed_is_usage_above_nominal() -> None:
     """Using 80 cores of a 64-core nominal borrows 16; using 10 borrows 0."""
     group = QuotaGroup({}, (Q("cpu", 64000), Q("memory", 1024)))
-    [g] = usage_by_group([group], {"{}": {"cpu": 80000, "memory": 10}})
+    [g] = usage_by_group([group], {"{}": {"cpu": 80000, "memory": 10}}, 600)
     assert [(u.resource, u.used, u.borrowed) for u in g.resources] == [
         ("cpu", 80000, 16000),
         ("memory", 10, 0),

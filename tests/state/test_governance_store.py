@@ -51,11 +51,11 @@ def test_quota_groups_are_replaced_whole_and_keyed_by_selector(store: Store) -> 
     whole = QuotaGroup({}, (ResourceQuota("cpu", 64000), ResourceQuota("memory", 262144)))
     xc = QuotaGroup({"xinchuang": "true"}, (ResourceQuota("cpu", 32000, 8000, 16000),))
     with store.unit() as tx:
-        tx.quotas.replace("交通局", whole)
-        tx.quotas.replace("交通局", xc)
-        tx.quotas.replace("交通局/信号处", QuotaGroup({}, (ResourceQuota("cpu", 1000),)))
+        tx.quotas.replace("交通局", whole, NOW)
+        tx.quotas.replace("交通局", xc, NOW)
+        tx.quotas.replace("交通局/信号处", QuotaGroup({}, (ResourceQuota("cpu", 1000),)), NOW)
     with store.unit() as tx:
-        tx.quotas.replace("交通局", QuotaGroup({}, (ResourceQuota("cpu", 48000, 0, None),)))
+        tx.quotas.replace("交通局", QuotaGroup({}, (ResourceQuota("cpu", 48000, 0, None),)), NOW)
     with store.unit(write=False) as tx:
         groups = tx.quotas.groups("交通局")
         assert [(g.selector, g.resources) for g in groups] == [
@@ -67,7 +67,7 @@ def test_quota_groups_are_replaced_whole_and_keyed_by_selector(store: Store) -> 
             "交通局/信号处": {"cpu": 1000},
         }
     with store.unit() as tx:
-        tx.quotas.replace("交通局", QuotaGroup({"xinchuang": "true"}, ()))
+        tx.quotas.replace("交通局", QuotaGroup({"xinchuang": "true"}, ()), NOW)
     with store.unit(write=False) as tx:
         assert [g.selector for g in tx.quotas.groups("交通局")] == [{}]
 

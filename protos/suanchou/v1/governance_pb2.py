@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/suanchou/v1/governance.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x01\n\rResourceQuota\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x0f\n\x07nominal\x18\x02 \x01(\x03\x12\x1c\n\x0f\x62orrowing_limit\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\rlending_limit\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x0c\n\x04used\x18\x05 \x01(\x03\x12\x10\n\x08\x62orrowed\x18\x06 \x01(\x03\x12\x0c\n\x04lent\x18\x07 \x01(\x03\x42\x12\n\x10_borrowing_limitB\x10\n\x0e_lending_limit\"\xbb\x01\n\nQuotaGroup\x12\x46\n\x10\x63luster_selector\x18\x01 \x03(\x0b\x32,.suanchou.v1.QuotaGroup.ClusterSelectorEntry\x12-\n\tresources\x18\x02 \x03(\x0b\x32\x1a.suanchou.v1.ResourceQuota\x1a\x36\n\x14\x43lusterSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\rPriorityClass\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05\x12\x13\n\x0bpreemptible\x18\x03 \x01(\x08\x12\x13\n\x0bmay_preempt\x18\x04 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x1a\x43reatePriorityClassRequest\x12\x32\n\x0epriority_class\x18\x01 \x01(\x0b\x32\x1a.suanchou.v1.PriorityClass\"\x1c\n\x1aListPriorityClassesRequest\"S\n\x1bListPriorityClassesResponse\x12\x34\n\x10priority_classes\x18\x01 \x03(\x0b\x32\x1a.suanchou.v1.PriorityClass2\xdc\x01\n\x14PriorityClassService\x12Z\n\x13\x43reatePriorityClass\x12\'.suanchou.v1.CreatePriorityClassRequest\x1a\x1a.suanchou.v1.PriorityClass\x12h\n\x13ListPriorityClasses\x12\'.suanchou.v1.ListPriorityClassesRequest\x1a(.suanchou.v1.ListPriorityClassesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/suanchou/v1/governance.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x02\n\rResourceQuota\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x0f\n\x07nominal\x18\x02 \x01(\x03\x12\x1c\n\x0f\x62orrowing_limit\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\rlending_limit\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x0c\n\x04used\x18\x05 \x01(\x03\x12\x10\n\x08\x62orrowed\x18\x06 \x01(\x03\x12\x0c\n\x04lent\x18\x07 \x01(\x03\x12.\n\nchanged_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nover_limit\x18\t \x01(\x03\x12.\n\nreclaim_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x12\n\x10_borrowing_limitB\x10\n\x0e_lending_limit\"\xbb\x01\n\nQuotaGroup\x12\x46\n\x10\x63luster_selector\x18\x01 \x03(\x0b\x32,.suanchou.v1.QuotaGroup.ClusterSelectorEntry\x12-\n\tresources\x18\x02 \x03(\x0b\x32\x1a.suanchou.v1.ResourceQuota\x1a\x36\n\x14\x43lusterSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\rPriorityClass\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05\x12\x13\n\x0bpreemptible\x18\x03 \x01(\x08\x12\x13\n\x0bmay_preempt\x18\x04 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x1a\x43reatePriorityClassRequest\x12\x32\n\x0epriority_class\x18\x01 \x01(\x0b\x32\x1a.suanchou.v1.PriorityClass\"\x1c\n\x1aListPriorityClassesRequest\"S\n\x1bListPriorityClassesResponse\x12\x34\n\x10priority_classes\x18\x01 \x03(\x0b\x32\x1a.suanchou.v1.PriorityClass2\xdc\x01\n\x14PriorityClassService\x12Z\n\x13\x43reatePriorityClass\x12\'.suanchou.v1.CreatePriorityClassRequest\x1a\x1a.suanchou.v1.PriorityClass\x12h\n\x13ListPriorityClasses\x12\'.suanchou.v1.ListPriorityClassesRequest\x1a(.suanchou.v1.ListPriorityClassesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,19 +35,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUOTAGROUP_CLUSTERSELECTORENTRY']._loaded_options = None
   _globals['_QUOTAGROUP_CLUSTERSELECTORENTRY']._serialized_options = b'8\001'
   _globals['_RESOURCEQUOTA']._serialized_start=86
-  _globals['_RESOURCEQUOTA']._serialized_end=278
-  _globals['_QUOTAGROUP']._serialized_start=281
-  _globals['_QUOTAGROUP']._serialized_end=468
-  _globals['_QUOTAGROUP_CLUSTERSELECTORENTRY']._serialized_start=414
-  _globals['_QUOTAGROUP_CLUSTERSELECTORENTRY']._serialized_end=468
-  _globals['_PRIORITYCLASS']._serialized_start=471
-  _globals['_PRIORITYCLASS']._serialized_end=626
-  _globals['_CREATEPRIORITYCLASSREQUEST']._serialized_start=628
-  _globals['_CREATEPRIORITYCLASSREQUEST']._serialized_end=708
-  _globals['_LISTPRIORITYCLASSESREQUEST']._serialized_start=710
-  _globals['_LISTPRIORITYCLASSESREQUEST']._serialized_end=738
-  _globals['_LISTPRIORITYCLASSESRESPONSE']._serialized_start=740
-  _globals['_LISTPRIORITYCLASSESRESPONSE']._serialized_end=823
-  _globals['_PRIORITYCLASSSERVICE']._serialized_start=826
-  _globals['_PRIORITYCLASSSERVICE']._serialized_end=1046
+  _globals['_RESOURCEQUOTA']._serialized_end=394
+  _globals['_QUOTAGROUP']._serialized_start=397
+  _globals['_QUOTAGROUP']._serialized_end=584
+  _globals['_QUOTAGROUP_CLUSTERSELECTORENTRY']._serialized_start=530
+  _globals['_QUOTAGROUP_CLUSTERSELECTORENTRY']._serialized_end=584
+  _globals['_PRIORITYCLASS']._serialized_start=587
+  _globals['_PRIORITYCLASS']._serialized_end=742
+  _globals['_CREATEPRIORITYCLASSREQUEST']._serialized_start=744
+  _globals['_CREATEPRIORITYCLASSREQUEST']._serialized_end=824
+  _globals['_LISTPRIORITYCLASSESREQUEST']._serialized_start=826
+  _globals['_LISTPRIORITYCLASSESREQUEST']._serialized_end=854
+  _globals['_LISTPRIORITYCLASSESRESPONSE']._serialized_start=856
+  _globals['_LISTPRIORITYCLASSESRESPONSE']._serialized_end=939
+  _globals['_PRIORITYCLASSSERVICE']._serialized_start=942
+  _globals['_PRIORITYCLASSSERVICE']._serialized_end=1162
 # @@protoc_insertion_point(module_scope)

@@ -34,6 +34,9 @@ class ResourceQuota(google.protobuf.message.Message):
     USED_FIELD_NUMBER: builtins.int
     BORROWED_FIELD_NUMBER: builtins.int
     LENT_FIELD_NUMBER: builtins.int
+    CHANGED_AT_FIELD_NUMBER: builtins.int
+    OVER_LIMIT_FIELD_NUMBER: builtins.int
+    RECLAIM_AT_FIELD_NUMBER: builtins.int
     resource: builtins.str
     """Canonical resource name, e.g. "cpu", "memory", "nvidia.com/gpu"."""
     nominal: builtins.int
@@ -56,6 +59,25 @@ class ResourceQuota(google.protobuf.message.Message):
     departments' borrowing in the group can be using now: the smaller of that idle share and
     their borrowing (an upper estimate when several lend to the same borrowers).
     """
+    over_limit: builtins.int
+    """Output only: `used` above nominal + borrowing_limit, 0 within it or with unlimited
+    borrowing. Above 0 the quota was lowered below what runs (since `changed_at`): nothing
+    more is placed in it, and from `reclaim_at` the scheduler preempts that much.
+    """
+    @property
+    def changed_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """Output only: when nominal, borrowing_limit or lending_limit last changed (SetQuota with
+        the same values keeps it).
+        """
+
+    @property
+    def reclaim_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """Output only, set only when over_limit > 0: when the scheduler starts reclaiming the
+        excess, changed_at + its quota_reclaim_delay_s (600 s by default); in the past, each
+        cycle preempts preemptible jobs that ran their minimum runtime, within its preemption
+        budget, until the quota holds.
+        """
+
     def __init__(
         self,
         *,
@@ -66,9 +88,12 @@ class ResourceQuota(google.protobuf.message.Message):
         used: builtins.int = ...,
         borrowed: builtins.int = ...,
         lent: builtins.int = ...,
+        changed_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        over_limit: builtins.int = ...,
+        reclaim_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowing_limit", b"borrowing_limit", "lending_limit", b"lending_limit"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowed", b"borrowed", "borrowing_limit", b"borrowing_limit", "lending_limit", b"lending_limit", "lent", b"lent", "nominal", b"nominal", "resource", b"resource", "used", b"used"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowing_limit", b"borrowing_limit", "changed_at", b"changed_at", "lending_limit", b"lending_limit", "reclaim_at", b"reclaim_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_borrowing_limit", b"_borrowing_limit", "_lending_limit", b"_lending_limit", "borrowed", b"borrowed", "borrowing_limit", b"borrowing_limit", "changed_at", b"changed_at", "lending_limit", b"lending_limit", "lent", b"lent", "nominal", b"nominal", "over_limit", b"over_limit", "reclaim_at", b"reclaim_at", "resource", b"resource", "used", b"used"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_borrowing_limit", b"_borrowing_limit"]) -> typing.Literal["borrowing_limit"] | None: ...
     @typing.overload
