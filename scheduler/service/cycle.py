@@ -195,12 +195,15 @@ class SchedulingCycle:
         timeout = timedelta(seconds=self._settings.lease_timeout_s)
         with self._store.unit() as tx:
             now = self._clock.now()
+            # Counted, not loaded: the runs are read only for a cluster about to be declared lost.
+            active_runs = tx.runs.active_per_cluster()
             for cluster in tx.clusters.all():
-                active = tx.runs.active(cluster=cluster.name)
+                busy = active_runs.get(cluster.name, 0) > 0
                 since = silent_since(cluster, self._started_at, self._liveness.last(cluster.name))
-                if active and since is not None and now - since > timeout:
-                    lost += self._declare_lost(tx, cluster, active, since, now)
-                elif cluster.state is ClusterState.DRAINING and not active:
+                if busy and since is not None and now - since > timeout:
+                    if active := tx.runs.active(cluster=cluster.name):
+                        lost += self._declare_lost(tx, cluster, active, since, now)
+                elif cluster.state is ClusterState.DRAINING and not busy:
                     tx.clusters.delete(cluster.name)
                     self._liveness.forget(cluster.name)
                     tx.tokens.revoke_all(Principal(Role.AGENT, cluster.name), now)

@@ -12,7 +12,7 @@ from scheduler.domain.eligibility import (
     summarize,
 )
 from scheduler.domain.models import ClusterVerdict, Job, Node
-from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fits, fmt, shortfall
+from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fmt, shortfall
 from scheduler.service.snapshot import Snapshot
 
 # Solver reason codes -> the API's job reason codes.
@@ -55,7 +55,7 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
                 )
             )
             continue
-        nodes = [n for n in snap.nodes if n.cluster == name]
+        nodes = snap.nodes_by_cluster.get(name, ())
         matching = [n for n in nodes if node_matches(job.spec, n)]
         if not matching:
             out.append(
@@ -141,13 +141,16 @@ def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
 
 
 def _replicas_fitting(job: Job, snap: Snapshot, node: Node, *, empty: bool = False) -> int:
+    """How many replicas of `job` the node's free room (its capacity when `empty`) holds."""
     used = {} if empty else snap.used.get((node.cluster, node.name), {})
-    free = {r: node.capacity.get(r, 0) - used.get(r, 0) for r in node.capacity}
-    count = 0
-    while count < job.spec.replicas and fits(job.spec.resources, free):
-        for r, q in job.spec.resources.items():
-            free[r] = free.get(r, 0) - q
-        count += 1
+    count = max(0, job.spec.replicas)
+    for r, q in job.spec.resources.items():
+        # Resources the node does not report are free 0 whatever runs there.
+        free = node.capacity[r] - used.get(r, 0) if r in node.capacity else 0
+        if q > 0:
+            count = min(count, max(0, free // q))
+        elif free < q:
+            return 0
     return count
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, Job, Node
@@ -38,6 +39,14 @@ class Snapshot:
 
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
+
+    @cached_property
+    def nodes_by_cluster(self) -> Mapping[str, tuple[Node, ...]]:
+        """`nodes` per cluster, in order, grouped once: explanations read them for every job."""
+        grouped: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            grouped.setdefault(node.cluster, []).append(node)
+        return {name: tuple(nodes) for name, nodes in grouped.items()}
 
 
 def take_snapshot(

@@ -45,6 +45,17 @@ class Runs:
             query = query.where(RunRow.cluster == cluster)
         return [m.run_from_row(r) for r in self._s.exec(query).all()]
 
+    def active_per_cluster(self) -> dict[str, int]:
+        """How many active runs each cluster has (clusters with none are absent): one grouped
+        query on the (cluster, state) index, where `active(cluster=...)` per cluster built
+        every run of the pool each cycle."""
+        query = (
+            select(RunRow.cluster, func.count())
+            .where(col(RunRow.state).in_(ACTIVE_RUN_STATES))
+            .group_by(col(RunRow.cluster))
+        )
+        return {cluster: int(n) for cluster, n in self._s.exec(query).all()}
+
     def get_many(self, run_ids: Collection[str]) -> dict[str, Run]:
         if not run_ids:
             return {}
