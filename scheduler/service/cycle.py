@@ -96,6 +96,8 @@ class SchedulingCycle:
         self._settings = settings
         self._started_at = started_at
         self._liveness = liveness or Liveness()
+        # What ran at the last snapshot: the next one refreshes these jobs' states alone.
+        self._running: dict[str, Job] = {}
 
     def run_once(self) -> CycleReport:
         laps = _Laps()
@@ -109,7 +111,9 @@ class SchedulingCycle:
                 self._started_at,
                 self._settings.max_jobs_per_cycle,
                 self._liveness,
+                self._running,
             )
+        self._running = {job.job_id: job for job, _ in snap.running}
         laps.lap("snapshot")
         if not snap.queued:
             report = CycleReport(0, 0, requeued, 0, 0, 0, "EMPTY", 0.0, laps.total_ms(), laps.ms)

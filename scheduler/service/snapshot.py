@@ -56,10 +56,12 @@ def take_snapshot(
     started_at: datetime,
     max_jobs: int,
     liveness: Liveness | None = None,
+    known_jobs: Mapping[str, Job] | None = None,
 ) -> Snapshot:
+    """`known_jobs`: jobs read by an earlier snapshot (Jobs.get_many_known), e.g. what ran."""
     clusters = tuple(tx.clusters.all())
-    runs = tx.runs.active()
-    held = tx.jobs.get_many(r.job_id for r in runs)
+    runs = tx.runs.active_placements()
+    held = tx.jobs.get_many_known((r.job_id for r in runs), known_jobs or {})
     stopping_runs = [r for r in runs if r.state is RunState.STOPPING]
     waiting = {r.job_id for r in stopping_runs}
     queued = [j for j in tx.jobs.queued_first(max_jobs) if j.job_id not in waiting]
