@@ -11,7 +11,7 @@ from scheduler.domain.eligibility import (
     node_matches,
     summarize,
 )
-from scheduler.domain.models import ClusterVerdict, Job, Node
+from scheduler.domain.models import ClusterVerdict, Job
 from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fmt, shortfall
 from scheduler.service.snapshot import Snapshot
 
@@ -55,26 +55,28 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
                 )
             )
             continue
-        nodes = snap.nodes_by_cluster.get(name, ())
-        matching = [n for n in nodes if node_matches(job.spec, n)]
+        kinds = snap.node_kinds.get(name, ())
+        matching = [k for k in kinds if node_matches(job.spec, k.node)]
         if not matching:
             out.append(
                 ClusterVerdict(
                     name,
                     False,
                     reasons.NODE_SELECTOR,
-                    "no node matches the node selector" if nodes else "no nodes reported",
+                    "no node matches the node selector" if kinds else "no nodes reported",
                 )
             )
             continue
         replicas = job.spec.replicas
-        room = sum(_replicas_fitting(job, snap, n) for n in matching)
-        ever = sum(_replicas_fitting(job, snap, n, empty=True) for n in matching)
+        room = sum(k.count * _replicas_fitting(job, k.node.capacity, k.used) for k in matching)
+        ever = sum(k.count * _replicas_fitting(job, k.node.capacity) for k in matching)
         if room >= replicas:
             out.append(ClusterVerdict(name, True, reasons.FITS, f"has room; ¥{cost:.2f}/h"))
         elif ever == 0:
+            # The first of the nodes short the least (each kind's node is its first).
             best = min(
-                matching, key=lambda n: sum(shortfall(job.spec.resources, n.capacity).values())
+                (k.node for k in matching),
+                key=lambda n: sum(shortfall(job.spec.resources, n.capacity).values()),
             )
             out.append(
                 ClusterVerdict(
@@ -140,13 +142,15 @@ def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
     return None
 
 
-def _replicas_fitting(job: Job, snap: Snapshot, node: Node, *, empty: bool = False) -> int:
-    """How many replicas of `job` the node's free room (its capacity when `empty`) holds."""
-    used = {} if empty else snap.used.get((node.cluster, node.name), {})
+def _replicas_fitting(
+    job: Job, capacity: Mapping[str, int], used: Mapping[str, int] | None = None
+) -> int:
+    """How many replicas of `job` fit in a node's free room (all of it when `used` is None)."""
+    used = used or {}
     count = max(0, job.spec.replicas)
     for r, q in job.spec.resources.items():
         # Resources the node does not report are free 0 whatever runs there.
-        free = node.capacity[r] - used.get(r, 0) if r in node.capacity else 0
+        free = capacity[r] - used.get(r, 0) if r in capacity else 0
         if q > 0:
             count = min(count, max(0, free // q))
         elif free < q:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -41,12 +41,36 @@ class Snapshot:
         return self.states[cluster].schedulable
 
     @cached_property
-    def nodes_by_cluster(self) -> Mapping[str, tuple[Node, ...]]:
-        """`nodes` per cluster, in order, grouped once: explanations read them for every job."""
-        grouped: dict[str, list[Node]] = {}
+    def node_kinds(self) -> Mapping[str, tuple[NodeKind, ...]]:
+        """Per cluster, its nodes grouped by capacity, labels and use, in order of first
+        appearance; computed once: explanations weigh every cluster for every job, and a
+        city's clusters are mostly a few kinds of node."""
+        kinds: dict[tuple[object, ...], NodeKind] = {}
         for node in self.nodes:
-            grouped.setdefault(node.cluster, []).append(node)
-        return {name: tuple(nodes) for name, nodes in grouped.items()}
+            used = self.used.get((node.cluster, node.name), {})
+            key = (
+                node.cluster,
+                tuple(sorted(node.capacity.items())),
+                tuple(sorted(node.labels.items())),
+                tuple(sorted(used.items())),
+            )
+            kind = kinds.get(key)
+            kinds[key] = (
+                NodeKind(node, used, 1) if kind is None else replace(kind, count=kind.count + 1)
+            )
+        grouped: dict[str, list[NodeKind]] = {}
+        for kind in kinds.values():
+            grouped.setdefault(kind.node.cluster, []).append(kind)
+        return {name: tuple(group) for name, group in grouped.items()}
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """`count` nodes of one cluster alike in capacity, labels and use; `node` the first."""
+
+    node: Node
+    used: Mapping[str, int]
+    count: int
 
 
 def take_snapshot(
