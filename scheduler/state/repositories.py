@@ -175,10 +175,16 @@ class Clusters:
         return changed
 
     def nodes(self, cluster: str | None = None) -> list[Node]:
-        query = select(NodeRow).order_by(col(NodeRow.cluster), col(NodeRow.name))
+        # Columns, not row objects: every cycle reads every node of the pool.
+        query = sa_select(
+            col(NodeRow.cluster), col(NodeRow.name), col(NodeRow.capacity), col(NodeRow.labels)
+        ).order_by(col(NodeRow.cluster), col(NodeRow.name))
         if cluster is not None:
-            query = query.where(NodeRow.cluster == cluster)
-        return [m.node_from_row(r) for r in self._s.exec(query).all()]
+            query = query.where(col(NodeRow.cluster) == cluster)
+        return [
+            Node(cluster=c, name=name, capacity=dict(capacity), labels=dict(labels))
+            for c, name, capacity, labels in self._s.execute(query)
+        ]
 
     def _row(self, name: str) -> ClusterRow:
         row = self._s.get(ClusterRow, name)
