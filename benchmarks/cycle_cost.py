@@ -13,6 +13,8 @@ directory (or --database-url, an empty database):
   has it, then mean / median / max wall milliseconds per phase of the cycle (CycleReport
   phases_ms: reap, snapshot, build, solve, check, persist, and the total), and the CPU
   milliseconds of the whole cycle (process time: steadier than wall time on a loaded machine).
+
+Results before and after the cuts to the quiet cycle: benchmarks/README.md, "Cycle cost".
 """
 
 from __future__ import annotations

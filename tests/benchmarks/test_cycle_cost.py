@@ -34,11 +34,13 @@ def test_quiet_mode_prints_the_pool_and_every_phase(capsys: pytest.CaptureFixtur
     )
     assert done is not None, out
     considered, placed, running, queued = map(int, done.groups())
-    # Each finished job is replaced by a submitted one: the pool keeps its 13 jobs. The new
-    # jobs take the holes; a whole-node job runs only where a node emptied.
+    # Each finished job is replaced by a submitted one: the pool keeps its 13 jobs, and what
+    # runs at the end is the 3 never finished plus every job placed (a whole-node job runs
+    # only where a node emptied; the solver is wall-clock bounded, so which ones varies).
     assert running + queued == 13
     assert placed == 3 * 2 + (4 - queued)
-    assert considered >= 3 * (2 + queued)
+    # Every cycle considers at least the two jobs submitted just before it.
+    assert considered >= max(3 * 2, placed)
     for name in (*PHASES, "total", "cpu"):
         row = re.search(rf"^{name} +([\d.]+) +([\d.]+) +([\d.]+)$", out, re.MULTILINE)
         assert row is not None, f"no row for {name} in:\n{out}"
