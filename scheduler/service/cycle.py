@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -56,10 +56,32 @@ class CycleReport:
     status: str
     solve_ms: float
     total_ms: float
+    # Wall milliseconds per phase (PHASES), for the cycle-cost benchmark and the log line.
+    phases_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap_pct(self) -> float:
         return 0.0 if self.bound <= 0 else 100.0 * (self.bound - self.objective) / self.bound
+
+
+# The phases of one cycle, in order (CycleReport.phases_ms).
+PHASES = ("reap", "snapshot", "build", "solve", "check", "persist")
+
+
+class _Laps:
+    """Wall time per phase: each `lap(name)` charges the time since the previous lap."""
+
+    def __init__(self) -> None:
+        self.start = self._last = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.ms[name] = self.ms.get(name, 0.0) + (now - self._last) * 1000
+        self._last = now
+
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000
 
 
 class SchedulingCycle:
@@ -76,10 +98,13 @@ class SchedulingCycle:
         self._settings = settings
         self._started_at = started_at
         self._liveness = liveness or Liveness()
+        # What ran at the last snapshot: the next one refreshes these jobs' states alone.
+        self._running: dict[str, Job] = {}
 
     def run_once(self) -> CycleReport:
-        t0 = time.perf_counter()
+        laps = _Laps()
         requeued = self._reap()
+        laps.lap("reap")
         with self._store.unit(write=False) as tx:
             snap = take_snapshot(
                 tx,
@@ -88,7 +113,10 @@ class SchedulingCycle:
                 self._started_at,
                 self._settings.max_jobs_per_cycle,
                 self._liveness,
+                self._running,
             )
+        self._running = {job.job_id: job for job, _ in snap.running}
+        laps.lap("snapshot")
         policy = plan(snap, self._settings.fair_share_half_life_s, self._settings.gpu_value_weight)
         rules = preemption.rules_for(
             self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
@@ -97,16 +125,16 @@ class SchedulingCycle:
         # be reclaimed.
         if not snap.queued and not reclaim.for_cycle(snap, policy, rules, snap.running):
             self._advance_usage(snap, policy)
-            report = CycleReport(
-                0, 0, requeued, 0, 0, 0, "EMPTY", 0.0, (time.perf_counter() - t0) * 1000
-            )
+            report = CycleReport(0, 0, requeued, 0, 0, 0, "EMPTY", 0.0, laps.total_ms(), laps.ms)
             if requeued:
                 self._log(report)
             return report
         built = build_problem(snap, self._settings.gpu_value_weight, rules, policy)
-        outcome = self._solve(built)
+        laps.lap("build")
+        outcome = self._solve(built, laps)
         with self._store.unit() as tx:
             placed, preempted = self._persist(tx, snap, built, outcome, rules, policy)
+        laps.lap("persist")
         report = CycleReport(
             jobs=len(built.jobs),
             placed=placed,
@@ -116,12 +144,13 @@ class SchedulingCycle:
             bound=outcome.upper_bound if outcome else 0,
             status=str(outcome.status) if outcome else "NO_NODES",
             solve_ms=outcome.timings.total_ms if outcome else 0.0,
-            total_ms=(time.perf_counter() - t0) * 1000,
+            total_ms=laps.total_ms(),
+            phases_ms=laps.ms,
         )
         self._log(report)
         return report
 
-    def _solve(self, built: BuiltProblem) -> Outcome | None:
+    def _solve(self, built: BuiltProblem, laps: _Laps) -> Outcome | None:
         """The engine's answer, or None when there is nothing to place on (no node at all)."""
         if built.problem is None:
             return None
@@ -139,10 +168,12 @@ class SchedulingCycle:
             ),
             warm_start=built.warm_start,
         )
+        laps.lap("solve")
         if outcome.notes:
             log.warning("solver_notes", notes=list(outcome.notes))
         if outcome.solution is not None:
             violations = check(built.problem, outcome.solution)
+            laps.lap("check")
             if violations:
                 # Never lease an answer the independent checker rejects; the jobs stay queued
                 # and the next cycle tries again.
@@ -165,6 +196,7 @@ class SchedulingCycle:
             gap_pct=round(r.gap_pct, 3),
             solve_ms=round(r.solve_ms, 1),
             total_ms=round(r.total_ms, 1),
+            phases_ms={k: round(v, 1) for k, v in r.phases_ms.items()},
         )
 
     def _reap(self) -> int:
@@ -173,12 +205,15 @@ class SchedulingCycle:
         timeout = timedelta(seconds=self._settings.lease_timeout_s)
         with self._store.unit() as tx:
             now = self._clock.now()
+            # Counted, not loaded: the runs are read only for a cluster about to be declared lost.
+            active_runs = tx.runs.active_per_cluster()
             for cluster in tx.clusters.all():
-                active = tx.runs.active(cluster=cluster.name)
+                busy = active_runs.get(cluster.name, 0) > 0
                 since = silent_since(cluster, self._started_at, self._liveness.last(cluster.name))
-                if active and since is not None and now - since > timeout:
-                    lost += self._declare_lost(tx, cluster, active, since, now)
-                elif cluster.state is ClusterState.DRAINING and not active:
+                if busy and since is not None and now - since > timeout:
+                    if active := tx.runs.active(cluster=cluster.name):
+                        lost += self._declare_lost(tx, cluster, active, since, now)
+                elif cluster.state is ClusterState.DRAINING and not busy:
                     tx.clusters.delete(cluster.name)
                     self._liveness.forget(cluster.name)
                     tx.tokens.revoke_all(Principal(Role.AGENT, cluster.name), now)

@@ -11,8 +11,8 @@ from scheduler.domain.eligibility import (
     node_matches,
     summarize,
 )
-from scheduler.domain.models import ClusterVerdict, Job, Node
-from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fits, fmt, shortfall
+from scheduler.domain.models import ClusterVerdict, Job
+from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fmt, shortfall
 from scheduler.service.snapshot import Snapshot
 
 # Solver reason codes -> the API's job reason codes.
@@ -55,26 +55,28 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
                 )
             )
             continue
-        nodes = [n for n in snap.nodes if n.cluster == name]
-        matching = [n for n in nodes if node_matches(job.spec, n)]
+        kinds = snap.node_kinds.get(name, ())
+        matching = [k for k in kinds if node_matches(job.spec, k.node)]
         if not matching:
             out.append(
                 ClusterVerdict(
                     name,
                     False,
                     reasons.NODE_SELECTOR,
-                    "no node matches the node selector" if nodes else "no nodes reported",
+                    "no node matches the node selector" if kinds else "no nodes reported",
                 )
             )
             continue
         replicas = job.spec.replicas
-        room = sum(_replicas_fitting(job, snap, n) for n in matching)
-        ever = sum(_replicas_fitting(job, snap, n, empty=True) for n in matching)
+        room = sum(k.count * _replicas_fitting(job, k.node.capacity, k.used) for k in matching)
+        ever = sum(k.count * _replicas_fitting(job, k.node.capacity) for k in matching)
         if room >= replicas:
             out.append(ClusterVerdict(name, True, reasons.FITS, f"has room; ¥{cost:.2f}/h"))
         elif ever == 0:
+            # The first of the nodes short the least (each kind's node is its first).
             best = min(
-                matching, key=lambda n: sum(shortfall(job.spec.resources, n.capacity).values())
+                (k.node for k in matching),
+                key=lambda n: sum(shortfall(job.spec.resources, n.capacity).values()),
             )
             out.append(
                 ClusterVerdict(
@@ -140,14 +142,19 @@ def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
     return None
 
 
-def _replicas_fitting(job: Job, snap: Snapshot, node: Node, *, empty: bool = False) -> int:
-    used = {} if empty else snap.used.get((node.cluster, node.name), {})
-    free = {r: node.capacity.get(r, 0) - used.get(r, 0) for r in node.capacity}
-    count = 0
-    while count < job.spec.replicas and fits(job.spec.resources, free):
-        for r, q in job.spec.resources.items():
-            free[r] = free.get(r, 0) - q
-        count += 1
+def _replicas_fitting(
+    job: Job, capacity: Mapping[str, int], used: Mapping[str, int] | None = None
+) -> int:
+    """How many replicas of `job` fit in a node's free room (all of it when `used` is None)."""
+    used = used or {}
+    count = max(0, job.spec.replicas)
+    for r, q in job.spec.resources.items():
+        # Resources the node does not report are free 0 whatever runs there.
+        free = capacity[r] - used.get(r, 0) if r in capacity else 0
+        if q > 0:
+            count = min(count, max(0, free // q))
+        elif free < q:
+            return 0
     return count
 
 

@@ -93,11 +93,13 @@ def build_problem(
     if policy is None:
         policy = plan(snap, SchedulerSettings.fair_share_half_life_s, gpu_value_weight)
     groups = tuple(c.name for c in snap.clusters if snap.schedulable(c.name))
-    nodes = tuple(n for n in snap.nodes if n.cluster in set(groups))
+    schedulable = set(groups)
+    nodes = tuple(n for n in snap.nodes if n.cluster in schedulable)
     jobs = snap.queued
     if not nodes:
         return BuiltProblem(None, jobs, nodes, groups)
-    groups = tuple(g for g in groups if any(n.cluster == g for n in nodes))
+    with_nodes = {n.cluster for n in nodes}
+    groups = tuple(g for g in groups if g in with_nodes)
     group_index = {name: g for g, name in enumerate(groups)}
     node_index = {(n.cluster, n.name): i for i, n in enumerate(nodes)}
     running, fixed = _split_running(snap, nodes, node_index)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, Department, Job, Node
@@ -51,6 +52,38 @@ class Snapshot:
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
 
+    @cached_property
+    def node_kinds(self) -> Mapping[str, tuple[NodeKind, ...]]:
+        """Per cluster, its nodes grouped by capacity, labels and use, in order of first
+        appearance; computed once: explanations weigh every cluster for every job, and a
+        city's clusters are mostly a few kinds of node."""
+        kinds: dict[tuple[object, ...], NodeKind] = {}
+        for node in self.nodes:
+            used = self.used.get((node.cluster, node.name), {})
+            key = (
+                node.cluster,
+                tuple(sorted(node.capacity.items())),
+                tuple(sorted(node.labels.items())),
+                tuple(sorted(used.items())),
+            )
+            kind = kinds.get(key)
+            kinds[key] = (
+                NodeKind(node, used, 1) if kind is None else replace(kind, count=kind.count + 1)
+            )
+        grouped: dict[str, list[NodeKind]] = {}
+        for kind in kinds.values():
+            grouped.setdefault(kind.node.cluster, []).append(kind)
+        return {name: tuple(group) for name, group in grouped.items()}
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """`count` nodes of one cluster alike in capacity, labels and use; `node` the first."""
+
+    node: Node
+    used: Mapping[str, int]
+    count: int
+
 
 def take_snapshot(
     tx: Tx,
@@ -59,10 +92,12 @@ def take_snapshot(
     started_at: datetime,
     max_jobs: int,
     liveness: Liveness | None = None,
+    known_jobs: Mapping[str, Job] | None = None,
 ) -> Snapshot:
+    """`known_jobs`: jobs read by an earlier snapshot (Jobs.get_many_known), e.g. what ran."""
     clusters = tuple(tx.clusters.all())
-    runs = tx.runs.active()
-    held = tx.jobs.get_many(r.job_id for r in runs)
+    runs = tx.runs.active_placements()
+    held = tx.jobs.get_many_known((r.job_id for r in runs), known_jobs or {})
     stopping_runs = [r for r in runs if r.state is RunState.STOPPING]
     waiting = {r.job_id for r in stopping_runs}
     queued = [j for j in tx.jobs.queued_first(max_jobs) if j.job_id not in waiting]

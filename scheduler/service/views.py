@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from scheduler.domain.errors import quote
 from scheduler.domain.models import Cluster, Job, Node, QueuePosition, Run
 from scheduler.domain.resources import add, total
-from scheduler.domain.states import ClusterState
+from scheduler.domain.states import ClusterState, RunState
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,21 @@ def lost_message(
     return message
 
 
+class _Held(Protocol):
+    """What allocated_by_node reads of a run (a Run or a store Placement)."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def state(self) -> RunState: ...
+
+
 def allocated_by_node(
-    runs: Iterable[Run], jobs: Mapping[str, Job]
+    runs: Iterable[_Held], jobs: Mapping[str, Job]
 ) -> dict[tuple[str, str], dict[str, int]]:
     """Resources held by active runs, per (cluster, node)."""
     out: dict[tuple[str, str], dict[str, int]] = {}

@@ -95,12 +95,6 @@ def node_to_row(node: Node, now: datetime) -> NodeRow:
     )
 
 
-def node_from_row(row: NodeRow) -> Node:
-    return Node(
-        cluster=row.cluster, name=row.name, capacity=dict(row.capacity), labels=dict(row.labels)
-    )
-
-
 def constraints_to_json(c: Constraints) -> dict[str, Any]:
     data: dict[str, Any] = {
         "min_security_level": c.min_security_level,
