@@ -246,8 +246,9 @@ class Jobs:
         Only `move`, `set_reason(s)` and the cycle's effective priorities (state/fair_share.py)
         write a job row after `insert`, and only the fields in _MUTABLE_FIELDS: the spec,
         department, seq and digest stay as inserted. So a known job is refreshed from those
-        columns alone, and returned as it was when none of them changed; a scheduling cycle re-reads the thousands of running jobs every second this
-        way without decoding their specs again.
+        columns alone, and returned as it was when none of them changed; a scheduling cycle
+        re-reads the thousands of running jobs every second this way without decoding their
+        specs again.
         """
         ids = list(set(job_ids))
         seen = [i for i in ids if i in known]
