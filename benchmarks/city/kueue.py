@@ -87,7 +87,8 @@ class KueueLike:
             (
                 (job, started)
                 for job, started in self._running.values()
-                if job.department != head.department
+                # Not one admitted by this very decision: it would never have started.
+                if job.department != head.department and started < now
             ),
             key=lambda js: (js[0].priority, -js[1], js[0].job_id),
         )

@@ -104,6 +104,8 @@ class RealCycle:
         self._held: dict[str, dict[str, str]] = {}
         self._done: set[str] = set()  # trace job ids whose runs have ended
         self._stopped: set[str] = set()  # trace job ids the scheduler had stopped
+        self._client: dict[str, str] = {}  # scheduler job id -> trace job id
+        self._dirty: set[str] = set()  # clusters with ended runs not yet reported
         self.cycles = 0
         self.preempted = 0  # jobs the scheduler stopped before their end
         self.final_states: dict[str, int] = {}  # job state -> count, read at close
@@ -171,32 +173,41 @@ class RealCycle:
                 for out in self.jobs.submit(dept, specs[i : i + MAX_BATCH]):
                     if out.error is not None or out.state is None or out.state.terminal:
                         raise RuntimeError(f"{self.name}: {out.client_id} not queued: {out}")
+                    self._client[out.job_id] = out.client_id
 
     def finish(self, jobs: Sequence[TraceJob], now: float) -> None:
-        self._at(now)
+        # Reported with the cluster's next sync, which the next cycle waits for: while no job
+        # waits there is no cycle, and several ends on one cluster make one sync.
         ended = {j.job_id for j in jobs}
         self._done |= ended
         for cluster, held in self._held.items():
             if any(job in ended for job in held.values()):
-                self._sync(cluster)
+                self._dirty.add(cluster)
 
     def schedule(self, now: float) -> Decision:
         self._at(now)
+        for cluster in sorted(self._dirty):
+            self._sync(cluster)
+        self._dirty.clear()
         self.cycle.run_once()
         self.cycles += 1
         with self.store.unit(write=False) as tx:
             active = tx.runs.active()
-        leased = {r.cluster for r in active if r.state is RunState.LEASED}
-        alive = {r.run_id for r in active}
-        # Clusters with new leases to start, or holding a run the scheduler no longer counts
-        # as active (preempted or otherwise stopped): their agents sync now.
-        due = leased | {c for c, held in self._held.items() if any(r not in alive for r in held)}
+        # The agents start their new leases at once and report them RUNNING with their next
+        # sync (a run's end on the cluster): one sync fewer per cluster and cycle, as a real
+        # agent reports on its interval rather than per lease.
         starts: dict[str, str] = {}
-        for cluster in sorted(due):
-            before = set(self._held[cluster])
-            self._sync(cluster)
-            for run_id in set(self._held[cluster]) - before:
-                starts[self._held[cluster][run_id]] = cluster
+        for r in active:
+            held = self._held[r.cluster]
+            if r.state is RunState.LEASED and r.run_id not in held:
+                held[r.run_id] = self._client[r.job_id]
+                starts[self._client[r.job_id]] = r.cluster
+        # A cluster holding a run the scheduler no longer counts as active (preempted or
+        # otherwise stopped) syncs now: the reply's `cancel` says which.
+        alive = {r.run_id for r in active}
+        for cluster, held in sorted(self._held.items()):
+            if any(run_id not in alive for run_id in held):
+                self._sync(cluster)
         # Stopped before it started again, if it did: the loop applies stops first.
         stopped = sorted(self._stopped)
         self._stopped.clear()
@@ -204,6 +215,8 @@ class RealCycle:
         return Decision([Start(job_id, cluster) for job_id, cluster in starts.items()], stopped)
 
     def close(self) -> None:
+        for cluster in sorted(self._dirty):  # the last ends, which no cycle waited for
+            self._sync(cluster)
         # Read before the store goes: how the scheduler itself saw the jobs end.
         with self.store.unit(write=False) as tx:
             self.final_states = {state.value: n for state, n in tx.jobs.count_by_state().items()}
