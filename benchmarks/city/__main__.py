@@ -33,11 +33,13 @@ from scheduler import logs
 
 POLICIES = ("separate", "kueue", "slurm", "suanchou")
 POOLED = ("suanchou", "kueue", "slurm")
-# CI size: 8 departments on 24 nodes, 160 jobs over two days, a cycle every 5 simulated
-# minutes; about 20-40 s on the loaded 2-core machine, headline included (README).
-QUICK = {"departments": 8, "nodes": 24, "jobs": 160, "days": 2.0}
-QUICK_CYCLE_S = 300.0
-QUICK_HEADLINE_STEPS = 2
+# CI size: 6 departments on 12 nodes, 200 jobs in a day, a cycle at most every 10 simulated
+# minutes (at most 144 ticks with arrivals), the solver 0.1 s per cycle, one bisection step
+# for the headline: 30-50 s on the loaded 2-core machine (README).
+QUICK = {"departments": 6, "nodes": 12, "jobs": 200, "days": 1.0}
+QUICK_CYCLE_S = 600.0
+QUICK_SOLVER_S = 0.1
+QUICK_HEADLINE_STEPS = 1
 # The month: 50,000 jobs on 1,000 nodes.
 DEFAULT = {"departments": 20, "nodes": 1000, "jobs": 50_000, "days": 30.0}
 
@@ -77,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--solver-time-limit",
         type=_positive(float),
-        default=0.2,
-        help="wall-clock seconds of the real cycle's solver (default 0.2)",
+        help="wall-clock seconds of the real cycle's solver per cycle "
+        f"(default 0.2; {QUICK_SOLVER_S:g} quick)",
     )
     p.add_argument(
         "--policies",
@@ -150,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
     cycle_s = args.cycle or (QUICK_CYCLE_S if args.quick else 60.0)
+    solver_s = args.solver_time_limit or (QUICK_SOLVER_S if args.quick else 0.2)
     steps = args.headline_steps or (QUICK_HEADLINE_STEPS if args.quick else 6)
     names = _names(args.policies, POLICIES, "--policies", parser)
     if not names:
@@ -172,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     metrics: dict[str, Metrics] = {}
     for name in names:
-        result = run(make_policy(name, trace, args.solver_time_limit), trace, cycle_s)
+        result = run(make_policy(name, trace, solver_s), trace, cycle_s)
         metrics[name] = measure(result)
         print(
             f"{name}: {result.finished}/{len(trace.jobs)} finished in {result.wall_s:.1f} s "
@@ -186,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             h = fewest_nodes(
                 name,
                 trace,
-                lambda t, name=name: make_policy(name, t, args.solver_time_limit),  # type: ignore[misc]
+                lambda t, name=name: make_policy(name, t, solver_s),  # type: ignore[misc]
                 target,
                 cycle_s,
                 full=metrics[name],
@@ -210,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parameters": {
             **asdict(params),
             "cycle_s": cycle_s,
-            "solver_time_limit_s": args.solver_time_limit,
+            "solver_time_limit_s": solver_s,
             "policies": names,
             "headline_steps": steps,
             "clusters": len(trace.clusters),
