@@ -83,21 +83,29 @@ class KueueLike:
 
     def _victims(self, head: TraceJob, now: float) -> list[TraceJob] | None:
         """The borrowers' workloads to evict so that `head` fits, or None if none will do."""
-        candidates = sorted(
-            (
-                (job, started)
-                for job, started in self._running.values()
-                # Not one admitted by this very decision: it would never have started.
-                if job.department != head.department and started < now
-            ),
-            key=lambda js: (js[0].priority, -js[1], js[0].job_id),
-        )
+        borrowers = {
+            d
+            for d, used in self._used.items()
+            if d != head.department and any(q > self._nominal[d].get(r, 0) for r, q in used.items())
+        }
+        if not borrowers:
+            return None
+        by_cluster: dict[str, list[tuple[TraceJob, float]]] = {}
+        for job, started in self._running.values():
+            # Not one admitted by this very decision: it would never have started.
+            if job.department in borrowers and started < now:
+                by_cluster.setdefault(self._where[job.job_id][0], []).append((job, started))
         for cluster in self._pool.eligible(head):
-            trial = self._pool.copy()
+            candidates = sorted(
+                by_cluster.get(cluster, []), key=lambda js: (js[0].priority, -js[1], js[0].job_id)
+            )
+            if not candidates:
+                continue
+            trial = self._pool.copy([cluster])
             chosen: list[TraceJob] = []
             gone: dict[str, dict[str, int]] = {}
             for job, _ in candidates:
-                if self._where[job.job_id][0] != cluster or not self._borrowing(job, gone):
+                if not self._borrowing(job, gone):
                     continue
                 trial.give(*self._where[job.job_id], job)
                 chosen.append(job)
@@ -111,6 +119,7 @@ class KueueLike:
     def schedule(self, now: float) -> Decision:
         decision = Decision()
         decision_victims: list[TraceJob] = []
+        no_reclaim: set[tuple[object, ...]] = set()
         # Per department, how far down its queue this decision has looked.
         cursor = dict.fromkeys(self._queues, 0)
         admitted: dict[str, list[int]] = {d: [] for d in self._queues}
@@ -122,9 +131,19 @@ class KueueLike:
             head = heads[0]
             dept = head.department
             found = self._pool.place(head)
-            if found is None and self._reclaim and self._within_nominal(head):
+            shape = (dept, head.resources, head.replicas, head.min_security_level,
+                     head.xinchuang_required)  # fmt: skip
+            if (
+                found is None
+                and self._reclaim
+                and shape not in no_reclaim
+                and self._within_nominal(head)
+            ):
                 victims = self._victims(head, now)
-                if victims:
+                if not victims:  # nothing evicted since: the same shape would fail again
+                    no_reclaim.add(shape)
+                else:
+                    no_reclaim.clear()
                     for victim in victims:
                         self._release(victim)
                         self._queues[victim.department].append(victim)
