@@ -1,5 +1,7 @@
 """python -m benchmarks (or `suanchou bench`): run the synthetic track and the warm-start
-experiment and/or the published tracks (gap, vbp, roadef, openb), print a table per track,
+experiment and/or the published tracks (gap, vbp, roadef, openb) and/or the city simulator
+(`--track city`: `benchmarks.city`, written under `<out>/city/`; its own flags through
+`python -m benchmarks.city`; not part of `all`), print a table per track,
 write results.json and results.csv (all rows), per track `<track>/results.{json,csv}`, its table
 and PNG plots, and every published answer as a solution file under `solutions/<track>/`.
 With --quick, also checks the rows against benchmarks/thresholds.toml and prints a
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import published, thresholds
+from benchmarks.city.__main__ import main as city_main
 from benchmarks.measure import machine_info
 from benchmarks.plots import write_plots
 from benchmarks.progress import Progress
@@ -36,6 +39,7 @@ from benchmarks.runner import (
 from benchmarks.synthetic import SIZES
 
 TRACKS = ("synthetic", *published.PUBLISHED)
+CITY = "city"  # the simulator of issue 9: minutes, not seconds, so only when named
 DEFAULT_TRACKS = ("synthetic",)
 ENV_DATA = "SUANCHOU_BENCHDATA"
 REPO = Path(__file__).resolve().parents[1]
@@ -69,14 +73,14 @@ def parse_sizes(text: str) -> tuple[str, ...]:
 
 
 def parse_tracks(text: str) -> tuple[str, ...]:
-    """'synthetic,gap' or 'all'."""
+    """'synthetic,gap', 'city' or 'all' (every track but city)."""
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     if names == ["all"]:
         return TRACKS
-    unknown = [t for t in names if t not in TRACKS]
+    unknown = [t for t in names if t not in (*TRACKS, CITY)]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown track(s) {unknown or text!r}; known: {', '.join(TRACKS)} or all"
+            f"unknown track(s) {unknown or text!r}; known: {', '.join(TRACKS)}, {CITY} or all"
         )
     return tuple(dict.fromkeys(names))
 
@@ -101,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--track",
         type=parse_tracks,
-        help=f"comma list of {', '.join(TRACKS)}, or all (default synthetic)",
+        help=f"comma list of {', '.join(TRACKS)}, {CITY}, or all (all but {CITY}; "
+        "default synthetic)",
     )
     p.add_argument(
         "--data",
@@ -254,6 +259,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     plan = _plan(args, parser)
+    if CITY in plan.tracks:
+        city = city_main([*(["--quick"] if plan.quick else []), "--out", str(args.out / CITY)])
+        rest = tuple(t for t in plan.tracks if t != CITY)
+        if not rest:
+            return city
+        return max(city, _placement(dataclasses.replace(plan, tracks=rest), args, parser, argv))
+    return _placement(plan, args, parser, argv)
+
+
+def _placement(
+    plan: Plan,
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+) -> int:
+    """The placement tracks (synthetic, published)."""
     settings = Settings(
         deterministic=args.deterministic,
         workers=args.workers,

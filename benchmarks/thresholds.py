@@ -8,7 +8,10 @@ table with `track`, `instance`, `mode` (default "cold"), `metric`, exactly one o
 - `pct_of_bound`: the engine's objective as % of the LP bound (synthetic rows);
 - `gap_pct`: % worse than the published reference (published rows; negative = better);
 - `worse_than_reference`: how much worse than the reference in the track's own units
-  (VBP bins over the reference, OpenB GPU share below FGD's), by the row's `sense`.
+  (VBP bins over the reference, OpenB GPU share below FGD's), by the row's `sense`;
+- the city simulator's (`python -m benchmarks --track city --quick`, instance = a policy, mode
+  "quick"): `wait_p95_h`, `wait_mean_h`, `util_cpu`, `guarantee`, `finished_share`,
+  `preemptions`, and `fewer_nodes_pct` (instance "<policy>-headline": the 统筹 number).
 
 A threshold whose row is not in the run (a --filter or --track subset) is reported as not run;
 a row present without a value for the metric is a breach.
@@ -17,7 +20,7 @@ a row present without a value for the metric is a breach.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,18 @@ from typing import Any
 from benchmarks.report import Row
 
 PATH = Path(__file__).with_name("thresholds.toml")
-METRICS = ("pct_of_bound", "gap_pct", "worse_than_reference")
+ROW_METRICS = ("pct_of_bound", "gap_pct", "worse_than_reference")
+CITY_METRICS = (
+    "wait_p95_h",
+    "wait_mean_h",
+    "util_cpu",
+    "guarantee",
+    "finished_share",
+    "preemptions",
+    "fewer_nodes_pct",
+)
+METRICS = ROW_METRICS + CITY_METRICS
+Values = Mapping[tuple[str, str, str], Mapping[str, float | None]]
 _KEYS = {"track", "instance", "mode", "metric", "at_least", "at_most", "note"}
 
 
@@ -145,9 +159,15 @@ def value(row: Row, metric: str) -> float | None:
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def check(rows: Sequence[Row], thresholds: Sequence[Threshold]) -> Outcome:
-    """Every threshold against the row it names."""
-    by_key = {(r.track, r.instance, r.mode): r for r in rows}
+def check(
+    rows: Sequence[Row], thresholds: Sequence[Threshold], extra: Values | None = None
+) -> Outcome:
+    """Every threshold against the row it names; `extra` adds measured values by (track,
+    instance, mode) and metric for runs that are not rows (the city simulator)."""
+    by_key: dict[tuple[str, str, str], Mapping[str, float | None]] = {
+        (r.track, r.instance, r.mode): {m: value(r, m) for m in ROW_METRICS} for r in rows
+    }
+    by_key.update(extra or {})
     breaches: list[Breach] = []
     passed: list[Threshold] = []
     not_run: list[Threshold] = []
@@ -156,7 +176,7 @@ def check(rows: Sequence[Row], thresholds: Sequence[Threshold]) -> Outcome:
         if row is None:
             not_run.append(t)
             continue
-        got = value(row, t.metric)
+        got = row.get(t.metric)
         ok = got is not None and (got >= t.limit if t.at_least else got <= t.limit)
         if ok:
             passed.append(t)

@@ -27,5 +27,8 @@ trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 # The solver's smoke benchmark on every track (synthetic and the published ../shared/benchdata):
 # fails on any checker or track-evaluator violation, or an answer above the LP bound.
 .venv/bin/python -m benchmarks --quick --track all --out "${TMPDIR:-/tmp}/suanchou-bench-quick"
+# The city simulator's CI size (about 30 s; the timeout bounds a hung run): fails on a breached
+# `city` threshold (benchmarks/thresholds.toml) or a policy that leaves jobs unfinished.
+timeout 300 .venv/bin/python -m benchmarks --quick --track city --out "${TMPDIR:-/tmp}/suanchou-bench-quick"
 # Last, so the run ends with pytest's summary line.
 .venv/bin/python -m pytest "$@"

@@ -1,16 +1,16 @@
-"""python -m benchmarks.city: one seeded city trace replayed under the four policies.
+"""python -m benchmarks.city (or `python -m benchmarks --track city`, `suanchou bench --track
+city`): one seeded city trace replayed under the four policies, and the 统筹 headline.
 
-Prints a table per policy (utilisation, waits, jobs finished, Jain's fairness), a table of p95
-waits per department, and writes `results.json` (everything, with machine and parameters) and
-`results.csv` (one line per policy and department, `department` = `all` for the pool) under
---out. Exit code 0, or 2 for bad arguments.
+Prints the policy table, the per-department table and the headline (the fewest nodes with
+which each pooled policy gives every department its separate-clusters p95 wait), and writes
+table.txt, results.csv, results.json and two PNG plots under --out. With --quick (the CI size),
+also checks the run against the `city` thresholds of benchmarks/thresholds.toml. Exit code 0,
+1 for a breached threshold, 2 for bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -18,9 +18,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks import thresholds
+from benchmarks.city.headline import Headline, fewest_nodes
 from benchmarks.city.kueue import KueueLike
 from benchmarks.city.metrics import Metrics, measure
+from benchmarks.city.plots import write_plots
 from benchmarks.city.real import RealCycle
+from benchmarks.city.report import text, write
 from benchmarks.city.sim import Policy, run
 from benchmarks.city.slurm import SlurmLike
 from benchmarks.city.trace import Trace, TraceParams, generate
@@ -28,8 +32,14 @@ from benchmarks.measure import machine_info
 from scheduler import logs
 
 POLICIES = ("separate", "kueue", "slurm", "suanchou")
-# A week; 50 nodes so that 1,000 jobs fill them to about the target load (trace.meta["load"]).
-QUICK = {"departments": 20, "nodes": 50, "jobs": 1000, "days": 7.0}
+POOLED = ("suanchou", "kueue", "slurm")
+# CI size: 6 departments on 12 nodes, 200 jobs in a day, a cycle at most every 10 simulated
+# minutes (at most 144 ticks with arrivals), the solver 0.1 s per cycle, one bisection step
+# for the headline: 30-50 s on the loaded 2-core machine (README).
+QUICK = {"departments": 6, "nodes": 12, "jobs": 200, "days": 1.0}
+QUICK_CYCLE_S = 600.0
+QUICK_SOLVER_S = 0.1
+QUICK_HEADLINE_STEPS = 1
 # The issue's month: 50,000 jobs on 1,000 nodes.
 DEFAULT = {"departments": 20, "nodes": 1000, "jobs": 50_000, "days": 30.0}
 
@@ -49,11 +59,11 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.city", description=__doc__)
-    p.add_argument("--quick", action="store_true", help=f"CI size: {QUICK}")
+    p.add_argument("--quick", action="store_true", help=f"CI size: {QUICK}, thresholds checked")
     p.add_argument("--jobs", type=_positive(int), help=f"jobs (default {DEFAULT['jobs']})")
     p.add_argument("--nodes", type=_positive(int), help=f"nodes (default {DEFAULT['nodes']})")
     p.add_argument("--departments", type=_positive(int), help="departments (default 20)")
-    p.add_argument("--days", type=_positive(float), help="simulated period in days (default 7)")
+    p.add_argument("--days", type=_positive(float), help="simulated period in days (default 30)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default 1)")
     p.add_argument(
         "--load",
@@ -64,19 +74,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cycle",
         type=_positive(float),
-        default=60.0,
-        help="simulated seconds between scheduling cycles (default 60)",
+        help=f"simulated seconds between scheduling cycles (default 60; {QUICK_CYCLE_S:g} quick)",
     )
     p.add_argument(
         "--solver-time-limit",
         type=_positive(float),
-        default=0.2,
-        help="wall-clock seconds of the real cycle's solver (default 0.2)",
+        help="wall-clock seconds of the real cycle's solver per cycle "
+        f"(default 0.2; {QUICK_SOLVER_S:g} quick)",
     )
     p.add_argument(
         "--policies",
         default=",".join(POLICIES),
         help=f"comma list of {', '.join(POLICIES)} (default all)",
+    )
+    p.add_argument(
+        "--headline",
+        default=",".join(POOLED),
+        help="pooled policies whose fewest nodes to find, or 'none' (needs separate; "
+        "default suanchou,kueue,slurm among --policies)",
+    )
+    p.add_argument(
+        "--headline-steps",
+        type=_positive(int),
+        help=f"bisection runs per headline (default 6; {QUICK_HEADLINE_STEPS} quick)",
     )
     p.add_argument("--out", type=Path, default=Path("bench-results/city"), help="output folder")
     return p
@@ -94,118 +114,34 @@ def make_policy(name: str, trace: Trace, solver_time_limit_s: float) -> Policy:
     raise ValueError(f"unknown policy {name[:40]!r}; known: {', '.join(POLICIES)}")
 
 
-def table(metrics: Sequence[Metrics]) -> str:
-    head = (
-        "policy",
-        "finished",
-        "util cpu",
-        "util mem",
-        "util gpu",
-        "wait mean h",
-        "p95 h",
-        "p99 h",
-        "jain",
-        "decisions",
-        "wall s",
-    )
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+def _names(
+    text: str, allowed: Sequence[str], flag: str, parser: argparse.ArgumentParser
+) -> list[str]:
+    if text.strip() == "none":
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if any(n not in allowed for n in names):
+        parser.error(f"{flag}: known are {', '.join(allowed)}")
+    return names
+
+
+def quick_values(
+    metrics: Sequence[Metrics], headlines: Sequence[Headline]
+) -> dict[tuple[str, str, str], dict[str, float | None]]:
+    """The measured values the `city` thresholds name, by (track, instance, mode)."""
+    out: dict[tuple[str, str, str], dict[str, float | None]] = {}
     for m in metrics:
-        u = m.utilisation
-        cells = (
-            m.policy,
-            f"{m.finished}/{m.jobs}",
-            f"{u.get('cpu', 0):.3f}",
-            f"{u.get('memory', 0):.3f}",
-            f"{u.get('nvidia.com/gpu', 0):.3f}",
-            f"{m.wait.mean_h:.2f}",
-            f"{m.wait.p95_h:.2f}",
-            f"{m.wait.p99_h:.2f}",
-            f"{m.jain:.3f}",
-            str(m.decisions),
-            f"{m.wall_s:.1f}",
-        )
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def department_table(metrics: Sequence[Metrics]) -> str:
-    """p95 wait in hours per department (rows) and policy (columns)."""
-    lines = [
-        "| department | entitled | " + " | ".join(m.policy for m in metrics) + " |",
-        "|" + "---|" * (2 + len(metrics)),
-    ]
-    for dept, share in metrics[0].entitled_share.items():
-        cells = [f"{m.wait_by_department[dept].p95_h:.2f}" for m in metrics]
-        lines.append(f"| {dept} | {share:.3f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def write(out: Path, metrics: Sequence[Metrics], header: dict[str, object]) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for m in metrics:
-        plain = asdict(m)
-        plain.pop("job_ids")
-        rows.append(plain)
-    json_path, csv_path = out / "results.json", out / "results.csv"
-    json_path.write_text(json.dumps({**header, "policies": rows}, ensure_ascii=False, indent=1))
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(
-            [
-                "policy",
-                "department",
-                "jobs",
-                "wait_mean_h",
-                "wait_p95_h",
-                "wait_p99_h",
-                "finished",
-                "util_cpu",
-                "util_memory",
-                "util_gpu",
-                "jain",
-                "entitled",
-                "delivered",
-            ]
-        )
-        for m in metrics:
-            u = m.utilisation
-            w.writerow(
-                [
-                    m.policy,
-                    "all",
-                    m.jobs,
-                    m.wait.mean_h,
-                    m.wait.p95_h,
-                    m.wait.p99_h,
-                    m.finished,
-                    u.get("cpu"),
-                    u.get("memory"),
-                    u.get("nvidia.com/gpu"),
-                    m.jain,
-                    1.0,
-                    1.0,
-                ]
-            )
-            for d, wd in m.wait_by_department.items():
-                w.writerow(
-                    [
-                        m.policy,
-                        d,
-                        wd.jobs,
-                        wd.mean_h,
-                        wd.p95_h,
-                        wd.p99_h,
-                        "",
-                        "",
-                        "",
-                        "",
-                        "",
-                        m.entitled_share[d],
-                        m.delivered_share[d],
-                    ]
-                )
-    return json_path, csv_path
+        out[("city", m.policy, "quick")] = {
+            "wait_p95_h": m.wait.p95_h,
+            "wait_mean_h": m.wait.mean_h,
+            "util_cpu": m.utilisation.get("cpu"),
+            "guarantee": m.guarantee,
+            "finished_share": m.finished / m.jobs if m.jobs else None,
+            "preemptions": float(m.preemptions),
+        }
+    for h in headlines:
+        out[("city", f"{h.policy}-headline", "quick")] = {"fewer_nodes_pct": h.fewer_pct}
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,53 +151,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("jobs", "nodes", "departments", "days"):
         if getattr(args, key) is not None:
             sizes[key] = getattr(args, key)
-    names = [n.strip() for n in args.policies.split(",") if n.strip()]
-    if not names or any(n not in POLICIES for n in names):
-        parser.error(f"--policies: known are {', '.join(POLICIES)}")
+    cycle_s = args.cycle or (QUICK_CYCLE_S if args.quick else 60.0)
+    solver_s = args.solver_time_limit or (QUICK_SOLVER_S if args.quick else 0.2)
+    steps = args.headline_steps or (QUICK_HEADLINE_STEPS if args.quick else 6)
+    names = _names(args.policies, POLICIES, "--policies", parser)
+    if not names:
+        parser.error("--policies: give at least one")
+    heads = [n for n in _names(args.headline, POOLED, "--headline", parser) if n in names]
+    if "separate" not in names:
+        heads = []
     try:
         params = TraceParams(seed=args.seed, load=args.load, **sizes)  # type: ignore[arg-type]
     except ValueError as e:
         parser.error(str(e))
     logs.configure("warning", json=False)  # the cycle logs every cycle at info
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    machine = machine_info()
+    machine = machine_info()  # before the run: its load average is the others' load
     trace = generate(params)
     print(
         f"trace: {len(trace.jobs)} jobs, {params.nodes} nodes in {len(trace.clusters)} clusters, "
         f"{params.days:g} days, load {trace.meta['load']:.3f}",
         file=sys.stderr,
     )
-    metrics = []
+    metrics: dict[str, Metrics] = {}
     for name in names:
-        result = run(make_policy(name, trace, args.solver_time_limit), trace, args.cycle)
-        metrics.append(measure(result))
+        result = run(make_policy(name, trace, solver_s), trace, cycle_s)
+        metrics[name] = measure(result)
         print(
-            f"{name}: {result.finished}/{len(trace.jobs)} finished in {result.wall_s:.1f} s",
+            f"{name}: {result.finished}/{len(trace.jobs)} finished in {result.wall_s:.1f} s "
+            f"({result.decisions} decisions)",
             file=sys.stderr,
         )
-    print(table(metrics))
-    print()
-    print(department_table(metrics))
+    headlines: list[Headline] = []
+    if heads:
+        target = {d: w.p95_h for d, w in metrics["separate"].wait_by_department.items()}
+        for name in heads:
+            h = fewest_nodes(
+                name,
+                trace,
+                lambda t, name=name: make_policy(name, t, solver_s),  # type: ignore[misc]
+                target,
+                cycle_s,
+                full=metrics[name],
+                max_steps=steps,
+            )
+            headlines.append(h)
+            print(
+                f"headline {name}: {h.fewest_nodes} of {h.nodes} nodes "
+                f"({sum(s.wall_s for s in h.steps[1:]):.1f} s)",
+                file=sys.stderr,
+            )
+    ordered = [metrics[n] for n in names]
+    print(text(ordered, headlines))
     given = sys.argv[1:] if argv is None else list(argv)
     header = {
-        "format_version": 1,
+        "format_version": 2,
         "command": shlex.join(["python", "-m", "benchmarks.city", *given]),
         "started_at": started,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "parameters": {
             **asdict(params),
-            "cycle_s": args.cycle,
-            "solver_time_limit_s": args.solver_time_limit,
+            "cycle_s": cycle_s,
+            "solver_time_limit_s": solver_s,
             "policies": names,
+            "headline_steps": steps,
             "clusters": len(trace.clusters),
             "capacity": trace.capacity(),
             "achieved_load": trace.meta["load"],
         },
     }
-    json_path, csv_path = write(args.out, metrics, header)
-    print(f"wrote {json_path} and {csv_path}", file=sys.stderr)
-    return 0
+    paths = write(args.out, ordered, headlines, header) + write_plots(ordered, args.out)
+    print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    if not args.quick:
+        return 0
+    recorded = [t for t in thresholds.load() if t.track == "city"]
+    outcome = thresholds.check([], recorded, quick_values(ordered, headlines))
+    print(thresholds.report(outcome))
+    return 1 if outcome.failed else 0
 
 
 if __name__ == "__main__":

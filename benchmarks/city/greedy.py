@@ -94,11 +94,13 @@ class Pool:
         self.take(cluster, nodes, job, sign=+1)
         self._failed.clear()
 
-    def copy(self) -> Pool:
+    def copy(self, clusters: Sequence[str] | None = None) -> Pool:
+        """A copy to try things on; only `clusters`, if given, can then be used."""
         twin = Pool.__new__(Pool)
         twin.groups = {
             n: _Group(g.cluster, g.resources, g.size, [list(row) for row in g.free])
             for n, g in self.groups.items()
+            if clusters is None or n in clusters
         }
         twin._eligible, twin._domain, twin._failed = self._eligible, self._domain, set()
         return twin

@@ -1,18 +1,25 @@
-"""Kueue-like: the pool as one cohort, one ClusterQueue per department, BestEffortFIFO.
+"""Kueue-like: the pool as one cohort, one ClusterQueue per department, BestEffortFIFO, and
+preemption to reclaim nominal quota from borrowers.
 
-Each department's nominal quota is what it contributed (per resource); it may borrow any idle
-capacity of the cohort (no borrowing or lending limit). At each decision the heads of the
-department queues compete: a head that fits within its department's nominal goes before one
-that needs to borrow, then the older head first (Kueue's ordering of ClusterQueues in a cohort
-with borrowing). BestEffortFIFO (Kueue's default queueing strategy): a workload that does not
-fit is set aside and the ones behind it are tried; `strict=True` gives StrictFIFO, where a
-department whose head does not fit admits nothing behind it.
-Admission places the gang greedily (best fit, `benchmarks.city.greedy`).
+Each department's nominal quota is what it contributed (`benchmarks.city.quotas`, the groups
+summed per resource: one flavour); it may borrow any idle capacity of the cohort (no borrowing
+or lending limit). At each decision the heads of the department queues compete: a head that
+fits within its department's nominal goes before one that needs to borrow, then the older head
+first (Kueue's ordering of ClusterQueues in a cohort with borrowing). BestEffortFIFO (Kueue's
+default queueing strategy): a workload that does not fit is set aside and the ones behind it
+are tried; `strict=True` gives StrictFIFO, where a department whose head does not fit admits
+nothing behind it. Admission places the gang greedily (best fit, `benchmarks.city.greedy`).
 
-Simplified against the real Kueue: no preemption to reclaim borrowed capacity (a department
-below its nominal waits for borrowers to finish), no flavours or fungibility beyond "any
-cluster the job's constraints allow", admission and placement in one step (Kueue admits on
-quota and leaves placement to kube-scheduler, which may then fail to place a gang).
+Reclaim (Kueue's `reclaimWithinCohort: Any`): a head that fits within its department's nominal
+but not in the free capacity may evict workloads of departments that use more than their
+nominal, lowest priority and most recently started first, on one cluster its constraints
+allow, as many as it takes to fit, and never more than bring such a department down to its
+nominal. An evicted workload goes back to its queue in arrival order and its run so far is lost.
+
+Simplified against the real Kueue: no flavours or fungibility beyond "any cluster the job's
+constraints allow", no preemption within a ClusterQueue by priority, admission and placement in
+one step (Kueue admits on quota and leaves placement to kube-scheduler, which may then fail to
+place a gang).
 """
 
 from __future__ import annotations
@@ -21,20 +28,23 @@ from collections import deque
 from collections.abc import Sequence
 
 from benchmarks.city.greedy import Pool
-from benchmarks.city.sim import Start
+from benchmarks.city.quotas import pooled_nominal
+from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import Trace, TraceJob
 
 
 class KueueLike:
     name = "kueue"
 
-    def __init__(self, trace: Trace, *, strict: bool = False) -> None:
+    def __init__(self, trace: Trace, *, strict: bool = False, reclaim: bool = True) -> None:
         self._strict = strict
+        self._reclaim = reclaim
         self._pool = Pool(trace)
         self._queues: dict[str, deque[TraceJob]] = {d: deque() for d in trace.departments}
-        self._nominal = {d: trace.capacity(d) for d in trace.departments}
+        self._nominal = pooled_nominal(trace)
         self._used: dict[str, dict[str, int]] = {d: {} for d in trace.departments}
         self._where: dict[str, tuple[str, list[int]]] = {}
+        self._running: dict[str, tuple[TraceJob, float]] = {}  # job id -> (job, started)
 
     def submit(self, jobs: Sequence[TraceJob], now: float) -> None:
         for job in jobs:
@@ -42,9 +52,13 @@ class KueueLike:
 
     def finish(self, jobs: Sequence[TraceJob], now: float) -> None:
         for job in jobs:
-            cluster, nodes = self._where.pop(job.job_id)
-            self._pool.give(cluster, nodes, job)
-            self._book(job, -1)
+            self._release(job)
+
+    def _release(self, job: TraceJob) -> None:
+        cluster, nodes = self._where.pop(job.job_id)
+        self._pool.give(cluster, nodes, job)
+        self._book(job, -1)
+        del self._running[job.job_id]
 
     def _book(self, job: TraceJob, sign: int) -> None:
         used = self._used[job.department]
@@ -55,8 +69,57 @@ class KueueLike:
         used, nominal = self._used[job.department], self._nominal[job.department]
         return all(used.get(r, 0) + q * job.replicas <= nominal.get(r, 0) for r, q in job.resources)
 
-    def schedule(self, now: float) -> list[Start]:
-        starts: list[Start] = []
+    def _borrowing(self, job: TraceJob, minus: dict[str, dict[str, int]]) -> bool:
+        """Whether `job`'s department still uses more than its nominal on a resource `job`
+        holds once `minus` (victims chosen so far) is taken away, and would not drop below
+        its nominal by losing `job` too."""
+        dept = job.department
+        used, nominal, gone = self._used[dept], self._nominal[dept], minus.get(dept, {})
+        return any(
+            used.get(r, 0) - gone.get(r, 0) - q * job.replicas >= nominal.get(r, 0)
+            for r, q in job.resources
+            if q
+        )
+
+    def _victims(self, head: TraceJob, now: float) -> list[TraceJob] | None:
+        """The borrowers' workloads to evict so that `head` fits, or None if none will do."""
+        borrowers = {
+            d
+            for d, used in self._used.items()
+            if d != head.department and any(q > self._nominal[d].get(r, 0) for r, q in used.items())
+        }
+        if not borrowers:
+            return None
+        by_cluster: dict[str, list[tuple[TraceJob, float]]] = {}
+        for job, started in self._running.values():
+            # Not one admitted by this very decision: it would never have started.
+            if job.department in borrowers and started < now:
+                by_cluster.setdefault(self._where[job.job_id][0], []).append((job, started))
+        for cluster in self._pool.eligible(head):
+            candidates = sorted(
+                by_cluster.get(cluster, []), key=lambda js: (js[0].priority, -js[1], js[0].job_id)
+            )
+            if not candidates:
+                continue
+            trial = self._pool.copy([cluster])
+            chosen: list[TraceJob] = []
+            gone: dict[str, dict[str, int]] = {}
+            for job, _ in candidates:
+                if not self._borrowing(job, gone):
+                    continue
+                trial.give(*self._where[job.job_id], job)
+                chosen.append(job)
+                row = gone.setdefault(job.department, {})
+                for r, q in job.resources:
+                    row[r] = row.get(r, 0) + q * job.replicas
+                if trial.place(head, [cluster]) is not None:
+                    return chosen
+        return None
+
+    def schedule(self, now: float) -> Decision:
+        decision = Decision()
+        decision_victims: list[TraceJob] = []
+        no_reclaim: set[tuple[object, ...]] = set()
         # Per department, how far down its queue this decision has looked.
         cursor = dict.fromkeys(self._queues, 0)
         admitted: dict[str, list[int]] = {d: [] for d in self._queues}
@@ -68,6 +131,25 @@ class KueueLike:
             head = heads[0]
             dept = head.department
             found = self._pool.place(head)
+            shape = (dept, head.resources, head.replicas, head.min_security_level,
+                     head.xinchuang_required)  # fmt: skip
+            if (
+                found is None
+                and self._reclaim
+                and shape not in no_reclaim
+                and self._within_nominal(head)
+            ):
+                victims = self._victims(head, now)
+                if not victims:  # nothing evicted since: the same shape would fail again
+                    no_reclaim.add(shape)
+                else:
+                    no_reclaim.clear()
+                    for victim in victims:
+                        self._release(victim)
+                        self._queues[victim.department].append(victim)
+                        decision.preempted.append(victim.job_id)
+                    decision_victims += victims
+                    found = self._pool.place(head)
             if found is None:
                 # StrictFIFO: nothing behind it either; BestEffortFIFO: try the next one.
                 cursor[dept] = len(self._queues[dept]) if self._strict else cursor[dept] + 1
@@ -76,14 +158,18 @@ class KueueLike:
             cursor[dept] += 1
             self._pool.take(*found, head)
             self._where[head.job_id] = found
+            self._running[head.job_id] = (head, now)
             self._book(head, +1)
-            starts.append(Start(head.job_id, found[0]))
+            decision.starts.append(Start(head.job_id, found[0]))
+        requeued = {victim.department for victim in decision_victims}
         for dept, taken in admitted.items():
-            if taken:
+            if taken or dept in requeued:
                 gone = set(taken)
-                queue = self._queues[dept]
-                self._queues[dept] = deque(j for i, j in enumerate(queue) if i not in gone)
-        return starts
+                kept = [j for i, j in enumerate(self._queues[dept]) if i not in gone]
+                # Evicted workloads were appended: back to arrival (creation) order.
+                kept.sort(key=lambda j: (j.arrival_s, j.job_id))
+                self._queues[dept] = deque(kept)
+        return decision
 
     def close(self) -> None:
         pass

@@ -12,6 +12,13 @@ Two policies use it: `suanchou` (the pooled cycle) and `separate` (the same cycl
 node carries `owner=<department>` and every job a node_selector on it, so each department runs
 only on the clusters it contributed: today's city). Agents are never silent (heartbeats are not
 simulated), so the lease timeout is set beyond any simulated period.
+
+Governance goes through the governance service as an admin would set it: the priority classes
+of `benchmarks.city.quotas` (jobs name their class, not a number) for both policies, and for
+`suanchou` each department's nominal quota per cluster group (clusters labelled `kind=cpu` or
+`kind=gpu`). Whatever the cycle does with them (quotas, fair share, preemption), the simulator
+measures; a run the scheduler no longer wants (the sync's `cancel`, e.g. preempted) is stopped
+by the simulated agent and reported to the loop as preempted.
 """
 
 from __future__ import annotations
@@ -21,15 +28,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.city.sim import Start
+from benchmarks.city.quotas import CLASS_OF_KIND, CLASSES, GROUPS, KIND, group_of, nominal
+from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec, Node
+from scheduler.domain.quotas import ResourceQuota
 from scheduler.domain.states import RunState
 from scheduler.domain.validation import MAX_BATCH
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService, RunReport
 from scheduler.service.clock import ManualClock
 from scheduler.service.cycle import SchedulingCycle
+from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
 from scheduler.service.liveness import Liveness
 from scheduler.service.settings import SchedulerSettings
@@ -54,7 +64,7 @@ def job_spec(job: TraceJob, own_only: bool) -> JobSpec:
         command=("simulated",),
         resources=job.demand(),
         name=job.kind,
-        priority=job.priority,
+        priority_class=CLASS_OF_KIND[job.kind],
         replicas=job.replicas,
         max_runtime_seconds=max(1, int(job.duration_s) + 1),
         constraints=Constraints(
@@ -93,10 +103,26 @@ class RealCycle:
         # Per cluster, what its simulated agent holds: run_id -> trace job id.
         self._held: dict[str, dict[str, str]] = {}
         self._done: set[str] = set()  # trace job ids whose runs have ended
+        self._stopped: set[str] = set()  # trace job ids the scheduler had stopped
+        self._client: dict[str, str] = {}  # scheduler job id -> trace job id
+        self._dirty: set[str] = set()  # clusters with ended runs not yet reported
         self.cycles = 0
+        self.preempted = 0  # jobs the scheduler stopped before their end
         self.final_states: dict[str, int] = {}  # job state -> count, read at close
+        self.governance = GovernanceService(self.store, self.clock)
+        for pc in CLASSES:
+            self.governance.create_priority_class(pc)
+        quotas = nominal(trace)
         for dept in trace.departments:
             self.admin.create_department(dept, dept)
+            self.governance.set_priority_classes(dept, [pc.name for pc in CLASSES])
+            if not own_only:  # separate clusters: its own nodes are its only quota
+                for group in GROUPS:
+                    self.governance.set_quota(
+                        dept,
+                        {KIND: group},
+                        [ResourceQuota(r, q) for r, q in quotas[dept][group].items()],
+                    )
         for c in trace.clusters:
             self.admin.register_cluster(
                 ClusterSpec(
@@ -104,7 +130,7 @@ class RealCycle:
                     region="city",
                     security_level=c.security_level,
                     xinchuang=c.xinchuang,
-                    labels={OWNER: c.department},
+                    labels={OWNER: c.department, KIND: group_of(c)},
                 )
             )
             self._nodes[c.name] = nodes_of(c, own_only)
@@ -130,6 +156,10 @@ class RealCycle:
         reply = self.agents.sync(cluster, f"sim-{cluster}", self._nodes[cluster], reports)
         for run_id in reply.acknowledged:
             held.pop(run_id, None)
+        for run_id in reply.cancel:
+            job = held.pop(run_id, None)
+            if job is not None and job not in self._done:
+                self._stopped.add(job)
         for lease in reply.start:
             held[lease.run.run_id] = lease.job.spec.client_id
 
@@ -143,32 +173,50 @@ class RealCycle:
                 for out in self.jobs.submit(dept, specs[i : i + MAX_BATCH]):
                     if out.error is not None or out.state is None or out.state.terminal:
                         raise RuntimeError(f"{self.name}: {out.client_id} not queued: {out}")
+                    self._client[out.job_id] = out.client_id
 
     def finish(self, jobs: Sequence[TraceJob], now: float) -> None:
-        self._at(now)
+        # Reported with the cluster's next sync, which the next cycle waits for: while no job
+        # waits there is no cycle, and several ends on one cluster make one sync.
         ended = {j.job_id for j in jobs}
         self._done |= ended
         for cluster, held in self._held.items():
             if any(job in ended for job in held.values()):
-                self._sync(cluster)
+                self._dirty.add(cluster)
 
-    def schedule(self, now: float) -> list[Start]:
+    def schedule(self, now: float) -> Decision:
         self._at(now)
-        report = self.cycle.run_once()
-        self.cycles += 1
-        if not report.placed:
-            return []
-        with self.store.unit(write=False) as tx:
-            leased = {r.cluster for r in tx.runs.active() if r.state is RunState.LEASED}
-        starts: dict[str, str] = {}
-        for cluster in sorted(leased):
-            before = set(self._held[cluster])
+        for cluster in sorted(self._dirty):
             self._sync(cluster)
-            for run_id in set(self._held[cluster]) - before:
-                starts[self._held[cluster][run_id]] = cluster
-        return [Start(job_id, cluster) for job_id, cluster in starts.items()]
+        self._dirty.clear()
+        self.cycle.run_once()
+        self.cycles += 1
+        with self.store.unit(write=False) as tx:
+            active = tx.runs.active()
+        # The agents start their new leases at once and report them RUNNING with their next
+        # sync (a run's end on the cluster): one sync fewer per cluster and cycle, as a real
+        # agent reports on its interval rather than per lease.
+        starts: dict[str, str] = {}
+        for r in active:
+            held = self._held[r.cluster]
+            if r.state is RunState.LEASED and r.run_id not in held:
+                held[r.run_id] = self._client[r.job_id]
+                starts[self._client[r.job_id]] = r.cluster
+        # A cluster holding a run the scheduler no longer counts as active (preempted or
+        # otherwise stopped) syncs now: the reply's `cancel` says which.
+        alive = {r.run_id for r in active}
+        for cluster, held in sorted(self._held.items()):
+            if any(run_id not in alive for run_id in held):
+                self._sync(cluster)
+        # Stopped before it started again, if it did: the loop applies stops first.
+        stopped = sorted(self._stopped)
+        self._stopped.clear()
+        self.preempted += len(stopped)
+        return Decision([Start(job_id, cluster) for job_id, cluster in starts.items()], stopped)
 
     def close(self) -> None:
+        for cluster in sorted(self._dirty):  # the last ends, which no cycle waited for
+            self._sync(cluster)
         # Read before the store goes: how the scheduler itself saw the jobs end.
         with self.store.unit(write=False) as tx:
             self.final_states = {state.value: n for state, n in tx.jobs.count_by_state().items()}

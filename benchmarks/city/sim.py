@@ -3,10 +3,13 @@
 Time moves in cycle ticks (every `cycle_s` simulated seconds), but only to ticks at which
 something happens: a job arrives or a run's duration has elapsed. At such a tick the simulated
 agents report the runs that ended (their capacity is free from this tick on), the arrivals are
-submitted, and the policy decides once. A tick with no event is skipped: nothing changed, so a
-real scheduler would decide the same (the real cycle's solver, bounded by time, may place a
-little more when given another try; the loop allows it a few idle retries before it declares
-the remaining jobs unplaceable). A started replica runs for exactly its job's duration.
+submitted, and the policy decides once, if any job waits: a real scheduler runs its cycle on
+such events and at most once per interval, and a cycle with an empty queue places nothing. A
+tick with no event is skipped: nothing changed, so a real scheduler would decide the same (the
+real cycle's solver, bounded by time, may place a little more when given another try; the loop
+allows it a few idle retries before it declares the remaining jobs unplaceable). A started
+replica runs for exactly its job's duration unless the policy preempts it; a preempted job
+waits again (its first start still counts for its wait) and its run so far is work lost.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ class Start:
     cluster: str
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What one decision did: the jobs that start, each in one cluster, and the running jobs
+    it preempted (they go back to their queue)."""
+
+    starts: list[Start] = field(default_factory=list)
+    preempted: list[str] = field(default_factory=list)
+
+
 class Policy(Protocol):
     name: str
 
@@ -40,8 +52,8 @@ class Policy(Protocol):
         """Jobs whose every replica ended by `now` (their agents report them succeeded)."""
         ...
 
-    def schedule(self, now: float) -> list[Start]:
-        """One decision at `now`: the jobs that start, each in one cluster."""
+    def schedule(self, now: float) -> Decision:
+        """One decision at `now`."""
         ...
 
     def close(self) -> None: ...
@@ -50,15 +62,28 @@ class Policy(Protocol):
 @dataclass
 class JobRecord:
     job: TraceJob
-    start_s: float | None = None
-    end_s: float | None = None  # start + duration
+    start_s: float | None = None  # the first start
+    end_s: float | None = None  # last start + duration, once it ran to the end
     freed_s: float | None = None  # the tick at which its capacity was released
     cluster: str = ""
+    running_since: float | None = None
+    preemptions: int = 0
+    lost_s: float = 0.0  # run time thrown away by preemptions (per replica)
+    held: list[tuple[float, float]] = field(default_factory=list)  # preempted runs' spans
 
     def wait_s(self, cutoff: float) -> float:
-        """Arrival to start; a job that never started has waited until `cutoff`."""
+        """Arrival to first start; a job that never started has waited until `cutoff`."""
         start = self.start_s if self.start_s is not None else cutoff
         return max(0.0, start - self.job.arrival_s)
+
+    def spans(self, cutoff: float) -> list[tuple[float, float]]:
+        """The periods in which its replicas held capacity (the last one open until cutoff)."""
+        out = list(self.held)
+        if self.running_since is not None:
+            out.append((self.running_since, cutoff))
+        elif self.freed_s is not None and self.end_s is not None:
+            out.append((self.end_s - self.job.duration_s, self.freed_s))
+        return out
 
 
 @dataclass
@@ -70,10 +95,11 @@ class Result:
     wall_s: float
     decisions: int
     decision_wall_s: list[float] = field(default_factory=list)
+    cycle_s: float = 60.0
 
     @property
     def finished(self) -> int:
-        return sum(1 for r in self.records.values() if r.end_s is not None)
+        return sum(1 for r in self.records.values() if r.freed_s is not None)
 
 
 def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float = 4.0) -> Result:
@@ -83,14 +109,17 @@ def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float =
     records = {j.job_id: JobRecord(j) for j in trace.jobs}
     arrivals = list(trace.jobs)  # sorted by arrival
     nxt = 0
-    ends: list[tuple[float, str]] = []  # (tick at which its capacity is free, job_id)
+    # (tick at which its capacity is free, job_id, the job's start): a preempted job's entry
+    # stays in the heap and is recognised as stale by its start.
+    ends: list[tuple[float, str, float]] = []
+    running = 0
     queued = 0
     idle = 0
     decisions = 0
     walls: list[float] = []
     now = 0.0
     limit = trace.horizon_s * max_factor
-    while nxt < len(arrivals) or ends or queued:
+    while nxt < len(arrivals) or running or queued:
         candidates = []
         if nxt < len(arrivals):
             candidates.append(arrivals[nxt].arrival_s)
@@ -108,9 +137,13 @@ def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float =
             break
         done = []
         while ends and ends[0][0] <= now:
-            _, job_id = heapq.heappop(ends)
-            records[job_id].freed_s = now
-            done.append(records[job_id].job)
+            _, job_id, started = heapq.heappop(ends)
+            rec = records[job_id]
+            if rec.running_since != started:
+                continue  # preempted since
+            rec.freed_s, rec.running_since = now, None
+            running -= 1
+            done.append(rec.job)
         if done:
             policy.finish(done, now)
         new = []
@@ -120,19 +153,36 @@ def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float =
         if new:
             policy.submit(new, now)
             queued += len(new)
+        if not queued:
+            continue  # nothing waits: a cycle would place nothing
         d0 = time.perf_counter()
-        starts = policy.schedule(now)
+        decision = policy.schedule(now)
         walls.append(time.perf_counter() - d0)
         decisions += 1
-        for s in starts:
+        for job_id in decision.preempted:
+            rec = records[job_id]
+            if rec.running_since is None:
+                raise RuntimeError(f"{policy.name} preempted {job_id}, which does not run")
+            rec.held.append((rec.running_since, now))
+            rec.lost_s += now - rec.running_since
+            rec.preemptions += 1
+            rec.running_since, rec.end_s, rec.cluster = None, None, ""
+            running -= 1
+            queued += 1
+        for s in decision.starts:
             rec = records[s.job_id]
-            if rec.start_s is not None:
+            if rec.running_since is not None or rec.freed_s is not None:
                 raise RuntimeError(f"{policy.name} started {s.job_id} twice")
-            rec.start_s, rec.cluster = now, s.cluster
+            if rec.start_s is None:
+                rec.start_s = now
+            rec.running_since, rec.cluster = now, s.cluster
             rec.end_s = now + rec.job.duration_s
-            heapq.heappush(ends, (math.ceil(rec.end_s / cycle_s) * cycle_s, s.job_id))
-        queued -= len(starts)
-        if starts:
+            heapq.heappush(ends, (math.ceil(rec.end_s / cycle_s) * cycle_s, s.job_id, now))
+            running += 1
+        queued -= len(decision.starts)
+        if decision.starts:
             idle = 0
     policy.close()
-    return Result(policy.name, trace, records, now, time.perf_counter() - t0, decisions, walls)
+    return Result(
+        policy.name, trace, records, now, time.perf_counter() - t0, decisions, walls, cycle_s
+    )

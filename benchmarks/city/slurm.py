@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from benchmarks.city.greedy import Pool
-from benchmarks.city.sim import Start
+from benchmarks.city.quotas import pooled_nominal
+from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import Trace, TraceJob
 
 
@@ -41,7 +42,9 @@ class SlurmLike:
     ) -> None:
         self._pool = Pool(trace)
         self._total = trace.capacity()
-        total_share = {d: self._share(trace.capacity(d)) for d in trace.departments}
+        # The fair-share entitlement is the departments' nominal quota (what they contributed).
+        nominal = pooled_nominal(trace)
+        total_share = {d: self._share(nominal[d]) for d in trace.departments}
         whole = sum(total_share.values()) or 1.0
         self._entitled = {d: s / whole for d, s in total_share.items()}
         self._usage = {d: 0.0 for d in trace.departments}
@@ -89,7 +92,7 @@ class SlurmLike:
         age = min(1.0, (now - job.arrival_s) / self._max_age)
         return self._w_age * age + self._w_fs * 2 ** (-used / entitled)
 
-    def schedule(self, now: float) -> list[Start]:
+    def schedule(self, now: float) -> Decision:
         self._account(now)
         self._pending.sort(key=lambda j: (-self._priority(j, now), j.arrival_s, j.job_id))
         starts: list[Start] = []
@@ -114,7 +117,7 @@ class SlurmLike:
                 if shadow is not None:
                     reserved.append(shadow)
         self._pending = kept
-        return starts
+        return Decision(starts)
 
     def _shadow(self, job: TraceJob) -> tuple[float, str, set[int]] | None:
         """When and where `job` could start if running work ends as expected."""
