@@ -104,6 +104,7 @@ class RealCycle:
         self._held: dict[str, dict[str, str]] = {}
         self._done: set[str] = set()  # trace job ids whose runs have ended
         self._stopped: set[str] = set()  # trace job ids the scheduler had stopped
+        self._stopping: dict[str, set[str]] = {}  # per cluster: run ids stopped, to report
         self._client: dict[str, str] = {}  # scheduler job id -> trace job id
         self._dirty: set[str] = set()  # clusters with ended runs not yet reported
         self.cycles = 0
@@ -145,6 +146,7 @@ class RealCycle:
     def _sync(self, cluster: str) -> None:
         """One full-state sync: held runs RUNNING, ended ones SUCCEEDED; starts new leases."""
         held = self._held[cluster]
+        stopping = self._stopping.setdefault(cluster, set())
         reports = [
             RunReport(
                 run_id,
@@ -153,13 +155,17 @@ class RealCycle:
             )
             for run_id, job in held.items()
         ]
+        # Runs it was told to stop: SIGTERM ended them, reported as a real agent does.
+        reports += [RunReport(r, RunState.CANCELLED, exit_code=-15) for r in sorted(stopping)]
         reply = self.agents.sync(cluster, f"sim-{cluster}", self._nodes[cluster], reports)
         for run_id in reply.acknowledged:
             held.pop(run_id, None)
+            stopping.discard(run_id)
         for run_id in reply.cancel:
             job = held.pop(run_id, None)
             if job is not None and job not in self._done:
                 self._stopped.add(job)
+                stopping.add(run_id)
         for lease in reply.start:
             held[lease.run.run_id] = lease.job.spec.client_id
 
@@ -204,9 +210,9 @@ class RealCycle:
                 starts[self._client[r.job_id]] = r.cluster
         # A cluster holding a run the scheduler no longer counts as active (preempted or
         # otherwise stopped) syncs now: the reply's `cancel` says which.
-        alive = {r.run_id for r in active}
+        alive = {r.run_id for r in active if r.state is not RunState.STOPPING}
         for cluster, held in sorted(self._held.items()):
-            if any(run_id not in alive for run_id in held):
+            if any(run_id not in alive for run_id in held) or self._stopping.get(cluster):
                 self._sync(cluster)
         # Stopped before it started again, if it did: the loop applies stops first.
         stopped = sorted(self._stopped)

@@ -136,9 +136,9 @@ def test_every_quick_instance_has_a_noted_threshold() -> None:
     expected |= {
         (track, name, "cold") for track, (names, _) in published.QUICK.items() for name in names
     }
-    # The city simulator's quick run: a few measures of its policies and headline.
+    # The city simulator's quick run: a few measures of its policies (the suanchou headline is
+    # not gated while it is "not reached": thresholds.toml says why).
     expected |= {("city", name, "quick") for name in ("separate", "suanchou", "kueue", "slurm")}
-    expected |= {("city", "suanchou-headline", "quick")}
     assert expected <= keys
     assert keys <= expected  # no stale thresholds for instances the quick run no longer has
     assert all(t.note.strip() for t in recorded)
