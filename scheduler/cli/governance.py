@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
+from google.protobuf.message import Message
+
 from agents.quantities import format_quantity, format_resources, parse_quantity
 from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, governance_pb2, governance_pb2_grpc
 from scheduler.cli import render
@@ -85,40 +87,38 @@ def set_quota(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def allow_classes(args: argparse.Namespace, settings: Settings) -> int:
-    token = settings.admin()
-    with open_channel(settings) as channel:
-        department: admin_pb2.Department = admin_pb2_grpc.DepartmentServiceStub(
-            channel
-        ).SetDepartmentPriorityClasses(
-            admin_pb2.SetDepartmentPriorityClassesRequest(
-                department=args.department, priority_classes=args.classes
-            ),
-            metadata=bearer(token),
-            timeout=CALL_TIMEOUT_SECONDS,
-        )
-    if args.json:
-        print(render.dumps(render.message_dict(department)))
-    else:
-        print(f"{department.name} may use: {', '.join(department.priority_classes) or '-'}")
-    return EXIT_OK
+    request = admin_pb2.SetDepartmentPriorityClassesRequest(
+        department=args.department, priority_classes=args.classes
+    )
+    department = _change_department(settings, "SetDepartmentPriorityClasses", request)
+    summary = f"{department.name} may use: {', '.join(department.priority_classes) or '-'}"
+    return _print_department(args, department, summary)
 
 
 def set_weight(args: argparse.Namespace, settings: Settings) -> int:
+    request = admin_pb2.SetDepartmentFairShareWeightRequest(
+        department=args.department, weight=args.weight
+    )
+    department = _change_department(settings, "SetDepartmentFairShareWeight", request)
+    summary = f"{department.name} fair-share weight: {department.fair_share_weight}"
+    return _print_department(args, department, summary)
+
+
+def _change_department(settings: Settings, rpc: str, request: Message) -> admin_pb2.Department:
+    """One admin call of DepartmentService that answers with the changed department."""
     token = settings.admin()
     with open_channel(settings) as channel:
-        department: admin_pb2.Department = admin_pb2_grpc.DepartmentServiceStub(
-            channel
-        ).SetDepartmentFairShareWeight(
-            admin_pb2.SetDepartmentFairShareWeightRequest(
-                department=args.department, weight=args.weight
-            ),
-            metadata=bearer(token),
-            timeout=CALL_TIMEOUT_SECONDS,
+        call = getattr(admin_pb2_grpc.DepartmentServiceStub(channel), rpc)
+        department: admin_pb2.Department = call(
+            request, metadata=bearer(token), timeout=CALL_TIMEOUT_SECONDS
         )
-    if args.json:
-        print(render.dumps(render.message_dict(department)))
-    else:
-        print(f"{department.name} fair-share weight: {department.fair_share_weight}")
+    return department
+
+
+def _print_department(
+    args: argparse.Namespace, department: admin_pb2.Department, summary: str
+) -> int:
+    print(render.dumps(render.message_dict(department)) if args.json else summary)
     return EXIT_OK
 
 
