@@ -132,6 +132,8 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
         elif key in _SEC:
             kind = type(getattr(security, key))
             security = replace(security, **{key: _coerce(key, value, kind)})
+        elif isinstance(getattr(sched, key), bool):
+            sched = replace(sched, **{key: _flag(key, value)})
         else:
             sched = replace(sched, **{key: _coerce(key, value, type(getattr(sched, key)))})
     if sched.quota_reclaim_delay_s > MAX_QUOTA_RECLAIM_DELAY_S:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from benchmarks.city.quotas import KIND, group_of, node_selector
 from benchmarks.city.real import EPOCH, job_spec
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
 from scheduler.domain.eligibility import cluster_constraint_verdict
@@ -39,6 +40,7 @@ class Pool:
             self.groups[c.name] = _Group(c, names, size, [list(size) for _ in range(c.nodes)])
         self._eligible: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._failed: set[tuple[object, ...]] = set()  # shapes that fit nowhere now
+        self._kind = {c.name: group_of(c) for c in trace.clusters}  # the `kind` label
         self._domain = {
             c.name: Cluster(
                 ClusterSpec(c.name, "city", security_level=c.security_level, xinchuang=c.xinchuang),
@@ -49,13 +51,18 @@ class Pool:
         }
 
     def eligible(self, job: TraceJob) -> tuple[str, ...]:
-        key = (job.min_security_level, job.xinchuang_required)
+        selector = node_selector(job)
+        key = (job.min_security_level, job.xinchuang_required, tuple(sorted(selector.items())))
         if key not in self._eligible:
             spec = job_spec(job, own_only=False)
             self._eligible[key] = tuple(
                 name
                 for name, c in self._domain.items()
                 if cluster_constraint_verdict(spec, c) is None
+                and all(
+                    {KIND: group_of(self.groups[name].cluster)}.get(k) == v
+                    for k, v in selector.items()
+                )
             )
         return self._eligible[key]
 
@@ -103,6 +110,7 @@ class Pool:
             if clusters is None or n in clusters
         }
         twin._eligible, twin._domain, twin._failed = self._eligible, self._domain, set()
+        twin._kind = self._kind
         return twin
 
 

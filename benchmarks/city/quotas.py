@@ -1,17 +1,20 @@
 """The city's governance, one definition for every policy: quota groups, each department's
 nominal quota (what it contributed) and the priority classes of the trace's job kinds.
 
-Clusters carry `kind=gpu` or `kind=cpu`; a department's nominal in a group is the capacity of
-the clusters of that kind it contributed (0 where it contributed none), with no borrowing or
-lending limit, as a Kueue cohort with the defaults. The real cycle gets these through the
-governance service (`real.py`); Kueue-like and Slurm-like read the same numbers (Kueue-like sums
-the groups per resource: it has one flavour; Slurm-like uses their share as the fair-share
-entitlement).
+Clusters carry `kind=gpu` or `kind=cpu`. A department's nominal is what it contributed, with
+no borrowing or lending limit, as a Kueue cohort with the defaults: cores and memory over the
+whole pool (`quota_rows`: the empty selector), GPUs in the `kind=gpu` group. Cores and memory
+are pooled because a GPU node's cores serve CPU work too: counted per group, a department
+running CPU work on GPU nodes within the cores its GPU nodes brought would be "within
+nominal" there while it borrows cores elsewhere, and the gang that needs that node could not
+reclaim it. The real cycle gets the rows through the governance service (`real.py`);
+Kueue-like and Slurm-like read the same numbers summed per resource (`pooled_nominal`:
+Kueue-like has one flavour; Slurm-like uses the shares as fair-share entitlements).
 """
 
 from __future__ import annotations
 
-from benchmarks.city.trace import CityCluster, Trace
+from benchmarks.city.trace import CityCluster, Trace, TraceJob
 from scheduler.domain.quotas import PriorityClass
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
 
@@ -52,3 +55,25 @@ def pooled_nominal(trace: Trace) -> dict[str, dict[str, int]]:
                 total[r] = total.get(r, 0) + q
         out[d] = total
     return out
+
+
+def quota_rows(trace: Trace) -> dict[str, list[tuple[dict[str, str], dict[str, int]]]]:
+    """department -> (selector, resource -> nominal) rows, as an admin sets them: cores and
+    memory over the whole pool, GPUs in the GPU group (module docstring)."""
+    out: dict[str, list[tuple[dict[str, str], dict[str, int]]]] = {}
+    for d, total in pooled_nominal(trace).items():
+        out[d] = [
+            ({}, {CPU: total.get(CPU, 0), MEMORY: total.get(MEMORY, 0)}),
+            ({KIND: "gpu"}, {NVIDIA_GPU: total.get(NVIDIA_GPU, 0)}),
+        ]
+    return out
+
+
+def node_selector(job: TraceJob) -> dict[str, str]:
+    """Where the city lets a job run: work without GPUs only on CPU nodes. GPU nodes are kept
+    for GPU work, as Kubernetes cities do with a taint: CPU work that spills onto them strands
+    their GPUs (an 8-GPU gang needs 96 of the node's 128 cores), and work within its
+    department's quota there cannot be reclaimed for the gang. suanchou's API has no
+    tolerations yet (issue 10), so the CPU jobs carry a node selector; every policy applies
+    the same rule."""
+    return {} if job.demand().get(NVIDIA_GPU) else {KIND: "cpu"}

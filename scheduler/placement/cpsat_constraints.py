@@ -339,9 +339,14 @@ def add_eviction_rule(parts: Parts) -> None:
 
 def _justify(parts: Parts, j: int, placed: IntVar | int) -> None:
     facts = parts.facts
-    if facts.borrows(j):
-        return  # quota reclaim: justified whatever else is decided
-    may_evict = facts.scopes.may_evict
+    reclaim = facts.reclaims(j)
+    if reclaim and facts.forced(j):
+        return  # a lowered quota's excess: justified whatever else is decided
+    scopes = facts.scopes
+
+    def may_evict(k: int, j: int) -> bool:
+        return scopes.justifies(k, j, reclaim)
+
     current = facts.current_count[j]
     assert current is not None
     inc = parts.scope.incumbent

@@ -77,14 +77,19 @@ class Facts:
             found = self._eligible_sets[s] = frozenset(self.p.node_sets[s])
         return found
 
-    def borrows(self, j: int) -> bool:
-        """Whether a quota covering running job j on its current nodes is above nominal before
-        this decision (the reclaim rule): then evicting j is justified whatever else is
-        decided."""
+    def reclaims(self, j: int) -> tuple[int, ...]:
+        """The quotas above nominal before this decision that cover running job j on its
+        current nodes (the reclaim rule): evicting j is justified by a job placed on its
+        former nodes from outside their members, or by nothing when one of them holds more
+        than its limit (QuotaScopes.justifies, forced)."""
         current = self.current[j]
         if current is None or not self.above_nominal:
-            return False
-        return self.scopes.reclaimable(j, current, self.above_nominal, self.demand) >= 0
+            return ()
+        return self.scopes.reclaim_quotas(j, current, self.above_nominal, self.demand)
+
+    def forced(self, j: int) -> bool:
+        """Whether running job j must make room for a quota lowered below its use."""
+        return self.scopes.forced(self.running_quota_usage, self.reclaims(j))
 
     def arrived(self, j: int, nodes: tuple[int, ...] | None, n: int) -> bool:
         """Whether placement `nodes` of job j puts more replicas on n than j had there."""
@@ -220,6 +225,7 @@ def job_classes(facts: Facts, jobs: Iterable[int]) -> list[JobClass]:
             p.job_nodes[j],
             facts.department[j],
             facts.scopes.may_preempt[j],
+            facts.scopes.rank[j],
             facts.required[j],
             overrides,
         )

@@ -43,7 +43,8 @@ Running work
   matrix is given); or preemptible (job_preempt_cost[j] >= 0), then it may be left unplaced
   (evicted) at job_preempt_cost[j] -- only when one of two rules justifies it:
   * priority: some job k placed by this decision on one of j's former nodes (k has more
-    replicas there than it had before) has job_priority[k] > job_priority[j], may preempt
+    replicas there than it had before) has rank[k] > rank[j] (rank = job_preempt_rank, by
+    default job_priority), may preempt
     (job_may_preempt[k], default True) and is of j's department (job_department[k] ==
     job_department[j]); when either of the two has no department (-1) the department and
     may-preempt conditions are dropped (benchmark problems: priority alone decides);
@@ -51,7 +52,11 @@ Running work
     nodes n lies in a group of groups(q) and j demands q's resource there -- and q's running
     usage exceeds its nominal: the usage of q (Quotas, below) counted over the running jobs at
     their current nodes, before this decision (q's members borrow above their guarantee, and
-    the owners of the capacity take it back). The reclaiming job may be of any department.
+    the owners of the capacity take it back) -- and either some job k placed by this decision
+    on one of j's former nodes is of a department outside members(q) (or has none: the
+    capacity goes back to a lender, never to the borrower's own department, where only the
+    priority rule evicts), or q's running usage also exceeds nominal + borrow_limit (a quota
+    lowered below its use: the excess goes whoever takes the room).
 - At most `max_evictions` running jobs are evicted by one decision (-1, the default: no cap).
 - A replica's "move" means its node differs from job_current[j][i] (replica i; replicas of a
   job are interchangeable, so the count of moved replicas is the smallest number over
@@ -207,6 +212,9 @@ class Problem:
     job_department: tuple[int, ...] = ()  # [J], -1 = no department (default)
     # [J] whether j may justify evicting lower-priority work of its department (default True).
     job_may_preempt: tuple[bool, ...] = ()
+    # [J] what the priority rule compares (default job_priority): a scheduler whose priorities
+    # mix guarantees and fair share into job_priority ranks its own jobs by class here.
+    job_preempt_rank: tuple[int, ...] = ()
     max_evictions: int = -1  # running jobs one decision may evict; -1 = no cap
     quotas: tuple[Quota, ...] = ()
     services: tuple[Service, ...] = ()

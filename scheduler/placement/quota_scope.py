@@ -25,12 +25,14 @@ class QuotaScopes:
         self.limit = tuple(q.nominal + q.borrow_limit for q in p.quotas)
         self.department = p.job_department or (-1,) * p.num_jobs
         self.may_preempt = p.job_may_preempt or (True,) * p.num_jobs
+        self.rank = p.job_preempt_rank or p.job_priority
         self._groups = tuple(frozenset(q.groups) if q.groups else None for q in p.quotas)
         of_department: dict[int, list[int]] = {}
         for i, q in enumerate(p.quotas):
             for d in q.member_departments():
                 of_department.setdefault(d, []).append(i)
         self.of_department = {d: tuple(qs) for d, qs in of_department.items()}
+        self.members = tuple(frozenset(q.member_departments()) for q in p.quotas)
         # Departments some quota counts: the others are unbounded (job classes merge them).
         self.departments = frozenset(self.of_department)
         self._cover: dict[tuple[int, int], tuple[int, ...]] = {}
@@ -91,31 +93,54 @@ class QuotaScopes:
     def reclaimable(
         self, j: int, nodes: Sequence[int], above: frozenset[int], demand: DemandOf
     ) -> int:
-        """A quota above nominal that covers running job j on its current `nodes` (the reclaim
-        rule), or -1."""
+        """A quota above nominal that covers running job j on its current `nodes`, or -1."""
+        found = self.reclaim_quotas(j, nodes, above, demand)
+        return found[0] if found else -1
+
+    def reclaim_quotas(
+        self, j: int, nodes: Sequence[int], above: frozenset[int], demand: DemandOf
+    ) -> tuple[int, ...]:
+        """The quotas above nominal that cover running job j on its current `nodes` (the
+        reclaim rule), in index order."""
         if not above:
-            return -1
+            return ()
+        found: list[int] = []
         for n in nodes:
             for q, _ in self.charges(j, n, demand(j, n)):
-                if q in above:
-                    return q
-        return -1
+                if q in above and q not in found:
+                    found.append(q)
+        return tuple(sorted(found))
+
+    def forced(self, usage: Sequence[int], quotas: Sequence[int]) -> bool:
+        """Whether one of `quotas` holds more running work than its limit (a quota lowered
+        below its use): then the excess must go and an eviction needs no taker."""
+        return any(usage[q] > self.limit[q] for q in quotas)
+
+    def justifies(self, k: int, j: int, reclaim: Sequence[int]) -> bool:
+        """Whether job k newly placed on a former node of running job j justifies evicting
+        j: the priority rule (`may_evict`), or the reclaim rule -- k is outside the members of
+        a quota above nominal that covers j (`reclaim`), so the capacity goes back to someone
+        who lent it, never to the borrower's own department."""
+        if self.may_evict(k, j):
+            return True
+        dk = self.department[k]
+        return any(dk not in self.members[q] for q in reclaim)
 
     def may_evict(self, k: int, j: int) -> bool:
         """Whether job k newly placed on a former node of running job j justifies evicting j
-        (the priority rule): higher priority, and, when both have a department, k may preempt
-        and is of j's department."""
+        (the priority rule): a higher preemption rank, and, when both have a department, k
+        may preempt and is of j's department."""
         return self.outranks(self.preemptor(k), j)
 
     def preemptor(self, k: int) -> tuple[int, int, bool]:
-        """What the priority rule reads of a would-be preemptor: (priority, department, may
+        """What the priority rule reads of a would-be preemptor: (rank, department, may
         preempt). Jobs with equal keys may evict the same jobs."""
-        return (self.p.job_priority[k], self.department[k], self.may_preempt[k])
+        return (self.rank[k], self.department[k], self.may_preempt[k])
 
     def outranks(self, key: tuple[int, int, bool], j: int) -> bool:
         """`may_evict` for a preemptor described by its `preemptor` key."""
-        prio, dk, allowed = key
-        if prio <= self.p.job_priority[j]:
+        rank, dk, allowed = key
+        if rank <= self.rank[j]:
             return False
         dj = self.department[j]
         if dk < 0 or dj < 0:

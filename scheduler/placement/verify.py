@@ -13,13 +13,15 @@ Conventions for `Solution.devices` that model.py leaves open, fixed here:
 - a running job's device ids are not part of the problem, so they are free to choose.
 
 Preemption (model.py, "Running work"): evicting a running job j (preemptible, left unplaced)
-is justified when (a) some job k with priority above j's has a replica that this answer newly
-puts on one of j's current nodes (k has more replicas on that node than it had before), k may
-preempt and k is of j's department -- the last two only when both have a department -- or (b)
-a quota covering j (j's department a member, one of j's current nodes in its groups, its
-resource demanded by j there) is above nominal in the current state: before this decision, the
-running jobs it counts use more than its nominal. At most `max_evictions` running jobs may be
-evicted (-1: any number).
+is justified when (a) some job k with a rank above j's (job_preempt_rank, default the
+priority) has a replica that this answer newly puts on one of j's current nodes (k has more
+replicas on that node than it had before), k may preempt and k is of j's department -- the
+last two only when both have a department -- or (b) a quota covering j (j's department a
+member, one of j's current nodes in its groups, its resource demanded by j there) is above
+nominal in the current state (before this decision, the running jobs it counts use more than
+its nominal), and either such a newly arrived k is of a department outside the quota's
+members (or has none), or those running jobs use more than nominal + borrow_limit. At most
+`max_evictions` running jobs may be evicted (-1: any number).
 
 Quotas are read here from their fields directly (members empty = the owner alone, groups empty
 = every group), not through the engines' helper, so that a misreading there shows up here.
@@ -189,9 +191,13 @@ def _arrivals(p: Problem, assignment: Assignment) -> dict[int, list[int]]:
     return out
 
 
+def _rank(p: Problem, j: int) -> int:
+    return p.job_preempt_rank[j] if p.job_preempt_rank else p.job_priority[j]
+
+
 def _may_preempt(p: Problem, k: int, j: int) -> bool:
     """Whether job k arriving on a node of running job j justifies evicting j (rule a)."""
-    if p.job_priority[k] <= p.job_priority[j]:
+    if _rank(p, k) <= _rank(p, j):
         return False
     dk = p.job_department[k] if p.job_department else -1
     dj = p.job_department[j] if p.job_department else -1
@@ -229,12 +235,17 @@ def _quota_usage(p: Problem, placement: Assignment, demands: Demands) -> list[in
     return usage
 
 
-def _above_nominal_now(p: Problem, demands: Demands) -> set[int]:
-    """Quotas whose running jobs, where they run now, use more than the nominal."""
+def _above_nominal_now(p: Problem, demands: Demands) -> dict[int, bool]:
+    """Quotas whose running jobs, where they run now, use more than the nominal -> whether
+    they also use more than nominal + borrow_limit (a lowered quota)."""
     if not p.quotas or not p.job_department:
-        return set()
+        return {}
     usage = _quota_usage(p, p.job_current, demands)
-    return {q for q, quota in enumerate(p.quotas) if usage[q] > quota.nominal}
+    return {
+        q: usage[q] > quota.nominal + quota.borrow_limit
+        for q, quota in enumerate(p.quotas)
+        if usage[q] > quota.nominal
+    }
 
 
 def _eviction_justified(
@@ -242,19 +253,29 @@ def _eviction_justified(
     j: int,
     current: Sequence[int],
     arrivals: dict[int, list[int]],
-    above: set[int],
+    above: dict[int, bool],
     demands: Demands,
 ) -> bool:
-    if any(_may_preempt(p, k, j) for n in set(current) for k in arrivals.get(n, ())):
+    takers = [k for n in set(current) for k in arrivals.get(n, ())]
+    if any(_may_preempt(p, k, j) for k in takers):
         return True
     dept = p.job_department[j] if p.job_department else -1
     if dept < 0:
         return False
-    return any(
-        demands.demand(j, n)[p.quotas[q].resource] and _quota_counts(p, q, dept, n)
-        for q in above
-        for n in current
-    )
+    # Rule b: a quota above nominal covers j, and it is over its limit or the room goes to a
+    # job from outside its members.
+    for q, over_limit in above.items():
+        if not any(
+            demands.demand(j, n)[p.quotas[q].resource] and _quota_counts(p, q, dept, n)
+            for n in current
+        ):
+            continue
+        members = p.quotas[q].members or (p.quotas[q].department,)
+        if over_limit or any(
+            (p.job_department[k] if p.job_department else -1) not in members for k in takers
+        ):
+            return True
+    return False
 
 
 # -- capacity and devices ------------------------------------------------------------------------

@@ -154,15 +154,16 @@ class SchedulingCycle:
         """The engine's answer, or None when there is nothing to place on (no node at all)."""
         if built.problem is None:
             return None
-        # Wall-clock bounded, not deterministic: a cycle must end on time on a loaded machine.
-        # One worker leaves the other core to the RPC threads of this process.
+        # Wall-clock bounded unless the settings ask for replayable decisions: a cycle must end
+        # on time on a loaded machine. One worker leaves the other core to the RPC threads of
+        # this process.
         # Stopping within 0.1% of the bound saves most of the budget on quiet cycles, where the
         # warm start (what already runs) plus a few placements is already that good.
         outcome = solve(
             built.problem,
             EngineParams(
                 time_limit_s=self._settings.solver_time_limit_s,
-                deterministic=False,
+                deterministic=self._settings.solver_deterministic,
                 workers=1,
                 gap_target=0.001,
             ),

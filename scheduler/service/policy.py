@@ -37,14 +37,18 @@ their quota holder, the nearest department on their path with quota rows (a divi
 without rows of its own ranks within its bureau's; one with rows is its own holder, so a
 bureau's own jobs rank against the bureau's nominal apart from such divisions: an
 approximation, the engine's subtree quota still bounds the sum). A holder's jobs are ranked
-by value desc, running before queued, then age; the prefix that fits the holder's nominal,
-in the first of its groups (GetDepartment's order) whose clusters include one the job may
-use, is within guarantee, the rest borrows (a group closes at the first job it cannot hold,
-so a lower class never overtakes a higher one); a department without a holder borrows. So any
+by value desc, running before queued, then age, and taken in that order against the nominal
+of one home group: the first of the holder's groups (GetDepartment's order) whose clusters
+include one the job may use and whose nominal covers what it needs. A job that fits is within
+guarantee, the rest borrows; the first job a group cannot hold closes it to lower classes (a
+lower class never overtakes a higher one), while smaller jobs of its own class may still fit
+(best-effort FIFO, as Kueue's queues); a department without a holder borrows. So any
 guaranteed job outranks any borrowing one: a department below its nominal reclaims from a
 borrower whatever their classes and shares. Among borrowers a class 250 points higher
 outweighs the whole fair-share bonus, so classes decide between very different work and
-fair share between comparable work.
+fair share between comparable work. The engine's priority rule within a department compares
+class values (Problem.job_preempt_rank), not these numbers: a job never evicts work of its
+own department and class, whichever of the two the guarantee covers.
 
 Fair share (Slurm's classic factor): F = 2^(-usage_share / weight_share). weight_share is
 the department's weight over its siblings' times its parent's share (top level: over the
@@ -355,6 +359,7 @@ def guaranteed(
 ) -> set[str]:
     """Ids of the jobs within their holder's nominal (module docstring)."""
     quotas, classes = snap.governance.quotas, snap.classes
+    # holder -> (minus class value, 0 running / 1 queued, seq, job, clusters it may use)
     candidates: dict[str, list[tuple[int, int, int, Job, frozenset[str]]]] = {}
     for job, cluster in running:
         holder = holder_of(job.department, quotas)
@@ -382,29 +387,58 @@ def guaranteed(
             )
             for g in quotas[holder]
         ]
-        # A group closes at the first job it covers but cannot hold: a strict prefix, so a
-        # smaller job of a lower class never becomes guaranteed (and outranks) behind a
-        # higher one that borrows.
-        closed: set[int] = set()
-        for *_, job, clusters in sorted(ranked, key=lambda k: k[:3]):
-            covering = []
-            for g, (members, nominal, taken) in enumerate(groups):
-                need = {
-                    r: job.spec.resources.get(r, 0) * job.spec.replicas
-                    for r in nominal
-                    if job.spec.resources.get(r, 0)
-                }
-                if not need or not clusters & members or g in closed:
-                    continue
-                covering.append(g)
-                if all(taken[r] + q <= nominal[r] for r, q in need.items()):
+        # Per group, the class value of the first job it could not hold: jobs of lower classes
+        # are not guaranteed behind it (a lower class never overtakes a higher one that
+        # borrows), jobs of its class still are when they fit (best-effort FIFO, as Kueue).
+        closed: dict[int, int] = {}
+        for value, _, _, job, clusters in sorted(ranked, key=lambda k: k[:3]):
+            home = _home_groups(job, clusters, groups)
+            if not home or any(-value < closed.get(g, -1) for g in home):
+                continue
+            if all(
+                groups[g][2][r] + q <= groups[g][1][r]
+                for g, need in home.items()
+                for r, q in need.items()
+            ):
+                for g, need in home.items():
                     for r, q in need.items():
-                        taken[r] += q
-                    within.add(job.job_id)
-                    break
+                        groups[g][2][r] += q
+                within.add(job.job_id)
             else:
-                closed.update(covering)
+                for g in home:
+                    closed[g] = max(closed.get(g, -1), -value)
     return within
+
+
+Group = tuple[frozenset[str], dict[str, int], dict[str, int]]  # clusters, nominal, taken
+
+
+def _home_groups(
+    job: Job, clusters: frozenset[str], groups: Sequence[Group]
+) -> dict[int, dict[str, int]]:
+    """Where a job's guarantee is counted: for each resource it needs, the first group
+    (GetDepartment's order) whose clusters include one the job may use (a running job: its
+    cluster) and whose nominal for that resource is positive -> what it needs there. Only
+    one group per resource: a job that does not fit its home is not guaranteed through
+    another, where the engine might then place it above the department's own borrowing work.
+    Empty: it borrows -- no quota of its holder covers it, or one covers a resource it
+    needs with no positive nominal anywhere it may run."""
+    home: dict[int, dict[str, int]] = {}
+    for r, per_replica in job.spec.resources.items():
+        if not per_replica:
+            continue
+        listed = False
+        for g, (members, nominal, _) in enumerate(groups):
+            if r not in nominal or not clusters & members:
+                continue
+            listed = True
+            if nominal[r] > 0:
+                home.setdefault(g, {})[r] = per_replica * job.spec.replicas
+                break
+        else:
+            if listed:
+                return {}
+    return home
 
 
 def _eligible(job: Job, clusters: Sequence[Cluster]) -> frozenset[str]:

@@ -30,7 +30,7 @@ from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, a
 from scheduler.placement import Override, Problem, Solution
 from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
 from scheduler.service import preemption, reclaim
-from scheduler.service.policy import Policy, model_quotas, plan
+from scheduler.service.policy import Policy, class_value, model_quotas, plan
 from scheduler.service.preemption import PreemptionRules
 from scheduler.service.reclaim import Reclaim
 from scheduler.service.settings import SchedulerSettings
@@ -154,6 +154,9 @@ def build_problem(
             snap, jobs, [job for job, _ in running], offered, group_cost, job_demand, capacity
         ),
         job_may_preempt=tuple(preemption.may_preempt(j, snap.classes, rules) for j in every),
+        # Within a department the class decides, not the guarantee band or fair share: a job
+        # never evicts its own department's work of the same class.
+        job_preempt_rank=tuple(max(0, min(1000, class_value(j, snap.classes))) for j in every),
         max_evictions=rules.budget,
         node_type=node_type,
         overrides=overrides,

@@ -16,6 +16,10 @@ class SchedulerSettings:
     default_max_runtime_s: int = 24 * 3600
     cycle_interval_s: float = 1.0
     solver_time_limit_s: float = 1.0
+    # The engine's deterministic mode: the same state gives the same decision whatever the
+    # machine's load (replays, audits, the city simulator), at the price of a cycle that may
+    # take up to ~3x solver_time_limit_s of wall time (the limit is then in work units).
+    solver_deterministic: bool = False
     # Queued jobs considered per cycle, highest priority then oldest first.
     max_jobs_per_cycle: int = 5000
     # Value of the GPU (nvidia.com/gpu) in the solver's work term against 1 for every other

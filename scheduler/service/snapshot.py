@@ -14,6 +14,7 @@ from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
+from scheduler.state.run_records import Placement
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,13 @@ def take_snapshot(
     queued = [j for j in tx.jobs.queued_first(max_jobs) if j.job_id not in waiting]
     placed: dict[str, list[tuple[str, str]]] = {}
     started: dict[str, datetime] = {}
-    for run in sorted(runs, key=lambda r: (r.job_id, r.replica)):
+    # Oldest job first (submit order), not by id: ids are random, and the engine's answer may
+    # depend on the order of its jobs, so a replay of the same history decides the same.
+    def order(r: Placement) -> tuple[int, str, int]:
+        job = held.get(r.job_id)
+        return (job.seq if job is not None else -1, r.job_id, r.replica)
+
+    for run in sorted(runs, key=order):
         job = held.get(run.job_id)
         if run.state is RunState.STOPPING or job is None or not job.state.active:
             continue

@@ -70,3 +70,20 @@ def test_a_reclaim_delay_that_is_negative_endless_or_absurd_is_refused() -> None
     with pytest.raises(ConfigError) as err:
         load(None, {}, {"SUANCHOU_QUOTA_RECLAIM_DELAY_S": "x" * 500})
     assert len(str(err.value)) < 100
+
+
+def test_deterministic_solving_is_a_boolean_setting(tmp_path: Path) -> None:
+    """solver_deterministic is off by default, read as a boolean from the environment and the
+    TOML file, and a word that is not a boolean is refused naming the key."""
+    assert load(None, {}, {}).scheduler.solver_deterministic is False
+    env = {"SUANCHOU_SOLVER_DETERMINISTIC": "true"}
+    assert load(None, {}, env).scheduler.solver_deterministic is True
+    assert (
+        load(None, {}, {"SUANCHOU_SOLVER_DETERMINISTIC": "0"}).scheduler.solver_deterministic
+        is False
+    )
+    toml = tmp_path / "server.toml"
+    toml.write_text("[server]\nsolver_deterministic = true\n", encoding="utf-8")
+    assert load(str(toml), {}, {}).scheduler.solver_deterministic is True
+    with pytest.raises(ConfigError, match="solver_deterministic: expected true or false"):
+        load(None, {}, {"SUANCHOU_SOLVER_DETERMINISTIC": "sometimes"})

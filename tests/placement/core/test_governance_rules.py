@@ -143,8 +143,40 @@ def test_reclaim_reads_the_quota_scope() -> None:
     one(check(two_groups, evict), "evicted although")
     others = replace(p, quotas=(Quota(1, 0, nominal=2, borrow_limit=2, members=(5,)),))
     one(check(others, evict), "evicted although")
-    parent = replace(p, quotas=(Quota(0, 0, nominal=2, borrow_limit=2, members=(1, 2)),))
+    parent = replace(p, quotas=(Quota(0, 0, nominal=2, borrow_limit=2, members=(1, 3)),))
     assert check(parent, evict) == []
+
+
+def test_reclaim_gives_the_room_to_a_lender_not_to_the_borrowers_own() -> None:
+    """Job 1 inside the above-nominal quota's members (its department, or a sibling under a
+    parent's quota) does not reclaim job 0's room; a job without a department does."""
+    p = reclaim_without_may_preempt()
+    evict = Solution((None, (0,)))
+    own = replace(p, job_department=(1, 1))
+    one(check(own, evict), "evicted although")
+    sibling = replace(p, quotas=(Quota(0, 0, nominal=2, borrow_limit=2, members=(1, 2)),))
+    one(check(sibling, evict), "evicted although")
+    assert check(replace(p, job_department=(1, -1)), evict) == []
+
+
+def test_a_quota_over_its_limit_is_reclaimed_without_a_taker() -> None:
+    """Running use above nominal + borrow_limit (a lowered quota) justifies evicting job 0
+    even when no job takes its room."""
+    lowered = replace(
+        reclaim_without_may_preempt(), quotas=(Quota(1, 0, nominal=2, borrow_limit=1),)
+    )
+    assert check(lowered, Solution((None, None))) == []
+    within_limit = reclaim_without_may_preempt()
+    one(check(within_limit, Solution((None, None))), "evicted although")
+
+
+def test_the_priority_rule_compares_preempt_ranks_when_given() -> None:
+    """With job_preempt_rank, a higher job_priority alone does not evict within a department,
+    and a higher rank does."""
+    evict = Solution((None, (0,)))
+    same = preemption((1, 1))
+    one(check(replace(same, job_preempt_rank=(3, 3)), evict), "evicted although")
+    assert check(replace(same, job_preempt_rank=(3, 4)), evict) == []
 
 
 def test_eviction_cap() -> None:

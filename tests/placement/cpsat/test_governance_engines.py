@@ -168,12 +168,20 @@ def test_repair_never_exceeds_the_cap() -> None:
 
 
 def test_parent_quota_reclaims_from_a_child() -> None:
-    """Child 1 runs 4 cpu under a parent quota (members 1, 2) of nominal 2: job 1 of child 2,
-    which may not preempt, takes the node by reclaim in every engine that evicts."""
+    """Child 1 runs 4 cpu under a parent quota (members 1, 3) of nominal 2: job 1 of
+    department 2, outside the parent's subtree, which may not preempt, takes the node by
+    reclaim in every engine that evicts; a sibling under the same parent (members 1, 2) does
+    not, since the room would stay with the borrowing subtree."""
     p = replace(
         reclaim_without_may_preempt(),
-        quotas=(Quota(department=0, resource=0, nominal=2, borrow_limit=2, members=(1, 2)),),
+        quotas=(Quota(department=0, resource=0, nominal=2, borrow_limit=2, members=(1, 3)),),
     )
     answers = _answers(p)
     for name in ("solve", "cpsat", "lns"):
         assert answers[name].assignment == (None, (0,)), name
+    sibling = replace(
+        p, quotas=(Quota(department=0, resource=0, nominal=2, borrow_limit=2, members=(1, 2)),)
+    )
+    answers = _answers(sibling)
+    for name in ("solve", "cpsat", "lns"):
+        assert answers[name].assignment == ((0,), None), name
