@@ -317,9 +317,11 @@ def add_eviction_rule(parts: Parts) -> None:
     """A running job may be left out only if a job that may preempt it (higher priority;
     allowed to, of its department) newly arrives on one of its former nodes, or a quota
     covering it is above nominal before this decision (reclaim). At most max_evictions
-    running jobs are left out."""
+    running jobs are left out, and from a quota above nominal at most its reclaim budget."""
     facts = parts.facts
     left_out = Lin(len(parts.fixed.evicted))
+    # Per quota above nominal, the work of its running jobs left out (reclaim budget).
+    reclaimed = {q: Lin() for q in facts.reclaim_budget}
     for u, cls in enumerate(parts.classes):
         j = cls.rep
         placed = parts.placed[u]
@@ -328,13 +330,22 @@ def add_eviction_rule(parts: Parts) -> None:
             # Running jobs are classes of one: 1 - placed is "evicted".
             left_out.const += 1
             left_out.add(placed, -1)
+            for q, amount in facts.reclaim_charges(j).items():
+                reclaimed[q].const += amount
+                reclaimed[q].add(placed, -amount)
         elif facts.running(j) and isinstance(placed, int) and placed == 0:
             left_out.const += 1
+            for q, amount in facts.reclaim_charges(j).items():
+                reclaimed[q].const += amount
     for j in parts.fixed.evicted:
         _justify(parts, j, 0)
+        for q, amount in facts.reclaim_charges(j).items():
+            reclaimed[q].const += amount
     cap = facts.p.max_evictions
     if cap >= 0:
         _at_most(parts, left_out, cap)
+    for q, lin in reclaimed.items():
+        _at_most(parts, lin, facts.reclaim_budget[q])
 
 
 def _justify(parts: Parts, j: int, placed: IntVar | int) -> None:

@@ -69,6 +69,11 @@ class Facts:
         # Quotas whose running jobs use more than nominal now: their borrowers may be reclaimed.
         self.running_quota_usage = self.scopes.running_usage(self.current, self.demand)
         self.above_nominal = self.scopes.above_nominal(self.running_quota_usage)
+        # Reclaim stops at a borrower's nominal (model.py): per quota above it, the running
+        # work one decision may evict.
+        self.reclaim_budget = self.scopes.reclaim_budgets(
+            self.current, self.demand, self.running_quota_usage, self.preempt_cost
+        )
 
     def eligible_set(self, j: int) -> frozenset[int]:
         s = self.p.job_nodes[j]
@@ -86,6 +91,14 @@ class Facts:
         if current is None or not self.above_nominal:
             return ()
         return self.scopes.reclaim_quotas(j, current, self.above_nominal, self.demand)
+
+    def reclaim_charges(self, j: int) -> dict[int, int]:
+        """Quota -> what running job j counts against each quota with a reclaim budget."""
+        current = self.current[j]
+        if current is None or not self.reclaim_budget:
+            return {}
+        charges = self.scopes.running_charges(j, current, self.demand)
+        return {q: a for q, a in charges.items() if q in self.reclaim_budget}
 
     def forced(self, j: int) -> bool:
         """Whether running job j must make room for a quota lowered below its use."""

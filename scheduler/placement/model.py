@@ -57,6 +57,12 @@ Running work
     capacity goes back to a lender, never to the borrower's own department, where only the
     priority rule evicts), or q's running usage also exceeds nominal + borrow_limit (a quota
     lowered below its use: the excess goes whoever takes the room).
+- Reclaim stops at the borrower's nominal: for every quota q above nominal before the
+  decision, the evicted running jobs q counts (their demand of q.resource at their current
+  nodes, whichever rule evicted them) sum to at most excess(q) + largest(q): its running usage
+  minus nominal, plus the largest such charge of one preemptible running job q counts (the
+  last victim may take it below nominal by less than one job, as Kueue stops reclaiming once
+  a queue no longer borrows).
 - At most `max_evictions` running jobs are evicted by one decision (-1, the default: no cap).
 - A replica's "move" means its node differs from job_current[j][i] (replica i; replicas of a
   job are interchangeable, so the count of moved replicas is the smallest number over

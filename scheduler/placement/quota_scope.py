@@ -87,6 +87,35 @@ class QuotaScopes:
                     self.add(usage, j, nodes, demand)
         return usage
 
+    def running_charges(self, j: int, nodes: Sequence[int], demand: DemandOf) -> dict[int, int]:
+        """Quota -> what running job j counts against it on its current `nodes`."""
+        out: dict[int, int] = {}
+        for n in nodes:
+            for q, amount in self.charges(j, n, demand(j, n)):
+                out[q] = out.get(q, 0) + amount
+        return out
+
+    def reclaim_budgets(
+        self,
+        current: Sequence[Sequence[int] | None],
+        demand: DemandOf,
+        usage: Sequence[int],
+        preempt_cost: Sequence[int],
+    ) -> dict[int, int]:
+        """Per quota above nominal (model.py, Running work): how much of the work it counts one
+        decision may evict -- its excess over nominal plus its largest preemptible job."""
+        above = self.above_nominal(usage)
+        if not above:
+            return {}
+        largest = dict.fromkeys(above, 0)
+        for j, nodes in enumerate(current):
+            if nodes is None or preempt_cost[j] < 0:
+                continue
+            for q, amount in self.running_charges(j, nodes, demand).items():
+                if q in largest and amount > largest[q]:
+                    largest[q] = amount
+        return {q: usage[q] - self.quotas[q].nominal + largest[q] for q in above}
+
     def above_nominal(self, usage: Sequence[int]) -> frozenset[int]:
         return frozenset(q for q, quota in enumerate(self.quotas) if usage[q] > quota.nominal)
 

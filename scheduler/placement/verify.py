@@ -20,8 +20,10 @@ last two only when both have a department -- or (b) a quota covering j (j's depa
 member, one of j's current nodes in its groups, its resource demanded by j there) is above
 nominal in the current state (before this decision, the running jobs it counts use more than
 its nominal), and either such a newly arrived k is of a department outside the quota's
-members (or has none), or those running jobs use more than nominal + borrow_limit. At most
-`max_evictions` running jobs may be evicted (-1: any number).
+members (or has none), or those running jobs use more than nominal + borrow_limit. (c) From
+such a quota, the evicted jobs' charges sum to at most its excess over nominal plus the
+largest charge of one of its preemptible running jobs. At most `max_evictions` running jobs
+may be evicted (-1: any number).
 
 Quotas are read here from their fields directly (members empty = the owner alone, groups empty
 = every group), not through the engines' helper, so that a misreading there shows up here.
@@ -173,6 +175,40 @@ def _running(p: Problem, assignment: Assignment, demands: Demands, errors: list[
             )
     if 0 <= p.max_evictions < evicted:
         errors.append(f"problem: {evicted} running jobs evicted > max_evictions {p.max_evictions}")
+    _reclaim_budgets(p, assignment, demands, errors)
+
+
+def _reclaim_budgets(
+    p: Problem, assignment: Assignment, demands: Demands, errors: list[str]
+) -> None:
+    """Rule c: from a quota above nominal, at most its excess plus its largest preemptible
+    running job is evicted."""
+    if not p.quotas or not p.job_department:
+        return
+    usage = _quota_usage(p, p.job_current, demands)
+    preempt = p.job_preempt_cost or (-1,) * p.num_jobs
+    largest = {q: 0 for q, quota in enumerate(p.quotas) if usage[q] > quota.nominal}
+    evicted = dict.fromkeys(largest, 0)
+    for j, current in enumerate(p.job_current):
+        if current is None or not largest:
+            continue
+        dept = p.job_department[j]
+        for q in largest:
+            resource = p.quotas[q].resource
+            charge = sum(
+                demands.demand(j, n)[resource] for n in current if _quota_counts(p, q, dept, n)
+            )
+            if preempt[j] >= 0:
+                largest[q] = max(largest[q], charge)
+            if assignment[j] is None:
+                evicted[q] += charge
+    for q, gone in evicted.items():
+        budget = usage[q] - p.quotas[q].nominal + largest[q]
+        if gone > budget:
+            errors.append(
+                f"quota {q}: {gone} of {p.resources[p.quotas[q].resource]} evicted, more than "
+                f"its excess over nominal plus its largest job ({budget})"
+            )
 
 
 def _arrivals(p: Problem, assignment: Assignment) -> dict[int, list[int]]:

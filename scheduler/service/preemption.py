@@ -132,7 +132,13 @@ def eviction_message(e: Eviction, now: datetime, started: datetime | None) -> st
     """The PREEMPTED event's message: who needed the room, and that the attempt is not spent."""
     ran = runtime_s(started, now)
     where = ", ".join(sorted({f"{c}/{n}" for c, n in e.nodes}))
-    same = [t for t in e.takers if t.department == e.job.department]
+    # The priority rule evicts for a higher class of the victim's department (the class value
+    # is resolved into spec.priority at submit); anything else is a reclaim for the others.
+    same = [
+        t
+        for t in e.takers
+        if t.department == e.job.department and t.spec.priority > e.job.spec.priority
+    ]
     other = [t for t in e.takers if t.department != e.job.department]
     if e.lowered:
         why = f"preempted to reclaim a lowered quota: the {e.lowered}"

@@ -104,6 +104,7 @@ def take_snapshot(
     queued = [j for j in tx.jobs.queued_first(max_jobs) if j.job_id not in waiting]
     placed: dict[str, list[tuple[str, str]]] = {}
     started: dict[str, datetime] = {}
+
     # Oldest job first (submit order), not by id: ids are random, and the engine's answer may
     # depend on the order of its jobs, so a replay of the same history decides the same.
     def order(r: Placement) -> tuple[int, str, int]:

@@ -99,3 +99,21 @@ def eviction_cap(cap: int) -> Problem:
         job_department=(0,) * 6,
         max_evictions=cap,
     )
+
+
+def reclaim_budget() -> Problem:
+    """Department 1 runs four 1-cpu jobs (0-3) on the one 4-cpu node against a nominal of 2:
+    it borrows 2, so reclaim may take at most 2 + 1 (its largest job) = 3 cpu back. Department
+    2 (no quota) queues a 4-cpu job (4) and three 1-cpu jobs (5-7), all of priority 5."""
+    running: tuple[tuple[int, ...] | None, ...] = ((0,),) * 4 + (None,) * 4
+    return _problem(
+        1,
+        (0,),
+        8,
+        job_demand=((1, 1),) * 4 + ((4, 1),) + ((1, 1),) * 3,
+        job_priority=(0,) * 4 + (5,) * 4,
+        job_current=running,
+        job_preempt_cost=(3,) * 4 + (-1,) * 4,
+        job_department=(1,) * 4 + (2,) * 4,
+        quotas=(Quota(department=1, resource=0, nominal=2, borrow_limit=2),),
+    )

@@ -17,6 +17,7 @@ from tests.placement.core.governance import (
     group_quota,
     parent_quota,
     preemption,
+    reclaim_budget,
     reclaim_without_may_preempt,
 )
 
@@ -200,3 +201,14 @@ def test_defaults_keep_the_old_rules() -> None:
         job_preempt_cost=(3, -1),
     )
     assert check(p, Solution((None, (0,)))) == []
+
+
+def test_reclaim_stops_at_the_borrowers_nominal() -> None:
+    """Evicting all four borrowed jobs exceeds the budget of excess 2 + largest job 1;
+    evicting three for three 1-cpu jobs of the lender stays within it."""
+    p = reclaim_budget()
+    one(
+        check(p, Solution((None, None, None, None, (0,), None, None, None))),
+        "more than its excess over nominal plus its largest job (3)",
+    )
+    assert check(p, Solution(((0,), None, None, None, None, (0,), (0,), (0,)))) == []

@@ -30,6 +30,7 @@ from tests.placement.core.governance import (
     group_quota,
     parent_quota,
     preemption,
+    reclaim_budget,
     reclaim_without_may_preempt,
 )
 from tests.placement.cpsat.helpers import exact
@@ -185,3 +186,16 @@ def test_parent_quota_reclaims_from_a_child() -> None:
     answers = _answers(sibling)
     for name in ("solve", "cpsat", "lns"):
         assert answers[name].assignment == ((0,), None), name
+
+
+
+def test_engines_reclaim_no_more_than_the_budget() -> None:
+    """Every engine that evicts takes back at most 3 of department 1's 4 borrowed cpu, so the
+    4-cpu job stays queued and the 1-cpu jobs take the room."""
+    p = reclaim_budget()
+    answers = _answers(p)
+    for name in ("solve", "cpsat", "lns"):
+        a = answers[name].assignment
+        assert check(p, answers[name]) == [], name
+        assert a[4] is None and sum(1 for j in range(4) if a[j] is None) <= 3, name
+        assert sum(1 for j in (5, 6, 7) if a[j] is not None) >= 1, name
