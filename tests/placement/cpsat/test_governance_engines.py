@@ -188,7 +188,6 @@ def test_parent_quota_reclaims_from_a_child() -> None:
         assert answers[name].assignment == ((0,), None), name
 
 
-
 def test_engines_reclaim_no_more_than_the_budget() -> None:
     """Every engine that evicts takes back at most 3 of department 1's 4 borrowed cpu, so the
     4-cpu job stays queued and the 1-cpu jobs take the room."""
