@@ -4,9 +4,9 @@ promised, min(demand, nominal).
 Jobs are indivisible, so "received less than min(demand, nominal)" is read as: some job of the
 department has been waiting longer than `grace_s` (one cycle interval: no scheduler starts a job
 before its next cycle) although it would fit within the department's unused nominal quota,
-i.e. its usage plus the job stays within the nominal on every resource (the quota groups summed,
-as `benchmarks.city.quotas.pooled_nominal`). A department has demand while a job of it waits or
-runs. Measured from the job records over [0, the end of the simulation].
+i.e. its usage plus the job stays within the nominal on every resource of the group its kind
+of work runs in (`benchmarks.city.quotas.entitled`, `job_group`). A department has demand while
+a job of it waits or runs. Measured from the job records over [0, the end of the simulation].
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from benchmarks.city.quotas import job_group
 from benchmarks.city.sim import JobRecord
 
 # Event kinds, in the order they apply at one instant: runs end and waits end before new ones
@@ -57,10 +58,13 @@ def _events(
 
 
 def kept(
-    records: Iterable[JobRecord], nominal: Mapping[str, int], cutoff: float, grace_s: float
+    records: Iterable[JobRecord],
+    nominal: Mapping[tuple[str, str], int],
+    cutoff: float,
+    grace_s: float,
 ) -> Kept:
-    """Guarantee kept for one department's records."""
-    used: dict[str, int] = {}
+    """Guarantee kept for one department's records; `nominal`: (group, resource) -> quota."""
+    used: dict[tuple[str, str], int] = {}
     running = 0
     waiting: set[str] = set()
     overdue: dict[str, JobRecord] = {}
@@ -81,8 +85,9 @@ def kept(
         if kind in (_RUN_START, _RUN_END):
             sign = 1 if kind == _RUN_START else -1
             running += sign
+            g = job_group(job)
             for r, q in job.resources:
-                used[r] = used.get(r, 0) + sign * q * job.replicas
+                used[g, r] = used.get((g, r), 0) + sign * q * job.replicas
         elif kind == _QUEUE_START:
             waiting.add(job.job_id)
         elif kind == _QUEUE_END:
@@ -95,9 +100,15 @@ def kept(
 
 
 def _short(
-    used: Mapping[str, int], overdue: Mapping[str, JobRecord], nominal: Mapping[str, int]
+    used: Mapping[tuple[str, str], int],
+    overdue: Mapping[str, JobRecord],
+    nominal: Mapping[tuple[str, str], int],
 ) -> bool:
     return any(
-        all(used.get(r, 0) + q * o.job.replicas <= nominal.get(r, 0) for r, q in o.job.resources)
+        all(
+            used.get((g, r), 0) + q * o.job.replicas <= nominal.get((g, r), 0)
+            for g in (job_group(o.job),)
+            for r, q in o.job.resources
+        )
         for o in overdue.values()
     )

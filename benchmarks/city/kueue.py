@@ -1,25 +1,26 @@
 """Kueue-like: the pool as one cohort, one ClusterQueue per department, BestEffortFIFO, and
 preemption to reclaim nominal quota from borrowers.
 
-Each department's nominal quota is what it contributed (`benchmarks.city.quotas`, the groups
-summed per resource: one flavour); it may borrow any idle capacity of the cohort (no borrowing
-or lending limit). At each decision the heads of the department queues compete: a head that
-fits within its department's nominal goes before one that needs to borrow, then the older head
-first (Kueue's ordering of ClusterQueues in a cohort with borrowing). BestEffortFIFO (Kueue's
-default queueing strategy): a workload that does not fit is set aside and the ones behind it
-are tried; `strict=True` gives StrictFIFO, where a department whose head does not fit admits
-nothing behind it. Admission places the gang greedily (best fit, `benchmarks.city.greedy`).
+Each department's nominal quota is what it contributed (`benchmarks.city.quotas.entitled`), per
+flavour: one for CPU nodes, one for GPU nodes, as the work of each kind may only use its kind of
+node; it may borrow any idle capacity of the cohort (no borrowing or lending limit). At each
+decision the heads of the department queues compete: a head that fits within its department's
+nominal goes before one that needs to borrow, then the older head first (Kueue's ordering of
+ClusterQueues in a cohort with borrowing). BestEffortFIFO (Kueue's default queueing strategy): a
+workload that does not fit is set aside and the ones behind it are tried; `strict=True` gives
+StrictFIFO, where a department whose head does not fit admits nothing behind it. Admission
+places the gang greedily (best fit, `benchmarks.city.greedy`).
 
 Reclaim (Kueue's `reclaimWithinCohort: Any`): a head that fits within its department's nominal
 but not in the free capacity may evict workloads of departments that use more than their
-nominal, lowest priority and most recently started first, on one cluster its constraints
-allow, as many as it takes to fit, and never more than bring such a department down to its
-nominal. An evicted workload goes back to its queue in arrival order and its run so far is lost.
+nominal, lowest priority and most recently started first, on one cluster its constraints allow,
+as many as it takes to fit, and never more than bring such a department down to its nominal. An
+evicted workload goes back to its queue in arrival order and its run so far is lost.
 
-Simplified against the real Kueue: no flavours or fungibility beyond "any cluster the job's
-constraints allow", no preemption within a ClusterQueue by priority, admission and placement in
-one step (Kueue admits on quota and leaves placement to kube-scheduler, which may then fail to
-place a gang).
+Simplified against the real Kueue: no flavour fungibility (a job's kind decides its flavour; any
+cluster of it that the job's constraints allow), no preemption within a ClusterQueue by
+priority, admission and placement in one step (Kueue admits on quota and leaves placement to
+kube-scheduler, which may then fail to place a gang).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from benchmarks.city.greedy import Pool
-from benchmarks.city.quotas import pooled_nominal
+from benchmarks.city.quotas import entitled, job_group
 from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import Trace, TraceJob
 
@@ -41,8 +42,9 @@ class KueueLike:
         self._reclaim = reclaim
         self._pool = Pool(trace)
         self._queues: dict[str, deque[TraceJob]] = {d: deque() for d in trace.departments}
-        self._nominal = pooled_nominal(trace)
-        self._used: dict[str, dict[str, int]] = {d: {} for d in trace.departments}
+        # Per department, (flavour, resource) -> nominal and use: one flavour per kind of node.
+        self._nominal = entitled(trace)
+        self._used: dict[str, dict[tuple[str, str], int]] = {d: {} for d in trace.departments}
         self._where: dict[str, tuple[str, list[int]]] = {}
         self._running: dict[str, tuple[TraceJob, float]] = {}  # job id -> (job, started)
 
@@ -61,22 +63,25 @@ class KueueLike:
         del self._running[job.job_id]
 
     def _book(self, job: TraceJob, sign: int) -> None:
-        used = self._used[job.department]
+        used, g = self._used[job.department], job_group(job)
         for r, q in job.resources:
-            used[r] = used.get(r, 0) + sign * q * job.replicas
+            used[g, r] = used.get((g, r), 0) + sign * q * job.replicas
 
     def _within_nominal(self, job: TraceJob) -> bool:
-        used, nominal = self._used[job.department], self._nominal[job.department]
-        return all(used.get(r, 0) + q * job.replicas <= nominal.get(r, 0) for r, q in job.resources)
+        used, nominal, g = self._used[job.department], self._nominal[job.department], job_group(job)
+        return all(
+            used.get((g, r), 0) + q * job.replicas <= nominal.get((g, r), 0)
+            for r, q in job.resources
+        )
 
-    def _borrowing(self, job: TraceJob, minus: dict[str, dict[str, int]]) -> bool:
+    def _borrowing(self, job: TraceJob, minus: dict[str, dict[tuple[str, str], int]]) -> bool:
         """Whether `job`'s department still uses more than its nominal on a resource `job`
         holds once `minus` (victims chosen so far) is taken away, and would not drop below
         its nominal by losing `job` too."""
-        dept = job.department
+        dept, g = job.department, job_group(job)
         used, nominal, gone = self._used[dept], self._nominal[dept], minus.get(dept, {})
         return any(
-            used.get(r, 0) - gone.get(r, 0) - q * job.replicas >= nominal.get(r, 0)
+            used.get((g, r), 0) - gone.get((g, r), 0) - q * job.replicas >= nominal.get((g, r), 0)
             for r, q in job.resources
             if q
         )
@@ -103,15 +108,15 @@ class KueueLike:
                 continue
             trial = self._pool.copy([cluster])
             chosen: list[TraceJob] = []
-            gone: dict[str, dict[str, int]] = {}
+            gone: dict[str, dict[tuple[str, str], int]] = {}
             for job, _ in candidates:
                 if not self._borrowing(job, gone):
                     continue
                 trial.give(*self._where[job.job_id], job)
                 chosen.append(job)
-                row = gone.setdefault(job.department, {})
+                row, g = gone.setdefault(job.department, {}), job_group(job)
                 for r, q in job.resources:
-                    row[r] = row.get(r, 0) + q * job.replicas
+                    row[g, r] = row.get((g, r), 0) + q * job.replicas
                 if trial.place(head, [cluster]) is not None:
                     return chosen
         return None

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from benchmarks.city import quotas
 from benchmarks.city.guarantee import kept
-from benchmarks.city.quotas import pooled_nominal
 from benchmarks.city.sim import JobRecord, Result
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
 
@@ -149,7 +149,7 @@ def measure(result: Result) -> Metrics:
     }
     delivered = {d: share(by_dept[d], held) for d in trace.departments}
     ratios = [delivered[d] / entitled[d] for d in trace.departments if entitled[d] > 0]
-    nominal = pooled_nominal(trace)
+    nominal = quotas.entitled(trace)
     by_dept_records: dict[str, list[JobRecord]] = {d: [] for d in trace.departments}
     for rec in result.records.values():
         by_dept_records[rec.job.department].append(rec)

@@ -1,15 +1,14 @@
 """The city's governance, one definition for every policy: quota groups, each department's
-nominal quota (what it contributed) and the priority classes of the trace's job kinds.
+nominal quota (what it contributed), where each kind of work may run, and the priority classes
+of the trace's job kinds.
 
-Clusters carry `kind=gpu` or `kind=cpu`. A department's nominal is what it contributed, with
-no borrowing or lending limit, as a Kueue cohort with the defaults: cores and memory over the
-whole pool (`quota_rows`: the empty selector), GPUs in the `kind=gpu` group. Cores and memory
-are pooled because a GPU node's cores serve CPU work too: counted per group, a department
-running CPU work on GPU nodes within the cores its GPU nodes brought would be "within
-nominal" there while it borrows cores elsewhere, and the gang that needs that node could not
-reclaim it. The real cycle gets the rows through the governance service (`real.py`);
-Kueue-like and Slurm-like read the same numbers summed per resource (`pooled_nominal`:
-Kueue-like has one flavour; Slurm-like uses the shares as fair-share entitlements).
+Clusters carry `kind=gpu` or `kind=cpu`, and GPU nodes are kept for GPU work (`node_selector`),
+so each kind of work has one kind of node: a department's nominal in a group is the capacity of
+the clusters of that kind it contributed (0 where it contributed none), with no borrowing or
+lending limit, as a Kueue cohort with the defaults and one flavour per kind. The real cycle gets
+these through the governance service (`real.py`); Kueue-like keeps one flavour per kind with
+the same numbers (`entitled`), the guarantee metric reads them the same way, and Slurm-like
+uses their sum per resource as the fair-share entitlement (`pooled_nominal`).
 """
 
 from __future__ import annotations
@@ -22,11 +21,14 @@ KIND = "kind"
 GROUPS = ("cpu", "gpu")
 RESOURCES = (CPU, MEMORY, NVIDIA_GPU)
 # The trace's priorities by job kind, as admin-defined classes: every class may be preempted
-# (training checkpoints) and may preempt, so both reclaim and priority preemption can act.
+# (training checkpoints), so a lender reclaims from any borrower; none preempts its own
+# department's work, as Kueue's default (withinClusterQueue: Never) that Kueue-like follows,
+# so the policies differ in how they decide, not in what they may do. Priority preemption
+# within a department is tested on its own (tests/service/test_preemption.py).
 CLASSES = (
-    PriorityClass("batch", 100, preemptible=True, may_preempt=True, description="short CPU"),
-    PriorityClass("analytics", 300, preemptible=True, may_preempt=True, description="analytics"),
-    PriorityClass("training", 500, preemptible=True, may_preempt=True, description="GPU gangs"),
+    PriorityClass("batch", 100, preemptible=True, may_preempt=False, description="short CPU"),
+    PriorityClass("analytics", 300, preemptible=True, may_preempt=False, description="analytics"),
+    PriorityClass("training", 500, preemptible=True, may_preempt=False, description="GPU gangs"),
 )
 CLASS_OF_KIND = {"batch": "batch", "analytics": "analytics", "gang": "training"}
 
@@ -57,18 +59,6 @@ def pooled_nominal(trace: Trace) -> dict[str, dict[str, int]]:
     return out
 
 
-def quota_rows(trace: Trace) -> dict[str, list[tuple[dict[str, str], dict[str, int]]]]:
-    """department -> (selector, resource -> nominal) rows, as an admin sets them: cores and
-    memory over the whole pool, GPUs in the GPU group (module docstring)."""
-    out: dict[str, list[tuple[dict[str, str], dict[str, int]]]] = {}
-    for d, total in pooled_nominal(trace).items():
-        out[d] = [
-            ({}, {CPU: total.get(CPU, 0), MEMORY: total.get(MEMORY, 0)}),
-            ({KIND: "gpu"}, {NVIDIA_GPU: total.get(NVIDIA_GPU, 0)}),
-        ]
-    return out
-
-
 def node_selector(job: TraceJob) -> dict[str, str]:
     """Where the city lets a job run: work without GPUs only on CPU nodes. GPU nodes are kept
     for GPU work, as Kubernetes cities do with a taint: CPU work that spills onto them strands
@@ -77,3 +67,16 @@ def node_selector(job: TraceJob) -> dict[str, str]:
     tolerations yet (issue 10), so the CPU jobs carry a node selector; every policy applies
     the same rule."""
     return {} if job.demand().get(NVIDIA_GPU) else {KIND: "cpu"}
+
+
+def job_group(job: TraceJob) -> str:
+    """The group (Kueue: flavour) a job's work counts in: the kind of node it may use."""
+    return "gpu" if job.demand().get(NVIDIA_GPU) else "cpu"
+
+
+def entitled(trace: Trace) -> dict[str, dict[tuple[str, str], int]]:
+    """department -> (group, resource) -> nominal, for the policies that count per flavour."""
+    return {
+        d: {(g, r): q for g, row in groups.items() for r, q in row.items()}
+        for d, groups in nominal(trace).items()
+    }

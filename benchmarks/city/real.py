@@ -31,10 +31,11 @@ from pathlib import Path
 from benchmarks.city.quotas import (
     CLASS_OF_KIND,
     CLASSES,
+    GROUPS,
     KIND,
     group_of,
     node_selector,
-    quota_rows,
+    nominal,
 )
 from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
@@ -139,14 +140,16 @@ class RealCycle:
         self.governance = GovernanceService(self.store, self.clock)
         for pc in CLASSES:
             self.governance.create_priority_class(pc)
-        rows = quota_rows(trace)
+        quotas = nominal(trace)
         for dept in trace.departments:
             self.admin.create_department(dept, dept)
             self.governance.set_priority_classes(dept, [pc.name for pc in CLASSES])
             if not own_only:  # separate clusters: its own nodes are its only quota
-                for selector, nominal in rows[dept]:
+                for group in GROUPS:
                     self.governance.set_quota(
-                        dept, selector, [ResourceQuota(r, q) for r, q in nominal.items()]
+                        dept,
+                        {KIND: group},
+                        [ResourceQuota(r, q) for r, q in quotas[dept][group].items()],
                     )
         for c in trace.clusters:
             self.admin.register_cluster(

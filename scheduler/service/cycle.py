@@ -100,6 +100,10 @@ class SchedulingCycle:
         self._liveness = liveness or Liveness()
         # What ran at the last snapshot: the next one refreshes these jobs' states alone.
         self._running: dict[str, Job] = {}
+        # Jobs placed by preempting (AWAITING_PREEMPTION) -> their (cluster, node) per replica:
+        # the next cycles keep them to that room (problem_builder, `nominated`). In memory: a
+        # restarted scheduler lets them compete afresh, which is correct, only less sticky.
+        self._nominated: dict[str, tuple[tuple[str, str], ...]] = {}
 
     def run_once(self) -> CycleReport:
         laps = _Laps()
@@ -129,7 +133,7 @@ class SchedulingCycle:
             if requeued:
                 self._log(report)
             return report
-        built = build_problem(snap, self._settings.gpu_value_weight, rules, policy)
+        built = build_problem(snap, self._settings.gpu_value_weight, rules, policy, self._nominated)
         laps.lap("build")
         outcome = self._solve(built, laps)
         with self._store.unit() as tx:
@@ -291,10 +295,14 @@ class SchedulingCycle:
         # Written together after the loop: thousands of queued jobs change reason per cycle.
         reasons_changed: list[tuple[Job, str, str]] = []
         explained: list[Explanation] = []
+        nominated: dict[str, tuple[tuple[str, str], ...]] = {}
         for j, job in enumerate(built.jobs):
             nodes = solution.assignment[j] if solution else None
             if nodes is not None and j in evictions.held:
                 # Placed on room preempted replicas still hold during their grace period.
+                nominated[job.job_id] = tuple(
+                    (built.nodes[n].cluster, built.nodes[n].name) for n in nodes
+                )
                 names = [f"{built.nodes[n].cluster}/{built.nodes[n].name}" for n in nodes]
                 code = reasons.AWAITING_PREEMPTION
                 message = preemption.awaiting_message(evictions.held[j], names)
@@ -303,6 +311,8 @@ class SchedulingCycle:
                 explained.append(Explanation(job.job_id, job.state, code, message, vs, now))
                 continue
             if nodes is None and job.job_id in rules.waiting:
+                if job.job_id in self._nominated:
+                    nominated[job.job_id] = self._nominated[job.job_id]
                 continue  # keeps AWAITING_PREEMPTION until the replicas it preempted stopped
             if nodes is None:
                 u = unplaced.get(j)
@@ -361,6 +371,8 @@ class SchedulingCycle:
                 explained.append(Explanation(job.job_id, job.state, code, message, vs, now))
         tx.jobs.set_reasons(reasons_changed, now)
         tx.explanations.put_many(explained)
+        # Kept for one more cycle: the one after its victims stopped places it in their room.
+        self._nominated = nominated
         return placed, preempted
 
 

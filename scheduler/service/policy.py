@@ -38,11 +38,12 @@ without rows of its own ranks within its bureau's; one with rows is its own hold
 bureau's own jobs rank against the bureau's nominal apart from such divisions: an
 approximation, the engine's subtree quota still bounds the sum). A holder's jobs are ranked
 by value desc, running before queued, then age, and taken in that order against the nominal
-of one home group: the first of the holder's groups (GetDepartment's order) whose clusters
-include one the job may use and whose nominal covers what it needs. A job that fits is within
-guarantee, the rest borrows; the first job a group cannot hold closes it to lower classes (a
-lower class never overtakes a higher one), while smaller jobs of its own class may still fit
-(best-effort FIFO, as Kueue's queues); a department without a holder borrows. So any
+of one home group per resource: the first of the holder's groups (GetDepartment's order)
+whose clusters include one the job may use and whose nominal of that resource is positive. A
+job that fits is within guarantee, the rest borrows; the first job a group cannot hold in a
+resource closes that resource there to lower classes (a lower class never overtakes a higher
+one), while smaller jobs of its own class, and work that does not need that resource, may
+still fit (best-effort FIFO, as Kueue's queues); a department without a holder borrows. So any
 guaranteed job outranks any borrowing one: a department below its nominal reclaims from a
 borrower whatever their classes and shares. Among borrowers a class 250 points higher
 outweighs the whole fair-share bonus, so classes decide between very different work and
@@ -387,26 +388,24 @@ def guaranteed(
             )
             for g in quotas[holder]
         ]
-        # Per group, the class value of the first job it could not hold: jobs of lower classes
-        # are not guaranteed behind it (a lower class never overtakes a higher one that
-        # borrows), jobs of its class still are when they fit (best-effort FIFO, as Kueue).
-        closed: dict[int, int] = {}
+        # Per (group, resource), the class value of the first job it could not hold: jobs of
+        # lower classes that need it are not guaranteed behind it (a lower class never
+        # overtakes a higher one that borrows), jobs of its class still are when they fit
+        # (best-effort FIFO, as Kueue), and so is work that does not need what it lacks (a
+        # gang short of GPUs does not hold back CPU work).
+        closed: dict[tuple[int, str], int] = {}
         for value, _, _, job, clusters in sorted(ranked, key=lambda k: k[:3]):
             home = _home_groups(job, clusters, groups)
-            if not home or any(-value < closed.get(g, -1) for g in home):
+            needs = [(g, r, q) for g, need in home.items() for r, q in need.items()]
+            if not needs or any(-value < closed.get((g, r), -1) for g, r, _ in needs):
                 continue
-            if all(
-                groups[g][2][r] + q <= groups[g][1][r]
-                for g, need in home.items()
-                for r, q in need.items()
-            ):
-                for g, need in home.items():
-                    for r, q in need.items():
-                        groups[g][2][r] += q
+            short = [(g, r) for g, r, q in needs if groups[g][2][r] + q > groups[g][1][r]]
+            if not short:
+                for g, r, q in needs:
+                    groups[g][2][r] += q
                 within.add(job.job_id)
-            else:
-                for g in home:
-                    closed[g] = max(closed.get(g, -1), -value)
+            for gr in short:
+                closed[gr] = max(closed.get(gr, -1), -value)
     return within
 
 

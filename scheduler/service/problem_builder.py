@@ -22,6 +22,7 @@ room they leave is free only once the agent reports them ended.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
@@ -85,10 +86,15 @@ def build_problem(
     gpu_value_weight: int = 1,
     rules: PreemptionRules | None = None,
     policy: Policy | None = None,
+    nominated: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> BuiltProblem:
     """`rules` None: nothing is preempted (every running job stays). `policy`
     (scheduler.service.policy) gives the priorities and quotas; by default the snapshot's with
-    the default fair-share half life."""
+    the default fair-share half life. `nominated`: queued job id -> the (cluster, node) of each
+    replica an earlier cycle placed it on by preempting (AWAITING_PREEMPTION); such a job may
+    use only those nodes and starts there in the warm start, so the room its victims freed is
+    its own (Kubernetes' nominated node) instead of going to other work while it evicts again
+    elsewhere."""
     rules = rules or PreemptionRules()
     if policy is None:
         policy = plan(snap, SchedulerSettings.fair_share_half_life_s, gpu_value_weight)
@@ -119,6 +125,18 @@ def build_problem(
     by_name = {c.name: c for c in snap.clusters}
     node_sets, job_nodes = _node_sets(jobs, nodes, [by_name[g] for g in groups])
     index = {members: k for k, members in enumerate(node_sets)}
+    hint: list[tuple[int, ...] | None] = [None] * len(jobs)
+    if nominated:
+        sets = list(job_nodes)
+        for j, job in enumerate(jobs):
+            keys = nominated.get(job.job_id)
+            if not keys or len(keys) != job.spec.replicas or any(k not in node_index for k in keys):
+                continue
+            chosen = tuple(sorted(node_index[key] for key in keys))
+            if set(chosen) <= set(node_sets[sets[j]]):
+                sets[j] = index.setdefault(tuple(sorted(set(chosen))), len(index))
+                hint[j] = chosen
+        job_nodes = tuple(sets)
     current = [tuple(sorted(node_index[key] for key in keys)) for _, keys in running]
     for members in current:
         job_nodes = (*job_nodes, index.setdefault(tuple(sorted(set(members))), len(index)))
@@ -168,7 +186,7 @@ def build_problem(
         group_names=groups,
         job_names=tuple(j.job_id for j in every),
     )
-    warm = Solution((*(None for _ in jobs), *current))
+    warm = Solution((*hint, *current))
     return BuiltProblem(
         problem, jobs, nodes, groups, warm, tuple(job for job, _ in running), reclaims
     )

@@ -203,10 +203,13 @@ def test_guarantee_kept_on_hand_worked_records() -> None:
     for 7,140 s of its 10,800 s with demand; one that does not fit never does."""
     job = TraceJob("a", "公安局", "batch", 0.0, 3600.0, 1, WHOLE)
     waited = JobRecord(job, start_s=7200.0, end_s=10_800.0, freed_s=10_800.0)
-    got = kept([waited], {CPU: 8000, MEMORY: 32 * 1024}, 10_800.0, 60.0)
+    got = kept([waited], {("cpu", CPU): 8000, ("cpu", MEMORY): 32 * 1024}, 10_800.0, 60.0)
     assert got.demand_s == pytest.approx(10_800.0)
     assert got.share == pytest.approx(3660.0 / 10_800.0)
-    assert kept([waited], {CPU: 4000, MEMORY: 32 * 1024}, 10_800.0, 60.0).share == 1.0
+    assert (
+        kept([waited], {("cpu", CPU): 4000, ("cpu", MEMORY): 32 * 1024}, 10_800.0, 60.0).share
+        == 1.0
+    )
 
 
 def test_kueue_reclaims_nominal_from_a_borrower() -> None:
