@@ -40,10 +40,9 @@ approximation, the engine's subtree quota still bounds the sum). A holder's jobs
 by value desc, running before queued, then age, and taken in that order against the nominal
 of one home group per resource: the first of the holder's groups (GetDepartment's order)
 whose clusters include one the job may use and whose nominal of that resource is positive. A
-job that fits is within guarantee, the rest borrows; the first job a group cannot hold in a
-resource closes that resource there to lower classes (a lower class never overtakes a higher
-one), while smaller jobs of its own class, and work that does not need that resource, may
-still fit (best-effort FIFO, as Kueue's queues); a department without a holder borrows. So any
+job that fits what is left is within guarantee, the rest borrows, and the jobs behind one
+that does not fit may still (best-effort FIFO, as Kueue's queues); a department without a
+holder borrows. So any
 guaranteed job outranks any borrowing one: a department below its nominal reclaims from a
 borrower whatever their classes and shares. Among borrowers a class 250 points higher
 outweighs the whole fair-share bonus, so classes decide between very different work and
@@ -388,24 +387,18 @@ def guaranteed(
             )
             for g in quotas[holder]
         ]
-        # Per (group, resource), the class value of the first job it could not hold: jobs of
-        # lower classes that need it are not guaranteed behind it (a lower class never
-        # overtakes a higher one that borrows), jobs of its class still are when they fit
-        # (best-effort FIFO, as Kueue), and so is work that does not need what it lacks (a
-        # gang short of GPUs does not hold back CPU work).
-        closed: dict[tuple[int, str], int] = {}
-        for value, _, _, job, clusters in sorted(ranked, key=lambda k: k[:3]):
+        # Best-effort FIFO, as Kueue's queues: a job that does not fit what is left of its
+        # holder's nominal borrows, and the ones behind it may still fit (a smaller job, or
+        # one needing other resources). A lower class may thus be guaranteed while a higher
+        # one of its department borrows: it never evicts it (the engine's priority rule
+        # compares classes, job_preempt_rank), it only goes first for the nominal.
+        for _, _, _, job, clusters in sorted(ranked, key=lambda k: k[:3]):
             home = _home_groups(job, clusters, groups)
             needs = [(g, r, q) for g, need in home.items() for r, q in need.items()]
-            if not needs or any(-value < closed.get((g, r), -1) for g, r, _ in needs):
-                continue
-            short = [(g, r) for g, r, q in needs if groups[g][2][r] + q > groups[g][1][r]]
-            if not short:
+            if needs and all(groups[g][2][r] + q <= groups[g][1][r] for g, r, q in needs):
                 for g, r, q in needs:
                     groups[g][2][r] += q
                 within.add(job.job_id)
-            for gr in short:
-                closed[gr] = max(closed.get(gr, -1), -value)
     return within
 
 
