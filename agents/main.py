@@ -45,6 +45,7 @@ from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.journal import Journal
 from agents.limits import detect as detect_limits
+from agents.output import OutputShipper
 from agents.quantities import format_resources
 from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
@@ -304,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 interval=args.interval,
                 journal=journal,
                 retention=RunRetention(journal, workdir, args.run_retention),
+                output=OutputShipper(client, executor),
             )
             return agent.run(stop)
     finally:
