@@ -189,3 +189,32 @@ def test_cli_job_logs(
         assert section in out and full[-64:] in out
         assert f"[replica {replica} stdout] {dropped:,} bytes dropped here".encode() in err
     assert main(["job", "logs", job_id, "--tail", "0"]) == 2
+
+
+def test_follow_ends_when_the_client_cancels_or_the_job_ends_unrun(pool: Pool) -> None:
+    """Follows of a job no cluster can run hold their stream slots only until the client
+    cancels them (a further read then gets a slot), and a follow of a job cancelled before it
+    ran ends by itself with no output."""
+    pool.department("交通局")
+    pool.cluster("silent", [node("n1")], start_agent=False)  # registered, never reports nodes
+    [result] = pool.submit("交通局", py_job("waits", "pass"))
+    assert result.state == types_pb2.JOB_STATE_QUEUED
+    token = pool.tokens["交通局"]
+    request = jobs_pb2.ReadLogsRequest(job_id=result.job_id, follow=True)
+    # As many follows as one caller may hold at once (api.admission: 4 of 16 stream slots).
+    calls = [pool.jobs.ReadLogs(request, metadata=md(token)) for _ in range(4)]
+
+    def admitted() -> bool:
+        try:
+            return _read(pool, token, job_id=result.job_id) == []
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            return False
+
+    pool.wait_for(lambda: not admitted(), 30, "the follows to hold every slot of the caller")
+    for call in calls:
+        call.cancel()
+    pool.wait_for(admitted, 30, "a stream slot after the follows were cancelled")
+    follow = pool.jobs.ReadLogs(request, metadata=md(token), timeout=60)
+    pool.jobs.CancelJobs(jobs_pb2.CancelJobsRequest(job_ids=[result.job_id]), metadata=md(token))
+    assert list(follow) == []
