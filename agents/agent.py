@@ -361,19 +361,8 @@ class Agent:
             self._shutdown(report=not rejected)
 
     def _ship_output(self) -> None:
-        """One AppendLogs call, after a good sync; a failure waits for the next sync (output is
-        read from the executor again then, so nothing is lost) and never stops the agent."""
-        self._output_more = False
-        if self._output is None:
-            return
-        try:
-            self._output_more = self._output.ship()
-        except grpc.RpcError as exc:
-            log.warning(
-                "output_ship_failed", code=status_code(exc).name, details=status_details(exc)
-            )
-        except Exception:
-            log.exception("output_ship_error")
+        """One AppendLogs call after a good sync (or again at once while calls come back full)."""
+        self._output_more = self._output is not None and self._output.ship_guarded()
 
     def _tidy(self) -> None:
         if self._retention is None:

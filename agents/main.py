@@ -305,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 interval=args.interval,
                 journal=journal,
                 retention=RunRetention(journal, workdir, args.run_retention),
-                output=OutputShipper(client, executor),
+                output=OutputShipper(client, executor, max_message_bytes=args.max_message_bytes),
             )
             return agent.run(stop)
     finally:

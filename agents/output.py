@@ -54,10 +54,21 @@ class LogClient(Protocol):
 class OutputShipper:
     """Follows the output of the runs it is told about. Use from the agent's thread only."""
 
-    def __init__(self, client: LogClient, executor: Executor, *, rpc_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: LogClient,
+        executor: Executor,
+        *,
+        rpc_timeout: float = 5.0,
+        max_message_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
         self._client = client
         self._executor = executor
         self._rpc_timeout = rpc_timeout
+        # A call within half the agent's message size (as the server's replies are), so an
+        # agent started with a small --max-message-bytes still ships, in smaller pieces.
+        self._call_bytes = min(MAX_CALL_BYTES, max_message_bytes // 2)
+        self._chunk_bytes = min(CHUNK_BYTES, self._call_bytes // 4)
         # (run id, stream) -> the offset the scheduler expects next; order = shipping turn.
         self._cursors: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._runs: OrderedDict[str, None] = OrderedDict()
@@ -93,22 +104,22 @@ class OutputShipper:
         if self._disabled or not self._cursors:
             return False
         request = agent_pb2.AppendLogsRequest()
-        budget, full = MAX_CALL_BYTES, False
+        budget, full, size = self._call_bytes, False, self._chunk_bytes
         for key in list(self._cursors):
-            if len(request.chunks) == MAX_CHUNKS or budget < CHUNK_BYTES:
+            if len(request.chunks) == MAX_CHUNKS or budget < size:
                 full = True
                 break
             self._cursors.move_to_end(key)  # next call starts with the streams after it
             run_id, stream = key
             ended = run_id in self._ended  # before the read: output read after it is final
             offset = self._cursors[key]
-            data = self._executor.read_output(run_id, stream, offset, CHUNK_BYTES)
+            data = self._executor.read_output(run_id, stream, offset, size)
             if data is None:
                 self._drop(run_id)  # the executor no longer knows it: nothing to ship
                 continue
-            data = data[:CHUNK_BYTES]
-            eof = ended and len(data) < CHUNK_BYTES
-            full = full or len(data) == CHUNK_BYTES
+            data = data[:size]
+            eof = ended and len(data) < size
+            full = full or len(data) == size
             if data or eof:
                 request.chunks.add(
                     run_id=run_id, stream=_TO_PROTO[stream], offset=offset, data=data, eof=eof
@@ -136,6 +147,19 @@ class OutputShipper:
             else:
                 self._cursors[key] = max(0, cursor.next_offset)
         return full
+
+    def ship_guarded(self) -> bool:
+        """`ship`, for the agent loop: a failure is logged and waits for the next sync (the
+        output is read from the executor again then, so nothing is lost); never raises."""
+        try:
+            return self.ship()
+        except grpc.RpcError as exc:
+            log.warning(
+                "output_ship_failed", code=status_code(exc).name, details=status_details(exc)
+            )
+        except Exception:
+            log.exception("output_ship_error")
+        return False
 
     def _drop(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
