@@ -14,6 +14,7 @@ import pytest
 from protos.suanchou.v1 import jobs_pb2, types_pb2
 from scheduler.cli.main import main
 from scheduler.service.settings import SchedulerSettings
+from tests.conftest import postgres_url, reset_postgres
 from tests.integration.conftest import TERMINAL, Pool, md, node, py_job
 
 STDOUT, STDERR = types_pb2.OUTPUT_STREAM_STDOUT, types_pb2.OUTPUT_STREAM_STDERR
@@ -92,9 +93,15 @@ def test_follow_streams_output_while_the_job_runs_and_ends_with_it(
     assert all(c.dropped_bytes == 0 for c in after)
 
 
-@pytest.fixture
-def small_pool(tmp_path: Path) -> Iterator[Pool]:
-    """A scheduler that keeps the first 16 and the last 64 bytes of each stream."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def small_pool(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pool]:
+    """A scheduler that keeps the first 16 and the last 64 bytes of each stream, on SQLite and
+    on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 's.db'}"
+    else:
+        url = postgres_url()
+        reset_postgres(url)
     settings = SchedulerSettings(
         sync_interval_s=0.2,
         lease_timeout_s=2.0,
@@ -102,7 +109,7 @@ def small_pool(tmp_path: Path) -> Iterator[Pool]:
         output_head_bytes=16,
         output_tail_bytes=64,
     )
-    p = Pool(tmp=tmp_path, db_url=f"sqlite:///{tmp_path / 's.db'}", settings=settings)
+    p = Pool(tmp=tmp_path, db_url=url, settings=settings)
     p.start()
     yield p
     for agent in p.agents:
