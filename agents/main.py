@@ -18,6 +18,10 @@ Resources: a replica's memory (and cpu) is enforced with a cgroup v2 per run whe
 manage its cgroup, else with RLIMIT_DATA (memory only); `agent_configured` logs which
 (enforcement=cgroup|rlimit|none; see agents.limits).
 
+Job output: each replica's stdout and stderr are shipped to the scheduler on the agent's own
+connection (AgentService.AppendLogs after each sync; agents.output), during and after the run,
+read through the executor's `read_output`. The agent does not scrub them and never logs them.
+
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
 
