@@ -106,6 +106,8 @@ class OutputShipper:
         request = agent_pb2.AppendLogsRequest()
         budget, full, size = self._call_bytes, False, self._chunk_bytes
         for key in list(self._cursors):
+            if key not in self._cursors:
+                continue  # its run was dropped while reading its other stream
             if len(request.chunks) == MAX_CHUNKS or budget < size:
                 full = True
                 break

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from scheduler.domain.errors import InvalidSpec
 from scheduler.domain.models import Job, Run
 from scheduler.domain.output import (
@@ -84,6 +86,18 @@ class OutputService:
         """Stores the chunks of runs of `cluster`; one cursor per chunk. A chunk of a run that
         is unknown, another cluster's or past retention gets `stop` (and nothing is stored)."""
         _validate(chunks)
+        attempts = 0
+        while True:
+            try:
+                return self._append(cluster, chunks)
+            except IntegrityError:
+                # Two calls created the same stream's first row at once (an agent restarted
+                # while its old process's call was in flight): the retry finds the row.
+                attempts += 1
+                if attempts == 3:
+                    raise
+
+    def _append(self, cluster: str, chunks: Sequence[OutputChunk]) -> list[OutputCursor]:
         cursors: list[OutputCursor] = []
         with self._store.unit() as tx:
             now = self._clock.now()
