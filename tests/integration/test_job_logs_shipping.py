@@ -4,6 +4,7 @@ agent cannot append to another cluster's runs."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from agents.agent import Agent
@@ -86,3 +87,45 @@ def test_appending_to_another_clusters_run_is_refused_quietly(pool: Pool, tmp_pa
     assert _stdout(pool, job_id) == b""
     other.close()
     client.close()
+
+
+def test_output_written_while_the_agent_was_down_is_shipped_after_its_restart(
+    pool: Pool, tmp_path: Path
+) -> None:
+    """The agent process is frozen, its replica writes more, then the agent is killed (its
+    replica dies with it): the restarted agent finds the run in its journal and ships the rest
+    of the output, so the attempt's output is whole and complete."""
+    pool.department("交通局")
+    pool.cluster("gov-a", [node("n1")])
+    go, marker = tmp_path / "go", tmp_path / "second-attempt"
+    code = f"""
+import os, time
+if os.path.exists({str(marker)!r}):
+    print("second attempt", flush=True)
+    raise SystemExit(0)
+open({str(marker)!r}, "w").close()
+print("before", flush=True)
+while not os.path.exists({str(go)!r}):
+    time.sleep(0.05)
+print("late", flush=True)
+time.sleep(600)
+"""
+    [result] = pool.submit("交通局", py_job("restart", code))
+    job_id = result.job_id
+    pool.wait_for(lambda: _stdout(pool, job_id) == b"before\n", 30, "the first line")
+    [run] = pool.get("交通局", job_id).runs
+    agent = pool.agents[0]
+    agent.proc.send_signal(signal.SIGSTOP)  # ships nothing more from here on
+    go.touch()
+    out = tmp_path / "work-gov-a" / run.run_id / "stdout.log"
+    pool.wait_for(lambda: out.read_bytes() == b"before\nlate\n", 30, "the replica's late line")
+    agent.kill()  # SIGKILL works on a stopped process; PDEATHSIG ends the replica
+    pool.start_agent("gov-a")
+    chunks = pool.jobs.ReadLogs(
+        jobs_pb2.ReadLogsRequest(job_id=job_id, attempt=1, follow=True),
+        metadata=md(pool.tokens["交通局"]),
+        timeout=60,
+    )
+    assert b"".join(c.data for c in chunks) == b"before\nlate\n"
+    pool.wait_state("交通局", job_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
+    assert _stdout(pool, job_id, follow=True) == b"second attempt\n"
