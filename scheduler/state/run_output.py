@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -129,20 +129,21 @@ class RunOutputs:
     def read(self, run_id: str, stream: str, position: int, limit: int = 16) -> list[OutputPiece]:
         """Up to `limit` stored pieces holding bytes at or after `position`, in order; the
         first starts at `position` unless those bytes were dropped (then later)."""
+        offset = col(RunOutputChunkRow.byte_offset)
         rows = self._s.exec(
             self._chunks(run_id, stream)
-            .where(col(RunOutputChunkRow.byte_offset) > position - CHUNK_BYTES)
-            .order_by(col(RunOutputChunkRow.byte_offset))
-            .limit(limit + 1)
+            # The first bound lets the primary key narrow the scan (no row is longer than
+            # CHUNK_BYTES); the second is exact.
+            .where(offset > position - CHUNK_BYTES)
+            .where(offset + func.length(col(RunOutputChunkRow.data)) > position)
+            .order_by(offset)
+            .limit(limit)
         ).all()
         pieces: list[OutputPiece] = []
         for row in rows:
-            end = row.byte_offset + len(row.data)
-            if end <= position:
-                continue
             skip = max(0, position - row.byte_offset)
             pieces.append(OutputPiece(row.byte_offset + skip, row.data[skip:]))
-        return pieces[:limit]
+        return pieces
 
     def tail_start(self, run_id: str, stream: str, lines: int) -> int:
         """The offset where the last `lines` stored lines of the stream begin (a final newline
