@@ -45,7 +45,12 @@ def cursors_to_proto(cursors: list[OutputCursor]) -> agent_pb2.AppendLogsRespons
 
 
 def log_query_from_proto(request: jobs_pb2.ReadLogsRequest) -> LogQuery:
+    resume: dict[tuple[str, str], int] = {}
+    for i, position in enumerate(request.resume):
+        (stream,) = stream_from_proto(position.stream, f"resume[{i}].stream")
+        resume[(position.run_id, stream)] = position.offset
     return LogQuery(
+        resume=resume,
         job_id=request.job_id,
         replica=request.replica if request.HasField("replica") else None,
         streams=stream_from_proto(request.stream, "stream", both_allowed=True),

@@ -5,16 +5,23 @@ stdout to stdout and their stderr to stderr. A job of several replicas gets a `=
 stdout <==` line, like tail(1) with several files, whenever the source changes. Where the
 scheduler dropped output (each stream keeps its first and last part), a notice on stderr says
 how many bytes are missing there.
+
+Like `job watch`, a read survives a scheduler restart: on UNAVAILABLE it reconnects with
+backoff and resumes each stream after the last byte it printed (ReadLogsRequest.resume), so
+nothing is printed twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, BinaryIO
+from typing import BinaryIO
+
+import grpc
 
 from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
-from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, bearer, open_channel
+from scheduler.cli import watch
+from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, RETRYABLE, bearer, open_channel
 from scheduler.cli.errors import EXIT_OK, UsageError
 from scheduler.cli.settings import Settings
 
@@ -47,43 +54,96 @@ def logs(args: argparse.Namespace, settings: Settings) -> int:
             metadata=metadata,
             timeout=CALL_TIMEOUT_SECONDS,
         )
-        headers = args.replica is None and job.spec.replicas > 1
-        # A follow ends when the job has ended (or on Ctrl-C); a plain read is bounded.
-        call = stub.ReadLogs(
-            request, metadata=metadata, timeout=None if args.follow else CALL_TIMEOUT_SECONDS
+        printer = LogPrinter(
+            sys.stdout.buffer,
+            sys.stderr.buffer,
+            headers=args.replica is None and job.spec.replicas > 1,
         )
         try:
-            write_chunks(call, sys.stdout.buffer, sys.stderr.buffer, headers=headers)
+            read(stub, request, metadata, printer)
         except KeyboardInterrupt:
-            return EXIT_OK
-        finally:
-            call.cancel()
+            return EXIT_OK  # how a follow is meant to end early
     return EXIT_OK
 
 
-def write_chunks(chunks: Any, out: BinaryIO, err: BinaryIO, *, headers: bool) -> None:
-    """Writes each chunk's bytes to `out` (stdout) or `err` (stderr) as they come."""
-    source: tuple[int, int] | None = None
-    ends_line = {id(out): True, id(err): True}
-    for chunk in chunks:
-        name = "stderr" if chunk.stream == types_pb2.OUTPUT_STREAM_STDERR else "stdout"
-        target = err if name == "stderr" else out
-        where = f"replica {chunk.replica} {name}"
-        if headers and source != (chunk.replica, chunk.stream):
-            lead = b"" if ends_line[id(target)] else b"\n"
-            target.write(lead + f"==> {where} <==\n".encode())
-            ends_line[id(target)] = True
-        source = (chunk.replica, chunk.stream)
-        if chunk.dropped_bytes:
-            if not ends_line[id(err)]:
-                err.write(b"\n")
-            err.write(
-                f"suanchou: [{where}] {chunk.dropped_bytes:,} bytes dropped here (the scheduler "
-                "keeps the first and the last part of each stream)\n".encode()
+def read(
+    stub: jobs_pb2_grpc.JobServiceStub,
+    request: jobs_pb2.ReadLogsRequest,
+    metadata: tuple[tuple[str, str], ...],
+    printer: LogPrinter,
+) -> None:
+    """Prints the output until the stream ends; reconnects on UNAVAILABLE after the last byte
+    printed of each stream."""
+    delay, failures = watch.INITIAL_BACKOFF_SECONDS, 0
+    while True:
+        # A follow ends when the job has ended (or on Ctrl-C); a plain read is bounded.
+        call = stub.ReadLogs(
+            printer.resume(request),
+            metadata=metadata,
+            timeout=None if request.follow else CALL_TIMEOUT_SECONDS,
+        )
+        try:
+            for chunk in call:
+                printer.write(chunk)
+                delay, failures = watch.INITIAL_BACKOFF_SECONDS, 0
+            return
+        except grpc.RpcError as e:
+            if e.code() not in RETRYABLE:
+                raise
+            failures += 1
+            if not request.follow and failures > watch.MAX_RECONNECTS_WITHOUT_FOLLOW:
+                raise
+            print(
+                f"logs: scheduler unavailable ({e.code().name}: {e.details()}); reconnecting "
+                f"in {delay:g}s",
+                file=sys.stderr,
+                flush=True,
             )
-            ends_line[id(err)] = True
-            err.flush()
+            watch.sleep(delay)
+            delay = min(delay * 2, watch.MAX_BACKOFF_SECONDS)
+        finally:
+            call.cancel()
+
+
+class LogPrinter:
+    """Writes each chunk's bytes to `out` (stdout) or `err` (stderr) as they come, and
+    remembers where each stream ends (the resume tokens of a reconnect)."""
+
+    def __init__(self, out: BinaryIO, err: BinaryIO, *, headers: bool) -> None:
+        self._out, self._err = out, err
+        self._headers = headers
+        self._source: tuple[int, int] | None = None
+        self._ends_line = {id(out): True, id(err): True}
+        self.ends: dict[tuple[str, int], int] = {}
+
+    def resume(self, request: jobs_pb2.ReadLogsRequest) -> jobs_pb2.ReadLogsRequest:
+        again = jobs_pb2.ReadLogsRequest()
+        again.CopyFrom(request)
+        for (run_id, stream), offset in self.ends.items():
+            again.resume.add(run_id=run_id, stream=stream, offset=offset)
+        return again
+
+    def write(self, chunk: jobs_pb2.LogChunk) -> None:
+        name = "stderr" if chunk.stream == types_pb2.OUTPUT_STREAM_STDERR else "stdout"
+        target = self._err if name == "stderr" else self._out
+        where = f"replica {chunk.replica} {name}"
+        if self._headers and self._source != (chunk.replica, chunk.stream):
+            self._emit(target, f"==> {where} <==\n".encode(), line=True)
+        self._source = (chunk.replica, chunk.stream)
+        if chunk.dropped_bytes:
+            notice = (
+                f"suanchou: [{where}] {chunk.dropped_bytes:,} bytes dropped here (the scheduler "
+                "keeps the first and the last part of each stream)\n"
+            )
+            self._emit(self._err, notice.encode(), line=True)
         if chunk.data:
-            target.write(chunk.data)
-            ends_line[id(target)] = chunk.data.endswith(b"\n")
-            target.flush()
+            self._emit(target, chunk.data)
+        self.ends[(chunk.run_id, chunk.stream)] = chunk.offset + len(chunk.data)
+
+    def _emit(self, target: BinaryIO, data: bytes, *, line: bool = False) -> None:
+        """Writes `data`; a header or notice (`line`) starts on a line of its own."""
+        if line and not self._ends_line[id(target)]:
+            target.write(b"\n")
+        target.write(data)
+        target.flush()
+        self._ends_line[id(target)] = data.endswith(b"\n")

@@ -22,8 +22,8 @@ neither ever writes it to a log line (only sizes and counts are logged).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +60,9 @@ _PIECES_PER_ROUND = 16
 _PRUNE_BATCH = 500
 
 
+MAX_RESUME = 4096
+
+
 @dataclass(frozen=True)
 class LogQuery:
     job_id: str
@@ -68,6 +71,8 @@ class LogQuery:
     tail_lines: int = 0
     follow: bool = False
     attempt: int = 0
+    # (run id, stream) -> the offset to continue from (a reconnecting client's resume tokens).
+    resume: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 class OutputService:
@@ -132,7 +137,7 @@ class OutputService:
         """The stored output of the job's runs; with `query.follow`, then new output until the
         runs ended and their output is complete, or `active()` turns False."""
         _validate_query(query)
-        positions: dict[tuple[str, str], int] = {}
+        positions = dict(query.resume)
         while active():
             version = self._store.version
             with self._store.unit(write=False) as tx:
@@ -255,3 +260,10 @@ def _validate_query(query: LogQuery) -> None:
         raise InvalidSpec("must be >= 0", field="replica")
     if query.attempt < 0:
         raise InvalidSpec("must be >= 0 (0: the current attempt)", field="attempt")
+    if len(query.resume) > MAX_RESUME:
+        raise InvalidSpec(f"{len(query.resume)} entries; at most {MAX_RESUME}", field="resume")
+    for i, ((run_id, _), offset) in enumerate(query.resume.items()):
+        if not run_id or len(run_id) > MAX_RUN_ID_LEN:
+            raise InvalidSpec(f"must be 1-{MAX_RUN_ID_LEN} characters", field=f"resume[{i}].run_id")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidSpec(f"must be 0-{MAX_OFFSET}", field=f"resume[{i}].offset")

@@ -3,7 +3,10 @@ JobService.ReadLogs / `suanchou job logs` reading it during and after the run.""
 
 from __future__ import annotations
 
+import os
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ from protos.suanchou.v1 import jobs_pb2, types_pb2
 from scheduler.cli.main import main
 from scheduler.service.settings import SchedulerSettings
 from tests.conftest import postgres_url, reset_postgres
-from tests.integration.conftest import TERMINAL, Pool, md, node, py_job
+from tests.integration.conftest import REPO, TERMINAL, Pool, md, node, py_job
 
 STDOUT, STDERR = types_pb2.OUTPUT_STREAM_STDOUT, types_pb2.OUTPUT_STREAM_STDERR
 
@@ -225,3 +228,51 @@ def test_follow_ends_when_the_client_cancels_or_the_job_ends_unrun(pool: Pool) -
     follow = pool.jobs.ReadLogs(request, metadata=md(token), timeout=60)
     pool.jobs.CancelJobs(jobs_pb2.CancelJobsRequest(job_ids=[result.job_id]), metadata=md(token))
     assert list(follow) == []
+
+
+def test_cli_follow_resumes_after_a_scheduler_restart_without_repeating(
+    pool: Pool, tmp_path: Path
+) -> None:
+    """`suanchou job logs --follow` (a real CLI process) keeps following across a scheduler
+    restart: it reconnects and resumes after the last byte it printed, so the output is whole
+    and nothing is printed twice; it exits 0 when the job has ended."""
+    pool.department("交通局")
+    pool.cluster("gov-a", [node("n1")])
+    go = tmp_path / "go"
+    code = f"""
+import os, time
+print("one", flush=True)
+while not os.path.exists({str(go)!r}):
+    time.sleep(0.05)
+print("two", flush=True)
+"""
+    [result] = pool.submit("交通局", py_job("restart-follow", code))
+    env = dict(os.environ, SUANCHOU_SCHEDULER=pool.address, SUANCHOU_TOKEN=pool.tokens["交通局"])
+    env.pop("SUANCHOU_CONFIG", None)
+    errors = tmp_path / "cli-stderr"
+    with (
+        errors.open("wb") as err,
+        subprocess.Popen(
+            [sys.executable, "-m", "scheduler.cli.main", "job", "logs", result.job_id, "--follow"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            cwd=REPO,
+        ) as cli,
+    ):
+        assert cli.stdout is not None
+        out = cli.stdout
+        lines: queue.Queue[bytes] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True)
+        reader.start()
+        assert lines.get(timeout=60) == b"one\n"
+        pool.stop()
+        pool.start()  # same port, same database
+        go.touch()
+        assert cli.wait(timeout=120) == 0, errors.read_text()
+        reader.join(10)
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert rest == [b"two\n"]
+    assert "reconnecting" in errors.read_text()

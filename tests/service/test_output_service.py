@@ -97,3 +97,19 @@ def test_output_is_pruned_after_retention_and_late_appends_are_stopped(pool: Poo
     assert list(service.read("公安局", LogQuery(job_id), lambda: True)) == []
     [cursor] = service.append("a", [OutputChunk(run_id, "stdout", 17, b"late\n")])
     assert cursor.stop
+
+
+def test_a_resumed_read_sends_only_what_the_client_lacks(pool: Pool) -> None:
+    """Resume tokens start each listed stream at its offset (no dropped bytes are reported
+    for what the client has); a malformed token is refused naming its field."""
+    job_id, run_id = _running(pool)
+    service = _service(pool)
+    service.append("a", [OutputChunk(run_id, "stdout", 0, b"one\ntwo\n")])
+    query = LogQuery(job_id, resume={(run_id, "stdout"): 4})
+    pieces = list(service.read("公安局", query, lambda: True))
+    assert [(p.offset, p.data, p.dropped) for p in pieces] == [(4, b"two\n", 0)]
+    with pytest.raises(InvalidSpec) as err:
+        list(
+            service.read("公安局", LogQuery(job_id, resume={(run_id, "stdout"): -1}), lambda: True)
+        )
+    assert err.value.field == "resume[0].offset"

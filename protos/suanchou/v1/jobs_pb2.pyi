@@ -426,6 +426,7 @@ class ReadLogsRequest(google.protobuf.message.Message):
     TAIL_LINES_FIELD_NUMBER: builtins.int
     FOLLOW_FIELD_NUMBER: builtins.int
     ATTEMPT_FIELD_NUMBER: builtins.int
+    RESUME_FIELD_NUMBER: builtins.int
     job_id: builtins.str
     """The job whose output to read; NOT_FOUND if it is not the caller's."""
     replica: builtins.int
@@ -440,6 +441,13 @@ class ReadLogsRequest(google.protobuf.message.Message):
     """The attempt whose replicas to read, from 1; 0 = the job's current attempt (with `follow`,
     a requeued job's next attempt is followed too).
     """
+    @property
+    def resume(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___LogPosition]:
+        """Resume tokens: for each listed stream, send only bytes from `offset` on (the end of what
+        the client already received; `tail_lines` does not apply to it). At most 4,096 entries.
+        A client reconnecting after UNAVAILABLE sends one per stream it has seen.
+        """
+
     def __init__(
         self,
         *,
@@ -449,12 +457,39 @@ class ReadLogsRequest(google.protobuf.message.Message):
         tail_lines: builtins.int = ...,
         follow: builtins.bool = ...,
         attempt: builtins.int = ...,
+        resume: collections.abc.Iterable[global___LogPosition] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_replica", b"_replica", "replica", b"replica"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_replica", b"_replica", "attempt", b"attempt", "follow", b"follow", "job_id", b"job_id", "replica", b"replica", "stream", b"stream", "tail_lines", b"tail_lines"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_replica", b"_replica", "attempt", b"attempt", "follow", b"follow", "job_id", b"job_id", "replica", b"replica", "resume", b"resume", "stream", b"stream", "tail_lines", b"tail_lines"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_replica", b"_replica"]) -> typing.Literal["replica"] | None: ...
 
 global___ReadLogsRequest = ReadLogsRequest
+
+@typing.final
+class LogPosition(google.protobuf.message.Message):
+    """Where a client's copy of one stream ends."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    STREAM_FIELD_NUMBER: builtins.int
+    OFFSET_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """The run of the stream."""
+    stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType
+    """stdout or stderr."""
+    offset: builtins.int
+    """Bytes of the stream the client has (the next offset it wants)."""
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType = ...,
+        offset: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["offset", b"offset", "run_id", b"run_id", "stream", b"stream"]) -> None: ...
+
+global___LogPosition = LogPosition
 
 @typing.final
 class LogChunk(google.protobuf.message.Message):
