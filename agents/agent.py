@@ -23,6 +23,7 @@ from agents.backoff import Backoff, cap_for_lease_timeout
 from agents.capacity import CapacitySource
 from agents.executor import Executor, Lease, RunPhase, RunStatus
 from agents.journal import Journal
+from agents.output import OutputShipper
 from agents.protocol import (
     build_request,
     describe_error,
@@ -89,6 +90,7 @@ class Agent:
         backoff: Backoff | None = None,
         journal: Journal | None = None,
         retention: RunRetention | None = None,
+        output: OutputShipper | None = None,
     ) -> None:
         self._client = client
         self._capacity = capacity
@@ -109,6 +111,9 @@ class Agent:
         self.last_error = ""
         self._journal = journal
         self._retention = retention
+        # Ships the runs' stdout/stderr after each sync (agents.output); None: not shipped.
+        self._output = output
+        self._output_more = False
         if journal is not None:
             self._recover(journal)
 
@@ -119,6 +124,10 @@ class Agent:
             self._retire(record.run_id)
             if record.final is not None and record.forgotten_at is None:
                 self._runs[record.run_id] = record.final
+                if self._output is not None:
+                    # Its output may not all have been shipped before the restart; the
+                    # scheduler's cursor skips what it has.
+                    self._output.track(record.run_id, ended=True)
         log.info(
             "journal_loaded",
             path=str(journal.path),
@@ -142,6 +151,8 @@ class Agent:
             self._runs[status.run_id] = status
             changed = True
             if status.phase.finished:
+                if self._output is not None:
+                    self._output.ended(status.run_id)
                 if self._journal is not None:
                     self._journal.finished(status)
                 lease = self._leases.get(status.run_id)
@@ -218,6 +229,8 @@ class Agent:
         for lease in leases:
             self._executor.start(lease)
             self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
+            if self._output is not None:
+                self._output.track(lease.run_id)
             log.info(
                 "run_started",
                 run_id=lease.run_id,
@@ -338,10 +351,18 @@ class Agent:
                         self._backoff.reset()
                         # More leases or cancels wait on the server: fetch them at once.
                         next_sync = now + (_MORE_GAP if response.more else self.interval)
-                stop.wait(max(0.0, min(self._tick, next_sync - self._clock())))
+                        self._ship_output()
+                elif self._output_more and failures == 0:
+                    self._ship_output()
+                wait = _MORE_GAP if self._output_more else self._tick
+                stop.wait(max(0.0, min(wait, next_sync - self._clock())))
             return EXIT_OK
         finally:
             self._shutdown(report=not rejected)
+
+    def _ship_output(self) -> None:
+        """One AppendLogs call after a good sync (or again at once while calls come back full)."""
+        self._output_more = self._output is not None and self._output.ship_guarded()
 
     def _tidy(self) -> None:
         if self._retention is None:

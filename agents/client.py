@@ -1,4 +1,4 @@
-"""Thin gRPC client for AgentService.Sync, authenticated with the cluster's agent token."""
+"""Thin gRPC client for AgentService (Sync, AppendLogs), authenticated with the agent token."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ class AgentClient:
     def sync(self, request: agent_pb2.SyncRequest, timeout: float) -> agent_pb2.SyncResponse:
         """One Sync call; raises grpc.RpcError (with .code()) on any failure."""
         response: agent_pb2.SyncResponse = self._stub.Sync(
+            request, timeout=timeout, metadata=self._metadata
+        )
+        return response
+
+    def append_logs(
+        self, request: agent_pb2.AppendLogsRequest, timeout: float
+    ) -> agent_pb2.AppendLogsResponse:
+        """One AppendLogs call (job output); raises grpc.RpcError on any failure."""
+        response: agent_pb2.AppendLogsResponse = self._stub.AppendLogs(
             request, timeout=timeout, metadata=self._metadata
         )
         return response

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,10 @@ from agents.trampoline import trampoline_argv
 
 # Run ids become directory names; anything else could escape the work directory.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# The two output streams of a replica (Executor.read_output).
+OUTPUT_STREAMS = ("stdout", "stderr")
+# Largest read_output answer LocalExecutor gives, whatever max_bytes asks.
+MAX_OUTPUT_READ = 1024 * 1024
 
 
 class RunPhase(enum.Enum):
@@ -77,6 +82,12 @@ class Executor(Protocol):
       finished; a finished status is returned exactly once, then the executor forgets the run
       (keeping it until the scheduler acknowledges it is the agent's job).
     - `shutdown` stops every run, waits for them to end and returns their final statuses.
+    - `read_output` returns up to `max_bytes` of a run's `stream` ("stdout" or "stderr") from
+      byte `offset`: b"" when nothing is there yet (or beyond the end), None for a run the
+      executor does not know (never started here, or its output is gone). It never blocks for
+      long, works for finished runs until their output is cleaned up (the agent reads the end
+      of a run's output after the run finished), and treats the output as hostile: a job may
+      write anything, binary included, or replace its output files.
     """
 
     def start(self, lease: Lease) -> None: ...
@@ -86,6 +97,10 @@ class Executor(Protocol):
     def poll(self) -> list[RunStatus]: ...
 
     def shutdown(self) -> list[RunStatus]: ...
+
+    def read_output(
+        self, run_id: str, stream: str, offset: int, max_bytes: int
+    ) -> bytes | None: ...
 
 
 class _Stop(enum.Enum):
@@ -269,6 +284,36 @@ class LocalExecutor:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "agent shut down")
         phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
         return RunStatus(lease.run_id, phase, exit_code, died)
+
+    def read_output(self, run_id: str, stream: str, offset: int, max_bytes: int) -> bytes | None:
+        """Reads `stdout.log` / `stderr.log` of the run directory (kept after the run ended
+        until agents.retention deletes it).
+
+        The replica owns its run directory under --run-as and may replace these files: a
+        symlink (O_NOFOLLOW), a FIFO or device (O_NONBLOCK, then not a regular file) or a hard
+        link to a file it could not read itself (more than one link) yields no output rather
+        than another file's content read with the agent's rights.
+        """
+        if stream not in OUTPUT_STREAMS:
+            raise ValueError(f"stream must be stdout or stderr, got {stream[:20]!r}")
+        if not RUN_ID_PATTERN.match(run_id) or not self.run_dir(run_id).is_dir():
+            return None
+        if offset < 0 or max_bytes <= 0:
+            return b""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(self.run_dir(run_id) / f"{stream}.log", flags)
+        except OSError:
+            return b""  # not created (the spawn failed), or replaced by a symlink
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                return b""
+            return os.pread(fd, min(max_bytes, MAX_OUTPUT_READ), offset)
+        except OSError:
+            return b""
+        finally:
+            os.close(fd)
 
     def shutdown(self) -> list[RunStatus]:
         for proc in self._procs.values():

@@ -18,6 +18,10 @@ Resources: a replica's memory (and cpu) is enforced with a cgroup v2 per run whe
 manage its cgroup, else with RLIMIT_DATA (memory only); `agent_configured` logs which
 (enforcement=cgroup|rlimit|none; see agents.limits).
 
+Job output: each replica's stdout and stderr are shipped to the scheduler on the agent's own
+connection (AgentService.AppendLogs after each sync; agents.output), during and after the run,
+read through the executor's `read_output`. The agent does not scrub them and never logs them.
+
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
 
@@ -45,6 +49,7 @@ from agents.credentials import TOKEN_ENV, harden_process, read_token_file
 from agents.executor import LocalExecutor
 from agents.journal import Journal
 from agents.limits import detect as detect_limits
+from agents.output import OutputShipper
 from agents.quantities import format_resources
 from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
@@ -304,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 interval=args.interval,
                 journal=journal,
                 retention=RunRetention(journal, workdir, args.run_retention),
+                output=OutputShipper(client, executor, max_message_bytes=args.max_message_bytes),
             )
             return agent.run(stop)
     finally:

@@ -26,6 +26,7 @@ from scheduler.service.cycle import CycleRunner, SchedulingCycle
 from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
 from scheduler.service.liveness import Liveness
+from scheduler.service.output import OutputService
 from scheduler.service.throttle import AuthThrottle
 from scheduler.state import Store
 
@@ -53,6 +54,7 @@ class App:
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
         self.governance = GovernanceService(self.store, self.clock, settings.quota_reclaim_delay_s)
         self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
+        self.output = OutputService(self.store, self.clock, settings)
         security = config.security
         self.audits = AuditService(self.store, self.clock, security.audit_retention_days)
         # A call's audit record joins the transaction of its change (see service.audit).
@@ -80,6 +82,7 @@ class App:
             admin=self.admin,
             governance=self.governance,
             agents=self.agents,
+            output=self.output,
             tls=self.tls,
             credentials=self.credentials,
             audits=self.audits,
@@ -89,7 +92,7 @@ class App:
         )
         self._has_bootstrap = bool(bootstrap)
         self._stopping = threading.Event()
-        self._pruner = threading.Thread(target=self._prune_loop, name="audit-prune", daemon=True)
+        self._pruner = threading.Thread(target=self._prune_loop, name="housekeeping", daemon=True)
         host = config.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
 
@@ -122,12 +125,18 @@ class App:
         log.info("scheduler_stopped", address=self.address)
 
     def _prune_loop(self) -> None:
-        """Applies audit retention at start and then every audit_prune_interval_s."""
+        """Housekeeping: applies audit and job output retention at start and then every
+        audit_prune_interval_s (an hour by default; both retentions are days long)."""
         while True:
             try:
                 self.audits.prune()
             except Exception:
                 log.exception("audit_prune_failed")
+            try:
+                if pruned := self.output.prune():
+                    log.info("run_output_pruned", runs=pruned)
+            except Exception:
+                log.exception("run_output_prune_failed")
             if self._stopping.wait(self.config.security.audit_prune_interval_s):
                 return
 

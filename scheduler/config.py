@@ -81,6 +81,7 @@ _ZERO_OK = frozenset(
         "max_preemptions_per_cycle",
         "max_preemptions_per_minute",
         "quota_reclaim_delay_s",
+        "output_head_bytes",
     }
 )
 

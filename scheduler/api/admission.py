@@ -60,7 +60,8 @@ DEPARTMENT_READS = frozenset(
 
 def kind_of(method: str) -> str:
     """The budget class of a full method name (/package.Service/Method)."""
-    if method.endswith("/WatchEvents") or method.endswith("/ExportAuditRecords"):
+    # Streams that may follow for long (ReadLogs with follow holds its thread like a watch).
+    if method.endswith(("/WatchEvents", "/ExportAuditRecords", "/ReadLogs")):
         return WATCH
     if "/suanchou.v1.JobService/" in method or method in DEPARTMENT_READS:
         return JOBS

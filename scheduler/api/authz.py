@@ -95,6 +95,8 @@ RULES: dict[str, Rule] = {
     ),
     method(_JOB, "WatchEvents"): Rule(_READ_JOBS, targets=_job_id),
     method(_JOB, "ExplainJob"): Rule(_READ_JOBS, targets=_job_id),
+    # A department reads its own jobs' output only (the use case answers NOT_FOUND otherwise).
+    method(_JOB, "ReadLogs"): Rule(_READ_JOBS, targets=_job_id),
     method(_CLUSTER, "RegisterCluster"): Rule(
         _ADMIN, mutating=True, targets=lambda r: [r.spec.name]
     ),
@@ -114,6 +116,9 @@ RULES: dict[str, Rule] = {
     ),
     method(_CLASSES, "ListPriorityClasses"): Rule(_AUTHENTICATED),
     method(_AGENT, "Sync"): Rule(frozenset({Role.AGENT}), mutating=True, conditional=True),
+    # Job output is data, not a change of state: a record per shipment (every second per
+    # agent) would bury the trail. Refused calls are still recorded.
+    method(_AGENT, "AppendLogs"): Rule(frozenset({Role.AGENT})),
     # The bootstrap token may call this one rpc and nothing else.
     method(_PRINCIPAL, "CreatePrincipal"): Rule(
         frozenset({Role.SECURITY_ADMIN, Role.BOOTSTRAP}), mutating=True, targets=_name

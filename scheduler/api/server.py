@@ -32,6 +32,7 @@ from scheduler.service.auth import Authenticator
 from scheduler.service.credentials import CredentialsService
 from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
+from scheduler.service.output import OutputService
 from scheduler.service.throttle import AuthThrottle
 
 
@@ -43,6 +44,7 @@ def build_server(
     admin: AdminService,
     governance: GovernanceService,
     agents: AgentSyncService,
+    output: OutputService,
     tls: ServerTls | None = None,
     credentials: CredentialsService,
     audits: AuditService,
@@ -84,7 +86,7 @@ def build_server(
         ],
     )
     reply = reply_budget(max_message_bytes)
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs, reply), server)
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(jobs, reply, output), server)
     admin_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(admin, reply), server)
     admin_pb2_grpc.add_DepartmentServiceServicer_to_server(
         DepartmentServicer(admin, governance, reply), server
@@ -93,7 +95,7 @@ def build_server(
         PriorityClassServicer(governance), server
     )
     agent_pb2_grpc.add_AgentServiceServicer_to_server(
-        AgentServicer(agents, reply, require_client_certificate=tls.mode == "mtls"), server
+        AgentServicer(agents, reply, output, require_client_certificate=tls.mode == "mtls"), server
     )
     security_pb2_grpc.add_PrincipalServiceServicer_to_server(PrincipalServicer(credentials), server)
     security_pb2_grpc.add_TokenServiceServicer_to_server(TokenServicer(credentials), server)

@@ -17,6 +17,7 @@ from protos.suanchou.v1 import (
 )
 from scheduler.api import convert as cv
 from scheduler.api import convert_governance as cg
+from scheduler.api import convert_output as co
 from scheduler.api import paging
 from scheduler.api.budget import Budget
 from scheduler.api.interceptors import current_principal
@@ -26,14 +27,16 @@ from scheduler.service.agent_sync import AgentSyncService
 from scheduler.service.auth import job_scope
 from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
+from scheduler.service.output import OutputService
 
 WATCH_POLL_S = 1.0
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, jobs: JobsService, reply_bytes: int) -> None:
+    def __init__(self, jobs: JobsService, reply_bytes: int, output: OutputService) -> None:
         self._jobs = jobs
         self._reply_bytes = reply_bytes
+        self._output = output
 
     def SubmitJobs(
         self, request: jobs_pb2.SubmitJobsRequest, context: grpc.ServicerContext
@@ -111,6 +114,16 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         scope = job_scope(current_principal(), "")
         explanation = self._jobs.explain(scope, request.job_id)
         return cv.explanation_to_proto(explanation, Budget(self._reply_bytes))
+
+    def ReadLogs(
+        self, request: jobs_pb2.ReadLogsRequest, context: grpc.ServicerContext
+    ) -> Iterator[jobs_pb2.LogChunk]:
+        # Each message holds at most CHUNK_BYTES of output: far inside any reply budget.
+        scope = job_scope(current_principal(), "")
+        query = co.log_query_from_proto(request)
+        context.add_callback(self._output.wake)
+        for piece in self._output.read(scope, query, context.is_active):
+            yield co.log_piece_to_proto(piece)
 
 
 class ClusterServicer(admin_pb2_grpc.ClusterServiceServicer):
@@ -237,9 +250,15 @@ class DepartmentServicer(admin_pb2_grpc.DepartmentServiceServicer):
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(
-        self, sync: AgentSyncService, reply_bytes: int, *, require_client_certificate: bool = False
+        self,
+        sync: AgentSyncService,
+        reply_bytes: int,
+        output: OutputService,
+        *,
+        require_client_certificate: bool = False,
     ) -> None:
         self._sync = sync
+        self._output = output
         self._reply_bytes = reply_bytes
         # Under mTLS the agent's certificate must also name its cluster (peer_identity.py).
         self._require_certificate = require_client_certificate
@@ -255,3 +274,12 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             cluster, request.agent_id, nodes, reports, agent_error=request.last_error
         )
         return cv.sync_reply_to_proto(reply, Budget(self._reply_bytes))
+
+    def AppendLogs(
+        self, request: agent_pb2.AppendLogsRequest, context: grpc.ServicerContext
+    ) -> agent_pb2.AppendLogsResponse:
+        cluster = current_principal().name
+        if self._require_certificate:
+            require_certificate_for(context, cluster)
+        cursors = self._output.append(cluster, co.chunks_from_proto(request))
+        return co.cursors_to_proto(cursors)

@@ -361,6 +361,31 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     )
     explain.add_argument("job_id", metavar="ID")
 
+    logs = leaf.add(
+        sub,
+        "logs",
+        "scheduler.cli.logs:logs",
+        "print a job's output (stdout and stderr of its replicas)",
+        epilog="Output is written as the job wrote it: stdout to stdout, stderr to stderr. The "
+        "scheduler keeps the first and last part of each stream (see the server settings "
+        "output_head_bytes and output_tail_bytes) for output_retention_s after the replica "
+        "ended; a notice on stderr says where and how many bytes were dropped.",
+    )
+    logs.add_argument("job_id", metavar="ID")
+    logs.add_argument("--replica", type=int, metavar="N", help="only this replica (from 0)")
+    logs.add_argument(
+        "--stream", choices=["stdout", "stderr", "both"], default="both", help="default both"
+    )
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new output until the job ends"
+    )
+    logs.add_argument(
+        "--tail",
+        type=int,
+        metavar="N",
+        help="only the last N lines of each stream (as stored), then new output with --follow",
+    )
+
 
 def _add_cluster_commands(commands: Any, leaf: _Commands) -> None:
     cluster = commands.add_parser("cluster", help="register and manage clusters (admin)")

@@ -338,17 +338,21 @@ class JobsService:
         return results
 
     def _own(self, tx: Tx, department: str | None, job_id: str) -> Job:
-        """The job if it belongs to `department` (None: any, for an operator); NOT_FOUND
-        otherwise, so ids of other departments' jobs cannot be probed."""
-        if not job_id:
-            raise InvalidSpec("is required", field="job_id")
-        job = None
-        if len(job_id) <= MAX_ID_LEN:
-            with contextlib.suppress(NotFound):
-                job = tx.jobs.get(job_id)
-        if job is None or (department is not None and job.department != department):
-            raise NotFound(f"job {quote(job_id)} not found", field="job_id")
-        return job
+        return owned_job(tx, department, job_id)
+
+
+def owned_job(tx: Tx, department: str | None, job_id: str) -> Job:
+    """The job if it belongs to `department` (None: any, for an operator); NOT_FOUND
+    otherwise, so ids of other departments' jobs cannot be probed."""
+    if not job_id:
+        raise InvalidSpec("is required", field="job_id")
+    job = None
+    if len(job_id) <= MAX_ID_LEN:
+        with contextlib.suppress(NotFound):
+            job = tx.jobs.get(job_id)
+    if job is None or (department is not None and job.department != department):
+        raise NotFound(f"job {quote(job_id)} not found", field="job_id")
+    return job
 
 
 def _clip(text: str, limit: int) -> str:

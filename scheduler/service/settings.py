@@ -41,3 +41,10 @@ class SchedulerSettings:
     # Half life of the decayed usage fair share compares (scheduler.service.policy): a
     # department's use from one half life ago counts half as much as today's.
     fair_share_half_life_s: float = 7 * 24 * 3600.0
+    # Job output (JobService.ReadLogs, scheduler.domain.output): each stream of each replica
+    # keeps its first output_head_bytes (0: the tail alone) and its last output_tail_bytes;
+    # the rest is dropped and counted. Stored output is deleted output_retention_s after the
+    # replica ended.
+    output_head_bytes: int = 64 * 1024
+    output_tail_bytes: int = 1024 * 1024
+    output_retention_s: float = 7 * 24 * 3600.0

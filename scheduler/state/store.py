@@ -25,6 +25,7 @@ from scheduler.state.fair_share import FairShare, QueueRanks
 from scheduler.state.governance import DepartmentTree, PriorityClasses, Quotas
 from scheduler.state.migrate import upgrade
 from scheduler.state.repositories import Clusters, Departments, Jobs
+from scheduler.state.run_output import RunOutputs
 from scheduler.state.run_records import Events, Explanations, Runs
 
 
@@ -47,6 +48,7 @@ class Tx:
     priority_classes: PriorityClasses
     fair_share: FairShare
     queue: QueueRanks
+    output: RunOutputs
 
 
 class Store:
@@ -94,6 +96,7 @@ class Store:
                 priority_classes=PriorityClasses(session),
                 fair_share=FairShare(session),
                 queue=QueueRanks(session),
+                output=RunOutputs(session),
             )
             try:
                 yield tx

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -272,3 +272,30 @@ class FairShareUsageRow(SQLModel, table=True):
     department: str = Field(primary_key=True, foreign_key="department.name", max_length=64)
     decayed_usage: float
     updated_at: datetime
+
+
+class RunOutputRow(SQLModel, table=True):
+    """Where one output stream of one run stands (scheduler.state.run_output)."""
+
+    __tablename__ = "run_output"
+
+    run_id: str = Field(primary_key=True, max_length=36)
+    stream: str = Field(primary_key=True, max_length=8)
+    # Bytes of the stream received so far: the offset the agent ships next.
+    received: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    # Bytes received but not kept (between the head and the tail), plus any gap the agent left.
+    dropped: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    # The agent said the run ended and the stream is whole (OutputChunk.eof).
+    complete: bool = False
+    updated_at: datetime
+
+
+class RunOutputChunkRow(SQLModel, table=True):
+    """Stored bytes of a stream from `byte_offset` on; at most CHUNK_BYTES per row."""
+
+    __tablename__ = "run_output_chunk"
+
+    run_id: str = Field(primary_key=True, max_length=36)
+    stream: str = Field(primary_key=True, max_length=8)
+    byte_offset: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))

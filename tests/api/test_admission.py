@@ -23,6 +23,7 @@ from scheduler.domain.errors import Overloaded
 def test_methods_map_to_their_budget_class() -> None:
     """Watches, job calls, agent syncs and admin calls are budgeted apart."""
     assert kind_of("/suanchou.v1.JobService/WatchEvents") == WATCH
+    assert kind_of("/suanchou.v1.JobService/ReadLogs") == WATCH
     assert kind_of("/suanchou.v1.JobService/SubmitJobs") == JOBS
     assert kind_of("/suanchou.v1.AgentService/Sync") == AGENTS
     assert kind_of("/suanchou.v1.ClusterService/ListClusters") == ADMIN

@@ -281,3 +281,107 @@ class SyncResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "more", b"more", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
 
 global___SyncResponse = SyncResponse
+
+@typing.final
+class OutputChunk(google.protobuf.message.Message):
+    """New output of one stream of one run."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    STREAM_FIELD_NUMBER: builtins.int
+    OFFSET_FIELD_NUMBER: builtins.int
+    DATA_FIELD_NUMBER: builtins.int
+    EOF_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """A run this cluster holds; chunks for other runs are answered with `stop`."""
+    stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType
+    """stdout or stderr (UNSPECIFIED is refused)."""
+    offset: builtins.int
+    """Byte offset of `data` within the stream; bytes before the scheduler's next offset are
+    ignored, a jump past it is recorded as dropped output.
+    """
+    data: builtins.bytes
+    """Raw output, at most 65,536 bytes. The agent does not scrub it; the scheduler never logs it."""
+    eof: builtins.bool
+    """True when the run has ended and `data` reaches the end of the stream: nothing follows."""
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType = ...,
+        offset: builtins.int = ...,
+        data: builtins.bytes = ...,
+        eof: builtins.bool = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["data", b"data", "eof", b"eof", "offset", b"offset", "run_id", b"run_id", "stream", b"stream"]) -> None: ...
+
+global___OutputChunk = OutputChunk
+
+@typing.final
+class AppendLogsRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHUNKS_FIELD_NUMBER: builtins.int
+    @property
+    def chunks(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___OutputChunk]:
+        """At most 64 chunks and 1 MiB of data in total."""
+
+    def __init__(
+        self,
+        *,
+        chunks: collections.abc.Iterable[global___OutputChunk] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["chunks", b"chunks"]) -> None: ...
+
+global___AppendLogsRequest = AppendLogsRequest
+
+@typing.final
+class OutputCursor(google.protobuf.message.Message):
+    """Where one stream continues."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    STREAM_FIELD_NUMBER: builtins.int
+    NEXT_OFFSET_FIELD_NUMBER: builtins.int
+    STOP_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """The run, echoed."""
+    stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType
+    """The stream, echoed."""
+    next_offset: builtins.int
+    """The offset the scheduler expects next for this stream."""
+    stop: builtins.bool
+    """Ship nothing more for this stream: it is complete (eof received), or the run is unknown,
+    not this cluster's, or its output has expired.
+    """
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType = ...,
+        next_offset: builtins.int = ...,
+        stop: builtins.bool = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["next_offset", b"next_offset", "run_id", b"run_id", "stop", b"stop", "stream", b"stream"]) -> None: ...
+
+global___OutputCursor = OutputCursor
+
+@typing.final
+class AppendLogsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CURSORS_FIELD_NUMBER: builtins.int
+    @property
+    def cursors(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___OutputCursor]:
+        """One cursor per request chunk, in request order."""
+
+    def __init__(
+        self,
+        *,
+        cursors: collections.abc.Iterable[global___OutputCursor] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cursors", b"cursors"]) -> None: ...
+
+global___AppendLogsResponse = AppendLogsResponse

@@ -39,6 +39,11 @@ class AgentServiceStub:
                 request_serializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.SyncRequest.SerializeToString,
                 response_deserializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.SyncResponse.FromString,
                 _registered_method=True)
+        self.AppendLogs = channel.unary_unary(
+                '/suanchou.v1.AgentService/AppendLogs',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.AppendLogsRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.AppendLogsResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -51,6 +56,16 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendLogs(self, request, context):
+        """Ships new stdout/stderr of the agent's runs. Separate from Sync so that output volume
+        never delays the heartbeat; the agent calls it after a sync while it has output to ship.
+        Idempotent by offset: the reply says where each stream continues, so a resend or an
+        agent restart neither duplicates nor loses stored output.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +73,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.Sync,
                     request_deserializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.SyncRequest.FromString,
                     response_serializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.SyncResponse.SerializeToString,
+            ),
+            'AppendLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendLogs,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.AppendLogsRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_agent__pb2.AppendLogsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +107,33 @@ class AgentService:
             '/suanchou.v1.AgentService/Sync',
             protos_dot_suanchou_dot_v1_dot_agent__pb2.SyncRequest.SerializeToString,
             protos_dot_suanchou_dot_v1_dot_agent__pb2.SyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/suanchou.v1.AgentService/AppendLogs',
+            protos_dot_suanchou_dot_v1_dot_agent__pb2.AppendLogsRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_agent__pb2.AppendLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,12 +40,32 @@ class AgentServiceStub:
     ]
     """One full-state exchange; see the protocol above."""
 
+    AppendLogs: grpc.UnaryUnaryMultiCallable[
+        protos.suanchou.v1.agent_pb2.AppendLogsRequest,
+        protos.suanchou.v1.agent_pb2.AppendLogsResponse,
+    ]
+    """Ships new stdout/stderr of the agent's runs. Separate from Sync so that output volume
+    never delays the heartbeat; the agent calls it after a sync while it has output to ship.
+    Idempotent by offset: the reply says where each stream continues, so a resend or an
+    agent restart neither duplicates nor loses stored output.
+    """
+
 class AgentServiceAsyncStub:
     Sync: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.agent_pb2.SyncRequest,
         protos.suanchou.v1.agent_pb2.SyncResponse,
     ]
     """One full-state exchange; see the protocol above."""
+
+    AppendLogs: grpc.aio.UnaryUnaryMultiCallable[
+        protos.suanchou.v1.agent_pb2.AppendLogsRequest,
+        protos.suanchou.v1.agent_pb2.AppendLogsResponse,
+    ]
+    """Ships new stdout/stderr of the agent's runs. Separate from Sync so that output volume
+    never delays the heartbeat; the agent calls it after a sync while it has output to ship.
+    Idempotent by offset: the reply says where each stream continues, so a resend or an
+    agent restart neither duplicates nor loses stored output.
+    """
 
 class AgentServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -55,5 +75,17 @@ class AgentServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[protos.suanchou.v1.agent_pb2.SyncResponse, collections.abc.Awaitable[protos.suanchou.v1.agent_pb2.SyncResponse]]:
         """One full-state exchange; see the protocol above."""
+
+    @abc.abstractmethod
+    def AppendLogs(
+        self,
+        request: protos.suanchou.v1.agent_pb2.AppendLogsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[protos.suanchou.v1.agent_pb2.AppendLogsResponse, collections.abc.Awaitable[protos.suanchou.v1.agent_pb2.AppendLogsResponse]]:
+        """Ships new stdout/stderr of the agent's runs. Separate from Sync so that output volume
+        never delays the heartbeat; the agent calls it after a sync while it has output to ship.
+        Idempotent by offset: the reply says where each stream continues, so a resend or an
+        agent restart neither duplicates nor loses stored output.
+        """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

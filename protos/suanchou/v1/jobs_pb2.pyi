@@ -415,3 +415,124 @@ class ClusterVerdict(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["cluster", b"cluster", "eligible", b"eligible", "message", b"message", "reason", b"reason"]) -> None: ...
 
 global___ClusterVerdict = ClusterVerdict
+
+@typing.final
+class ReadLogsRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: builtins.int
+    REPLICA_FIELD_NUMBER: builtins.int
+    STREAM_FIELD_NUMBER: builtins.int
+    TAIL_LINES_FIELD_NUMBER: builtins.int
+    FOLLOW_FIELD_NUMBER: builtins.int
+    ATTEMPT_FIELD_NUMBER: builtins.int
+    RESUME_FIELD_NUMBER: builtins.int
+    job_id: builtins.str
+    """The job whose output to read; NOT_FOUND if it is not the caller's."""
+    replica: builtins.int
+    """Only this replica (0-based); unset = every replica of the attempt."""
+    stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType
+    """Only this stream; OUTPUT_STREAM_UNSPECIFIED = both."""
+    tail_lines: builtins.int
+    """Only the last N lines of each stream as stored (0 = everything stored); at most 100,000."""
+    follow: builtins.bool
+    """Keep the stream open and send new output until the replicas have ended."""
+    attempt: builtins.int
+    """The attempt whose replicas to read, from 1; 0 = the job's current attempt (with `follow`,
+    a requeued job's next attempt is followed too).
+    """
+    @property
+    def resume(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___LogPosition]:
+        """Resume tokens: for each listed stream, send only bytes from `offset` on (the end of what
+        the client already received; `tail_lines` does not apply to it). At most 4,096 entries.
+        A client reconnecting after UNAVAILABLE sends one per stream it has seen.
+        """
+
+    def __init__(
+        self,
+        *,
+        job_id: builtins.str = ...,
+        replica: builtins.int | None = ...,
+        stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType = ...,
+        tail_lines: builtins.int = ...,
+        follow: builtins.bool = ...,
+        attempt: builtins.int = ...,
+        resume: collections.abc.Iterable[global___LogPosition] | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_replica", b"_replica", "replica", b"replica"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_replica", b"_replica", "attempt", b"attempt", "follow", b"follow", "job_id", b"job_id", "replica", b"replica", "resume", b"resume", "stream", b"stream", "tail_lines", b"tail_lines"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_replica", b"_replica"]) -> typing.Literal["replica"] | None: ...
+
+global___ReadLogsRequest = ReadLogsRequest
+
+@typing.final
+class LogPosition(google.protobuf.message.Message):
+    """Where a client's copy of one stream ends."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    STREAM_FIELD_NUMBER: builtins.int
+    OFFSET_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """The run of the stream."""
+    stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType
+    """stdout or stderr."""
+    offset: builtins.int
+    """Bytes of the stream the client has (the next offset it wants)."""
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType = ...,
+        offset: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["offset", b"offset", "run_id", b"run_id", "stream", b"stream"]) -> None: ...
+
+global___LogPosition = LogPosition
+
+@typing.final
+class LogChunk(google.protobuf.message.Message):
+    """A piece of one replica's output. Chunks of one stream arrive in offset order; the streams
+    of a replica and the replicas of a job are not interleaved by time.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    REPLICA_FIELD_NUMBER: builtins.int
+    STREAM_FIELD_NUMBER: builtins.int
+    OFFSET_FIELD_NUMBER: builtins.int
+    DATA_FIELD_NUMBER: builtins.int
+    DROPPED_BYTES_FIELD_NUMBER: builtins.int
+    ATTEMPT_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """The run (replica of one attempt) the output belongs to."""
+    replica: builtins.int
+    """The replica index, 0-based."""
+    stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType
+    """stdout or stderr."""
+    offset: builtins.int
+    """Byte offset of `data` within the stream, counted from the replica's first byte."""
+    data: builtins.bytes
+    """Raw output, at most 65,536 bytes; not necessarily UTF-8, not cut at line ends."""
+    dropped_bytes: builtins.int
+    """Bytes the scheduler did not keep just before `offset` (the stream outgrew its head and
+    tail caps); 0 when nothing was dropped there. Clients should say so to their user.
+    """
+    attempt: builtins.int
+    """The attempt of the run."""
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        replica: builtins.int = ...,
+        stream: protos.suanchou.v1.types_pb2.OutputStream.ValueType = ...,
+        offset: builtins.int = ...,
+        data: builtins.bytes = ...,
+        dropped_bytes: builtins.int = ...,
+        attempt: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "data", b"data", "dropped_bytes", b"dropped_bytes", "offset", b"offset", "replica", b"replica", "run_id", b"run_id", "stream", b"stream"]) -> None: ...
+
+global___LogChunk = LogChunk

@@ -65,6 +65,11 @@ class JobServiceStub:
                 request_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.ExplainJobRequest.SerializeToString,
                 response_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.ExplainJobResponse.FromString,
                 _registered_method=True)
+        self.ReadLogs = channel.unary_stream(
+                '/suanchou.v1.JobService/ReadLogs',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.ReadLogsRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.LogChunk.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -114,6 +119,20 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadLogs(self, request, context):
+        """Streams the stdout and stderr of the job's replicas as the scheduler stored them (agents
+        ship output while a replica runs and after it ended). Each stream keeps its first
+        `output_head_bytes` and last `output_tail_bytes` (server settings; 64 KiB and 1 MiB by
+        default): a chunk that follows dropped output says how many bytes were dropped. Stored
+        output is deleted `output_retention_s` after the replica ended (default 7 days). With
+        `follow`, new output is sent as it arrives until every replica of the attempt has ended and
+        its output is complete, or the client cancels. A department reads only its own jobs'
+        output (NOT_FOUND otherwise); an operator reads every department's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +165,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.ExplainJob,
                     request_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.ExplainJobRequest.FromString,
                     response_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.ExplainJobResponse.SerializeToString,
+            ),
+            'ReadLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadLogs,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.ReadLogsRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.LogChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +334,33 @@ class JobService:
             '/suanchou.v1.JobService/ExplainJob',
             protos_dot_suanchou_dot_v1_dot_jobs__pb2.ExplainJobRequest.SerializeToString,
             protos_dot_suanchou_dot_v1_dot_jobs__pb2.ExplainJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/suanchou.v1.JobService/ReadLogs',
+            protos_dot_suanchou_dot_v1_dot_jobs__pb2.ReadLogsRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_jobs__pb2.LogChunk.FromString,
             options,
             channel_credentials,
             insecure,

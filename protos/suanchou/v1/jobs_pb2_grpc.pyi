@@ -62,6 +62,20 @@ class JobServiceStub:
     ]
     """Says why a job is where it is: why it is queued, rejected, or placed on its cluster."""
 
+    ReadLogs: grpc.UnaryStreamMultiCallable[
+        protos.suanchou.v1.jobs_pb2.ReadLogsRequest,
+        protos.suanchou.v1.jobs_pb2.LogChunk,
+    ]
+    """Streams the stdout and stderr of the job's replicas as the scheduler stored them (agents
+    ship output while a replica runs and after it ended). Each stream keeps its first
+    `output_head_bytes` and last `output_tail_bytes` (server settings; 64 KiB and 1 MiB by
+    default): a chunk that follows dropped output says how many bytes were dropped. Stored
+    output is deleted `output_retention_s` after the replica ended (default 7 days). With
+    `follow`, new output is sent as it arrives until every replica of the attempt has ended and
+    its output is complete, or the client cancels. A department reads only its own jobs'
+    output (NOT_FOUND otherwise); an operator reads every department's.
+    """
+
 class JobServiceAsyncStub:
     SubmitJobs: grpc.aio.UnaryUnaryMultiCallable[
         protos.suanchou.v1.jobs_pb2.SubmitJobsRequest,
@@ -102,6 +116,20 @@ class JobServiceAsyncStub:
         protos.suanchou.v1.jobs_pb2.ExplainJobResponse,
     ]
     """Says why a job is where it is: why it is queued, rejected, or placed on its cluster."""
+
+    ReadLogs: grpc.aio.UnaryStreamMultiCallable[
+        protos.suanchou.v1.jobs_pb2.ReadLogsRequest,
+        protos.suanchou.v1.jobs_pb2.LogChunk,
+    ]
+    """Streams the stdout and stderr of the job's replicas as the scheduler stored them (agents
+    ship output while a replica runs and after it ended). Each stream keeps its first
+    `output_head_bytes` and last `output_tail_bytes` (server settings; 64 KiB and 1 MiB by
+    default): a chunk that follows dropped output says how many bytes were dropped. Stored
+    output is deleted `output_retention_s` after the replica ended (default 7 days). With
+    `follow`, new output is sent as it arrives until every replica of the attempt has ended and
+    its output is complete, or the client cancels. A department reads only its own jobs'
+    output (NOT_FOUND otherwise); an operator reads every department's.
+    """
 
 class JobServiceServicer(metaclass=abc.ABCMeta):
     @abc.abstractmethod
@@ -155,5 +183,21 @@ class JobServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[protos.suanchou.v1.jobs_pb2.ExplainJobResponse, collections.abc.Awaitable[protos.suanchou.v1.jobs_pb2.ExplainJobResponse]]:
         """Says why a job is where it is: why it is queued, rejected, or placed on its cluster."""
+
+    @abc.abstractmethod
+    def ReadLogs(
+        self,
+        request: protos.suanchou.v1.jobs_pb2.ReadLogsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[collections.abc.Iterator[protos.suanchou.v1.jobs_pb2.LogChunk], collections.abc.AsyncIterator[protos.suanchou.v1.jobs_pb2.LogChunk]]:
+        """Streams the stdout and stderr of the job's replicas as the scheduler stored them (agents
+        ship output while a replica runs and after it ended). Each stream keeps its first
+        `output_head_bytes` and last `output_tail_bytes` (server settings; 64 KiB and 1 MiB by
+        default): a chunk that follows dropped output says how many bytes were dropped. Stored
+        output is deleted `output_retention_s` after the replica ended (default 7 days). With
+        `follow`, new output is sent as it arrives until every replica of the attempt has ended and
+        its output is complete, or the client cancels. A department reads only its own jobs'
+        output (NOT_FOUND otherwise); an operator reads every department's.
+        """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -172,6 +172,30 @@ CLUSTER_STATE_LOST: ClusterState.ValueType  # 4
 """Its agent has been silent longer than the lease timeout; its runs were requeued."""
 global___ClusterState = ClusterState
 
+class _OutputStream:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _OutputStreamEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_OutputStream.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    OUTPUT_STREAM_UNSPECIFIED: _OutputStream.ValueType  # 0
+    """Both streams where a request filters by stream; never set on output."""
+    OUTPUT_STREAM_STDOUT: _OutputStream.ValueType  # 1
+    """The replica's standard output."""
+    OUTPUT_STREAM_STDERR: _OutputStream.ValueType  # 2
+    """The replica's standard error."""
+
+class OutputStream(_OutputStream, metaclass=_OutputStreamEnumTypeWrapper):
+    """One of a replica's two output streams."""
+
+OUTPUT_STREAM_UNSPECIFIED: OutputStream.ValueType  # 0
+"""Both streams where a request filters by stream; never set on output."""
+OUTPUT_STREAM_STDOUT: OutputStream.ValueType  # 1
+"""The replica's standard output."""
+OUTPUT_STREAM_STDERR: OutputStream.ValueType  # 2
+"""The replica's standard error."""
+global___OutputStream = OutputStream
+
 class _XinchuangPolicy:
     ValueType = typing.NewType("ValueType", builtins.int)
     V: typing_extensions.TypeAlias = ValueType
