@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -77,6 +77,10 @@ class Executor(Protocol):
       finished; a finished status is returned exactly once, then the executor forgets the run
       (keeping it until the scheduler acknowledges it is the agent's job).
     - `shutdown` stops every run, waits for them to end and returns their final statuses.
+    - `adopt` (after an agent restart) takes over the runs of `run_ids` that the journal says
+      an earlier agent process started and that still exist (a Slurm job outlives the agent; a
+      local process does not), returning their live statuses; the agent reports the others
+      LOST. It raises when it cannot tell, so that no run is declared lost by mistake.
     """
 
     def start(self, lease: Lease) -> None: ...
@@ -86,6 +90,8 @@ class Executor(Protocol):
     def poll(self) -> list[RunStatus]: ...
 
     def shutdown(self) -> list[RunStatus]: ...
+
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]: ...
 
 
 class _Stop(enum.Enum):
@@ -269,6 +275,10 @@ class LocalExecutor:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "agent shut down")
         phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
         return RunStatus(lease.run_id, phase, exit_code, died)
+
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]:
+        """Nothing to take over: the replicas died with the previous agent (PDEATHSIG)."""
+        return {}
 
     def shutdown(self) -> list[RunStatus]:
         for proc in self._procs.values():

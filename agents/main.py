@@ -18,6 +18,11 @@ Resources: a replica's memory (and cpu) is enforced with a cgroup v2 per run whe
 manage its cgroup, else with RLIMIT_DATA (memory only); `agent_configured` logs which
 (enforcement=cgroup|rlimit|none; see agents.limits).
 
+Slurm: `--executor slurm [--partition P]` offers the partition's nodes (agents.slurm.capacity)
+and runs each replica as a Slurm batch job pinned to its node (agents.slurm.executor). Slurm
+jobs outlive the agent: after a restart on the same --workdir the agent finds them again by
+name. The work directory must be on a filesystem the Slurm nodes share (output files).
+
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
 
@@ -42,12 +47,14 @@ from agents.agent import Agent
 from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
 from agents.client import DEFAULT_MAX_MESSAGE_BYTES, AgentClient
 from agents.credentials import TOKEN_ENV, harden_process, read_token_file
-from agents.executor import LocalExecutor
+from agents.executor import Executor, LocalExecutor
 from agents.journal import Journal
 from agents.limits import detect as detect_limits
 from agents.quantities import format_resources
 from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
+from agents.slurm.commands import SlurmError
+from agents.slurm.setup import SlurmSetup
 from agents.transport import TlsFiles, channel_credentials, check_transport
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
@@ -88,7 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--nodes",
         default="host",
         metavar="host|PATH.yaml",
-        help="'host' offers this machine; a YAML file declares nodes (default host)",
+        help="'host' offers this machine; a YAML file declares nodes (default host; "
+        "local executor only)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "slurm"],
+        default="local",
+        help="local: replicas are child processes of the agent; slurm: each replica is a "
+        "Slurm batch job (sbatch --nodelist=<node> -c --mem --gres=gpu:N --time, output "
+        "in the run directory), nodes come from the Slurm partition (drained/down nodes are "
+        "not offered, other Slurm work counts as used), and a restarted agent finds its "
+        "jobs again by name (default local)",
+    )
+    parser.add_argument(
+        "--partition",
+        metavar="P",
+        help="Slurm partition to offer and submit to (default: Slurm's default partition)",
     )
     parser.add_argument(
         "--workdir",
@@ -239,6 +262,11 @@ def prepare_workdir(path: Path, traversable: bool = False) -> Path:
     return path.resolve()
 
 
+def agent_key(token: str) -> str:
+    """Marks this cluster's Slurm jobs (a hash: the token itself never leaves the agent)."""
+    return hashlib.sha256(b"slurm:" + token.encode()).hexdigest()[:12]
+
+
 def load_capacity(spec: str) -> CapacitySource:
     if spec == "host":
         return HostCapacity()
@@ -259,10 +287,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"suanchou agent: no token: pass --token-file or set {TOKEN_ENV}", file=sys.stderr)
         return EXIT_USAGE
     dumpable = not harden_process()
+    if args.executor == "slurm" and (args.run_as is not None or args.nodes != "host"):
+        print(
+            "suanchou agent: --run-as and --nodes are for the local executor; Slurm runs jobs "
+            "as the submitting user and reports its own nodes",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.executor == "local" and args.partition is not None:
+        print("suanchou agent: --partition needs --executor slurm", file=sys.stderr)
+        return EXIT_USAGE
     try:
         run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
-        capacity = load_capacity(args.nodes)
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
+        slurm = (
+            SlurmSetup.connect(args.partition, agent_key(token), workdir, args.kill_grace)
+            if args.executor == "slurm"
+            else None
+        )
+        capacity = slurm.capacity if slurm is not None else load_capacity(args.nodes)
         journal = Journal(workdir)
         journal.open()
         limits = detect_limits()
@@ -273,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             credentials=channel_credentials(tls),
             channel_options=tls.channel_options(),
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SlurmError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -282,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agent_configured",
         scheduler=args.scheduler,
         tls="mutual" if args.tls_cert else "server" if args.tls_ca else "off",
-        nodes_source=args.nodes,
+        executor=args.executor,
+        nodes_source=f"slurm:{slurm.capacity.partition}" if slurm else args.nodes,
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
         dumpable=dumpable,
@@ -294,8 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _install_stop_handlers(stop)
     try:
         with client:
-            executor = LocalExecutor(
-                workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+            executor: Executor = (
+                slurm.executor
+                if slurm is not None
+                else LocalExecutor(
+                    workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+                )
             )
             agent = Agent(
                 client,
@@ -306,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 retention=RunRetention(journal, workdir, args.run_retention),
             )
             return agent.run(stop)
+    except SlurmError as exc:  # Slurm could not say which of the journal's runs still exist
+        print(f"suanchou agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         journal.close()
         restore()
