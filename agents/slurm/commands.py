@@ -78,12 +78,13 @@ class SlurmCommands:
             )
         except OSError as exc:
             raise SlurmError(f"{argv[0]}: cannot run: {exc.strerror or exc}") from None
-        try:
-            out, err = self._collect(proc, stdin, str(argv[0]))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        with proc:  # closes the pipes whatever happens
+            try:
+                out, err = self._collect(proc, stdin, str(argv[0]))
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
         return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
     def _collect(

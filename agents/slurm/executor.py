@@ -4,7 +4,7 @@ Submission: `sbatch --parsable` with the batch script on stdin (`exec` of the jo
 shell-quoted), `--job-name=suanchou-<run id>`, a comment naming this agent and the run's
 resources (agents.slurm.jobs), `--partition`, `--nodelist=<leased node> --nodes=1
 --ntasks=1`, `--cpus-per-task` (millicores rounded up to whole CPUs), `--mem` (MiB),
-`--gres=gpu:N` for `nvidia.com/gpu`, `--time` from the job's max runtime, `--chdir` and
+`--gres=gpu:N` for `nvidia.com/gpu`, `--time` from the job's max runtime (whole minutes, rounded up), `--chdir` and
 `--output`/`--error` in the run directory (`<workdir>/<run id>/stdout.log`, `stderr.log`; the
 work directory must be on a filesystem the Slurm nodes share), and `--no-requeue` (a node
 failure ends the run LOST and the scheduler requeues the job as a new attempt; a Slurm requeue
@@ -170,8 +170,8 @@ class SlurmExecutor:
         if resources.get(GPU, 0) > 0:
             argv.append(f"--gres=gpu:{resources[GPU]}")
         if lease.max_runtime_seconds > 0:
-            minutes, seconds = divmod(lease.max_runtime_seconds, 60)
-            argv.append(f"--time={minutes}:{seconds:02d}")
+            # Slurm keeps time limits in whole minutes; rounding down would cut a job short.
+            argv.append(f"--time={math.ceil(lease.max_runtime_seconds / 60)}")
         return argv
 
     # -- restart -----------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""Jobs submitted over gRPC run on the real Slurm through a real `--executor slurm` agent."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from agents.main import agent_key
+from agents.slurm.commands import SlurmCommands
+from agents.slurm.executor import SlurmExecutor
+from protos.suanchou.v1 import jobs_pb2, types_pb2
+from tests.integration.conftest import TERMINAL, Pool, md, py_job
+from tests.integration.slurm_support import (
+    require_slurm,
+    scontrol_job,
+    set_node_state,
+    slurm_jobs_of,
+    slurm_pool,  # noqa: F401  (fixture)
+    start_slurm_agent,
+)
+
+SUCCEEDED = {types_pb2.JOB_STATE_SUCCEEDED}
+
+
+def slurm_cluster(pool: Pool, name: str = "slurm1") -> str:
+    """Registers a cluster and starts its Slurm agent; returns the Slurm node's name."""
+    node = require_slurm()
+    pool.department("dept")
+    pool.cluster(name, [], start_agent=False)
+    start_slurm_agent(pool, name)
+    pool.wait_for(lambda: pool.cluster_info(name).node_count > 0, 30, "the Slurm node offered")
+    return node
+
+
+def only_run(pool: Pool, job_id: str) -> types_pb2.Run:
+    runs = list(pool.get("dept", job_id).runs)
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def log_events(log: Path, event: str) -> list[dict[str, object]]:
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event:
+            found.append(entry)
+    return found
+
+
+def test_job_runs_on_slurm_with_its_resources_environment_and_output(slurm_pool: Pool) -> None:
+    """A job runs as one Slurm batch job pinned to the leased node with -c, --mem and --time,
+    sees its env but not the agent's token, and its stdout is read back from Slurm's file."""
+    node = slurm_cluster(slurm_pool)
+    code = (
+        "import os; print('hello', os.environ['GREETING'], os.environ['SUANCHOU_JOB_ID']); "
+        "print('token' if any('TOKEN' in k for k in os.environ) else 'no token')"
+    )
+    job_id = slurm_pool.submit(
+        "dept",
+        py_job(
+            "hello", code, cpu=500, memory=200, env={"GREETING": "slurm"}, max_runtime_seconds=90
+        ),
+    )[0].job_id
+    slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)
+    run = only_run(slurm_pool, job_id)
+    assert run.exit_code == 0 and run.node == node
+    [slurm_job] = slurm_jobs_of(run.run_id)
+    details = scontrol_job(slurm_job.job_id)
+    assert "JobState=COMPLETED" in details and f"NodeList={node}" in details
+    assert "NumCPUs=1" in details and "MinMemoryNode=200M" in details
+    assert "TimeLimit=00:02:00" in details  # 90 s, in Slurm's whole minutes
+    executor = SlurmExecutor(
+        slurm_pool.tmp / "work-slurm1",
+        SlurmCommands(),
+        partition="debug",
+        agent_key=agent_key(slurm_pool.tokens["slurm1"]),
+    )
+    output = executor.read_output(run.run_id, "stdout", 0, 4096)
+    assert output == f"hello slurm {job_id}\nno token\n".encode()
+    assert executor.read_output(run.run_id, "stdout", 6, 5) == b"slurm"
+    assert executor.read_output("no-such-run", "stdout", 0, 10) is None
+
+
+def test_failing_job_reports_its_exit_code(slurm_pool: Pool) -> None:
+    """A replica that exits 3 in Slurm fails the job with exit code 3."""
+    slurm_cluster(slurm_pool)
+    job_id = slurm_pool.submit("dept", py_job("fails", "import sys; sys.exit(3)"))[0].job_id
+    job = slurm_pool.wait_state("dept", job_id, TERMINAL, timeout=60)
+    assert job.state == types_pb2.JOB_STATE_FAILED, job
+    run = only_run(slurm_pool, job_id)
+    assert run.state == types_pb2.RUN_STATE_FAILED and run.exit_code == 3
+    [slurm_job] = slurm_jobs_of(run.run_id)
+    assert slurm_job.state == "FAILED"
+
+
+def test_cancel_reaches_scancel(slurm_pool: Pool) -> None:
+    """Cancelling a running job signals its Slurm job (scancel) and the job ends CANCELLED."""
+    slurm_cluster(slurm_pool)
+    job_id = slurm_pool.submit("dept", py_job("sleeper", "import time; time.sleep(300)"))[0].job_id
+    slurm_pool.wait_state("dept", job_id, {types_pb2.JOB_STATE_RUNNING}, timeout=60)
+    run_id = only_run(slurm_pool, job_id).run_id
+    slurm_pool.wait_for(
+        lambda: [j.state for j in slurm_jobs_of(run_id)] == ["RUNNING"], 30, "Slurm RUNNING"
+    )
+    slurm_pool.jobs.CancelJobs(
+        jobs_pb2.CancelJobsRequest(job_ids=[job_id]), metadata=md(slurm_pool.tokens["dept"])
+    )
+    slurm_pool.wait_state("dept", job_id, {types_pb2.JOB_STATE_CANCELLED}, timeout=60)
+    slurm_pool.wait_for(
+        lambda: slurm_jobs_of(run_id)[0].state in ("CANCELLED", "FAILED"), 30, "Slurm job ended"
+    )
+    signalled = log_events(slurm_pool.agents[-1].log, "slurm_job_signalled")
+    assert [e["run_id"] for e in signalled][:1] == [run_id]
+    assert signalled[0]["how"] == "--full --signal=TERM"
+
+
+def test_drained_node_receives_no_work_until_resumed(slurm_pool: Pool) -> None:
+    """A node drained in Slurm is withdrawn (nothing is submitted to it); resumed, it takes the
+    waiting job."""
+    node = slurm_cluster(slurm_pool)
+    set_node_state(node, "drain")
+    try:
+        slurm_pool.wait_for(
+            lambda: slurm_pool.cluster_info("slurm1").node_count == 0, 30, "node withdrawn"
+        )
+        job_id = slurm_pool.submit("dept", py_job("waits", "print('ran')"))[0].job_id
+        slurm_pool.wait_for(
+            lambda: slurm_pool.get("dept", job_id).reason != "", 30, "the job to be explained"
+        )
+        job = slurm_pool.get("dept", job_id)
+        assert job.state == types_pb2.JOB_STATE_QUEUED and not job.runs, job
+    finally:
+        set_node_state(node, "resume")
+    slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)
+    assert len(slurm_jobs_of(only_run(slurm_pool, job_id).run_id)) == 1
+
+
+def test_restarted_agent_adopts_its_slurm_job_instead_of_resubmitting(slurm_pool: Pool) -> None:
+    """kill -9 of the agent while its Slurm job runs, then a restart: the job is found again by
+    name, finishes once, and was submitted once."""
+    slurm_cluster(slurm_pool)
+    marker = slurm_pool.tmp / "go"
+    code = (
+        "import os, time\n"
+        f"while not os.path.exists({str(marker)!r}):\n"
+        "    time.sleep(0.1)\n"
+        "print('done')\n"
+    )
+    job_id = slurm_pool.submit("dept", py_job("survivor", code))[0].job_id
+    slurm_pool.wait_state("dept", job_id, {types_pb2.JOB_STATE_RUNNING}, timeout=60)
+    run_id = only_run(slurm_pool, job_id).run_id
+    slurm_pool.agents[-1].kill()
+    restarted = start_slurm_agent(slurm_pool, "slurm1")
+    slurm_pool.wait_for(
+        lambda: bool(log_events(restarted.log, "slurm_job_adopted")), 30, "the job adopted"
+    )
+    marker.write_text("")
+    job = slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)
+    assert job.attempt == 1
+    run = only_run(slurm_pool, job_id)
+    assert run.run_id == run_id and run.exit_code == 0
+    assert [j.state for j in slurm_jobs_of(run_id)] == ["COMPLETED"]
+    assert [e["run_id"] for e in log_events(restarted.log, "slurm_job_adopted")] == [run_id]
+    assert not log_events(restarted.log, "slurm_job_submitted")
+
+
+def test_bad_partition_fails_at_start(slurm_pool: Pool) -> None:
+    """An agent given a partition Slurm does not have exits 2 naming it."""
+    require_slurm()
+    slurm_pool.cluster("slurm-bad", [], start_agent=False)
+    agent = start_slurm_agent(slurm_pool, "slurm-bad", "--partition", "nosuchpart")
+    assert agent.proc.wait(30) == 2
+    assert re.search(r"nosuchpart", agent.log.read_text())
+    assert sys.executable
