@@ -4,11 +4,11 @@ Submission: `sbatch --parsable` with the batch script on stdin (`exec` of the jo
 shell-quoted), `--job-name=suanchou-<run id>`, a comment naming this agent and the run's
 resources (agents.slurm.jobs), `--partition`, `--nodelist=<leased node> --nodes=1
 --ntasks=1`, `--cpus-per-task` (millicores rounded up to whole CPUs), `--mem` (MiB),
-`--gres=gpu:N` for `nvidia.com/gpu`, `--time` from the job's max runtime (whole minutes, rounded up), `--chdir` and
-`--output`/`--error` in the run directory (`<workdir>/<run id>/stdout.log`, `stderr.log`; the
-work directory must be on a filesystem the Slurm nodes share), and `--no-requeue` (a node
-failure ends the run LOST and the scheduler requeues the job as a new attempt; a Slurm requeue
-would run the same replica twice).
+`--gres=gpu:N` for `nvidia.com/gpu`, `--time` from the job's max runtime (whole minutes,
+rounded up), `--chdir` and `--output`/`--error` in the run directory
+(`<workdir>/<run id>/stdout.log`, `stderr.log`; the work directory must be on a filesystem the
+Slurm nodes share), and `--no-requeue` (a node failure ends the run LOST and the scheduler
+requeues the job as a new attempt; a Slurm requeue would run the same replica twice).
 
 Environment: as for local replicas (agents.environment), passed as sbatch's own environment
 with `--export=ALL`, so no value ever appears on a command line or in a log. Names starting

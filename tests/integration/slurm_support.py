@@ -42,9 +42,9 @@ def require_slurm() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def slurm_pool(tmp_path: Path) -> Iterator[Pool]:
-    """A scheduler whose lease timeout outlasts an agent restart (Slurm jobs outlive it)."""
+def run_slurm_pool(tmp_path: Path) -> Iterator[Pool]:
+    """A scheduler whose lease timeout outlasts an agent restart (Slurm jobs outlive it);
+    afterwards, the Slurm jobs its agents left queued or running are cancelled."""
     require_slurm()
     settings = SchedulerSettings(
         sync_interval_s=0.2, lease_timeout_s=30.0, cycle_interval_s=0.2, max_attempts=3
