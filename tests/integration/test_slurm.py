@@ -183,3 +183,20 @@ def test_bad_partition_fails_at_start(slurm_pool: Pool) -> None:
     agent = start_slurm_agent(slurm_pool, "slurm-bad", "--partition", "nosuchpart")
     assert agent.proc.wait(30) == 2
     assert re.search(r"partition 'nosuchpart'", agent.log.read_text())
+
+
+def test_gpu_job_gets_a_slurm_gres_device(slurm_pool: Pool) -> None:
+    """A job asking for one nvidia.com/gpu is submitted with --gres=gpu:1 and sees the device
+    Slurm gave it in CUDA_VISIBLE_DEVICES."""
+    slurm_cluster(slurm_pool)
+    info = slurm_pool.cluster_info("slurm1")
+    assert info.node_count == 1
+    spec = py_job("gpu", "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES'))")
+    spec.resources.quantities["nvidia.com/gpu"] = 1
+    job_id = slurm_pool.submit("dept", spec)[0].job_id
+    slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)
+    run = only_run(slurm_pool, job_id)
+    [slurm_job] = slurm_jobs_of(run.run_id)
+    assert "TresPerNode=gres:gpu:1" in scontrol_job(slurm_job.job_id)
+    out = (slurm_pool.tmp / "work-slurm1" / run.run_id / "stdout.log").read_text()
+    assert out in ("0\n", "1\n")
