@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "A replica's environment holds only PATH, LANG, LC_ALL and TZ from the agent's, "
             "HOME set to its run directory, the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, "
-            "SUANCHOU_REPLICA, SUANCHOU_REPLICAS; nothing else (no token) is passed on."
+            "SUANCHOU_REPLICA, SUANCHOU_REPLICAS; nothing else (no token) is passed on. "
+            "With --executor slurm: one batch job per replica named suanchou-<run id>, "
+            "TIMEOUT/OUT_OF_MEMORY map to FAILED and NODE_FAIL/PREEMPTED to LOST (requeued); "
+            "a gang is replicas that start together, one job each, not one allocation; "
+            "--workdir must be shared with the Slurm nodes (output files) and kept across "
+            "restarts (the agent finds its jobs again instead of submitting them twice)."
         ),
     )
     parser.add_argument(
