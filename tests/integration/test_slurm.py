@@ -200,3 +200,44 @@ def test_gpu_job_gets_a_slurm_gres_device(slurm_pool: Pool) -> None:
     assert "TresPerNode=gres:gpu:1" in scontrol_job(slurm_job.job_id)
     out = (slurm_pool.tmp / "work-slurm1" / run.run_id / "stdout.log").read_text()
     assert out in ("0\n", "1\n")
+
+
+def test_job_that_ended_while_the_agent_was_down_is_reported_once(slurm_pool: Pool) -> None:
+    """A Slurm job that finishes while its agent is dead is found finished by the restarted
+    agent and reported with its exit code, not lost and not submitted again."""
+    slurm_cluster(slurm_pool)
+    marker = slurm_pool.tmp / "go"
+    code = (
+        "import os, sys, time\n"
+        f"while not os.path.exists({str(marker)!r}):\n"
+        "    time.sleep(0.1)\n"
+        "sys.exit(4)\n"
+    )
+    job_id = slurm_pool.submit("dept", py_job("ends-alone", code))[0].job_id
+    slurm_pool.wait_state("dept", job_id, {types_pb2.JOB_STATE_RUNNING}, timeout=60)
+    run_id = only_run(slurm_pool, job_id).run_id
+    slurm_pool.agents[-1].kill()
+    marker.write_text("")
+    slurm_pool.wait_for(
+        lambda: [j.state for j in slurm_jobs_of(run_id)] == ["FAILED"], 30, "Slurm job ended"
+    )
+    start_slurm_agent(slurm_pool, "slurm1")
+    job = slurm_pool.wait_state("dept", job_id, TERMINAL, timeout=60)
+    assert job.state == types_pb2.JOB_STATE_FAILED and job.attempt == 1
+    run = only_run(slurm_pool, job_id)
+    assert run.run_id == run_id and run.exit_code == 4
+    assert len(slurm_jobs_of(run_id)) == 1
+
+
+def test_stopping_the_agent_cancels_its_slurm_jobs(slurm_pool: Pool) -> None:
+    """SIGTERM to the agent stops its Slurm jobs (the scheduler requeues them), so no Slurm
+    work keeps running that no agent accounts for."""
+    slurm_cluster(slurm_pool)
+    job_id = slurm_pool.submit("dept", py_job("stopped", "import time; time.sleep(300)"))[0].job_id
+    slurm_pool.wait_state("dept", job_id, {types_pb2.JOB_STATE_RUNNING}, timeout=60)
+    run_id = only_run(slurm_pool, job_id).run_id
+    agent = slurm_pool.agents[-1]
+    agent.proc.terminate()
+    assert agent.proc.wait(30) == 0
+    [slurm_job] = slurm_jobs_of(run_id)
+    assert slurm_job.state in ("CANCELLED", "FAILED"), slurm_job
