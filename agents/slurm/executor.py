@@ -39,10 +39,18 @@ import structlog
 from agents.environment import replica_env
 from agents.executor import RUN_ID_PATTERN, Lease, RunPhase, RunStatus
 from agents.quantities import CPU, MEMORY
+from agents.slurm.accounting import final_states, jobs_by_name, later
 from agents.slurm.commands import SlurmCommands, SlurmError, quote
-from agents.slurm.jobs import GPU, SlurmJob, comment, job_name, list_jobs, owned_resources
+from agents.slurm.jobs import (
+    GPU,
+    SlurmJob,
+    comment,
+    job_name,
+    list_jobs,
+    owned_resources,
+)
 from agents.slurm.parse import ParseError
-from agents.slurm.states import run_status, sacct_wait_status
+from agents.slurm.states import run_status
 
 STREAMS = {"stdout": "stdout.log", "stderr": "stderr.log"}
 MAX_READ = 4 * 1024 * 1024
@@ -186,9 +194,9 @@ class SlurmExecutor:
         found: dict[str, SlurmJob] = {}
         for job in self._my_jobs():
             if job.run_id in wanted and owned_resources(job.comment, self._agent_key) is not None:
-                previous = found.get(job.run_id)
-                if previous is None or int(job.job_id) > int(previous.job_id):
-                    found[job.run_id] = job
+                found[job.run_id] = later(found.get(job.run_id), job)
+        # Jobs that ended so long ago that slurmctld forgot them are in sacct, if anywhere.
+        found.update(jobs_by_name(self._cli, sorted(wanted - set(found))))
         adopted: dict[str, RunStatus] = {}
         for run_id, job in found.items():
             status = run_status(run_id, job.state, job.reason, job.wait_status)
@@ -240,13 +248,15 @@ class SlurmExecutor:
         if now - self._polled_at < self._poll_interval:
             return statuses + [j.status for j in self._jobs.values() if not j.status.phase.finished]
         self._polled_at = now
+        if not self._jobs:
+            return statuses  # nothing to ask Slurm about
         try:
             listed = {job.job_id: job for job in self._my_jobs()}
         except (SlurmError, ParseError) as exc:
             log.warning("slurm_queue_unavailable", error=str(exc))
             return statuses + [j.status for j in self._jobs.values() if not j.status.phase.finished]
         missing = [j for j in self._jobs.values() if j.slurm_id not in listed]
-        accounted = self._accounting([j.slurm_id for j in missing]) if missing else {}
+        accounted = final_states(self._cli, [j.slurm_id for j in missing]) if missing else {}
         for run_id, job in list(self._jobs.items()):
             found = listed.get(job.slurm_id)
             if found is not None:
@@ -274,30 +284,6 @@ class SlurmExecutor:
 
     def _my_jobs(self) -> list[SlurmJob]:
         return list_jobs(self._cli, user=str(os.getuid()))
-
-    def _accounting(self, slurm_ids: list[str]) -> dict[str, tuple[str, int]]:
-        """Final states from sacct of jobs slurmctld forgot; {} when accounting is off."""
-        argv = [
-            "sacct",
-            "--noheader",
-            "--parsable2",
-            "--allocations",
-            "--format=JobID,State,ExitCode",
-            f"--jobs={','.join(slurm_ids[:500])}",
-        ]
-        rc, out, _ = self._cli.call(argv)
-        if rc != 0:
-            return {}  # "Slurm accounting storage is disabled"
-        found: dict[str, tuple[str, int]] = {}
-        for line in out.splitlines():
-            parts = line.split("|")
-            if len(parts) != 3:
-                continue
-            try:
-                found[parts[0]] = (parts[1], sacct_wait_status(parts[2]))
-            except ValueError:
-                log.warning("sacct_unreadable", line=quote(line, 80))
-        return found
 
     # -- shutdown ----------------------------------------------------------------------------
 
