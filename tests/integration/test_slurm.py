@@ -19,6 +19,7 @@ from tests.integration.slurm_support import (
     run_slurm_pool,
     scontrol_job,
     set_node_state,
+    slurm_cli,
     slurm_jobs_of,
     start_slurm_agent,
 )
@@ -241,3 +242,18 @@ def test_stopping_the_agent_cancels_its_slurm_jobs(slurm_pool: Pool) -> None:
     assert agent.proc.wait(30) == 0
     [slurm_job] = slurm_jobs_of(run_id)
     assert slurm_job.state in ("CANCELLED", "FAILED"), slurm_job
+
+
+def test_out_of_memory_is_a_failure_saying_so(slurm_pool: Pool) -> None:
+    """A replica that outgrows its --mem under Slurm's cgroup enforcement fails with Slurm's
+    OUT_OF_MEMORY as the reason (skips where the test Slurm does not enforce memory)."""
+    config = slurm_cli().run(["scontrol", "show", "config"])
+    if "task/cgroup" not in config:
+        pytest.skip("the test Slurm does not enforce memory (SLURM_CGROUP=1 does)")
+    slurm_cluster(slurm_pool)
+    code = "import time; x = bytearray(400 * 1024 * 1024); time.sleep(5)"
+    job_id = slurm_pool.submit("dept", py_job("hog", code, memory=100))[0].job_id
+    job = slurm_pool.wait_state("dept", job_id, TERMINAL, timeout=60)
+    assert job.state == types_pb2.JOB_STATE_FAILED
+    run = only_run(slurm_pool, job_id)
+    assert run.message == "out of memory (Slurm OUT_OF_MEMORY)", run
