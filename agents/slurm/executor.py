@@ -29,6 +29,7 @@ import math
 import os
 import re
 import shlex
+import stat
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -307,20 +308,30 @@ class SlurmExecutor:
     # -- output ------------------------------------------------------------------------------
 
     def read_output(self, run_id: str, stream: str, offset: int, max_bytes: int) -> bytes | None:
-        """Up to `max_bytes` of the run's stdout or stderr file from `offset`; b"" before
-        Slurm created it, None for a run this agent has no directory for."""
+        """Up to `max_bytes` (at most MAX_READ) of the run's stdout or stderr file from
+        `offset`; b"" before Slurm created it or when it is not a regular file, None for a run
+        this agent has no directory for. ValueError for a bad stream, offset or size."""
         if stream not in STREAMS:
             raise ValueError(f"stream: must be stdout or stderr, got {quote(stream, 20)}")
-        if not RUN_ID_PATTERN.match(run_id) or not self.run_dir(run_id).is_dir():
-            return None
         if offset < 0 or max_bytes < 0:
             raise ValueError("offset and max_bytes must not be negative")
+        if not RUN_ID_PATTERN.match(run_id) or not self.run_dir(run_id).is_dir():
+            return None
         try:
-            # O_NOFOLLOW: the job owns its run directory and could swap the file for a link.
-            fd = os.open(self.run_dir(run_id) / STREAMS[stream], os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NOFOLLOW: the job owns its run directory and could swap the file for a link;
+            # O_NONBLOCK: nor may a FIFO put there hang the agent.
+            fd = os.open(
+                self.run_dir(run_id) / STREAMS[stream],
+                os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
+            )
         except FileNotFoundError:
             return b""
+        except OSError as exc:
+            log.warning("slurm_output_unreadable", run_id=run_id, stream=stream, error=str(exc))
+            return b""
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return b""
             return os.pread(fd, min(max_bytes, MAX_READ), offset)
         finally:
             os.close(fd)
