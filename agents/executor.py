@@ -1,6 +1,7 @@
 """Executors run leased replicas. `LocalExecutor` runs them as child processes of the agent.
 
-Slurm and Kubernetes executors will implement the same `Executor` protocol.
+`agents.slurm.executor.SlurmExecutor` implements the same `Executor` protocol with Slurm batch
+jobs.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import pytest
 from agents.main import agent_key
 from agents.slurm.commands import SlurmCommands
 from agents.slurm.executor import SlurmExecutor
+from agents.slurm.jobs import list_jobs, owned_resources
 from protos.suanchou.v1 import jobs_pb2, types_pb2
 from tests.integration.conftest import TERMINAL, Pool, md, py_job
 from tests.integration.slurm_support import (
@@ -142,6 +143,10 @@ def test_drained_node_receives_no_work_until_resumed(slurm_pool: Pool) -> None:
         )
         job = slurm_pool.get("dept", job_id)
         assert job.state == types_pb2.JOB_STATE_QUEUED and not job.runs, job
+        key = agent_key(slurm_pool.tokens["slurm1"])
+        assert not [
+            j for j in list_jobs(slurm_cli()) if owned_resources(j.comment, key) is not None
+        ]
     finally:
         set_node_state(node, "resume")
     slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)
