@@ -21,6 +21,9 @@ job: plain `scancel`), then `--signal=KILL` after the kill grace, as the local e
 
 Restart: Slurm jobs outlive the agent. `adopt` finds the jobs of runs the journal says were
 started (by name and agent key) and holds them again, so nothing is lost or submitted twice.
+A live job of this agent that it does not hold (an sbatch that answered after its timeout, or
+one still running when the agent died) is cancelled: its run was already reported failed or
+lost, and nothing else would account for it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import re
 import shlex
 import stat
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +54,15 @@ from agents.slurm.jobs import (
     owned_resources,
 )
 from agents.slurm.parse import ParseError
-from agents.slurm.states import run_status
+from agents.slurm.states import LIVE_STATES, PENDING_STATES, run_status
 
 STREAMS = {"stdout": "stdout.log", "stderr": "stderr.log"}
 MAX_READ = 4 * 1024 * 1024
 _RESERVED_ENV = ("SBATCH_", "SLURM_")
 # A job slurmctld does not list this long after sbatch answered is really gone.
 _MISSING_GRACE = 30.0
+# While no job is held, Slurm is still asked this often for orphans (see _cancel_orphans).
+_SWEEP_INTERVAL = 10.0
 
 log = structlog.get_logger("suanchou.agent.slurm")
 
@@ -98,6 +103,8 @@ class SlurmExecutor:
         self._jobs: dict[str, _Job] = {}
         self._pending: list[RunStatus] = []  # refused submissions, reported at the next poll
         self._polled_at = float("-inf")
+        self._sweep_at = float("-inf")
+        self._orphans: set[str] = set()  # job ids already cancelled as orphans
 
     def run_dir(self, run_id: str) -> Path:
         return self.workdir / run_id
@@ -249,13 +256,15 @@ class SlurmExecutor:
         if now - self._polled_at < self._poll_interval:
             return statuses + [j.status for j in self._jobs.values() if not j.status.phase.finished]
         self._polled_at = now
-        if not self._jobs:
-            return statuses  # nothing to ask Slurm about
+        if not self._jobs and now < self._sweep_at:
+            return statuses  # nothing to ask Slurm about yet
+        self._sweep_at = now + _SWEEP_INTERVAL
         try:
             listed = {job.job_id: job for job in self._my_jobs()}
         except (SlurmError, ParseError) as exc:
             log.warning("slurm_queue_unavailable", error=str(exc))
             return statuses + [j.status for j in self._jobs.values() if not j.status.phase.finished]
+        self._cancel_orphans(listed.values())
         missing = [j for j in self._jobs.values() if j.slurm_id not in listed]
         accounted = final_states(self._cli, [j.slurm_id for j in missing]) if missing else {}
         for run_id, job in list(self._jobs.items()):
@@ -282,6 +291,24 @@ class SlurmExecutor:
                     self._scancel(job, [])
             statuses.append(job.status)
         return statuses
+
+    def _cancel_orphans(self, listed: Iterable[SlurmJob]) -> None:
+        """Cancels live jobs of this agent that it does not hold: an sbatch that answered too
+        late (timeout) or was still running when the previous agent process died. Their runs
+        were reported failed or lost, so nobody accounts for them."""
+        held = {job.slurm_id for job in self._jobs.values()}
+        for job in listed:
+            if (
+                job.state in PENDING_STATES | LIVE_STATES
+                and job.job_id not in held
+                and job.job_id not in self._orphans
+                and owned_resources(job.comment, self._agent_key) is not None
+            ):
+                if len(self._orphans) > 10_000:
+                    self._orphans.clear()
+                self._orphans.add(job.job_id)
+                self._cli.call(["scancel", job.job_id])
+                log.warning("slurm_orphan_cancelled", slurm_job=job.job_id, name=job.name[:80])
 
     def _my_jobs(self) -> list[SlurmJob]:
         return list_jobs(self._cli, user=str(os.getuid()))

@@ -12,7 +12,7 @@ import pytest
 from agents.main import agent_key
 from agents.slurm.commands import SlurmCommands
 from agents.slurm.executor import SlurmExecutor
-from agents.slurm.jobs import list_jobs, owned_resources
+from agents.slurm.jobs import comment, job_name, list_jobs, owned_resources
 from protos.suanchou.v1 import jobs_pb2, types_pb2
 from tests.integration.conftest import TERMINAL, Pool, md, py_job
 from tests.integration.slurm_support import (
@@ -262,3 +262,28 @@ def test_out_of_memory_is_a_failure_saying_so(slurm_pool: Pool) -> None:
     assert job.state == types_pb2.JOB_STATE_FAILED
     run = only_run(slurm_pool, job_id)
     assert run.message == "out of memory (Slurm OUT_OF_MEMORY)", run
+
+
+def test_a_slurm_job_of_the_agent_it_does_not_hold_is_cancelled(slurm_pool: Pool) -> None:
+    """A live job carrying this agent's name and key but held by no run (an sbatch that
+    answered too late) is cancelled, so no Slurm work runs unaccounted for."""
+    slurm_cluster(slurm_pool)
+    key = agent_key(slurm_pool.tokens["slurm1"])
+    out = slurm_cli().run(
+        [
+            "sbatch",
+            "--parsable",
+            f"--job-name={job_name('orphan-run')}",
+            f"--comment={comment(key, {'cpu': 1000, 'memory': 50})}",
+            "--chdir=/tmp",
+            "--output=/dev/null",
+            "--mem=50M",
+        ],
+        stdin=b"#!/bin/sh\nexec sleep 300\n",
+    )
+    slurm_id = out.strip().split(";")[0]
+    slurm_pool.wait_for(
+        lambda: "JobState=CANCELLED" in scontrol_job(slurm_id), 60, "the orphan cancelled"
+    )
+    [event] = log_events(slurm_pool.agents[-1].log, "slurm_orphan_cancelled")
+    assert event["slurm_job"] == slurm_id
