@@ -287,3 +287,19 @@ def test_a_slurm_job_of_the_agent_it_does_not_hold_is_cancelled(slurm_pool: Pool
     )
     [event] = log_events(slurm_pool.agents[-1].log, "slurm_orphan_cancelled")
     assert event["slurm_job"] == slurm_id
+
+
+def test_a_gang_runs_as_one_slurm_job_per_replica(slurm_pool: Pool) -> None:
+    """A two-replica gang becomes two Slurm batch jobs that both run and succeed, each with
+    its own replica index."""
+    slurm_cluster(slurm_pool)
+    code = "import os; print(os.environ['SUANCHOU_REPLICA'], os.environ['SUANCHOU_REPLICAS'])"
+    job_id = slurm_pool.submit("dept", py_job("gang", code, replicas=2))[0].job_id
+    slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)
+    runs = sorted(slurm_pool.get("dept", job_id).runs, key=lambda r: r.replica)
+    assert [r.replica for r in runs] == [0, 1]
+    for run in runs:
+        [slurm_job] = slurm_jobs_of(run.run_id)
+        assert slurm_job.state == "COMPLETED"
+        out = (slurm_pool.tmp / "work-slurm1" / run.run_id / "stdout.log").read_text()
+        assert out == f"{run.replica} 2\n"
