@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -66,10 +67,16 @@ class SlurmCommands:
     def call(
         self, argv: Sequence[str], *, stdin: bytes = b"", env: Mapping[str, str] | None = None
     ) -> tuple[int, str, str]:
-        """(exit code, stdout, stderr) of one bounded run."""
+        """(exit code, stdout, stderr) of one bounded run.
+
+        The program is looked up on the agent's PATH, never on that of `env`: sbatch runs with
+        the job's environment, and a job's PATH must not choose what the agent executes."""
+        program = shutil.which(argv[0], path=self.env.get("PATH", os.defpath))
+        if program is None:
+            raise SlurmError(f"{argv[0]}: not found on PATH (is Slurm's client installed?)")
         try:
             proc = subprocess.Popen(
-                list(argv),
+                [program, *argv[1:]],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agents.executor import RunPhase
@@ -138,3 +140,15 @@ def test_slurm_commands_never_see_the_agents_token() -> None:
     """Only PATH, locale, TZ and SLURM_CONF of the agent's environment reach Slurm's programs."""
     env = slurm_env({"PATH": "/bin", "SUANCHOU_AGENT_TOKEN": "secret", "SLURM_CONF": "/x"})
     assert env == {"PATH": "/bin", "SLURM_CONF": "/x"}
+
+
+def test_a_jobs_path_does_not_choose_the_program_run(tmp_path: Path) -> None:
+    """Programs are found on the agent's PATH even when the call runs with a job's environment
+    whose PATH points elsewhere (sbatch gets the job's environment)."""
+    fake = tmp_path / "true"
+    fake.write_text("#!/bin/sh\necho hijacked\n")
+    fake.chmod(0o755)
+    cli = SlurmCommands({"PATH": "/usr/bin:/bin"})
+    assert cli.run(["true"], env={"PATH": str(tmp_path)}) == ""
+    with pytest.raises(SlurmError, match="nosuchprogram: not found on PATH"):
+        cli.run(["nosuchprogram"])
