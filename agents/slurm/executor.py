@@ -10,9 +10,9 @@ rounded up), `--chdir` and `--output`/`--error` in the run directory
 Slurm nodes share), and `--no-requeue` (a node failure ends the run LOST and the scheduler
 requeues the job as a new attempt; a Slurm requeue would run the same replica twice).
 
-Environment: as for local replicas (agents.environment), passed as sbatch's own environment
-with `--export=ALL`, so no value ever appears on a command line or in a log. Names starting
-with SBATCH_ or SLURM_ are refused (they would change the submission itself).
+Environment: as for local replicas (agents.environment), set by the batch script itself with
+`--export=NONE` (the job gets nothing of the agent's; sbatch gets nothing of the job's), so no
+value ever appears on a command line or in a log.
 
 State: one `squeue` per poll interval for this user's jobs; a job slurmctld has already
 forgotten is looked up with `sacct` (when accounting is on), else reported LOST.
@@ -34,7 +34,7 @@ import re
 import shlex
 import stat
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,13 +58,26 @@ from agents.slurm.states import LIVE_STATES, PENDING_STATES, run_status
 
 STREAMS = {"stdout": "stdout.log", "stderr": "stderr.log"}
 MAX_READ = 4 * 1024 * 1024
-_RESERVED_ENV = ("SBATCH_", "SLURM_")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A job slurmctld does not list this long after sbatch answered is really gone.
 _MISSING_GRACE = 30.0
 # While no job is held, Slurm is still asked this often for orphans (see _cancel_orphans).
 _SWEEP_INTERVAL = 10.0
 
 log = structlog.get_logger("suanchou.agent.slurm")
+
+
+def batch_script(command: Sequence[str], env: Mapping[str, str]) -> bytes:
+    """The batch script: it sets the replica's whole environment (the job starts with only
+    Slurm's variables: --export=NONE) and execs the command, every value shell-quoted."""
+    lines = ["#!/bin/sh"]
+    for name, value in env.items():
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"env.{name[:64]!r}: not a valid variable name")
+        lines.append(f"export {name}={shlex.quote(value)}")
+    # srun steps inside the job inherit this environment, not --export=NONE.
+    lines += ["export SLURM_EXPORT_ENV=ALL", f"exec {shlex.join(command)}", ""]
+    return "\n".join(lines).encode()
 
 
 @dataclass
@@ -130,11 +143,6 @@ class SlurmExecutor:
             raise ValueError(f"run id {quote(lease.run_id, 40)} is not a safe directory name")
         if not lease.command or not lease.command[0]:
             raise ValueError("command: empty")
-        for name in lease.env:
-            if name.startswith(_RESERVED_ENV):
-                raise ValueError(
-                    f"env.{name[:64]}: names starting with SBATCH_ or SLURM_ are reserved for Slurm"
-                )
         argv = self._sbatch_argv(lease)
         run_dir = self.run_dir(lease.run_id)
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -147,10 +155,9 @@ class SlurmExecutor:
             replica=lease.replica,
             replicas=lease.replicas,
         )
-        if "SLURM_CONF" in self._cli.env:
-            env["SLURM_CONF"] = self._cli.env["SLURM_CONF"]
-        script = f"#!/bin/sh\nexec {shlex.join(lease.command)}\n".encode()
-        rc, out, err = self._cli.call(argv, stdin=script, env=env)
+        # sbatch itself runs with the agent's few variables (agents.slurm.commands), never the
+        # job's: LD_PRELOAD or PATH from a job must not reach a program the agent runs.
+        rc, out, err = self._cli.call(argv, stdin=batch_script(lease.command, env))
         if rc != 0:
             raise SlurmError(f"sbatch refused the job (exit {rc}): {quote(err or out)}")
         match = re.match(r"^\s*([0-9]+)(;\S*)?\s*$", out)
@@ -176,7 +183,7 @@ class SlurmExecutor:
             f"--chdir={run_dir}",
             f"--output={run_dir / STREAMS['stdout']}",
             f"--error={run_dir / STREAMS['stderr']}",
-            "--export=ALL",
+            "--export=NONE",
             "--no-requeue",
         ]
         if lease.node:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from agents.executor import Lease, RunPhase
 from agents.slurm.commands import SlurmCommands
-from agents.slurm.executor import SlurmExecutor
+from agents.slurm.executor import SlurmExecutor, batch_script
 
 
 def executor(tmp_path: Path) -> SlurmExecutor:
@@ -22,8 +23,8 @@ def executor(tmp_path: Path) -> SlurmExecutor:
     ("lease", "message"),
     [
         (
-            Lease("r1", "j1", ["true"], env={"SBATCH_PARTITION": "other"}),
-            "env.SBATCH_PARTITION: names starting with SBATCH_ or SLURM_ are reserved",
+            Lease("r1", "j1", ["true"], env={"A=1; rm -rf /; B": "x"}),
+            "env.'A=1; rm -rf /; B': not a valid variable name",
         ),
         (
             Lease("r2", "j1", ["true"], resources={"huawei.com/ascend": 1}),
@@ -36,8 +37,8 @@ def executor(tmp_path: Path) -> SlurmExecutor:
 def test_a_lease_slurm_must_not_see_fails_with_the_field_named(
     tmp_path: Path, lease: Lease, message: str
 ) -> None:
-    """Env names that would steer sbatch, resources Slurm is not asked for, unsafe run ids and
-    empty commands fail the run with a message naming the field, without a submission."""
+    """Env names that are no variable names, resources Slurm is not asked for, unsafe run ids
+    and empty commands fail the run with a message naming the field, without a submission."""
     ex = executor(tmp_path)
     ex.start(lease)
     [status] = ex.poll()
@@ -65,3 +66,20 @@ def test_read_output_reads_ranges_and_refuses_what_is_not_a_run_file(tmp_path: P
     assert ex.read_output("r1", "stdout", 0, 100) == b""
     with pytest.raises(ValueError, match="stream: must be stdout or stderr, got 'x'"):
         ex.read_output("r1", "x", 0, 1)
+
+
+def test_the_batch_script_sets_the_environment_and_execs_the_command_quoted(
+    tmp_path: Path,
+) -> None:
+    """The job's environment and command reach the batch script shell-quoted, so values with
+    quotes, newlines or `$(...)` arrive unchanged and run nothing."""
+    script = batch_script(["echo", "a b", "$(id)"], {"GREETING": "it's\n$(id)", "PATH": "/bin"})
+    path = tmp_path / "job.sh"
+    path.write_bytes(script)
+    out = subprocess.run(["sh", str(path)], capture_output=True, env={}, check=True).stdout
+    assert out == b"a b $(id)\n"
+    env_dump = batch_script(["sh", "-c", 'printf %s "$GREETING"'], {"GREETING": "it's\n$(id)"})
+    path.write_bytes(env_dump)
+    assert subprocess.run(["sh", str(path)], capture_output=True, check=True).stdout == (
+        b"it's\n$(id)"
+    )
