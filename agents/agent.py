@@ -118,8 +118,10 @@ class Agent:
             self._recover(journal)
 
     def _recover(self, journal: Journal) -> None:
-        """Takes over the runs an earlier agent process recorded (see agents.journal)."""
-        lost = journal.unfinished_to_lost()
+        """Takes over the runs an earlier agent process recorded (see agents.journal): those
+        the executor still holds (Slurm jobs) stay live, the others are reported LOST."""
+        adopted = self._executor.adopt(journal.unfinished())
+        lost = journal.unfinished_to_lost(keep=adopted)
         for record in journal.records.values():
             self._retire(record.run_id)
             if record.final is not None and record.forgotten_at is None:
@@ -128,11 +130,18 @@ class Agent:
                     # Its output may not all have been shipped before the restart; the
                     # scheduler's cursor skips what it has.
                     self._output.track(record.run_id, ended=True)
+        for run_id, status in adopted.items():
+            self._runs[run_id] = status
+            if self._output is not None:  # still running under Slurm: its output too
+                self._output.track(run_id, ended=status.phase.finished)
+            if journal.records[run_id].cancelled:
+                self._executor.cancel(run_id)  # asked before the restart: ask again
         log.info(
             "journal_loaded",
             path=str(journal.path),
             runs=len(journal.records),
             unacknowledged=len(self._runs),
+            adopted=len(adopted),
             lost=lost,
             skipped_lines=journal.skipped_lines,
         )

@@ -2,7 +2,8 @@
 
 `HostCapacity` offers this machine as one node; `StaticCapacity` offers the nodes declared in a
 YAML file (several virtual nodes on one host, or a description of machines the executor reaches).
-Slurm and Kubernetes sources will implement the same `CapacitySource` protocol.
+`agents.slurm.capacity.SlurmCapacity` implements the same `CapacitySource` protocol from a
+Slurm partition.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Executors run leased replicas. `LocalExecutor` runs them as child processes of the agent.
 
-Slurm and Kubernetes executors will implement the same `Executor` protocol.
+`agents.slurm.executor.SlurmExecutor` implements the same `Executor` protocol with Slurm batch
+jobs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -88,6 +89,10 @@ class Executor(Protocol):
       long, works for finished runs until their output is cleaned up (the agent reads the end
       of a run's output after the run finished), and treats the output as hostile: a job may
       write anything, binary included, or replace its output files.
+    - `adopt` (after an agent restart) takes over the runs of `run_ids` that the journal says
+      an earlier agent process started and that still exist (a Slurm job outlives the agent; a
+      local process does not), returning their live statuses; the agent reports the others
+      LOST. It raises when it cannot tell, so that no run is declared lost by mistake.
     """
 
     def start(self, lease: Lease) -> None: ...
@@ -101,6 +106,7 @@ class Executor(Protocol):
     def read_output(
         self, run_id: str, stream: str, offset: int, max_bytes: int
     ) -> bytes | None: ...
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]: ...
 
 
 class _Stop(enum.Enum):
@@ -314,6 +320,10 @@ class LocalExecutor:
             return b""
         finally:
             os.close(fd)
+
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]:
+        """Nothing to take over: the replicas died with the previous agent (PDEATHSIG)."""
+        return {}
 
     def shutdown(self) -> list[RunStatus]:
         for proc in self._procs.values():

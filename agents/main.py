@@ -21,6 +21,10 @@ manage its cgroup, else with RLIMIT_DATA (memory only); `agent_configured` logs 
 Job output: each replica's stdout and stderr are shipped to the scheduler on the agent's own
 connection (AgentService.AppendLogs after each sync; agents.output), during and after the run,
 read through the executor's `read_output`. The agent does not scrub them and never logs them.
+Slurm: `--executor slurm [--partition P]` offers the partition's nodes (agents.slurm.capacity)
+and runs each replica as a Slurm batch job pinned to its node (agents.slurm.executor). Slurm
+jobs outlive the agent: after a restart on the same --workdir the agent finds them again by
+name. The work directory must be on a filesystem the Slurm nodes share (output files).
 
 Exit codes: 0 after a signal, 2 for bad flags or files, 3 if the scheduler refused the token.
 """
@@ -46,13 +50,15 @@ from agents.agent import Agent
 from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
 from agents.client import DEFAULT_MAX_MESSAGE_BYTES, AgentClient
 from agents.credentials import TOKEN_ENV, harden_process, read_token_file
-from agents.executor import LocalExecutor
+from agents.executor import Executor, LocalExecutor
 from agents.journal import Journal
 from agents.limits import detect as detect_limits
 from agents.output import OutputShipper
 from agents.quantities import format_resources
 from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
+from agents.slurm.commands import SlurmError
+from agents.slurm.setup import SlurmSetup
 from agents.transport import TlsFiles, channel_credentials, check_transport
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
@@ -69,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "A replica's environment holds only PATH, LANG, LC_ALL and TZ from the agent's, "
             "HOME set to its run directory, the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, "
-            "SUANCHOU_REPLICA, SUANCHOU_REPLICAS; nothing else (no token) is passed on."
+            "SUANCHOU_REPLICA, SUANCHOU_REPLICAS; nothing else (no token) is passed on. "
+            "With --executor slurm: one batch job per replica named suanchou-<run id>, "
+            "TIMEOUT/OUT_OF_MEMORY map to FAILED and NODE_FAIL/PREEMPTED to LOST (requeued); "
+            "a gang is replicas that start together, one job each, not one allocation; "
+            "--workdir must be shared with the Slurm nodes (output files) and kept across "
+            "restarts (the agent finds its jobs again instead of submitting them twice)."
         ),
     )
     parser.add_argument(
@@ -93,7 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--nodes",
         default="host",
         metavar="host|PATH.yaml",
-        help="'host' offers this machine; a YAML file declares nodes (default host)",
+        help="'host' offers this machine; a YAML file declares nodes (default host; "
+        "local executor only)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "slurm"],
+        default="local",
+        help="local: replicas are child processes of the agent; slurm: each replica is a "
+        "Slurm batch job (sbatch --nodelist=<node> -c --mem --gres=gpu:N --time, output "
+        "in the run directory), nodes come from the Slurm partition (drained/down nodes are "
+        "not offered, other Slurm work counts as used), and a restarted agent finds its "
+        "jobs again by name (default local)",
+    )
+    parser.add_argument(
+        "--partition",
+        metavar="P",
+        help="Slurm partition to offer and submit to (default: Slurm's default partition)",
     )
     parser.add_argument(
         "--workdir",
@@ -244,6 +271,11 @@ def prepare_workdir(path: Path, traversable: bool = False) -> Path:
     return path.resolve()
 
 
+def agent_key(token: str) -> str:
+    """Marks this cluster's Slurm jobs (a hash: the token itself never leaves the agent)."""
+    return hashlib.sha256(b"slurm:" + token.encode()).hexdigest()[:12]
+
+
 def load_capacity(spec: str) -> CapacitySource:
     if spec == "host":
         return HostCapacity()
@@ -264,10 +296,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"suanchou agent: no token: pass --token-file or set {TOKEN_ENV}", file=sys.stderr)
         return EXIT_USAGE
     dumpable = not harden_process()
+    if args.executor == "slurm" and (args.run_as is not None or args.nodes != "host"):
+        print(
+            "suanchou agent: --run-as and --nodes are for the local executor; Slurm runs jobs "
+            "as the submitting user and reports its own nodes",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.executor == "local" and args.partition is not None:
+        print("suanchou agent: --partition needs --executor slurm", file=sys.stderr)
+        return EXIT_USAGE
     try:
         run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
-        capacity = load_capacity(args.nodes)
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
+        slurm = (
+            SlurmSetup.connect(args.partition, agent_key(token), workdir, args.kill_grace)
+            if args.executor == "slurm"
+            else None
+        )
+        capacity = slurm.capacity if slurm is not None else load_capacity(args.nodes)
         journal = Journal(workdir)
         journal.open()
         limits = detect_limits()
@@ -278,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             credentials=channel_credentials(tls),
             channel_options=tls.channel_options(),
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SlurmError) as exc:
         print(f"suanchou agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -287,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agent_configured",
         scheduler=args.scheduler,
         tls="mutual" if args.tls_cert else "server" if args.tls_ca else "off",
-        nodes_source=args.nodes,
+        executor=args.executor,
+        nodes_source=f"slurm:{slurm.capacity.partition}" if slurm else args.nodes,
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
         dumpable=dumpable,
@@ -299,8 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _install_stop_handlers(stop)
     try:
         with client:
-            executor = LocalExecutor(
-                workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+            executor: Executor = (
+                slurm.executor
+                if slurm is not None
+                else LocalExecutor(
+                    workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+                )
             )
             agent = Agent(
                 client,
@@ -312,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output=OutputShipper(client, executor, max_message_bytes=args.max_message_bytes),
             )
             return agent.run(stop)
+    except SlurmError as exc:  # Slurm could not say which of the journal's runs still exist
+        print(f"suanchou agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         journal.close()
         restore()

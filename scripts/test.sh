@@ -18,7 +18,28 @@ if command -v npm >/dev/null 2>&1; then
 fi
 
 eval "$(scripts/postgres.sh start)"
-trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+SLURM_RECIPE=../shared/tools/slurm
+SLURM_STARTED=
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+cleanup() {
+  scripts/postgres.sh stop >/dev/null 2>&1 || true
+  if [ -n "$SLURM_STARTED" ]; then as_root bash "$SLURM_RECIPE/stop-slurm.sh" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+# The Slurm executor's tests (tests/integration/test_slurm*.py) run against a real single-node
+# Slurm started from the recipe beside the repository (installed from Debian's packages, fake
+# GPUs through GRES). Without it they skip, except under CI=true, where they fail.
+if [ -f "$SLURM_RECIPE/start-slurm.sh" ]; then
+  if as_root bash "$SLURM_RECIPE/start-slurm.sh"; then
+    SLURM_STARTED=1
+  elif [ "${CI:-}" = true ]; then
+    echo "test.sh: could not start Slurm from $SLURM_RECIPE" >&2
+    exit 1
+  else
+    echo "test.sh: could not start Slurm from $SLURM_RECIPE; its tests will skip" >&2
+  fi
+fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

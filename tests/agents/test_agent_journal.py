@@ -213,3 +213,20 @@ def test_a_lease_that_cannot_be_journalled_is_not_started(
         executor.shutdown()
         client.close()
         journal.close()
+
+
+def test_runs_the_executor_took_over_are_not_declared_lost(tmp_path: Path) -> None:
+    """After a restart, runs an executor still holds (a Slurm job outlives the agent) stay
+    unfinished in the journal; only the others become LOST."""
+    journal = reopened(tmp_path)
+    journal.started("kept", "job-1")
+    journal.started("gone", "job-2")
+    journal.close()
+    journal = reopened(tmp_path)
+    assert sorted(journal.unfinished()) == ["gone", "kept"]
+    assert journal.unfinished_to_lost(keep={"kept"}) == 1
+    journal.close()
+    records = records_in(tmp_path)
+    assert records["kept"].final is None
+    final = records["gone"].final
+    assert final is not None and final.phase is RunPhase.LOST
