@@ -114,17 +114,24 @@ class Agent:
 
     def _recover(self, journal: Journal) -> None:
         """Takes over the runs an earlier agent process recorded (see agents.journal)."""
-        lost = journal.unfinished_to_lost()
+        adopted = set(self._executor.recover(journal.unfinished()))
+        lost = journal.unfinished_to_lost(keep=adopted)
         for record in journal.records.values():
             self._retire(record.run_id)
             if record.final is not None and record.forgotten_at is None:
                 self._runs[record.run_id] = record.final
+            elif record.run_id in adopted:
+                # Still running under the executor: held and reported as before the restart.
+                self._runs[record.run_id] = RunStatus(record.run_id, RunPhase.PENDING)
+                if record.cancelled:
+                    self._executor.cancel(record.run_id)
         log.info(
             "journal_loaded",
             path=str(journal.path),
             runs=len(journal.records),
             unacknowledged=len(self._runs),
             lost=lost,
+            adopted=len(adopted),
             skipped_lines=journal.skipped_lines,
         )
 

@@ -77,6 +77,9 @@ class Executor(Protocol):
       finished; a finished status is returned exactly once, then the executor forgets the run
       (keeping it until the scheduler acknowledges it is the agent's job).
     - `shutdown` stops every run, waits for them to end and returns their final statuses.
+    - `recover` is called once, before anything else, with the runs an earlier agent process
+      started and did not see end; it returns those whose replica still runs and that it now
+      holds (polled, cancellable) like its own. The others are reported LOST.
     """
 
     def start(self, lease: Lease) -> None: ...
@@ -86,6 +89,8 @@ class Executor(Protocol):
     def poll(self) -> list[RunStatus]: ...
 
     def shutdown(self) -> list[RunStatus]: ...
+
+    def recover(self, run_ids: Sequence[str]) -> list[str]: ...
 
 
 class _Stop(enum.Enum):
@@ -172,6 +177,10 @@ class LocalExecutor:
         self._base_env = base_env
         self._procs: dict[str, _Proc] = {}
         self._pending: list[RunStatus] = []  # spawn failures, reported at the next poll
+
+    def recover(self, run_ids: Sequence[str]) -> list[str]:
+        """Nothing survives: an earlier agent's replicas died with it (PR_SET_PDEATHSIG)."""
+        return []
 
     def run_dir(self, run_id: str) -> Path:
         return self.workdir / run_id

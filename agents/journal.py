@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,16 +69,26 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return self.records
 
-    def unfinished_to_lost(self) -> int:
+    def unfinished(self) -> list[str]:
+        """Run ids started but not known to have finished (nor acknowledged)."""
+        return [
+            r.run_id
+            for r in self.records.values()
+            if r.started and r.final is None and r.forgotten_at is None
+        ]
+
+    def unfinished_to_lost(self, keep: Collection[str] = ()) -> int:
         """After a restart: records every run started but not known finished as LOST (or
         CANCELLED if a stop had been asked for) with RESTART_LOST; returns how many.
 
         Its replica died with the previous agent process (PR_SET_PDEATHSIG); how far it got is
-        unknown, so it is reported (and its job requeued), never started again.
+        unknown, so it is reported (and its job requeued), never started again. Runs in `keep`
+        outlived that process (an executor took them over, e.g. Kubernetes pods): untouched.
         """
         count = 0
-        for record in list(self.records.values()):
-            if record.started and record.final is None and record.forgotten_at is None:
+        for run_id in self.unfinished():
+            record = self.records[run_id]
+            if run_id not in keep:
                 phase = RunPhase.CANCELLED if record.cancelled else RunPhase.LOST
                 self.finished(RunStatus(record.run_id, phase, None, RESTART_LOST))
                 count += 1

@@ -42,7 +42,7 @@ from agents.agent import Agent
 from agents.capacity import CapacitySource, HostCapacity, StaticCapacity
 from agents.client import DEFAULT_MAX_MESSAGE_BYTES, AgentClient
 from agents.credentials import TOKEN_ENV, harden_process, read_token_file
-from agents.executor import LocalExecutor
+from agents.executor import Executor, LocalExecutor
 from agents.journal import Journal
 from agents.limits import detect as detect_limits
 from agents.quantities import format_resources
@@ -160,6 +160,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest gRPC message sent or received; align with the server's "
         f"(default {DEFAULT_MAX_MESSAGE_BYTES})",
     )
+    kube = parser.add_argument_group(
+        "kubernetes", "with --executor kubernetes (needs the `kubernetes` package)"
+    )
+    kube.add_argument(
+        "--executor",
+        choices=["local", "kubernetes"],
+        default="local",
+        help="local: replicas are child processes of the agent (default); kubernetes: each "
+        "replica is a pod bound to its node, and the cluster's nodes are the capacity "
+        "(--nodes is then ignored)",
+    )
+    kube.add_argument("--namespace", default="default", help="namespace of the pods (default)")
+    where = kube.add_mutually_exclusive_group()
+    where.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    where.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="use the service account of the pod the agent runs in",
+    )
+    kube.add_argument(
+        "--image",
+        default="",
+        metavar="IMAGE",
+        help="container image of every replica (jobs carry no image of their own yet)",
+    )
+    kube.add_argument(
+        "--agent-name",
+        default="suanchou",
+        metavar="NAME",
+        help="value of the pods' suanchou.io/agent label, how a restarted agent finds its "
+        "pods; give each agent sharing a namespace its own (default suanchou)",
+    )
+    kube.add_argument(
+        "--tolerate",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE][:EFFECT]",
+        help="a node taint the pods tolerate (repeatable); nodes with other NoSchedule or "
+        "NoExecute taints are offered no room",
+    )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -245,6 +289,38 @@ def load_capacity(spec: str) -> CapacitySource:
     return StaticCapacity.from_yaml(spec)
 
 
+def load_kubernetes(args: argparse.Namespace) -> tuple[CapacitySource, Executor]:
+    """The cluster's capacity source and executor; ValueError naming the flag at fault.
+
+    Imported here so that the local agent runs without the `kubernetes` package.
+    """
+    try:
+        from agents.kube.api import PodApi, connect
+    except ImportError:
+        raise ValueError(
+            "--executor kubernetes needs the kubernetes package: pip install 'suanchou[kubernetes]'"
+        ) from None
+    from agents.kube.executor import KubernetesExecutor
+    from agents.kube.manifest import Toleration, check_label_value
+    from agents.kube.nodes import KubernetesCapacity
+
+    if not args.image:
+        raise ValueError("--image: required with --executor kubernetes (e.g. python:3.12-slim)")
+    check_label_value(args.agent_name, "--agent-name")
+    tolerations = [Toleration.parse(text) for text in args.tolerate]
+    api = PodApi(connect(args.kubeconfig, args.in_cluster), args.namespace)
+    capacity = KubernetesCapacity(api, agent=args.agent_name, tolerations=tolerations)
+    executor = KubernetesExecutor(
+        api,
+        image=args.image,
+        agent=args.agent_name,
+        kill_grace=args.kill_grace,
+        tolerations=tolerations,
+        retention=args.run_retention,
+    )
+    return capacity, executor
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
@@ -261,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dumpable = not harden_process()
     try:
         run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
-        capacity = load_capacity(args.nodes)
+        kube = load_kubernetes(args) if args.executor == "kubernetes" else None
+        capacity = kube[0] if kube else load_capacity(args.nodes)
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
         journal = Journal(workdir)
         journal.open()
@@ -282,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agent_configured",
         scheduler=args.scheduler,
         tls="mutual" if args.tls_cert else "server" if args.tls_ca else "off",
-        nodes_source=args.nodes,
+        nodes_source=f"kubernetes:{args.namespace}" if kube else args.nodes,
+        executor=args.executor,
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
         dumpable=dumpable,
@@ -294,17 +372,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _install_stop_handlers(stop)
     try:
         with client:
-            executor = LocalExecutor(
-                workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+            executor: Executor = (
+                kube[1]
+                if kube
+                else LocalExecutor(
+                    workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
+                )
             )
-            agent = Agent(
-                client,
-                capacity,
-                executor,
-                interval=args.interval,
-                journal=journal,
-                retention=RunRetention(journal, workdir, args.run_retention),
-            )
+            try:
+                agent = Agent(
+                    client,
+                    capacity,
+                    executor,
+                    interval=args.interval,
+                    journal=journal,
+                    retention=RunRetention(journal, workdir, args.run_retention),
+                )
+            except ValueError as exc:  # the executor could not tell which runs survive
+                print(f"suanchou agent: {exc}", file=sys.stderr)
+                return EXIT_USAGE
             return agent.run(stop)
     finally:
         journal.close()
