@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kube_api import validate
 
 from agents.executor import Lease
@@ -128,3 +130,32 @@ def test_kubernetes_quantities_in_suanchou_units() -> None:
     assert quantity.parse("1.5Gi") == Decimal("1.5") * 2**30
     with pytest.raises(ValueError, match="not a quantity"):
         quantity.parse("12 apples")
+
+
+RBAC = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes" / "rbac.yaml"
+
+
+def test_rbac_manifest_is_valid_and_grants_every_call_the_agent_makes() -> None:
+    """Each document validates, and the roles cover exactly the verbs the executor uses."""
+    documents = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+    for document in documents:
+        validate(document)
+    grants = {
+        (doc["kind"], resource, verb)
+        for doc in documents
+        if doc["kind"] in ("Role", "ClusterRole")
+        for rule in doc["rules"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert grants == {
+        ("ClusterRole", "nodes", "get"),
+        ("ClusterRole", "nodes", "list"),
+        ("ClusterRole", "pods", "get"),
+        ("ClusterRole", "pods", "list"),
+        ("Role", "pods", "create"),
+        ("Role", "pods", "get"),
+        ("Role", "pods", "list"),
+        ("Role", "pods", "delete"),
+        ("Role", "pods/log", "get"),
+    }
