@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import structlog
 from agent_helpers import ScriptedScheduler, Server
-from kube_api import KubeApiServer
 
 from agents.kube.api import PodApi, connect
+from tests.kube_api import KubeApiServer
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kube_api import KubeApiServer, node
 
 from agents.kube.api import PodApi
 from agents.kube.manifest import Toleration
 from agents.kube.nodes import UNSCHEDULABLE_LABEL, KubernetesCapacity
+from tests.kube_api import KubeApiServer, node
 
 
 def other_pod(name: str, node_name: str, cpu: str, memory: str, **labels: str) -> dict[str, Any]:

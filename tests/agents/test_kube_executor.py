@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import structlog
-from kube_api import KubeApiServer
 
 from agents.agent import Agent
 from agents.capacity import NodeInfo, StaticCapacity
@@ -17,6 +16,7 @@ from agents.journal import Journal
 from agents.kube.api import PodApi
 from agents.kube.executor import KubernetesExecutor
 from agents.kube.manifest import pod_name
+from tests.kube_api import KubeApiServer
 
 RUN = "5b0e6f3a-0c1d-4b7a-9f8e-1a2b3c4d5e6f"
 POD = pod_name(RUN)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_api import validate
 
 from agents.executor import Lease
 from agents.kube import quantity
@@ -21,6 +20,7 @@ from agents.kube.manifest import (
     build_pod,
     pod_name,
 )
+from tests.kube_api import validate
 
 LEASE = Lease(
     run_id="0f5c3d5e-8b1a-4c47-9a53-2d7f3f0c1a11",

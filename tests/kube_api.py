@@ -4,7 +4,7 @@ The agent's code path runs unchanged through the official client (URLs, verbs, q
 JSON bodies); the server keeps pods and nodes as the API's JSON, records every request, and
 validates every pod it is sent against the official OpenAPI schema (kubernetes-validate,
 Kubernetes `K8S_VERSION`). A test plays the kubelet by editing `pods[name]["status"]`.
-Imported by name, like agent_helpers.
+Used by tests/agents and tests/integration.
 """
 
 from __future__ import annotations
