@@ -42,7 +42,7 @@ log = structlog.get_logger("suanchou.agent.kubernetes")
 
 # A creation the API server keeps refusing with a transient error fails the run after this.
 CREATE_DEADLINE = 300.0
-SHUTDOWN_SLACK = 30.0
+SHUTDOWN_SLACK = 10.0
 STREAMS = ("stdout", "stderr")
 
 

@@ -112,7 +112,7 @@ def finish(kube: KubeApiServer, pod: dict[str, Any], code: int) -> None:
     )
 
 
-def test_a_job_runs_as_a_pod_on_the_leased_node(pool: Pool, kube: KubeApiServer) -> None:
+def test_a_job_runs_as_a_pod_on_the_leased_node(kube: KubeApiServer, pool: Pool) -> None:
     """Submit over gRPC: the agent creates a schema-valid pod on k1; the pod's exit ends the job."""
     pool.department("dept")
     pool.cluster("k8s", [], start_agent=False)
@@ -132,7 +132,7 @@ def test_a_job_runs_as_a_pod_on_the_leased_node(pool: Pool, kube: KubeApiServer)
     assert "ni hao" not in agent_log
 
 
-def test_cancel_deletes_the_pod(pool: Pool, kube: KubeApiServer) -> None:
+def test_cancel_deletes_the_pod(kube: KubeApiServer, pool: Pool) -> None:
     """CancelJobs reaches the cluster as a DELETE of the pod with the kill grace."""
     pool.department("dept")
     pool.cluster("k8s", [], start_agent=False)
@@ -149,7 +149,7 @@ def test_cancel_deletes_the_pod(pool: Pool, kube: KubeApiServer) -> None:
     assert kube.calls("DELETE", pod["metadata"]["name"])[0].query["gracePeriodSeconds"] == ["3"]
 
 
-def test_agent_killed_and_restarted_adopts_its_pod(patient_pool: Pool, kube: KubeApiServer) -> None:
+def test_agent_killed_and_restarted_adopts_its_pod(kube: KubeApiServer, patient_pool: Pool) -> None:
     """kill -9 of the agent leaves the pod running; the new agent adopts it, never recreates it."""
     pool = patient_pool
     pool.department("dept")
