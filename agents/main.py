@@ -160,10 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest gRPC message sent or received; align with the server's "
         f"(default {DEFAULT_MAX_MESSAGE_BYTES})",
     )
-    kube = parser.add_argument_group(
-        "kubernetes", "with --executor kubernetes (needs the `kubernetes` package)"
-    )
-    kube.add_argument(
+    parser.add_argument(
         "--executor",
         choices=["local", "kubernetes"],
         default="local",
@@ -171,7 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         "replica is a pod bound to its node, and the cluster's nodes are the capacity "
         "(--nodes is then ignored)",
     )
-    kube.add_argument("--namespace", default="default", help="namespace of the pods (default)")
+    kube = parser.add_argument_group(
+        "kubernetes", "with --executor kubernetes (needs the `kubernetes` package)"
+    )
+    kube.add_argument(
+        "--namespace", default="default", help="namespace of the pods (default: default)"
+    )
     where = kube.add_mutually_exclusive_group()
     where.add_argument(
         "--kubeconfig",
