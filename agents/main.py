@@ -306,6 +306,8 @@ def load_kubernetes(args: argparse.Namespace) -> tuple[CapacitySource, Executor]
     from agents.kube.manifest import Toleration, check_label_value
     from agents.kube.nodes import KubernetesCapacity
 
+    if args.run_as is not None:
+        raise ValueError("--run-as: local executor only; a pod runs as its image's user")
     if not args.image:
         raise ValueError("--image: required with --executor kubernetes (e.g. python:3.12-slim)")
     check_label_value(args.agent_name, "--agent-name")
@@ -338,8 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     dumpable = not harden_process()
     try:
-        run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
         kube = load_kubernetes(args) if args.executor == "kubernetes" else None
+        run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
         capacity = kube[0] if kube else load_capacity(args.nodes)
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
         journal = Journal(workdir)

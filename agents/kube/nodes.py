@@ -24,10 +24,12 @@ from agents.capacity import MAX_LABEL_LEN, MAX_LABELS, NodeInfo
 from agents.kube import quantity
 from agents.kube.errors import KubeError
 from agents.kube.manifest import AGENT_LABEL, MANAGED_BY, MANAGER, Toleration
-from agents.quantities import CPU, MEMORY, check_name
+from agents.quantities import CPU, MEMORY, check_name, max_quantity
 
 UNSCHEDULABLE_LABEL = "suanchou.io/unschedulable"
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
+# The scheduler's bound on resource kinds per node (scheduler/domain/resources.py).
+MAX_RESOURCE_KINDS = 32
 # Kubernetes resources that are not placement dimensions for suanchou.
 _IGNORED = ("pods", "ephemeral-storage")
 
@@ -35,8 +37,10 @@ log = structlog.get_logger("suanchou.agent.kubernetes")
 
 
 def _resource_names(allocatable: Mapping[str, Any]) -> list[str]:
+    """Resources to offer: cpu and memory, then extended resources the scheduler accepts,
+    at most MAX_RESOURCE_KINDS of them (a Sync with more is refused whole)."""
     names = []
-    for name in allocatable:
+    for name in sorted(allocatable, key=lambda n: (n not in (CPU, MEMORY), n)):
         if name in _IGNORED or name.startswith("hugepages-"):
             continue
         try:
@@ -44,7 +48,7 @@ def _resource_names(allocatable: Mapping[str, Any]) -> list[str]:
         except ValueError:
             continue  # e.g. huawei.com/Ascend910: the scheduler takes lower-case names only
         names.append(name)
-    return names
+    return names[:MAX_RESOURCE_KINDS]
 
 
 def pod_requests(pod: Mapping[str, Any]) -> dict[str, int]:
@@ -151,7 +155,9 @@ def offered_nodes(
                 total = quantity.canonical(resource, allocatable[resource], round_up=False)
             except ValueError:
                 continue
-            capacity[resource] = max(0, total - others.get(name, {}).get(resource, 0))
+            free = max(0, total - others.get(name, {}).get(resource, 0))
+            # Beyond the scheduler's bound the whole Sync would be refused; offer the bound.
+            capacity[resource] = min(free, max_quantity(resource))
         labels = _labels(node)
         why = _unschedulable(node, tolerations)
         if why:

@@ -110,3 +110,17 @@ def test_unreachable_api_fails_at_start(pod_api: PodApi, kube: KubeApiServer) ->
     kube.fail.append(("GET", "/api/v1/nodes", 403))
     with pytest.raises(ValueError, match="cannot list nodes and pods: 403"):
         KubernetesCapacity(pod_api, agent="city")
+
+
+def test_resources_the_scheduler_would_refuse_are_bounded_or_left_out(
+    kube: KubeApiServer, pod_api: PodApi
+) -> None:
+    """Huge counts are capped, upper-case and non-placement resources dropped, 32 kinds at most."""
+    extra = {f"example.com/r{i:02d}": "1" for i in range(40)}
+    extra.update({"huawei.com/Ascend910": "8", "hugepages-2Mi": "0", "example.com/huge": "1e12"})
+    kube.nodes = [node("n1", extra=extra)]
+    offered = capacity(pod_api)["n1"].capacity
+    assert len(offered) == 32
+    assert {"cpu", "memory", "example.com/huge"} <= set(offered)
+    assert offered["example.com/huge"] == 1 << 20
+    assert not any(n.startswith(("huawei", "hugepages", "pods", "ephemeral")) for n in offered)

@@ -16,6 +16,7 @@ TOKEN = "kube-flags-token"
     ("extra", "expected"),
     [
         ([], "--image: required with --executor kubernetes"),
+        (["--image", "busybox", "--run-as", "nobody"], "--run-as: local executor only"),
         (["--image", "busybox", "--tolerate", "a b"], "--tolerate: 'a b'"),
         (["--image", "busybox", "--agent-name", "no spaces"], "--agent-name: 'no spaces'"),
         (["--image", "busybox", "--kubeconfig", "/nonexistent/kubeconfig"], "cannot load"),
