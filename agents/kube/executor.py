@@ -281,7 +281,11 @@ class KubernetesExecutor:
         log.info("pod_created", run_id=run.run_id, pod=run.name)
 
     def _adopt_existing(self, run: _Run) -> None:
-        pod = self._api.read_pod(run.name)
+        try:
+            pod = self._api.read_pod(run.name)
+        except KubeError as exc:  # still unsent: the next refresh posts again and reads again
+            log.warning("pod_create_retrying", run_id=run.run_id, error=str(exc))
+            return
         if pod is not None and _run_id(pod) == run.run_id:
             labels = (pod.get("metadata") or {}).get("labels") or {}
             if labels.get(AGENT_LABEL) == self._agent:

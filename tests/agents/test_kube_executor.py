@@ -298,3 +298,17 @@ def test_the_jobs_env_reaches_the_pod_but_never_a_log_line(
         "name": "TOKEN_FOR_JOB",
         "value": "s3cret",
     }
+
+
+def test_start_never_raises_when_reading_the_existing_pod_fails(
+    kube: KubeApiServer, pod_api: PodApi, clock: Clock
+) -> None:
+    """A 409 followed by a failing read leaves the run pending; the next poll adopts the pod."""
+    executor(pod_api, clock).start(lease())
+    fresh = executor(pod_api, clock)
+    kube.fail.append(("GET", f"/pods/{POD}", 503))
+    fresh.start(lease())
+    assert by_run(fresh.poll())[RUN].phase is RunPhase.PENDING
+    kube.set_status(POD, running())
+    assert by_run(fresh.poll())[RUN].phase is RunPhase.RUNNING
+    assert len(kube.pods) == 1
