@@ -113,25 +113,25 @@ class Agent:
             self._recover(journal)
 
     def _recover(self, journal: Journal) -> None:
-        """Takes over the runs an earlier agent process recorded (see agents.journal)."""
-        adopted = set(self._executor.recover(journal.unfinished()))
+        """Takes over the runs an earlier agent process recorded (see agents.journal): those
+        the executor still holds (Slurm jobs) stay live, the others are reported LOST."""
+        adopted = self._executor.adopt(journal.unfinished())
         lost = journal.unfinished_to_lost(keep=adopted)
         for record in journal.records.values():
             self._retire(record.run_id)
             if record.final is not None and record.forgotten_at is None:
                 self._runs[record.run_id] = record.final
-            elif record.run_id in adopted:
-                # Still running under the executor: held and reported as before the restart.
-                self._runs[record.run_id] = RunStatus(record.run_id, RunPhase.PENDING)
-                if record.cancelled:
-                    self._executor.cancel(record.run_id)
+        for run_id, status in adopted.items():
+            self._runs[run_id] = status
+            if journal.records[run_id].cancelled:
+                self._executor.cancel(run_id)  # asked before the restart: ask again
         log.info(
             "journal_loaded",
             path=str(journal.path),
             runs=len(journal.records),
             unacknowledged=len(self._runs),
-            lost=lost,
             adopted=len(adopted),
+            lost=lost,
             skipped_lines=journal.skipped_lines,
         )
 

@@ -1,6 +1,7 @@
 """Executors run leased replicas. `LocalExecutor` runs them as child processes of the agent.
 
-Slurm and Kubernetes executors will implement the same `Executor` protocol.
+`agents.slurm.executor.SlurmExecutor` implements the same `Executor` protocol with Slurm batch
+jobs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -77,9 +78,10 @@ class Executor(Protocol):
       finished; a finished status is returned exactly once, then the executor forgets the run
       (keeping it until the scheduler acknowledges it is the agent's job).
     - `shutdown` stops every run, waits for them to end and returns their final statuses.
-    - `recover` is called once, before anything else, with the runs an earlier agent process
-      started and did not see end; it returns those whose replica still runs and that it now
-      holds (polled, cancellable) like its own. The others are reported LOST.
+    - `adopt` (after an agent restart) takes over the runs of `run_ids` that the journal says
+      an earlier agent process started and that still exist (a Slurm job outlives the agent; a
+      local process does not), returning their live statuses; the agent reports the others
+      LOST. It raises when it cannot tell, so that no run is declared lost by mistake.
     """
 
     def start(self, lease: Lease) -> None: ...
@@ -90,7 +92,7 @@ class Executor(Protocol):
 
     def shutdown(self) -> list[RunStatus]: ...
 
-    def recover(self, run_ids: Sequence[str]) -> list[str]: ...
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]: ...
 
 
 class _Stop(enum.Enum):
@@ -177,10 +179,6 @@ class LocalExecutor:
         self._base_env = base_env
         self._procs: dict[str, _Proc] = {}
         self._pending: list[RunStatus] = []  # spawn failures, reported at the next poll
-
-    def recover(self, run_ids: Sequence[str]) -> list[str]:
-        """Nothing survives: an earlier agent's replicas died with it (PR_SET_PDEATHSIG)."""
-        return []
 
     def run_dir(self, run_id: str) -> Path:
         return self.workdir / run_id
@@ -278,6 +276,10 @@ class LocalExecutor:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "agent shut down")
         phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
         return RunStatus(lease.run_id, phase, exit_code, died)
+
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]:
+        """Nothing to take over: the replicas died with the previous agent (PDEATHSIG)."""
+        return {}
 
     def shutdown(self) -> list[RunStatus]:
         for proc in self._procs.values():

@@ -70,7 +70,7 @@ class Journal:
         return self.records
 
     def unfinished(self) -> list[str]:
-        """Run ids started but not known to have finished (nor acknowledged)."""
+        """Runs started but not known to have finished (nor acknowledged)."""
         return [
             r.run_id
             for r in self.records.values()
@@ -82,8 +82,8 @@ class Journal:
         CANCELLED if a stop had been asked for) with RESTART_LOST; returns how many.
 
         Its replica died with the previous agent process (PR_SET_PDEATHSIG); how far it got is
-        unknown, so it is reported (and its job requeued), never started again. Runs in `keep`
-        outlived that process (an executor took them over, e.g. Kubernetes pods): untouched.
+        unknown, so it is reported (and its job requeued), never started again. `keep` are runs
+        the executor took over (a Slurm job outlives the agent): they are still live.
         """
         count = 0
         for run_id in self.unfinished():

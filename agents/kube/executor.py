@@ -2,7 +2,7 @@
 
 The pod's name follows from its run id and its labels name the agent, so the API server itself
 refuses a second pod for one run (409: the executor adopts the existing pod) and a restarted
-agent finds its pods with one label selector (`recover`) instead of creating them again.
+agent finds its pods with one label selector (`adopt`) instead of creating them again.
 
 Calls are made from the agent's loop and each has a timeout (`agents.kube.api`); the pods are
 listed at most every `poll_interval` seconds, so `poll` is cheap between two lists. When the
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -203,29 +203,28 @@ class KubernetesExecutor:
         self._runs.clear()
         return statuses
 
-    def recover(self, run_ids: Sequence[str]) -> list[str]:
-        """Takes over the pods of `run_ids` that an earlier agent process created; returns the
-        run ids adopted (the others have no pod: their outcome is unknown). ValueError when
-        the pods cannot be listed: guessing would run replicas twice or lose them."""
+    def adopt(self, run_ids: Collection[str]) -> dict[str, RunStatus]:
+        """Holds again the pods of `run_ids` (created by an earlier agent process); returns
+        their statuses, live for now (the next poll reports, and journals, how they ended).
+        ValueError when the pods cannot be listed: the runs must then not be declared lost."""
         wanted = set(run_ids)
+        if not wanted:
+            return {}
         try:
             pods = self._api.list_pods(agent_selector(self._agent))
         except KubeError as exc:
             raise ValueError(f"kubernetes: cannot list this agent's pods: {exc}") from None
-        adopted = []
+        adopted: dict[str, RunStatus] = {}
         for pod in pods:
             run_id = _run_id(pod)
-            if run_id in wanted and run_id not in self._runs:
-                self._runs[run_id] = _Run(
-                    run_id,
-                    pod_name(run_id),
-                    None,
-                    self._clock(),
-                    RunStatus(run_id, RunPhase.PENDING),
-                )
-                adopted.append(run_id)
-        if adopted:
-            log.info("pods_adopted", runs=len(adopted))
+            if run_id not in wanted or run_id in self._runs:
+                continue
+            seen = podstatus.outcome(pod)
+            phase = RunPhase.PENDING if seen.phase is RunPhase.PENDING else RunPhase.RUNNING
+            status = RunStatus(run_id, phase)
+            self._runs[run_id] = _Run(run_id, pod_name(run_id), None, self._clock(), status)
+            adopted[run_id] = status
+            log.info("pod_adopted", run_id=run_id, pod=pod_name(run_id))
         self._listed_at = None
         return adopted
 

@@ -262,9 +262,11 @@ def test_restarted_agent_adopts_its_pods_instead_of_losing_them(
     agent = Agent(client=None, capacity=nodes, executor=second, journal=journal)
     runs = agent.runs()
     assert runs["never-created"].phase is RunPhase.LOST
-    assert runs[RUN].phase is RunPhase.PENDING
+    assert runs[RUN].phase is RunPhase.RUNNING  # held again, as the pod says
+    kube.set_status(POD, running(0))
     agent.poll()
-    assert agent.runs()[RUN].phase is RunPhase.RUNNING
+    assert agent.runs()[RUN].phase is RunPhase.SUCCEEDED
+    assert journal.records[RUN].final is not None  # its end is journalled like any other
     assert len(kube.calls("POST")) == 1  # never created twice
     journal.close()
 
