@@ -44,6 +44,9 @@ log = structlog.get_logger("suanchou.agent.kubernetes")
 CREATE_DEADLINE = 300.0
 SHUTDOWN_SLACK = 10.0
 STREAMS = ("stdout", "stderr")
+# read_output answers at most this much, and serves a pod log's first MAX_OUTPUT_OFFSET bytes.
+MAX_OUTPUT_READ = 1024 * 1024
+MAX_OUTPUT_OFFSET = 64 * 1024 * 1024
 
 
 class PodClient(Protocol):
@@ -232,12 +235,12 @@ class KubernetesExecutor:
         """Bytes [offset, offset + max_bytes) of a run's output; None for an unknown run.
 
         Pod logs interleave stdout and stderr in one stream: "stdout" returns it, "stderr" b"".
-        The log API has no byte offset, so the first offset + max_bytes bytes are fetched.
+        The log API has no byte offset, so the first offset + max_bytes bytes are fetched; to
+        bound that, nothing past MAX_OUTPUT_OFFSET is served (`kubectl logs` still has it).
         """
         if stream not in STREAMS:
-            raise ValueError(f"stream: must be stdout or stderr, got {stream[:20]!r}")
-        if offset < 0 or max_bytes < 0:
-            raise ValueError("offset and max_bytes must not be negative")
+            raise ValueError(f"stream must be stdout or stderr, got {stream[:20]!r}")
+        max_bytes = min(max_bytes, MAX_OUTPUT_READ)
         run = self._runs.get(run_id)
         try:
             if run is None:
@@ -245,7 +248,7 @@ class KubernetesExecutor:
                 labels = ((pod or {}).get("metadata") or {}).get("labels") or {}
                 if pod is None or labels.get(AGENT_LABEL) != self._agent:
                     return None
-            if stream == "stderr" or max_bytes == 0:
+            if stream == "stderr" or max_bytes <= 0 or not 0 <= offset < MAX_OUTPUT_OFFSET:
                 return b""
             if run is not None and run.manifest is not None:
                 return b""  # not created yet

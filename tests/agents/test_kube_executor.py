@@ -314,3 +314,16 @@ def test_start_never_raises_when_reading_the_existing_pod_fails(
     kube.set_status(POD, running())
     assert by_run(fresh.poll())[RUN].phase is RunPhase.RUNNING
     assert len(kube.pods) == 1
+
+
+def test_read_output_is_bounded(kube: KubeApiServer, pod_api: PodApi, clock: Clock) -> None:
+    """Negative offsets and offsets past the served prefix read nothing; a read is at most 1 MiB."""
+    ex = executor(pod_api, clock)
+    ex.start(lease())
+    kube.set_status(POD, running())
+    kube.logs[POD] = b"x" * (2 * 1024 * 1024)
+    assert ex.read_output(RUN, "stdout", -1, 10) == b""
+    assert ex.read_output(RUN, "stdout", 64 * 1024 * 1024, 10) == b""
+    assert len(ex.read_output(RUN, "stdout", 0, 10**9) or b"") == 1024 * 1024
+    with pytest.raises(ValueError, match="stdout or stderr"):
+        ex.read_output(RUN, "stdin", 0, 10)
