@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--image",
         default="",
         metavar="IMAGE",
-        help="container image of every replica (jobs carry no image of their own yet)",
+        help="container image of replicas whose job names none (JobSpec.image); without it "
+        "such replicas fail",
     )
     kube.add_argument(
         "--agent-name",
@@ -308,8 +309,6 @@ def load_kubernetes(args: argparse.Namespace) -> tuple[CapacitySource, Executor]
 
     if args.run_as is not None:
         raise ValueError("--run-as: local executor only; a pod runs as its image's user")
-    if not args.image:
-        raise ValueError("--image: required with --executor kubernetes (e.g. python:3.12-slim)")
     check_label_value(args.agent_name, "--agent-name")
     tolerations = [Toleration.parse(text) for text in args.tolerate]
     api = PodApi(connect(args.kubeconfig, args.in_cluster), args.namespace)

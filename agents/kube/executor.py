@@ -112,8 +112,6 @@ class KubernetesExecutor:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if not image:
-            raise ValueError("--image: the Kubernetes executor needs a container image")
         self._api = api
         self._image = image
         self._agent = agent
@@ -145,9 +143,14 @@ class KubernetesExecutor:
         if not lease.node:
             run.final = RunStatus(lease.run_id, RunPhase.FAILED, None, "the lease names no node")
             return
+        image = lease.image or self._image
+        if not image:
+            message = "the job names no image and the agent has no --image"
+            run.final = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
+            return
         run.manifest = build_pod(
             lease,
-            image=self._image,
+            image=image,
             namespace=self._api.namespace,
             agent=self._agent,
             kill_grace=self._grace,

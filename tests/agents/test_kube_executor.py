@@ -327,3 +327,18 @@ def test_read_output_is_bounded(kube: KubeApiServer, pod_api: PodApi, clock: Clo
     assert len(ex.read_output(RUN, "stdout", 0, 10**9) or b"") == 1024 * 1024
     with pytest.raises(ValueError, match="stdout or stderr"):
         ex.read_output(RUN, "stdin", 0, 10)
+
+
+def test_the_jobs_image_wins_and_a_run_without_any_image_fails(
+    kube: KubeApiServer, pod_api: PodApi, clock: Clock
+) -> None:
+    """JobSpec.image is the pod's image; with neither it nor --image the run fails clearly."""
+    ex = executor(pod_api, clock)
+    ex.start(lease(image="registry.gov.cn/traffic/report:1.4"))
+    assert kube.pod(POD)["spec"]["containers"][0]["image"] == "registry.gov.cn/traffic/report:1.4"
+    bare = executor(pod_api, clock, image="")
+    bare.start(lease("no-image"))
+    assert by_run(bare.poll())["no-image"] == RunStatus(
+        "no-image", RunPhase.FAILED, None, "the job names no image and the agent has no --image"
+    )
+    assert len(kube.calls("POST")) == 1

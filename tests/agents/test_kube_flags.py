@@ -15,7 +15,6 @@ TOKEN = "kube-flags-token"
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ([], "--image: required with --executor kubernetes"),
         (["--image", "busybox", "--run-as", "nobody"], "--run-as: local executor only"),
         (["--image", "busybox", "--tolerate", "a b"], "--tolerate: 'a b'"),
         (["--image", "busybox", "--agent-name", "no spaces"], "--agent-name: 'no spaces'"),

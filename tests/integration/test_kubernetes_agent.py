@@ -117,9 +117,10 @@ def test_a_job_runs_as_a_pod_on_the_leased_node(kube: KubeApiServer, pool: Pool)
     pool.department("dept")
     pool.cluster("k8s", [], start_agent=False)
     start_agent(pool, kube, "k8s")
-    (result,) = pool.submit("dept", job("one"))
+    (result,) = pool.submit("dept", job("one", image="registry.gov.cn/traffic/report:1.4"))
     pod = pod_for(pool, kube, result.job_id)
     assert pod["spec"]["nodeName"] == "k1"
+    assert pod["spec"]["containers"][0]["image"] == "registry.gov.cn/traffic/report:1.4"
     assert pod["spec"]["containers"][0]["resources"]["limits"] == {
         "cpu": "1000m",
         "memory": "512Mi",
