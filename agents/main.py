@@ -10,6 +10,11 @@ Token: --token-file PATH (mode 0600), else env SUANCHOU_AGENT_TOKEN; --token wor
 in ps. Once read, the agent drops the variable and makes itself non-dumpable, so processes of
 its user (its jobs included) cannot read its /proc/<pid>/environ or memory.
 
+Kubernetes: `--executor kubernetes --image IMAGE [--namespace N] [--kubeconfig F | --in-cluster]`
+offers the cluster's nodes (agents.kube.nodes) and runs each replica as a pod bound to its node
+(agents.kube.executor); pods outlive the agent and a restarted agent adopts them. Needs the
+`kubernetes` package, imported only then. RBAC: deploy/kubernetes/rbac.yaml.
+
 Replica environment: nothing of the agent's own environment but PATH, LANG, LC_ALL and TZ; HOME
 is the run directory; then the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, SUANCHOU_REPLICA,
 SUANCHOU_REPLICAS (see agents.environment). Tokens in the agent's environment never reach a job.
