@@ -10,7 +10,7 @@ Token: --token-file PATH (mode 0600), else env SUANCHOU_AGENT_TOKEN; --token wor
 in ps. Once read, the agent drops the variable and makes itself non-dumpable, so processes of
 its user (its jobs included) cannot read its /proc/<pid>/environ or memory.
 
-Kubernetes: `--executor kubernetes --image IMAGE [--namespace N] [--kubeconfig F | --in-cluster]`
+Kubernetes: `--executor kubernetes [--image IMAGE] [--namespace N] [--kubeconfig F | --in-cluster]`
 offers the cluster's nodes (agents.kube.nodes) and runs each replica as a pod bound to its node
 (agents.kube.executor); pods outlive the agent and a restarted agent adopts them. Needs the
 `kubernetes` package, imported only then. RBAC: deploy/kubernetes/rbac.yaml.

@@ -52,8 +52,9 @@ def test_allocatable_minus_work_suanchou_did_not_place(
     assert n1.capacity == {"cpu": 3820, "memory": 15935 - 70, "nvidia.com/gpu": 4}
     assert n1.labels["kubernetes.io/hostname"] == "n1"
     assert UNSCHEDULABLE_LABEL not in n1.labels
-    selector = kube.calls("GET", "/api/v1/pods")[0].query["fieldSelector"]
-    assert selector == ["status.phase!=Succeeded,status.phase!=Failed"]
+    (pods_read,) = kube.calls("GET", "/api/v1/pods")
+    assert pods_read.query["fieldSelector"] == ["status.phase!=Succeeded,status.phase!=Failed"]
+    assert pods_read.query["resourceVersion"] == ["0"]  # served from the watch cache
 
 
 def test_pods_of_another_agent_count_as_used(kube: KubeApiServer, pod_api: PodApi) -> None:
