@@ -21,7 +21,6 @@ import math
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -31,12 +30,12 @@ from agents.kube import podstatus
 from agents.kube.errors import KubeError
 from agents.kube.manifest import (
     AGENT_LABEL,
-    RUN_ANNOTATION,
     Toleration,
     agent_selector,
     build_pod,
     pod_name,
 )
+from agents.kube.podstatus import ended_at, run_id_of, terminal
 
 log = structlog.get_logger("suanchou.agent.kubernetes")
 
@@ -76,23 +75,6 @@ class _Run:
     delete_pending: bool = False
     pull_since: float | None = None
     final: RunStatus | None = None
-
-
-def _run_id(pod: dict[str, Any]) -> str:
-    return str(((pod.get("metadata") or {}).get("annotations") or {}).get(RUN_ANNOTATION, ""))
-
-
-def _ended_at(pod: dict[str, Any]) -> float | None:
-    """Wall-clock time the replica's container ended, from the pod itself (survives restarts)."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        terminated = (status.get("state") or {}).get("terminated") or {}
-        stamp = terminated.get("finishedAt")
-        if isinstance(stamp, str):
-            try:
-                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                return None
-    return None
 
 
 class KubernetesExecutor:
@@ -222,7 +204,7 @@ class KubernetesExecutor:
             raise ValueError(f"kubernetes: cannot list this agent's pods: {exc}") from None
         adopted: dict[str, RunStatus] = {}
         for pod in pods:
-            run_id = _run_id(pod)
+            run_id = run_id_of(pod)
             if run_id not in wanted or run_id in self._runs:
                 continue
             seen = podstatus.outcome(pod)
@@ -291,7 +273,7 @@ class KubernetesExecutor:
         except KubeError as exc:  # still unsent: the next refresh posts again and reads again
             log.warning("pod_create_retrying", run_id=run.run_id, error=str(exc))
             return
-        if pod is not None and _run_id(pod) == run.run_id:
+        if pod is not None and run_id_of(pod) == run.run_id:
             labels = (pod.get("metadata") or {}).get("labels") or {}
             if labels.get(AGENT_LABEL) == self._agent:
                 run.manifest = None
@@ -325,7 +307,7 @@ class KubernetesExecutor:
             self._listed_at = now
             return
         self._listed_at = now
-        by_run = {_run_id(pod): pod for pod in pods}
+        by_run = {run_id_of(pod): pod for pod in pods}
         for run in self._runs.values():
             if run.final is None and run.manifest is None:
                 self._observe(run, by_run.get(run.run_id), now)
@@ -358,7 +340,7 @@ class KubernetesExecutor:
                 self._give_up(run, f"image pull failed: {seen.pull_error}")
             return
         run.pull_since = None
-        if seen.phase is RunPhase.FAILED and seen.exit_code is None and not _terminal(pod):
+        if seen.phase is RunPhase.FAILED and seen.exit_code is None and not terminal(pod):
             self._give_up(run, seen.message)  # stuck before its container ran
             return
         status = RunStatus(run_id, seen.phase, seen.exit_code, seen.message)
@@ -386,17 +368,13 @@ class KubernetesExecutor:
         """Deletes this agent's finished pods that are not held and ended `retention` ago."""
         now = self._wall()
         for pod in pods:
-            run_id = _run_id(pod)
-            if run_id in self._runs or not _terminal(pod):
+            run_id = run_id_of(pod)
+            if run_id in self._runs or not terminal(pod):
                 continue
-            ended = _ended_at(pod)
+            ended = ended_at(pod)
             if ended is not None and now - ended >= self._retention:
                 try:
                     self._api.delete_pod(pod_name(run_id), 0)
                     log.info("pod_pruned", run_id=run_id)
                 except KubeError as exc:
                     log.warning("pod_prune_failed", run_id=run_id, error=str(exc))
-
-
-def _terminal(pod: dict[str, Any]) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")

@@ -18,10 +18,11 @@ away; FAILED ends the attempt, which is right when the job or its image is at fa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from agents.executor import RunPhase
-from agents.kube.manifest import CONTAINER
+from agents.kube.manifest import CONTAINER, RUN_ANNOTATION
 
 # The kubelet retries these itself; the executor gives up once they have lasted a while.
 PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "RegistryUnavailable"})
@@ -122,3 +123,24 @@ def _terminated(pod: dict[str, Any], terminated: dict[str, Any], pod_reason: str
     detail = _short(terminated.get("message"))
     text = f"{reason}: {detail}" if detail else reason
     return PodOutcome(RunPhase.FAILED, exit_code, _short(text) if reason != "Error" else "")
+
+
+def run_id_of(pod: dict[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("annotations") or {}).get(RUN_ANNOTATION, ""))
+
+
+def ended_at(pod: dict[str, Any]) -> float | None:
+    """Wall-clock time the replica's container ended, from the pod itself (survives restarts)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        stamp = terminated.get("finishedAt")
+        if isinstance(stamp, str):
+            try:
+                return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
+
+
+def terminal(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
