@@ -42,6 +42,10 @@ class NodeInfo:
     name: str
     capacity: Mapping[str, int]
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Taints as "key=value:Effect" (Kubernetes nodes). Not on the wire yet: NodeReport has no
+    # taints field, so sources also withhold room on nodes whose taints the agent does not
+    # tolerate instead of relying on the scheduler to keep jobs off them.
+    taints: tuple[str, ...] = ()
 
 
 class CapacitySource(Protocol):

@@ -62,6 +62,8 @@ class Lease:
     env: Mapping[str, str] = field(default_factory=dict)
     max_runtime_seconds: int = 0
     resources: Mapping[str, int] = field(default_factory=dict)
+    # The job's container image ("" = none named); only container executors use it.
+    image: str = ""
 
 
 @dataclass(frozen=True)

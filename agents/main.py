@@ -10,6 +10,11 @@ Token: --token-file PATH (mode 0600), else env SUANCHOU_AGENT_TOKEN; --token wor
 in ps. Once read, the agent drops the variable and makes itself non-dumpable, so processes of
 its user (its jobs included) cannot read its /proc/<pid>/environ or memory.
 
+Kubernetes: `--executor kubernetes [--image IMAGE] [--namespace N] [--kubeconfig F | --in-cluster]`
+offers the cluster's nodes (agents.kube.nodes) and runs each replica as a pod bound to its node
+(agents.kube.executor); pods outlive the agent and a restarted agent adopts them. Needs the
+`kubernetes` package, imported only then. RBAC: deploy/kubernetes/rbac.yaml.
+
 Replica environment: nothing of the agent's own environment but PATH, LANG, LC_ALL and TZ; HOME
 is the run directory; then the job's env and SUANCHOU_JOB_ID, SUANCHOU_RUN_ID, SUANCHOU_REPLICA,
 SUANCHOU_REPLICAS (see agents.environment). Tokens in the agent's environment never reach a job.
@@ -109,13 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--executor",
-        choices=["local", "slurm"],
+        choices=["local", "slurm", "kubernetes"],
         default="local",
         help="local: replicas are child processes of the agent; slurm: each replica is a "
         "Slurm batch job (sbatch --nodelist=<node> -c --mem --gres=gpu:N --time, output "
         "in the run directory), nodes come from the Slurm partition (drained/down nodes are "
         "not offered, other Slurm work counts as used), and a restarted agent finds its "
-        "jobs again by name (default local)",
+        "jobs again by name; kubernetes: each replica is a pod bound to its node, and the "
+        "cluster's nodes are the capacity (--nodes is then ignored) (default local)",
     )
     parser.add_argument(
         "--partition",
@@ -191,6 +197,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest gRPC message sent or received; align with the server's "
         f"(default {DEFAULT_MAX_MESSAGE_BYTES})",
+    )
+    kube = parser.add_argument_group(
+        "kubernetes", "with --executor kubernetes (needs the `kubernetes` package)"
+    )
+    kube.add_argument(
+        "--namespace", default="default", help="namespace of the pods (default: default)"
+    )
+    where = kube.add_mutually_exclusive_group()
+    where.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    where.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="use the service account of the pod the agent runs in",
+    )
+    kube.add_argument(
+        "--image",
+        default="",
+        metavar="IMAGE",
+        help="container image of replicas whose job names none (JobSpec.image); without it "
+        "such replicas fail",
+    )
+    kube.add_argument(
+        "--agent-name",
+        default="suanchou",
+        metavar="NAME",
+        help="value of the pods' suanchou.io/agent label, how a restarted agent finds its "
+        "pods; give each agent sharing a namespace its own (default suanchou)",
+    )
+    kube.add_argument(
+        "--tolerate",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE][:EFFECT]",
+        help="a node taint the pods tolerate (repeatable); nodes with other NoSchedule or "
+        "NoExecute taints are offered no room",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -282,6 +327,38 @@ def load_capacity(spec: str) -> CapacitySource:
     return StaticCapacity.from_yaml(spec)
 
 
+def load_kubernetes(args: argparse.Namespace) -> tuple[CapacitySource, Executor]:
+    """The cluster's capacity source and executor; ValueError naming the flag at fault.
+
+    Imported here so that the local agent runs without the `kubernetes` package.
+    """
+    try:
+        from agents.kube.api import PodApi, connect
+    except ImportError:
+        raise ValueError(
+            "--executor kubernetes needs the kubernetes package: pip install 'suanchou[kubernetes]'"
+        ) from None
+    from agents.kube.executor import KubernetesExecutor
+    from agents.kube.manifest import Toleration, check_label_value
+    from agents.kube.nodes import KubernetesCapacity
+
+    if args.run_as is not None:
+        raise ValueError("--run-as: local executor only; a pod runs as its image's user")
+    check_label_value(args.agent_name, "--agent-name")
+    tolerations = [Toleration.parse(text) for text in args.tolerate]
+    api = PodApi(connect(args.kubeconfig, args.in_cluster), args.namespace)
+    capacity = KubernetesCapacity(api, agent=args.agent_name, tolerations=tolerations)
+    executor = KubernetesExecutor(
+        api,
+        image=args.image,
+        agent=args.agent_name,
+        kill_grace=args.kill_grace,
+        tolerations=tolerations,
+        retention=args.run_retention,
+    )
+    return capacity, executor
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
@@ -303,10 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if args.executor == "local" and args.partition is not None:
+    if args.executor != "slurm" and args.partition is not None:
         print("suanchou agent: --partition needs --executor slurm", file=sys.stderr)
         return EXIT_USAGE
     try:
+        kube = load_kubernetes(args) if args.executor == "kubernetes" else None
         run_as = resolve_run_as(args.run_as) if args.run_as is not None else None
         workdir = prepare_workdir(args.workdir or default_workdir(token), run_as is not None)
         slurm = (
@@ -314,7 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.executor == "slurm"
             else None
         )
-        capacity = slurm.capacity if slurm is not None else load_capacity(args.nodes)
+        capacity = (
+            slurm.capacity if slurm is not None else kube[0] if kube else load_capacity(args.nodes)
+        )
         journal = Journal(workdir)
         journal.open()
         limits = detect_limits()
@@ -335,7 +415,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         scheduler=args.scheduler,
         tls="mutual" if args.tls_cert else "server" if args.tls_ca else "off",
         executor=args.executor,
-        nodes_source=f"slurm:{slurm.capacity.partition}" if slurm else args.nodes,
+        nodes_source=(
+            f"slurm:{slurm.capacity.partition}"
+            if slurm
+            else f"kubernetes:{args.namespace}"
+            if kube
+            else args.nodes
+        ),
         nodes=[f"{n.name}[{format_resources(n.capacity)}]" for n in nodes],
         workdir=str(workdir),
         dumpable=dumpable,
@@ -350,19 +436,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             executor: Executor = (
                 slurm.executor
                 if slurm is not None
+                else kube[1]
+                if kube
                 else LocalExecutor(
                     workdir, kill_grace=args.kill_grace, run_as=run_as, limits=limits
                 )
             )
-            agent = Agent(
-                client,
-                capacity,
-                executor,
-                interval=args.interval,
-                journal=journal,
-                retention=RunRetention(journal, workdir, args.run_retention),
-                output=OutputShipper(client, executor, max_message_bytes=args.max_message_bytes),
-            )
+            try:
+                agent = Agent(
+                    client,
+                    capacity,
+                    executor,
+                    interval=args.interval,
+                    journal=journal,
+                    retention=RunRetention(journal, workdir, args.run_retention),
+                    output=OutputShipper(
+                        client, executor, max_message_bytes=args.max_message_bytes
+                    ),
+                )
+            except ValueError as exc:  # the executor could not tell which runs survive
+                print(f"suanchou agent: {exc}", file=sys.stderr)
+                return EXIT_USAGE
             return agent.run(stop)
     except SlurmError as exc:  # Slurm could not say which of the journal's runs still exist
         print(f"suanchou agent: {exc}", file=sys.stderr)

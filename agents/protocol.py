@@ -37,6 +37,7 @@ def lease_from_proto(msg: agent_pb2.RunLease) -> Lease:
         env=dict(msg.env),
         max_runtime_seconds=msg.max_runtime_seconds,
         resources=dict(msg.resources.quantities),
+        image=msg.image,
     )
 
 

@@ -118,6 +118,11 @@ def parse_quantity(name: str, value: object) -> int:
     return quantity
 
 
+def max_quantity(name: str) -> int:
+    """The largest quantity of `name` the scheduler accepts, in canonical units."""
+    return _MAX.get(name, _MAX_OTHER)
+
+
 def check_name(name: str) -> None:
     """ValueError unless `name` is a canonical resource name (cpu, memory, nvidia.com/gpu...)."""
     if not isinstance(name, str) or len(name) > _MAX_NAME_LEN or not _NAME.match(name):

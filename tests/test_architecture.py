@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +33,11 @@ RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
         {"grpc", "google", "yaml"},
     ),
     "agents": (("agents", "protos"), {"grpc", "google", "yaml", "structlog"}),
+    # The Kubernetes executor: the official client (and its urllib3), only here.
+    "agents.kube": (
+        ("agents", "protos"),
+        {"grpc", "google", "yaml", "structlog", "kubernetes", "urllib3"},
+    ),
 }
 
 
@@ -47,8 +53,14 @@ def _imports(path: Path) -> set[str]:
 
 
 def _files(package: str) -> list[Path]:
+    """The package's modules, without those of a subpackage that has its own rule."""
     root = REPO / Path(*package.split("."))
-    return sorted(p for p in root.rglob("*.py") if "migrations" not in p.parts)
+    inner = [REPO / Path(*p.split(".")) for p in RULES if p.startswith(package + ".")]
+    return sorted(
+        p
+        for p in root.rglob("*.py")
+        if "migrations" not in p.parts and not any(p.is_relative_to(i) for i in inner)
+    )
 
 
 @pytest.mark.parametrize("package", sorted(RULES))
@@ -69,3 +81,12 @@ def test_package_imports_only_what_it_may(package: str) -> None:
             elif top not in allowed_third:
                 bad.append(f"{path.relative_to(REPO)}: {name}")
     assert bad == []
+
+
+def test_the_local_agent_does_not_load_the_kubernetes_client() -> None:
+    """`agents.main` imports the Kubernetes executor only when asked for it."""
+    code = "import sys, agents.main; print(sorted(m for m in sys.modules if m.startswith('kube')))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

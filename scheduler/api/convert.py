@@ -109,6 +109,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
             xinchuang_preferred=preferred,
         ),
         labels=dict(msg.labels),
+        image=msg.image,
     )
 
 
@@ -154,6 +155,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
             ),
         ),
         labels=dict(spec.labels),
+        image=spec.image,
     )
     if spec.max_runtime_seconds:
         msg.max_runtime_seconds = spec.max_runtime_seconds
@@ -393,6 +395,7 @@ def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
         max_runtime_seconds=job.spec.max_runtime_seconds,
         department=job.department,
         job_set=job.spec.job_set,
+        image=job.spec.image,
     )
 
 

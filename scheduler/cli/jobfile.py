@@ -16,6 +16,7 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
     constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang: require,
                   node_selector: {arch: aarch64}}
     labels: {team: traffic}
+    image: python:3.12-slim           # container image (Kubernetes executor; else ignored)
 
 `xinchuang` is `require` (only 信创 clusters; `xinchuang_required: true` says the same),
 `prefer` (信创 clusters when one has room, others otherwise) or `any`.
@@ -69,6 +70,7 @@ JOB_KEYS = (
     "max_runtime_seconds",
     "constraints",
     "labels",
+    "image",
 )
 CONSTRAINT_KEYS = (
     "min_security_level",
@@ -120,7 +122,7 @@ def spec_from_mapping(item: object, where: str) -> types_pb2.JobSpec:
     """One job from its mapping form; `where` names it in errors ("file.yaml: jobs[2]")."""
     data = _mapping(item, where, JOB_KEYS)
     spec = types_pb2.JobSpec(client_id=str(uuid.uuid4()))
-    for key in ("client_id", "job_set", "name", "priority_class"):
+    for key in ("client_id", "job_set", "name", "priority_class", "image"):
         if key in data:
             setattr(spec, key, _text(data[key], f"{where}.{key}"))
     for key in ("priority", "replicas"):
@@ -264,6 +266,7 @@ def flags_mapping(
     xinchuang: bool | str,
     selector: Mapping[str, str],
     priority_class: str | None = None,
+    image: str | None = None,
 ) -> dict[str, object]:
     """The job-file mapping equivalent to `job submit` flags, so both forms share one parser."""
     item: dict[str, object] = {}
@@ -275,6 +278,7 @@ def flags_mapping(
         "priority_class": priority_class,
         "replicas": replicas,
         "max_runtime": max_runtime,
+        "image": image,
     }
     item.update({key: value for key, value in optional.items() if value is not None})
     collections: dict[str, Any] = {

@@ -93,6 +93,7 @@ def job_detail(job: types_pb2.Job) -> str:
             ("Replicas", str(spec.replicas)),
             ("Resources", f"{format_resources(spec.resources.quantities)} per replica"),
             ("Command", shlex.join(spec.command) or render.NONE),
+            ("Image", render.or_none(spec.image)),
             ("Env", render.mapping(spec.env)),
             ("Max runtime", f"{spec.max_runtime_seconds}s" if spec.max_runtime_seconds else "-"),
             ("Constraints", _constraints(spec.constraints)),

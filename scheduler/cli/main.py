@@ -293,6 +293,9 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     spec.add_argument("--name")
     spec.add_argument("--client-id", help="idempotency key (default: a fresh uuid4)")
     spec.add_argument("--job-set")
+    spec.add_argument(
+        "--image", help="container image (Kubernetes executor; default the agent's --image)"
+    )
     spec.add_argument("--replicas", type=int, help="gang size (all start together)")
     spec.add_argument("--priority", type=int, help="0-1000, higher runs first")
     spec.add_argument(

@@ -87,6 +87,8 @@ class JobSpec:
     max_runtime_seconds: int = 0
     constraints: Constraints = field(default_factory=Constraints)
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Container image for container executors (Kubernetes); "" = the agent's default.
+    image: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ MAX_ENV_VALUE = 32 * 1024
 MAX_RUNTIME_SECONDS = 30 * 24 * 3600
 MAX_REGIONS = 64
 MAX_PRICE = 1_000_000.0
+MAX_IMAGE_LEN = 512
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -118,6 +119,9 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
         )
     validate_constraints(spec.constraints)
     _labels(spec.labels, "labels")
+    _text(spec.image, "image", max_len=MAX_IMAGE_LEN)
+    if spec.image and (spec.image != spec.image.strip() or " " in spec.image):
+        raise InvalidSpec(f"{quote(spec.image)} must not contain spaces", field="image")
     if resources != dict(spec.resources) or not spec.job_set:
         from dataclasses import replace
 
@@ -135,6 +139,9 @@ def spec_digest(spec: JobSpec) -> str:
     if not data["constraints"]["xinchuang_preferred"]:
         # Likewise for specs from before the 信创 preference.
         del data["constraints"]["xinchuang_preferred"]
+    if not data["image"]:
+        # Likewise for specs from before container images.
+        del data["image"]
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=dict)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

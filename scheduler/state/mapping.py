@@ -134,6 +134,7 @@ def job_to_row(job: Job) -> JobRow:
         max_runtime_seconds=s.max_runtime_seconds,
         constraints=constraints_to_json(s.constraints),
         labels=dict(s.labels),
+        image=s.image,
         spec_digest=job.spec_digest,
         state=job.state.value,
         attempt=job.attempt,
@@ -159,6 +160,7 @@ def job_from_row(row: JobRow) -> Job:
         max_runtime_seconds=row.max_runtime_seconds,
         constraints=constraints_from_json(row.constraints),
         labels=dict(row.labels),
+        image=row.image,
     )
     return Job(
         job_id=row.job_id,

@@ -26,6 +26,7 @@ max_runtime: 10m
 constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang_required: true,
               node_selector: {arch: aarch64}}
 labels: {team: traffic}
+image: python:3.12-slim
 """
 
 EXPECTED = types_pb2.JobSpec(
@@ -45,6 +46,7 @@ EXPECTED = types_pb2.JobSpec(
         node_selector={"arch": "aarch64"},
     ),
     labels={"team": "traffic"},
+    image="python:3.12-slim",
 )
 
 
@@ -122,7 +124,7 @@ def test_flags_build_the_same_proto_as_the_equivalent_yaml():
             "--job-set", "nightly", "--priority", "10", "--replicas", "2", "--cpu", "2",
             "--memory", "4Gi", "--gpu", "1", "--env", "MODE=fast", "--label", "team=traffic",
             "--max-runtime", "10m", "--min-security-level", "3", "--region", "hz",
-            "--xinchuang", "--selector", "arch=aarch64",
+            "--xinchuang", "--selector", "arch=aarch64", "--image", "python:3.12-slim",
             "--", "python", "-c", "print('hi')",
         ]
     )  # fmt: skip

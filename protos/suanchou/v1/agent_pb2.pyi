@@ -179,6 +179,7 @@ class RunLease(google.protobuf.message.Message):
     MAX_RUNTIME_SECONDS_FIELD_NUMBER: builtins.int
     DEPARTMENT_FIELD_NUMBER: builtins.int
     JOB_SET_FIELD_NUMBER: builtins.int
+    IMAGE_FIELD_NUMBER: builtins.int
     run_id: builtins.str
     """Unique id of this run; the agent's deduplication key."""
     job_id: builtins.str
@@ -197,6 +198,8 @@ class RunLease(google.protobuf.message.Message):
     """Department that owns the job, for logs and accounting."""
     job_set: builtins.str
     """Job set of the job, for logs."""
+    image: builtins.str
+    """The job's container image (JobSpec.image); empty when the job names none."""
     @property
     def resources(self) -> protos.suanchou.v1.types_pb2.Resources:
         """Resources reserved for the replica on the node."""
@@ -226,9 +229,10 @@ class RunLease(google.protobuf.message.Message):
         max_runtime_seconds: builtins.int = ...,
         department: builtins.str = ...,
         job_set: builtins.str = ...,
+        image: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "command", b"command", "department", b"department", "env", b"env", "job_id", b"job_id", "job_set", b"job_set", "max_runtime_seconds", b"max_runtime_seconds", "node", b"node", "replica", b"replica", "replicas", b"replicas", "resources", b"resources", "run_id", b"run_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "command", b"command", "department", b"department", "env", b"env", "image", b"image", "job_id", b"job_id", "job_set", b"job_set", "max_runtime_seconds", b"max_runtime_seconds", "node", b"node", "replica", b"replica", "replicas", b"replicas", "resources", b"resources", "run_id", b"run_id"]) -> None: ...
 
 global___RunLease = RunLease
 

@@ -380,6 +380,7 @@ class JobSpec(google.protobuf.message.Message):
     CONSTRAINTS_FIELD_NUMBER: builtins.int
     LABELS_FIELD_NUMBER: builtins.int
     PRIORITY_CLASS_FIELD_NUMBER: builtins.int
+    IMAGE_FIELD_NUMBER: builtins.int
     client_id: builtins.str
     """Caller-chosen idempotency key, unique per department; 1-128 characters. Resubmitting an item
     with a client_id the department already used returns the original job and creates nothing
@@ -406,6 +407,11 @@ class JobSpec(google.protobuf.message.Message):
     """A priority class (governance.proto) the department is allowed: the job's priority is
     then the class's value. Unknown: INVALID_ARGUMENT; not allowed for the department:
     PERMISSION_DENIED; both on this field.
+    """
+    image: builtins.str
+    """Container image for executors that run containers (the Kubernetes executor): at most 512
+    printable characters without spaces, e.g. "registry.gov.cn/traffic/report:1.4". Empty:
+    the agent's --image. The local and Slurm executors run `command` on the host and ignore it.
     """
     @property
     def resources(self) -> global___Resources:
@@ -442,9 +448,10 @@ class JobSpec(google.protobuf.message.Message):
         constraints: global___Constraints | None = ...,
         labels: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         priority_class: builtins.str = ...,
+        image: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "constraints", b"constraints", "max_runtime_seconds", b"max_runtime_seconds", "replicas", b"replicas", "resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "image", b"image", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds"]) -> typing.Literal["max_runtime_seconds"] | None: ...
     @typing.overload
