@@ -96,7 +96,7 @@ class JobRow(SQLModel, table=True):
     max_runtime_seconds: int = 0
     constraints: dict[str, Any] = _json()
     labels: dict[str, str] = _json()
-    # JobSpec.image ("" = the agent's default; migration 0008_job_image).
+    # JobSpec.image ("" = the agent's default; migration 0009_job_image).
     image: str = Field(default="", max_length=512)
     # SHA-256 of the canonical validated spec: a client_id reused with another spec is refused.
     spec_digest: str = Field(default="", max_length=64)

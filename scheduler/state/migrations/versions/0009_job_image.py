@@ -1,7 +1,7 @@
 """job.image: the container image of a job (Kubernetes executor)
 
-Revision ID: 0008_job_image
-Revises: 0007_quota_changed_at
+Revision ID: 0009_job_image
+Revises: 0008_run_output
 Create Date: 2026-12-04
 """
 
