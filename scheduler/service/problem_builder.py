@@ -126,6 +126,7 @@ def build_problem(
     node_sets, job_nodes = _node_sets(jobs, nodes, [by_name[g] for g in groups])
     index = {members: k for k, members in enumerate(node_sets)}
     hint: list[tuple[int, ...] | None] = [None] * len(jobs)
+    required = [False] * len(jobs)
     if nominated:
         sets = list(job_nodes)
         for j, job in enumerate(jobs):
@@ -136,6 +137,11 @@ def build_problem(
             if set(chosen) <= set(node_sets[sets[j]]):
                 sets[j] = index.setdefault(tuple(sorted(set(chosen))), len(index))
                 hint[j] = chosen
+                # Its victims gone, the room is free: it must be placed there (a job the
+                # objective prefers may not take the room it preempted for). While they still
+                # stop, if other work took it after all, or if it borrows (its quota's limit
+                # may have shrunk since), it only may.
+                required[j] = job.job_id in policy.within and _room_free(snap, nodes, keys, job)
         job_nodes = tuple(sets)
     current = [tuple(sorted(node_index[key] for key in keys)) for _, keys in running]
     for members in current:
@@ -172,6 +178,7 @@ def build_problem(
             snap, jobs, [job for job, _ in running], offered, group_cost, job_demand, capacity
         ),
         job_may_preempt=tuple(preemption.may_preempt(j, snap.classes, rules) for j in every),
+        job_required=(*required, *(False for _ in running)) if any(required) else (),
         # Within a department the class decides, not the guarantee band or fair share: a job
         # never evicts its own department's work of the same class.
         job_preempt_rank=tuple(max(0, min(1000, class_value(j, snap.classes))) for j in every),
@@ -190,6 +197,22 @@ def build_problem(
     return BuiltProblem(
         problem, jobs, nodes, groups, warm, tuple(job for job, _ in running), reclaims
     )
+
+
+def _room_free(
+    snap: Snapshot, nodes: Sequence[Node], keys: Sequence[tuple[str, str]], job: Job
+) -> bool:
+    """Whether every replica of `job` fits on its nominated node next to all that is active
+    there now (running, leased and stopping runs)."""
+    by_key = {(n.cluster, n.name): n for n in nodes}
+    need: dict[tuple[str, str], dict[str, int]] = {}
+    for key in keys:
+        need[key] = add(need.get(key, {}), job.spec.resources)
+    for key, demand in need.items():
+        held = add(snap.used.get(key, {}), snap.stopping.get(key, {}))
+        if not fits(add(held, demand), by_key[key].capacity):
+            return False
+    return True
 
 
 # node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).

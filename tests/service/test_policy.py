@@ -281,13 +281,48 @@ def test_a_group_guarantee_covers_only_jobs_that_may_run_in_the_group() -> None:
     assert plan(snap, WEEK).within == {"anywhere"}
 
 
-def test_the_guarantee_is_a_strict_prefix_by_class() -> None:
-    """A holds 8 GPUs: its class-900 job of 10 cannot be guaranteed, so its class-100 job of 2
-    behind it borrows too rather than overtaking it (360 + bonus above 40 + bonus)."""
+def test_the_guarantee_is_best_effort_fifo_and_preemption_still_follows_the_class() -> None:
+    """A holds 8 GPUs: its class-900 job of 10 cannot be guaranteed, its class-100 job of 2
+    behind it still is (Kueue's best-effort FIFO), yet the engine's priority rule ranks the
+    two by class, so the guaranteed low job could never evict the high one."""
     snap = _snapshot(
         {"A": _gpu(8)},
         queued=[_job("high", "A", 10, 1, value=900), _job("low", "A", 2, 2, value=100)],
     )
     policy = plan(snap, WEEK)
-    assert policy.within == frozenset()
-    assert policy.priority["high"] == 460 > policy.priority["low"] == 140
+    assert policy.within == {"low"}
+    assert policy.priority["low"] == 640 > policy.priority["high"] == 460
+    problem = build_problem(snap, policy=policy).problem
+    assert problem is not None and problem.job_preempt_rank == (900, 100)
+
+
+def test_a_job_short_of_one_resource_does_not_hold_back_work_needing_another() -> None:
+    """A holds 8 GPUs and 4 cores: a class-900 job short of GPUs borrows, and a class-100 job
+    needing only cores is guaranteed behind it (it takes nothing the first one lacks)."""
+    quota = [QuotaGroup({}, (ResourceQuota(NVIDIA_GPU, 8), ResourceQuota(CPU, 4000)))]
+    cpu_only = _job("cpu", "A", 0, 2, value=100)
+    cpu_only = replace(cpu_only, spec=replace(cpu_only.spec, resources={CPU: 2000}))
+    snap = _snapshot({"A": quota}, queued=[_job("gpus", "A", 10, 1, value=900), cpu_only])
+    assert plan(snap, WEEK).within == {"cpu"}
+
+
+def test_a_resource_counts_in_its_first_group_with_a_nominal_only() -> None:
+    """A's GPUs are guaranteed on the 信创 group (4) and its cores on the whole pool: a job
+    needing 2 GPUs and a core is guaranteed through both; one needing 6 GPUs is not, and is
+    not guaranteed through the pool group either, which lists no GPU for A."""
+    quota = [
+        QuotaGroup(XC, (ResourceQuota(NVIDIA_GPU, 4),)),
+        QuotaGroup({}, (ResourceQuota(CPU, 8000),)),
+    ]
+    snap = _snapshot(
+        {"A": quota}, queued=[_job("big", "A", 6, 1, value=500), _job("fits", "A", 2, 2)]
+    )
+    assert plan(snap, WEEK).within == {"fits"}
+
+
+def test_a_department_with_no_nominal_for_a_resource_it_needs_borrows() -> None:
+    """B lists GPUs with nominal 0 (it contributed none): its GPU job borrows even though its
+    cores are within nominal."""
+    quota = [QuotaGroup({}, (ResourceQuota(NVIDIA_GPU, 0), ResourceQuota(CPU, 8000)))]
+    snap = _snapshot({"B": quota}, queued=[_job("g", "B", 1, 1, value=500)])
+    assert plan(snap, WEEK).within == frozenset()

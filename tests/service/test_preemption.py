@@ -279,3 +279,36 @@ def test_a_department_below_its_nominal_reclaims_from_a_borrower(
     pool.cycle.run_once()
     assert job(pool, owner).state is JobState.LEASED
     assert job(pool, owner).cluster == victim_cluster
+
+
+def test_a_preemptor_keeps_the_room_it_preempted_for(store: Store, clock: ManualClock) -> None:
+    """交通局 reclaims 公安局's borrowed cluster b; before the next cycle 卫健委 submits an
+    urgent job that would take that room on the work term. The room stays 交通局's (its job
+    is leased on b) and the urgent job waits: it may not make 交通局 preempt again."""
+    pool = make_pool(store, clock, min_runtime_s=0)
+    governance = GovernanceService(store, clock)
+    for name in ("交通局", "卫健委"):
+        pool.admin.create_department(name, name)
+        governance.set_priority_classes(name, [pc.name for pc in CLASSES])
+    governance.set_quota(DEPT, {}, [ResourceQuota("cpu", 4000)])
+    governance.set_quota("交通局", {}, [ResourceQuota("cpu", 4000)])
+    governance.set_quota("卫健委", {}, [ResourceQuota("cpu", 4000)])
+    pool.cluster("b", [node("b", "n1", cpu=4000)])
+    _, second = pool.submit(
+        spec("p1", cpu=4000, priority_class="batch"), spec("p2", cpu=4000, priority_class="batch")
+    )
+    assert pool.cycle.run_once().placed == 2
+    for cluster in ("a", "b"):
+        reply = pool.sync(cluster)
+        pool.sync(cluster, [RunReport(lease.run.run_id, RunState.RUNNING) for lease in reply.start])
+    clock.advance(1)
+    (owner,) = pool.submit(spec("t1", cpu=4000, priority_class="batch"), department="交通局")
+    assert pool.cycle.run_once().preempted == 1
+    [stopping] = runs(pool, second)
+    reply = pool.sync(stopping.cluster, [RunReport(stopping.run_id, RunState.RUNNING)])
+    pool.sync(stopping.cluster, [RunReport(r, RunState.CANCELLED) for r in reply.cancel])
+    (urgent,) = pool.submit(spec("w1", cpu=4000, priority_class="urgent"), department="卫健委")
+    pool.cycle.run_once()
+    assert job(pool, owner).state is JobState.LEASED
+    assert job(pool, owner).cluster == stopping.cluster
+    assert job(pool, urgent).state is JobState.QUEUED
