@@ -239,6 +239,7 @@ def job_classes(facts: Facts, jobs: Iterable[int]) -> list[JobClass]:
             facts.department[j],
             facts.scopes.may_preempt[j],
             facts.scopes.rank[j],
+            facts.scopes.may_reclaim[j],
             facts.required[j],
             overrides,
         )

@@ -53,7 +53,8 @@ Running work
     usage exceeds its nominal: the usage of q (Quotas, below) counted over the running jobs at
     their current nodes, before this decision (q's members borrow above their guarantee, and
     the owners of the capacity take it back) -- and either some job k placed by this decision
-    on one of j's former nodes is of a department outside members(q) (or has none: the
+    on one of j's former nodes with job_may_reclaim[k] (default True) is of a department
+    outside members(q) (or has none: the
     capacity goes back to a lender, never to the borrower's own department, where only the
     priority rule evicts), or q's running usage also exceeds nominal + borrow_limit (a quota
     lowered below its use: the excess goes whoever takes the room).
@@ -221,6 +222,9 @@ class Problem:
     # [J] what the priority rule compares (default job_priority): a scheduler whose priorities
     # mix guarantees and fair share into job_priority ranks its own jobs by class here.
     job_preempt_rank: tuple[int, ...] = ()
+    # [J] whether j may be the taker that justifies a reclaim (default True): a scheduler lets
+    # only jobs within their own guarantee take back lent capacity, as Kueue's reclaim does.
+    job_may_reclaim: tuple[bool, ...] = ()
     max_evictions: int = -1  # running jobs one decision may evict; -1 = no cap
     quotas: tuple[Quota, ...] = ()
     services: tuple[Service, ...] = ()

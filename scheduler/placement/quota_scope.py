@@ -26,6 +26,7 @@ class QuotaScopes:
         self.department = p.job_department or (-1,) * p.num_jobs
         self.may_preempt = p.job_may_preempt or (True,) * p.num_jobs
         self.rank = p.job_preempt_rank or p.job_priority
+        self.may_reclaim = p.job_may_reclaim or (True,) * p.num_jobs
         self._groups = tuple(frozenset(q.groups) if q.groups else None for q in p.quotas)
         of_department: dict[int, list[int]] = {}
         for i, q in enumerate(p.quotas):
@@ -147,13 +148,13 @@ class QuotaScopes:
 
     def justifies(self, k: int, j: int, reclaim: Sequence[int]) -> bool:
         """Whether job k newly placed on a former node of running job j justifies evicting
-        j: the priority rule (`may_evict`), or the reclaim rule -- k is outside the members of
-        a quota above nominal that covers j (`reclaim`), so the capacity goes back to someone
-        who lent it, never to the borrower's own department."""
+        j: the priority rule (`may_evict`), or the reclaim rule -- k may reclaim and is outside
+        the members of a quota above nominal that covers j (`reclaim`), so the capacity goes
+        back to someone who lent it, never to the borrower's own department."""
         if self.may_evict(k, j):
             return True
         dk = self.department[k]
-        return any(dk not in self.members[q] for q in reclaim)
+        return self.may_reclaim[k] and any(dk not in self.members[q] for q in reclaim)
 
     def may_evict(self, k: int, j: int) -> bool:
         """Whether job k newly placed on a former node of running job j justifies evicting j

@@ -439,6 +439,7 @@ def _jobs(p: Problem) -> None:
     )
     _vector(p.job_department, count, "job_department", "job", "department", -1, MAX_INDEX, True)
     _bools(p.job_may_preempt, count, "job_may_preempt", "job")
+    _bools(p.job_may_reclaim, count, "job_may_reclaim", "job")
     _vector(p.job_preempt_rank, count, "job_preempt_rank", "job", "rank", 0, MAX_PRIORITY, True)
     _check_int(p.max_evictions, "problem: max_evictions", -1, MAX_TOTAL_REPLICAS)
 

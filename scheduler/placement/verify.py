@@ -19,8 +19,9 @@ replicas on that node than it had before), k may preempt and k is of j's departm
 last two only when both have a department -- or (b) a quota covering j (j's department a
 member, one of j's current nodes in its groups, its resource demanded by j there) is above
 nominal in the current state (before this decision, the running jobs it counts use more than
-its nominal), and either such a newly arrived k is of a department outside the quota's
-members (or has none), or those running jobs use more than nominal + borrow_limit. (c) From
+its nominal), and either such a newly arrived k that may reclaim (job_may_reclaim, default
+True) is of a department outside the quota's members (or has none), or those running jobs use
+more than nominal + borrow_limit. (c) From
 such a quota, the evicted jobs' charges sum to at most its excess over nominal plus the
 largest charge of one of its preemptible running jobs. At most `max_evictions` running jobs
 may be evicted (-1: any number).
@@ -308,7 +309,9 @@ def _eviction_justified(
             continue
         members = p.quotas[q].members or (p.quotas[q].department,)
         if over_limit or any(
-            (p.job_department[k] if p.job_department else -1) not in members for k in takers
+            (p.job_may_reclaim[k] if p.job_may_reclaim else True)
+            and (p.job_department[k] if p.job_department else -1) not in members
+            for k in takers
         ):
             return True
     return False

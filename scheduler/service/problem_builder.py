@@ -182,6 +182,9 @@ def build_problem(
         # Within a department the class decides, not the guarantee band or fair share: a job
         # never evicts its own department's work of the same class.
         job_preempt_rank=tuple(max(0, min(1000, class_value(j, snap.classes))) for j in every),
+        # Only work within its holder's guarantee takes lent capacity back (Kueue's reclaim):
+        # borrowers never evict one another, whatever their fair shares.
+        job_may_reclaim=tuple(j.job_id in policy.within for j in every),
         max_evictions=rules.budget,
         node_type=node_type,
         overrides=overrides,

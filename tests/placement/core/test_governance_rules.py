@@ -212,3 +212,12 @@ def test_reclaim_stops_at_the_borrowers_nominal() -> None:
         "more than its excess over nominal plus its largest job (3)",
     )
     assert check(p, Solution(((0,), None, None, None, None, (0,), (0,), (0,)))) == []
+
+
+def test_only_a_job_that_may_reclaim_takes_lent_capacity_back() -> None:
+    """Job 1 of a lender with job_may_reclaim False (it borrows itself) does not justify
+    evicting the borrower; with True it does."""
+    p = reclaim_without_may_preempt()
+    evict = Solution((None, (0,)))
+    one(check(replace(p, job_may_reclaim=(True, False)), evict), "evicted although")
+    assert check(replace(p, job_may_reclaim=(False, True)), evict) == []

@@ -198,3 +198,12 @@ def test_engines_reclaim_no_more_than_the_budget() -> None:
         assert check(p, answers[name]) == [], name
         assert a[4] is None and sum(1 for j in range(4) if a[j] is None) <= 3, name
         assert sum(1 for j in (5, 6, 7) if a[j] is not None) >= 1, name
+
+
+
+def test_a_taker_that_may_not_reclaim_leaves_the_borrower_running() -> None:
+    """With job_may_reclaim False for the lender's job, no engine evicts the borrower."""
+    p = replace(reclaim_without_may_preempt(), job_may_reclaim=(True, False))
+    answers = _answers(p)
+    for name in ("solve", "cpsat", "lns"):
+        assert answers[name].assignment == ((0,), None), name
