@@ -47,6 +47,10 @@ class KueueLike:
         self._used: dict[str, dict[tuple[str, str], int]] = {d: {} for d in trace.departments}
         self._where: dict[str, tuple[str, list[int]]] = {}
         self._running: dict[str, tuple[TraceJob, float]] = {}  # job id -> (job, started)
+        # Heads admitted by evicting: their room is booked, they start at the next decision,
+        # once the evicted pods have stopped (as the real cycle's AWAITING_PREEMPTION).
+        self._deferred: list[Start] = []
+        self._starting: set[str] = set()
 
     def submit(self, jobs: Sequence[TraceJob], now: float) -> None:
         for job in jobs:
@@ -97,8 +101,9 @@ class KueueLike:
             return None
         by_cluster: dict[str, list[tuple[TraceJob, float]]] = {}
         for job, started in self._running.values():
-            # Not one admitted by this very decision: it would never have started.
-            if job.department in borrowers and started < now:
+            # Not one admitted by this very decision (it would never have started), nor one
+            # whose start was deferred to it.
+            if job.department in borrowers and started < now and job.job_id not in self._starting:
                 by_cluster.setdefault(self._where[job.job_id][0], []).append((job, started))
         for cluster in self._pool.eligible(head):
             candidates = sorted(
@@ -122,7 +127,10 @@ class KueueLike:
         return None
 
     def schedule(self, now: float) -> Decision:
-        decision = Decision()
+        decision = Decision(starts=self._deferred)
+        self._deferred = []
+        # Starting only now: not yet running in the simulation, so no victim this decision.
+        self._starting = {s.job_id for s in decision.starts}
         decision_victims: list[TraceJob] = []
         no_reclaim: set[tuple[object, ...]] = set()
         # Per department, how far down its queue this decision has looked.
@@ -136,6 +144,7 @@ class KueueLike:
             head = heads[0]
             dept = head.department
             found = self._pool.place(head)
+            evicted = False
             shape = (dept, head.resources, head.replicas, head.min_security_level,
                      head.xinchuang_required)  # fmt: skip
             if (
@@ -155,6 +164,7 @@ class KueueLike:
                         decision.preempted.append(victim.job_id)
                     decision_victims += victims
                     found = self._pool.place(head)
+                    evicted = True
             if found is None:
                 # StrictFIFO: nothing behind it either; BestEffortFIFO: try the next one.
                 cursor[dept] = len(self._queues[dept]) if self._strict else cursor[dept] + 1
@@ -165,7 +175,11 @@ class KueueLike:
             self._where[head.job_id] = found
             self._running[head.job_id] = (head, now)
             self._book(head, +1)
-            decision.starts.append(Start(head.job_id, found[0]))
+            start = Start(head.job_id, found[0])
+            if evicted:
+                self._deferred.append(start)
+            else:
+                decision.starts.append(start)
         requeued = {victim.department for victim in decision_victims}
         for dept, taken in admitted.items():
             if taken or dept in requeued:

@@ -118,9 +118,13 @@ def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float =
     decisions = 0
     walls: list[float] = []
     now = 0.0
+    # The tick after a decision that preempted: its victims have stopped by then (within the
+    # agents' grace period), and the room they held is placed, as a real scheduler cycles on.
+    wake: float | None = None
     limit = trace.horizon_s * max_factor
     while nxt < len(arrivals) or running or queued:
-        candidates = []
+        candidates = [] if wake is None else [wake]
+        wake = None
         if nxt < len(arrivals):
             candidates.append(arrivals[nxt].arrival_s)
         if ends:
@@ -159,6 +163,8 @@ def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float =
         decision = policy.schedule(now)
         walls.append(time.perf_counter() - d0)
         decisions += 1
+        if decision.preempted:
+            wake = now + cycle_s
         for job_id in decision.preempted:
             rec = records[job_id]
             if rec.running_since is None:

@@ -214,7 +214,8 @@ def test_guarantee_kept_on_hand_worked_records() -> None:
 
 def test_kueue_reclaims_nominal_from_a_borrower() -> None:
     """交通局 borrows 公安局's idle nodes with four long jobs; when 公安局 submits one job, one
-    borrower is preempted (its run so far lost) and 公安局's job starts at once."""
+    borrower is preempted (its run so far lost) and 公安局's job starts at the next tick, once
+    the victim has stopped."""
     borrowers = tuple(
         TraceJob(f"t{i}", "交通局", "batch", 60.0 * i, 36_000.0, 1, WHOLE) for i in range(4)
     )
@@ -222,7 +223,7 @@ def test_kueue_reclaims_nominal_from_a_borrower() -> None:
     trace = _two_departments((*borrowers, claim))
     result = run(KueueLike(trace), trace)
     m = measure(result)
-    assert result.records["p0"].start_s == 600.0
+    assert result.records["p0"].start_s == 660.0
     assert m.preemptions == 1
     (victim,) = [r for r in result.records.values() if r.preemptions]
     assert victim.job.department == "交通局" and victim.start_s is not None
