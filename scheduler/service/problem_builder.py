@@ -11,10 +11,8 @@ fixed work overfills a node would be infeasible, and nothing could be placed at 
 term (Problem.resource_value: the GPU at that weight, every other resource at 1), clamped to
 the engine's budget of values (validate.MAX_RESOURCE_VALUE).
 
-A job that prefers 信创 clusters (Constraints.xinchuang_preferred) gets an Override on the nodes
-of non-信创 clusters (node_type 1): one replica there costs more than on the dearest cluster, so
-the solver takes a 信创 cluster whenever one has room; it is a money-tier cost, so it never keeps
-a job from running (work outweighs every cost).
+Money-tier preferences between nodes (a job preferring 信创 clusters, small GPU work packed
+onto GPU nodes already in use) are node types and overrides: scheduler.service.node_preference.
 
 Replicas of preempted jobs still stopping hold their nodes' capacity as `node_reserved`: the
 room they leave is free only once the agent reports them ended.
@@ -28,9 +26,10 @@ from dataclasses import dataclass
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
-from scheduler.placement import Override, Problem, Solution
-from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
+from scheduler.placement import Problem, Solution
+from scheduler.placement.validate import MAX_RESOURCE_VALUE
 from scheduler.service import preemption, reclaim
+from scheduler.service.node_preference import node_preferences
 from scheduler.service.policy import Policy, class_value, model_quotas, plan
 from scheduler.service.preemption import PreemptionRules
 from scheduler.service.reclaim import Reclaim
@@ -151,7 +150,7 @@ def build_problem(
     )
     job_demand = tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every)
     job_replicas = (*(j.spec.replicas for j in jobs), *(len(c) for c in current))
-    node_type, overrides = _xinchuang_preference(jobs, nodes, by_name, group_cost, job_demand)
+    node_type, overrides = node_preferences(jobs, nodes, by_name, group_cost, job_demand, snap.used)
     named = {j.department for j in every} | {m for q in policy.quotas for m in q.members}
     departments = {name: d for d, name in enumerate(sorted(named))}
     offered = [
@@ -216,40 +215,6 @@ def _room_free(
         if not fits(add(held, demand), by_key[key].capacity):
             return False
     return True
-
-
-# node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).
-NOT_XINCHUANG = 1
-
-
-def _xinchuang_preference(
-    jobs: tuple[Job, ...],
-    nodes: tuple[Node, ...],
-    clusters: dict[str, Cluster],
-    group_cost: tuple[tuple[int, ...], ...],
-    demand: tuple[tuple[int, ...], ...],
-) -> tuple[tuple[int, ...], tuple[Override, ...]]:
-    """node_type and overrides for jobs preferring 信创 (module docstring); empty when none
-    does or every node is of one kind."""
-    preferring = [j for j, job in enumerate(jobs) if job.spec.constraints.xinchuang_preferred]
-    kinds = tuple(0 if clusters[n.cluster].spec.xinchuang else NOT_XINCHUANG for n in nodes)
-    if not preferring or len(set(kinds)) < 2:
-        return (), ()
-    overrides = tuple(
-        Override(
-            job=j,
-            node_type=NOT_XINCHUANG,
-            cost=min(
-                MAX_COST,
-                1
-                + max(
-                    sum(d * c for d, c in zip(demand[j], row, strict=True)) for row in group_cost
-                ),
-            ),
-        )
-        for j in preferring
-    )
-    return kinds, overrides
 
 
 def _preempt_costs(
