@@ -27,7 +27,15 @@ from dataclasses import dataclass
 
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
-from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
+from scheduler.domain.resources import (
+    CPU,
+    NVIDIA_GPU,
+    SHARES_PER_DEVICE,
+    UNITS_PER_PRICED_UNIT,
+    add,
+    device_resource,
+    fits,
+)
 from scheduler.placement import Override, Problem, Solution
 from scheduler.placement.validate import MAX_COST, MAX_RESOURCE_VALUE
 from scheduler.service import preemption, reclaim
@@ -69,6 +77,7 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
         tuple(sorted(c.allowed_regions)),
         c.xinchuang_required,
         tuple(sorted(c.node_selector.items())),
+        tuple(sorted(c.gpu_models)),
     )
 
 
@@ -122,6 +131,7 @@ def build_problem(
         tuple(min(cap, fixed.get(i, {}).get(r, 0)) for r, cap in zip(resources, caps, strict=True))
         for i, caps in enumerate(capacity)
     )
+    gpu, node_devices = _devices(resources, capacity, reserved)
     by_name = {c.name: c for c in snap.clusters}
     node_sets, job_nodes = _node_sets(jobs, nodes, [by_name[g] for g in groups])
     index = {members: k for k, members in enumerate(node_sets)}
@@ -178,6 +188,8 @@ def build_problem(
         max_evictions=rules.budget,
         node_type=node_type,
         overrides=overrides,
+        gpu_resource=gpu,
+        node_devices=node_devices,
         quotas=model_quotas(
             policy.quotas, departments, resources, groups, {r.key: r.engine_limit for r in reclaims}
         ),
@@ -190,6 +202,27 @@ def build_problem(
     return BuiltProblem(
         problem, jobs, nodes, groups, warm, tuple(job for job, _ in running), reclaims
     )
+
+
+def _devices(
+    resources: tuple[str, ...],
+    capacity: tuple[tuple[int, ...], ...],
+    reserved: tuple[tuple[int, ...], ...],
+) -> tuple[int, tuple[int, ...]]:
+    """(gpu_resource, node_devices): a node's devices are its whole devices of the packed
+    resource (scheduler.domain.resources.device_resource). A node where fixed work holds
+    some of them (an overfull node, preempted replicas still stopping) counts them as a plain
+    quantity this cycle: reserved usage has no device ids (placement/validate.py); the cycle
+    still gives the replicas placed there free device ids (cycle_devices) or holds them."""
+    name = device_resource(resources)
+    if name is None:
+        return -1, ()
+    g = resources.index(name)
+    devices = tuple(
+        caps[g] // SHARES_PER_DEVICE if caps[g] % SHARES_PER_DEVICE == 0 and not held[g] else 0
+        for caps, held in zip(capacity, reserved, strict=True)
+    )
+    return (g, devices) if any(devices) else (g, ())
 
 
 # node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).
