@@ -4,7 +4,8 @@ Submission: `sbatch --parsable` with the batch script on stdin (`exec` of the jo
 shell-quoted), `--job-name=suanchou-<run id>`, a comment naming this agent and the run's
 resources (agents.slurm.jobs), `--partition`, `--nodelist=<leased node> --nodes=1
 --ntasks=1`, `--cpus-per-task` (millicores rounded up to whole CPUs), `--mem` (MiB),
-`--gres=gpu:N` for `nvidia.com/gpu` (a share of one GPU: `--gres=gpu:1`, below), `--time` from the job's max runtime (whole minutes,
+`--gres=gpu:N` for `nvidia.com/gpu` (a share of one GPU: `--gres=gpu:1`, below), `--time` from
+the job's max runtime (whole minutes,
 rounded up), `--chdir` and `--output`/`--error` in the run directory
 (`<workdir>/<run id>/stdout.log`, `stderr.log`; the work directory must be on a filesystem the
 Slurm nodes share), and `--no-requeue` (a node failure ends the run LOST and the scheduler
