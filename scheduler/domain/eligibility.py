@@ -10,7 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, ClusterVerdict, JobSpec, Node
-from scheduler.domain.resources import fits, fmt, shortfall
+from scheduler.domain.resources import (
+    DEVICE_RESOURCES,
+    SHARES_PER_DEVICE,
+    fits,
+    fmt,
+    shortfall,
+)
 
 
 def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
@@ -38,11 +44,24 @@ def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdic
 
 # The node label Constraints.gpu_models is matched against.
 GPU_MODEL_LABEL = "gpu.model"
+# "false" on nodes whose executor runs whole devices only (the Kubernetes agent sets it).
+DEVICE_SHARES_LABEL = "suanchou.io/device-shares"
+
+
+def asks_share(spec: JobSpec) -> bool:
+    """True if the job asks a share of one device (0 < q < 1000 thousandths)."""
+    return any(0 < spec.resources.get(name, 0) < SHARES_PER_DEVICE for name in DEVICE_RESOURCES)
+
+
+def _takes_shares(node: Node) -> bool:
+    return node.labels.get(DEVICE_SHARES_LABEL) != "false"
 
 
 def node_matches(spec: JobSpec, node: Node) -> bool:
     c = spec.constraints
     if c.gpu_models and node.labels.get(GPU_MODEL_LABEL) not in c.gpu_models:
+        return False
+    if not _takes_shares(node) and asks_share(spec):
         return False
     return all(node.labels.get(k) == v for k, v in c.node_selector.items())
 
@@ -81,6 +100,10 @@ def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> Cl
 def unmatched(spec: JobSpec, nodes: Sequence[Node]) -> tuple[str, str]:
     """(reason, message) for a cluster none of whose `nodes` matches the job's labels: the
     GPU models when no node has one of them, else the node selector."""
+    if asks_share(spec) and not any(_takes_shares(n) for n in nodes):
+        return reasons.DEVICE_SHARES, (
+            "its nodes run whole devices only (a share of one device cannot run there)"
+        )
     models = spec.constraints.gpu_models
     if models and not any(_model_ok(spec, n) for n in nodes):
         have = _few(sorted({_model(n) for n in nodes}))
