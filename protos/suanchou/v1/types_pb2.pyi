@@ -281,8 +281,9 @@ class Resources(google.protobuf.message.Message):
         quarter of one device, 2000 two whole devices. A device request is a share of ONE device
         (1-999) or whole devices (a multiple of 1000); anything else is INVALID_ARGUMENT on
         `resources[NAME]`. A name is given in `quantities` (whole devices) or here, not in both.
-        Replies put whole devices in `quantities` and only shares here, so clients written before
-        shares read whole-device jobs as before. Other resources are refused here.
+        Replies put a device quantity that is whole devices in `quantities` and any other here (a
+        share, or a total such as 1750 allocated on a node), so clients written before shares read
+        whole-device jobs as before. Other resources are refused here.
         """
 
     def __init__(
