@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
+from scheduler.domain.eligibility import asks_share, cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.resources import (
     CPU,
@@ -78,6 +78,7 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
         c.xinchuang_required,
         tuple(sorted(c.node_selector.items())),
         tuple(sorted(c.gpu_models)),
+        asks_share(spec),  # nodes running whole devices only take no share (eligibility)
     )
 
 

@@ -118,3 +118,20 @@ def test_a_gang_waits_when_running_shares_hold_every_device_apart() -> None:
     share = Job("s", "d", _gpu_job("s", 600), JobState.QUEUED, NOW, NOW, seq=2)
     assert book.assign(share, [node], [(0,)]) == (((1,),), "")  # 0 is too full: the free one
     assert book.assign(share, [node], None)[1]  # both devices are now too full for 0.6
+
+
+def test_shares_stay_off_nodes_that_run_whole_devices_only(pool: Pool) -> None:
+    """A whole-GPU job and a share with the same constraints: the share never goes to the
+    cluster whose nodes run whole devices only (Kubernetes), however the solver packs."""
+    kube = Node("k", "k1", {"cpu": 16000, "memory": 65536, NVIDIA_GPU: 4000})
+    kube = Node(kube.cluster, kube.name, kube.capacity, {"suanchou.io/device-shares": "false"})
+    pool.cluster("k", [kube])
+    pool.cluster("a", [_gpu_node(devices=1)])
+    whole, *shares = pool.submit(
+        _gpu_job("whole", 1000), *(_gpu_job(f"s{i}", 500) for i in range(3))
+    )
+    pool.cycle.run_once()
+    with pool.store.unit(write=False) as tx:
+        runs = {r.job_id: r for r in tx.runs.active()}
+    assert all(runs[s].cluster == "a" for s in shares if s in runs)
+    assert sum(s in runs for s in shares) == 2 and runs[whole].cluster == "k"
