@@ -7,7 +7,8 @@ devices (Snapshot.device_load plus what this cycle leased before); else the repl
 ids picked as the engine's baselines pick (whole devices on the lowest empty ids, a share on the
 fullest device it fits). A gang for which that fails (running shares split the devices the
 engine had joined) is not leased this cycle and waits with a message that says so: a device
-is never given above its share.
+is never given above its share. GPU replicas leased before device ids existed (before
+migration 0010) may use any device of their node: no device there is given out until they end.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from scheduler.domain.models import Job, Node
 from scheduler.domain.resources import SHARES_PER_DEVICE, device_resource
 from scheduler.placement import devices as packing
-from scheduler.service.snapshot import Snapshot
+from scheduler.service.snapshot import UNKNOWN_DEVICE, Snapshot
 
 
 class DeviceBook:
@@ -34,7 +35,12 @@ class DeviceBook:
             if cap <= 0 or cap % SHARES_PER_DEVICE:
                 return None
             used = [0] * (cap // SHARES_PER_DEVICE)
-            for d, load in self._snap.device_load.get(key, {}).items():
+            loads = self._snap.device_load.get(key, {})
+            if UNKNOWN_DEVICE in loads:
+                # Replicas leased before device ids may use any device: none is given out
+                # on this node until they end.
+                used = [SHARES_PER_DEVICE] * len(used)
+            for d, load in loads.items():
                 if 0 <= d < len(used):
                     used[d] += load
             self._used[key] = used

@@ -17,6 +17,9 @@ from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
 from scheduler.state.run_records import Placement
 
+# Device id standing for "some device" in Snapshot.device_load: a GPU run without device ids.
+UNKNOWN_DEVICE = -1
+
 
 @dataclass(frozen=True)
 class Governance:
@@ -51,7 +54,8 @@ class Snapshot:
     preempted_last_minute: int = 0
     governance: Governance = Governance({}, {}, {})
     # Per (cluster, node): device id -> thousandths held by active runs (stopping ones too),
-    # whole devices as 1000; what the cycle's device ids must not collide with.
+    # whole devices as 1000; what the cycle's device ids must not collide with. UNKNOWN_DEVICE
+    # holds the load of runs without device ids.
     device_load: Mapping[tuple[str, str], Mapping[int, int]] = field(default_factory=dict)
 
     def schedulable(self, cluster: str) -> bool:
@@ -125,13 +129,14 @@ def take_snapshot(
     device_load: dict[tuple[str, str], dict[int, int]] = {}
     for run in runs:
         job = held.get(run.job_id)
-        name = device_resource(job.spec.resources) if job is not None and run.devices else None
+        name = device_resource(job.spec.resources) if job is not None else None
         if job is None or name is None:
             continue
         q = job.spec.resources[name]
         share = SHARES_PER_DEVICE if q % SHARES_PER_DEVICE == 0 else q
         load = device_load.setdefault((run.cluster, run.node), {})
-        for d in run.devices:
+        # A run leased before device ids (migration 0010) may use any device: UNKNOWN_DEVICE.
+        for d in run.devices or (UNKNOWN_DEVICE,):
             load[d] = load.get(d, 0) + share
     return Snapshot(
         now=now,

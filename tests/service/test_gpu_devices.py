@@ -10,7 +10,7 @@ from scheduler.domain.resources import NVIDIA_GPU
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.agent_sync import RunReport
 from scheduler.service.cycle_devices import DeviceBook
-from scheduler.service.snapshot import Snapshot
+from scheduler.service.snapshot import UNKNOWN_DEVICE, Snapshot
 from tests.service.conftest import Pool
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -135,3 +135,22 @@ def test_shares_stay_off_nodes_that_run_whole_devices_only(pool: Pool) -> None:
         runs = {r.job_id: r for r in tx.runs.active()}
     assert all(runs[s].cluster == "a" for s in shares if s in runs)
     assert sum(s in runs for s in shares) == 2 and runs[whole].cluster == "k"
+
+
+def test_no_device_is_given_beside_a_run_without_device_ids() -> None:
+    """A GPU run leased before device ids (UNKNOWN_DEVICE in the snapshot) may use any device
+    of its node: a new share there waits instead of getting an id."""
+    cluster = Cluster(ClusterSpec(name="a", region="hz"), ClusterState.ACTIVE, NOW, NOW)
+    node = _gpu_node()
+    snap = Snapshot(
+        now=NOW,
+        clusters=(cluster,),
+        states={"a": ClusterState.ACTIVE},
+        nodes=(node,),
+        used={},
+        queued=(),
+        device_load={("a", "g1"): {UNKNOWN_DEVICE: 1000}},
+    )
+    share = Job("s", "d", _gpu_job("s", 250), JobState.QUEUED, NOW, NOW, seq=1)
+    ids, why = DeviceBook(snap).assign(share, [node], [(1,)])
+    assert ids == () and "held apart" in why
