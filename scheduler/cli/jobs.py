@@ -59,6 +59,8 @@ def _constraints(c: types_pb2.Constraints) -> str:
         parts.append("信创 preferred")
     if c.node_selector:
         parts.append(f"nodes with {render.mapping(c.node_selector)}")
+    if c.gpu_models:
+        parts.append(f"gpu.model one of {', '.join(c.gpu_models)}")
     return "; ".join(parts) or render.NONE
 
 
