@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from protos.suanchou.v1 import jobs_pb2, types_pb2
+from scheduler.cli.main import main
 from tests.integration.conftest import Pool, md, node
 
 GPU = "nvidia.com/gpu"
@@ -111,3 +115,33 @@ def test_shares_are_validated_and_gpu_models_explained(pool: Pool) -> None:
     )
     assert why.clusters[0].reason == "GPU_MODEL"
     assert "H100, H800" in why.clusters[0].message and "A100" in why.clusters[0].message
+
+
+def test_the_cli_submits_a_quarter_gpu_and_shows_it(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`job submit --gpu 0.25 --gpu-model A100` reaches the scheduler as a share, runs on the
+    agent's GPU node with one device id, and `job get` prints the share as 0.25."""
+    monkeypatch.setenv("SUANCHOU_SCHEDULER", pool.address)
+    monkeypatch.setenv("SUANCHOU_TOKEN", pool.department("公安局"))
+    monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
+    gpu_node = node("g", cpu=8)
+    gpu_node["capacity"][GPU] = 2
+    gpu_node["labels"] = {"gpu.model": "A100"}
+    pool.cluster("gpu-a", [gpu_node])
+    code = main(
+        ["--json", "job", "submit", "--cpu", "0.5", "--memory", "128Mi", "--gpu", "0.25",
+         "--gpu-model", "A100", "--", sys.executable, "-c",
+         "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"]
+    )  # fmt: skip
+    assert code == 0
+    job_id = json.loads(capsys.readouterr().out)["results"][0]["job_id"]
+    pool.wait_state("公安局", job_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
+    assert main(["job", "get", job_id]) == 0
+    shown = capsys.readouterr().out
+    assert "nvidia.com/gpu=0.25" in shown and "gpu.model one of A100" in shown
+    job = pool.get("公安局", job_id)
+    assert dict(job.spec.resources.shares) == {GPU: 250}
+    [run] = job.runs
+    out = pool.tmp / "work-gpu-a" / run.run_id / "stdout.log"
+    assert out.read_text().strip() in {"0", "1"}
