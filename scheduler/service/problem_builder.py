@@ -189,12 +189,12 @@ def build_problem(
         max_evictions=rules.budget,
         node_type=node_type,
         overrides=overrides,
-        gpu_resource=gpu,
-        node_devices=node_devices,
         quotas=model_quotas(
             policy.quotas, departments, resources, groups, {r.key: r.engine_limit for r in reclaims}
         ),
         resource_value=resource_value(resources, gpu_value_weight),
+        gpu_resource=gpu,
+        node_devices=node_devices,
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
         job_names=tuple(j.job_id for j in every),
@@ -203,27 +203,6 @@ def build_problem(
     return BuiltProblem(
         problem, jobs, nodes, groups, warm, tuple(job for job, _ in running), reclaims
     )
-
-
-def _devices(
-    resources: tuple[str, ...],
-    capacity: tuple[tuple[int, ...], ...],
-    reserved: tuple[tuple[int, ...], ...],
-) -> tuple[int, tuple[int, ...]]:
-    """(gpu_resource, node_devices): a node's devices are its whole devices of the packed
-    resource (scheduler.domain.resources.device_resource). A node where fixed work holds
-    some of them (an overfull node, preempted replicas still stopping) counts them as a plain
-    quantity this cycle: reserved usage has no device ids (placement/validate.py); the cycle
-    still gives the replicas placed there free device ids (cycle_devices) or holds them."""
-    name = device_resource(resources)
-    if name is None:
-        return -1, ()
-    g = resources.index(name)
-    devices = tuple(
-        caps[g] // SHARES_PER_DEVICE if caps[g] % SHARES_PER_DEVICE == 0 and not held[g] else 0
-        for caps, held in zip(capacity, reserved, strict=True)
-    )
-    return (g, devices) if any(devices) else (g, ())
 
 
 # node_type of nodes on non-信创 clusters when some job prefers 信创 (0: every other node).
@@ -335,3 +314,24 @@ def _node_sets(
             by_key[key] = index.setdefault(members, len(index))
         job_nodes.append(by_key[key])
     return tuple(index), tuple(job_nodes)
+
+
+def _devices(
+    resources: tuple[str, ...],
+    capacity: tuple[tuple[int, ...], ...],
+    reserved: tuple[tuple[int, ...], ...],
+) -> tuple[int, tuple[int, ...]]:
+    """(gpu_resource, node_devices): a node's devices are its whole devices of the packed
+    resource (scheduler.domain.resources.device_resource). A node where fixed work holds
+    some of them (an overfull node, preempted replicas still stopping) counts them as a plain
+    quantity this cycle: reserved usage has no device ids (placement/validate.py); the cycle
+    still gives the replicas placed there free device ids (cycle_devices) or holds them."""
+    name = device_resource(resources)
+    if name is None:
+        return -1, ()
+    g = resources.index(name)
+    devices = tuple(
+        caps[g] // SHARES_PER_DEVICE if caps[g] % SHARES_PER_DEVICE == 0 and not held[g] else 0
+        for caps, held in zip(capacity, reserved, strict=True)
+    )
+    return (g, devices) if any(devices) else (g, ())
