@@ -81,16 +81,43 @@ def _host_memory_mib(meminfo: Path) -> int:
     raise ValueError(f"{meminfo}: no MemTotal line")
 
 
-class HostCapacity:
-    """This machine as one node: its usable CPUs and total memory, labelled with arch and host."""
+# Device files the drivers create, one per device: /dev/nvidia0.. (NVIDIA; /dev/nvidiactl and
+# /dev/nvidia-uvm are not devices) and /dev/davinci0.. (Ascend). Their numbers are the ids
+# CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES take.
+_DEVICE_FILES = {
+    "nvidia.com/gpu": re.compile(r"^nvidia[0-9]+$"),
+    "huawei.com/ascend": re.compile(r"^davinci[0-9]+$"),
+}
 
-    def __init__(self, hostname: str | None = None, meminfo: Path = Path("/proc/meminfo")) -> None:
+
+def host_devices(dev: Path = Path("/dev")) -> dict[str, int]:
+    """Devices of this machine by resource name, counted from their device files."""
+    try:
+        names = [p.name for p in dev.iterdir()]
+    except OSError:
+        return {}
+    counts = {r: sum(1 for n in names if pattern.match(n)) for r, pattern in _DEVICE_FILES.items()}
+    return {r: n for r, n in counts.items() if n}
+
+
+class HostCapacity:
+    """This machine as one node: its usable CPUs, total memory and GPUs/NPUs (their device
+    files in `dev`), labelled with arch and host."""
+
+    def __init__(
+        self,
+        hostname: str | None = None,
+        meminfo: Path = Path("/proc/meminfo"),
+        dev: Path = Path("/dev"),
+    ) -> None:
         self._hostname = hostname or socket.gethostname()
         self._meminfo = meminfo
+        self._dev = dev
         self.nodes()  # fail at start, not at the first sync
 
     def nodes(self) -> list[NodeInfo]:
         capacity = {CPU: _host_cpus() * 1000, MEMORY: _host_memory_mib(self._meminfo)}
+        capacity.update(host_devices(self._dev))
         labels = {ARCH_LABEL: platform.machine(), HOSTNAME_LABEL: self._hostname}
         return [NodeInfo(self._hostname, capacity, labels)]
 

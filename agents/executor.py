@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from agents.environment import replica_env
+from agents.environment import device_env, replica_env
 from agents.limits import Limits
 from agents.runas import RunAs
 from agents.trampoline import trampoline_argv
@@ -64,6 +64,15 @@ class Lease:
     resources: Mapping[str, int] = field(default_factory=dict)
     # The job's container image ("" = none named); only container executors use it.
     image: str = ""
+    # Device resources asked as a share of one device, in thousandths (Resources.shares);
+    # whole devices are in `resources`.
+    shares: Mapping[str, int] = field(default_factory=dict)
+    # Device ids on `node` the scheduler chose (RunLease.devices).
+    devices: tuple[int, ...] = ()
+
+    def device_env(self) -> dict[str, str]:
+        """CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES for the leased device ids."""
+        return device_env([*self.resources, *self.shares], self.devices)
 
 
 @dataclass(frozen=True)
@@ -235,6 +244,7 @@ class LocalExecutor:
             run_id=lease.run_id,
             replica=lease.replica,
             replicas=lease.replicas,
+            devices=lease.device_env(),
         )
         program = _resolve(lease.command[0], env, run_dir)
         with open(run_dir / "stdout.log", "wb") as out, open(run_dir / "stderr.log", "wb") as err:

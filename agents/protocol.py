@@ -38,6 +38,8 @@ def lease_from_proto(msg: agent_pb2.RunLease) -> Lease:
         max_runtime_seconds=msg.max_runtime_seconds,
         resources=dict(msg.resources.quantities),
         image=msg.image,
+        shares=dict(msg.resources.shares),
+        devices=tuple(msg.devices),
     )
 
 

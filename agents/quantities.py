@@ -26,6 +26,10 @@ _MAX_NAME_LEN = 63
 _MAX = {CPU: 1 << 30, MEMORY: 1 << 40}
 _MAX_OTHER = 1 << 20
 
+# Devices a job may ask a share of (types.proto Resources.shares), in thousandths of one.
+DEVICE_RESOURCES = ("nvidia.com/gpu", "huawei.com/ascend")
+SHARES_PER_DEVICE = 1000
+
 _MIB = 1024 * 1024
 # Bytes per unit. Binary suffixes are exact; decimal ones are converted and rounded up to MiB.
 _MEMORY_UNITS = {
@@ -116,6 +120,34 @@ def parse_quantity(name: str, value: object) -> int:
             "in cores or 'm' millicores, memory in MiB unless suffixed)"
         )
     return quantity
+
+
+def parse_request(name: str, value: object) -> tuple[int, bool]:
+    """A job's request in wire units: (quantity, False) for `Resources.quantities`, or
+    (thousandths, True) for `Resources.shares` when a device is asked as a share of ONE device
+    (0 < value < 1, e.g. 0.25, at most three decimals). Whole devices stay whole (backwards
+    compatible); 1.5 devices is refused: a share is below one device or a whole number."""
+    if name not in DEVICE_RESOURCES:
+        return parse_quantity(name, value), False
+    check_name(name)
+    number = _decimal(name, value)
+    if number == number.to_integral_value():
+        return parse_quantity(name, value), False
+    if number > 1:
+        raise ValueError(
+            f"{name}: a share must be below one device, or a whole number of devices; got {value!r}"
+        )
+    thousandths = number * SHARES_PER_DEVICE
+    if thousandths != thousandths.to_integral_value():
+        raise ValueError(f"{name}: {value!r} is finer than a thousandth of a device")
+    return int(thousandths), True
+
+
+def format_request(quantities: Mapping[str, int], shares: Mapping[str, int]) -> str:
+    """format_resources with device shares as fractions of one device: nvidia.com/gpu=0.25."""
+    parts = [f"{n}={format_quantity(n, v)}" for n, v in quantities.items()]
+    parts += [f"{n}={v / SHARES_PER_DEVICE:g}" for n, v in shares.items()]
+    return ",".join(sorted(parts)) if parts else "-"
 
 
 def max_quantity(name: str) -> int:

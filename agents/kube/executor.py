@@ -125,6 +125,16 @@ class KubernetesExecutor:
         if not lease.node:
             run.final = RunStatus(lease.run_id, RunPhase.FAILED, None, "the lease names no node")
             return
+        if any(v > 0 for v in lease.shares.values()):
+            # Extended resources are whole devices; time-slicing or MIG would need a
+            # device-plugin configuration the agent cannot see, so a share is refused plainly.
+            name = sorted(lease.shares)[0]
+            message = (
+                f"resources.{name[:64]}: a share of one device cannot run on Kubernetes "
+                "(extended resources are whole devices); ask for whole devices"
+            )
+            run.final = RunStatus(lease.run_id, RunPhase.FAILED, None, message)
+            return
         image = lease.image or self._image
         if not image:
             message = "the job names no image and the agent has no --image"

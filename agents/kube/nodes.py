@@ -27,6 +27,9 @@ from agents.kube.manifest import AGENT_LABEL, MANAGED_BY, MANAGER, Toleration
 from agents.quantities import CPU, MEMORY, check_name, max_quantity
 
 UNSCHEDULABLE_LABEL = "suanchou.io/unschedulable"
+# Set to "false" on every node: extended resources are whole devices, so the scheduler keeps
+# jobs asking a share of one GPU off these nodes (scheduler.domain.eligibility).
+DEVICE_SHARES_LABEL = "suanchou.io/device-shares"
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 # The scheduler's bound on resource kinds per node (scheduler/domain/resources.py).
 MAX_RESOURCE_KINDS = 32
@@ -111,8 +114,8 @@ def _labels(node: Mapping[str, Any]) -> dict[str, str]:
         for k, v in sorted(raw.items())
         if 0 < len(str(k)) <= MAX_LABEL_LEN and len(str(v)) <= MAX_LABEL_LEN
     }
-    # One slot stays free for UNSCHEDULABLE_LABEL.
-    return dict(list(labels.items())[: MAX_LABELS - 1])
+    # Two slots stay free: DEVICE_SHARES_LABEL and UNSCHEDULABLE_LABEL.
+    return dict(list(labels.items())[: MAX_LABELS - 2])
 
 
 def _taints(node: Mapping[str, Any]) -> tuple[str, ...]:
@@ -159,6 +162,7 @@ def offered_nodes(
             # Beyond the scheduler's bound the whole Sync would be refused; offer the bound.
             capacity[resource] = min(free, max_quantity(resource))
         labels = _labels(node)
+        labels[DEVICE_SHARES_LABEL] = "false"
         why = _unschedulable(node, tolerations)
         if why:
             held = ours.get(name, {})

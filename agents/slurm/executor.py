@@ -4,11 +4,20 @@ Submission: `sbatch --parsable` with the batch script on stdin (`exec` of the jo
 shell-quoted), `--job-name=suanchou-<run id>`, a comment naming this agent and the run's
 resources (agents.slurm.jobs), `--partition`, `--nodelist=<leased node> --nodes=1
 --ntasks=1`, `--cpus-per-task` (millicores rounded up to whole CPUs), `--mem` (MiB),
-`--gres=gpu:N` for `nvidia.com/gpu`, `--time` from the job's max runtime (whole minutes,
+`--gres=gpu:N` for `nvidia.com/gpu` (a share of one GPU: `--gres=gpu:1`, below), `--time` from
+the job's max runtime (whole minutes,
 rounded up), `--chdir` and `--output`/`--error` in the run directory
 (`<workdir>/<run id>/stdout.log`, `stderr.log`; the work directory must be on a filesystem the
 Slurm nodes share), and `--no-requeue` (a node failure ends the run LOST and the scheduler
 requeues the job as a new attempt; a Slurm requeue would run the same replica twice).
+
+GPUs: Slurm picks the devices of a `--gres=gpu:N` job and sets its CUDA_VISIBLE_DEVICES (and
+binds them when ConstrainDevices is on), so the lease's device ids are not used here. Slurm's
+GRES has no fractions without MPS or shards, and a share that ran without GRES would be
+invisible to Slurm, which could then hand its device whole to another job (suanchou's own
+whole-GPU replicas included): a share therefore holds one whole GPU in Slurm. No device is
+ever over its share; the price is that shares the scheduler packed onto one device run one
+after the other in Slurm (the later waits in Slurm's queue, PENDING: Resources).
 
 Environment: as for local replicas (agents.environment), set by the batch script itself with
 `--export=NONE` (the job gets nothing of the agent's; sbatch gets nothing of the job's), so no
@@ -168,8 +177,13 @@ class SlurmExecutor:
     def _sbatch_argv(self, lease: Lease) -> list[str]:
         resources = dict(lease.resources)
         unknown = sorted(k for k, v in resources.items() if v and k not in (CPU, MEMORY, GPU))
+        unknown += sorted(k for k, v in lease.shares.items() if v and k != GPU)
         if unknown:
             raise ValueError(f"resources.{unknown[0][:64]}: not available through Slurm here")
+        if lease.shares.get(GPU, 0) > 0:
+            # A share holds one whole GPU in Slurm (module docstring); the comment records it
+            # so the capacity source counts that GPU as this agent's.
+            resources[GPU] = max(1, resources.get(GPU, 0))
         run_dir = self.run_dir(lease.run_id).resolve()
         argv = [
             "sbatch",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
 from scheduler.api.budget import Budget, fill, fill_strings
+from scheduler.api.convert_resources import resources_from_proto, resources_to_proto
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
@@ -72,10 +72,6 @@ def cluster_state_to_proto(state: ClusterState) -> types_pb2.ClusterState.ValueT
     return types_pb2.ClusterState.Value(f"CLUSTER_STATE_{state.value}")
 
 
-def resources_to_proto(q: Mapping[str, int]) -> types_pb2.Resources:
-    return types_pb2.Resources(quantities=dict(q))
-
-
 # -- jobs ------------------------------------------------------------------------------------
 
 
@@ -93,7 +89,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
     return JobSpec(
         client_id=msg.client_id,
         command=tuple(msg.command),
-        resources=dict(msg.resources.quantities),
+        resources=resources_from_proto(msg.resources, "resources"),
         job_set=msg.job_set or "default",
         name=msg.name,
         priority=msg.priority,
@@ -107,6 +103,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
             xinchuang_required=required,
             node_selector=dict(c.node_selector),
             xinchuang_preferred=preferred,
+            gpu_models=tuple(c.gpu_models),
         ),
         labels=dict(msg.labels),
         image=msg.image,
@@ -148,6 +145,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
             allowed_regions=list(c.allowed_regions),
             xinchuang_required=c.xinchuang_required,
             node_selector=dict(c.node_selector),
+            gpu_models=list(c.gpu_models),
             xinchuang=(
                 types_pb2.XINCHUANG_POLICY_PREFER
                 if c.xinchuang_preferred
@@ -363,10 +361,10 @@ def sync_request_from_proto(
         Node(
             cluster=cluster,
             name=n.name,
-            capacity=dict(n.capacity.quantities),
+            capacity=resources_from_proto(n.capacity, f"nodes[{i}].capacity"),
             labels=dict(n.labels),
         )
-        for n in req.nodes
+        for i, n in enumerate(req.nodes)
     ]
     reports = [
         RunReport(
@@ -396,6 +394,7 @@ def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
         department=job.department,
         job_set=job.spec.job_set,
         image=job.spec.image,
+        devices=list(run.devices),
     )
 
 

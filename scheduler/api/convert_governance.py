@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from protos.suanchou.v1 import admin_pb2, governance_pb2, types_pb2
+from protos.suanchou.v1 import admin_pb2, governance_pb2
+from scheduler.api.convert_resources import quota_from_wire, quota_to_wire, resources_to_proto
 from scheduler.domain.quotas import DepartmentStatus, GroupUsage, PriorityClass, ResourceQuota
 
 
@@ -24,9 +25,17 @@ def quotas_from_proto(items: Sequence[governance_pb2.ResourceQuota]) -> list[Res
     return [
         ResourceQuota(
             resource=q.resource,
-            nominal=q.nominal,
-            borrowing_limit=q.borrowing_limit if q.HasField("borrowing_limit") else None,
-            lending_limit=q.lending_limit if q.HasField("lending_limit") else None,
+            nominal=quota_from_wire(q.resource, q.nominal),
+            borrowing_limit=(
+                quota_from_wire(q.resource, q.borrowing_limit)
+                if q.HasField("borrowing_limit")
+                else None
+            ),
+            lending_limit=(
+                quota_from_wire(q.resource, q.lending_limit)
+                if q.HasField("lending_limit")
+                else None
+            ),
         )
         for q in items
     ]
@@ -37,18 +46,18 @@ def _group_to_proto(g: GroupUsage) -> governance_pb2.QuotaGroup:
     for u in g.resources:
         item = msg.resources.add(
             resource=u.resource,
-            nominal=u.quota.nominal,
-            used=u.used,
-            borrowed=u.borrowed,
-            lent=u.lent,
+            nominal=quota_to_wire(u.resource, u.quota.nominal),
+            used=quota_to_wire(u.resource, u.used),
+            borrowed=quota_to_wire(u.resource, u.borrowed),
+            lent=quota_to_wire(u.resource, u.lent),
             changed_at=_ts(u.quota.changed_at),
-            over_limit=u.over_limit,
+            over_limit=quota_to_wire(u.resource, u.over_limit),
             reclaim_at=_ts(u.reclaim_at),
         )
         if u.quota.borrowing_limit is not None:
-            item.borrowing_limit = u.quota.borrowing_limit
+            item.borrowing_limit = quota_to_wire(u.resource, u.quota.borrowing_limit)
         if u.quota.lending_limit is not None:
-            item.lending_limit = u.quota.lending_limit
+            item.lending_limit = quota_to_wire(u.resource, u.quota.lending_limit)
     return msg
 
 
@@ -60,7 +69,7 @@ def status_to_proto(s: DepartmentStatus) -> admin_pb2.Department:
         parent=s.parent,
         priority_classes=list(s.priority_classes),
         quotas=[_group_to_proto(g) for g in s.groups],
-        usage=types_pb2.Resources(quantities=dict(s.usage)),
+        usage=resources_to_proto(s.usage),
         fair_share_weight=s.fair_share_weight,
         decayed_usage=s.decayed_usage,
     )

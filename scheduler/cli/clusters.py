@@ -6,7 +6,14 @@ import argparse
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from agents.quantities import CPU, MEMORY, format_quantity, format_resources
+from agents.quantities import (
+    CPU,
+    MEMORY,
+    SHARES_PER_DEVICE,
+    format_quantity,
+    format_request,
+    format_resources,
+)
 from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc
 from scheduler.cli import render
 from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, bearer, open_channel
@@ -164,10 +171,14 @@ def _used_of(name: str, allocated: Mapping[str, int], capacity: Mapping[str, int
     )
 
 
-def _devices(allocated: Mapping[str, int], capacity: Mapping[str, int]) -> str:
-    used = sum(v for k, v in allocated.items() if is_accelerator(k))
+def _devices(
+    allocated: Mapping[str, int], capacity: Mapping[str, int], shares: Mapping[str, int]
+) -> str:
+    """Devices allocated (whole ones plus shares, in devices) of the devices there are."""
+    whole = sum(v for k, v in allocated.items() if is_accelerator(k))
+    used = whole + sum(shares.values()) / SHARES_PER_DEVICE
     total = sum(v for k, v in capacity.items() if is_accelerator(k))
-    return f"{used}/{total}"
+    return f"{used:g}/{total}"
 
 
 def cluster_table(clusters: Sequence[admin_pb2.Cluster], now: datetime) -> str:
@@ -187,7 +198,7 @@ def cluster_table(clusters: Sequence[admin_pb2.Cluster], now: datetime) -> str:
                 str(c.node_count),
                 _used_of(CPU, used, cap),
                 _used_of(MEMORY, used, cap),
-                _devices(used, cap),
+                _devices(used, cap, c.allocated.shares),
                 str(c.active_runs),
                 render.age(c.last_heartbeat, now),
             ]
@@ -212,7 +223,10 @@ def cluster_detail(cluster: admin_pb2.Cluster, now: datetime) -> str:
             ("Price (¥/h)", render.mapping({k: f"{v:g}" for k, v in spec.price.items()})),
             ("Labels", render.mapping(spec.labels)),
             ("Capacity", format_resources(cluster.capacity.quantities)),
-            ("Allocated", format_resources(cluster.allocated.quantities)),
+            (
+                "Allocated",
+                format_request(cluster.allocated.quantities, cluster.allocated.shares),
+            ),
             ("Active runs", str(cluster.active_runs)),
             ("Last heartbeat", heartbeat),
             ("Agent error", render.or_none(cluster.agent_error)),

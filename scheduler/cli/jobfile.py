@@ -9,17 +9,19 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
     priority: 10                      # 0-1000, higher first; or, instead:
     priority_class: urgent            # a class the department is allowed (its value is used)
     replicas: 2                       # a gang: all replicas start together, in one cluster
-    resources: {cpu: 2, memory: 4Gi, nvidia.com/gpu: 1}    # per replica; cpu 500m = half a core
+    resources: {cpu: 2, memory: 4Gi, nvidia.com/gpu: 1}    # per replica; cpu 500m = half a core,
+                                      # nvidia.com/gpu: 0.25 a quarter of ONE device (a share)
     command: [python, -c, "print('hi')"]                   # argv, run without a shell
     env: {MODE: fast}
     max_runtime: 10m                  # s/m/h/d, combinable (1h30m); or max_runtime_seconds: 600
     constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang: require,
-                  node_selector: {arch: aarch64}}
+                  node_selector: {arch: aarch64}, gpu_models: [A100, H100]}
     labels: {team: traffic}
     image: python:3.12-slim           # container image (Kubernetes executor; else ignored)
 
 `xinchuang` is `require` (only 信创 clusters; `xinchuang_required: true` says the same),
-`prefer` (信创 clusters when one has room, others otherwise) or `any`.
+`prefer` (信创 clusters when one has room, others otherwise) or `any`. `gpu_models`: the
+node's `gpu.model` label must be one of these.
 
 or
 
@@ -52,7 +54,7 @@ from typing import Any
 
 import yaml
 
-from agents.quantities import parse_quantity
+from agents.quantities import parse_request
 from protos.suanchou.v1 import types_pb2
 from scheduler.cli.errors import CliError
 
@@ -78,6 +80,7 @@ CONSTRAINT_KEYS = (
     "xinchuang_required",
     "xinchuang",
     "node_selector",
+    "gpu_models",
 )
 XINCHUANG_POLICIES = {
     "any": types_pb2.XINCHUANG_POLICY_ANY,
@@ -131,7 +134,9 @@ def spec_from_mapping(item: object, where: str) -> types_pb2.JobSpec:
     if "resources" in data:
         field = f"{where}.resources"
         for name, value in _mapping(data["resources"], field).items():
-            spec.resources.quantities[str(name)] = _quantity(str(name), value, f"{field}.{name}")
+            quantity, share = _quantity(str(name), value, f"{field}.{name}")
+            target = spec.resources.shares if share else spec.resources.quantities
+            target[str(name)] = quantity
     if "command" in data:
         spec.command.extend(_text_list(data["command"], f"{where}.command"))
     if "env" in data:
@@ -176,6 +181,8 @@ def _fill_constraints(target: types_pb2.Constraints, value: object, where: str) 
         target.xinchuang = XINCHUANG_POLICIES[policy]
     if "node_selector" in data:
         target.node_selector.update(_text_map(data["node_selector"], f"{where}.node_selector"))
+    if "gpu_models" in data:
+        target.gpu_models.extend(_text_list(data["gpu_models"], f"{where}.gpu_models"))
 
 
 def parse_duration(value: object, where: str) -> int:
@@ -193,9 +200,9 @@ def parse_duration(value: object, where: str) -> int:
     )
 
 
-def _quantity(name: str, value: object, where: str) -> int:
+def _quantity(name: str, value: object, where: str) -> tuple[int, bool]:
     try:
-        return parse_quantity(name, value)
+        return parse_request(name, value)
     except ValueError as e:
         # parse_quantity starts its messages with the resource name, which `where` already ends
         # with: "jobs[0].resources.memory: '4Gx' is not a quantity ...".
@@ -267,6 +274,7 @@ def flags_mapping(
     selector: Mapping[str, str],
     priority_class: str | None = None,
     image: str | None = None,
+    gpu_models: list[str] | None = None,
 ) -> dict[str, object]:
     """The job-file mapping equivalent to `job submit` flags, so both forms share one parser."""
     item: dict[str, object] = {}
@@ -293,6 +301,8 @@ def flags_mapping(
         constraints["min_security_level"] = min_security_level
     if regions:
         constraints["allowed_regions"] = list(regions)
+    if gpu_models:
+        constraints["gpu_models"] = list(gpu_models)
     if isinstance(xinchuang, str):
         constraints["xinchuang"] = xinchuang
     elif xinchuang:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.quantities import format_resources
+from agents.quantities import format_request
 from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
 from scheduler.cli import render
 from scheduler.cli.connection import (
@@ -59,6 +59,8 @@ def _constraints(c: types_pb2.Constraints) -> str:
         parts.append("信创 preferred")
     if c.node_selector:
         parts.append(f"nodes with {render.mapping(c.node_selector)}")
+    if c.gpu_models:
+        parts.append(f"gpu.model one of {', '.join(c.gpu_models)}")
     return "; ".join(parts) or render.NONE
 
 
@@ -91,7 +93,10 @@ def job_detail(job: types_pb2.Job) -> str:
             ("Priority", str(spec.priority)),
             ("In line", queue_position(job.queue_position, job.HasField("queue_position"))),
             ("Replicas", str(spec.replicas)),
-            ("Resources", f"{format_resources(spec.resources.quantities)} per replica"),
+            (
+                "Resources",
+                f"{format_request(spec.resources.quantities, spec.resources.shares)} per replica",
+            ),
             ("Command", shlex.join(spec.command) or render.NONE),
             ("Image", render.or_none(spec.image)),
             ("Env", render.mapping(spec.env)),
@@ -188,7 +193,7 @@ def job_table(jobs: Sequence[types_pb2.Job], now: datetime) -> str:
             render.job_state(j.state),
             str(j.spec.priority),
             str(j.spec.replicas),
-            format_resources(j.spec.resources.quantities),
+            format_request(j.spec.resources.quantities, j.spec.resources.shares),
             render.or_none(j.cluster),
             render.or_none(j.reason),
             render.age(j.created_at, now, unset=render.NONE),

@@ -303,7 +303,16 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     )
     spec.add_argument("--cpu", help="per replica: cores, e.g. 2 or 500m")
     spec.add_argument("--memory", help="per replica, e.g. 4Gi or 512Mi")
-    spec.add_argument("--gpu", help="nvidia.com/gpu devices per replica")
+    spec.add_argument(
+        "--gpu", help="nvidia.com/gpu per replica: whole devices (1, 2) or a share of one (0.25)"
+    )
+    spec.add_argument(
+        "--gpu-model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="the node's gpu.model must be one of these (repeatable)",
+    )
     spec.add_argument(
         "--resource",
         action="append",

@@ -28,7 +28,7 @@ from scheduler.cli.settings import Settings
 JOB_FLAGS = (
     "name", "client_id", "job_set", "replicas", "priority", "priority_class", "cpu", "memory",
     "gpu", "resource", "env", "label", "max_runtime", "min_security_level", "region",
-    "xinchuang", "selector", "image",
+    "xinchuang", "selector", "image", "gpu_model",
 )  # fmt: skip
 GPU = "nvidia.com/gpu"
 
@@ -137,6 +137,7 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         selector=key_values(args.selector, "--selector"),
         priority_class=args.priority_class,
         image=args.image,
+        gpu_models=args.gpu_model,
     )
     try:
         return [spec_from_mapping(item, "job flags")]

@@ -10,7 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, ClusterVerdict, JobSpec, Node
-from scheduler.domain.resources import fits, fmt, shortfall
+from scheduler.domain.resources import (
+    DEVICE_RESOURCES,
+    SHARES_PER_DEVICE,
+    fits,
+    fmt,
+    shortfall,
+)
 
 
 def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
@@ -36,8 +42,28 @@ def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdic
     return None
 
 
+# The node label Constraints.gpu_models is matched against.
+GPU_MODEL_LABEL = "gpu.model"
+# "false" on nodes whose executor runs whole devices only (the Kubernetes agent sets it).
+DEVICE_SHARES_LABEL = "suanchou.io/device-shares"
+
+
+def asks_share(spec: JobSpec) -> bool:
+    """True if the job asks a share of one device (0 < q < 1000 thousandths)."""
+    return any(0 < spec.resources.get(name, 0) < SHARES_PER_DEVICE for name in DEVICE_RESOURCES)
+
+
+def _takes_shares(node: Node) -> bool:
+    return node.labels.get(DEVICE_SHARES_LABEL) != "false"
+
+
 def node_matches(spec: JobSpec, node: Node) -> bool:
-    return all(node.labels.get(k) == v for k, v in spec.constraints.node_selector.items())
+    c = spec.constraints
+    if c.gpu_models and node.labels.get(GPU_MODEL_LABEL) not in c.gpu_models:
+        return False
+    if not _takes_shares(node) and asks_share(spec):
+        return False
+    return all(node.labels.get(k) == v for k, v in c.node_selector.items())
 
 
 def node_could_ever_fit(spec: JobSpec, node: Node) -> bool:
@@ -57,10 +83,8 @@ def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> Cl
         return ClusterVerdict(cluster.name, True, reasons.NO_NODES, "no nodes reported yet")
     matching = [n for n in nodes if node_matches(spec, n)]
     if not matching:
-        selector = ",".join(f"{k}={v}" for k, v in sorted(spec.constraints.node_selector.items()))
-        return ClusterVerdict(
-            cluster.name, False, reasons.NODE_SELECTOR, f"no node has labels {selector}"
-        )
+        code, message = unmatched(spec, nodes)
+        return ClusterVerdict(cluster.name, False, code, message)
     if not any(fits(spec.resources, n.capacity) for n in matching):
         best = max(matching, key=lambda n: -sum(shortfall(spec.resources, n.capacity).values()))
         return ClusterVerdict(
@@ -71,6 +95,29 @@ def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> Cl
             f"largest gap on {best.name}: short {fmt(shortfall(spec.resources, best.capacity))}",
         )
     return ClusterVerdict(cluster.name, True, reasons.FITS, "meets every constraint")
+
+
+def unmatched(spec: JobSpec, nodes: Sequence[Node]) -> tuple[str, str]:
+    """(reason, message) for a cluster none of whose `nodes` matches the job's labels: the
+    GPU models when no node has one of them, else the node selector."""
+    if asks_share(spec) and not any(_takes_shares(n) for n in nodes):
+        return reasons.DEVICE_SHARES, (
+            "its nodes run whole devices only (a share of one device cannot run there)"
+        )
+    models = spec.constraints.gpu_models
+    if models and not any(_model_ok(spec, n) for n in nodes):
+        have = _few(sorted({_model(n) for n in nodes}))
+        return reasons.GPU_MODEL, f"no node has {GPU_MODEL_LABEL} one of {_few(models)} ({have})"
+    selector = ",".join(f"{k}={v}" for k, v in sorted(spec.constraints.node_selector.items()))
+    return reasons.NODE_SELECTOR, f"no node has labels {selector}"
+
+
+def _model(node: Node) -> str:
+    return node.labels.get(GPU_MODEL_LABEL, "no gpu.model")
+
+
+def _model_ok(spec: JobSpec, node: Node) -> bool:
+    return node.labels.get(GPU_MODEL_LABEL) in spec.constraints.gpu_models
 
 
 # Clusters named in one job message: the message is stored (4,096 characters at most) and sent

@@ -68,6 +68,8 @@ class Constraints:
     # 信创 clusters when one has room, others otherwise: an objective term, not a constraint
     # (never set together with xinchuang_required).
     xinchuang_preferred: bool = False
+    # The node's `gpu.model` label must be one of these; () = any.
+    gpu_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class Run:
     message: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Device ids on `node` the scheduler's device packing chose (RunLease.devices).
+    devices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ SECURITY_LEVEL = "SECURITY_LEVEL"
 REGION = "REGION"
 XINCHUANG = "XINCHUANG"
 NODE_SELECTOR = "NODE_SELECTOR"
+# No node of the cluster has a `gpu.model` label among the job's Constraints.gpu_models.
+GPU_MODEL = "GPU_MODEL"
+# The job asks a share of one device and every node runs whole devices only (Kubernetes).
+DEVICE_SHARES = "DEVICE_SHARES"
 NO_NODES = "NO_NODES"
 NOT_SCHEDULABLE = "NOT_SCHEDULABLE"
 FITS = "FITS"

@@ -1,7 +1,11 @@
 """Resource quantities: canonical names and integer units.
 
-`cpu` is in millicores, `memory` in MiB, accelerators are counted in devices. Names follow the
-Kubernetes extended-resource shape so that `nvidia.com/gpu` and `huawei.com/ascend` are ordinary.
+`cpu` is in millicores, `memory` in MiB, devices (DEVICE_RESOURCES: `nvidia.com/gpu`,
+`huawei.com/ascend`) in thousandths of one device, as the solver packs them (placement/model.py,
+GPU devices): 250 is a quarter of one device, 2000 two whole devices; a device request is either
+a share of ONE device (< 1000) or whole devices (a multiple of 1000). The wire keeps whole
+devices in `Resources.quantities` (clients from before shares) and shares in `Resources.shares`
+(scheduler.api.convert). Other names (Kubernetes extended-resource shape) are plain counts.
 """
 
 from __future__ import annotations
@@ -21,15 +25,34 @@ _NAME = re.compile(
     r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
 )
 MAX_NAME_LEN = 63
+# Resources counted in thousandths of one device (module docstring).
+DEVICE_RESOURCES = (NVIDIA_GPU, ASCEND_NPU)
+SHARES_PER_DEVICE = 1000
 # Cluster prices are quoted per core-, GiB- or device-hour: canonical units in one priced unit.
-UNITS_PER_PRICED_UNIT: dict[str, int] = {CPU: 1000, MEMORY: 1024}
+UNITS_PER_PRICED_UNIT: dict[str, int] = {
+    CPU: 1000,
+    MEMORY: 1024,
+    **dict.fromkeys(DEVICE_RESOURCES, SHARES_PER_DEVICE),
+}
 # Above any real machine: 1,048,576 cores, 1 EiB in MiB, a million devices. Larger values are
 # typos (bytes given as MiB, cores as millicores twice) and would overflow solver scaling.
-MAX_QUANTITY: dict[str, int] = {CPU: 1 << 30, MEMORY: 1 << 40}
+MAX_QUANTITY: dict[str, int] = {
+    CPU: 1 << 30,
+    MEMORY: 1 << 40,
+    **dict.fromkeys(DEVICE_RESOURCES, (1 << 20) * SHARES_PER_DEVICE),
+}
 MAX_OTHER_QUANTITY = 1 << 20
 MAX_RESOURCE_KINDS = 32
 
 Quantities = Mapping[str, int]
+
+
+def device_resource(names: Iterable[str]) -> str | None:
+    """The device resource the solver packs among `names`: nvidia.com/gpu, else
+    huawei.com/ascend, else None. One kind per problem (the engine packs one); in a pool with
+    both, Ascend devices are counted as a plain quantity without device ids."""
+    present = set(names)
+    return next((name for name in DEVICE_RESOURCES if name in present), None)
 
 
 def max_quantity(name: str) -> int:
@@ -63,6 +86,12 @@ def validate_quantities(
             raise InvalidSpec(
                 f"quantity {value} is absurdly large (limit {max_quantity(name)}); "
                 "units are millicores for cpu and MiB for memory",
+                field=item,
+            )
+        if name in DEVICE_RESOURCES and value > SHARES_PER_DEVICE and value % SHARES_PER_DEVICE:
+            raise InvalidSpec(
+                f"a device request is a share of one device (below 1) or whole devices, got "
+                f"{value / SHARES_PER_DEVICE:g}",
                 field=item,
             )
         if value:
@@ -99,14 +128,21 @@ def shortfall(demand: Quantities, free: Quantities) -> dict[str, int]:
     }
 
 
+def devices(value: int) -> str:
+    """A device quantity in devices: 0.25, 2."""
+    return f"{value / SHARES_PER_DEVICE:g}"
+
+
 def fmt(quantities: Quantities) -> str:
-    """Readable form: cpu in cores, memory in GiB/MiB, others as counts."""
+    """Readable form: cpu in cores, memory in GiB/MiB, devices in devices, others as counts."""
     parts = []
     for name, value in sorted(quantities.items()):
         if name == CPU:
             parts.append(f"cpu={value / 1000:g}")
         elif name == MEMORY:
             parts.append(f"memory={value / 1024:g}Gi" if value >= 1024 else f"memory={value}Mi")
+        elif name in DEVICE_RESOURCES:
+            parts.append(f"{name}={devices(value)}")
         else:
             parts.append(f"{name}={value}")
     return ",".join(parts)

@@ -12,7 +12,12 @@ from dataclasses import asdict
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
 from scheduler.domain.quotas import validate_class_name
-from scheduler.domain.resources import validate_name, validate_quantities
+from scheduler.domain.resources import (
+    DEVICE_RESOURCES,
+    SHARES_PER_DEVICE,
+    validate_name,
+    validate_quantities,
+)
 
 MAX_BATCH = 1000
 # Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
@@ -31,6 +36,8 @@ MAX_RUNTIME_SECONDS = 30 * 24 * 3600
 MAX_REGIONS = 64
 MAX_PRICE = 1_000_000.0
 MAX_IMAGE_LEN = 512
+MAX_GPU_MODELS = 16
+MAX_GPU_MODEL_LEN = 63
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -69,6 +76,10 @@ def validate_constraints(c: Constraints, field: str = "constraints") -> Constrai
     for i, region in enumerate(c.allowed_regions):
         _text(region, f"{field}.allowed_regions[{i}]", required=True)
     _labels(c.node_selector, f"{field}.node_selector")
+    if len(c.gpu_models) > MAX_GPU_MODELS:
+        raise InvalidSpec(f"at most {MAX_GPU_MODELS} models", field=f"{field}.gpu_models")
+    for i, model in enumerate(c.gpu_models):
+        _text(model, f"{field}.gpu_models[{i}]", required=True, max_len=MAX_GPU_MODEL_LEN)
     if c.xinchuang_required and c.xinchuang_preferred:
         raise InvalidSpec(
             "cannot both require and prefer 信创 clusters", field=f"{field}.xinchuang"
@@ -142,6 +153,14 @@ def spec_digest(spec: JobSpec) -> str:
     if not data["image"]:
         # Likewise for specs from before container images.
         del data["image"]
+    if not data["constraints"]["gpu_models"]:
+        # Likewise for specs from before GPU models.
+        del data["constraints"]["gpu_models"]
+    for name in DEVICE_RESOURCES:
+        # Digests recorded before GPU shares counted whole devices: whole requests keep them.
+        value = data["resources"].get(name)
+        if value is not None and value % SHARES_PER_DEVICE == 0:
+            data["resources"][name] = value // SHARES_PER_DEVICE
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=dict)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -23,6 +23,7 @@ from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
 from scheduler.service import preemption, reclaim
 from scheduler.service.clock import Clock
+from scheduler.service.cycle_devices import DeviceBook
 from scheduler.service.evictions import Evictions, carry_out, find_evictions
 from scheduler.service.explain import (
     SOLVER_REASONS,
@@ -296,6 +297,7 @@ class SchedulingCycle:
         reasons_changed: list[tuple[Job, str, str]] = []
         explained: list[Explanation] = []
         nominated: dict[str, tuple[tuple[str, str], ...]] = {}
+        book = DeviceBook(snap)
         for j, job in enumerate(built.jobs):
             nodes = solution.assignment[j] if solution else None
             if nodes is not None and j in evictions.held:
@@ -319,6 +321,11 @@ class SchedulingCycle:
                 code = SOLVER_REASONS.get(u.reason, u.reason) if u else _default_reason(outcome)
                 detail = u.detail if u else _default_detail(outcome)
                 held.append((job, code, detail, verdicts(snap, job)))
+                continue
+            proposed = solution.devices[j] if solution and solution.devices else None
+            ids, why = book.assign(job, [built.nodes[n] for n in nodes], proposed)
+            if why:
+                held.append((job, reasons.INSUFFICIENT_CAPACITY, why, verdicts(snap, job)))
                 continue
             cluster = built.nodes[nodes[0]].cluster
             node_names = [built.nodes[n].name for n in nodes]
@@ -349,6 +356,7 @@ class SchedulingCycle:
                     node=node,
                     state=RunState.LEASED,
                     created_at=now,
+                    devices=ids[i],
                 )
                 for i, node in enumerate(node_names)
             )

@@ -10,6 +10,7 @@ from scheduler.domain.eligibility import (
     cluster_constraint_verdict,
     node_matches,
     summarize,
+    unmatched,
 )
 from scheduler.domain.models import ClusterVerdict, Job
 from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fmt, shortfall
@@ -58,14 +59,12 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
         kinds = snap.node_kinds.get(name, ())
         matching = [k for k in kinds if node_matches(job.spec, k.node)]
         if not matching:
-            out.append(
-                ClusterVerdict(
-                    name,
-                    False,
-                    reasons.NODE_SELECTOR,
-                    "no node matches the node selector" if kinds else "no nodes reported",
-                )
+            code, message = (
+                unmatched(job.spec, [k.node for k in kinds])
+                if kinds
+                else (reasons.NODE_SELECTOR, "no nodes reported")
             )
+            out.append(ClusterVerdict(name, False, code, message))
             continue
         replicas = job.spec.replicas
         room = sum(k.count * _replicas_fitting(job, k.node.capacity, k.used) for k in matching)

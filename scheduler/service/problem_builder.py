@@ -23,9 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
+from scheduler.domain.eligibility import asks_share, cluster_constraint_verdict, node_matches
 from scheduler.domain.models import Cluster, Job, JobSpec, Node
-from scheduler.domain.resources import CPU, NVIDIA_GPU, UNITS_PER_PRICED_UNIT, add, fits
+from scheduler.domain.resources import (
+    CPU,
+    NVIDIA_GPU,
+    SHARES_PER_DEVICE,
+    UNITS_PER_PRICED_UNIT,
+    add,
+    device_resource,
+    fits,
+)
 from scheduler.placement import Problem, Solution
 from scheduler.placement.validate import MAX_RESOURCE_VALUE
 from scheduler.service import preemption, reclaim
@@ -68,6 +76,8 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
         tuple(sorted(c.allowed_regions)),
         c.xinchuang_required,
         tuple(sorted(c.node_selector.items())),
+        tuple(sorted(c.gpu_models)),
+        asks_share(spec),  # nodes running whole devices only take no share (eligibility)
     )
 
 
@@ -121,6 +131,7 @@ def build_problem(
         tuple(min(cap, fixed.get(i, {}).get(r, 0)) for r, cap in zip(resources, caps, strict=True))
         for i, caps in enumerate(capacity)
     )
+    gpu, node_devices = _devices(resources, capacity, reserved)
     by_name = {c.name: c for c in snap.clusters}
     node_sets, job_nodes = _node_sets(jobs, nodes, [by_name[g] for g in groups])
     index = {members: k for k, members in enumerate(node_sets)}
@@ -191,6 +202,8 @@ def build_problem(
             policy.quotas, departments, resources, groups, {r.key: r.engine_limit for r in reclaims}
         ),
         resource_value=resource_value(resources, gpu_value_weight),
+        gpu_resource=gpu,
+        node_devices=node_devices,
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),
         group_names=groups,
         job_names=tuple(j.job_id for j in every),
@@ -292,3 +305,24 @@ def _node_sets(
             by_key[key] = index.setdefault(members, len(index))
         job_nodes.append(by_key[key])
     return tuple(index), tuple(job_nodes)
+
+
+def _devices(
+    resources: tuple[str, ...],
+    capacity: tuple[tuple[int, ...], ...],
+    reserved: tuple[tuple[int, ...], ...],
+) -> tuple[int, tuple[int, ...]]:
+    """(gpu_resource, node_devices): a node's devices are its whole devices of the packed
+    resource (scheduler.domain.resources.device_resource). A node where fixed work holds
+    some of them (an overfull node, preempted replicas still stopping) counts them as a plain
+    quantity this cycle: reserved usage has no device ids (placement/validate.py); the cycle
+    still gives the replicas placed there free device ids (cycle_devices) or holds them."""
+    name = device_resource(resources)
+    if name is None:
+        return -1, ()
+    g = resources.index(name)
+    devices = tuple(
+        caps[g] // SHARES_PER_DEVICE if caps[g] % SHARES_PER_DEVICE == 0 and not held[g] else 0
+        for caps, held in zip(capacity, reserved, strict=True)
+    )
+    return (g, devices) if any(devices) else (g, ())

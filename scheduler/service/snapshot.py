@@ -10,11 +10,15 @@ from functools import cached_property
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, Department, Job, Node
 from scheduler.domain.quotas import PriorityClass, QuotaGroup
+from scheduler.domain.resources import SHARES_PER_DEVICE, device_resource
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.liveness import Liveness
 from scheduler.service.views import allocated_by_node, effective_state
 from scheduler.state import Tx
 from scheduler.state.run_records import Placement
+
+# Device id standing for "some device" in Snapshot.device_load: a GPU run without device ids.
+UNKNOWN_DEVICE = -1
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ class Snapshot:
     # Jobs preempted within the last minute (PREEMPTED events), for the per-minute budget.
     preempted_last_minute: int = 0
     governance: Governance = Governance({}, {}, {})
+    # Per (cluster, node): device id -> thousandths held by active runs (stopping ones too),
+    # whole devices as 1000; what the cycle's device ids must not collide with. UNKNOWN_DEVICE
+    # holds the load of runs without device ids.
+    device_load: Mapping[tuple[str, str], Mapping[int, int]] = field(default_factory=dict)
 
     def schedulable(self, cluster: str) -> bool:
         return self.states[cluster].schedulable
@@ -118,6 +126,18 @@ def take_snapshot(
         placed.setdefault(run.job_id, []).append((run.cluster, run.node))
         if run.started_at is not None:
             started[run.job_id] = min(started.get(run.job_id, run.started_at), run.started_at)
+    device_load: dict[tuple[str, str], dict[int, int]] = {}
+    for run in runs:
+        job = held.get(run.job_id)
+        name = device_resource(job.spec.resources) if job is not None else None
+        if job is None or name is None:
+            continue
+        q = job.spec.resources[name]
+        share = SHARES_PER_DEVICE if q % SHARES_PER_DEVICE == 0 else q
+        load = device_load.setdefault((run.cluster, run.node), {})
+        # A run leased before device ids (migration 0010) may use any device: UNKNOWN_DEVICE.
+        for d in run.devices or (UNKNOWN_DEVICE,):
+            load[d] = load.get(d, 0) + share
     return Snapshot(
         now=now,
         clusters=clusters,
@@ -137,6 +157,7 @@ def take_snapshot(
         preempted_last_minute=tx.events.count(
             reasons.PREEMPTED, state=JobState.QUEUED, since=now - timedelta(minutes=1)
         ),
+        device_load=device_load,
         governance=Governance(
             departments={d.name: d for d in tx.departments.all()},
             quotas={k: tuple(v) for k, v in tx.quotas.every_group().items()},

@@ -104,6 +104,8 @@ def constraints_to_json(c: Constraints) -> dict[str, Any]:
     }
     if c.xinchuang_preferred:
         data["xinchuang_preferred"] = True
+    if c.gpu_models:
+        data["gpu_models"] = list(c.gpu_models)
     return data
 
 
@@ -114,6 +116,7 @@ def constraints_from_json(data: dict[str, Any]) -> Constraints:
         xinchuang_required=bool(data.get("xinchuang_required", False)),
         node_selector=dict(data.get("node_selector", {})),
         xinchuang_preferred=bool(data.get("xinchuang_preferred", False)),
+        gpu_models=tuple(data.get("gpu_models", ())),
     )
 
 
@@ -193,6 +196,7 @@ def run_to_row(run: Run) -> RunRow:
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        devices=devices_to_text(run.devices),
     )
 
 
@@ -210,7 +214,16 @@ def run_from_row(row: RunRow) -> Run:
         message=row.message,
         started_at=utc_opt(row.started_at),
         finished_at=utc_opt(row.finished_at),
+        devices=devices_from_text(row.devices),
     )
+
+
+def devices_to_text(devices: tuple[int, ...]) -> str:
+    return ",".join(str(d) for d in devices)
+
+
+def devices_from_text(text: str) -> tuple[int, ...]:
+    return tuple(int(d) for d in text.split(",")) if text else ()
 
 
 def event_from_row(row: JobEventRow) -> JobEvent:

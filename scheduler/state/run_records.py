@@ -32,6 +32,7 @@ class Placement(NamedTuple):
     node: str
     state: RunState
     started_at: datetime | None
+    devices: tuple[int, ...] = ()  # device ids on `node` (Run.devices)
 
 
 class Runs:
@@ -71,10 +72,22 @@ class Runs:
             col(RunRow.node),
             col(RunRow.state),
             col(RunRow.started_at),
+            col(RunRow.devices),
         ).where(col(RunRow.state).in_(ACTIVE_RUN_STATES))
         return [
-            Placement(run_id, job_id, replica, cluster, node, RunState(state), m.utc_opt(started))
-            for run_id, job_id, replica, cluster, node, state, started in self._s.execute(query)
+            Placement(
+                run_id,
+                job_id,
+                replica,
+                cluster,
+                node,
+                RunState(state),
+                m.utc_opt(started),
+                m.devices_from_text(devices),
+            )
+            for run_id, job_id, replica, cluster, node, state, started, devices in self._s.execute(
+                query
+            )
         ]
 
     def active_per_cluster(self) -> dict[str, int]:

@@ -132,6 +132,8 @@ class RunRow(SQLModel, table=True):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Device ids the cycle chose on `node`, comma-separated ("" = none; migration 0010).
+    devices: str = Field(default="", max_length=512)
 
 
 class JobEventRow(SQLModel, table=True):

@@ -11,7 +11,14 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from agents.capacity import HOSTNAME_LABEL, HostCapacity, NodeInfo, StaticCapacity, parse_nodes
+from agents.capacity import (
+    HOSTNAME_LABEL,
+    HostCapacity,
+    NodeInfo,
+    StaticCapacity,
+    host_devices,
+    parse_nodes,
+)
 
 NODES_YAML = """
 nodes:
@@ -24,9 +31,9 @@ nodes:
 """
 
 
-def test_host_capacity_matches_this_machine() -> None:
+def test_host_capacity_matches_this_machine(tmp_path: Path) -> None:
     """The host node has this machine's usable CPUs, MemTotal in MiB, arch and hostname."""
-    (node,) = HostCapacity().nodes()
+    (node,) = HostCapacity(dev=tmp_path).nodes()
     meminfo = Path("/proc/meminfo").read_text()
     mem_kib = int(
         next(line for line in meminfo.splitlines() if line.startswith("MemTotal:")).split()[1]
@@ -109,3 +116,13 @@ def test_changed_file_is_reread_and_bad_edits_keep_the_last_good_nodes(tmp_path:
         assert [n.name for n in source.nodes()] == ["b", "c"]
     assert [e["event"] for e in logs] == ["nodes_reload_failed"]
     assert "nodes[0].capacity.cpu" in logs[0]["error"]
+
+
+def test_host_gpus_are_counted_from_their_device_files(tmp_path: Path) -> None:
+    """/dev/nvidia0../dev/nvidiaN are GPUs (nvidiactl and nvidia-uvm are not), /dev/davinciN
+    Ascend NPUs: the host node offers that many of each."""
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "davinci0"):
+        (tmp_path / name).touch()
+    (node,) = HostCapacity(dev=tmp_path).nodes()
+    assert node.capacity["nvidia.com/gpu"] == 2 and node.capacity["huawei.com/ascend"] == 1
+    assert host_devices(tmp_path / "missing") == {}

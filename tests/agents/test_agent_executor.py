@@ -208,3 +208,29 @@ def test_shutdown_stops_every_run(tmp_path: Path) -> None:
     assert sorted(s.run_id for s in statuses) == ["a", "b"]
     assert all(s.phase is RunPhase.CANCELLED and s.message == "agent shut down" for s in statuses)
     assert executor.poll() == []
+
+
+def test_leased_devices_are_the_replicas_visible_devices(tmp_path: Path) -> None:
+    """A lease with device ids sets CUDA_VISIBLE_DEVICES (nvidia.com/gpu, over the job's own
+    value) or ASCEND_RT_VISIBLE_DEVICES (huawei.com/ascend); a lease without devices sets
+    neither."""
+    executor = LocalExecutor(tmp_path, base_env={"PATH": os.environ["PATH"]})
+    code = (
+        "import os\n"
+        "print(os.environ.get('CUDA_VISIBLE_DEVICES'), os.environ.get('ASCEND_RT_VISIBLE_DEVICES'))"
+    )
+    leases = {
+        "share": lease(
+            "share", python_cmd(code), env={"CUDA_VISIBLE_DEVICES": "7"},
+            shares={"nvidia.com/gpu": 250}, devices=(1,),
+        ),
+        "whole": lease("whole", python_cmd(code), resources={"nvidia.com/gpu": 2}, devices=(0, 2)),
+        "npu": lease("npu", python_cmd(code), resources={"huawei.com/ascend": 1}, devices=(3,)),
+        "cpu": lease("cpu", python_cmd(code), resources={"cpu": 500}),
+    }  # fmt: skip
+    seen = {}
+    for run_id, item in leases.items():
+        executor.start(item)
+        assert finish(executor, run_id).phase is RunPhase.SUCCEEDED
+        seen[run_id] = (tmp_path / run_id / "stdout.log").read_text().strip()
+    assert seen == {"share": "1 None", "whole": "0,2 None", "npu": "None 3", "cpu": "None None"}

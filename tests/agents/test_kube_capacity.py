@@ -8,7 +8,7 @@ import pytest
 
 from agents.kube.api import PodApi
 from agents.kube.manifest import Toleration
-from agents.kube.nodes import UNSCHEDULABLE_LABEL, KubernetesCapacity
+from agents.kube.nodes import DEVICE_SHARES_LABEL, UNSCHEDULABLE_LABEL, KubernetesCapacity
 from tests.kube_api import KubeApiServer, node
 
 
@@ -33,7 +33,8 @@ def capacity(pod_api: PodApi, **kwargs: Any) -> dict[str, Any]:
 def test_allocatable_minus_work_suanchou_did_not_place(
     kube: KubeApiServer, pod_api: PodApi
 ) -> None:
-    """Other pods' requests are used capacity; the agent's own pods are not subtracted."""
+    """Other pods' requests are used capacity; the agent's own pods are not subtracted; the
+    node says it takes no GPU shares."""
     kube.nodes = [node("n1", cpu="3920m", memory="16318164Ki", extra={"nvidia.com/gpu": "4"})]
     kube.add_pod(other_pod("dns", "n1", "100m", "70Mi"))
     kube.add_pod(
@@ -52,6 +53,8 @@ def test_allocatable_minus_work_suanchou_did_not_place(
     assert n1.capacity == {"cpu": 3820, "memory": 15935 - 70, "nvidia.com/gpu": 4}
     assert n1.labels["kubernetes.io/hostname"] == "n1"
     assert UNSCHEDULABLE_LABEL not in n1.labels
+    # Extended resources are whole devices: the scheduler keeps GPU shares off this node.
+    assert n1.labels[DEVICE_SHARES_LABEL] == "false"
     (pods_read,) = kube.calls("GET", "/api/v1/pods")
     assert pods_read.query["fieldSelector"] == ["status.phase!=Succeeded,status.phase!=Failed"]
     assert pods_read.query["resourceVersion"] == ["0"]  # served from the watch cache

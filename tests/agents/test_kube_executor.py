@@ -342,3 +342,22 @@ def test_the_jobs_image_wins_and_a_run_without_any_image_fails(
         "no-image", RunPhase.FAILED, None, "the job names no image and the agent has no --image"
     )
     assert len(kube.calls("POST")) == 1
+
+
+def test_a_gpu_share_is_refused_and_whole_gpus_are_extended_resources(
+    kube: KubeApiServer, pod_api: PodApi, clock: Clock
+) -> None:
+    """A lease asking a share of one GPU fails at once, saying why, and creates no pod; whole
+    GPUs go to requests and limits as the extended resource (the kubelet picks the devices)."""
+    ex = executor(pod_api, clock)
+    ex.start(lease("share", shares={"nvidia.com/gpu": 250}, devices=(0,)))
+    status = by_run(ex.poll())["share"]
+    assert status.phase is RunPhase.FAILED
+    assert "resources.nvidia.com/gpu: a share of one device cannot run on Kubernetes" in (
+        status.message
+    )
+    assert kube.calls("POST") == []
+    whole = {"cpu": 500, "memory": 256, "nvidia.com/gpu": 2}
+    ex.start(lease(resources=whole, devices=(0, 1)))
+    limits = kube.pod(POD)["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == "2"

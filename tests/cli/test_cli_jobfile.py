@@ -87,7 +87,8 @@ def test_stdin_is_read_for_dash(monkeypatch):
         ),
         ("{resources: {memory: 4Gx}}", "f.yaml: job.resources.memory: '4Gx' is not a quantity"),
         ("{resources: {cpu: 0.0001}}", "f.yaml: job.resources.cpu: 0.0001 is finer than"),
-        ("{resources: {nvidia.com/gpu: 0.5}}", "job.resources.nvidia.com/gpu: must be a whole"),
+        ("{resources: {nvidia.com/gpu: 1.5}}", "job.resources.nvidia.com/gpu: a share must be"),
+        ("{resources: {nvidia.com/gpu: 0.0005}}", "nvidia.com/gpu: 0.0005 is finer than a thou"),
         ("{resources: {GPU: 1}}", "f.yaml: job.resources.GPU: not a resource name"),
         ("{env: {DEBUG: yes}}", "f.yaml: job.env.DEBUG: must be a string, got True; quote it"),
         ("{max_runtime: 10x}", "f.yaml: job.max_runtime: invalid duration '10x'"),
@@ -164,3 +165,29 @@ def test_xinchuang_policy_in_job_files_and_flags(value, policy):
         assert flagged.constraints.xinchuang == policy
     with pytest.raises(JobFileError, match=r"constraints\.xinchuang: must be require, prefer"):
         load_jobs("command: [x]\nconstraints: {xinchuang: maybe}", "f.yaml")
+
+
+def test_gpu_shares_and_models_in_job_files_and_flags():
+    """`nvidia.com/gpu: 0.25` and `--gpu 0.25` are a share of one device (250 thousandths in
+    Resources.shares); whole numbers stay whole devices in `quantities` as before; GPU models
+    come from `gpu_models` and `--gpu-model`."""
+    [share, whole] = load_jobs(
+        "jobs:\n"
+        "  - {command: [x], resources: {nvidia.com/gpu: 0.25},"
+        " constraints: {gpu_models: [A100, H100]}}\n"
+        "  - {command: [x], resources: {nvidia.com/gpu: 2, huawei.com/ascend: '0.5'}}\n",
+        "f.yaml",
+    )
+    assert dict(share.resources.shares) == {"nvidia.com/gpu": 250}
+    assert "nvidia.com/gpu" not in share.resources.quantities
+    assert list(share.constraints.gpu_models) == ["A100", "H100"]
+    assert dict(whole.resources.quantities) == {"nvidia.com/gpu": 2}
+    assert dict(whole.resources.shares) == {"huawei.com/ascend": 500}
+    args = parse_args(
+        ["job", "submit", "--gpu", "0.25", "--gpu-model", "A100", "--gpu-model", "H100", "--", "x"]
+    )
+    [flagged] = specs_from_args(args)
+    assert flagged.resources == share.resources
+    assert flagged.constraints.gpu_models == share.constraints.gpu_models
+    with pytest.raises(UsageError, match=r"nvidia.com/gpu: a share must be below one device"):
+        specs_from_args(parse_args(["job", "submit", "--gpu", "1.5", "--", "x"]))

@@ -303,3 +303,44 @@ def test_a_gang_runs_as_one_slurm_job_per_replica(slurm_pool: Pool) -> None:
         assert slurm_job.state == "COMPLETED"
         out = (slurm_pool.tmp / "work-slurm1" / run.run_id / "stdout.log").read_text()
         assert out == f"{run.replica} 2\n"
+
+
+def test_a_gpu_share_and_a_whole_gpu_hold_distinct_slurm_devices(
+    slurm_pool: Pool, tmp_path: Path
+) -> None:
+    """On the 2 fake GPUs: a 0.5 share (one whole GRES GPU in Slurm: GRES has no fractions
+    without shards) and a whole-GPU job run at the same time, each with the device Slurm bound
+    in CUDA_VISIBLE_DEVICES, never the same one."""
+    slurm_cluster(slurm_pool)
+    release = tmp_path / "release"
+    code = (
+        "import os, pathlib, time\n"
+        "print(os.environ.get('CUDA_VISIBLE_DEVICES'), flush=True)\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while not pathlib.Path({str(release)!r}).exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.1)\n"
+    )
+    share = py_job("share", code)
+    share.resources.shares["nvidia.com/gpu"] = 500
+    whole = py_job("whole", code)
+    whole.resources.quantities["nvidia.com/gpu"] = 1
+    ids = [r.job_id for r in slurm_pool.submit("dept", share, whole)]
+    work = slurm_pool.tmp / "work-slurm1"
+
+    def devices() -> list[str]:
+        seen = []
+        for job_id in ids:
+            runs = list(slurm_pool.get("dept", job_id).runs)
+            path = work / runs[0].run_id / "stdout.log" if runs else None
+            seen.append(path.read_text().strip() if path and path.exists() else "")
+        return seen
+
+    slurm_pool.wait_for(lambda: all(devices()), 60, "both jobs to run on Slurm together")
+    seen = devices()
+    release.touch()
+    assert sorted(seen) == ["0", "1"]
+    share_run = only_run(slurm_pool, ids[0])
+    [slurm_job] = slurm_jobs_of(share_run.run_id)
+    assert "TresPerNode=gres:gpu:1" in scontrol_job(slurm_job.job_id)
+    for job_id in ids:
+        slurm_pool.wait_state("dept", job_id, SUCCEEDED, timeout=60)

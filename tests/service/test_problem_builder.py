@@ -26,11 +26,11 @@ def _snapshot() -> Snapshot:
     """One node (4 cores, 2 GPUs); a CPU-heavy job and a GPU job that do not fit together, and
     a job too large for the node that sets the norms (8 cores, 8 GPUs)."""
     cluster = Cluster(ClusterSpec(name="c1", region="r1"), ClusterState.ACTIVE, NOW, NOW)
-    node = Node("c1", "n1", {CPU: 4000, NVIDIA_GPU: 2})
+    node = Node("c1", "n1", {CPU: 4000, NVIDIA_GPU: 2000})
     jobs = (
         _job("cpu-heavy", 1, {CPU: 4000}),
-        _job("gpu", 2, {CPU: 1000, NVIDIA_GPU: 2}),
-        _job("huge", 3, {CPU: 8000, NVIDIA_GPU: 8}),
+        _job("gpu", 2, {CPU: 1000, NVIDIA_GPU: 2000}),
+        _job("huge", 3, {CPU: 8000, NVIDIA_GPU: 8000}),
     )
     return Snapshot(
         now=NOW,

@@ -180,6 +180,7 @@ class RunLease(google.protobuf.message.Message):
     DEPARTMENT_FIELD_NUMBER: builtins.int
     JOB_SET_FIELD_NUMBER: builtins.int
     IMAGE_FIELD_NUMBER: builtins.int
+    DEVICES_FIELD_NUMBER: builtins.int
     run_id: builtins.str
     """Unique id of this run; the agent's deduplication key."""
     job_id: builtins.str
@@ -214,6 +215,17 @@ class RunLease(google.protobuf.message.Message):
         SUANCHOU_REPLICAS.
         """
 
+    @property
+    def devices(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.int]:
+        """Device ids on `node` the replica may use (0-based, the node's device order), chosen by the
+        scheduler's device packing for the resource of `resources` counted in devices
+        (`nvidia.com/gpu`, else `huawei.com/ascend`): one id for a share of one device, one per
+        whole device, empty when it asks for none. Replicas sharing an id share that device; the
+        shares on one id never sum above one device. The local executor exposes them as
+        CUDA_VISIBLE_DEVICES (nvidia.com/gpu) or ASCEND_RT_VISIBLE_DEVICES (huawei.com/ascend);
+        see the README for Slurm and Kubernetes.
+        """
+
     def __init__(
         self,
         *,
@@ -230,9 +242,10 @@ class RunLease(google.protobuf.message.Message):
         department: builtins.str = ...,
         job_set: builtins.str = ...,
         image: builtins.str = ...,
+        devices: collections.abc.Iterable[builtins.int] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "command", b"command", "department", b"department", "env", b"env", "image", b"image", "job_id", b"job_id", "job_set", b"job_set", "max_runtime_seconds", b"max_runtime_seconds", "node", b"node", "replica", b"replica", "replicas", b"replicas", "resources", b"resources", "run_id", b"run_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "command", b"command", "department", b"department", "devices", b"devices", "env", b"env", "image", b"image", "job_id", b"job_id", "job_set", b"job_set", "max_runtime_seconds", b"max_runtime_seconds", "node", b"node", "replica", b"replica", "replicas", b"replicas", "resources", b"resources", "run_id", b"run_id"]) -> None: ...
 
 global___RunLease = RunLease
 

@@ -22,7 +22,8 @@ DESCRIPTOR: google.protobuf.descriptor.FileDescriptor
 @typing.final
 class ResourceQuota(google.protobuf.message.Message):
     """Kueue's quota triple for one resource, in canonical units (cpu millicores, memory MiB,
-    devices). A department has nominal 0 for a resource it has no quota for.
+    whole devices; quantities of devices in use round up, so a quarter of a GPU in use shows as 1).
+    A department has nominal 0 for a resource it has no quota for.
     """
 
     DESCRIPTOR: google.protobuf.descriptor.Descriptor

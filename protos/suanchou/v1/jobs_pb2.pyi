@@ -398,7 +398,9 @@ class ClusterVerdict(google.protobuf.message.Message):
     eligible: builtins.bool
     """True if the cluster satisfies every constraint of the job (capacity aside)."""
     reason: builtins.str
-    """Reason code, e.g. SECURITY_LEVEL, REGION, XINCHUANG, NODE_SELECTOR, NOT_SCHEDULABLE
+    """Reason code, e.g. SECURITY_LEVEL, REGION, XINCHUANG, NODE_SELECTOR, GPU_MODEL (no node has
+    one of Constraints.gpu_models), DEVICE_SHARES (a share of one GPU where every node runs
+    whole devices only: Kubernetes), NOT_SCHEDULABLE
     (cordoned, draining or lost), NO_FITTING_NODE and GANG_INCOMPLETE (can never hold it),
     INSUFFICIENT_CAPACITY (not now), CHOSEN, FITS.
     """

@@ -9,7 +9,8 @@ Conventions for every service in this package:
   AgentService a cluster's agent token. Tokens are shown once when created and stored as hashes.
 - Resource quantities are integers in canonical units: `cpu` in millicores (1000 = one core),
   `memory` in MiB, accelerators by count under their usual names (`nvidia.com/gpu`,
-  `huawei.com/ascend`). Other names are allowed if they match `[a-z0-9]([a-z0-9.-]*[a-z0-9])?`
+  `huawei.com/ascend`): whole devices in `Resources.quantities`, a share of one device in
+  thousandths in `Resources.shares` (250 = a quarter of one GPU). Other names are allowed if they match `[a-z0-9]([a-z0-9.-]*[a-z0-9])?`
   optionally prefixed by a DNS-style domain and `/`.
 - Timestamps are google.protobuf.Timestamp in UTC.
 - Errors use standard gRPC status codes: INVALID_ARGUMENT (the message names the field),
@@ -252,17 +253,46 @@ class Resources(google.protobuf.message.Message):
         ) -> None: ...
         def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
+    @typing.final
+    class SharesEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.int
+        def __init__(
+            self,
+            *,
+            key: builtins.str = ...,
+            value: builtins.int = ...,
+        ) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
+
     QUANTITIES_FIELD_NUMBER: builtins.int
+    SHARES_FIELD_NUMBER: builtins.int
     @property
     def quantities(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.int]:
         """name -> quantity, e.g. {"cpu": 2000, "memory": 4096, "nvidia.com/gpu": 1}."""
+
+    @property
+    def shares(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.int]:
+        """Devices (`nvidia.com/gpu`, `huawei.com/ascend`) in thousandths of one device: 250 is a
+        quarter of one device, 2000 two whole devices. A device request is a share of ONE device
+        (1-999) or whole devices (a multiple of 1000); anything else is INVALID_ARGUMENT on
+        `resources[NAME]`. A name is given in `quantities` (whole devices) or here, not in both.
+        Replies put a device quantity that is whole devices in `quantities` and any other here (a
+        share, or a total such as 1750 allocated on a node), so clients written before shares read
+        whole-device jobs as before. Other resources are refused here.
+        """
 
     def __init__(
         self,
         *,
         quantities: collections.abc.Mapping[builtins.str, builtins.int] | None = ...,
+        shares: collections.abc.Mapping[builtins.str, builtins.int] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["quantities", b"quantities"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["quantities", b"quantities", "shares", b"shares"]) -> None: ...
 
 global___Resources = Resources
 
@@ -293,6 +323,7 @@ class Constraints(google.protobuf.message.Message):
     XINCHUANG_REQUIRED_FIELD_NUMBER: builtins.int
     NODE_SELECTOR_FIELD_NUMBER: builtins.int
     XINCHUANG_FIELD_NUMBER: builtins.int
+    GPU_MODELS_FIELD_NUMBER: builtins.int
     min_security_level: builtins.int
     """Minimum 等保 (classified protection) level of the cluster, 0 (none) or 1-4."""
     xinchuang_required: builtins.bool
@@ -315,6 +346,13 @@ class Constraints(google.protobuf.message.Message):
         (node labels include `arch`, `gpu.model`, and labels reported by the agent).
         """
 
+    @property
+    def gpu_models(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """The node's GPU model (its `gpu.model` label, e.g. "A100") must be one of these; at most 16
+        models of 1-63 characters. Empty = any model (or none). ExplainJob names the models when
+        no node of a cluster has one of them.
+        """
+
     def __init__(
         self,
         *,
@@ -323,8 +361,9 @@ class Constraints(google.protobuf.message.Message):
         xinchuang_required: builtins.bool = ...,
         node_selector: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         xinchuang: global___XinchuangPolicy.ValueType = ...,
+        gpu_models: collections.abc.Iterable[builtins.str] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "gpu_models", b"gpu_models", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
 
 global___Constraints = Constraints
 

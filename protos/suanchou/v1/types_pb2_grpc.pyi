@@ -9,7 +9,8 @@ Conventions for every service in this package:
   AgentService a cluster's agent token. Tokens are shown once when created and stored as hashes.
 - Resource quantities are integers in canonical units: `cpu` in millicores (1000 = one core),
   `memory` in MiB, accelerators by count under their usual names (`nvidia.com/gpu`,
-  `huawei.com/ascend`). Other names are allowed if they match `[a-z0-9]([a-z0-9.-]*[a-z0-9])?`
+  `huawei.com/ascend`): whole devices in `Resources.quantities`, a share of one device in
+  thousandths in `Resources.shares` (250 = a quarter of one GPU). Other names are allowed if they match `[a-z0-9]([a-z0-9.-]*[a-z0-9])?`
   optionally prefixed by a DNS-style domain and `/`.
 - Timestamps are google.protobuf.Timestamp in UTC.
 - Errors use standard gRPC status codes: INVALID_ARGUMENT (the message names the field),
