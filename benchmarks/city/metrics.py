@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from benchmarks.city import quotas
 from benchmarks.city.guarantee import kept
 from benchmarks.city.sim import JobRecord, Result
-from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
+from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU, SHARES_PER_DEVICE
 
 HOUR = 3600.0
 UTIL_BUCKETS = 168
 # Yuan per unit-hour, about a public cloud's on-demand list price in China (per core, per GiB,
-# per GPU); units as the scheduler's: millicores and MiB.
-PRICES = {CPU: 0.12 / 1000, MEMORY: 0.015 / 1024, NVIDIA_GPU: 12.0}
+# per GPU); units as the scheduler's: millicores, MiB and thousandths of a device.
+PRICES = {CPU: 0.12 / 1000, MEMORY: 0.015 / 1024, NVIDIA_GPU: 12.0 / SHARES_PER_DEVICE}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -128,7 +128,8 @@ def measure(result: Result) -> Metrics:
         dept_waits[rec.job.department].append(wait)
         preemptions += rec.preemptions
         lost_replica_s += rec.lost_s * rec.job.replicas
-        lost_gpu_s += rec.lost_s * rec.job.replicas * rec.job.demand().get(NVIDIA_GPU, 0)
+        gpus = rec.job.demand().get(NVIDIA_GPU, 0) / SHARES_PER_DEVICE
+        lost_gpu_s += rec.lost_s * rec.job.replicas * gpus
         price = sum(PRICES.get(r, 0.0) * q for r, q in rec.job.resources) * rec.job.replicas
         cost_lost += price * rec.lost_s / HOUR
         for start, end in rec.spans(result.end_s):

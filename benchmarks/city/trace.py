@@ -10,7 +10,8 @@ dominant resource) is `load` x what its own clusters hold over the period. So on
 department could live on its own clusters; what separate clusters cannot absorb is the timing:
 a diurnal rhythm, a month-end peak (the last `month_end_days` of the period), bursts in which
 one department submits many times its usual rate, and idle spells in which it submits almost
-nothing. Units are those of the scheduler: cpu in millicores, memory in MiB, GPUs in devices.
+nothing. Units are those of the scheduler: cpu in millicores, memory in MiB, GPUs in thousandths
+of a device.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
+from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU, SHARES_PER_DEVICE
 
 DAY_S = 86_400.0
 # fmt: off
@@ -159,7 +160,11 @@ def _clusters(p: TraceParams, depts: tuple[str, ...]) -> list[CityCluster]:
                     f"c{i:02d}-gpu",
                     dept,
                     gpu,
-                    ((CPU, g_cores * 1000), (MEMORY, g_gib * 1024), (NVIDIA_GPU, devices)),
+                    (
+                        (CPU, g_cores * 1000),
+                        (MEMORY, g_gib * 1024),
+                        (NVIDIA_GPU, devices * SHARES_PER_DEVICE),
+                    ),
                     level,
                     xc,
                 )
@@ -208,7 +213,11 @@ def _shape(rng: random.Random, kind: str, gpu_nodes: int) -> tuple[int, dict[str
     if kind == "gang":
         gpus = rng.choice((1, 2, 4, 8))
         replicas = rng.randint(1, max(1, min(4, gpu_nodes)))
-        demand = {CPU: 12_000 * gpus, MEMORY: 96 * 1024 * gpus, NVIDIA_GPU: gpus}
+        demand = {
+            CPU: 12_000 * gpus,
+            MEMORY: 96 * 1024 * gpus,
+            NVIDIA_GPU: gpus * SHARES_PER_DEVICE,
+        }
         return replicas, demand, rng.lognormvariate(math.log(6 * 3600), 0.6)
     if kind == "analytics":
         cores = rng.choice((8, 16, 32))
