@@ -25,6 +25,7 @@ from scheduler.domain.models import (
     Job,
     JobEvent,
     JobSpec,
+    Node,
     QueuePosition,
     Run,
 )
@@ -111,7 +112,10 @@ class JobsService:
         now = self._clock.now()
         existing = tx.jobs.by_client_ids(department, {s.client_id for _, s in valid})
         clusters = tx.clusters.all()
-        nodes = {c.name: tx.clusters.nodes(c.name) for c in clusters}
+        # One read of every node (not one per cluster): a submit checks the job against all.
+        nodes: dict[str, list[Node]] = {}
+        for node in tx.clusters.nodes():
+            nodes.setdefault(node.cluster, []).append(node)
         out: dict[int, SubmitOutcome] = {}
         for i, submitted in valid:
             try:
