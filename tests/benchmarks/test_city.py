@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.__main__ import parse_tracks
 from benchmarks.city.__main__ import main, make_policy, replay, side_by_side
+from benchmarks.city.decision_cost import main as decision_cost
 from benchmarks.city.guarantee import kept
 from benchmarks.city.headline import fewest_nodes, scale
 from benchmarks.city.kueue import KueueLike
@@ -306,3 +307,12 @@ def test_slurm_shadow_time_is_the_first_end_that_makes_room() -> None:
     blocked = TraceJob("c", "公安局", "batch", 0.0, 50.0, 1, whole)
     assert slurm._pool.place(blocked) is None
     assert slurm._shadow(blocked) == (200.0, "c-police", {1})
+
+
+def test_decision_cost_times_the_slice_it_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """The month slice's decision cost counts the decisions inside the slice and no others."""
+    assert decision_cost(["--policy", "kueue", "--from-days", "0.1", "--until-days", "0.3"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("kueue: days 0.1-0.3 at a 600-s cycle: ")
+    decisions = int(line.split(": ")[2].split()[0])
+    assert 0 < decisions <= 0.2 * 86_400 / 600 + 1
