@@ -112,10 +112,15 @@ class JobsService:
         now = self._clock.now()
         existing = tx.jobs.by_client_ids(department, {s.client_id for _, s in valid})
         clusters = tx.clusters.all()
-        # One read of every node (not one per cluster): a submit checks the job against all.
-        nodes: dict[str, list[Node]] = {}
-        for node in tx.clusters.nodes():
-            nodes.setdefault(node.cluster, []).append(node)
+        # A cluster's nodes are read when a job's check first looks at that cluster (most
+        # jobs settle on the first cluster they may use), once per request.
+        read: dict[str, list[Node]] = {}
+
+        def nodes(cluster: str) -> list[Node]:
+            if cluster not in read:
+                read[cluster] = tx.clusters.nodes(cluster)
+            return read[cluster]
+
         out: dict[int, SubmitOutcome] = {}
         for i, submitted in valid:
             try:
