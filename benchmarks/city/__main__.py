@@ -11,12 +11,15 @@ also checks the run against the `city` thresholds of benchmarks/thresholds.toml.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks import thresholds
 from benchmarks.city.headline import Headline, fewest_nodes
@@ -30,6 +33,8 @@ from benchmarks.city.slurm import SlurmLike
 from benchmarks.city.trace import Trace, TraceParams, generate
 from benchmarks.measure import machine_info
 from scheduler import logs
+
+T = TypeVar("T")
 
 POLICIES = ("separate", "kueue", "slurm", "suanchou")
 POOLED = ("suanchou", "kueue", "slurm")
@@ -98,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive(int),
         help=f"bisection runs per headline (default 6; {QUICK_HEADLINE_STEPS} quick)",
     )
+    p.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=2,
+        help="processes replaying policies side by side (default 2, the machine's cores; "
+        "1 replays them one after another in this process)",
+    )
     p.add_argument("--out", type=Path, default=Path("bench-results/city"), help="output folder")
     return p
 
@@ -112,6 +124,52 @@ def make_policy(name: str, trace: Trace, solver_time_limit_s: float) -> Policy:
     if name == "slurm":
         return SlurmLike(trace)
     raise ValueError(f"unknown policy {name[:40]!r}; known: {', '.join(POLICIES)}")
+
+
+def replay(name: str, trace: Trace, solver_time_limit_s: float, cycle_s: float) -> Metrics:
+    """One policy's replay of `trace`, measured."""
+    logs.configure("warning", json=False)  # the cycle logs every cycle at info
+    return measure(run(make_policy(name, trace, solver_time_limit_s), trace, cycle_s))
+
+
+def headline(
+    name: str,
+    trace: Trace,
+    solver_time_limit_s: float,
+    cycle_s: float,
+    target: dict[str, float],
+    full: Metrics,
+    steps: int,
+) -> Headline:
+    """One pooled policy's 统筹 bisection (its runs one after another: each depends on the last)."""
+    logs.configure("warning", json=False)
+    return fewest_nodes(
+        name,
+        trace,
+        lambda t: make_policy(name, t, solver_time_limit_s),
+        target,
+        cycle_s,
+        full=full,
+        max_steps=steps,
+    )
+
+
+def side_by_side(
+    calls: Sequence[tuple[str, Callable[..., T], tuple[object, ...]]], workers: int
+) -> Iterator[tuple[str, T]]:
+    """(name, fn(*args)) for every call, in the given order. The policies share nothing but
+    the trace, so `workers` processes run the calls side by side (give the slowest first); each
+    replay's wall time and decisions are its own process's. workers=1: one after another here."""
+    if workers <= 1 or len(calls) <= 1:
+        for name, fn, args in calls:
+            yield name, fn(*args)
+        return
+    # fork: the workers inherit the loaded modules; the trace is sent with each call.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(min(workers, len(calls)), mp_context=context) as pool:
+        futures = [(name, pool.submit(fn, *args)) for name, fn, args in calls]
+        for name, future in futures:
+            yield name, future.result()
 
 
 def _names(
@@ -174,27 +232,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     metrics: dict[str, Metrics] = {}
-    for name in names:
-        result = run(make_policy(name, trace, solver_s), trace, cycle_s)
-        metrics[name] = measure(result)
+    # The real cycle's replays are the slowest: they start first.
+    slowest_first = sorted(names, key=lambda n: n not in ("suanchou", "separate"))
+    calls = [(n, replay, (n, trace, solver_s, cycle_s)) for n in slowest_first]
+    for name, m in side_by_side(calls, args.workers):
+        metrics[name] = m
         print(
-            f"{name}: {result.finished}/{len(trace.jobs)} finished in {result.wall_s:.1f} s "
-            f"({result.decisions} decisions)",
+            f"{name}: {m.finished}/{len(trace.jobs)} finished in {m.wall_s:.1f} s "
+            f"({m.decisions} decisions)",
             file=sys.stderr,
         )
     headlines: list[Headline] = []
     if heads:
         target = {d: w.p95_h for d, w in metrics["separate"].wait_by_department.items()}
-        for name in heads:
-            h = fewest_nodes(
-                name,
-                trace,
-                lambda t, name=name: make_policy(name, t, solver_s),  # type: ignore[misc]
-                target,
-                cycle_s,
-                full=metrics[name],
-                max_steps=steps,
-            )
+        bisections = [
+            (n, headline, (n, trace, solver_s, cycle_s, target, metrics[n], steps)) for n in heads
+        ]
+        for name, h in side_by_side(bisections, args.workers):
             headlines.append(h)
             print(
                 f"headline {name}: {h.fewest_nodes} of {h.nodes} nodes "
@@ -216,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "solver_time_limit_s": solver_s,
             "policies": names,
             "headline_steps": steps,
+            "workers": args.workers,
             "clusters": len(trace.clusters),
             "capacity": trace.capacity(),
             "achieved_load": trace.meta["load"],

@@ -101,6 +101,14 @@ class Pool:
         self.take(cluster, nodes, job, sign=+1)
         self._failed.clear()
 
+    def could_hold(self, cluster: str, nodes: Sequence[int], demand: dict[str, int]) -> bool:
+        """Whether one of `nodes` of `cluster` has room for one replica of `demand` now."""
+        g = self.groups[cluster]
+        if any(q and r not in g.resources for r, q in demand.items()):
+            return False
+        need = [demand.get(r, 0) for r in g.resources]
+        return any(all(f >= q for f, q in zip(g.free[n], need, strict=True)) for n in nodes)
+
     def copy(self, clusters: Sequence[str] | None = None) -> Pool:
         """A copy to try things on; only `clusters`, if given, can then be used."""
         twin = Pool.__new__(Pool)

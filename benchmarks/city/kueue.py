@@ -136,13 +136,22 @@ class KueueLike:
         # Per department, how far down its queue this decision has looked.
         cursor = dict.fromkeys(self._queues, 0)
         admitted: dict[str, list[int]] = {d: [] for d in self._queues}
+        # Each department's head and its rank; a rank changes only when its department's
+        # cursor, queue or usage does, so only those are recomputed (not every head each turn).
+        heads: dict[str, tuple[bool, float, str]] = {}
+        stale = set(self._queues)
         while True:
-            heads = [q[cursor[d]] for d, q in self._queues.items() if cursor[d] < len(q)]
+            for d in stale:
+                if cursor[d] < len(self._queues[d]):
+                    j = self._queues[d][cursor[d]]
+                    heads[d] = (not self._within_nominal(j), j.arrival_s, j.job_id)
+                else:
+                    heads.pop(d, None)
             if not heads:
                 break
-            heads.sort(key=lambda j: (not self._within_nominal(j), j.arrival_s, j.job_id))
-            head = heads[0]
-            dept = head.department
+            dept = min(heads, key=heads.__getitem__)
+            stale = {dept}
+            head = self._queues[dept][cursor[dept]]
             found = self._pool.place(head)
             evicted = False
             shape = (dept, head.resources, head.replicas, head.min_security_level,
@@ -158,6 +167,7 @@ class KueueLike:
                     no_reclaim.add(shape)
                 else:
                     no_reclaim.clear()
+                    stale.update(victim.department for victim in victims)
                     for victim in victims:
                         self._release(victim)
                         self._queues[victim.department].append(victim)

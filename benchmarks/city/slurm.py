@@ -18,6 +18,7 @@ associations tree, QOS, partitions or preemption.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 from benchmarks.city.greedy import Pool
@@ -51,6 +52,7 @@ class SlurmLike:
         self._pending: list[TraceJob] = []
         self._running: dict[str, tuple[TraceJob, str, list[int], float]] = {}
         self._last = 0.0
+        self._by_end: list[tuple[TraceJob, str, list[int], float]] = []
         self._half_life, self._max_age = half_life_s, max_age_s
         self._w_age, self._w_fs = w_age, w_fairshare
         self._reservations, self._max_job_test = reservations, max_job_test
@@ -85,8 +87,7 @@ class SlurmLike:
             self._usage[job.department] += self._dominant(job) * dt
         self._last = now
 
-    def _priority(self, job: TraceJob, now: float) -> float:
-        total = sum(self._usage.values()) or 1.0
+    def _priority(self, job: TraceJob, now: float, total: float) -> float:
         used = self._usage[job.department] / total
         entitled = max(self._entitled[job.department], 1e-9)
         age = min(1.0, (now - job.arrival_s) / self._max_age)
@@ -94,7 +95,10 @@ class SlurmLike:
 
     def schedule(self, now: float) -> Decision:
         self._account(now)
-        self._pending.sort(key=lambda j: (-self._priority(j, now), j.arrival_s, j.job_id))
+        total = sum(self._usage.values()) or 1.0
+        self._pending.sort(key=lambda j: (-self._priority(j, now, total), j.arrival_s, j.job_id))
+        # Running work by expected end, for the shadow times (sorted once per decision).
+        self._by_end = sorted(self._running.values(), key=lambda r: r[3])
         starts: list[Start] = []
         reserved: list[tuple[float, str, set[int]]] = []  # (shadow time, cluster, nodes)
         kept: list[TraceJob] = []
@@ -108,7 +112,9 @@ class SlurmLike:
                 for shadow, cluster, nodes in reserved
             ):
                 self._pool.take(*found, job)
-                self._running[job.job_id] = (job, found[0], found[1], now + job.duration_s)
+                run = (job, found[0], found[1], now + job.duration_s)
+                self._running[job.job_id] = run
+                bisect.insort_right(self._by_end, run, key=lambda r: r[3])
                 starts.append(Start(job.job_id, found[0]))
                 continue
             kept.append(job)
@@ -120,15 +126,25 @@ class SlurmLike:
         return Decision(starts)
 
     def _shadow(self, job: TraceJob) -> tuple[float, str, set[int]] | None:
-        """When and where `job` could start if running work ends as expected."""
-        future = self._pool.copy()
-        eligible = set(future.eligible(job))
-        for run_job, cluster, nodes, end in sorted(self._running.values(), key=lambda r: r[3]):
+        """When and where `job` could start if running work ends as expected: walking the
+        running work by end, the first end after which `job` fits on that run's cluster.
+
+        Only the clusters `job` may use are copied and given back to, and a fit is tried only
+        when an end leaves one of its nodes able to hold a replica: otherwise the best fit,
+        replica by replica, sees the same candidate nodes as before that end and fails again
+        (the same answer as trying after every end, at a fraction of the cost)."""
+        eligible = set(self._pool.eligible(job))
+        future = self._pool.copy(list(eligible))
+        demand = job.demand()
+        for run_job, cluster, nodes, end in self._by_end:
+            if cluster not in eligible:
+                continue
             future.give(cluster, nodes, run_job)
-            if cluster in eligible:
-                found = future.place(job, [cluster])
-                if found is not None:
-                    return end, found[0], set(found[1])
+            if not future.could_hold(cluster, nodes, demand):
+                continue
+            found = future.place(job, [cluster])
+            if found is not None:
+                return end, found[0], set(found[1])
         return None
 
     def close(self) -> None:

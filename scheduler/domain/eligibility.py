@@ -6,7 +6,7 @@ always agree on what "eligible" means.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, ClusterVerdict, JobSpec, Node
@@ -133,12 +133,21 @@ def summarize(verdicts: Sequence[ClusterVerdict]) -> str:
 
 
 def rejection(
-    spec: JobSpec, clusters: Iterable[Cluster], nodes_by_cluster: Mapping[str, Sequence[Node]]
+    spec: JobSpec, clusters: Iterable[Cluster], nodes_of: Callable[[str], Sequence[Node]]
 ) -> tuple[str, str, list[ClusterVerdict]] | None:
-    """(reason, message, verdicts) if no registered cluster could ever run the job, else None."""
-    verdicts = [static_verdict(spec, c, nodes_by_cluster.get(c.name, ())) for c in clusters]
-    if any(v.eligible for v in verdicts):
-        return None
+    """(reason, message, verdicts) if no registered cluster could ever run the job, else None.
+
+    `nodes_of(cluster)` is asked only for the clusters looked at: the first cluster that could
+    run the job settles it (a pool's nodes are many, and most jobs fit the first cluster whose
+    constraints they meet); every verdict is made only for a rejection's message."""
+    clusters = list(clusters)
+    for c in clusters:
+        if (
+            cluster_constraint_verdict(spec, c) is None
+            and static_verdict(spec, c, nodes_of(c.name)).eligible
+        ):
+            return None
+    verdicts = [static_verdict(spec, c, nodes_of(c.name)) for c in clusters]
     if not verdicts:
         return reasons.NO_ELIGIBLE_CLUSTER, "no cluster is registered", verdicts
     summary = summarize(verdicts)

@@ -129,6 +129,11 @@ class _Pool:
         unless `quiet`)."""
         if solution is None:
             return None
+        best = self.best
+        if best is not None and solution == best.solution:
+            # Already checked and evaluated (both depend on the solution alone): a stage that
+            # improved nothing hands back the best as it was, 0.1 s of checking at city scale.
+            return _Candidate(source, solution, best.evaluation)
         violations = check(self.p, solution)
         if violations:
             if not quiet:
@@ -280,7 +285,12 @@ class _Run:
             self.pool.keep(stays)
         if warm_start is not None:
             try:
-                repaired = repair(self.facts, warm_start)
+                if stays is not None and warm_start.assignment == self.facts.current:
+                    # The warm start is "everyone stays" (what runs, nothing queued placed): its
+                    # repair is the one just made, which depends on the assignment alone.
+                    repaired = stays.solution
+                else:
+                    repaired = repair(self.facts, warm_start)
             except ValueError as e:
                 self.pool.notes.append(f"warm start ignored: {e}")
             else:

@@ -106,9 +106,7 @@ class AgentSyncService:
             # Job rows before run rows, as a cancel takes them (Jobs.lock). The runs read here
             # only name the jobs to lock; they are read again below, under the locks, because a
             # cancel may have committed in between (PostgreSQL, READ COMMITTED).
-            known = tx.runs.get_many([r.run_id for r in reports])
-            active = tx.runs.active(cluster=cluster)
-            tx.jobs.lock([r.job_id for r in (*known.values(), *active)])
+            tx.jobs.lock(tx.runs.job_ids([r.run_id for r in reports], active_on=cluster))
             ack, touched = self._apply_reports(tx, cluster, reports, now)
             reported = {r.run_id for r in reports}
             active = [r for r in tx.runs.active(cluster=cluster) if r.run_id not in reported]

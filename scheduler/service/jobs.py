@@ -25,6 +25,7 @@ from scheduler.domain.models import (
     Job,
     JobEvent,
     JobSpec,
+    Node,
     QueuePosition,
     Run,
 )
@@ -111,7 +112,15 @@ class JobsService:
         now = self._clock.now()
         existing = tx.jobs.by_client_ids(department, {s.client_id for _, s in valid})
         clusters = tx.clusters.all()
-        nodes = {c.name: tx.clusters.nodes(c.name) for c in clusters}
+        # A cluster's nodes are read when a job's check first looks at that cluster (most
+        # jobs settle on the first cluster they may use), once per request.
+        read: dict[str, list[Node]] = {}
+
+        def nodes(cluster: str) -> list[Node]:
+            if cluster not in read:
+                read[cluster] = tx.clusters.nodes(cluster)
+            return read[cluster]
+
         out: dict[int, SubmitOutcome] = {}
         for i, submitted in valid:
             try:

@@ -90,6 +90,25 @@ class Runs:
             )
         ]
 
+    def job_ids(self, run_ids: Collection[str], active_on: str) -> set[str]:
+        """The jobs of these runs and of the active runs on cluster `active_on`: what a Sync
+        locks before it reads the runs again under the locks. One column, not Run objects: a
+        full-state Sync names every run its cluster holds."""
+        ids: set[str] = set()
+        wanted = list(run_ids)
+        for start in range(0, len(wanted), 1000):
+            query = sa_select(col(RunRow.job_id)).where(
+                col(RunRow.run_id).in_(wanted[start : start + 1000])
+            )
+            ids.update(job_id for (job_id,) in self._s.execute(query))
+        query = (
+            sa_select(col(RunRow.job_id))
+            .where(col(RunRow.cluster) == active_on)
+            .where(col(RunRow.state).in_(ACTIVE_RUN_STATES))
+        )
+        ids.update(job_id for (job_id,) in self._s.execute(query))
+        return ids
+
     def active_per_cluster(self) -> dict[str, int]:
         """How many active runs each cluster has (clusters with none are absent): one grouped
         query on the (cluster, state) index, where `active(cluster=...)` per cluster built

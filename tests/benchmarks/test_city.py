@@ -4,18 +4,21 @@ baselines and the metrics, on traces small enough for CI."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import parse_tracks
-from benchmarks.city.__main__ import main, make_policy
+from benchmarks.city.__main__ import main, make_policy, replay, side_by_side
+from benchmarks.city.decision_cost import main as decision_cost
 from benchmarks.city.guarantee import kept
 from benchmarks.city.headline import fewest_nodes, scale
 from benchmarks.city.kueue import KueueLike
 from benchmarks.city.metrics import Metrics, jain, measure, percentile
 from benchmarks.city.real import RealCycle
 from benchmarks.city.sim import JobRecord, Result, run
+from benchmarks.city.slurm import SlurmLike
 from benchmarks.city.trace import CityCluster, Trace, TraceJob, TraceParams, generate
 from scheduler import logs
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
@@ -273,3 +276,47 @@ def test_quick_run_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFix
     assert "统筹" in (tmp_path / "table.txt").read_text(encoding="utf-8")
     assert parse_tracks("city") == ("city",)
     assert "city" not in parse_tracks("all")
+
+
+def test_policies_replayed_side_by_side_measure_what_one_process_measures() -> None:
+    """The deterministic baselines replayed in two worker processes give the metrics (wall
+    time aside) that one process replaying them in turn gives."""
+    trace = generate(TINY)
+    calls = [(n, replay, (n, trace, 0.2, 60.0)) for n in ("kueue", "slurm")]
+    alone = dict(side_by_side(calls, 1))
+    apart = dict(side_by_side(calls, 2))
+    assert list(apart) == ["kueue", "slurm"]
+    for name in ("kueue", "slurm"):
+        assert replace(apart[name], wall_s=0.0) == replace(alone[name], wall_s=0.0)
+        assert apart[name].finished == len(trace.jobs)
+
+
+def test_slurm_shadow_time_is_the_first_end_that_makes_room() -> None:
+    """Node 0 frees half a node at 100 s (too little for the blocked whole-node job), node 1
+    a whole node at 200 s: the reservation is node 1 at 200 s."""
+    trace = _burst_trace()
+    slurm = SlurmLike(trace)
+    half = ((CPU, 4000), (MEMORY, 8 * 1024))
+    whole = ((CPU, 8000), (MEMORY, 16 * 1024))
+    running = [
+        (TraceJob("a", "公安局", "batch", 0.0, 100.0, 1, half), [0], 100.0),
+        (TraceJob("d", "公安局", "batch", 0.0, 300.0, 1, half), [0], 300.0),
+        (TraceJob("b", "公安局", "batch", 0.0, 200.0, 1, whole), [1], 200.0),
+    ]
+    for cluster in ("c-police", "c-transport"):
+        for job, nodes, end in running:
+            slurm._pool.take(cluster, nodes, job)
+            slurm._running[f"{cluster}/{job.job_id}"] = (job, cluster, nodes, end)
+    slurm._by_end = sorted(slurm._running.values(), key=lambda r: r[3])
+    blocked = TraceJob("c", "公安局", "batch", 0.0, 50.0, 1, whole)
+    assert slurm._pool.place(blocked) is None
+    assert slurm._shadow(blocked) == (200.0, "c-police", {1})
+
+
+def test_decision_cost_times_the_slice_it_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """The month slice's decision cost counts the decisions inside the slice and no others."""
+    assert decision_cost(["--policy", "kueue", "--from-days", "0.1", "--until-days", "0.3"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("kueue: days 0.1-0.3 at a 600-s cycle: ")
+    decisions = int(line.split(": ")[2].split()[0])
+    assert 0 < decisions <= 0.2 * 86_400 / 600 + 1

@@ -75,3 +75,27 @@ def test_get_many_known_equals_get_many_after_every_kind_of_write(store: Store) 
         assert fresh["j0"].state is JobState.LEASED and fresh["j0"].attempt == 1
         assert fresh["j1"].message == "behind j0"
         assert fresh["j2"] is known["j2"]  # unchanged: the job read earlier, as it was
+
+
+def test_job_ids_to_lock_name_the_reported_runs_and_the_clusters_active_ones(
+    store: Store,
+) -> None:
+    """A Sync's lock set is the jobs of the runs it reports (ended or not, any cluster) and of
+    the runs still active on its cluster; unknown run ids name nothing."""
+    _seed(store)
+    with store.unit() as tx:
+        tx.clusters.create(ClusterSpec("gov-b", "hz", "hz-b", "gov", 3, False, {}), NOW)
+        for name in ("j1", "j2", "j3", "j4"):
+            tx.jobs.insert(_job(name, client_id=f"c-{name}"))
+        tx.runs.insert(
+            [
+                Run("a0", "j1", 1, 0, "gov-a", "n0", RunState.RUNNING, NOW),
+                Run("a1", "j2", 1, 0, "gov-a", "n1", RunState.SUCCEEDED, NOW),
+                Run("b0", "j3", 1, 0, "gov-b", "n0", RunState.RUNNING, NOW),
+                Run("b1", "j4", 1, 0, "gov-b", "n1", RunState.LEASED, NOW),
+            ]
+        )
+    with store.unit(write=False) as tx:
+        assert tx.runs.job_ids(["a1", "nope"], active_on="gov-a") == {"j1", "j2"}
+        assert tx.runs.job_ids([], active_on="gov-b") == {"j3", "j4"}
+        assert tx.runs.job_ids(["a0"], active_on="gov-c") == {"j1"}
