@@ -200,7 +200,6 @@ def test_engines_reclaim_no_more_than_the_budget() -> None:
         assert sum(1 for j in (5, 6, 7) if a[j] is not None) >= 1, name
 
 
-
 def test_a_taker_that_may_not_reclaim_leaves_the_borrower_running() -> None:
     """With job_may_reclaim False for the lender's job, no engine evicts the borrower."""
     p = replace(reclaim_without_may_preempt(), job_may_reclaim=(True, False))
