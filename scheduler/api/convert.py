@@ -26,6 +26,7 @@ from scheduler.domain.models import (
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.domain.validation import MAX_SPEC_BYTES
 from scheduler.service.agent_sync import Lease, RunReport, SyncReply
+from scheduler.service.job_update import JobUpdate
 from scheduler.service.jobs import SubmitOutcome
 from scheduler.service.views import ClusterView, JobView, NodeView
 
@@ -413,6 +414,9 @@ def sync_reply_to_proto(reply: SyncReply, budget: Budget) -> agent_pb2.SyncRespo
     cancel = fill_strings(reply.cancel, budget, MAX_IDS_PER_SYNC)
     acknowledged = fill_strings(reply.acknowledged, budget, MAX_IDS_PER_SYNC)
     start = fill(reply.start, lease_to_proto, budget, MAX_LEASES_PER_SYNC)
+    more = budget.full
+    # Last, and never a reason for `more`: they are sent again with every reply anyway.
+    limits = fill(reply.runtime_limits, _limit_to_proto, budget, MAX_IDS_PER_SYNC)
     return agent_pb2.SyncResponse(
         cluster=reply.cluster,
         start=start,
@@ -420,5 +424,16 @@ def sync_reply_to_proto(reply: SyncReply, budget: Budget) -> agent_pb2.SyncRespo
         acknowledged=acknowledged,
         sync_interval_seconds=reply.sync_interval_s,
         lease_timeout_seconds=reply.lease_timeout_s,
-        more=budget.full,
+        more=more,
+        runtime_limits=limits,
+    )
+
+
+def _limit_to_proto(limit: tuple[str, int]) -> agent_pb2.RuntimeLimit:
+    return agent_pb2.RuntimeLimit(run_id=limit[0], max_runtime_seconds=limit[1])
+
+
+def job_update_from_proto(msg: jobs_pb2.UpdateJobRequest) -> JobUpdate:
+    return JobUpdate(
+        max_runtime_seconds=msg.max_runtime_seconds if msg.HasField("max_runtime_seconds") else None
     )

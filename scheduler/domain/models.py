@@ -110,6 +110,9 @@ class Job:
     # The last cycle's effective priority of the job while queued (scheduler.service.policy);
     # None until a cycle has ranked it.
     effective_priority: int | None = None
+    # When UpdateJob last changed spec.max_runtime_seconds; None if never. Agents are sent the
+    # limits of such jobs' live runs (SyncResponse.runtime_limits).
+    max_runtime_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

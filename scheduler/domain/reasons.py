@@ -24,6 +24,8 @@ PREEMPTED = "PREEMPTED"
 AWAITING_PREEMPTION = "AWAITING_PREEMPTION"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 CLUSTER_REMOVED = "CLUSTER_REMOVED"
+# An event without a state change: the job's max runtime was changed (JobService.UpdateJob).
+MAX_RUNTIME_CHANGED = "MAX_RUNTIME_CHANGED"
 # Queued while every cluster that meets its constraints is cordoned, draining or lost.
 CLUSTERS_UNAVAILABLE = "CLUSTERS_UNAVAILABLE"
 

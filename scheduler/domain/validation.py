@@ -112,11 +112,7 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
             raise InvalidSpec("is set by suanchou and cannot be overridden", field=path)
         if "\x00" in value or len(value) > MAX_ENV_VALUE:
             raise InvalidSpec(f"must be at most {MAX_ENV_VALUE} characters without NUL", field=path)
-    if not 0 <= spec.max_runtime_seconds <= MAX_RUNTIME_SECONDS:
-        raise InvalidSpec(
-            f"must be 0-{MAX_RUNTIME_SECONDS} (30 days), got {spec.max_runtime_seconds}",
-            field="max_runtime_seconds",
-        )
+    validate_max_runtime(spec.max_runtime_seconds, minimum=0)
     validate_constraints(spec.constraints)
     _labels(spec.labels, "labels")
     _text(spec.image, "image", max_len=MAX_IMAGE_LEN)
@@ -177,3 +173,13 @@ def validate_node(
     _text(name, f"{field}.name", required=True, max_len=253)
     _labels(labels, f"{field}.labels")
     return validate_quantities(capacity, f"{field}.capacity", allow_zero=True, require_any=False)
+
+
+def validate_max_runtime(seconds: int, *, minimum: int, field: str = "max_runtime_seconds") -> int:
+    """A max runtime in seconds: `minimum` (0 = the scheduler's default, allowed at submit
+    only) to 30 days."""
+    if not minimum <= seconds <= MAX_RUNTIME_SECONDS:
+        raise InvalidSpec(
+            f"must be {minimum}-{MAX_RUNTIME_SECONDS} (30 days), got {seconds}", field=field
+        )
+    return seconds

@@ -63,6 +63,8 @@ class SyncReply:
     acknowledged: tuple[str, ...]
     sync_interval_s: float
     lease_timeout_s: float
+    # (run id, max runtime) of live runs whose job's limit was changed (JobService.UpdateJob).
+    runtime_limits: tuple[tuple[str, int], ...] = ()
 
 
 class AgentSyncService:
@@ -141,6 +143,7 @@ class AgentSyncService:
             settle_jobs(tx, touched, now, self._settings.max_attempts)
             # After settling, so siblings of a replica that just failed are stopped at once.
             cancel = self._unwanted(tx, cluster, reports)
+            limits = _runtime_limits(tx, reports, set(cancel))
             if current.state is ClusterState.DRAINING:
                 # Nothing new is leased to a draining cluster; leases not yet started are
                 # withdrawn rather than started.
@@ -158,6 +161,7 @@ class AgentSyncService:
             acknowledged=tuple(ack),
             sync_interval_s=self._settings.sync_interval_s,
             lease_timeout_s=self._settings.lease_timeout_s,
+            runtime_limits=limits,
         )
 
     def _apply_reports(
@@ -253,6 +257,22 @@ class AgentSyncService:
                     f"an agent cannot report {report.state.value}", field=f"runs[{i}].state"
                 )
         return clean
+
+
+def _runtime_limits(
+    tx: Tx, reports: Sequence[RunReport], cancel: set[str]
+) -> tuple[tuple[str, int], ...]:
+    """The current limit of every live reported run whose job's limit was changed after
+    submit: sent while the run lives (the agent applies a value once), so neither a lost reply
+    nor an agent restart loses a change."""
+    live = [r.run_id for r in reports if not r.state.terminal and r.run_id not in cancel]
+    runs = tx.runs.get_many(live)
+    changed = tx.jobs.changed_runtimes(run.job_id for run in runs.values())
+    return tuple(
+        (run_id, changed[run.job_id])
+        for run_id in live
+        if (run := runs.get(run_id)) is not None and run.job_id in changed
+    )
 
 
 def _preempted(run: Run) -> str:

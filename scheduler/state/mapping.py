@@ -143,6 +143,7 @@ def job_to_row(job: Job) -> JobRow:
         message=job.message[:4096],  # the column's width: PostgreSQL refuses longer
         created_at=job.created_at,
         updated_at=job.updated_at,
+        max_runtime_changed_at=job.max_runtime_changed_at,
     )
 
 
@@ -176,6 +177,7 @@ def job_from_row(row: JobRow) -> Job:
         seq=row.seq or 0,
         spec_digest=row.spec_digest,
         effective_priority=row.effective_priority,
+        max_runtime_changed_at=utc_opt(row.max_runtime_changed_at),
     )
 
 

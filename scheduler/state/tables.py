@@ -111,6 +111,8 @@ class JobRow(SQLModel, table=True):
     # written when it changes; NULL until a cycle has ranked the job. Queue positions count
     # the queued jobs ahead by it.
     effective_priority: int | None = None
+    # When JobService.UpdateJob last changed max_runtime_seconds (migration 0010).
+    max_runtime_changed_at: datetime | None = None
 
 
 class RunRow(SQLModel, table=True):

@@ -247,6 +247,7 @@ class SyncResponse(google.protobuf.message.Message):
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: builtins.int
     LEASE_TIMEOUT_SECONDS_FIELD_NUMBER: builtins.int
     MORE_FIELD_NUMBER: builtins.int
+    RUNTIME_LIMITS_FIELD_NUMBER: builtins.int
     cluster: builtins.str
     """The cluster the token belongs to."""
     sync_interval_seconds: builtins.float
@@ -271,6 +272,13 @@ class SyncResponse(google.protobuf.message.Message):
     def acknowledged(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Finished runs the scheduler has recorded; the agent may forget them."""
 
+    @property
+    def runtime_limits(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RuntimeLimit]:
+        """New max runtimes of runs the agent reported live, for jobs whose limit was changed after
+        submit (JobService.UpdateJob); sent with every reply while the run is live, so the agent
+        applies each once (when it differs from what it holds) and a restarted agent still gets it.
+        """
+
     def __init__(
         self,
         *,
@@ -281,10 +289,33 @@ class SyncResponse(google.protobuf.message.Message):
         sync_interval_seconds: builtins.float = ...,
         lease_timeout_seconds: builtins.float = ...,
         more: builtins.bool = ...,
+        runtime_limits: collections.abc.Iterable[global___RuntimeLimit] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "more", b"more", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "more", b"more", "runtime_limits", b"runtime_limits", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
 
 global___SyncResponse = SyncResponse
+
+@typing.final
+class RuntimeLimit(google.protobuf.message.Message):
+    """The max runtime a live run must now have, measured from the run's start."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    MAX_RUNTIME_SECONDS_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """A run the agent reported live."""
+    max_runtime_seconds: builtins.int
+    """Seconds, at least 1."""
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        max_runtime_seconds: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["max_runtime_seconds", b"max_runtime_seconds", "run_id", b"run_id"]) -> None: ...
+
+global___RuntimeLimit = RuntimeLimit
 
 @typing.final
 class OutputChunk(google.protobuf.message.Message):
