@@ -272,8 +272,9 @@ class JobsService:
     def update(self, department: str, job_id: str, update: JobUpdate) -> JobView:
         """Changes a job of `department` that has not finished (scheduler.service.job_update)."""
         with self._store.unit() as tx:
-            tx.jobs.lock([job_id] if len(job_id) <= MAX_ID_LEN else [])
-            job = self._own(tx, department, job_id)
+            self._own(tx, department, job_id)
+            tx.jobs.lock([job_id])  # as a cancel or an agent sync would, before its runs
+            job = tx.jobs.get(job_id)
             job = apply_update(tx, self._clock, job, update, self._settings.default_max_runtime_s)
             return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)), _position(tx, job))
 
