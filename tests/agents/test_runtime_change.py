@@ -35,7 +35,9 @@ def test_a_shortened_limit_stops_the_run_with_the_new_limit_named(tmp_path: Path
     assert ex.poll() == [RunStatus("r1", RunPhase.RUNNING)]
     ex.set_max_runtime("r1", 10)
     status = finish(ex, "r1")
-    assert status == RunStatus("r1", RunPhase.FAILED, 128 + signal.SIGTERM, "max runtime 10s exceeded")
+    assert status == RunStatus(
+        "r1", RunPhase.FAILED, 128 + signal.SIGTERM, "max runtime 10s exceeded"
+    )
 
 
 def test_a_lengthened_limit_lets_the_run_pass_the_old_one(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ depends_on = None
 def upgrade() -> None:
     # NULL: never changed, so agents are sent no limit update for the job's runs.
     with op.batch_alter_table("job") as batch:
-        batch.add_column(sa.Column("max_runtime_changed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch.add_column(
+            sa.Column("max_runtime_changed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
 
 
 def downgrade() -> None:
