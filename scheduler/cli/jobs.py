@@ -1,4 +1,4 @@
-"""`suanchou job get|list|cancel|explain` (department token).
+"""`suanchou job get|list|cancel|update|explain` (department token).
 
 `job submit` lives in submit.py and `job watch` in watch.py.
 """
@@ -22,6 +22,7 @@ from scheduler.cli.connection import (
     open_channel,
 )
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
+from scheduler.cli.jobfile import parse_duration
 from scheduler.cli.settings import Settings
 
 # ListJobs allows 1-500 per page.
@@ -231,6 +232,19 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
         ]
         print(render.table(["JOB_ID", "STATE", "ERROR"], rows))
     return EXIT_FAILURE if any(r.HasField("error") for r in results) else EXIT_OK
+
+
+def update(args: argparse.Namespace, settings: Settings) -> int:
+    seconds = parse_duration(args.max_runtime, "--max-runtime")
+    metadata = bearer(settings.department_token())
+    with open_channel(settings) as channel:
+        job: types_pb2.Job = _stub(channel).UpdateJob(
+            jobs_pb2.UpdateJobRequest(job_id=args.job_id, max_runtime_seconds=seconds),
+            metadata=metadata,
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    print(render.dumps(render.message_dict(job)) if args.json else job_detail(job))
+    return EXIT_OK
 
 
 def explain(args: argparse.Namespace, settings: Settings) -> int:

@@ -342,6 +342,20 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     cancel.add_argument("job_ids", nargs="+", metavar="ID")
     cancel.add_argument("--reason", default="", help="note recorded on the cancel event")
 
+    update = leaf.add(
+        sub,
+        "update",
+        "scheduler.cli.jobs:update",
+        "change a queued or running job's max runtime",
+        epilog="A running job's replicas get the new limit on their agent's next sync, counted "
+        "from each replica's start: a limit already passed stops them (FAILED). Kubernetes "
+        "can only shorten a created pod's limit.",
+    )
+    update.add_argument("job_id", metavar="ID")
+    update.add_argument(
+        "--max-runtime", required=True, metavar="DURATION", help="e.g. 90s, 45m, 2h, 1h30m, 1d"
+    )
+
     watch = leaf.add(
         sub,
         "watch",
