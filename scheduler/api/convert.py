@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
 from scheduler.api.budget import Budget, fill, fill_strings
+from scheduler.api.convert_retry import retry_from_proto, retry_to_proto
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
@@ -111,6 +112,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         ),
         labels=dict(msg.labels),
         image=msg.image,
+        retry=retry_from_proto(msg),
     )
 
 
@@ -160,6 +162,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
     )
     if spec.max_runtime_seconds:
         msg.max_runtime_seconds = spec.max_runtime_seconds
+    retry_to_proto(spec.retry, msg)
     return msg
 
 

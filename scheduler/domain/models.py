@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
 
 
@@ -89,6 +90,8 @@ class JobSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     # Container image for container executors (Kubernetes); "" = the agent's default.
     image: str = ""
+    # max_attempts, retry_on and retry_exit_codes (scheduler.domain.retry).
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(frozen=True)

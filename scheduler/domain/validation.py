@@ -13,6 +13,7 @@ from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
 from scheduler.domain.quotas import validate_class_name
 from scheduler.domain.resources import validate_name, validate_quantities
+from scheduler.domain.retry import MAX_ATTEMPTS_LIMIT, MAX_RETRY_EXIT_CODES, RETRYABLE, RetryPolicy
 
 MAX_BATCH = 1000
 # Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
@@ -114,6 +115,7 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
             raise InvalidSpec(f"must be at most {MAX_ENV_VALUE} characters without NUL", field=path)
     validate_max_runtime(spec.max_runtime_seconds, minimum=0)
     validate_constraints(spec.constraints)
+    validate_retry(spec.retry)
     _labels(spec.labels, "labels")
     _text(spec.image, "image", max_len=MAX_IMAGE_LEN)
     if spec.image and (spec.image != spec.image.strip() or " " in spec.image):
@@ -138,6 +140,14 @@ def spec_digest(spec: JobSpec) -> str:
     if not data["image"]:
         # Likewise for specs from before container images.
         del data["image"]
+    retry = data.pop("retry")
+    if spec.retry != RetryPolicy():
+        # Only when set: digests from before retry policies stay valid.
+        data["retry"] = {
+            "max_attempts": retry["max_attempts"],
+            "retry_on": sorted(retry["retry_on"]),
+            "exit_codes": sorted(retry["exit_codes"]),
+        }
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=dict)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -183,3 +193,18 @@ def validate_max_runtime(seconds: int, *, minimum: int, field: str = "max_runtim
             f"must be {minimum}-{MAX_RUNTIME_SECONDS} (30 days), got {seconds}", field=field
         )
     return seconds
+
+
+def validate_retry(policy: RetryPolicy) -> None:
+    if not 0 <= policy.max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidSpec(
+            f"must be 1-{MAX_ATTEMPTS_LIMIT} (0: the scheduler's), got {policy.max_attempts}",
+            field="max_attempts",
+        )
+    if not policy.retry_on <= RETRYABLE:
+        raise InvalidSpec("may name NODE_FAILURE, LOST and OOM only", field="retry_on")
+    if len(policy.exit_codes) > MAX_RETRY_EXIT_CODES:
+        raise InvalidSpec(f"at most {MAX_RETRY_EXIT_CODES} codes", field="retry_exit_codes")
+    for code in sorted(policy.exit_codes):
+        if not 1 <= code <= 255:
+            raise InvalidSpec(f"exit codes are 1-255, got {code}", field="retry_exit_codes")

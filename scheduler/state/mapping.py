@@ -18,6 +18,7 @@ from scheduler.domain.models import (
     Node,
     Run,
 )
+from scheduler.domain.retry import FailureCategory, RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.state.tables import (
     ClusterRow,
@@ -117,6 +118,20 @@ def constraints_from_json(data: dict[str, Any]) -> Constraints:
     )
 
 
+def retry_to_json(policy: RetryPolicy) -> dict[str, Any]:
+    if not policy.retry_on and not policy.exit_codes:
+        return {}
+    return {"retry_on": sorted(policy.retry_on), "exit_codes": sorted(policy.exit_codes)}
+
+
+def retry_from_json(max_attempts: int, data: dict[str, Any]) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=max_attempts,
+        retry_on=frozenset(FailureCategory(c) for c in data.get("retry_on", ())),
+        exit_codes=frozenset(int(c) for c in data.get("exit_codes", ())),
+    )
+
+
 def job_to_row(job: Job) -> JobRow:
     s = job.spec
     return JobRow(
@@ -135,6 +150,8 @@ def job_to_row(job: Job) -> JobRow:
         constraints=constraints_to_json(s.constraints),
         labels=dict(s.labels),
         image=s.image,
+        max_attempts=s.retry.max_attempts,
+        retry=retry_to_json(s.retry),
         spec_digest=job.spec_digest,
         state=job.state.value,
         attempt=job.attempt,
@@ -162,6 +179,7 @@ def job_from_row(row: JobRow) -> Job:
         constraints=constraints_from_json(row.constraints),
         labels=dict(row.labels),
         image=row.image,
+        retry=retry_from_json(row.max_attempts, row.retry),
     )
     return Job(
         job_id=row.job_id,

@@ -113,6 +113,10 @@ class JobRow(SQLModel, table=True):
     effective_priority: int | None = None
     # When JobService.UpdateJob last changed max_runtime_seconds (migration 0010).
     max_runtime_changed_at: datetime | None = None
+    # JobSpec.max_attempts (0: the scheduler's) and {"retry_on": [...], "exit_codes": [...]}
+    # (scheduler.domain.retry; migration 0011).
+    max_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    retry: dict[str, Any] = _json()
 
 
 class RunRow(SQLModel, table=True):

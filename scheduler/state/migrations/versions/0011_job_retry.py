@@ -1,0 +1,31 @@
+"""job.max_attempts and job.retry: a job's retry policy by failure category
+
+Revision ID: 0011_job_retry
+Revises: 0010_job_max_runtime_changed
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011_job_retry"
+down_revision = "0010_job_max_runtime_changed"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Jobs from before keep the scheduler's max_attempts and the default categories.
+    with op.batch_alter_table("job") as batch:
+        batch.add_column(
+            sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch.add_column(sa.Column("retry", sa.JSON(), nullable=False, server_default="{}"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("job") as batch:
+        batch.drop_column("retry")
+        batch.drop_column("max_attempts")
