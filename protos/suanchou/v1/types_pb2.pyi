@@ -237,6 +237,7 @@ class _FailureCategory:
 class _FailureCategoryEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_FailureCategory.ValueType], builtins.type):
     DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     FAILURE_CATEGORY_UNSPECIFIED: _FailureCategory.ValueType  # 0
+    """Not a category; refused in retry_on."""
     FAILURE_CATEGORY_NODE_FAILURE: _FailureCategory.ValueType  # 1
     """The replica's node failed (Slurm NODE_FAIL/BOOT_FAIL, a Kubernetes node lost or shut down)."""
     FAILURE_CATEGORY_LOST: _FailureCategory.ValueType  # 2
@@ -252,6 +253,7 @@ class FailureCategory(_FailureCategory, metaclass=_FailureCategoryEnumTypeWrappe
     """Why a replica failed, as JobSpec.retry_on names it."""
 
 FAILURE_CATEGORY_UNSPECIFIED: FailureCategory.ValueType  # 0
+"""Not a category; refused in retry_on."""
 FAILURE_CATEGORY_NODE_FAILURE: FailureCategory.ValueType  # 1
 """The replica's node failed (Slurm NODE_FAIL/BOOT_FAIL, a Kubernetes node lost or shut down)."""
 FAILURE_CATEGORY_LOST: FailureCategory.ValueType  # 2
