@@ -314,6 +314,24 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     spec.add_argument("--env", action="append", default=[], metavar="K=V", help="(repeatable)")
     spec.add_argument("--label", action="append", default=[], metavar="K=V", help="(repeatable)")
     spec.add_argument("--max-runtime", metavar="DURATION", help="e.g. 90s, 10m, 1h30m")
+    spec.add_argument(
+        "--max-attempts", type=int, metavar="N", help="1-20 (default the scheduler's)"
+    )
+    spec.add_argument(
+        "--retry-on",
+        action="append",
+        default=[],
+        metavar="CATEGORIES",
+        help="NODE_FAILURE,LOST,OOM: failures that requeue the job (default NODE_FAILURE,LOST)",
+    )
+    spec.add_argument(
+        "--retry-exit-code",
+        action="append",
+        type=int,
+        default=[],
+        metavar="CODE",
+        help="an exit code that requeues the job; others fail it at once (repeatable)",
+    )
     spec.add_argument("--min-security-level", type=int, metavar="N", help="等保 level 1-4")
     spec.add_argument("--region", action="append", default=[], help="allowed region (repeatable)")
     spec.add_argument(
