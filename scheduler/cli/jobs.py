@@ -63,6 +63,16 @@ def _constraints(c: types_pb2.Constraints) -> str:
     return "; ".join(parts) or render.NONE
 
 
+def _retry(spec: types_pb2.JobSpec) -> str:
+    names = [
+        types_pb2.FailureCategory.Name(c).removeprefix("FAILURE_CATEGORY_") for c in spec.retry_on
+    ]
+    parts = names or ["NODE_FAILURE", "LOST"]
+    if spec.retry_exit_codes:
+        parts.append("exit codes " + ",".join(map(str, spec.retry_exit_codes)))
+    return ", ".join(parts)
+
+
 def queue_position(p: types_pb2.QueuePosition, present: bool) -> str:
     """`3rd in its department, 12th in the pool (effective priority 640)`, or '-'."""
     if not present:
@@ -99,7 +109,11 @@ def job_detail(job: types_pb2.Job) -> str:
             ("Max runtime", f"{spec.max_runtime_seconds}s" if spec.max_runtime_seconds else "-"),
             ("Constraints", _constraints(spec.constraints)),
             ("Labels", render.mapping(spec.labels)),
-            ("Attempt", str(job.attempt)),
+            (
+                "Attempt",
+                f"{job.attempt} of {spec.max_attempts}" if spec.max_attempts else str(job.attempt),
+            ),
+            ("Retry on", _retry(spec)),
             ("Cluster", render.or_none(job.cluster)),
             ("Created", render.local_time(job.created_at)),
             ("Updated", render.local_time(job.updated_at)),
