@@ -8,6 +8,7 @@ attempts left. Jobs choose with JobSpec.max_attempts, retry_on and retry_exit_co
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from scheduler.domain.states import RunState
@@ -19,6 +20,8 @@ class FailureCategory(enum.StrEnum):
     OOM = "OOM"
     # Not nameable in retry_on: an exit code is retried by listing it in retry_exit_codes.
     EXIT_CODE = "EXIT_CODE"
+    # Never retried: the same program would most likely run out of time again.
+    TIMEOUT = "TIMEOUT"
 
 
 # What retry_on may name.
@@ -32,6 +35,7 @@ MAX_RETRY_EXIT_CODES = 32
 # agents.kube.podstatus): runs carry no structured cause on the wire yet, so this is the one
 # place that reads them. The local executor's OOM kill shows as SIGKILL (exit 137) only.
 _OOM_MARKERS = ("OOMKilled", "OUT_OF_MEMORY", "out of memory")
+_TIMEOUT_MARKER = re.compile(r"^max runtime \S* ?exceeded")
 _NODE_MARKERS = ("NODE_FAIL", "BOOT_FAIL", "NodeLost", "NodeShutdown", "Shutdown", "node failed")
 
 
@@ -65,6 +69,8 @@ def classify(state: RunState, exit_code: int | None, message: str) -> FailureCat
     if state is RunState.FAILED:
         if any(marker in message for marker in _OOM_MARKERS):
             return FailureCategory.OOM
+        if _TIMEOUT_MARKER.match(message):
+            return FailureCategory.TIMEOUT
         return FailureCategory.EXIT_CODE
     if any(marker in message for marker in _NODE_MARKERS):
         return FailureCategory.NODE_FAILURE
@@ -80,6 +86,8 @@ def decide(
     default_attempts: int,
 ) -> Verdict:
     """Whether an attempt that failed with `category` is retried, `spent` attempts used."""
+    if category is FailureCategory.TIMEOUT:
+        return Verdict(False, category, "not retried: a max runtime exceeded never is")
     if category is FailureCategory.EXIT_CODE:
         covered = exit_code is not None and exit_code in policy.exit_codes
         what = f"exit code {exit_code}"

@@ -9,11 +9,12 @@ from scheduler.domain.retry import FailureCategory, RetryPolicy, classify, decid
 from scheduler.domain.states import RunState
 from scheduler.domain.validation import validate_retry
 
-NODE, LOST, OOM, EXIT = (
+NODE, LOST, OOM, EXIT, TIMEOUT = (
     FailureCategory.NODE_FAILURE,
     FailureCategory.LOST,
     FailureCategory.OOM,
     FailureCategory.EXIT_CODE,
+    FailureCategory.TIMEOUT,
 )
 
 
@@ -23,7 +24,8 @@ NODE, LOST, OOM, EXIT = (
         (RunState.FAILED, 4, "", EXIT),
         (RunState.FAILED, 137, "OOMKilled: memory limit 256Mi exceeded", OOM),
         (RunState.FAILED, None, "out of memory (Slurm OUT_OF_MEMORY)", OOM),
-        (RunState.FAILED, 143, "max runtime 30s exceeded", EXIT),
+        (RunState.FAILED, 143, "max runtime 30s exceeded", TIMEOUT),
+        (RunState.FAILED, None, "max runtime exceeded (Slurm TIMEOUT)", TIMEOUT),
         (RunState.LOST, None, "the Slurm node failed (NODE_FAIL)", NODE),
         (RunState.LOST, None, "the cluster stopped the pod (NodeShutdown)", NODE),
         (RunState.LOST, None, "cluster a lost: no sync from its agent for 15s", LOST),
@@ -52,6 +54,7 @@ def test_runs_are_classified_by_how_they_ended(
         (RetryPolicy(retry_on=frozenset({OOM})), LOST, None, 1, False, "not in retry_on (OOM)"),
         (RetryPolicy(max_attempts=1), LOST, None, 1, False, "LOST: gave up after 1 attempts"),
         (RetryPolicy(max_attempts=5), LOST, None, 4, True, "attempt 5 of 5"),
+        (RetryPolicy(exit_codes=frozenset({143})), TIMEOUT, 143, 1, False, "never is"),
     ],
 )
 def test_the_decision_table(
