@@ -193,7 +193,9 @@ class RunLease(google.protobuf.message.Message):
     node: builtins.str
     """Node to run on, one of the agent's nodes."""
     max_runtime_seconds: builtins.int
-    """Kill the replica and report FAILED once it has run this long."""
+    """Kill the replica and report FAILED once it has run this long; a later change comes in
+    SyncResponse.runtime_limits.
+    """
     department: builtins.str
     """Department that owns the job, for logs and accounting."""
     job_set: builtins.str

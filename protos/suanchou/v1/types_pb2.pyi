@@ -440,7 +440,7 @@ class JobSpec(google.protobuf.message.Message):
     max_runtime_seconds: builtins.int
     """Longest a replica may run before it is killed and marked FAILED, 1 to 2,592,000 (30 days);
     unset means the scheduler's default. An explicit 0 is refused (INVALID_ARGUMENT): there is
-    no "no limit".
+    no "no limit". JobService.UpdateJob changes it until the job has finished.
     """
     priority_class: builtins.str
     """A priority class (governance.proto) the department is allowed: the job's priority is
