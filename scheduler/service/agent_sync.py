@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -142,8 +142,9 @@ class AgentSyncService:
                         touched.add(run.job_id)
             settle_jobs(tx, touched, now, self._settings.max_attempts)
             # After settling, so siblings of a replica that just failed are stopped at once.
-            cancel = self._unwanted(tx, cluster, reports)
-            limits = _runtime_limits(tx, reports, set(cancel))
+            live = tx.runs.get_many([r.run_id for r in reports if not r.state.terminal])
+            cancel = self._unwanted(cluster, reports, live)
+            limits = _runtime_limits(tx, reports, live, set(cancel))
             if current.state is ClusterState.DRAINING:
                 # Nothing new is leased to a draining cluster; leases not yet started are
                 # withdrawn rather than started.
@@ -213,15 +214,16 @@ class AgentSyncService:
                 ack.append(report.run_id)
         return ack, touched
 
-    def _unwanted(self, tx: Tx, cluster: str, reports: Sequence[RunReport]) -> list[str]:
+    def _unwanted(
+        self, cluster: str, reports: Sequence[RunReport], live: Mapping[str, Run]
+    ) -> list[str]:
         """Runs the agent still runs that the scheduler no longer wants (ended for it, or
-        preempted): stop them."""
+        preempted): stop them. `live`: the scheduler's record of each, read after settling."""
         running = [r.run_id for r in reports if not r.state.terminal]
-        known = tx.runs.get_many(running)
         return [
             run_id
             for run_id in running
-            if (run := known.get(run_id)) is None
+            if (run := live.get(run_id)) is None
             or run.cluster != cluster
             or run.state.terminal
             or run.state is RunState.STOPPING  # preempted: SIGTERM, SIGKILL after the grace
@@ -260,13 +262,12 @@ class AgentSyncService:
 
 
 def _runtime_limits(
-    tx: Tx, reports: Sequence[RunReport], cancel: set[str]
+    tx: Tx, reports: Sequence[RunReport], runs: Mapping[str, Run], cancel: set[str]
 ) -> tuple[tuple[str, int], ...]:
     """The current limit of every live reported run whose job's limit was changed after
     submit: sent while the run lives (the agent applies a value once), so neither a lost reply
     nor an agent restart loses a change."""
     live = [r.run_id for r in reports if not r.state.terminal and r.run_id not in cancel]
-    runs = tx.runs.get_many(live)
     changed = tx.jobs.changed_runtimes(run.job_id for run in runs.values())
     return tuple(
         (run_id, changed[run.job_id])
