@@ -295,6 +295,7 @@ class LocalExecutor:
         # been reused: killing the group now only hits the replica's leftover descendants.
         _killpg(proc.popen.pid, signal.SIGKILL)
         rc = proc.popen.wait()
+        oom = rc != 0 and self._limits.oom_killed(proc.lease.run_id)
         self._limits.release(proc.lease.run_id)
         exit_code, died = (128 - rc, f"killed by {_signal_name(-rc)}") if rc < 0 else (rc, "")
         lease = proc.lease
@@ -305,6 +306,8 @@ class LocalExecutor:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "cancelled")
         if proc.stop is _Stop.SHUTDOWN:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "agent shut down")
+        if oom:  # the scheduler reads "out of memory" as an OOM failure (JobSpec.retry_on)
+            died = f"out of memory: {died or 'a process'} at the memory limit"
         phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
         return RunStatus(lease.run_id, phase, exit_code, died)
 

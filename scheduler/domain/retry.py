@@ -32,8 +32,8 @@ MAX_ATTEMPTS_LIMIT = 20
 MAX_RETRY_EXIT_CODES = 32
 
 # How executors word these failures in a run's message (agents.slurm.states,
-# agents.kube.podstatus): runs carry no structured cause on the wire yet, so this is the one
-# place that reads them. The local executor's OOM kill shows as SIGKILL (exit 137) only.
+# agents.kube.podstatus, agents.executor with cgroup limits): runs carry no structured cause
+# on the wire yet, so this is the one place that reads them.
 _OOM_MARKERS = ("OOMKilled", "OUT_OF_MEMORY", "out of memory")
 _TIMEOUT_MARKER = re.compile(r"^max runtime \S* ?exceeded")
 _NODE_MARKERS = ("NODE_FAIL", "BOOT_FAIL", "NodeLost", "NodeShutdown", "Shutdown", "node failed")
