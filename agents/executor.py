@@ -34,6 +34,14 @@ OUTPUT_STREAMS = ("stdout", "stderr")
 MAX_OUTPUT_READ = 1024 * 1024
 
 
+class Failure(enum.Enum):
+    """Causes of a failed or lost run that jobs may retry on (JobSpec.retry_on) or not."""
+
+    OOM = "OOM"
+    NODE_FAILURE = "NODE_FAILURE"
+    TIMEOUT = "TIMEOUT"
+
+
 class RunPhase(enum.Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -73,6 +81,8 @@ class RunStatus:
     # Set once the process ended; a death by signal N is reported as 128 + N, like a shell.
     exit_code: int | None = None
     message: str = ""
+    # For FAILED or LOST, the cause when the executor knows it (RunReport.failure).
+    failure: Failure | None = None
 
 
 class Executor(Protocol):
@@ -301,7 +311,7 @@ class LocalExecutor:
         lease = proc.lease
         if proc.stop is _Stop.TIMEOUT:
             message = f"max runtime {proc.limit}s exceeded"
-            return RunStatus(lease.run_id, RunPhase.FAILED, exit_code, message)
+            return RunStatus(lease.run_id, RunPhase.FAILED, exit_code, message, Failure.TIMEOUT)
         if proc.stop is _Stop.CANCEL:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "cancelled")
         if proc.stop is _Stop.SHUTDOWN:
@@ -309,7 +319,7 @@ class LocalExecutor:
         if oom:  # the scheduler reads "out of memory" as an OOM failure (JobSpec.retry_on)
             died = f"out of memory: {died or 'a process'} at the memory limit"
         phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
-        return RunStatus(lease.run_id, phase, exit_code, died)
+        return RunStatus(lease.run_id, phase, exit_code, died, Failure.OOM if oom else None)
 
     def read_output(self, run_id: str, stream: str, offset: int, max_bytes: int) -> bytes | None:
         """Reads `stdout.log` / `stderr.log` of the run directory (kept after the run ended

@@ -378,7 +378,7 @@ class KubernetesExecutor:
         if seen.phase is RunPhase.FAILED and seen.exit_code is None and not terminal(pod):
             self._give_up(run, seen.message)  # stuck before its container ran
             return
-        status = RunStatus(run_id, seen.phase, seen.exit_code, seen.message)
+        status = RunStatus(run_id, seen.phase, seen.exit_code, seen.message, seen.failure)
         if seen.phase.finished:
             run.final = status
         else:

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
 from scheduler.api.budget import Budget, fill, fill_strings
-from scheduler.api.convert_retry import retry_from_proto, retry_to_proto
+from scheduler.api.convert_retry import failure_from_proto, retry_from_proto, retry_to_proto
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
@@ -378,6 +378,7 @@ def sync_request_from_proto(
             state=run_state_from_proto(r.state, f"runs[{i}].state"),
             exit_code=r.exit_code if r.HasField("exit_code") else None,
             message=r.message[:4096],
+            failure=failure_from_proto(r.failure, f"runs[{i}].failure"),
         )
         for i, r in enumerate(req.runs)
     ]

@@ -12,6 +12,17 @@ _FROM_PROTO = {
     types_pb2.FAILURE_CATEGORY_OOM: FailureCategory.OOM,
 }
 _TO_PROTO = {category: value for value, category in _FROM_PROTO.items()}
+# What an agent may report as a run's cause (RunReport.failure).
+_REPORTED = {**_FROM_PROTO, types_pb2.FAILURE_CATEGORY_TIMEOUT: FailureCategory.TIMEOUT}
+
+
+def failure_from_proto(value: types_pb2.FailureCategory.ValueType, field: str) -> str:
+    """A FailureCategory value, or "" for UNSPECIFIED."""
+    if value == types_pb2.FAILURE_CATEGORY_UNSPECIFIED:
+        return ""
+    if value not in _REPORTED:
+        raise InvalidSpec(f"unknown failure category {value}", field=field)
+    return _REPORTED[value].value
 
 
 def retry_from_proto(msg: types_pb2.JobSpec) -> RetryPolicy:

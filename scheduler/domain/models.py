@@ -134,6 +134,8 @@ class Run:
     message: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # The agent's FailureCategory value for a FAILED or LOST run ("" = not known).
+    failure: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,7 @@ MAX_ATTEMPTS_LIMIT = 20
 MAX_RETRY_EXIT_CODES = 32
 
 # How executors word these failures in a run's message (agents.slurm.states,
-# agents.kube.podstatus, agents.executor with cgroup limits): runs carry no structured cause
-# on the wire yet, so this is the one place that reads them.
+# agents.kube.podstatus, agents.executor): read only for runs reported without a cause.
 _OOM_MARKERS = ("OOMKilled", "OUT_OF_MEMORY", "out of memory")
 _TIMEOUT_MARKER = re.compile(r"^max runtime \S* ?exceeded")
 _NODE_MARKERS = ("NODE_FAIL", "BOOT_FAIL", "NodeLost", "NodeShutdown", "Shutdown", "node failed")
@@ -64,8 +63,14 @@ class Verdict:
     why: str
 
 
-def classify(state: RunState, exit_code: int | None, message: str) -> FailureCategory:
-    """The category of a run that ended FAILED, LOST or CANCELLED (by the cluster)."""
+def classify(
+    state: RunState, exit_code: int | None, message: str, failure: str = ""
+) -> FailureCategory:
+    """The category of a run that ended FAILED, LOST or CANCELLED (by the cluster): the
+    agent's own word (`failure`, RunReport.failure) when it gave one, else read from the
+    message (older agents)."""
+    if failure and state in (RunState.FAILED, RunState.LOST):
+        return FailureCategory(failure)
     if state is RunState.FAILED:
         if any(marker in message for marker in _OOM_MARKERS):
             return FailureCategory.OOM

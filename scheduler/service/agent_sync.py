@@ -47,6 +47,8 @@ class RunReport:
     state: RunState
     exit_code: int | None = None
     message: str = ""
+    # A FailureCategory value the agent gave for a FAILED or LOST run; "" when it gave none.
+    failure: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class AgentSyncService:
                     message=report.message or None,
                     started_at=now if report.state in _STARTED else None,
                     finished_at=now if report.state.terminal else None,
+                    failure=report.failure,
                 )
             ):
                 touched.add(run.job_id)

@@ -50,7 +50,7 @@ def _settle_failure(
     """A replica failed or was lost: the attempt is over. Requeued as a new attempt when the
     job's retry policy covers the failure and attempts remain (scheduler.domain.retry), the
     job FAILED otherwise, its message saying why it was not retried."""
-    category = classify(run.state, run.exit_code, run.message)
+    category = classify(run.state, run.exit_code, run.message, run.failure)
     if run.state is RunState.FAILED:
         what = (
             run.message or f"replica {run.replica} on {run.node} exited with code {run.exit_code}"

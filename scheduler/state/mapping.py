@@ -213,6 +213,7 @@ def run_to_row(run: Run) -> RunRow:
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        failure=run.failure,
     )
 
 
@@ -230,6 +231,7 @@ def run_from_row(row: RunRow) -> Run:
         message=row.message,
         started_at=utc_opt(row.started_at),
         finished_at=utc_opt(row.finished_at),
+        failure=row.failure,
     )
 
 

@@ -138,6 +138,8 @@ class RunRow(SQLModel, table=True):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Run.failure (migration 0011).
+    failure: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
 
 
 class JobEventRow(SQLModel, table=True):

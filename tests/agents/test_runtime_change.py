@@ -13,7 +13,7 @@ from test_agent_executor import FakeClock, finish, lease
 from test_kube_executor import POD, RUN, Clock, by_run, executor, running
 from test_kube_executor import lease as kube_lease
 
-from agents.executor import LocalExecutor, RunPhase, RunStatus
+from agents.executor import Failure, LocalExecutor, RunPhase, RunStatus
 from agents.kube.api import PodApi
 from tests.kube_api import KubeApiServer
 
@@ -36,7 +36,7 @@ def test_a_shortened_limit_stops_the_run_with_the_new_limit_named(tmp_path: Path
     ex.set_max_runtime("r1", 10)
     status = finish(ex, "r1")
     assert status == RunStatus(
-        "r1", RunPhase.FAILED, 128 + signal.SIGTERM, "max runtime 10s exceeded"
+        "r1", RunPhase.FAILED, 128 + signal.SIGTERM, "max runtime 10s exceeded", Failure.TIMEOUT
     )
 
 

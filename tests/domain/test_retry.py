@@ -18,6 +18,13 @@ NODE, LOST, OOM, EXIT, TIMEOUT = (
 )
 
 
+def test_an_agents_cause_is_taken_as_given() -> None:
+    """RunReport.failure decides over the message for FAILED and LOST runs."""
+    assert classify(RunState.FAILED, 137, "killed by SIGKILL", "OOM") is OOM
+    assert classify(RunState.LOST, None, "", "NODE_FAILURE") is NODE
+    assert classify(RunState.FAILED, 143, "", "TIMEOUT") is TIMEOUT
+
+
 @pytest.mark.parametrize(
     ("state", "exit_code", "message", "category"),
     [

@@ -58,3 +58,16 @@ def test_lost_replicas_retry_by_default_and_fail_when_left_out(pool: Pool) -> No
         pool.sync("a", [RunReport(_attempt(pool), RunState.LOST)])
     job = _job(pool, default)
     assert (job.state, job.attempt, job.reason) == (JobState.FAILED, 3, reasons.MAX_ATTEMPTS)
+
+
+def test_the_agents_cause_outranks_the_message(pool: Pool) -> None:
+    """A failure reported with its cause (RunReport.failure) is classified by it, whatever the
+    message says, and the cause is kept on the run."""
+    pool.cluster("a", [node("a", "n1")])
+    listed = RetryPolicy(retry_on=frozenset({FailureCategory.OOM}))
+    [job_id] = pool.submit(spec("caused", retry=listed))
+    run_id = _attempt(pool)
+    pool.sync("a", [RunReport(run_id, RunState.FAILED, 137, "killed by SIGKILL", "OOM")])
+    assert _job(pool, job_id).reason == reasons.RETRYING
+    with pool.store.unit(write=False) as tx:
+        assert tx.runs.get_many([run_id])[run_id].failure == "OOM"

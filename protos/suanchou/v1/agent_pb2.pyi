@@ -85,6 +85,7 @@ class RunReport(google.protobuf.message.Message):
     STATE_FIELD_NUMBER: builtins.int
     EXIT_CODE_FIELD_NUMBER: builtins.int
     MESSAGE_FIELD_NUMBER: builtins.int
+    FAILURE_FIELD_NUMBER: builtins.int
     run_id: builtins.str
     """The run id from the lease."""
     state: protos.suanchou.v1.types_pb2.RunState.ValueType
@@ -96,6 +97,10 @@ class RunReport(google.protobuf.message.Message):
     """Set once the process ended."""
     message: builtins.str
     """Why it ended, if not a plain exit (e.g. "max runtime 30s exceeded", "spawn failed: ...")."""
+    failure: protos.suanchou.v1.types_pb2.FailureCategory.ValueType
+    """For a FAILED or LOST run, the cause when the executor knows it (OOM, NODE_FAILURE,
+    TIMEOUT); UNSPECIFIED otherwise (an exit code, or not known). JobSpec.retry_on reads it.
+    """
     def __init__(
         self,
         *,
@@ -103,9 +108,10 @@ class RunReport(google.protobuf.message.Message):
         state: protos.suanchou.v1.types_pb2.RunState.ValueType = ...,
         exit_code: builtins.int | None = ...,
         message: builtins.str = ...,
+        failure: protos.suanchou.v1.types_pb2.FailureCategory.ValueType = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "message", b"message", "run_id", b"run_id", "state", b"state"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "failure", b"failure", "message", b"message", "run_id", b"run_id", "state", b"state"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_exit_code", b"_exit_code"]) -> typing.Literal["exit_code"] | None: ...
 
 global___RunReport = RunReport

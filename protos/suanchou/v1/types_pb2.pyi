@@ -248,6 +248,8 @@ class _FailureCategoryEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper
     """The replica was killed for exceeding its memory (OOM killer, Slurm OUT_OF_MEMORY,
     Kubernetes OOMKilled).
     """
+    FAILURE_CATEGORY_TIMEOUT: _FailureCategory.ValueType  # 4
+    """The replica exceeded its max runtime. Never retried; refused in retry_on."""
 
 class FailureCategory(_FailureCategory, metaclass=_FailureCategoryEnumTypeWrapper):
     """Why a replica failed, as JobSpec.retry_on names it."""
@@ -264,6 +266,8 @@ FAILURE_CATEGORY_OOM: FailureCategory.ValueType  # 3
 """The replica was killed for exceeding its memory (OOM killer, Slurm OUT_OF_MEMORY,
 Kubernetes OOMKilled).
 """
+FAILURE_CATEGORY_TIMEOUT: FailureCategory.ValueType  # 4
+"""The replica exceeded its max runtime. Never retried; refused in retry_on."""
 global___FailureCategory = FailureCategory
 
 @typing.final

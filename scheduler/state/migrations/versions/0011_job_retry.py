@@ -1,4 +1,4 @@
-"""job.max_attempts and job.retry: a job's retry policy by failure category
+"""job.max_attempts, job.retry and run.failure: retries by failure category
 
 Revision ID: 0011_job_retry
 Revises: 0010_job_max_runtime_changed
@@ -8,6 +8,7 @@ Create Date: 2026-12-04
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision = "0011_job_retry"
@@ -23,9 +24,21 @@ def upgrade() -> None:
             sa.Column("max_attempts", sa.Integer(), nullable=False, server_default="0")
         )
         batch.add_column(sa.Column("retry", sa.JSON(), nullable=False, server_default="{}"))
+    # Runs from before have no cause recorded: their messages are read instead.
+    with op.batch_alter_table("run") as batch:
+        batch.add_column(
+            sa.Column(
+                "failure",
+                sqlmodel.sql.sqltypes.AutoString(length=16),
+                nullable=False,
+                server_default="",
+            )
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("run") as batch:
+        batch.drop_column("failure")
     with op.batch_alter_table("job") as batch:
         batch.drop_column("retry")
         batch.drop_column("max_attempts")
