@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import grpc
@@ -105,6 +105,8 @@ class Agent:
         self.cluster = ""
         self._runs: dict[str, RunStatus] = {}
         self._leases: dict[str, Lease] = {}
+        # The max runtime each live run was given last (lease or SyncResponse.runtime_limits).
+        self._limits: dict[str, int] = {}
         self._retired: OrderedDict[str, None] = OrderedDict()
         self._last_request: agent_pb2.SyncRequest | None = None
         # Why the previous exchange failed (SyncRequest.last_error); empty after a good one.
@@ -237,6 +239,7 @@ class Agent:
         leases = self._admit([lease_from_proto(msg) for msg in response.start], node_names)
         for lease in leases:
             self._executor.start(lease)
+            self._limits[lease.run_id] = lease.max_runtime_seconds
             self._runs[lease.run_id] = RunStatus(lease.run_id, RunPhase.PENDING)
             if self._output is not None:
                 self._output.track(lease.run_id)
@@ -251,7 +254,22 @@ class Agent:
                 program=lease.command[0] if lease.command else "",
                 max_runtime_seconds=lease.max_runtime_seconds,
             )
+        self._apply_limits(response.runtime_limits)
         return len(leases), cancelled, acked
+
+    def _apply_limits(self, limits: Iterable[agent_pb2.RuntimeLimit]) -> None:
+        """Hands each changed max runtime of a live run to the executor, once per value (the
+        scheduler repeats them in every reply)."""
+        for limit in limits:
+            status = self._runs.get(limit.run_id)
+            seconds = limit.max_runtime_seconds
+            if status is None or status.phase.finished or seconds <= 0:
+                continue
+            if self._limits.get(limit.run_id) == seconds:
+                continue
+            self._limits[limit.run_id] = seconds
+            self._executor.set_max_runtime(limit.run_id, seconds)
+            log.info("run_max_runtime_changed", run_id=limit.run_id, max_runtime_seconds=seconds)
 
     def _admit(self, offered: list[Lease], node_names: set[str]) -> list[Lease]:
         """The leases to spawn now, durably journalled; rejects those for unknown nodes."""
@@ -291,6 +309,7 @@ class Agent:
 
     def _forget(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
+        self._limits.pop(run_id, None)
         self._leases.pop(run_id, None)
         self._retire(run_id)
         if self._journal is not None:

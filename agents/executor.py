@@ -34,6 +34,14 @@ OUTPUT_STREAMS = ("stdout", "stderr")
 MAX_OUTPUT_READ = 1024 * 1024
 
 
+class Failure(enum.Enum):
+    """Causes of a failed or lost run that jobs may retry on (JobSpec.retry_on) or not."""
+
+    OOM = "OOM"
+    NODE_FAILURE = "NODE_FAILURE"
+    TIMEOUT = "TIMEOUT"
+
+
 class RunPhase(enum.Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -82,6 +90,8 @@ class RunStatus:
     # Set once the process ended; a death by signal N is reported as 128 + N, like a shell.
     exit_code: int | None = None
     message: str = ""
+    # For FAILED or LOST, the cause when the executor knows it (RunReport.failure).
+    failure: Failure | None = None
 
 
 class Executor(Protocol):
@@ -100,6 +110,10 @@ class Executor(Protocol):
       long, works for finished runs until their output is cleaned up (the agent reads the end
       of a run's output after the run finished), and treats the output as hostile: a job may
       write anything, binary included, or replace its output files.
+    - `set_max_runtime` changes a live run's max runtime to `seconds` (> 0), measured from the
+      run's start like the lease's: a run past the new limit is stopped and reported FAILED
+      ("max runtime ...s exceeded"). Unknown or finished ids are ignored; never raises (a
+      change the cluster refuses is logged).
     - `adopt` (after an agent restart) takes over the runs of `run_ids` that the journal says
       an earlier agent process started and that still exist (a Slurm job outlives the agent; a
       local process does not), returning their live statuses; the agent reports the others
@@ -109,6 +123,8 @@ class Executor(Protocol):
     def start(self, lease: Lease) -> None: ...
 
     def cancel(self, run_id: str) -> None: ...
+
+    def set_max_runtime(self, run_id: str, seconds: int) -> None: ...
 
     def poll(self) -> list[RunStatus]: ...
 
@@ -131,6 +147,8 @@ class _Proc:
     lease: Lease
     popen: subprocess.Popen[bytes]
     deadline: float | None
+    started: float
+    limit: int  # max runtime in seconds, 0 = none
     stop: _Stop | None = None
     kill_at: float | None = None
 
@@ -220,10 +238,10 @@ class LocalExecutor:
                 RunStatus(lease.run_id, RunPhase.FAILED, code, f"spawn failed: {exc}")
             )
             return
-        deadline = None
-        if lease.max_runtime_seconds > 0:
-            deadline = self._clock() + lease.max_runtime_seconds
-        self._procs[lease.run_id] = _Proc(lease, popen, deadline)
+        now = self._clock()
+        limit = max(lease.max_runtime_seconds, 0)
+        deadline = now + limit if limit else None
+        self._procs[lease.run_id] = _Proc(lease, popen, deadline, now, limit)
 
     def _spawn(self, lease: Lease) -> subprocess.Popen[bytes]:
         if not RUN_ID_PATTERN.match(lease.run_id):
@@ -263,6 +281,13 @@ class LocalExecutor:
         if proc is not None:
             self._stop(proc, _Stop.CANCEL)
 
+    def set_max_runtime(self, run_id: str, seconds: int) -> None:
+        """Moves the deadline; the next poll stops a run already past it."""
+        proc = self._procs.get(run_id)
+        if proc is not None and seconds > 0:
+            proc.limit = seconds
+            proc.deadline = proc.started + seconds
+
     def _stop(self, proc: _Proc, why: _Stop) -> None:
         if proc.stop is not None:
             return  # already stopping; keep the first reason and the first kill deadline
@@ -290,18 +315,21 @@ class LocalExecutor:
         # been reused: killing the group now only hits the replica's leftover descendants.
         _killpg(proc.popen.pid, signal.SIGKILL)
         rc = proc.popen.wait()
+        oom = rc != 0 and self._limits.oom_killed(proc.lease.run_id)
         self._limits.release(proc.lease.run_id)
         exit_code, died = (128 - rc, f"killed by {_signal_name(-rc)}") if rc < 0 else (rc, "")
         lease = proc.lease
         if proc.stop is _Stop.TIMEOUT:
-            message = f"max runtime {lease.max_runtime_seconds}s exceeded"
-            return RunStatus(lease.run_id, RunPhase.FAILED, exit_code, message)
+            message = f"max runtime {proc.limit}s exceeded"
+            return RunStatus(lease.run_id, RunPhase.FAILED, exit_code, message, Failure.TIMEOUT)
         if proc.stop is _Stop.CANCEL:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "cancelled")
         if proc.stop is _Stop.SHUTDOWN:
             return RunStatus(lease.run_id, RunPhase.CANCELLED, exit_code, "agent shut down")
+        if oom:  # the scheduler reads "out of memory" as an OOM failure (JobSpec.retry_on)
+            died = f"out of memory: {died or 'a process'} at the memory limit"
         phase = RunPhase.SUCCEEDED if rc == 0 else RunPhase.FAILED
-        return RunStatus(lease.run_id, phase, exit_code, died)
+        return RunStatus(lease.run_id, phase, exit_code, died, Failure.OOM if oom else None)
 
     def read_output(self, run_id: str, stream: str, offset: int, max_bytes: int) -> bytes | None:
         """Reads `stdout.log` / `stderr.log` of the run directory (kept after the run ended

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.executor import RunPhase, RunStatus
+from agents.executor import Failure, RunPhase, RunStatus
 
 FILE_NAME = "journal.jsonl"
 RESTART_LOST = "agent restarted; the replica's outcome is unknown"
@@ -113,12 +113,13 @@ class Journal:
             elif op == "cancelled":
                 record.cancelled = True
             elif op == "finished":
-                exit_code = entry.get("exit_code")
+                exit_code, failure = entry.get("exit_code"), entry.get("failure")
                 record.final = RunStatus(
                     run_id,
                     RunPhase(entry["phase"]),
                     exit_code if isinstance(exit_code, int) else None,
                     str(entry.get("message", "")),
+                    Failure(failure) if failure else None,
                 )
             elif op == "forgotten":
                 record.forgotten_at = float(entry["t"])
@@ -225,4 +226,5 @@ def _finished(status: RunStatus) -> dict[str, object]:
         "phase": status.phase.value,
         "exit_code": status.exit_code,
         "message": status.message,
+        "failure": status.failure.value if status.failure else None,
     }

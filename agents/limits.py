@@ -6,7 +6,7 @@
   are enabled for children), enables the memory and cpu controllers for children, and gives each
   run a sibling `run-<run id>/` with memory.max = the lease's memory, memory.swap.max = 0 and
   cpu.max = the lease's cpu. The trampoline joins it before exec. A replica over its memory is
-  killed by the kernel (reported FAILED, killed by SIGKILL).
+  killed by the kernel (reported FAILED, "out of memory: ..." as memory.events counts it).
 - `rlimit`: otherwise, on Linux, the trampoline sets RLIMIT_DATA (heap and private writable
   mappings: what a program allocates) to the lease's memory, without headroom. RLIMIT_AS is
   not used: runtimes reserve far more address space than they use, so it fails sane programs.
@@ -45,6 +45,11 @@ class Limits:
     def release(self, run_id: str) -> None:
         """Called once the run's processes are gone."""
 
+    def oom_killed(self, run_id: str) -> bool:
+        """Whether the kernel killed a process of the run for its memory limit (asked before
+        `release`); False where the mechanism cannot tell."""
+        return False
+
 
 class RlimitLimits(Limits):
     mechanism = "rlimit"
@@ -76,6 +81,15 @@ class CgroupLimits(Limits):
         if cpu > 0 and "cpu" in self._controllers:
             (group / "cpu.max").write_text(f"{cpu * _CPU_PERIOD_US // 1000} {_CPU_PERIOD_US}")
         return {"cgroup_procs": str(group / "cgroup.procs")}
+
+    def oom_killed(self, run_id: str) -> bool:
+        """memory.events counts the OOM kills inside the run's cgroup."""
+        try:
+            events = (self.parent / f"run-{run_id}" / "memory.events").read_text()
+        except OSError:
+            return False
+        counts = dict(line.split(maxsplit=1) for line in events.splitlines() if " " in line)
+        return counts.get("oom_kill", "0").strip() not in ("", "0")
 
     def release(self, run_id: str) -> None:
         self._stale.add(self.parent / f"run-{run_id}")

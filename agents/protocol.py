@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import grpc
 
 from agents.capacity import NodeInfo
-from agents.executor import Lease, RunPhase, RunStatus
+from agents.executor import Failure, Lease, RunPhase, RunStatus
 from protos.suanchou.v1 import agent_pb2, types_pb2
 
 # SyncRequest.last_error quotes at most this much of an error's details.
@@ -22,6 +22,13 @@ _PHASE_TO_PROTO = {
     RunPhase.FAILED: types_pb2.RUN_STATE_FAILED,
     RunPhase.CANCELLED: types_pb2.RUN_STATE_CANCELLED,
     RunPhase.LOST: types_pb2.RUN_STATE_LOST,
+}
+
+
+_FAILURE_TO_PROTO = {
+    Failure.OOM: types_pb2.FAILURE_CATEGORY_OOM,
+    Failure.NODE_FAILURE: types_pb2.FAILURE_CATEGORY_NODE_FAILURE,
+    Failure.TIMEOUT: types_pb2.FAILURE_CATEGORY_TIMEOUT,
 }
 
 
@@ -57,6 +64,7 @@ def build_request(
             state=_PHASE_TO_PROTO[run.phase],
             exit_code=run.exit_code,
             message=run.message,
+            failure=_FAILURE_TO_PROTO[run.failure] if run.failure else None,
         )
     return request
 

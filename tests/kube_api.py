@@ -54,6 +54,20 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     }
 
 
+def _patch_deadline(pod: dict[str, Any], request: Request) -> tuple[int, dict[str, Any]]:
+    """A merge patch of spec.activeDeadlineSeconds, with the API server's rule for a live pod:
+    it may be set when unset, or lowered, never raised (422 Invalid)."""
+    assert request.body is not None and set(request.body) == {"spec"}
+    assert set(request.body["spec"]) == {"activeDeadlineSeconds"}, "only the deadline may change"
+    new = request.body["spec"]["activeDeadlineSeconds"]
+    old = pod["spec"].get("activeDeadlineSeconds")
+    if old is not None and new > old:
+        message = "spec.activeDeadlineSeconds: Invalid value: must be less than or equal"
+        return 422, _status(422, "Invalid", message)
+    pod["spec"]["activeDeadlineSeconds"] = new
+    return 200, pod
+
+
 def _matches(pod: dict[str, Any], selector: str) -> bool:
     labels = pod["metadata"].get("labels") or {}
     for term in filter(None, selector.split(",")):
@@ -131,7 +145,7 @@ class KubeApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = _handle
+            do_GET = do_POST = do_DELETE = do_PATCH = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -240,6 +254,8 @@ class KubeApiServer:
             data = self.logs.get(name, b"")
             limit = request.query.get("limitBytes")
             return 200, data[: int(limit[0])] if limit else data
+        if request.method == "PATCH":
+            return _patch_deadline(pod, request)
         if request.method == "DELETE":
             if self.delete_at_once:
                 del self.pods[(namespace, name)]

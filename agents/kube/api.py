@@ -107,6 +107,18 @@ class PodApi:
             raise
         return True
 
+    def set_pod_deadline(self, name: str, seconds: int) -> None:
+        """Sets spec.activeDeadlineSeconds of a live pod (a JSON merge patch). The API server
+        accepts it only to set an unset deadline or to shorten one (a Pod's spec is immutable
+        but for a few fields, and this one may not grow); it answers 422 otherwise."""
+        self._json(
+            self._core.patch_namespaced_pod,
+            name,
+            self.namespace,
+            {"spec": {"activeDeadlineSeconds": seconds}},
+            _content_type="application/merge-patch+json",
+        )
+
     def pod_log(self, name: str, limit_bytes: int) -> bytes | None:
         """The first `limit_bytes` of the pod's log; None if the pod does not exist; b"" while
         its container has not started (the API answers 400 then)."""

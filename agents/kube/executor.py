@@ -63,6 +63,8 @@ class PodClient(Protocol):
 
     def pod_log(self, name: str, limit_bytes: int) -> bytes | None: ...
 
+    def set_pod_deadline(self, name: str, seconds: int) -> None: ...
+
 
 @dataclass
 class _Run:
@@ -75,6 +77,7 @@ class _Run:
     delete_pending: bool = False
     pull_since: float | None = None
     final: RunStatus | None = None
+    deadline: int = 0  # the pod's activeDeadlineSeconds as created or patched (0: none)
 
 
 class KubernetesExecutor:
@@ -148,7 +151,39 @@ class KubernetesExecutor:
             kill_grace=self._grace,
             tolerations=self._tolerations,
         )
+        run.deadline = max(lease.max_runtime_seconds, 0)
         self._create(run)
+
+    def set_max_runtime(self, run_id: str, seconds: int) -> None:
+        """Patches the pod's activeDeadlineSeconds (measured from the pod's start, as
+        suanchou's limit from the replica's). Kubernetes lets a live pod's deadline only be
+        set or shortened: a longer limit applies to pods not created yet, and for a created
+        pod it is logged as refused and the pod keeps its deadline."""
+        run = self._runs.get(run_id)
+        if run is None or run.final is not None or run.stop or seconds <= 0:
+            return
+        if run.manifest is not None:  # not created yet: it is created with the new limit
+            run.manifest["spec"]["activeDeadlineSeconds"] = seconds
+            run.deadline = seconds
+            return
+        if run.deadline and seconds >= run.deadline:
+            if seconds > run.deadline:
+                log.warning(
+                    "pod_deadline_not_extended",
+                    run_id=run_id,
+                    pod=run.name,
+                    deadline_seconds=run.deadline,
+                    asked_seconds=seconds,
+                    why="Kubernetes only shortens a running pod's activeDeadlineSeconds",
+                )
+            return
+        try:
+            self._api.set_pod_deadline(run.name, seconds)
+        except KubeError as exc:
+            log.warning("pod_deadline_failed", run_id=run_id, pod=run.name, error=str(exc))
+            return
+        run.deadline = seconds
+        log.info("pod_deadline_set", run_id=run_id, pod=run.name, deadline_seconds=seconds)
 
     def cancel(self, run_id: str) -> None:
         run = self._runs.get(run_id)
@@ -353,7 +388,7 @@ class KubernetesExecutor:
         if seen.phase is RunPhase.FAILED and seen.exit_code is None and not terminal(pod):
             self._give_up(run, seen.message)  # stuck before its container ran
             return
-        status = RunStatus(run_id, seen.phase, seen.exit_code, seen.message)
+        status = RunStatus(run_id, seen.phase, seen.exit_code, seen.message, seen.failure)
         if seen.phase.finished:
             run.final = status
         else:

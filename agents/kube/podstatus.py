@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agents.executor import RunPhase
+from agents.executor import Failure, RunPhase
 from agents.kube.manifest import CONTAINER, RUN_ANNOTATION
 
 # The kubelet retries these itself; the executor gives up once they have lasted a while.
@@ -36,6 +36,7 @@ FATAL_WAITING = frozenset(
         "RunContainerError",
     }
 )
+_NODE_REASONS = frozenset({"NodeLost", "Shutdown", "NodeShutdown"})
 _LOST_REASONS = frozenset({"Evicted", "NodeLost", "Shutdown", "Terminated", "NodeShutdown"})
 _MAX_MESSAGE = 300
 
@@ -47,6 +48,7 @@ class PodOutcome:
     message: str = ""
     # Waiting on an image pull error the kubelet is still retrying.
     pull_error: str = ""
+    failure: Failure | None = None
 
 
 def _short(text: object) -> str:
@@ -81,14 +83,17 @@ def outcome(pod: dict[str, Any]) -> PodOutcome:
     if phase == "Failed":
         if reason == "DeadlineExceeded":
             deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds", "?")
-            return PodOutcome(RunPhase.FAILED, None, f"max runtime {deadline}s exceeded")
+            return PodOutcome(
+                RunPhase.FAILED, None, f"max runtime {deadline}s exceeded", failure=Failure.TIMEOUT
+            )
         if (
             reason in _LOST_REASONS
             or str(reason).startswith("OutOf")
             or reason.startswith("Unexpected")
         ):
             text = f"{reason}: {message}" if message else str(reason)
-            return PodOutcome(RunPhase.LOST, None, _short(f"the cluster stopped the pod ({text})"))
+            why = _short(f"the cluster stopped the pod ({text})")
+            return PodOutcome(RunPhase.LOST, None, why, failure=_node_failure(reason))
         return PodOutcome(RunPhase.FAILED, None, _short(f"pod failed: {reason} {message}"))
     if phase == "Succeeded":
         return PodOutcome(RunPhase.SUCCEEDED, 0)
@@ -111,18 +116,25 @@ def _terminated(pod: dict[str, Any], terminated: dict[str, Any], pod_reason: str
     reason = str(terminated.get("reason", ""))
     if pod_reason == "DeadlineExceeded":
         deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds", "?")
-        return PodOutcome(RunPhase.FAILED, exit_code, f"max runtime {deadline}s exceeded")
+        why = f"max runtime {deadline}s exceeded"
+        return PodOutcome(RunPhase.FAILED, exit_code, why, failure=Failure.TIMEOUT)
     if pod_reason in _LOST_REASONS:
-        return PodOutcome(RunPhase.LOST, exit_code, f"the cluster stopped the pod ({pod_reason})")
+        why = f"the cluster stopped the pod ({pod_reason})"
+        return PodOutcome(RunPhase.LOST, exit_code, why, failure=_node_failure(pod_reason))
     if reason == "OOMKilled":
         limit = _memory_limit(pod)
         text = f"OOMKilled: memory limit {limit} exceeded" if limit else "OOMKilled"
-        return PodOutcome(RunPhase.FAILED, exit_code, text)
+        return PodOutcome(RunPhase.FAILED, exit_code, text, failure=Failure.OOM)
     if exit_code == 0:
         return PodOutcome(RunPhase.SUCCEEDED, 0)
     detail = _short(terminated.get("message"))
     text = f"{reason}: {detail}" if detail else reason
     return PodOutcome(RunPhase.FAILED, exit_code, _short(text) if reason != "Error" else "")
+
+
+def _node_failure(reason: str) -> Failure | None:
+    """The node itself went away (lost or shut down), unlike an eviction or admission."""
+    return Failure.NODE_FAILURE if reason in _NODE_REASONS else None
 
 
 def run_id_of(pod: dict[str, Any]) -> str:

@@ -243,6 +243,24 @@ class SlurmExecutor:
         if job is not None:
             self._stop(job, "cancelled")
 
+    def set_max_runtime(self, run_id: str, seconds: int) -> None:
+        """`scontrol update JobId=N TimeLimit=M` (whole minutes, rounded up, as sbatch's
+        --time). Slurm measures it from the job's start, as suanchou does; a limit already
+        passed ends the job TIMEOUT. Slurm lets only its operators, administrators and root
+        raise a limit: for another agent user it refuses, and the refusal is logged."""
+        job = self._jobs.get(run_id)
+        if job is None or job.stop or job.status.phase.finished or seconds <= 0:
+            return
+        minutes = math.ceil(seconds / 60)
+        try:
+            self._cli.run(["scontrol", "update", f"JobId={job.slurm_id}", f"TimeLimit={minutes}"])
+        except SlurmError as exc:
+            log.warning(
+                "slurm_time_limit_failed", run_id=run_id, slurm_job=job.slurm_id, error=str(exc)
+            )
+            return
+        log.info("slurm_time_limit_set", run_id=run_id, slurm_job=job.slurm_id, minutes=minutes)
+
     def _stop(self, job: _Job, why: str) -> None:
         if job.stop:
             return  # already stopping: keep the first reason and kill deadline

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import signal
 
-from agents.executor import RunPhase, RunStatus
+from agents.executor import Failure, RunPhase, RunStatus
 
 PENDING_STATES = frozenset(
     {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
@@ -33,6 +33,8 @@ _FAILED_REASON = {
     "DEADLINE": "Slurm deadline reached (DEADLINE)",
     "SPECIAL_EXIT": "Slurm SPECIAL_EXIT",
 }
+_NODE_FAILURES = frozenset({"NODE_FAIL", "BOOT_FAIL"})
+_CAUSES = {"TIMEOUT": Failure.TIMEOUT, "OUT_OF_MEMORY": Failure.OOM}
 _LOST_REASON = {
     "NODE_FAIL": "the Slurm node failed (NODE_FAIL)",
     "BOOT_FAIL": "the Slurm node failed to boot (BOOT_FAIL)",
@@ -79,9 +81,10 @@ def run_status(
             return RunStatus(run_id, RunPhase.SUCCEEDED, 0)
         return RunStatus(run_id, RunPhase.FAILED, code)
     if base in _LOST_REASON:
-        return RunStatus(run_id, RunPhase.LOST, None, _LOST_REASON[base])
+        failure = Failure.NODE_FAILURE if base in _NODE_FAILURES else None
+        return RunStatus(run_id, RunPhase.LOST, None, _LOST_REASON[base], failure)
     if base in _FAILED_REASON:
-        return RunStatus(run_id, RunPhase.FAILED, code, _FAILED_REASON[base])
+        return RunStatus(run_id, RunPhase.FAILED, code, _FAILED_REASON[base], _CAUSES.get(base))
     if base == "FAILED":
         killed = f"killed by {_signal_name(wait_status & 0x7F)}" if wait_status & 0x7F else ""
         if not killed and reason not in ("", "None", "NonZeroExitCode"):

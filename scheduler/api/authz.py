@@ -93,6 +93,7 @@ RULES: dict[str, Rule] = {
     method(_JOB, "CancelJobs"): Rule(
         frozenset({Role.DEPARTMENT}), mutating=True, targets=lambda r: list(r.job_ids[:50])
     ),
+    method(_JOB, "UpdateJob"): Rule(frozenset({Role.DEPARTMENT}), mutating=True, targets=_job_id),
     method(_JOB, "WatchEvents"): Rule(_READ_JOBS, targets=_job_id),
     method(_JOB, "ExplainJob"): Rule(_READ_JOBS, targets=_job_id),
     # A department reads its own jobs' output only (the use case answers NOT_FOUND otherwise).

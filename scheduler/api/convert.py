@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
 from scheduler.api.budget import Budget, fill, fill_strings
 from scheduler.api.convert_resources import resources_from_proto, resources_to_proto
+from scheduler.api.convert_retry import failure_from_proto, retry_from_proto, retry_to_proto
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
@@ -26,6 +27,7 @@ from scheduler.domain.models import (
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.domain.validation import MAX_SPEC_BYTES
 from scheduler.service.agent_sync import Lease, RunReport, SyncReply
+from scheduler.service.job_update import JobUpdate
 from scheduler.service.jobs import SubmitOutcome
 from scheduler.service.views import ClusterView, JobView, NodeView
 
@@ -107,6 +109,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         ),
         labels=dict(msg.labels),
         image=msg.image,
+        retry=retry_from_proto(msg),
     )
 
 
@@ -157,6 +160,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
     )
     if spec.max_runtime_seconds:
         msg.max_runtime_seconds = spec.max_runtime_seconds
+    retry_to_proto(spec.retry, msg)
     return msg
 
 
@@ -372,6 +376,7 @@ def sync_request_from_proto(
             state=run_state_from_proto(r.state, f"runs[{i}].state"),
             exit_code=r.exit_code if r.HasField("exit_code") else None,
             message=r.message[:4096],
+            failure=failure_from_proto(r.failure, f"runs[{i}].failure"),
         )
         for i, r in enumerate(req.runs)
     ]
@@ -412,6 +417,9 @@ def sync_reply_to_proto(reply: SyncReply, budget: Budget) -> agent_pb2.SyncRespo
     cancel = fill_strings(reply.cancel, budget, MAX_IDS_PER_SYNC)
     acknowledged = fill_strings(reply.acknowledged, budget, MAX_IDS_PER_SYNC)
     start = fill(reply.start, lease_to_proto, budget, MAX_LEASES_PER_SYNC)
+    more = budget.full
+    # Last, and never a reason for `more`: they are sent again with every reply anyway.
+    limits = fill(reply.runtime_limits, _limit_to_proto, budget, MAX_IDS_PER_SYNC)
     return agent_pb2.SyncResponse(
         cluster=reply.cluster,
         start=start,
@@ -419,5 +427,16 @@ def sync_reply_to_proto(reply: SyncReply, budget: Budget) -> agent_pb2.SyncRespo
         acknowledged=acknowledged,
         sync_interval_seconds=reply.sync_interval_s,
         lease_timeout_seconds=reply.lease_timeout_s,
-        more=budget.full,
+        more=more,
+        runtime_limits=limits,
+    )
+
+
+def _limit_to_proto(limit: tuple[str, int]) -> agent_pb2.RuntimeLimit:
+    return agent_pb2.RuntimeLimit(run_id=limit[0], max_runtime_seconds=limit[1])
+
+
+def job_update_from_proto(msg: jobs_pb2.UpdateJobRequest) -> JobUpdate:
+    return JobUpdate(
+        max_runtime_seconds=msg.max_runtime_seconds if msg.HasField("max_runtime_seconds") else None
     )

@@ -86,6 +86,14 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 item.error.CopyFrom(cv.item_error_to_proto(error))
         return out
 
+    def UpdateJob(
+        self, request: jobs_pb2.UpdateJobRequest, context: grpc.ServicerContext
+    ) -> types_pb2.Job:
+        view = self._jobs.update(
+            current_principal().name, request.job_id, cv.job_update_from_proto(request)
+        )
+        return cv.job_view_to_proto(view)
+
     def WatchEvents(
         self, request: jobs_pb2.WatchEventsRequest, context: grpc.ServicerContext
     ) -> Iterator[types_pb2.JobEvent]:

@@ -18,6 +18,9 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
                   node_selector: {arch: aarch64}, gpu_models: [A100, H100]}
     labels: {team: traffic}
     image: python:3.12-slim           # container image (Kubernetes executor; else ignored)
+    max_attempts: 3                   # 1-20; default the scheduler's max_attempts
+    retry_on: [NODE_FAILURE, LOST, OOM]   # failures that requeue it (default NODE_FAILURE, LOST)
+    retry_exit_codes: [3, 75]         # exit codes that requeue it; any other exit fails at once
 
 `xinchuang` is `require` (only 信创 clusters; `xinchuang_required: true` says the same),
 `prefer` (信创 clusters when one has room, others otherwise) or `any`. `gpu_models`: the
@@ -73,6 +76,9 @@ JOB_KEYS = (
     "constraints",
     "labels",
     "image",
+    "max_attempts",
+    "retry_on",
+    "retry_exit_codes",
 )
 CONSTRAINT_KEYS = (
     "min_security_level",
@@ -86,6 +92,12 @@ XINCHUANG_POLICIES = {
     "any": types_pb2.XINCHUANG_POLICY_ANY,
     "prefer": types_pb2.XINCHUANG_POLICY_PREFER,
     "require": types_pb2.XINCHUANG_POLICY_REQUIRE,
+}
+
+FAILURE_CATEGORIES = {
+    "NODE_FAILURE": types_pb2.FAILURE_CATEGORY_NODE_FAILURE,
+    "LOST": types_pb2.FAILURE_CATEGORY_LOST,
+    "OOM": types_pb2.FAILURE_CATEGORY_OOM,
 }
 
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -154,7 +166,27 @@ def spec_from_mapping(item: object, where: str) -> types_pb2.JobSpec:
         _fill_constraints(spec.constraints, data["constraints"], f"{where}.constraints")
     if "labels" in data:
         spec.labels.update(_text_map(data["labels"], f"{where}.labels"))
+    _fill_retry(spec, data, where)
     return spec
+
+
+def _fill_retry(spec: types_pb2.JobSpec, data: Mapping[str, object], where: str) -> None:
+    if "max_attempts" in data:
+        spec.max_attempts = _integer(data["max_attempts"], f"{where}.max_attempts")
+    if "retry_on" in data:
+        for i, name in enumerate(_text_list(data["retry_on"], f"{where}.retry_on")):
+            if name.upper() not in FAILURE_CATEGORIES:
+                raise JobFileError(
+                    f"{where}.retry_on[{i}]: must be NODE_FAILURE, LOST or OOM, got {name[:20]!r}"
+                )
+            spec.retry_on.append(FAILURE_CATEGORIES[name.upper()])
+    if "retry_exit_codes" in data:
+        codes = data["retry_exit_codes"]
+        if not isinstance(codes, list):
+            raise JobFileError(f"{where}.retry_exit_codes: must be a list, e.g. [3, 75]")
+        spec.retry_exit_codes.extend(
+            _integer(code, f"{where}.retry_exit_codes[{i}]") for i, code in enumerate(codes)
+        )
 
 
 def _fill_constraints(target: types_pb2.Constraints, value: object, where: str) -> None:
@@ -275,6 +307,9 @@ def flags_mapping(
     priority_class: str | None = None,
     image: str | None = None,
     gpu_models: list[str] | None = None,
+    max_attempts: int | None = None,
+    retry_on: list[str] | None = None,
+    retry_exit_codes: list[int] | None = None,
 ) -> dict[str, object]:
     """The job-file mapping equivalent to `job submit` flags, so both forms share one parser."""
     item: dict[str, object] = {}
@@ -287,6 +322,9 @@ def flags_mapping(
         "replicas": replicas,
         "max_runtime": max_runtime,
         "image": image,
+        "max_attempts": max_attempts,
+        "retry_on": retry_on or None,
+        "retry_exit_codes": retry_exit_codes or None,
     }
     item.update({key: value for key, value in optional.items() if value is not None})
     collections: dict[str, Any] = {

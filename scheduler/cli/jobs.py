@@ -1,4 +1,4 @@
-"""`suanchou job get|list|cancel|explain` (department token).
+"""`suanchou job get|list|cancel|update|explain` (department token).
 
 `job submit` lives in submit.py and `job watch` in watch.py.
 """
@@ -22,6 +22,7 @@ from scheduler.cli.connection import (
     open_channel,
 )
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
+from scheduler.cli.jobfile import parse_duration
 from scheduler.cli.settings import Settings
 
 # ListJobs allows 1-500 per page.
@@ -64,6 +65,16 @@ def _constraints(c: types_pb2.Constraints) -> str:
     return "; ".join(parts) or render.NONE
 
 
+def _retry(spec: types_pb2.JobSpec) -> str:
+    names = [
+        types_pb2.FailureCategory.Name(c).removeprefix("FAILURE_CATEGORY_") for c in spec.retry_on
+    ]
+    parts = names or ["NODE_FAILURE", "LOST"]
+    if spec.retry_exit_codes:
+        parts.append("exit codes " + ",".join(map(str, spec.retry_exit_codes)))
+    return ", ".join(parts)
+
+
 def queue_position(p: types_pb2.QueuePosition, present: bool) -> str:
     """`3rd in its department, 12th in the pool (effective priority 640)`, or '-'."""
     if not present:
@@ -103,7 +114,11 @@ def job_detail(job: types_pb2.Job) -> str:
             ("Max runtime", f"{spec.max_runtime_seconds}s" if spec.max_runtime_seconds else "-"),
             ("Constraints", _constraints(spec.constraints)),
             ("Labels", render.mapping(spec.labels)),
-            ("Attempt", str(job.attempt)),
+            (
+                "Attempt",
+                f"{job.attempt} of {spec.max_attempts}" if spec.max_attempts else str(job.attempt),
+            ),
+            ("Retry on", _retry(spec)),
             ("Cluster", render.or_none(job.cluster)),
             ("Created", render.local_time(job.created_at)),
             ("Updated", render.local_time(job.updated_at)),
@@ -236,6 +251,19 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
         ]
         print(render.table(["JOB_ID", "STATE", "ERROR"], rows))
     return EXIT_FAILURE if any(r.HasField("error") for r in results) else EXIT_OK
+
+
+def update(args: argparse.Namespace, settings: Settings) -> int:
+    seconds = parse_duration(args.max_runtime, "--max-runtime")
+    metadata = bearer(settings.department_token())
+    with open_channel(settings) as channel:
+        job: types_pb2.Job = _stub(channel).UpdateJob(
+            jobs_pb2.UpdateJobRequest(job_id=args.job_id, max_runtime_seconds=seconds),
+            metadata=metadata,
+            timeout=CALL_TIMEOUT_SECONDS,
+        )
+    print(render.dumps(render.message_dict(job)) if args.json else job_detail(job))
+    return EXIT_OK
 
 
 def explain(args: argparse.Namespace, settings: Settings) -> int:

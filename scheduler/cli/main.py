@@ -323,6 +323,24 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     spec.add_argument("--env", action="append", default=[], metavar="K=V", help="(repeatable)")
     spec.add_argument("--label", action="append", default=[], metavar="K=V", help="(repeatable)")
     spec.add_argument("--max-runtime", metavar="DURATION", help="e.g. 90s, 10m, 1h30m")
+    spec.add_argument(
+        "--max-attempts", type=int, metavar="N", help="1-20 (default the scheduler's)"
+    )
+    spec.add_argument(
+        "--retry-on",
+        action="append",
+        default=[],
+        metavar="CATEGORIES",
+        help="NODE_FAILURE,LOST,OOM: failures that requeue the job (default NODE_FAILURE,LOST)",
+    )
+    spec.add_argument(
+        "--retry-exit-code",
+        action="append",
+        type=int,
+        default=[],
+        metavar="CODE",
+        help="an exit code that requeues the job; others fail it at once (repeatable)",
+    )
     spec.add_argument("--min-security-level", type=int, metavar="N", help="等保 level 1-4")
     spec.add_argument("--region", action="append", default=[], help="allowed region (repeatable)")
     spec.add_argument(
@@ -350,6 +368,20 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     cancel = leaf.add(sub, "cancel", "scheduler.cli.jobs:cancel", "cancel jobs")
     cancel.add_argument("job_ids", nargs="+", metavar="ID")
     cancel.add_argument("--reason", default="", help="note recorded on the cancel event")
+
+    update = leaf.add(
+        sub,
+        "update",
+        "scheduler.cli.jobs:update",
+        "change a queued or running job's max runtime",
+        epilog="A running job's replicas get the new limit on their agent's next sync, counted "
+        "from each replica's start: a limit already passed stops them (FAILED). Kubernetes "
+        "can only shorten a created pod's limit.",
+    )
+    update.add_argument("job_id", metavar="ID")
+    update.add_argument(
+        "--max-runtime", required=True, metavar="DURATION", help="e.g. 90s, 45m, 2h, 1h30m, 1d"
+    )
 
     watch = leaf.add(
         sub,

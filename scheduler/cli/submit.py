@@ -28,7 +28,8 @@ from scheduler.cli.settings import Settings
 JOB_FLAGS = (
     "name", "client_id", "job_set", "replicas", "priority", "priority_class", "cpu", "memory",
     "gpu", "resource", "env", "label", "max_runtime", "min_security_level", "region",
-    "xinchuang", "selector", "image", "gpu_model",
+    "xinchuang", "selector", "image", "gpu_model", "max_attempts", "retry_on",
+    "retry_exit_code",
 )  # fmt: skip
 GPU = "nvidia.com/gpu"
 
@@ -138,6 +139,9 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         priority_class=args.priority_class,
         image=args.image,
         gpu_models=args.gpu_model,
+        max_attempts=args.max_attempts,
+        retry_on=[c for value in args.retry_on for c in value.split(",") if c],
+        retry_exit_codes=args.retry_exit_code,
     )
     try:
         return [spec_from_mapping(item, "job flags")]

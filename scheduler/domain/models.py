@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
 
 
@@ -91,6 +92,8 @@ class JobSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     # Container image for container executors (Kubernetes); "" = the agent's default.
     image: str = ""
+    # max_attempts, retry_on and retry_exit_codes (scheduler.domain.retry).
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class Job:
     # The last cycle's effective priority of the job while queued (scheduler.service.policy);
     # None until a cycle has ranked it.
     effective_priority: int | None = None
+    # When UpdateJob last changed spec.max_runtime_seconds; None if never. Agents are sent the
+    # limits of such jobs' live runs (SyncResponse.runtime_limits).
+    max_runtime_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,8 @@ class Run:
     finished_at: datetime | None = None
     # Device ids on `node` the scheduler's device packing chose (RunLease.devices).
     devices: tuple[int, ...] = ()
+    # The agent's FailureCategory value for a FAILED or LOST run ("" = not known).
+    failure: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,14 @@ PREEMPTED = "PREEMPTED"
 # cycle, once they stopped (they get a grace period), and meanwhile preempts nothing more.
 AWAITING_PREEMPTION = "AWAITING_PREEMPTION"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
+# Queued again after a replica failed in a way the job's retry policy covers (an exit code in
+# retry_exit_codes, OOM in retry_on); LEASE_LOST for a lost one (scheduler.domain.retry).
+RETRYING = "RETRYING"
+# FAILED: a replica was lost or its node failed, and the job's retry_on leaves that out.
+NOT_RETRIED = "NOT_RETRIED"
 CLUSTER_REMOVED = "CLUSTER_REMOVED"
+# An event without a state change: the job's max runtime was changed (JobService.UpdateJob).
+MAX_RUNTIME_CHANGED = "MAX_RUNTIME_CHANGED"
 # Queued while every cluster that meets its constraints is cordoned, draining or lost.
 CLUSTERS_UNAVAILABLE = "CLUSTERS_UNAVAILABLE"
 

@@ -18,6 +18,7 @@ from scheduler.domain.resources import (
     validate_name,
     validate_quantities,
 )
+from scheduler.domain.retry import MAX_ATTEMPTS_LIMIT, MAX_RETRY_EXIT_CODES, RETRYABLE, RetryPolicy
 
 MAX_BATCH = 1000
 # Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
@@ -123,12 +124,9 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
             raise InvalidSpec("is set by suanchou and cannot be overridden", field=path)
         if "\x00" in value or len(value) > MAX_ENV_VALUE:
             raise InvalidSpec(f"must be at most {MAX_ENV_VALUE} characters without NUL", field=path)
-    if not 0 <= spec.max_runtime_seconds <= MAX_RUNTIME_SECONDS:
-        raise InvalidSpec(
-            f"must be 0-{MAX_RUNTIME_SECONDS} (30 days), got {spec.max_runtime_seconds}",
-            field="max_runtime_seconds",
-        )
+    validate_max_runtime(spec.max_runtime_seconds, minimum=0)
     validate_constraints(spec.constraints)
+    validate_retry(spec.retry)
     _labels(spec.labels, "labels")
     _text(spec.image, "image", max_len=MAX_IMAGE_LEN)
     if spec.image and (spec.image != spec.image.strip() or " " in spec.image):
@@ -161,6 +159,14 @@ def spec_digest(spec: JobSpec) -> str:
         value = data["resources"].get(name)
         if value is not None and value % SHARES_PER_DEVICE == 0:
             data["resources"][name] = value // SHARES_PER_DEVICE
+    retry = data.pop("retry")
+    if spec.retry != RetryPolicy():
+        # Only when set: digests from before retry policies stay valid.
+        data["retry"] = {
+            "max_attempts": retry["max_attempts"],
+            "retry_on": sorted(retry["retry_on"]),
+            "exit_codes": sorted(retry["exit_codes"]),
+        }
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=dict)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -196,3 +202,28 @@ def validate_node(
     _text(name, f"{field}.name", required=True, max_len=253)
     _labels(labels, f"{field}.labels")
     return validate_quantities(capacity, f"{field}.capacity", allow_zero=True, require_any=False)
+
+
+def validate_max_runtime(seconds: int, *, minimum: int, field: str = "max_runtime_seconds") -> int:
+    """A max runtime in seconds: `minimum` (0 = the scheduler's default, allowed at submit
+    only) to 30 days."""
+    if not minimum <= seconds <= MAX_RUNTIME_SECONDS:
+        raise InvalidSpec(
+            f"must be {minimum}-{MAX_RUNTIME_SECONDS} (30 days), got {seconds}", field=field
+        )
+    return seconds
+
+
+def validate_retry(policy: RetryPolicy) -> None:
+    if not 0 <= policy.max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidSpec(
+            f"must be 1-{MAX_ATTEMPTS_LIMIT} (0: the scheduler's), got {policy.max_attempts}",
+            field="max_attempts",
+        )
+    if not policy.retry_on <= RETRYABLE:
+        raise InvalidSpec("may name NODE_FAILURE, LOST and OOM only", field="retry_on")
+    if len(policy.exit_codes) > MAX_RETRY_EXIT_CODES:
+        raise InvalidSpec(f"at most {MAX_RETRY_EXIT_CODES} codes", field="retry_exit_codes")
+    for code in sorted(policy.exit_codes):
+        if not 1 <= code <= 255:
+            raise InvalidSpec(f"exit codes are 1-255, got {code}", field="retry_exit_codes")

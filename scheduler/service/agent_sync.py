@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -47,6 +47,8 @@ class RunReport:
     state: RunState
     exit_code: int | None = None
     message: str = ""
+    # A FailureCategory value the agent gave for a FAILED or LOST run; "" when it gave none.
+    failure: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class SyncReply:
     acknowledged: tuple[str, ...]
     sync_interval_s: float
     lease_timeout_s: float
+    # (run id, max runtime) of live runs whose job's limit was changed (JobService.UpdateJob).
+    runtime_limits: tuple[tuple[str, int], ...] = ()
 
 
 class AgentSyncService:
@@ -138,7 +142,9 @@ class AgentSyncService:
                         touched.add(run.job_id)
             settle_jobs(tx, touched, now, self._settings.max_attempts)
             # After settling, so siblings of a replica that just failed are stopped at once.
-            cancel = self._unwanted(tx, cluster, reports)
+            live = tx.runs.get_many([r.run_id for r in reports if not r.state.terminal])
+            cancel = self._unwanted(cluster, reports, live)
+            limits = _runtime_limits(tx, reports, live, set(cancel))
             if current.state is ClusterState.DRAINING:
                 # Nothing new is leased to a draining cluster; leases not yet started are
                 # withdrawn rather than started.
@@ -156,6 +162,7 @@ class AgentSyncService:
             acknowledged=tuple(ack),
             sync_interval_s=self._settings.sync_interval_s,
             lease_timeout_s=self._settings.lease_timeout_s,
+            runtime_limits=limits,
         )
 
     def _apply_reports(
@@ -200,6 +207,7 @@ class AgentSyncService:
                     message=report.message or None,
                     started_at=now if report.state in _STARTED else None,
                     finished_at=now if report.state.terminal else None,
+                    failure=report.failure,
                 )
             ):
                 touched.add(run.job_id)
@@ -207,15 +215,16 @@ class AgentSyncService:
                 ack.append(report.run_id)
         return ack, touched
 
-    def _unwanted(self, tx: Tx, cluster: str, reports: Sequence[RunReport]) -> list[str]:
+    def _unwanted(
+        self, cluster: str, reports: Sequence[RunReport], live: Mapping[str, Run]
+    ) -> list[str]:
         """Runs the agent still runs that the scheduler no longer wants (ended for it, or
-        preempted): stop them."""
+        preempted): stop them. `live`: the scheduler's record of each, read after settling."""
         running = [r.run_id for r in reports if not r.state.terminal]
-        known = tx.runs.get_many(running)
         return [
             run_id
             for run_id in running
-            if (run := known.get(run_id)) is None
+            if (run := live.get(run_id)) is None
             or run.cluster != cluster
             or run.state.terminal
             or run.state is RunState.STOPPING  # preempted: SIGTERM, SIGKILL after the grace
@@ -251,6 +260,21 @@ class AgentSyncService:
                     f"an agent cannot report {report.state.value}", field=f"runs[{i}].state"
                 )
         return clean
+
+
+def _runtime_limits(
+    tx: Tx, reports: Sequence[RunReport], runs: Mapping[str, Run], cancel: set[str]
+) -> tuple[tuple[str, int], ...]:
+    """The current limit of every live reported run whose job's limit was changed after
+    submit: sent while the run lives (the agent applies a value once), so neither a lost reply
+    nor an agent restart loses a change."""
+    live = [r.run_id for r in reports if not r.state.terminal and r.run_id not in cancel]
+    changed = tx.jobs.changed_runtimes(run.job_id for run in runs.values())
+    return tuple(
+        (run_id, changed[run.job_id])
+        for run_id in live
+        if (run := runs.get(run_id)) is not None and run.job_id in changed
+    )
 
 
 def _preempted(run: Run) -> str:

@@ -34,6 +34,7 @@ from scheduler.domain.validation import MAX_BATCH, MAX_ID_LEN, spec_digest, vali
 from scheduler.service import audit
 from scheduler.service.clock import Clock
 from scheduler.service.governance import resolve_priority_class
+from scheduler.service.job_update import JobUpdate, apply_update
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.views import JobView
 from scheduler.state import Store, Tx
@@ -274,6 +275,17 @@ class JobsService:
         return tuple(
             static_verdict(job.spec, c, tx.clusters.nodes(c.name)) for c in tx.clusters.all()
         )
+
+    # -- update -----------------------------------------------------------------------------
+
+    def update(self, department: str, job_id: str, update: JobUpdate) -> JobView:
+        """Changes a job of `department` that has not finished (scheduler.service.job_update)."""
+        with self._store.unit() as tx:
+            self._own(tx, department, job_id)
+            tx.jobs.lock([job_id])  # as a cancel or an agent sync would, before its runs
+            job = tx.jobs.get(job_id)
+            job = apply_update(tx, self._clock, job, update, self._settings.default_max_runtime_s)
+            return JobView(job, tuple(tx.runs.for_job(job_id, job.attempt)), _position(tx, job))
 
     # -- cancel -----------------------------------------------------------------------------
 

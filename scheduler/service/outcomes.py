@@ -11,6 +11,7 @@ from datetime import datetime
 
 from scheduler.domain import reasons
 from scheduler.domain.models import Job, Run
+from scheduler.domain.retry import classify, decide
 from scheduler.domain.states import JobState, RunState
 from scheduler.state import Tx
 
@@ -23,14 +24,11 @@ def settle_jobs(tx: Tx, job_ids: Iterable[str], now: datetime, max_attempts: int
 
 
 def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: int) -> None:
+    """`max_attempts` is the scheduler's, for jobs that set none (JobSpec.max_attempts)."""
     failed = [r for r in runs if r.state is RunState.FAILED]
     broken = [r for r in runs if r.state in (RunState.LOST, RunState.CANCELLED)]
-    if failed:
-        run = failed[0]
-        message = (
-            run.message or f"replica {run.replica} on {run.node} exited with code {run.exit_code}"
-        )
-        _finish(tx, job, runs, JobState.FAILED, reasons.EXIT_CODE, message, now, run)
+    if failed or broken:
+        _settle_failure(tx, job, runs, (failed or broken)[0], now, max_attempts)
     elif runs and all(r.state is RunState.SUCCEEDED for r in runs):
         _finish(
             tx,
@@ -42,38 +40,46 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
             now,
             runs[0],
         )
-    elif broken:
-        # The gang lost a member without the job failing: the attempt is void. Requeue it as a
-        # new attempt (the lost runs are never restarted), unless it has used them all up.
-        run = broken[0]
-        why = run.message or f"replica {run.replica} on {run.node} was lost"
-        spent = failed_attempts(tx, job)
-        if spent >= max_attempts:
-            preempted = job.attempt - spent
-            _finish(
-                tx,
-                job,
-                runs,
-                JobState.FAILED,
-                reasons.MAX_ATTEMPTS,
-                f"{why}; gave up after {spent} attempts"
-                + (f" (and {preempted} preempted, not counted)" if preempted else ""),
-                now,
-                run,
-            )
-            return
-        _cancel_siblings(tx, runs, now, "gang member lost; attempt abandoned")
-        tx.jobs.move(
-            job,
-            JobState.QUEUED,
-            reason=reasons.LEASE_LOST,
-            message=f"{why}; requeued",
-            now=now,
-            cluster=run.cluster,
-            node=run.node,
-        )
     elif job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
         _mark_running(tx, job, runs, now)
+
+
+def _settle_failure(
+    tx: Tx, job: Job, runs: list[Run], run: Run, now: datetime, max_attempts: int
+) -> None:
+    """A replica failed or was lost: the attempt is over. Requeued as a new attempt when the
+    job's retry policy covers the failure and attempts remain (scheduler.domain.retry), the
+    job FAILED otherwise, its message saying why it was not retried."""
+    category = classify(run.state, run.exit_code, run.message, run.failure)
+    if run.state is RunState.FAILED:
+        what = (
+            run.message or f"replica {run.replica} on {run.node} exited with code {run.exit_code}"
+        )
+    else:
+        what = run.message or f"replica {run.replica} on {run.node} was lost"
+    spent = failed_attempts(tx, job)
+    verdict = decide(
+        job.spec.retry, category, run.exit_code, spent=spent, default_attempts=max_attempts
+    )
+    if not verdict.retry:
+        if verdict.why.startswith("not retried"):
+            reason = reasons.EXIT_CODE if run.state is RunState.FAILED else reasons.NOT_RETRIED
+        else:
+            reason = reasons.MAX_ATTEMPTS
+        preempted = job.attempt - spent
+        note = f" (and {preempted} preempted, not counted)" if preempted and spent else ""
+        _finish(tx, job, runs, JobState.FAILED, reason, f"{what}; {verdict.why}{note}", now, run)
+        return
+    _cancel_siblings(tx, runs, now, "gang member failed or lost; attempt abandoned")
+    tx.jobs.move(
+        job,
+        JobState.QUEUED,
+        reason=reasons.LEASE_LOST if run.state is not RunState.FAILED else reasons.RETRYING,
+        message=f"{what}; requeued ({verdict.why})",
+        now=now,
+        cluster=run.cluster,
+        node=run.node,
+    )
 
 
 def failed_attempts(tx: Tx, job: Job) -> int:

@@ -18,6 +18,7 @@ from scheduler.domain.models import (
     Node,
     Run,
 )
+from scheduler.domain.retry import FailureCategory, RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.state.tables import (
     ClusterRow,
@@ -120,6 +121,20 @@ def constraints_from_json(data: dict[str, Any]) -> Constraints:
     )
 
 
+def retry_to_json(policy: RetryPolicy) -> dict[str, Any]:
+    if not policy.retry_on and not policy.exit_codes:
+        return {}
+    return {"retry_on": sorted(policy.retry_on), "exit_codes": sorted(policy.exit_codes)}
+
+
+def retry_from_json(max_attempts: int, data: dict[str, Any]) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=max_attempts,
+        retry_on=frozenset(FailureCategory(c) for c in data.get("retry_on", ())),
+        exit_codes=frozenset(int(c) for c in data.get("exit_codes", ())),
+    )
+
+
 def job_to_row(job: Job) -> JobRow:
     s = job.spec
     return JobRow(
@@ -138,6 +153,8 @@ def job_to_row(job: Job) -> JobRow:
         constraints=constraints_to_json(s.constraints),
         labels=dict(s.labels),
         image=s.image,
+        max_attempts=s.retry.max_attempts,
+        retry=retry_to_json(s.retry),
         spec_digest=job.spec_digest,
         state=job.state.value,
         attempt=job.attempt,
@@ -146,6 +163,7 @@ def job_to_row(job: Job) -> JobRow:
         message=job.message[:4096],  # the column's width: PostgreSQL refuses longer
         created_at=job.created_at,
         updated_at=job.updated_at,
+        max_runtime_changed_at=job.max_runtime_changed_at,
     )
 
 
@@ -164,6 +182,7 @@ def job_from_row(row: JobRow) -> Job:
         constraints=constraints_from_json(row.constraints),
         labels=dict(row.labels),
         image=row.image,
+        retry=retry_from_json(row.max_attempts, row.retry),
     )
     return Job(
         job_id=row.job_id,
@@ -179,6 +198,7 @@ def job_from_row(row: JobRow) -> Job:
         seq=row.seq or 0,
         spec_digest=row.spec_digest,
         effective_priority=row.effective_priority,
+        max_runtime_changed_at=utc_opt(row.max_runtime_changed_at),
     )
 
 
@@ -197,6 +217,7 @@ def run_to_row(run: Run) -> RunRow:
         started_at=run.started_at,
         finished_at=run.finished_at,
         devices=devices_to_text(run.devices),
+        failure=run.failure,
     )
 
 
@@ -215,6 +236,7 @@ def run_from_row(row: RunRow) -> Run:
         started_at=utc_opt(row.started_at),
         finished_at=utc_opt(row.finished_at),
         devices=devices_from_text(row.devices),
+        failure=row.failure,
     )
 
 

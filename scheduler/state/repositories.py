@@ -16,6 +16,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from scheduler.domain import reasons
 from scheduler.domain.errors import AlreadyExists, NotFound, quote
 from scheduler.domain.models import (
     Cluster,
@@ -243,7 +244,8 @@ class Jobs:
     def get_many_known(self, job_ids: Iterable[str], known: Mapping[str, Job]) -> dict[str, Job]:
         """`get_many(job_ids)`, reading whole only the jobs not in `known` (jobs read earlier).
 
-        Only `move`, `set_reason(s)` and the cycle's effective priorities (state/fair_share.py)
+        Only `move`, `set_reason(s)`, `set_max_runtime` (whose spec change no cycle reads:
+        agent syncs read jobs whole) and the cycle's effective priorities (state/fair_share.py)
         write a job row after `insert`, and only the fields in _MUTABLE_FIELDS: the spec,
         department, seq and digest stay as inserted. So a known job is refreshed from those
         columns alone, and returned as it was when none of them changed; a scheduling cycle
@@ -390,6 +392,36 @@ class Jobs:
             return None
         self._event(moved, node=node, exit_code=exit_code)
         return moved
+
+    def set_max_runtime(self, job: Job, seconds: int, *, message: str, now: datetime) -> Job:
+        """Stores a new max runtime on a job the caller locked, with a MAX_RUNTIME_CHANGED
+        event in the job's current state; its state, reason and message stay as they are."""
+        self._s.execute(
+            update(JobRow)
+            .where(col(JobRow.job_id) == job.job_id)
+            .values(max_runtime_seconds=seconds, max_runtime_changed_at=now, updated_at=now)
+        )
+        changed = replace(
+            job,
+            spec=replace(job.spec, max_runtime_seconds=seconds),
+            max_runtime_changed_at=now,
+            updated_at=now,
+        )
+        self._event(replace(changed, reason=reasons.MAX_RUNTIME_CHANGED, message=message))
+        return changed
+
+    def changed_runtimes(self, job_ids: Iterable[str]) -> dict[str, int]:
+        """max_runtime_seconds of those of `job_ids` whose limit UpdateJob changed; two columns
+        only, as every agent sync asks for the jobs of all its live runs."""
+        ids = sorted(set(job_ids))
+        out: dict[str, int] = {}
+        for start in range(0, len(ids), 1000):
+            query = sa_select(col(JobRow.job_id), col(JobRow.max_runtime_seconds)).where(
+                col(JobRow.job_id).in_(ids[start : start + 1000]),
+                col(JobRow.max_runtime_changed_at).is_not(None),
+            )
+            out.update({job_id: int(seconds) for job_id, seconds in self._s.execute(query)})
+        return out
 
     def set_reason(self, job_id: str, reason: str, message: str, now: datetime) -> None:
         self._s.execute(

@@ -136,6 +136,7 @@ class Runs:
         message: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        failure: str = "",
     ) -> bool:
         """Moves the run to `to` only if it is in one of `expected` (default: any active state);
         False if it was not.
@@ -155,6 +156,8 @@ class Runs:
             values["message"] = message[:4096]
         if finished_at is not None:
             values["finished_at"] = finished_at
+        if failure:
+            values["failure"] = failure
         if started_at is not None:
             values["started_at"] = func.coalesce(col(RunRow.started_at), started_at)
         result = self._s.execute(

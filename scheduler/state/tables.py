@@ -111,6 +111,12 @@ class JobRow(SQLModel, table=True):
     # written when it changes; NULL until a cycle has ranked the job. Queue positions count
     # the queued jobs ahead by it.
     effective_priority: int | None = None
+    # When JobService.UpdateJob last changed max_runtime_seconds (migration 0011).
+    max_runtime_changed_at: datetime | None = None
+    # JobSpec.max_attempts (0: the scheduler's) and {"retry_on": [...], "exit_codes": [...]}
+    # (scheduler.domain.retry; migration 0012).
+    max_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    retry: dict[str, Any] = _json()
 
 
 class RunRow(SQLModel, table=True):
@@ -134,6 +140,8 @@ class RunRow(SQLModel, table=True):
     finished_at: datetime | None = None
     # Device ids the cycle chose on `node`, comma-separated ("" = none; migration 0010).
     devices: str = Field(default="", max_length=512)
+    # Run.failure (migration 0012).
+    failure: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
 
 
 class JobEventRow(SQLModel, table=True):

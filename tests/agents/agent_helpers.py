@@ -62,6 +62,8 @@ class ScriptedScheduler(agent_pb2_grpc.AgentServiceServicer):
         self.ack = True
         self.duplicate_starts = False
         self.interval = 0.05
+        # run id -> max runtime sent in every reply (SyncResponse.runtime_limits).
+        self.limits: dict[str, int] = {}
 
     def Sync(
         self, request: agent_pb2.SyncRequest, context: grpc.ServicerContext
@@ -82,6 +84,10 @@ class ScriptedScheduler(agent_pb2_grpc.AgentServiceServicer):
                 acknowledged=finished if self.ack else [],
                 sync_interval_seconds=self.interval,
                 lease_timeout_seconds=30,
+                runtime_limits=[
+                    agent_pb2.RuntimeLimit(run_id=run_id, max_runtime_seconds=seconds)
+                    for run_id, seconds in self.limits.items()
+                ],
             )
 
     def lease(self, run_id: str, command: list[str], **fields: object) -> agent_pb2.RunLease:

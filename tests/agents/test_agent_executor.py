@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agent_helpers import pid_gone, python_cmd, wait_until
 
-from agents.executor import Lease, LocalExecutor, RunPhase, RunStatus
+from agents.executor import Failure, Lease, LocalExecutor, RunPhase, RunStatus
 
 
 class FakeClock:
@@ -112,7 +112,7 @@ def test_max_runtime_kills_and_reports_failed(tmp_path: Path) -> None:
     clock.now += 1
     status = finish(executor, "r1")
     assert status == RunStatus(
-        "r1", RunPhase.FAILED, 128 + signal.SIGTERM, "max runtime 30s exceeded"
+        "r1", RunPhase.FAILED, 128 + signal.SIGTERM, "max runtime 30s exceeded", Failure.TIMEOUT
     )
 
 
@@ -133,7 +133,7 @@ def test_max_runtime_escalates_to_sigkill_after_grace(tmp_path: Path) -> None:
     clock.now += 5
     status = finish(executor, "r1")
     assert status == RunStatus(
-        "r1", RunPhase.FAILED, 128 + signal.SIGKILL, "max runtime 1s exceeded"
+        "r1", RunPhase.FAILED, 128 + signal.SIGKILL, "max runtime 1s exceeded", Failure.TIMEOUT
     )
 
 

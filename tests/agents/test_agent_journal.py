@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from agents.agent import SHUTDOWN_LOST, Agent
 from agents.capacity import NodeInfo, StaticCapacity
 from agents.client import AgentClient
-from agents.executor import LocalExecutor, RunPhase, RunStatus
+from agents.executor import Failure, LocalExecutor, RunPhase, RunStatus
 from agents.journal import FILE_NAME, RESTART_LOST, Journal, RunRecord
 from protos.suanchou.v1 import types_pb2
 
@@ -40,6 +40,8 @@ def test_records_survive_a_reopen(tmp_path: Path) -> None:
     journal.started("b", "job-b")
     journal.cancelled("b")
     journal.finished(RunStatus("a", RunPhase.FAILED, 3, "boom"))
+    journal.started("e", "job-e")
+    journal.finished(RunStatus("e", RunPhase.FAILED, 137, "OOMKilled", Failure.OOM))
     journal.started("c", "job-c")
     journal.finished(RunStatus("c", RunPhase.SUCCEEDED, 0))
     journal.forgotten("c")
@@ -47,8 +49,9 @@ def test_records_survive_a_reopen(tmp_path: Path) -> None:
     journal.pruned("d")
     journal.close()
     records = records_in(tmp_path)
-    assert sorted(records) == ["a", "b", "c"]
+    assert sorted(records) == ["a", "b", "c", "e"]
     assert records["a"].final == RunStatus("a", RunPhase.FAILED, 3, "boom")
+    assert records["e"].final == RunStatus("e", RunPhase.FAILED, 137, "OOMKilled", Failure.OOM)
     assert records["a"].job_id == "job-a"
     assert records["b"].started and records["b"].cancelled and records["b"].final is None
     assert records["c"].forgotten_at == 1234.5

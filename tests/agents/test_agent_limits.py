@@ -103,6 +103,9 @@ def test_delegated_cgroup2_gets_one_cgroup_per_run(tmp_path: Path) -> None:
     assert setup == {"cgroup_procs": str(group / "cgroup.procs")}
     assert (group / "memory.max").read_text() == str(64 * MIB)
     assert (group / "cpu.max").read_text() == "150000 100000"
+    assert not limits.oom_killed("r1")
+    (group / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert limits.oom_killed("r1")  # what a local run's OOM failure is told apart by
     limits.release("r1")  # cgroupfs would remove it; plain files keep it here: no error either
 
 

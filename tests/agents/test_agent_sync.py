@@ -279,3 +279,22 @@ def test_backoff_grows_to_the_cap_and_resets() -> None:
         assert expected * 0.9 <= delay <= expected * 1.1
     backoff.reset()
     assert 0.9 <= backoff.next() <= 1.1
+
+
+def test_a_new_limit_is_applied_once_and_stops_a_run_past_it(
+    make_agent: AgentFactory, scheduler: Server
+) -> None:
+    """A limit repeated in every reply is handed to the executor once; cut below the run's
+    age it ends the run FAILED naming the new limit."""
+    agent = make_agent()
+    scheduler.servicer.lease(
+        "r1", python_cmd("import time; time.sleep(60)"), max_runtime_seconds=600
+    )
+    sync_until(agent, scheduler, state_is("r1", types_pb2.RUN_STATE_RUNNING))
+    scheduler.servicer.limits["r1"] = 1
+    with capture_logs() as logs:
+        request = sync_until(agent, scheduler, state_is("r1", types_pb2.RUN_STATE_FAILED))
+    report = next(r for r in request.runs if r.run_id == "r1")
+    assert report.message == "max runtime 1s exceeded"
+    applied = [e for e in logs if e["event"] == "run_max_runtime_changed"]
+    assert [(e["run_id"], e["max_runtime_seconds"]) for e in applied] == [("r1", 1)]

@@ -156,6 +156,7 @@ def test_rbac_manifest_is_valid_and_grants_every_call_the_agent_makes() -> None:
         ("Role", "pods", "create"),
         ("Role", "pods", "get"),
         ("Role", "pods", "list"),
+        ("Role", "pods", "patch"),
         ("Role", "pods", "delete"),
         ("Role", "pods/log", "get"),
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agents.executor import RunPhase
+from agents.executor import Failure, RunPhase
 from agents.kube.podstatus import outcome
 
 
@@ -53,6 +53,7 @@ def test_oom_killed_names_the_memory_limit() -> None:
     assert result.phase is RunPhase.FAILED
     assert result.exit_code == 137
     assert result.message == "OOMKilled: memory limit 512Mi exceeded"
+    assert result.failure is Failure.OOM  # JobSpec.retry_on: OOM
 
 
 def test_eviction_is_lost_so_the_job_is_requeued() -> None:
@@ -62,6 +63,9 @@ def test_eviction_is_lost_so_the_job_is_requeued() -> None:
     )
     assert result.phase is RunPhase.LOST
     assert "Evicted: The node was low on resource: memory." in result.message
+    assert result.failure is None  # lost, but its node did not fail
+    node_down = outcome(pod("Failed", reason="NodeShutdown", message="Node is shutting down"))
+    assert (node_down.phase, node_down.failure) == (RunPhase.LOST, Failure.NODE_FAILURE)
 
 
 def test_kubelet_admission_rejection_is_lost() -> None:
@@ -75,6 +79,7 @@ def test_deadline_exceeded_is_the_max_runtime() -> None:
     """activeDeadlineSeconds expiring reads as the max runtime being exceeded."""
     result = outcome(pod("Failed", reason="DeadlineExceeded", message="Pod was active too long"))
     assert (result.phase, result.message) == (RunPhase.FAILED, "max runtime 60s exceeded")
+    assert result.failure is Failure.TIMEOUT
 
 
 @pytest.mark.parametrize("why", ["ErrImagePull", "ImagePullBackOff"])

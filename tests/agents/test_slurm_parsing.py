@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.executor import RunPhase
+from agents.executor import Failure, RunPhase
 from agents.slurm.commands import SlurmCommands, SlurmError, slurm_env
 from agents.slurm.jobs import comment, owned_resources, parse_squeue_line
 from agents.slurm.parse import ParseError, gres_list, integer, key_values, node_state
@@ -84,27 +84,55 @@ def test_comment_round_trips_only_for_the_same_agent() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "wait_status", "phase", "code", "message"),
+    ("state", "wait_status", "phase", "code", "message", "failure"),
     [
-        ("PENDING", 0, RunPhase.PENDING, None, "waiting in Slurm: Resources"),
-        ("RUNNING", 0, RunPhase.RUNNING, None, ""),
-        ("COMPLETED", 0, RunPhase.SUCCEEDED, 0, ""),
-        ("FAILED", 3 << 8, RunPhase.FAILED, 3, ""),
-        ("FAILED", 9, RunPhase.FAILED, 137, "killed by SIGKILL"),
-        ("TIMEOUT", 15, RunPhase.FAILED, 143, "max runtime exceeded (Slurm TIMEOUT)"),
-        ("OUT_OF_MEMORY", 9, RunPhase.FAILED, 137, "out of memory (Slurm OUT_OF_MEMORY)"),
-        ("CANCELLED", 15, RunPhase.FAILED, 143, "cancelled in Slurm, not by suanchou"),
-        ("NODE_FAIL", 0, RunPhase.LOST, None, "the Slurm node failed (NODE_FAIL)"),
-        ("PREEMPTED", 0, RunPhase.LOST, None, "preempted by Slurm (PREEMPTED)"),
+        ("PENDING", 0, RunPhase.PENDING, None, "waiting in Slurm: Resources", None),
+        ("RUNNING", 0, RunPhase.RUNNING, None, "", None),
+        ("COMPLETED", 0, RunPhase.SUCCEEDED, 0, "", None),
+        ("FAILED", 3 << 8, RunPhase.FAILED, 3, "", None),
+        ("FAILED", 9, RunPhase.FAILED, 137, "killed by SIGKILL", None),
+        (
+            "TIMEOUT",
+            15,
+            RunPhase.FAILED,
+            143,
+            "max runtime exceeded (Slurm TIMEOUT)",
+            Failure.TIMEOUT,
+        ),
+        (
+            "OUT_OF_MEMORY",
+            9,
+            RunPhase.FAILED,
+            137,
+            "out of memory (Slurm OUT_OF_MEMORY)",
+            Failure.OOM,
+        ),
+        ("CANCELLED", 15, RunPhase.FAILED, 143, "cancelled in Slurm, not by suanchou", None),
+        (
+            "NODE_FAIL",
+            0,
+            RunPhase.LOST,
+            None,
+            "the Slurm node failed (NODE_FAIL)",
+            Failure.NODE_FAILURE,
+        ),
+        ("PREEMPTED", 0, RunPhase.LOST, None, "preempted by Slurm (PREEMPTED)", None),
     ],
 )
 def test_slurm_states_map_to_run_phases_with_slurm_reasons(
-    state: str, wait_status: int, phase: RunPhase, code: int | None, message: str
+    state: str,
+    wait_status: int,
+    phase: RunPhase,
+    code: int | None,
+    message: str,
+    failure: Failure | None,
 ) -> None:
-    """Each Slurm job state becomes the run phase, exit code and reason the table documents."""
+    """Each Slurm job state becomes the run phase, exit code, reason and cause the table
+    documents."""
     reason = "Resources" if state == "PENDING" else "None"  # as squeue prints them
     status = run_status("r1", state, reason, wait_status)
     assert (status.phase, status.exit_code, status.message) == (phase, code, message)
+    assert status.failure is failure
 
 
 def test_any_end_after_a_cancel_is_cancelled() -> None:

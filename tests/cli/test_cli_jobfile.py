@@ -191,3 +191,24 @@ def test_gpu_shares_and_models_in_job_files_and_flags():
     assert flagged.constraints.gpu_models == share.constraints.gpu_models
     with pytest.raises(UsageError, match=r"nvidia.com/gpu: a share must be below one device"):
         specs_from_args(parse_args(["job", "submit", "--gpu", "1.5", "--", "x"]))
+
+
+def test_retry_keys_and_flags_give_the_same_spec() -> None:
+    """max_attempts, retry_on and retry_exit_codes read alike from a job file and from
+    `--max-attempts`, `--retry-on` (comma lists, repeatable) and `--retry-exit-code`."""
+    text = "command: [x]\nmax_attempts: 4\nretry_on: [OOM, lost]\nretry_exit_codes: [3, 75]\n"
+    [from_file] = load_jobs(text, "f.yaml")
+    argv = ["job", "submit", "--max-attempts", "4", "--retry-on", "OOM,LOST"]
+    argv += ["--retry-exit-code", "3", "--retry-exit-code", "75", "--", "x"]
+    [from_flags] = specs_from_args(parse_args(argv))
+    for spec in (from_file, from_flags):
+        assert spec.max_attempts == 4
+        assert list(spec.retry_on) == [
+            types_pb2.FAILURE_CATEGORY_OOM,
+            types_pb2.FAILURE_CATEGORY_LOST,
+        ]
+        assert list(spec.retry_exit_codes) == [3, 75]
+    with pytest.raises(JobFileError, match=r"f.yaml: job.retry_on\[0\]: must be NODE_FAILURE"):
+        load_jobs("command: [x]\nretry_on: [EXIT_CODE]\n", "f.yaml")
+    with pytest.raises(JobFileError, match="retry_exit_codes: must be a list"):
+        load_jobs("command: [x]\nretry_exit_codes: 3\n", "f.yaml")

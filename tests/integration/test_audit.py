@@ -172,6 +172,35 @@ def test_every_mutating_rpc_leaves_exactly_one_record(any_pool: Pool) -> None:
     dept = md(pool.tokens["公安局"])
     pool.jobs.ListJobs(jobs_pb2.ListJobsRequest(), metadata=dept)
     assert trail.new() == []  # reads are not recorded
+    queued: dict[str, str] = {}
+
+    def submit_queued() -> None:
+        # cpu only, as the one node reported above: it is accepted and stays unfinished.
+        spec = types_pb2.JobSpec(
+            client_id="to-update",
+            resources=types_pb2.Resources(quantities={"cpu": 500}),
+            command=["true"],
+        )
+        [result] = pool.submit("公安局", spec)
+        queued["job"] = result.job_id
+
+    trail.one(submit_queued, "JobService/SubmitJobs", "公安局")
+    record = trail.one(
+        lambda: pool.jobs.UpdateJob(
+            jobs_pb2.UpdateJobRequest(job_id=queued["job"], max_runtime_seconds=60),
+            metadata=dept,
+        ),
+        "JobService/UpdateJob",
+        "公安局",
+    )
+    assert list(record.targets) == [queued["job"]]
+    trail.one(
+        lambda: pool.jobs.CancelJobs(
+            jobs_pb2.CancelJobsRequest(job_ids=[queued["job"]]), metadata=dept
+        ),
+        "JobService/CancelJobs",
+        "公安局",
+    )  # its cluster is deregistered below: no run may stay active there
     record = trail.one(
         lambda: pool.jobs.CancelJobs(
             jobs_pb2.CancelJobsRequest(job_ids=[submitted["job"]]), metadata=dept

@@ -166,3 +166,31 @@ def test_agent_killed_and_restarted_adopts_its_pod(kube: KubeApiServer, patient_
     pool.wait_state("dept", result.job_id, {types_pb2.JOB_STATE_SUCCEEDED}, 60)
     assert len(kube.calls("POST", "/pods")) == 1
     assert kube.calls("DELETE") == []
+
+
+def test_a_shortened_limit_patches_the_pods_deadline(kube: KubeApiServer, pool: Pool) -> None:
+    """UpdateJob on a running job reaches the cluster as a PATCH of the pod's
+    activeDeadlineSeconds; a longer one afterwards is not sent (Kubernetes would refuse it)."""
+    pool.department("dept")
+    pool.cluster("k8s", [], start_agent=False)
+    start_agent(pool, kube, "k8s")
+    (result,) = pool.submit("dept", job("limited", max_runtime_seconds=600))
+    pod = pod_for(pool, kube, result.job_id)
+    name = pod["metadata"]["name"]
+    assert pod["spec"]["activeDeadlineSeconds"] == 600
+    kube.set_status(name, {"phase": "Running"})
+    pool.wait_state("dept", result.job_id, {types_pb2.JOB_STATE_RUNNING}, 30)
+
+    def update(seconds: int) -> None:
+        pool.jobs.UpdateJob(
+            jobs_pb2.UpdateJobRequest(job_id=result.job_id, max_runtime_seconds=seconds),
+            metadata=md(pool.tokens["dept"]),
+        )
+
+    update(120)
+    pool.wait_for(lambda: bool(kube.calls("PATCH", name)), 30, "the PATCH")
+    update(900)
+    pool.wait_for(lambda: "pod_deadline_not_extended" in pool.agents[0].log.read_text(), 30,
+                  "the agent to decline the longer limit")  # fmt: skip
+    assert [r.body for r in kube.calls("PATCH", name)] == [{"spec": {"activeDeadlineSeconds": 120}}]
+    assert kube.pod(name)["spec"]["activeDeadlineSeconds"] == 120

@@ -85,6 +85,7 @@ class RunReport(google.protobuf.message.Message):
     STATE_FIELD_NUMBER: builtins.int
     EXIT_CODE_FIELD_NUMBER: builtins.int
     MESSAGE_FIELD_NUMBER: builtins.int
+    FAILURE_FIELD_NUMBER: builtins.int
     run_id: builtins.str
     """The run id from the lease."""
     state: protos.suanchou.v1.types_pb2.RunState.ValueType
@@ -96,6 +97,10 @@ class RunReport(google.protobuf.message.Message):
     """Set once the process ended."""
     message: builtins.str
     """Why it ended, if not a plain exit (e.g. "max runtime 30s exceeded", "spawn failed: ...")."""
+    failure: protos.suanchou.v1.types_pb2.FailureCategory.ValueType
+    """For a FAILED or LOST run, the cause when the executor knows it (OOM, NODE_FAILURE,
+    TIMEOUT); UNSPECIFIED otherwise (an exit code, or not known). JobSpec.retry_on reads it.
+    """
     def __init__(
         self,
         *,
@@ -103,9 +108,10 @@ class RunReport(google.protobuf.message.Message):
         state: protos.suanchou.v1.types_pb2.RunState.ValueType = ...,
         exit_code: builtins.int | None = ...,
         message: builtins.str = ...,
+        failure: protos.suanchou.v1.types_pb2.FailureCategory.ValueType = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "message", b"message", "run_id", b"run_id", "state", b"state"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "failure", b"failure", "message", b"message", "run_id", b"run_id", "state", b"state"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_exit_code", b"_exit_code"]) -> typing.Literal["exit_code"] | None: ...
 
 global___RunReport = RunReport
@@ -194,7 +200,9 @@ class RunLease(google.protobuf.message.Message):
     node: builtins.str
     """Node to run on, one of the agent's nodes."""
     max_runtime_seconds: builtins.int
-    """Kill the replica and report FAILED once it has run this long."""
+    """Kill the replica and report FAILED once it has run this long; a later change comes in
+    SyncResponse.runtime_limits.
+    """
     department: builtins.str
     """Department that owns the job, for logs and accounting."""
     job_set: builtins.str
@@ -260,6 +268,7 @@ class SyncResponse(google.protobuf.message.Message):
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: builtins.int
     LEASE_TIMEOUT_SECONDS_FIELD_NUMBER: builtins.int
     MORE_FIELD_NUMBER: builtins.int
+    RUNTIME_LIMITS_FIELD_NUMBER: builtins.int
     cluster: builtins.str
     """The cluster the token belongs to."""
     sync_interval_seconds: builtins.float
@@ -284,6 +293,13 @@ class SyncResponse(google.protobuf.message.Message):
     def acknowledged(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """Finished runs the scheduler has recorded; the agent may forget them."""
 
+    @property
+    def runtime_limits(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RuntimeLimit]:
+        """New max runtimes of runs the agent reported live, for jobs whose limit was changed after
+        submit (JobService.UpdateJob); sent with every reply while the run is live, so the agent
+        applies each once (when it differs from what it holds) and a restarted agent still gets it.
+        """
+
     def __init__(
         self,
         *,
@@ -294,10 +310,33 @@ class SyncResponse(google.protobuf.message.Message):
         sync_interval_seconds: builtins.float = ...,
         lease_timeout_seconds: builtins.float = ...,
         more: builtins.bool = ...,
+        runtime_limits: collections.abc.Iterable[global___RuntimeLimit] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "more", b"more", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["acknowledged", b"acknowledged", "cancel", b"cancel", "cluster", b"cluster", "lease_timeout_seconds", b"lease_timeout_seconds", "more", b"more", "runtime_limits", b"runtime_limits", "start", b"start", "sync_interval_seconds", b"sync_interval_seconds"]) -> None: ...
 
 global___SyncResponse = SyncResponse
+
+@typing.final
+class RuntimeLimit(google.protobuf.message.Message):
+    """The max runtime a live run must now have, measured from the run's start."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: builtins.int
+    MAX_RUNTIME_SECONDS_FIELD_NUMBER: builtins.int
+    run_id: builtins.str
+    """A run the agent reported live."""
+    max_runtime_seconds: builtins.int
+    """Seconds, at least 1."""
+    def __init__(
+        self,
+        *,
+        run_id: builtins.str = ...,
+        max_runtime_seconds: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["max_runtime_seconds", b"max_runtime_seconds", "run_id", b"run_id"]) -> None: ...
+
+global___RuntimeLimit = RuntimeLimit
 
 @typing.final
 class OutputChunk(google.protobuf.message.Message):

@@ -235,6 +235,30 @@ class CancelJobsRequest(google.protobuf.message.Message):
 global___CancelJobsRequest = CancelJobsRequest
 
 @typing.final
+class UpdateJobRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: builtins.int
+    MAX_RUNTIME_SECONDS_FIELD_NUMBER: builtins.int
+    job_id: builtins.str
+    """The job to change."""
+    max_runtime_seconds: builtins.int
+    """The new max runtime of each replica, 1 s to 30 days (as JobSpec.max_runtime_seconds; 0,
+    the scheduler's default, cannot be set again once a limit is given). Unset: unchanged.
+    """
+    def __init__(
+        self,
+        *,
+        job_id: builtins.str = ...,
+        max_runtime_seconds: builtins.int | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "max_runtime_seconds", b"max_runtime_seconds"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "job_id", b"job_id", "max_runtime_seconds", b"max_runtime_seconds"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds"]) -> typing.Literal["max_runtime_seconds"] | None: ...
+
+global___UpdateJobRequest = UpdateJobRequest
+
+@typing.final
 class CancelJobsResponse(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 

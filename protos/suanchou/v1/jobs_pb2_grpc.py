@@ -55,6 +55,11 @@ class JobServiceStub:
                 request_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.CancelJobsRequest.SerializeToString,
                 response_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.CancelJobsResponse.FromString,
                 _registered_method=True)
+        self.UpdateJob = channel.unary_unary(
+                '/suanchou.v1.JobService/UpdateJob',
+                request_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.UpdateJobRequest.SerializeToString,
+                response_deserializer=protos_dot_suanchou_dot_v1_dot_types__pb2.Job.FromString,
+                _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/suanchou.v1.JobService/WatchEvents',
                 request_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.WatchEventsRequest.SerializeToString,
@@ -99,6 +104,18 @@ class JobServiceServicer:
 
     def CancelJobs(self, request, context):
         """Cancels jobs that have not finished. Per-item results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateJob(self, request, context):
+        """Changes what may still change of a queued, leased or running job of the department: its
+        max runtime. Only the fields set in the request change. A queued job simply gets the new
+        limit; the replicas of a running job get it on their agent's next sync, measured from each
+        replica's start as at submit (a limit already passed stops the replica at once, FAILED
+        with "max runtime ... exceeded"). Records a MAX_RUNTIME_CHANGED event. Returns the job.
+        FAILED_PRECONDITION on a finished job, NOT_FOUND on another department's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,6 +172,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CancelJobs,
                     request_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.CancelJobsRequest.FromString,
                     response_serializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.CancelJobsResponse.SerializeToString,
+            ),
+            'UpdateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJob,
+                    request_deserializer=protos_dot_suanchou_dot_v1_dot_jobs__pb2.UpdateJobRequest.FromString,
+                    response_serializer=protos_dot_suanchou_dot_v1_dot_types__pb2.Job.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
@@ -280,6 +302,33 @@ class JobService:
             '/suanchou.v1.JobService/CancelJobs',
             protos_dot_suanchou_dot_v1_dot_jobs__pb2.CancelJobsRequest.SerializeToString,
             protos_dot_suanchou_dot_v1_dot_jobs__pb2.CancelJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/suanchou.v1.JobService/UpdateJob',
+            protos_dot_suanchou_dot_v1_dot_jobs__pb2.UpdateJobRequest.SerializeToString,
+            protos_dot_suanchou_dot_v1_dot_types__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

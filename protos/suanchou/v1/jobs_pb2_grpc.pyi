@@ -48,6 +48,18 @@ class JobServiceStub:
     ]
     """Cancels jobs that have not finished. Per-item results."""
 
+    UpdateJob: grpc.UnaryUnaryMultiCallable[
+        protos.suanchou.v1.jobs_pb2.UpdateJobRequest,
+        protos.suanchou.v1.types_pb2.Job,
+    ]
+    """Changes what may still change of a queued, leased or running job of the department: its
+    max runtime. Only the fields set in the request change. A queued job simply gets the new
+    limit; the replicas of a running job get it on their agent's next sync, measured from each
+    replica's start as at submit (a limit already passed stops the replica at once, FAILED
+    with "max runtime ... exceeded"). Records a MAX_RUNTIME_CHANGED event. Returns the job.
+    FAILED_PRECONDITION on a finished job, NOT_FOUND on another department's.
+    """
+
     WatchEvents: grpc.UnaryStreamMultiCallable[
         protos.suanchou.v1.jobs_pb2.WatchEventsRequest,
         protos.suanchou.v1.types_pb2.JobEvent,
@@ -102,6 +114,18 @@ class JobServiceAsyncStub:
         protos.suanchou.v1.jobs_pb2.CancelJobsResponse,
     ]
     """Cancels jobs that have not finished. Per-item results."""
+
+    UpdateJob: grpc.aio.UnaryUnaryMultiCallable[
+        protos.suanchou.v1.jobs_pb2.UpdateJobRequest,
+        protos.suanchou.v1.types_pb2.Job,
+    ]
+    """Changes what may still change of a queued, leased or running job of the department: its
+    max runtime. Only the fields set in the request change. A queued job simply gets the new
+    limit; the replicas of a running job get it on their agent's next sync, measured from each
+    replica's start as at submit (a limit already passed stops the replica at once, FAILED
+    with "max runtime ... exceeded"). Records a MAX_RUNTIME_CHANGED event. Returns the job.
+    FAILED_PRECONDITION on a finished job, NOT_FOUND on another department's.
+    """
 
     WatchEvents: grpc.aio.UnaryStreamMultiCallable[
         protos.suanchou.v1.jobs_pb2.WatchEventsRequest,
@@ -165,6 +189,20 @@ class JobServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[protos.suanchou.v1.jobs_pb2.CancelJobsResponse, collections.abc.Awaitable[protos.suanchou.v1.jobs_pb2.CancelJobsResponse]]:
         """Cancels jobs that have not finished. Per-item results."""
+
+    @abc.abstractmethod
+    def UpdateJob(
+        self,
+        request: protos.suanchou.v1.jobs_pb2.UpdateJobRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[protos.suanchou.v1.types_pb2.Job, collections.abc.Awaitable[protos.suanchou.v1.types_pb2.Job]]:
+        """Changes what may still change of a queued, leased or running job of the department: its
+        max runtime. Only the fields set in the request change. A queued job simply gets the new
+        limit; the replicas of a running job get it on their agent's next sync, measured from each
+        replica's start as at submit (a limit already passed stops the replica at once, FAILED
+        with "max runtime ... exceeded"). Records a MAX_RUNTIME_CHANGED event. Returns the job.
+        FAILED_PRECONDITION on a finished job, NOT_FOUND on another department's.
+        """
 
     @abc.abstractmethod
     def WatchEvents(

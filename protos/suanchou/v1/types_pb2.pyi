@@ -231,6 +231,46 @@ XINCHUANG_POLICY_REQUIRE: XinchuangPolicy.ValueType  # 3
 """Only 信创 clusters (a constraint, as `xinchuang_required`)."""
 global___XinchuangPolicy = XinchuangPolicy
 
+class _FailureCategory:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _FailureCategoryEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_FailureCategory.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    FAILURE_CATEGORY_UNSPECIFIED: _FailureCategory.ValueType  # 0
+    """Not a category; refused in retry_on."""
+    FAILURE_CATEGORY_NODE_FAILURE: _FailureCategory.ValueType  # 1
+    """The replica's node failed (Slurm NODE_FAIL/BOOT_FAIL, a Kubernetes node lost or shut down)."""
+    FAILURE_CATEGORY_LOST: _FailureCategory.ValueType  # 2
+    """The replica was lost: its agent went silent or restarted, the cluster evicted or preempted
+    it, or a gang member was lost.
+    """
+    FAILURE_CATEGORY_OOM: _FailureCategory.ValueType  # 3
+    """The replica was killed for exceeding its memory (OOM killer, Slurm OUT_OF_MEMORY,
+    Kubernetes OOMKilled).
+    """
+    FAILURE_CATEGORY_TIMEOUT: _FailureCategory.ValueType  # 4
+    """The replica exceeded its max runtime. Never retried; refused in retry_on."""
+
+class FailureCategory(_FailureCategory, metaclass=_FailureCategoryEnumTypeWrapper):
+    """Why a replica failed, as JobSpec.retry_on names it."""
+
+FAILURE_CATEGORY_UNSPECIFIED: FailureCategory.ValueType  # 0
+"""Not a category; refused in retry_on."""
+FAILURE_CATEGORY_NODE_FAILURE: FailureCategory.ValueType  # 1
+"""The replica's node failed (Slurm NODE_FAIL/BOOT_FAIL, a Kubernetes node lost or shut down)."""
+FAILURE_CATEGORY_LOST: FailureCategory.ValueType  # 2
+"""The replica was lost: its agent went silent or restarted, the cluster evicted or preempted
+it, or a gang member was lost.
+"""
+FAILURE_CATEGORY_OOM: FailureCategory.ValueType  # 3
+"""The replica was killed for exceeding its memory (OOM killer, Slurm OUT_OF_MEMORY,
+Kubernetes OOMKilled).
+"""
+FAILURE_CATEGORY_TIMEOUT: FailureCategory.ValueType  # 4
+"""The replica exceeded its max runtime. Never retried; refused in retry_on."""
+global___FailureCategory = FailureCategory
+
 @typing.final
 class Resources(google.protobuf.message.Message):
     """Resource quantities by canonical name (see the package comment for units)."""
@@ -420,6 +460,9 @@ class JobSpec(google.protobuf.message.Message):
     LABELS_FIELD_NUMBER: builtins.int
     PRIORITY_CLASS_FIELD_NUMBER: builtins.int
     IMAGE_FIELD_NUMBER: builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: builtins.int
+    RETRY_ON_FIELD_NUMBER: builtins.int
+    RETRY_EXIT_CODES_FIELD_NUMBER: builtins.int
     client_id: builtins.str
     """Caller-chosen idempotency key, unique per department; 1-128 characters. Resubmitting an item
     with a client_id the department already used returns the original job and creates nothing
@@ -440,7 +483,7 @@ class JobSpec(google.protobuf.message.Message):
     max_runtime_seconds: builtins.int
     """Longest a replica may run before it is killed and marked FAILED, 1 to 2,592,000 (30 days);
     unset means the scheduler's default. An explicit 0 is refused (INVALID_ARGUMENT): there is
-    no "no limit".
+    no "no limit". JobService.UpdateJob changes it until the job has finished.
     """
     priority_class: builtins.str
     """A priority class (governance.proto) the department is allowed: the job's priority is
@@ -451,6 +494,11 @@ class JobSpec(google.protobuf.message.Message):
     """Container image for executors that run containers (the Kubernetes executor): at most 512
     printable characters without spaces, e.g. "registry.gov.cn/traffic/report:1.4". Empty:
     the agent's --image. The local and Slurm executors run `command` on the host and ignore it.
+    """
+    max_attempts: builtins.int
+    """(Numbered from 30: other JobSpec fields are being added in parallel.)
+    Attempts the job may use in all, 1-20; unset or 0: the scheduler's `max_attempts` (3).
+    Attempts ended by a preemption are not counted.
     """
     @property
     def resources(self) -> global___Resources:
@@ -472,6 +520,20 @@ class JobSpec(google.protobuf.message.Message):
     def labels(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Free-form labels for the job; keys and values up to 128 characters."""
 
+    @property
+    def retry_on(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[global___FailureCategory.ValueType]:
+        """Failure categories that requeue the job as a new attempt (while attempts remain) instead of
+        failing it. Empty: NODE_FAILURE and LOST, the infrastructure's failures. A failure not
+        covered (an exit code not in `retry_exit_codes`, a max runtime exceeded) fails the job at
+        once, and the job's message says why it was not retried.
+        """
+
+    @property
+    def retry_exit_codes(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.int]:
+        """Exit codes (1-255, at most 32) of a replica that requeue the job as a new attempt, e.g. a
+        program's "temporary failure" code. Any other non-zero exit fails the job at once.
+        """
+
     def __init__(
         self,
         *,
@@ -488,9 +550,12 @@ class JobSpec(google.protobuf.message.Message):
         labels: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         priority_class: builtins.str = ...,
         image: builtins.str = ...,
+        max_attempts: builtins.int = ...,
+        retry_on: collections.abc.Iterable[global___FailureCategory.ValueType] | None = ...,
+        retry_exit_codes: collections.abc.Iterable[builtins.int] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "constraints", b"constraints", "max_runtime_seconds", b"max_runtime_seconds", "replicas", b"replicas", "resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "image", b"image", "job_set", b"job_set", "labels", b"labels", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "image", b"image", "job_set", b"job_set", "labels", b"labels", "max_attempts", b"max_attempts", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources", "retry_exit_codes", b"retry_exit_codes", "retry_on", b"retry_on"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds"]) -> typing.Literal["max_runtime_seconds"] | None: ...
     @typing.overload
