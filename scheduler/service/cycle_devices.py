@@ -8,7 +8,7 @@ ids picked as the engine's baselines pick (whole devices on the lowest empty ids
 fullest device it fits). A gang for which that fails (running shares split the devices the
 engine had joined) is not leased this cycle and waits with a message that says so: a device
 is never given above its share. GPU replicas leased before device ids existed (before
-migration 0010) may use any device of their node: no device there is given out until they end.
+migration 0012) may use any device of their node: no device there is given out until they end.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def take_snapshot(
         q = job.spec.resources[name]
         share = SHARES_PER_DEVICE if q % SHARES_PER_DEVICE == 0 else q
         load = device_load.setdefault((run.cluster, run.node), {})
-        # A run leased before device ids (migration 0010) may use any device: UNKNOWN_DEVICE.
+        # A run leased before device ids (migration 0012) may use any device: UNKNOWN_DEVICE.
         for d in run.devices or (UNKNOWN_DEVICE,):
             load[d] = load.get(d, 0) + share
     return Snapshot(

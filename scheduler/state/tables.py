@@ -111,10 +111,10 @@ class JobRow(SQLModel, table=True):
     # written when it changes; NULL until a cycle has ranked the job. Queue positions count
     # the queued jobs ahead by it.
     effective_priority: int | None = None
-    # When JobService.UpdateJob last changed max_runtime_seconds (migration 0011).
+    # When JobService.UpdateJob last changed max_runtime_seconds (migration 0010).
     max_runtime_changed_at: datetime | None = None
     # JobSpec.max_attempts (0: the scheduler's) and {"retry_on": [...], "exit_codes": [...]}
-    # (scheduler.domain.retry; migration 0012).
+    # (scheduler.domain.retry; migration 0011).
     max_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     retry: dict[str, Any] = _json()
 
@@ -138,9 +138,9 @@ class RunRow(SQLModel, table=True):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    # Device ids the cycle chose on `node`, comma-separated ("" = none; migration 0010).
+    # Device ids the cycle chose on `node`, comma-separated ("" = none; migration 0012).
     devices: str = Field(default="", max_length=512)
-    # Run.failure (migration 0012).
+    # Run.failure (migration 0011).
     failure: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
 
 

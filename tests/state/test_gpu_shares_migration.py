@@ -1,4 +1,4 @@
-"""Migration 0010: stored device quantities become thousandths of a device, on SQLite and
+"""Migration 0012: stored device quantities become thousandths of a device, on SQLite and
 PostgreSQL, and run rows gain their device ids."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ NOW = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 GPU = "nvidia.com/gpu"
 
 
-def test_migration_0010_scales_jobs_nodes_and_quotas_and_keeps_digests(store_url: str) -> None:
-    """A database at 0009 holding a 2-GPU job, a 4-GPU node, a CPU-only job and a GPU quota
+def test_migration_0012_scales_jobs_nodes_and_quotas_and_keeps_digests(store_url: str) -> None:
+    """A database at 0011 holding a 2-GPU job, a 4-GPU node, a CPU-only job and a GPU quota
     upgrades to 2000, 4000 and a nominal of 8000 thousandths; cpu stays as it was; the job's
     spec digest is the one recorded before (a resubmit of its client_id is the same job); a run
     row stores device ids after it."""
     engine = sa.create_engine(store_url)
-    upgrade(engine, "0009_job_image")
+    upgrade(engine, "0011_job_retry")
     with engine.begin() as conn:
         conn.execute(
             sa.text(

@@ -1,7 +1,7 @@
 """job.max_attempts, job.retry and run.failure: retries by failure category
 
-Revision ID: 0012_job_retry
-Revises: 0011_job_max_runtime_changed
+Revision ID: 0011_job_retry
+Revises: 0010_job_max_runtime_changed
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0012_job_retry"
-down_revision = "0011_job_max_runtime_changed"
+revision = "0011_job_retry"
+down_revision = "0010_job_max_runtime_changed"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ Job resources, node capacities and quota numbers of `nvidia.com/gpu` and `huawei
 were whole devices; the domain now counts thousandths (scheduler.domain.resources), so stored
 values are multiplied by 1000. run.devices holds the device ids the cycle chose.
 
-Revision ID: 0010_gpu_shares
-Revises: 0009_job_image
+Revision ID: 0012_gpu_shares
+Revises: 0011_job_retry
 Create Date: 2026-12-04
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0010_gpu_shares"
-down_revision = "0009_job_image"
+revision = "0012_gpu_shares"
+down_revision = "0011_job_retry"
 branch_labels = None
 depends_on = None
 

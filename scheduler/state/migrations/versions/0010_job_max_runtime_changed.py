@@ -1,7 +1,7 @@
 """job.max_runtime_changed_at: when JobService.UpdateJob last changed a job's max runtime
 
-Revision ID: 0011_job_max_runtime_changed
-Revises: 0010_gpu_shares
+Revision ID: 0010_job_max_runtime_changed
+Revises: 0009_job_image
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0011_job_max_runtime_changed"
-down_revision = "0010_gpu_shares"
+revision = "0010_job_max_runtime_changed"
+down_revision = "0009_job_image"
 branch_labels = None
 depends_on = None
 
