@@ -196,6 +196,10 @@ def test_killed_agent_requeues_runs_and_another_completes_them(pool: Pool) -> No
     [res] = pool.submit("公安局", py_job("survivor", code))
     job = pool.wait_state("公安局", res.job_id, {types_pb2.JOB_STATE_RUNNING})
     assert job.cluster == "cheap"
+    # RUNNING means spawned: on a loaded machine the interpreter may not have run a line yet.
+    pool.wait_for(
+        lambda: marker.exists() and bool(marker.read_text().strip()), 30, "the first attempt"
+    )
     pool.agents[0].kill()
     job = pool.wait_state("公安局", res.job_id, TERMINAL, timeout=40)
     assert job.state == types_pb2.JOB_STATE_SUCCEEDED
