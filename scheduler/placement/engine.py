@@ -351,7 +351,13 @@ class _Run:
         t = time.perf_counter()
         params = self.params
         share = _REBALANCE_LP_SHARE if self._rebalancing() else _LP_SHARE
-        limit = None if params.deterministic else max(0.1, self._remaining() * share)
+        # Deterministic: no share of the clock, but never beyond the wall-clock safety cap (an
+        # LP can take minutes on an unlucky instance); a capped bound is valid, only looser.
+        limit = (
+            max(0.1, params.wall_budget_s)
+            if params.deterministic
+            else max(0.1, self._remaining() * share)
+        )
         view = View(self.p)
         classes = classify(view)
         pairs = lp_pairs(view, classes)
@@ -361,6 +367,10 @@ class _Run:
             return
         bound = lp_bound(self.p, params.weights, time_limit_s=limit, view=view, classes=classes)
         self.clock.add("lp", t)
+        if params.deterministic and bound.status == "time_limit":
+            self.pool.notes.append(
+                "deterministic LP bound stopped at its wall-clock cap; the answer may not repeat"
+            )
         if bound.value is None:
             # The relaxation of the required jobs is infeasible, so the problem is.
             self.proven_infeasible = True
