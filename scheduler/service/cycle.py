@@ -134,7 +134,14 @@ class SchedulingCycle:
             if requeued:
                 self._log(report)
             return report
-        built = build_problem(snap, self._settings.gpu_value_weight, rules, policy, self._nominated)
+        built = build_problem(
+            snap,
+            self._settings.gpu_value_weight,
+            rules,
+            policy,
+            self._nominated,
+            self._settings.gpu_packing,
+        )
         laps.lap("build")
         outcome = self._solve(built, laps)
         with self._store.unit() as tx:

@@ -34,6 +34,7 @@ def node_preferences(
     group_cost: Sequence[Sequence[int]],
     demand: Sequence[Sequence[int]],
     used: Mapping[tuple[str, str], Mapping[str, int]],
+    pack_gpus: bool = True,
 ) -> tuple[tuple[int, ...], tuple[Override, ...]]:
     """node_type per node and the overrides of the queued `jobs` (index j = job j); empty
     when no job has a preference among nodes that differ."""
@@ -43,9 +44,8 @@ def node_preferences(
         kind = 0
         if preferring and not clusters[n.cluster].spec.xinchuang:
             kind |= NOT_XINCHUANG
-        if n.capacity.get(NVIDIA_GPU, 0) > 0 and not any(
-            used.get((n.cluster, n.name), {}).values()
-        ):
+        busy = any(used.get((n.cluster, n.name), {}).values())
+        if pack_gpus and n.capacity.get(NVIDIA_GPU, 0) > 0 and not busy:
             kind |= EMPTY_GPU
         kinds.append(kind)
     present = sorted(set(kinds) - {0})

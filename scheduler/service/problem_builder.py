@@ -96,6 +96,7 @@ def build_problem(
     rules: PreemptionRules | None = None,
     policy: Policy | None = None,
     nominated: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    gpu_packing: bool = False,
 ) -> BuiltProblem:
     """`rules` None: nothing is preempted (every running job stays). `policy`
     (scheduler.service.policy) gives the priorities and quotas; by default the snapshot's with
@@ -161,7 +162,9 @@ def build_problem(
     )
     job_demand = tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every)
     job_replicas = (*(j.spec.replicas for j in jobs), *(len(c) for c in current))
-    node_type, overrides = node_preferences(jobs, nodes, by_name, group_cost, job_demand, snap.used)
+    node_type, overrides = node_preferences(
+        jobs, nodes, by_name, group_cost, job_demand, snap.used, gpu_packing
+    )
     named = {j.department for j in every} | {m for q in policy.quotas for m in q.members}
     departments = {name: d for d, name in enumerate(sorted(named))}
     offered = [

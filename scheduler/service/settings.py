@@ -20,6 +20,11 @@ class SchedulerSettings:
     # machine's load (replays, audits, the city simulator), at the price of a cycle that may
     # take up to ~3x solver_time_limit_s of wall time (the limit is then in work units).
     solver_deterministic: bool = False
+    # Pack small GPU work onto GPU nodes already in use (scheduler.service.node_preference), so
+    # whole nodes stay free for gangs. Off by default: on the city simulator it raised GPU
+    # utilisation and the guarantee kept, but on one of three traces it more than doubled the
+    # preemptions (benchmarks/README.md, city simulator), a cause not yet understood.
+    gpu_packing: bool = False
     # Queued jobs considered per cycle, highest priority then oldest first.
     max_jobs_per_cycle: int = 5000
     # Value of the GPU (nvidia.com/gpu) in the solver's work term against 1 for every other
