@@ -33,22 +33,21 @@ lexicographically above every cost), for every queued and running job:
 
 `value` is the value of the job's priority class (JobSpec.priority_class, read from the
 snapshot's classes), or the bare spec.priority of a job without a class. Jobs are grouped by
-their quota holder, the nearest department on their path with quota rows (a division
-without rows of its own ranks within its bureau's; one with rows is its own holder, so a
-bureau's own jobs rank against the bureau's nominal apart from such divisions: an
-approximation, the engine's subtree quota still bounds the sum). A holder's jobs are ranked
-by value desc, running before queued, then age, and taken in that order against the nominal
-of one home group per resource: the first of the holder's groups (GetDepartment's order)
-whose clusters include one the job may use and whose nominal of that resource is positive. A
-job that fits what is left is within guarantee, the rest borrows, and the jobs behind one
-that does not fit may still (best-effort FIFO, as Kueue's queues); a department without a
-holder borrows. So any
-guaranteed job outranks any borrowing one: a department below its nominal reclaims from a
-borrower whatever their classes and shares. Among borrowers a class 250 points higher
-outweighs the whole fair-share bonus, so classes decide between very different work and
-fair share between comparable work. The engine's priority rule within a department compares
-class values (Problem.job_preempt_rank), not these numbers: a job never evicts work of its
-own department and class, whichever of the two the guarantee covers.
+their quota holder, the nearest department on their path with quota rows (a division without
+rows of its own ranks within its bureau's; one with rows is its own holder, so a bureau's own
+jobs rank against the bureau's nominal apart from such divisions: an approximation, the
+engine's subtree quota still bounds the sum). A holder's jobs are ranked by value desc, running
+before queued, then age (scheduler.service.guarantee), and taken in that order against the
+nominal of one home group per resource: the first of the holder's groups (GetDepartment's
+order) whose clusters include one the job may use and whose nominal of that resource is
+positive. A job that fits what is left is within guarantee, the rest borrows, and the jobs
+behind one that does not fit may still (best-effort FIFO, as Kueue's queues); a department
+without a holder borrows. So any guaranteed job outranks any borrowing one: a department below
+its nominal reclaims from a borrower whatever their classes and shares. Among borrowers a class
+250 points higher outweighs the whole fair-share bonus, so classes decide between very
+different work and fair share between comparable work. The engine's priority rule within a
+department compares class values (Problem.job_preempt_rank), not these numbers: a job never
+evicts work of its own department and class, whichever of the two the guarantee covers.
 
 Fair share (Slurm's classic factor): F = 2^(-usage_share / weight_share). weight_share is
 the department's weight over its siblings' times its parent's share (top level: over the
@@ -70,20 +69,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduler.domain.eligibility import cluster_constraint_verdict
-from scheduler.domain.models import Cluster, Job
+from scheduler.domain.models import Job
 from scheduler.domain.quotas import (
-    PriorityClass,
-    QuotaGroup,
     ResourceQuota,
     cluster_group_labels,
     in_subtree,
-    parent_of,
     selector_key,
     selects,
 )
 from scheduler.placement import Quota
 from scheduler.service.fair_share import decayed_usage, fair_share_factors
+from scheduler.service.guarantee import class_value, guaranteed
 from scheduler.service.snapshot import Snapshot
 
 GUARANTEE_BASE = 600
@@ -155,13 +151,6 @@ def plan(snap: Snapshot, half_life_s: float, gpu_value_weight: int = 1) -> Polic
             class_value(job, classes), job.job_id in within, factor.get(job.department, 1.0)
         )
     return Policy(priority, frozenset(within), quotas, factor, usage)
-
-
-def class_value(job: Job, classes: Mapping[str, PriorityClass]) -> int:
-    """The value of the job's priority class; its bare priority without one (or for a class
-    no longer defined: the submit resolved the class into spec.priority, so they agree)."""
-    pc = classes.get(job.spec.priority_class) if job.spec.priority_class else None
-    return job.spec.priority if pc is None else pc.value
 
 
 def effective_priority(value: int, within: bool, factor: float) -> int:
@@ -342,96 +331,3 @@ def lent_now(
     lendable = quota.nominal if quota.lending_limit is None else quota.lending_limit
     borrowed = sum(max(0, peer_used.get(d, 0) - peer_nominal[d]) for d in _outermost(peer_nominal))
     return min(lendable, max(0, quota.nominal - used), borrowed)
-
-
-def holder_of(department: str, quotas: Mapping[str, Sequence[QuotaGroup]]) -> str:
-    """The nearest department on `department`'s path with quota rows ("" for none)."""
-    name = department
-    while name:
-        if quotas.get(name):
-            return name
-        name = parent_of(name)
-    return ""
-
-
-def guaranteed(
-    snap: Snapshot, labels: Mapping[str, Mapping[str, str]], running: Sequence[tuple[Job, str]]
-) -> set[str]:
-    """Ids of the jobs within their holder's nominal (module docstring)."""
-    quotas, classes = snap.governance.quotas, snap.classes
-    # holder -> (minus class value, 0 running / 1 queued, seq, job, clusters it may use)
-    candidates: dict[str, list[tuple[int, int, int, Job, frozenset[str]]]] = {}
-    for job, cluster in running:
-        holder = holder_of(job.department, quotas)
-        if holder:
-            key = (-class_value(job, classes), 0, job.seq, job, frozenset({cluster}))
-            candidates.setdefault(holder, []).append(key)
-    # Jobs of one set of constraints share their clusters (a city queue holds thousands).
-    eligible_cache: dict[object, frozenset[str]] = {}
-    for job in snap.queued:
-        holder = holder_of(job.department, quotas)
-        if holder:
-            c = job.spec.constraints
-            shape = (c.min_security_level, c.allowed_regions, c.xinchuang_required)
-            if shape not in eligible_cache:
-                eligible_cache[shape] = _eligible(job, snap.clusters)
-            key = (-class_value(job, classes), 1, job.seq, job, eligible_cache[shape])
-            candidates.setdefault(holder, []).append(key)
-    within: set[str] = set()
-    for holder, ranked in candidates.items():
-        groups = [
-            (
-                frozenset(c for c, lab in labels.items() if selects(g.selector, lab)),
-                {q.resource: q.nominal for q in g.resources},
-                dict.fromkeys((q.resource for q in g.resources), 0),
-            )
-            for g in quotas[holder]
-        ]
-        # Best-effort FIFO, as Kueue's queues: a job that does not fit what is left of its
-        # holder's nominal borrows, and the ones behind it may still fit (a smaller job, or
-        # one needing other resources). A lower class may thus be guaranteed while a higher
-        # one of its department borrows: it never evicts it (the engine's priority rule
-        # compares classes, job_preempt_rank), it only goes first for the nominal.
-        for _, _, _, job, clusters in sorted(ranked, key=lambda k: k[:3]):
-            home = _home_groups(job, clusters, groups)
-            needs = [(g, r, q) for g, need in home.items() for r, q in need.items()]
-            if needs and all(groups[g][2][r] + q <= groups[g][1][r] for g, r, q in needs):
-                for g, r, q in needs:
-                    groups[g][2][r] += q
-                within.add(job.job_id)
-    return within
-
-
-Group = tuple[frozenset[str], dict[str, int], dict[str, int]]  # clusters, nominal, taken
-
-
-def _home_groups(
-    job: Job, clusters: frozenset[str], groups: Sequence[Group]
-) -> dict[int, dict[str, int]]:
-    """Where a job's guarantee is counted: for each resource it needs, the first group
-    (GetDepartment's order) whose clusters include one the job may use (a running job: its
-    cluster) and whose nominal for that resource is positive -> what it needs there. Only
-    one group per resource: a job that does not fit its home is not guaranteed through
-    another, where the engine might then place it above the department's own borrowing work.
-    Empty: it borrows -- no quota of its holder covers it, or one covers a resource it
-    needs with no positive nominal anywhere it may run."""
-    home: dict[int, dict[str, int]] = {}
-    for r, per_replica in job.spec.resources.items():
-        if not per_replica:
-            continue
-        listed = False
-        for g, (members, nominal, _) in enumerate(groups):
-            if r not in nominal or not clusters & members:
-                continue
-            listed = True
-            if nominal[r] > 0:
-                home.setdefault(g, {})[r] = per_replica * job.spec.replicas
-                break
-        else:
-            if listed:
-                return {}
-    return home
-
-
-def _eligible(job: Job, clusters: Sequence[Cluster]) -> frozenset[str]:
-    return frozenset(c.name for c in clusters if cluster_constraint_verdict(job.spec, c) is None)

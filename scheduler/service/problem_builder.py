@@ -37,8 +37,9 @@ from scheduler.domain.resources import (
 from scheduler.placement import Problem, Solution
 from scheduler.placement.validate import MAX_RESOURCE_VALUE
 from scheduler.service import preemption, reclaim
+from scheduler.service.guarantee import class_value
 from scheduler.service.node_preference import node_preferences
-from scheduler.service.policy import Policy, class_value, model_quotas, plan
+from scheduler.service.policy import Policy, model_quotas, plan
 from scheduler.service.preemption import PreemptionRules
 from scheduler.service.reclaim import Reclaim
 from scheduler.service.settings import SchedulerSettings
