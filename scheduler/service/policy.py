@@ -47,7 +47,9 @@ its nominal reclaims from a borrower whatever their classes and shares. Among bo
 250 points higher outweighs the whole fair-share bonus, so classes decide between very
 different work and fair share between comparable work. The engine's priority rule within a
 department compares class values (Problem.job_preempt_rank), not these numbers: a job never
-evicts work of its own department and class, whichever of the two the guarantee covers.
+evicts work of its own department and class, whichever of the two the guarantee covers. And only
+guaranteed work may take lent capacity back (Problem.job_may_reclaim): borrowers never evict
+one another, whatever their shares.
 
 Fair share (Slurm's classic factor): F = 2^(-usage_share / weight_share). weight_share is
 the department's weight over its siblings' times its parent's share (top level: over the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -63,19 +63,25 @@ def spec(client_id: str, cpu: int = 1000, replicas: int = 1, **kw: object) -> Jo
 
 @pytest.fixture
 def pool(store: Store, clock: ManualClock) -> Pool:
-    settings = SchedulerSettings(
+    return build_pool(store, clock)
+
+
+def build_pool(store: Store, clock: ManualClock, **settings: object) -> Pool:
+    """The use cases on `store` with the test settings, changed by `settings`."""
+    base = SchedulerSettings(
         lease_timeout_s=10, sync_interval_s=1, max_attempts=2, solver_time_limit_s=1.0
     )
+    settings_ = replace(base, **settings)  # type: ignore[arg-type]
     started = clock.now()
     liveness = Liveness()
     p = Pool(
         store=store,
         clock=clock,
-        settings=settings,
-        admin=AdminService(store, clock, settings, started, liveness),
-        jobs=JobsService(store, clock, settings),
-        agents=AgentSyncService(store, clock, settings, liveness),
-        cycle=SchedulingCycle(store, clock, settings, started, liveness),
+        settings=settings_,
+        admin=AdminService(store, clock, settings_, started, liveness),
+        jobs=JobsService(store, clock, settings_),
+        agents=AgentSyncService(store, clock, settings_, liveness),
+        cycle=SchedulingCycle(store, clock, settings_, started, liveness),
         liveness=liveness,
     )
     p.admin.create_department("公安局", "Public Security")

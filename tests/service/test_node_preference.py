@@ -10,15 +10,10 @@ import pytest
 
 from scheduler.domain.models import Constraints, JobSpec, Node
 from scheduler.domain.states import RunState
-from scheduler.service.admin import AdminService
-from scheduler.service.agent_sync import AgentSyncService, RunReport
+from scheduler.service.agent_sync import RunReport
 from scheduler.service.clock import ManualClock
-from scheduler.service.cycle import SchedulingCycle
-from scheduler.service.jobs import JobsService
-from scheduler.service.liveness import Liveness
-from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store
-from tests.service.conftest import Pool, spec
+from tests.service.conftest import Pool, build_pool, spec
 
 GPU = "nvidia.com/gpu"
 
@@ -26,23 +21,7 @@ GPU = "nvidia.com/gpu"
 @pytest.fixture
 def pool(store: Store, clock: ManualClock) -> Pool:
     """The service pool with SchedulerSettings.gpu_packing on."""
-    settings = SchedulerSettings(
-        lease_timeout_s=10, sync_interval_s=1, solver_time_limit_s=1.0, gpu_packing=True
-    )
-    started = clock.now()
-    liveness = Liveness()
-    p = Pool(
-        store=store,
-        clock=clock,
-        settings=settings,
-        admin=AdminService(store, clock, settings, started, liveness),
-        jobs=JobsService(store, clock, settings),
-        agents=AgentSyncService(store, clock, settings, liveness),
-        cycle=SchedulingCycle(store, clock, settings, started, liveness),
-        liveness=liveness,
-    )
-    p.admin.create_department("公安局", "Public Security")
-    return p
+    return build_pool(store, clock, gpu_packing=True)
 
 
 def _gpu_node(cluster: str, name: str) -> Node:
