@@ -23,8 +23,9 @@ from scheduler.state.audit_chain import AuditLog
 from scheduler.state.credentials import Principals, Tokens
 from scheduler.state.fair_share import FairShare, QueueRanks
 from scheduler.state.governance import DepartmentTree, PriorityClasses, Quotas
+from scheduler.state.job_records import Jobs
 from scheduler.state.migrate import upgrade
-from scheduler.state.repositories import Clusters, Departments, Jobs
+from scheduler.state.repositories import Clusters, Departments
 from scheduler.state.run_output import RunOutputs
 from scheduler.state.run_records import Events, Explanations, Runs
 
