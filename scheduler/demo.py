@@ -3,8 +3,9 @@
 A scheduler on a SQLite file in a temporary directory, three departments, three clusters that
 differ in what matters (a 信创 cluster at 等保 level 3, a cheaper general cloud at level 2 in
 another region, a GPU cluster), one real agent process per cluster, and about twenty jobs whose
-constraints send them to different clusters. Everything goes through the public gRPC API, as a
-department system and a cloud admin would use it.
+constraints send them to different clusters. When the machine has a Slurm that answers, a
+fourth cluster is that real Slurm (scheduler/demo_slurm.py) and one more job goes there.
+Everything goes through the public gRPC API, as a department system and a cloud admin would use it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from protos.suanchou.v1 import (
     security_pb2_grpc,
     types_pb2,
 )
-from scheduler import logs
+from scheduler import demo_slurm, logs
 from scheduler.app import App
 from scheduler.cli.render import table
 from scheduler.config import ServerConfig
@@ -163,9 +164,9 @@ def _job(
     )
 
 
-def demo_jobs() -> dict[str, list[types_pb2.JobSpec]]:
+def demo_jobs(slurm_partition: str | None = None) -> dict[str, list[types_pb2.JobSpec]]:
     """About twenty jobs; the comment on each says where its constraints should send it."""
-    return {
+    jobs = {
         "公安局": [
             # 等保 3 and 信创: only xc-gov.
             _job("face-index", cpu=4000, memory=8192, min_level=3, xinchuang=True, priority=50),
@@ -199,6 +200,12 @@ def demo_jobs() -> dict[str, list[types_pb2.JobSpec]]:
             _job("genome-align", cpu=8000, memory=32768, gpus=1, selector={"gpu.model": "H800"}),
         ],
     }
+    if slurm_partition is not None:
+        # Only the Slurm cluster's nodes carry the partition label: this one goes to Slurm.
+        jobs["交通局"].append(
+            demo_slurm.job(_job("traffic-sim-hpc", cpu=1000, memory=1024), slurm_partition)
+        )
+    return jobs
 
 
 @dataclass
@@ -215,14 +222,18 @@ def _md(token: str) -> tuple[tuple[str, str], ...]:
 
 @contextmanager
 def _agents(
-    address: str, workdir: Path, tokens: dict[str, str]
+    address: str, workdir: Path, tokens: dict[str, str], slurm_partition: str | None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
+    executors: dict[str, list[str]] = {}
+    for cluster in CLUSTERS:
+        nodes_file = workdir / f"{cluster.spec.name}-nodes.yaml"
+        nodes_file.write_text(yaml.safe_dump({"nodes": cluster.nodes}, allow_unicode=True))
+        executors[cluster.spec.name] = ["--nodes", str(nodes_file)]
+    if slurm_partition is not None:
+        executors[demo_slurm.NAME] = demo_slurm.agent_args(slurm_partition)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for cluster in CLUSTERS:
-            name = cluster.spec.name
-            nodes_file = workdir / f"{name}-nodes.yaml"
-            nodes_file.write_text(yaml.safe_dump({"nodes": cluster.nodes}, allow_unicode=True))
+        for name, executor in executors.items():
             env = dict(os.environ, SUANCHOU_AGENT_TOKEN=tokens[name])
             # The child keeps its own copy of the log descriptor; ours closes right away.
             with open(workdir / f"agent-{name}.log", "wb") as log:
@@ -234,8 +245,7 @@ def _agents(
                             "agents",
                             "--scheduler",
                             address,
-                            "--nodes",
-                            str(nodes_file),
+                            *executor,
                             "--workdir",
                             str(workdir / f"runs-{name}"),
                             "--interval",
@@ -297,24 +307,38 @@ def run(workdir: Path, out: object = None) -> int:
                 admin_pb2.CreateDepartmentRequest(name=name, display_name=display), metadata=admin
             )
             dept_tokens[name] = reply.token
+        partition, why_not = demo_slurm.probe()
+        cluster_specs = [c.spec for c in CLUSTERS]
+        # Slurm says how many nodes it has; the demo waits for at least one.
+        expected = {c.spec.name: c.node_count for c in CLUSTERS}
+        if partition is None:
+            say(f"{demo_slurm.NAME}: skipped, no local Slurm ({why_not})")
+        else:
+            cluster_specs.append(demo_slurm.SPEC)
+            expected[demo_slurm.NAME] = 1
         agent_tokens = {}
-        for c in CLUSTERS:
+        for cluster_spec in cluster_specs:
             reply = clusters.RegisterCluster(
-                admin_pb2.RegisterClusterRequest(spec=c.spec), metadata=admin
+                admin_pb2.RegisterClusterRequest(spec=cluster_spec), metadata=admin
             )
-            agent_tokens[c.spec.name] = reply.agent_token
-        stack.enter_context(_agents(app.address, workdir, agent_tokens))
-        _wait_for_nodes(clusters, admin, expected=sum(c.node_count for c in CLUSTERS))
+            agent_tokens[cluster_spec.name] = reply.agent_token
+        stack.enter_context(_agents(app.address, workdir, agent_tokens, partition))
+        _wait_for_nodes(clusters, admin, expected)
         _print_clusters(clusters, admin, say)
+        if partition is not None:
+            say(
+                f"{demo_slurm.NAME}: the local Slurm (partition {partition}); job traffic-sim-hpc"
+                f" goes there by its node selector {demo_slurm.PARTITION_LABEL}={partition}"
+            )
 
         tally = Tally()
         say("\nsubmitting:")
         rows = []
-        for dept, specs in demo_jobs().items():
+        for dept, items in demo_jobs(partition).items():
             reply = jobs.SubmitJobs(
-                jobs_pb2.SubmitJobsRequest(items=specs), metadata=_md(dept_tokens[dept])
+                jobs_pb2.SubmitJobsRequest(items=items), metadata=_md(dept_tokens[dept])
             )
-            for spec, result in zip(specs, reply.results, strict=True):
+            for spec, result in zip(items, reply.results, strict=True):
                 tally.submitted += 1
                 if result.state == types_pb2.JOB_STATE_QUEUED:
                     tally.accepted += 1
@@ -339,16 +363,22 @@ def run(workdir: Path, out: object = None) -> int:
 def _wait_for_nodes(
     stub: admin_pb2_grpc.ClusterServiceStub,
     md: tuple[tuple[str, str], ...],
-    expected: int,
+    expected: dict[str, int],
     timeout_s: float = 20,
 ) -> None:
+    """Waits until every cluster's agent has reported at least its expected node count."""
     deadline = time.monotonic() + timeout_s
+    missing = sorted(expected)
     while time.monotonic() < deadline:
         listed = stub.ListClusters(admin_pb2.ListClustersRequest(), metadata=md)
-        if sum(c.node_count for c in listed.clusters) >= expected:
+        counts = {c.spec.name: c.node_count for c in listed.clusters}
+        missing = [name for name, n in sorted(expected.items()) if counts.get(name, 0) < n]
+        if not missing:
             return
         time.sleep(0.1)
-    raise RuntimeError(f"agents did not report {expected} nodes within {timeout_s}s")
+    raise RuntimeError(
+        f"agents of {', '.join(missing)} did not report their nodes within {timeout_s}s"
+    )
 
 
 def _print_clusters(
