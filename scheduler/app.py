@@ -22,7 +22,8 @@ from scheduler.service.audit import AuditService
 from scheduler.service.auth import Authenticator
 from scheduler.service.clock import Clock, SystemClock
 from scheduler.service.credentials import CredentialsService
-from scheduler.service.cycle import CycleRunner, SchedulingCycle
+from scheduler.service.cycle import SchedulingCycle
+from scheduler.service.cycle_runner import CycleRunner
 from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
 from scheduler.service.liveness import Liveness

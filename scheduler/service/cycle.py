@@ -7,10 +7,8 @@ single transaction so agents never see half a cycle.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -406,45 +404,3 @@ def _default_detail(outcome: Outcome | None) -> str:
     if outcome is None:
         return "no schedulable cluster has reported nodes"
     return "not placed this cycle"
-
-
-class CycleRunner:
-    """Runs the cycle every interval, and soon after `trigger()` (called on submit)."""
-
-    def __init__(
-        self,
-        cycle: SchedulingCycle,
-        interval_s: float,
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        self._cycle = cycle
-        self._interval = interval_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scheduling-cycle", daemon=True)
-        self._on_error = on_error
-        self.cycles = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def trigger(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._cycle.run_once()
-            except Exception as exc:  # a bad cycle must not stop scheduling for good
-                log.exception("cycle_failed", error=str(exc), cycle_id=str(uuid.uuid4()))
-                if self._on_error is not None:
-                    self._on_error(exc)
-            self.cycles += 1
-            self._wake.wait(self._interval)
-            self._wake.clear()
