@@ -166,7 +166,9 @@ class Pool:
             self.start_agent(name)
         return reply.agent_token
 
-    def start_agent(self, cluster: str) -> Agent:
+    def spawn_agent(self, cluster: str, *args: str, kill_grace: float = 1) -> Agent:
+        """Starts `python -m agents` for `cluster` with its token and `args` (executor, nodes),
+        the pool's scheduler, a per-cluster workdir and a 0.2-s interval; logs to a file."""
         log = self.tmp / f"agent-{cluster}-{len(self.agents)}.log"
         # The child keeps its own copy of the log descriptor; ours closes right away.
         with log.open("wb") as out:
@@ -177,14 +179,13 @@ class Pool:
                     "agents",
                     "--scheduler",
                     self.address,
-                    "--nodes",
-                    str(self.tmp / f"{cluster}.yaml"),
+                    *args,
                     "--workdir",
                     str(self.tmp / f"work-{cluster}"),
                     "--interval",
                     "0.2",
                     "--kill-grace",
-                    "1",
+                    f"{kill_grace:g}",
                 ],
                 env=dict(os.environ, SUANCHOU_AGENT_TOKEN=self.tokens[cluster]),
                 stdout=out,
@@ -193,6 +194,10 @@ class Pool:
             )
         agent = Agent(cluster, proc, log)
         self.agents.append(agent)
+        return agent
+
+    def start_agent(self, cluster: str) -> Agent:
+        agent = self.spawn_agent(cluster, "--nodes", str(self.tmp / f"{cluster}.yaml"))
         self.wait_for(
             lambda: self.cluster_info(cluster).node_count > 0,
             20,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from agents.main import agent_key
 from agents.slurm.commands import SlurmCommands, SlurmError
 from agents.slurm.jobs import SlurmJob, job_name, list_jobs, owned_resources
 from scheduler.service.settings import SchedulerSettings
-from tests.integration.conftest import REPO, Agent, Pool
+from tests.integration.conftest import Agent, Pool
 
 
 def slurm_cli() -> SlurmCommands:
@@ -69,33 +67,7 @@ def cancel_leftovers(key: str) -> None:
 
 
 def start_slurm_agent(pool: Pool, cluster: str, *extra: str) -> Agent:
-    log = pool.tmp / f"agent-{cluster}-{len(pool.agents)}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agents",
-                "--executor",
-                "slurm",
-                "--scheduler",
-                pool.address,
-                "--workdir",
-                str(pool.tmp / f"work-{cluster}"),
-                "--interval",
-                "0.2",
-                "--kill-grace",
-                "2",
-                *extra,
-            ],
-            env=dict(os.environ, SUANCHOU_AGENT_TOKEN=pool.tokens[cluster]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    agent = Agent(cluster, proc, log)
-    pool.agents.append(agent)
-    return agent
+    return pool.spawn_agent(cluster, "--executor", "slurm", *extra, kill_grace=2)
 
 
 def slurm_jobs_of(run_id: str) -> list[SlurmJob]:

@@ -3,9 +3,6 @@ Kubernetes client talking to a loopback API server where the test plays the kube
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,7 @@ import pytest
 
 from protos.suanchou.v1 import jobs_pb2, types_pb2
 from scheduler.service.settings import SchedulerSettings
-from tests.integration.conftest import REPO, Agent, Pool, md
+from tests.integration.conftest import Agent, Pool, md
 from tests.kube_api import KubeApiServer, node
 
 
@@ -39,39 +36,20 @@ def kube() -> Iterator[KubeApiServer]:
 
 
 def start_agent(pool: Pool, kube: KubeApiServer, cluster: str) -> Agent:
-    log = pool.tmp / f"agent-{cluster}-{len(pool.agents)}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agents",
-                "--scheduler",
-                pool.address,
-                "--executor",
-                "kubernetes",
-                "--kubeconfig",
-                str(kube.kubeconfig(pool.tmp)),
-                "--namespace",
-                "jobs",
-                "--image",
-                "python:3.12-slim",
-                "--agent-name",
-                cluster,
-                "--workdir",
-                str(pool.tmp / f"work-{cluster}"),
-                "--interval",
-                "0.2",
-                "--kill-grace",
-                "3",
-            ],
-            env=dict(os.environ, SUANCHOU_AGENT_TOKEN=pool.tokens[cluster]),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    agent = Agent(cluster, proc, log)
-    pool.agents.append(agent)
+    agent = pool.spawn_agent(
+        cluster,
+        "--executor",
+        "kubernetes",
+        "--kubeconfig",
+        str(kube.kubeconfig(pool.tmp)),
+        "--namespace",
+        "jobs",
+        "--image",
+        "python:3.12-slim",
+        "--agent-name",
+        cluster,
+        kill_grace=3,
+    )
     pool.wait_for(lambda: pool.cluster_info(cluster).node_count > 0, 30, "the k8s nodes")
     return agent
 
