@@ -211,6 +211,8 @@ CHART_SET = {
     "tls_client_ca",
     "health_listen",
     "insecure",
+    # From metrics.enabled/metrics.port (the server's --metrics-listen, issue 11 "Observe").
+    "metrics_listen",
 }
 
 
@@ -229,7 +231,10 @@ def test_settings_schema_names_every_server_setting_with_its_type() -> None:
     expected = {k: json_type[t] for k, t in _TOP.items()} | dict.fromkeys(_FLAGS, "boolean")
     for settings in (SchedulerSettings, SecuritySettings):
         expected |= {f.name: json_type[f.type] for f in dataclasses.fields(settings)}
-    assert listed == {k: t for k, t in expected.items() if k not in CHART_SET}
+    expected = {k: t for k, t in expected.items() if k not in CHART_SET}
+    missing = {k: t for k, t in expected.items() if listed.get(k) != t}
+    assert not missing, f"add to values.schema.json settings (key: JSON type): {missing}"
+    assert set(listed) == set(expected), f"not server settings: {set(listed) - set(expected)}"
 
 
 @pytest.mark.parametrize(
@@ -250,6 +255,25 @@ def test_bad_values_are_refused_naming_the_value(chart: str, override: str, expe
     result = run_helm("template", "x", str(CHARTS / chart), "--set-json", override)
     assert result.returncode != 0
     assert expected in result.stderr
+
+
+def _notes(chart: str, *overrides: str) -> str:
+    args = [a for o in overrides for a in ("--set-json", o)]
+    result = run_helm("install", "x", str(CHARTS / chart), "--dry-run=client", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\nNOTES:\n", 1)[1]
+
+
+def test_notes_name_the_secrets_to_create_and_warn_about_several_replicas() -> None:
+    """NOTES.txt names each Secret the release needs and, with more than one replica, warns that
+    replicas without leader election may lease a job twice; the agent's names its Secrets."""
+    notes = _notes("suanchou")
+    for secret in ("suanchou-database", "suanchou-tls", "suanchou-bootstrap-token"):
+        assert secret in notes
+    assert "WARNING" not in notes
+    assert "WARNING: replicas=2" in _notes("suanchou", "replicas=2")
+    agent = _notes("suanchou-agent")
+    assert "suanchou-agent-token" in agent and "suanchou-ca" in agent
 
 
 def _rules(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
