@@ -121,7 +121,7 @@ class App:
             "scheduler_started",
             address=self.address,
             version=__version__,
-            database=redact_url(self.config.database_url),
+            database=_redact(self.config.database_url),
             tls=self.tls.mode,
         )
 
@@ -154,22 +154,22 @@ class App:
                 return
 
 
-def one_line_error(exc: BaseException, database_url: str) -> str:
+def _one_line(exc: BaseException, database_url: str) -> str:
     """A startup failure as one line: which database or address, and the cause."""
     if isinstance(exc, ImportError):
         # SQLAlchemy imports the URL's driver lazily: a missing one surfaces here.
         return (
-            f"database {redact_url(database_url)}: its driver is not installed ({exc}); "
+            f"database {_redact(database_url)}: its driver is not installed ({exc}); "
             "PostgreSQL URLs need `postgresql+psycopg://` with the psycopg package"
         )
     if isinstance(exc, SQLAlchemyError):
         cause = getattr(exc, "orig", None) or exc
         text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        return f"database {redact_url(database_url)}: {text}"
+        return f"database {_redact(database_url)}: {text}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def redact_url(url: str) -> str:
+def _redact(url: str) -> str:
     """Database URL without its password, for logs."""
     if "@" not in url or "://" not in url:
         return url
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = App(config)
     except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:
-        print(f"error: {one_line_error(exc, config.database_url)}", file=sys.stderr)
+        print(f"error: {_one_line(exc, config.database_url)}", file=sys.stderr)
         return 2
     stop = threading.Event()
 

@@ -14,7 +14,9 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.app import one_line_error, redact_url
+# The server's own startup-error line and URL redaction, so both commands fail alike.
+from scheduler.app import _one_line as one_line_error
+from scheduler.app import _redact as redact_url
 from scheduler.config import ConfigError, load
 from scheduler.state import Store
 from scheduler.state.migrate import current_revision
