@@ -8,12 +8,13 @@ import sys
 import threading
 from types import FrameType
 
+import grpc
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import __version__, logs
 from scheduler.api.admission import Admission, budgets_for
-from scheduler.api.server import build_server
+from scheduler.api.server import build_health_server, build_server
 from scheduler.api.transport import ServerTls, checked_credentials
 from scheduler.config import ConfigError, ServerConfig, load
 from scheduler.service.admin import AdminService
@@ -91,6 +92,13 @@ class App:
             max_message_bytes=config.max_message_bytes,
             admission=self.admission,
         )
+        # Plaintext grpc.health.v1 only, for probes that cannot speak TLS (api.server).
+        self.health_server: grpc.Server | None = None
+        self.health_port = 0
+        if config.health_listen:
+            self.health_server, self.health_port = build_health_server(
+                config.health_listen, self._health
+            )
         self._has_bootstrap = bool(bootstrap)
         self._stopping = threading.Event()
         self._pruner = threading.Thread(target=self._prune_loop, name="housekeeping", daemon=True)
@@ -99,6 +107,8 @@ class App:
 
     def start(self, *, run_cycles: bool = True) -> None:
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
         if run_cycles:
             self.runner.start()
             self._pruner.start()
@@ -122,6 +132,8 @@ class App:
         if self._pruner.is_alive():
             self._pruner.join(10)
         self.server.stop(grace).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0).wait()
         self.store.dispose()
         log.info("scheduler_stopped", address=self.address)
 
@@ -222,6 +234,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds after a quota is lowered below its use before the excess is preempted "
         "(default 600)",
     )
+    p.add_argument(
+        "--health-listen",
+        metavar="HOST:PORT",
+        help="also serve grpc.health.v1, and nothing else, in plaintext on HOST:PORT: for "
+        "probes that cannot speak TLS, such as Kubernetes' gRPC probes (default: none)",
+    )
     tls = p.add_argument_group("TLS (without --tls-cert the port is plaintext, loopback only)")
     tls.add_argument("--tls-cert", metavar="PATH", help="server certificate chain, PEM")
     tls.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, PEM")
@@ -261,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 "insecure": args.insecure,
                 "admin_token_file": args.admin_token_file,
                 "max_message_bytes": args.max_message_bytes,
+                "health_listen": args.health_listen,
             },
         )
     except ConfigError as exc:

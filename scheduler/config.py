@@ -44,6 +44,9 @@ class ServerConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     insecure: bool = False  # allow plaintext on a non-loopback listen address
+    # HOST:PORT of a plaintext port serving grpc.health.v1 alone, for probes that cannot speak
+    # TLS (Kubernetes' native gRPC probes); empty = none.
+    health_listen: str = ""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
@@ -70,7 +73,7 @@ _TOP: dict[str, type] = {
     "log_level": str,
     "max_message_bytes": int,
 }
-_TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str}
+_TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str, "health_listen": str}
 _FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
 _SCHED = {f.name: f.type for f in fields(SchedulerSettings)}
 _SEC = {f.name: f.type for f in fields(SecuritySettings)}

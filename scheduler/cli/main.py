@@ -41,6 +41,7 @@ DELEGATED = {
     "server": ("scheduler.app", "run the scheduler (see `suanchou server --help`)"),
     "demo": ("scheduler.demo", "run a self-contained demo (see `suanchou demo --help`)"),
     "agent": ("agents.main", "run a cluster agent (see `suanchou agent --help`)"),
+    "migrate": ("scheduler.dbmigrate", "migrate the database to this version and exit"),
     "bench": ("benchmarks.__main__", "run the placement benchmarks (see `suanchou bench --help`)"),
 }
 EXIT_INTERRUPTED = 130
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _misplaced(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("server, demo and agent take no suanchou flags; put them first")
+    raise UsageError("server, demo, agent and migrate take no suanchou flags; put them first")
 
 
 def _add_job_commands(commands: Any, leaf: _Commands) -> None:
