@@ -223,8 +223,9 @@ def lp_bound(
     """Solves the relaxation (see the module docstring) and returns its bound and plan.
 
     `costs` (lexicographic weights only) says whether to solve the second, cost-minimising LP.
-    Without it the bound is BIG * Wb - (constant costs): still valid, looser by at most the
-    cost of the work, which is below one unit of work (below 1e-9 of the value on a city).
+    Without it the bound is BIG * Wb minus the least cost the decided part could have within
+    its variables' bounds (keeping a preemptible job saves its eviction: a negative cost), still
+    valid, looser by at most the cost of the work, below one unit of work.
     None (default): only when it is cheap (at most COST_STAGE_MAX_VARIABLES variables) or when
     work cannot vary (every job required: vector bin packing, GAP), where cost is all there is.
     """
@@ -277,7 +278,9 @@ def lp_bound(
         return _answer(view, classes, built, value, work, "time_limit", [], empty, build_s, solve_s)
     values, duals1 = _read(solver)
     upper1 = lp.safe_max(first, duals1)
-    lower2 = 0.0
+    # Without the cost stage, the least the decided part can cost within the variables' bounds
+    # (negative where keeping a preemptible job saves its eviction), not 0.
+    lower2 = -lp.safe_max([-c for c in lp.cost], [])
     if costs is None:
         costs = len(lp.ub) <= COST_STAGE_MAX_VARIABLES or all(jc.required for jc in classes.jobs)
     if lexicographic and costs and any(lp.cost):
@@ -303,9 +306,12 @@ def lp_bound(
             lp.row_coef.append([a for a in lp.work if a])
             # min c'x = -max (-c)'x, whose multipliers are the negated ones.
             lower2 = -lp.safe_max([-c for c in lp.cost], [-y for y in duals2])
-        else:
+        elif status2 == pywraplp.Solver.INFEASIBLE:
             # No plan reaches work_bound after all (GLOP's tolerance), so no solution does.
             lower2 = math.inf
+        # Otherwise (out of time, abnormal) LP2 proved nothing: lower2 keeps the bound
+        # without the cost stage. Taking it as infeasible cut the bound by one unit of work,
+        # below answers the checker accepted.
     solve_s = time.perf_counter() - start - build_s
     value, work = _combine(p, weights, built, upper1, lower2)
     jobs = {key: sum(values[v] * f for v, f in terms) for key, terms in built.group_vars.items()}
