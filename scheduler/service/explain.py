@@ -111,7 +111,9 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
 
 
 # Verdicts that rule a cluster out for the job whatever the cluster's state.
-_CONSTRAINT_FAILURES = frozenset({reasons.SECURITY_LEVEL, reasons.REGION, reasons.XINCHUANG})
+_CONSTRAINT_FAILURES = frozenset(
+    {reasons.SECURITY_LEVEL, reasons.REGION, reasons.XINCHUANG, reasons.CLUSTER_AFFINITY}
+)
 
 
 def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
