@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/types.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n\tResources\x12:\n\nquantities\x18\x01 \x03(\x0b\x32&.suanchou.v1.Resources.QuantitiesEntry\x12\x32\n\x06shares\x18\x02 \x03(\x0b\x32\".suanchou.v1.Resources.SharesEntry\x1a\x31\n\x0fQuantitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a-\n\x0bSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x9b\x02\n\x0b\x43onstraints\x12\x1a\n\x12min_security_level\x18\x01 \x01(\x05\x12\x17\n\x0f\x61llowed_regions\x18\x02 \x03(\t\x12\x1a\n\x12xinchuang_required\x18\x03 \x01(\x08\x12\x41\n\rnode_selector\x18\x04 \x03(\x0b\x32*.suanchou.v1.Constraints.NodeSelectorEntry\x12/\n\txinchuang\x18\x05 \x01(\x0e\x32\x1c.suanchou.v1.XinchuangPolicy\x12\x12\n\ngpu_models\x18\x06 \x03(\t\x1a\x33\n\x11NodeSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd6\x04\n\x07JobSpec\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0f\n\x07job_set\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x15\n\x08replicas\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12)\n\tresources\x18\x06 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x0f\n\x07\x63ommand\x18\x07 \x03(\t\x12*\n\x03\x65nv\x18\x08 \x03(\x0b\x32\x1d.suanchou.v1.JobSpec.EnvEntry\x12 \n\x13max_runtime_seconds\x18\t \x01(\x03H\x01\x88\x01\x01\x12-\n\x0b\x63onstraints\x18\n \x01(\x0b\x32\x18.suanchou.v1.Constraints\x12\x30\n\x06labels\x18\x0b \x03(\x0b\x32 .suanchou.v1.JobSpec.LabelsEntry\x12\x16\n\x0epriority_class\x18\x0c \x01(\t\x12\r\n\x05image\x18\r \x01(\t\x12\x14\n\x0cmax_attempts\x18\x1e \x01(\x05\x12.\n\x08retry_on\x18\x1f \x03(\x0e\x32\x1c.suanchou.v1.FailureCategory\x12\x18\n\x10retry_exit_codes\x18  \x03(\x05\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_replicasB\x16\n\x14_max_runtime_seconds\"\xd4\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0f\n\x07replica\x18\x04 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x05 \x01(\t\x12\x0c\n\x04node\x18\x06 \x01(\t\x12$\n\x05state\x18\x07 \x01(\x0e\x32\x15.suanchou.v1.RunState\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_exit_code\"\xea\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ndepartment\x18\x02 \x01(\t\x12\"\n\x04spec\x18\x03 \x01(\x0b\x32\x14.suanchou.v1.JobSpec\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x04runs\x18\x0b \x03(\x0b\x32\x10.suanchou.v1.Run\x12\x32\n\x0equeue_position\x18\x0c \x01(\x0b\x32\x1a.suanchou.v1.QueuePosition\"M\n\rQueuePosition\x12\x12\n\ndepartment\x18\x01 \x01(\x05\x12\x0c\n\x04pool\x18\x02 \x01(\x05\x12\x1a\n\x12\x65\x66\x66\x65\x63tive_priority\x18\x03 \x01(\x05\"\x8a\x02\n\x08JobEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07job_set\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x0f\n\x07\x63luster\x18\x07 \x01(\t\x12\x0c\n\x04node\x18\x08 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\t \x01(\x05\x12\x16\n\texit_code\x18\n \x01(\x05H\x00\x88\x01\x01\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_exit_code*\xc8\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x14\n\x10JOB_STATE_LEASED\x10\x02\x12\x15\n\x11JOB_STATE_RUNNING\x10\x03\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x04\x12\x14\n\x10JOB_STATE_FAILED\x10\x05\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x06\x12\x16\n\x12JOB_STATE_REJECTED\x10\x07*\xf6\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10RUN_STATE_LEASED\x10\x01\x12\x15\n\x11RUN_STATE_PENDING\x10\x02\x12\x15\n\x11RUN_STATE_RUNNING\x10\x03\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x04\x12\x14\n\x10RUN_STATE_FAILED\x10\x05\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x06\x12\x12\n\x0eRUN_STATE_LOST\x10\x07\x12\x16\n\x12RUN_STATE_STOPPING\x10\x08\x12\x17\n\x13RUN_STATE_PREEMPTED\x10\t*\x97\x01\n\x0c\x43lusterState\x12\x1d\n\x19\x43LUSTER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43LUSTER_STATE_ACTIVE\x10\x01\x12\x1a\n\x16\x43LUSTER_STATE_CORDONED\x10\x02\x12\x1a\n\x16\x43LUSTER_STATE_DRAINING\x10\x03\x12\x16\n\x12\x43LUSTER_STATE_LOST\x10\x04*a\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\x18\n\x14OUTPUT_STREAM_STDOUT\x10\x01\x12\x18\n\x14OUTPUT_STREAM_STDERR\x10\x02*\x88\x01\n\x0fXinchuangPolicy\x12 \n\x1cXINCHUANG_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14XINCHUANG_POLICY_ANY\x10\x01\x12\x1b\n\x17XINCHUANG_POLICY_PREFER\x10\x02\x12\x1c\n\x18XINCHUANG_POLICY_REQUIRE\x10\x03*\xa9\x01\n\x0f\x46\x61ilureCategory\x12 \n\x1c\x46\x41ILURE_CATEGORY_UNSPECIFIED\x10\x00\x12!\n\x1d\x46\x41ILURE_CATEGORY_NODE_FAILURE\x10\x01\x12\x19\n\x15\x46\x41ILURE_CATEGORY_LOST\x10\x02\x12\x18\n\x14\x46\x41ILURE_CATEGORY_OOM\x10\x03\x12\x1c\n\x18\x46\x41ILURE_CATEGORY_TIMEOUT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/types.proto\x12\x0bsuanchou.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n\tResources\x12:\n\nquantities\x18\x01 \x03(\x0b\x32&.suanchou.v1.Resources.QuantitiesEntry\x12\x32\n\x06shares\x18\x02 \x03(\x0b\x32\".suanchou.v1.Resources.SharesEntry\x1a\x31\n\x0fQuantitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a-\n\x0bSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xf7\x02\n\x0b\x43onstraints\x12\x1a\n\x12min_security_level\x18\x01 \x01(\x05\x12\x17\n\x0f\x61llowed_regions\x18\x02 \x03(\t\x12\x1a\n\x12xinchuang_required\x18\x03 \x01(\x08\x12\x41\n\rnode_selector\x18\x04 \x03(\x0b\x32*.suanchou.v1.Constraints.NodeSelectorEntry\x12/\n\txinchuang\x18\x05 \x01(\x0e\x32\x1c.suanchou.v1.XinchuangPolicy\x12\x12\n\ngpu_models\x18\x06 \x03(\t\x12,\n\x0btolerations\x18\x14 \x03(\x0b\x32\x17.suanchou.v1.Toleration\x12\x10\n\x08\x63lusters\x18\x15 \x03(\t\x12\x1a\n\x12preferred_clusters\x18\x16 \x03(\t\x1a\x33\n\x11NodeSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"3\n\x05Taint\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\t\"J\n\nToleration\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"\xd6\x04\n\x07JobSpec\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0f\n\x07job_set\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x15\n\x08replicas\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12)\n\tresources\x18\x06 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x0f\n\x07\x63ommand\x18\x07 \x03(\t\x12*\n\x03\x65nv\x18\x08 \x03(\x0b\x32\x1d.suanchou.v1.JobSpec.EnvEntry\x12 \n\x13max_runtime_seconds\x18\t \x01(\x03H\x01\x88\x01\x01\x12-\n\x0b\x63onstraints\x18\n \x01(\x0b\x32\x18.suanchou.v1.Constraints\x12\x30\n\x06labels\x18\x0b \x03(\x0b\x32 .suanchou.v1.JobSpec.LabelsEntry\x12\x16\n\x0epriority_class\x18\x0c \x01(\t\x12\r\n\x05image\x18\r \x01(\t\x12\x14\n\x0cmax_attempts\x18\x1e \x01(\x05\x12.\n\x08retry_on\x18\x1f \x03(\x0e\x32\x1c.suanchou.v1.FailureCategory\x12\x18\n\x10retry_exit_codes\x18  \x03(\x05\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_replicasB\x16\n\x14_max_runtime_seconds\"\xd4\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0f\n\x07replica\x18\x04 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x05 \x01(\t\x12\x0c\n\x04node\x18\x06 \x01(\t\x12$\n\x05state\x18\x07 \x01(\x0e\x32\x15.suanchou.v1.RunState\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_exit_code\"\xea\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ndepartment\x18\x02 \x01(\t\x12\"\n\x04spec\x18\x03 \x01(\x0b\x32\x14.suanchou.v1.JobSpec\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x04runs\x18\x0b \x03(\x0b\x32\x10.suanchou.v1.Run\x12\x32\n\x0equeue_position\x18\x0c \x01(\x0b\x32\x1a.suanchou.v1.QueuePosition\"M\n\rQueuePosition\x12\x12\n\ndepartment\x18\x01 \x01(\x05\x12\x0c\n\x04pool\x18\x02 \x01(\x05\x12\x1a\n\x12\x65\x66\x66\x65\x63tive_priority\x18\x03 \x01(\x05\"\x8a\x02\n\x08JobEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x03\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07job_set\x18\x03 \x01(\t\x12$\n\x05state\x18\x04 \x01(\x0e\x32\x15.suanchou.v1.JobState\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x0f\n\x07\x63luster\x18\x07 \x01(\t\x12\x0c\n\x04node\x18\x08 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\t \x01(\x05\x12\x16\n\texit_code\x18\n \x01(\x05H\x00\x88\x01\x01\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_exit_code*\xc8\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x14\n\x10JOB_STATE_LEASED\x10\x02\x12\x15\n\x11JOB_STATE_RUNNING\x10\x03\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x04\x12\x14\n\x10JOB_STATE_FAILED\x10\x05\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x06\x12\x16\n\x12JOB_STATE_REJECTED\x10\x07*\xf6\x01\n\x08RunState\x12\x19\n\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10RUN_STATE_LEASED\x10\x01\x12\x15\n\x11RUN_STATE_PENDING\x10\x02\x12\x15\n\x11RUN_STATE_RUNNING\x10\x03\x12\x17\n\x13RUN_STATE_SUCCEEDED\x10\x04\x12\x14\n\x10RUN_STATE_FAILED\x10\x05\x12\x17\n\x13RUN_STATE_CANCELLED\x10\x06\x12\x12\n\x0eRUN_STATE_LOST\x10\x07\x12\x16\n\x12RUN_STATE_STOPPING\x10\x08\x12\x17\n\x13RUN_STATE_PREEMPTED\x10\t*\x97\x01\n\x0c\x43lusterState\x12\x1d\n\x19\x43LUSTER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43LUSTER_STATE_ACTIVE\x10\x01\x12\x1a\n\x16\x43LUSTER_STATE_CORDONED\x10\x02\x12\x1a\n\x16\x43LUSTER_STATE_DRAINING\x10\x03\x12\x16\n\x12\x43LUSTER_STATE_LOST\x10\x04*a\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\x18\n\x14OUTPUT_STREAM_STDOUT\x10\x01\x12\x18\n\x14OUTPUT_STREAM_STDERR\x10\x02*\x88\x01\n\x0fXinchuangPolicy\x12 \n\x1cXINCHUANG_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14XINCHUANG_POLICY_ANY\x10\x01\x12\x1b\n\x17XINCHUANG_POLICY_PREFER\x10\x02\x12\x1c\n\x18XINCHUANG_POLICY_REQUIRE\x10\x03*\xa9\x01\n\x0f\x46\x61ilureCategory\x12 \n\x1c\x46\x41ILURE_CATEGORY_UNSPECIFIED\x10\x00\x12!\n\x1d\x46\x41ILURE_CATEGORY_NODE_FAILURE\x10\x01\x12\x19\n\x15\x46\x41ILURE_CATEGORY_LOST\x10\x02\x12\x18\n\x14\x46\x41ILURE_CATEGORY_OOM\x10\x03\x12\x1c\n\x18\x46\x41ILURE_CATEGORY_TIMEOUT\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,18 +42,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSPEC_ENVENTRY']._serialized_options = b'8\001'
   _globals['_JOBSPEC_LABELSENTRY']._loaded_options = None
   _globals['_JOBSPEC_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=2248
-  _globals['_JOBSTATE']._serialized_end=2448
-  _globals['_RUNSTATE']._serialized_start=2451
-  _globals['_RUNSTATE']._serialized_end=2697
-  _globals['_CLUSTERSTATE']._serialized_start=2700
-  _globals['_CLUSTERSTATE']._serialized_end=2851
-  _globals['_OUTPUTSTREAM']._serialized_start=2853
-  _globals['_OUTPUTSTREAM']._serialized_end=2950
-  _globals['_XINCHUANGPOLICY']._serialized_start=2953
-  _globals['_XINCHUANGPOLICY']._serialized_end=3089
-  _globals['_FAILURECATEGORY']._serialized_start=3092
-  _globals['_FAILURECATEGORY']._serialized_end=3261
+  _globals['_JOBSTATE']._serialized_start=2469
+  _globals['_JOBSTATE']._serialized_end=2669
+  _globals['_RUNSTATE']._serialized_start=2672
+  _globals['_RUNSTATE']._serialized_end=2918
+  _globals['_CLUSTERSTATE']._serialized_start=2921
+  _globals['_CLUSTERSTATE']._serialized_end=3072
+  _globals['_OUTPUTSTREAM']._serialized_start=3074
+  _globals['_OUTPUTSTREAM']._serialized_end=3171
+  _globals['_XINCHUANGPOLICY']._serialized_start=3174
+  _globals['_XINCHUANGPOLICY']._serialized_end=3310
+  _globals['_FAILURECATEGORY']._serialized_start=3313
+  _globals['_FAILURECATEGORY']._serialized_end=3482
   _globals['_RESOURCES']._serialized_start=81
   _globals['_RESOURCES']._serialized_end=302
   _globals['_RESOURCES_QUANTITIESENTRY']._serialized_start=206
@@ -61,21 +61,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESOURCES_SHARESENTRY']._serialized_start=257
   _globals['_RESOURCES_SHARESENTRY']._serialized_end=302
   _globals['_CONSTRAINTS']._serialized_start=305
-  _globals['_CONSTRAINTS']._serialized_end=588
-  _globals['_CONSTRAINTS_NODESELECTORENTRY']._serialized_start=537
-  _globals['_CONSTRAINTS_NODESELECTORENTRY']._serialized_end=588
-  _globals['_JOBSPEC']._serialized_start=591
-  _globals['_JOBSPEC']._serialized_end=1189
-  _globals['_JOBSPEC_ENVENTRY']._serialized_start=1063
-  _globals['_JOBSPEC_ENVENTRY']._serialized_end=1105
-  _globals['_JOBSPEC_LABELSENTRY']._serialized_start=1107
-  _globals['_JOBSPEC_LABELSENTRY']._serialized_end=1152
-  _globals['_RUN']._serialized_start=1192
-  _globals['_RUN']._serialized_end=1532
-  _globals['_JOB']._serialized_start=1535
-  _globals['_JOB']._serialized_end=1897
-  _globals['_QUEUEPOSITION']._serialized_start=1899
-  _globals['_QUEUEPOSITION']._serialized_end=1976
-  _globals['_JOBEVENT']._serialized_start=1979
-  _globals['_JOBEVENT']._serialized_end=2245
+  _globals['_CONSTRAINTS']._serialized_end=680
+  _globals['_CONSTRAINTS_NODESELECTORENTRY']._serialized_start=629
+  _globals['_CONSTRAINTS_NODESELECTORENTRY']._serialized_end=680
+  _globals['_TAINT']._serialized_start=682
+  _globals['_TAINT']._serialized_end=733
+  _globals['_TOLERATION']._serialized_start=735
+  _globals['_TOLERATION']._serialized_end=809
+  _globals['_JOBSPEC']._serialized_start=812
+  _globals['_JOBSPEC']._serialized_end=1410
+  _globals['_JOBSPEC_ENVENTRY']._serialized_start=1284
+  _globals['_JOBSPEC_ENVENTRY']._serialized_end=1326
+  _globals['_JOBSPEC_LABELSENTRY']._serialized_start=1328
+  _globals['_JOBSPEC_LABELSENTRY']._serialized_end=1373
+  _globals['_RUN']._serialized_start=1413
+  _globals['_RUN']._serialized_end=1753
+  _globals['_JOB']._serialized_start=1756
+  _globals['_JOB']._serialized_end=2118
+  _globals['_QUEUEPOSITION']._serialized_start=2120
+  _globals['_QUEUEPOSITION']._serialized_end=2197
+  _globals['_JOBEVENT']._serialized_start=2200
+  _globals['_JOBEVENT']._serialized_end=2466
 # @@protoc_insertion_point(module_scope)
