@@ -244,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY[=VALUE][:EFFECT]",
-        help="a node taint the pods tolerate (repeatable); nodes with other NoSchedule or "
-        "NoExecute taints are offered no room",
+        help="a node taint every pod tolerates (repeatable), so it is not reported; other "
+        "taints are reported and only jobs tolerating them are placed there",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

@@ -3,10 +3,13 @@ node reports; a lease's tolerations read back from the wire."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from agents.capacity import NodeInfo, StaticCapacity, parse_nodes
+from agents.main import EXIT_USAGE, main
 from agents.protocol import build_request, lease_from_proto
 from agents.taints import (
     MAX_NODE_TAINTS,
@@ -94,3 +97,12 @@ def test_taints_travel_in_the_node_report_and_tolerations_in_the_lease() -> None
         LeaseToleration("dedicated", "Equal", "gpu", ""),
         LeaseToleration("", "Exists", "", "NoExecute"),
     )
+
+
+def test_a_bad_taint_flag_stops_the_agent_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--taint` without an effect is a usage error (exit 2) naming the flag."""
+    monkeypatch.setenv("SUANCHOU_AGENT_TOKEN", "taint-flag-token")
+    assert main(["--taint", "dedicated=ai", "--workdir", str(tmp_path / "w")]) == EXIT_USAGE
+    assert "--taint: 'dedicated=ai': expected KEY[=VALUE]:EFFECT" in capsys.readouterr().err
