@@ -1,11 +1,14 @@
-"""Tolerations and cluster choice from a job file and from `job submit` flags, and their
-display in `job get`."""
+"""Tolerations and cluster choice from a job file and from `job submit` flags, their display
+in `job get`, and node taints in `cluster get`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from protos.suanchou.v1 import types_pb2
+from protos.suanchou.v1 import admin_pb2, types_pb2
+from scheduler.cli.clusters import cluster_detail
 from scheduler.cli.jobfile import JobFileError, load_jobs
 from scheduler.cli.jobfile_placement import toleration_text
 from scheduler.cli.jobs import job_detail
@@ -73,3 +76,16 @@ def test_job_get_shows_them_back() -> None:
     text = job_detail(job)
     assert "tolerates dedicated=gpu:NoSchedule" in text
     assert "clusters=a,b" in text and "prefers b > a" in text
+
+
+def test_cluster_get_shows_taints_only_when_a_node_has_some() -> None:
+    """A TAINTS column appears when some node is tainted (untainted nodes show none), and not
+    at all in a pool without taints."""
+    node = admin_pb2.Node(
+        name="g0", taints=[types_pb2.Taint(key="dedicated", value="ai", effect="NoSchedule")]
+    )
+    plain = admin_pb2.Node(name="n0")
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    text = cluster_detail(admin_pb2.Cluster(nodes=[node, plain], node_count=2), now)
+    assert "TAINTS" in text and "dedicated=ai:NoSchedule" in text
+    assert "TAINTS" not in cluster_detail(admin_pb2.Cluster(nodes=[plain], node_count=1), now)
