@@ -49,6 +49,7 @@ def choice_from_proto(c: types_pb2.Constraints, into: Constraints) -> Constraint
         tolerations=tolerations_from_proto(c.tolerations, "constraints.tolerations"),
         clusters=tuple(c.clusters),
         preferred_clusters=tuple(c.preferred_clusters),
+        cluster_selector=dict(c.cluster_selector),
     )
 
 
@@ -56,3 +57,4 @@ def choice_to_proto(c: Constraints, msg: types_pb2.Constraints) -> None:
     msg.tolerations.extend(tolerations_to_proto(c.tolerations))
     msg.clusters.extend(c.clusters)
     msg.preferred_clusters.extend(c.preferred_clusters)
+    msg.cluster_selector.update(c.cluster_selector)

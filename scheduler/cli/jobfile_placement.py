@@ -3,6 +3,7 @@
     constraints:
       tolerations: [dedicated=gpu:NoSchedule, spot, "*:NoExecute"]
       clusters: [gov-a, gov-b]              # only these clusters (cluster affinity)
+      cluster_selector: {owner: 交通局}      # only clusters registered with these labels
       preferred_clusters: [gov-b, gov-a]    # best first; others when these have no room
 
 A toleration is `KEY=VALUE[:EFFECT]` (operator Equal), `KEY[:EFFECT]` (Exists: any value),
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from protos.suanchou.v1 import types_pb2
 from scheduler.cli.errors import CliError
 
-KEYS = ("tolerations", "clusters", "preferred_clusters")
+KEYS = ("tolerations", "clusters", "preferred_clusters", "cluster_selector")
 _TOLERATION_KEYS = ("key", "operator", "value", "effect")
 
 
@@ -46,6 +47,13 @@ def fill_choice(target: types_pb2.Constraints, data: Mapping[str, object], where
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise CliError(f"{where}.{key}: must be a list of cluster names")
             getattr(target, key).extend(names)
+    if "cluster_selector" in data:
+        labels = data["cluster_selector"]
+        if not isinstance(labels, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise CliError(f"{where}.cluster_selector: must be a mapping of label: value strings")
+        target.cluster_selector.update(labels)
 
 
 def _toleration(item: object, where: str) -> types_pb2.Toleration:
@@ -60,11 +68,16 @@ def _toleration(item: object, where: str) -> types_pb2.Toleration:
 
 
 def flag_choice(
-    tolerations: list[str], clusters: list[str], preferred: list[str]
+    tolerations: list[str],
+    clusters: list[str],
+    preferred: list[str],
+    selector: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    """The job-file constraint keys equivalent to --toleration, --cluster and --prefer-cluster
-    (comma-separated, order kept)."""
+    """The job-file constraint keys equivalent to --toleration, --cluster, --prefer-cluster
+    (comma-separated, order kept) and --cluster-selector."""
     out: dict[str, object] = {}
+    if selector:
+        out["cluster_selector"] = dict(selector)
     if tolerations:
         out["tolerations"] = list(tolerations)
     if clusters:

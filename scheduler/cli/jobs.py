@@ -75,6 +75,8 @@ def _choice(c: types_pb2.Constraints) -> list[str]:
         parts.append(f"clusters={','.join(c.clusters)}")
     if c.preferred_clusters:
         parts.append(f"prefers {' > '.join(c.preferred_clusters)}")
+    if c.cluster_selector:
+        parts.append(f"clusters with {render.mapping(c.cluster_selector)}")
     return parts
 
 

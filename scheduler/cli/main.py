@@ -375,6 +375,13 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
         metavar="A,B",
         help="clusters to prefer, best first; others when these have no room",
     )
+    spec.add_argument(
+        "--cluster-selector",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="run only on clusters registered with this label (repeatable)",
+    )
 
     get = leaf.add(sub, "get", "scheduler.cli.jobs:get", "show a job and its runs")
     get.add_argument("job_id", metavar="ID")

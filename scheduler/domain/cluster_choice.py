@@ -1,8 +1,10 @@
 """Cluster affinity and an ordered cluster preference of a job.
 
 `Constraints.clusters` is a hard constraint beside region, 等保 level and 信创: the job runs
-only on the clusters it names. A name that no registered cluster has simply matches nothing;
-when it leaves no cluster at all the job is rejected at submit as never fitting (eligibility).
+only on the clusters it names (and, with `cluster_selector`, on clusters whose registered
+labels, ClusterSpec.labels, include all of its pairs). A name that no registered cluster has
+simply matches nothing; when it leaves no cluster at all the job is rejected at submit as never
+fitting (eligibility).
 
 `Constraints.preferred_clusters` is soft, an objective term in the money tier as the 信创
 preference (scheduler.service.node_preference): the first name costs least, each later one
@@ -57,14 +59,25 @@ def validate_cluster_choice(c: Constraints, field: str) -> None:
 
 
 def affinity_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
-    """CLUSTER_AFFINITY when the job names clusters and not this one; None otherwise."""
+    """CLUSTER_AFFINITY when the job names clusters and not this one, or selects clusters by
+    labels this one lacks; None otherwise."""
     names = spec.constraints.clusters
-    if not names or cluster.name in names:
-        return None
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return ClusterVerdict(
-        cluster.name, False, reasons.CLUSTER_AFFINITY, f"not one of the job's clusters ({shown})"
-    )
+    if names and cluster.name not in names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return ClusterVerdict(
+            cluster.name,
+            False,
+            reasons.CLUSTER_AFFINITY,
+            f"not one of the job's clusters ({shown})",
+        )
+    selector = spec.constraints.cluster_selector
+    missing = sorted(k for k, v in selector.items() if cluster.spec.labels.get(k) != v)
+    if missing:
+        wanted = ",".join(f"{k}={selector[k]}" for k in missing[:3])
+        return ClusterVerdict(
+            cluster.name, False, reasons.CLUSTER_AFFINITY, f"cluster labels lack {wanted}"
+        )
+    return None
 
 
 def preference_rank(spec: JobSpec, cluster: str) -> int:

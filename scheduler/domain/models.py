@@ -80,6 +80,8 @@ class Constraints:
     # (scheduler.domain.cluster_choice).
     clusters: tuple[str, ...] = ()
     preferred_clusters: tuple[str, ...] = ()
+    # Cluster affinity by the clusters' labels (ClusterSpec.labels): all must match.
+    cluster_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

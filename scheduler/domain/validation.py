@@ -87,6 +87,7 @@ def validate_constraints(c: Constraints, field: str = "constraints") -> Constrai
             "cannot both require and prefer 信创 clusters", field=f"{field}.xinchuang"
         )
     validate_tolerations(c.tolerations, f"{field}.tolerations")
+    _labels(c.cluster_selector, f"{field}.cluster_selector")
     validate_cluster_choice(c, field)
     return c
 
@@ -157,7 +158,7 @@ def spec_digest(spec: JobSpec) -> str:
     if not data["constraints"]["gpu_models"]:
         # Likewise for specs from before GPU models.
         del data["constraints"]["gpu_models"]
-    for key in ("tolerations", "clusters", "preferred_clusters"):
+    for key in ("tolerations", "clusters", "preferred_clusters", "cluster_selector"):
         if not data["constraints"][key]:
             # Likewise for specs from before tolerations and cluster affinity.
             del data["constraints"][key]

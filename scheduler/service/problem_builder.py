@@ -81,6 +81,7 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
         asks_share(spec),  # nodes running whole devices only take no share (eligibility)
         tuple(sorted(c.tolerations)),
         tuple(sorted(c.clusters)),
+        tuple(sorted(c.cluster_selector.items())),
     )
 
 

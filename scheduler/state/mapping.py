@@ -113,6 +113,8 @@ def _choice_to_json(c: Constraints, data: dict[str, Any]) -> None:
         data["clusters"] = list(c.clusters)
     if c.preferred_clusters:
         data["preferred_clusters"] = list(c.preferred_clusters)
+    if c.cluster_selector:
+        data["cluster_selector"] = dict(c.cluster_selector)
 
 
 def constraints_to_json(c: Constraints) -> dict[str, Any]:
@@ -143,6 +145,7 @@ def constraints_from_json(data: dict[str, Any]) -> Constraints:
         ),
         clusters=tuple(data.get("clusters", ())),
         preferred_clusters=tuple(data.get("preferred_clusters", ())),
+        cluster_selector=dict(data.get("cluster_selector", {})),
     )
 
 

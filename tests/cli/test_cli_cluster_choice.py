@@ -24,22 +24,25 @@ EXPECTED = [
 
 
 def test_file_keys_and_flags_give_the_same_constraints() -> None:
-    """tolerations (string forms), clusters and preferred_clusters read alike from a job file
-    and from --toleration, --cluster (repeatable) and --prefer-cluster (comma list, in order)."""
+    """tolerations (string forms), clusters, preferred_clusters and cluster_selector read alike
+    from a job file and from --toleration, --cluster (repeatable), --prefer-cluster (comma
+    list, in order) and --cluster-selector."""
     text = (
         "command: [x]\n"
         "constraints: {tolerations: [dedicated=gpu:NoSchedule, spot, '*:NoExecute'],\n"
-        "              clusters: [a, b], preferred_clusters: [b, a]}\n"
+        "              clusters: [a, b], preferred_clusters: [b, a],\n"
+        "              cluster_selector: {owner: 交通局}}\n"
     )
     [from_file] = load_jobs(text, "f.yaml")
     argv = ["job", "submit", "--toleration", "dedicated=gpu:NoSchedule", "--toleration", "spot"]
     argv += ["--toleration", "*:NoExecute", "--cluster", "a", "--cluster", "b"]
-    argv += ["--prefer-cluster", "b,a", "--", "x"]
+    argv += ["--prefer-cluster", "b,a", "--cluster-selector", "owner=交通局", "--", "x"]
     [from_flags] = specs_from_args(parse_args(argv))
     for spec in (from_file, from_flags):
         c = spec.constraints
         assert list(c.tolerations) == EXPECTED
         assert (list(c.clusters), list(c.preferred_clusters)) == (["a", "b"], ["b", "a"])
+        assert dict(c.cluster_selector) == {"owner": "交通局"}
     assert [toleration_text(t) for t in EXPECTED] == [
         "dedicated=gpu:NoSchedule",
         "spot",
@@ -60,6 +63,8 @@ def test_a_toleration_mapping_and_bad_forms() -> None:
         load_jobs("command: [x]\nconstraints: {tolerations: [{kye: k}]}\n", "f.yaml")
     with pytest.raises(JobFileError, match=r"constraints.clusters: must be a list"):
         load_jobs("command: [x]\nconstraints: {clusters: a}\n", "f.yaml")
+    with pytest.raises(JobFileError, match=r"constraints.cluster_selector: must be a mapping"):
+        load_jobs("command: [x]\nconstraints: {cluster_selector: [a]}\n", "f.yaml")
 
 
 def test_job_get_shows_them_back() -> None:
@@ -69,13 +74,17 @@ def test_job_get_shows_them_back() -> None:
         spec=types_pb2.JobSpec(
             command=["x"],
             constraints=types_pb2.Constraints(
-                tolerations=EXPECTED[:1], clusters=["a", "b"], preferred_clusters=["b", "a"]
+                tolerations=EXPECTED[:1],
+                clusters=["a", "b"],
+                preferred_clusters=["b", "a"],
+                cluster_selector={"owner": "交通局"},
             ),
         ),
     )
     text = job_detail(job)
     assert "tolerates dedicated=gpu:NoSchedule" in text
     assert "clusters=a,b" in text and "prefers b > a" in text
+    assert "clusters with owner=交通局" in text
 
 
 def test_cluster_get_shows_taints_only_when_a_node_has_some() -> None:

@@ -128,6 +128,25 @@ def test_cluster_affinity_is_a_constraint_with_its_own_verdict() -> None:
     assert gone is not None and gone[0] == reasons.NO_ELIGIBLE_CLUSTER
 
 
+def test_cluster_selector_matches_registered_labels() -> None:
+    """A cluster whose labels include every pair fits; one lacking a pair is CLUSTER_AFFINITY
+    naming it; an over-long label is refused naming the field."""
+    own = Cluster(
+        ClusterSpec(name="own", region="hz", labels={"owner": "交通局", "tier": "gold"}),
+        ClusterState.ACTIVE,
+        NOW,
+        NOW,
+    )
+    spec = _spec(cluster_selector={"owner": "交通局"})
+    assert cluster_constraint_verdict(spec, own) is None
+    verdict = cluster_constraint_verdict(spec, _cluster("other"))
+    assert verdict is not None and verdict.reason == reasons.CLUSTER_AFFINITY
+    assert verdict.message == "cluster labels lack owner=交通局"
+    with pytest.raises(InvalidSpec) as err:
+        validate_job_spec(_spec(cluster_selector={"owner": "x" * 129}))
+    assert err.value.field == "constraints.cluster_selector[owner]"
+
+
 @pytest.mark.parametrize(
     ("constraints", "field"),
     [

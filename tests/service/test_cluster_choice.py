@@ -52,13 +52,19 @@ def test_a_job_tainted_out_of_every_cluster_is_rejected_at_submit(pool: Pool) ->
 
 
 def test_cluster_affinity_confines_the_job(pool: Pool) -> None:
-    """A job naming the dear cluster runs there though the cheap one has room; one naming only
-    an unregistered cluster is rejected; ExplainJob says CLUSTER_AFFINITY for the others."""
+    """A job naming the dear cluster, or selecting it by its label, runs there though the cheap
+    one has room; one naming only an unregistered cluster is rejected; ExplainJob says
+    CLUSTER_AFFINITY for the others."""
     pool.cluster("cheap", [node("cheap", "n0")], price={"cpu": 0.01})
-    pool.cluster("dear", [node("dear", "n0")], price={"cpu": 1.0})
-    [confined] = pool.submit(spec("confined", constraints=Constraints(clusters=("dear",))))
+    pool.cluster("dear", [node("dear", "n0")], price={"cpu": 1.0}, labels={"owner": "交通局"})
+    by_label = Constraints(cluster_selector={"owner": "交通局"})
+    confined, labelled = pool.submit(
+        spec("confined", constraints=Constraints(clusters=("dear",))),
+        spec("labelled", constraints=by_label),
+    )
     pool.cycle.run_once()
     assert _job(pool, confined)[:2] == (JobState.LEASED, "dear")
+    assert _job(pool, labelled)[:2] == (JobState.LEASED, "dear")
     [nowhere] = pool.jobs.submit("公安局", [spec("x", constraints=Constraints(clusters=("zz",)))])
     assert nowhere.state is JobState.REJECTED and nowhere.reason == reasons.NO_ELIGIBLE_CLUSTER
     verdicts = pool.jobs.explain("公安局", nowhere.job_id).clusters

@@ -35,11 +35,13 @@ def test_node_taints_round_trip_and_a_changed_taint_is_a_change(store: Store) ->
 
 
 def test_tolerations_and_cluster_lists_round_trip(store: Store) -> None:
-    """A job's tolerations, cluster affinity and preference read back as submitted."""
+    """A job's tolerations, cluster affinity (names and labels) and preference read back as
+    submitted."""
     constraints = Constraints(
         tolerations=(Toleration("dedicated", "Equal", "gpu", "NoSchedule"), Toleration("", EXISTS)),
         clusters=("a", "b"),
         preferred_clusters=("b", "a"),
+        cluster_selector={"owner": "交通局"},
     )
     spec = JobSpec("c1", ("true",), {"cpu": 500}, constraints=constraints)
     with store.unit() as tx:

@@ -358,6 +358,22 @@ class Constraints(google.protobuf.message.Message):
         ) -> None: ...
         def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
+    @typing.final
+    class ClusterSelectorEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
+        def __init__(
+            self,
+            *,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
+        ) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
+
     MIN_SECURITY_LEVEL_FIELD_NUMBER: builtins.int
     ALLOWED_REGIONS_FIELD_NUMBER: builtins.int
     XINCHUANG_REQUIRED_FIELD_NUMBER: builtins.int
@@ -367,6 +383,7 @@ class Constraints(google.protobuf.message.Message):
     TOLERATIONS_FIELD_NUMBER: builtins.int
     CLUSTERS_FIELD_NUMBER: builtins.int
     PREFERRED_CLUSTERS_FIELD_NUMBER: builtins.int
+    CLUSTER_SELECTOR_FIELD_NUMBER: builtins.int
     min_security_level: builtins.int
     """Minimum 等保 (classified protection) level of the cluster, 0 (none) or 1-4."""
     xinchuang_required: builtins.bool
@@ -423,6 +440,13 @@ class Constraints(google.protobuf.message.Message):
         ExplainJob) says the preference was overruled and why.
         """
 
+    @property
+    def cluster_selector(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
+        """Cluster affinity by label: only clusters whose registered labels (ClusterSpec.labels, e.g.
+        `owner: 交通局`) include every pair; at most 64, keys and values up to 128 characters.
+        ExplainJob answers CLUSTER_AFFINITY naming the labels a cluster lacks.
+        """
+
     def __init__(
         self,
         *,
@@ -435,8 +459,9 @@ class Constraints(google.protobuf.message.Message):
         tolerations: collections.abc.Iterable[global___Toleration] | None = ...,
         clusters: collections.abc.Iterable[builtins.str] | None = ...,
         preferred_clusters: collections.abc.Iterable[builtins.str] | None = ...,
+        cluster_selector: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "clusters", b"clusters", "gpu_models", b"gpu_models", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "preferred_clusters", b"preferred_clusters", "tolerations", b"tolerations", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "cluster_selector", b"cluster_selector", "clusters", b"clusters", "gpu_models", b"gpu_models", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "preferred_clusters", b"preferred_clusters", "tolerations", b"tolerations", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
 
 global___Constraints = Constraints
 
