@@ -21,6 +21,7 @@ import structlog
 import yaml
 
 from agents.quantities import CPU, MEMORY, parse_quantity
+from agents.taints import MAX_NODE_TAINTS, NodeTaint
 
 HOSTNAME_LABEL = "suanchou.io/hostname"
 ARCH_LABEL = "arch"
@@ -42,10 +43,8 @@ class NodeInfo:
     name: str
     capacity: Mapping[str, int]
     labels: Mapping[str, str] = field(default_factory=dict)
-    # Taints as "key=value:Effect" (Kubernetes nodes). Not on the wire yet: NodeReport has no
-    # taints field, so sources also withhold room on nodes whose taints the agent does not
-    # tolerate instead of relying on the scheduler to keep jobs off them.
-    taints: tuple[str, ...] = ()
+    # Sorted; reported to the scheduler, which keeps untolerating jobs off (agents.taints).
+    taints: tuple[NodeTaint, ...] = ()
 
 
 class CapacitySource(Protocol):
@@ -196,7 +195,7 @@ def parse_nodes(data: object) -> list[NodeInfo]:
     return nodes
 
 
-_FIELDS = ("name", "capacity", "labels", "count")
+_FIELDS = ("name", "capacity", "labels", "taints", "count")
 
 
 def _parse_entry(entry: object, where: str) -> list[NodeInfo]:
@@ -226,15 +225,31 @@ def _parse_entry(entry: object, where: str) -> list[NodeInfo]:
             raise ValueError(f"{where}.capacity.{exc}") from None
 
     labels = _parse_labels(entry.get("labels"), f"{where}.labels")
+    taints = _parse_taints(entry.get("taints"), f"{where}.taints")
 
     count = entry.get("count")
     if count is None:
-        return [NodeInfo(name, capacity, labels)]
+        return [NodeInfo(name, capacity, labels, taints)]
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
         raise ValueError(f"{where}.count: must be a whole number 1-{MAX_COUNT}, got {count!r}")
     if len(f"{name}-{count - 1}") > MAX_NODE_NAME:
         raise ValueError(f"{where}.name: too long once numbered (at most {MAX_NODE_NAME})")
-    return [NodeInfo(f"{name}-{i}", capacity, labels) for i in range(count)]
+    return [NodeInfo(f"{name}-{i}", capacity, labels, taints) for i in range(count)]
+
+
+def _parse_taints(raw: object, where: str) -> tuple[NodeTaint, ...]:
+    """`[dedicated=gpu:NoSchedule, spot:PreferNoSchedule]`: at most MAX_NODE_TAINTS, one per
+    key and effect."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_NODE_TAINTS:
+        raise ValueError(
+            f"{where}: expected a list of at most {MAX_NODE_TAINTS} KEY[=VALUE]:EFFECT"
+        )
+    taints = [NodeTaint.parse(str(t), f"{where}[{i}]") for i, t in enumerate(raw)]
+    if len({(t.key, t.effect) for t in taints}) < len(taints):
+        raise ValueError(f"{where}: two taints with the same key and effect")
+    return tuple(sorted(taints))
 
 
 def _parse_labels(raw: object, where: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ from typing import Protocol
 from agents.environment import device_env, replica_env
 from agents.limits import Limits
 from agents.runas import RunAs
+from agents.taints import LeaseToleration
 from agents.trampoline import trampoline_argv
 
 # Run ids become directory names; anything else could escape the work directory.
@@ -77,6 +78,8 @@ class Lease:
     shares: Mapping[str, int] = field(default_factory=dict)
     # Device ids on `node` the scheduler chose (RunLease.devices).
     devices: tuple[int, ...] = ()
+    # The job's tolerations (RunLease.tolerations); the Kubernetes executor puts them on pods.
+    tolerations: tuple[LeaseToleration, ...] = ()
 
     def device_env(self) -> dict[str, str]:
         """CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES for the leased device ids."""

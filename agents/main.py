@@ -64,6 +64,7 @@ from agents.retention import DEFAULT_RETENTION, RunRetention
 from agents.runas import resolve_run_as
 from agents.slurm.commands import SlurmError
 from agents.slurm.setup import SlurmSetup
+from agents.taints import NodeTaint, TaintedCapacity
 from agents.transport import TlsFiles, channel_credentials, check_transport
 
 SCHEDULER_ENV = "SUANCHOU_SCHEDULER"
@@ -111,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="host|PATH.yaml",
         help="'host' offers this machine; a YAML file declares nodes (default host; "
         "local executor only)",
+    )
+    parser.add_argument(
+        "--taint",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]:EFFECT",
+        help="a taint on every node the agent offers (repeatable, any executor): the scheduler "
+        "places there only jobs that tolerate a NoSchedule/NoExecute one; a node file also "
+        "takes `taints: [...]` per node",
     )
     parser.add_argument(
         "--executor",
@@ -234,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY[=VALUE][:EFFECT]",
-        help="a node taint the pods tolerate (repeatable); nodes with other NoSchedule or "
-        "NoExecute taints are offered no room",
+        help="a node taint every pod tolerates (repeatable), so it is not reported; other "
+        "taints are reported and only jobs tolerating them are placed there",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -395,6 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         capacity = (
             slurm.capacity if slurm is not None else kube[0] if kube else load_capacity(args.nodes)
         )
+        if args.taint:
+            capacity = TaintedCapacity(
+                capacity, [NodeTaint.parse(t, "--taint") for t in args.taint]
+            )
         journal = Journal(workdir)
         journal.open()
         limits = detect_limits()

@@ -8,6 +8,7 @@ import grpc
 
 from agents.capacity import NodeInfo
 from agents.executor import Failure, Lease, RunPhase, RunStatus
+from agents.taints import LeaseToleration
 from protos.suanchou.v1 import agent_pb2, types_pb2
 
 # SyncRequest.last_error quotes at most this much of an error's details.
@@ -47,6 +48,10 @@ def lease_from_proto(msg: agent_pb2.RunLease) -> Lease:
         image=msg.image,
         shares=dict(msg.resources.shares),
         devices=tuple(msg.devices),
+        tolerations=tuple(
+            LeaseToleration(t.key, t.operator or "Equal", t.value, t.effect)
+            for t in msg.tolerations
+        ),
     )
 
 
@@ -58,6 +63,8 @@ def build_request(
     for node in nodes:
         report = request.nodes.add(name=node.name, labels=dict(node.labels))
         report.capacity.quantities.update(node.capacity)
+        for t in node.taints:
+            report.taints.add(key=t.key, value=t.value, effect=t.effect)
     for run in runs:
         request.runs.add(
             run_id=run.run_id,

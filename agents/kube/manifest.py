@@ -5,9 +5,10 @@ counted the replica against its capacity; nodeName hands the pod straight to tha
 kubelet, so kube-scheduler can neither place it elsewhere nor leave it Pending on a view of
 the cluster that differs from suanchou's. The kubelet still admits the pod against the node's
 allocatable (a pod that no longer fits fails with OutOfcpu etc., reported as lost so the job
-is requeued). nodeName bypasses NoSchedule taints, so the capacity source offers no room on a
-node whose taints the agent does not tolerate (`--tolerate`), and the pod carries the agent's
-tolerations so NoExecute taints it was offered under do not evict it.
+is requeued). nodeName bypasses NoSchedule taints, so it is the scheduler that keeps a job off
+a node whose taints it does not tolerate (the capacity source reports the taints the agent's
+`--tolerate` does not cover); the pod carries the agent's tolerations and the job's own
+(RunLease.tolerations), so NoExecute taints it was placed under do not evict it.
 
 Requests equal limits (Guaranteed QoS when cpu and memory are both set): the scheduler packs
 nodes on exactly these numbers, so a replica may not use more than it was given.
@@ -152,8 +153,9 @@ def build_pod(
     }
     if lease.max_runtime_seconds > 0:
         spec["activeDeadlineSeconds"] = lease.max_runtime_seconds
-    if tolerations:
-        spec["tolerations"] = [t.manifest() for t in tolerations]
+    wanted = [t.manifest() for t in tolerations] + [t.manifest() for t in lease.tolerations]
+    if wanted:
+        spec["tolerations"] = [t for i, t in enumerate(wanted) if t not in wanted[:i]]
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -2,14 +2,19 @@
 
 A node offers its allocatable minus what pods suanchou did not place request: other work on the
 cluster is used capacity. The agent's own pods are not subtracted, because the scheduler
-already counts the runs it leased. A node that must not receive new pods (cordoned, not Ready,
-or carrying a NoSchedule/NoExecute taint the agent does not tolerate) is offered with exactly
-what the agent's pods on it hold, so the scheduler keeps its running replicas there and places
-nothing new; its label `suanchou.io/unschedulable` says why.
+already counts the runs it leased. A node that must not receive new pods (cordoned, not Ready)
+is offered with exactly what the agent's pods on it hold, so the scheduler keeps its running
+replicas there and places nothing new; its label `suanchou.io/unschedulable` says why.
+
+Taints: a taint the agent's `--tolerate` covers is tolerated by every pod the agent creates,
+so it is not reported; every other taint is reported (NodeInfo.taints) and the scheduler
+places there only jobs whose tolerations match it, their pods carrying those tolerations
+(agents.kube.manifest). A node with a NoSchedule/NoExecute taint the scheduler could not be
+told of (more than MAX_NODE_TAINTS, or a key or value it refuses) is withheld as above
+(`tainted`): dropping the taint could let an untolerating job onto the node.
 
 Labels are the node's own (`kubernetes.io/hostname`, `topology.kubernetes.io/zone`,
-`nvidia.com/gpu.product`, ...), those the scheduler would refuse (too long, too many) left out;
-taints are kept as `NodeInfo.taints` ("key=value:Effect").
+`nvidia.com/gpu.product`, ...), those the scheduler would refuse (too long, too many) left out.
 """
 
 from __future__ import annotations
@@ -25,12 +30,12 @@ from agents.kube import quantity
 from agents.kube.errors import KubeError
 from agents.kube.manifest import AGENT_LABEL, MANAGED_BY, MANAGER, Toleration
 from agents.quantities import CPU, MEMORY, check_name, max_quantity
+from agents.taints import BLOCKING, EFFECTS, MAX_NODE_TAINTS, NodeTaint, valid
 
 UNSCHEDULABLE_LABEL = "suanchou.io/unschedulable"
 # Set to "false" on every node: extended resources are whole devices, so the scheduler keeps
 # jobs asking a share of one GPU off these nodes (scheduler.domain.eligibility).
 DEVICE_SHARES_LABEL = "suanchou.io/device-shares"
-_BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 # The scheduler's bound on resource kinds per node (scheduler/domain/resources.py).
 MAX_RESOURCE_KINDS = 32
 # Kubernetes resources that are not placement dimensions for suanchou.
@@ -91,7 +96,7 @@ def _is_ours(pod: Mapping[str, Any], agent: str) -> bool:
     return bool(labels.get(MANAGED_BY) == MANAGER and labels.get(AGENT_LABEL) == agent)
 
 
-def _unschedulable(node: Mapping[str, Any], tolerations: Sequence[Toleration]) -> str:
+def _unschedulable(node: Mapping[str, Any]) -> str:
     spec = node.get("spec") or {}
     if spec.get("unschedulable"):
         return "cordoned"
@@ -99,11 +104,6 @@ def _unschedulable(node: Mapping[str, Any], tolerations: Sequence[Toleration]) -
     ready = [c for c in conditions if isinstance(c, dict) and c.get("type") == "Ready"]
     if not ready or ready[0].get("status") != "True":
         return "not-ready"
-    for taint in spec.get("taints") or []:
-        if taint.get("effect") in _BLOCKING_EFFECTS and not any(
-            t.tolerates(taint) for t in tolerations
-        ):
-            return "tainted"
     return ""
 
 
@@ -118,13 +118,26 @@ def _labels(node: Mapping[str, Any]) -> dict[str, str]:
     return dict(list(labels.items())[: MAX_LABELS - 2])
 
 
-def _taints(node: Mapping[str, Any]) -> tuple[str, ...]:
-    out = []
+def _taints(
+    node: Mapping[str, Any], tolerations: Sequence[Toleration]
+) -> tuple[tuple[NodeTaint, ...], bool]:
+    """The node's taints `tolerations` do not cover, and whether all of those that block
+    could be reported (module docstring)."""
+    out: dict[tuple[str, str], NodeTaint] = {}
+    reportable = True
     for taint in (node.get("spec") or {}).get("taints") or []:
-        value = taint.get("value")
-        key = f"{taint.get('key', '')}={value}" if value else str(taint.get("key", ""))
-        out.append(f"{key}:{taint.get('effect', '')}")
-    return tuple(out)
+        if not isinstance(taint, dict) or any(t.tolerates(taint) for t in tolerations):
+            continue
+        key, value = str(taint.get("key", "")), str(taint.get("value") or "")
+        effect = str(taint.get("effect", ""))
+        if effect not in EFFECTS or not valid(key, value):
+            reportable = reportable and effect not in BLOCKING
+            continue
+        out.setdefault((key, effect), NodeTaint(key, value, effect))
+    taints = tuple(sorted(out.values()))
+    if len(taints) > MAX_NODE_TAINTS:
+        return taints[:MAX_NODE_TAINTS], False
+    return taints, reportable
 
 
 def offered_nodes(
@@ -163,14 +176,15 @@ def offered_nodes(
             capacity[resource] = min(free, max_quantity(resource))
         labels = _labels(node)
         labels[DEVICE_SHARES_LABEL] = "false"
-        why = _unschedulable(node, tolerations)
+        taints, reportable = _taints(node, tolerations)
+        why = _unschedulable(node) or ("" if reportable else "tainted")
         if why:
             held = ours.get(name, {})
             capacity = {r: min(v, held.get(r, 0)) for r, v in capacity.items()}
             labels[UNSCHEDULABLE_LABEL] = why
         capacity.setdefault(CPU, 0)
         capacity.setdefault(MEMORY, 0)
-        offered.append(NodeInfo(name, capacity, labels, _taints(node)))
+        offered.append(NodeInfo(name, capacity, labels, taints))
     return offered
 
 

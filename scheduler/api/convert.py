@@ -8,6 +8,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.suanchou.v1 import admin_pb2, agent_pb2, jobs_pb2, types_pb2
 from scheduler.api.budget import Budget, fill, fill_strings
+from scheduler.api.convert_placement import (
+    choice_from_proto,
+    choice_to_proto,
+    taints_from_proto,
+    taints_to_proto,
+    tolerations_to_proto,
+)
 from scheduler.api.convert_resources import resources_from_proto, resources_to_proto
 from scheduler.api.convert_retry import failure_from_proto, retry_from_proto, retry_to_proto
 from scheduler.api.status import code_name as grpc_code_name
@@ -99,13 +106,16 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         replicas=msg.replicas if msg.HasField("replicas") else 1,
         env=dict(msg.env),
         max_runtime_seconds=msg.max_runtime_seconds,
-        constraints=Constraints(
-            min_security_level=c.min_security_level,
-            allowed_regions=tuple(c.allowed_regions),
-            xinchuang_required=required,
-            node_selector=dict(c.node_selector),
-            xinchuang_preferred=preferred,
-            gpu_models=tuple(c.gpu_models),
+        constraints=choice_from_proto(
+            c,
+            Constraints(
+                min_security_level=c.min_security_level,
+                allowed_regions=tuple(c.allowed_regions),
+                xinchuang_required=required,
+                node_selector=dict(c.node_selector),
+                xinchuang_preferred=preferred,
+                gpu_models=tuple(c.gpu_models),
+            ),
         ),
         labels=dict(msg.labels),
         image=msg.image,
@@ -160,6 +170,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
     )
     if spec.max_runtime_seconds:
         msg.max_runtime_seconds = spec.max_runtime_seconds
+    choice_to_proto(c, msg.constraints)
     retry_to_proto(spec.retry, msg)
     return msg
 
@@ -341,6 +352,7 @@ def _node_to_proto(n: NodeView) -> admin_pb2.Node:
         capacity=resources_to_proto(n.node.capacity),
         labels=dict(n.node.labels),
         allocated=resources_to_proto(n.allocated),
+        taints=taints_to_proto(n.node.taints),
     )
 
 
@@ -367,6 +379,7 @@ def sync_request_from_proto(
             name=n.name,
             capacity=resources_from_proto(n.capacity, f"nodes[{i}].capacity"),
             labels=dict(n.labels),
+            taints=taints_from_proto(n.taints, f"nodes[{i}].taints"),
         )
         for i, n in enumerate(req.nodes)
     ]
@@ -400,6 +413,7 @@ def lease_to_proto(lease: Lease) -> agent_pb2.RunLease:
         job_set=job.spec.job_set,
         image=job.spec.image,
         devices=list(run.devices),
+        tolerations=tolerations_to_proto(job.spec.constraints.tolerations),
     )
 
 

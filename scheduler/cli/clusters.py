@@ -14,7 +14,7 @@ from agents.quantities import (
     format_request,
     format_resources,
 )
-from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc
+from protos.suanchou.v1 import admin_pb2, admin_pb2_grpc, types_pb2
 from scheduler.cli import render
 from scheduler.cli.connection import CALL_TIMEOUT_SECONDS, bearer, open_channel
 from scheduler.cli.errors import EXIT_OK
@@ -246,5 +246,14 @@ def cluster_detail(cluster: admin_pb2.Cluster, now: datetime) -> str:
     ]
     if not rows:
         return f"{header}\n\nNodes: none reported yet"
-    nodes = render.table(["NODE", "CPU", "MEMORY", *[k.upper() for k in names], "LABELS"], rows)
+    tainted = any(node.taints for node in cluster.nodes)
+    if tainted:  # a column only where some node has taints: most pools have none
+        for row, node in zip(rows, cluster.nodes, strict=True):
+            row.append(", ".join(_taint(t) for t in node.taints) or render.NONE)
+    titles = ["NODE", "CPU", "MEMORY", *[k.upper() for k in names], "LABELS"]
+    nodes = render.table([*titles, *(["TAINTS"] if tainted else [])], rows)
     return f"{header}\n\nNodes ({cluster.node_count}):\n{nodes}"
+
+
+def _taint(t: types_pb2.Taint) -> str:
+    return f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"

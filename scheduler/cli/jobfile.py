@@ -15,7 +15,9 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
     env: {MODE: fast}
     max_runtime: 10m                  # s/m/h/d, combinable (1h30m); or max_runtime_seconds: 600
     constraints: {min_security_level: 3, allowed_regions: [hz], xinchuang: require,
-                  node_selector: {arch: aarch64}, gpu_models: [A100, H100]}
+                  node_selector: {arch: aarch64}, gpu_models: [A100, H100],
+                  tolerations: [dedicated=gpu:NoSchedule], clusters: [gov-a, gov-b],
+                  preferred_clusters: [gov-b]}    # scheduler.cli.jobfile_placement
     labels: {team: traffic}
     image: python:3.12-slim           # container image (Kubernetes executor; else ignored)
     max_attempts: 3                   # 1-20; default the scheduler's max_attempts
@@ -59,6 +61,7 @@ import yaml
 
 from agents.quantities import parse_request
 from protos.suanchou.v1 import types_pb2
+from scheduler.cli import jobfile_placement
 from scheduler.cli.errors import CliError
 
 JOB_KEYS = (
@@ -87,6 +90,7 @@ CONSTRAINT_KEYS = (
     "xinchuang",
     "node_selector",
     "gpu_models",
+    *jobfile_placement.KEYS,
 )
 XINCHUANG_POLICIES = {
     "any": types_pb2.XINCHUANG_POLICY_ANY,
@@ -215,6 +219,10 @@ def _fill_constraints(target: types_pb2.Constraints, value: object, where: str) 
         target.node_selector.update(_text_map(data["node_selector"], f"{where}.node_selector"))
     if "gpu_models" in data:
         target.gpu_models.extend(_text_list(data["gpu_models"], f"{where}.gpu_models"))
+    try:
+        jobfile_placement.fill_choice(target, data, where)
+    except CliError as e:
+        raise JobFileError(str(e)) from e
 
 
 def parse_duration(value: object, where: str) -> int:
@@ -310,6 +318,7 @@ def flags_mapping(
     max_attempts: int | None = None,
     retry_on: list[str] | None = None,
     retry_exit_codes: list[int] | None = None,
+    choice: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """The job-file mapping equivalent to `job submit` flags, so both forms share one parser."""
     item: dict[str, object] = {}
@@ -347,6 +356,7 @@ def flags_mapping(
         constraints["xinchuang_required"] = True
     if selector:
         constraints["node_selector"] = dict(selector)
+    constraints.update(choice or {})
     if constraints:
         item["constraints"] = constraints
     return item

@@ -23,6 +23,7 @@ from scheduler.cli.connection import (
 )
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
 from scheduler.cli.jobfile import parse_duration
+from scheduler.cli.jobfile_placement import toleration_text
 from scheduler.cli.settings import Settings
 
 # ListJobs allows 1-500 per page.
@@ -62,7 +63,21 @@ def _constraints(c: types_pb2.Constraints) -> str:
         parts.append(f"nodes with {render.mapping(c.node_selector)}")
     if c.gpu_models:
         parts.append(f"gpu.model one of {', '.join(c.gpu_models)}")
+    parts.extend(_choice(c))
     return "; ".join(parts) or render.NONE
+
+
+def _choice(c: types_pb2.Constraints) -> list[str]:
+    parts = []
+    if c.tolerations:
+        parts.append("tolerates " + ", ".join(toleration_text(t) for t in c.tolerations))
+    if c.clusters:
+        parts.append(f"clusters={','.join(c.clusters)}")
+    if c.preferred_clusters:
+        parts.append(f"prefers {' > '.join(c.preferred_clusters)}")
+    if c.cluster_selector:
+        parts.append(f"clusters with {render.mapping(c.cluster_selector)}")
+    return parts
 
 
 def _retry(spec: types_pb2.JobSpec) -> str:

@@ -354,6 +354,35 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
     spec.add_argument(
         "--selector", action="append", default=[], metavar="K=V", help="node label (repeatable)"
     )
+    spec.add_argument(
+        "--toleration",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE][:EFFECT]",
+        help="a node taint the job tolerates (repeatable): KEY=VALUE Equal, KEY alone Exists, "
+        "* every key; no EFFECT: every effect",
+    )
+    spec.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only on these clusters (repeatable or comma-separated)",
+    )
+    spec.add_argument(
+        "--prefer-cluster",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="clusters to prefer, best first; others when these have no room",
+    )
+    spec.add_argument(
+        "--cluster-selector",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="run only on clusters registered with this label (repeatable)",
+    )
 
     get = leaf.add(sub, "get", "scheduler.cli.jobs:get", "show a job and its runs")
     get.add_argument("job_id", metavar="ID")

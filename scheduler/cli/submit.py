@@ -22,6 +22,7 @@ from scheduler.cli.connection import (
 from scheduler.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
 from scheduler.cli.flagvalues import key_values
 from scheduler.cli.jobfile import JobFileError, flags_mapping, load_jobs, spec_from_mapping
+from scheduler.cli.jobfile_placement import flag_choice
 from scheduler.cli.settings import Settings
 
 # `job submit` flags that describe a job; they may not be combined with a FILE.
@@ -29,7 +30,7 @@ JOB_FLAGS = (
     "name", "client_id", "job_set", "replicas", "priority", "priority_class", "cpu", "memory",
     "gpu", "resource", "env", "label", "max_runtime", "min_security_level", "region",
     "xinchuang", "selector", "image", "gpu_model", "max_attempts", "retry_on",
-    "retry_exit_code",
+    "retry_exit_code", "toleration", "cluster", "prefer_cluster", "cluster_selector",
 )  # fmt: skip
 GPU = "nvidia.com/gpu"
 
@@ -142,6 +143,12 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
         max_attempts=args.max_attempts,
         retry_on=[c for value in args.retry_on for c in value.split(",") if c],
         retry_exit_codes=args.retry_exit_code,
+        choice=flag_choice(
+            args.toleration,
+            args.cluster,
+            args.prefer_cluster,
+            key_values(args.cluster_selector, "--cluster-selector"),
+        ),
     )
     try:
         return [spec_from_mapping(item, "job flags")]

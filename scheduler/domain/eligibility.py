@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from scheduler.domain import reasons
+from scheduler.domain.cluster_choice import affinity_verdict
 from scheduler.domain.models import Cluster, ClusterVerdict, JobSpec, Node
 from scheduler.domain.resources import (
     DEVICE_RESOURCES,
@@ -17,6 +18,7 @@ from scheduler.domain.resources import (
     fmt,
     shortfall,
 )
+from scheduler.domain.taints import few, untolerated
 
 
 def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
@@ -39,7 +41,7 @@ def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdic
         )
     if c.xinchuang_required and not s.xinchuang:
         return ClusterVerdict(s.name, False, reasons.XINCHUANG, "not 信创 (xinchuang) hardware")
-    return None
+    return affinity_verdict(spec, cluster)
 
 
 # The node label Constraints.gpu_models is matched against.
@@ -58,6 +60,13 @@ def _takes_shares(node: Node) -> bool:
 
 
 def node_matches(spec: JobSpec, node: Node) -> bool:
+    """Labels (selector, GPU model, device shares) and taints: may a replica go there?"""
+    return _labels_match(spec, node) and not (
+        node.taints and untolerated(spec.constraints.tolerations, node.taints)
+    )
+
+
+def _labels_match(spec: JobSpec, node: Node) -> bool:
     c = spec.constraints
     if c.gpu_models and node.labels.get(GPU_MODEL_LABEL) not in c.gpu_models:
         return False
@@ -98,8 +107,9 @@ def static_verdict(spec: JobSpec, cluster: Cluster, nodes: Sequence[Node]) -> Cl
 
 
 def unmatched(spec: JobSpec, nodes: Sequence[Node]) -> tuple[str, str]:
-    """(reason, message) for a cluster none of whose `nodes` matches the job's labels: the
-    GPU models when no node has one of them, else the node selector."""
+    """(reason, message) for a cluster none of whose `nodes` matches the job: the GPU models
+    when no node has one of them, the taints when nodes match its labels but are tainted,
+    else the node selector."""
     if asks_share(spec) and not any(_takes_shares(n) for n in nodes):
         return reasons.DEVICE_SHARES, (
             "its nodes run whole devices only (a share of one device cannot run there)"
@@ -108,6 +118,14 @@ def unmatched(spec: JobSpec, nodes: Sequence[Node]) -> tuple[str, str]:
     if models and not any(_model_ok(spec, n) for n in nodes):
         have = _few(sorted({_model(n) for n in nodes}))
         return reasons.GPU_MODEL, f"no node has {GPU_MODEL_LABEL} one of {_few(models)} ({have})"
+    labelled = [n for n in nodes if _labels_match(spec, n)]
+    if labelled:
+        blocking = untolerated(spec.constraints.tolerations, labelled[0].taints)
+        more = f"; {len(labelled) - 1} more are tainted too" if len(labelled) > 1 else ""
+        return reasons.TAINTED, (
+            f"every node it could use has a taint it does not tolerate: {labelled[0].name} "
+            f"has {few(blocking)}{more}"
+        )
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.constraints.node_selector.items()))
     return reasons.NODE_SELECTOR, f"no node has labels {selector}"
 

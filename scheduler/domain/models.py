@@ -8,6 +8,7 @@ from datetime import datetime
 
 from scheduler.domain.retry import RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.domain.taints import Taint, Toleration
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Node:
     name: str
     capacity: Mapping[str, int]
     labels: Mapping[str, str] = field(default_factory=dict)
+    # As the agent reported them, sorted (scheduler.domain.taints).
+    taints: tuple[Taint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,14 @@ class Constraints:
     xinchuang_preferred: bool = False
     # The node's `gpu.model` label must be one of these; () = any.
     gpu_models: tuple[str, ...] = ()
+    # Node taints the job tolerates (scheduler.domain.taints).
+    tolerations: tuple[Toleration, ...] = ()
+    # Cluster affinity (only these; () = any) and an ordered preference, first best
+    # (scheduler.domain.cluster_choice).
+    clusters: tuple[str, ...] = ()
+    preferred_clusters: tuple[str, ...] = ()
+    # Cluster affinity by the clusters' labels (ClusterSpec.labels): all must match.
+    cluster_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

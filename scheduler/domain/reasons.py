@@ -43,6 +43,10 @@ NODE_SELECTOR = "NODE_SELECTOR"
 GPU_MODEL = "GPU_MODEL"
 # The job asks a share of one device and every node runs whole devices only (Kubernetes).
 DEVICE_SHARES = "DEVICE_SHARES"
+# The job names the clusters it may run on (Constraints.clusters) and not this one.
+CLUSTER_AFFINITY = "CLUSTER_AFFINITY"
+# Every node that meets the job's labels has a NoSchedule/NoExecute taint it does not tolerate.
+TAINTED = "TAINTED"
 NO_NODES = "NO_NODES"
 NOT_SCHEDULABLE = "NOT_SCHEDULABLE"
 FITS = "FITS"

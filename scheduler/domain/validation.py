@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
+from scheduler.domain.cluster_choice import CLUSTER_NAME, validate_cluster_choice
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
 from scheduler.domain.quotas import validate_class_name
@@ -19,6 +20,7 @@ from scheduler.domain.resources import (
     validate_quantities,
 )
 from scheduler.domain.retry import MAX_ATTEMPTS_LIMIT, MAX_RETRY_EXIT_CODES, RETRYABLE, RetryPolicy
+from scheduler.domain.taints import Taint, validate_taints, validate_tolerations
 
 MAX_BATCH = 1000
 # Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
@@ -41,7 +43,6 @@ MAX_GPU_MODELS = 16
 MAX_GPU_MODEL_LEN = 63
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 RESERVED_ENV = ("SUANCHOU_JOB_ID", "SUANCHOU_REPLICA", "SUANCHOU_REPLICAS")
 
@@ -85,6 +86,9 @@ def validate_constraints(c: Constraints, field: str = "constraints") -> Constrai
         raise InvalidSpec(
             "cannot both require and prefer 信创 clusters", field=f"{field}.xinchuang"
         )
+    validate_tolerations(c.tolerations, f"{field}.tolerations")
+    _labels(c.cluster_selector, f"{field}.cluster_selector")
+    validate_cluster_choice(c, field)
     return c
 
 
@@ -154,6 +158,10 @@ def spec_digest(spec: JobSpec) -> str:
     if not data["constraints"]["gpu_models"]:
         # Likewise for specs from before GPU models.
         del data["constraints"]["gpu_models"]
+    for key in ("tolerations", "clusters", "preferred_clusters", "cluster_selector"):
+        if not data["constraints"][key]:
+            # Likewise for specs from before tolerations and cluster affinity.
+            del data["constraints"][key]
     for name in DEVICE_RESOURCES:
         # Digests recorded before GPU shares counted whole devices: whole requests keep them.
         value = data["resources"].get(name)
@@ -172,7 +180,7 @@ def spec_digest(spec: JobSpec) -> str:
 
 
 def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
-    if not _CLUSTER_NAME.match(spec.name):
+    if not CLUSTER_NAME.match(spec.name):
         raise InvalidSpec(
             f"{quote(spec.name)} must be 1-63 characters of a-z, 0-9 and '-', "
             "starting with a letter",
@@ -197,10 +205,15 @@ def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
 
 
 def validate_node(
-    name: str, capacity: Mapping[str, int], labels: Mapping[str, str], field: str
+    name: str,
+    capacity: Mapping[str, int],
+    labels: Mapping[str, str],
+    field: str,
+    taints: tuple[Taint, ...] = (),
 ) -> dict[str, int]:
     _text(name, f"{field}.name", required=True, max_len=253)
     _labels(labels, f"{field}.labels")
+    validate_taints(taints, f"{field}.taints")
     return validate_quantities(capacity, f"{field}.capacity", allow_zero=True, require_any=False)
 
 

@@ -241,7 +241,7 @@ class AgentSyncService:
         clean: list[Node] = []
         for i, node in enumerate(nodes):
             field = f"nodes[{i}]"
-            capacity = validate_node(node.name, node.capacity, node.labels, field)
+            capacity = validate_node(node.name, node.capacity, node.labels, field, node.taints)
             if node.name in seen:
                 raise InvalidSpec(f"duplicate node name {quote(node.name)}", field=f"{field}.name")
             seen.add(node.name)

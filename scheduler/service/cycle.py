@@ -26,10 +26,10 @@ from scheduler.service.evictions import Evictions, carry_out, find_evictions
 from scheduler.service.explain import (
     SOLVER_REASONS,
     placed_message,
+    preference_notes,
     stuck,
     unplaced_message,
     verdicts,
-    xinchuang_overruled,
 )
 from scheduler.service.fair_share import IDLE_USAGE_SAVE_S
 from scheduler.service.liveness import Liveness
@@ -336,7 +336,7 @@ class SchedulingCycle:
             node_names = [built.nodes[n].name for n in nodes]
             vs = verdicts(snap, job, chosen=cluster)
             message = placed_message(job, cluster, node_names, vs)
-            if note := xinchuang_overruled(job, cluster, snap, vs):
+            if note := preference_notes(job, cluster, snap, vs):
                 message = f"{message}; {note}"
             attempt = job.attempt + 1
             lease = tx.jobs.move(

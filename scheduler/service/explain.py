@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from scheduler.domain import reasons
+from scheduler.domain.cluster_choice import preference_rank
 from scheduler.domain.eligibility import (
     MAX_NAMED_CLUSTERS,
     cluster_constraint_verdict,
@@ -111,7 +112,9 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
 
 
 # Verdicts that rule a cluster out for the job whatever the cluster's state.
-_CONSTRAINT_FAILURES = frozenset({reasons.SECURITY_LEVEL, reasons.REGION, reasons.XINCHUANG})
+_CONSTRAINT_FAILURES = frozenset(
+    {reasons.SECURITY_LEVEL, reasons.REGION, reasons.XINCHUANG, reasons.CLUSTER_AFFINITY}
+)
 
 
 def stuck(clusters: Sequence[ClusterVerdict]) -> tuple[str, str] | None:
@@ -199,3 +202,34 @@ def xinchuang_overruled(
         )
     why = "; ".join(f"{v.cluster}: {v.message}" for v in domestic[:MAX_NAMED_CLUSTERS])
     return f"信创 preferred but overruled: no eligible 信创 capacity free ({why})"
+
+
+def cluster_preference_overruled(job: Job, cluster: str, clusters: Sequence[ClusterVerdict]) -> str:
+    """For a job with preferred_clusters placed on `cluster`: why the clusters it preferred
+    to it lost ("" when it got its first choice)."""
+    preferred = job.spec.constraints.preferred_clusters
+    if not preferred or cluster == preferred[0]:
+        return ""
+    better = preferred[: preference_rank(job.spec, cluster)]
+    by_name = {v.cluster: v for v in clusters}
+    why = []
+    for name in better[:MAX_NAMED_CLUSTERS]:
+        v = by_name.get(name)
+        if v is None:
+            why.append(f"{name}: not registered")
+        elif v.reason == reasons.FITS:
+            why.append(f"{name}: its room went to other work this cycle")
+        else:
+            why.append(f"{name}: {v.message}")
+    return f"cluster preference {', '.join(preferred)} overruled: {'; '.join(why)}"
+
+
+def preference_notes(
+    job: Job, cluster: str, snap: Snapshot, clusters: Sequence[ClusterVerdict]
+) -> str:
+    """What a placed job's message adds about its preferences that lost ("" if none did)."""
+    notes = (
+        xinchuang_overruled(job, cluster, snap, clusters),
+        cluster_preference_overruled(job, cluster, clusters),
+    )
+    return "; ".join(n for n in notes if n)

@@ -10,14 +10,25 @@ outweighs every cost), only which room a job takes when it has a choice.
   binpack); an eviction cannot earn it (the node's type is fixed for the cycle). The 信创
   preference outweighs it: a preferring job takes an empty 信创 node before a used non-信创 one.
 
+- Cluster preference (Constraints.preferred_clusters, scheduler.domain.cluster_choice): a
+  replica on the k-th preferred cluster costs 2k units more than on the first, on a cluster
+  the job does not name 2n (n preferred): it outweighs GPU packing, as the 信创 preference
+  does, and the two add up for a job with both. Each cluster some queued job prefers gets a
+  slot in the node type; at most MAX_PREFERRED_SLOTS per cycle (the first named in queue
+  order), beyond which a preferred cluster counts as unnamed this cycle (a soft preference
+  degrades, nothing is refused). An override's cost replaces the cluster's price, so among the
+  clusters of one rank the job no longer sees price differences.
+
 Node type bits: NOT_XINCHUANG (a non-信创 node, set only when some job prefers 信创) and
-EMPTY_GPU (a GPU node without any active run). Type 0 keeps the clusters' prices.
+EMPTY_GPU (a GPU node without any active run), then the preference slot of the node's cluster
+(0: no job prefers it). Type 0 keeps the clusters' prices but for jobs preferring clusters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from scheduler.domain.cluster_choice import preference_rank
 from scheduler.domain.models import Cluster, Job, Node
 from scheduler.domain.resources import NVIDIA_GPU
 from scheduler.placement import Override
@@ -25,6 +36,8 @@ from scheduler.placement.validate import MAX_COST
 
 NOT_XINCHUANG = 1
 EMPTY_GPU = 2
+_SLOT_SHIFT = 2
+MAX_PREFERRED_SLOTS = 16
 
 
 def node_preferences(
@@ -39,9 +52,10 @@ def node_preferences(
     """node_type per node and the overrides of the queued `jobs` (index j = job j); empty
     when no job has a preference among nodes that differ."""
     preferring = any(job.spec.constraints.xinchuang_preferred for job in jobs)
+    slots = preference_slots(jobs, {n.cluster for n in nodes})
     kinds = []
     for n in nodes:
-        kind = 0
+        kind = slots.get(n.cluster, 0) << _SLOT_SHIFT
         if preferring and not clusters[n.cluster].spec.xinchuang:
             kind |= NOT_XINCHUANG
         busy = any(used.get((n.cluster, n.name), {}).values())
@@ -51,13 +65,17 @@ def node_preferences(
     present = sorted(set(kinds) - {0})
     if not present:
         return (), ()
+    if slots:
+        present = sorted(set(kinds))  # type 0 is a cluster no job prefers: dear for those who do
+    cluster_of = {slot: name for name, slot in slots.items()}
     node_gpus = max((n.capacity.get(NVIDIA_GPU, 0) for n in nodes), default=0)
     overrides = []
     for j, job in enumerate(jobs):
         xc = job.spec.constraints.xinchuang_preferred
         gpus = job.spec.resources.get(NVIDIA_GPU, 0)
         packs = 0 < gpus < node_gpus
-        if not xc and not packs:
+        prefers = bool(job.spec.constraints.preferred_clusters)
+        if not xc and not packs and not prefers:
             continue
         # One unit above the most a replica can cost anywhere at the clusters' prices.
         unit = 1 + max(
@@ -67,8 +85,22 @@ def node_preferences(
             extra = (2 * unit if xc and kind & NOT_XINCHUANG else 0) + (
                 unit if packs and kind & EMPTY_GPU else 0
             )
+            if prefers:
+                name = cluster_of.get(kind >> _SLOT_SHIFT, "")
+                extra += 2 * unit * preference_rank(job.spec, name)
             if extra:
                 overrides.append(Override(job=j, node_type=kind, cost=min(MAX_COST, extra)))
     if not overrides:
         return (), ()
     return tuple(kinds), tuple(overrides)
+
+
+def preference_slots(jobs: Sequence[Job], present: set[str]) -> dict[str, int]:
+    """Slot (1..MAX_PREFERRED_SLOTS) of each cluster with nodes that a queued job prefers,
+    in queue order."""
+    slots: dict[str, int] = {}
+    for job in jobs:
+        for name in job.spec.constraints.preferred_clusters:
+            if name in present and name not in slots and len(slots) < MAX_PREFERRED_SLOTS:
+                slots[name] = len(slots) + 1
+    return slots

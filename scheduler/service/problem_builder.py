@@ -79,6 +79,9 @@ def _constraint_key(spec: JobSpec) -> tuple[object, ...]:
         tuple(sorted(c.node_selector.items())),
         tuple(sorted(c.gpu_models)),
         asks_share(spec),  # nodes running whole devices only take no share (eligibility)
+        tuple(sorted(c.tolerations)),
+        tuple(sorted(c.clusters)),
+        tuple(sorted(c.cluster_selector.items())),
     )
 
 

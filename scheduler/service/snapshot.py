@@ -63,7 +63,7 @@ class Snapshot:
 
     @cached_property
     def node_kinds(self) -> Mapping[str, tuple[NodeKind, ...]]:
-        """Per cluster, its nodes grouped by capacity, labels and use, in order of first
+        """Per cluster, its nodes grouped by capacity, labels, taints and use, in order of first
         appearance; computed once: explanations weigh every cluster for every job, and a
         city's clusters are mostly a few kinds of node."""
         kinds: dict[tuple[object, ...], NodeKind] = {}
@@ -73,6 +73,7 @@ class Snapshot:
                 node.cluster,
                 tuple(sorted(node.capacity.items())),
                 tuple(sorted(node.labels.items())),
+                node.taints,
                 tuple(sorted(used.items())),
             )
             kind = kinds.get(key)

@@ -20,6 +20,7 @@ from scheduler.domain.models import (
 )
 from scheduler.domain.retry import FailureCategory, RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.domain.taints import Taint, Toleration
 from scheduler.state.tables import (
     ClusterRow,
     DepartmentRow,
@@ -92,8 +93,28 @@ def node_to_row(node: Node, now: datetime) -> NodeRow:
         name=node.name,
         capacity=dict(node.capacity),
         labels=dict(node.labels),
+        taints=taints_to_json(node.taints),
         updated_at=now,
     )
+
+
+def taints_to_json(taints: tuple[Taint, ...]) -> list[list[str]]:
+    return [[t.key, t.value, t.effect] for t in taints]
+
+
+def taints_from_json(data: list[list[str]] | None) -> tuple[Taint, ...]:
+    return tuple(Taint(str(k), str(v), str(e)) for k, v, e in data or ())
+
+
+def _choice_to_json(c: Constraints, data: dict[str, Any]) -> None:
+    if c.tolerations:
+        data["tolerations"] = [[t.key, t.operator, t.value, t.effect] for t in c.tolerations]
+    if c.clusters:
+        data["clusters"] = list(c.clusters)
+    if c.preferred_clusters:
+        data["preferred_clusters"] = list(c.preferred_clusters)
+    if c.cluster_selector:
+        data["cluster_selector"] = dict(c.cluster_selector)
 
 
 def constraints_to_json(c: Constraints) -> dict[str, Any]:
@@ -107,6 +128,7 @@ def constraints_to_json(c: Constraints) -> dict[str, Any]:
         data["xinchuang_preferred"] = True
     if c.gpu_models:
         data["gpu_models"] = list(c.gpu_models)
+    _choice_to_json(c, data)
     return data
 
 
@@ -118,6 +140,12 @@ def constraints_from_json(data: dict[str, Any]) -> Constraints:
         node_selector=dict(data.get("node_selector", {})),
         xinchuang_preferred=bool(data.get("xinchuang_preferred", False)),
         gpu_models=tuple(data.get("gpu_models", ())),
+        tolerations=tuple(
+            Toleration(str(k), str(o), str(v), str(e)) for k, o, v, e in data.get("tolerations", ())
+        ),
+        clusters=tuple(data.get("clusters", ())),
+        preferred_clusters=tuple(data.get("preferred_clusters", ())),
+        cluster_selector=dict(data.get("cluster_selector", {})),
     )
 
 

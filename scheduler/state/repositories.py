@@ -155,9 +155,14 @@ class Clusters:
             if row is None:
                 self._s.add(m.node_to_row(node, now))
                 changed = True
-            elif row.capacity != dict(node.capacity) or row.labels != dict(node.labels):
+            elif (
+                row.capacity != dict(node.capacity)
+                or row.labels != dict(node.labels)
+                or m.taints_from_json(row.taints) != node.taints
+            ):
                 row.capacity = dict(node.capacity)
                 row.labels = dict(node.labels)
+                row.taints = m.taints_to_json(node.taints)
                 row.updated_at = now
                 self._s.add(row)
                 changed = True
@@ -166,13 +171,17 @@ class Clusters:
     def nodes(self, cluster: str | None = None) -> list[Node]:
         # Columns, not row objects: every cycle reads every node of the pool.
         query = sa_select(
-            col(NodeRow.cluster), col(NodeRow.name), col(NodeRow.capacity), col(NodeRow.labels)
+            col(NodeRow.cluster),
+            col(NodeRow.name),
+            col(NodeRow.capacity),
+            col(NodeRow.labels),
+            col(NodeRow.taints),
         ).order_by(col(NodeRow.cluster), col(NodeRow.name))
         if cluster is not None:
             query = query.where(col(NodeRow.cluster) == cluster)
         return [
-            Node(cluster=c, name=name, capacity=dict(capacity), labels=dict(labels))
-            for c, name, capacity, labels in self._s.execute(query)
+            Node(c, name, dict(capacity), dict(labels), m.taints_from_json(taints))
+            for c, name, capacity, labels, taints in self._s.execute(query)
         ]
 
     def _row(self, name: str) -> ClusterRow:

@@ -67,6 +67,10 @@ class NodeRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=253)
     capacity: dict[str, int] = _json()
     labels: dict[str, str] = _json()
+    # [[key, value, effect], ...] sorted (scheduler.domain.taints); [] for most nodes.
+    taints: list[list[str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     updated_at: datetime
 
 

@@ -9,6 +9,7 @@ import pytest
 from agents.kube.api import PodApi
 from agents.kube.manifest import Toleration
 from agents.kube.nodes import DEVICE_SHARES_LABEL, UNSCHEDULABLE_LABEL, KubernetesCapacity
+from agents.taints import NodeTaint
 from tests.kube_api import KubeApiServer, node
 
 
@@ -73,13 +74,15 @@ def test_pods_of_another_agent_count_as_used(kube: KubeApiServer, pod_api: PodAp
     [
         ({"unschedulable": True}, "cordoned"),
         ({"ready": False}, "not-ready"),
-        ({"taints": [{"key": "maintenance", "effect": "NoSchedule"}]}, "tainted"),
+        # More taints than the scheduler takes: one left out could let the wrong job in.
+        ({"taints": [{"key": f"t{i}", "effect": "NoSchedule"} for i in range(33)]}, "tainted"),
     ],
 )
 def test_unschedulable_nodes_offer_only_what_our_pods_hold(
     kube: KubeApiServer, pod_api: PodApi, kwargs: dict[str, Any], why: str
 ) -> None:
-    """Cordoned, not-ready and untolerated-tainted nodes keep our runs but take no new work."""
+    """Cordoned, not-ready and nodes with taints that cannot all be reported keep our runs but
+    take no new work."""
     kube.nodes = [node("n1", cpu="8", memory="32Gi", **kwargs)]
     labels = {"app.kubernetes.io/managed-by": "suanchou", "suanchou.io/agent": "city"}
     kube.add_pod(other_pod("ours", "n1", "1500m", "2Gi", **labels))
@@ -88,14 +91,24 @@ def test_unschedulable_nodes_offer_only_what_our_pods_hold(
     assert n1.labels[UNSCHEDULABLE_LABEL] == why
 
 
-def test_tolerated_taints_keep_the_node_schedulable(kube: KubeApiServer, pod_api: PodApi) -> None:
-    """A GPU node's taint that the agent tolerates leaves its room offered, taint reported."""
-    taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
-    kube.nodes = [node("g1", extra={"nvidia.com/gpu": "8"}, taints=[taint])]
+def test_taints_are_reported_unless_the_agent_tolerates_them(
+    kube: KubeApiServer, pod_api: PodApi
+) -> None:
+    """A taint `--tolerate` covers is not reported (every pod tolerates it); any other taint is
+    reported with the node's whole room, so the scheduler sends only tolerating jobs there."""
+    gpu = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+    dedicated = {"key": "dedicated", "value": "ai", "effect": "NoExecute"}
+    kube.nodes = [node("g1", extra={"nvidia.com/gpu": "8"}, taints=[gpu, dedicated])]
     g1 = capacity(pod_api, tolerations=[Toleration.parse("nvidia.com/gpu:NoSchedule")])["g1"]
     assert g1.capacity["nvidia.com/gpu"] == 8
-    assert g1.taints == ("nvidia.com/gpu=present:NoSchedule",)
+    assert g1.taints == (NodeTaint("dedicated", "ai", "NoExecute"),)
     assert UNSCHEDULABLE_LABEL not in g1.labels
+    untolerated = capacity(pod_api)["g1"]
+    assert [str(t) for t in untolerated.taints] == [
+        "dedicated=ai:NoExecute",
+        "nvidia.com/gpu=present:NoSchedule",
+    ]
+    assert untolerated.capacity["nvidia.com/gpu"] == 8
 
 
 def test_api_failure_keeps_the_last_good_answer(kube: KubeApiServer, pod_api: PodApi) -> None:

@@ -15,7 +15,8 @@ from agents.executor import Lease, RunPhase, RunStatus
 from agents.journal import Journal
 from agents.kube.api import PodApi
 from agents.kube.executor import KubernetesExecutor
-from agents.kube.manifest import pod_name
+from agents.kube.manifest import Toleration, pod_name
+from agents.taints import LeaseToleration
 from tests.kube_api import KubeApiServer
 
 RUN = "5b0e6f3a-0c1d-4b7a-9f8e-1a2b3c4d5e6f"
@@ -94,6 +95,21 @@ def test_start_posts_a_valid_pod_and_follows_it_to_success(
     assert ex.poll() == []  # returned once, then forgotten
     selector = kube.calls("GET", "/api/v1/namespaces/jobs/pods")[0].query["labelSelector"]
     assert selector == ["app.kubernetes.io/managed-by=suanchou,suanchou.io/agent=city"]
+
+
+def test_the_jobs_tolerations_reach_the_posted_pod(
+    kube: KubeApiServer, pod_api: PodApi, clock: Clock
+) -> None:
+    """A lease placed on a tainted node posts a pod carrying the agent's and the job's
+    tolerations, so the kubelet's NoExecute taint manager lets it stay."""
+    ex = executor(pod_api, clock, tolerations=[Toleration.parse("nvidia.com/gpu:NoSchedule")])
+    ex.start(lease(tolerations=(LeaseToleration("dedicated", "Equal", "ai", "NoExecute"),)))
+    (post,) = kube.calls("POST", "/api/v1/namespaces/jobs/pods")
+    assert post.body is not None
+    assert post.body["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Equal", "value": "ai", "effect": "NoExecute"},
+    ]
 
 
 def test_oom_kill_reaches_the_run_status(

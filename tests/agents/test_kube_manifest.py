@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from agents.kube.manifest import (
     build_pod,
     pod_name,
 )
+from agents.taints import LeaseToleration
 from tests.kube_api import validate
 
 LEASE = Lease(
@@ -108,6 +110,25 @@ def test_tolerations_are_carried_by_the_pod() -> None:
     assert manifest["spec"]["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
         {"key": "pool", "operator": "Equal", "value": "ai"},
+    ]
+
+
+def test_the_jobs_tolerations_join_the_agents_on_the_pod() -> None:
+    """A lease's tolerations (Equal, Exists, every key) follow the agent's on the pod, a
+    repeat of the agent's left out; the manifest stays valid."""
+    job = (
+        LeaseToleration("dedicated", "Equal", "ai", "NoSchedule"),
+        LeaseToleration("nvidia.com/gpu", "Exists", "", "NoSchedule"),
+        LeaseToleration("", "Exists", "", "NoExecute"),
+    )
+    manifest = pod(
+        replace(LEASE, tolerations=job), tolerations=[Toleration.parse("nvidia.com/gpu:NoSchedule")]
+    )
+    validate(manifest)
+    assert manifest["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Equal", "value": "ai", "effect": "NoSchedule"},
+        {"operator": "Exists", "effect": "NoExecute"},
     ]
 
 

@@ -3,11 +3,12 @@ PostgreSQL, and run rows gain their device ids."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from scheduler.domain.models import ClusterSpec, Job, JobSpec, Node, Run
+from scheduler.domain.models import ClusterSpec, Job, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import spec_digest
 from scheduler.state import Store
@@ -45,10 +46,17 @@ def test_migration_0012_scales_jobs_nodes_and_quotas_and_keeps_digests(store_url
     try:
         with store.unit() as tx:
             tx.clusters.create(ClusterSpec(name="c", region="hz"), NOW)
-            tx.clusters.replace_nodes("c", [Node("c", "n", {"cpu": 8000, GPU: 4})], NOW)
             for job_id, resources in (("g", {"cpu": 1000, GPU: 2}), ("p", {"cpu": 1000})):
                 spec = JobSpec(client_id=job_id, command=("true",), resources=resources)
                 tx.jobs.insert(Job(job_id, "d", spec, JobState.QUEUED, NOW, NOW))
+        with store.engine.begin() as conn:  # SQL: the node model has columns added after 0011
+            conn.execute(
+                sa.text(
+                    "INSERT INTO node (cluster, name, capacity, labels, updated_at) "
+                    "VALUES ('c', 'n', :capacity, '{}', :t)"
+                ),
+                {"capacity": json.dumps({"cpu": 8000, GPU: 4}), "t": NOW},
+            )
         upgrade(store.engine)
         with store.unit(write=False) as tx:
             migrated = tx.jobs.get("g").spec

@@ -201,6 +201,7 @@ class Node(google.protobuf.message.Message):
     CAPACITY_FIELD_NUMBER: builtins.int
     LABELS_FIELD_NUMBER: builtins.int
     ALLOCATED_FIELD_NUMBER: builtins.int
+    TAINTS_FIELD_NUMBER: builtins.int
     name: builtins.str
     """Unique within the cluster."""
     @property
@@ -215,6 +216,10 @@ class Node(google.protobuf.message.Message):
     def allocated(self) -> protos.suanchou.v1.types_pb2.Resources:
         """Resources held by active runs on this node (filled by the scheduler)."""
 
+    @property
+    def taints(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[protos.suanchou.v1.types_pb2.Taint]:
+        """The node's taints as its agent reports them (Constraints.tolerations)."""
+
     def __init__(
         self,
         *,
@@ -222,9 +227,10 @@ class Node(google.protobuf.message.Message):
         capacity: protos.suanchou.v1.types_pb2.Resources | None = ...,
         labels: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         allocated: protos.suanchou.v1.types_pb2.Resources | None = ...,
+        taints: collections.abc.Iterable[protos.suanchou.v1.types_pb2.Taint] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["allocated", b"allocated", "capacity", b"capacity"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["allocated", b"allocated", "capacity", b"capacity", "labels", b"labels", "name", b"name"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["allocated", b"allocated", "capacity", b"capacity", "labels", b"labels", "name", b"name", "taints", b"taints"]) -> None: ...
 
 global___Node = Node
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.suanchou.v1 import types_pb2 as protos_dot_suanchou_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/agent.proto\x12\x0bsuanchou.v1\x1a\x1eprotos/suanchou/v1/types.proto\"\xa8\x01\n\nNodeReport\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x33\n\x06labels\x18\x03 \x03(\x0b\x32#.suanchou.v1.NodeReport.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa7\x01\n\tRunReport\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.suanchou.v1.RunState\x12\x16\n\texit_code\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x07\x66\x61ilure\x18\x05 \x01(\x0e\x32\x1c.suanchou.v1.FailureCategoryB\x0c\n\n_exit_code\"\x81\x01\n\x0bSyncRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12&\n\x05nodes\x18\x02 \x03(\x0b\x32\x17.suanchou.v1.NodeReport\x12$\n\x04runs\x18\x03 \x03(\x0b\x32\x16.suanchou.v1.RunReport\x12\x12\n\nlast_error\x18\x04 \x01(\t\"\xe3\x02\n\x08RunLease\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0f\n\x07replica\x18\x04 \x01(\x05\x12\x10\n\x08replicas\x18\x05 \x01(\x05\x12\x0c\n\x04node\x18\x06 \x01(\t\x12)\n\tresources\x18\x07 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x0f\n\x07\x63ommand\x18\x08 \x03(\t\x12+\n\x03\x65nv\x18\t \x03(\x0b\x32\x1e.suanchou.v1.RunLease.EnvEntry\x12\x1b\n\x13max_runtime_seconds\x18\n \x01(\x03\x12\x12\n\ndepartment\x18\x0b \x01(\t\x12\x0f\n\x07job_set\x18\x0c \x01(\t\x12\r\n\x05image\x18\r \x01(\t\x12\x0f\n\x07\x64\x65vices\x18\x0e \x03(\x05\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xea\x01\n\x0cSyncResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12$\n\x05start\x18\x02 \x03(\x0b\x32\x15.suanchou.v1.RunLease\x12\x0e\n\x06\x63\x61ncel\x18\x03 \x03(\t\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x03(\t\x12\x1d\n\x15sync_interval_seconds\x18\x05 \x01(\x01\x12\x1d\n\x15lease_timeout_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04more\x18\x07 \x01(\x08\x12\x31\n\x0eruntime_limits\x18\x08 \x03(\x0b\x32\x19.suanchou.v1.RuntimeLimit\";\n\x0cRuntimeLimit\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x1b\n\x13max_runtime_seconds\x18\x02 \x01(\x03\"s\n\x0bOutputChunk\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12)\n\x06stream\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.OutputStream\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x05 \x01(\x08\"=\n\x11\x41ppendLogsRequest\x12(\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x18.suanchou.v1.OutputChunk\"l\n\x0cOutputCursor\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12)\n\x06stream\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.OutputStream\x12\x13\n\x0bnext_offset\x18\x03 \x01(\x03\x12\x0c\n\x04stop\x18\x04 \x01(\x08\"@\n\x12\x41ppendLogsResponse\x12*\n\x07\x63ursors\x18\x01 \x03(\x0b\x32\x19.suanchou.v1.OutputCursor2\x9a\x01\n\x0c\x41gentService\x12;\n\x04Sync\x12\x18.suanchou.v1.SyncRequest\x1a\x19.suanchou.v1.SyncResponse\x12M\n\nAppendLogs\x12\x1e.suanchou.v1.AppendLogsRequest\x1a\x1f.suanchou.v1.AppendLogsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/suanchou/v1/agent.proto\x12\x0bsuanchou.v1\x1a\x1eprotos/suanchou/v1/types.proto\"\xcc\x01\n\nNodeReport\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x08\x63\x61pacity\x18\x02 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x33\n\x06labels\x18\x03 \x03(\x0b\x32#.suanchou.v1.NodeReport.LabelsEntry\x12\"\n\x06taints\x18\x04 \x03(\x0b\x32\x12.suanchou.v1.Taint\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa7\x01\n\tRunReport\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.suanchou.v1.RunState\x12\x16\n\texit_code\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x07\x66\x61ilure\x18\x05 \x01(\x0e\x32\x1c.suanchou.v1.FailureCategoryB\x0c\n\n_exit_code\"\x81\x01\n\x0bSyncRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12&\n\x05nodes\x18\x02 \x03(\x0b\x32\x17.suanchou.v1.NodeReport\x12$\n\x04runs\x18\x03 \x03(\x0b\x32\x16.suanchou.v1.RunReport\x12\x12\n\nlast_error\x18\x04 \x01(\t\"\x91\x03\n\x08RunLease\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0f\n\x07replica\x18\x04 \x01(\x05\x12\x10\n\x08replicas\x18\x05 \x01(\x05\x12\x0c\n\x04node\x18\x06 \x01(\t\x12)\n\tresources\x18\x07 \x01(\x0b\x32\x16.suanchou.v1.Resources\x12\x0f\n\x07\x63ommand\x18\x08 \x03(\t\x12+\n\x03\x65nv\x18\t \x03(\x0b\x32\x1e.suanchou.v1.RunLease.EnvEntry\x12\x1b\n\x13max_runtime_seconds\x18\n \x01(\x03\x12\x12\n\ndepartment\x18\x0b \x01(\t\x12\x0f\n\x07job_set\x18\x0c \x01(\t\x12\r\n\x05image\x18\r \x01(\t\x12\x0f\n\x07\x64\x65vices\x18\x0e \x03(\x05\x12,\n\x0btolerations\x18\x0f \x03(\x0b\x32\x17.suanchou.v1.Toleration\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xea\x01\n\x0cSyncResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12$\n\x05start\x18\x02 \x03(\x0b\x32\x15.suanchou.v1.RunLease\x12\x0e\n\x06\x63\x61ncel\x18\x03 \x03(\t\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x03(\t\x12\x1d\n\x15sync_interval_seconds\x18\x05 \x01(\x01\x12\x1d\n\x15lease_timeout_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04more\x18\x07 \x01(\x08\x12\x31\n\x0eruntime_limits\x18\x08 \x03(\x0b\x32\x19.suanchou.v1.RuntimeLimit\";\n\x0cRuntimeLimit\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x1b\n\x13max_runtime_seconds\x18\x02 \x01(\x03\"s\n\x0bOutputChunk\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12)\n\x06stream\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.OutputStream\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x05 \x01(\x08\"=\n\x11\x41ppendLogsRequest\x12(\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x18.suanchou.v1.OutputChunk\"l\n\x0cOutputCursor\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12)\n\x06stream\x18\x02 \x01(\x0e\x32\x19.suanchou.v1.OutputStream\x12\x13\n\x0bnext_offset\x18\x03 \x01(\x03\x12\x0c\n\x04stop\x18\x04 \x01(\x08\"@\n\x12\x41ppendLogsResponse\x12*\n\x07\x63ursors\x18\x01 \x03(\x0b\x32\x19.suanchou.v1.OutputCursor2\x9a\x01\n\x0c\x41gentService\x12;\n\x04Sync\x12\x18.suanchou.v1.SyncRequest\x1a\x19.suanchou.v1.SyncResponse\x12M\n\nAppendLogs\x12\x1e.suanchou.v1.AppendLogsRequest\x1a\x1f.suanchou.v1.AppendLogsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,29 +37,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNLEASE_ENVENTRY']._loaded_options = None
   _globals['_RUNLEASE_ENVENTRY']._serialized_options = b'8\001'
   _globals['_NODEREPORT']._serialized_start=80
-  _globals['_NODEREPORT']._serialized_end=248
-  _globals['_NODEREPORT_LABELSENTRY']._serialized_start=203
-  _globals['_NODEREPORT_LABELSENTRY']._serialized_end=248
-  _globals['_RUNREPORT']._serialized_start=251
-  _globals['_RUNREPORT']._serialized_end=418
-  _globals['_SYNCREQUEST']._serialized_start=421
-  _globals['_SYNCREQUEST']._serialized_end=550
-  _globals['_RUNLEASE']._serialized_start=553
-  _globals['_RUNLEASE']._serialized_end=908
-  _globals['_RUNLEASE_ENVENTRY']._serialized_start=866
-  _globals['_RUNLEASE_ENVENTRY']._serialized_end=908
-  _globals['_SYNCRESPONSE']._serialized_start=911
-  _globals['_SYNCRESPONSE']._serialized_end=1145
-  _globals['_RUNTIMELIMIT']._serialized_start=1147
-  _globals['_RUNTIMELIMIT']._serialized_end=1206
-  _globals['_OUTPUTCHUNK']._serialized_start=1208
-  _globals['_OUTPUTCHUNK']._serialized_end=1323
-  _globals['_APPENDLOGSREQUEST']._serialized_start=1325
-  _globals['_APPENDLOGSREQUEST']._serialized_end=1386
-  _globals['_OUTPUTCURSOR']._serialized_start=1388
-  _globals['_OUTPUTCURSOR']._serialized_end=1496
-  _globals['_APPENDLOGSRESPONSE']._serialized_start=1498
-  _globals['_APPENDLOGSRESPONSE']._serialized_end=1562
-  _globals['_AGENTSERVICE']._serialized_start=1565
-  _globals['_AGENTSERVICE']._serialized_end=1719
+  _globals['_NODEREPORT']._serialized_end=284
+  _globals['_NODEREPORT_LABELSENTRY']._serialized_start=239
+  _globals['_NODEREPORT_LABELSENTRY']._serialized_end=284
+  _globals['_RUNREPORT']._serialized_start=287
+  _globals['_RUNREPORT']._serialized_end=454
+  _globals['_SYNCREQUEST']._serialized_start=457
+  _globals['_SYNCREQUEST']._serialized_end=586
+  _globals['_RUNLEASE']._serialized_start=589
+  _globals['_RUNLEASE']._serialized_end=990
+  _globals['_RUNLEASE_ENVENTRY']._serialized_start=948
+  _globals['_RUNLEASE_ENVENTRY']._serialized_end=990
+  _globals['_SYNCRESPONSE']._serialized_start=993
+  _globals['_SYNCRESPONSE']._serialized_end=1227
+  _globals['_RUNTIMELIMIT']._serialized_start=1229
+  _globals['_RUNTIMELIMIT']._serialized_end=1288
+  _globals['_OUTPUTCHUNK']._serialized_start=1290
+  _globals['_OUTPUTCHUNK']._serialized_end=1405
+  _globals['_APPENDLOGSREQUEST']._serialized_start=1407
+  _globals['_APPENDLOGSREQUEST']._serialized_end=1468
+  _globals['_OUTPUTCURSOR']._serialized_start=1470
+  _globals['_OUTPUTCURSOR']._serialized_end=1578
+  _globals['_APPENDLOGSRESPONSE']._serialized_start=1580
+  _globals['_APPENDLOGSRESPONSE']._serialized_end=1644
+  _globals['_AGENTSERVICE']._serialized_start=1647
+  _globals['_AGENTSERVICE']._serialized_end=1801
 # @@protoc_insertion_point(module_scope)

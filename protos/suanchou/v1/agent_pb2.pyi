@@ -53,6 +53,7 @@ class NodeReport(google.protobuf.message.Message):
     NAME_FIELD_NUMBER: builtins.int
     CAPACITY_FIELD_NUMBER: builtins.int
     LABELS_FIELD_NUMBER: builtins.int
+    TAINTS_FIELD_NUMBER: builtins.int
     name: builtins.str
     """Unique within the cluster; 1-253 characters."""
     @property
@@ -63,15 +64,22 @@ class NodeReport(google.protobuf.message.Message):
     def labels(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
         """Labels such as `arch` and `gpu.model`."""
 
+    @property
+    def taints(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[protos.suanchou.v1.types_pb2.Taint]:
+        """The node's taints (at most 32, no two with the same key and effect): jobs that do not
+        tolerate a NoSchedule or NoExecute taint are not placed on the node.
+        """
+
     def __init__(
         self,
         *,
         name: builtins.str = ...,
         capacity: protos.suanchou.v1.types_pb2.Resources | None = ...,
         labels: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        taints: collections.abc.Iterable[protos.suanchou.v1.types_pb2.Taint] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["capacity", b"capacity"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["capacity", b"capacity", "labels", b"labels", "name", b"name"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["capacity", b"capacity", "labels", b"labels", "name", b"name", "taints", b"taints"]) -> None: ...
 
 global___NodeReport = NodeReport
 
@@ -187,6 +195,7 @@ class RunLease(google.protobuf.message.Message):
     JOB_SET_FIELD_NUMBER: builtins.int
     IMAGE_FIELD_NUMBER: builtins.int
     DEVICES_FIELD_NUMBER: builtins.int
+    TOLERATIONS_FIELD_NUMBER: builtins.int
     run_id: builtins.str
     """Unique id of this run; the agent's deduplication key."""
     job_id: builtins.str
@@ -234,6 +243,12 @@ class RunLease(google.protobuf.message.Message):
         see the README for Slurm and Kubernetes.
         """
 
+    @property
+    def tolerations(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[protos.suanchou.v1.types_pb2.Toleration]:
+        """The job's tolerations (Constraints.tolerations): the node may carry taints they match.
+        The Kubernetes executor puts them on the pod (beside the agent's own --tolerate).
+        """
+
     def __init__(
         self,
         *,
@@ -251,9 +266,10 @@ class RunLease(google.protobuf.message.Message):
         job_set: builtins.str = ...,
         image: builtins.str = ...,
         devices: collections.abc.Iterable[builtins.int] | None = ...,
+        tolerations: collections.abc.Iterable[protos.suanchou.v1.types_pb2.Toleration] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "command", b"command", "department", b"department", "devices", b"devices", "env", b"env", "image", b"image", "job_id", b"job_id", "job_set", b"job_set", "max_runtime_seconds", b"max_runtime_seconds", "node", b"node", "replica", b"replica", "replicas", b"replicas", "resources", b"resources", "run_id", b"run_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["attempt", b"attempt", "command", b"command", "department", b"department", "devices", b"devices", "env", b"env", "image", b"image", "job_id", b"job_id", "job_set", b"job_set", "max_runtime_seconds", b"max_runtime_seconds", "node", b"node", "replica", b"replica", "replicas", b"replicas", "resources", b"resources", "run_id", b"run_id", "tolerations", b"tolerations"]) -> None: ...
 
 global___RunLease = RunLease
 

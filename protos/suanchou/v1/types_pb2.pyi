@@ -358,12 +358,32 @@ class Constraints(google.protobuf.message.Message):
         ) -> None: ...
         def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
+    @typing.final
+    class ClusterSelectorEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
+        def __init__(
+            self,
+            *,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
+        ) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
+
     MIN_SECURITY_LEVEL_FIELD_NUMBER: builtins.int
     ALLOWED_REGIONS_FIELD_NUMBER: builtins.int
     XINCHUANG_REQUIRED_FIELD_NUMBER: builtins.int
     NODE_SELECTOR_FIELD_NUMBER: builtins.int
     XINCHUANG_FIELD_NUMBER: builtins.int
     GPU_MODELS_FIELD_NUMBER: builtins.int
+    TOLERATIONS_FIELD_NUMBER: builtins.int
+    CLUSTERS_FIELD_NUMBER: builtins.int
+    PREFERRED_CLUSTERS_FIELD_NUMBER: builtins.int
+    CLUSTER_SELECTOR_FIELD_NUMBER: builtins.int
     min_security_level: builtins.int
     """Minimum 等保 (classified protection) level of the cluster, 0 (none) or 1-4."""
     xinchuang_required: builtins.bool
@@ -393,6 +413,40 @@ class Constraints(google.protobuf.message.Message):
         no node of a cluster has one of them.
         """
 
+    @property
+    def tolerations(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Toleration]:
+        """(Numbered from 20: other Constraints fields are being added in parallel.)
+        Node taints the job tolerates, Kubernetes' rule: a node with a NoSchedule or NoExecute
+        taint takes only jobs with a toleration that matches it (PreferNoSchedule taints do not
+        steer placement). At most 16. ExplainJob answers TAINTED, naming a taint, when every node
+        of a cluster that meets the job's labels has one it does not tolerate. On Kubernetes the
+        job's pods carry these tolerations.
+        """
+
+    @property
+    def clusters(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Cluster affinity: the job runs only on these clusters (registered names, at most 64, no
+        repeats; each 1-63 characters of a-z, 0-9 and '-'). Empty = any cluster. A name no
+        cluster has matches nothing; a job no registered cluster can take is REJECTED at submit.
+        ExplainJob answers CLUSTER_AFFINITY for every other cluster.
+        """
+
+    @property
+    def preferred_clusters(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Clusters to prefer, best first (at most 8, no repeats, each among `clusters` when that is
+        set): an objective term, not a constraint. The job goes to the first of them with room,
+        else the next, else any other cluster it may use (overflow), so it never waits for a
+        preferred cluster. When it lands elsewhere than the first, its placed message (GetJob,
+        ExplainJob) says the preference was overruled and why.
+        """
+
+    @property
+    def cluster_selector(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]:
+        """Cluster affinity by label: only clusters whose registered labels (ClusterSpec.labels, e.g.
+        `owner: 交通局`) include every pair; at most 64, keys and values up to 128 characters.
+        ExplainJob answers CLUSTER_AFFINITY naming the labels a cluster lacks.
+        """
+
     def __init__(
         self,
         *,
@@ -402,10 +456,74 @@ class Constraints(google.protobuf.message.Message):
         node_selector: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
         xinchuang: global___XinchuangPolicy.ValueType = ...,
         gpu_models: collections.abc.Iterable[builtins.str] | None = ...,
+        tolerations: collections.abc.Iterable[global___Toleration] | None = ...,
+        clusters: collections.abc.Iterable[builtins.str] | None = ...,
+        preferred_clusters: collections.abc.Iterable[builtins.str] | None = ...,
+        cluster_selector: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "gpu_models", b"gpu_models", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["allowed_regions", b"allowed_regions", "cluster_selector", b"cluster_selector", "clusters", b"clusters", "gpu_models", b"gpu_models", "min_security_level", b"min_security_level", "node_selector", b"node_selector", "preferred_clusters", b"preferred_clusters", "tolerations", b"tolerations", "xinchuang", b"xinchuang", "xinchuang_required", b"xinchuang_required"]) -> None: ...
 
 global___Constraints = Constraints
+
+@typing.final
+class Taint(google.protobuf.message.Message):
+    """A taint on a node (Kubernetes' node taint): jobs that do not tolerate it stay off the node
+    when its effect is NoSchedule or NoExecute.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: builtins.int
+    VALUE_FIELD_NUMBER: builtins.int
+    EFFECT_FIELD_NUMBER: builtins.int
+    key: builtins.str
+    """A Kubernetes qualified name, e.g. "dedicated" or "example.com/gpu"; at most 317 characters."""
+    value: builtins.str
+    """Up to 63 characters of A-Z a-z 0-9 - _ . (alphanumeric at both ends); may be empty."""
+    effect: builtins.str
+    """"NoSchedule", "PreferNoSchedule" or "NoExecute"."""
+    def __init__(
+        self,
+        *,
+        key: builtins.str = ...,
+        value: builtins.str = ...,
+        effect: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["effect", b"effect", "key", b"key", "value", b"value"]) -> None: ...
+
+global___Taint = Taint
+
+@typing.final
+class Toleration(google.protobuf.message.Message):
+    """Lets a job onto nodes with the taints it matches (Kubernetes' toleration)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: builtins.int
+    OPERATOR_FIELD_NUMBER: builtins.int
+    VALUE_FIELD_NUMBER: builtins.int
+    EFFECT_FIELD_NUMBER: builtins.int
+    key: builtins.str
+    """The taint key to match; empty only with operator Exists, which then matches every key."""
+    operator: builtins.str
+    """"Equal" (the default when empty): the taint's value must equal `value`. "Exists": any
+    value (`value` must be empty).
+    """
+    value: builtins.str
+    """The value to compare with operator Equal."""
+    effect: builtins.str
+    """"NoSchedule", "PreferNoSchedule" or "NoExecute"; empty matches every effect."""
+    def __init__(
+        self,
+        *,
+        key: builtins.str = ...,
+        operator: builtins.str = ...,
+        value: builtins.str = ...,
+        effect: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["effect", b"effect", "key", b"key", "operator", b"operator", "value", b"value"]) -> None: ...
+
+global___Toleration = Toleration
 
 @typing.final
 class JobSpec(google.protobuf.message.Message):

@@ -1,0 +1,87 @@
+"""Cluster affinity and an ordered cluster preference of a job.
+
+`Constraints.clusters` is a hard constraint beside region, 等保 level and 信创: the job runs
+only on the clusters it names (and, with `cluster_selector`, on clusters whose registered
+labels, ClusterSpec.labels, include all of its pairs). A name that no registered cluster has
+simply matches nothing; when it leaves no cluster at all the job is rejected at submit as never
+fitting (eligibility).
+
+`Constraints.preferred_clusters` is soft, an objective term in the money tier as the 信创
+preference (scheduler.service.node_preference): the first name costs least, each later one
+more, a cluster it does not name most. Work outweighs every cost, so a preferring job overflows
+to other clusters when the preferred have no room, and its placed message says the preference
+was overruled and why (scheduler.service.explain).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from scheduler.domain import reasons
+from scheduler.domain.errors import InvalidSpec, quote
+from scheduler.domain.models import Cluster, ClusterVerdict, Constraints, JobSpec
+
+# A registered cluster's name (validation.validate_cluster_spec uses it too).
+CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_AFFINITY_CLUSTERS = 64
+MAX_PREFERRED_CLUSTERS = 8
+
+
+def _names(names: Sequence[str], field: str, limit: int) -> None:
+    if len(names) > limit:
+        raise InvalidSpec(f"at most {limit} clusters, got {len(names)}", field=field)
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if not CLUSTER_NAME.match(name):
+            raise InvalidSpec(
+                f"{quote(name)} is not a cluster name (1-63 characters of a-z, 0-9 and '-', "
+                "starting with a letter)",
+                field=f"{field}[{i}]",
+            )
+        if name in seen:
+            raise InvalidSpec(f"names {quote(name)} twice", field=f"{field}[{i}]")
+        seen.add(name)
+
+
+def validate_cluster_choice(c: Constraints, field: str) -> None:
+    """Names are checked for syntax only: registering a cluster later may make them real."""
+    _names(c.clusters, f"{field}.clusters", MAX_AFFINITY_CLUSTERS)
+    _names(c.preferred_clusters, f"{field}.preferred_clusters", MAX_PREFERRED_CLUSTERS)
+    if c.clusters:
+        allowed = set(c.clusters)
+        for i, name in enumerate(c.preferred_clusters):
+            if name not in allowed:
+                raise InvalidSpec(
+                    f"{quote(name)} is not among the job's clusters, so it could never be used",
+                    field=f"{field}.preferred_clusters[{i}]",
+                )
+
+
+def affinity_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
+    """CLUSTER_AFFINITY when the job names clusters and not this one, or selects clusters by
+    labels this one lacks; None otherwise."""
+    names = spec.constraints.clusters
+    if names and cluster.name not in names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return ClusterVerdict(
+            cluster.name,
+            False,
+            reasons.CLUSTER_AFFINITY,
+            f"not one of the job's clusters ({shown})",
+        )
+    selector = spec.constraints.cluster_selector
+    missing = sorted(k for k, v in selector.items() if cluster.spec.labels.get(k) != v)
+    if missing:
+        wanted = ",".join(f"{k}={selector[k]}" for k in missing[:3])
+        return ClusterVerdict(
+            cluster.name, False, reasons.CLUSTER_AFFINITY, f"cluster labels lack {wanted}"
+        )
+    return None
+
+
+def preference_rank(spec: JobSpec, cluster: str) -> int:
+    """0 for the first preferred cluster (or any cluster when the job prefers none), k for the
+    k-th after it, len(preferred) for a cluster it does not name."""
+    preferred = spec.constraints.preferred_clusters
+    return preferred.index(cluster) if cluster in preferred else len(preferred)
