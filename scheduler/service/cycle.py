@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -18,7 +19,7 @@ from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, ClusterVerdict, Explanation, Job, Run
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
-from scheduler.placement import EngineParams, Outcome, check, solve
+from scheduler.placement import EngineParams, Outcome, Timings, check, solve
 from scheduler.service import preemption, reclaim
 from scheduler.service.clock import Clock
 from scheduler.service.cycle_devices import DeviceBook
@@ -57,6 +58,8 @@ class CycleReport:
     total_ms: float
     # Wall milliseconds per phase (PHASES), for the cycle-cost benchmark and the log line.
     phases_ms: dict[str, float] = field(default_factory=dict)
+    # The solver's own Timings (placement.outcome), every field, without the `_ms` suffix.
+    solver_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap_pct(self) -> float:
@@ -91,8 +94,12 @@ class SchedulingCycle:
         settings: SchedulerSettings,
         started_at: datetime,
         liveness: Liveness | None = None,
+        on_plan: Callable[[Snapshot, Policy], None] | None = None,
     ) -> None:
         self._store = store
+        # Told each cycle's snapshot and policy (the metrics' pool gauges read them: capacity,
+        # allocation and quota use at no extra database read).
+        self._on_plan = on_plan
         self._clock = clock
         self._settings = settings
         self._started_at = started_at
@@ -121,6 +128,8 @@ class SchedulingCycle:
         self._running = {job.job_id: job for job, _ in snap.running}
         laps.lap("snapshot")
         policy = plan(snap, self._settings.fair_share_half_life_s, self._settings.gpu_value_weight)
+        if self._on_plan is not None:
+            self._on_plan(snap, policy)
         rules = preemption.rules_for(
             self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
         )
@@ -156,6 +165,7 @@ class SchedulingCycle:
             solve_ms=outcome.timings.total_ms if outcome else 0.0,
             total_ms=laps.total_ms(),
             phases_ms=laps.ms,
+            solver_ms=_solver_ms(outcome.timings) if outcome else {},
         )
         self._log(report)
         return report
@@ -178,6 +188,7 @@ class SchedulingCycle:
                 gap_target=0.001,
             ),
             warm_start=built.warm_start,
+            progress=_solver_progress,
         )
         laps.lap("solve")
         if outcome.notes:
@@ -208,6 +219,7 @@ class SchedulingCycle:
             solve_ms=round(r.solve_ms, 1),
             total_ms=round(r.total_ms, 1),
             phases_ms={k: round(v, 1) for k, v in r.phases_ms.items()},
+            solver_ms={k: round(v, 1) for k, v in r.solver_ms.items()},
         )
 
     def _reap(self) -> int:
@@ -394,6 +406,17 @@ class SchedulingCycle:
 _QUOTA_MAY_HOLD = frozenset(
     {reasons.INSUFFICIENT_CAPACITY, reasons.QUOTA_EXHAUSTED, reasons.OUTRANKED}
 )
+
+
+def _solver_progress(event: str, fields: Mapping[str, object]) -> None:
+    """The engine's progress events (placement.settings.Progress) at debug level: a few per
+    cycle, called from inside the search, so nothing here may raise or block."""
+    log.debug(f"solver_{event}", **{k: v for k, v in fields.items() if k != "event"})
+
+
+def _solver_ms(timings: Timings) -> dict[str, float]:
+    """Every field of the solver's Timings, `build_ms` as `build`: new stages appear alone."""
+    return {k.removesuffix("_ms"): float(v) for k, v in asdict(timings).items()}
 
 
 def _default_reason(outcome: Outcome | None) -> str:
