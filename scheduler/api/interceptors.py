@@ -214,11 +214,11 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     context.abort(code, message)
                 except Exception:
                     code, message = grpc.StatusCode.INTERNAL, "internal error"
-                    log.exception("rpc_failed")
+                    log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
                     context.abort(code, "internal error; see the scheduler log")
                 finally:
                     self._end(call, code, message)
-                    self._finish(method, call.principal, context, code, start)
+                    self._finish(method, call, context, code, start)
 
         return handle
 
@@ -246,27 +246,27 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     raise
                 except Exception:
                     code, message = grpc.StatusCode.INTERNAL, "internal error"
-                    log.exception("rpc_failed")
+                    log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
                     context.abort(code, "internal error; see the scheduler log")
                 finally:
                     self._end(call, code, message)
-                    self._finish(method, call.principal, context, code, start)
+                    self._finish(method, call, context, code, start)
 
         return handle
 
     def _finish(
         self,
         method: str,
-        principal: Principal | None,
+        call: Call,
         context: grpc.ServicerContext,
         code: grpc.StatusCode,
         start: float,
     ) -> None:
         """The call's log line and its observation; an observer's failure never fails it."""
-        name = _log(method, principal, context, code, start)
+        name = _log(method, call.principal, call.audit.request_id, context, code, start)
         if self._on_completed is not None:
             try:
-                self._on_completed(method, name, time.perf_counter() - start, principal)
+                self._on_completed(method, name, time.perf_counter() - start, call.principal)
             except Exception:
                 log.exception("rpc_observer_failed")
 
@@ -282,12 +282,14 @@ def _bound(call: Call, method: str) -> Iterator[None]:
 def _log(
     method: str,
     principal: Principal | None,
+    request_id: str,
     context: grpc.ServicerContext,
     code: grpc.StatusCode,
     start: float,
 ) -> str:
-    """Logs the canonical line of the call (request_id and method come from the bound
-    context); returns the code it reports."""
+    """Logs the canonical line of the call; returns the code it reports. The line names its
+    method and request id itself (as the bound context would): it must not depend on how
+    structlog is configured."""
     name: str = code.name
     abandoned = code is grpc.StatusCode.OK and not context.is_active()
     if abandoned:
@@ -303,9 +305,11 @@ def _log(
         emit = log.info
     emit(
         "rpc_completed",
+        method=method,
         code=name,
         abandoned=abandoned,
         principal=str(principal) if principal else "",
+        request_id=request_id,
         peer=context.peer(),
         duration_ms=round((time.perf_counter() - start) * 1000, 2),
     )
