@@ -25,12 +25,13 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
-def metered(tmp_path: Path) -> Iterator[Pool]:
-    """A pool whose scheduler serves metrics on an OS-chosen loopback port."""
+def metered(tmp_path: Path, store_url: str) -> Iterator[Pool]:
+    """A pool whose scheduler serves metrics on an OS-chosen loopback port, on SQLite and on
+    PostgreSQL (skipped without the test server)."""
     settings = SchedulerSettings(sync_interval_s=0.2, lease_timeout_s=2.0, cycle_interval_s=0.2)
     pool = Pool(
         tmp=tmp_path,
-        db_url=f"sqlite:///{tmp_path / 'suanchou.db'}",
+        db_url=store_url,
         settings=settings,
         metrics_listen="127.0.0.1:0",
     )
