@@ -113,8 +113,11 @@ class App:
         )
         self.metrics_endpoint: MetricsEndpoint | None = None
         if config.metrics_listen:
+            # Bound here, last, like the gRPC port: a port in use fails construction with one
+            # line (main), and nothing else is left to fail after it started serving.
             host, port = metrics_address(config.metrics_listen)
             self.metrics_endpoint = MetricsEndpoint(host, port, self.metrics.registry)
+            self.metrics_endpoint.start()
         self._has_bootstrap = bool(bootstrap)
         self._stopping = threading.Event()
         self._pruner = threading.Thread(target=self._prune_loop, name="housekeeping", daemon=True)
@@ -122,8 +125,6 @@ class App:
         self.address = f"{host}:{self.port}"
 
     def start(self, *, run_cycles: bool = True) -> None:
-        if self.metrics_endpoint is not None:
-            self.metrics_endpoint.start()
         self.server.start()
         if run_cycles:
             self.runner.start()

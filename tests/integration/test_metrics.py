@@ -3,6 +3,10 @@ own parser while a real agent runs a job."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +23,7 @@ from protos.suanchou.v1 import (
     types_pb2,
 )
 from scheduler.service.settings import SchedulerSettings
-from tests.integration.conftest import Pool, md, node, py_job
+from tests.integration.conftest import REPO, Pool, md, node, py_job
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -166,3 +170,47 @@ def test_a_refused_sync_counts_as_a_server_side_sync_failure(metered: Pool) -> N
         code="INVALID_ARGUMENT",
     )
     assert refused == 1
+
+
+def _server(db: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "scheduler.cli.main", "server", "--listen", "127.0.0.1:0"),
+            *("--database-url", f"sqlite:///{db}", *args),
+        ],
+        env={k: v for k, v in os.environ.items() if k != "SUANCHOU_ADMIN_TOKEN"},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_server_flag_serves_metrics_and_refuses_a_bad_address(tmp_path: Path) -> None:
+    """`suanchou server --metrics-listen 127.0.0.1:0` serves the registry where its start line
+    says; a malformed value or a port in use exits 2 with one line naming metrics_listen."""
+    server = _server(tmp_path / "a.db", "--metrics-listen", "127.0.0.1:0")
+    try:
+        assert server.stderr is not None
+        metrics = ""
+        for line in server.stderr:
+            if "scheduler_started" in line:
+                metrics = json.loads(line)["metrics"]
+                break
+        assert metrics.startswith("127.0.0.1:")
+        with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as reply:
+            names = {f.name for f in text_string_to_metric_families(reply.read().decode())}
+        assert {"suanchou_jobs", "suanchou_cycles", "process_resident_memory_bytes"} <= names
+        for value_, expected in [
+            (
+                "nonsense",
+                "error: metrics_listen: expected HOST:PORT (port 0-65535), got 'nonsense'",
+            ),
+            (metrics, f"error: metrics_listen {metrics}: address already in use"),
+        ]:
+            refused = _server(tmp_path / "b.db", "--metrics-listen", value_)
+            _, err = refused.communicate(timeout=60)
+            assert refused.returncode == 2 and err == expected + "\n"
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
