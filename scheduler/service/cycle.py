@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -19,7 +19,7 @@ from scheduler.domain import reasons
 from scheduler.domain.models import Cluster, ClusterVerdict, Explanation, Job, Run
 from scheduler.domain.security import Principal, Role
 from scheduler.domain.states import ClusterState, JobState, RunState
-from scheduler.placement import EngineParams, Outcome, Timings, check, solve
+from scheduler.placement import EngineParams, Outcome, check, solve
 from scheduler.service import preemption, reclaim
 from scheduler.service.clock import Clock
 from scheduler.service.cycle_devices import DeviceBook
@@ -39,6 +39,7 @@ from scheduler.service.policy import Policy, plan, quota_hold
 from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
+from scheduler.service.solver_log import solver_ms, solver_progress
 from scheduler.service.views import lost_message, silent_since
 from scheduler.state import Store, Tx
 
@@ -165,7 +166,7 @@ class SchedulingCycle:
             solve_ms=outcome.timings.total_ms if outcome else 0.0,
             total_ms=laps.total_ms(),
             phases_ms=laps.ms,
-            solver_ms=_solver_ms(outcome.timings) if outcome else {},
+            solver_ms=solver_ms(outcome.timings) if outcome else {},
         )
         self._log(report)
         return report
@@ -188,7 +189,7 @@ class SchedulingCycle:
                 gap_target=0.001,
             ),
             warm_start=built.warm_start,
-            progress=_solver_progress,
+            progress=solver_progress,
         )
         laps.lap("solve")
         if outcome.notes:
@@ -406,17 +407,6 @@ class SchedulingCycle:
 _QUOTA_MAY_HOLD = frozenset(
     {reasons.INSUFFICIENT_CAPACITY, reasons.QUOTA_EXHAUSTED, reasons.OUTRANKED}
 )
-
-
-def _solver_progress(event: str, fields: Mapping[str, object]) -> None:
-    """The engine's progress events (placement.settings.Progress) at debug level: a few per
-    cycle, called from inside the search, so nothing here may raise or block."""
-    log.debug(f"solver_{event}", **{k: v for k, v in fields.items() if k != "event"})
-
-
-def _solver_ms(timings: Timings) -> dict[str, float]:
-    """Every field of the solver's Timings, `build_ms` as `build`: new stages appear alone."""
-    return {k.removesuffix("_ms"): float(v) for k, v in asdict(timings).items()}
 
 
 def _default_reason(outcome: Outcome | None) -> str:
