@@ -161,8 +161,12 @@ class Metrics:
         self.cycles.labels("FAILED").inc()
 
     def planned(self, snap: Snapshot, policy: Policy) -> None:
-        """SchedulingCycle's on_plan: the pool gauges of this cycle (observe.pool)."""
-        self.pool.view = pool_view(snap, policy)
+        """SchedulingCycle's on_plan: the pool gauges of this cycle (observe.pool). Never
+        raises: a metrics fault must not fail the cycle (the gauges keep the last view)."""
+        try:
+            self.pool.view = pool_view(snap, policy)
+        except Exception:
+            log.exception("metrics_pool_view_failed")
 
     def committed(self, tx: Tx) -> None:
         """Store.after_commit: counts the job moves of a committed transaction. Never raises
