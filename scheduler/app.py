@@ -53,7 +53,7 @@ class App:
         self.liveness = Liveness()
         # Prometheus metrics on this App's own registry, fed by the hooks installed below;
         # served only when metrics_listen is set (start()).
-        self.metrics = Metrics(self.store, self.liveness, self.clock)
+        self.metrics = Metrics(self.store, self.liveness, self.clock, __version__)
         self.store.after_commit = self.metrics.committed
         self.cycle = SchedulingCycle(
             self.store, self.clock, settings, started_at, self.liveness, self.metrics.planned

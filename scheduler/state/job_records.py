@@ -46,9 +46,9 @@ _MUTABLE_FIELDS = (
 class Jobs:
     def __init__(self, session: Session) -> None:
         self._s = session
-        # (from, to, reason) of each move made in this transaction, in order: read after the
-        # commit by Store.after_commit (metrics count committed moves only).
-        self.moves: list[tuple[JobState, JobState, str]] = []
+        # (job as read, job as moved) of each move made in this transaction, in order: read
+        # after the commit by Store.after_commit (metrics count committed moves only).
+        self.moves: list[tuple[Job, Job]] = []
 
     def by_client_ids(self, department: str, client_ids: Collection[str]) -> dict[str, Job]:
         if not client_ids:
@@ -235,7 +235,7 @@ class Jobs:
         if not result.rowcount:  # type: ignore[attr-defined]
             return None
         self._event(moved, node=node, exit_code=exit_code)
-        self.moves.append((job.state, to, reason))
+        self.moves.append((job, moved))
         return moved
 
     def set_max_runtime(self, job: Job, seconds: int, *, message: str, now: datetime) -> Job:

@@ -22,6 +22,7 @@ from protos.suanchou.v1 import (
     governance_pb2,
     types_pb2,
 )
+from scheduler import __version__
 from scheduler.service.settings import SchedulerSettings
 from tests.integration.conftest import REPO, Pool, md, node, py_job
 
@@ -116,6 +117,8 @@ def test_a_job_run_shows_in_the_scraped_metrics(metered: Pool) -> None:
         "suanchou_quota_nominal",
         "suanchou_rpc_duration_seconds",
         "suanchou_agent_sync_failures",
+        "suanchou_submit_to_lease_seconds",
+        "suanchou_build_info",
     } <= names
     assert value(samples, "suanchou_jobs", state="SUCCEEDED") == 1
     assert value(samples, "suanchou_jobs", state="QUEUED") == 1
@@ -131,6 +134,8 @@ def test_a_job_run_shows_in_the_scraped_metrics(metered: Pool) -> None:
     )
     assert submits == 2
     assert (value(samples, "suanchou_cycle_duration_seconds_count") or 0) >= 1
+    assert value(samples, "suanchou_submit_to_lease_seconds_count") == 1
+    assert value(samples, "suanchou_build_info", version=__version__) == 1
     assert (value(samples, "suanchou_solve_duration_seconds_count") or 0) >= 1
     assert (
         value(samples, "suanchou_cluster_capacity", cluster="c1", resource="cpu", unit="core") == 4

@@ -229,7 +229,9 @@ def test_queued_counts_and_committed_moves_for_metrics(store: Store) -> None:
     committed transaction made, and is not called for one rolled back."""
     _seed(store)
     seen: list[list[tuple[JobState, JobState, str]]] = []
-    store.after_commit = lambda tx: seen.append(list(tx.jobs.moves))
+    store.after_commit = lambda tx: seen.append(
+        [(a.state, b.state, b.reason) for a, b in tx.jobs.moves]
+    )
     with store.unit() as tx:
         a = tx.jobs.insert(_job("j1", client_id="a"))
         tx.jobs.insert(_job("j2", client_id="b"))
