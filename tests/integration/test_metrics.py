@@ -144,6 +144,10 @@ def test_a_job_run_shows_in_the_scraped_metrics(metered: Pool) -> None:
         value(samples, "suanchou_cluster_capacity", cluster="c1", resource="memory", unit="byte")
         == 8 * 1024**3
     )
+    # Nothing runs any more: allocation is 0, not absent.
+    assert (
+        value(samples, "suanchou_cluster_allocated", cluster="c1", resource="cpu", unit="core") == 0
+    )
     assert value(samples, "suanchou_cluster_schedulable", cluster="c1") == 0
     age = value(samples, "suanchou_cluster_heartbeat_age_seconds", cluster="c1")
     assert age is not None and age >= 0
