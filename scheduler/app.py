@@ -16,7 +16,9 @@ from scheduler import __version__, logs
 from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.server import build_health_server, build_server
 from scheduler.api.transport import ServerTls, checked_credentials
-from scheduler.config import ConfigError, ServerConfig, load
+from scheduler.config import ConfigError, ServerConfig, load, metrics_address
+from scheduler.observe.endpoint import MetricsEndpoint
+from scheduler.observe.metrics import Metrics
 from scheduler.service.admin import AdminService
 from scheduler.service.agent_sync import AgentSyncService
 from scheduler.service.audit import AuditService
@@ -50,12 +52,29 @@ class App:
         # One record of when each agent last called, shared by the Sync handler (which notes
         # it before touching the database), the reaper and the views.
         self.liveness = Liveness()
-        self.cycle = SchedulingCycle(self.store, self.clock, settings, started_at, self.liveness)
-        self.runner = CycleRunner(self.cycle, settings.cycle_interval_s)
+        # Prometheus metrics on this App's own registry, fed by the hooks installed below;
+        # served only when metrics_listen is set (start()).
+        self.metrics = Metrics(self.store, self.liveness, self.clock, __version__)
+        self.store.after_commit = self.metrics.committed
+        self.cycle = SchedulingCycle(
+            self.store, self.clock, settings, started_at, self.liveness, self.metrics.planned
+        )
+        self.runner = CycleRunner(
+            self.cycle,
+            settings.cycle_interval_s,
+            on_error=self.metrics.cycle_failed,
+            on_cycle=self.metrics.cycle_completed,
+        )
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
         self.governance = GovernanceService(self.store, self.clock, settings.quota_reclaim_delay_s)
-        self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
+        self.agents = AgentSyncService(
+            self.store,
+            self.clock,
+            settings,
+            self.liveness,
+            on_agent_error=self.metrics.agent_reported_error,
+        )
         self.output = OutputService(self.store, self.clock, settings)
         security = config.security
         self.audits = AuditService(self.store, self.clock, security.audit_retention_days)
@@ -91,6 +110,7 @@ class App:
             throttle=self.throttle,
             max_message_bytes=config.max_message_bytes,
             admission=self.admission,
+            on_completed=self.metrics.rpc_completed,
         )
         # Plaintext grpc.health.v1 only, for probes that cannot speak TLS (api.server).
         self.health_server: grpc.Server | None = None
@@ -99,6 +119,13 @@ class App:
             self.health_server, self.health_port = build_health_server(
                 config.health_listen, self._health
             )
+        self.metrics_endpoint: MetricsEndpoint | None = None
+        if config.metrics_listen:
+            # Bound here, last, like the gRPC port: a port in use fails construction with one
+            # line (main), and nothing else is left to fail after it started serving.
+            host, port = metrics_address(config.metrics_listen)
+            self.metrics_endpoint = MetricsEndpoint(host, port, self.metrics.registry)
+            self.metrics_endpoint.start()
         self._has_bootstrap = bool(bootstrap)
         self._stopping = threading.Event()
         self._pruner = threading.Thread(target=self._prune_loop, name="housekeeping", daemon=True)
@@ -123,6 +150,7 @@ class App:
             version=__version__,
             database=_redact(self.config.database_url),
             tls=self.tls.mode,
+            metrics=self.metrics_endpoint.address if self.metrics_endpoint else "",
         )
 
     def stop(self, grace: float = 2.0) -> None:
@@ -134,6 +162,8 @@ class App:
         self.server.stop(grace).wait()
         if self.health_server is not None:
             self.health_server.stop(0).wait()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.stop()
         self.store.dispose()
         log.info("scheduler_stopped", address=self.address)
 
@@ -185,6 +215,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--listen", help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051)")
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///suanchou.db)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over plain HTTP there (e.g. 127.0.0.1:9464; port 0: "
+        "any free port); default: no metrics endpoint",
+    )
     p.add_argument(
         "--admin-token-file",
         metavar="PATH",
@@ -280,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 "admin_token_file": args.admin_token_file,
                 "max_message_bytes": args.max_message_bytes,
                 "health_listen": args.health_listen,
+                "metrics_listen": args.metrics_listen,
             },
         )
     except ConfigError as exc:

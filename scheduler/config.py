@@ -48,6 +48,9 @@ class ServerConfig:
     # TLS (Kubernetes' native gRPC probes); empty = none.
     health_listen: str = ""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # HOST:PORT of the Prometheus endpoint (plain HTTP); "" serves none. Off by default: a
+    # scheduler nobody scrapes opens no second port. Port 0 lets the OS choose (tests).
+    metrics_listen: str = ""
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
@@ -72,6 +75,7 @@ _TOP: dict[str, type] = {
     "admin_token_file": str,
     "log_level": str,
     "max_message_bytes": int,
+    "metrics_listen": str,
 }
 _TOP |= {"tls_cert": str, "tls_key": str, "tls_client_ca": str, "health_listen": str}
 _FLAGS = ("insecure",)  # booleans: TOML true/false, environment 1/0, true/false, yes/no
@@ -151,7 +155,18 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
         raise ConfigError(f"max_message_bytes: must be at least {MIN_MAX_MESSAGE_BYTES}")
     if size > MAX_MAX_MESSAGE_BYTES:
         raise ConfigError(f"max_message_bytes: must be at most {MAX_MAX_MESSAGE_BYTES}")
+    if top.get("metrics_listen"):
+        metrics_address(top["metrics_listen"])
     return ServerConfig(scheduler=sched, security=security, **top)
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """(host, port) of a metrics_listen value: HOST:PORT, [IPv6]:PORT; port 0-65535."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535 or len(text) > 270:
+        raise ConfigError(f"metrics_listen: expected HOST:PORT (port 0-65535), got {text[:40]!r}")
+    return host, int(port)
 
 
 def _flag(key: str, value: Any) -> bool:

@@ -28,6 +28,12 @@ RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
         ("scheduler.domain", "scheduler.service", "scheduler.api", "protos"),
         {"grpc", "grpc_health", "grpc_reflection", "google", "structlog"},
     ),
+    # Metrics: reads the service layer's reports and the store; nothing imports it but the
+    # composition root (scheduler.app), which wires its hooks.
+    "scheduler.observe": (
+        ("scheduler.domain", "scheduler.state", "scheduler.service", "scheduler.observe"),
+        {"prometheus_client", "structlog"},
+    ),
     "scheduler.cli": (
         ("scheduler.cli", "protos", "agents.quantities", "agents.transport"),
         {"grpc", "google", "yaml"},

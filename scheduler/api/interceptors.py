@@ -37,6 +37,12 @@ _principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principa
 
 # Services under our authorization table; others (health, reflection) are open.
 PROTECTED_PREFIX = "/suanchou."
+# Called once per finished call with (method, final code name, seconds, caller or None): the
+# metrics' RPC histogram (scheduler.observe), kept out of this package's imports.
+OnCompleted = Callable[[str, str, float, Principal | None], None]
+# Each agent calls these every few seconds: their routine lines are debug, or a tiny pool
+# writes thousands of info lines an hour; a failed one is still logged at info or above.
+_ROUTINE = frozenset({"/suanchou.v1.AgentService/Sync", "/suanchou.v1.AgentService/AppendLogs"})
 
 
 def current_principal() -> Principal:
@@ -94,6 +100,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         *,
         max_request_bytes: int,
         on_agent: Callable[[str], None] | None = None,
+        on_completed: OnCompleted | None = None,
     ) -> None:
         self._auth = auth
         self._audits = audits
@@ -104,6 +111,7 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         # waits for a concurrency slot or the database: a Sync refused for load still shows
         # the agent is alive (service.liveness).
         self._on_agent = on_agent
+        self._on_completed = on_completed
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -196,20 +204,21 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             start = time.perf_counter()
             call = Call.of(context, method, rule)
             code, message = grpc.StatusCode.OK, ""
-            try:
-                request = self._begin(call, request, context, method, rule)
-                with self._admitted(call, method):
-                    return behaviour(request, context)
-            except DomainError as exc:
-                code, message = code_for(exc), str(exc)
-                context.abort(code, message)
-            except Exception:
-                code, message = grpc.StatusCode.INTERNAL, "internal error"
-                log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
-                context.abort(code, "internal error; see the scheduler log")
-            finally:
-                self._end(call, code, message)
-                _log(method, call.principal, call.audit.request_id, context, code, start)
+            with _bound(call, method):
+                try:
+                    request = self._begin(call, request, context, method, rule)
+                    with self._admitted(call, method):
+                        return behaviour(request, context)
+                except DomainError as exc:
+                    code, message = code_for(exc), str(exc)
+                    context.abort(code, message)
+                except Exception:
+                    code, message = grpc.StatusCode.INTERNAL, "internal error"
+                    log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
+                    context.abort(code, "internal error; see the scheduler log")
+                finally:
+                    self._end(call, code, message)
+                    self._finish(method, call, context, code, start)
 
         return handle
 
@@ -220,27 +229,54 @@ class ApiInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             start = time.perf_counter()
             call = Call.of(context, method, rule)
             code, message = grpc.StatusCode.OK, ""
-            try:
-                request = self._begin(call, request, context, method, rule)
-                with self._admitted(call, method):
-                    yield from behaviour(request, context)
-                if not context.is_active():
+            # Bound around the whole generator: gRPC drives a stream from one worker thread,
+            # which resumes it in the same context each time.
+            with _bound(call, method):
+                try:
+                    request = self._begin(call, request, context, method, rule)
+                    with self._admitted(call, method):
+                        yield from behaviour(request, context)
+                    if not context.is_active():
+                        code = grpc.StatusCode.CANCELLED
+                except DomainError as exc:
+                    code, message = code_for(exc), str(exc)
+                    context.abort(code, message)
+                except GeneratorExit:
                     code = grpc.StatusCode.CANCELLED
-            except DomainError as exc:
-                code, message = code_for(exc), str(exc)
-                context.abort(code, message)
-            except GeneratorExit:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except Exception:
-                code, message = grpc.StatusCode.INTERNAL, "internal error"
-                log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
-                context.abort(code, "internal error; see the scheduler log")
-            finally:
-                self._end(call, code, message)
-                _log(method, call.principal, call.audit.request_id, context, code, start)
+                    raise
+                except Exception:
+                    code, message = grpc.StatusCode.INTERNAL, "internal error"
+                    log.exception("rpc_failed", method=method, request_id=call.audit.request_id)
+                    context.abort(code, "internal error; see the scheduler log")
+                finally:
+                    self._end(call, code, message)
+                    self._finish(method, call, context, code, start)
 
         return handle
+
+    def _finish(
+        self,
+        method: str,
+        call: Call,
+        context: grpc.ServicerContext,
+        code: grpc.StatusCode,
+        start: float,
+    ) -> None:
+        """The call's log line and its observation; an observer's failure never fails it."""
+        name = _log(method, call.principal, call.audit.request_id, context, code, start)
+        if self._on_completed is not None:
+            try:
+                self._on_completed(method, name, time.perf_counter() - start, call.principal)
+            except Exception:
+                log.exception("rpc_observer_failed")
+
+
+@contextlib.contextmanager
+def _bound(call: Call, method: str) -> Iterator[None]:
+    """Binds the request id and method into every log line of the call (structlog
+    contextvars), restoring what the worker thread had before."""
+    with structlog.contextvars.bound_contextvars(request_id=call.audit.request_id, method=method):
+        yield
 
 
 def _log(
@@ -250,15 +286,24 @@ def _log(
     context: grpc.ServicerContext,
     code: grpc.StatusCode,
     start: float,
-) -> None:
-    name = code.name
+) -> str:
+    """Logs the canonical line of the call; returns the code it reports. The line names its
+    method and request id itself (as the bound context would): it must not depend on how
+    structlog is configured."""
+    name: str = code.name
     abandoned = code is grpc.StatusCode.OK and not context.is_active()
     if abandoned:
         # The handler finished but the caller had given up (deadline or cancel): what it
         # committed stands, yet the reply was never delivered. Say so instead of "OK".
         remaining = context.time_remaining()
         name = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
-    (log.warning if abandoned else log.info)(
+    if abandoned:
+        emit = log.warning
+    elif method in _ROUTINE and code is grpc.StatusCode.OK:
+        emit = log.debug
+    else:
+        emit = log.info
+    emit(
         "rpc_completed",
         method=method,
         code=name,
@@ -268,3 +313,4 @@ def _log(
         peer=context.peer(),
         duration_ms=round((time.perf_counter() - start) * 1000, 2),
     )
+    return name

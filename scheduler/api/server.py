@@ -21,7 +21,7 @@ from scheduler.api.admission import Admission, budgets_for
 from scheduler.api.authz import SERVICE_NAMES
 from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES, reply_budget
 from scheduler.api.governance_servicers import PriorityClassServicer
-from scheduler.api.interceptors import ApiInterceptor
+from scheduler.api.interceptors import ApiInterceptor, OnCompleted
 from scheduler.api.security_servicers import AuditServicer, PrincipalServicer, TokenServicer
 from scheduler.api.servicers import AgentServicer, ClusterServicer, DepartmentServicer, JobServicer
 from scheduler.api.transport import ServerTls, bind
@@ -52,6 +52,7 @@ def build_server(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_workers: int = 64,
     admission: Admission | None = None,
+    on_completed: OnCompleted | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """Returns the (not yet started) server, the port it bound, and its health servicer.
 
@@ -60,7 +61,7 @@ def build_server(
     Requests above `max_message_bytes` are refused as INVALID_ARGUMENT naming their largest
     field; the transport takes twice that so such requests reach the check (above it gRPC
     answers RESOURCE_EXHAUSTED itself). Replies are built to stay within half of it (see
-    scheduler.api.budget).
+    scheduler.api.budget). `on_completed` observes every finished call (metrics).
     """
     tls = tls or ServerTls()
     # Each WatchEvents stream holds a worker thread while it follows, hence the generous pool.
@@ -74,6 +75,7 @@ def build_server(
                 admission or Admission(budgets_for(max_workers)),
                 max_request_bytes=max_message_bytes,
                 on_agent=agents.heard,
+                on_completed=on_completed,
             )
         ],
         maximum_concurrent_rpcs=max_workers * 4,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+import structlog
 
 from scheduler.domain.errors import InvalidSpec, quote
 from scheduler.domain.models import Job, Node, Run
@@ -17,6 +19,8 @@ from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
 from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store, Tx
+
+log = structlog.get_logger("suanchou.agents")
 
 MAX_NODES = 10_000
 MAX_REPORTED_RUNS = 100_000
@@ -76,11 +80,16 @@ class AgentSyncService:
         clock: Clock,
         settings: SchedulerSettings,
         liveness: Liveness | None = None,
+        on_agent_error: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
         self._liveness = liveness or Liveness()
+        # Told the cluster of each Sync whose agent says its previous exchange or apply failed
+        # (the metrics' agent sync failures: failures the server never saw, such as a refused
+        # connection, arrive this way once the agent gets through).
+        self._on_agent_error = on_agent_error
 
     def heard(self, cluster: str) -> None:
         """Notes that the cluster's agent called just now (see Liveness)."""
@@ -101,9 +110,15 @@ class AgentSyncService:
         # the database quickly (see Liveness).
         self.heard(cluster)
         nodes = self._validate(cluster, nodes, reports)
+        if agent_error and self._on_agent_error is not None:
+            self._on_agent_error(cluster)
         with self._store.unit() as tx:
             now = self._clock.now()
             current = tx.clusters.get(cluster)
+            if agent_error and agent_error[:MAX_AGENT_ERROR] != current.agent_error:
+                # Once per new error, not per Sync: an agent that keeps failing the same way
+                # would otherwise log every second (the count is in the metrics).
+                log.warning("agent_reported_error", cluster=cluster, error=quote(agent_error, 200))
             tx.clusters.heartbeat(cluster, now, agent_id[:256])
             tx.clusters.set_agent_error(cluster, agent_error[:MAX_AGENT_ERROR])
             nodes_changed = tx.clusters.replace_nodes(cluster, nodes, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -38,6 +39,7 @@ from scheduler.service.policy import Policy, plan, quota_hold
 from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
+from scheduler.service.solver_log import solver_ms, solver_progress
 from scheduler.service.views import lost_message, silent_since
 from scheduler.state import Store, Tx
 
@@ -57,6 +59,8 @@ class CycleReport:
     total_ms: float
     # Wall milliseconds per phase (PHASES), for the cycle-cost benchmark and the log line.
     phases_ms: dict[str, float] = field(default_factory=dict)
+    # The solver's own Timings (placement.outcome), every field, without the `_ms` suffix.
+    solver_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap_pct(self) -> float:
@@ -91,8 +95,12 @@ class SchedulingCycle:
         settings: SchedulerSettings,
         started_at: datetime,
         liveness: Liveness | None = None,
+        on_plan: Callable[[Snapshot, Policy], None] | None = None,
     ) -> None:
         self._store = store
+        # Told each cycle's snapshot and policy (the metrics' pool gauges read them: capacity,
+        # allocation and quota use at no extra database read).
+        self._on_plan = on_plan
         self._clock = clock
         self._settings = settings
         self._started_at = started_at
@@ -121,6 +129,8 @@ class SchedulingCycle:
         self._running = {job.job_id: job for job, _ in snap.running}
         laps.lap("snapshot")
         policy = plan(snap, self._settings.fair_share_half_life_s, self._settings.gpu_value_weight)
+        if self._on_plan is not None:
+            self._on_plan(snap, policy)
         rules = preemption.rules_for(
             self._settings, snap.preempted_last_minute, snap.queued, bool(snap.stopping)
         )
@@ -156,6 +166,7 @@ class SchedulingCycle:
             solve_ms=outcome.timings.total_ms if outcome else 0.0,
             total_ms=laps.total_ms(),
             phases_ms=laps.ms,
+            solver_ms=solver_ms(outcome.timings) if outcome else {},
         )
         self._log(report)
         return report
@@ -178,6 +189,7 @@ class SchedulingCycle:
                 gap_target=0.001,
             ),
             warm_start=built.warm_start,
+            progress=solver_progress,
         )
         laps.lap("solve")
         if outcome.notes:
@@ -208,6 +220,7 @@ class SchedulingCycle:
             solve_ms=round(r.solve_ms, 1),
             total_ms=round(r.total_ms, 1),
             phases_ms={k: round(v, 1) for k, v in r.phases_ms.items()},
+            solver_ms={k: round(v, 1) for k, v in r.solver_ms.items()},
         )
 
     def _reap(self) -> int:

@@ -8,19 +8,25 @@ from collections.abc import Callable
 
 import structlog
 
-from scheduler.service.cycle import SchedulingCycle
+from scheduler.service.cycle import CycleReport, SchedulingCycle
 
 log = structlog.get_logger("suanchou.cycle")
 
 
 class CycleRunner:
-    """Runs the cycle every interval, and soon after `trigger()` (called on submit)."""
+    """Runs the cycle every interval, and soon after `trigger()` (called on submit).
+
+    Every log line of cycle N, the solver's included, carries `cycle=N` (bound in structlog's
+    contextvars for the cycle's duration). `on_cycle` is told each report, `on_error` each
+    failure (metrics).
+    """
 
     def __init__(
         self,
         cycle: SchedulingCycle,
         interval_s: float,
         on_error: Callable[[BaseException], None] | None = None,
+        on_cycle: Callable[[CycleReport], None] | None = None,
     ) -> None:
         self._cycle = cycle
         self._interval = interval_s
@@ -28,6 +34,7 @@ class CycleRunner:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduling-cycle", daemon=True)
         self._on_error = on_error
+        self._on_cycle = on_cycle
         self.cycles = 0
 
     def start(self) -> None:
@@ -44,12 +51,15 @@ class CycleRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self._cycle.run_once()
-            except Exception as exc:  # a bad cycle must not stop scheduling for good
-                log.exception("cycle_failed", error=str(exc), cycle_id=str(uuid.uuid4()))
-                if self._on_error is not None:
-                    self._on_error(exc)
+            with structlog.contextvars.bound_contextvars(cycle=self.cycles + 1):
+                try:
+                    report = self._cycle.run_once()
+                    if self._on_cycle is not None:
+                        self._on_cycle(report)
+                except Exception as exc:  # a bad cycle must not stop scheduling for good
+                    log.exception("cycle_failed", error=str(exc), cycle_id=str(uuid.uuid4()))
+                    if self._on_error is not None:
+                        self._on_error(exc)
             self.cycles += 1
             self._wake.wait(self._interval)
             self._wake.clear()

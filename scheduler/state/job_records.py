@@ -46,6 +46,9 @@ _MUTABLE_FIELDS = (
 class Jobs:
     def __init__(self, session: Session) -> None:
         self._s = session
+        # (job as read, job as moved) of each move made in this transaction, in order: read
+        # after the commit by Store.after_commit (metrics count committed moves only).
+        self.moves: list[tuple[Job, Job]] = []
 
     def by_client_ids(self, department: str, client_ids: Collection[str]) -> dict[str, Job]:
         if not client_ids:
@@ -232,6 +235,7 @@ class Jobs:
         if not result.rowcount:  # type: ignore[attr-defined]
             return None
         self._event(moved, node=node, exit_code=exit_code)
+        self.moves.append((job, moved))
         return moved
 
     def set_max_runtime(self, job: Job, seconds: int, *, message: str, now: datetime) -> Job:
@@ -290,6 +294,15 @@ class Jobs:
     def count_by_state(self) -> dict[JobState, int]:
         rows = self._s.exec(select(JobRow.state, func.count()).group_by(JobRow.state)).all()
         return {JobState(s): int(n) for s, n in rows}
+
+    def queued_by_department_reason(self) -> dict[tuple[str, str], int]:
+        """Queued jobs per (department, reason code): one grouped read over ix_job_state."""
+        rows = self._s.exec(
+            select(JobRow.department, JobRow.reason, func.count())
+            .where(JobRow.state == JobState.QUEUED.value)
+            .group_by(JobRow.department, JobRow.reason)
+        ).all()
+        return {(d, r): int(n) for d, r, n in rows}
 
     def _event(self, job: Job, *, node: str = "", exit_code: int | None = None) -> None:
         """The event of the state `job` is now in; only `insert` and `move` write events."""

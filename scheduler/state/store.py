@@ -67,6 +67,9 @@ class Store:
         # Called with every write transaction just before it commits (the composition root
         # installs the audit hook: a call's audit record lands in the transaction of its change).
         self.before_commit: Callable[[Tx], None] | None = None
+        # Called with every write transaction once it committed (the composition root installs
+        # the metrics hook, which counts the job moves the transaction made: tx.jobs.moves).
+        self.after_commit: Callable[[Tx], None] | None = None
         self._changed = threading.Condition()
         self._version = 0
         if migrate:
@@ -119,6 +122,10 @@ class Store:
                 raise
         if write:
             self._notify()
+            # After the commit, outside the try: the hook cannot undo it, and must not raise
+            # (the caller would see an error for a change that stands).
+            if self.after_commit is not None:
+                self.after_commit(tx)
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
         """Blocks until a write committed after version `seen`, or `timeout`; returns the version.

@@ -80,6 +80,8 @@ class Pool:
     tokens: dict[str, str] = field(default_factory=dict)
     # Token of the `admin` principal, created through the bootstrap token at first start.
     admin_token: str = ""
+    # HOST:PORT of the Prometheus endpoint ("127.0.0.1:0" for any free port); "" serves none.
+    metrics_listen: str = ""
     _channel: grpc.Channel | None = None
 
     # -- scheduler -------------------------------------------------------------------------
@@ -94,6 +96,7 @@ class Pool:
             admin_token_file=str(bootstrap_file),
             scheduler=self.settings,
             security=self.security,
+            metrics_listen=self.metrics_listen,
         )
         self.app = App(config)
         self.app.start()

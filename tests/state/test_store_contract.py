@@ -224,6 +224,35 @@ def test_conditional_transition(store: Store) -> None:
         assert tx.jobs.count_by_state() == {JobState.CANCELLED: 1}
 
 
+def test_queued_counts_and_committed_moves_for_metrics(store: Store) -> None:
+    """Queued jobs are counted per (department, reason); after_commit sees the moves a
+    committed transaction made, and is not called for one rolled back."""
+    _seed(store)
+    seen: list[list[tuple[JobState, JobState, str]]] = []
+    store.after_commit = lambda tx: seen.append(
+        [(a.state, b.state, b.reason) for a, b in tx.jobs.moves]
+    )
+    with store.unit() as tx:
+        a = tx.jobs.insert(_job("j1", client_id="a"))
+        tx.jobs.insert(_job("j2", client_id="b"))
+        tx.jobs.insert(_job("j3", department="交通局", client_id="c"))
+        tx.jobs.set_reasons([(a, "INSUFFICIENT_CAPACITY", "no room")], NOW)
+    with store.unit(write=False) as tx:
+        assert tx.jobs.queued_by_department_reason() == {
+            ("公安局", "INSUFFICIENT_CAPACITY"): 1,
+            ("公安局", ""): 1,
+            ("交通局", ""): 1,
+        }
+    with pytest.raises(RuntimeError), store.unit() as tx:
+        tx.jobs.move(a, JobState.CANCELLED, reason="CANCELLED", message="x", now=NOW)
+        raise RuntimeError("rolled back")
+    with store.unit() as tx:
+        tx.jobs.move(a, JobState.CANCELLED, reason="CANCELLED", message="x", now=NOW)
+        tx.jobs.move(a, JobState.LEASED, reason="PLACED", message="stale", now=NOW)
+    store.after_commit = None
+    assert seen == [[], [(JobState.QUEUED, JobState.CANCELLED, "CANCELLED")]]
+
+
 def test_runs_and_events(store: Store) -> None:
     """Runs are found by job, cluster and activity; events are ordered and filtered."""
     _seed(store)
