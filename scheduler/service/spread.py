@@ -1,0 +1,291 @@
+"""JobSpec.topology in the cycle: the solver's services for the problem, and why it holds a job.
+
+The solver (scheduler/placement/model.py, Services) keeps an anti-affinity service's replicas
+on distinct nodes and makes a spread service with any placed member cover spread_min domains
+of a topology key. The builder gives it one key, the zone (scheduler.domain.topology), and:
+
+- a job alone (no spread_group): one service of that job, its spread and anti-affinity as
+  asked; nodes without a zone are not eligible when it spreads. The solver keeps a gang in
+  one cluster, so its zones are that cluster's.
+- a spread group (the department's queued jobs naming it): one service of its queued jobs.
+  Its running replicas are fixed, and a service holding them would force this cycle's answer
+  to complete their spread or be infeasible; so they are not members. Instead, while they
+  cover fewer zones than the group needs, its queued jobs may use only zones they do not
+  cover (and nodes with a zone), and must cover the missing number between them; an
+  anti-affine group's queued jobs avoid the nodes its running replicas hold. Leaving every
+  queued member out always satisfies the service, so the problem stays feasible.
+
+Spread and anti-affinity are checked when a job is placed, never against running work later
+(as Kubernetes' IgnoredDuringExecution): a running job does not move when zones change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from scheduler.domain import reasons
+from scheduler.domain.eligibility import cluster_constraint_verdict, node_matches
+from scheduler.domain.models import Job, Node
+from scheduler.domain.resources import add, fits
+from scheduler.domain.topology import constrained, gang_spreads, node_zone, zone_list
+from scheduler.placement import Service
+from scheduler.service.snapshot import Snapshot
+
+ZONE_KEY = "zone"
+# Solver answers spread or anti-affinity can be the real cause of (the solver's own reasons
+# do not name zones); a quota's word, or a cluster's state, stands.
+MAY_HOLD = frozenset(
+    {
+        reasons.INSUFFICIENT_CAPACITY,
+        reasons.OUTRANKED,
+        reasons.GANG_INCOMPLETE,
+        reasons.NO_ELIGIBLE_CLUSTER,
+    }
+)
+GroupKey = tuple[str, str]  # (department, spread_group)
+
+
+@dataclass(frozen=True)
+class TopologyPart:
+    """What the builder adds to the Problem; `job_nodes` replaces its eligibility indices."""
+
+    job_nodes: tuple[int, ...]
+    services: tuple[Service, ...] = ()
+    node_domains: tuple[tuple[int, ...], ...] = ()
+    domain_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A spread group as the cycle sees it: what its running replicas hold and what it asks."""
+
+    held: frozenset[tuple[str, str]]  # (cluster, node) of each running replica
+    covered: frozenset[str]  # their zones
+    zones: int  # spread_zones: the largest any member asks
+    anti: bool  # any member asks anti-affinity
+
+    @property
+    def missing(self) -> int:
+        """Zones its queued jobs must add (0: the group's spread is already met)."""
+        return max(0, self.zones - len(self.covered)) if self.zones >= 2 else 0
+
+
+def group_key(job: Job) -> GroupKey | None:
+    group = job.spec.topology.spread_group
+    return (job.department, group) if group else None
+
+
+def _groups(snap: Snapshot, zone: Mapping[tuple[str, str], str]) -> dict[GroupKey, _Group]:
+    """Every spread group with a queued member, from its queued and running members."""
+    members: dict[GroupKey, list[Job]] = {}
+    for job in snap.queued:
+        if (key := group_key(job)) is not None:
+            members.setdefault(key, []).append(job)
+    held: dict[GroupKey, set[tuple[str, str]]] = {key: set() for key in members}
+    for job, places in snap.running:
+        key = group_key(job)
+        if key in members:
+            members[key].append(job)
+            held[key].update(places)
+    out = {}
+    for key, jobs in members.items():
+        covered = frozenset(z for place in held[key] if (z := zone.get(place, "")))
+        out[key] = _Group(
+            frozenset(held[key]),
+            covered,
+            max(j.spec.topology.spread_zones for j in jobs),
+            any(j.spec.topology.anti_affinity for j in jobs),
+        )
+    return out
+
+
+def _zones(snap: Snapshot) -> dict[tuple[str, str], str]:
+    by_name = {c.name: c for c in snap.clusters}
+    return {
+        (n.cluster, n.name): node_zone(n, by_name[n.cluster].spec.zone)
+        for n in snap.nodes
+        if n.cluster in by_name
+    }
+
+
+def topology_part(
+    snap: Snapshot,
+    jobs: Sequence[Job],
+    nodes: Sequence[Node],
+    index: dict[tuple[int, ...], int],
+    job_nodes: tuple[int, ...],
+) -> TopologyPart:
+    """Services and narrowed eligibility for the queued `jobs` (index j = job j) with a
+    topology; `index` (node set -> its index) gains the narrowed sets."""
+    if not any(constrained(job.spec) for job in jobs):
+        return TopologyPart(job_nodes)
+    zone = _zones(snap)
+    node_zone_of = [zone.get((n.cluster, n.name), "") for n in nodes]
+    groups = _groups(snap, zone)
+    sets = list(index)
+    narrowed = list(job_nodes)
+    services: list[Service] = []
+    grouped: dict[GroupKey, list[int]] = {}
+    keys = [(n.cluster, n.name) for n in nodes]
+    for j, job in enumerate(jobs):
+        if not constrained(job.spec):
+            continue
+        key = group_key(job)
+        eligible = sets[job_nodes[j]]
+        if key is None:
+            if gang_spreads(job.spec):
+                eligible = tuple(n for n in eligible if node_zone_of[n])
+            t = job.spec.topology
+            services.append(
+                Service(
+                    (j,),
+                    anti_affinity=t.anti_affinity and job.spec.replicas > 1,
+                    spread_key=0 if t.spreads else -1,
+                    spread_min=t.spread_zones if t.spreads else 0,
+                )
+            )
+        else:
+            group = groups[key]
+            grouped.setdefault(key, []).append(j)
+            eligible = tuple(
+                n
+                for n in eligible
+                if not (group.anti and keys[n] in group.held)
+                and not (
+                    group.missing and (not node_zone_of[n] or node_zone_of[n] in group.covered)
+                )
+            )
+        if eligible != sets[job_nodes[j]]:
+            narrowed[j] = index.setdefault(eligible, len(index))
+            sets = list(index)
+    for key, members in grouped.items():
+        group = groups[key]
+        spread = group.missing >= 2  # one new zone: any placement outside `covered` gives it
+        if group.anti or spread:
+            services.append(
+                Service(
+                    tuple(members),
+                    anti_affinity=group.anti,
+                    spread_key=0 if spread else -1,
+                    spread_min=group.missing if spread else 0,
+                )
+            )
+    if not any(s.spread_key >= 0 for s in services):
+        return TopologyPart(tuple(narrowed), tuple(services))
+    ids: dict[str, int] = {}
+    domains = tuple((ids.setdefault(z, len(ids)),) for z in node_zone_of)
+    return TopologyPart(tuple(narrowed), tuple(services), domains, (ZONE_KEY,))
+
+
+# -- why a queued job waits ---------------------------------------------------------------------
+
+
+class Holds:
+    """Why the cycle's unplaced jobs with a topology wait; zones and groups read once."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self._zone: dict[tuple[str, str], str] | None = None
+        self._groups: dict[GroupKey, _Group] = {}
+
+    def why(self, job: Job, code: str) -> tuple[str, str] | None:
+        """(SPREAD or ANTI_AFFINITY, message) when the job's topology is what keeps it out
+        now: too few zones (or, anti-affine, distinct nodes) with room for one replica among
+        the nodes it may use. None when its topology is not the obvious blocker and the
+        solver's answer `code` stands. Room is as at the start of the cycle."""
+        if code not in MAY_HOLD or not constrained(job.spec):
+            return None
+        if self._zone is None:
+            self._zone = _zones(self.snap)
+            self._groups = _groups(self.snap, self._zone)
+        zone = self._zone
+        rooms = _rooms(self.snap, job)
+        key = group_key(job)
+        if key is not None:
+            return _group_hold(self.snap, job, key, self._groups[key], rooms, zone)
+        return _gang_hold(job, rooms, zone)
+
+
+def _gang_hold(
+    job: Job, rooms: list[tuple[str, str]], zone: Mapping[tuple[str, str], str]
+) -> tuple[str, str] | None:
+    t = job.spec.topology
+    by_cluster: dict[str, list[tuple[str, str]]] = {}
+    for place in rooms:
+        by_cluster.setdefault(place[0], []).append(place)
+    if gang_spreads(job.spec):
+        best = max(
+            by_cluster.items(),
+            key=lambda item: len({zone[p] for p in item[1] if zone.get(p)}),
+            default=None,
+        )
+        zones = sorted({zone[p] for p in best[1] if zone.get(p)}) if best else []
+        if len(zones) < t.spread_zones:
+            where = f" of {best[0]}" if best else ""
+            return reasons.SPREAD, (
+                f"needs its {job.spec.replicas} replicas in {t.spread_zones} zones of one "
+                f"cluster, only {zone_list(zones)}{where} have room now for a replica"
+            )
+    if t.anti_affinity and job.spec.replicas > 1:
+        most = max(by_cluster.items(), key=lambda item: len(item[1]), default=None)
+        count = len(most[1]) if most else 0
+        if count < job.spec.replicas:
+            where = f" of {most[0]}" if most else ""
+            return reasons.ANTI_AFFINITY, (
+                f"needs {job.spec.replicas} distinct nodes in one cluster, only {count} "
+                f"node(s){where} have room now for a replica"
+            )
+    return None
+
+
+def _group_hold(
+    snap: Snapshot,
+    job: Job,
+    key: GroupKey,
+    group: _Group,
+    rooms: list[tuple[str, str]],
+    zone: Mapping[tuple[str, str], str],
+) -> tuple[str, str] | None:
+    name = f"spread group {key[1][:64]!r}"
+    if group.missing:
+        queued = sum(j.spec.replicas for j in snap.queued if group_key(j) == key)
+        running = f"its running jobs cover {zone_list(sorted(group.covered))}"
+        if queued < group.missing:
+            return reasons.SPREAD, (
+                f"{name} needs {group.zones} zones: {running}, and its queued jobs have "
+                f"{queued} replica(s) for the {group.missing} zone(s) missing; submit more jobs "
+                "to the group or lower spread_zones"
+            )
+        free = sorted({z for p in rooms if (z := zone.get(p)) and z not in group.covered})
+        if len(free) < group.missing:
+            return reasons.SPREAD, (
+                f"{name} needs {group.zones} zones: {running}, only {zone_list(free)} more "
+                "have room now for a replica"
+            )
+    if group.anti:
+        count = sum(1 for p in rooms if p not in group.held)
+        if count < job.spec.replicas:
+            return reasons.ANTI_AFFINITY, (
+                f"{name} is anti-affine: {job.spec.replicas} replicas need distinct nodes its "
+                f"running jobs do not hold, only {count} node(s) have room now"
+            )
+    return None
+
+
+def _rooms(snap: Snapshot, job: Job) -> list[tuple[str, str]]:
+    """(cluster, node) of the nodes the job may use that have room now for one replica."""
+    usable = {
+        c.name
+        for c in snap.clusters
+        if snap.schedulable(c.name) and cluster_constraint_verdict(job.spec, c) is None
+    }
+    out = []
+    for n in snap.nodes:
+        place = (n.cluster, n.name)
+        if n.cluster not in usable or not node_matches(job.spec, n):
+            continue
+        held = add(snap.used.get(place, {}), snap.stopping.get(place, {}))
+        if fits(add(held, job.spec.resources), n.capacity):
+            out.append(place)
+    return out
