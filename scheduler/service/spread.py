@@ -128,14 +128,13 @@ def topology_part(
     services: list[Service] = []
     grouped: dict[GroupKey, list[int]] = {}
     keys = [(n.cluster, n.name) for n in nodes]
+    # (set index, group or None) -> narrowed set index: look-alike jobs are narrowed once.
+    done: dict[tuple[int, GroupKey | None], int] = {}
     for j, job in enumerate(jobs):
         if not constrained(job.spec):
             continue
         key = group_key(job)
-        eligible = sets[job_nodes[j]]
         if key is None:
-            if gang_spreads(job.spec):
-                eligible = tuple(n for n in eligible if node_zone_of[n])
             t = job.spec.topology
             services.append(
                 Service(
@@ -145,20 +144,26 @@ def topology_part(
                     spread_min=t.spread_zones if t.spreads else 0,
                 )
             )
+            if not t.spreads:
+                continue
         else:
-            group = groups[key]
             grouped.setdefault(key, []).append(j)
-            eligible = tuple(
-                n
-                for n in eligible
-                if not (group.anti and keys[n] in group.held)
-                and not (
-                    group.missing and (not node_zone_of[n] or node_zone_of[n] in group.covered)
-                )
-            )
-        if eligible != sets[job_nodes[j]]:
-            narrowed[j] = index.setdefault(eligible, len(index))
+        base = job_nodes[j]
+        if (base, key) not in done:
+            group = groups[key] if key is not None else None
+
+            def keeps(n: int, group: _Group | None = group) -> bool:
+                zone = node_zone_of[n]
+                if group is None:  # a job alone that spreads: any node with a zone
+                    return bool(zone)
+                if group.anti and keys[n] in group.held:
+                    return False
+                return not group.missing or (bool(zone) and zone not in group.covered)
+
+            eligible = tuple(n for n in sets[base] if keeps(n))
+            done[(base, key)] = index.setdefault(eligible, len(index))
             sets = list(index)
+        narrowed[j] = done[(base, key)]
     for key, members in grouped.items():
         group = groups[key]
         spread = group.missing >= 2  # one new zone: any placement outside `covered` gives it
@@ -188,6 +193,8 @@ class Holds:
         self.snap = snap
         self._zone: dict[tuple[str, str], str] | None = None
         self._groups: dict[GroupKey, _Group] = {}
+        # Look-alike jobs (same constraints and demand) have the same nodes with room.
+        self._rooms: dict[str, list[tuple[str, str]]] = {}
 
     def why(self, job: Job, code: str) -> tuple[str, str] | None:
         """(SPREAD or ANTI_AFFINITY, message) when the job's topology is what keeps it out
@@ -200,7 +207,10 @@ class Holds:
             self._zone = _zones(self.snap)
             self._groups = _groups(self.snap, self._zone)
         zone = self._zone
-        rooms = _rooms(self.snap, job)
+        shape = repr((job.spec.constraints, sorted(job.spec.resources.items())))
+        if shape not in self._rooms:
+            self._rooms[shape] = _rooms(self.snap, job)
+        rooms = self._rooms[shape]
         key = group_key(job)
         if key is not None:
             return _group_hold(self.snap, job, key, self._groups[key], rooms, zone)
