@@ -581,9 +581,11 @@ class Topology(google.protobuf.message.Message):
     jobs of one `spread_group` may run in different clusters, so a set spreads over the zones
     of clusters too. A submit that no registered cluster could ever satisfy (fewer zones with
     eligible nodes than `spread_zones`, in one cluster for a job alone or in the whole pool for
-    a group) is REJECTED (FAILED_PRECONDITION, reason SPREAD or ANTI_AFFINITY); a queued job
-    that spread or anti-affinity keeps out says so in ExplainJob (reason SPREAD or
-    ANTI_AFFINITY, e.g. "needs 3 zones, only 2 zones have room now (hz-a, hz-b)").
+    a group; fewer eligible nodes in one cluster than the replicas of an anti-affine job) is
+    REJECTED (FAILED_PRECONDITION, reason SPREAD or ANTI_AFFINITY); a queued job that spread or
+    anti-affinity keeps out says so in ExplainJob (reason SPREAD or ANTI_AFFINITY, e.g. "needs
+    its 3 replicas in 3 zones of one cluster, only 2 zones (hz-a, hz-b) of k8s-a have room now
+    for a replica").
     Spread and anti-affinity are placement rules: replicas already running stay where they are
     when nodes or zones change later.
     """
@@ -605,7 +607,7 @@ class Topology(google.protobuf.message.Message):
     spread_group: builtins.str
     """A job set that spreads together: the department's jobs naming the same group (1-63
     printable characters) are one set, like the pods a Kubernetes topologySpreadConstraint
-    selects. The group needs `spread_zones` (the largest any of its queued jobs asks) zones
+    selects. The group needs `spread_zones` (the largest any of its jobs asks) zones
     covered by its running and newly placed replicas: while its running replicas cover fewer,
     its queued jobs go only to zones it does not cover yet and, when placed, cover the rest
     together (a set whose queued jobs have too few replicas for that waits, saying so). Any
