@@ -228,9 +228,9 @@ def test_topology_keys_and_flags_give_the_same_spec() -> None:
         )
     [plain] = specs_from_args(parse_args(["job", "submit", "--", "x"]))
     assert not plain.HasField("topology")
-    with pytest.raises(JobFileError, match="job.topology: unknown key 'zones'"):
+    with pytest.raises(JobFileError, match=r"job\.topology: unknown key 'zones'"):
         load_jobs("command: [x]\ntopology: {zones: 2}\n", "f.yaml")
-    with pytest.raises(JobFileError, match="job.topology.anti_affinity: must be true or false"):
+    with pytest.raises(JobFileError, match=r"job\.topology\.anti_affinity: must be true or false"):
         load_jobs("command: [x]\ntopology: {anti_affinity: 'yes'}\n", "f.yaml")
     with pytest.raises(UsageError, match="--spread-zones"):
         specs_from_args(parse_args(["job", "submit", "f.yaml", "--spread-zones", "2"]))
