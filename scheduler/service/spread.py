@@ -277,8 +277,9 @@ def _group_hold(
         count = sum(1 for p in rooms if p not in group.held)
         if count < job.spec.replicas:
             return reasons.ANTI_AFFINITY, (
-                f"{name} is anti-affine: {job.spec.replicas} replicas need distinct nodes its "
-                f"running jobs do not hold, only {count} node(s) have room now"
+                f"{name} is anti-affine: its running jobs hold {len(group.held)} node(s), and "
+                f"only {count} other node(s) have room now for its {job.spec.replicas} "
+                "replica(s)"
             )
     return None
 

@@ -129,3 +129,36 @@ def test_the_cli_submits_a_topology_and_shows_it(
     assert main(["job", "get", job_id]) == 0
     shown = capsys.readouterr().out
     assert "spread over >= 2 zones; replicas on distinct nodes" in shown
+
+
+def test_an_anti_affine_group_avoids_its_running_jobs_nodes(zoned: Pool) -> None:
+    """Three one-replica jobs of anti-affine group 'db' run on the pool's three nodes at once; a
+    fourth waits as ANTI_AFFINITY while they hold every node (though each node has room), and
+    runs on the node of the one that ended first."""
+    release = zoned.tmp / "release-db-0"
+    hold = (
+        "import pathlib, sys, time\nwhile not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.05)"
+    )
+    db = types_pb2.Topology(anti_affinity=True, spread_group="db")
+    specs = [py_job(f"db-{i}", hold, topology=db) for i in range(3)]
+    specs[0].command.append(str(release))
+    for spec in specs[1:]:
+        spec.command.append(str(zoned.tmp / "never"))
+    results = zoned.submit(DEPT, *specs)
+    ids = [r.job_id for r in results]
+    running = {types_pb2.JOB_STATE_RUNNING}
+    places = [zoned.wait_state(DEPT, i, running, timeout=60).runs[0] for i in ids]
+    assert len({(r.cluster, r.node) for r in places}) == 3
+    [fourth] = zoned.submit(DEPT, py_job("db-3", "pass", topology=db))
+    token = md(zoned.tokens[DEPT])
+
+    def explain() -> jobs_pb2.ExplainJobResponse:
+        request = jobs_pb2.ExplainJobRequest(job_id=fourth.job_id)
+        return zoned.jobs.ExplainJob(request, metadata=token)
+
+    zoned.wait_for(lambda: explain().reason == "ANTI_AFFINITY", 30, "the fourth job explained")
+    assert "hold 3 node(s), and only 0 other node(s) have room now" in explain().message
+    release.touch()
+    [run] = zoned.wait_state(DEPT, fourth.job_id, DONE, timeout=60).runs
+    assert (run.cluster, run.node) == (places[0].cluster, places[0].node)
+    zoned.jobs.CancelJobs(jobs_pb2.CancelJobsRequest(job_ids=ids[1:]), metadata=token)
