@@ -64,6 +64,7 @@ class _Group:
     covered: frozenset[str]  # their zones
     zones: int  # spread_zones: the largest any member asks
     anti: bool  # any member asks anti-affinity
+    queued: int  # replicas of its queued jobs
 
     @property
     def missing(self) -> int:
@@ -82,6 +83,7 @@ def _groups(snap: Snapshot, zone: Mapping[tuple[str, str], str]) -> dict[GroupKe
     for job in snap.queued:
         if (key := group_key(job)) is not None:
             members.setdefault(key, []).append(job)
+    queued = {key: sum(j.spec.replicas for j in jobs) for key, jobs in members.items()}
     held: dict[GroupKey, set[tuple[str, str]]] = {key: set() for key in members}
     for job, places in snap.running:
         key = group_key(job)
@@ -96,6 +98,7 @@ def _groups(snap: Snapshot, zone: Mapping[tuple[str, str], str]) -> dict[GroupKe
             covered,
             max(j.spec.topology.spread_zones for j in jobs),
             any(j.spec.topology.anti_affinity for j in jobs),
+            queued[key],
         )
     return out
 
@@ -213,7 +216,7 @@ class Holds:
         rooms = self._rooms[shape]
         key = group_key(job)
         if key is not None:
-            return _group_hold(self.snap, job, key, self._groups[key], rooms, zone)
+            return _group_hold(job, key, self._groups[key], rooms, zone)
         return _gang_hold(job, rooms, zone)
 
 
@@ -250,7 +253,6 @@ def _gang_hold(
 
 
 def _group_hold(
-    snap: Snapshot,
     job: Job,
     key: GroupKey,
     group: _Group,
@@ -259,13 +261,12 @@ def _group_hold(
 ) -> tuple[str, str] | None:
     name = f"spread group {key[1][:64]!r}"
     if group.missing:
-        queued = sum(j.spec.replicas for j in snap.queued if group_key(j) == key)
         running = f"its running jobs cover {zone_list(sorted(group.covered))}"
-        if queued < group.missing:
+        if group.queued < group.missing:
             return reasons.SPREAD, (
                 f"{name} needs {group.zones} zones: {running}, and its queued jobs have "
-                f"{queued} replica(s) for the {group.missing} zone(s) missing; submit more jobs "
-                "to the group or lower spread_zones"
+                f"{group.queued} replica(s) for the {group.missing} zone(s) missing; submit "
+                "more jobs to the group or lower spread_zones"
             )
         free = sorted({z for p in rooms if (z := zone.get(p)) and z not in group.covered})
         if len(free) < group.missing:
