@@ -607,7 +607,9 @@ class Topology(google.protobuf.message.Message):
     spread_group: builtins.str
     """A job set that spreads together: the department's jobs naming the same group (1-63
     printable characters) are one set, like the pods a Kubernetes topologySpreadConstraint
-    selects. The group needs `spread_zones` (the largest any of its jobs asks) zones
+    selects (a group of its own: `job_set` only groups jobs for listing and watching, and
+    one job set may hold several spread groups). The group needs `spread_zones` (the largest
+    any of its jobs asks) zones
     covered by its running and newly placed replicas: while its running replicas cover fewer,
     its queued jobs go only to zones it does not cover yet and, when placed, cover the rest
     together (a set whose queued jobs have too few replicas for that waits, saying so). Any
