@@ -609,12 +609,11 @@ class Topology(google.protobuf.message.Message):
     printable characters) are one set, like the pods a Kubernetes topologySpreadConstraint
     selects (a group of its own: `job_set` only groups jobs for listing and watching, and
     one job set may hold several spread groups). The group needs `spread_zones` (the largest
-    any of its jobs asks) zones
-    covered by its running and newly placed replicas: while its running replicas cover fewer,
-    its queued jobs go only to zones it does not cover yet and, when placed, cover the rest
-    together (a set whose queued jobs have too few replicas for that waits, saying so). Any
-    job of the group asking `anti_affinity` makes the whole group anti-affine. Needs
-    `spread_zones` >= 2 or `anti_affinity`.
+    any of its jobs asks) zones covered by its running and newly placed replicas: while its
+    running replicas cover fewer, its queued jobs go only to zones it does not cover yet and,
+    when placed, cover the rest together (a set whose queued jobs have too few replicas for
+    that waits, saying so). Any job of the group asking `anti_affinity` makes the whole group
+    anti-affine. Needs `spread_zones` >= 2 or `anti_affinity`.
     """
     def __init__(
         self,
