@@ -235,19 +235,21 @@ def _gang_hold(
         )
         zones = sorted({zone[p] for p in best[1] if zone.get(p)}) if best else []
         if len(zones) < t.spread_zones:
-            where = f" of {best[0]}" if best else ""
+            where = (
+                f"only {zone_list(zones)} of {best[0]} have" if best and zones else "no zone has"
+            )
             return reasons.SPREAD, (
                 f"needs its {job.spec.replicas} replicas in {t.spread_zones} zones of one "
-                f"cluster, only {zone_list(zones)}{where} have room now for a replica"
+                f"cluster, {where} room now for a replica"
             )
     if t.anti_affinity and job.spec.replicas > 1:
         most = max(by_cluster.items(), key=lambda item: len(item[1]), default=None)
         count = len(most[1]) if most else 0
         if count < job.spec.replicas:
-            where = f" of {most[0]}" if most else ""
+            where = f"only {count} node(s) of {most[0]} have" if most else "no node has"
             return reasons.ANTI_AFFINITY, (
-                f"needs {job.spec.replicas} distinct nodes in one cluster, only {count} "
-                f"node(s){where} have room now for a replica"
+                f"needs {job.spec.replicas} distinct nodes in one cluster, {where} room now "
+                "for a replica"
             )
     return None
 
@@ -270,9 +272,9 @@ def _group_hold(
             )
         free = sorted({z for p in rooms if (z := zone.get(p)) and z not in group.covered})
         if len(free) < group.missing:
+            more = f"only {zone_list(free)} more have" if free else "no other zone has"
             return reasons.SPREAD, (
-                f"{name} needs {group.zones} zones: {running}, only {zone_list(free)} more "
-                "have room now for a replica"
+                f"{name} needs {group.zones} zones: {running}, {more} room now for a replica"
             )
     if group.anti:
         count = sum(1 for p in rooms if p not in group.held)
