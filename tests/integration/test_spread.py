@@ -73,10 +73,11 @@ def test_an_unsatisfiable_spread_is_refused_or_explained(zoned: Pool) -> None:
         py_job("anti3", "pass", replicas=3, topology=types_pb2.Topology(anti_affinity=True)),
     )
     wide, gang3, lone, anti3 = results
-    assert (wide.state, wide.reason, wide.error.code) == (
+    assert (wide.state, wide.reason, wide.error.code, wide.error.field) == (
         types_pb2.JOB_STATE_REJECTED,
         "SPREAD",
         "FAILED_PRECONDITION",
+        "topology",
     )
     assert "needs 4 zones for spread group 'db', only 3 zones (hz-a, hz-b, hz-c)" in wide.message
     assert (gang3.state, gang3.reason) == (types_pb2.JOB_STATE_REJECTED, "SPREAD")
