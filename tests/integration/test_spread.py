@@ -18,8 +18,7 @@ DEPT = "交通局"
 ZONES = {("zone-a", "a0"): "hz-a", ("zone-a", "a1"): "hz-c", ("zone-b", "b0"): "hz-b"}
 
 
-@pytest.fixture
-def zoned(pool: Pool) -> Pool:
+def _zoned(pool: Pool) -> Pool:
     """Cluster zone-a (registered zone hz-a; node a1 labelled hz-c, so it spans two zones) and
     cluster zone-b (hz-b), each node with room for several small replicas; a real agent each."""
     pool.department(DEPT)
@@ -28,19 +27,30 @@ def zoned(pool: Pool) -> Pool:
     return pool
 
 
+@pytest.fixture
+def zoned(pool: Pool) -> Pool:
+    return _zoned(pool)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def zoned_any(request: pytest.FixtureRequest) -> Pool:
+    """The zoned pool on SQLite and on the test PostgreSQL server."""
+    return _zoned(request.getfixturevalue("pool" if request.param == "sqlite" else "pg_pool"))
+
+
 def _places(pool: Pool, job_id: str) -> list[tuple[str, str]]:
     """(cluster, node) of each replica of the job's current attempt, once it succeeded."""
     job = pool.wait_state(DEPT, job_id, DONE, timeout=60)
     return sorted((r.cluster, r.node) for r in job.runs)
 
 
-def test_a_spread_group_and_gangs_run_across_zones_and_distinct_nodes(zoned: Pool) -> None:
-    """Three one-replica jobs of group 'web' asking 3 zones run in all three, in both
-    clusters (zone-a spans hz-a and hz-c, zone-b is hz-b); a 2-replica
-    gang asking 2 zones runs in zone-a on a0 (hz-a) and a1 (hz-c); a 2-replica anti-affine gang
-    runs on two distinct nodes; GetJob shows each topology as submitted."""
+def test_a_spread_group_and_gangs_run_across_zones_and_distinct_nodes(zoned_any: Pool) -> None:
+    """Three one-replica jobs of group 'web' asking 3 zones run in all three, in both clusters
+    (zone-a spans hz-a and hz-c, zone-b is hz-b); a 2-replica gang asking 2 zones runs in
+    zone-a on a0 (hz-a) and a1 (hz-c); a 2-replica anti-affine gang runs on two distinct nodes;
+    GetJob shows each topology as stored (SQLite and PostgreSQL)."""
     web = types_pb2.Topology(spread_zones=3, spread_group="web")
-    results = zoned.submit(
+    results = zoned_any.submit(
         DEPT,
         *(py_job(f"web-{i}", "pass", topology=web) for i in range(3)),
         py_job("gang", "pass", replicas=2, topology=types_pb2.Topology(spread_zones=2)),
@@ -48,14 +58,14 @@ def test_a_spread_group_and_gangs_run_across_zones_and_distinct_nodes(zoned: Poo
     )
     assert [r.error.code for r in results] == [""] * 5, results
     web1, web2, web3, gang, anti = (r.job_id for r in results)
-    zones = {ZONES[place] for job_id in (web1, web2, web3) for place in _places(zoned, job_id)}
+    zones = {ZONES[place] for job_id in (web1, web2, web3) for place in _places(zoned_any, job_id)}
     assert zones == {"hz-a", "hz-b", "hz-c"}
-    assert _places(zoned, gang) == [("zone-a", "a0"), ("zone-a", "a1")]
-    anti_places = _places(zoned, anti)
+    assert _places(zoned_any, gang) == [("zone-a", "a0"), ("zone-a", "a1")]
+    anti_places = _places(zoned_any, anti)
     assert len(set(anti_places)) == 2
-    shown = zoned.get(DEPT, web1).spec.topology
+    shown = zoned_any.get(DEPT, web1).spec.topology
     assert (shown.spread_zones, shown.spread_group, shown.anti_affinity) == (3, "web", False)
-    assert zoned.get(DEPT, anti).spec.topology.anti_affinity
+    assert zoned_any.get(DEPT, anti).spec.topology.anti_affinity
 
 
 def test_an_unsatisfiable_spread_is_refused_or_explained(zoned: Pool) -> None:
