@@ -17,6 +17,7 @@ from scheduler.api.convert_placement import (
 )
 from scheduler.api.convert_resources import resources_from_proto, resources_to_proto
 from scheduler.api.convert_retry import failure_from_proto, retry_from_proto, retry_to_proto
+from scheduler.api.convert_topology import topology_from_proto, topology_to_proto
 from scheduler.api.status import code_name as grpc_code_name
 from scheduler.domain.errors import DomainError, InvalidSpec
 from scheduler.domain.models import (
@@ -120,6 +121,7 @@ def job_spec_from_proto(msg: types_pb2.JobSpec) -> JobSpec:
         labels=dict(msg.labels),
         image=msg.image,
         retry=retry_from_proto(msg),
+        topology=topology_from_proto(msg),
     )
 
 
@@ -172,6 +174,7 @@ def job_spec_to_proto(spec: JobSpec) -> types_pb2.JobSpec:
         msg.max_runtime_seconds = spec.max_runtime_seconds
     choice_to_proto(c, msg.constraints)
     retry_to_proto(spec.retry, msg)
+    topology_to_proto(spec.topology, msg)
     return msg
 
 

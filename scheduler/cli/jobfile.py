@@ -23,10 +23,17 @@ protos/suanchou/v1/types.proto, with human quantities and durations:
     max_attempts: 3                   # 1-20; default the scheduler's max_attempts
     retry_on: [NODE_FAILURE, LOST, OOM]   # failures that requeue it (default NODE_FAILURE, LOST)
     retry_exit_codes: [3, 75]         # exit codes that requeue it; any other exit fails at once
+    topology: {spread_zones: 2, anti_affinity: true, spread_group: web}   # see below
 
 `xinchuang` is `require` (only 信创 clusters; `xinchuang_required: true` says the same),
 `prefer` (信创 clusters when one has room, others otherwise) or `any`. `gpu_models`: the
 node's `gpu.model` label must be one of these.
+
+`topology` (JobSpec.topology in types.proto): `spread_zones: K` puts the replicas in at least
+K zones (a node's `topology.kubernetes.io/zone` label, else its cluster's zone), `anti_affinity:
+true` each replica on its own node; with `spread_group: NAME` both apply to all the
+department's jobs naming that group together (they may run in different clusters), else to
+this job's replicas (which stay in one cluster).
 
 or
 
@@ -82,7 +89,9 @@ JOB_KEYS = (
     "max_attempts",
     "retry_on",
     "retry_exit_codes",
+    "topology",
 )
+TOPOLOGY_KEYS = ("spread_zones", "anti_affinity", "spread_group")
 CONSTRAINT_KEYS = (
     "min_security_level",
     "allowed_regions",
@@ -171,7 +180,22 @@ def spec_from_mapping(item: object, where: str) -> types_pb2.JobSpec:
     if "labels" in data:
         spec.labels.update(_text_map(data["labels"], f"{where}.labels"))
     _fill_retry(spec, data, where)
+    if "topology" in data:
+        _fill_topology(spec.topology, data["topology"], f"{where}.topology")
     return spec
+
+
+def _fill_topology(target: types_pb2.Topology, value: object, where: str) -> None:
+    data = _mapping(value, where, TOPOLOGY_KEYS)
+    if "spread_zones" in data:
+        target.spread_zones = _integer(data["spread_zones"], f"{where}.spread_zones")
+    if "anti_affinity" in data:
+        flag = data["anti_affinity"]
+        if not isinstance(flag, bool):
+            raise JobFileError(f"{where}.anti_affinity: must be true or false")
+        target.anti_affinity = flag
+    if "spread_group" in data:
+        target.spread_group = _text(data["spread_group"], f"{where}.spread_group")
 
 
 def _fill_retry(spec: types_pb2.JobSpec, data: Mapping[str, object], where: str) -> None:
@@ -319,6 +343,7 @@ def flags_mapping(
     retry_on: list[str] | None = None,
     retry_exit_codes: list[int] | None = None,
     choice: Mapping[str, object] | None = None,
+    topology: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """The job-file mapping equivalent to `job submit` flags, so both forms share one parser."""
     item: dict[str, object] = {}
@@ -359,4 +384,6 @@ def flags_mapping(
     constraints.update(choice or {})
     if constraints:
         item["constraints"] = constraints
+    if topology:
+        item["topology"] = dict(topology)
     return item

@@ -80,6 +80,17 @@ def _choice(c: types_pb2.Constraints) -> list[str]:
     return parts
 
 
+def _topology(t: types_pb2.Topology) -> str:
+    parts = []
+    if t.spread_zones >= 2:
+        parts.append(f"spread over >= {t.spread_zones} zones")
+    if t.anti_affinity:
+        parts.append("replicas on distinct nodes")
+    if t.spread_group:
+        parts.append(f"with spread group {t.spread_group}")
+    return "; ".join(parts) or render.NONE
+
+
 def _retry(spec: types_pb2.JobSpec) -> str:
     names = [
         types_pb2.FailureCategory.Name(c).removeprefix("FAILURE_CATEGORY_") for c in spec.retry_on
@@ -128,6 +139,7 @@ def job_detail(job: types_pb2.Job) -> str:
             ("Env", render.mapping(spec.env)),
             ("Max runtime", f"{spec.max_runtime_seconds}s" if spec.max_runtime_seconds else "-"),
             ("Constraints", _constraints(spec.constraints)),
+            ("Topology", _topology(spec.topology)),
             ("Labels", render.mapping(spec.labels)),
             (
                 "Attempt",

@@ -342,6 +342,22 @@ def _add_job_commands(commands: Any, leaf: _Commands) -> None:
         metavar="CODE",
         help="an exit code that requeues the job; others fail it at once (repeatable)",
     )
+    spec.add_argument(
+        "--spread-zones",
+        type=int,
+        metavar="K",
+        help="replicas in at least K zones (of the --spread-group's jobs together, if given)",
+    )
+    spec.add_argument(
+        "--spread-group",
+        metavar="NAME",
+        help="a set of your department's jobs that spread (and avoid one another) together",
+    )
+    spec.add_argument(
+        "--anti-affinity",
+        action="store_true",
+        help="every replica (of the --spread-group, if given) on a distinct node",
+    )
     spec.add_argument("--min-security-level", type=int, metavar="N", help="等保 level 1-4")
     spec.add_argument("--region", action="append", default=[], help="allowed region (repeatable)")
     spec.add_argument(

@@ -31,6 +31,7 @@ JOB_FLAGS = (
     "gpu", "resource", "env", "label", "max_runtime", "min_security_level", "region",
     "xinchuang", "selector", "image", "gpu_model", "max_attempts", "retry_on",
     "retry_exit_code", "toleration", "cluster", "prefer_cluster", "cluster_selector",
+    "spread_zones", "spread_group", "anti_affinity",
 )  # fmt: skip
 GPU = "nvidia.com/gpu"
 
@@ -149,11 +150,22 @@ def specs_from_args(args: argparse.Namespace) -> list[types_pb2.JobSpec]:
             args.prefer_cluster,
             key_values(args.cluster_selector, "--cluster-selector"),
         ),
+        topology=_topology(args),
     )
     try:
         return [spec_from_mapping(item, "job flags")]
     except JobFileError as e:
         raise UsageError(str(e)) from e
+
+
+def _topology(args: argparse.Namespace) -> dict[str, object]:
+    """The job file's `topology` mapping from --spread-zones, --spread-group, --anti-affinity."""
+    given = {
+        "spread_zones": args.spread_zones,
+        "spread_group": args.spread_group,
+        "anti_affinity": args.anti_affinity or None,
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _read_stdin() -> bytes:

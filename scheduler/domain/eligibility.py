@@ -19,6 +19,7 @@ from scheduler.domain.resources import (
     shortfall,
 )
 from scheduler.domain.taints import few, untolerated
+from scheduler.domain.topology import constrained, gang_verdict, node_zone, zone_list
 
 
 def cluster_constraint_verdict(spec: JobSpec, cluster: Cluster) -> ClusterVerdict | None:
@@ -164,12 +165,46 @@ def rejection(
             cluster_constraint_verdict(spec, c) is None
             and static_verdict(spec, c, nodes_of(c.name)).eligible
         ):
-            return None
+            return topology_rejection(spec, clusters, nodes_of) if constrained(spec) else None
     verdicts = [static_verdict(spec, c, nodes_of(c.name)) for c in clusters]
     if not verdicts:
         return reasons.NO_ELIGIBLE_CLUSTER, "no cluster is registered", verdicts
     summary = summarize(verdicts)
     return reasons.NO_ELIGIBLE_CLUSTER, f"no cluster can ever run this job ({summary})", verdicts
+
+
+def topology_rejection(
+    spec: JobSpec, clusters: Sequence[Cluster], nodes_of: Callable[[str], Sequence[Node]]
+) -> tuple[str, str, list[ClusterVerdict]] | None:
+    """(reason, message, verdicts) if no cluster could ever meet the job's topology (its
+    other constraints met somewhere): a gang needs one cluster whose eligible nodes span its
+    zones and, anti-affine, are as many as its replicas; a spread group needs the zones in the
+    whole pool. Every cluster is looked at (only jobs with a topology come here); a cluster
+    without nodes reported yet is given the benefit of the doubt."""
+    verdicts: list[ClusterVerdict] = []
+    pool_zones: set[str] = set()
+    for c in clusters:
+        nodes = nodes_of(c.name)
+        verdict = static_verdict(spec, c, nodes)
+        if verdict.eligible and not nodes:
+            return None
+        if verdict.eligible:
+            fitting = [(n, 1) for n in nodes if node_could_ever_fit(spec, n)]
+            pool_zones.update(z for n, _ in fitting if (z := node_zone(n, c.spec.zone)))
+            verdict = gang_verdict(spec, c, fitting) or verdict
+        verdicts.append(verdict)
+    t = spec.topology
+    if t.spread_group and t.spreads and len(pool_zones) < t.spread_zones:
+        return (
+            reasons.SPREAD,
+            f"needs {t.spread_zones} zones for spread group {t.spread_group[:64]!r}, only "
+            f"{zone_list(sorted(pool_zones))} have eligible nodes in the whole pool",
+            verdicts,
+        )
+    topo = [v for v in verdicts if v.reason in (reasons.SPREAD, reasons.ANTI_AFFINITY)]
+    if not topo or any(v.eligible for v in verdicts):
+        return None
+    return topo[0].reason, f"no cluster can ever run this job ({summarize(topo)})", verdicts
 
 
 def _few(names: Sequence[str], limit: int = 5) -> str:

@@ -85,6 +85,21 @@ class Constraints:
 
 
 @dataclass(frozen=True)
+class Topology:
+    """Spread over zones and anti-affinity (protos/suanchou/v1/types.proto, Topology; the
+    zone rule is scheduler.domain.topology.node_zone)."""
+
+    spread_zones: int = 0  # 0 and 1: no spread
+    anti_affinity: bool = False
+    # The department's jobs naming one group spread together; "" = the job alone.
+    spread_group: str = ""
+
+    @property
+    def spreads(self) -> bool:
+        return self.spread_zones >= 2
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """What a department asks to run: a gang of identical replicas."""
 
@@ -105,6 +120,7 @@ class JobSpec:
     image: str = ""
     # max_attempts, retry_on and retry_exit_codes (scheduler.domain.retry).
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    topology: Topology = field(default_factory=Topology)
 
 
 @dataclass(frozen=True)

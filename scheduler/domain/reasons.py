@@ -34,6 +34,12 @@ MAX_RUNTIME_CHANGED = "MAX_RUNTIME_CHANGED"
 # Queued while every cluster that meets its constraints is cordoned, draining or lost.
 CLUSTERS_UNAVAILABLE = "CLUSTERS_UNAVAILABLE"
 
+# Queued or rejected, and a cluster's verdict, when JobSpec.topology keeps the job out: too
+# few zones with (room for) eligible nodes for its spread, too few distinct nodes for its
+# anti-affinity (scheduler.domain.topology).
+SPREAD = "SPREAD"
+ANTI_AFFINITY = "ANTI_AFFINITY"
+
 # Cluster-level verdicts
 SECURITY_LEVEL = "SECURITY_LEVEL"
 REGION = "REGION"

@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from scheduler.domain.cluster_choice import CLUSTER_NAME, validate_cluster_choice
 from scheduler.domain.errors import InvalidSpec, key_path, quote
-from scheduler.domain.models import ClusterSpec, Constraints, JobSpec
+from scheduler.domain.models import ClusterSpec, Constraints, JobSpec, Topology
 from scheduler.domain.quotas import validate_class_name
 from scheduler.domain.resources import (
     DEVICE_RESOURCES,
@@ -21,6 +21,7 @@ from scheduler.domain.resources import (
 )
 from scheduler.domain.retry import MAX_ATTEMPTS_LIMIT, MAX_RETRY_EXIT_CODES, RETRYABLE, RetryPolicy
 from scheduler.domain.taints import Taint, validate_taints, validate_tolerations
+from scheduler.domain.topology import MAX_SPREAD_GROUP_LEN, MAX_SPREAD_ZONES
 
 MAX_BATCH = 1000
 # Serialized size of one JobSpec: every lease carries its spec to an agent, so a spec must stay
@@ -131,6 +132,7 @@ def validate_job_spec(spec: JobSpec) -> JobSpec:
     validate_max_runtime(spec.max_runtime_seconds, minimum=0)
     validate_constraints(spec.constraints)
     validate_retry(spec.retry)
+    validate_topology(spec.topology, spec.replicas)
     _labels(spec.labels, "labels")
     _text(spec.image, "image", max_len=MAX_IMAGE_LEN)
     if spec.image and (spec.image != spec.image.strip() or " " in spec.image):
@@ -167,6 +169,9 @@ def spec_digest(spec: JobSpec) -> str:
         value = data["resources"].get(name)
         if value is not None and value % SHARES_PER_DEVICE == 0:
             data["resources"][name] = value // SHARES_PER_DEVICE
+    if spec.topology == Topology():
+        # Only when set: digests from before topology stay valid.
+        del data["topology"]
     retry = data.pop("retry")
     if spec.retry != RetryPolicy():
         # Only when set: digests from before retry policies stay valid.
@@ -240,3 +245,31 @@ def validate_retry(policy: RetryPolicy) -> None:
     for code in sorted(policy.exit_codes):
         if not 1 <= code <= 255:
             raise InvalidSpec(f"exit codes are 1-255, got {code}", field="retry_exit_codes")
+
+
+def validate_topology(t: Topology, replicas: int) -> None:
+    """Spread and anti-affinity (scheduler.domain.topology); `replicas` bounds a job's own
+    spread."""
+    field = "topology"
+    if not 0 <= t.spread_zones <= MAX_SPREAD_ZONES:
+        raise InvalidSpec(
+            f"must be 0-{MAX_SPREAD_ZONES} zones, got {t.spread_zones}",
+            field=f"{field}.spread_zones",
+        )
+    _text(t.spread_group, f"{field}.spread_group", max_len=MAX_SPREAD_GROUP_LEN)
+    if t.spread_group and t.spread_group.strip() != t.spread_group:
+        raise InvalidSpec(
+            f"{quote(t.spread_group)} must not start or end with spaces",
+            field=f"{field}.spread_group",
+        )
+    if t.spread_group and not t.spreads and not t.anti_affinity:
+        raise InvalidSpec(
+            "names a group, but neither spread_zones (2 or more) nor anti_affinity is set",
+            field=f"{field}.spread_group",
+        )
+    if t.spreads and not t.spread_group and t.spread_zones > replicas:
+        raise InvalidSpec(
+            f"{t.spread_zones} zones need at least {t.spread_zones} replicas, the job has "
+            f"{replicas} (or name a spread_group its other jobs share)",
+            field=f"{field}.spread_zones",
+        )

@@ -40,6 +40,7 @@ from scheduler.service.problem_builder import BuiltProblem, build_problem
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
 from scheduler.service.solver_log import solver_ms, solver_progress
+from scheduler.service.spread import Holds
 from scheduler.service.views import lost_message, silent_since
 from scheduler.state import Store, Tx
 
@@ -382,6 +383,7 @@ class SchedulingCycle:
                 Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message, vs, now)
             )
             placed += 1
+        holds = Holds(snap)
         for job, code, detail, vs in held:
             message = unplaced_message(detail, vs)
             if code in _QUOTA_MAY_HOLD:
@@ -389,6 +391,8 @@ class SchedulingCycle:
                 quota = quota_hold(job, eligible, policy.quotas, moved)
                 if quota is not None:
                     code, message = reasons.QUOTA_EXHAUSTED, quota
+            if (topology := holds.why(job, code)) is not None:
+                code, message = topology
             blocked = stuck(vs)
             if blocked is not None:
                 code, message = blocked

@@ -15,6 +15,7 @@ from scheduler.domain.eligibility import (
 )
 from scheduler.domain.models import ClusterVerdict, Job
 from scheduler.domain.resources import UNITS_PER_PRICED_UNIT, fmt, shortfall
+from scheduler.domain.topology import constrained, gang_verdict
 from scheduler.service.snapshot import Snapshot
 
 # Solver reason codes -> the API's job reason codes.
@@ -67,6 +68,13 @@ def verdicts(snap: Snapshot, job: Job, chosen: str = "") -> tuple[ClusterVerdict
             )
             out.append(ClusterVerdict(name, False, code, message))
             continue
+        if constrained(job.spec):
+            fitting = [
+                (k.node, k.count) for k in matching if _replicas_fitting(job, k.node.capacity)
+            ]
+            if (bad := gang_verdict(job.spec, cluster, fitting)) is not None:
+                out.append(bad)
+                continue
         replicas = job.spec.replicas
         room = sum(k.count * _replicas_fitting(job, k.node.capacity, k.used) for k in matching)
         ever = sum(k.count * _replicas_fitting(job, k.node.capacity) for k in matching)

@@ -178,7 +178,9 @@ class JobsService:
                 tx.explanations.put(
                     Explanation(job.job_id, state, reason, message, tuple(verdict[2]), now)
                 )
-                error = FailedPrecondition(message, field="constraints", reason=reason)
+                topology = reason in (reasons.SPREAD, reasons.ANTI_AFFINITY)
+                field = "topology" if topology else "constraints"
+                error = FailedPrecondition(message, field=field, reason=reason)
             out[i] = SubmitOutcome(
                 i, spec.client_id, job.job_id, False, state, reason, message, error
             )

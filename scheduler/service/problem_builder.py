@@ -44,6 +44,7 @@ from scheduler.service.preemption import PreemptionRules
 from scheduler.service.reclaim import Reclaim
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot
+from scheduler.service.spread import topology_part
 
 # The solver wants integer prices per canonical unit (millicore, MiB, device) per hour.
 # Micro-yuan keeps a 0.01 yuan/GiB-hour price at ~10 per MiB.
@@ -140,6 +141,9 @@ def build_problem(
     by_name = {c.name: c for c in snap.clusters}
     node_sets, job_nodes = _node_sets(jobs, nodes, [by_name[g] for g in groups])
     index = {members: k for k, members in enumerate(node_sets)}
+    # Spread and anti-affinity (JobSpec.topology): services, and sets narrowed for groups.
+    topology = topology_part(snap, jobs, nodes, index, job_nodes)
+    node_sets, job_nodes = tuple(index), topology.job_nodes
     hint: list[tuple[int, ...] | None] = [None] * len(jobs)
     required = [False] * len(jobs)
     if nominated:
@@ -209,6 +213,9 @@ def build_problem(
             policy.quotas, departments, resources, groups, {r.key: r.engine_limit for r in reclaims}
         ),
         resource_value=resource_value(resources, gpu_value_weight),
+        services=topology.services,
+        node_domains=topology.node_domains,
+        domain_keys=topology.domain_keys,
         gpu_resource=gpu,
         node_devices=node_devices,
         node_names=tuple(f"{n.cluster}/{n.name}" for n in nodes),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from scheduler.domain.models import (
     JobSpec,
     Node,
     Run,
+    Topology,
 )
 from scheduler.domain.retry import FailureCategory, RetryPolicy
 from scheduler.domain.states import ClusterState, JobState, RunState
@@ -163,6 +165,18 @@ def retry_from_json(max_attempts: int, data: dict[str, Any]) -> RetryPolicy:
     )
 
 
+def topology_to_json(t: Topology) -> dict[str, Any]:
+    return {} if t == Topology() else asdict(t)
+
+
+def topology_from_json(data: dict[str, Any]) -> Topology:
+    return Topology(
+        spread_zones=int(data.get("spread_zones", 0)),
+        anti_affinity=bool(data.get("anti_affinity", False)),
+        spread_group=str(data.get("spread_group", "")),
+    )
+
+
 def job_to_row(job: Job) -> JobRow:
     s = job.spec
     return JobRow(
@@ -183,6 +197,7 @@ def job_to_row(job: Job) -> JobRow:
         image=s.image,
         max_attempts=s.retry.max_attempts,
         retry=retry_to_json(s.retry),
+        topology=topology_to_json(s.topology),
         spec_digest=job.spec_digest,
         state=job.state.value,
         attempt=job.attempt,
@@ -211,6 +226,7 @@ def job_from_row(row: JobRow) -> Job:
         labels=dict(row.labels),
         image=row.image,
         retry=retry_from_json(row.max_attempts, row.retry),
+        topology=topology_from_json(row.topology),
     )
     return Job(
         job_id=row.job_id,

@@ -121,6 +121,9 @@ class JobRow(SQLModel, table=True):
     # (scheduler.domain.retry; migration 0011).
     max_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     retry: dict[str, Any] = _json()
+    # JobSpec.topology: {"spread_zones", "anti_affinity", "spread_group"}, {} when unset
+    # (migration 0014_job_topology).
+    topology: dict[str, Any] = _json()
 
 
 class RunRow(SQLModel, table=True):

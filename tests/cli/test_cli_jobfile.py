@@ -212,3 +212,25 @@ def test_retry_keys_and_flags_give_the_same_spec() -> None:
         load_jobs("command: [x]\nretry_on: [EXIT_CODE]\n", "f.yaml")
     with pytest.raises(JobFileError, match="retry_exit_codes: must be a list"):
         load_jobs("command: [x]\nretry_exit_codes: 3\n", "f.yaml")
+
+
+def test_topology_keys_and_flags_give_the_same_spec() -> None:
+    """`topology: {spread_zones, anti_affinity, spread_group}` in a job file and
+    `--spread-zones`, `--anti-affinity`, `--spread-group` build the same JobSpec.topology; a
+    misspelt key or a non-boolean anti_affinity is an error naming the place."""
+    text = "command: [x]\ntopology: {spread_zones: 2, anti_affinity: true, spread_group: web}\n"
+    [from_file] = load_jobs(text, "f.yaml")
+    argv = ["job", "submit", "--spread-zones", "2", "--anti-affinity", "--spread-group", "web"]
+    [from_flags] = specs_from_args(parse_args([*argv, "--", "x"]))
+    for spec in (from_file, from_flags):
+        assert spec.topology == types_pb2.Topology(
+            spread_zones=2, anti_affinity=True, spread_group="web"
+        )
+    [plain] = specs_from_args(parse_args(["job", "submit", "--", "x"]))
+    assert not plain.HasField("topology")
+    with pytest.raises(JobFileError, match=r"job\.topology: unknown key 'zones'"):
+        load_jobs("command: [x]\ntopology: {zones: 2}\n", "f.yaml")
+    with pytest.raises(JobFileError, match=r"job\.topology\.anti_affinity: must be true or false"):
+        load_jobs("command: [x]\ntopology: {anti_affinity: 'yes'}\n", "f.yaml")
+    with pytest.raises(UsageError, match="--spread-zones"):
+        specs_from_args(parse_args(["job", "submit", "f.yaml", "--spread-zones", "2"]))

@@ -12,7 +12,9 @@ from scheduler.domain.models import ClusterSpec, Job, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
 from scheduler.domain.validation import spec_digest
 from scheduler.state import Store
+from scheduler.state.mapping import job_to_row
 from scheduler.state.migrate import upgrade
+from scheduler.state.tables import JobRow
 
 NOW = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 GPU = "nvidia.com/gpu"
@@ -46,9 +48,6 @@ def test_migration_0012_scales_jobs_nodes_and_quotas_and_keeps_digests(store_url
     try:
         with store.unit() as tx:
             tx.clusters.create(ClusterSpec(name="c", region="hz"), NOW)
-            for job_id, resources in (("g", {"cpu": 1000, GPU: 2}), ("p", {"cpu": 1000})):
-                spec = JobSpec(client_id=job_id, command=("true",), resources=resources)
-                tx.jobs.insert(Job(job_id, "d", spec, JobState.QUEUED, NOW, NOW))
         with store.engine.begin() as conn:  # SQL: the node model has columns added after 0011
             conn.execute(
                 sa.text(
@@ -57,6 +56,9 @@ def test_migration_0012_scales_jobs_nodes_and_quotas_and_keeps_digests(store_url
                 ),
                 {"capacity": json.dumps({"cpu": 8000, GPU: 4}), "t": NOW},
             )
+        for job_id, resources in (("g", {"cpu": 1000, GPU: 2}), ("p", {"cpu": 1000})):
+            spec = JobSpec(client_id=job_id, command=("true",), resources=resources)
+            _insert_job(store.engine, Job(job_id, "d", spec, JobState.QUEUED, NOW, NOW))
         upgrade(store.engine)
         with store.unit(write=False) as tx:
             migrated = tx.jobs.get("g").spec
@@ -75,3 +77,17 @@ def test_migration_0012_scales_jobs_nodes_and_quotas_and_keeps_digests(store_url
             assert [p.devices for p in tx.runs.active_placements()] == [(1, 3)]
     finally:
         store.dispose()
+
+
+def _insert_job(engine: sa.Engine, job: Job) -> None:
+    """Inserts a job row with the columns the database's (older) schema has: the ORM would
+    write columns later migrations add."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns("job")}
+    row = job_to_row(job)
+    values = {
+        c.name: getattr(row, c.name)
+        for c in JobRow.__table__.columns  # type: ignore[attr-defined]
+        if c.name in present and c.name != "seq"
+    }
+    with engine.begin() as conn:
+        conn.execute(sa.insert(JobRow.__table__).values(**values))  # type: ignore[attr-defined]

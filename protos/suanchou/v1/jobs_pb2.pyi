@@ -372,7 +372,8 @@ class ExplainJobResponse(google.protobuf.message.Message):
     borrowing), CLUSTERS_UNAVAILABLE (every cluster meeting the constraints is cordoned, draining
     or lost), PLACED, EXIT_CODE, CANCELLED, LEASE_LOST, PREEMPTED (requeued to make room; the
     message names who needed it and says the attempt was not counted), AWAITING_PREEMPTION
-    (placed on room that preempted replicas still hold; leased once they stopped).
+    (placed on room that preempted replicas still hold; leased once they stopped), SPREAD and
+    ANTI_AFFINITY (JobSpec.topology keeps it out: too few zones, or distinct nodes, with room).
     """
     message: builtins.str
     """One readable sentence."""
@@ -426,7 +427,8 @@ class ClusterVerdict(google.protobuf.message.Message):
     one of Constraints.gpu_models), DEVICE_SHARES (a share of one GPU where every node runs
     whole devices only: Kubernetes), NOT_SCHEDULABLE
     (cordoned, draining or lost), NO_FITTING_NODE and GANG_INCOMPLETE (can never hold it),
-    INSUFFICIENT_CAPACITY (not now), CHOSEN, FITS.
+    INSUFFICIENT_CAPACITY (not now), SPREAD and ANTI_AFFINITY (its nodes span too few zones,
+    or too few distinct nodes, for the gang's JobSpec.topology), CHOSEN, FITS.
     """
     message: builtins.str
     """One readable sentence, e.g. "等保 level 2 < required 3"."""

@@ -581,6 +581,7 @@ class JobSpec(google.protobuf.message.Message):
     MAX_ATTEMPTS_FIELD_NUMBER: builtins.int
     RETRY_ON_FIELD_NUMBER: builtins.int
     RETRY_EXIT_CODES_FIELD_NUMBER: builtins.int
+    TOPOLOGY_FIELD_NUMBER: builtins.int
     client_id: builtins.str
     """Caller-chosen idempotency key, unique per department; 1-128 characters. Resubmitting an item
     with a client_id the department already used returns the original job and creates nothing
@@ -652,6 +653,10 @@ class JobSpec(google.protobuf.message.Message):
         program's "temporary failure" code. Any other non-zero exit fails the job at once.
         """
 
+    @property
+    def topology(self) -> global___Topology:
+        """(Numbered from 50.) Spread over zones and anti-affinity; unset: neither (see Topology)."""
+
     def __init__(
         self,
         *,
@@ -671,15 +676,73 @@ class JobSpec(google.protobuf.message.Message):
         max_attempts: builtins.int = ...,
         retry_on: collections.abc.Iterable[global___FailureCategory.ValueType] | None = ...,
         retry_exit_codes: collections.abc.Iterable[builtins.int] | None = ...,
+        topology: global___Topology | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "constraints", b"constraints", "max_runtime_seconds", b"max_runtime_seconds", "replicas", b"replicas", "resources", b"resources"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "image", b"image", "job_set", b"job_set", "labels", b"labels", "max_attempts", b"max_attempts", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources", "retry_exit_codes", b"retry_exit_codes", "retry_on", b"retry_on"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "constraints", b"constraints", "max_runtime_seconds", b"max_runtime_seconds", "replicas", b"replicas", "resources", b"resources", "topology", b"topology"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds", "_replicas", b"_replicas", "client_id", b"client_id", "command", b"command", "constraints", b"constraints", "env", b"env", "image", b"image", "job_set", b"job_set", "labels", b"labels", "max_attempts", b"max_attempts", "max_runtime_seconds", b"max_runtime_seconds", "name", b"name", "priority", b"priority", "priority_class", b"priority_class", "replicas", b"replicas", "resources", b"resources", "retry_exit_codes", b"retry_exit_codes", "retry_on", b"retry_on", "topology", b"topology"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_max_runtime_seconds", b"_max_runtime_seconds"]) -> typing.Literal["max_runtime_seconds"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_replicas", b"_replicas"]) -> typing.Literal["replicas"] | None: ...
 
 global___JobSpec = JobSpec
+
+@typing.final
+class Topology(google.protobuf.message.Message):
+    """How a job's replicas, or a set of the department's jobs, spread over failure domains.
+
+    A node's zone is its `topology.kubernetes.io/zone` label when it has one (the Kubernetes
+    agent reports it; a node file may set it), else its cluster's registered zone
+    (ClusterSpec.zone). A node with neither has no zone and takes no job that spreads over
+    zones. One job's replicas always stay in one cluster (a gang is placed in one cluster), so
+    a job spreading its own replicas over k zones needs a cluster whose nodes span k zones;
+    jobs of one `spread_group` may run in different clusters, so a set spreads over the zones
+    of clusters too. A submit that no registered cluster could ever satisfy (fewer zones with
+    eligible nodes than `spread_zones`, in one cluster for a job alone or in the whole pool for
+    a group; fewer eligible nodes in one cluster than the replicas of an anti-affine job) is
+    REJECTED (FAILED_PRECONDITION, reason SPREAD or ANTI_AFFINITY); a queued job that spread or
+    anti-affinity keeps out says so in ExplainJob (reason SPREAD or ANTI_AFFINITY, e.g. "needs
+    its 3 replicas in 3 zones of one cluster, only 2 zones (hz-a, hz-b) of k8s-a have room now
+    for a replica").
+    Spread and anti-affinity are placement rules: replicas already running stay where they are
+    when nodes or zones change later.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    SPREAD_ZONES_FIELD_NUMBER: builtins.int
+    ANTI_AFFINITY_FIELD_NUMBER: builtins.int
+    SPREAD_GROUP_FIELD_NUMBER: builtins.int
+    spread_zones: builtins.int
+    """Replicas cover at least this many distinct zones, 0-32 (0 and 1: no spread). Without
+    `spread_group` the job's own replicas do, so it may not exceed `replicas`
+    (INVALID_ARGUMENT on `topology.spread_zones`); with it the group's jobs together do.
+    """
+    anti_affinity: builtins.bool
+    """Every replica on a distinct node: of this job, or, with `spread_group`, of every job of
+    the group (replicas already running included: new ones avoid their nodes).
+    """
+    spread_group: builtins.str
+    """A job set that spreads together: the department's jobs naming the same group (1-63
+    printable characters) are one set, like the pods a Kubernetes topologySpreadConstraint
+    selects (a group of its own: `job_set` only groups jobs for listing and watching, and
+    one job set may hold several spread groups). The group needs `spread_zones` (the largest
+    any of its jobs asks) zones covered by its running and newly placed replicas: while its
+    running replicas cover fewer, its queued jobs go only to zones it does not cover yet and,
+    when placed, cover the rest together (a set whose queued jobs have too few replicas for
+    that waits, saying so). Any job of the group asking `anti_affinity` makes the whole group
+    anti-affine. Needs `spread_zones` >= 2 or `anti_affinity`.
+    """
+    def __init__(
+        self,
+        *,
+        spread_zones: builtins.int = ...,
+        anti_affinity: builtins.bool = ...,
+        spread_group: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["anti_affinity", b"anti_affinity", "spread_group", b"spread_group", "spread_zones", b"spread_zones"]) -> None: ...
+
+global___Topology = Topology
 
 @typing.final
 class Run(google.protobuf.message.Message):
