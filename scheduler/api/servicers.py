@@ -16,6 +16,7 @@ from protos.suanchou.v1 import (
     types_pb2,
 )
 from scheduler.api import convert as cv
+from scheduler.api import convert_agent as ca
 from scheduler.api import convert_governance as cg
 from scheduler.api import convert_output as co
 from scheduler.api import paging
@@ -277,11 +278,11 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         cluster = current_principal().name
         if self._require_certificate:
             require_certificate_for(context, cluster)
-        nodes, reports = cv.sync_request_from_proto(request, cluster)
+        nodes, reports = ca.sync_request_from_proto(request, cluster)
         reply = self._sync.sync(
             cluster, request.agent_id, nodes, reports, agent_error=request.last_error
         )
-        return cv.sync_reply_to_proto(reply, Budget(self._reply_bytes))
+        return ca.sync_reply_to_proto(reply, Budget(self._reply_bytes))
 
     def AppendLogs(
         self, request: agent_pb2.AppendLogsRequest, context: grpc.ServicerContext

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from protos.suanchou.v1 import types_pb2
-from scheduler.api.convert import job_spec_from_proto, job_spec_to_proto, lease_to_proto
+from scheduler.api.convert import job_spec_from_proto, job_spec_to_proto
+from scheduler.api.convert_agent import lease_to_proto
 from scheduler.domain.errors import InvalidSpec
 from scheduler.domain.models import Job, JobSpec, Run
 from scheduler.domain.states import JobState, RunState

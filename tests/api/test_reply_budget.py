@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from scheduler.api.budget import DEFAULT_MAX_MESSAGE_BYTES, Budget, reply_budget
-from scheduler.api.convert import MAX_LEASES_PER_SYNC, sync_reply_to_proto
+from scheduler.api.convert_agent import MAX_LEASES_PER_SYNC, sync_reply_to_proto
 from scheduler.domain.models import Job, JobSpec, Run
 from scheduler.domain.states import JobState, RunState
 from scheduler.service.agent_sync import Lease, SyncReply
