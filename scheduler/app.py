@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 import structlog
+from grpc_health.v1 import health_pb2
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import __version__, logs
@@ -26,12 +27,14 @@ from scheduler.service.cycle import SchedulingCycle
 from scheduler.service.cycle_runner import CycleRunner
 from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
+from scheduler.service.leadership import LEADER_HEALTH_SERVICE, leadership_for
 from scheduler.service.liveness import Liveness
 from scheduler.service.output import OutputService
 from scheduler.service.throttle import AuthThrottle
 from scheduler.state import Store
 
 log = structlog.get_logger("suanchou.app")
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class App:
@@ -44,14 +47,20 @@ class App:
         self.tls = ServerTls(config.tls_cert, config.tls_key, config.tls_client_ca, config.insecure)
         # A TLS or listen mistake fails here, before the database is created or migrated.
         checked_credentials(config.listen, self.tls)
+        # Before the store: a second scheduler on an SQLite file stops here, before migrating.
+        self.leadership = leadership_for(config.database_url, settings)
         self.store = Store(config.database_url)
         started_at = self.clock.now()
         # One record of when each agent last called, shared by the Sync handler (which notes
         # it before touching the database), the reaper and the views.
         self.liveness = Liveness()
-        self.cycle = SchedulingCycle(self.store, self.clock, settings, started_at, self.liveness)
-        self.runner = CycleRunner(self.cycle, settings.cycle_interval_s)
-        self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
+        self.cycle = SchedulingCycle(
+            self.store, self.clock, settings, started_at, self.liveness, fence=self.leadership
+        )
+        self.runner = CycleRunner(
+            self.cycle, settings.cycle_interval_s, may_run=self.leadership.is_leader
+        )
+        self.jobs = JobsService(self.store, self.clock, settings, on_submit=self._submitted)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
         self.governance = GovernanceService(self.store, self.clock, settings.quota_reclaim_delay_s)
         self.agents = AgentSyncService(self.store, self.clock, settings, self.liveness)
@@ -100,6 +109,7 @@ class App:
     def start(self, *, run_cycles: bool = True) -> None:
         self.server.start()
         if run_cycles:
+            self.leadership.start(on_wake=self.runner.trigger, on_change=self._leading)
             self.runner.start()
             self._pruner.start()
         if not self._has_bootstrap and not self.credentials.list_principals():
@@ -121,23 +131,44 @@ class App:
         self.runner.stop()
         if self._pruner.is_alive():
             self._pruner.join(10)
+        self.leadership.stop()
         self.server.stop(grace).wait()
         self.store.dispose()
         log.info("scheduler_stopped", address=self.address)
 
+    def is_leader(self) -> bool:
+        """Whether this process runs the cycle, the reaper and housekeeping (for metrics)."""
+        return self.leadership.is_leader()
+
+    def _submitted(self) -> None:
+        """A submit wakes the cycle: here on the leader, through the database on a follower."""
+        if self.leadership.is_leader():
+            self.runner.trigger()
+        else:
+            self.leadership.wake_leader()
+
+    def _prune(self) -> None:
+        try:
+            self.audits.prune()
+        except Exception:
+            log.exception("audit_prune_failed")
+        try:
+            if pruned := self.output.prune():
+                log.info("run_output_pruned", runs=pruned)
+        except Exception:
+            log.exception("run_output_prune_failed")
+
+    def _leading(self, leader: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if leader else _NOT_SERVING
+        self._health.set(LEADER_HEALTH_SERVICE, status)
+
     def _prune_loop(self) -> None:
         """Housekeeping: applies audit and job output retention at start and then every
-        audit_prune_interval_s (an hour by default; both retentions are days long)."""
+        audit_prune_interval_s (an hour by default; both retentions are days long). On the
+        leader only (service.leadership)."""
         while True:
-            try:
-                self.audits.prune()
-            except Exception:
-                log.exception("audit_prune_failed")
-            try:
-                if pruned := self.output.prune():
-                    log.info("run_output_pruned", runs=pruned)
-            except Exception:
-                log.exception("run_output_prune_failed")
+            if self.leadership.is_leader():
+                self._prune()
             if self._stopping.wait(self.config.security.audit_prune_interval_s):
                 return
 
@@ -269,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.log_level, json=config.log_json)
     try:
         app = App(config)
-    except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:
+    except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:  # incl. AnotherScheduler
         print(f"error: {_one_line(exc, config.database_url)}", file=sys.stderr)
         return 2
     stop = threading.Event()

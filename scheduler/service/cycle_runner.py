@@ -9,18 +9,21 @@ from collections.abc import Callable
 import structlog
 
 from scheduler.service.cycle import SchedulingCycle
+from scheduler.service.leadership import Deposed
 
 log = structlog.get_logger("suanchou.cycle")
 
 
 class CycleRunner:
-    """Runs the cycle every interval, and soon after `trigger()` (called on submit)."""
+    """Runs the cycle every interval, and soon after `trigger()` (called on submit), while
+    `may_run()` says this process leads (service.leadership)."""
 
     def __init__(
         self,
         cycle: SchedulingCycle,
         interval_s: float,
         on_error: Callable[[BaseException], None] | None = None,
+        may_run: Callable[[], bool] = lambda: True,
     ) -> None:
         self._cycle = cycle
         self._interval = interval_s
@@ -28,6 +31,7 @@ class CycleRunner:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduling-cycle", daemon=True)
         self._on_error = on_error
+        self._may_run = may_run
         self.cycles = 0
 
     def start(self) -> None:
@@ -44,8 +48,15 @@ class CycleRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self._may_run():
+                self._wake.wait(self._interval)
+                self._wake.clear()
+                continue
             try:
                 self._cycle.run_once()
+            except Deposed as exc:
+                # Rolled back by the fence: another replica leads now.
+                log.warning("cycle_fenced", error=str(exc))
             except Exception as exc:  # a bad cycle must not stop scheduling for good
                 log.exception("cycle_failed", error=str(exc), cycle_id=str(uuid.uuid4()))
                 if self._on_error is not None:
