@@ -33,7 +33,7 @@ from scheduler.service.leadership import LEADER_HEALTH_SERVICE
 from scheduler.state import Store
 from scheduler.state.tables import JobEventRow, JobRow, RunRow
 from tests.conftest import postgres_url, reset_postgres
-from tests.integration.conftest import REPO, md
+from tests.integration.conftest import REPO, Pool, md
 from tests.integration.test_scheduler_kill import _free_port, _seed, _start_agent
 
 TAKEOVER_LIMIT_S = 15.0
@@ -300,6 +300,15 @@ def _takeover(pair: Pair, cut: Callable[[], None]) -> float:
     done = pair.succeeded()
     wait_for(lambda: pair.succeeded() >= done + 10, 120, "work to flow again", pair.two)
     return took
+
+
+def test_the_sqlite_scheduler_reports_itself_leader(pool: Pool) -> None:
+    """The one scheduler of an SQLite file leads: its leader health service is SERVING."""
+    assert pool.app is not None and pool.app.is_leader()
+    reply = health_pb2_grpc.HealthStub(pool.channel).Check(
+        health_pb2.HealthCheckRequest(service=LEADER_HEALTH_SERVICE), timeout=10
+    )
+    assert reply.status == SERVING
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from scheduler.config import ConfigError, load
 from scheduler.domain.states import JobState
 from scheduler.service.clock import ManualClock
 from scheduler.service.cycle import SchedulingCycle
@@ -147,3 +148,17 @@ def test_a_second_scheduler_on_one_sqlite_file_is_refused(tmp_path: Path) -> Non
     assert again.is_leader() and again.term() == 0
     again.stop()
     other.stop()
+
+
+def test_leadership_timings_are_bounded_by_the_config() -> None:
+    """The lease time is at most 300 s and renewals come at least twice per lease; the
+    keys are read like every other setting."""
+    env = {"SUANCHOU_LEADERSHIP_TTL_S": "4", "SUANCHOU_LEADERSHIP_RENEW_S": "1.5"}
+    settings = load(None, {}, environ=env).scheduler
+    assert (settings.leadership_ttl_s, settings.leadership_renew_s) == (4.0, 1.5)
+    with pytest.raises(ConfigError, match="leadership_renew_s must be at most half"):
+        load(None, {}, environ={**env, "SUANCHOU_LEADERSHIP_RENEW_S": "3"})
+    with pytest.raises(ConfigError, match="leadership_ttl_s: must be at most 300"):
+        load(None, {}, environ={"SUANCHOU_LEADERSHIP_TTL_S": "301"})
+    with pytest.raises(ConfigError, match="leadership_renew_s: must be positive"):
+        load(None, {}, environ={"SUANCHOU_LEADERSHIP_RENEW_S": "0"})
