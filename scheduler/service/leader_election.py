@@ -29,6 +29,7 @@ from scheduler.state import Tx
 from scheduler.state.lease import LeaseTable, WakeListener, epoch_in
 
 log = structlog.get_logger("suanchou.leadership")
+WAKE_RATE_HZ = 50
 
 
 class ElectedLeader:
@@ -167,6 +168,8 @@ class ElectedLeader:
                 # The leader's own interval still finds the jobs; only the wake-up is late.
                 log.debug("leadership_wake_failed", error=_short(exc))
                 self._stop.wait(1.0)
+            # At most WAKE_RATE_HZ wake-ups: a cycle takes longer than their gap anyway.
+            self._stop.wait(1.0 / WAKE_RATE_HZ)
 
 
 def _short(exc: BaseException) -> str:
