@@ -159,6 +159,11 @@ def _lock_beside(path: str) -> int | None:
             f"database {path}: another scheduler (pid {holder[:16]}) already runs on it and "
             f"holds {lock_path}; SQLite runs one scheduler, use PostgreSQL for several"
         ) from None
+    except OSError as exc:
+        # A filesystem without locks (some network mounts): serve, but say what is unguarded.
+        os.close(fd)
+        log.warning("sqlite_scheduler_lock_unavailable", path=lock_path, error=str(exc)[:120])
+        return None
     # The pid, for the message above and for operators.
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)
