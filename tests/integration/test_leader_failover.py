@@ -30,10 +30,11 @@ from sqlmodel import select
 
 from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
 from scheduler.service.leadership import LEADER_HEALTH_SERVICE
+from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store
 from scheduler.state.tables import JobEventRow, JobRow, RunRow
 from tests.conftest import postgres_url, reset_postgres
-from tests.integration.conftest import REPO, Pool, md
+from tests.integration.conftest import REPO, Pool, md, node, py_job
 from tests.integration.test_scheduler_kill import _free_port, _seed, _start_agent
 
 TAKEOVER_LIMIT_S = 15.0
@@ -309,6 +310,35 @@ def test_the_sqlite_scheduler_reports_itself_leader(pool: Pool) -> None:
         health_pb2.HealthCheckRequest(service=LEADER_HEALTH_SERVICE), timeout=10
     )
     assert reply.status == SERVING
+
+
+@pytest.mark.postgres
+def test_a_submit_on_the_follower_wakes_the_leader(tmp_path: Path, pg: str) -> None:
+    """Two in-process replicas with a two-minute cycle interval: a job submitted to the
+    follower is placed by the leader at once, woken through the database."""
+    settings = SchedulerSettings(sync_interval_s=0.2, lease_timeout_s=5, cycle_interval_s=120)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = Pool(tmp=tmp_path / "one", db_url=pg, settings=settings)
+    two = Pool(tmp=tmp_path / "two", db_url=pg, settings=settings)
+    try:
+        one.start()
+        assert one.app is not None
+        Pool.wait_for(one.app.is_leader, 60, "replica one to lead")
+        Pool.wait_for(lambda: one.app is not None and one.app.runner.cycles >= 1, 60, "a cycle")
+        two.admin_token = one.admin_token
+        two.start()
+        assert two.app is not None and not two.app.is_leader()
+        one.cluster("gov-a", [node("n1")])  # returns once its agent reported the node
+        two.tokens["d"] = one.department("d")
+        [result] = two.submit("d", py_job("woken", "pass"))
+        placed = {types_pb2.JOB_STATE_LEASED, types_pb2.JOB_STATE_RUNNING}
+        two.wait_state("d", result.job_id, placed | {types_pb2.JOB_STATE_SUCCEEDED})
+    finally:
+        for agent in one.agents:
+            agent.stop()
+        two.stop()
+        one.stop()
 
 
 @pytest.fixture
