@@ -91,7 +91,8 @@ class ElectedLeader:
             return None
 
     def check(self, tx: Tx, term: int) -> None:
-        current = epoch_in(tx.session)
+        # Twice the lease: far beyond any pause between two statements of a live cycle.
+        current = epoch_in(tx.session, idle_timeout_s=2 * self._ttl)
         if current != term:
             raise Deposed(f"term {term} has ended (the lease is at term {current})")
 

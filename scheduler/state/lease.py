@@ -146,10 +146,18 @@ class WakeListener:
         self._engine.dispose()
 
 
-def epoch_in(session: Session) -> int | None:
+def epoch_in(session: Session, idle_timeout_s: float) -> int | None:
     """The current epoch, read inside the caller's transaction with a share lock held until it
-    ends (see the module docstring); None if the row is missing."""
-    row = session.connection().execute(
+    ends (see the module docstring); None if the row is missing.
+
+    The share lock holds off a takeover, so a leader cut off from the database (its session
+    open, no reset seen) must not keep it for TCP's hours: the server ends the transaction once
+    it has waited idle for the leader's next statement for idle_timeout_s.
+    """
+    connection = session.connection()
+    ms = max(1, int(idle_timeout_s * 1000))
+    connection.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {ms}"))
+    row = connection.execute(
         text("SELECT epoch FROM leader_lease WHERE id = :id FOR KEY SHARE"), {"id": LEASE_ID}
     )
     value = row.scalar()

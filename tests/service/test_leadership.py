@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InternalError, OperationalError
 
 from scheduler.config import ConfigError, load
 from scheduler.domain.states import JobState
@@ -74,6 +74,31 @@ def test_a_cycle_transaction_of_a_stale_term_is_rolled_back(pg_store: Store) -> 
         assert not mine.renew("a", term, ttl_s=60)
         with pg_store.unit(write=False) as tx:
             assert [d.name for d in tx.departments.all()] == ["民政局"]
+    finally:
+        mine.dispose()
+        other.dispose()
+        leader.stop()
+
+
+def test_a_leader_silent_inside_its_fenced_transaction_does_not_block_a_takeover(
+    pg_store: Store,
+) -> None:
+    """A leader that stops talking in the middle of a fenced transaction (cut off, its session
+    still open) loses that transaction after twice its lease time, and the takeover goes on."""
+    url = pg_store.url
+    mine, other = LeaseTable(url), LeaseTable(url)
+    leader = ElectedLeader(url, ttl_s=0.5, renew_s=0.2)
+    try:
+        term = mine.acquire("a", ttl_s=0.5, wait_s=1)
+        assert term is not None
+        with pytest.raises(InternalError, match="idle-in-transaction"), pg_store.unit() as tx:
+            tx.departments.create("民政局", "Civil Affairs", ManualClock().now())
+            leader.check(tx, term)
+            _lapse(pg_store)
+            # Waits on the share lock until the server ends the idle transaction (1 s).
+            assert other.acquire("b", ttl_s=60, wait_s=30) == term + 1
+        with pg_store.unit(write=False) as tx:
+            assert tx.departments.all() == []
     finally:
         mine.dispose()
         other.dispose()
