@@ -10,6 +10,7 @@ from types import FrameType
 
 import grpc
 import structlog
+from grpc_health.v1 import health_pb2
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import __version__, logs
@@ -29,12 +30,14 @@ from scheduler.service.cycle import SchedulingCycle
 from scheduler.service.cycle_runner import CycleRunner
 from scheduler.service.governance import GovernanceService
 from scheduler.service.jobs import JobsService
+from scheduler.service.leadership import LEADER_HEALTH_SERVICE, leadership_for
 from scheduler.service.liveness import Liveness
 from scheduler.service.output import OutputService
 from scheduler.service.throttle import AuthThrottle
 from scheduler.state import Store
 
 log = structlog.get_logger("suanchou.app")
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class App:
@@ -47,6 +50,8 @@ class App:
         self.tls = ServerTls(config.tls_cert, config.tls_key, config.tls_client_ca, config.insecure)
         # A TLS or listen mistake fails here, before the database is created or migrated.
         checked_credentials(config.listen, self.tls)
+        # Before the store: a second scheduler on an SQLite file stops here, before migrating.
+        self.leadership = leadership_for(config.database_url, settings)
         self.store = Store(config.database_url)
         started_at = self.clock.now()
         # One record of when each agent last called, shared by the Sync handler (which notes
@@ -56,16 +61,24 @@ class App:
         # served only when metrics_listen is set (start()).
         self.metrics = Metrics(self.store, self.liveness, self.clock, __version__)
         self.store.after_commit = self.metrics.committed
+        self.metrics.watch_leadership(self.leadership.is_leader)
         self.cycle = SchedulingCycle(
-            self.store, self.clock, settings, started_at, self.liveness, self.metrics.planned
+            self.store,
+            self.clock,
+            settings,
+            started_at,
+            self.liveness,
+            self.metrics.planned,
+            fence=self.leadership,
         )
         self.runner = CycleRunner(
             self.cycle,
             settings.cycle_interval_s,
             on_error=self.metrics.cycle_failed,
             on_cycle=self.metrics.cycle_completed,
+            may_run=self.leadership.is_leader,
         )
-        self.jobs = JobsService(self.store, self.clock, settings, on_submit=self.runner.trigger)
+        self.jobs = JobsService(self.store, self.clock, settings, on_submit=self._submitted)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)
         self.governance = GovernanceService(self.store, self.clock, settings.quota_reclaim_delay_s)
         self.agents = AgentSyncService(
@@ -137,6 +150,7 @@ class App:
         if self.health_server is not None:
             self.health_server.start()
         if run_cycles:
+            self.leadership.start(on_wake=self.runner.trigger, on_change=self._leading)
             self.runner.start()
             self._pruner.start()
         if not self._has_bootstrap and not self.credentials.list_principals():
@@ -159,6 +173,7 @@ class App:
         self.runner.stop()
         if self._pruner.is_alive():
             self._pruner.join(10)
+        self.leadership.stop()
         self.server.stop(grace).wait()
         if self.health_server is not None:
             self.health_server.stop(0).wait()
@@ -167,19 +182,39 @@ class App:
         self.store.dispose()
         log.info("scheduler_stopped", address=self.address)
 
+    def is_leader(self) -> bool:
+        """Whether this process runs the cycle, the reaper and housekeeping (for metrics)."""
+        return self.leadership.is_leader()
+
+    def _submitted(self) -> None:
+        """A submit wakes the cycle: here on the leader, through the database on a follower."""
+        if self.leadership.is_leader():
+            self.runner.trigger()
+        else:
+            self.leadership.wake_leader()
+
+    def _prune(self) -> None:
+        try:
+            self.audits.prune()
+        except Exception:
+            log.exception("audit_prune_failed")
+        try:
+            if pruned := self.output.prune():
+                log.info("run_output_pruned", runs=pruned)
+        except Exception:
+            log.exception("run_output_prune_failed")
+
+    def _leading(self, leader: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if leader else _NOT_SERVING
+        self._health.set(LEADER_HEALTH_SERVICE, status)
+
     def _prune_loop(self) -> None:
         """Housekeeping: applies audit and job output retention at start and then every
-        audit_prune_interval_s (an hour by default; both retentions are days long)."""
+        audit_prune_interval_s (an hour by default; both retentions are days long). On the
+        leader only (service.leadership)."""
         while True:
-            try:
-                self.audits.prune()
-            except Exception:
-                log.exception("audit_prune_failed")
-            try:
-                if pruned := self.output.prune():
-                    log.info("run_output_pruned", runs=pruned)
-            except Exception:
-                log.exception("run_output_prune_failed")
+            if self.leadership.is_leader():
+                self._prune()
             if self._stopping.wait(self.config.security.audit_prune_interval_s):
                 return
 
@@ -325,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.log_level, json=config.log_json)
     try:
         app = App(config)
-    except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:
+    except (ValueError, OSError, ImportError, SQLAlchemyError) as exc:  # incl. AnotherScheduler
         print(f"error: {_one_line(exc, config.database_url)}", file=sys.stderr)
         return 2
     stop = threading.Event()

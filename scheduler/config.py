@@ -22,6 +22,8 @@ MAX_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 ENV_PREFIX = "SUANCHOU_"
 # A year: a longer delay is "never", which a city says by not lowering the quota.
 MAX_QUOTA_RECLAIM_DELAY_S = 365 * 24 * 3600.0
+# Takeover after a leader's death takes up to about this long: beyond 5 minutes nothing runs.
+MAX_LEADERSHIP_TTL_S = 300.0
 
 
 class ConfigError(ValueError):
@@ -150,6 +152,11 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
         )
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
+    if sched.leadership_ttl_s > MAX_LEADERSHIP_TTL_S:
+        raise ConfigError(f"leadership_ttl_s: must be at most {MAX_LEADERSHIP_TTL_S:.0f}")
+    if sched.leadership_renew_s * 2 > sched.leadership_ttl_s:
+        # At least two renewals per lease, so one slow round trip does not depose the leader.
+        raise ConfigError("leadership_renew_s must be at most half of leadership_ttl_s")
     size = top.get("max_message_bytes", MIN_MAX_MESSAGE_BYTES)
     if size < MIN_MAX_MESSAGE_BYTES:
         raise ConfigError(f"max_message_bytes: must be at least {MIN_MAX_MESSAGE_BYTES}")

@@ -12,6 +12,8 @@ scheduler.observe.pool.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 from prometheus_client import (
     CollectorRegistry,
@@ -136,6 +138,12 @@ class Metrics:
             buckets=RPC_BUCKETS,
             registry=r,
         )
+        self.leader = Gauge(
+            "suanchou_is_leader",
+            "1 on the replica that runs the cycle (holds the leader lease; always 1 on SQLite), "
+            "0 on a follower. The cycle-fed gauges exist only where this is 1.",
+            registry=r,
+        )
         Info("suanchou_build", "The running scheduler's version.", registry=r).info(
             {"version": version}
         )
@@ -158,6 +166,10 @@ class Metrics:
         r.register(self.pool)
 
     # -- hooks -------------------------------------------------------------------------------
+
+    def watch_leadership(self, is_leader: Callable[[], bool]) -> None:
+        """suanchou_is_leader reads `is_leader()` at each scrape."""
+        self.leader.set_function(lambda: 1.0 if is_leader() else 0.0)
 
     def cycle_completed(self, report: CycleReport) -> None:
         """CycleRunner's on_cycle."""

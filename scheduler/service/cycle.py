@@ -33,6 +33,7 @@ from scheduler.service.explain import (
     verdicts,
 )
 from scheduler.service.fair_share import IDLE_USAGE_SAVE_S
+from scheduler.service.leadership import CycleTerm, Leadership
 from scheduler.service.liveness import Liveness
 from scheduler.service.outcomes import settle_jobs
 from scheduler.service.policy import Policy, plan, quota_hold
@@ -97,6 +98,7 @@ class SchedulingCycle:
         started_at: datetime,
         liveness: Liveness | None = None,
         on_plan: Callable[[Snapshot, Policy], None] | None = None,
+        fence: Leadership | None = None,
     ) -> None:
         self._store = store
         # Told each cycle's snapshot and policy (the metrics' pool gauges read them: capacity,
@@ -112,9 +114,13 @@ class SchedulingCycle:
         # the next cycles keep them to that room (problem_builder, `nominated`). In memory: a
         # restarted scheduler lets them compete afresh, which is correct, only less sticky.
         self._nominated: dict[str, tuple[tuple[str, str], ...]] = {}
+        # Several replicas (service.leadership): the term this process leads, noted when a
+        # cycle begins; every write transaction of the cycle is checked against it.
+        self._term = CycleTerm(fence)
 
     def run_once(self) -> CycleReport:
         laps = _Laps()
+        self._begin_term()
         requeued = self._reap()
         laps.lap("reap")
         with self._store.unit(write=False) as tx:
@@ -154,6 +160,7 @@ class SchedulingCycle:
         laps.lap("build")
         outcome = self._solve(built, laps)
         with self._store.unit() as tx:
+            self._term.check(tx)  # the fence: rolls back if deposed
             placed, preempted = self._persist(tx, snap, built, outcome, rules, policy)
         laps.lap("persist")
         report = CycleReport(
@@ -171,6 +178,13 @@ class SchedulingCycle:
         )
         self._log(report)
         return report
+
+    def _begin_term(self) -> None:
+        """A new term forgets what an earlier one remembered and gives every cluster a full
+        lease timeout from now: its agent may have been talking to the previous leader."""
+        if self._term.begin():
+            self._running, self._nominated = {}, {}
+            self._started_at = max(self._started_at, self._clock.now())
 
     def _solve(self, built: BuiltProblem, laps: _Laps) -> Outcome | None:
         """The engine's answer, or None when there is nothing to place on (no node at all)."""
@@ -229,6 +243,7 @@ class SchedulingCycle:
         lost = 0
         timeout = timedelta(seconds=self._settings.lease_timeout_s)
         with self._store.unit() as tx:
+            self._term.check(tx)  # the fence: rolls back if deposed
             now = self._clock.now()
             # Counted, not loaded: the runs are read only for a cluster about to be declared lost.
             active_runs = tx.runs.active_per_cluster()
@@ -284,6 +299,7 @@ class SchedulingCycle:
             set(policy.usage) - set(stored) or min(t for _, t in stored.values()) < stale
         ):
             with self._store.unit() as tx:
+                self._term.check(tx)  # the fence: rolls back if deposed
                 tx.fair_share.save(policy.usage, snap.now)
 
     def _persist(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import structlog
 
 from scheduler.service.cycle import CycleReport, SchedulingCycle
+from scheduler.service.leadership import Deposed
 
 log = structlog.get_logger("suanchou.cycle")
 
@@ -16,9 +17,9 @@ log = structlog.get_logger("suanchou.cycle")
 class CycleRunner:
     """Runs the cycle every interval, and soon after `trigger()` (called on submit).
 
-    Every log line of cycle N, the solver's included, carries `cycle=N` (bound in structlog's
-    contextvars for the cycle's duration). `on_cycle` is told each report, `on_error` each
-    failure (metrics).
+    Runs only while `may_run()` says this process leads (service.leadership). Every log line
+    of cycle N, the solver's included, carries `cycle=N` (bound in structlog's contextvars for
+    the cycle's duration). `on_cycle` is told each report, `on_error` each failure (metrics).
     """
 
     def __init__(
@@ -27,6 +28,7 @@ class CycleRunner:
         interval_s: float,
         on_error: Callable[[BaseException], None] | None = None,
         on_cycle: Callable[[CycleReport], None] | None = None,
+        may_run: Callable[[], bool] = lambda: True,
     ) -> None:
         self._cycle = cycle
         self._interval = interval_s
@@ -35,6 +37,7 @@ class CycleRunner:
         self._thread = threading.Thread(target=self._loop, name="scheduling-cycle", daemon=True)
         self._on_error = on_error
         self._on_cycle = on_cycle
+        self._may_run = may_run
         self.cycles = 0
 
     def start(self) -> None:
@@ -51,11 +54,18 @@ class CycleRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self._may_run():
+                self._wake.wait(self._interval)
+                self._wake.clear()
+                continue
             with structlog.contextvars.bound_contextvars(cycle=self.cycles + 1):
                 try:
                     report = self._cycle.run_once()
                     if self._on_cycle is not None:
                         self._on_cycle(report)
+                except Deposed as exc:
+                    # Rolled back by the fence: another replica leads now (not a failure).
+                    log.warning("cycle_fenced", error=str(exc))
                 except Exception as exc:  # a bad cycle must not stop scheduling for good
                     log.exception("cycle_failed", error=str(exc), cycle_id=str(uuid.uuid4()))
                     if self._on_error is not None:

@@ -53,3 +53,8 @@ class SchedulerSettings:
     output_head_bytes: int = 64 * 1024
     output_tail_bytes: int = 1024 * 1024
     output_retention_s: float = 7 * 24 * 3600.0
+    # Leader election on PostgreSQL (service.leadership): the leader renews its lease every
+    # leadership_renew_s and a follower takes over once it has not for leadership_ttl_s, so a
+    # dead leader is replaced within about ttl + renew (10 s by default).
+    leadership_ttl_s: float = 8.0
+    leadership_renew_s: float = 2.0

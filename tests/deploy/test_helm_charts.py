@@ -140,7 +140,8 @@ def test_scheduler_command_line_is_accepted_by_the_server(variant: Variant) -> N
 
 def test_scheduler_ports_metrics_and_replicas_follow_the_values() -> None:
     """With metrics on, the server gets --metrics-listen on the metrics port, which the Service
-    exposes; more than one replica brings a PodDisruptionBudget; plaintext needs insecure."""
+    exposes; more than one replica brings a PodDisruptionBudget, one none; plaintext needs
+    insecure."""
     manifests = render(VARIANTS_ON)
     container = _container(manifests, "Deployment")
     assert "--metrics-listen=[::]:9090" in container["args"]
@@ -152,16 +153,20 @@ def test_scheduler_ports_metrics_and_replicas_follow_the_values() -> None:
         "metrics": 9090,
     }
     assert len(of_kind(manifests, "PodDisruptionBudget")) == 1
-    assert of_kind(render(DEFAULT), "PodDisruptionBudget") == []
+    single = Variant("suanchou", "single", overrides=("replicas=1",))
+    assert of_kind(render(single), "PodDisruptionBudget") == []
 
 
-def test_the_default_is_one_scheduler_replica_recreated_on_upgrade() -> None:
-    """Without leader election in this version a second replica would run a second scheduling
-    cycle, so the default is one replica and an upgrade stops it before starting the next."""
+def test_the_default_is_two_leader_elected_replicas_rolled_on_upgrade() -> None:
+    """Two replicas (one leads, the other serves the API and takes over), rolled on upgrade
+    since a deposed leader's cycle cannot commit, and a PodDisruptionBudget keeps one up."""
     for variant in (DEFAULT, PRODUCTION):
-        (deployment,) = of_kind(render(variant), "Deployment")
-        assert deployment["spec"]["replicas"] == 1
-        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        manifests = render(variant)
+        (deployment,) = of_kind(manifests, "Deployment")
+        assert deployment["spec"]["replicas"] == 2
+        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+        (budget,) = of_kind(manifests, "PodDisruptionBudget")
+        assert budget["spec"]["maxUnavailable"] == 1
 
 
 @pytest.mark.parametrize("variant", [DEFAULT, PRODUCTION], ids=str)
@@ -264,14 +269,14 @@ def _notes(chart: str, *overrides: str) -> str:
     return result.stdout.split("\nNOTES:\n", 1)[1]
 
 
-def test_notes_name_the_secrets_to_create_and_warn_about_several_replicas() -> None:
-    """NOTES.txt names each Secret the release needs and, with more than one replica, warns that
-    replicas without leader election may lease a job twice; the agent's names its Secrets."""
+def test_notes_name_the_secrets_to_create_and_how_to_find_the_leader() -> None:
+    """NOTES.txt names each Secret the release needs and, with more than one replica, how to
+    see which one leads; the agent's names its Secrets."""
     notes = _notes("suanchou")
     for secret in ("suanchou-database", "suanchou-tls", "suanchou-bootstrap-token"):
         assert secret in notes
-    assert "WARNING" not in notes
-    assert "WARNING: replicas=2" in _notes("suanchou", "replicas=2")
+    assert "-service suanchou.leader" in notes
+    assert "suanchou.leader" not in _notes("suanchou", "replicas=1")
     agent = _notes("suanchou-agent")
     assert "suanchou-agent-token" in agent and "suanchou-ca" in agent
 

@@ -119,6 +119,7 @@ def test_a_job_run_shows_in_the_scraped_metrics(metered: Pool) -> None:
         "suanchou_agent_sync_failures",
         "suanchou_submit_to_lease_seconds",
         "suanchou_build_info",
+        "suanchou_is_leader",
     } <= names
     assert value(samples, "suanchou_jobs", state="SUCCEEDED") == 1
     assert value(samples, "suanchou_jobs", state="QUEUED") == 1
@@ -136,6 +137,7 @@ def test_a_job_run_shows_in_the_scraped_metrics(metered: Pool) -> None:
     assert (value(samples, "suanchou_cycle_duration_seconds_count") or 0) >= 1
     assert value(samples, "suanchou_submit_to_lease_seconds_count") == 1
     assert value(samples, "suanchou_build_info", version=__version__) == 1
+    assert value(samples, "suanchou_is_leader") == 1  # the only scheduler on its database
     assert (value(samples, "suanchou_solve_duration_seconds_count") or 0) >= 1
     assert (
         value(samples, "suanchou_cluster_capacity", cluster="c1", resource="cpu", unit="core") == 4

@@ -72,6 +72,26 @@ def test_a_second_server_process_on_the_same_port_exits_with_one_line(tmp_path: 
         first.communicate(timeout=30)
 
 
+def test_a_second_server_process_on_the_same_sqlite_file_exits_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """SQLite runs one scheduler: a second `suanchou server` on the same file (another port)
+    exits 2 with one line naming the file and the first one's pid; the first keeps serving."""
+    database = tmp_path / "shared.db"
+    first = _server("--listen", "127.0.0.1:0", "--database-url", f"sqlite:///{database}")
+    try:
+        assert first.stderr is not None
+        started = any("scheduler_started" in line for line in first.stderr)
+        assert started, "the first server did not start"
+        err = _refused("--listen", "127.0.0.1:0", "--database-url", f"sqlite:///{database}")
+        assert err.count("\n") == 1 and err.startswith(f"error: database {database}: ")
+        assert f"another scheduler (pid {first.pid})" in err and "PostgreSQL" in err
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        first.communicate(timeout=30)
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
