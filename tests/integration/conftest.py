@@ -311,10 +311,13 @@ def node(
 
 
 def _run_pool(
-    tmp_path: Path, db_url: str, security: SecuritySettings | None = None
+    tmp_path: Path,
+    db_url: str,
+    security: SecuritySettings | None = None,
+    lease_timeout_s: float = 2.0,
 ) -> Iterator[Pool]:
     settings = SchedulerSettings(
-        sync_interval_s=0.2, lease_timeout_s=2.0, cycle_interval_s=0.2, max_attempts=3
+        sync_interval_s=0.2, lease_timeout_s=lease_timeout_s, cycle_interval_s=0.2, max_attempts=3
     )
     p = Pool(
         tmp=tmp_path, db_url=db_url, settings=settings, security=security or SecuritySettings()
@@ -329,6 +332,14 @@ def _run_pool(
 @pytest.fixture
 def pool(tmp_path: Path) -> Iterator[Pool]:
     yield from _run_pool(tmp_path, f"sqlite:///{tmp_path / 'suanchou.db'}")
+
+
+@pytest.fixture
+def patient_pool(tmp_path: Path) -> Iterator[Pool]:
+    """The SQLite pool with a 20-s lease timeout, for tests whose cycles write megabytes: on a
+    loaded machine one such commit holds SQLite's writer for seconds, the agent's next Sync
+    waits behind it, and the 2-s timeout would declare a healthy cluster lost."""
+    yield from _run_pool(tmp_path, f"sqlite:///{tmp_path / 'suanchou.db'}", lease_timeout_s=20.0)
 
 
 @pytest.fixture

@@ -70,7 +70,10 @@ def test_an_oversized_request_is_refused_naming_its_largest_field(pool: Pool) ->
 
 
 def test_a_pool_full_of_maximum_size_jobs_runs_them_all(
-    pool: Pool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    patient_pool: Pool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """140 jobs just under the per-spec limit (one Sync reply with all of them would exceed the
     max message size) are submitted by the CLI in byte-bounded batches, leased at once, synced
@@ -78,10 +81,10 @@ def test_a_pool_full_of_maximum_size_jobs_runs_them_all(
     cluster never looks lost, and `job list --all` pages through them."""
     count, size = 140, MAX_SPEC_BYTES - 16
     assert count * size > DEFAULT_MAX_MESSAGE_BYTES
-    monkeypatch.setenv("SUANCHOU_SCHEDULER", pool.address)
-    monkeypatch.setenv("SUANCHOU_TOKEN", pool.department("公安局"))
+    monkeypatch.setenv("SUANCHOU_SCHEDULER", patient_pool.address)
+    monkeypatch.setenv("SUANCHOU_TOKEN", patient_pool.department("公安局"))
     monkeypatch.delenv("SUANCHOU_CONFIG", raising=False)
-    pool.cluster("gov-a", [node("big", cpu=64, memory="64Gi")])
+    patient_pool.cluster("gov-a", [node("big", cpu=64, memory="64Gi")])
     jobs = [
         {
             "client_id": f"max-{i}",
@@ -96,12 +99,12 @@ def test_a_pool_full_of_maximum_size_jobs_runs_them_all(
     results = json.loads(capsys.readouterr().out)["results"]
     assert len(results) == count and all(r["state"] == "JOB_STATE_QUEUED" for r in results)
 
-    token = pool.tokens["公安局"]
+    token = patient_pool.tokens["公安局"]
 
     def succeeded() -> int:
         total, page_token = 0, ""
         while True:
-            page = pool.jobs.ListJobs(
+            page = patient_pool.jobs.ListJobs(
                 jobs_pb2.ListJobsRequest(
                     states=[types_pb2.JOB_STATE_SUCCEEDED], page_size=500, page_token=page_token
                 ),
@@ -112,18 +115,20 @@ def test_a_pool_full_of_maximum_size_jobs_runs_them_all(
             if not page_token:
                 return total
 
-    pool.wait_for(lambda: succeeded() == count, 180, f"{count} maximum-size jobs to succeed")
-    first = pool.jobs.ListJobs(jobs_pb2.ListJobsRequest(page_size=500), metadata=md(token))
+    patient_pool.wait_for(
+        lambda: succeeded() == count, 180, f"{count} maximum-size jobs to succeed"
+    )
+    first = patient_pool.jobs.ListJobs(jobs_pb2.ListJobsRequest(page_size=500), metadata=md(token))
     assert 0 < len(first.jobs) < count and first.next_page_token
     assert main(["--json", "job", "list", "--all"]) == 0
     listed = json.loads(capsys.readouterr().out)["jobs"]
     assert len(listed) == count
     assert {j["attempt"] for j in listed} == {1}
-    cluster = pool.clusters.GetCluster(
-        admin_pb2.GetClusterRequest(name="gov-a"), metadata=md(pool.admin_token)
+    cluster = patient_pool.clusters.GetCluster(
+        admin_pb2.GetClusterRequest(name="gov-a"), metadata=md(patient_pool.admin_token)
     )
     assert cluster.state == types_pb2.CLUSTER_STATE_ACTIVE and cluster.agent_error == ""
-    assert "RESOURCE_EXHAUSTED" not in pool.agents[0].log.read_text()
+    assert "RESOURCE_EXHAUSTED" not in patient_pool.agents[0].log.read_text()
 
 
 def test_a_batch_of_rejections_over_many_clusters_stays_within_the_reply_budget(
