@@ -16,9 +16,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from scheduler.domain import reasons
-from scheduler.domain.models import Cluster, ClusterVerdict, Explanation, Job, Run
-from scheduler.domain.security import Principal, Role
-from scheduler.domain.states import ClusterState, JobState, RunState
+from scheduler.domain.models import ClusterVerdict, Explanation, Job, Run
+from scheduler.domain.states import JobState, RunState
 from scheduler.placement import EngineParams, Outcome, check, solve
 from scheduler.service import preemption, reclaim
 from scheduler.service.clock import Clock
@@ -35,14 +34,13 @@ from scheduler.service.explain import (
 from scheduler.service.fair_share import IDLE_USAGE_SAVE_S
 from scheduler.service.leadership import CycleTerm, Leadership
 from scheduler.service.liveness import Liveness
-from scheduler.service.outcomes import settle_jobs
 from scheduler.service.policy import Policy, plan, quota_hold
 from scheduler.service.problem_builder import BuiltProblem, build_problem
+from scheduler.service.reaper import reap
 from scheduler.service.settings import SchedulerSettings
 from scheduler.service.snapshot import Snapshot, take_snapshot
 from scheduler.service.solver_log import solver_ms, solver_progress
 from scheduler.service.spread import Holds
-from scheduler.service.views import lost_message, silent_since
 from scheduler.state import Store, Tx
 
 log = structlog.get_logger("suanchou.cycle")
@@ -121,7 +119,14 @@ class SchedulingCycle:
     def run_once(self) -> CycleReport:
         laps = _Laps()
         self._begin_term()
-        requeued = self._reap()
+        requeued = reap(
+            self._store,
+            self._clock,
+            self._settings,
+            self._started_at,
+            self._liveness,
+            self._term,
+        )
         laps.lap("reap")
         with self._store.unit(write=False) as tx:
             snap = take_snapshot(
@@ -237,57 +242,6 @@ class SchedulingCycle:
             phases_ms={k: round(v, 1) for k, v in r.phases_ms.items()},
             solver_ms={k: round(v, 1) for k, v in r.solver_ms.items()},
         )
-
-    def _reap(self) -> int:
-        """Requeues the runs of lost clusters and removes drained ones. Returns runs lost."""
-        lost = 0
-        timeout = timedelta(seconds=self._settings.lease_timeout_s)
-        with self._store.unit() as tx:
-            self._term.check(tx)  # the fence: rolls back if deposed
-            now = self._clock.now()
-            # Counted, not loaded: the runs are read only for a cluster about to be declared lost.
-            active_runs = tx.runs.active_per_cluster()
-            for cluster in tx.clusters.all():
-                busy = active_runs.get(cluster.name, 0) > 0
-                since = silent_since(cluster, self._started_at, self._liveness.last(cluster.name))
-                if busy and since is not None and now - since > timeout:
-                    if active := tx.runs.active(cluster=cluster.name):
-                        lost += self._declare_lost(tx, cluster, active, since, now)
-                elif cluster.state is ClusterState.DRAINING and not busy:
-                    tx.clusters.delete(cluster.name)
-                    self._liveness.forget(cluster.name)
-                    tx.tokens.revoke_all(Principal(Role.AGENT, cluster.name), now)
-                    log.info("cluster_removed", cluster=cluster.name, reason="drained")
-        return lost
-
-    def _declare_lost(
-        self, tx: Tx, cluster: Cluster, active: list[Run], since: datetime, now: datetime
-    ) -> int:
-        """Marks the runs of a silent cluster LOST; 0 if the agent turned out to be alive."""
-        timeout = timedelta(seconds=self._settings.lease_timeout_s)
-        # Lock the cluster row and re-check the stored heartbeat: on PostgreSQL a Sync may have
-        # committed one after our read, and it must win over a stale verdict.
-        if not tx.clusters.lock_if_silent(cluster.name, now - timeout):
-            return 0
-        # A Sync that reached this process meanwhile counts even if it has not committed.
-        heard = self._liveness.last(cluster.name)
-        if heard is not None and now - heard <= timeout:
-            return 0
-        message = lost_message(
-            cluster, now, self._settings.lease_timeout_s, self._started_at, heard
-        )
-        tx.jobs.lock(r.job_id for r in active)  # job rows before run rows (Jobs.lock)
-        count = 0
-        for run in active:
-            if tx.runs.transition(
-                run.run_id, RunState.LOST, expected=[run.state], finished_at=now, message=message
-            ):
-                count += 1
-        settle_jobs(tx, {r.job_id for r in active}, now, self._settings.max_attempts)
-        log.warning(
-            "cluster_lost", cluster=cluster.name, runs_lost=count, silent_since=since.isoformat()
-        )
-        return count
 
     def _advance_usage(self, snap: Snapshot, policy: Policy) -> None:
         """With nothing queued the cycle writes nothing else: it stores decayed usage only when
