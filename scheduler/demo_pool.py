@@ -98,6 +98,8 @@ def _job(
     regions: tuple[str, ...] = (),
     xinchuang: bool = False,
     selector: dict[str, str] | None = None,
+    prefer: tuple[str, ...] = (),
+    topology: types_pb2.Topology | None = None,
 ) -> types_pb2.JobSpec:
     quantities = {"cpu": cpu, "memory": memory}
     if gpus:
@@ -122,7 +124,9 @@ def _job(
             allowed_regions=list(regions),
             xinchuang_required=xinchuang,
             node_selector=selector or {},
+            preferred_clusters=list(prefer),
         ),
+        topology=topology,
     )
 
 
@@ -145,7 +149,24 @@ def demo_jobs(slurm_partition: str | None = None) -> dict[str, list[types_pb2.Jo
         "交通局": [
             # No security floor: the cheapest cluster with room (gov-cloud).
             _job("traffic-report", cpu=2000, memory=4096),
-            _job("signal-timing", cpu=4000, memory=8192, replicas=3),
+            # Anti-affinity: its 3 replicas on 3 distinct nodes (gov-cloud has exactly 3).
+            _job(
+                "signal-timing",
+                cpu=4000,
+                memory=8192,
+                replicas=3,
+                topology=types_pb2.Topology(anti_affinity=True),
+            ),
+            # One spread group over 2 zones: the two jobs land in two different zones.
+            *(
+                _job(
+                    f"hotline-{side}",
+                    cpu=1000,
+                    memory=1024,
+                    topology=types_pb2.Topology(spread_zones=2, spread_group="hotline"),
+                )
+                for side in ("a", "b")
+            ),
             _job("bus-eta", cpu=1000, memory=2048, priority=20),
             _job("parking-heatmap", cpu=2000, memory=2048),
             _job("road-sensor-etl", cpu=6000, memory=16384, replicas=2),
@@ -154,7 +175,8 @@ def demo_jobs(slurm_partition: str | None = None) -> dict[str, list[types_pb2.Jo
         ],
         "卫健委": [
             _job("epi-model", cpu=8000, memory=16384, replicas=2, regions=("shanghai",)),
-            _job("claims-batch", cpu=2000, memory=4096),
+            # Prefers the 信创 cluster, then gov-cloud: xc-gov while it has room.
+            _job("claims-batch", cpu=2000, memory=4096, prefer=("xc-gov", "gov-cloud")),
             _job("vaccine-stock", cpu=1000, memory=1024, min_level=3),
             _job("imaging-infer", cpu=4000, memory=16384, gpus=1, min_level=3),
             _job("hospital-beds", cpu=500, memory=512, priority=30),

@@ -717,11 +717,31 @@ class _Run:
 
     def _stop_at(self) -> int | None:
         """The least value within gap_target of the upper bound (the bound itself when the
-        target is 0: proven optimal); None while there is no bound."""
+        target is 0: proven optimal); None while there is no bound.
+
+        Lexicographic weights, once the best answer places all the work the bound allows and
+        the LP gave a real cost bound (`LpBound.cost_bounded`): the least value whose cost is
+        within gap_target of that bound's cost. Relative to the whole value, which work
+        dominates, any cost passed: the first answer that placed everything stopped the engine
+        and left a job that prefers its own or a cheaper cluster on a dear one (the demo)."""
         if self.upper is None:
             return None
-        slack = math.floor(self.params.gap_target * max(1, abs(self.upper)))
-        return self.upper - slack
+        upper = self.upper
+        stop_at = upper - math.floor(self.params.gap_target * max(1, abs(upper)))
+        value = self.pool.value
+        if (
+            value is None
+            or self.params.weights.work is not None
+            or self.lp is None
+            or not self.lp.cost_bounded
+        ):
+            return stop_at
+        big = self.pool.evaluate.scale.work_weight
+        work_bound = -(-upper // big)
+        if -(-value // big) < work_bound:
+            return stop_at
+        cost_bound = big * work_bound - upper
+        return max(stop_at, upper - math.floor(self.params.gap_target * max(1, cost_bound)))
 
     def _reached(self) -> bool:
         stop_at, value = self._stop_at(), self.pool.value

@@ -117,6 +117,10 @@ class LpBound:
     constraints: int
     build_s: float
     solve_s: float
+    # Lexicographic weights: whether `value`'s cost part is a real bound on the cost of any
+    # solution with `work` (the cost LP ran, or nothing decided costs anything), not merely
+    # the least cost within the variables' bounds. The engine's gap target reads it.
+    cost_bounded: bool = False
 
 
 class _Lp:
@@ -278,6 +282,7 @@ def lp_bound(
         return _answer(view, classes, built, value, work, "time_limit", [], empty, build_s, solve_s)
     values, duals1 = _read(solver)
     upper1 = lp.safe_max(first, duals1)
+    cost_bounded = lexicographic and not any(lp.cost)
     # Without the cost stage, the least the decided part can cost within the variables' bounds
     # (negative where keeping a preemptible job saves its eviction), not 0.
     lower2 = -lp.safe_max([-c for c in lp.cost], [])
@@ -306,6 +311,7 @@ def lp_bound(
             lp.row_coef.append([a for a in lp.work if a])
             # min c'x = -max (-c)'x, whose multipliers are the negated ones.
             lower2 = -lp.safe_max([-c for c in lp.cost], [-y for y in duals2])
+            cost_bounded = True
         elif status2 == pywraplp.Solver.INFEASIBLE:
             # No plan reaches work_bound after all (GLOP's tolerance), so no solution does.
             lower2 = math.inf
@@ -328,6 +334,7 @@ def lp_bound(
         build_s,
         solve_s,
         prices,
+        cost_bounded,
     )
     if progress is not None:
         progress("lp_solved", {"value": value, "work": work, "solve_s": solve_s})
@@ -398,6 +405,7 @@ def _answer(
     build_s: float,
     solve_s: float,
     prices: tuple[tuple[float, ...], ...] = (),
+    cost_bounded: bool = False,
 ) -> LpBound:
     replicas = tuple(values[v] * per if values else 0.0 for v, per in built.pair_terms)
     return LpBound(
@@ -414,6 +422,7 @@ def _answer(
         constraints=len(built.lp.row_lo),
         build_s=build_s,
         solve_s=solve_s,
+        cost_bounded=cost_bounded,
     )
 
 
