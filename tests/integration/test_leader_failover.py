@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,17 +27,19 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from protos.suanchou.v1 import jobs_pb2, jobs_pb2_grpc, types_pb2
+from protos.suanchou.v1 import types_pb2
 from scheduler.service.leadership import LEADER_HEALTH_SERVICE
 from scheduler.service.settings import SchedulerSettings
 from scheduler.state import Store
 from scheduler.state.tables import JobEventRow, JobRow, RunRow
 from tests.conftest import postgres_url, reset_postgres
-from tests.integration.conftest import REPO, Pool, md, node, py_job
-from tests.integration.test_scheduler_kill import _free_port, _seed, _start_agent
+from tests.integration.conftest import REPO, Pool, node, py_job
+from tests.integration.test_scheduler_kill import Submitter, _free_port, _seed, _start_agent
 
 TAKEOVER_LIMIT_S = 15.0
 BATCH = 3
+# Each submitter: batches of BATCH jobs, at most 300 batches, each job running 0.3 s.
+_LOAD: dict[str, Any] = {"batch": BATCH, "batches": 300, "run_s": 0.3}
 _CHANNEL = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000))
 # Refusals a careful client retries (on the other replica): the server is gone, or its database.
 _RETRY = {
@@ -128,70 +129,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, *logs: Re
         time.sleep(0.1)
 
 
-class Submitter(threading.Thread):
-    """Submits batches to its replica without pause (bounded); a batch whose reply did not
-    arrive is sent again, with the same client ids, to the next replica until one answers."""
-
-    def __init__(self, name: str, replicas: list[Replica], token: str, ledger: Path) -> None:
-        super().__init__(daemon=True)
-        self._name = name
-        self._addresses = [r.address for r in replicas]
-        self._token = token
-        self._ledger = ledger
-        self.stop = threading.Event()
-        self.acked: dict[str, str] = {}  # client_id -> job_id
-        self.retries = 0
-        self.error: BaseException | None = None
-
-    def _spec(self, client_id: str) -> types_pb2.JobSpec:
-        code = (
-            "import os, time\n"
-            f"with open({str(self._ledger)!r}, 'a') as f:\n"
-            "    f.write(os.environ['SUANCHOU_JOB_ID'] + ' ' + os.environ['SUANCHOU_RUN_ID'] + "
-            "'\\n')\n"
-            "time.sleep(0.3)\n"
-        )
-        return types_pb2.JobSpec(
-            client_id=client_id,
-            resources=types_pb2.Resources(quantities={"cpu": 500, "memory": 64}),
-            command=[sys.executable, "-c", code],
-            max_runtime_seconds=120,
-        )
-
-    def run(self) -> None:
-        channels = [grpc.insecure_channel(a, options=_CHANNEL) for a in self._addresses]
-        try:
-            stubs = [jobs_pb2_grpc.JobServiceStub(c) for c in channels]
-            target = 0
-            for batch in range(300):
-                if self.stop.is_set():
-                    break
-                ids = [f"{self._name}{batch}-{i}" for i in range(BATCH)]
-                request = jobs_pb2.SubmitJobsRequest(items=[self._spec(c) for c in ids])
-                while True:
-                    try:
-                        reply = stubs[target].SubmitJobs(
-                            request, metadata=md(self._token), timeout=10
-                        )
-                        break
-                    except grpc.RpcError as exc:
-                        if exc.code() not in _RETRY:
-                            raise
-                        self.retries += 1
-                        target = (target + 1) % len(stubs)
-                        time.sleep(0.1)
-                for result in reply.results:
-                    assert not result.HasField("error"), result
-                    previous = self.acked.setdefault(result.client_id, result.job_id)
-                    assert previous == result.job_id
-                time.sleep(0.05)
-        except BaseException as exc:  # reported by the test, not lost in a thread
-            self.error = exc
-        finally:
-            for c in channels:
-                c.close()
-
-
 class Pair:
     """Replica `one` (started first, so it leads), replica `two`, agents talking to `two`,
     and a submitter on each replica."""
@@ -209,8 +146,20 @@ class Pair:
         self.replicas.append(self.two)
         self.agents = [_start_agent(tmp, self.two.address, c, t) for c, t in agent_tokens.items()]
         self.submitters = [
-            Submitter("one-", [self.one, self.two], self.token, self.ledger),
-            Submitter("two-", [self.two, self.one], self.token, self.ledger),
+            Submitter(
+                [self.one.address, self.two.address],
+                self.token,
+                self.ledger,
+                **_LOAD,
+                prefix="one-",
+            ),
+            Submitter(
+                [self.two.address, self.one.address],
+                self.token,
+                self.ledger,
+                **_LOAD,
+                prefix="two-",
+            ),
         ]
         for s in self.submitters:
             s.start()

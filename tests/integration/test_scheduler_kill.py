@@ -171,14 +171,27 @@ def _start_agent(tmp: Path, address: str, cluster: str, token: str) -> subproces
 
 
 class Submitter(threading.Thread):
-    """Submits batches without pause; a batch whose reply did not arrive is sent again with the
-    same client ids until one does, as a careful client would."""
+    """Submits batches without pause (at most `batches`); a batch whose reply did not arrive is
+    sent again with the same client ids, to the next of `addresses` when there are several,
+    until one answers, as a careful client would. Each job appends its job and run id to
+    `ledger` and then runs `run_s` seconds."""
 
-    def __init__(self, address: str, token: str, ledger: Path) -> None:
+    def __init__(
+        self,
+        addresses: list[str],
+        token: str,
+        ledger: Path,
+        *,
+        prefix: str = "b",
+        batch: int = BATCH,
+        batches: int = 400,
+        run_s: float = 0.5,
+    ) -> None:
         super().__init__(daemon=True)
-        self._address = address
+        self._addresses = addresses
         self._token = token
         self._ledger = ledger
+        self._prefix, self._batch, self._batches, self._run_s = prefix, batch, batches, run_s
         self.stop = threading.Event()
         self.acked: dict[str, str] = {}  # client_id -> job_id
         self.retries = 0
@@ -190,7 +203,7 @@ class Submitter(threading.Thread):
             f"with open({str(self._ledger)!r}, 'a') as f:\n"
             "    f.write(os.environ['SUANCHOU_JOB_ID'] + ' ' + os.environ['SUANCHOU_RUN_ID'] + "
             "'\\n')\n"
-            "time.sleep(0.5)\n"
+            f"time.sleep({self._run_s})\n"
         )
         return types_pb2.JobSpec(
             client_id=client_id,
@@ -200,30 +213,37 @@ class Submitter(threading.Thread):
         )
 
     def run(self) -> None:
+        channels = [grpc.insecure_channel(a, options=_CHANNEL) for a in self._addresses]
         try:
-            with grpc.insecure_channel(self._address, options=_CHANNEL) as channel:
-                stub = jobs_pb2_grpc.JobServiceStub(channel)
-                batch = 0
-                while not self.stop.is_set() and batch < 400:
-                    ids = [f"b{batch}-{i}" for i in range(BATCH)]
-                    request = jobs_pb2.SubmitJobsRequest(items=[self._spec(c) for c in ids])
-                    while True:
-                        try:
-                            reply = stub.SubmitJobs(request, metadata=md(self._token), timeout=10)
-                            break
-                        except grpc.RpcError as exc:
-                            if exc.code() not in _RETRY:
-                                raise
-                            self.retries += 1
-                            time.sleep(0.1)
-                    for result in reply.results:
-                        assert not result.HasField("error"), result
-                        previous = self.acked.setdefault(result.client_id, result.job_id)
-                        assert previous == result.job_id
-                    batch += 1
-                    time.sleep(0.05)
+            stubs = [jobs_pb2_grpc.JobServiceStub(c) for c in channels]
+            target = 0
+            for batch in range(self._batches):
+                if self.stop.is_set():
+                    break
+                ids = [f"{self._prefix}{batch}-{i}" for i in range(self._batch)]
+                request = jobs_pb2.SubmitJobsRequest(items=[self._spec(c) for c in ids])
+                while True:
+                    try:
+                        reply = stubs[target].SubmitJobs(
+                            request, metadata=md(self._token), timeout=10
+                        )
+                        break
+                    except grpc.RpcError as exc:
+                        if exc.code() not in _RETRY:
+                            raise
+                        self.retries += 1
+                        target = (target + 1) % len(stubs)
+                        time.sleep(0.1)
+                for result in reply.results:
+                    assert not result.HasField("error"), result
+                    previous = self.acked.setdefault(result.client_id, result.job_id)
+                    assert previous == result.job_id
+                time.sleep(0.05)
         except BaseException as exc:  # reported by the test, not lost in a thread
             self.error = exc
+        finally:
+            for c in channels:
+                c.close()
 
 
 def _kill_under_load(tmp: Path, db_url: str) -> None:
@@ -233,7 +253,7 @@ def _kill_under_load(tmp: Path, db_url: str) -> None:
     ledger = tmp / "executions.txt"
     ledger.touch()
     agents = [_start_agent(tmp, scheduler.address, c, t) for c, t in agent_tokens.items()]
-    submitter = Submitter(scheduler.address, token, ledger)
+    submitter = Submitter([scheduler.address], token, ledger)
     rng = random.Random(8)
     try:
         submitter.start()
