@@ -17,7 +17,9 @@ failed, and so did everything after them: the engine answered UNKNOWN. Here inst
    until none is left (or the deadline / move budget).
 
 Scope (`applies`): every job required, one replica each, no running jobs, services, quotas or
-devices, and no node opening cost (there the node-centric rules of node_fill.py are the start).
+devices, no load or balance cost, and no node opening cost (there the node-centric rules of
+node_fill.py are the start): money is then the only cost, so the Lagrangian bound on it bounds
+the engine's objective.
 Demands with overrides and costs come from `Facts` (cpsat_data.py), as the model reads them;
 the engine's checker and evaluator judge the answer like any other candidate.
 """
@@ -60,6 +62,8 @@ def applies(p: Problem) -> bool:
         and not any(c is not None for c in p.job_current)
         and not any(p.node_devices)
         and not any(p.node_open_cost)
+        and not any(p.load_weight)
+        and not p.balances
         and p.num_jobs * p.num_nodes * p.num_resources <= MAX_ENTRIES
     )
 
@@ -76,7 +80,7 @@ class Result:
     cost_bound: int | None
 
 
-class _Arrays:
+class Pairs:
     """Dense per-(job, node) data: eligibility, demand per resource, cost, free capacity."""
 
     def __init__(self, facts: Facts) -> None:
@@ -183,15 +187,15 @@ def regret_start(
     first, the others only when it fails), repaired and then improved by the descent.
     `deadline` (time.perf_counter()) and `max_moves` bound repair and descent; the
     constructions always run (a numpy pass per placed job)."""
-    a = _Arrays(facts)
+    a = Pairs(facts)
     best = Result(None, "", -1, -1, 0, None)
     for rule in RULES:
-        node = _construct(a, a.desirability(rule))
+        node = construct(a, a.desirability(rule))
         moves = 0
-        excess = _excess(a, node)
+        excess = excess_of(a, node)
         if excess > 0:
-            moves += _repair(a, node, deadline, max_moves)
-            excess = _excess(a, node)
+            moves += repair(a, node, deadline, max_moves)
+            excess = excess_of(a, node)
         if excess > 0:
             if best.excess < 0 or excess < best.excess:
                 best = Result(None, rule, excess, -1, moves, a.cost_bound())
@@ -204,7 +208,7 @@ def regret_start(
     return best
 
 
-def _construct(a: _Arrays, f: FloatArray) -> IntArray:
+def construct(a: Pairs, f: FloatArray) -> IntArray:
     """MTHG: the open job of largest regret goes to its best fitting node; a job that fits
     nowhere when its turn comes goes where it overloads the least (repair's business)."""
     nj = f.shape[0]
@@ -248,7 +252,7 @@ def _best_two(z: FloatArray) -> tuple[IntArray, FloatArray, IntArray, FloatArray
     return i1, z[rows, i1], i2, z[rows, i2]
 
 
-def _least_overload(a: _Arrays, free: IntArray, j: int) -> int:
+def _least_overload(a: Pairs, free: IntArray, j: int) -> int:
     """The eligible node where job j's demand exceeds the free room the least (summed over
     resources, as shares of capacity)."""
     over = np.maximum(a.demand[j] - free, 0) / np.maximum(a.free, 1)
@@ -256,14 +260,14 @@ def _least_overload(a: _Arrays, free: IntArray, j: int) -> int:
     return int(np.argmin(score))
 
 
-def _loads(a: _Arrays, node: IntArray) -> IntArray:
+def _loads(a: Pairs, node: IntArray) -> IntArray:
     nn, nr = a.free.shape
     load = np.zeros((nn, nr), dtype=np.int64)
     np.add.at(load, node, a.demand[np.arange(len(node)), node])
     return load
 
 
-def _excess(a: _Arrays, node: IntArray) -> int:
+def excess_of(a: Pairs, node: IntArray) -> int:
     return int(np.maximum(_loads(a, node) - a.free, 0).sum())
 
 
@@ -273,7 +277,9 @@ def _stop(deadline: float | None, moves: int, max_moves: int | None) -> bool:
     return deadline is not None and time.perf_counter() >= deadline
 
 
-def _repair(a: _Arrays, node: IntArray, deadline: float | None, max_moves: int | None) -> int:
+def repair(
+    a: Pairs, node: IntArray, deadline: float | None = None, max_moves: int | None = None
+) -> int:
     """Shifts and swaps that lower the total excess over capacity (ties: the cheaper), out of
     the overloaded nodes, until the excess is 0 or no move lowers it; returns the moves."""
     load = _loads(a, node)
@@ -316,14 +322,14 @@ def _node_excess(load: IntArray, free: IntArray) -> IntArray:
     return excess
 
 
-def _shift(load: IntArray, node: IntArray, a: _Arrays, j: int, n: int) -> None:
+def _shift(load: IntArray, node: IntArray, a: Pairs, j: int, n: int) -> None:
     src = int(node[j])
     load[src] -= a.demand[j, src]
     load[n] += a.demand[j, n]
     node[j] = n
 
 
-def _swap(load: IntArray, node: IntArray, a: _Arrays, j: int, k: int) -> None:
+def _swap(load: IntArray, node: IntArray, a: Pairs, j: int, k: int) -> None:
     nj_, nk = int(node[j]), int(node[k])
     load[nj_] += a.demand[k, nj_] - a.demand[j, nj_]
     load[nk] += a.demand[j, nk] - a.demand[k, nk]
@@ -331,7 +337,7 @@ def _swap(load: IntArray, node: IntArray, a: _Arrays, j: int, k: int) -> None:
 
 
 def _best_swap(
-    a: _Arrays, load: IntArray, node: IntArray, rows: IntArray, j: int, *, excess: bool
+    a: Pairs, load: IntArray, node: IntArray, rows: IntArray, j: int, *, excess: bool
 ) -> int:
     """The job k to swap with j: with `excess`, the swap that lowers the excess of the two
     nodes the most; else the one that lowers the cost the most keeping both within capacity.
@@ -362,7 +368,7 @@ def _best_swap(
 
 
 def descend(
-    a: _Arrays, node: IntArray, deadline: float | None = None, max_moves: int | None = None
+    a: Pairs, node: IntArray, deadline: float | None = None, max_moves: int | None = None
 ) -> int:
     """Cost-lowering shifts, then swaps, job by job, every node kept within capacity, until a
     pass improves nothing; returns the moves made."""
