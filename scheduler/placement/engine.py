@@ -338,15 +338,18 @@ class _Run:
 
     def _regret(self) -> None:
         """Regret construction, repair and descent (regret.py): a share of the remaining
-        wall time for the descent, or in deterministic mode a move budget."""
+        wall time for the descent, or in deterministic mode a move budget; the repair (the
+        feasibility) may take all the time left."""
         t = time.perf_counter()
         params = self.params
         if params.deterministic:
             deadline = None
             moves: int | None = max(1, int(params.time_limit_s * _REGRET_SHARE * _MOVES_PER_S))
+            stop_by = self.clock.started + params.wall_budget_s  # the wall-clock safety cap
         else:
             deadline, moves = t + self._remaining() * _REGRET_SHARE, None
-        result = regret_start(self.facts, deadline=deadline, max_moves=moves)
+            stop_by = t + self._remaining()
+        result = regret_start(self.facts, deadline=deadline, max_moves=moves, stop_by=stop_by)
         kept = self.pool.offer("regret", result.solution)
         if result.cost_bound is not None:
             # Every job is placed in any answer and money is the only cost term there

@@ -181,12 +181,18 @@ class Pairs:
 
 
 def regret_start(
-    facts: Facts, *, deadline: float | None = None, max_moves: int | None = None
+    facts: Facts,
+    *,
+    deadline: float | None = None,
+    max_moves: int | None = None,
+    stop_by: float | None = None,
 ) -> Result:
     """The first run that places every job within capacity (module docstring: `priced`
     first, the others only when it fails), repaired and then improved by the descent.
-    `deadline` (time.perf_counter()) and `max_moves` bound repair and descent; the
-    constructions always run (a numpy pass per placed job)."""
+    `deadline` (time.perf_counter()) and `max_moves` bound the descent only: feasibility
+    comes first, so the repair (each move lowers the integer excess, so it ends) stops only
+    at `stop_by`, the end of the caller's time. The constructions always run (a numpy pass
+    per placed job)."""
     a = Pairs(facts)
     best = Result(None, "", -1, -1, 0, None)
     for rule in RULES:
@@ -194,7 +200,7 @@ def regret_start(
         moves = 0
         excess = excess_of(a, node)
         if excess > 0:
-            moves += repair(a, node, deadline, max_moves)
+            moves += repair(a, node, stop_by)
             excess = excess_of(a, node)
         if excess > 0:
             if best.excess < 0 or excess < best.excess:
