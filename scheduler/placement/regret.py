@@ -376,8 +376,9 @@ def _best_swap(
 def descend(
     a: Pairs, node: IntArray, deadline: float | None = None, max_moves: int | None = None
 ) -> int:
-    """Cost-lowering shifts, then swaps, job by job, every node kept within capacity, until a
-    pass improves nothing; returns the moves made."""
+    """Cost-lowering shifts, then swaps, job by job, every node kept within capacity; when a
+    pass improves nothing, chains (`_chain_pass`); until neither improves. Returns the moves
+    made (a chain counts once)."""
     load = _loads(a, node)
     rows = np.arange(len(node))
     moves = 0
@@ -404,4 +405,58 @@ def descend(
                 _swap(load, node, a, j, k)
                 moves += 1
                 improved = True
+        if not improved and not _stop(deadline, moves, max_moves):
+            chained = _chain_pass(
+                a, node, load, deadline, None if max_moves is None else max_moves - moves
+            )
+            moves += chained
+            improved = chained > 0
     return moves
+
+
+def _chain_pass(
+    a: Pairs, node: IntArray, load: IntArray, deadline: float | None, max_moves: int | None
+) -> int:
+    """Ejection chains of length two, job by job: j goes to node b where it is cheaper but
+    does not fit, and a job k on b makes room by going to the node it fits best elsewhere
+    (j's own node included, which j leaves). Measured on GAP type D, 80 x 1,600: shifts and
+    swaps stop at 1.58% above the LP bound, the chains take that further (README)."""
+    rows = np.arange(len(node))
+    moves = 0
+    big = np.iinfo(np.int64).max // 4
+    alt, alt_cost = _alternatives(a, node, load, rows, big)
+    for j in range(len(node)):
+        if _stop(deadline, moves, max_moves):
+            break
+        src = int(node[j])
+        b = node  # node of every k
+        room = a.free - load
+        # j fits b once k has left it; k has somewhere else to go; j is cheaper on b.
+        ok = (
+            (b != src)
+            & a.eligible[j, b]
+            & (alt_cost < big)
+            & np.all(a.demand[j, b] <= room[b] + a.demand[rows, b], axis=1)
+        )
+        gain = np.where(ok, (a.cost[j, src] - a.cost[j, b]) + (a.cost[rows, b] - alt_cost), 0)
+        k = int(np.argmax(gain))
+        if gain[k] <= 0:
+            continue
+        target = int(b[k])
+        _shift(load, node, a, k, int(alt[k]))
+        _shift(load, node, a, j, target)
+        moves += 1
+        alt, alt_cost = _alternatives(a, node, load, rows, big)
+    return moves
+
+
+def _alternatives(
+    a: Pairs, node: IntArray, load: IntArray, rows: IntArray, big: int
+) -> tuple[IntArray, IntArray]:
+    """Per job, the cheapest other node it fits now, and that cost (`big` where none)."""
+    room = a.free - load
+    fits = np.all(a.demand <= room[None, :, :], axis=2) & a.eligible
+    fits[rows, node] = False
+    cost = np.where(fits, a.cost, big)
+    alt = np.argmin(cost, axis=1)
+    return alt, cost[rows, alt]

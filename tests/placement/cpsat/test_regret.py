@@ -152,3 +152,19 @@ def test_engine_without_required_jobs_runs_no_regret_stage() -> None:
     _, seen = _events(optional, EngineParams(time_limit_s=0.5))
     assert seen[0] == "baselines_done"
     assert "regret_done" not in seen
+
+
+def test_descent_chains_a_job_out_to_make_room() -> None:
+    """Job 0 would save 9 on agent 1, where job 1 fills it; swapping costs more (job 1 is
+    dear on agent 0) and no shift saves, but job 1 to the empty agent 2 (+1) and job 0 to
+    agent 1 (-9) does: a chain."""
+    p = _gap(
+        cost=[[10, 50], [1, 1], [20, 2]],
+        weight=[[10, 10], [10, 10], [10, 10]],
+        capacity=[10, 10, 10],
+    )
+    a = Pairs(Facts(p))
+    node = np.array([0, 1])
+    assert descend(a, node) == 1
+    assert node.tolist() == [1, 2]
+    assert excess_of(a, node) == 0 and _cost(p, node) == 3
