@@ -5,6 +5,12 @@
         -> else [focused LNS on what changed since a good warm start] + LNS from the best so far
     -> the best by the independent evaluator, accepted by the independent checker
 
+Where every job is required (regret.py's scope: GAP-like problems) a feasibility-first start
+runs before everything: regret construction at Lagrangian prices, repair, descent. When it
+places every job the greedy rules are skipped (they give up on jobs, so their answers fail the
+checker there), and on problems LNS cuts into pieces its Lagrangian bound stands in for the LP
+bound (within 0.01% of it on GAP types C-E, at a fraction of its time).
+
 A good warm start (the previous cycle's placement, most of which still holds) replaces greedy
 as the start: LP bound, LP rounding, then a focused search -- pieces of CP-SAT over the nodes
 the warm start leaves room on (freed by finished jobs) and the jobs it leaves out (new or still
