@@ -98,8 +98,9 @@ _REASSIGN_STEPS_PER_S = 1_000
 # exact CP-SAT run 10.00 s) under load averages of 3.5-5.5.
 _WALL_MARGIN_SHARE = 0.05
 # At most this share of the remaining time (deterministic: of time_limit_s, in moves at
-# _MOVES_PER_S) for the regret start's descent, where every job is required.
-_REGRET_SHARE = 0.2
+# _MOVES_PER_S) for the regret start's descent and restarts, where every job is required. At
+# 80 x 1,600 its restarts gain more than LNS pieces (0.1-0.5 s each there, few improving).
+_REGRET_SHARE = 0.5
 # Non-deterministic mode: at most this share of the remaining time for the node-centric fill.
 _NODE_FILL_SHARE = 0.3
 Stage = tuple[str, Callable[[], None]]
@@ -355,7 +356,9 @@ class _Run:
         else:
             deadline, moves = t + self._remaining() * _REGRET_SHARE, None
             stop_by = t + self._remaining()
-        result = regret_start(self.facts, deadline=deadline, max_moves=moves, stop_by=stop_by)
+        result = regret_start(
+            self.facts, deadline=deadline, max_moves=moves, stop_by=stop_by, seed=params.seed
+        )
         kept = self.pool.offer("regret", result.solution)
         if result.cost_bound is not None:
             # Every job is placed in any answer and money is the only cost term there
@@ -371,6 +374,7 @@ class _Run:
                 "excess": result.excess,
                 "cost": result.cost,
                 "moves": result.moves,
+                "starts": result.starts,
                 "kept": kept,
                 "bound": self.upper,
             },

@@ -1,5 +1,5 @@
-"""The feasibility-first path where every job is required (regret.py): regret construction,
-repair, descent, the Lagrangian cost bound, and the engine's use of them."""
+"""The feasibility-first path where every job is required (regret.py, regret_moves.py): regret
+construction, repair, descent, the Lagrangian cost bound, and the engine's use of them."""
 
 from __future__ import annotations
 
@@ -18,15 +18,8 @@ from scheduler.placement.lp_bound import lp_bound
 from scheduler.placement.lp_rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem
 from scheduler.placement.outcome import Status
-from scheduler.placement.regret import (
-    Pairs,
-    applies,
-    construct,
-    descend,
-    excess_of,
-    regret_start,
-    repair,
-)
+from scheduler.placement.regret import Pairs, applies, construct, regret_start
+from scheduler.placement.regret_moves import descend, excess_of, repair
 from scheduler.placement.settings import EngineParams
 from scheduler.placement.verify import check
 
@@ -168,3 +161,15 @@ def test_descent_chains_a_job_out_to_make_room() -> None:
     assert descend(a, node) == 1
     assert node.tolist() == [1, 2]
     assert excess_of(a, node) == 0 and _cost(p, node) == 3
+
+
+def test_restarts_are_seeded_and_stop_at_the_move_budget() -> None:
+    """With a large move budget and no deadline every restart runs (16 priced runs) and the
+    same seed gives the same answer; a budget of 0 moves makes one run only."""
+    p = gap.to_problem(gen.generate("d", 5, 60, seed=1))
+    first = regret_start(Facts(p), max_moves=10**6, seed=5)
+    again = regret_start(Facts(p), max_moves=10**6, seed=5)
+    assert first.starts == 16 and first.solution == again.solution
+    assert first.solution is not None and check(p, first.solution) == []
+    single = regret_start(Facts(p), max_moves=0)
+    assert single.starts == 1 and single.solution is not None
