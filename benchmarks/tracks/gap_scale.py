@@ -37,6 +37,8 @@ from scheduler.placement import solve
 from scheduler.placement.evaluator import job_work, objective_scale
 from scheduler.placement.verify import check
 
+ENV_DATA = "SUANCHOU_BENCHDATA"  # as python -m benchmarks reads it
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "benchdata"
 DEFAULT_SIZES = ("5x100", "10x200", "20x400", "40x800", "40x1600", "80x1600")
 LP_LIMIT_S = 120.0
 
@@ -225,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--orlib", default="", help="comma list of benchdata names, e.g. chu1997/d20200"
     )
     ap.add_argument(
-        "--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "benchdata"
+        "--data",
+        type=Path,
+        default=Path(os.environ.get(ENV_DATA) or DEFAULT_DATA),
+        help=f"benchmark data for --orlib (default ${ENV_DATA}, else {DEFAULT_DATA})",
     )
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--no-lp", action="store_true", help="skip the independent LP bound")
