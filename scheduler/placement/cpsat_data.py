@@ -75,6 +75,16 @@ class Facts:
             self.current, self.demand, self.running_quota_usage, self.preempt_cost
         )
 
+    @cached_property
+    def override_types(self) -> dict[int, tuple[int, ...]]:
+        """The node types each overridden job has an override for, ascending. Built once:
+        scanning every override per job cost jobs x overrides (11 s of a 10-s solve on a GAP
+        instance of 80 agents x 1,600 jobs, every pair overridden)."""
+        types: dict[int, set[int]] = {}
+        for j, t in (*self.override_demand, *self.override_cost):
+            types.setdefault(j, set()).add(t)
+        return {j: tuple(sorted(ts)) for j, ts in types.items()}
+
     def eligible_set(self, j: int) -> frozenset[int]:
         s = self.p.job_nodes[j]
         found = self._eligible_sets.get(s)
@@ -225,11 +235,9 @@ def job_classes(facts: Facts, jobs: Iterable[int]) -> list[JobClass]:
             continue
         overrides: tuple[object, ...] = ()
         if j in facts.overridden:
-            types = sorted({t for (k, t) in facts.override_demand if k == j})
-            types += sorted({t for (k, t) in facts.override_cost if k == j})
             overrides = tuple(
                 (t, facts.override_demand.get((j, t)), facts.override_cost.get((j, t)))
-                for t in sorted(set(types))
+                for t in facts.override_types.get(j, ())
             )
         key = (
             p.job_demand[j],

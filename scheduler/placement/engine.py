@@ -5,6 +5,12 @@
         -> else [focused LNS on what changed since a good warm start] + LNS from the best so far
     -> the best by the independent evaluator, accepted by the independent checker
 
+Where every job is required (regret.py's scope: GAP-like problems) a feasibility-first start
+runs before everything: regret construction at Lagrangian prices, repair, descent. When it
+places every job the greedy rules are skipped (they give up on jobs, so their answers fail the
+checker there), and on problems LNS cuts into pieces its Lagrangian bound stands in for the LP
+bound (within 0.01% of it on GAP types C-E, at a fraction of its time).
+
 A good warm start (the previous cycle's placement, most of which still holds) replaces greedy
 as the start: LP bound, LP rounding, then a focused search -- pieces of CP-SAT over the nodes
 the warm start leaves room on (freed by finished jobs) and the jobs it leaves out (new or still
@@ -45,6 +51,8 @@ from scheduler.placement.node_fill import applies as node_fill_applies
 from scheduler.placement.node_fill import node_fill
 from scheduler.placement.outcome import Outcome, Status, Timings
 from scheduler.placement.reassign import reassign
+from scheduler.placement.regret import applies as regret_applies
+from scheduler.placement.regret import regret_start
 from scheduler.placement.settings import WALL_PER_DET, EngineParams, Progress
 from scheduler.placement.verify import check
 from scheduler.placement.warm_start import repair, stay
@@ -89,6 +97,10 @@ _REASSIGN_STEPS_PER_S = 1_000
 # 10 s (GAP c20200) on the loaded 2-core machine; with it 0.95-0.96 s and 9.44-9.74 s (one
 # exact CP-SAT run 10.00 s) under load averages of 3.5-5.5.
 _WALL_MARGIN_SHARE = 0.05
+# At most this share of the remaining time (deterministic: of time_limit_s, in moves at
+# _MOVES_PER_S) for the regret start's descent and restarts, where every job is required. At
+# 80 x 1,600 its restarts gain more than LNS pieces (0.1-0.5 s each there, few improving).
+_REGRET_SHARE = 0.5
 # Non-deterministic mode: at most this share of the remaining time for the node-centric fill.
 _NODE_FILL_SHARE = 0.3
 Stage = tuple[str, Callable[[], None]]
@@ -218,6 +230,7 @@ class _Run:
         self.pool = _Pool(p, params, emit)
         self.upper: int | None = None
         self.proven_infeasible = False
+        self.priced = False  # the regret start gave a bound (regret.py)
         self.greedy: tuple[str, int] | None = None
         self.lp: LpBound | None = None
         # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
@@ -269,6 +282,14 @@ class _Run:
             # (1-1.5 s at M) and fall short of the rounding there (99.83% of the bound against
             # 99.89% after 1% churn). They still run before LNS anywhere when there is time.
             return [*lp, *focus, ("baselines", self._late_baselines), *fill, search]
+        if regret_applies(self.p):
+            # Every job required: a feasible start first (regret.py), or nothing after the
+            # greedy rules (which give up on jobs) may be feasible at all; they run only if
+            # it fails (measured: they never beat it, and cost 1.8-6 s at 80 x 1,600).
+            greedy: Stage = ("baselines", self._baselines_unless_regret)
+            if lp:
+                lp = [("lp_bound", self._lp_bound_unless_priced), ("lp_round", self._lp_round)]
+            return [("regret", self._regret), greedy, *fill, *lp, *focus, search]
         return [("baselines", self._baselines), *fill, *lp, *focus, search]
 
     # -- stages ----------------------------------------------------------------------------------
@@ -321,6 +342,62 @@ class _Run:
         self.pool.offer(name, solution)
         self.clock.add("greedy", t)
         self.emit("baselines_done", {"best": name, "value": evaluation.value})
+
+    def _regret(self) -> None:
+        """Regret construction, repair and descent (regret.py): a share of the remaining
+        wall time for the descent, or in deterministic mode a move budget; the repair (the
+        feasibility) may take all the time left."""
+        t = time.perf_counter()
+        params = self.params
+        if params.deterministic:
+            deadline = None
+            moves: int | None = max(1, int(params.time_limit_s * _REGRET_SHARE * _MOVES_PER_S))
+            stop_by = self.clock.started + params.wall_budget_s  # the wall-clock safety cap
+        else:
+            deadline, moves = t + self._remaining() * _REGRET_SHARE, None
+            stop_by = t + self._remaining()
+        result = regret_start(
+            self.facts, deadline=deadline, max_moves=moves, stop_by=stop_by, seed=params.seed
+        )
+        kept = self.pool.offer("regret", result.solution)
+        if result.cost_bound is not None:
+            # Every job is placed in any answer and money is the only cost term there
+            # (regret.applies), so the cost bound bounds the value.
+            w = self.terms
+            self.priced = True
+            self._tighten(w.work * sum(self.work) - w.money * result.cost_bound // w.cost_unit)
+        self.clock.add("greedy", t)
+        self.emit(
+            "regret_done",
+            {
+                "rule": result.rule,
+                "excess": result.excess,
+                "cost": result.cost,
+                "moves": result.moves,
+                "starts": result.starts,
+                "kept": kept,
+                "bound": self.upper,
+            },
+        )
+
+    def _baselines_unless_regret(self) -> None:
+        if self.pool.best is not None and self.pool.best.source == "regret":
+            self.emit("baselines_skipped", {"reason": "regret start"})
+            return
+        self._baselines()
+
+    def _lp_bound_unless_priced(self) -> None:
+        """The LP bound, unless the regret start placed everything, priced a bound and the
+        search will cut the problem into pieces: its bound is then within 0.01% of the LP's
+        (GAP types C-E, 10 x 200 to 80 x 1,600), while the LP took 7 of 10 s at 80 x 1,600
+        and left LNS no time. Small problems keep it (it proves CP-SAT's answer optimal)."""
+        params = self.params
+        exact = params.use_cpsat and self._pair_count() <= params.exact_max_pairs
+        solved = self.pool.best is not None and self.pool.best.source == "regret"
+        if self.priced and solved and not exact:
+            self.emit("lp_skipped", {"reason": "priced by the regret start", "bound": self.upper})
+            return
+        self._lp_bound()
 
     def _node_fill(self) -> None:
         """The node-centric rules (node_fill.py) where opening nodes costs: each answer

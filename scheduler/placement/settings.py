@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from scheduler.placement.model import ObjectiveWeights
 
 # progress(event, fields): snake_case event name and flat fields, ready for a structured logger.
-# Events: baselines_done, baselines_skipped, lp_skipped (too many pairs), lp_done, lp_round_done,
-# cpsat_start, cpsat_solution (from inside the search: keep it quick and do not raise),
-# cpsat_done, focus_step, focus_done, lns_step, lns_improved, lns_done, reassign_done,
-# checker_rejected, early_stop.
+# Events: regret_done, baselines_done, baselines_skipped, lp_skipped (too many pairs, or priced
+# by the regret start), lp_done, lp_round_done, cpsat_start, cpsat_solution (from inside the
+# search: keep it quick and do not raise), cpsat_done, focus_step, focus_done, lns_step,
+# lns_improved, lns_done, reassign_done, checker_rejected, early_stop.
 Progress = Callable[[str, Mapping[str, object]], None]
 
 # Wall seconds per CP-SAT deterministic unit, measured on the 2-core development machine (a
