@@ -81,6 +81,7 @@ class Group:
             jobs_acked=out.acked,
             jobs_stored=self.stored(),
             errors=sum(out.errors.values()),
+            error_codes=" ".join(f"{k}:{v}" for k, v in sorted(out.errors.items()) if v),
             rate=round(out.acked / seconds, 1),
             p50_ms=_r(percentile(out.latencies_ms, 50)),
             p99_ms=_r(percentile(out.latencies_ms, 99)),
@@ -234,10 +235,11 @@ def queue(setup: Setup, levels: list[int], probe_calls: int, seconds: float) -> 
     with group(setup, "queue", 1, 1, SMALL_NODE, None) as g:
         total = Outcome()
         for level in levels:
-            missing = level - total.acked
-            calls = split(max(1, -(-missing // 1000)), MAX_PROCESSES)
+            missing = max(1, level - total.acked)
+            items = min(1000, missing)
+            calls = split(-(-missing // items), MAX_PROCESSES)
             per = [
-                (g.server.address, g.tokens, 1, f"q{level}p{i}", 1000, n, seconds)
+                (g.server.address, g.tokens, 1, f"q{level}p{i}", items, n, seconds)
                 for i, n in enumerate(calls)
             ]
             fill = in_processes(closed_loop, per, seconds + 120)
@@ -245,7 +247,8 @@ def queue(setup: Setup, levels: list[int], probe_calls: int, seconds: float) -> 
             cpu0 = g.server.cpu_s()
             offset = _after_cycles(g.server, g.server.log_size(), 1, seconds)
             probes = [
-                (g.server.address, g.tokens, 2, method, total.job_ids, probe_calls, seconds)
+                # The fill's jobs are all the first department's (one thread per process).
+                (g.server.address, g.tokens[:1], 2, method, total.job_ids, probe_calls, seconds)
                 for method in ("GetJob", "GetJob", "ListJobs", "ListJobs")
             ]
             got = in_processes(reads, probes[:2], seconds + 120)

@@ -28,6 +28,7 @@ class Row:
     jobs_acked: int  # jobs the server acknowledged to the clients
     jobs_stored: int  # jobs in the database after the group: every acknowledged one
     errors: int  # failed calls and refused items
+    error_codes: str  # e.g. "UNAVAILABLE:2 item_error:1"; empty without errors
     rate: float  # jobs acknowledged per second (lease: the achieved offered rate)
     p50_ms: float | None = None  # the call's latency (lease: submit -> LEASED)
     p99_ms: float | None = None

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +81,15 @@ class Databases:
                 print(f"could not drop {name}: {str(exc)[:120]}", file=sys.stderr)
         self._created.clear()
 
-    def _admin(self) -> sa.Connection:
+    @contextmanager
+    def _admin(self) -> Iterator[sa.Connection]:
         assert self.postgres_url is not None
         engine = sa.create_engine(self.postgres_url, isolation_level="AUTOCOMMIT")
-        return engine.connect()
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
 
 
 def seed(url: str, departments: int, clusters: int) -> Pool:
