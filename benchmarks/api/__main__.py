@@ -16,7 +16,8 @@ results.csv, results.json, queue.csv and PNG plots under --out, and prints the t
 issue's targets (met, or missed by what factor). --quick: a 1-2 minute subset (no thresholds:
 a benchmark, not a test). --profile: the unary groups' server under cProfile
 (benchmarks.api.profiled), the summary under --out. Every load loop is bounded by a count and a
-deadline. Exit code 0, 2 for bad arguments.
+deadline. Exit code 0; 1 if a group failed (the others' rows are still written); 2 for bad
+arguments.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from benchmarks.api import phases
@@ -174,24 +176,36 @@ def run_database(setup: phases.Setup, sizes: Sizes, chosen: list[str], results: 
             print(f"  {r.database} {r.phase} {r.level}: {r.rate} jobs/s, p99 {r.p99_ms} ms, "
                   f"load {r.load1}", file=sys.stderr)  # fmt: skip
 
-    def step(name: str) -> None:
-        print(f"{setup.databases.kind}: {name} ...", file=sys.stderr)
+    def unary(n: int) -> None:
+        add([phases.unary(setup, n, sizes.unary_calls, sizes.unary_s)])
 
-    if "unary" in chosen:
-        for n in sizes.clients:
-            step(f"unary, {n} clients")
-            add([phases.unary(setup, n, sizes.unary_calls, sizes.unary_s)])
-    if "batch" in chosen:
-        step("batches of 1,000")
+    def batch() -> None:
         add([phases.batch(setup, sizes.batch_clients, 1000, sizes.batch_calls, sizes.batch_s)])
-    if "lease" in chosen:
-        for rate in sizes.rates:
-            step(f"submit -> LEASED at {rate} jobs/s")
-            row, samples = phases.lease(setup, rate, sizes.lease_s, sizes.drain_s)
-            add([row], samples)
-    if "queue" in chosen:
-        step(f"queue depth {', '.join(map(str, sizes.levels))}")
+
+    def lease(rate: int) -> None:
+        row, samples = phases.lease(setup, rate, sizes.lease_s, sizes.drain_s)
+        add([row], samples)
+
+    def queue() -> None:
         add(phases.queue(setup, list(sizes.levels), sizes.probe_calls, sizes.deadline_s))
+
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if "unary" in chosen:
+        steps += [(f"unary, {n} clients", partial(unary, n)) for n in sizes.clients]
+    if "batch" in chosen:
+        steps.append(("batches of 1,000", batch))
+    if "lease" in chosen:
+        steps += [(f"submit -> LEASED at {r} jobs/s", partial(lease, r)) for r in sizes.rates]
+    if "queue" in chosen:
+        steps.append((f"queue depth {', '.join(map(str, sizes.levels))}", queue))
+    for name, run in steps:
+        print(f"{setup.databases.kind}: {name} ...", file=sys.stderr)
+        try:
+            run()
+        except Exception as exc:  # one group's failure must not lose the others' rows
+            failure = f"{setup.databases.kind}: {name}: {type(exc).__name__}: {exc}"[:300]
+            print(f"  FAILED {failure}", file=sys.stderr)
+            results.failures.append(failure)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     machine = machine_info()  # before the run: its load average is the others' load
     results = Results(header={})
-    with tempfile.TemporaryDirectory(prefix="suanchou-apibench-") as tmp:
+    # A stopping server may still remove its SQLite -wal/-shm files while the folder goes.
+    with tempfile.TemporaryDirectory(
+        prefix="suanchou-apibench-", ignore_cleanup_errors=True
+    ) as tmp:
         for kind in databases:
             dbs = Databases(Path(tmp), postgres if kind == "postgresql" else None)
             profile = out / f"profile-{kind}" if args.profile else None
@@ -242,7 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(verdicts(results.rows)))
     paths = write(results, out) + write_plots(results.rows, results.samples, out)
     print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
-    return 0
+    for failure in results.failures:
+        print(f"FAILED {failure}")
+    return 1 if results.failures else 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ MAX_PROCESSES = 2
 CALL_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 120.0
 SAMPLE_IDS = 2000  # job ids a worker keeps for the read probes
+# Paced load: a call that could not start within this long of its schedule (every sending
+# thread busy with a server that fell behind) is not sent, so the run ends in bounded time.
+MAX_LAG_S = 10.0
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Outcome:
     job_ids: list[str] = field(default_factory=list)  # a sample, for the read probes
     seconds: float = 0.0  # first call to last reply
     lag_s: float = 0.0  # paced: the latest a tick's call started after its schedule
+    skipped: int = 0  # paced: calls not sent, being over MAX_LAG_S behind their schedule
 
     def merge(self, other: Outcome) -> None:
         self.latencies_ms += other.latencies_ms
@@ -57,6 +61,7 @@ class Outcome:
         self.job_ids += other.job_ids[: SAMPLE_IDS - len(self.job_ids)]
         self.seconds = max(self.seconds, other.seconds)
         self.lag_s = max(self.lag_s, other.lag_s)
+        self.skipped += other.skipped
 
 
 def job_spec(client_id: str) -> types_pb2.JobSpec:
@@ -140,7 +145,8 @@ def paced(
 ) -> Outcome:
     """Open loop: every `tick_s`, a SubmitJobs of rate * tick_s jobs, sent on schedule by a
     pool of threads whether or not earlier calls have returned (a slow server is offered the
-    same load), for `seconds`. Records each acknowledged job's send time."""
+    same load), for `seconds`; a call more than MAX_LAG_S late is skipped (counted). Records
+    each acknowledged job's send time."""
     out, lock = Outcome(), threading.Lock()
     per_tick = max(1, round(rate * tick_s))
     ticks = max(1, round(seconds / tick_s))
@@ -156,7 +162,14 @@ def paced(
         s: jobs_pb2_grpc.JobServiceStub = local.stub
         return s
 
-    def send(k: int) -> None:
+    def send(k: int, due: float) -> None:
+        late = time.perf_counter() - due
+        if late > MAX_LAG_S:
+            with lock:
+                out.skipped += 1
+            return
+        with lock:
+            out.lag_s = max(out.lag_s, late)
         ids = [f"{prefix}-{k}-{i}" for i in range(per_tick)]
         sent = time.time()
         request = jobs_pb2.SubmitJobsRequest(items=[job_spec(i) for i in ids])
@@ -186,8 +199,7 @@ def paced(
         for k in range(ticks):
             due = begin + k * tick_s
             time.sleep(max(0.0, due - time.perf_counter()))
-            out.lag_s = max(out.lag_s, time.perf_counter() - due)
-            pool.submit(send, k)
+            pool.submit(send, k, due)
     out.seconds = time.perf_counter() - begin
     for channel in channels:
         channel.close()

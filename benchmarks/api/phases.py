@@ -200,7 +200,7 @@ def lease(setup: Setup, rate: int, seconds: float, drain_s: float) -> tuple[Row,
         # The last leases reach their agents within a sync interval.
         time.sleep(1.5)
         sampler.stop()
-        cycles, _ = g.server.cycles_ms(offset)
+        cycles, phases_ms = g.server.cycles_ms(offset)
         leased_at = g.counter.leased_at()
         delivered = {j: at for a in g.agents for j, at in a.delivered.items()}
         to_lease = [(leased_at[j] - s) * 1000 for j, s in out.sent_at.items() if j in leased_at]
@@ -214,16 +214,21 @@ def lease(setup: Setup, rate: int, seconds: float, drain_s: float) -> tuple[Row,
             delivered_p50_ms=_r(percentile(to_agent, 50)),
             delivered_p99_ms=_r(percentile(to_agent, 99)),
             leased=len(to_lease),
+            skipped=out.skipped,
+            lag_s=round(out.lag_s, 2),
             backlog_max=max((s.queued for s in samples), default=0),
             backlog_end=backlog_end,
             drain_s=drained,
-            kept_up=keeps_up(rate, backlog_end, drained) and len(to_lease) == out.acked,
+            kept_up=keeps_up(rate, backlog_end, drained)
+            and len(to_lease) == out.acked
+            and out.skipped == 0,
             cycles=len(cycles),
             cycle_p50_ms=_r(percentile(cycles, 50)),
             cycle_max_ms=_r(max(cycles, default=None)),
+            cycle_phases_ms=phases_ms,
         )
-        # The submit call's latency is in the outcome; the row reports submit -> LEASED.
-        row.rate = round(out.acked / seconds, 1)
+        # rate: acknowledged jobs over the window until the last call returned (below the
+        # offered rate when the server fell behind). The row's latency is submit -> LEASED.
         row.p50_ms, row.p99_ms = _r(percentile(to_lease, 50)), _r(percentile(to_lease, 99))
         return row, samples
 
@@ -254,7 +259,7 @@ def queue(setup: Setup, levels: list[int], probe_calls: int, seconds: float) -> 
             got = in_processes(reads, probes[:2], seconds + 120)
             listed = in_processes(reads, probes[2:], seconds + 120)
             _after_cycles(g.server, offset, CYCLES_PER_LEVEL, seconds)
-            cycles, _ = g.server.cycles_ms(offset)
+            cycles, phases_ms = g.server.cycles_ms(offset)
             window = Outcome(calls=got.calls + listed.calls, acked=total.acked)
             window.errors = got.errors + listed.errors
             window.seconds = got.seconds + listed.seconds
@@ -270,6 +275,7 @@ def queue(setup: Setup, levels: list[int], probe_calls: int, seconds: float) -> 
                 cycles=len(cycles),
                 cycle_p50_ms=_r(percentile(cycles, 50)),
                 cycle_max_ms=_r(max(cycles, default=None)),
+                cycle_phases_ms=phases_ms,
             )
             # The rate of the 1,000-job batches that filled the queue to this level.
             row.rate = round(fill.acked / (fill.seconds or 1e-9), 1)

@@ -30,6 +30,8 @@ class Row:
     errors: int  # failed calls and refused items
     error_codes: str  # e.g. "UNAVAILABLE:2 item_error:1"; empty without errors
     rate: float  # jobs acknowledged per second (lease: the achieved offered rate)
+    skipped: int = 0  # lease: calls not sent, over MAX_LAG_S behind schedule (server too slow)
+    lag_s: float = 0.0  # lease: the latest a sent call started after its schedule
     p50_ms: float | None = None  # the call's latency (lease: submit -> LEASED)
     p99_ms: float | None = None
     delivered_p50_ms: float | None = None  # lease: submit -> lease received by the agent
@@ -46,6 +48,7 @@ class Row:
     cycles: int | None = None  # cycles completed in the window
     cycle_p50_ms: float | None = None
     cycle_max_ms: float | None = None
+    cycle_phases_ms: str = ""  # median ms per cycle phase, from the server's cycle_completed
     server_cpu_s: float = 0.0  # the server's CPU seconds in the window (all its threads)
     rss_mib: float = 0.0  # the server's VmRSS at the end of the window
     hwm_mib: float = 0.0  # the server's VmHWM (peak RSS since it started)
@@ -66,6 +69,7 @@ class Results:
     header: dict[str, Any]
     rows: list[Row] = field(default_factory=list)
     samples: list[QueueSample] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # groups that raised, with the error
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -145,6 +149,7 @@ _TABLES: dict[str, tuple[tuple[str, str], ...]] = {
               ("LEASED p99", "p99_ms"), ("agent p50", "delivered_p50_ms"),
               ("agent p99", "delivered_p99_ms"), ("backlog max", "backlog_max"),
               ("backlog end", "backlog_end"), ("drain s", "drain_s"), ("keeps up", "kept_up"),
+              ("skipped", "skipped"), ("lag s", "lag_s"),
               ("cycle p50", "cycle_p50_ms"), ("load", "load1")),
     "queue": (("queued", "level"), ("GetJob p50", "get_p50_ms"), ("GetJob p99", "get_p99_ms"),
               ("ListJobs p50", "list_p50_ms"), ("ListJobs p99", "list_p99_ms"),
@@ -181,6 +186,7 @@ def write(results: Results, out: Path) -> list[Path]:
         "rows": [asdict(r) for r in results.rows],
         "queue_samples": [asdict(s) for s in results.samples],
         "targets": verdicts(results.rows),
+        "failures": results.failures,
     }
     paths[0].write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     for path, cls, items in (

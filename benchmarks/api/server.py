@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -216,11 +217,18 @@ class ServerProcess:
                 out.append(entry)
         return out, offset + end
 
-    def cycles_ms(self, offset: int) -> tuple[list[float], int]:
-        """total_ms of the cycles completed since `offset`, and the next offset."""
-        entries, end = self.entries(offset)
+    def cycles_ms(self, offset: int) -> tuple[list[float], str]:
+        """total_ms of the cycles completed since `offset`, and the median of each phase
+        (`phases_ms` of the cycle's report: reap, snapshot, build, solve, ...) as text."""
+        entries, _ = self.entries(offset)
         done = [e for e in entries if e.get("event") == "cycle_completed"]
-        return [float(str(e["total_ms"])) for e in done], end
+        phases: dict[str, list[float]] = {}
+        for e in done:
+            reported = e.get("phases_ms")
+            for name, ms in (reported if isinstance(reported, dict) else {}).items():
+                phases.setdefault(str(name), []).append(float(ms))
+        medians = " ".join(f"{k}:{statistics.median(v):.0f}" for k, v in phases.items())
+        return [float(str(e["total_ms"])) for e in done], medians
 
     def log_size(self) -> int:
         return self.log.stat().st_size
