@@ -55,7 +55,8 @@ CYCLES_PER_LEVEL = 3
 class Setup:
     work: Path
     databases: Databases
-    profile: Path | None = None  # the unary groups' server under cProfile (benchmarks.api.profiled)
+    # The unary and batch groups' server under cProfile (benchmarks.api.profiled).
+    profile: Path | None = None
 
 
 @dataclass
@@ -109,6 +110,8 @@ def group(
 ) -> Iterator[Group]:
     url = setup.databases.fresh(name)
     pool = seed(url, DEPARTMENTS, clusters)
+    if profile is not None:  # one set of files per group: <profile>-<group>.*
+        profile = profile.with_name(f"{profile.name}-{name}")
     server = ServerProcess(setup.work, url, name, profile)
     agents: list[SimAgent] = []
     counter = JobCounter(url)
@@ -141,7 +144,7 @@ def unary(setup: Setup, clients: int, calls: int, seconds: float) -> Row:
 
 def batch(setup: Setup, clients: int, items: int, calls: int, seconds: float) -> Row:
     """`clients` clients sending `items`-job SubmitJobs back to back."""
-    with group(setup, f"batch{items}", 1, 1, SMALL_NODE, None) as g:
+    with group(setup, f"batch{items}", 1, 1, SMALL_NODE, None, setup.profile) as g:
         cpu0 = g.server.cpu_s()
         per = [
             (g.server.address, g.tokens, threads, f"b{i}", items, calls, seconds)
