@@ -1,7 +1,9 @@
 """python -m benchmarks (or `suanchou bench`): run the synthetic track and the warm-start
 experiment and/or the published tracks (gap, vbp, roadef, openb) and/or the city simulator
 (`--track city`: `benchmarks.city`, written under `<out>/city/`; its own flags through
-`python -m benchmarks.city`; not part of `all`), print a table per track,
+`python -m benchmarks.city`; not part of `all`) and/or the API benchmark (`--track api`:
+`benchmarks.api`, a real server under gRPC load, written under `<out>/api/`; its own flags
+through `python -m benchmarks.api`; not part of `all`), print a table per track,
 write results.json and results.csv (all rows), per track `<track>/results.{json,csv}`, its table
 and PNG plots, and every published answer as a solution file under `solutions/<track>/`.
 With --quick, also checks the rows against benchmarks/thresholds.toml and prints a
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import published, thresholds
+from benchmarks.api.__main__ import main as api_main
 from benchmarks.city.__main__ import main as city_main
 from benchmarks.measure import machine_info
 from benchmarks.plots import write_plots
@@ -40,6 +43,8 @@ from benchmarks.synthetic import SIZES
 
 TRACKS = ("synthetic", *published.PUBLISHED)
 CITY = "city"  # the simulator of issue 9: minutes, not seconds, so only when named
+API = "api"  # issue 11's "Keep up": a real server under load, minutes; only when named
+ALONE = (CITY, API)  # tracks with their own module, flags and output
 DEFAULT_TRACKS = ("synthetic",)
 ENV_DATA = "SUANCHOU_BENCHDATA"
 REPO = Path(__file__).resolve().parents[1]
@@ -73,14 +78,15 @@ def parse_sizes(text: str) -> tuple[str, ...]:
 
 
 def parse_tracks(text: str) -> tuple[str, ...]:
-    """'synthetic,gap', 'city' or 'all' (every track but city)."""
+    """'synthetic,gap', 'city', 'api' or 'all' (every track but city and api)."""
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     if names == ["all"]:
         return TRACKS
-    unknown = [t for t in names if t not in (*TRACKS, CITY)]
+    unknown = [t for t in names if t not in (*TRACKS, CITY, API)]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown track(s) {unknown or text!r}; known: {', '.join(TRACKS)}, {CITY} or all"
+            f"unknown track(s) {unknown or text!r}; known: {', '.join(TRACKS)}, {CITY}, {API} "
+            "or all"
         )
     return tuple(dict.fromkeys(names))
 
@@ -105,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--track",
         type=parse_tracks,
-        help=f"comma list of {', '.join(TRACKS)}, {CITY}, or all (all but {CITY}; "
-        "default synthetic)",
+        help=f"comma list of {', '.join(TRACKS)}, {CITY}, {API}, or all (all but {CITY} and "
+        f"{API}; default synthetic)",
     )
     p.add_argument(
         "--data",
@@ -259,13 +265,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     plan = _plan(args, parser)
-    if CITY in plan.tracks:
-        city = city_main([*(["--quick"] if plan.quick else []), "--out", str(args.out / CITY)])
-        rest = tuple(t for t in plan.tracks if t != CITY)
-        if not rest:
-            return city
-        return max(city, _placement(dataclasses.replace(plan, tracks=rest), args, parser, argv))
-    return _placement(plan, args, parser, argv)
+    codes = []
+    for track, entry in ((CITY, city_main), (API, api_main)):
+        if track in plan.tracks:
+            codes.append(
+                entry([*(["--quick"] if plan.quick else []), "--out", str(args.out / track)])
+            )
+    rest = tuple(t for t in plan.tracks if t not in ALONE)
+    if rest:
+        codes.append(_placement(dataclasses.replace(plan, tracks=rest), args, parser, argv))
+    return max(codes)
 
 
 def _placement(
