@@ -38,6 +38,7 @@ from benchmarks.api.load import MAX_PROCESSES
 from benchmarks.api.plots import write_plots
 from benchmarks.api.report import QueueSample, Results, Row, tables, verdicts, write
 from benchmarks.api.server import LEASE_TIMEOUT_S, Databases
+from benchmarks.arguments import positive
 from benchmarks.measure import machine_info
 
 ENV_POSTGRES = ("SUANCHOU_BENCH_POSTGRES_URL", "SUANCHOU_TEST_POSTGRES_URL")
@@ -100,16 +101,6 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text[:20]!r}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.api",
@@ -130,9 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         help="comma list of unary, batch, lease, queue (default all)",
     )
     p.add_argument("--clients", type=_ints, help="unary: concurrent clients, e.g. 1,2,4,8,16")
-    p.add_argument("--unary-seconds", type=_positive, help="unary: window per level")
+    p.add_argument("--unary-seconds", type=positive(float), help="unary: window per level")
     p.add_argument("--rates", type=_ints, help="lease: offered jobs/s, e.g. 50,200,1000")
-    p.add_argument("--lease-seconds", type=_positive, help="lease: offered window per rate")
+    p.add_argument("--lease-seconds", type=positive(float), help="lease: offered window per rate")
     p.add_argument("--levels", type=_ints, help="queue: jobs queued, e.g. 1000,10000")
     p.add_argument("--batch-calls", type=int, help="batch: 1,000-job calls per client")
     p.add_argument("--probe-calls", type=int, help="queue: GetJob/ListJobs calls per thread")

@@ -118,6 +118,24 @@ def closed_loop(
 ) -> Outcome:
     """`threads` clients, each sending SubmitJobs of `items` jobs back to back, `calls` calls
     or `seconds` at most."""
+
+    def submit(stub: Any, token: str, t: int, n: int, out: Outcome, lock: threading.Lock) -> None:
+        _submit(stub, token, [f"{prefix}-{t}-{n}-{i}" for i in range(items)], out, lock)
+
+    return _clients(address, tokens, threads, calls, seconds, submit)
+
+
+def _clients(
+    address: str,
+    tokens: list[str],
+    threads: int,
+    calls: int,
+    seconds: float,
+    call: Callable[[Any, str, int, int, Outcome, threading.Lock], None],
+) -> Outcome:
+    """`threads` client threads, each on its own channel with a token of `tokens` in turn,
+    making `call(stub, token, thread, n, out, lock)` back to back, `calls` times or until
+    `seconds` have passed."""
     out, lock = Outcome(), threading.Lock()
     deadline = time.monotonic() + seconds
     begin = time.perf_counter()
@@ -129,7 +147,7 @@ def closed_loop(
             for n in range(calls):
                 if time.monotonic() > deadline:
                     return
-                _submit(stub, token, [f"{prefix}-{t}-{n}-{i}" for i in range(items)], out, lock)
+                call(stub, token, t, n, out, lock)
 
     pool = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
     for th in pool:
@@ -217,49 +235,32 @@ def reads(
 ) -> Outcome:
     """`threads` clients calling GetJob (on the given ids in turn) or ListJobs (first page of
     100 QUEUED jobs) back to back, `calls` calls each or `seconds` at most."""
-    out, lock = Outcome(), threading.Lock()
-    deadline = time.monotonic() + seconds
-    begin = time.perf_counter()
 
-    def client(t: int) -> None:
-        token = tokens[t % len(tokens)]
-        with grpc.insecure_channel(address) as channel:
-            stub = jobs_pb2_grpc.JobServiceStub(channel)
-            for n in range(calls):
-                if time.monotonic() > deadline:
-                    return
-                start = time.perf_counter()
-                try:
-                    if method == "GetJob":
-                        job = job_ids[(t * calls + n) % len(job_ids)]
-                        stub.GetJob(
-                            jobs_pb2.GetJobRequest(job_id=job), timeout=CALL_TIMEOUT_S,
-                            metadata=_metadata(token),
-                        )  # fmt: skip
-                    else:
-                        stub.ListJobs(
-                            jobs_pb2.ListJobsRequest(
-                                states=[types_pb2.JOB_STATE_QUEUED], page_size=100
-                            ),
-                            timeout=CALL_TIMEOUT_S,
-                            metadata=_metadata(token),
-                        )
-                except grpc.RpcError as exc:
-                    with lock:
-                        out.calls += 1
-                        out.errors[exc.code().name] += 1
-                    continue
-                with lock:
-                    out.calls += 1
-                    out.latencies_ms.append((time.perf_counter() - start) * 1000)
+    def read(stub: Any, token: str, t: int, n: int, out: Outcome, lock: threading.Lock) -> None:
+        start = time.perf_counter()
+        try:
+            if method == "GetJob":
+                job = job_ids[(t * calls + n) % len(job_ids)]
+                stub.GetJob(
+                    jobs_pb2.GetJobRequest(job_id=job), timeout=CALL_TIMEOUT_S,
+                    metadata=_metadata(token),
+                )  # fmt: skip
+            else:
+                stub.ListJobs(
+                    jobs_pb2.ListJobsRequest(states=[types_pb2.JOB_STATE_QUEUED], page_size=100),
+                    timeout=CALL_TIMEOUT_S,
+                    metadata=_metadata(token),
+                )
+        except grpc.RpcError as exc:
+            with lock:
+                out.calls += 1
+                out.errors[exc.code().name] += 1
+            return
+        with lock:
+            out.calls += 1
+            out.latencies_ms.append((time.perf_counter() - start) * 1000)
 
-    pool = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join(seconds + CALL_TIMEOUT_S + 10)
-    out.seconds = time.perf_counter() - begin
-    return out
+    return _clients(address, tokens, threads, calls, seconds, read)
 
 
 def _worker(fn: Callable[..., Outcome], args: tuple[Any, ...], go: Any, results: Any) -> None:

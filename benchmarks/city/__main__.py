@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from benchmarks import thresholds
+from benchmarks.arguments import positive
 from benchmarks.city.headline import Headline, fewest_nodes
 from benchmarks.city.kueue import KueueLike
 from benchmarks.city.metrics import Metrics, measure
@@ -49,41 +50,28 @@ QUICK_HEADLINE_STEPS = 1
 DEFAULT = {"departments": 20, "nodes": 1000, "jobs": 50_000, "days": 30.0}
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-        return value
-
-    return parse
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.city", description=__doc__)
     p.add_argument("--quick", action="store_true", help=f"CI size: {QUICK}, thresholds checked")
-    p.add_argument("--jobs", type=_positive(int), help=f"jobs (default {DEFAULT['jobs']})")
-    p.add_argument("--nodes", type=_positive(int), help=f"nodes (default {DEFAULT['nodes']})")
-    p.add_argument("--departments", type=_positive(int), help="departments (default 20)")
-    p.add_argument("--days", type=_positive(float), help="simulated period in days (default 30)")
+    p.add_argument("--jobs", type=positive(int), help=f"jobs (default {DEFAULT['jobs']})")
+    p.add_argument("--nodes", type=positive(int), help=f"nodes (default {DEFAULT['nodes']})")
+    p.add_argument("--departments", type=positive(int), help="departments (default 20)")
+    p.add_argument("--days", type=positive(float), help="simulated period in days (default 30)")
     p.add_argument("--seed", type=int, default=1, help="trace seed (default 1)")
     p.add_argument(
         "--load",
-        type=_positive(float),
+        type=positive(float),
         default=0.7,
         help="each department's work / its own capacity (default 0.7)",
     )
     p.add_argument(
         "--cycle",
-        type=_positive(float),
+        type=positive(float),
         help=f"simulated seconds between scheduling cycles (default 60; {QUICK_CYCLE_S:g} quick)",
     )
     p.add_argument(
         "--solver-time-limit",
-        type=_positive(float),
+        type=positive(float),
         help="wall-clock seconds of the real cycle's solver per cycle "
         f"(default 0.2; {QUICK_SOLVER_S:g} quick)",
     )
@@ -100,12 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--headline-steps",
-        type=_positive(int),
+        type=positive(int),
         help=f"bisection runs per headline (default 6; {QUICK_HEADLINE_STEPS} quick)",
     )
     p.add_argument(
         "--workers",
-        type=_positive(int),
+        type=positive(int),
         default=2,
         help="processes replaying policies side by side (default 2, the machine's cores; "
         "1 replays them one after another in this process)",

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -246,6 +247,50 @@ class Submitter(threading.Thread):
                 c.close()
 
 
+def drain(
+    db_url: str, log_tail: Callable[[], str], timeout_s: float = 180
+) -> tuple[list[JobRow], list[RunRow], list[JobEventRow]]:
+    """Waits until no job is queued, leased or running, then reads every job, run and event."""
+    store = Store(db_url, migrate=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with store.unit(write=False) as tx:
+                rows = tx.session.exec(select(JobRow)).all()
+                open_jobs = [r for r in rows if r.state in ("QUEUED", "LEASED", "RUNNING")]
+            if not open_jobs:
+                break
+            assert time.monotonic() < deadline, (
+                f"{len(open_jobs)} jobs still open, e.g. {open_jobs[0].state} "
+                f"{open_jobs[0].reason}: {open_jobs[0].message}\n{log_tail()}"
+            )
+            time.sleep(0.5)
+        with store.unit(write=False) as tx:
+            return (
+                list(tx.session.exec(select(JobRow)).all()),
+                list(tx.session.exec(select(RunRow)).all()),
+                list(tx.session.exec(select(JobEventRow)).all()),
+            )
+    finally:
+        store.dispose()
+
+
+def check_books(
+    jobs: list[JobRow], runs: list[RunRow], ledger: Path, submitters: list[Submitter]
+) -> None:
+    """0 acknowledged jobs lost or stored twice, every job SUCCEEDED, 0 replicas executed twice,
+    and every execution in the ledger is a run the database knows."""
+    assert [c for c, n in Counter(j.client_id for j in jobs).items() if n > 1] == []
+    stored = {j.client_id: j.job_id for j in jobs}
+    for s in submitters:
+        assert {c: stored.get(c) for c in s.acked} == s.acked
+    assert {j.state for j in jobs} == {"SUCCEEDED"}, Counter(j.state for j in jobs)
+    executions = [line.split() for line in ledger.read_text().splitlines()]
+    per_run = Counter(run_id for _, run_id in executions)
+    assert [r for r, n in per_run.items() if n > 1] == []
+    assert set(per_run) == {r.run_id for r in runs}
+
+
 def _kill_under_load(tmp: Path, db_url: str) -> None:
     token, agent_tokens = _seed(db_url, tmp)
     scheduler = Scheduler(tmp, db_url)
@@ -266,28 +311,8 @@ def _kill_under_load(tmp: Path, db_url: str) -> None:
         submitter.join(60)
         assert submitter.error is None, repr(submitter.error)
         assert submitter.acked, "nothing was acknowledged"
-        store = Store(db_url, migrate=False)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                with store.unit(write=False) as tx:
-                    rows = tx.session.exec(select(JobRow)).all()
-                    open_jobs = [r for r in rows if r.state in ("QUEUED", "LEASED", "RUNNING")]
-                if not open_jobs:
-                    break
-                assert time.monotonic() < deadline, (
-                    f"{len(open_jobs)} jobs still open, e.g. {open_jobs[0].state} "
-                    f"{open_jobs[0].reason}: {open_jobs[0].message}\n{scheduler.log_tail()}"
-                )
-                time.sleep(0.5)
-            with store.unit(write=False) as tx:
-                jobs = tx.session.exec(select(JobRow)).all()
-                runs = tx.session.exec(select(RunRow)).all()
-                lost_events = tx.session.exec(
-                    select(JobEventRow).where(JobEventRow.reason == "LEASE_LOST")
-                ).all()
-        finally:
-            store.dispose()
+        jobs, runs, events = drain(db_url, scheduler.log_tail)
+        lost_events = [e for e in events if e.reason == "LEASE_LOST"]
     finally:
         submitter.stop.set()
         for agent in agents:
@@ -298,20 +323,10 @@ def _kill_under_load(tmp: Path, db_url: str) -> None:
             except subprocess.TimeoutExpired:
                 agent.kill()
         scheduler.stop()
-    # 0 acknowledged jobs lost, 0 duplicates.
-    by_client = Counter(j.client_id for j in jobs)
-    assert [c for c, n in by_client.items() if n > 1] == []
-    stored = {j.client_id: j.job_id for j in jobs}
-    assert {c: stored.get(c) for c in submitter.acked} == submitter.acked
-    # Everything ran to success; no live agent was declared lost.
-    assert {j.state for j in jobs} == {"SUCCEEDED"}, Counter(j.state for j in jobs)
+    check_books(jobs, runs, ledger, [submitter])
+    # No live agent was declared lost.
     assert [r.run_id for r in runs if r.state == "LOST"] == []
     assert lost_events == []
-    # 0 replicas executed twice, and every execution is one the database knows.
-    executions = [line.split() for line in ledger.read_text().splitlines()]
-    per_run = Counter(run_id for _, run_id in executions)
-    assert [r for r, n in per_run.items() if n > 1] == []
-    assert set(per_run) == {r.run_id for r in runs}
     assert scheduler.starts == KILLS + 1
     print(
         f"{datetime.now(UTC):%H:%M:%S} kills={KILLS} jobs={len(jobs)} runs={len(runs)} "
