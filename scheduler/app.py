@@ -77,6 +77,7 @@ class App:
             on_error=self.metrics.cycle_failed,
             on_cycle=self.metrics.cycle_completed,
             may_run=self.leadership.is_leader,
+            max_duty=settings.cycle_max_duty,
         )
         self.jobs = JobsService(self.store, self.clock, settings, on_submit=self._submitted)
         self.admin = AdminService(self.store, self.clock, settings, started_at, self.liveness)

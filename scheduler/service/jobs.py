@@ -123,6 +123,9 @@ class JobsService:
             return read[cluster]
 
         out: dict[int, SubmitOutcome] = {}
+        # Recorded together after the loop (Jobs.insert_many), their explanations after them.
+        new: list[Job] = []
+        rejected: list[Explanation] = []
         for i, submitted in valid:
             try:
                 previous = existing.get(submitted.client_id)
@@ -158,24 +161,23 @@ class JobsService:
                 # Sent twice per item (message and error) in a reply of up to 1,000 items.
                 else (verdict[0], _clip(verdict[1], MAX_ITEM_MESSAGE))
             )
-            job = tx.jobs.insert(
-                Job(
-                    job_id=str(uuid.uuid4()),
-                    department=department,
-                    spec=spec,
-                    state=state,
-                    created_at=now,
-                    updated_at=now,
-                    reason=reason,
-                    message=message,
-                    spec_digest=digest,
-                )
+            job = Job(
+                job_id=str(uuid.uuid4()),
+                department=department,
+                spec=spec,
+                state=state,
+                created_at=now,
+                updated_at=now,
+                reason=reason,
+                message=message,
+                spec_digest=digest,
             )
+            new.append(job)
             existing[spec.client_id] = job
             audit.add_targets(job.job_id)
             error = None
             if verdict is not None:
-                tx.explanations.put(
+                rejected.append(
                     Explanation(job.job_id, state, reason, message, tuple(verdict[2]), now)
                 )
                 topology = reason in (reasons.SPREAD, reasons.ANTI_AFFINITY)
@@ -184,6 +186,8 @@ class JobsService:
             out[i] = SubmitOutcome(
                 i, spec.client_id, job.job_id, False, state, reason, message, error
             )
+        tx.jobs.insert_many(new)
+        tx.explanations.put_many(rejected)
         return out
 
     # -- read -------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ class SchedulerSettings:
     # Applied when a job asks for max_runtime_seconds = 0.
     default_max_runtime_s: int = 24 * 3600
     cycle_interval_s: float = 1.0
+    # The most of the wall time cycles woken by submits may take (service.cycle_runner): the
+    # rest goes to the RPC threads of the same process.
+    cycle_max_duty: float = 0.5
     solver_time_limit_s: float = 1.0
     # The engine's deterministic mode: the same state gives the same decision whatever the
     # machine's load (replays, audits, the city simulator), at the price of a cycle that may

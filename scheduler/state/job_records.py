@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -71,6 +72,19 @@ class Jobs:
         self._s.flush()
         self._event(job)
         return m.job_from_row(row)
+
+    def insert_many(self, jobs: Sequence[Job]) -> None:
+        """`insert` for a batch of submitted jobs: the job rows in one executemany and their
+        first events in another, with no ORM object per row (issue 11: one object, one flush
+        and one INSERT per job capped 1,000-job batches at ~600 jobs/s). A concurrent submit
+        of one of the client_ids raises IntegrityError here, as `insert` does."""
+        for job in jobs:
+            if job.state not in INITIAL_JOB_STATES:
+                raise IllegalTransition(f"a job cannot be recorded as {job.state.value} at submit")
+        if not jobs:
+            return
+        self._s.execute(insert(JobRow), [m.job_values(job) for job in jobs])
+        self._s.execute(insert(JobEventRow), [_event_values(job) for job in jobs])
 
     def get(self, job_id: str) -> Job:
         row = self._s.exec(select(JobRow).where(JobRow.job_id == job_id)).first()
@@ -305,19 +319,21 @@ class Jobs:
         return {(d, r): int(n) for d, r, n in rows}
 
     def _event(self, job: Job, *, node: str = "", exit_code: int | None = None) -> None:
-        """The event of the state `job` is now in; only `insert` and `move` write events."""
-        self._s.add(
-            JobEventRow(
-                job_id=job.job_id,
-                department=job.department,
-                job_set=job.spec.job_set,
-                state=job.state.value,
-                reason=job.reason,
-                message=job.message[:4096],
-                cluster=job.cluster,
-                node=node,
-                attempt=job.attempt,
-                exit_code=exit_code,
-                created_at=job.updated_at,
-            )
-        )
+        """The event of the state `job` is now in; only the inserts and `move` write events."""
+        self._s.add(JobEventRow(**_event_values(job, node=node, exit_code=exit_code)))
+
+
+def _event_values(job: Job, *, node: str = "", exit_code: int | None = None) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "department": job.department,
+        "job_set": job.spec.job_set,
+        "state": job.state.value,
+        "reason": job.reason,
+        "message": job.message[:4096],
+        "cluster": job.cluster,
+        "node": node,
+        "attempt": job.attempt,
+        "exit_code": exit_code,
+        "created_at": job.updated_at,
+    }

@@ -178,36 +178,43 @@ def topology_from_json(data: dict[str, Any]) -> Topology:
 
 
 def job_to_row(job: Job) -> JobRow:
+    return JobRow(**job_values(job))
+
+
+def job_values(job: Job) -> dict[str, Any]:
+    """The job row's columns (seq and effective_priority left to the database): what
+    `job_to_row` builds an ORM object from, and what a batch of submits inserts in one
+    executemany without building objects (Jobs.insert_many)."""
     s = job.spec
-    return JobRow(
-        job_id=job.job_id,
-        department=job.department,
-        client_id=s.client_id,
-        job_set=s.job_set,
-        name=s.name,
-        priority=s.priority,
-        priority_class=s.priority_class,
-        replicas=s.replicas,
-        resources=dict(s.resources),
-        command=list(s.command),
-        env=dict(s.env),
-        max_runtime_seconds=s.max_runtime_seconds,
-        constraints=constraints_to_json(s.constraints),
-        labels=dict(s.labels),
-        image=s.image,
-        max_attempts=s.retry.max_attempts,
-        retry=retry_to_json(s.retry),
-        topology=topology_to_json(s.topology),
-        spec_digest=job.spec_digest,
-        state=job.state.value,
-        attempt=job.attempt,
-        cluster=job.cluster,
-        reason=job.reason,
-        message=job.message[:4096],  # the column's width: PostgreSQL refuses longer
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        max_runtime_changed_at=job.max_runtime_changed_at,
-    )
+    return {
+        "job_id": job.job_id,
+        "department": job.department,
+        "client_id": s.client_id,
+        "job_set": s.job_set,
+        "name": s.name,
+        "priority": s.priority,
+        "priority_class": s.priority_class,
+        "replicas": s.replicas,
+        "resources": dict(s.resources),
+        "command": list(s.command),
+        "env": dict(s.env),
+        "max_runtime_seconds": s.max_runtime_seconds,
+        "constraints": constraints_to_json(s.constraints),
+        "labels": dict(s.labels),
+        "image": s.image,
+        "max_attempts": s.retry.max_attempts,
+        "retry": retry_to_json(s.retry),
+        "topology": topology_to_json(s.topology),
+        "spec_digest": job.spec_digest,
+        "state": job.state.value,
+        "attempt": job.attempt,
+        "cluster": job.cluster,
+        "reason": job.reason,
+        "message": job.message[:4096],  # the column's width: PostgreSQL refuses longer
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "max_runtime_changed_at": job.max_runtime_changed_at,
+    }
 
 
 def job_from_row(row: JobRow) -> Job:
