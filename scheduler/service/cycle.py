@@ -106,8 +106,9 @@ class SchedulingCycle:
         self._settings = settings
         self._started_at = started_at
         self._liveness = liveness or Liveness()
-        # What ran at the last snapshot: the next one refreshes these jobs' states alone.
-        self._running: dict[str, Job] = {}
+        # What ran or was queued at the last snapshot: the next one refreshes these jobs'
+        # states alone.
+        self._known: dict[str, Job] = {}
         # Jobs placed by preempting (AWAITING_PREEMPTION) -> their (cluster, node) per replica:
         # the next cycles keep them to that room (problem_builder, `nominated`). In memory: a
         # restarted scheduler lets them compete afresh, which is correct, only less sticky.
@@ -136,9 +137,10 @@ class SchedulingCycle:
                 self._started_at,
                 self._settings.max_jobs_per_cycle,
                 self._liveness,
-                self._running,
+                self._known,
             )
-        self._running = {job.job_id: job for job, _ in snap.running}
+        self._known = {job.job_id: job for job, _ in snap.running}
+        self._known.update((job.job_id, job) for job in snap.queued)
         laps.lap("snapshot")
         policy = plan(snap, self._settings.fair_share_half_life_s, self._settings.gpu_value_weight)
         if self._on_plan is not None:
@@ -188,7 +190,7 @@ class SchedulingCycle:
         """A new term forgets what an earlier one remembered and gives every cluster a full
         lease timeout from now: its agent may have been talking to the previous leader."""
         if self._term.begin():
-            self._running, self._nominated = {}, {}
+            self._known, self._nominated = {}, {}
             self._started_at = max(self._started_at, self._clock.now())
 
     def _solve(self, built: BuiltProblem, laps: _Laps) -> Outcome | None:

@@ -104,13 +104,14 @@ def take_snapshot(
     liveness: Liveness | None = None,
     known_jobs: Mapping[str, Job] | None = None,
 ) -> Snapshot:
-    """`known_jobs`: jobs read by an earlier snapshot (Jobs.get_many_known), e.g. what ran."""
+    """`known_jobs`: jobs read by an earlier snapshot (Jobs.get_many_known): what ran and what
+    was queued."""
     clusters = tuple(tx.clusters.all())
     runs = tx.runs.active_placements()
     held = tx.jobs.get_many_known((r.job_id for r in runs), known_jobs or {})
     stopping_runs = [r for r in runs if r.state is RunState.STOPPING]
     waiting = {r.job_id for r in stopping_runs}
-    queued = [j for j in tx.jobs.queued_first(max_jobs) if j.job_id not in waiting]
+    queued = [j for j in tx.jobs.queued_first(max_jobs, known_jobs) if j.job_id not in waiting]
     placed: dict[str, list[tuple[str, str]]] = {}
     started: dict[str, datetime] = {}
 

@@ -177,19 +177,28 @@ class Jobs:
                 .with_for_update()
             )
 
-    def queued_first(self, limit: int) -> list[Job]:
+    def queued_first(self, limit: int, known: Mapping[str, Job] | None = None) -> list[Job]:
         """The `limit` queued jobs a cycle considers: highest effective priority first (the
         last cycle's, scheduler.service.policy; a job no cycle has ranked yet by its bare
         priority, on the same 0-1000 scale), then oldest. Sorted and cut by the database, so a
-        queue of 100,000 costs a cycle no more than `limit`."""
+        queue of 100,000 costs a cycle no more than `limit`. With `known` (the jobs an earlier
+        cycle read), only the ids are read in order and the jobs by `get_many_known`: a cycle
+        over a long queue then decodes only the jobs it has not seen (issue 11: the snapshot
+        of 5,000 queued jobs took 1.6 s, most of it decoding specs that never change)."""
         rank = func.coalesce(col(JobRow.effective_priority), col(JobRow.priority))
-        query = (
-            select(JobRow)
-            .where(col(JobRow.state) == JobState.QUEUED.value)
-            .order_by(rank.desc(), col(JobRow.seq))
-            .limit(limit)
-        )
-        return [m.job_from_row(r) for r in self._s.exec(query).all()]
+        queued = col(JobRow.state) == JobState.QUEUED.value
+        order = (rank.desc(), col(JobRow.seq))
+        if not known:
+            query = select(JobRow).where(queued).order_by(*order).limit(limit)
+            return [m.job_from_row(r) for r in self._s.exec(query).all()]
+        ids = [
+            job_id
+            for (job_id,) in self._s.execute(
+                sa_select(col(JobRow.job_id)).where(queued).order_by(*order).limit(limit)
+            )
+        ]
+        jobs = self.get_many_known(ids, known)
+        return [jobs[job_id] for job_id in ids if job_id in jobs]
 
     def in_states(self, states: Collection[JobState]) -> list[Job]:
         """FIFO order (submit sequence)."""

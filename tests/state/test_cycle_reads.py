@@ -77,6 +77,29 @@ def test_get_many_known_equals_get_many_after_every_kind_of_write(store: Store) 
         assert fresh["j2"] is known["j2"]  # unchanged: the job read earlier, as it was
 
 
+def test_queued_first_with_known_jobs_equals_the_whole_read(store: Store) -> None:
+    """A cycle's queue read with the jobs an earlier cycle saw is the same list, in the same
+    order, as the queue read whole: new jobs included, moved ones gone, new reasons and
+    effective priorities seen (the order follows the new priorities)."""
+    _seed(store)
+    with store.unit() as tx:
+        for i in range(5):
+            tx.jobs.insert(_job(f"j{i}", client_id=f"c{i}"))
+    with store.unit(write=False) as tx:
+        known = {j.job_id: j for j in tx.jobs.queued_first(10)}
+    with store.unit() as tx:
+        tx.jobs.insert(_job("j5", client_id="c5"))
+        tx.jobs.move(known["j0"], JobState.CANCELLED, reason="CANCELLED", message="x", now=NOW)
+        tx.jobs.set_reasons([(known["j1"], "OUTRANKED", "behind j4")], NOW)
+        tx.queue.set_effective({known["j4"].seq or 0: 900, known["j2"].seq or 0: 10})
+    with store.unit(write=False) as tx:
+        whole = tx.jobs.queued_first(10)
+        assert tx.jobs.queued_first(10, known) == whole
+        assert tx.jobs.queued_first(3, known) == whole[:3]
+        assert [j.job_id for j in whole] == ["j4", "j2", "j1", "j3", "j5"]
+        assert whole[2].message == "behind j4"
+
+
 def test_job_ids_to_lock_name_the_reported_runs_and_the_clusters_active_ones(
     store: Store,
 ) -> None:
