@@ -14,7 +14,7 @@ $SUANCHOU_BENCH_POSTGRES_URL, else $SUANCHOU_TEST_POSTGRES_URL), on PostgreSQL:
 Each group runs on a fresh database and server (benchmarks.api.phases). Writes table.txt,
 results.csv, results.json, queue.csv and PNG plots under --out, and prints the tables and the
 issue's targets (met, or missed by what factor). --quick: a 1-2 minute subset (no thresholds:
-a benchmark, not a test). --profile: the unary and batch groups' server under cProfile
+a benchmark, not a test). --profile: every group's server under cProfile
 (benchmarks.api.profiled), the summary under --out. Every load loop is bounded by a count and a
 deadline. Exit code 0; 1 if a group failed (the others' rows are still written); 2 for bad
 arguments.
@@ -127,9 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--levels", type=_ints, help="queue: jobs queued, e.g. 1000,10000")
     p.add_argument("--batch-calls", type=int, help="batch: 1,000-job calls per client")
     p.add_argument("--probe-calls", type=int, help="queue: GetJob/ListJobs calls per thread")
-    p.add_argument(
-        "--profile", action="store_true", help="the unary and batch groups' server under cProfile"
-    )
+    p.add_argument("--profile", action="store_true", help="every group's server under cProfile")
     p.add_argument("--out", type=Path, default=Path("bench-results/api"), help="output folder")
     return p
 

@@ -55,7 +55,7 @@ CYCLES_PER_LEVEL = 3
 class Setup:
     work: Path
     databases: Databases
-    # The unary and batch groups' server under cProfile (benchmarks.api.profiled).
+    # Each group's server under cProfile (benchmarks.api.profiled).
     profile: Path | None = None
 
 
@@ -185,7 +185,9 @@ class Sampler(threading.Thread):
 
 def lease(setup: Setup, rate: int, seconds: float, drain_s: float) -> tuple[Row, list[QueueSample]]:
     """`rate` jobs/s offered for `seconds`, then up to `drain_s` for the queue to empty."""
-    with group(setup, f"lease{rate}", LEASE_CLUSTERS, LEASE_NODES, BIG_NODE, LEASE_RUN_S) as g:
+    with group(
+        setup, f"lease{rate}", LEASE_CLUSTERS, LEASE_NODES, BIG_NODE, LEASE_RUN_S, setup.profile
+    ) as g:
         cpu0 = g.server.cpu_s()
         offset = g.server.log_size()
         sampler = Sampler(g.counter, g.database, rate)
@@ -240,7 +242,7 @@ def queue(setup: Setup, levels: list[int], probe_calls: int, seconds: float) -> 
     """Fills the queue to each level in turn with 1,000-job batches; at each, GetJob and
     ListJobs latency and the cycles' durations."""
     rows = []
-    with group(setup, "queue", 1, 1, SMALL_NODE, None) as g:
+    with group(setup, "queue", 1, 1, SMALL_NODE, None, setup.profile) as g:
         total = Outcome()
         for level in levels:
             missing = max(1, level - total.acked)

@@ -289,6 +289,10 @@ class SchedulingCycle:
         explained: list[Explanation] = []
         nominated: dict[str, tuple[tuple[str, str], ...]] = {}
         book = DeviceBook(snap)
+        # (job, message, cluster, node names, device ids per replica, verdicts) to lease.
+        leases: list[
+            tuple[Job, str, str, list[str], tuple[tuple[int, ...], ...], tuple[ClusterVerdict, ...]]
+        ] = []
         for j, job in enumerate(built.jobs):
             nodes = solution.assignment[j] if solution else None
             if nodes is not None and j in evictions.held:
@@ -324,24 +328,27 @@ class SchedulingCycle:
             message = placed_message(job, cluster, node_names, vs)
             if note := preference_notes(job, cluster, snap, vs):
                 message = f"{message}; {note}"
-            attempt = job.attempt + 1
-            lease = tx.jobs.move(
-                job,
-                JobState.LEASED,
-                reason=reasons.PLACED,
-                message=message,
-                now=now,
-                cluster=cluster,
-                attempt=attempt,
-            )
+            leases.append((job, message, cluster, node_names, ids, vs))
+        # Every lease of the cycle in a few statements (Jobs.move_many); a job cancelled since
+        # the snapshot is left out.
+        outcomes = tx.jobs.move_many(
+            [(job, message, cluster, job.attempt + 1) for job, message, cluster, *_ in leases],
+            JobState.LEASED,
+            reason=reasons.PLACED,
+            now=now,
+        )
+        runs: list[Run] = []
+        for (job, message, cluster, node_names, ids, vs), lease in zip(
+            leases, outcomes, strict=True
+        ):
             if lease is None:
                 continue  # cancelled since the snapshot
             moved.append(lease)
-            tx.runs.insert(
+            runs.extend(
                 Run(
                     run_id=str(uuid.uuid4()),
                     job_id=job.job_id,
-                    attempt=attempt,
+                    attempt=lease.attempt,
                     replica=i,
                     cluster=cluster,
                     node=node,
@@ -351,10 +358,11 @@ class SchedulingCycle:
                 )
                 for i, node in enumerate(node_names)
             )
-            tx.explanations.put(
+            explained.append(
                 Explanation(job.job_id, JobState.LEASED, reasons.PLACED, message, vs, now)
             )
             placed += 1
+        tx.runs.insert(runs)
         holds = Holds(snap)
         for job, code, detail, vs in held:
             message = unplaced_message(detail, vs)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -233,15 +233,7 @@ class Jobs:
         `exit_code` only on the event.
         """
         check_job_move(job.state, to)
-        moved = replace(
-            job,
-            state=to,
-            updated_at=now,
-            reason=reason,
-            message=message[:4096],
-            cluster=job.cluster if cluster is None else cluster,
-            attempt=job.attempt if attempt is None else attempt,
-        )
+        moved = _moved(job, to, reason, message, now, cluster, attempt)
         result = self._s.execute(
             update(JobRow)
             .where(col(JobRow.job_id) == job.job_id)
@@ -260,6 +252,65 @@ class Jobs:
         self._event(moved, node=node, exit_code=exit_code)
         self.moves.append((job, moved))
         return moved
+
+    def move_many(
+        self,
+        moves: Sequence[tuple[Job, str, str, int]],
+        to: JobState,
+        *,
+        reason: str,
+        now: datetime,
+    ) -> list[Job | None]:
+        """`move` for many jobs at once, each (job, message, cluster, attempt), all to `to`
+        with one reason: a cycle's leases. The same checks and the same result per job (None
+        for one whose state changed since it was read), in three statements per 1,000 jobs
+        instead of two per job (issue 11: a cycle leasing 2,000 jobs spent seconds in them,
+        holding the database's one writer). The jobs are locked first (`lock`: PostgreSQL row
+        locks; on SQLite this transaction is the only writer), so the states read under the
+        locks are the states the UPDATE meets."""
+        for job, *_ in moves:
+            check_job_move(job.state, to)
+        self.lock(job.job_id for job, *_ in moves)
+        ids = [job.job_id for job, *_ in moves]
+        current: dict[str, str] = {}
+        for start in range(0, len(ids), 1000):
+            query = sa_select(col(JobRow.job_id), col(JobRow.state)).where(
+                col(JobRow.job_id).in_(ids[start : start + 1000])
+            )
+            current.update((job_id, state) for job_id, state in self._s.execute(query))
+        out: list[Job | None] = []
+        rows: list[dict[str, Any]] = []
+        for job, message, cluster, attempt in moves:
+            if current.get(job.job_id) != job.state.value:
+                out.append(None)
+                continue
+            moved = _moved(job, to, reason, message, now, cluster, attempt)
+            out.append(moved)
+            self.moves.append((job, moved))
+            rows.append(
+                {
+                    "b_job_id": job.job_id,
+                    "b_from": job.state.value,
+                    "state": to.value,
+                    "updated_at": now,
+                    "reason": reason,
+                    "message": moved.message,
+                    "cluster": moved.cluster,
+                    "attempt": moved.attempt,
+                }
+            )
+        if rows:
+            table = JobRow.__table__  # type: ignore[attr-defined]
+            self._s.execute(
+                update(table)
+                .where(table.c.job_id == bindparam("b_job_id"))
+                .where(table.c.state == bindparam("b_from")),
+                rows,
+            )
+            self._s.execute(
+                insert(JobEventRow), [_event_values(moved) for moved in out if moved is not None]
+            )
+        return out
 
     def set_max_runtime(self, job: Job, seconds: int, *, message: str, now: datetime) -> Job:
         """Stores a new max runtime on a job the caller locked, with a MAX_RUNTIME_CHANGED
@@ -330,6 +381,26 @@ class Jobs:
     def _event(self, job: Job, *, node: str = "", exit_code: int | None = None) -> None:
         """The event of the state `job` is now in; only the inserts and `move` write events."""
         self._s.add(JobEventRow(**_event_values(job, node=node, exit_code=exit_code)))
+
+
+def _moved(
+    job: Job,
+    to: JobState,
+    reason: str,
+    message: str,
+    now: datetime,
+    cluster: str | None,
+    attempt: int | None,
+) -> Job:
+    return replace(
+        job,
+        state=to,
+        updated_at=now,
+        reason=reason,
+        message=message[:4096],
+        cluster=job.cluster if cluster is None else cluster,
+        attempt=job.attempt if attempt is None else attempt,
+    )
 
 
 def _event_values(job: Job, *, node: str = "", exit_code: int | None = None) -> dict[str, Any]:

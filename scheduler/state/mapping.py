@@ -254,22 +254,27 @@ def job_from_row(row: JobRow) -> Job:
 
 
 def run_to_row(run: Run) -> RunRow:
-    return RunRow(
-        run_id=run.run_id,
-        job_id=run.job_id,
-        attempt=run.attempt,
-        replica=run.replica,
-        cluster=run.cluster,
-        node=run.node,
-        state=run.state.value,
-        exit_code=run.exit_code,
-        message=run.message,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        devices=devices_to_text(run.devices),
-        failure=run.failure,
-    )
+    return RunRow(**run_values(run))
+
+
+def run_values(run: Run) -> dict[str, Any]:
+    """The run row's columns (Runs.insert writes them in one executemany)."""
+    return {
+        "run_id": run.run_id,
+        "job_id": run.job_id,
+        "attempt": run.attempt,
+        "replica": run.replica,
+        "cluster": run.cluster,
+        "node": run.node,
+        "state": run.state.value,
+        "exit_code": run.exit_code,
+        "message": run.message,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "devices": devices_to_text(run.devices),
+        "failure": run.failure,
+    }
 
 
 def run_from_row(row: RunRow) -> Run:

@@ -265,3 +265,52 @@ def test_move_loses_to_a_transaction_that_committed_first() -> None:
             ]
     finally:
         store.dispose()
+
+
+def test_move_many_equals_move_and_skips_jobs_changed_since_read(seeded: Store) -> None:
+    """Leasing many jobs at once stores what a move per job would (rows, events, the moves a
+    transaction made), returns None for a job cancelled since it was read, writes nothing for
+    it, and refuses an illegal move before writing anything."""
+    with seeded.unit() as tx:
+        read = [tx.jobs.insert(_job(f"q{i}")) for i in range(4)]
+    with seeded.unit() as tx:
+        assert tx.jobs.move(read[2], JobState.CANCELLED, reason="CANCELLED", message="x", now=NOW)
+    with seeded.unit() as tx:
+        moved = tx.jobs.move_many(
+            [(job, f"placed {job.job_id}", "gov-a", job.attempt + 1) for job in read],
+            JobState.LEASED,
+            reason=reasons.PLACED,
+            now=LATER,
+        )
+        assert [m is None for m in moved] == [False, False, True, False]
+        assert [(old.job_id, new.state) for old, new in tx.jobs.moves] == [
+            ("q0", JobState.LEASED),
+            ("q1", JobState.LEASED),
+            ("q3", JobState.LEASED),
+        ]
+    with seeded.unit(write=False) as tx:
+        for job, lease in zip(read, moved, strict=True):
+            stored = tx.jobs.get(job.job_id)
+            events = _events(tx, job.job_id)
+            if lease is None:
+                assert stored.state is JobState.CANCELLED and len(events) == 2
+                continue
+            assert stored == lease
+            assert (stored.cluster, stored.attempt, stored.message) == (
+                "gov-a",
+                1,
+                f"placed {job.job_id}",
+            )
+            assert [e.state for e in events] == [JobState.QUEUED, JobState.LEASED]
+            assert (events[-1].reason, events[-1].created_at) == (reasons.PLACED, LATER)
+    with seeded.unit() as tx:
+        fresh = tx.jobs.insert(_job("q9"))
+        with pytest.raises(IllegalTransition):
+            tx.jobs.move_many(
+                [(fresh, "m", "gov-a", 1), (tx.jobs.get("q2"), "m", "gov-a", 1)],
+                JobState.LEASED,
+                reason=reasons.PLACED,
+                now=LATER,
+            )
+    with seeded.unit(write=False) as tx:
+        assert tx.jobs.get("q2").state is JobState.CANCELLED
