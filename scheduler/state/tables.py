@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -81,6 +90,13 @@ class JobRow(SQLModel, table=True):
         Index("ix_job_department_seq", "department", "seq"),
         Index("ix_job_state", "state"),
         Index("ix_job_state_effective_priority", "state", "effective_priority"),
+        # The cycle's queue order (Jobs.queued_first; migration 0016_job_queue_rank).
+        Index(
+            "ix_job_queue_rank",
+            "state",
+            text("coalesce(effective_priority, priority) DESC"),
+            "seq",
+        ),
     )
 
     # seq orders jobs by submit (FIFO ties, pagination); job_id is the public id.
