@@ -17,10 +17,17 @@ from scheduler.state import Tx
 
 
 def settle_jobs(tx: Tx, job_ids: Iterable[str], now: datetime, max_attempts: int) -> None:
-    jobs = tx.jobs.get_many(job_ids)
-    for job in jobs.values():
-        if job.state.active:
-            settle_job(tx, job, tx.runs.for_job(job.job_id, job.attempt), now, max_attempts)
+    jobs = [job for job in tx.jobs.get_many(job_ids).values() if job.state.active]
+    # The runs of every job in one read (a sync reporting thousands of runs read them per job).
+    runs: dict[str, list[Run]] = {}
+    for run in tx.runs.for_jobs([job.job_id for job in jobs]):
+        runs.setdefault(run.job_id, []).append(run)
+    for job in jobs:
+        current = sorted(
+            (r for r in runs.get(job.job_id, ()) if r.attempt == job.attempt),
+            key=lambda r: r.replica,
+        )
+        settle_job(tx, job, current, now, max_attempts)
 
 
 def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: int) -> None:

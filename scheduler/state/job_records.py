@@ -26,43 +26,16 @@ from scheduler.domain.states import (
     check_job_move,
 )
 from scheduler.state import mapping as m
+from scheduler.state.job_values import (
+    MUTABLE_COLUMNS,
+    event_values,
+    moved_job,
+    refreshed,
+)
 from scheduler.state.tables import (
     JobEventRow,
     JobRow,
 )
-
-# The fields of a job that change after insert (Jobs.move, Jobs.set_reason(s)): its columns
-# of the same names are what Jobs.get_many_known reads.
-_MUTABLE_FIELDS = (
-    "state",
-    "attempt",
-    "cluster",
-    "reason",
-    "message",
-    "updated_at",
-    "effective_priority",
-)
-
-
-_MUTABLE_COLUMNS = tuple(getattr(JobRow, name) for name in _MUTABLE_FIELDS)
-
-
-def _refreshed(job: Job, values: Sequence[Any]) -> Job:
-    """`job` as read earlier, with the values of _MUTABLE_COLUMNS read now; the same object
-    when none changed."""
-    state, attempt, cluster, reason, message, updated, effective = values
-    now = (JobState(state), attempt, cluster, reason, message, m.utc(updated), effective)
-    if now == (
-        job.state,
-        job.attempt,
-        job.cluster,
-        job.reason,
-        job.message,
-        job.updated_at,
-        job.effective_priority,
-    ):
-        return job
-    return replace(job, **dict(zip(_MUTABLE_FIELDS, now, strict=True)))
 
 
 class Jobs:
@@ -105,7 +78,7 @@ class Jobs:
         if not jobs:
             return
         self._s.execute(insert(JobRow), [m.job_values(job) for job in jobs])
-        self._s.execute(insert(JobEventRow), [_event_values(job) for job in jobs])
+        self._s.execute(insert(JobEventRow), [event_values(job) for job in jobs])
 
     def get(self, job_id: str) -> Job:
         row = self._s.exec(select(JobRow).where(JobRow.job_id == job_id)).first()
@@ -125,7 +98,7 @@ class Jobs:
 
         Only `move`, `set_reason(s)`, `set_max_runtime` (whose spec change no cycle reads:
         agent syncs read jobs whole) and the cycle's effective priorities (state/fair_share.py)
-        write a job row after `insert`, and only the fields in _MUTABLE_FIELDS: the spec,
+        write a job row after `insert`, and only the fields in MUTABLE_FIELDS: the spec,
         department, seq and digest stay as inserted. So a known job is refreshed from those
         columns alone, and returned as it was when none of them changed; a scheduling cycle
         re-reads the thousands of running jobs every second this way without decoding their
@@ -135,11 +108,11 @@ class Jobs:
         seen = [i for i in ids if i in known]
         out = self.get_many(i for i in ids if i not in known)
         for start in range(0, len(seen), 1000):
-            query = sa_select(col(JobRow.job_id), *_MUTABLE_COLUMNS).where(
+            query = sa_select(col(JobRow.job_id), *MUTABLE_COLUMNS).where(
                 col(JobRow.job_id).in_(seen[start : start + 1000])
             )
             for job_id, *values in self._s.execute(query):
-                out[job_id] = _refreshed(known[job_id], values)
+                out[job_id] = refreshed(known[job_id], values)
         return out
 
     def page(
@@ -195,7 +168,7 @@ class Jobs:
         # The ids in order with the columns that change: a known job is refreshed from them
         # (as get_many_known does), the others are read whole.
         rows = self._s.execute(
-            sa_select(col(JobRow.job_id), *_MUTABLE_COLUMNS)
+            sa_select(col(JobRow.job_id), *MUTABLE_COLUMNS)
             .where(queued)
             .order_by(*order)
             .limit(limit)
@@ -205,7 +178,7 @@ class Jobs:
         for job_id, *values in rows:
             job = known.get(job_id)
             if job is not None:
-                out.append(_refreshed(job, values))
+                out.append(refreshed(job, values))
             elif job_id in unknown:
                 out.append(unknown[job_id])
         return out
@@ -243,7 +216,7 @@ class Jobs:
         `exit_code` only on the event.
         """
         check_job_move(job.state, to)
-        moved = _moved(job, to, reason, message, now, cluster, attempt)
+        moved = moved_job(job, to, reason, message, now, cluster, attempt)
         result = self._s.execute(
             update(JobRow)
             .where(col(JobRow.job_id) == job.job_id)
@@ -294,7 +267,7 @@ class Jobs:
             if current.get(job.job_id) != job.state.value:
                 out.append(None)
                 continue
-            moved = _moved(job, to, reason, message, now, cluster, attempt)
+            moved = moved_job(job, to, reason, message, now, cluster, attempt)
             out.append(moved)
             self.moves.append((job, moved))
             rows.append(
@@ -318,7 +291,7 @@ class Jobs:
                 rows,
             )
             self._s.execute(
-                insert(JobEventRow), [_event_values(moved) for moved in out if moved is not None]
+                insert(JobEventRow), [event_values(moved) for moved in out if moved is not None]
             )
         return out
 
@@ -390,40 +363,4 @@ class Jobs:
 
     def _event(self, job: Job, *, node: str = "", exit_code: int | None = None) -> None:
         """The event of the state `job` is now in; only the inserts and `move` write events."""
-        self._s.add(JobEventRow(**_event_values(job, node=node, exit_code=exit_code)))
-
-
-def _moved(
-    job: Job,
-    to: JobState,
-    reason: str,
-    message: str,
-    now: datetime,
-    cluster: str | None,
-    attempt: int | None,
-) -> Job:
-    return replace(
-        job,
-        state=to,
-        updated_at=now,
-        reason=reason,
-        message=message[:4096],
-        cluster=job.cluster if cluster is None else cluster,
-        attempt=job.attempt if attempt is None else attempt,
-    )
-
-
-def _event_values(job: Job, *, node: str = "", exit_code: int | None = None) -> dict[str, Any]:
-    return {
-        "job_id": job.job_id,
-        "department": job.department,
-        "job_set": job.spec.job_set,
-        "state": job.state.value,
-        "reason": job.reason,
-        "message": job.message[:4096],
-        "cluster": job.cluster,
-        "node": node,
-        "attempt": job.attempt,
-        "exit_code": exit_code,
-        "created_at": job.updated_at,
-    }
+        self._s.add(JobEventRow(**event_values(job, node=node, exit_code=exit_code)))

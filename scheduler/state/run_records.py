@@ -53,10 +53,12 @@ class Runs:
         return [m.run_from_row(r) for r in self._s.exec(query).all()]
 
     def for_jobs(self, job_ids: Collection[str]) -> list[Run]:
-        if not job_ids:
-            return []
-        query = select(RunRow).where(col(RunRow.job_id).in_(list(job_ids)))
-        return [m.run_from_row(r) for r in self._s.exec(query).all()]
+        ids = list(job_ids)
+        out: list[Run] = []
+        for start in range(0, len(ids), 1000):  # bounded statements, as Jobs.get_many_known
+            query = select(RunRow).where(col(RunRow.job_id).in_(ids[start : start + 1000]))
+            out.extend(m.run_from_row(r) for r in self._s.exec(query).all())
+        return out
 
     def active(self, cluster: str | None = None) -> list[Run]:
         query = select(RunRow).where(col(RunRow.state).in_(ACTIVE_RUN_STATES))

@@ -89,8 +89,16 @@ class JobRow(SQLModel, table=True):
         UniqueConstraint("department", "client_id", name="uq_job_department_client_id"),
         Index("ix_job_department_seq", "department", "seq"),
         Index("ix_job_state", "state"),
-        Index("ix_job_state_effective_priority", "state", "effective_priority"),
-        # The cycle's queue order (Jobs.queued_first; migration 0016_job_queue_rank).
+        # Queue positions count ranges of these two (QueueRanks.positions; migration 0016).
+        Index("ix_job_state_effective_priority", "state", "effective_priority", "seq"),
+        Index(
+            "ix_job_department_state_effective_priority",
+            "department",
+            "state",
+            "effective_priority",
+            "seq",
+        ),
+        # The cycle's queue order (Jobs.queued_first; migration 0016_job_queue_indexes).
         Index(
             "ix_job_queue_rank",
             "state",
