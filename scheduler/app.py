@@ -285,6 +285,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds between scheduling cycles (default 1)",
     )
     p.add_argument(
+        "--cycle-max-duty",
+        type=float,
+        dest="cycle_max_duty",
+        help="most of the wall time cycles woken by submits may take, 0-1 (default 0.5)",
+    )
+    p.add_argument(
         "--min-runtime",
         type=float,
         dest="min_runtime_s",
@@ -344,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "lease_timeout_s": args.lease_timeout_s,
                 "cycle_interval_s": args.cycle_interval_s,
+                "cycle_max_duty": args.cycle_max_duty,
                 "min_runtime_s": args.min_runtime_s,
                 "max_preemptions_per_cycle": args.max_preemptions_per_cycle,
                 "max_preemptions_per_minute": args.max_preemptions_per_minute,

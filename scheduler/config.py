@@ -150,6 +150,8 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
         raise ConfigError(
             f"quota_reclaim_delay_s: must be at most {MAX_QUOTA_RECLAIM_DELAY_S:.0f} (a year)"
         )
+    if sched.cycle_max_duty > 1:
+        raise ConfigError(f"cycle_max_duty: must be at most 1, got {sched.cycle_max_duty:g}")
     if sched.lease_timeout_s <= sched.sync_interval_s:
         raise ConfigError("lease_timeout_s must be larger than sync_interval_s")
     if sched.leadership_ttl_s > MAX_LEADERSHIP_TTL_S:
