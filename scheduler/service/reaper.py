@@ -30,28 +30,49 @@ def reap(
     liveness: Liveness,
     term: CycleTerm,
 ) -> int:
-    """Requeues the runs of lost clusters and removes drained ones. Returns runs lost."""
+    """Requeues the runs of lost clusters and removes drained ones. Returns runs lost.
+
+    Looks first in a read transaction: almost every cycle has nothing to reap, and a write
+    transaction would queue for the database's writer behind agents' syncs (issue 11: 0.4-0.6
+    s of a 1-s cycle at 200 jobs/s on SQLite) to change nothing."""
     lost = 0
     timeout = timedelta(seconds=settings.lease_timeout_s)
+    with store.unit(write=False) as tx:
+        if not _due(tx, clock.now(), timeout, started_at, liveness):
+            return 0
     with store.unit() as tx:
         term.check(tx)  # the fence: rolls back if deposed
         now = clock.now()
-        # Counted, not loaded: the runs are read only for a cluster about to be declared lost.
-        active_runs = tx.runs.active_per_cluster()
-        for cluster in tx.clusters.all():
-            busy = active_runs.get(cluster.name, 0) > 0
-            since = silent_since(cluster, started_at, liveness.last(cluster.name))
-            if busy and since is not None and now - since > timeout:
+        for cluster, since in _due(tx, now, timeout, started_at, liveness):
+            if since is not None:
                 if active := tx.runs.active(cluster=cluster.name):
                     lost += _declare_lost(
                         tx, cluster, active, since, now, settings, started_at, liveness
                     )
-            elif cluster.state is ClusterState.DRAINING and not busy:
+            else:
                 tx.clusters.delete(cluster.name)
                 liveness.forget(cluster.name)
                 tx.tokens.revoke_all(Principal(Role.AGENT, cluster.name), now)
                 log.info("cluster_removed", cluster=cluster.name, reason="drained")
     return lost
+
+
+def _due(
+    tx: Tx, now: datetime, timeout: timedelta, started_at: datetime, liveness: Liveness
+) -> list[tuple[Cluster, datetime | None]]:
+    """The clusters to reap: (cluster, silent since) for one with active runs whose agent has
+    been silent past the timeout, (cluster, None) for a drained one with none left."""
+    # Counted, not loaded: the runs are read only for a cluster about to be declared lost.
+    active_runs = tx.runs.active_per_cluster()
+    due: list[tuple[Cluster, datetime | None]] = []
+    for cluster in tx.clusters.all():
+        busy = active_runs.get(cluster.name, 0) > 0
+        since = silent_since(cluster, started_at, liveness.last(cluster.name))
+        if busy and since is not None and now - since > timeout:
+            due.append((cluster, since))
+        elif cluster.state is ClusterState.DRAINING and not busy:
+            due.append((cluster, None))
+    return due
 
 
 def _declare_lost(
