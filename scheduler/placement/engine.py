@@ -36,26 +36,27 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from scheduler.placement.aggregate import View, classify
-from scheduler.placement.baselines import best_baseline, best_fit
-from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits, new_solver
-from scheduler.placement.cpsat_data import Facts, Incumbent, Scope, job_classes
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import Evaluation, Evaluator, job_work
-from scheduler.placement.explain import explain
-from scheduler.placement.lns import PAIR_S, STEP_S, LnsLimits, improve
-from scheduler.placement.lp_bound import LpBound, lp_bound, lp_pairs
-from scheduler.placement.lp_rounding import lp_round
-from scheduler.placement.model import Problem, Solution
-from scheduler.placement.node_fill import applies as node_fill_applies
-from scheduler.placement.node_fill import node_fill
-from scheduler.placement.outcome import Outcome, Status, Timings
-from scheduler.placement.reassign import reassign
-from scheduler.placement.regret import applies as regret_applies
-from scheduler.placement.regret import regret_start
-from scheduler.placement.settings import WALL_PER_DET, EngineParams, Progress
-from scheduler.placement.verify import check
-from scheduler.placement.warm_start import repair, stay
+from scheduler.placement.cpsat.lns import PAIR_S, STEP_S, LnsLimits, improve
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.scope import Incumbent, Scope, job_classes
+from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult, SearchLimits, new_solver
+from scheduler.placement.greedy.baselines import best_baseline, best_fit
+from scheduler.placement.greedy.node_fill import applies as node_fill_applies
+from scheduler.placement.greedy.node_fill import node_fill
+from scheduler.placement.greedy.regret import applies as regret_applies
+from scheduler.placement.greedy.regret import regret_start
+from scheduler.placement.greedy.warm_start import repair, stay
+from scheduler.placement.index.aggregate import View, classify
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import Evaluation, Evaluator, job_work
+from scheduler.placement.judges.explain import explain
+from scheduler.placement.judges.verify import check
+from scheduler.placement.lp.bound import LpBound, lp_bound, lp_pairs
+from scheduler.placement.lp.rounding import lp_round
+from scheduler.placement.model.outcome import Outcome, Status, Timings
+from scheduler.placement.model.params import WALL_PER_DET, EngineParams, Progress
+from scheduler.placement.model.problem import Problem, Solution
+from scheduler.placement.search.reassign import reassign
 
 _MAX_NOTED_VIOLATIONS = 3
 # Non-deterministic mode: shares of the remaining wall time for the LP solve and the rounding's

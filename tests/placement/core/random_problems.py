@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import replace
 
 from scheduler.placement import devices
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Balance, Override, Problem, Quota, Service, Solution
-from scheduler.placement.verify import check
 
 GPU_DEMANDS = (0, 0, 0, 250, 500, 700, 1000, 2000)
 

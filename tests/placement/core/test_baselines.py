@@ -7,7 +7,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduler.placement.baselines import (
+from scheduler.placement.greedy.baselines import (
     BASELINES,
     best_baseline,
     best_fit,
@@ -15,9 +15,9 @@ from scheduler.placement.baselines import (
     first_fit_decreasing,
     kubernetes_like,
 )
-from scheduler.placement.evaluator import evaluate
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Problem, Quota, Service, Solution
-from scheduler.placement.verify import check
 from tests.placement.core.build import ROADEF, ROADEF_INITIAL, jobs, tiny
 from tests.placement.core.random_problems import random_problem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from scheduler.placement.evaluator import (
+from scheduler.placement.judges.evaluator import (
     VALUE_LIMIT,
     cost_bounds,
     evaluate,

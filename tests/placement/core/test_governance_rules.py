@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Quota, Solution
-from scheduler.placement.validate import InvalidProblem
-from scheduler.placement.verify import check
+from scheduler.placement.model.validate import InvalidProblem
 from tests.placement.core.build import jobs, tiny
 from tests.placement.core.governance import (
     eviction_cap,

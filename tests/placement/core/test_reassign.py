@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from scheduler.placement import EngineParams, solve
-from scheduler.placement.evaluator import evaluate
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.reassign import Reassign, movable_jobs, reassign
-from scheduler.placement.verify import check
+from scheduler.placement.search.reassign import Reassign, movable_jobs, reassign
 from tests.placement.core.build import ROADEF, ROADEF_INITIAL, ROADEF_OPTIMUM, jobs
 from tests.placement.core.random_problems import random_problem
 

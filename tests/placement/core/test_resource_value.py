@@ -13,14 +13,14 @@ from dataclasses import replace
 import pytest
 
 from scheduler.placement import engine
-from scheduler.placement.baselines import best_baseline
-from scheduler.placement.evaluator import evaluate, job_size, job_work
-from scheduler.placement.lp_bound import lp_bound
-from scheduler.placement.lp_rounding import lp_round
+from scheduler.placement.greedy.baselines import best_baseline
+from scheduler.placement.judges.evaluator import evaluate, job_size, job_work
+from scheduler.placement.judges.verify import check
+from scheduler.placement.lp.bound import lp_bound
+from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.outcome import Status
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
+from scheduler.placement.model.outcome import Status
+from scheduler.placement.model.params import EngineParams
 from tests.placement.core.random_problems import random_problem
 from tests.placement.lp.instances import optimum, tiny_problem
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler.placement.model import Balance, Override, Quota, Service
-from scheduler.placement.validate import InvalidProblem
+from scheduler.placement.model.validate import InvalidProblem
 from tests.placement.core.build import BASE, ROADEF, jobs, tiny
 
 

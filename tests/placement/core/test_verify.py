@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Override, Quota, Service, Solution
-from scheduler.placement.verify import check
 from tests.placement.core.build import (
     ROADEF,
     ROADEF_BETTER,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import Evaluation, evaluate, job_work
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult, SearchLimits
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import Evaluation, evaluate, job_work
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem
-from scheduler.placement.verify import check
 from tests.placement.core.build import ROADEF as ROADEF  # re-exported for the cpsat tests
 
 # Two identical nodes of one group, prices zero; tests set what they are about.

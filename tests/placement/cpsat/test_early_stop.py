@@ -11,14 +11,14 @@ import pytest
 
 from benchmarks.synthetic import Spec, churn, generate
 from scheduler.placement import engine
-from scheduler.placement.cpsat import CpSatModel
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.evaluator import objective_scale
-from scheduler.placement.lp_bound import LpBound
+from scheduler.placement.cpsat.solver import CpSatModel
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import objective_scale
+from scheduler.placement.judges.verify import check
+from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.outcome import Outcome, Status
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
+from scheduler.placement.model.outcome import Outcome, Status
+from scheduler.placement.model.params import EngineParams
 from tests.placement.cpsat.helpers import tiny
 
 Events = list[tuple[str, dict[str, object]]]

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from benchmarks.synthetic import Spec, generate
 from scheduler.placement import engine
-from scheduler.placement.baselines import best_baseline
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.evaluator import Evaluation, evaluate
+from scheduler.placement.greedy.baselines import best_baseline
+from scheduler.placement.greedy.warm_start import repair
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import Evaluation, evaluate
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.outcome import Status
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
-from scheduler.placement.warm_start import repair
+from scheduler.placement.model.outcome import Status
+from scheduler.placement.model.params import EngineParams
 from tests.placement.cpsat.helpers import ROADEF, ROADEF_BEST_COST, tiny
 from tests.placement.cpsat.strategies import more_capacity, problems
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scheduler.placement.explain import explain
+from scheduler.placement.judges.explain import explain
 from scheduler.placement.model import Quota, Service, Solution
-from scheduler.placement.outcome import (
+from scheduler.placement.model.outcome import (
     GANG_INCOMPLETE,
     INSUFFICIENT_CAPACITY,
     NO_ELIGIBLE_NODE,

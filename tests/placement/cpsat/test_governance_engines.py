@@ -9,22 +9,22 @@ from dataclasses import replace
 
 import pytest
 
-from scheduler.placement.baselines import BASELINES
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.cpsat_objective import TermWeights
+from scheduler.placement.cpsat.lns import LnsLimits
+from scheduler.placement.cpsat.lns import improve as lns_improve
+from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.engine import solve
-from scheduler.placement.evaluator import evaluate, job_work
-from scheduler.placement.explain import explain
-from scheduler.placement.lns import LnsLimits
-from scheduler.placement.lns import improve as lns_improve
-from scheduler.placement.local_search import improve as local_improve
-from scheduler.placement.lp_bound import lp_bound
-from scheduler.placement.lp_rounding import lp_round
+from scheduler.placement.greedy.baselines import BASELINES
+from scheduler.placement.greedy.warm_start import stay
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.explain import explain
+from scheduler.placement.judges.verify import check
+from scheduler.placement.lp.bound import lp_bound
+from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Quota, Solution
-from scheduler.placement.outcome import OUTRANKED, QUOTA_EXHAUSTED
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
-from scheduler.placement.warm_start import stay
+from scheduler.placement.model.outcome import OUTRANKED, QUOTA_EXHAUSTED
+from scheduler.placement.model.params import EngineParams
+from scheduler.placement.search.packing import improve as local_improve
 from tests.placement.core.governance import (
     eviction_cap,
     group_quota,

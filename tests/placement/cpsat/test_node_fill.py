@@ -9,15 +9,15 @@ from dataclasses import replace
 
 from benchmarks.tracks import vbp
 from scheduler.placement import engine
-from scheduler.placement.cpsat import CpSatModel, SearchLimits
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import evaluate, job_work
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
+from scheduler.placement.greedy.node_fill import applies, node_fill
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.node_fill import applies, node_fill
-from scheduler.placement.outcome import Outcome, Status
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
+from scheduler.placement.model.outcome import Outcome, Status
+from scheduler.placement.model.params import EngineParams
 
 Events = list[tuple[str, dict[str, object]]]
 

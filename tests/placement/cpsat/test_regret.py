@@ -12,16 +12,16 @@ import numpy as np
 from benchmarks.tracks import gap
 from benchmarks.tracks import gap_generate as gen
 from scheduler.placement import engine
-from scheduler.placement.baselines import BASELINES
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.lp_bound import lp_bound
-from scheduler.placement.lp_rounding import lp_round
+from scheduler.placement.greedy.baselines import BASELINES
+from scheduler.placement.greedy.regret import Pairs, applies, construct, regret_start
+from scheduler.placement.greedy.regret_moves import descend, excess_of, repair
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.verify import check
+from scheduler.placement.lp.bound import lp_bound
+from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem
-from scheduler.placement.outcome import Status
-from scheduler.placement.regret import Pairs, applies, construct, regret_start
-from scheduler.placement.regret_moves import descend, excess_of, repair
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
+from scheduler.placement.model.outcome import Status
+from scheduler.placement.model.params import EngineParams
 
 # Type C, 20 agents x 200 jobs, seed 2: every greedy rule and the LP rounding leave a required
 # job out, so before the regret start only CP-SAT on the whole model could answer.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from scheduler.placement.aggregate import View, classify
+from scheduler.placement.index.aggregate import View, classify
 from scheduler.placement.model import Override, Problem, Quota
 
 # Four nodes in two groups, seven jobs; nodes 0 and 1 are twins, so are jobs 0, 1 and 6 (6 is

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.aggregate import View, classify
-from scheduler.placement.baselines import best_baseline
-from scheduler.placement.evaluator import evaluate
-from scheduler.placement.local_search import Packing, improve, shift_into
+from scheduler.placement.greedy.baselines import best_baseline
+from scheduler.placement.index.aggregate import View, classify
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.verify import check
+from scheduler.placement.search.packing import Packing, improve, shift_into
 from tests.placement.core.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from scheduler.placement.aggregate import View, classify
-from scheduler.placement.evaluator import evaluate
-from scheduler.placement.lp_bound import lp_bound, lp_pairs
+from scheduler.placement.index.aggregate import View, classify
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.lp.bound import lp_bound, lp_pairs
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from tests.placement.core.random_problems import random_problem
 from tests.placement.cpsat.helpers import exact

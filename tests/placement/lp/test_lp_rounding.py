@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.baselines import best_baseline
-from scheduler.placement.evaluator import evaluate
-from scheduler.placement.lp_bound import lp_bound
-from scheduler.placement.lp_rounding import lp_round
+from scheduler.placement.greedy.baselines import best_baseline
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.verify import check
+from scheduler.placement.lp.bound import lp_bound
+from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Service
-from scheduler.placement.verify import check
 from tests.placement.core.random_problems import random_problem
 from tests.placement.lp.instances import optimum, tiny_problem
 

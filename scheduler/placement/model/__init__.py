@@ -1,0 +1,19 @@
+"""The vocabulary of the engine: the problem in, the knobs, the outcome out.
+
+problem.py (`Problem`, `Solution` and their parts), validate.py (the bounds every `Problem` is
+checked against at construction), params.py (`EngineParams`, the `Progress` callback) and
+outcome.py (what `solve` returns). Imports only the standard library and this package: every
+other part of the engine reads it, it reads none of them.
+"""
+
+from scheduler.placement.model.problem import (
+    Balance,
+    ObjectiveWeights,
+    Override,
+    Problem,
+    Quota,
+    Service,
+    Solution,
+)
+
+__all__ = ["Balance", "ObjectiveWeights", "Override", "Problem", "Quota", "Service", "Solution"]
