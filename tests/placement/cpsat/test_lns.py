@@ -15,7 +15,7 @@ from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.evaluator import evaluate, job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from tests.placement.core.build import jobs
+from tests.placement.build import jobs
 
 WEIGHTS = ObjectiveWeights()
 LIMITS = LnsLimits(budget_s=30.0, step_s=0.1, deterministic=True, seed=7, max_steps=12)

@@ -11,8 +11,8 @@ import pytest
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Quota, Solution
 from scheduler.placement.model.validate import InvalidProblem
-from tests.placement.core.build import jobs, tiny
-from tests.placement.core.governance import (
+from tests.placement.build import jobs, tiny
+from tests.placement.governance import (
     eviction_cap,
     group_quota,
     parent_quota,

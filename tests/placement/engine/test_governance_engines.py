@@ -1,4 +1,4 @@
-"""Every engine on issue 9's hand-worked cases (tests/placement/core/governance.py): the full
+"""Every engine on issue 9's hand-worked cases (tests/placement/governance.py): the full
 solve(), exact CP-SAT, LNS, LP rounding, the greedy baselines and the local search each give an
 answer the checker accepts and that obeys the case's rule; explanations name the quota."""
 
@@ -25,7 +25,8 @@ from scheduler.placement.model import ObjectiveWeights, Problem, Quota, Solution
 from scheduler.placement.model.outcome import OUTRANKED, QUOTA_EXHAUSTED
 from scheduler.placement.model.params import EngineParams
 from scheduler.placement.search.packing import improve as local_improve
-from tests.placement.core.governance import (
+from tests.placement.cpsat.helpers import exact
+from tests.placement.governance import (
     eviction_cap,
     group_quota,
     parent_quota,
@@ -33,7 +34,6 @@ from tests.placement.core.governance import (
     reclaim_budget,
     reclaim_without_may_preempt,
 )
-from tests.placement.cpsat.helpers import exact
 
 WEIGHTS = ObjectiveWeights()
 PARAMS = EngineParams(time_limit_s=2.0)

@@ -13,7 +13,7 @@ from scheduler.placement.judges.evaluator import (
     objective_scale,
 )
 from scheduler.placement.model import Balance, ObjectiveWeights, Override, Service, Solution
-from tests.placement.core.build import (
+from tests.placement.build import (
     ROADEF,
     ROADEF_BETTER,
     ROADEF_INITIAL,

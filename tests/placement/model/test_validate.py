@@ -6,7 +6,7 @@ import pytest
 
 from scheduler.placement.model import Balance, Override, Quota, Service
 from scheduler.placement.model.validate import InvalidProblem
-from tests.placement.core.build import BASE, ROADEF, jobs, tiny
+from tests.placement.build import BASE, ROADEF, jobs, tiny
 
 
 def test_valid_problems_pass() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Override, Quota, Service, Solution
-from tests.placement.core.build import (
+from tests.placement.build import (
     ROADEF,
     ROADEF_BETTER,
     ROADEF_INITIAL,

@@ -21,8 +21,8 @@ from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Status
 from scheduler.placement.model.params import EngineParams
-from tests.placement.core.random_problems import random_problem
 from tests.placement.lp.instances import optimum, tiny_problem
+from tests.placement.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
 

@@ -13,8 +13,8 @@ from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.search.reassign import Reassign, movable_jobs, reassign
-from tests.placement.core.build import ROADEF, ROADEF_INITIAL, ROADEF_OPTIMUM, jobs
-from tests.placement.core.random_problems import random_problem
+from tests.placement.build import ROADEF, ROADEF_INITIAL, ROADEF_OPTIMUM, jobs
+from tests.placement.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
 COSTS = ("migration", "money", "energy", "load", "balance")

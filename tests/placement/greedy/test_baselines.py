@@ -18,8 +18,8 @@ from scheduler.placement.greedy.baselines import (
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import Problem, Quota, Service, Solution
-from tests.placement.core.build import ROADEF, ROADEF_INITIAL, jobs, tiny
-from tests.placement.core.random_problems import random_problem
+from tests.placement.build import ROADEF, ROADEF_INITIAL, jobs, tiny
+from tests.placement.random_problems import random_problem
 
 ALL = tuple(BASELINES.values())
 GPU = {

@@ -11,8 +11,8 @@ from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.bound import lp_bound
 from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Service
-from tests.placement.core.random_problems import random_problem
 from tests.placement.lp.instances import optimum, tiny_problem
+from tests.placement.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
 CITY = Spec("T", jobs=300, nodes=30, clusters=4, regions=2, departments=4)

@@ -10,9 +10,9 @@ from scheduler.placement.index.aggregate import View, classify
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.lp.bound import lp_bound, lp_pairs
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from tests.placement.core.random_problems import random_problem
 from tests.placement.cpsat.helpers import exact
 from tests.placement.lp.instances import optimum, tiny_problem
+from tests.placement.random_problems import random_problem
 
 LEXICOGRAPHIC = ObjectiveWeights()
 WEIGHTED = ObjectiveWeights(work=3, money=2, energy=5, preemption=4, migration=2)

@@ -11,7 +11,7 @@ from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.search.packing import Packing, improve, shift_into
-from tests.placement.core.random_problems import random_problem
+from tests.placement.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
 
