@@ -16,7 +16,9 @@ The parts, one sub-package each (each one's docstring says what it may import):
     lp/      the LP bound and its rounding
     search/  the local searches: packing moves and the reassignment of placed jobs
     cpsat/   the CP-SAT model (scope, variables, constraints, objective, solver) and its LNS
-    engine   solve(): the pipeline of stages, the best checked answer wins
+    stages/  the stages of one solve: starts and greedy, LP, focused search, reassignment and
+             LNS, exact CP-SAT, the outcome; the pool every answer passes through
+    engine   solve(): the pipeline of those stages, the best checked answer wins
 
 This module is the public API: import from `scheduler.placement`, not from the sub-packages.
 """

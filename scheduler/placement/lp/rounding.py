@@ -31,7 +31,10 @@ from collections.abc import Callable, Mapping, Sequence
 from scheduler.placement.index.aggregate import View
 from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.packing import Budget, Misses, Packing, improve_packing, shift_into
+from scheduler.placement.search.budget import Budget, Misses
+from scheduler.placement.search.eject import shift_into
+from scheduler.placement.search.local_search import improve_packing
+from scheduler.placement.search.packing import Packing
 
 Progress = Callable[[str, Mapping[str, object]], None]
 

@@ -19,6 +19,7 @@ from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Outcome, Status
 from scheduler.placement.model.params import EngineParams
+from scheduler.placement.stages import focus, relax
 from tests.placement.cpsat.helpers import tiny
 
 Events = list[tuple[str, dict[str, object]]]
@@ -144,13 +145,13 @@ def test_good_warm_start_searches_what_changed_first(
             pieces.append(self.scope.nodes)
 
     # LNS builds its pieces through lns.py's own import: only the focused ones are recorded.
-    monkeypatch.setattr(engine, "CpSatModel", Recording)
+    monkeypatch.setattr(focus, "CpSatModel", Recording)
     params = EngineParams(time_limit_s=0.3, exact_max_pairs=10)
     o, events = _solve(p, params, warm)
     assert o.solution is not None and check(p, o.solution) == []
     names = [event for event, _ in events]
     assert "focus_done" in names and names.index("focus_done") < names.index("lns_done")
-    room = set(engine._changed_nodes(Facts(p), warm))
+    room = set(focus.changed_nodes(Facts(p), warm))
     assert 0 < len(room) < p.num_nodes
     assert pieces and all(nodes <= room for nodes in pieces)
     _, cold = _solve(p, params)
@@ -182,7 +183,7 @@ def test_search_stops_at_the_target(
     """LNS (between steps) and exact CP-SAT (at a solution) stop once the answer is within
     the target: here half of greedy's gap to the bound (no LP rounding to start from)."""
     p, _ = churned
-    monkeypatch.setattr(engine, "lp_round", _no_rounding)
+    monkeypatch.setattr(relax, "lp_round", _no_rounding)
     base = EngineParams(time_limit_s=2.0, exact_max_pairs=exact_max_pairs, use_cpsat=False)
     greedy, _ = _solve(p, replace(base, use_lns=False))
     assert greedy.gap is not None and greedy.gap > 0

@@ -18,6 +18,7 @@ from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Status
 from scheduler.placement.model.params import EngineParams
+from scheduler.placement.stages import construct
 from tests.placement.cpsat.helpers import ROADEF, ROADEF_BEST_COST, tiny
 from tests.placement.cpsat.strategies import more_capacity, problems
 
@@ -89,7 +90,7 @@ def test_rejected_candidates_are_dropped_with_a_note(monkeypatch: pytest.MonkeyP
     def fake(_p: Problem, _w: ObjectiveWeights) -> tuple[str, Solution, Evaluation]:
         return "fake", overfull, flattering
 
-    monkeypatch.setattr(engine, "best_baseline", fake)
+    monkeypatch.setattr(construct, "best_baseline", fake)
     o = engine.solve(p, EngineParams(time_limit_s=1.0, use_lp=False, use_cpsat=False))
     assert o.solution is not None and check(p, o.solution) == []
     assert any("fake answer failed the checker" in note for note in o.notes)

@@ -24,7 +24,7 @@ from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.model import ObjectiveWeights, Problem, Quota, Solution
 from scheduler.placement.model.outcome import OUTRANKED, QUOTA_EXHAUSTED
 from scheduler.placement.model.params import EngineParams
-from scheduler.placement.search.packing import improve as local_improve
+from scheduler.placement.search.local_search import improve as local_improve
 from tests.placement.cpsat.helpers import exact
 from tests.placement.governance import (
     eviction_cap,

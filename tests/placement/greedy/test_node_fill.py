@@ -18,6 +18,7 @@ from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Outcome, Status
 from scheduler.placement.model.params import EngineParams
+from scheduler.placement.stages.pool import Clock
 
 Events = list[tuple[str, dict[str, object]]]
 
@@ -94,7 +95,7 @@ def test_wall_clock_mode_keeps_a_margin_for_the_last_step() -> None:
     limit; the solve itself is checked loosely, since the machine may be loaded."""
     p = _packing(11, items=200)
     params = EngineParams(time_limit_s=1.0, deterministic=False, exact_max_pairs=0)
-    run = engine._Run(p, params, lambda event, fields: None, engine._Clock())
+    run = engine._Run(p, params, lambda event, fields: None, Clock())
     assert run._remaining() <= 0.95
     o, _ = _solve(p, params)
     assert o.solution is not None and check(p, o.solution) == []

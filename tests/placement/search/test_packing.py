@@ -10,7 +10,9 @@ from scheduler.placement.index.aggregate import View, classify
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.packing import Packing, improve, shift_into
+from scheduler.placement.search.eject import shift_into
+from scheduler.placement.search.local_search import improve
+from scheduler.placement.search.packing import Packing
 from tests.placement.random_problems import random_problem
 
 WEIGHTS = ObjectiveWeights()
