@@ -34,7 +34,7 @@ from benchmarks.runner import Settings
 from benchmarks.tracks import gap
 from benchmarks.tracks import gap_generate as gen
 from scheduler.placement import solve
-from scheduler.placement.judges.evaluator import job_work, objective_scale
+from scheduler.placement.judges.scale import job_work, objective_scale
 from scheduler.placement.judges.verify import check
 
 ENV_DATA = "SUANCHOU_BENCHDATA"  # as python -m benchmarks reads it

@@ -27,7 +27,8 @@ from scheduler.placement import engine
 from scheduler.placement.engine import solve
 from scheduler.placement.greedy.baselines import BASELINES, best_baseline
 from scheduler.placement.index import devices
-from scheduler.placement.judges.evaluator import Evaluation, evaluate, job_work, objective_scale
+from scheduler.placement.judges.evaluator import Evaluation, evaluate
+from scheduler.placement.judges.scale import job_work, objective_scale
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.bound import LpBound, lp_bound
 from scheduler.placement.model.outcome import (

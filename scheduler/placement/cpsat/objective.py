@@ -25,7 +25,7 @@ from scheduler.placement.cpsat.variables import (
     strictly_between,
 )
 from scheduler.placement.index.facts import WHOLE
-from scheduler.placement.judges.evaluator import objective_scale
+from scheduler.placement.judges.scale import objective_scale
 from scheduler.placement.model.problem import ObjectiveWeights, Problem
 
 

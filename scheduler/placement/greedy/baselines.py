@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Protocol
 from scheduler.placement.index import devices
 from scheduler.placement.index.node_pool import Accept, Layout, Need, Pool, extended
 from scheduler.placement.index.quota_scope import QuotaScopes
-from scheduler.placement.judges.evaluator import DEFAULT_WEIGHTS, Evaluation, Evaluator, job_work
+from scheduler.placement.judges.evaluator import Evaluation, Evaluator
+from scheduler.placement.judges.scale import DEFAULT_WEIGHTS, job_work
 from scheduler.placement.model.problem import ObjectiveWeights, Override, Solution
 
 if TYPE_CHECKING:

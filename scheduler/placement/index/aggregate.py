@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scheduler.placement.index.quota_scope import QuotaScopes
-from scheduler.placement.judges.evaluator import job_work
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.model.problem import Override, Problem
 
 WHOLE = 1000  # thousandths of a GPU device

@@ -64,7 +64,7 @@ from scheduler.placement.index.aggregate import (
     View,
     classify,
 )
-from scheduler.placement.judges.evaluator import objective_scale
+from scheduler.placement.judges.scale import objective_scale
 from scheduler.placement.lp.rows import Built, Pair, build_lp
 from scheduler.placement.model.problem import ObjectiveWeights, Problem
 

@@ -18,7 +18,7 @@ from scheduler.placement.index.aggregate import (
     occupy,
     take_devices,
 )
-from scheduler.placement.judges.evaluator import DEFAULT_WEIGHTS, objective_scale
+from scheduler.placement.judges.scale import DEFAULT_WEIGHTS, objective_scale
 from scheduler.placement.model.problem import ObjectiveWeights, Solution
 
 

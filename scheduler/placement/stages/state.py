@@ -9,7 +9,7 @@ import time
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.scope import job_classes
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import job_work
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model.params import EngineParams, Progress
 from scheduler.placement.model.problem import Problem, Solution

@@ -8,7 +8,8 @@ from typing import Any
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult, SearchLimits
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import Evaluation, evaluate, job_work
+from scheduler.placement.judges.evaluator import Evaluation, evaluate
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem
 from tests.placement.build import ROADEF as ROADEF  # re-exported for the cpsat tests

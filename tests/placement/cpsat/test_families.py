@@ -9,7 +9,7 @@ from __future__ import annotations
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.solver import CpSatModel
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import job_work
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.model import Balance, ObjectiveWeights, Override, Quota, Service
 from tests.placement.cpsat.helpers import LIMITS, ROADEF, ROADEF_BEST_COST, exact, tiny
 

@@ -13,7 +13,8 @@ from scheduler.placement.cpsat.scope import Incumbent
 from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.greedy.baselines import best_baseline
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from tests.placement.cpsat.helpers import ROADEF

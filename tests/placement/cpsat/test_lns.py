@@ -12,7 +12,8 @@ from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.scope import Incumbent
 from scheduler.placement.greedy.warm_start import stay
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from tests.placement.build import jobs

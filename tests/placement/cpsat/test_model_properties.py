@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.solver import CpSatModel
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem
 from tests.placement.cpsat.helpers import LIMITS

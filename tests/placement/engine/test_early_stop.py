@@ -13,7 +13,7 @@ from benchmarks.synthetic import Spec, churn, generate
 from scheduler.placement import engine
 from scheduler.placement.cpsat.solver import CpSatModel
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import objective_scale
+from scheduler.placement.judges.scale import objective_scale
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution

@@ -16,8 +16,9 @@ from scheduler.placement.engine import solve
 from scheduler.placement.greedy.baselines import BASELINES
 from scheduler.placement.greedy.warm_start import stay
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.explain import explain
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.bound import lp_bound
 from scheduler.placement.lp.rounding import lp_round

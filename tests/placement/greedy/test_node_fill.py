@@ -13,7 +13,8 @@ from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.greedy.node_fill import applies, node_fill
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.judges.evaluator import evaluate, job_work
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Outcome, Status

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from scheduler.placement.judges.evaluator import (
-    VALUE_LIMIT,
-    cost_bounds,
-    evaluate,
-    job_work,
-    min_cost_pairing,
-    objective_scale,
-)
+from scheduler.placement.judges.evaluator import evaluate, min_cost_pairing
+from scheduler.placement.judges.scale import VALUE_LIMIT, cost_bounds, job_work, objective_scale
 from scheduler.placement.model import Balance, ObjectiveWeights, Override, Service, Solution
 from tests.placement.build import (
     ROADEF,

@@ -14,7 +14,8 @@ import pytest
 
 from scheduler.placement import engine
 from scheduler.placement.greedy.baselines import best_baseline
-from scheduler.placement.judges.evaluator import evaluate, job_size, job_work
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_size, job_work
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.bound import lp_bound
 from scheduler.placement.lp.rounding import lp_round
