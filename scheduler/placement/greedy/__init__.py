@@ -1,4 +1,5 @@
-"""Greedy construction: the classic rules (baselines.py), the feasibility-first regret start
+"""Greedy construction: the classic rules (baselines.py, on one pass's state in placer.py and
+services.py), the feasibility-first regret start
 and its repair and descent (regret.py, regret_moves.py), the node-centric fill (node_fill.py),
 and the starts that need no search (warm_start.py).
 
