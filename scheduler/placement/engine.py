@@ -59,12 +59,14 @@ __all__ = ["estimate_pairs", "solve"]
 def solve(
     p: Problem,
     params: EngineParams | None = None,
+    *,
     progress: Progress | None = None,
     warm_start: Solution | None = None,
 ) -> Outcome:
     """Places as much priority-weighted work as possible, then at the least cost (evaluator.py).
 
-    `p` was validated when it was constructed (model.py runs validate.py). `warm_start` (the
+    `p` was validated when it was constructed (model/problem.py runs model/validate.py).
+    `progress` (keyword-only, like `warm_start`) hears every stage's events. `warm_start` (the
     previous cycle's placement, indexed like `p`) is repaired and then competes like any other
     candidate and seeds the search.
     """

@@ -11,14 +11,28 @@ from scheduler.placement.model.problem import Solution
 if TYPE_CHECKING:
     from scheduler.placement.judges.evaluator import Evaluation
 
-# Reason codes of Unplaced.reason, most fundamental first (the same strings as
-# scheduler.domain.reasons where they exist there).
-NO_ELIGIBLE_NODE = "NO_ELIGIBLE_NODE"
-NO_FITTING_NODE = "NO_FITTING_NODE"
-GANG_INCOMPLETE = "GANG_INCOMPLETE"
-QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
-INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"
-OUTRANKED = "OUTRANKED"
+
+class Reason(StrEnum):
+    """Why a job is left out (Unplaced.reason), most fundamental first (judges/explain.py).
+
+    The engine's own vocabulary: the service maps it to the scheduler's reason codes in one
+    table (scheduler.service.explain.SOLVER_REASONS; the same strings where both have one)."""
+
+    NO_ELIGIBLE_NODE = "NO_ELIGIBLE_NODE"
+    NO_FITTING_NODE = "NO_FITTING_NODE"
+    GANG_INCOMPLETE = "GANG_INCOMPLETE"
+    QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
+    INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"
+    OUTRANKED = "OUTRANKED"
+
+
+# The members by their old module-level names (the public API exports them).
+NO_ELIGIBLE_NODE = Reason.NO_ELIGIBLE_NODE
+NO_FITTING_NODE = Reason.NO_FITTING_NODE
+GANG_INCOMPLETE = Reason.GANG_INCOMPLETE
+QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
+INSUFFICIENT_CAPACITY = Reason.INSUFFICIENT_CAPACITY
+OUTRANKED = Reason.OUTRANKED
 
 
 class Status(StrEnum):
@@ -35,7 +49,7 @@ class Unplaced:
     numbers behind it where there are some (quota used/limit, what the best node lacks)."""
 
     job: int
-    reason: str
+    reason: Reason
     detail: str
     resource: str | None = None
     used: int | None = None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
+from scheduler.placement.model.limits import MAX_WEIGHT
 from scheduler.placement.model.problem import ObjectiveWeights
 
 # progress(event, fields): snake_case event name and flat fields, ready for a structured logger.
@@ -97,7 +101,90 @@ class EngineParams:
                 f"gap_target must be in [0, 1): a relative gap such as 0.001 for 0.1%, got {gap}"
             )
 
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> EngineParams:
+        """The params a TOML file sets (fields at the top, `[weights]` for ObjectiveWeights),
+        the defaults for the rest. Raises ValueError naming the field for an unknown field, a
+        wrong type, a value out of bounds, or a file over FILE_MAX_BYTES or not TOML."""
+        with open(path, "rb") as f:
+            raw = f.read(FILE_MAX_BYTES + 1)
+        if len(raw) > FILE_MAX_BYTES:
+            raise ValueError(f"engine params file: larger than {FILE_MAX_BYTES} bytes")
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"engine params file: not UTF-8 TOML: {_prefix(str(e))}") from None
+        values = _fields(data, _PARAM_BOUNDS, "")
+        weights = data.get("weights", {})
+        if not isinstance(weights, dict):
+            raise ValueError(f"engine params file: weights must be a table, got {_prefix(weights)}")
+        values["weights"] = ObjectiveWeights(**_fields(weights, _WEIGHT_BOUNDS, "weights."))
+        try:
+            return cls(**values)
+        except ValueError as e:
+            raise ValueError(f"engine params file: {e}") from None
+
     @property
     def wall_budget_s(self) -> float:
         """Wall-clock seconds the whole solve may take."""
         return self.time_limit_s * (self.wall_factor if self.deterministic else 1.0)
+
+
+# EngineParams.from_toml: the largest file it reads, and each field's type and bounds (generous;
+# __post_init__ checks the rules between fields).
+FILE_MAX_BYTES = 64 * 1024
+_PARAM_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "time_limit_s": (float, 0, 86_400),
+    "deterministic": (bool, 0, 1),
+    "seed": (int, 0, (1 << 31) - 1),
+    "workers": (int, 1, 64),
+    "use_lp": (bool, 0, 1),
+    "use_cpsat": (bool, 0, 1),
+    "use_lns": (bool, 0, 1),
+    "exact_max_pairs": (int, 0, 100_000_000),
+    "all_baselines_max_jobs": (int, 0, 100_000_000),
+    "lns_pairs": (int, 1, 100_000_000),
+    "lns_step_s": (float, 0, 3_600),
+    "wall_factor": (float, 1, 100),
+    "gap_target": (float, 0, 1),
+}
+_WEIGHT_BOUNDS: dict[str, tuple[type, float, float]] = {
+    f.name: (int, 0, MAX_WEIGHT) for f in fields(ObjectiveWeights)
+}
+assert set(_PARAM_BOUNDS) | {"weights"} == {f.name for f in fields(EngineParams)}
+
+
+def _fields(
+    data: dict[str, Any], bounds: dict[str, tuple[type, float, float]], where: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if where == "" and name == "weights":
+            continue
+        if name not in bounds:
+            raise ValueError(f"engine params file: unknown field {_prefix(where + name)}")
+        kind, low, high = bounds[name]
+        # bool is an int subclass: `workers = true` must not mean 1.
+        ok = (
+            isinstance(value, bool)
+            if kind is bool
+            else not isinstance(value, bool)
+            and isinstance(value, int if kind is int else int | float)
+        )
+        if not ok:
+            wanted = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+            raise ValueError(
+                f"engine params file: {where}{name} must be {wanted}, got {_prefix(value)}"
+            )
+        if kind is not bool and not low <= value <= high:
+            raise ValueError(
+                f"engine params file: {where}{name} must be in [{low}, {high}], got {value}"
+            )
+        out[name] = value
+    return out
+
+
+def _prefix(value: object, limit: int = 40) -> str:
+    """`value` as a short quote for an error message: at most `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

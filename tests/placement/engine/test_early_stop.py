@@ -33,7 +33,7 @@ def _solve(
     def progress(event: str, fields: Mapping[str, object]) -> None:
         events.append((event, dict(fields)))
 
-    return engine.solve(p, params, progress, warm), events
+    return engine.solve(p, params, progress=progress, warm_start=warm), events
 
 
 def _stops(events: Events) -> list[object]:

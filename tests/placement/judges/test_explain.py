@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scheduler.domain import reasons
+from scheduler.placement import Reason
 from scheduler.placement.judges.explain import explain
 from scheduler.placement.model import Quota, Service, Solution
 from scheduler.placement.model.outcome import (
@@ -12,6 +14,7 @@ from scheduler.placement.model.outcome import (
     OUTRANKED,
     QUOTA_EXHAUSTED,
 )
+from scheduler.service.explain import SOLVER_REASONS
 from tests.placement.cpsat.helpers import tiny
 
 
@@ -125,3 +128,12 @@ def test_no_eligible_node_names_no_internal_node_set() -> None:
     p = tiny(node_sets=((),), job_demand=((1, 1),))
     (why,) = explain(p, Solution((None,)))
     assert why.detail == "no node passes the job's constraints"
+
+
+def test_every_reason_code_has_one_service_mapping() -> None:
+    """The engine's reason codes are one enum, and the service's one table maps each of them
+    (and nothing else) to a scheduler reason code."""
+    assert set(SOLVER_REASONS) == {r.value for r in Reason}
+    assert all(isinstance(getattr(reasons, code, None), str) for code in SOLVER_REASONS.values())
+    why = explain(tiny(job_demand=((99, 1),)), Solution((None,)))
+    assert [type(u.reason) for u in why] == [Reason]
