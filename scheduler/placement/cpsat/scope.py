@@ -92,7 +92,7 @@ class Fixed:
     replicas: dict[int, int] = field(default_factory=dict)  # scope node -> replica count
     device_load: dict[tuple[int, int], int] = field(default_factory=dict)  # (node, device)
     whole_devices: set[tuple[int, int]] = field(default_factory=set)  # taken whole
-    quota_usage: list[int] = field(default_factory=list)  # per quota (model.py, Quotas)
+    quota_usage: list[int] = field(default_factory=list)  # per quota (model/problem.py, Quotas)
     on_node: dict[int, list[int]] = field(default_factory=dict)  # scope node -> fixed jobs
     evicted: list[int] = field(default_factory=list)  # fixed running jobs left out
     service_moves: dict[int, int] = field(default_factory=dict)  # service -> fixed moves

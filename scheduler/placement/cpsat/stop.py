@@ -15,7 +15,7 @@ from scheduler.placement.model.params import Progress
 
 
 class StopAt(cp_model.CpSolverSolutionCallback):
-    """Reports each CP-SAT solution (as cpsat.py's reporter does) and stops the search at the
+    """Reports each CP-SAT solution (as solver.py's reporter does) and stops the search at the
     first one whose objective reaches `stop_at` (in CP-SAT's terms: without the constant)."""
 
     def __init__(self, stop_at: int, progress: Progress) -> None:
@@ -47,7 +47,7 @@ def solve_until(
 ) -> tuple[CpSatResult, bool]:
     """CpSatModel.solve with a stop at `stop_at` (an evaluator value); True if it stopped there.
 
-    The same solver as cpsat.py's solve (new_solver), which has no hook for a stopping
+    The same solver as solver.py's solve (new_solver), which has no hook for a stopping
     callback; a stop is deterministic in deterministic mode (one worker, solutions in a fixed
     order)."""
     solver = new_solver(limits)

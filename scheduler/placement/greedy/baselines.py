@@ -1,7 +1,7 @@
 """Greedy baselines for engine v2: yardsticks for benchmarks, warm starts and fallbacks.
 
 Four classic rules, each producing a `Solution` (device ids included) that respects every
-constraint of model.py, in pure Python (no OR-Tools) and fast at city scale (node_pool.py):
+constraint of model/problem.py, in pure Python (no OR-Tools) and fast at city scale (node_pool.py):
 
 - first_fit_decreasing: largest work first (job_work: priority x replicas x size); each job in
   the first group, in node order, that holds the gang; each replica on the lowest-numbered node

@@ -23,7 +23,7 @@ Scope (`applies`): every job required, one replica each, no running jobs, servic
 devices, no load or balance cost, and no node opening cost (there the node-centric rules of
 node_fill.py are the start): money is then the only cost, so the Lagrangian bound on it bounds
 the engine's objective.
-Demands with overrides and costs come from `Facts` (cpsat_data.py), as the model reads them;
+Demands with overrides and costs come from `Facts` (index/facts.py), as the model reads them;
 the engine's checker and evaluator judge the answer like any other candidate.
 """
 

@@ -67,7 +67,7 @@ class Facts:
         # Quotas whose running jobs use more than nominal now: their borrowers may be reclaimed.
         self.running_quota_usage = self.scopes.running_usage(self.current, self.demand)
         self.above_nominal = self.scopes.above_nominal(self.running_quota_usage)
-        # Reclaim stops at a borrower's nominal (model.py): per quota above it, the running
+        # Reclaim stops at a borrower's nominal (model/problem.py): per quota above it, the running
         # work one decision may evict.
         self.reclaim_budget = self.scopes.reclaim_budgets(
             self.current, self.demand, self.running_quota_usage, self.preempt_cost

@@ -1,6 +1,6 @@
-"""The engines' reading of scoped quotas and of the eviction rules (model.py, Quotas, Running
-work): which quotas a replica counts against, which quotas are above nominal now, and who may
-justify evicting whom.
+"""The engines' reading of scoped quotas and of the eviction rules (model/problem.py, Quotas,
+Running work): which quotas a replica counts against, which quotas are above nominal now, and
+who may justify evicting whom.
 
 Shared by CP-SAT, LNS, the greedy baselines, the local search, the LP bound, the warm-start
 repair and the explanations, so that they agree with one another; verify.py keeps its own
@@ -103,8 +103,9 @@ class QuotaScopes:
         usage: Sequence[int],
         preempt_cost: Sequence[int],
     ) -> dict[int, int]:
-        """Per quota above nominal (model.py, Running work): how much of the work it counts one
-        decision may evict -- its excess over nominal plus its largest preemptible job."""
+        """Per quota above nominal (model/problem.py, Running work): how much of the work it
+        counts one decision may evict -- its excess over nominal plus its largest preemptible
+        job."""
         above = self.above_nominal(usage)
         if not above:
             return {}

@@ -1,4 +1,5 @@
-"""The objective of engine v2 (model.py), computed independently of every engine: no OR-Tools.
+"""The objective of engine v2 (model/problem.py), computed independently of every engine: no
+OR-Tools.
 
     value = Ww * work - (W.preemption * preemption + W.migration * migration + W.money * money
                          + W.energy * energy + W.load * load + W.balance * balance
@@ -24,7 +25,7 @@ Terms (all integers, all computed from the problem and the answer alone):
 of moving replicas is a feasibility matter only (ROADEF counts it for capacity, not for cost).
 
 Work weight (`ObjectiveWeights.work`). Explicit: Ww = work and cost_unit = 1, exactly the formula
-of model.py; keeping values inside int64 is then the caller's business. Automatic (None):
+of model/problem.py; keeping values inside int64 is then the caller's business. Automatic (None):
 
     B        = sum over cost terms t of W.t * UB_t     (UB_t below, from the problem alone)
     cost_unit = the smallest power of two with (1 + B // cost_unit) * (sum of job_work) <= 2^62

@@ -1,8 +1,8 @@
 """Per-replica demands, per-node usage and moved replicas: the accounting of the two judges.
 
-Shared by the checker (verify.py) and the evaluator (evaluator.py) so both read model.py the same
-way; the engines and the baselines deliberately do not use it, so a misreading there cannot hide
-itself behind the referee. Pure stdlib.
+Shared by the checker (verify.py) and the evaluator (evaluator.py) so both read model/problem.py
+the same way; the engines and the baselines deliberately do not use it, so a misreading there
+cannot hide itself behind the referee. Pure stdlib.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ SHARES_PER_DEVICE = 1000
 
 
 class Demands:
-    """Effective demand and replica price of a job on a node (model.py: Override)."""
+    """Effective demand and replica price of a job on a node (model/problem.py: Override)."""
 
     def __init__(self, p: Problem) -> None:
         self._p = p
@@ -55,8 +55,8 @@ def moved_apart(old: Sequence[int], new: Sequence[int]) -> tuple[list[int], list
     """(nodes left, nodes arrived) beyond the multiset intersection of `old` and `new`.
 
     Replicas are interchangeable, so the replicas that stay are as many as old and new have in
-    common (model.py: the smallest number of moves over all matchings); the rest moved, from the
-    first list to the second, which have equal lengths. Both lists are ascending.
+    common (model/problem.py: the smallest number of moves over all matchings); the rest moved,
+    from the first list to the second, which have equal lengths. Both lists are ascending.
     """
     if len(old) == 1 and len(new) == 1:
         return ([], []) if old[0] == new[0] else ([old[0]], [new[0]])

@@ -1,18 +1,19 @@
-"""The independent checker of engine v2: every violation of model.py's constraints, readable.
+"""The independent checker of engine v2: every violation of model/problem.py's constraints,
+readable.
 
 The referee of every engine, baseline, test and benchmark. It reads only the problem and the
 answer, imports no OR-Tools (not even indirectly) and shares nothing with the engines, so a
 misreading in an engine cannot hide itself. Written for clarity first; it still checks a
 100,000-job answer in a few seconds.
 
-Conventions for `Solution.devices` that model.py leaves open, fixed here:
+Conventions for `Solution.devices` that model/problem.py leaves open, fixed here:
 - `devices` is () (no device ids at all) or has one entry per job;
 - `devices[j]` is None when no replica of job j needs devices (j unplaced, or every replica on
   nodes without devices or with no GPU demand there); otherwise one tuple of device ids per
   replica, () for a replica that needs none, one id for a share, q/1000 distinct ids for q whole;
 - a running job's device ids are not part of the problem, so they are free to choose.
 
-Preemption (model.py, "Running work"): evicting a running job j (preemptible, left unplaced)
+Preemption (model/problem.py, "Running work"): evicting a running job j (preemptible, left unplaced)
 is justified when (a) some job k with a rank above j's (job_preempt_rank, default the
 priority) has a replica that this answer newly puts on one of j's current nodes (k has more
 replicas on that node than it had before), k may preempt and k is of j's department -- the

@@ -1,4 +1,4 @@
-"""The checker's rules for running work (model.py, "Running work"): moves, evictions and why
+"""The checker's rules for running work (model/problem.py, "Running work"): moves, evictions and why
 each one is justified, and the reclaim budgets; see verify.py's docstring for the rules (a, b, c).
 
 Part of the independent checker: plain Python, reads only the problem and the answer.

@@ -107,7 +107,7 @@ def _service_nodes(state: Packing, s: int) -> list[int]:
 
 
 def _service_ok(state: Packing, s: int) -> bool:
-    """Whether service s's relations hold in `state` (model.py, Services)."""
+    """Whether service s's relations hold in `state` (model/problem.py, Services)."""
     p = state.p
     service = p.services[s]
     nodes = _service_nodes(state, s)

@@ -1,4 +1,4 @@
-"""Validation of an engine-v2 `Problem` (model.py) at construction.
+"""Validation of an engine-v2 `Problem` (model/problem.py) at construction.
 
 Every message names the offending index ("job 3: replicas must be >= 1, got 0") so a builder bug
 is found from the message alone. The checks run in time linear in the size of the input: each
@@ -6,7 +6,7 @@ field is first tested as a whole by C-level passes (`set(map(type, ...))`, `min`
 when such a pass fails is the field walked element by element to name the first culprit. A
 100,000-job x 5,000-node problem validates in well under a second this way.
 
-Besides the contract of model.py this module fixes three rules the engines may rely on:
+Besides the contract of model/problem.py this module fixes three rules the engines may rely on:
 - on a node with GPU devices, `node_reserved[n][gpu_resource]` must be 0: reserved usage has no
   device ids, so the builder leaves devices held by fixed work out of `node_devices` (and the
   capacity) or describes that work as a running job;

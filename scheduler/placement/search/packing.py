@@ -67,7 +67,8 @@ class Packing:
         self.host: list[dict[int, int]] = [{} for _ in range(p.num_nodes)]
         self.count = [0] * p.num_nodes
         self.frozen = [view.current[j] is not None for j in range(nj)]
-        # Room left per quota (model.py, Quotas; QuotaScopes for which replicas count where).
+        # Room left per quota (model/problem.py, Quotas; QuotaScopes for which replicas count
+        # where).
         self.scopes = view.scopes
         self.quota_left: list[int] = list(self.scopes.limit)
         self.node_class = [0] * p.num_nodes

@@ -12,7 +12,8 @@ from scheduler.placement import EngineParams, solve
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.reassign import Reassign, movable_jobs, reassign
+from scheduler.placement.search.reassign import Reassign, reassign
+from scheduler.placement.search.reassign_state import movable_jobs
 from tests.placement.build import ROADEF, ROADEF_INITIAL, ROADEF_OPTIMUM, jobs
 from tests.placement.random_problems import random_problem
 
