@@ -10,7 +10,7 @@ value of an optimal solution equals evaluate(...).value.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -58,6 +58,7 @@ class CpSatResult:
     wall_ms: float
     deterministic_time: float
     hit_wall_cap: bool
+    stopped: bool = False  # stopped at `stop_at` (CpSatModel.solve), not by a limit
 
 
 class CpSatModel:
@@ -186,20 +187,35 @@ class CpSatModel:
 
     # -- search ----------------------------------------------------------------------------------
 
-    def solve(self, limits: SearchLimits, progress: Progress | None = None) -> CpSatResult:
+    def solve(
+        self, limits: SearchLimits, progress: Progress | None = None, *, stop_at: int | None = None
+    ) -> CpSatResult:
+        """Solves within `limits`, reporting each solution through `progress`. With `stop_at`
+        (an evaluator value: the engine's gap target, or its bound) the search stops at the
+        first solution whose objective reaches it, and the result says `stopped`; a stop is
+        deterministic in deterministic mode (one worker, solutions in a fixed order)."""
         solver = new_solver(limits)
         started = time.perf_counter()
-        callback = _Reporter(progress) if progress is not None else None
+        callback = None
+        if stop_at is not None:
+            report = progress if progress is not None else _quiet
+            callback = _Reporter(report, stop_at - self.objective.constant)
+        elif progress is not None:
+            callback = _Reporter(progress)
         status = solver.solve(self.model, callback)
         wall_ms = (time.perf_counter() - started) * 1000
+        stopped = callback is not None and callback.stopped
         hit_cap = (
             limits.deterministic
+            and not stopped
             and status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
             and solver.deterministic_time < limits.time_limit_s
         )
         name = solver.status_name(status)
         if status not in _STATUS_WITH_SOLUTION:
-            return CpSatResult(None, name, None, None, wall_ms, solver.deterministic_time, hit_cap)
+            return CpSatResult(
+                None, name, None, None, wall_ms, solver.deterministic_time, hit_cap, stopped
+            )
         return CpSatResult(
             solution=self.decode(solver),
             status=name,
@@ -208,6 +224,7 @@ class CpSatModel:
             wall_ms=wall_ms,
             deterministic_time=solver.deterministic_time,
             hit_wall_cap=hit_cap,
+            stopped=stopped,
         )
 
     # -- decoding --------------------------------------------------------------------------------
@@ -304,25 +321,40 @@ def _value(solver: cp_model.CpSolver, v: cp_model.IntVar | int) -> int:
 
 
 class _Reporter(cp_model.CpSolverSolutionCallback):
-    """Reports each improving CP-SAT solution through the progress callback."""
+    """Reports each improving CP-SAT solution through the progress callback, and stops the
+    search at the first one whose objective reaches `stop_at` (in CP-SAT's terms: without the
+    objective's constant) when there is one: CpSatModel.solve's stop hook."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, stop_at: int | None = None) -> None:
         super().__init__()
         self._progress = progress
+        self._stop_at = stop_at
+        self.stopped = False
 
     def on_solution_callback(self) -> None:
+        objective = self.objective_value
         self._progress(
             "cpsat_solution",
             {
-                "objective": self.objective_value,
+                "objective": objective,
                 "bound": self.best_objective_bound,
                 "wall_ms": round(self.wall_time * 1000, 1),
             },
         )
+        # The model's objective never exceeds the evaluator's value of the same solution (its
+        # cost auxiliaries are only bounded below), so reaching stop_at here reaches it there,
+        # up to the double's rounding (1e-16 relative, far below any useful target).
+        if self._stop_at is not None and objective >= self._stop_at:
+            self.stopped = True
+            self.stop_search()
+
+
+def _quiet(event: str, fields: Mapping[str, object]) -> None:
+    """The progress callback of a stopping solve nobody listens to."""
 
 
 def new_solver(limits: SearchLimits) -> cp_model.CpSolver:
-    """A CP-SAT solver with `limits` applied (CpSatModel.solve and the engine's stopping solve)."""
+    """A CP-SAT solver with `limits` applied (CpSatModel.solve)."""
     solver = cp_model.CpSolver()
     sp = solver.parameters
     sp.random_seed = limits.seed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult, SearchLimits
-from scheduler.placement.cpsat.stop import solve_until
 from scheduler.placement.model.params import WALL_PER_DET
 from scheduler.placement.stages.state import RunState
 
@@ -31,14 +30,10 @@ class Exact(RunState):
         )
         # With gap_target 0, stop_at is the bound itself: reaching it proves optimality even
         # when CP-SAT's own bound is weaker than the LP's (e.g. the bin-counting rows).
-        stop_at = self._stop_at()
-        if stop_at is not None:
-            result, stopped = solve_until(model, limits, stop_at, self.emit)
-        else:
-            result, stopped = model.solve(limits, self.emit), False
+        result = model.solve(limits, self.emit, stop_at=self._stop_at())
         self.clock.add("cpsat", t)
         self._absorb(result)
-        if stopped:
+        if result.stopped:
             self._early_stop(after="cpsat")
 
     def _absorb(self, result: CpSatResult) -> None:
