@@ -60,6 +60,7 @@ class LnsResult:
     improvements: int
     wall_ms: float
     hit_wall_cap: bool
+    stopped: bool = False  # an answer reached `stop_at` (improve), not the budget's end
 
 
 class Neighbourhoods:
@@ -250,11 +251,15 @@ def improve(
     feasible: Callable[[Solution], bool],
     limits: LnsLimits,
     progress: Progress | None = None,
+    *,
+    stop_at: int | None = None,
 ) -> LnsResult:
     """Improves `start` (which must be feasible) until the budget is spent.
 
     `score` is the evaluator's value and `feasible` the checker's verdict: a neighbourhood's
     answer replaces the incumbent only if it scores strictly higher and passes the checker.
+    With `stop_at` (an evaluator value: the engine's gap target or bound) the search ends at
+    the first accepted answer that reaches it, returned at once with `stopped`.
     """
     started = time.perf_counter()
     rng = random.Random(limits.seed)
@@ -320,6 +325,16 @@ def improve(
             continue  # spares a full evaluation (0.14 s at 100,000 jobs)
         value = score(candidate)
         if value > best_value and feasible(candidate):
+            if stop_at is not None and value >= stop_at:
+                return LnsResult(
+                    solution=candidate,
+                    value=value,
+                    steps=steps,
+                    improvements=improvements + 1,
+                    wall_ms=(time.perf_counter() - started) * 1000,
+                    hit_wall_cap=hit_cap,
+                    stopped=True,
+                )
             best, best_value = candidate, value
             improvements += 1
             hoods.reward()

@@ -63,24 +63,11 @@ class Neighbourhoods(RunState):
             steps[0] += event == "lns_step"
             self.emit(event, fields)
 
-        # The gap target, or with target 0 the bound itself (an answer there is optimal).
-        stop_at = self._stop_at()
-        scored: list[tuple[Solution, int]] = []
-
         def score(s: Solution) -> int:
-            value = self.pool.evaluate(s).value
-            scored[:] = [(s, value)]
-            return value
+            return self.pool.evaluate(s).value
 
         def feasible(s: Solution) -> bool:
-            ok = not check(self.p, s)
-            # improve() asks this only of a candidate that just scored above its incumbent;
-            # raising is the one way to end it early without a hook in lns.py.
-            if ok and stop_at is not None and scored:
-                last, value = scored[0]
-                if last is s and value >= stop_at:
-                    raise _TargetReached(s)
-            return ok
+            return not check(self.p, s)
 
         limits = LnsLimits(
             budget_s=budget,
@@ -92,17 +79,24 @@ class Neighbourhoods(RunState):
             wall_cap_s=params.wall_budget_s if params.deterministic else None,
         )
         start = self.pool.best.solution
-        try:
-            result = improve(
-                self.facts, self.terms, self.work, start, score, feasible, limits, progress
-            )
-        except _TargetReached as reached:
-            self.clock.add("lns", t)
-            self.pool.offer("lns", reached.solution)
+        # The gap target, or with target 0 the bound itself (an answer there is optimal).
+        result = improve(
+            self.facts,
+            self.terms,
+            self.work,
+            start,
+            score,
+            feasible,
+            limits,
+            progress,
+            stop_at=self._stop_at(),
+        )
+        self.clock.add("lns", t)
+        if result.stopped:
+            self.pool.offer("lns", result.solution)
             self.emit("lns_done", {"steps": steps[0], "value": self.pool.value, "stopped": True})
             self._early_stop(after="lns")
             return
-        self.clock.add("lns", t)
         if result.hit_wall_cap:
             self.pool.notes.append(
                 "deterministic LNS stopped at its wall-clock cap; the answer may not repeat"
@@ -112,11 +106,3 @@ class Neighbourhoods(RunState):
             {"steps": result.steps, "improvements": result.improvements, "value": result.value},
         )
         self.pool.offer("lns", result.solution)
-
-
-class _TargetReached(Exception):
-    """An LNS candidate met the gap target; carries it out of improve()."""
-
-    def __init__(self, solution: Solution) -> None:
-        super().__init__("gap target reached")
-        self.solution = solution
