@@ -20,18 +20,14 @@ from typing import Protocol
 from benchmarks.measure import MIB, IsolatedError, measured, process_peak_bytes, run_isolated
 from benchmarks.report import BASELINE_NAMES, Row, gap_closed, gap_pct, pct_of
 from benchmarks.synthetic import SIZES, churn, generate
-from scheduler.placement.baselines import (
+from scheduler.placement import EngineParams, check, evaluate, lp_bound, solve
+from scheduler.placement.greedy.baselines import (
     best_fit,
     drf_ordered,
     first_fit_decreasing,
     kubernetes_like,
 )
-from scheduler.placement.engine import solve
-from scheduler.placement.evaluator import evaluate
-from scheduler.placement.lp_bound import lp_bound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.settings import EngineParams
-from scheduler.placement.verify import check
 
 # Issue 3's time targets per size; an instance's default engine budget.
 DEFAULT_TIME_LIMITS = {"S": 1.0, "M": 5.0, "L": 60.0}

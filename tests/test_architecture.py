@@ -16,6 +16,41 @@ STDLIB = set(sys.stdlib_module_names)
 RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
     "scheduler.domain": (("scheduler.domain",), set()),
     "scheduler.placement": (("scheduler.placement",), {"ortools", "numpy"}),
+    # The solver's parts (scheduler/placement/__init__.py): the vocabulary reads nothing else
+    # (the outcome carries the evaluator's Evaluation), the judges only it and the problem
+    # facts, the index no search; OR-Tools only in the LP and CP-SAT (and the engine).
+    "scheduler.placement.model": (
+        ("scheduler.placement.model", "scheduler.placement.judges.evaluator"),
+        set(),
+    ),
+    "scheduler.placement.judges": (
+        (
+            "scheduler.placement.model",
+            "scheduler.placement.judges",
+            "scheduler.placement.index.facts",
+        ),
+        set(),
+    ),
+    "scheduler.placement.index": (
+        ("scheduler.placement.model", "scheduler.placement.index", "scheduler.placement.judges"),
+        set(),
+    ),
+    "scheduler.placement.greedy": (
+        tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "greedy")),
+        {"numpy"},
+    ),
+    "scheduler.placement.search": (
+        tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "search")),
+        {"numpy"},
+    ),
+    "scheduler.placement.lp": (
+        tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "search", "lp")),
+        {"ortools"},
+    ),
+    "scheduler.placement.cpsat": (
+        tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "cpsat")),
+        {"ortools"},
+    ),
     "scheduler.state": (
         ("scheduler.domain", "scheduler.state"),
         {"sqlalchemy", "sqlmodel", "alembic"},

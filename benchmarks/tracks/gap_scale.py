@@ -33,9 +33,7 @@ from benchmarks.measure import IsolatedError, machine_info, run_isolated
 from benchmarks.runner import Settings
 from benchmarks.tracks import gap
 from benchmarks.tracks import gap_generate as gen
-from scheduler.placement import solve
-from scheduler.placement.evaluator import job_work, objective_scale
-from scheduler.placement.verify import check
+from scheduler.placement import check, job_work, objective_scale, solve
 
 ENV_DATA = "SUANCHOU_BENCHDATA"  # as python -m benchmarks reads it
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "benchdata"

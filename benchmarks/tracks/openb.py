@@ -59,8 +59,8 @@ from pathlib import Path
 from typing import Literal
 
 from benchmarks.tracks import Evaluation, FormatError
+from scheduler.placement import MAX_RESOURCE_VALUE
 from scheduler.placement.model import Problem, Solution
-from scheduler.placement.validate import MAX_RESOURCE_VALUE
 
 MILLI = 1000
 NODE_FILE = "openb_node_list_all_node.csv"

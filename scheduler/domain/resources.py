@@ -1,7 +1,7 @@
 """Resource quantities: canonical names and integer units.
 
 `cpu` is in millicores, `memory` in MiB, devices (DEVICE_RESOURCES: `nvidia.com/gpu`,
-`huawei.com/ascend`) in thousandths of one device, as the solver packs them (placement/model.py,
+`huawei.com/ascend`) in thousandths of one device, as the solver packs them (placement/model,
 GPU devices): 250 is a quarter of one device, 2000 two whole devices; a device request is either
 a share of ONE device (< 1000) or whole devices (a multiple of 1000). The wire keeps whole
 devices in `Resources.quantities` (clients from before shares) and shares in `Resources.shares`

@@ -31,8 +31,7 @@ from collections.abc import Mapping, Sequence
 from scheduler.domain.cluster_choice import preference_rank
 from scheduler.domain.models import Cluster, Job, Node
 from scheduler.domain.resources import NVIDIA_GPU
-from scheduler.placement import Override
-from scheduler.placement.validate import MAX_COST
+from scheduler.placement import MAX_COST, Override
 
 NOT_XINCHUANG = 1
 EMPTY_GPU = 2

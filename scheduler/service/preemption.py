@@ -28,7 +28,7 @@ from datetime import datetime
 from scheduler.domain import reasons
 from scheduler.domain.models import Job
 from scheduler.domain.quotas import PriorityClass
-from scheduler.placement.validate import MAX_COST
+from scheduler.placement import MAX_COST
 from scheduler.service.settings import SchedulerSettings
 
 # Work lost is counted in tenths of a node-equivalent-hour plus one, up to this many units: a

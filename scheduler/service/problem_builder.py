@@ -34,8 +34,7 @@ from scheduler.domain.resources import (
     device_resource,
     fits,
 )
-from scheduler.placement import Problem, Solution
-from scheduler.placement.validate import MAX_RESOURCE_VALUE
+from scheduler.placement import MAX_RESOURCE_VALUE, Problem, Solution
 from scheduler.service import preemption, reclaim
 from scheduler.service.guarantee import class_value
 from scheduler.service.node_preference import node_preferences

@@ -16,8 +16,8 @@ from benchmarks.synthetic import (
     churn,
     generate,
 )
+from scheduler.placement import validate
 from scheduler.placement.model import Problem, Solution
-from scheduler.placement.validate import validate
 
 # The calibration stops within one job of the target; with S's 100 nodes one job is at most
 # about 1% of a pool, so every seed lands within 2% of 1.3 (measured: seeds 1-10 of S and M

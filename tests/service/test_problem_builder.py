@@ -9,8 +9,7 @@ import pytest
 from scheduler.domain.models import Cluster, ClusterSpec, Job, JobSpec, Node
 from scheduler.domain.resources import CPU, NVIDIA_GPU
 from scheduler.domain.states import ClusterState, JobState
-from scheduler.placement import EngineParams, solve
-from scheduler.placement.validate import MAX_RESOURCE_VALUE
+from scheduler.placement import MAX_RESOURCE_VALUE, EngineParams, solve
 from scheduler.service.problem_builder import build_problem, resource_value
 from scheduler.service.snapshot import Snapshot
 

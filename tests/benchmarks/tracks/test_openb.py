@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tracks import FormatError, openb
-from scheduler.placement.evaluator import job_work
+from scheduler.placement import job_work
 from scheduler.placement.model import Solution
 
 NODES = """sn,cpu_milli,memory_mib,gpu,model

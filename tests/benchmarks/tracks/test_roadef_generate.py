@@ -8,8 +8,9 @@ import pytest
 
 from benchmarks.tracks import roadef, roadef_scale
 from benchmarks.tracks.roadef_generate import Shape, generate, main, write
-from scheduler.placement import EngineParams, check, engine, solve
+from scheduler.placement import EngineParams, check, solve
 from scheduler.placement.model import Solution
+from scheduler.placement.stages import relax
 
 SMALL = Shape(processes=400, machines=40, resources=6, services=60, seed=3)
 
@@ -59,7 +60,7 @@ def test_lp_bound_is_skipped_above_its_pair_cap(
 ) -> None:
     """At B/X scale every process is its own LP job class (97M pairs): the engine skips the LP
     bound there and still answers; here the cap is lowered to this instance's size."""
-    monkeypatch.setattr(engine, "_LP_MAX_PAIRS", 100)
+    monkeypatch.setattr(relax, "_LP_MAX_PAIRS", 100)
     events: list[str] = []
     problem = roadef.to_problem(small)
     outcome = solve(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from scheduler.placement.cpsat import CpSatModel, CpSatResult, SearchLimits
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import Evaluation, evaluate, job_work
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult, SearchLimits
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import Evaluation, evaluate
+from scheduler.placement.judges.scale import job_work
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem
-from scheduler.placement.verify import check
-from tests.placement.core.build import ROADEF as ROADEF  # re-exported for the cpsat tests
+from tests.placement.build import ROADEF as ROADEF  # re-exported for the cpsat tests
 
 # Two identical nodes of one group, prices zero; tests set what they are about.
 BASE = Problem(
@@ -58,6 +59,6 @@ def exact(p: Problem, weights: ObjectiveWeights | None = None) -> tuple[CpSatRes
     return result, evaluation
 
 
-# The ROADEF/EURO 2012 statement's example (tests.placement.core.build). Its best solution costs
+# The ROADEF/EURO 2012 statement's example (tests.placement.build). Its best solution costs
 # 2,411: load 400 + balance 1,600 + process moves 101 + service 10 + machine moves 300.
 ROADEF_BEST_COST = 2411

@@ -6,10 +6,10 @@ that the model's objective and proven bound equal the evaluator's value.
 
 from __future__ import annotations
 
-from scheduler.placement.cpsat import CpSatModel
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import job_work
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.solver import CpSatModel
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.model import Balance, ObjectiveWeights, Override, Quota, Service
 from tests.placement.cpsat.helpers import LIMITS, ROADEF, ROADEF_BEST_COST, exact, tiny
 

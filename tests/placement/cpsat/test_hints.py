@@ -7,14 +7,16 @@ import random
 import pytest
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.baselines import best_baseline
-from scheduler.placement.cpsat import CpSatModel, SearchLimits
-from scheduler.placement.cpsat_data import Facts, Incumbent
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import evaluate, job_work
-from scheduler.placement.lns import Neighbourhoods
+from scheduler.placement.cpsat.lns import Neighbourhoods
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.scope import Incumbent
+from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
+from scheduler.placement.greedy.baselines import best_baseline
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.verify import check
 from tests.placement.cpsat.helpers import ROADEF
 
 WEIGHTS = ObjectiveWeights()

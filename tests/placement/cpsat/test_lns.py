@@ -7,14 +7,16 @@ import random
 import pytest
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.cpsat_data import Facts, Incumbent
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import evaluate, job_work
-from scheduler.placement.lns import LnsLimits, LnsResult, Neighbourhoods, improve
+from scheduler.placement.cpsat.lns import LnsLimits, LnsResult, Neighbourhoods, improve
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.scope import Incumbent
+from scheduler.placement.greedy.warm_start import stay
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.verify import check
-from scheduler.placement.warm_start import stay
-from tests.placement.core.build import jobs
+from tests.placement.build import jobs
 
 WEIGHTS = ObjectiveWeights()
 LIMITS = LnsLimits(budget_s=30.0, step_s=0.1, deterministic=True, seed=7, max_steps=12)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from scheduler.placement.cpsat import CpSatModel
-from scheduler.placement.cpsat_data import Facts
-from scheduler.placement.cpsat_objective import TermWeights
-from scheduler.placement.evaluator import evaluate, job_work
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.solver import CpSatModel
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem
-from scheduler.placement.verify import check
 from tests.placement.cpsat.helpers import LIMITS
 from tests.placement.cpsat.strategies import problems, relabel
 

@@ -11,9 +11,9 @@ import itertools
 import random
 from collections.abc import Iterator
 
-from scheduler.placement.evaluator import evaluate
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Override, Problem, Quota, Solution
-from scheduler.placement.verify import check
 
 
 def tiny_problem(seed: int) -> Problem:

@@ -1,0 +1,7 @@
+"""The LP relaxation over (job class x node class) pairs: the LP and its rows (rows.py), the
+upper bound and its fractional plan (bound.py, OR-Tools' linear solver), and the rounding of
+that plan to an integral placement (rounding.py, services.py; it improves the rounding with
+the packing search of `search`).
+
+Imports `model`, `index`, the judges' scale and `search.packing`.
+"""

@@ -1,0 +1,318 @@
+"""Reassignment local search: shift and swap moves of placed jobs, costs evaluated exactly.
+
+The packing local search (local_search.py) fills nodes and never touches running work; CP-SAT
+LNS (lns.py) re-solves pieces but pays a model build per step. Rebalancing running work --
+moving migratable jobs to cut load above safety, balance and move costs, ROADEF/EURO 2012's
+machine reassignment -- wants many cheap moves instead: a job to another node (shift) or two
+jobs of different nodes exchanged (swap), kept when the total cost falls.
+
+Speed comes from numpy: one job's shift is scored against every node at once, and its swap
+against every other movable job at once (capacity with transient holds, load, balance,
+migration, money, energy, anti-affinity of its first service). That vector score only ranks
+candidates; the best few are then applied for real on the incremental state, which checks
+every constraint (eligibility, capacity with transient holds, anti-affinity, spread,
+dependencies) and recomputes the exact cost change including the service-move maximum, and
+undone unless feasible and strictly cheaper. So the search never leaves the feasible set and
+never raises the cost, whatever the vector score says.
+
+What moves: placed single-replica jobs that use no GPU devices, have no override (demand or
+price per node type) and whose department no quota scoped to some groups counts (a move between
+groups would change that quota's usage; quotas over every group see no change),
+either queued ones (placing them was this decision's choice) or migratable running ones
+(job_move_cost >= 0). Everything else -- gangs, device jobs, pinned running jobs -- stays where
+the start put it and only counts in the usage. Nothing is placed or left out: work is fixed,
+only the cost terms (load, balance, migration, money, energy) move. The answer is an ordinary
+Solution: the engine re-checks it (verify.check) and re-scores it (evaluator.py) like any other
+candidate.
+
+Like the other engines this module reads model/problem.py on its own, not through the referee's
+accounting (usage.py), so a misreading here cannot hide behind the checker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
+from scheduler.placement.search.reassign_state import Ints, ReassignState
+
+# Candidates of one job's vector score that get an exact trial, best first: the vector score
+# misses spread, dependencies, later services of the job and the service-move maximum, which
+# rarely reject more than a couple of the best candidates.
+_EXACT_TRIES = 4
+# Late acceptance: the first history length, how long the step rate is measured before the
+# length is set, and how many history lengths a run should last. 70 came from a2_5 of ROADEF
+# 2012 at 30 s: 70 lengths reached 488 M, 200 lengths 432 M, 500 and 1,500 (L at its floor
+# of 100) 438 M.
+_LATE_FIRST_LENGTH = 100
+_LATE_PROBE_S = 0.5
+_LATE_HISTORIES = 200
+# Partners one late-acceptance swap scores (all of them in the descent).
+_LATE_SWAP_SAMPLE = 256
+
+
+@dataclass(frozen=True)
+class ReassignResult:
+    solution: Solution
+    cost: int  # the weighted cost terms this search moves (start's minus what it saved)
+    saved: int
+    moves: int
+    passes: int
+    local_optimum: bool  # the last pass found nothing: the answer is shift- and swap-optimal
+
+
+class Reassign(ReassignState):
+    """The moves on the incremental state (reassign_state.py): shifts and swaps, scored as
+    vectors and tried exactly, best first."""
+
+    def try_moves(self, moves: Sequence[tuple[int, int]], limit: int = 0) -> bool:
+        """Applies (job, node) moves; keeps them if feasible and the cost changes by less than
+        `limit` (0: strictly cheaper), else undoes them. Returns whether they were kept."""
+        before = [(j, int(self.where[j])) for j, _ in moves]
+        touched = {n for _, n in before} | {n for _, n in moves}
+        old_nodes = {n: int(self.node_cost[n]) for n in touched}
+        old_open = {n: int(self.count[n]) > 0 for n in touched}
+        old_svc_max = max(self.svc_moved, default=0)
+        for j, b in moves:
+            self._shift(j, b)
+        rows = np.fromiter(touched, dtype=np.int64, count=len(touched))
+        new_costs = self._costs_at(rows, self.used[rows])
+        delta = int(new_costs.sum()) - sum(old_nodes.values())
+        for n in touched:
+            if old_open[n] != (self.count[n] > 0):
+                delta += self.w_energy * int(self.open_cost[n]) * (1 if self.count[n] > 0 else -1)
+        for (j, a), (_, b) in zip(before, moves, strict=True):
+            delta += self.w_mig * (self.job_migration(j, b) - self.job_migration(j, a))
+            delta += self.w_money * int(self.demand[j] @ (self.prices[b] - self.prices[a]))
+        delta += (
+            self.w_mig * self.p.service_move_weight * (max(self.svc_moved, default=0) - old_svc_max)
+        )
+        if delta < limit and self._feasible(rows, moves, before):
+            self.node_cost[rows] = new_costs
+            self.cost += delta
+            return True
+        for j, a in reversed(before):
+            self._shift(j, a)
+        return False
+
+    def _mig_row(self, j: int) -> Ints:
+        """Migration cost of job j on every node (0 at home or for a queued job)."""
+        a = int(self.orig[j])
+        row = np.zeros(self.p.num_nodes, dtype=np.int64)
+        if a < 0:
+            return row
+        row += self.move_cost[j]
+        if self.has_mmc:
+            row += self.mmc[a] if self.mmc is not None else np.array(self.p.node_move_cost[a])
+        row[a] = 0
+        return row * self.w_mig
+
+    def _arrive_rows(self, j: int) -> Ints:
+        """What j adds to the capacity rows of every node ([N][R])."""
+        d = self.demand[j]
+        add = np.broadcast_to(d, self.cap.shape).copy()
+        a = int(self.orig[j])
+        if a >= 0:
+            add[a] = np.where(self.transient, 0, d)
+        return add
+
+    def best_shift(self, j: int, limit: int = 0) -> bool:
+        """Tries j's best shifts (vector score, then exact trials): whether one was kept."""
+        a = int(self.where[j])
+        d = self.demand[j]
+        fits = (self.chk + self._arrive_rows(j) <= self.cap).all(axis=1)
+        fits &= self.eligible[self.p.job_nodes[j]]
+        row = self.first_anti[j]
+        if row >= 0:
+            fits &= self.on_node[row] == 0
+        fits[a] = False
+        candidates = np.flatnonzero(fits)
+        if not len(candidates):
+            return False
+        gain_a = int(self.node_cost[a]) - int(self._costs_at(np.array([a]), self.used[[a]] - d)[0])
+        after = self._costs_at(candidates, self.used[candidates] + d)
+        delta = after - self.node_cost[candidates] - gain_a
+        mig = self._mig_row(j)
+        delta += mig[candidates] - mig[a]
+        if self.w_money and self.prices.any():
+            delta += self.w_money * (self.prices[candidates] @ d - int(self.prices[a] @ d))
+        if self.w_energy and self.open_cost.any():
+            delta += self.w_energy * np.where(
+                self.count[candidates] == 0, self.open_cost[candidates], 0
+            )
+            if self.count[a] == 1:
+                delta -= self.w_energy * int(self.open_cost[a])
+        return self._try_best(delta, lambda i: [(j, int(candidates[i]))], limit)
+
+    def best_swap(self, j: int, limit: int = 0, sample: int = 0) -> bool:
+        """Tries j's best swaps with a movable job on another node: whether one was kept.
+        `sample` > 0: only that many partners, drawn at random (late acceptance's steps)."""
+        a = int(self.where[j])
+        others = np.flatnonzero(self.is_movable & (self.where != a))
+        if sample and len(others) > sample:
+            others = np.sort(self.np_rng.choice(others, sample, replace=False))
+        if not len(others):
+            return False
+        row = self.first_anti[j]
+        if row >= 0:
+            others = others[self.first_anti[others] != row]  # same service: nothing changes
+        nodes = self.where[others]
+        d1 = self.demand[j]
+        d2 = self.demand[others]
+        trans = self.transient
+        # Capacity rows after the swap, at a (j leaves, the other arrives) and at each b.
+        leave1 = d1 if a != self.orig[j] else np.where(trans, 0, d1)
+        home2_a = (self.orig[others] == a)[:, None]
+        arrive2 = np.where(home2_a & trans, 0, d2)
+        chk_a = self.chk[a] - leave1 + arrive2
+        home2_b = (self.orig[others] == nodes)[:, None]
+        leave2 = np.where(home2_b & trans, 0, d2)
+        home1_b = (nodes == self.orig[j])[:, None]
+        arrive1 = np.where(home1_b & trans, 0, d1)
+        chk_b = self.chk[nodes] - leave2 + arrive1
+        ok = (chk_a <= self.cap[a]).all(axis=1) & (chk_b <= self.cap[nodes]).all(axis=1)
+        ok &= self.eligible[self.p.job_nodes[j]][nodes]
+        ok &= self.eligible_at[self.job_set[others], a]
+        if row >= 0:
+            ok &= self.on_node[row, nodes] == 0
+        anti2 = self.first_anti[others]
+        has = anti2 >= 0
+        ok[has] &= self.on_node[anti2[has], a] == 0
+        idx = np.flatnonzero(ok)
+        if not len(idx):
+            return False
+        others, nodes, d2 = others[idx], nodes[idx], d2[idx]
+        used_a = self.used[a] - d1 + d2
+        cost_a = self._cost_rows(used_a, self.safety[a], self.cap[a])
+        cost_b = self._costs_at(nodes, self.used[nodes] - d2 + d1)
+        delta = cost_a - int(self.node_cost[a]) + cost_b - self.node_cost[nodes]
+        mig1 = self._mig_row(j)
+        delta += mig1[nodes] - mig1[a]
+        delta += self.migrations(others, np.full_like(nodes, a)) - self.migrations(others, nodes)
+        if self.w_money and self.prices.any():
+            diff = self.prices[nodes] - self.prices[a]
+            delta += self.w_money * ((diff * d1).sum(axis=1) - (diff * d2).sum(axis=1))
+        return self._try_best(delta, lambda i: [(j, int(nodes[i])), (int(others[i]), a)], limit)
+
+    def _try_best(
+        self, delta: Ints, moves_of: Callable[[int], list[tuple[int, int]]], limit: int
+    ) -> bool:
+        if not len(delta) or delta.min() >= limit:
+            return False
+        order = np.argsort(delta, kind="stable")[:_EXACT_TRIES]
+        for i in order.tolist():
+            if delta[i] >= limit:
+                break
+            if self.try_moves(moves_of(i), limit):
+                return True
+        return False
+
+
+def reassign(
+    p: Problem,
+    start: Solution,
+    weights: ObjectiveWeights,
+    deadline: float,
+    seed: int = 0,
+    late: bool = True,
+    steps: int | None = None,
+) -> ReassignResult:
+    """Improves feasible `start` until `deadline` (time.monotonic()); returns the best seen.
+
+    `late`: late acceptance hill climbing (Burke and Bykov 2017) from `start` -- a random job's
+    best shift or swap is taken if it leaves the cost no higher than it was L steps ago (or
+    than now), which walks through local optima a strict descent stops at -- followed, when
+    time is left, by a descent to a local optimum. Without `late`: the descent only, shift and
+    swap passes over the movable jobs in random order until a pass finds nothing.
+
+    `steps`: a deterministic budget of late-acceptance steps instead of the time left (the
+    deadline then only caps a badly loaded machine); the descent always runs to its end.
+    """
+    state = Reassign(p, start, weights, seed)
+    initial = state.cost
+    moves = passes = 0
+    if late and state.movable:
+        state, moves = _late_acceptance(state, deadline, steps)
+    more, passes, optimum = _descend(state, deadline)
+    return ReassignResult(
+        solution=state.solution(),
+        cost=state.cost,
+        saved=initial - state.cost,
+        moves=moves + more,
+        passes=passes,
+        local_optimum=optimum,
+    )
+
+
+def _descend(state: Reassign, deadline: float) -> tuple[int, int, bool]:
+    moves = passes = 0
+    jobs = list(state.movable)
+    while jobs and time.monotonic() < deadline:
+        passes += 1
+        found = 0
+        state.rng.shuffle(jobs)
+        for kind in (state.best_shift, state.best_swap):
+            for i, j in enumerate(jobs):
+                if i % 32 == 0 and time.monotonic() >= deadline:
+                    break
+                if kind(j):
+                    found += 1
+        moves += found
+        if not found:
+            return moves, passes, True
+    return moves, passes, False
+
+
+def _late_acceptance(
+    state: Reassign, deadline: float, steps: int | None = None
+) -> tuple[Reassign, int]:
+    """Late acceptance until `deadline`; returns the state at the best cost seen.
+
+    The history length L sets how far the walk may climb: too short and it is a descent,
+    too long and it has not converged when time runs out. It is sized from the measured step
+    rate so that the run lasts about _LATE_HISTORIES history lengths.
+    """
+    jobs = state.movable
+    rng = state.rng
+    began = time.monotonic()
+    length = _LATE_FIRST_LENGTH
+    if steps is not None:
+        length = max(length, steps // _LATE_HISTORIES)
+    past = [state.cost] * length
+    best_cost, best_where = state.cost, state.where.copy()
+    kept = step = 0
+    sized = steps is not None
+    while steps is None or step < steps:
+        if step % 32 == 0:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if not sized and now - began >= _LATE_PROBE_S:
+                rate = step / (now - began)
+                wanted = int(rate * (deadline - began) / _LATE_HISTORIES)
+                if wanted > length:
+                    past = [past[i % length] for i in range(wanted)]
+                    length = wanted
+                sized = True
+        j = jobs[rng.randrange(len(jobs))]
+        slot = step % length
+        limit = max(past[slot], state.cost) - state.cost + 1
+        if rng.random() < 0.5:
+            taken = state.best_shift(j, limit)
+        else:
+            taken = state.best_swap(j, limit, _LATE_SWAP_SAMPLE)
+        if taken:
+            kept += 1
+            if state.cost < best_cost:
+                best_cost, best_where = state.cost, state.where.copy()
+        past[slot] = state.cost
+        step += 1
+    if best_cost < state.cost:
+        back = Reassign(state.p, state.solution_with(best_where), state.weights)
+        back.rng, back.np_rng = rng, state.np_rng
+        state = back
+    return state, kept

@@ -1,0 +1,108 @@
+"""The neighbourhood stages from the best answer so far: the reassignment local search (where
+running work may move) and LNS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from scheduler.placement.cpsat.lns import LnsLimits, improve
+from scheduler.placement.judges.verify import check
+from scheduler.placement.model.problem import Solution
+from scheduler.placement.search.reassign import reassign
+from scheduler.placement.stages.state import RunState
+
+# Problems with migratable running work (rebalancing; ROADEF 2012): the search budget's share for
+# the reassignment local search before LNS, and its late-acceptance steps per second, for the
+# deterministic mode's step budget (1,000-1,800 measured on ROADEF a2_5 on the loaded 2-core
+# machine).
+_REASSIGN_SHARE = 0.6
+_REASSIGN_STEPS_PER_S = 1_000
+
+
+class Neighbourhoods(RunState):
+    """Reassignment and LNS."""
+
+    def _reassign(self) -> None:
+        """Late acceptance over shifts and swaps of the movable jobs (reassign.py), from the
+        best answer so far, on a share of the search budget; LNS then takes over."""
+        assert self.pool.best is not None
+        params = self.params
+        t = time.perf_counter()
+        budget = self._search_budget() * _REASSIGN_SHARE
+        steps = int(budget * _REASSIGN_STEPS_PER_S) if params.deterministic else None
+        cap = budget * (params.wall_factor if params.deterministic else 1.0)
+        result = reassign(
+            self.p,
+            self.pool.best.solution,
+            params.weights,
+            deadline=time.monotonic() + cap,
+            seed=params.seed,
+            steps=steps,
+        )
+        self.clock.add("lns", t)
+        self.pool.offer("reassign", result.solution)
+        self.emit(
+            "reassign_done",
+            {"moves": result.moves, "saved": result.saved, "value": self.pool.value},
+        )
+
+    def _lns(self) -> None:
+        params = self.params
+        assert self.pool.best is not None
+        t = time.perf_counter()
+        budget = self._search_budget()
+        if params.deterministic:
+            # The focused search already spent part of the deterministic budget.
+            budget -= self.focus_spent
+            if budget <= 0:
+                return
+        steps = [0]
+
+        def progress(event: str, fields: Mapping[str, object]) -> None:
+            steps[0] += event == "lns_step"
+            self.emit(event, fields)
+
+        def score(s: Solution) -> int:
+            return self.pool.evaluate(s).value
+
+        def feasible(s: Solution) -> bool:
+            return not check(self.p, s)
+
+        limits = LnsLimits(
+            budget_s=budget,
+            step_s=min(params.lns_step_s, budget),
+            deterministic=params.deterministic,
+            seed=params.seed,
+            workers=params.workers,
+            target_pairs=params.lns_pairs,
+            wall_cap_s=params.wall_budget_s if params.deterministic else None,
+        )
+        start = self.pool.best.solution
+        # The gap target, or with target 0 the bound itself (an answer there is optimal).
+        result = improve(
+            self.facts,
+            self.terms,
+            self.work,
+            start,
+            score,
+            feasible,
+            limits,
+            progress,
+            stop_at=self._stop_at(),
+        )
+        self.clock.add("lns", t)
+        if result.stopped:
+            self.pool.offer("lns", result.solution)
+            self.emit("lns_done", {"steps": steps[0], "value": self.pool.value, "stopped": True})
+            self._early_stop(after="lns")
+            return
+        if result.hit_wall_cap:
+            self.pool.notes.append(
+                "deterministic LNS stopped at its wall-clock cap; the answer may not repeat"
+            )
+        self.emit(
+            "lns_done",
+            {"steps": result.steps, "improvements": result.improvements, "value": result.value},
+        )
+        self.pool.offer("lns", result.solution)

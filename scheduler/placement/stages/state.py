@@ -1,0 +1,133 @@
+"""One solve's state -- problem index, pool, bound -- and the budgets and gap target every
+stage reads."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.scope import job_classes
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.scale import job_work
+from scheduler.placement.lp.bound import LpBound
+from scheduler.placement.model.params import EngineParams, Progress
+from scheduler.placement.model.problem import Problem, Solution
+from scheduler.placement.stages.pool import Clock, Pool
+
+# Non-deterministic mode: the time kept for explanations at the end (measured: 2 s for the
+# 63,000 unplaced jobs of the synthetic L city, 0.3 s at M), at most a share of the limit.
+_EXPLAIN_S_PER_JOB = 4e-5
+_EXPLAIN_SHARE = 0.15
+# Job moves the rounding's local search tries per second (synthetic M city: 10,000 moves in
+# about 2 s), to turn a deterministic share of time_limit_s into a move budget.
+MOVES_PER_S = 4_000
+# Non-deterministic mode: the share of time_limit_s kept back from the search, so that the
+# overshoot of its last step (a CP-SAT piece's build and presolve, its stop, the final check)
+# stays inside the limit. Measured before it: 1.01-1.02 s at 1 s (GAP gap8), up to 10.2 s at
+# 10 s (GAP c20200) on the loaded 2-core machine; with it 0.95-0.96 s and 9.44-9.74 s (one
+# exact CP-SAT run 10.00 s) under load averages of 3.5-5.5.
+_WALL_MARGIN_SHARE = 0.05
+
+
+class RunState:
+    """One solve's state: the pool, the bound, the budgets; the stages are its subclasses'."""
+
+    def __init__(self, p: Problem, params: EngineParams, emit: Progress, clock: Clock) -> None:
+        self.p = p
+        self.params = params
+        self.emit = emit
+        self.clock = clock
+        t = time.perf_counter()
+        self.facts = Facts(p)
+        self.terms = TermWeights.of(p, params.weights)
+        self.work = job_work(p)
+        clock.add("build", t)
+        self.pool = Pool(p, params, emit)
+        self.upper: int | None = None
+        self.proven_infeasible = False
+        self.priced = False  # the regret start gave a bound (regret.py)
+        self.greedy: tuple[str, int] | None = None
+        self.lp: LpBound | None = None
+        # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
+        # from what it leaves open.
+        self.warm: Solution | None = None
+        # Deterministic seconds the focused search charged to the search budget.
+        self.focus_spent = 0.0
+        self._pairs: int | None = None
+
+    def _remaining(self) -> float:
+        """Wall seconds left of time_limit_s (non-deterministic mode's budget), less the
+        margin for the last step's overshoot (_WALL_MARGIN_SHARE)."""
+        limit = self.params.time_limit_s * (1 - _WALL_MARGIN_SHARE)
+        return max(0.0, limit - self.clock.elapsed_s())
+
+    def _search_budget(self) -> float:
+        """Seconds for CP-SAT / LNS: all of time_limit_s in deterministic mode (elapsed wall
+        time would make the answer depend on the machine's load), else what is left after a
+        reserve for the explanations."""
+        params = self.params
+        if params.deterministic:
+            return params.time_limit_s
+        reserve = min(params.time_limit_s * _EXPLAIN_SHARE, self.p.num_jobs * _EXPLAIN_S_PER_JOB)
+        return max(0.05, self._remaining() - reserve)
+
+    def _pair_count(self) -> int:
+        if self._pairs is None:
+            self._pairs = estimate_pairs(self.facts)
+        return self._pairs
+
+    def _rebalancing(self) -> bool:
+        """Whether running work may move (then reassign.py's shift and swap search runs)."""
+        p = self.p
+        return any(
+            cur is not None and cost >= 0
+            for cur, cost in zip(p.job_current, p.job_move_cost, strict=False)
+        )
+
+    def _stop_at(self) -> int | None:
+        """The least value within gap_target of the upper bound (the bound itself when the
+        target is 0: proven optimal); None while there is no bound.
+
+        Lexicographic weights, once the best answer places all the work the bound allows and
+        the LP gave a real cost bound (`LpBound.cost_bounded`): the least value whose cost is
+        within gap_target of that bound's cost. Relative to the whole value, which work
+        dominates, any cost passed: the first answer that placed everything stopped the engine
+        and left a job that prefers its own or a cheaper cluster on a dear one (the demo)."""
+        if self.upper is None:
+            return None
+        upper = self.upper
+        stop_at = upper - math.floor(self.params.gap_target * max(1, abs(upper)))
+        value = self.pool.value
+        if (
+            value is None
+            or self.params.weights.work is not None
+            or self.lp is None
+            or not self.lp.cost_bounded
+        ):
+            return stop_at
+        big = self.pool.evaluate.scale.work_weight
+        work_bound = -(-upper // big)
+        if -(-value // big) < work_bound:
+            return stop_at
+        cost_bound = big * work_bound - upper
+        return max(stop_at, upper - math.floor(self.params.gap_target * max(1, cost_bound)))
+
+    def _reached(self) -> bool:
+        stop_at, value = self._stop_at(), self.pool.value
+        return stop_at is not None and value is not None and value >= stop_at
+
+    def _early_stop(self, after: str) -> None:
+        value, upper = self.pool.value, self.upper
+        gap = None
+        if value is not None and upper is not None:
+            gap = max(0, upper - value) / max(1, abs(upper))
+        self.emit("early_stop", {"after": after, "value": value, "bound": upper, "gap": gap})
+
+    def _tighten(self, bound: int) -> None:
+        self.upper = bound if self.upper is None else min(self.upper, bound)
+
+
+def estimate_pairs(facts: Facts) -> int:
+    """(job class, eligible node) pairs of the exact model, without building it."""
+    return sum(len(facts.eligible[cls.rep]) for cls in job_classes(facts, range(facts.p.num_jobs)))
