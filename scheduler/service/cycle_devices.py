@@ -1,6 +1,6 @@
 """Device ids for the replicas a cycle leases, checked against the devices in use.
 
-The engine packs devices (placement/model.py, GPU devices) but does not know which physical
+The engine packs devices (placement/model/problem.py, GPU devices) but does not know which physical
 device a running replica holds: it may put running work on other ids in its answer than where
 it runs. So the ids it chose for new replicas are taken only where they are free on the real
 devices (Snapshot.device_load plus what this cycle leased before); else the replica gets free

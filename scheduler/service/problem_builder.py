@@ -328,7 +328,7 @@ def _devices(
     """(gpu_resource, node_devices): a node's devices are its whole devices of the packed
     resource (scheduler.domain.resources.device_resource). A node where fixed work holds
     some of them (an overfull node, preempted replicas still stopping) counts them as a plain
-    quantity this cycle: reserved usage has no device ids (placement/validate.py); the cycle
+    quantity this cycle: reserved usage has no device ids (placement/model/validate.py); the cycle
     still gives the replicas placed there free device ids (cycle_devices) or holds them."""
     name = device_resource(resources)
     if name is None:

@@ -1,6 +1,6 @@
 """JobSpec.topology in the cycle: the solver's services for the problem, and why it holds a job.
 
-The solver (scheduler/placement/model.py, Services) keeps an anti-affinity service's replicas
+The solver (scheduler/placement/model/problem.py, Services) keeps an anti-affinity service's replicas
 on distinct nodes and makes a spread service with any placed member cover spread_min domains
 of a topology key. The builder gives it one key, the zone (scheduler.domain.topology), and:
 
