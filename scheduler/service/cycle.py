@@ -42,6 +42,7 @@ from scheduler.service.snapshot import Snapshot, take_snapshot
 from scheduler.service.solver_log import solver_ms, solver_progress
 from scheduler.service.spread import Holds
 from scheduler.state import Store, Tx
+from scheduler.state.job_values import Move
 
 log = structlog.get_logger("suanchou.cycle")
 
@@ -332,10 +333,11 @@ class SchedulingCycle:
         # Every lease of the cycle in a few statements (Jobs.move_many); a job cancelled since
         # the snapshot is left out.
         outcomes = tx.jobs.move_many(
-            [(job, message, cluster, job.attempt + 1) for job, message, cluster, *_ in leases],
-            JobState.LEASED,
-            reason=reasons.PLACED,
-            now=now,
+            [
+                Move(job, JobState.LEASED, reasons.PLACED, message, cluster, job.attempt + 1)
+                for job, message, cluster, *_ in leases
+            ],
+            now,
         )
         runs: list[Run] = []
         for (job, message, cluster, node_names, ids, vs), lease in zip(

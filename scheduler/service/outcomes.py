@@ -14,30 +14,39 @@ from scheduler.domain.models import Job, Run
 from scheduler.domain.retry import classify, decide
 from scheduler.domain.states import JobState, RunState
 from scheduler.state import Tx
+from scheduler.state.job_values import Move
 
 
 def settle_jobs(tx: Tx, job_ids: Iterable[str], now: datetime, max_attempts: int) -> None:
+    """Settles each job by the runs of its current attempt; the jobs' moves are made together
+    (Jobs.move_many: a sync settling hundreds of jobs held the database's writer for a second
+    making them one by one)."""
     jobs = [job for job in tx.jobs.get_many(job_ids).values() if job.state.active]
     # The runs of every job in one read (a sync reporting thousands of runs read them per job).
     runs: dict[str, list[Run]] = {}
     for run in tx.runs.for_jobs([job.job_id for job in jobs]):
         runs.setdefault(run.job_id, []).append(run)
+    moves: list[Move] = []
     for job in jobs:
         current = sorted(
             (r for r in runs.get(job.job_id, ()) if r.attempt == job.attempt),
             key=lambda r: r.replica,
         )
-        settle_job(tx, job, current, now, max_attempts)
+        if (move := settle_job(tx, job, current, now, max_attempts)) is not None:
+            moves.append(move)
+    tx.jobs.move_many(moves, now)
 
 
-def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: int) -> None:
-    """`max_attempts` is the scheduler's, for jobs that set none (JobSpec.max_attempts)."""
+def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: int) -> Move | None:
+    """The move that settles `job` (None: none yet), its runs' side made already (siblings of
+    an attempt that is over cancelled). `max_attempts` is the scheduler's, for jobs that set
+    none (JobSpec.max_attempts)."""
     failed = [r for r in runs if r.state is RunState.FAILED]
     broken = [r for r in runs if r.state in (RunState.LOST, RunState.CANCELLED)]
     if failed or broken:
-        _settle_failure(tx, job, runs, (failed or broken)[0], now, max_attempts)
-    elif runs and all(r.state is RunState.SUCCEEDED for r in runs):
-        _finish(
+        return _settle_failure(tx, job, runs, (failed or broken)[0], now, max_attempts)
+    if runs and all(r.state is RunState.SUCCEEDED for r in runs):
+        return _finish(
             tx,
             job,
             runs,
@@ -47,13 +56,14 @@ def settle_job(tx: Tx, job: Job, runs: list[Run], now: datetime, max_attempts: i
             now,
             runs[0],
         )
-    elif job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
-        _mark_running(tx, job, runs, now)
+    if job.state is JobState.LEASED and any(r.state is RunState.RUNNING for r in runs):
+        return _mark_running(job, runs)
+    return None
 
 
 def _settle_failure(
     tx: Tx, job: Job, runs: list[Run], run: Run, now: datetime, max_attempts: int
-) -> None:
+) -> Move:
     """A replica failed or was lost: the attempt is over. Requeued as a new attempt when the
     job's retry policy covers the failure and attempts remain (scheduler.domain.retry), the
     job FAILED otherwise, its message saying why it was not retried."""
@@ -75,15 +85,15 @@ def _settle_failure(
             reason = reasons.MAX_ATTEMPTS
         preempted = job.attempt - spent
         note = f" (and {preempted} preempted, not counted)" if preempted and spent else ""
-        _finish(tx, job, runs, JobState.FAILED, reason, f"{what}; {verdict.why}{note}", now, run)
-        return
+        return _finish(
+            tx, job, runs, JobState.FAILED, reason, f"{what}; {verdict.why}{note}", now, run
+        )
     _cancel_siblings(tx, runs, now, "gang member failed or lost; attempt abandoned")
-    tx.jobs.move(
+    return Move(
         job,
         JobState.QUEUED,
-        reason=reasons.LEASE_LOST if run.state is not RunState.FAILED else reasons.RETRYING,
-        message=f"{what}; requeued ({verdict.why})",
-        now=now,
+        reasons.LEASE_LOST if run.state is not RunState.FAILED else reasons.RETRYING,
+        f"{what}; requeued ({verdict.why})",
         cluster=run.cluster,
         node=run.node,
     )
@@ -97,21 +107,12 @@ def failed_attempts(tx: Tx, job: Job) -> int:
     )
 
 
-def _mark_running(tx: Tx, job: Job, runs: list[Run], now: datetime) -> Job:
-    """LEASED -> RUNNING with its event; returns the job as it is afterwards."""
+def _mark_running(job: Job, runs: list[Run]) -> Move:
+    """LEASED -> RUNNING."""
     run = next((r for r in runs if r.state is RunState.RUNNING), runs[0])
     nodes = ", ".join(sorted({r.node for r in runs}))
     message = f"running on {run.cluster} ({nodes})"
-    moved = tx.jobs.move(
-        job,
-        JobState.RUNNING,
-        reason=reasons.RUNNING,
-        message=message,
-        now=now,
-        cluster=run.cluster,
-        node=run.node,
-    )
-    return job if moved is None else moved
+    return Move(job, JobState.RUNNING, reasons.RUNNING, message, cluster=run.cluster, node=run.node)
 
 
 def _finish(
@@ -123,14 +124,13 @@ def _finish(
     message: str,
     now: datetime,
     run: Run,
-) -> None:
+) -> Move:
     _cancel_siblings(tx, runs, now, f"job {state.value.lower()}")
-    tx.jobs.move(
+    return Move(
         job,
         state,
-        reason=reason,
-        message=message,
-        now=now,
+        reason,
+        message,
         cluster=run.cluster,
         node=run.node,
         exit_code=run.exit_code,

@@ -1,8 +1,8 @@
 """JobSpec.topology in the cycle: the solver's services for the problem, and why it holds a job.
 
-The solver (scheduler/placement/model/problem.py, Services) keeps an anti-affinity service's replicas
-on distinct nodes and makes a spread service with any placed member cover spread_min domains
-of a topology key. The builder gives it one key, the zone (scheduler.domain.topology), and:
+The solver (scheduler/placement/model/problem.py, Services) keeps an anti-affinity service's
+replicas on distinct nodes and makes a spread service with any placed member cover spread_min
+domains of a topology key. The builder gives it one key, the zone (scheduler.domain.topology), and:
 
 - a job alone (no spread_group): one service of that job, its spread and anti-affinity as
   asked; nodes without a zone are not eligible when it spreads. The solver keeps a gang in

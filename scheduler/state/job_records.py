@@ -28,6 +28,7 @@ from scheduler.domain.states import (
 from scheduler.state import mapping as m
 from scheduler.state.job_values import (
     MUTABLE_COLUMNS,
+    Move,
     event_values,
     moved_job,
     refreshed,
@@ -236,25 +237,18 @@ class Jobs:
         self.moves.append((job, moved))
         return moved
 
-    def move_many(
-        self,
-        moves: Sequence[tuple[Job, str, str, int]],
-        to: JobState,
-        *,
-        reason: str,
-        now: datetime,
-    ) -> list[Job | None]:
-        """`move` for many jobs at once, each (job, message, cluster, attempt), all to `to`
-        with one reason: a cycle's leases. The same checks and the same result per job (None
-        for one whose state changed since it was read), in three statements per 1,000 jobs
-        instead of two per job (issue 11: a cycle leasing 2,000 jobs spent seconds in them,
-        holding the database's one writer). The jobs are locked first (`lock`: PostgreSQL row
-        locks; on SQLite this transaction is the only writer), so the states read under the
-        locks are the states the UPDATE meets."""
-        for job, *_ in moves:
-            check_job_move(job.state, to)
-        self.lock(job.job_id for job, *_ in moves)
-        ids = [job.job_id for job, *_ in moves]
+    def move_many(self, moves: Sequence[Move], now: datetime) -> list[Job | None]:
+        """`move` for many jobs at once (a cycle's leases, a sync's settled jobs): the same
+        checks and the same result per move (None, and no event, for a job whose state
+        changed since it was read), in three statements per 1,000 jobs instead of two per job
+        (issue 11: a cycle leasing 2,000 jobs and a sync settling hundreds spent seconds in
+        them, holding the database's one writer). The jobs are locked first (`lock`:
+        PostgreSQL row locks; on SQLite this transaction is the only writer), so the states
+        read under the locks are the states the UPDATE meets."""
+        for move in moves:
+            check_job_move(move.job.state, move.to)
+        ids = [move.job.job_id for move in moves]
+        self.lock(ids)
         current: dict[str, str] = {}
         for start in range(0, len(ids), 1000):
             query = sa_select(col(JobRow.job_id), col(JobRow.state)).where(
@@ -263,25 +257,33 @@ class Jobs:
             current.update((job_id, state) for job_id, state in self._s.execute(query))
         out: list[Job | None] = []
         rows: list[dict[str, Any]] = []
-        for job, message, cluster, attempt in moves:
+        events: list[dict[str, Any]] = []
+        for move in moves:
+            job = move.job
             if current.get(job.job_id) != job.state.value:
                 out.append(None)
                 continue
-            moved = moved_job(job, to, reason, message, now, cluster, attempt)
+            # A second move of the same read job meets the state the first left, as `move`
+            # would: None.
+            moved = moved_job(
+                job, move.to, move.reason, move.message, now, move.cluster, move.attempt
+            )
+            current[job.job_id] = move.to.value
             out.append(moved)
             self.moves.append((job, moved))
             rows.append(
                 {
                     "b_job_id": job.job_id,
                     "b_from": job.state.value,
-                    "state": to.value,
+                    "state": move.to.value,
                     "updated_at": now,
-                    "reason": reason,
+                    "reason": move.reason,
                     "message": moved.message,
                     "cluster": moved.cluster,
                     "attempt": moved.attempt,
                 }
             )
+            events.append(event_values(moved, node=move.node, exit_code=move.exit_code))
         if rows:
             table = JobRow.__table__  # type: ignore[attr-defined]
             self._s.execute(
@@ -290,9 +292,7 @@ class Jobs:
                 .where(table.c.state == bindparam("b_from")),
                 rows,
             )
-            self._s.execute(
-                insert(JobEventRow), [event_values(moved) for moved in out if moved is not None]
-            )
+            self._s.execute(insert(JobEventRow), events)
         return out
 
     def set_max_runtime(self, job: Job, seconds: int, *, message: str, now: datetime) -> Job:

@@ -5,7 +5,7 @@ column values."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,20 @@ def refreshed(job: Job, values: Sequence[Any]) -> Job:
     ):
         return job
     return replace(job, **dict(zip(MUTABLE_FIELDS, now, strict=True)))
+
+
+@dataclass(frozen=True)
+class Move:
+    """One job's move for Jobs.move_many: the arguments of Jobs.move."""
+
+    job: Job
+    to: JobState
+    reason: str
+    message: str
+    cluster: str | None = None
+    attempt: int | None = None
+    node: str = ""
+    exit_code: int | None = None
 
 
 def moved_job(

@@ -17,6 +17,7 @@ from scheduler.domain.states import (
     JobState,
 )
 from scheduler.state import Store, Tx
+from scheduler.state.job_values import Move
 from tests.conftest import postgres_url, reset_postgres
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -277,10 +278,11 @@ def test_move_many_equals_move_and_skips_jobs_changed_since_read(seeded: Store) 
         assert tx.jobs.move(read[2], JobState.CANCELLED, reason="CANCELLED", message="x", now=NOW)
     with seeded.unit() as tx:
         moved = tx.jobs.move_many(
-            [(job, f"placed {job.job_id}", "gov-a", job.attempt + 1) for job in read],
-            JobState.LEASED,
-            reason=reasons.PLACED,
-            now=LATER,
+            [
+                Move(job, JobState.LEASED, reasons.PLACED, f"placed {job.job_id}", "gov-a", 1)
+                for job in read
+            ],
+            LATER,
         )
         assert [m is None for m in moved] == [False, False, True, False]
         assert [(old.job_id, new.state) for old, new in tx.jobs.moves] == [
@@ -307,10 +309,11 @@ def test_move_many_equals_move_and_skips_jobs_changed_since_read(seeded: Store) 
         fresh = tx.jobs.insert(_job("q9"))
         with pytest.raises(IllegalTransition):
             tx.jobs.move_many(
-                [(fresh, "m", "gov-a", 1), (tx.jobs.get("q2"), "m", "gov-a", 1)],
-                JobState.LEASED,
-                reason=reasons.PLACED,
-                now=LATER,
+                [
+                    Move(fresh, JobState.LEASED, reasons.PLACED, "m", "gov-a", 1),
+                    Move(tx.jobs.get("q2"), JobState.LEASED, reasons.PLACED, "m", "gov-a", 1),
+                ],
+                LATER,
             )
     with seeded.unit(write=False) as tx:
         assert tx.jobs.get("q2").state is JobState.CANCELLED
