@@ -299,8 +299,10 @@ def improve(
                 deterministic=limits.deterministic,
                 seed=rng.randrange(1 << 31),
                 workers=limits.workers,
-                # Generous: only a badly loaded machine reaches it (LnsResult says so).
-                wall_cap_s=10 * step_s,
+                # Generous: only a badly loaded machine reaches it (LnsResult says so). A run
+                # given no wall-clock cap at all has none per step either: purely
+                # deterministic, for replays (and a test) on any machine's load.
+                wall_cap_s=None if limits.wall_cap_s is None else 10 * step_s,
             )
         )
         if limits.deterministic:
