@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.city.__main__ import DEFAULT, POLICIES, make_policy
-from benchmarks.city.sim import Decision, run
+from benchmarks.city.real import RealCycle
+from benchmarks.city.sim import Decision, Policy, run
 from benchmarks.city.trace import TraceParams, generate
 from scheduler import logs
 from scheduler.service.cycle import CycleReport
@@ -35,13 +36,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--until-days", type=float, default=2.5, help="end of the timed slice")
     p.add_argument("--cycle", type=float, default=600.0, help="simulated seconds per tick")
     p.add_argument("--solver-time-limit", type=float, default=0.2)
+    p.add_argument(
+        "--wall-clock",
+        action="store_true",
+        help="the real cycle's solver on wall-clock time (the server's mode without"
+        " solver_deterministic; the simulator's replays are deterministic)",
+    )
     p.add_argument("--profile", help="write a cProfile of the timed slice to this file")
     args = p.parse_args(argv)
     if not 0 <= args.from_days < args.until_days:
         p.error("--from-days must be >= 0 and below --until-days")
     logs.configure("warning", json=False)
     trace = generate(TraceParams(seed=1, load=0.7, **DEFAULT))  # type: ignore[arg-type]
-    policy = make_policy(args.policy, trace, args.solver_time_limit)
+    if args.wall_clock and args.policy in ("suanchou", "separate"):
+        policy: Policy = RealCycle(
+            trace,
+            own_only=args.policy == "separate",
+            solver_time_limit_s=args.solver_time_limit,
+            deterministic=False,
+        )
+    else:
+        policy = make_policy(args.policy, trace, args.solver_time_limit)
     profile = cProfile.Profile() if args.profile else None
     timed = {"decisions": 0, "wall": 0.0, "cpu": 0.0}
     phases: dict[str, float] = {}

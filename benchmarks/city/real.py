@@ -103,7 +103,12 @@ class RealCycle:
     """`own_only=False`: suanchou (pooled); True: separate clusters through the same cycle."""
 
     def __init__(
-        self, trace: Trace, *, own_only: bool = False, solver_time_limit_s: float = 0.2
+        self,
+        trace: Trace,
+        *,
+        own_only: bool = False,
+        solver_time_limit_s: float = 0.2,
+        deterministic: bool = True,
     ) -> None:
         self.name = "separate" if own_only else "suanchou"
         self._own_only = own_only
@@ -118,7 +123,8 @@ class RealCycle:
             solver_time_limit_s=solver_time_limit_s,
             # Replayable: the same trace gives the same decisions on an idle or a loaded
             # machine, so the figures (and the CI thresholds on them) do not move with load.
-            solver_deterministic=True,
+            # False only to time the wall-clock mode (decision_cost --wall-clock).
+            solver_deterministic=deterministic,
         )
         liveness = Liveness()
         started = self.clock.now()
