@@ -39,6 +39,7 @@ from benchmarks.city.quotas import (
 )
 from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
+from scheduler.domain.cluster_choice import HOME_LABEL
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec, Node
 from scheduler.domain.quotas import ResourceQuota
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
@@ -164,7 +165,9 @@ class RealCycle:
                     region="city",
                     security_level=c.security_level,
                     xinchuang=c.xinchuang,
-                    labels={OWNER: c.department, KIND: group_of(c)},
+                    # HOME_LABEL: the department contributed it, so its work prefers it
+                    # (scheduler.domain.cluster_choice, home clusters).
+                    labels={OWNER: c.department, KIND: group_of(c), HOME_LABEL: c.department},
                     price=price_of(c),
                 )
             )

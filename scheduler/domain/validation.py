@@ -11,7 +11,11 @@ from dataclasses import fields, is_dataclass
 from functools import cache
 from typing import Any
 
-from scheduler.domain.cluster_choice import CLUSTER_NAME, validate_cluster_choice
+from scheduler.domain.cluster_choice import (
+    CLUSTER_NAME,
+    validate_cluster_choice,
+    validate_home_label,
+)
 from scheduler.domain.errors import InvalidSpec, key_path, quote
 from scheduler.domain.models import ClusterSpec, Constraints, JobSpec, Topology
 from scheduler.domain.quotas import validate_class_name
@@ -227,6 +231,7 @@ def validate_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
                 field=key_path("price", name),
             )
     _labels(spec.labels, "labels")
+    validate_home_label(spec.labels, "labels")
     return spec
 
 

@@ -18,6 +18,11 @@ outweighs every cost), only which room a job takes when it has a choice.
   order), beyond which a preferred cluster counts as unnamed this cycle (a soft preference
   degrades, nothing is refused). An override's cost replaces the cluster's price, so among the
   clusters of one rank the job no longer sees price differences.
+- Home clusters (cluster label HOME_LABEL, scheduler.domain.cluster_choice): a job that names
+  no preferred clusters prefers those its department (or an ancestor) contributed: a replica
+  elsewhere costs one unit more, as much as GPU packing and less than a job's own preferences
+  (信创, named clusters), which outrank the pool's choice. Home clusters take preference slots
+  like named ones.
 
 Node type bits: NOT_XINCHUANG (a non-信创 node, set only when some job prefers 信创) and
 EMPTY_GPU (a GPU node without any active run), then the preference slot of the node's cluster
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from scheduler.domain.cluster_choice import preference_rank
+from scheduler.domain.cluster_choice import choice_rank, home_clusters, job_home, wanted_clusters
 from scheduler.domain.models import Cluster, Job, Node
 from scheduler.domain.resources import NVIDIA_GPU
 from scheduler.placement import MAX_COST, Override
@@ -51,7 +56,8 @@ def node_preferences(
     """node_type per node and the overrides of the queued `jobs` (index j = job j); empty
     when no job has a preference among nodes that differ."""
     preferring = any(job.spec.constraints.xinchuang_preferred for job in jobs)
-    slots = preference_slots(jobs, {n.cluster for n in nodes})
+    homes = home_clusters(clusters.values())
+    slots = preference_slots(jobs, {n.cluster for n in nodes}, homes)
     kinds = []
     for n in nodes:
         kind = slots.get(n.cluster, 0) << _SLOT_SHIFT
@@ -73,7 +79,9 @@ def node_preferences(
         xc = job.spec.constraints.xinchuang_preferred
         gpus = job.spec.resources.get(NVIDIA_GPU, 0)
         packs = 0 < gpus < node_gpus
-        prefers = bool(job.spec.constraints.preferred_clusters)
+        named = bool(job.spec.constraints.preferred_clusters)
+        home = () if named else job_home(job.department, homes)
+        prefers = named or bool(home)
         if not xc and not packs and not prefers:
             continue
         # One unit above the most a replica can cost anywhere at the clusters' prices.
@@ -86,7 +94,7 @@ def node_preferences(
             )
             if prefers:
                 name = cluster_of.get(kind >> _SLOT_SHIFT, "")
-                extra += 2 * unit * preference_rank(job.spec, name)
+                extra += (2 if named else 1) * unit * choice_rank(job, home, name)
             if extra:
                 overrides.append(Override(job=j, node_type=kind, cost=min(MAX_COST, extra)))
     if not overrides:
@@ -94,12 +102,14 @@ def node_preferences(
     return tuple(kinds), tuple(overrides)
 
 
-def preference_slots(jobs: Sequence[Job], present: set[str]) -> dict[str, int]:
-    """Slot (1..MAX_PREFERRED_SLOTS) of each cluster with nodes that a queued job prefers,
-    in queue order."""
+def preference_slots(
+    jobs: Sequence[Job], present: set[str], homes: Mapping[str, tuple[str, ...]]
+) -> dict[str, int]:
+    """Slot (1..MAX_PREFERRED_SLOTS) of each cluster with nodes that a queued job prefers
+    (named, or home: wanted_clusters), in queue order."""
     slots: dict[str, int] = {}
     for job in jobs:
-        for name in job.spec.constraints.preferred_clusters:
+        for name in wanted_clusters(job, homes):
             if name in present and name not in slots and len(slots) < MAX_PREFERRED_SLOTS:
                 slots[name] = len(slots) + 1
     return slots
