@@ -25,8 +25,9 @@ only the cost terms (load, balance, migration, money, energy) move. The answer i
 Solution: the engine re-checks it (verify.check) and re-scores it (evaluator.py) like any other
 candidate.
 
-Like the other engines this module reads model/problem.py on its own, not through the referee's
-accounting (usage.py), so a misreading here cannot hide behind the checker.
+Like the other engines this module reads model/problem.py through the engine's index (demands
+with overrides: index/demands.py), not through the referee's accounting (judges/usage.py), so a
+misreading here cannot hide behind the checker.
 """
 
 from __future__ import annotations
