@@ -129,7 +129,8 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
 
     def _plan(self) -> list[Stage]:
         """The stages after the starts, in order; the run stops between any two of them once
-        the gap target is met (or the answer is proven optimal)."""
+        the gap target is met (or the answer is proven optimal), or the caller's should_stop
+        says so."""
         params = self.params
         lp: list[Stage] = []
         if params.use_lp:
