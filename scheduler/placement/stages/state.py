@@ -133,7 +133,7 @@ class RunState:
         """The caller's should_stop, remembered once it says True (model/params.py)."""
         if not self.stop_requested:
             assert self._caller_stop is not None
-            self.stop_requested = self._caller_stop()
+            self.stop_requested = bool(self._caller_stop())
         return self.stop_requested
 
     def _early_stop(self, after: str) -> None:
