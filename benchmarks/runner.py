@@ -147,7 +147,7 @@ def _run_engine(p: Problem, row: Row, settings: Settings, warm_start: Solution |
     """The engine's solve, timed from the call (model build included), checked and scored."""
     params = settings.params(row.time_limit_s)
     with measured() as m:
-        outcome = solve(p, params, warm_start=warm_start)
+        outcome = solve(p, params=params, warm_start=warm_start)
     row.engine_s, row.engine_peak_mib = m.seconds, m.peak_mib
     row.status, row.source = str(outcome.status), outcome.source
     row.engine_bound = outcome.upper_bound
@@ -257,7 +257,7 @@ def solve_churn(
     """Warm start: solve a city, let `fraction` of its jobs finish and arrive, then solve the
     next cycle twice -- cold, and warm from the previous placement."""
     first = generate(size, seed)
-    first_solution = solve(first, settings.params(time_limit_s)).solution
+    first_solution = solve(first, params=settings.params(time_limit_s)).solution
     if first_solution is None:
         raise RuntimeError(f"engine found no answer for {size}-seed{seed}, nothing to churn")
     with measured() as build_m:

@@ -127,7 +127,7 @@ def run_one(spec: Spec, time_limit_s: float, with_lp: bool) -> Result:
     row.map_s = time.perf_counter() - started
     settings = Settings()
     started = time.perf_counter()
-    outcome = solve(problem, settings.params(time_limit_s))
+    outcome = solve(problem, params=settings.params(time_limit_s))
     row.engine_s = time.perf_counter() - started
     row.status, row.source = str(outcome.status), outcome.source
     scale = objective_scale(problem, settings.weights)

@@ -130,7 +130,7 @@ def engine_batch(
     problem = problem or openb.to_problem(inst)
     start = time.perf_counter()
     params = EngineParams(time_limit_s=time_limit_s, deterministic=False)
-    outcome = solve(problem, params, warm_start=warm_start)
+    outcome = solve(problem, params=params, warm_start=warm_start)
     seconds = time.perf_counter() - start
     if outcome.solution is None:
         return Solution((None,) * len(inst.pods)), seconds

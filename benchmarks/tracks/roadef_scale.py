@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(event, dict(fields))
 
     t = time.monotonic()
-    outcome = solve(problem, Settings().params(a.time_limit), progress=progress)
+    outcome = solve(problem, params=Settings().params(a.time_limit), progress=progress)
     log(f"engine {_s(t)} of {a.time_limit:g} s, {outcome.status}, from {outcome.source}")
     log(outcome.timings)
     if outcome.solution is None:

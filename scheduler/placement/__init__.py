@@ -44,7 +44,7 @@ from scheduler.placement.model.outcome import (
     Timings,
     Unplaced,
 )
-from scheduler.placement.model.params import EngineParams, Progress
+from scheduler.placement.model.params import EngineParams, Progress, ShouldStop
 from scheduler.placement.model.problem import (
     Balance,
     ObjectiveWeights,
@@ -84,6 +84,7 @@ __all__ = [
     "Quota",
     "Reason",
     "Service",
+    "ShouldStop",
     "Solution",
     "Status",
     "Timings",

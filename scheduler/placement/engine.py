@@ -17,7 +17,8 @@ the warm start leaves room on (freed by finished jobs) and the jobs it leaves ou
 queued) -- and only then the baselines (when the wall-clock budget has room) and LNS anywhere.
 With `EngineParams.gap_target` > 0 the engine stops as soon as the best answer is within the
 target of the bound: after any stage, between pieces and LNS steps, at a CP-SAT solution. So a
-cycle whose warm start is already close costs little more than the LP bound.
+cycle whose warm start is already close costs little more than the LP bound. The caller's
+`should_stop` is asked at the same points and ends the run the same way.
 
 Every candidate passes through one gate (`Pool.offer`, stages/pool.py): the checker must
 accept it, and the evaluator's value decides. So the answer is never below the best baseline
@@ -36,7 +37,7 @@ from scheduler.placement.greedy.node_fill import applies as node_fill_applies
 from scheduler.placement.greedy.regret import applies as regret_applies
 from scheduler.placement.judges.evaluator import Evaluator
 from scheduler.placement.model.outcome import Outcome, Status, Timings
-from scheduler.placement.model.params import EngineParams, Progress
+from scheduler.placement.model.params import EngineParams, Progress, ShouldStop
 from scheduler.placement.model.problem import Problem, Solution
 from scheduler.placement.stages.construct import Construction
 from scheduler.placement.stages.exact import Exact
@@ -58,16 +59,20 @@ __all__ = ["estimate_pairs", "solve"]
 
 def solve(
     p: Problem,
-    params: EngineParams | None = None,
     *,
+    params: EngineParams | None = None,
     progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
     warm_start: Solution | None = None,
 ) -> Outcome:
     """Places as much priority-weighted work as possible, then at the least cost (evaluator.py).
 
-    `p` was validated when it was constructed (model/problem.py runs model/validate.py).
-    `progress` (keyword-only, like `warm_start`) hears every stage's events. `warm_start` (the
-    previous cycle's placement, indexed like `p`) is repaired and then competes like any other
+    `p` was validated when it was constructed (model/problem.py runs model/validate.py); every
+    other argument is keyword-only. `params`: how long and how to search (EngineParams, the
+    defaults when None; `EngineParams.from_toml` reads them from a file). `progress` hears
+    every stage's events and `should_stop` may end the run early with the best answer so far
+    (model/params.py says when each is called and what it may do). `warm_start` (the previous
+    cycle's placement, indexed like `p`) is repaired and then competes like any other
     candidate and seeds the search.
     """
     params = params or EngineParams()
@@ -89,7 +94,7 @@ def solve(
             source="empty",
             timings=Timings(total_ms=clock.elapsed_s() * 1000),
         )
-    return _Run(p, params, emit, clock).run(warm_start)
+    return _Run(p, params, emit, clock, should_stop).run(warm_start)
 
 
 class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
@@ -110,6 +115,9 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
             if (tried or self._all_placed()) and self._reached():
                 self._early_stop(after=done)
                 break
+            if self.should_stop is not None and self.should_stop():
+                self._early_stop(after=done)
+                break
             stage()
             done = name
             tried = tried or name not in _NOT_PLACING
@@ -121,7 +129,8 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
 
     def _plan(self) -> list[Stage]:
         """The stages after the starts, in order; the run stops between any two of them once
-        the gap target is met (or the answer is proven optimal)."""
+        the gap target is met (or the answer is proven optimal), or the caller's should_stop
+        says so."""
         params = self.params
         lp: list[Stage] = []
         if params.use_lp:

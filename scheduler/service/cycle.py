@@ -205,7 +205,7 @@ class SchedulingCycle:
         # warm start (what already runs) plus a few placements is already that good.
         outcome = solve(
             built.problem,
-            EngineParams(
+            params=EngineParams(
                 time_limit_s=self._settings.solver_time_limit_s,
                 deterministic=self._settings.solver_deterministic,
                 workers=1,

@@ -13,7 +13,7 @@ log = structlog.get_logger("suanchou.cycle")
 
 
 def solver_progress(event: str, fields: Mapping[str, object]) -> None:
-    """The engine's progress events (placement.settings.Progress) as `solver_<event>` lines at
+    """The engine's progress events (scheduler.placement.Progress) as `solver_<event>` lines at
     debug level, carrying the cycle's bound `cycle=N`. Called from inside the search: a few per
     cycle, and nothing here may raise or block."""
     log.debug(f"solver_{event}", **{k: v for k, v in fields.items() if k != "event"})

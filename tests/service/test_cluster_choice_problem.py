@@ -100,6 +100,6 @@ def test_the_builder_gives_each_job_the_nodes_its_taints_and_affinity_allow() ->
     sets = [problem.node_sets[problem.job_nodes[j]] for j in range(4)]
     assert sets[:3] == [(1,), (0, 1), (1,)]
     assert {o.job for o in problem.overrides} == {3}
-    solution = solve(problem, EngineParams(time_limit_s=1.0)).solution
+    solution = solve(problem, params=EngineParams(time_limit_s=1.0)).solution
     assert solution is not None and solution.assignment[3] == (1,)
     assert solution.assignment[1] == (0,)  # the cheap tainted node, which it tolerates

@@ -79,7 +79,7 @@ def test_a_borrower_of_an_idle_cluster_is_outranked_when_the_owner_needs_it(pool
         job_preempt_cost=(-1,) * queued + (1,) * len(snap.running),
         max_evictions=-1,
     )
-    outcome = solve(preemptible, EngineParams(time_limit_s=2.0), warm_start=None)
+    outcome = solve(preemptible, params=EngineParams(time_limit_s=2.0), warm_start=None)
     assert outcome.solution is not None and check(preemptible, outcome.solution) == []
     placed = {
         name

@@ -56,7 +56,7 @@ def test_gpu_weight_values_the_gpu_and_changes_the_placed_job() -> None:
     assert weighted.resource_value == (1, 4)
     params = EngineParams(time_limit_s=1.0)
     for problem, placed in ((plain, 0), (weighted, 1)):
-        solution = solve(problem, params).solution
+        solution = solve(problem, params=params).solution
         assert solution is not None
         assert [j for j, nodes in enumerate(solution.assignment) if nodes] == [placed]
 

@@ -61,7 +61,7 @@ def _snapshot(
 def _solve(built: BuiltProblem) -> Solution:
     """The engine's answer, which the independent checker accepts."""
     assert built.problem is not None
-    solution = solve(built.problem, EngineParams(time_limit_s=1.0, workers=1)).solution
+    solution = solve(built.problem, params=EngineParams(time_limit_s=1.0, workers=1)).solution
     assert solution is not None and check(built.problem, solution) == []
     return solution
 

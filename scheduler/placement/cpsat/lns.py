@@ -25,7 +25,7 @@ from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.scope import Incumbent, Scope
 from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.index.facts import Facts
-from scheduler.placement.model.params import WALL_PER_DET, Progress
+from scheduler.placement.model.params import WALL_PER_DET, Progress, ShouldStop
 from scheduler.placement.model.problem import Solution
 
 # Estimated wall seconds of one step = WALL_PER_DET x deterministic time + STEP_S + PAIR_S x
@@ -60,7 +60,9 @@ class LnsResult:
     improvements: int
     wall_ms: float
     hit_wall_cap: bool
-    stopped: bool = False  # an answer reached `stop_at` (improve), not the budget's end
+    # An answer reached `stop_at`, or the caller's should_stop said so (improve): not the
+    # budget's end.
+    stopped: bool = False
 
 
 class Neighbourhoods:
@@ -253,13 +255,16 @@ def improve(
     progress: Progress | None = None,
     *,
     stop_at: int | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> LnsResult:
     """Improves `start` (which must be feasible) until the budget is spent.
 
     `score` is the evaluator's value and `feasible` the checker's verdict: a neighbourhood's
     answer replaces the incumbent only if it scores strictly higher and passes the checker.
     With `stop_at` (an evaluator value: the engine's gap target or bound) the search ends at
-    the first accepted answer that reaches it, returned at once with `stopped`.
+    the first accepted answer that reaches it, returned at once with `stopped`. `should_stop`
+    (the caller's) is asked before each step and inside each step's CP-SAT search; once it
+    says True the search returns its best with `stopped`.
     """
     started = time.perf_counter()
     rng = random.Random(limits.seed)
@@ -270,7 +275,11 @@ def improve(
     spent = 0.0
     steps = improvements = 0
     hit_cap = False
+    stopped = False
     while spent < limits.budget_s and (limits.max_steps is None or steps < limits.max_steps):
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
         wall = time.perf_counter() - started
         if limits.deterministic:
             if limits.wall_cap_s is not None and wall >= limits.wall_cap_s:
@@ -303,7 +312,8 @@ def improve(
                 # given no wall-clock cap at all has none per step either: purely
                 # deterministic, for replays (and a test) on any machine's load.
                 wall_cap_s=None if limits.wall_cap_s is None else 10 * step_s,
-            )
+            ),
+            should_stop=should_stop,
         )
         if limits.deterministic:
             spent += WALL_PER_DET * result.deterministic_time + STEP_S + PAIR_S * model.pairs
@@ -354,4 +364,5 @@ def improve(
         improvements=improvements,
         wall_ms=(time.perf_counter() - started) * 1000,
         hit_wall_cap=hit_cap,
+        stopped=stopped,
     )

@@ -60,12 +60,7 @@ def job_classes(facts: Facts, jobs: Iterable[int]) -> list[JobClass]:
         if facts.running(j) or facts.services_of[j]:
             alone.append(JobClass((j,)))
             continue
-        overrides: tuple[object, ...] = ()
-        if j in facts.overridden:
-            overrides = tuple(
-                (t, facts.override_demand.get((j, t)), facts.override_cost.get((j, t)))
-                for t in facts.override_types.get(j, ())
-            )
+        overrides = facts.demands.setting(j) if j in facts.overridden else ()
         key = (
             p.job_demand[j],
             p.job_replicas[j],

@@ -20,7 +20,7 @@ from scheduler.placement.cpsat.objective import Objective, TermWeights
 from scheduler.placement.cpsat.scope import Fixed, Incumbent, Scope
 from scheduler.placement.cpsat.variables import IntVar, Parts, Value, build_parts
 from scheduler.placement.index.facts import WHOLE, Facts
-from scheduler.placement.model.params import Progress
+from scheduler.placement.model.params import Progress, ShouldStop
 from scheduler.placement.model.problem import Solution
 
 _STATUS_WITH_SOLUTION = (cp_model.OPTIMAL, cp_model.FEASIBLE)
@@ -188,20 +188,25 @@ class CpSatModel:
     # -- search ----------------------------------------------------------------------------------
 
     def solve(
-        self, limits: SearchLimits, progress: Progress | None = None, *, stop_at: int | None = None
+        self,
+        limits: SearchLimits,
+        progress: Progress | None = None,
+        *,
+        stop_at: int | None = None,
+        should_stop: ShouldStop | None = None,
     ) -> CpSatResult:
         """Solves within `limits`, reporting each solution through `progress`. With `stop_at`
         (an evaluator value: the engine's gap target, or its bound) the search stops at the
         first solution whose objective reaches it, and the result says `stopped`; a stop is
-        deterministic in deterministic mode (one worker, solutions in a fixed order)."""
+        deterministic in deterministic mode (one worker, solutions in a fixed order). The
+        caller's `should_stop` is asked at the same hook, at each solution, and stops it the
+        same way."""
         solver = new_solver(limits)
         started = time.perf_counter()
         callback = None
-        if stop_at is not None:
-            report = progress if progress is not None else _quiet
-            callback = _Reporter(report, stop_at - self.objective.constant)
-        elif progress is not None:
-            callback = _Reporter(progress)
+        if stop_at is not None or should_stop is not None or progress is not None:
+            target = None if stop_at is None else stop_at - self.objective.constant
+            callback = _Reporter(progress if progress is not None else _quiet, target, should_stop)
         status = solver.solve(self.model, callback)
         wall_ms = (time.perf_counter() - started) * 1000
         stopped = callback is not None and callback.stopped
@@ -323,12 +328,19 @@ def _value(solver: cp_model.CpSolver, v: cp_model.IntVar | int) -> int:
 class _Reporter(cp_model.CpSolverSolutionCallback):
     """Reports each improving CP-SAT solution through the progress callback, and stops the
     search at the first one whose objective reaches `stop_at` (in CP-SAT's terms: without the
-    objective's constant) when there is one: CpSatModel.solve's stop hook."""
+    objective's constant) when there is one, or at which `should_stop` says True:
+    CpSatModel.solve's stop hook."""
 
-    def __init__(self, progress: Progress, stop_at: int | None = None) -> None:
+    def __init__(
+        self,
+        progress: Progress,
+        stop_at: int | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> None:
         super().__init__()
         self._progress = progress
         self._stop_at = stop_at
+        self._should_stop = should_stop
         self.stopped = False
 
     def on_solution_callback(self) -> None:
@@ -344,7 +356,8 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
         # The model's objective never exceeds the evaluator's value of the same solution (its
         # cost auxiliaries are only bounded below), so reaching stop_at here reaches it there,
         # up to the double's rounding (1e-16 relative, far below any useful target).
-        if self._stop_at is not None and objective >= self._stop_at:
+        reached = self._stop_at is not None and objective >= self._stop_at
+        if reached or (self._should_stop is not None and self._should_stop()):
             self.stopped = True
             self.stop_search()
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from scheduler.placement.greedy.services import Services
 from scheduler.placement.index import devices
+from scheduler.placement.index.demands import Demands
 from scheduler.placement.index.node_pool import Accept, Layout, Need, Pool, extended
 from scheduler.placement.index.quota_scope import QuotaScopes
-from scheduler.placement.model.problem import Override, Solution
+from scheduler.placement.model.problem import Solution
 
 if TYPE_CHECKING:
     from scheduler.placement.model.problem import Problem
@@ -42,9 +43,9 @@ class Greedy:
         self.types = p.node_type or (0,) * p.num_nodes
         self.assignment: list[tuple[int, ...] | None] = [None] * p.num_jobs
         self.device_ids: list[tuple[tuple[int, ...], ...] | None] = [None] * p.num_jobs
-        self.overrides: dict[int, dict[int, Override]] = {}
-        for o in p.overrides:
-            self.overrides.setdefault(o.job, {})[o.node_type] = o
+        self.demands = Demands(p)
+        # job -> node type -> override (Demands.by_job): the jobs whose demand depends on the type.
+        self.overrides = self.demands.by_job
         self.departments = p.job_department or (-1,) * p.num_jobs
         self.scopes = QuotaScopes(p)
         self.quota_used = [0] * len(p.quotas)
@@ -61,15 +62,10 @@ class Greedy:
     # -- demands ---------------------------------------------------------------------------------
 
     def demand(self, j: int, node_type: int) -> tuple[int, ...]:
-        by_type = self.overrides.get(j)
-        if by_type is not None:
-            o = by_type.get(node_type)
-            if o is not None and o.demand is not None:
-                return o.demand
-        return self.p.job_demand[j]
+        return self.demands.on_type(j, node_type)
 
     def _node_demand(self, j: int, n: int) -> tuple[int, ...]:
-        return self.demand(j, self.types[n])
+        return self.demands.on_node(j, n)
 
     def pool_demand(self, j: int, node_type: int) -> tuple[tuple[int, ...], Need]:
         """(demand in pool dimensions, its non-zero entries) of one replica on that node type."""

@@ -104,14 +104,14 @@ class Pairs:
         self.demand = np.repeat(base[:, None, :], nn, axis=1)  # [J, N, R]
         node_type = np.asarray(facts.node_type, dtype=np.int64)
         of_type = {int(t): np.flatnonzero(node_type == t) for t in np.unique(node_type)}
-        for (j, t), d in facts.override_demand.items():
+        for j, t, d in facts.demands.demand_overrides():
             nodes_t = of_type.get(t)
             if nodes_t is not None:
                 self.demand[j, nodes_t, :] = d
         prices = np.asarray(p.group_cost, dtype=np.int64).reshape(p.num_groups, nr)
         node_price = prices[np.asarray(p.node_group, dtype=np.int64)]  # [N, R]
         self.cost = np.einsum("jnr,nr->jn", self.demand, node_price)
-        for (j, t), c in facts.override_cost.items():
+        for j, t, c in facts.demands.cost_overrides():
             nodes_t = of_type.get(t)
             if nodes_t is not None:
                 self.cost[j, nodes_t] = c

@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scheduler.placement.index.demands import Demands
 from scheduler.placement.index.quota_scope import QuotaScopes
 from scheduler.placement.judges.scale import job_work
-from scheduler.placement.model.problem import Override, Problem
+from scheduler.placement.model.problem import Problem
 
 WHOLE = 1000  # thousandths of a GPU device
 
@@ -72,7 +73,7 @@ def give_devices(shares: list[int], q: int, devices: Sequence[int]) -> None:
 class View:
     """One problem's optional fields with defaults filled in, and per-job derived data."""
 
-    def __init__(self, p: Problem) -> None:
+    def __init__(self, p: Problem, demands: Demands | None = None) -> None:
         self.p = p
         nr, nn, nj = p.num_resources, p.num_nodes, p.num_jobs
         self.num_resources = nr
@@ -88,9 +89,9 @@ class View:
         self.preempt_cost = p.job_preempt_cost or (-1,) * nj
         self.department = p.job_department or (-1,) * nj
         self.work = job_work(p)
-        self.overrides: dict[int, dict[int, Override]] = {}
-        for o in p.overrides:
-            self.overrides.setdefault(o.job, {})[o.node_type] = o
+        self.demands = demands if demands is not None else Demands(p)
+        # job -> node type -> override (Demands.by_job): the jobs whose demand depends on the type.
+        self.overrides = self.demands.by_job
         self.in_service = frozenset(j for s in p.services for j in s.jobs)
         self.scopes = QuotaScopes(p)
         # Departments some quota counts (as a member): jobs of others are never quota-bound.
@@ -107,22 +108,11 @@ class View:
 
     def demand(self, j: int, t: int) -> tuple[int, ...]:
         """Per-replica demand of job j on nodes of type t."""
-        o = self.overrides.get(j)
-        if o is not None:
-            hit = o.get(t)
-            if hit is not None and hit.demand is not None:
-                return hit.demand
-        return self.p.job_demand[j]
+        return self.demands.on_type(j, t)
 
     def money(self, j: int, t: int, g: int) -> int:
         """Money term of one replica of job j on a node of type t in group g."""
-        o = self.overrides.get(j)
-        if o is not None:
-            hit = o.get(t)
-            if hit is not None and hit.cost is not None:
-                return hit.cost
-        prices = self.p.group_cost[g]
-        return sum(d * c for d, c in zip(self.demand(j, t), prices, strict=True))
+        return self.demands.money_on_type(j, t, g)
 
     def gpu_share(self, demand: Sequence[int], n: int) -> int:
         """Thousandths of a device a replica with `demand` takes on node n (0: no devices)."""

@@ -2,6 +2,7 @@
 
 `Facts` turns the optional, compact fields of a `Problem` into direct lookups once per problem;
 the greedy starts, the CP-SAT model and every LNS sub-model, and the explanations reuse it.
+Demands and money with overrides are demands.py's, as everywhere in the engine.
 The scope a CP-SAT model decides is cpsat/scope.py.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cached_property
 
+from scheduler.placement.index.demands import Demands
 from scheduler.placement.index.quota_scope import QuotaScopes
 from scheduler.placement.model.problem import Problem
 
@@ -47,14 +49,8 @@ class Facts:
         self.department = p.job_department or (-1,) * nj
         self.eligible = tuple(p.node_sets[s] for s in p.job_nodes)
         self.domains = p.node_domains
-        self.override_demand: dict[tuple[int, int], tuple[int, ...]] = {}
-        self.override_cost: dict[tuple[int, int], int] = {}
-        for o in p.overrides:
-            if o.demand is not None:
-                self.override_demand[o.job, o.node_type] = o.demand
-            if o.cost is not None:
-                self.override_cost[o.job, o.node_type] = o.cost
-        self.overridden = frozenset(o.job for o in p.overrides)
+        self.demands = Demands(p)
+        self.overridden = self.demands.overridden
         self.scopes = QuotaScopes(p)
         self.services_of: tuple[tuple[int, ...], ...] = _services_of(p)
         # Replica counts per node of each running job (replicas are interchangeable).
@@ -62,7 +58,6 @@ class Facts:
             None if nodes is None else _counts(nodes) for nodes in self.current
         )
         self.group_nodes: tuple[tuple[int, ...], ...] = _group_nodes(p)
-        self._money: dict[tuple[int, int, int], int] = {}
         self._eligible_sets: dict[int, frozenset[int]] = {}
         # Quotas whose running jobs use more than nominal now: their borrowers may be reclaimed.
         self.running_quota_usage = self.scopes.running_usage(self.current, self.demand)
@@ -72,16 +67,6 @@ class Facts:
         self.reclaim_budget = self.scopes.reclaim_budgets(
             self.current, self.demand, self.running_quota_usage, self.preempt_cost
         )
-
-    @cached_property
-    def override_types(self) -> dict[int, tuple[int, ...]]:
-        """The node types each overridden job has an override for, ascending. Built once:
-        scanning every override per job cost jobs x overrides (11 s of a 10-s solve on a GAP
-        instance of 80 agents x 1,600 jobs, every pair overridden)."""
-        types: dict[int, set[int]] = {}
-        for j, t in (*self.override_demand, *self.override_cost):
-            types.setdefault(j, set()).add(t)
-        return {j: tuple(sorted(ts)) for j, ts in types.items()}
 
     def eligible_set(self, j: int) -> frozenset[int]:
         s = self.p.job_nodes[j]
@@ -122,24 +107,12 @@ class Facts:
     def demand(self, j: int, n: int) -> tuple[int, ...]:
         """Per-replica demand of job j on node n (a per-node-type override wins)."""
         if j in self.overridden:
-            return self.override_demand.get((j, self.node_type[n]), self.p.job_demand[j])
+            return self.demands.on_node(j, n)
         return self.p.job_demand[j]
 
     def replica_cost(self, j: int, n: int) -> int:
         """Money term of one replica of job j on node n."""
-        t = self.node_type[n]
-        if j in self.overridden:
-            fixed = self.override_cost.get((j, t))
-            if fixed is not None:
-                return fixed
-        g = self.p.node_group[n]
-        key = (j, t, g)
-        cost = self._money.get(key)
-        if cost is None:
-            prices = self.p.group_cost[g]
-            cost = sum(d * c for d, c in zip(self.demand(j, n), prices, strict=True))
-            self._money[key] = cost
-        return cost
+        return self.demands.money(j, n)
 
     def running(self, j: int) -> bool:
         return self.current[j] is not None

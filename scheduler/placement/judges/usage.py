@@ -3,6 +3,10 @@
 Shared by the checker (verify.py) and the evaluator (evaluator.py) so both read model/problem.py
 the same way; the engines and the baselines deliberately do not use it, so a misreading there
 cannot hide itself behind the referee. Pure stdlib.
+
+`Demands` below is, on purpose, a second reading of "demand of job j on node n, with overrides"
+beside the engine's one (index/demands.py): the judges are the independent checker, so they
+must not share it. Keep the two apart; a fix to one is checked against the other by the tests.
 """
 
 from __future__ import annotations

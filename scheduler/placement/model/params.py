@@ -1,23 +1,55 @@
-"""Knobs of one v2 solve (`EngineParams`) and the callback through which progress leaves it."""
+"""Knobs of one v2 solve (`EngineParams`) and its two callbacks: `Progress`, through which
+progress leaves it, and `ShouldStop`, through which the caller may end it early."""
 
 from __future__ import annotations
 
 import math
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from scheduler.placement.model.limits import MAX_WEIGHT
 from scheduler.placement.model.problem import ObjectiveWeights
 
-# progress(event, fields): snake_case event name and flat fields, ready for a structured logger.
-# Events: regret_done, baselines_done, baselines_skipped, lp_skipped (too many pairs, or priced
-# by the regret start), lp_done, lp_round_done, cpsat_start, cpsat_solution (from inside the
-# search: keep it quick and do not raise), cpsat_done, focus_step, focus_done, lns_step,
-# lns_improved, lns_done, reassign_done, checker_rejected, early_stop.
-Progress = Callable[[str, Mapping[str, object]], None]
+
+class Progress(Protocol):
+    """`progress(event, fields)`: what a solve is doing, as it does it (`solve(progress=...)`).
+
+    Called on the solving thread, synchronously: after each stage (regret_done,
+    baselines_done, baselines_skipped, node_fill_done, lp_skipped -- too many pairs, or priced
+    by the regret start --, lp_done, lp_round_done, cpsat_start, cpsat_done, focus_done,
+    reassign_done, lns_done), after each step of the focused search and of LNS (focus_step,
+    lns_step, lns_improved), when the checker rejects a candidate (checker_rejected), when the
+    run ends early (early_stop: `after` names the last stage, `reason` is gap_target or
+    should_stop), and from inside CP-SAT's search at each solution it finds (cpsat_solution).
+    `event` is a snake_case name and `fields` flat values, ready for a structured logger.
+
+    It may log, count or record what it hears; it must return quickly (it runs inside the
+    search's time) and must not raise: an exception ends the solve without an answer.
+    """
+
+    def __call__(self, event: str, fields: Mapping[str, object], /) -> None: ...
+
+
+class ShouldStop(Protocol):
+    """`should_stop()`: True when the caller wants the solve to end now (`solve(should_stop=...)`).
+
+    Asked between two stages, between two steps of the focused search and of LNS, and from
+    inside CP-SAT's search at each solution it finds (the same hook as the gap target's stop).
+    A long stage in between (the LP, a greedy rule, the reassignment search, a CP-SAT search
+    that finds no new solution) runs to its own end first. Once it says True the solve skips
+    what is left and returns its best checked answer, never a worse one than it holds; the
+    early_stop progress event says `reason: should_stop`.
+
+    It must be cheap (it may be asked thousands of times), must not raise, and should keep
+    saying True once it has: a `threading.Event`'s `is_set`, a deadline or a shutdown flag. In
+    deterministic mode the answer then depends on when it said True.
+    """
+
+    def __call__(self) -> bool: ...
+
 
 # Wall seconds per CP-SAT deterministic unit, measured on the 2-core development machine (a
 # least-squares fit over LNS pieces of the synthetic S city gave 2.9 s under a load of 3; one to

@@ -25,8 +25,9 @@ only the cost terms (load, balance, migration, money, energy) move. The answer i
 Solution: the engine re-checks it (verify.check) and re-scores it (evaluator.py) like any other
 candidate.
 
-Like the other engines this module reads model/problem.py on its own, not through the referee's
-accounting (usage.py), so a misreading here cannot hide behind the checker.
+Like the other engines this module reads model/problem.py through the engine's index (demands
+with overrides: index/demands.py), not through the referee's accounting (judges/usage.py), so a
+misreading here cannot hide behind the checker.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
 from scheduler.placement.search.reassign_state import Ints, ReassignState
 
@@ -220,6 +222,8 @@ def reassign(
     seed: int = 0,
     late: bool = True,
     steps: int | None = None,
+    *,
+    should_stop: ShouldStop | None = None,
 ) -> ReassignResult:
     """Improves feasible `start` until `deadline` (time.monotonic()); returns the best seen.
 
@@ -231,13 +235,16 @@ def reassign(
 
     `steps`: a deterministic budget of late-acceptance steps instead of the time left (the
     deadline then only caps a badly loaded machine); the descent always runs to its end.
+    `should_stop` (the caller's, model/params.py) is asked where the deadline is read, every
+    32 steps; once it says True both searches end with the best seen.
     """
     state = Reassign(p, start, weights, seed)
     initial = state.cost
     moves = passes = 0
+    over = _Over(deadline, should_stop)
     if late and state.movable:
-        state, moves = _late_acceptance(state, deadline, steps)
-    more, passes, optimum = _descend(state, deadline)
+        state, moves = _late_acceptance(state, over, steps)
+    more, passes, optimum = _descend(state, over)
     return ReassignResult(
         solution=state.solution(),
         cost=state.cost,
@@ -248,16 +255,32 @@ def reassign(
     )
 
 
-def _descend(state: Reassign, deadline: float) -> tuple[int, int, bool]:
+class _Over:
+    """Whether a search must end: its deadline (time.monotonic()) passed, or the caller's
+    should_stop said so (remembered: once over, always over)."""
+
+    def __init__(self, deadline: float, should_stop: ShouldStop | None) -> None:
+        self.deadline = deadline
+        self._should_stop = should_stop
+        self._stopped = False
+
+    def __call__(self, now: float | None = None) -> bool:
+        if self._should_stop is not None and not self._stopped:
+            self._stopped = self._should_stop()
+        now = time.monotonic() if now is None else now
+        return self._stopped or now >= self.deadline
+
+
+def _descend(state: Reassign, over: _Over) -> tuple[int, int, bool]:
     moves = passes = 0
     jobs = list(state.movable)
-    while jobs and time.monotonic() < deadline:
+    while jobs and not over():
         passes += 1
         found = 0
         state.rng.shuffle(jobs)
         for kind in (state.best_shift, state.best_swap):
             for i, j in enumerate(jobs):
-                if i % 32 == 0 and time.monotonic() >= deadline:
+                if i % 32 == 0 and over():
                     break
                 if kind(j):
                     found += 1
@@ -268,9 +291,9 @@ def _descend(state: Reassign, deadline: float) -> tuple[int, int, bool]:
 
 
 def _late_acceptance(
-    state: Reassign, deadline: float, steps: int | None = None
+    state: Reassign, over: _Over, steps: int | None = None
 ) -> tuple[Reassign, int]:
-    """Late acceptance until `deadline`; returns the state at the best cost seen.
+    """Late acceptance until `over` says so; returns the state at the best cost seen.
 
     The history length L sets how far the walk may climb: too short and it is a descent,
     too long and it has not converged when time runs out. It is sized from the measured step
@@ -289,11 +312,11 @@ def _late_acceptance(
     while steps is None or step < steps:
         if step % 32 == 0:
             now = time.monotonic()
-            if now >= deadline:
+            if over(now):
                 break
             if not sized and now - began >= _LATE_PROBE_S:
                 rate = step / (now - began)
-                wanted = int(rate * (deadline - began) / _LATE_HISTORIES)
+                wanted = int(rate * (over.deadline - began) / _LATE_HISTORIES)
                 if wanted > length:
                     past = [past[i % length] for i in range(wanted)]
                     length = wanted

@@ -1,6 +1,7 @@
 """The reassignment search's incremental state (reassign.py): where every job is, per-node
 usage and service counts as numpy arrays, the cost they add up to, and the exact feasibility
-of a set of moves. Reads model/problem.py on its own (reassign.py's module docstring)."""
+of a set of moves. Reads model/problem.py through the engine's index, never the judges'
+accounting (reassign.py's module docstring)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from scheduler.placement.index.demands import Demands
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
 
 Ints = npt.NDArray[np.int64]
@@ -164,7 +166,7 @@ class ReassignState:
         self.fixed_money = 0
         current = p.job_current or (None,) * p.num_jobs
         move = p.job_move_cost or (-1,) * p.num_jobs
-        demand_of = _Overrides(p)
+        demand_of = Demands(p)
         for j, nodes in enumerate(start.assignment):
             if nodes is None:
                 continue
@@ -178,17 +180,17 @@ class ReassignState:
                 continue
             # Frozen: usage (overrides included), counts, and what its moves cost and hold.
             for n in nodes:
-                d = np.array(demand_of.demand(j, n), dtype=np.int64)
+                d = np.array(demand_of.on_node(j, n), dtype=np.int64)
                 self.used[n] += d
                 self.chk[n] += d
                 self.count[n] += 1
-                self.fixed_money += demand_of.price(j, n)
+                self.fixed_money += demand_of.money(j, n)
                 self._count_services(j, n, +1)
             if current[j] is None:
                 continue
             gone, came = _moved_apart(list(current[j] or ()), list(nodes))
             for a in gone:
-                d = np.array(demand_of.demand(j, a), dtype=np.int64)
+                d = np.array(demand_of.on_node(j, a), dtype=np.int64)
                 self.chk[a] += np.where(self.transient, d, 0)
                 self.fixed_migration += max(0, move[j])
                 for s in self.job_services[j]:
@@ -354,27 +356,6 @@ class ReassignState:
         for j in self.movable:
             assignment[j] = (int(where[j]),)
         return Solution(tuple(assignment), self.start.devices)
-
-
-class _Overrides:
-    """Demand and price of a frozen job on a node (model/problem.py: Override)."""
-
-    def __init__(self, p: Problem) -> None:
-        self.p = p
-        self.by_key = {(o.job, o.node_type): o for o in p.overrides}
-
-    def demand(self, j: int, n: int) -> tuple[int, ...]:
-        o = self.by_key.get((j, self.p.node_type[n] if self.p.node_type else 0))
-        if o is not None and o.demand is not None:
-            return o.demand
-        return self.p.job_demand[j]
-
-    def price(self, j: int, n: int) -> int:
-        o = self.by_key.get((j, self.p.node_type[n] if self.p.node_type else 0))
-        if o is not None and o.cost is not None:
-            return o.cost
-        prices = self.p.group_cost[self.p.node_group[n]]
-        return sum(d * c for d, c in zip(self.demand(j, n), prices, strict=True))
 
 
 def _moved_apart(old: list[int], new: list[int]) -> tuple[list[int], list[int]]:

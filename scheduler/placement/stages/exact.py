@@ -30,7 +30,9 @@ class Exact(RunState):
         )
         # With gap_target 0, stop_at is the bound itself: reaching it proves optimality even
         # when CP-SAT's own bound is weaker than the LP's (e.g. the bin-counting rows).
-        result = model.solve(limits, self.emit, stop_at=self._stop_at())
+        result = model.solve(
+            limits, self.emit, stop_at=self._stop_at(), should_stop=self.should_stop
+        )
         self.clock.add("cpsat", t)
         self._absorb(result)
         if result.stopped:

@@ -72,6 +72,8 @@ class Focus(RunState):
         pos = quiet = pieces = improvements = 0
         spent = 0.0
         while quiet < len(ranked):
+            if self.should_stop is not None and self.should_stop():
+                break  # the run's loop reports the stop after this stage
             if det:
                 if self.clock.elapsed_s() >= params.wall_budget_s:
                     self.pool.notes.append(
@@ -101,7 +103,8 @@ class Focus(RunState):
                     seed=rng.randrange(1 << 31),
                     workers=params.workers,
                     wall_cap_s=10 * step_s,
-                )
+                ),
+                should_stop=self.should_stop,
             )
             solved_at = time.perf_counter()
             pieces += 1

@@ -39,6 +39,7 @@ class Neighbourhoods(RunState):
             deadline=time.monotonic() + cap,
             seed=params.seed,
             steps=steps,
+            should_stop=self.should_stop,
         )
         self.clock.add("lns", t)
         self.pool.offer("reassign", result.solution)
@@ -90,6 +91,7 @@ class Neighbourhoods(RunState):
             limits,
             progress,
             stop_at=self._stop_at(),
+            should_stop=self.should_stop,
         )
         self.clock.add("lns", t)
         if result.stopped:

@@ -50,7 +50,7 @@ class Relaxation(RunState):
             if params.deterministic
             else max(0.1, self._remaining() * share)
         )
-        view = View(self.p)
+        view = View(self.p, self.facts.demands)
         classes = classify(view)
         pairs = lp_pairs(view, classes)
         if pairs > _LP_MAX_PAIRS:

@@ -11,7 +11,7 @@ from scheduler.placement.cpsat.scope import job_classes
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.scale import job_work
 from scheduler.placement.lp.bound import LpBound
-from scheduler.placement.model.params import EngineParams, Progress
+from scheduler.placement.model.params import EngineParams, Progress, ShouldStop
 from scheduler.placement.model.problem import Problem, Solution
 from scheduler.placement.stages.pool import Clock, Pool
 
@@ -33,11 +33,23 @@ _WALL_MARGIN_SHARE = 0.05
 class RunState:
     """One solve's state: the pool, the bound, the budgets; the stages are its subclasses'."""
 
-    def __init__(self, p: Problem, params: EngineParams, emit: Progress, clock: Clock) -> None:
+    def __init__(
+        self,
+        p: Problem,
+        params: EngineParams,
+        emit: Progress,
+        clock: Clock,
+        should_stop: ShouldStop | None = None,
+    ) -> None:
         self.p = p
         self.params = params
         self.emit = emit
         self.clock = clock
+        self._caller_stop = should_stop
+        # What the searches ask between steps and at CP-SAT solutions: None without a caller's
+        # hook, so that a solve without one runs exactly as before (no callback in CP-SAT).
+        self.should_stop: ShouldStop | None = None if should_stop is None else self._asked_to_stop
+        self.stop_requested = False  # the caller's should_stop said True
         t = time.perf_counter()
         self.facts = Facts(p)
         self.terms = TermWeights.of(p, params.weights)
@@ -117,12 +129,27 @@ class RunState:
         stop_at, value = self._stop_at(), self.pool.value
         return stop_at is not None and value is not None and value >= stop_at
 
+    def _asked_to_stop(self) -> bool:
+        """The caller's should_stop, remembered once it says True (model/params.py)."""
+        if not self.stop_requested:
+            assert self._caller_stop is not None
+            self.stop_requested = bool(self._caller_stop())
+        return self.stop_requested
+
     def _early_stop(self, after: str) -> None:
+        """Reports a run that ends before its last stage: at the gap target, or because the
+        caller's should_stop said so (then with a note on the outcome as well)."""
         value, upper = self.pool.value, self.upper
         gap = None
         if value is not None and upper is not None:
             gap = max(0, upper - value) / max(1, abs(upper))
-        self.emit("early_stop", {"after": after, "value": value, "bound": upper, "gap": gap})
+        reason = "should_stop" if self.stop_requested else "gap_target"
+        if self.stop_requested:
+            self.pool.notes.append(f"stopped at the caller's request (should_stop) after {after}")
+        self.emit(
+            "early_stop",
+            {"after": after, "reason": reason, "value": value, "bound": upper, "gap": gap},
+        )
 
     def _tighten(self, bound: int) -> None:
         self.upper = bound if self.upper is None else min(self.upper, bound)

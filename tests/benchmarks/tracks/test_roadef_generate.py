@@ -46,7 +46,7 @@ def test_initial_assignment_is_feasible_and_costly(small: roadef.Instance) -> No
 
 def test_the_engine_improves_on_it(small: roadef.Instance) -> None:
     problem = roadef.to_problem(small)
-    outcome = solve(problem, EngineParams(time_limit_s=3.0, deterministic=False))
+    outcome = solve(problem, params=EngineParams(time_limit_s=3.0, deterministic=False))
     assert outcome.solution is not None
     answer = roadef.from_solution(small, problem, outcome.solution)
     feasible, cost, violations = roadef.evaluate(small, answer)
@@ -65,7 +65,7 @@ def test_lp_bound_is_skipped_above_its_pair_cap(
     problem = roadef.to_problem(small)
     outcome = solve(
         problem,
-        EngineParams(time_limit_s=1.0, deterministic=False),
+        params=EngineParams(time_limit_s=1.0, deterministic=False),
         progress=lambda event, fields: events.append(event),
     )
     assert "lp_skipped" in events and "lp_done" not in events

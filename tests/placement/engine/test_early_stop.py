@@ -33,7 +33,7 @@ def _solve(
     def progress(event: str, fields: Mapping[str, object]) -> None:
         events.append((event, dict(fields)))
 
-    return engine.solve(p, params, progress=progress, warm_start=warm), events
+    return engine.solve(p, params=params, progress=progress, warm_start=warm), events
 
 
 def _stops(events: Events) -> list[object]:
@@ -51,7 +51,7 @@ def roomy() -> Problem:
 def churned() -> tuple[Problem, Solution]:
     """The next cycle of a small contended city after 5% churn, and its warm start."""
     city = generate(Spec("T", jobs=120, nodes=16, clusters=3, regions=2, departments=3), 3)
-    first = engine.solve(city, EngineParams(time_limit_s=0.3, exact_max_pairs=10)).solution
+    first = engine.solve(city, params=EngineParams(time_limit_s=0.3, exact_max_pairs=10)).solution
     assert first is not None
     return churn(city, first, 0.05, 3)
 

@@ -35,7 +35,7 @@ def city() -> Problem:
 
 def test_small_problem_is_solved_to_optimality() -> None:
     """ROADEF's example goes to exact CP-SAT, which proves the published optimum (2,411)."""
-    o = engine.solve(ROADEF, PARAMS)
+    o = engine.solve(ROADEF, params=PARAMS)
     assert o.status is Status.OPTIMAL
     assert o.evaluation is not None
     assert o.evaluation.work_weight * o.evaluation.work - o.evaluation.value == ROADEF_BEST_COST
@@ -46,7 +46,7 @@ def test_small_problem_is_solved_to_optimality() -> None:
 def test_large_problem_goes_to_lns(city: Problem) -> None:
     """Above the exact-model threshold the search is LNS; the answer passes the checker and is
     no worse than the best baseline."""
-    o = engine.solve(city, EngineParams(time_limit_s=1.0, exact_max_pairs=10))
+    o = engine.solve(city, params=EngineParams(time_limit_s=1.0, exact_max_pairs=10))
     assert o.solution is not None
     assert check(city, o.solution) == []
     assert o.timings.lns_ms > 0 and o.timings.cpsat_ms == 0
@@ -58,14 +58,14 @@ def test_large_problem_goes_to_lns(city: Problem) -> None:
 def test_deterministic_mode_repeats(city: Problem, exact_max_pairs: int) -> None:
     """With deterministic=True and one seed, LNS and exact CP-SAT return the same answer twice."""
     params = EngineParams(time_limit_s=0.5, seed=5, exact_max_pairs=exact_max_pairs)
-    first, second = engine.solve(city, params), engine.solve(city, params)
+    first, second = engine.solve(city, params=params), engine.solve(city, params=params)
     assert first.solution == second.solution
     assert first.value == second.value
 
 
 def test_unplaceable_required_job_is_infeasible() -> None:
     """A required job larger than every node: INFEASIBLE, no solution, a summary all the same."""
-    o = engine.solve(tiny(job_demand=((5, 1),), job_required=(True,)), PARAMS)
+    o = engine.solve(tiny(job_demand=((5, 1),), job_required=(True,)), params=PARAMS)
     assert o.status is Status.INFEASIBLE
     assert o.solution is None and o.value is None
     assert o.summary().startswith("INFEASIBLE")
@@ -74,7 +74,7 @@ def test_unplaceable_required_job_is_infeasible() -> None:
 def test_no_jobs_is_empty() -> None:
     """A problem without jobs returns EMPTY at once."""
     p = tiny(job_demand=(), job_replicas=(), job_priority=(), job_order=(), job_nodes=())
-    o = engine.solve(p, PARAMS)
+    o = engine.solve(p, params=PARAMS)
     assert o.status is Status.EMPTY
     assert o.solution == Solution(())
 
@@ -91,7 +91,7 @@ def test_rejected_candidates_are_dropped_with_a_note(monkeypatch: pytest.MonkeyP
         return "fake", overfull, flattering
 
     monkeypatch.setattr(construct, "best_baseline", fake)
-    o = engine.solve(p, EngineParams(time_limit_s=1.0, use_lp=False, use_cpsat=False))
+    o = engine.solve(p, params=EngineParams(time_limit_s=1.0, use_lp=False, use_cpsat=False))
     assert o.solution is not None and check(p, o.solution) == []
     assert any("fake answer failed the checker" in note for note in o.notes)
 
@@ -109,14 +109,14 @@ def test_warm_start_is_repaired_and_competes() -> None:
     repaired = repair(Facts(p), warm)
     assert repaired.assignment == ((0,), None)
     params = EngineParams(time_limit_s=1.0, use_lp=False, use_cpsat=False, use_lns=False)
-    o = engine.solve(p, params, warm_start=warm)
+    o = engine.solve(p, params=params, warm_start=warm)
     assert o.solution is not None and check(p, o.solution) == []
     assert o.value is not None and o.value >= evaluate(p, repaired, WEIGHTS).value
 
 
 def test_summary_is_one_line(city: Problem) -> None:
     """The summary is one line with status, placed count, value, bound, gap and time."""
-    line = engine.solve(city, PARAMS).summary()
+    line = engine.solve(city, params=PARAMS).summary()
     assert "\n" not in line
     for key in ("placed=", "value=", "bound=", "gap=", "greedy=", "source=", "time="):
         assert key in line
@@ -128,7 +128,7 @@ def test_answers_pass_the_checker_and_score_honestly(p: Problem) -> None:
     """Every answer passes the checker, its value is recomputed exactly, it lies under the
     bound, beats every baseline the checker accepts, and exactly the unplaced jobs are
     explained."""
-    o = engine.solve(p, PARAMS)
+    o = engine.solve(p, params=PARAMS)
     if o.solution is None:
         assert o.status in (Status.INFEASIBLE, Status.UNKNOWN)
         return
@@ -147,8 +147,8 @@ def test_answers_pass_the_checker_and_score_honestly(p: Problem) -> None:
 @given(problems(), st.integers(1, 3))
 def test_more_capacity_keeps_a_feasible_problem_feasible(p: Problem, extra: int) -> None:
     """Adding capacity to every node never turns a solved problem into an unsolved one."""
-    assume(engine.solve(p, PARAMS).solution is not None)
+    assume(engine.solve(p, params=PARAMS).solution is not None)
     bigger = more_capacity(p, extra)
-    o = engine.solve(bigger, PARAMS)
+    o = engine.solve(bigger, params=PARAMS)
     assert o.solution is not None
     assert check(bigger, o.solution) == []

@@ -47,7 +47,7 @@ def _placed(s: Solution) -> int:
 def _answers(p: Problem) -> dict[str, Solution]:
     """Every engine's answer to `p`, each already accepted by the checker."""
     out: dict[str, Solution] = {}
-    outcome = solve(p, PARAMS)
+    outcome = solve(p, params=PARAMS)
     assert outcome.solution is not None, outcome.notes
     out["solve"] = outcome.solution
     out["cpsat"] = exact(p)[0].solution or Solution(())
@@ -141,14 +141,14 @@ def test_quota_exhausted_names_scope_and_numbers() -> None:
     """A job left out by the parent quota is explained by the parent's quota and its numbers;
     one left out by a group quota names the group."""
     p = parent_quota()
-    why = explain(p, solve(p, PARAMS).solution or Solution(()))
+    why = explain(p, solve(p, params=PARAMS).solution or Solution(()))
     assert len(why) == 3 and all(u.reason == QUOTA_EXHAUSTED for u in why)
     assert "quota of department 0: cpu used 3 of nominal 3 + borrowing 0" in why[0].detail
     assert (why[0].used, why[0].limit) == (3, 3)
     one_group = group_quota()
     # Only group 0 allowed (node 0): its quota is what holds the job back.
     only0 = replace(one_group, node_sets=((0,),))
-    (first, *_) = explain(only0, solve(only0, PARAMS).solution or Solution(()))
+    (first, *_) = explain(only0, solve(only0, params=PARAMS).solution or Solution(()))
     assert first.reason == QUOTA_EXHAUSTED
     assert "quota of department 0 in cluster 0: cpu used 1 of nominal 1" in first.detail
 
@@ -164,7 +164,7 @@ def test_repair_never_exceeds_the_cap() -> None:
     )
     with pytest.raises(ValueError, match="max_evictions is 1"):
         stay(Facts(p))
-    outcome = solve(p, PARAMS)
+    outcome = solve(p, params=PARAMS)
     assert outcome.solution is None or check(p, outcome.solution) == []
     assert any("max_evictions" in note for note in outcome.notes)
 

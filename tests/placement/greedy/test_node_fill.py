@@ -42,7 +42,7 @@ def _solve(p: Problem, params: EngineParams) -> tuple[Outcome, Events]:
     def progress(event: str, fields: Mapping[str, object]) -> None:
         events.append((event, dict(fields)))
 
-    return engine.solve(p, params, progress=progress), events
+    return engine.solve(p, params=params, progress=progress), events
 
 
 def test_node_fill_packs_in_fewer_bins_than_ffd() -> None:

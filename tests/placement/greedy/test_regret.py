@@ -121,7 +121,7 @@ def _events(p: Problem, params: EngineParams) -> tuple[engine.Outcome, list[str]
     def progress(event: str, fields: Mapping[str, object]) -> None:
         seen.append(event)
 
-    return engine.solve(p, params, progress=progress), seen
+    return engine.solve(p, params=params, progress=progress), seen
 
 
 def test_engine_starts_from_the_regret_answer_on_the_tight_instance() -> None:

@@ -77,7 +77,7 @@ def test_weighting_the_gpu_changes_the_placed_job(
     """By default the CPU-heavy job is worth more (500 against 375) and the engine proves that
     placing it is optimal; valuing the GPU makes the GPU job the optimum instead."""
     p = replace(CHOICE, resource_value=value)
-    o = engine.solve(p, EngineParams(time_limit_s=1.0))
+    o = engine.solve(p, params=EngineParams(time_limit_s=1.0))
     assert o.status is Status.OPTIMAL
     assert o.solution is not None and check(p, o.solution) == []
     assert [j for j, nodes in enumerate(o.solution.assignment) if nodes] == [placed]
@@ -103,7 +103,7 @@ def test_bound_and_answers_agree_with_the_brute_force() -> None:
         assert rounded is not None and check(p, rounded) == [], seed
         assert evaluate(p, rounded).value <= best, seed
         assert best_baseline(p, WEIGHTS)[2].value <= best, seed
-        o = engine.solve(p, EngineParams(time_limit_s=1.0))
+        o = engine.solve(p, params=EngineParams(time_limit_s=1.0))
         assert o.value == best, seed
         checked += 1
     assert checked >= 30

@@ -105,7 +105,7 @@ def _migratable(seed: int) -> Problem:
 @pytest.mark.parametrize("seed", range(60))
 def test_random_problems_stay_feasible_and_the_cost_is_exact(seed: int) -> None:
     p = _migratable(seed)
-    start = solve(p, EngineParams(time_limit_s=0.2, use_lns=False, use_cpsat=False)).solution
+    start = solve(p, params=EngineParams(time_limit_s=0.2, use_lns=False, use_cpsat=False)).solution
     # random_problem builds a feasible "everyone stays" state, so the engine always answers.
     assert start is not None
     assert check(p, start) == []
@@ -135,7 +135,7 @@ def test_engine_runs_it_on_rebalancing_problems_beyond_exact_cp_sat() -> None:
     events: list[str] = []
     out = solve(
         ROADEF,
-        EngineParams(time_limit_s=1.0, deterministic=False, exact_max_pairs=0),
+        params=EngineParams(time_limit_s=1.0, deterministic=False, exact_max_pairs=0),
         progress=lambda event, _: events.append(event),
     )
     assert "reassign_done" in events
