@@ -16,8 +16,9 @@ outweighs every cost), only which room a job takes when it has a choice.
   does, and the two add up for a job with both. Each cluster some queued job prefers gets a
   slot in the node type; at most MAX_PREFERRED_SLOTS per cycle (the first named in queue
   order), beyond which a preferred cluster counts as unnamed this cycle (a soft preference
-  degrades, nothing is refused). An override's cost replaces the cluster's price, so among the
-  clusters of one rank the job no longer sees price differences.
+  degrades, nothing is refused). An override's cost is the step plus the cluster's price, so
+  among the clusters of one step the job still sees price differences (exactly between
+  clusters with a slot; the clusters without one share a type, priced as the dearest of them).
 - Home clusters (cluster label HOME_LABEL, scheduler.domain.cluster_choice): a job that names
   no preferred clusters prefers those its department (or an ancestor) contributed: a replica
   elsewhere costs one unit more, as much as GPU packing and less than a job's own preferences
@@ -26,7 +27,9 @@ outweighs every cost), only which room a job takes when it has a choice.
 
 Node type bits: NOT_XINCHUANG (a non-信创 node, set only when some job prefers 信创) and
 EMPTY_GPU (a GPU node without any active run), then the preference slot of the node's cluster
-(0: no job prefers it). Type 0 keeps the clusters' prices but for jobs preferring clusters.
+(0: no job prefers it), then, for a cluster without a slot, its tariff (the rank of its price
+list) when any cluster has a slot. A job with a preference has an override on every type but
+those of no step, each the step plus the type's price.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ NOT_XINCHUANG = 1
 EMPTY_GPU = 2
 _SLOT_SHIFT = 2
 MAX_PREFERRED_SLOTS = 16
+_SLOT_MASK = 31  # five bits hold slots 0..MAX_PREFERRED_SLOTS
+# Clusters without a slot are told apart by their price list (tariff), at most MAX_TARIFFS
+# (the dearest beyond share the last), so a job's preference keeps prices among them.
+_TARIFF_SHIFT = 7
+MAX_TARIFFS = 16
 
 
 def node_preferences(
@@ -52,15 +60,19 @@ def node_preferences(
     demand: Sequence[Sequence[int]],
     used: Mapping[tuple[str, str], Mapping[str, int]],
     pack_gpus: bool = True,
+    groups: Sequence[str] | None = None,
 ) -> tuple[tuple[int, ...], tuple[Override, ...]]:
     """node_type per node and the overrides of the queued `jobs` (index j = job j); empty
-    when no job has a preference among nodes that differ."""
+    when no job has a preference among nodes that differ. `group_cost` has a row per cluster
+    in the order of `groups` (None: the order of `clusters`)."""
     preferring = any(job.spec.constraints.xinchuang_preferred for job in jobs)
     homes = home_clusters(clusters.values())
     slots = preference_slots(jobs, {n.cluster for n in nodes}, homes)
+    row = {name: g for g, name in enumerate(groups if groups is not None else clusters)}
+    tariffs = _tariffs(nodes, slots, row, group_cost) if slots else {}
     kinds = []
     for n in nodes:
-        kind = slots.get(n.cluster, 0) << _SLOT_SHIFT
+        kind = slots.get(n.cluster, 0) << _SLOT_SHIFT | tariffs.get(n.cluster, 0) << _TARIFF_SHIFT
         if preferring and not clusters[n.cluster].spec.xinchuang:
             kind |= NOT_XINCHUANG
         busy = any(used.get((n.cluster, n.name), {}).values())
@@ -73,6 +85,12 @@ def node_preferences(
     if slots:
         present = sorted(set(kinds))  # type 0 is a cluster no job prefers: dear for those who do
     cluster_of = {slot: name for name, slot in slots.items()}
+    # An override's cost replaces the cluster's price, so it carries the price back: exact for
+    # a type of one cluster (a preference slot) or one tariff, else the dearest of the type's.
+    # The steps are whole units above any price, so prices only order clusters of one step.
+    rows: dict[int, set[int]] = {}
+    for n, kind in zip(nodes, kinds, strict=True):
+        rows.setdefault(kind, set()).add(row[n.cluster])
     node_gpus = max((n.capacity.get(NVIDIA_GPU, 0) for n in nodes), default=0)
     overrides = []
     for j, job in enumerate(jobs):
@@ -93,10 +111,14 @@ def node_preferences(
                 unit if packs and kind & EMPTY_GPU else 0
             )
             if prefers:
-                name = cluster_of.get(kind >> _SLOT_SHIFT, "")
+                name = cluster_of.get(kind >> _SLOT_SHIFT & _SLOT_MASK, "")
                 extra += (2 if named else 1) * unit * choice_rank(job, home, name)
             if extra:
-                overrides.append(Override(job=j, node_type=kind, cost=min(MAX_COST, extra)))
+                price = max(
+                    sum(d * c for d, c in zip(demand[j], group_cost[g], strict=True))
+                    for g in rows[kind]
+                )
+                overrides.append(Override(job=j, node_type=kind, cost=min(MAX_COST, extra + price)))
     if not overrides:
         return (), ()
     return tuple(kinds), tuple(overrides)
@@ -113,3 +135,17 @@ def preference_slots(
             if name in present and name not in slots and len(slots) < MAX_PREFERRED_SLOTS:
                 slots[name] = len(slots) + 1
     return slots
+
+
+def _tariffs(
+    nodes: Sequence[Node],
+    slots: Mapping[str, int],
+    row: Mapping[str, int],
+    group_cost: Sequence[Sequence[int]],
+) -> dict[str, int]:
+    """Tariff (0..MAX_TARIFFS-1) of each cluster without a preference slot: the rank of its
+    price list among theirs, cheapest first (by total, then the list), the dearest merged."""
+    free = sorted({n.cluster for n in nodes if n.cluster not in slots})
+    prices = sorted({tuple(group_cost[row[c]]) for c in free}, key=lambda p: (sum(p), p))
+    rank = {p: min(i, MAX_TARIFFS - 1) for i, p in enumerate(prices)}
+    return {c: rank[tuple(group_cost[row[c]])] for c in free}

@@ -170,7 +170,7 @@ def build_problem(
     job_demand = tuple(tuple(j.spec.resources.get(r, 0) for r in resources) for j in every)
     job_replicas = (*(j.spec.replicas for j in jobs), *(len(c) for c in current))
     node_type, overrides = node_preferences(
-        jobs, nodes, by_name, group_cost, job_demand, snap.used, gpu_packing
+        jobs, nodes, by_name, group_cost, job_demand, snap.used, gpu_packing, groups
     )
     named = {j.department for j in every} | {m for q in policy.quotas for m in q.members}
     departments = {name: d for d, name in enumerate(sorted(named))}

@@ -29,8 +29,8 @@ def _clusters(*names: str) -> dict[str, Cluster]:
 
 
 def test_costs_follow_the_order_of_the_list() -> None:
-    """b first, a second, c unnamed: b's nodes keep the price, a's cost 2 units, c's 4; a job
-    without a preference gets no override."""
+    """b first, a second, c unnamed: b's nodes keep the price, a's cost 2 units more than its
+    price, c's 4 more than its own; a job without a preference gets no override."""
     nodes = [Node(c, "n", {"cpu": 4000}) for c in ("a", "b", "c")]
     jobs = [_job("p", "b", "a"), _job("plain")]
     group_cost = ((10,), (20,), (1,))
@@ -42,7 +42,7 @@ def test_costs_follow_the_order_of_the_list() -> None:
     for o in overrides:
         assert o.job == 0
         cost[o.node_type] = o.cost
-    assert [cost[kinds[i]] for i in range(3)] == [2 * unit, None, 4 * unit]
+    assert [cost[kinds[i]] for i in range(3)] == [2 * unit + 10_000, None, 4 * unit + 1000]
 
 
 def test_preferences_beyond_the_slot_limit_count_as_unnamed() -> None:

@@ -8,10 +8,11 @@ import pytest
 
 from scheduler.domain.cluster_choice import HOME_LABEL, choice_rank, home_clusters, job_home
 from scheduler.domain.errors import InvalidSpec
-from scheduler.domain.models import Cluster, ClusterSpec, Constraints, Job
+from scheduler.domain.models import Cluster, ClusterSpec, Constraints, Job, Node
 from scheduler.domain.states import ClusterState, JobState, RunState
 from scheduler.service.agent_sync import RunReport
 from scheduler.service.clock import ManualClock
+from scheduler.service.node_preference import node_preferences
 from tests.service.conftest import Pool, node, spec
 
 
@@ -103,3 +104,23 @@ def test_work_goes_home_first_so_a_lender_finds_its_cluster_free(pool: Pool) -> 
     [gang] = pool.submit(spec("gang", cpu=4000, replicas=2), department="交通局")
     pool.cycle.run_once()
     assert _cluster_of(pool, gang) == "lend"
+
+
+def test_overflow_from_home_keeps_the_price_order_of_other_clusters() -> None:
+    """A 公安局 job's overrides: its home keeps the price; the two other clusters, which have no
+    preference slot, get a type per price list (tariff), each one step plus its own price, so
+    an overflow still takes the cheaper one."""
+    nodes = [Node(c, "n", {"cpu": 4000}) for c in ("own", "dear", "cheap")]
+    clusters = {
+        "own": _cluster("own", "公安局"),
+        "dear": _cluster("dear"),
+        "cheap": _cluster("cheap"),
+    }
+    group_cost = ((100,), (1000,), (10,))
+    kinds, overrides = node_preferences(
+        [_job("公安局")], nodes, clusters, group_cost, ((1000,),), {}, False
+    )
+    cost = {o.node_type: o.cost for o in overrides}
+    unit = 1 + 1000 * 1000
+    assert kinds[0] not in cost
+    assert [cost[kinds[1]], cost[kinds[2]]] == [unit + 1_000_000, unit + 10_000]
