@@ -76,6 +76,7 @@ from scheduler.domain.quotas import (
     ResourceQuota,
     cluster_group_labels,
     in_subtree,
+    parent_of,
     selector_key,
     selects,
 )
@@ -170,9 +171,19 @@ def _related(a: str, b: str) -> bool:
 
 
 def _outermost(names: Iterable[str]) -> list[str]:
-    """Those of `names` with no proper ancestor among them."""
+    """Those of `names` with no proper ancestor among them (walking each name's path up, not
+    comparing every pair: the cycle asks this per department, group and resource)."""
     pool = set(names)
-    return sorted(n for n in pool if not any(a != n and in_subtree(n, a) for a in pool))
+    return sorted(n for n in pool if not _has_ancestor_in(n, pool))
+
+
+def _has_ancestor_in(name: str, pool: set[str]) -> bool:
+    parent = parent_of(name)
+    while parent:
+        if parent in pool:
+            return True
+        parent = parent_of(parent)
+    return False
 
 
 def scoped_quotas(

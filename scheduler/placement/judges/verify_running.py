@@ -27,7 +27,8 @@ def check_running(p: Problem, assignment: Assignment, demands: Demands, errors: 
         return
     move = p.job_move_cost or (-1,) * p.num_jobs
     preempt = p.job_preempt_cost or (-1,) * p.num_jobs
-    above = _above_nominal_now(p, demands)
+    usage = quota_usage(p, p.job_current, demands) if p.quotas and p.job_department else []
+    above = _above_nominal_now(p, usage)
     arrivals = _arrivals(p, assignment)
     evicted = 0
     for j, current in enumerate(p.job_current):
@@ -54,28 +55,33 @@ def check_running(p: Problem, assignment: Assignment, demands: Demands, errors: 
             )
     if 0 <= p.max_evictions < evicted:
         errors.append(f"problem: {evicted} running jobs evicted > max_evictions {p.max_evictions}")
-    _reclaim_budgets(p, assignment, demands, errors)
+    _reclaim_budgets(p, assignment, demands, usage, errors)
 
 
 def _reclaim_budgets(
-    p: Problem, assignment: Assignment, demands: Demands, errors: list[str]
+    p: Problem, assignment: Assignment, demands: Demands, usage: list[int], errors: list[str]
 ) -> None:
     """Rule c: from a quota above nominal, at most its excess plus its largest preemptible
-    running job is evicted."""
+    running job is evicted. `usage`: quota_usage of the running jobs where they run now."""
     if not p.quotas or not p.job_department:
         return
-    usage = quota_usage(p, p.job_current, demands)
     preempt = p.job_preempt_cost or (-1,) * p.num_jobs
     largest = {q: 0 for q, quota in enumerate(p.quotas) if usage[q] > quota.nominal}
+    if not largest:
+        return
     evicted = dict.fromkeys(largest, 0)
+    candidates = _quotas_by_department(p)
+    group = p.node_group
     for j, current in enumerate(p.job_current):
-        if current is None or not largest:
+        if current is None:
             continue
-        dept = p.job_department[j]
-        for q in largest:
-            resource = p.quotas[q].resource
+        for q, resource, groups in candidates.get(p.job_department[j], ()):
+            if q not in largest:
+                continue
             charge = sum(
-                demands.demand(j, n)[resource] for n in current if _quota_counts(p, q, dept, n)
+                demands.demand(j, n)[resource]
+                for n in current
+                if groups is None or group[n] in groups
             )
             if preempt[j] >= 0:
                 largest[q] = max(largest[q], charge)
@@ -132,30 +138,45 @@ def _quota_counts(p: Problem, q: int, dept: int, node: int) -> bool:
 def quota_usage(p: Problem, placement: Assignment, demands: Demands) -> list[int]:
     """Per quota, what the jobs of `placement` count against it."""
     usage = [0] * len(p.quotas)
-    # Only the quotas that list a department can count its jobs (a city has ~100 quotas).
-    candidates: defaultdict[int, list[int]] = defaultdict(list)
-    for q, quota in enumerate(p.quotas):
-        for d in quota.members or (quota.department,):
-            candidates[d].append(q)
+    # Only the quotas that list a department can count its jobs (a city has ~100 quotas), and
+    # per quota the groups as a set: thousands of running replicas are counted per check.
+    candidates = _quotas_by_department(p)
+    group = p.node_group
     for j, nodes in enumerate(placement):
-        dept = p.job_department[j]
-        if nodes is None or dept not in candidates:
+        if nodes is None:
+            continue
+        quotas = candidates.get(p.job_department[j])
+        if not quotas:
             continue
         for n in nodes:
             demand = demands.demand(j, n)
-            for q in candidates[dept]:
-                amount = demand[p.quotas[q].resource]
-                if amount and _quota_counts(p, q, dept, n):
+            g = group[n]
+            for q, resource, groups in quotas:
+                amount = demand[resource]
+                if amount and (groups is None or g in groups):
                     usage[q] += amount
     return usage
 
 
-def _above_nominal_now(p: Problem, demands: Demands) -> dict[int, bool]:
+def _quotas_by_department(
+    p: Problem,
+) -> dict[int, list[tuple[int, int, frozenset[int] | None]]]:
+    """Department -> (quota, its resource, its groups or None for every group) of each quota
+    whose members include it (_quota_counts, prepared once per check)."""
+    out: defaultdict[int, list[tuple[int, int, frozenset[int] | None]]] = defaultdict(list)
+    for q, quota in enumerate(p.quotas):
+        groups = frozenset(quota.groups) if quota.groups else None
+        for d in quota.members or (quota.department,):
+            out[d].append((q, quota.resource, groups))
+    return out
+
+
+def _above_nominal_now(p: Problem, usage: Sequence[int]) -> dict[int, bool]:
     """Quotas whose running jobs, where they run now, use more than the nominal -> whether
-    they also use more than nominal + borrow_limit (a lowered quota)."""
-    if not p.quotas or not p.job_department:
+    they also use more than nominal + borrow_limit (a lowered quota). `usage`: quota_usage of
+    the running jobs where they run now (empty without quotas or departments)."""
+    if not usage:
         return {}
-    usage = quota_usage(p, p.job_current, demands)
     return {
         q: usage[q] > quota.nominal + quota.borrow_limit
         for q, quota in enumerate(p.quotas)
