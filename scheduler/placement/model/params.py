@@ -76,6 +76,9 @@ class EngineParams:
     lns_step_s: float = 0.2
     wall_factor: float = 3.0
     gap_target: float = 0.0
+    # The reassignment search's late acceptance on the compiled kernel (search/kernel/, numba)
+    # instead of numpy; benchmarks/README.md "The move kernel" has the measurements.
+    move_kernel: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s)):
@@ -147,6 +150,7 @@ _PARAM_BOUNDS: dict[str, tuple[type, float, float]] = {
     "lns_step_s": (float, 0, 3_600),
     "wall_factor": (float, 1, 100),
     "gap_target": (float, 0, 1),
+    "move_kernel": (bool, 0, 1),
 }
 _WEIGHT_BOUNDS: dict[str, tuple[type, float, float]] = {
     f.name: (int, 0, MAX_WEIGHT) for f in fields(ObjectiveWeights)

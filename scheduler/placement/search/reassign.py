@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
+from scheduler.placement.search.kernel.arrays import applies as kernel_applies
 from scheduler.placement.search.reassign_state import Ints, ReassignState
 
 # Candidates of one job's vector score that get an exact trial, best first: the vector score
@@ -220,6 +221,7 @@ def reassign(
     seed: int = 0,
     late: bool = True,
     steps: int | None = None,
+    kernel: bool = False,
 ) -> ReassignResult:
     """Improves feasible `start` until `deadline` (time.monotonic()); returns the best seen.
 
@@ -235,7 +237,12 @@ def reassign(
     state = Reassign(p, start, weights, seed)
     initial = state.cost
     moves = passes = 0
-    if late and state.movable:
+    if late and kernel and kernel_applies(state):
+        # Imported here: numba loads only when the kernel runs.
+        from scheduler.placement.search.kernel.late import late_on_kernel
+
+        state, moves = late_on_kernel(state, deadline, steps, seed)
+    elif late and state.movable:
         state, moves = _late_acceptance(state, deadline, steps)
     more, passes, optimum = _descend(state, deadline)
     return ReassignResult(

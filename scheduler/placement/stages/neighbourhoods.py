@@ -18,6 +18,8 @@ from scheduler.placement.stages.state import RunState
 # machine).
 _REASSIGN_SHARE = 0.6
 _REASSIGN_STEPS_PER_S = 1_000
+# The same on the compiled kernel (EngineParams.move_kernel), measured alike.
+_KERNEL_STEPS_PER_S = 5_000
 
 
 class Neighbourhoods(RunState):
@@ -30,7 +32,8 @@ class Neighbourhoods(RunState):
         params = self.params
         t = time.perf_counter()
         budget = self._search_budget() * _REASSIGN_SHARE
-        steps = int(budget * _REASSIGN_STEPS_PER_S) if params.deterministic else None
+        rate = _KERNEL_STEPS_PER_S if params.move_kernel else _REASSIGN_STEPS_PER_S
+        steps = int(budget * rate) if params.deterministic else None
         cap = budget * (params.wall_factor if params.deterministic else 1.0)
         result = reassign(
             self.p,
@@ -39,6 +42,7 @@ class Neighbourhoods(RunState):
             deadline=time.monotonic() + cap,
             seed=params.seed,
             steps=steps,
+            kernel=params.move_kernel,
         )
         self.clock.add("lns", t)
         self.pool.offer("reassign", result.solution)
