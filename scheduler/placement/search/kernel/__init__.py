@@ -1,7 +1,7 @@
 """The compiled kernel of the reassignment search (reassign.py): the state as flat arrays
 (arrays.py), shift and swap deltas, feasibility and application compiled with numba
-(_moves.py, _apply.py, _search.py, reached through the typed compiled.py), and late
-acceptance driven in compiled chunks (late.py).
+(_kernel.py, reached through the typed compiled.py), and late acceptance driven in compiled
+chunks (late.py).
 
 The kernel's deltas equal reassign.py's exact ones (tests/placement/search/kernel asserts it on
 random moves); the answer it returns goes through the engine's pool like any other, so the

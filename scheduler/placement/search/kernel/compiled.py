@@ -1,4 +1,4 @@
-"""The typed way into the compiled kernel (_moves.py, _apply.py, _search.py, numba).
+"""The typed way into the compiled kernel (_kernel.py, numba).
 
 numba compiles on the first call of a process and caches the machine code beside the modules
 (`cache=True`; NUMBA_CACHE_DIR moves it), so only the first process after an install or an
@@ -12,39 +12,39 @@ import time
 
 import numpy as np
 
-from scheduler.placement.search.kernel import _moves, _search
+from scheduler.placement.search.kernel import _kernel
 from scheduler.placement.search.kernel.arrays import SCORED, Dynamic, Ints, Static
 
-EXACT_TRIES: int = _search.EXACT_TRIES
+EXACT_TRIES: int = _kernel.EXACT_TRIES
 
 
 def seed(value: int) -> None:
     """Seeds the kernel's random numbers (numba's own generator, one per process)."""
-    _search.seed(value)
+    _kernel.seed(value)
 
 
 def shift_delta(s: Static, x: Dynamic, j: int, b: int) -> int | None:
     """The exact cost change of j's shift to node b; None if the move breaks capacity,
     eligibility or anti-affinity (spread and dependencies are checked by the trial only)."""
-    delta = int(_search.evaluate(s, x, j, -1, b))
-    return None if delta == _moves.NONE else delta
+    delta = int(_kernel.evaluate(s, x, j, -1, b))
+    return None if delta == _kernel.NONE else delta
 
 
 def swap_delta(s: Static, x: Dynamic, j: int, k: int) -> int | None:
     """The exact cost change of j and k trading nodes; None as for shift_delta."""
-    delta = int(_search.evaluate(s, x, j, k, int(x.where[k])))
-    return None if delta == _moves.NONE else delta
+    delta = int(_kernel.evaluate(s, x, j, k, int(x.where[k])))
+    return None if delta == _kernel.NONE else delta
 
 
 def try_shift(s: Static, x: Dynamic, j: int, b: int) -> bool:
     """Applies j's shift to b if it is feasible (spread and dependencies included): whether
     it was."""
-    return bool(_search.try_move(s, x, j, -1, b))
+    return bool(_kernel.try_move(s, x, j, -1, b))
 
 
 def try_swap(s: Static, x: Dynamic, j: int, k: int) -> bool:
     """Like try_shift for a swap."""
-    return bool(_search.try_move(s, x, j, k, int(x.where[k])))
+    return bool(_kernel.try_move(s, x, j, k, int(x.where[k])))
 
 
 class Scratch:
@@ -67,9 +67,9 @@ class Scratch:
 def late_chunk(
     s: Static, x: Dynamic, scratch: Scratch, past: Ints, step0: int, steps: int, sample: int
 ) -> int:
-    """`steps` late-acceptance steps (_search.late_chunk): the number of moves kept."""
+    """`steps` late-acceptance steps (_kernel.late_chunk): the number of moves kept."""
     return int(
-        _search.late_chunk(
+        _kernel.late_chunk(
             s,
             x,
             past,
