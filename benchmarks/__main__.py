@@ -165,6 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="CP-SAT workers when not deterministic")
     p.add_argument("--engine-seed", "--seed", type=int, default=0, help="the engine's seed")
     p.add_argument(
+        "--move-kernel",
+        action="store_true",
+        help="the reassignment search on the compiled move kernel (EngineParams.move_kernel)",
+    )
+    p.add_argument(
         "--instance-timeout",
         type=float,
         metavar="SECONDS",
@@ -288,6 +293,7 @@ def _placement(
         deterministic=args.deterministic,
         workers=args.workers,
         engine_seed=args.engine_seed,
+        move_kernel=args.move_kernel,
         timeout_override_s=args.instance_timeout,
     )
     started = datetime.now(UTC).isoformat(timespec="seconds")
