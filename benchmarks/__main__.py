@@ -165,9 +165,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="CP-SAT workers when not deterministic")
     p.add_argument("--engine-seed", "--seed", type=int, default=0, help="the engine's seed")
     p.add_argument(
-        "--move-kernel",
-        action="store_true",
-        help="the reassignment search on the compiled move kernel (EngineParams.move_kernel)",
+        "--no-move-kernel",
+        dest="move_kernel",
+        action="store_false",
+        help="the reassignment search in numpy, not on the compiled kernel (EngineParams)",
     )
     p.add_argument(
         "--instance-timeout",

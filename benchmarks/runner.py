@@ -90,7 +90,7 @@ class Settings:
     workers: int = 2
     engine_seed: int = 0
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
-    move_kernel: bool = False  # EngineParams.move_kernel
+    move_kernel: bool = True  # EngineParams.move_kernel
     # An isolated instance gets factor x its engine budget + slack for generation, the engine,
     # the LP bound, the baselines and the checks before it is counted as hung. At L on the
     # loaded 2-core machine the LP bound and the four baselines alone took ~110 s (54% CPU).

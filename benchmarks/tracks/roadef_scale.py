@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("model", type=Path, help="model_<name>.txt (assignment_<name>.txt beside)")
     ap.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMITS["roadef"])
-    ap.add_argument("--move-kernel", action="store_true", help="EngineParams.move_kernel")
+    ap.add_argument(
+        "--no-move-kernel", dest="move_kernel", action="store_false", help="numpy, not the kernel"
+    )
     a = ap.parse_args(argv)
     start = time.monotonic()
 

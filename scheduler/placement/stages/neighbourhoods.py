@@ -18,8 +18,9 @@ from scheduler.placement.stages.state import RunState
 # machine).
 _REASSIGN_SHARE = 0.6
 _REASSIGN_STEPS_PER_S = 1_000
-# The same on the compiled kernel (EngineParams.move_kernel), measured alike.
-_KERNEL_STEPS_PER_S = 5_000
+# The same on the compiled kernel (EngineParams.move_kernel): 10,900-15,900 measured on a2_5 and
+# a B_1-size stand-in (benchmarks.moves), 14,500 on a2_5 under a load of 3.4.
+_KERNEL_STEPS_PER_S = 10_000
 
 
 class Neighbourhoods(RunState):
