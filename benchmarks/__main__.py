@@ -165,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="CP-SAT workers when not deterministic")
     p.add_argument("--engine-seed", "--seed", type=int, default=0, help="the engine's seed")
     p.add_argument(
+        "--no-move-kernel",
+        dest="move_kernel",
+        action="store_false",
+        help="the reassignment search in numpy, not on the compiled kernel (EngineParams)",
+    )
+    p.add_argument(
         "--instance-timeout",
         type=float,
         metavar="SECONDS",
@@ -288,6 +294,7 @@ def _placement(
         deterministic=args.deterministic,
         workers=args.workers,
         engine_seed=args.engine_seed,
+        move_kernel=args.move_kernel,
         timeout_override_s=args.instance_timeout,
     )
     started = datetime.now(UTC).isoformat(timespec="seconds")

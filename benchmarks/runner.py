@@ -90,6 +90,7 @@ class Settings:
     workers: int = 2
     engine_seed: int = 0
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
+    move_kernel: bool = True  # EngineParams.move_kernel
     # An isolated instance gets factor x its engine budget + slack for generation, the engine,
     # the LP bound, the baselines and the checks before it is counted as hung. At L on the
     # loaded 2-core machine the LP bound and the four baselines alone took ~110 s (54% CPU).
@@ -104,6 +105,7 @@ class Settings:
             seed=self.engine_seed,
             workers=self.workers,
             weights=self.weights,
+            move_kernel=self.move_kernel,
         )
 
     def timeout_s(self, time_limit_s: float) -> float:

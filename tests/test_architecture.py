@@ -43,6 +43,11 @@ RULES: dict[str, tuple[tuple[str, ...], set[str]]] = {
         tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "search")),
         {"numpy"},
     ),
+    # The compiled move kernel: the only place numba may be imported.
+    "scheduler.placement.search.kernel": (
+        tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "search")),
+        {"numpy", "numba"},
+    ),
     "scheduler.placement.lp": (
         tuple(f"scheduler.placement.{p}" for p in ("model", "index", "judges", "search", "lp")),
         {"ortools"},

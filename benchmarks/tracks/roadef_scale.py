@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("model", type=Path, help="model_<name>.txt (assignment_<name>.txt beside)")
     ap.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMITS["roadef"])
+    ap.add_argument(
+        "--no-move-kernel", dest="move_kernel", action="store_false", help="numpy, not the kernel"
+    )
     a = ap.parse_args(argv)
     start = time.monotonic()
 
@@ -53,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(event, dict(fields))
 
     t = time.monotonic()
-    outcome = solve(problem, params=Settings().params(a.time_limit), progress=progress)
+    settings = Settings(move_kernel=a.move_kernel)
+    outcome = solve(problem, params=settings.params(a.time_limit), progress=progress)
     log(f"engine {_s(t)} of {a.time_limit:g} s, {outcome.status}, from {outcome.source}")
     log(outcome.timings)
     if outcome.solution is None:

@@ -1,4 +1,5 @@
-"""The placement engine: pure (stdlib + ortools + numpy), index-based, integer.
+"""The placement engine: pure (stdlib + ortools + numpy, numba for search/kernel), index-based,
+integer.
 
 The scheduler builds a `Problem` (model/problem.py) from its snapshot and calls `solve`
 (engine.py); the benchmarks build one from published instances and call the same `solve`, then
@@ -14,7 +15,8 @@ The parts, one sub-package each (each one's docstring says what it may import):
     index/   the problem index every stage shares: facts, classes, node pool, devices, quotas
     greedy/  the greedy rules, the feasibility-first regret start, node fill, warm starts
     lp/      the LP bound and its rounding
-    search/  the local searches: packing moves and the reassignment of placed jobs
+    search/  the local searches: packing moves and the reassignment of placed jobs, and the
+             compiled kernel (numba) of the reassignment's shift and swap moves
     cpsat/   the CP-SAT model (scope, variables, constraints, objective, solver) and its LNS
     stages/  the stages of one solve: starts and greedy, LP, focused search, reassignment and
              LNS, exact CP-SAT, the outcome; the pool every answer passes through

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,11 +57,13 @@ def _in(module: str, parts: tuple[str, ...]) -> bool:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_stdlib_ortools_numpy_and_own_package(module: str) -> None:
     """Each module imports only the standard library, ortools, numpy (ortools's own array
-    dependency; the regret start and the reassignment search score moves with it) and its own
-    package."""
+    dependency; the regret start and the reassignment search score moves with it), numba (the
+    compiled move kernel only) and its own package."""
+    kernel = _in(module, ("search.kernel",))
     for name in _imports(module):
         top = name.split(".")[0]
         allowed = top in sys.stdlib_module_names or top in ("ortools", "numpy")
+        allowed = allowed or (kernel and top == "numba")
         assert allowed or name.startswith(PREFIX), f"{module} imports {name}"
 
 
@@ -94,6 +97,16 @@ def test_checker_shares_nothing_with_the_baselines() -> None:
     reached = _reached(f"{PREFIX}.judges.verify")
     own = ("greedy.baselines", "index.node_pool", "index.devices", "index.quota_scope")
     assert not reached & {f"{PREFIX}.{m}" for m in own}
+
+
+def test_numba_only_in_the_kernel_and_not_on_import() -> None:
+    """numba is imported by the move kernel's compiled module alone, and importing the solver's
+    public API does not load it (the engine imports the kernel when it runs it)."""
+    users = {m for m in MODULES if any(n.split(".")[0] == "numba" for n in _imports(m))}
+    assert users == {f"{PREFIX}.search.kernel._kernel"}
+    code = "import sys, scheduler.placement; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_ortools_only_in_the_lp_and_cpsat() -> None:

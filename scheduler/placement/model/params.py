@@ -108,6 +108,13 @@ class EngineParams:
     lns_step_s: float = 0.2
     wall_factor: float = 3.0
     gap_target: float = 0.0
+    # The reassignment search's late acceptance (problems whose running work may move) on the
+    # compiled kernel (search/kernel/, numba) instead of numpy: about 5x the evaluated moves per
+    # second and a lower cost on each of ROADEF a2_1-a2_5 at 30 s (benchmarks/README.md, "The
+    # move kernel"). Its first use in a process loads it from numba's cache (0.3 s), or
+    # compiles it when the cache is cold (about 19 s: `python -m scheduler.placement.search.kernel`
+    # after an install fills the cache).
+    move_kernel: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s)):
@@ -179,6 +186,7 @@ _PARAM_BOUNDS: dict[str, tuple[type, float, float]] = {
     "lns_step_s": (float, 0, 3_600),
     "wall_factor": (float, 1, 100),
     "gap_target": (float, 0, 1),
+    "move_kernel": (bool, 0, 1),
 }
 _WEIGHT_BOUNDS: dict[str, tuple[type, float, float]] = {
     f.name: (int, 0, MAX_WEIGHT) for f in fields(ObjectiveWeights)

@@ -40,6 +40,7 @@ import numpy as np
 
 from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
+from scheduler.placement.search.kernel.arrays import applies as kernel_applies
 from scheduler.placement.search.reassign_state import Ints, ReassignState
 
 # Candidates of one job's vector score that get an exact trial, best first: the vector score
@@ -224,6 +225,7 @@ def reassign(
     steps: int | None = None,
     *,
     should_stop: ShouldStop | None = None,
+    kernel: bool = False,
 ) -> ReassignResult:
     """Improves feasible `start` until `deadline` (time.monotonic()); returns the best seen.
 
@@ -242,7 +244,13 @@ def reassign(
     initial = state.cost
     moves = passes = 0
     over = _Over(deadline, should_stop)
-    if late and state.movable:
+    if late and kernel and kernel_applies(state):
+        # Imported here: numba loads only when the kernel runs. Its compiled chunks read the
+        # deadline alone (should_stop is asked again by the descent after it).
+        from scheduler.placement.search.kernel.late import late_on_kernel
+
+        state, moves = late_on_kernel(state, deadline, steps, seed)
+    elif late and state.movable:
         state, moves = _late_acceptance(state, over, steps)
     more, passes, optimum = _descend(state, over)
     return ReassignResult(

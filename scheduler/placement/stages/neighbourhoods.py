@@ -18,6 +18,9 @@ from scheduler.placement.stages.state import RunState
 # machine).
 _REASSIGN_SHARE = 0.6
 _REASSIGN_STEPS_PER_S = 1_000
+# The same on the compiled kernel (EngineParams.move_kernel): 10,900-15,900 measured on a2_5 and
+# a B_1-size stand-in (benchmarks.moves), 14,500 on a2_5 under a load of 3.4.
+_KERNEL_STEPS_PER_S = 10_000
 
 
 class Neighbourhoods(RunState):
@@ -30,7 +33,8 @@ class Neighbourhoods(RunState):
         params = self.params
         t = time.perf_counter()
         budget = self._search_budget() * _REASSIGN_SHARE
-        steps = int(budget * _REASSIGN_STEPS_PER_S) if params.deterministic else None
+        rate = _KERNEL_STEPS_PER_S if params.move_kernel else _REASSIGN_STEPS_PER_S
+        steps = int(budget * rate) if params.deterministic else None
         cap = budget * (params.wall_factor if params.deterministic else 1.0)
         result = reassign(
             self.p,
@@ -40,6 +44,7 @@ class Neighbourhoods(RunState):
             seed=params.seed,
             steps=steps,
             should_stop=self.should_stop,
+            kernel=params.move_kernel,
         )
         self.clock.add("lns", t)
         self.pool.offer("reassign", result.solution)
