@@ -57,6 +57,9 @@ fi
 .venv/bin/ruff format --check .
 # Strict typing is enforced on the shipped code; tests are annotated but not gated.
 .venv/bin/mypy scheduler agents benchmarks
+# The move kernel (numba) compiles into its cache once (~19 s cold), not inside the first
+# time-limited solve of the benchmark below.
+.venv/bin/python -m scheduler.placement.search.kernel
 # The solver's smoke benchmark on every track (synthetic and the published ../shared/benchdata):
 # fails on any checker or track-evaluator violation, or an answer above the LP bound.
 .venv/bin/python -m benchmarks --quick --track all --out "${TMPDIR:-/tmp}/suanchou-bench-quick"
