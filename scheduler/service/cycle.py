@@ -18,10 +18,11 @@ import structlog
 from scheduler.domain import reasons
 from scheduler.domain.models import ClusterVerdict, Explanation, Job, Run
 from scheduler.domain.states import JobState, RunState
-from scheduler.placement import EngineParams, Outcome, check, solve
+from scheduler.placement import EngineParams, Outcome, check
 from scheduler.service import preemption, reclaim
 from scheduler.service.clock import Clock
 from scheduler.service.cycle_devices import DeviceBook
+from scheduler.service.cycle_solve import solve_cycle
 from scheduler.service.evictions import Evictions, carry_out, find_evictions
 from scheduler.service.explain import (
     SOLVER_REASONS,
@@ -203,7 +204,7 @@ class SchedulingCycle:
         # this process.
         # Stopping within 0.1% of the bound saves most of the budget on quiet cycles, where the
         # warm start (what already runs) plus a few placements is already that good.
-        outcome = solve(
+        outcome = solve_cycle(
             built.problem,
             params=EngineParams(
                 time_limit_s=self._settings.solver_time_limit_s,
