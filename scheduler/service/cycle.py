@@ -214,6 +214,7 @@ class SchedulingCycle:
             ),
             warm_start=built.warm_start,
             progress=solver_progress,
+            should_stop=self._term.lost,
         )
         laps.lap("solve")
         if outcome.notes:

@@ -12,7 +12,15 @@ from dataclasses import replace
 
 import structlog
 
-from scheduler.placement import EngineParams, Outcome, Problem, Progress, Solution, solve
+from scheduler.placement import (
+    EngineParams,
+    Outcome,
+    Problem,
+    Progress,
+    ShouldStop,
+    Solution,
+    solve,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -23,10 +31,13 @@ def solve_cycle(
     params: EngineParams,
     warm_start: Solution | None,
     progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> Outcome:
     """The engine's outcome for `problem`; when it has no solution and jobs were required, the
     outcome of the same problem with no job required (logged as cycle_required_dropped)."""
-    outcome = solve(problem, params=params, warm_start=warm_start, progress=progress)
+    outcome = solve(
+        problem, params=params, warm_start=warm_start, progress=progress, should_stop=should_stop
+    )
     if outcome.solution is not None or not any(problem.job_required):
         return outcome
     log.warning(
@@ -36,4 +47,6 @@ def solve_cycle(
         notes=list(outcome.notes)[:5],
     )
     relaxed = replace(problem, job_required=())
-    return solve(relaxed, params=params, warm_start=warm_start, progress=progress)
+    return solve(
+        relaxed, params=params, warm_start=warm_start, progress=progress, should_stop=should_stop
+    )

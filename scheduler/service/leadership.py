@@ -90,6 +90,14 @@ class CycleTerm:
         if self._leadership is not None and self._term is not None:
             self._leadership.check(tx, self._term)
 
+    def lost(self) -> bool:
+        """Whether this process no longer leads the term the cycle began in: the engine's
+        should_stop, so a deposed leader stops solving at once (the fence would refuse its
+        answer at persist anyway). In memory, no query."""
+        if self._leadership is None or self._term is None:
+            return False
+        return self._leadership.term() != self._term
+
 
 class SoleScheduler:
     """The only scheduler of an SQLite database: always the leader, fenced by a file lock."""

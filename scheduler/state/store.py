@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session, create_engine
 
@@ -135,17 +135,19 @@ class Store:
                     if self.before_commit is not None:
                         self.before_commit(tx)
                     session.commit()
-            except (OperationalError, SATimeoutError) as exc:
-                session.rollback()
-                # Deadlocks, serialization failures, a busy SQLite file, a lost connection or
-                # an exhausted pool: nothing committed, and the caller may simply retry. Said as
-                # such (UNAVAILABLE), not as an internal error.
-                cause = type(getattr(exc, "orig", None) or exc).__name__
-                raise Unavailable(
-                    f"database temporarily unavailable ({cause}); nothing was changed, retry"
-                ) from exc
+            except (OperationalError, InterfaceError, SATimeoutError) as exc:
+                _rollback(session)
+                # Deadlocks, serialization failures, a busy SQLite file, a lost or closed
+                # connection or an exhausted pool: nothing committed, and the caller may simply
+                # retry. Said as such (UNAVAILABLE), not as an internal error.
+                raise _unavailable(exc) from exc
+            except DBAPIError as exc:
+                _rollback(session)
+                if exc.connection_invalidated:  # the driver saw the connection die
+                    raise _unavailable(exc) from exc
+                raise
             except BaseException:
-                session.rollback()
+                _rollback(session)
                 raise
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
@@ -215,3 +217,16 @@ def _make_engine(url: str, *, echo: bool, immediate: bool) -> Engine:
 
 
 __all__ = ["Store", "Tx"]
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    cause = type(getattr(exc, "orig", None) or exc).__name__
+    return Unavailable(f"database temporarily unavailable ({cause}); nothing was changed, retry")
+
+
+def _rollback(session: Session) -> None:
+    """Rolls back; on a connection already dead the rollback itself fails, and that failure
+    must not replace the error being raised (it would turn a retryable UNAVAILABLE into an
+    internal error)."""
+    with suppress(DBAPIError):
+        session.rollback()

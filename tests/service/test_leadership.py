@@ -17,7 +17,7 @@ from scheduler.domain.states import JobState
 from scheduler.service.clock import ManualClock
 from scheduler.service.cycle import SchedulingCycle
 from scheduler.service.leader_election import ElectedLeader
-from scheduler.service.leadership import AnotherScheduler, Deposed, SoleScheduler
+from scheduler.service.leadership import AnotherScheduler, CycleTerm, Deposed, SoleScheduler
 from scheduler.state import Store
 from scheduler.state.lease import LeaseTable
 from tests.conftest import postgres_url, reset_postgres
@@ -133,6 +133,32 @@ def test_a_deposed_leaders_cycle_places_nothing(pg_store: Store, clock: ManualCl
     finally:
         other.dispose()
         leader.stop()
+
+
+def test_a_cycle_term_is_lost_when_its_leader_steps_down(pg_store: Store) -> None:
+    """CycleTerm.lost (the engine's should_stop in a cycle): false while the term the cycle
+    began in is still led, true once the leader has stepped down; never on SQLite."""
+    leader = ElectedLeader(pg_store.url, ttl_s=60, renew_s=20)
+    leader.start(on_wake=lambda: None, on_change=lambda _leader: None)
+    try:
+        _wait(leader.is_leader, 30, "leadership")
+        term = CycleTerm(leader)
+        term.begin()
+        assert not term.lost()
+    finally:
+        leader.stop()
+    assert term.lost()
+
+
+def test_a_sole_schedulers_cycle_term_is_never_lost(tmp_path: Path) -> None:
+    """On SQLite the one scheduler always leads term 0."""
+    sole = SoleScheduler(f"sqlite:///{tmp_path / 'one.db'}")
+    try:
+        term = CycleTerm(sole)
+        term.begin()
+        assert not term.lost()
+    finally:
+        sole.stop()
 
 
 def test_a_follower_takes_over_when_the_leader_steps_aside(pg_store: Store) -> None:

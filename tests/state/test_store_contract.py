@@ -360,6 +360,28 @@ def test_transient_database_failure_is_reported_as_unavailable() -> None:
         store.dispose()
 
 
+def test_a_connection_lost_inside_a_unit_is_reported_as_unavailable() -> None:
+    """The server ends the unit's connection (as a failover or a network cut does): the next
+    statement surfaces as Unavailable (retry), not an internal error, and the store keeps
+    working on a fresh connection."""
+    url = postgres_url()
+    reset_postgres(url)
+    store = Store(url)
+    try:
+        _seed(store)
+        with pytest.raises(Unavailable, match="retry"), store.unit() as tx:
+            pid = tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with store.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            tx.clusters.heartbeat("gov-a", NOW, "cut off")
+        with store.unit() as tx:
+            tx.clusters.heartbeat("gov-a", NOW, "again")
+        with store.unit(write=False) as tx:
+            assert tx.clusters.get("gov-a").last_heartbeat == NOW
+    finally:
+        store.dispose()
+
+
 def test_reasons_and_explanations_are_written_in_bulk(store: Store) -> None:
     """set_reasons updates only still-queued jobs; put_many replaces earlier explanations and
     adds new ones."""
