@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import InternalError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from scheduler.config import ConfigError, load
+from scheduler.domain.errors import Unavailable
 from scheduler.domain.states import JobState
 from scheduler.service.clock import ManualClock
 from scheduler.service.cycle import SchedulingCycle
@@ -84,14 +85,18 @@ def test_a_leader_silent_inside_its_fenced_transaction_does_not_block_a_takeover
     pg_store: Store,
 ) -> None:
     """A leader that stops talking in the middle of a fenced transaction (cut off, its session
-    still open) loses that transaction after twice its lease time, and the takeover goes on."""
+    still open) loses that transaction after twice its lease time (the server ends the session:
+    to the store's caller UNAVAILABLE, nothing changed), and the takeover goes on."""
     url = pg_store.url
     mine, other = LeaseTable(url), LeaseTable(url)
     leader = ElectedLeader(url, ttl_s=0.5, renew_s=0.2)
     try:
         term = mine.acquire("a", ttl_s=0.5, wait_s=1)
         assert term is not None
-        with pytest.raises(InternalError, match="idle-in-transaction"), pg_store.unit() as tx:
+        with (
+            pytest.raises(Unavailable, match="IdleInTransactionSessionTimeout"),
+            pg_store.unit() as tx,
+        ):
             tx.departments.create("民政局", "Civil Affairs", ManualClock().now())
             leader.check(tx, term)
             _lapse(pg_store)
