@@ -17,8 +17,8 @@ outweighs every cost), only which room a job takes when it has a choice.
   slot in the node type; at most MAX_PREFERRED_SLOTS per cycle (the first named in queue
   order), beyond which a preferred cluster counts as unnamed this cycle (a soft preference
   degrades, nothing is refused). An override's cost is the step plus the cluster's price, so
-  among the clusters of one step the job still sees price differences (exactly between
-  clusters with a slot; the clusters without one share a type, priced as the dearest of them).
+  among the clusters of one step the job still sees price differences (clusters with a slot
+  each have a type, the others one per price list; past MAX_TARIFFS the dearest share one).
 - Home clusters (cluster label HOME_LABEL, scheduler.domain.cluster_choice): a job that names
   no preferred clusters prefers those its department (or an ancestor) contributed: a replica
   elsewhere costs one unit more, as much as GPU packing and less than a job's own preferences
