@@ -102,11 +102,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_policy(name: str, trace: Trace, solver_time_limit_s: float) -> Policy:
-    if name == "separate":
-        return RealCycle(trace, own_only=True, solver_time_limit_s=solver_time_limit_s)
-    if name == "suanchou":
-        return RealCycle(trace, solver_time_limit_s=solver_time_limit_s)
+def make_policy(
+    name: str, trace: Trace, solver_time_limit_s: float, deterministic: bool = True
+) -> Policy:
+    """`deterministic` False: the real cycle's solver on wall-clock time (decision_cost)."""
+    if name in ("separate", "suanchou"):
+        return RealCycle(
+            trace,
+            own_only=name == "separate",
+            solver_time_limit_s=solver_time_limit_s,
+            deterministic=deterministic,
+        )
     if name == "kueue":
         return KueueLike(trace)
     if name == "slurm":

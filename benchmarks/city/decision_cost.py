@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.city.__main__ import DEFAULT, POLICIES, make_policy
-from benchmarks.city.real import RealCycle
-from benchmarks.city.sim import Decision, Policy, run
+from benchmarks.city.sim import Decision, run
 from benchmarks.city.trace import TraceParams, generate
 from scheduler import logs
 from scheduler.service.cycle import CycleReport
@@ -48,15 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--from-days must be >= 0 and below --until-days")
     logs.configure("warning", json=False)
     trace = generate(TraceParams(seed=1, load=0.7, **DEFAULT))  # type: ignore[arg-type]
-    if args.wall_clock and args.policy in ("suanchou", "separate"):
-        policy: Policy = RealCycle(
-            trace,
-            own_only=args.policy == "separate",
-            solver_time_limit_s=args.solver_time_limit,
-            deterministic=False,
-        )
-    else:
-        policy = make_policy(args.policy, trace, args.solver_time_limit)
+    policy = make_policy(
+        args.policy, trace, args.solver_time_limit, deterministic=not args.wall_clock
+    )
     profile = cProfile.Profile() if args.profile else None
     timed = {"decisions": 0, "wall": 0.0, "cpu": 0.0}
     phases: dict[str, float] = {}

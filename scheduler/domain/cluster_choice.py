@@ -132,11 +132,6 @@ def job_home(department: str, homes: Mapping[str, tuple[str, ...]]) -> tuple[str
     return tuple(out)
 
 
-def wanted_clusters(job: Job, homes: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    """The clusters a queued job prefers: its own list, else its department's home clusters."""
-    return job.spec.constraints.preferred_clusters or job_home(job.department, homes)
-
-
 def choice_rank(job: Job, home: tuple[str, ...], cluster: str) -> int:
     """The job's preference steps against `cluster`: preference_rank for a job with its own
     list; else 0 on a home cluster (`home`: job_home of its department) and 1 elsewhere."""

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from scheduler.domain.cluster_choice import choice_rank, home_clusters, job_home, wanted_clusters
+from scheduler.domain.cluster_choice import choice_rank, home_clusters, job_home
 from scheduler.domain.models import Cluster, Job, Node
 from scheduler.domain.resources import NVIDIA_GPU
 from scheduler.placement import MAX_COST, Override
@@ -67,7 +67,9 @@ def node_preferences(
     in the order of `groups` (None: the order of `clusters`)."""
     preferring = any(job.spec.constraints.xinchuang_preferred for job in jobs)
     homes = home_clusters(clusters.values())
-    slots = preference_slots(jobs, {n.cluster for n in nodes}, homes)
+    # Per department, once: every job of it has the same home.
+    home_of = {d: job_home(d, homes) for d in {job.department for job in jobs}}
+    slots = preference_slots(jobs, {n.cluster for n in nodes}, home_of)
     row = {name: g for g, name in enumerate(groups if groups is not None else clusters)}
     tariffs = _tariffs(nodes, slots, row, group_cost) if slots else {}
     kinds = []
@@ -98,7 +100,7 @@ def node_preferences(
         gpus = job.spec.resources.get(NVIDIA_GPU, 0)
         packs = 0 < gpus < node_gpus
         named = bool(job.spec.constraints.preferred_clusters)
-        home = () if named else job_home(job.department, homes)
+        home = () if named else home_of[job.department]
         prefers = named or bool(home)
         if not xc and not packs and not prefers:
             continue
@@ -125,13 +127,13 @@ def node_preferences(
 
 
 def preference_slots(
-    jobs: Sequence[Job], present: set[str], homes: Mapping[str, tuple[str, ...]]
+    jobs: Sequence[Job], present: set[str], home_of: Mapping[str, tuple[str, ...]]
 ) -> dict[str, int]:
     """Slot (1..MAX_PREFERRED_SLOTS) of each cluster with nodes that a queued job prefers
-    (named, or home: wanted_clusters), in queue order."""
+    (its named clusters, else its department's home ones: `home_of`), in queue order."""
     slots: dict[str, int] = {}
     for job in jobs:
-        for name in wanted_clusters(job, homes):
+        for name in job.spec.constraints.preferred_clusters or home_of.get(job.department, ()):
             if name in present and name not in slots and len(slots) < MAX_PREFERRED_SLOTS:
                 slots[name] = len(slots) + 1
     return slots
