@@ -12,19 +12,22 @@ checker there), and on problems LNS cuts into pieces its Lagrangian bound stands
 bound (within 0.01% of it on GAP types C-E, at a fraction of its time).
 
 A good warm start (the previous cycle's placement, most of which still holds) replaces greedy
-as the start: LP bound, LP rounding, then a focused search -- pieces of CP-SAT over the nodes
-the warm start leaves room on (freed by finished jobs) and the jobs it leaves out (new or still
-queued) -- and only then the baselines (when the wall-clock budget has room) and LNS anywhere.
+as the start: best fit of the queue around what runs, LP bound, LP rounding, then a focused
+search -- pieces of CP-SAT over the nodes the warm start leaves room on (freed by finished jobs)
+and the jobs it leaves out (new or still queued) -- and only then the baselines (when the
+wall-clock budget has room) and LNS anywhere.
 With `EngineParams.gap_target` > 0 the engine stops as soon as the best answer is within the
-target of the bound: after any stage, between pieces and LNS steps, at a CP-SAT solution. So a
-cycle whose warm start is already close costs little more than the LP bound. The caller's
+target of the bound: after any stage, between pieces and LNS steps, at a CP-SAT solution. Once
+the best answer places every job, the all-placed bound (lp/all_placed.py: every job at its least
+cost, room taken by work that may not move counted) is tried before the next stage; on a quiet
+cycle it proves the best fit of the queue within the target before the LP is built. The caller's
 `should_stop` is asked at the same points and ends the run the same way.
 
 Every candidate passes through one gate (`Pool.offer`, stages/pool.py): the checker must
 accept it, and the evaluator's value decides. So the answer is never below the best baseline
 (when the baselines ran: an early stop or a warm start's out-of-time may skip them), and never
 a solution the checker rejects (a rejected candidate is dropped with a note). The upper bound
-is the tighter of the LP's (exact by weak duality) and CP-SAT's proven one.
+is the tightest of the LP's (exact by weak duality), the all-placed one and CP-SAT's proven one.
 
 The stages themselves live in stages/, one family per module; `_Run` below is their order.
 """
@@ -112,6 +115,7 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
         for name, stage in self._plan():
             if self.proven_infeasible:
                 break
+            self._all_placed_bound()
             if (tried or self._all_placed()) and self._reached():
                 self._early_stop(after=done)
                 break
@@ -122,10 +126,6 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
             done = name
             tried = tried or name not in _NOT_PLACING
         return self._outcome()
-
-    def _all_placed(self) -> bool:
-        best = self.pool.best
-        return best is not None and all(a is not None for a in best.solution.assignment)
 
     def _plan(self) -> list[Stage]:
         """The stages after the starts, in order; the run stops between any two of them once
@@ -146,7 +146,11 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
             # that goes before the baselines, which cost as much as the LP bound at city scale
             # (1-1.5 s at M) and fall short of the rounding there (99.83% of the bound against
             # 99.89% after 1% churn). They still run before LNS anywhere when there is time.
-            return [*lp, *focus, ("baselines", self._late_baselines), *fill, search]
+            # First one greedy pass that keeps what runs and places the queue on the cheapest
+            # room: on a quiet cycle it places everything, and the all-placed bound then
+            # proves it within the target before the LP (a tenth of the LP's cost at city scale).
+            queue: Stage = ("queue", self._queue_fill)
+            return [queue, *lp, *focus, ("baselines", self._late_baselines), *fill, search]
         if regret_applies(self.p):
             # Every job required: a feasible start first (regret.py), or nothing after the
             # greedy rules (which give up on jobs) may be feasible at all; they run only if

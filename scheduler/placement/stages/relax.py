@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from scheduler.placement.index.aggregate import View, classify
+from scheduler.placement.lp.all_placed import all_placed_bound
 from scheduler.placement.lp.bound import lp_bound, lp_pairs
 from scheduler.placement.lp.rounding import lp_round
 from scheduler.placement.stages.state import MOVES_PER_S, RunState
@@ -92,3 +93,20 @@ class Relaxation(RunState):
         if params.deterministic:
             return None, max(1, int(params.time_limit_s * _ROUNDING_SHARE * MOVES_PER_S))
         return time.monotonic() + self._remaining() * _ROUNDING_SHARE, None
+
+    def _all_placed_bound(self) -> None:
+        """Once the best answer places every job: the all-placed bound (lp/all_placed.py), so
+        that a quiet cycle whose queue one greedy pass placed on the cheapest room can stop
+        before the LP (the run loop asks before every stage). Tried once."""
+        if self.all_placed_tried or not self._all_placed():
+            return
+        self.all_placed_tried = True
+        t = time.perf_counter()
+        scale = self.pool.evaluate.scale
+        bound = all_placed_bound(self.facts, self.params.weights, scale, self.work)
+        self.clock.add("lp", t)
+        if bound is None:
+            return
+        self._tighten(bound)
+        self.floor_bounded = True
+        self.emit("all_placed_bound", {"bound": bound, "best": self.pool.value})

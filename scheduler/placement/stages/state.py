@@ -61,12 +61,21 @@ class RunState:
         self.priced = False  # the regret start gave a bound (regret.py)
         self.greedy: tuple[str, int] | None = None
         self.lp: LpBound | None = None
+        # The all-placed bound (lp/all_placed.py) was tried once the best answer placed every
+        # job; `floor_bounded`: it held, so the upper bound's cost part is at least its floor
+        # (any bound <= it whose work is all the work), a real cost bound.
+        self.all_placed_tried = False
+        self.floor_bounded = False
         # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
         # from what it leaves open.
         self.warm: Solution | None = None
         # Deterministic seconds the focused search charged to the search budget.
         self.focus_spent = 0.0
         self._pairs: int | None = None
+
+    def _all_placed(self) -> bool:
+        best = self.pool.best
+        return best is not None and all(a is not None for a in best.solution.assignment)
 
     def _remaining(self) -> float:
         """Wall seconds left of time_limit_s (non-deterministic mode's budget), less the
@@ -102,7 +111,8 @@ class RunState:
         target is 0: proven optimal); None while there is no bound.
 
         Lexicographic weights, once the best answer places all the work the bound allows and
-        the LP gave a real cost bound (`LpBound.cost_bounded`): the least value whose cost is
+        the bound has a real cost part (the LP's with `LpBound.cost_bounded`, or the
+        all-placed bound's floor): the least value whose cost is
         within gap_target of that bound's cost. Relative to the whole value, which work
         dominates, any cost passed: the first answer that placed everything stopped the engine
         and left a job that prefers its own or a cheaper cluster on a dear one (the demo)."""
@@ -114,8 +124,7 @@ class RunState:
         if (
             value is None
             or self.params.weights.work is not None
-            or self.lp is None
-            or not self.lp.cost_bounded
+            or not (self.floor_bounded or (self.lp is not None and self.lp.cost_bounded))
         ):
             return stop_at
         big = self.pool.evaluate.scale.work_weight

@@ -107,8 +107,9 @@ def test_without_a_target_the_same_instance_searches(roomy: Problem) -> None:
 
 @pytest.mark.parametrize("gap", [0.0, 0.01])
 def test_warm_start_at_the_optimum_is_returned_as_is(gap: float) -> None:
-    """A warm start that places every job at no cost equals the LP bound: the engine returns
-    it unchanged after the bound, without baselines or search, with or without a target."""
+    """A warm start that places every job at no cost equals the all-placed bound (every job
+    placed at its least cost, lp/all_placed.py): the engine returns it unchanged before any
+    stage -- no LP, baselines or search -- with or without a target."""
     p = tiny(job_demand=((2, 4), (2, 4), (2, 4)))
     warm = Solution(((0,), (1,), (0,)))
     o, events = _solve(p, EngineParams(time_limit_s=5.0, gap_target=gap), warm)
@@ -116,19 +117,22 @@ def test_warm_start_at_the_optimum_is_returned_as_is(gap: float) -> None:
     assert o.source == "warm_start" and o.solution == warm
     assert o.timings.cpsat_ms == 0 and o.timings.lns_ms == 0
     assert o.timings.greedy_ms == 0 and o.greedy_value is None
-    assert _stops(events) == ["lp_bound"]
+    assert [e for e, _ in events] == ["all_placed_bound", "early_stop"]
+    assert _stops(events) == ["warm_start"]
 
 
 def test_warm_start_within_target_skips_the_search(churned: tuple[Problem, Solution]) -> None:
     """A warm start that meets a generous target but leaves jobs unplaced is not returned as is:
-    one stage that places (LP rounding) runs first, then the target skips greedy and LNS. (The
-    gap counts running work, so a start can be "within 0.1%" with a fitting job left queued.)"""
+    one stage that places (the queue's best fit) runs first, then the target skips the LP
+    rounding, the baselines and LNS once the LP bound is known. (The gap counts running work,
+    so a start can be "within 0.1%" with a fitting job left queued.)"""
     p, warm = churned
     assert any(a is None for a in warm.assignment)
     o, events = _solve(p, EngineParams(time_limit_s=5.0, exact_max_pairs=10, gap_target=0.5), warm)
     assert o.gap is not None and o.gap <= 0.5
-    assert o.timings.greedy_ms == 0 and o.timings.lns_ms == 0
-    assert _stops(events) == ["lp_round"]
+    assert o.source == "best_fit" and o.timings.lns_ms == 0 and o.timings.cpsat_ms == 0
+    assert [e for e, _ in events] == ["queue_fill_done", "lp_done", "early_stop"]
+    assert _stops(events) == ["lp_bound"]
 
 
 def test_good_warm_start_searches_what_changed_first(
