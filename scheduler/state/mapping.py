@@ -6,6 +6,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from scheduler.domain.models import (
     Cluster,
     ClusterSpec,
@@ -277,7 +279,8 @@ def run_values(run: Run) -> dict[str, Any]:
     }
 
 
-def run_from_row(row: RunRow) -> Run:
+def run_from_row(row: RunRow | Row[Any]) -> Run:
+    """From an ORM row or a Core row of every run column (Runs reads the latter)."""
     return Run(
         run_id=row.run_id,
         job_id=row.job_id,
