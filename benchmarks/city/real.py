@@ -229,7 +229,13 @@ class RealCycle:
 
     def schedule(self, now: float) -> Decision:
         self._at(now)
-        for cluster in sorted(self._dirty):
+        # Before the cycle, the clusters whose runs ended, and those whose agents were told
+        # to stop runs at the last sync: SIGTERM ended them within the grace period, long
+        # before this tick, and a real agent reports that at its next sync. (Reported only
+        # after this cycle, the room they held stayed taken for it, and the job that preempted
+        # for it waited for a later decision, which may be hours away on a quiet pool.)
+        stopping = {c for c, runs in self._stopping.items() if runs}
+        for cluster in sorted(self._dirty | stopping):
             self._sync(cluster)
         self._dirty.clear()
         self.cycle.run_once()
@@ -237,20 +243,24 @@ class RealCycle:
         with self.store.unit(write=False) as tx:
             # Seven columns per run, not Run objects: thousands run at city scale.
             active = tx.runs.active_placements()
-        # The agents start their new leases at once and report them RUNNING with their next
-        # sync (a run's end on the cluster): one sync fewer per cluster and cycle, as a real
-        # agent reports on its interval rather than per lease.
+        # The agents start their new leases at once and report them RUNNING right away, as a
+        # real agent does within its sync interval (1 s by default): the run's start time is
+        # then its lease's, and so is its runtime for the preemption rules (a run never
+        # reported RUNNING has run 0 s and may not be preempted; reported only at its
+        # cluster's next end, a long run on a quiet cluster stayed unpreemptible for hours).
         starts: dict[str, str] = {}
         for r in active:
             held = self._held[r.cluster]
             if r.state is RunState.LEASED and r.run_id not in held:
                 held[r.run_id] = self._client[r.job_id]
                 starts[self._client[r.job_id]] = r.cluster
+        started = set(starts.values())
         # A cluster holding a run the scheduler no longer counts as active (preempted or
-        # otherwise stopped) syncs now: the reply's `cancel` says which.
+        # otherwise stopped) syncs now too: the reply's `cancel` says which.
         alive = {r.run_id for r in active if r.state is not RunState.STOPPING}
         for cluster, held in sorted(self._held.items()):
-            if any(run_id not in alive for run_id in held) or self._stopping.get(cluster):
+            stale = any(run_id not in alive for run_id in held)
+            if stale or self._stopping.get(cluster) or cluster in started:
                 self._sync(cluster)
         # Stopped before it started again, if it did: the loop applies stops first.
         stopped = sorted(self._stopped)

@@ -235,6 +235,29 @@ def test_kueue_reclaims_nominal_from_a_borrower() -> None:
     assert m.finished == 5
 
 
+def test_real_cycle_reclaims_from_a_long_borrower_on_a_quiet_cluster() -> None:
+    """The same city through the real cycle, 公安局's claim two hours in: the two borrowers on
+    公安局's cluster were leased there and nothing else ends on it. The simulated agents report
+    a lease RUNNING at once, as a real agent does within its sync interval, so the borrowers
+    have run past the minimum runtime and one is preempted; 公安局's job starts one tick after
+    the claim. (Reported only at the cluster's next end, they had run 0 s for the preemption
+    rules and the claim waited ten hours.)"""
+    borrowers = tuple(
+        TraceJob(f"t{i}", "交通局", "batch", 60.0 * i, 36_000.0, 1, WHOLE) for i in range(4)
+    )
+    claim = TraceJob("p0", "公安局", "batch", 7200.0, 3600.0, 1, WHOLE)
+    trace = _two_departments((*borrowers, claim))
+    policy = RealCycle(trace, solver_time_limit_s=0.2)
+    result = run(policy, trace)
+    m = measure(result)
+    assert result.records["p0"].start_s == 7260.0, result.records["p0"]
+    assert m.preemptions == 1
+    (victim,) = [r for r in result.records.values() if r.preemptions]
+    assert victim.job.department == "交通局"
+    assert m.guarantee_by_department["公安局"] == pytest.approx(1.0)
+    assert m.finished == 5
+
+
 def test_scale_is_deterministic_and_keeps_a_node_per_cluster() -> None:
     """A scaled pool has round(f x nodes) nodes, at least one per cluster, the same each time."""
     trace = generate(TraceParams(departments=5, nodes=40, jobs=50, days=1.0, seed=2))
