@@ -5,8 +5,10 @@ AgentSyncService and SchedulingCycle built as the server builds them. Jobs enter
 JobsService.submit (client_id = the trace's job id); one SchedulingCycle.run_once is one
 decision (the solver runs on wall-clock time, `solver_time_limit_s` per cycle); simulated
 agents call AgentSyncService.sync directly with their nodes and the full state of the runs they
-hold, as the real agent does: a leased run is started at once and reported RUNNING on the
-cluster's next sync, SUCCEEDED once its duration has elapsed.
+hold, as the real agent does: a leased run is started at once and reported RUNNING right after
+the cycle that leased it, SUCCEEDED once its duration has elapsed, and a run the scheduler
+stopped is reported ended before the next cycle (a real agent reports each change within its
+sync interval, 1 s by default, far below a tick).
 
 Two policies use it: `suanchou` (the pooled cycle) and `separate` (the same cycle, but every
 node carries `owner=<department>` and every job a node_selector on it, so each department runs
