@@ -89,6 +89,7 @@ class Construction(RunState):
         t = time.perf_counter()
         solution = best_fit(self.p)
         kept = self.pool.offer("best_fit", solution)
+        self.queue_filled = True
         self.clock.add("greedy", t)
         self.emit("queue_fill_done", {"kept": kept, "best": self.pool.value})
 
@@ -154,6 +155,10 @@ class Construction(RunState):
         budget has no room left for them (they have no time limit of their own)."""
         params = self.params
         rules = 4 if self.p.num_jobs <= params.all_baselines_max_jobs else 1
+        if rules == 1 and self.queue_filled:
+            # The one rule is best fit, whose answer the queue stage already offered.
+            self.emit("baselines_skipped", {"reason": "best fit ran in the queue stage"})
+            return
         cost = rules * self.p.num_jobs * _BASELINE_S_PER_JOB
         if not params.deterministic and self._search_budget() < cost:
             self.emit("baselines_skipped", {"estimate_s": round(cost, 2)})

@@ -66,6 +66,7 @@ class RunState:
         # (any bound <= it whose work is all the work), a real cost bound.
         self.all_placed_tried = False
         self.floor_bounded = False
+        self.queue_filled = False  # the queue stage's best fit ran (construct.py)
         # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
         # from what it leaves open.
         self.warm: Solution | None = None
