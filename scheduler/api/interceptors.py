@@ -291,12 +291,15 @@ def _log(
     method and request id itself (as the bound context would): it must not depend on how
     structlog is configured."""
     name: str = code.name
-    abandoned = code is grpc.StatusCode.OK and not context.is_active()
+    # A passed deadline counts on its own: gRPC marks the call inactive asynchronously, so
+    # is_active() can still say True just after the deadline (a flaky CI run showed it).
+    remaining = context.time_remaining()
+    expired = remaining is not None and remaining <= 0
+    abandoned = code is grpc.StatusCode.OK and (expired or not context.is_active())
     if abandoned:
         # The handler finished but the caller had given up (deadline or cancel): what it
         # committed stands, yet the reply was never delivered. Say so instead of "OK".
-        remaining = context.time_remaining()
-        name = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
+        name = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
     if abandoned:
         emit = log.warning
     elif method in _ROUTINE and code is grpc.StatusCode.OK:
