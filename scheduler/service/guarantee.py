@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from scheduler.domain.eligibility import cluster_constraint_verdict
-from scheduler.domain.models import Cluster, Job
+from scheduler.domain.eligibility import cluster_constraint_verdict, node_could_ever_fit
+from scheduler.domain.models import Cluster, Job, JobSpec, Node
 from scheduler.domain.quotas import PriorityClass, QuotaGroup, parent_of, selects
 from scheduler.service.snapshot import Snapshot
 
@@ -42,15 +42,15 @@ def guaranteed(
         if holder:
             key = (-class_value(job, classes), 0, job.seq, job, frozenset({cluster}))
             candidates.setdefault(holder, []).append(key)
-    # Jobs of one set of constraints share their clusters (a city queue holds thousands).
+    # Jobs of one shape share their clusters (a city queue holds thousands).
     eligible_cache: dict[object, frozenset[str]] = {}
+    node_shapes = _node_shapes(snap.nodes)
     for job in snap.queued:
         holder = holder_of(job.department, quotas)
         if holder:
-            c = job.spec.constraints
-            shape = (c.min_security_level, c.allowed_regions, c.xinchuang_required)
+            shape = _shape(job.spec)
             if shape not in eligible_cache:
-                eligible_cache[shape] = _eligible(job, snap.clusters)
+                eligible_cache[shape] = _eligible(job.spec, snap.clusters, node_shapes)
             key = (-class_value(job, classes), 1, job.seq, job, eligible_cache[shape])
             candidates.setdefault(holder, []).append(key)
     within: set[str] = set()
@@ -109,5 +109,55 @@ def _home_groups(
     return home
 
 
-def _eligible(job: Job, clusters: Sequence[Cluster]) -> frozenset[str]:
-    return frozenset(c.name for c in clusters if cluster_constraint_verdict(job.spec, c) is None)
+def _eligible(
+    spec: JobSpec, clusters: Sequence[Cluster], node_shapes: Mapping[str, Sequence[Node]]
+) -> frozenset[str]:
+    """The clusters a queued job could ever run on: their constraints allow it, and one of
+    their nodes could hold a replica when empty (or none has reported yet: the benefit of the
+    doubt, as the submit's check gives). Without the node test a GPU job counted its cores
+    against the group of CPU clusters its 等保 level and 信创 rule allow, where it can never
+    run: with that group's nominal taken by its department's CPU work, the job borrowed and
+    could not reclaim its own GPU cluster from a borrower."""
+    return frozenset(
+        c.name
+        for c in clusters
+        if cluster_constraint_verdict(spec, c) is None
+        and (
+            not (nodes := node_shapes.get(c.name))
+            or any(node_could_ever_fit(spec, n) for n in nodes)
+        )
+    )
+
+
+def _node_shapes(nodes: Sequence[Node]) -> dict[str, list[Node]]:
+    """Per cluster, one node of each (capacity, labels, taints): what decides where a job
+    could ever run (a city's clusters are mostly a few kinds of node)."""
+    seen: set[tuple[object, ...]] = set()
+    out: dict[str, list[Node]] = {}
+    for n in nodes:
+        key = (
+            n.cluster,
+            tuple(sorted(n.capacity.items())),
+            tuple(sorted(n.labels.items())),
+            n.taints,
+        )
+        if key not in seen:
+            seen.add(key)
+            out.setdefault(n.cluster, []).append(n)
+    return out
+
+
+def _shape(spec: JobSpec) -> tuple[object, ...]:
+    """What `_eligible` reads of a job, hashable."""
+    c = spec.constraints
+    return (
+        c.min_security_level,
+        c.allowed_regions,
+        c.xinchuang_required,
+        tuple(sorted(c.node_selector.items())),
+        c.gpu_models,
+        c.tolerations,
+        c.clusters,
+        tuple(sorted(c.cluster_selector.items())),
+        tuple(sorted(spec.resources.items())),
+    )

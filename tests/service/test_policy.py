@@ -326,3 +326,45 @@ def test_a_department_with_no_nominal_for_a_resource_it_needs_borrows() -> None:
     quota = [QuotaGroup({}, (ResourceQuota(NVIDIA_GPU, 0), ResourceQuota(CPU, 8000)))]
     snap = _snapshot({"B": quota}, queued=[_job("g", "B", 1, 1, value=500)])
     assert plan(snap, WEEK).within == frozenset()
+
+
+def _with_cpu_cluster(snap: Snapshot) -> Snapshot:
+    """`snap` plus cpu-x, labelled kind=cpu, whose one node has 64 cores and no GPU."""
+    spec = ClusterSpec("cpu-x", "hz", labels={"kind": "cpu"})
+    return replace(
+        snap,
+        clusters=(*snap.clusters, Cluster(spec, ClusterState.ACTIVE, NOW, NOW)),
+        states={**snap.states, "cpu-x": ClusterState.ACTIVE},
+        nodes=(*snap.nodes, Node("cpu-x", "n1", {CPU: 64000})),
+    )
+
+
+def test_a_job_counts_only_where_its_replicas_could_ever_run() -> None:
+    """A's cores are guaranteed first on the CPU clusters (4, all taken by its running CPU job)
+    and then on the whole pool (8), its GPUs on the pool (8). A queued GPU job needs a core and
+    2 GPUs: it can never run on cpu-x (no GPU there), so its core counts in the pool group and
+    it is guaranteed. Counted against the CPU group, where its constraints alone allow it, it
+    borrowed, and could not reclaim the GPUs its department contributed."""
+    quota = [
+        QuotaGroup({"kind": "cpu"}, (ResourceQuota(CPU, 4000),)),
+        QuotaGroup({}, (ResourceQuota(CPU, 8000), ResourceQuota(NVIDIA_GPU, 8))),
+    ]
+    busy = _job("busy", "A", 0, 1, state=JobState.RUNNING)
+    busy = replace(busy, spec=replace(busy.spec, resources={CPU: 4000}))
+    snap = _with_cpu_cluster(
+        _snapshot({"A": quota}, running=[(busy, "cpu-x")], queued=[_job("gpu", "A", 2, 2)])
+    )
+    assert plan(snap, WEEK).within == {"busy", "gpu"}
+
+
+def test_jobs_of_one_department_differing_only_in_cluster_affinity_count_apart() -> None:
+    """Two queued jobs alike but for their cluster affinity: the one bound to xc is guaranteed
+    by A's 信创 group, the one bound to gpu-a (outside the group) borrows. The eligible
+    clusters were once cached by 等保 level, regions and 信创 alone, so both got xc's."""
+    quota = [QuotaGroup(XC, (ResourceQuota(NVIDIA_GPU, 4),))]
+    jobs = []
+    for i, cluster in enumerate(("xc", "gpu-a")):
+        job = _job(f"on-{cluster}", "A", 1, i + 1)
+        constraints = replace(job.spec.constraints, clusters=(cluster,))
+        jobs.append(replace(job, spec=replace(job.spec, constraints=constraints)))
+    assert plan(_snapshot({"A": quota}, queued=jobs), WEEK).within == {"on-xc"}
