@@ -140,12 +140,16 @@ def _md(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _cell(value: float, fmt: str) -> str:
+    return str(value) if isinstance(value, int) else fmt.format(value).rstrip("%")
+
+
 def text(rows: Sequence[Row], policies: Sequence[str]) -> str:
     per_seed = _md(
         ["seed", "policy", *(h for h, _, _ in _FIGURES), "finished"],
         [
             [str(r.seed), r.policy]
-            + [fmt.format(getattr(r, a)).rstrip("%") for _, a, fmt in _FIGURES]
+            + [_cell(getattr(r, a), fmt) for _, a, fmt in _FIGURES]
             + [f"{r.finished}/{r.jobs}"]
             for r in rows
         ],
