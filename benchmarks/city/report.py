@@ -35,7 +35,8 @@ COLUMNS = (
 )
 
 
-def _md(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: the header, its rule, one line per row."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -64,7 +65,7 @@ def table(metrics: Sequence[Metrics]) -> str:
                 f"{m.wall_s:.1f}",
             )
         )
-    return _md(COLUMNS, rows)
+    return markdown_table(COLUMNS, rows)
 
 
 def department_table(metrics: Sequence[Metrics]) -> str:
@@ -77,7 +78,7 @@ def department_table(metrics: Sequence[Metrics]) -> str:
         cells += [f"{m.wait_by_department[dept].p95_h:.2f}" for m in metrics]
         cells += [f"{100 * m.guarantee_by_department.get(dept, 1.0):.1f}%" for m in metrics]
         rows.append(cells)
-    return _md(head, rows)
+    return markdown_table(head, rows)
 
 
 def headline_table(headlines: Sequence[Headline]) -> str:
@@ -95,7 +96,9 @@ def headline_table(headlines: Sequence[Headline]) -> str:
                 tried,
             )
         )
-    return _md(("policy", "pool nodes", "fewest nodes", "fewer", "fractions tried"), rows)
+    return markdown_table(
+        ("policy", "pool nodes", "fewest nodes", "fewer", "fractions tried"), rows
+    )
 
 
 def text(metrics: Sequence[Metrics], headlines: Sequence[Headline]) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from benchmarks.arguments import positive
 from benchmarks.city.__main__ import POOLED, replay, side_by_side
 from benchmarks.city.metrics import Metrics
+from benchmarks.city.report import markdown_table
 from benchmarks.city.trace import TraceParams, generate
 from benchmarks.measure import machine_info
 
@@ -135,17 +136,12 @@ _FIGURES = (
 )
 
 
-def _md(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def _cell(value: float, fmt: str) -> str:
     return str(value) if isinstance(value, int) else fmt.format(value).rstrip("%")
 
 
 def text(rows: Sequence[Row], policies: Sequence[str]) -> str:
-    per_seed = _md(
+    per_seed = markdown_table(
         ["seed", "policy", *(h for h, _, _ in _FIGURES), "finished"],
         [
             [str(r.seed), r.policy]
@@ -172,14 +168,14 @@ def text(rows: Sequence[Row], policies: Sequence[str]) -> str:
         per_seed,
         "",
         "mean (min-max) over the seeds:",
-        _md(["policy", "seeds", *(h for h, _, _ in _FIGURES)], summary),
+        markdown_table(["policy", "seeds", *(h for h, _, _ in _FIGURES)], summary),
     ]
     targets = [wins(rows, b) for b in BASELINES if b in policies and "suanchou" in policies]
     if targets:
         out += [
             "",
             "seeds on which suanchou meets each target against the baseline:",
-            _md(
+            markdown_table(
                 [
                     "baseline",
                     "seeds",
