@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.city.seeds import MAX_SEEDS, Row, main, parse_seeds, wins
+from benchmarks.city.seeds import MAX_SEEDS, Row, main, parse_seeds, versus_separate, wins
 from scheduler import logs
 
 
@@ -59,6 +59,24 @@ def test_wins_count_each_target_per_seed_against_one_baseline() -> None:
     )
 
 
+def test_versus_separate_counts_the_seeds_with_half_the_p95_or_less() -> None:
+    """p95 0.2 against 4.0 (ratio 0.05) and 1.0 against 2.0 (0.5, counted: at most half),
+    1.5 against 2.0 (0.75, not); a seed without a separate row is left out."""
+    rows = [
+        _row(1, "suanchou", 0.4, 0.2, 0, 1.0),
+        _row(1, "separate", 0.4, 4.0, 0, 1.0),
+        _row(2, "suanchou", 0.4, 1.0, 0, 1.0),
+        _row(2, "separate", 0.4, 2.0, 0, 1.0),
+        _row(3, "suanchou", 0.4, 1.5, 0, 1.0),
+        _row(3, "separate", 0.4, 2.0, 0, 1.0),
+        _row(4, "suanchou", 0.4, 9.0, 0, 1.0),
+    ]
+    v = versus_separate(rows)
+    assert v is not None and (v.seeds, v.halved) == (3, 2)
+    assert v.mean_ratio == pytest.approx((0.05 + 0.5 + 0.75) / 3)
+    assert versus_separate(rows[:1]) is None
+
+
 def test_a_small_run_writes_one_row_per_seed_and_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -74,5 +92,6 @@ def test_a_small_run_writes_one_row_per_seed_and_policy(
     assert all(r["finished"] == r["jobs"] == "30" for r in rows)
     doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert [w["baseline"] for w in doc["wins"]] == ["kueue"] and doc["wins"][0]["seeds"] == 2
+    assert doc["versus_separate"] is None  # no separate replay asked for
     out = capsys.readouterr().out
     assert "mean (min-max) over the seeds" in out and "all four" in out
