@@ -53,8 +53,10 @@ holds exactly, however inaccurate the duals.
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ortools.linear_solver import linear_solver_pb2, pywraplp
@@ -108,6 +110,37 @@ class LpBound:
     cost_bounded: bool = False
 
 
+# How often a solve's watcher asks should_stop: a stop is honoured within this, not at the
+# end of an LP that can take tens of seconds at B_1 size.
+_STOP_POLL_S = 0.02
+
+
+@contextmanager
+def _interruptible(
+    solver: pywraplp.Solver, should_stop: Callable[[], bool] | None
+) -> Iterator[None]:
+    """While the block runs, a watcher thread interrupts `solver` once `should_stop` says
+    True (GLOP then returns what it has, as at its time limit)."""
+    if should_stop is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(_STOP_POLL_S):
+            if should_stop():
+                solver.InterruptSolve()
+                return
+
+    watcher = threading.Thread(target=watch, name="lp-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
 def lp_bound(
     p: Problem,
     weights: ObjectiveWeights,
@@ -117,8 +150,12 @@ def lp_bound(
     progress: Progress | None = None,
     view: View | None = None,
     classes: Classes | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> LpBound:
     """Solves the relaxation (see the module docstring) and returns its bound and plan.
+
+    `should_stop` (the engine's, model/params.py) is polled while GLOP solves; when it says
+    True the solve is interrupted and the bound is what its time limit would have given.
 
     `costs` (lexicographic weights only) says whether to solve the second, cost-minimising LP.
     Without it the bound is BIG * Wb minus the least cost the decided part could have within
@@ -156,7 +193,8 @@ def lp_bound(
     solver.LoadModelFromProto(lp.proto(first, maximize=True))
     if time_limit_s is not None:
         solver.SetTimeLimit(max(1, int(time_limit_s * 1000)))
-    status = solver.Solve()
+    with _interruptible(solver, should_stop):
+        status = solver.Solve()
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         solve_s = time.perf_counter() - start - build_s
         if status == pywraplp.Solver.INFEASIBLE:
@@ -196,7 +234,8 @@ def lp_bound(
             if c:
                 objective.SetCoefficient(variables[v], c)
         objective.SetMinimization()
-        status2 = solver.Solve()
+        with _interruptible(solver, should_stop):
+            status2 = solver.Solve()
         if status2 in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             values, duals2 = _read(solver)
             lp.row_lo.append(work_bound - 0.5)

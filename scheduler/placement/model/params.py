@@ -36,16 +36,19 @@ class Progress(Protocol):
 class ShouldStop(Protocol):
     """`should_stop()`: True when the caller wants the solve to end now (`solve(should_stop=...)`).
 
-    Asked between two stages, between two steps of the focused search and of LNS, and from
-    inside CP-SAT's search at each solution it finds (the same hook as the gap target's stop).
-    A long stage in between (the LP, a greedy rule, the reassignment search, a CP-SAT search
-    that finds no new solution) runs to its own end first. Once it says True the solve skips
-    what is left and returns its best checked answer, never a worse one than it holds; the
-    early_stop progress event says `reason: should_stop`.
+    Asked between two stages, between two steps of the focused search and of LNS, where the
+    reassignment search reads its clock, from inside CP-SAT's search at each solution it finds
+    (the same hook as the gap target's stop), and every 20 ms while GLOP solves the LP bound,
+    by a watcher thread that then interrupts the solve (the bound is what a time limit would
+    have left: valid, looser). A long stretch in between (the LP's build, a greedy rule, the LP
+    rounding, a CP-SAT search that finds no new solution) runs to its own end first. Once it
+    says True the solve skips what is left and returns its best checked answer, never a worse
+    one than it holds; the early_stop progress event says `reason: should_stop`.
 
-    It must be cheap (it may be asked thousands of times), must not raise, and should keep
-    saying True once it has: a `threading.Event`'s `is_set`, a deadline or a shutdown flag. In
-    deterministic mode the answer then depends on when it said True.
+    It must be cheap (it may be asked thousands of times), must not raise, may be asked from
+    another thread than the solve's, and should keep saying True once it has: a
+    `threading.Event`'s `is_set`, a deadline or a shutdown flag. In deterministic mode the
+    answer then depends on when it said True.
     """
 
     def __call__(self) -> bool: ...

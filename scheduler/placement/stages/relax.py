@@ -58,7 +58,14 @@ class Relaxation(RunState):
             self.clock.add("lp", t)
             self.emit("lp_skipped", {"pairs": pairs, "max_pairs": _LP_MAX_PAIRS})
             return
-        bound = lp_bound(self.p, params.weights, time_limit_s=limit, view=view, classes=classes)
+        bound = lp_bound(
+            self.p,
+            params.weights,
+            time_limit_s=limit,
+            view=view,
+            classes=classes,
+            should_stop=self.should_stop,
+        )
         self.clock.add("lp", t)
         if params.deterministic and bound.status == "time_limit":
             self.pool.notes.append(
