@@ -166,7 +166,7 @@ def side_by_side(
             yield name, future.result()
 
 
-def _names(
+def parse_names(
     text: str, allowed: Sequence[str], flag: str, parser: argparse.ArgumentParser
 ) -> list[str]:
     if text.strip() == "none":
@@ -206,10 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cycle_s = args.cycle or (QUICK_CYCLE_S if args.quick else 60.0)
     solver_s = args.solver_time_limit or (QUICK_SOLVER_S if args.quick else 0.2)
     steps = args.headline_steps or (QUICK_HEADLINE_STEPS if args.quick else 6)
-    names = _names(args.policies, POLICIES, "--policies", parser)
+    names = parse_names(args.policies, POLICIES, "--policies", parser)
     if not names:
         parser.error("--policies: give at least one")
-    heads = [n for n in _names(args.headline, POOLED, "--headline", parser) if n in names]
+    heads = [n for n in parse_names(args.headline, POOLED, "--headline", parser) if n in names]
     if "separate" not in names:
         heads = []
     try:

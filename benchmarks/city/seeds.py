@@ -23,6 +23,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.arguments import positive
-from benchmarks.city.__main__ import POOLED, replay, side_by_side
+from benchmarks.city.__main__ import POLICIES, POOLED, parse_names, replay, side_by_side
 from benchmarks.city.metrics import Metrics
 from benchmarks.city.report import markdown_table
 from benchmarks.city.trace import TraceParams, generate
@@ -161,7 +162,12 @@ def _cell(value: float, fmt: str) -> str:
     return str(value) if isinstance(value, int) else fmt.format(value).rstrip("%")
 
 
-def text(rows: Sequence[Row], policies: Sequence[str]) -> str:
+def text(
+    rows: Sequence[Row],
+    policies: Sequence[str],
+    targets: Sequence[Wins],
+    versus: VersusSeparate | None,
+) -> str:
     per_seed = markdown_table(
         ["seed", "policy", *(h for h, _, _ in _FIGURES), "finished"],
         [
@@ -191,7 +197,6 @@ def text(rows: Sequence[Row], policies: Sequence[str]) -> str:
         "mean (min-max) over the seeds:",
         markdown_table(["policy", "seeds", *(h for h, _, _ in _FIGURES)], summary),
     ]
-    targets = [wins(rows, b) for b in BASELINES if b in policies and "suanchou" in policies]
     if targets:
         out += [
             "",
@@ -220,7 +225,6 @@ def text(rows: Sequence[Row], policies: Sequence[str]) -> str:
                 ],
             ),
         ]
-    versus = versus_separate(rows)
     if versus is not None:
         out += [
             "",
@@ -253,10 +257,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    policies = [n.strip() for n in args.policies.split(",") if n.strip()]
-    known = ("separate", *POOLED)
-    if not policies or any(n not in known for n in policies):
-        parser.error(f"--policies: known are {', '.join(known)}")
+    policies = parse_names(args.policies, POLICIES, "--policies", parser)
+    if not policies:
+        parser.error("--policies: give at least one")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     machine = machine_info()
     calls = []
@@ -283,7 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(Row.of(int(key.split(":")[0]), m))
         print(f"seed {key}: {m.finished}/{m.jobs} finished in {m.wall_s:.1f} s", file=sys.stderr)
     rows.sort(key=lambda r: (args.seeds.index(r.seed), policies.index(r.policy)))
-    print(text(rows, policies))
+    targets = [wins(rows, b) for b in BASELINES if b in policies and "suanchou" in policies]
+    versus = versus_separate(rows)
+    print(text(rows, policies, targets, versus))
     args.out.mkdir(parents=True, exist_ok=True)
     fields = [f.name for f in dataclasses.fields(Row)]
     with (args.out / "results.csv").open("w", newline="", encoding="utf-8") as f:
@@ -291,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         writer.writerow(fields)
         writer.writerows([getattr(r, k) for k in fields] for r in rows)
     header = {
-        "command": " ".join(
+        "command": shlex.join(
             ["python", "-m", "benchmarks.city.seeds", *(sys.argv[1:] if argv is None else argv)]
         ),
         "started_at": started,
@@ -299,14 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine,
         "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "rows": [{k: getattr(r, k) for k in fields} for r in rows],
-        "versus_separate": (
-            None if (v := versus_separate(rows)) is None else dataclasses.asdict(v)
-        ),
-        "wins": [
-            dataclasses.asdict(wins(rows, b))
-            for b in BASELINES
-            if b in policies and "suanchou" in policies
-        ],
+        "versus_separate": None if versus is None else dataclasses.asdict(versus),
+        "wins": [dataclasses.asdict(w) for w in targets],
     }
     (args.out / "results.json").write_text(
         json.dumps(header, ensure_ascii=False, indent=1), encoding="utf-8"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from scheduler.domain.eligibility import cluster_constraint_verdict, node_could_ever_fit
-from scheduler.domain.models import Cluster, Job, JobSpec, Node
+from scheduler.domain.models import Job, JobSpec
 from scheduler.domain.quotas import PriorityClass, QuotaGroup, parent_of, selects
 from scheduler.service.snapshot import Snapshot
 
@@ -44,13 +44,12 @@ def guaranteed(
             candidates.setdefault(holder, []).append(key)
     # Jobs of one shape share their clusters (a city queue holds thousands).
     eligible_cache: dict[object, frozenset[str]] = {}
-    node_shapes = _node_shapes(snap.nodes)
     for job in snap.queued:
         holder = holder_of(job.department, quotas)
         if holder:
             shape = _shape(job.spec)
             if shape not in eligible_cache:
-                eligible_cache[shape] = _eligible(job.spec, snap.clusters, node_shapes)
+                eligible_cache[shape] = _eligible(job.spec, snap)
             key = (-class_value(job, classes), 1, job.seq, job, eligible_cache[shape])
             candidates.setdefault(holder, []).append(key)
     within: set[str] = set()
@@ -109,42 +108,23 @@ def _home_groups(
     return home
 
 
-def _eligible(
-    spec: JobSpec, clusters: Sequence[Cluster], node_shapes: Mapping[str, Sequence[Node]]
-) -> frozenset[str]:
+def _eligible(spec: JobSpec, snap: Snapshot) -> frozenset[str]:
     """The clusters a queued job could ever run on: their constraints allow it, and one of
-    their nodes could hold a replica when empty (or none has reported yet: the benefit of the
-    doubt, as the submit's check gives). Without the node test a GPU job counted its cores
-    against the group of CPU clusters its 等保 level and 信创 rule allow, where it can never
-    run: with that group's nominal taken by its department's CPU work, the job borrowed and
-    could not reclaim its own GPU cluster from a borrower."""
+    their kinds of node could hold a replica when empty (or none has reported yet: the benefit
+    of the doubt, as the submit's check gives). Without the node test a GPU job counted its
+    cores against the group of CPU clusters its 等保 level and 信创 rule allow, where it can
+    never run: with that group's nominal taken by its department's CPU work, the job borrowed
+    and could not reclaim its own GPU cluster from a borrower."""
+    kinds = snap.node_kinds  # computed once per snapshot; explanations read it too
     return frozenset(
         c.name
-        for c in clusters
+        for c in snap.clusters
         if cluster_constraint_verdict(spec, c) is None
         and (
-            not (nodes := node_shapes.get(c.name))
-            or any(node_could_ever_fit(spec, n) for n in nodes)
+            not (found := kinds.get(c.name))
+            or any(node_could_ever_fit(spec, k.node) for k in found)
         )
     )
-
-
-def _node_shapes(nodes: Sequence[Node]) -> dict[str, list[Node]]:
-    """Per cluster, one node of each (capacity, labels, taints): what decides where a job
-    could ever run (a city's clusters are mostly a few kinds of node)."""
-    seen: set[tuple[object, ...]] = set()
-    out: dict[str, list[Node]] = {}
-    for n in nodes:
-        key = (
-            n.cluster,
-            tuple(sorted(n.capacity.items())),
-            tuple(sorted(n.labels.items())),
-            n.taints,
-        )
-        if key not in seen:
-            seen.add(key)
-            out.setdefault(n.cluster, []).append(n)
-    return out
 
 
 def _shape(spec: JobSpec) -> tuple[object, ...]:

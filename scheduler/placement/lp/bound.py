@@ -68,6 +68,7 @@ from scheduler.placement.index.aggregate import (
 )
 from scheduler.placement.judges.scale import objective_scale
 from scheduler.placement.lp.rows import Built, Pair, build_lp
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Problem
 
 Progress = Callable[[str, Mapping[str, object]], None]
@@ -116,9 +117,7 @@ _STOP_POLL_S = 0.02
 
 
 @contextmanager
-def _interruptible(
-    solver: pywraplp.Solver, should_stop: Callable[[], bool] | None
-) -> Iterator[None]:
+def _interruptible(solver: pywraplp.Solver, should_stop: ShouldStop | None) -> Iterator[None]:
     """While the block runs, a watcher thread interrupts `solver` once `should_stop` says
     True (GLOP then returns what it has, as at its time limit)."""
     if should_stop is None:
@@ -150,12 +149,13 @@ def lp_bound(
     progress: Progress | None = None,
     view: View | None = None,
     classes: Classes | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> LpBound:
     """Solves the relaxation (see the module docstring) and returns its bound and plan.
 
     `should_stop` (the engine's, model/params.py) is polled while GLOP solves; when it says
-    True the solve is interrupted and the bound is what its time limit would have given.
+    True the solve is interrupted and the bound is what its time limit would have given, and
+    the cost LP is not started.
 
     `costs` (lexicographic weights only) says whether to solve the second, cost-minimising LP.
     Without it the bound is BIG * Wb minus the least cost the decided part could have within
@@ -220,7 +220,8 @@ def lp_bound(
     lower2 = -lp.safe_max([-c for c in lp.cost], [])
     if costs is None:
         costs = len(lp.ub) <= COST_STAGE_MAX_VARIABLES or all(jc.required for jc in classes.jobs)
-    if lexicographic and costs and any(lp.cost):
+    stopped = should_stop is not None and should_stop()
+    if lexicographic and costs and any(lp.cost) and not stopped:
         work_bound = math.floor(upper1)
         # LP2: cheapest plan that keeps the work; GLOP restarts from LP1's basis.
         row = solver.Constraint(work_bound - 0.5, solver.infinity())

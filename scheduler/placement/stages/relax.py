@@ -67,7 +67,7 @@ class Relaxation(RunState):
             should_stop=self.should_stop,
         )
         self.clock.add("lp", t)
-        if params.deterministic and bound.status == "time_limit":
+        if params.deterministic and bound.status == "time_limit" and not self.stop_requested:
             self.pool.notes.append(
                 "deterministic LP bound stopped at its wall-clock cap; the answer may not repeat"
             )
