@@ -19,7 +19,9 @@ within a department's guarantee then runs on the capacity that backs it, and the
 clusters hold mostly borrowed work, which their owners can reclaim. Without it a department
 not borrowing (so not reclaimable) may sit on a lender's cluster while its own holds
 borrowers, and the lender's gang waits for room no rule frees (benchmarks/README.md, city
-simulator). A job's own `preferred_clusters` replace the home preference.
+simulator). A job's own `preferred_clusters` replace the home preference. Spare capabilities
+(scheduler.service.node_preference) outrank home: a department's work that needs neither its
+cluster's 等保 level nor its 信创 hardware goes first where those are not spent on it.
 """
 
 from __future__ import annotations

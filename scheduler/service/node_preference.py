@@ -24,6 +24,16 @@ outweighs every cost), only which room a job takes when it has a choice.
   elsewhere costs one unit more, as much as GPU packing and less than a job's own preferences
   (信创, named clusters), which outrank the pool's choice. Home clusters take preference slots
   like named ones.
+- Spare capabilities (as Slurm's node weights, where nodes with more features weigh more and
+  are allocated last): a job that names no preference of its own (no preferred clusters, no
+  信创 preference) pays two units per capability step a cluster offers beyond what the job
+  requires, so work that does not need 等保 level 4 or 信创 hardware leaves those clusters to
+  the work that does. A cluster's step is the rank of its 等保 level among the levels of the
+  pool's clusters, plus one for 信创 when the pool has both kinds; a job needs the rank of the
+  lowest level at or above its minimum, plus one when it requires 信创. One step outweighs
+  home: a department that contributed the pool's only level-4 cluster would otherwise fill it
+  with its own work of any level, and its level-4 jobs wait behind it (ten seeded city traces:
+  fewer preemptions than Kueue-like on 10 of 10, benchmarks/README.md, city simulator).
 
 Node type bits: NOT_XINCHUANG (a non-信创 node, set only when some job prefers 信创) and
 EMPTY_GPU (a GPU node without any active run), then the preference slot of the node's cluster
@@ -34,7 +44,8 @@ those of no step, each the step plus the type's price.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from scheduler.domain.cluster_choice import choice_rank, home_clusters, job_home
 from scheduler.domain.models import Cluster, Job, Node
@@ -50,6 +61,10 @@ _SLOT_MASK = 31  # five bits hold slots 0..MAX_PREFERRED_SLOTS
 # (the dearest beyond share the last), so a job's preference keeps prices among them.
 _TARIFF_SHIFT = 7
 MAX_TARIFFS = 16
+# A cluster's capability step (spare_steps) above the tariff.
+_STEP_SHIFT = 12
+# Units per capability step beyond a job's needs: above the home step (one unit).
+SPARE_UNITS = 2
 
 
 def node_preferences(
@@ -72,9 +87,11 @@ def node_preferences(
     slots = preference_slots(jobs, {n.cluster for n in nodes}, home_of)
     row = {name: g for g, name in enumerate(groups if groups is not None else clusters)}
     tariffs = _tariffs(nodes, slots, row, group_cost) if slots else {}
+    steps, need_of = spare_steps(clusters.values())
     kinds = []
     for n in nodes:
         kind = slots.get(n.cluster, 0) << _SLOT_SHIFT | tariffs.get(n.cluster, 0) << _TARIFF_SHIFT
+        kind |= steps.get(n.cluster, 0) << _STEP_SHIFT
         if preferring and not clusters[n.cluster].spec.xinchuang:
             kind |= NOT_XINCHUANG
         busy = any(used.get((n.cluster, n.name), {}).values())
@@ -102,7 +119,9 @@ def node_preferences(
         named = bool(job.spec.constraints.preferred_clusters)
         home = () if named else home_of[job.department]
         prefers = named or bool(home)
-        if not xc and not packs and not prefers:
+        # The pool's choice, as home is: a job's own preferences are never outweighed by it.
+        need = None if named or xc or not steps else need_of(job)
+        if not xc and not packs and not prefers and need is None:
             continue
         # One unit above the most a replica can cost anywhere at the clusters' prices.
         unit = 1 + max(
@@ -115,6 +134,8 @@ def node_preferences(
             if prefers:
                 name = cluster_of.get(kind >> _SLOT_SHIFT & _SLOT_MASK, "")
                 extra += (2 if named else 1) * unit * choice_rank(job, home, name)
+            if need is not None:
+                extra += SPARE_UNITS * unit * max(0, (kind >> _STEP_SHIFT) - need)
             if extra:
                 price = max(
                     sum(d * c for d, c in zip(demand[j], group_cost[g], strict=True))
@@ -124,6 +145,31 @@ def node_preferences(
     if not overrides:
         return (), ()
     return tuple(kinds), tuple(overrides)
+
+
+def spare_steps(
+    clusters: Iterable[Cluster],
+) -> tuple[dict[str, int], Callable[[Job], int]]:
+    """Each cluster's capability step (the rank of its 等保 level among the pool's levels, plus
+    one for 信创 when the pool has both kinds) and a job's need on the same scale; no steps
+    when every cluster offers the same."""
+    cs = list(clusters)
+    levels = sorted({c.spec.security_level for c in cs})
+    mixed = len({c.spec.xinchuang for c in cs}) > 1
+    steps = {
+        c.name: levels.index(c.spec.security_level) + int(mixed and c.spec.xinchuang) for c in cs
+    }
+    if not any(steps.values()):
+        return {}, lambda job: 0
+
+    def need(job: Job) -> int:
+        c = job.spec.constraints
+        # The lowest level present at or above the job's minimum (past the top: ineligible
+        # everywhere, and then any step will do).
+        rank = bisect_left(levels, c.min_security_level)
+        return min(rank, len(levels) - 1) + int(mixed and c.xinchuang_required)
+
+    return steps, need
 
 
 def preference_slots(
