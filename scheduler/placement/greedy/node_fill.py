@@ -24,9 +24,10 @@ any other candidate.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from scheduler.placement.index.facts import Facts
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
 
 # In the order they run (a deadline may cut the list): the most often best first, measured on
@@ -59,15 +60,25 @@ def applies(p: Problem, weights: ObjectiveWeights) -> bool:
 
 
 def node_fill(
-    p: Problem, facts: Facts, deadline: float | None = None
+    p: Problem,
+    facts: Facts,
+    deadline: float | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> Iterator[tuple[str, Solution]]:
     """(rule name, answer) for each rule and weighing, as long as `deadline`
-    (time.perf_counter()) allows; a rule that leaves a required job out yields nothing."""
+    (time.perf_counter()) and the caller's `should_stop` allow (checked per node opened); a
+    rule that leaves a required job out, or that either ends, yields nothing."""
     filler = _Filler(p, facts)
+
+    def over() -> bool:
+        if should_stop is not None and should_stop():
+            return True
+        return deadline is not None and time.perf_counter() >= deadline
+
     for rule, weighing in VARIANTS:
-        if deadline is not None and time.perf_counter() >= deadline:
+        if over():
             return
-        solution = filler.run(rule, weighing, deadline)
+        solution = filler.run(rule, weighing, over)
         if solution is not None:
             yield f"node_fill_{rule}_{weighing}", solution
 
@@ -109,7 +120,7 @@ class _Filler:
             self._shares[key] = found
         return found
 
-    def run(self, rule: str, weighing: str, deadline: float | None) -> Solution | None:
+    def run(self, rule: str, weighing: str, over: Callable[[], bool]) -> Solution | None:
         p, facts = self.p, self.facts
         nr = p.num_resources
         w = self.avg if weighing == "avg" else (1.0,) * nr
@@ -119,7 +130,7 @@ class _Filler:
         for n in self.order:
             if not left:
                 break
-            if deadline is not None and time.perf_counter() >= deadline:
+            if over():
                 return None
             shares = self.shares(n)
             sets = self.sets_of_node[n]

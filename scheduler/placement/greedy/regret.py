@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from scheduler.placement.greedy.regret_moves import descend, excess_of, repair, stop
 from scheduler.placement.index.facts import Facts
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import Problem, Solution
 
 FloatArray = npt.NDArray[np.float64]
@@ -89,9 +90,10 @@ class Result:
 class Pairs:
     """Dense per-(job, node) data: eligibility, demand per resource, cost, free capacity."""
 
-    def __init__(self, facts: Facts) -> None:
+    def __init__(self, facts: Facts, should_stop: ShouldStop | None = None) -> None:
         p = facts.p
         nj, nn, nr = p.num_jobs, p.num_nodes, p.num_resources
+        self.should_stop = should_stop  # the caller's, asked wherever a deadline is
         self.eligible = np.zeros((nj, nn), dtype=bool)
         by_set: dict[int, list[int]] = {}
         for j, s in enumerate(p.job_nodes):
@@ -172,6 +174,8 @@ class Pairs:
         theta = _PRICE_THETA
         quiet = 0
         for _ in range(_PRICE_STEPS):
+            if self.should_stop is not None and self.should_stop():
+                break  # every price vector gives a valid bound: the best so far stands
             reduced = cost + np.einsum("jnr,nr->jn", demand, lam)
             pick = np.argmin(reduced, axis=1)
             value = float(reduced[rows, pick].sum() - (lam * free).sum())
@@ -201,6 +205,7 @@ def regret_start(
     max_moves: int | None = None,
     stop_by: float | None = None,
     seed: int = 0,
+    should_stop: ShouldStop | None = None,
 ) -> Result:
     """The first run that places every job within capacity (module docstring: `priced`
     first, the others only when it fails), repaired and then improved by the descent; then,
@@ -208,8 +213,9 @@ def regret_start(
     _RESTART_NOISE (seeded), the cheapest answer kept. `deadline` (time.perf_counter()) and
     `max_moves` bound descent and restarts only: feasibility comes first, so the repair (each
     move lowers the integer excess, so it ends) stops only at `stop_by`, the end of the
-    caller's time. The first constructions always run (a numpy pass per placed job)."""
-    a = Pairs(facts)
+    caller's time. `should_stop` (the caller's) ends repair, descent and restarts like a
+    deadline. The first constructions always run (a numpy pass per placed job)."""
+    a = Pairs(facts, should_stop)
     best = Result(None, "", -1, -1, 0, None)
     for rule in RULES:
         node = construct(a, a.desirability(rule))
@@ -253,7 +259,7 @@ def _restarts(
     moves, starts = best.moves, 1
     # A run's construction, charged in moves so that a move budget also ends the restarts.
     charge = max(1, len(best.solution.assignment) // 4) if best.solution else 1
-    while starts < _MAX_STARTS and not stop(deadline, moves, max_moves):
+    while starts < _MAX_STARTS and not stop(a, deadline, moves, max_moves):
         noise = 1 + rng.uniform(-_RESTART_NOISE, _RESTART_NOISE, size=a.free.shape)
         node = construct(a, a.desirability("priced", noise))
         starts += 1

@@ -3,8 +3,8 @@ cost descent (shifts, swaps, ejection chains of two), on its dense per-(job, nod
 
 `node` is the node of every job (a numpy array, changed in place); every function returns the
 number of moves it made. A move is only made when it strictly improves (excess first in the
-repair, cost in the descent), so each ends; `deadline` (time.perf_counter()) and `max_moves`
-may end it sooner.
+repair, cost in the descent), so each ends; `deadline` (time.perf_counter()), `max_moves` and
+the caller's should_stop (`Pairs.should_stop`) may end it sooner.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ def excess_of(a: Pairs, node: IntArray) -> int:
     return int(np.maximum(loads(a, node) - a.free, 0).sum())
 
 
-def stop(deadline: float | None, moves: int, max_moves: int | None) -> bool:
+def stop(a: Pairs, deadline: float | None, moves: int, max_moves: int | None) -> bool:
     if max_moves is not None and moves >= max_moves:
+        return True
+    if a.should_stop is not None and a.should_stop():
         return True
     return deadline is not None and time.perf_counter() >= deadline
 
@@ -46,7 +48,7 @@ def repair(
     load = loads(a, node)
     moves = 0
     rows = np.arange(len(node))
-    while not stop(deadline, moves, max_moves):
+    while not stop(a, deadline, moves, max_moves):
         over = np.maximum(load - a.free, 0)
         if not over.any():
             break
@@ -138,10 +140,10 @@ def descend(
     rows = np.arange(len(node))
     moves = 0
     improved = True
-    while improved and not stop(deadline, moves, max_moves):
+    while improved and not stop(a, deadline, moves, max_moves):
         improved = False
         for j in range(len(node)):
-            if stop(deadline, moves, max_moves):
+            if stop(a, deadline, moves, max_moves):
                 break
             src = int(node[j])
             room = a.free - load  # [N, R]
@@ -160,7 +162,7 @@ def descend(
                 _swap(load, node, a, j, k)
                 moves += 1
                 improved = True
-        if not improved and not stop(deadline, moves, max_moves):
+        if not improved and not stop(a, deadline, moves, max_moves):
             chained = _chain_pass(
                 a, node, load, deadline, None if max_moves is None else max_moves - moves
             )
@@ -181,7 +183,7 @@ def _chain_pass(
     big = np.iinfo(np.int64).max // 4
     alt, alt_cost = _alternatives(a, node, load, rows, big)
     for j in range(len(node)):
-        if stop(deadline, moves, max_moves):
+        if stop(a, deadline, moves, max_moves):
             break
         src = int(node[j])
         b = node  # node of every k

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from scheduler.placement.index.aggregate import View
 from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.lp.services import place_services
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
 from scheduler.placement.search.budget import Budget, Misses
 from scheduler.placement.search.eject import shift_into
@@ -55,13 +56,15 @@ def lp_round(
     deadline: float | None = None,
     steps: int | None = None,
     progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> Solution | None:
     """A feasible answer built from the LP plan (module docstring), or None when this engine
     cannot give one: the relaxation is infeasible, the running jobs do not fit where they run,
     or a required job stayed unplaced (the orchestrator then needs CP-SAT).
 
     `deadline` (time.monotonic()) and `steps` (job moves tried: a machine-independent budget)
-    bound the local search; without either it runs until no move helps.
+    bound the local search; without either it runs until no move helps. The caller's
+    `should_stop` ends it too (the plan's packing and fill, one pass each, always run).
     """
     start = time.monotonic()
     if lp.value is None:
@@ -86,7 +89,7 @@ def lp_round(
     missing = [j for j in range(p.num_jobs) if view.required[j] and not state.placed(j)]
     if not all(_force(state, j) for j in missing):
         return None
-    improve_packing(state, weights, Budget(deadline, steps), progress=progress)
+    improve_packing(state, weights, Budget(deadline, steps, should_stop), progress=progress)
     return state.solution()
 
 

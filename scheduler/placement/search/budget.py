@@ -8,6 +8,7 @@ import time
 from scheduler.placement.index.aggregate import (
     View,
 )
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import Problem
 from scheduler.placement.search.packing import Packing
 
@@ -15,15 +16,24 @@ from scheduler.placement.search.packing import Packing
 class Budget:
     """When the search stops: at a wall-clock deadline (time.monotonic()), and/or after a
     number of steps (job moves tried), which makes the stopping point, and so the answer,
-    independent of the machine's speed and load. Neither: when no move helps any more."""
+    independent of the machine's speed and load; and whenever the caller's `should_stop`
+    says so. None of them: when no move helps any more."""
 
-    def __init__(self, deadline: float | None = None, steps: int | None = None) -> None:
+    def __init__(
+        self,
+        deadline: float | None = None,
+        steps: int | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> None:
         self.deadline = deadline
         self.steps = steps
+        self.should_stop = should_stop
         self.used = 0
 
     def exhausted(self) -> bool:
         if self.steps is not None and self.used >= self.steps:
+            return True
+        if self.should_stop is not None and self.should_stop():
             return True
         return self.deadline is not None and time.monotonic() > self.deadline
 

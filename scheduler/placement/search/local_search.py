@@ -32,6 +32,7 @@ from scheduler.placement.index.aggregate import (
     View,
     classify,
 )
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Problem, Solution
 from scheduler.placement.search.budget import Budget, Misses, evictable
 from scheduler.placement.search.cost import consolidate_pass, cost_pass
@@ -50,9 +51,11 @@ def improve(
     *,
     steps: int | None = None,
     progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> Solution:
-    """`solution` after local search until `deadline` (time.monotonic()) or `steps` job moves
-    tried (a budget that does not depend on the machine), or until no move helps.
+    """`solution` after local search until `deadline` (time.monotonic()), `steps` job moves
+    tried (a budget that does not depend on the machine) or the caller's `should_stop`, or
+    until no move helps.
 
     The jobs `solution` places are kept where they are, except queued jobs outside services,
     which the moves may shift or (for more work) evict.
@@ -63,7 +66,7 @@ def improve(
     for j in range(p.num_jobs):
         if view.current[j] is None and j not in view.in_service:
             state.frozen[j] = False
-    improve_packing(state, weights, Budget(deadline, steps), progress=progress)
+    improve_packing(state, weights, Budget(deadline, steps, should_stop), progress=progress)
     return state.solution()
 
 

@@ -107,7 +107,12 @@ class Construction(RunState):
             deadline, moves = t + self._remaining() * _REGRET_SHARE, None
             stop_by = t + self._remaining()
         result = regret_start(
-            self.facts, deadline=deadline, max_moves=moves, stop_by=stop_by, seed=params.seed
+            self.facts,
+            deadline=deadline,
+            max_moves=moves,
+            stop_by=stop_by,
+            seed=params.seed,
+            should_stop=self.should_stop,
         )
         kept = self.pool.offer("regret", result.solution)
         if result.cost_bound is not None:
@@ -144,7 +149,7 @@ class Construction(RunState):
         if not self.params.deterministic:
             deadline = t + self._remaining() * _NODE_FILL_SHARE
         kept = []
-        for name, solution in node_fill(self.p, self.facts, deadline):
+        for name, solution in node_fill(self.p, self.facts, deadline, self.should_stop):
             if self.pool.offer(name, solution):
                 kept.append(name)
         self.clock.add("greedy", t)

@@ -87,7 +87,14 @@ class Relaxation(RunState):
             return
         t = time.perf_counter()
         deadline, steps = self._rounding_budget()
-        rounded = lp_round(self.p, self.params.weights, self.lp, deadline=deadline, steps=steps)
+        rounded = lp_round(
+            self.p,
+            self.params.weights,
+            self.lp,
+            deadline=deadline,
+            steps=steps,
+            should_stop=self.should_stop,
+        )
         self.pool.offer("lp_round", rounded)
         self.clock.add("lp", t)
         self.emit("lp_round_done", {"found": rounded is not None, "best": self.pool.value})

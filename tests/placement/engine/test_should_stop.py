@@ -1,5 +1,6 @@
 """The caller's should_stop: asked between stages, between steps of LNS, the focused search
-and the reassignment search, and at CP-SAT solutions; it ends the run with a checked answer."""
+and the reassignment search, inside the regret stage, and at CP-SAT solutions; it ends the run
+with the best checked answer it holds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Mapping
 import pytest
 
 from benchmarks.synthetic import Spec, churn, generate
+from benchmarks.tracks import gap
+from benchmarks.tracks import gap_generate as gen
 from scheduler.placement import EngineParams, Outcome, Problem, Solution, solve
 from scheduler.placement.judges.verify import check
 from scheduler.placement.search.reassign import reassign
@@ -119,3 +122,28 @@ def test_reassignment_stops_when_asked() -> None:
         should_stop=lambda: True,
     )
     assert result.moves == 0 and result.solution == start
+
+
+class _StopFromAsk(_StopAfter):
+    """Says stop from its `ask`-th question on."""
+
+    def __init__(self, ask: int) -> None:
+        super().__init__("", 0)
+        self.ask = ask
+
+    def should_stop(self) -> bool:
+        self.asked += 1
+        return self.asked >= self.ask
+
+
+def test_the_regret_stage_stops_inside_its_pricing_and_moves() -> None:
+    """Every job required (GAP): should_stop, False when the run starts and True from its
+    second question on, is asked inside the regret stage (pricing, repair, descent,
+    restarts), which ends with no move and one start; the run ends there."""
+    p = gap.to_problem(gen.generate("d", 10, 200, seed=1))
+    stop = _StopFromAsk(2)
+    o = _solve(p, stop, EngineParams(time_limit_s=30.0))
+    done = [f for e, f in stop.events if e == "regret_done"]
+    assert len(done) == 1 and done[0]["moves"] == 0 and done[0]["starts"] == 1
+    assert stop.stops() == [("regret", "should_stop")]
+    assert o.solution is None or check(p, o.solution) == []

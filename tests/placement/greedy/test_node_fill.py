@@ -58,6 +58,18 @@ def test_node_fill_packs_in_fewer_bins_than_ffd() -> None:
     assert min(_bins(s.assignment) for _, s in answers) == 9
 
 
+def test_should_stop_ends_the_rules_between_nodes() -> None:
+    """The caller's should_stop: True from the start gives no answer (a rule cut short
+    yields nothing); True once one answer is out ends the list there."""
+    p = _packing(2)
+    assert list(node_fill(p, Facts(p), should_stop=lambda: True)) == []
+    answers: list[tuple[str, Solution]] = []
+    for answer in node_fill(p, Facts(p), should_stop=lambda: len(answers) >= 1):
+        answers.append(answer)
+    assert len(answers) == 1 and check(p, answers[0][1]) == []
+    assert len(list(node_fill(p, Facts(p)))) > 1
+
+
 def test_engine_takes_the_node_fill_and_stops_at_the_bound() -> None:
     """The 9 bins meet the LP's bin-counting bound: proven optimal right after the bound,
     long before the 5 s budget, from the node fill."""

@@ -175,3 +175,32 @@ def test_restarts_are_seeded_and_stop_at_the_move_budget() -> None:
     assert first.solution is not None and check(p, first.solution) == []
     single = regret_start(Facts(p), max_moves=0)
     assert single.starts == 1 and single.solution is not None
+
+
+def test_should_stop_ends_the_descent_and_restarts_and_the_pricing() -> None:
+    """The caller's should_stop acts where a deadline does: asked from the start, no pricing
+    step, repair or descent move is made and nothing restarts, and the first construction
+    that fits as built still answers (no bound: no price step was taken); turning True after
+    a few questions, it ends the run well before the 16 restarts a move budget alone
+    allows."""
+    p = gap.to_problem(gen.generate("d", 5, 60, seed=1))
+    asked = [0]
+
+    def always() -> bool:
+        asked[0] += 1
+        return True
+
+    stopped = regret_start(Facts(p), max_moves=10**6, seed=5, should_stop=always)
+    assert asked[0] > 0
+    assert stopped.starts == 1 and stopped.moves == 0
+    assert stopped.solution is not None and check(p, stopped.solution) == []
+    assert stopped.cost_bound is None
+
+    def after_ten() -> bool:
+        asked[0] += 1
+        return asked[0] > 10
+
+    asked[0] = 0
+    cut = regret_start(Facts(p), max_moves=10**6, seed=5, should_stop=after_ten)
+    assert cut.solution is not None and check(p, cut.solution) == []
+    assert 1 <= cut.starts < 16
