@@ -121,6 +121,9 @@ class EngineParams:
     # compiles it when the cache is cold (about 19 s: `python -m scheduler.placement.search.kernel`
     # after an install fills the cache).
     move_kernel: bool = True
+    # Bin elimination after the node-fill rules on problems shaped as vector bin packing
+    # (search/bin_elimination.py: close a node, repair onto the others); off for ablations.
+    bin_elimination: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s)):
@@ -193,6 +196,7 @@ _PARAM_BOUNDS: dict[str, tuple[type, float, float]] = {
     "wall_factor": (float, 1, 100),
     "gap_target": (float, 0, 1),
     "move_kernel": (bool, 0, 1),
+    "bin_elimination": (bool, 0, 1),
 }
 _WEIGHT_BOUNDS: dict[str, tuple[type, float, float]] = {
     f.name: (int, 0, MAX_WEIGHT) for f in fields(ObjectiveWeights)

@@ -84,10 +84,12 @@ def test_engine_takes_the_node_fill_and_stops_at_the_bound() -> None:
 
 
 def test_lns_stops_at_the_bound_without_a_gap_target() -> None:
-    """Seed 3, LNS only: once a piece reaches the LP bound the answer is optimal, and LNS
-    ends there (gap_target 0) instead of spending the rest of its 5 s."""
+    """Seed 3, LNS only (no bin elimination, which finds the optimum first): once a piece
+    reaches the LP bound the answer is optimal, and LNS ends there (gap_target 0) instead of
+    spending the rest of its 5 s."""
     p = _packing(3)
-    o, events = _solve(p, EngineParams(time_limit_s=5.0, exact_max_pairs=0))
+    params = EngineParams(time_limit_s=5.0, exact_max_pairs=0, bin_elimination=False)
+    o, events = _solve(p, params)
     assert o.solution is not None and check(p, o.solution) == []
     assert o.status is Status.OPTIMAL
     assert [f["after"] for e, f in events if e == "early_stop"] == ["lns"]
