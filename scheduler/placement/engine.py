@@ -158,8 +158,16 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
             greedy: Stage = ("baselines", self._baselines_unless_regret)
             if lp:
                 lp = [("lp_bound", self._lp_bound_unless_priced), ("lp_round", self._lp_round)]
-            return [("regret", self._regret), greedy, *fill, *lp, *focus, search]
-        return [("baselines", self._baselines), *fill, *lp, *focus, search]
+            return [("regret", self._regret), greedy, *fill, *self._eliminating(lp), *focus, search]
+        return [("baselines", self._baselines), *fill, *self._eliminating(lp), *focus, search]
+
+    def _eliminating(self, lp: list[Stage]) -> list[Stage]:
+        """The LP stages with bin elimination after the bound where it applies: the bound
+        often proves the node fill's answer optimal, and then it never runs."""
+        if not self._eliminates():
+            return lp
+        eliminate: Stage = ("bin_elimination", self._eliminate)
+        return [*lp[:1], eliminate, *lp[1:]] if lp else [eliminate]
 
     def _search(self) -> None:
         params = self.params

@@ -161,18 +161,21 @@ class Construction(RunState):
                 kept.append(name)
         self.clock.add("greedy", t)
         self.emit("node_fill_done", {"kept": kept, "best": self.pool.value})
-        best = self.pool.best
-        params = self.params
-        if (
-            params.bin_elimination
-            and best is not None
-            and eliminate_applies(self.p, self.facts, params.weights)
-        ):
-            self._eliminate(best.solution)
 
-    def _eliminate(self, start: Solution) -> None:
+    def _eliminates(self) -> bool:
+        """Whether the plan has the bin elimination stage (search/bin_elimination.py)."""
+        return self.params.bin_elimination and eliminate_applies(
+            self.p, self.facts, self.params.weights
+        )
+
+    def _eliminate(self) -> None:
         """Bin elimination from the best answer: each answer with one node fewer competes in
-        the pool (it always wins: every open node costs the same)."""
+        the pool (it always wins: every open node costs the same). It runs after the LP bound,
+        and stops once the best answer is within the gap target of it (the LP's bin count
+        often proves the node fill's answer optimal on small instances)."""
+        if self.pool.best is None:
+            return
+        start = self.pool.best.solution
         t = time.perf_counter()
         params = self.params
         if params.deterministic:
@@ -187,11 +190,14 @@ class Construction(RunState):
             deadline,
             attempts=attempts,
             seed=params.seed,
-            should_stop=self.should_stop,
+            should_stop=self._reached_or_asked,
         ):
             found += self.pool.offer("bin_elimination", solution)
         self.clock.add("greedy", t)
         self.emit("bin_elimination_done", {"fewer_nodes": found, "best": self.pool.value})
+
+    def _reached_or_asked(self) -> bool:
+        return self._reached() or (self.should_stop is not None and self.should_stop())
 
     def _late_baselines(self) -> None:
         """The baselines after a warm start's focused search: skipped when the wall-clock
