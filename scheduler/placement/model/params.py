@@ -122,7 +122,7 @@ class EngineParams:
     # after an install fills the cache).
     move_kernel: bool = True
     # Bin elimination after the node-fill rules on problems shaped as vector bin packing
-    # (search/bin_elimination.py: close a node, repair onto the others); off for ablations.
+    # (greedy/bin_elimination.py: close a node, repair onto the others); off for ablations.
     bin_elimination: bool = True
 
     def __post_init__(self) -> None:

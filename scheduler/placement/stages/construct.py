@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 from scheduler.placement.greedy.baselines import best_baseline, best_fit
+from scheduler.placement.greedy.bin_elimination import applies as eliminate_applies
+from scheduler.placement.greedy.bin_elimination import eliminate
 from scheduler.placement.greedy.node_fill import node_fill
 from scheduler.placement.greedy.regret import regret_start
 from scheduler.placement.greedy.warm_start import repair, stay
 from scheduler.placement.model.problem import Solution
-from scheduler.placement.search.bin_elimination import applies as eliminate_applies
-from scheduler.placement.search.bin_elimination import eliminate
 from scheduler.placement.stages.pool import Candidate
 from scheduler.placement.stages.state import MOVES_PER_S, RunState
 
@@ -27,7 +27,7 @@ _BASELINE_S_PER_JOB = 4e-5
 _REGRET_SHARE = 0.5
 # Non-deterministic mode: at most this share of the remaining time for the node-centric fill.
 _NODE_FILL_SHARE = 0.3
-# Then bin elimination (search/bin_elimination.py) on bin-packing-shaped problems: this share
+# Then bin elimination (greedy/bin_elimination.py) on bin-packing-shaped problems: this share
 # of what is left, or in deterministic mode ELIMINATIONS_PER_S closings tried per second of
 # time_limit_s (a closing and its repair took 3 ms at 500 items; a fifth of that rate here).
 _ELIMINATION_SHARE = 0.5
@@ -163,7 +163,7 @@ class Construction(RunState):
         self.emit("node_fill_done", {"kept": kept, "best": self.pool.value})
 
     def _eliminates(self) -> bool:
-        """Whether the plan has the bin elimination stage (search/bin_elimination.py)."""
+        """Whether the plan has the bin elimination stage (greedy/bin_elimination.py)."""
         return self.params.bin_elimination and eliminate_applies(
             self.p, self.facts, self.params.weights
         )

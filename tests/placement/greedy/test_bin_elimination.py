@@ -1,4 +1,4 @@
-"""Bin elimination (search/bin_elimination.py): which problems it takes, and that each answer
+"""Bin elimination (greedy/bin_elimination.py): which problems it takes, and that each answer
 it gives has one node fewer and passes the checker."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import time
 from dataclasses import replace
 
 from benchmarks.tracks import vbp
+from scheduler.placement.greedy.bin_elimination import applies, eliminate, least_nodes
 from scheduler.placement.greedy.node_fill import node_fill
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.bin_elimination import applies, eliminate, least_nodes
 
 
 def _packing(seed: int, items: int, dims: int = 3) -> Problem:
