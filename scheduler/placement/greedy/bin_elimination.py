@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.placement.greedy.node_fill import applies as node_fill_applies
-from scheduler.placement.greedy.regret import Pairs
+from scheduler.placement.greedy.regret import Pairs, least_overload
 from scheduler.placement.greedy.regret_moves import excess_of, loads, repair
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.model.params import ShouldStop
@@ -95,7 +95,7 @@ def eliminate(
             return
         # The lightest open node first (its jobs' shares summed), then one of the lightest
         # 2 + failures at random.
-        weight = np.asarray([float(a.share[node == n, n].sum()) for n in used.tolist()])
+        weight = np.bincount(node, weights=a.share[np.arange(len(node)), node])[used]
         order = used[np.argsort(weight, kind="stable")]
         pick = 0 if failures == 0 else int(rng.integers(min(len(order), 2 + failures)))
         candidate = _without(a, node, used, int(order[pick]))
@@ -118,16 +118,13 @@ def _placed(solution: Solution) -> Iterator[tuple[int, ...]]:
 def _without(a: Pairs, node: IntArray, used: IntArray, closed: int) -> IntArray:
     """`node` with the jobs of `closed` moved, largest first, each where it overloads the
     other open nodes least; only those nodes stay eligible for the repair."""
-    allowed = used[used != closed]
     a.eligible[:] = False
-    a.eligible[:, allowed] = True
+    a.eligible[:, used[used != closed]] = True
     out = node.copy()
-    load = loads(a, out)
+    free = a.free - loads(a, out)
     moving = np.flatnonzero(node == closed)
     for j in moving[np.argsort(-a.share[moving, closed], kind="stable")].tolist():
-        load[closed] -= a.demand[j, closed]
-        over = np.maximum(load[allowed] + a.demand[j, allowed] - a.free[allowed], 0).sum(axis=1)
-        n = int(allowed[int(np.argmin(over))])
+        n = least_overload(a, free, j)
         out[j] = n
-        load[n] += a.demand[j, n]
+        free[n] -= a.demand[j, n]
     return out

@@ -292,7 +292,7 @@ def construct(a: Pairs, f: FloatArray) -> IntArray:
         regret[np.isinf(v1)] = -1.0  # fits nowhere now: after every job that still fits
         regret[~open_] = -_INF
         j = int(np.argmax(regret))
-        n = _least_overload(a, free, j) if np.isinf(v1[j]) else int(b1[j])
+        n = least_overload(a, free, j) if np.isinf(v1[j]) else int(b1[j])
         node[j] = n
         open_[j] = False
         free[n] -= a.demand[j, n]
@@ -320,7 +320,7 @@ def _best_two(z: FloatArray) -> tuple[IntArray, FloatArray, IntArray, FloatArray
     return i1, z[rows, i1], i2, z[rows, i2]
 
 
-def _least_overload(a: Pairs, free: IntArray, j: int) -> int:
+def least_overload(a: Pairs, free: IntArray, j: int) -> int:
     """The eligible node where job j's demand exceeds the free room the least (summed over
     resources, as shares of capacity)."""
     over = np.maximum(a.demand[j] - free, 0) / np.maximum(a.free, 1)
