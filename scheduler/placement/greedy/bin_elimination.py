@@ -10,9 +10,10 @@ otherwise it tries another node. A close relative of the bin-oriented heuristics
 bin and repair (Fleszar and Hindi, 2002; Buljubašić and Vasquez's consistent neighbourhood
 search, 2016), with the engine's vectorised moves instead of their tabu search.
 
-Measured before it went in (the best node-fill answer, then 8 s of this search, one process):
-class8_120_10_9 65 -> 62 bins in 0.01 s (the paper's best heuristic 62); class2_500_3_9 296 ->
-294 in 0.46 s (best heuristic 293; nothing more in the remaining 7.5 s).
+Through the engine at 10 s (`python -m benchmarks --track vbp --filter class8_120_10_9`, and
+the same for the others): class8_120_10_9 64 -> 62 bins (the paper's best heuristic 62),
+class3_500_5_9 376 -> 373 (374), class2_500_3_9 296 -> 294 (293); on a 324-instance sample
+302 -> 321 at or below the best heuristic (benchmarks/README.md, "Vector bin packing").
 
 Scope (`applies`): identical nodes (capacity, node type, opening cost), every job allowed on
 every node, single replicas, every job required, and the node-fill rules' conditions (no
