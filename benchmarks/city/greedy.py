@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.city.quotas import KIND, group_of, node_selector
+from benchmarks.city.quotas import KIND, kind_of, node_selector
 from benchmarks.city.real import EPOCH, job_spec
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
 from scheduler.domain.eligibility import cluster_constraint_verdict
@@ -40,7 +40,7 @@ class Pool:
             self.groups[c.name] = _Group(c, names, size, [list(size) for _ in range(c.nodes)])
         self._eligible: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._failed: set[tuple[object, ...]] = set()  # shapes that fit nowhere now
-        self._kind = {c.name: group_of(c) for c in trace.clusters}  # the `kind` label
+        self._kind = {c.name: kind_of(c) for c in trace.clusters}  # the `kind` label
         self._domain = {
             c.name: Cluster(
                 ClusterSpec(c.name, "city", security_level=c.security_level, xinchuang=c.xinchuang),
@@ -60,7 +60,7 @@ class Pool:
                 for name, c in self._domain.items()
                 if cluster_constraint_verdict(spec, c) is None
                 and all(
-                    {KIND: group_of(self.groups[name].cluster)}.get(k) == v
+                    {KIND: kind_of(self.groups[name].cluster)}.get(k) == v
                     for k, v in selector.items()
                 )
             )

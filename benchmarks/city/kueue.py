@@ -2,8 +2,12 @@
 preemption to reclaim nominal quota from borrowers.
 
 Each department's nominal quota is what it contributed (`benchmarks.city.quotas.entitled`), per
-flavour: one for CPU nodes, one for GPU nodes, as the work of each kind may only use its kind of
-node; it may borrow any idle capacity of the cohort (no borrowing or lending limit). At each
+flavour: one per kind of node, 信创 or not, and 等保 level (`quotas.flavours`), the same groups
+the real cycle gets; it may borrow any idle capacity of the cohort (no borrowing or lending
+limit). The flavours a job's constraints allow are tried in order, least capable first (CPU or
+GPU, standard before 信创, lower level first), as a city lists them to keep its scarce hardware
+for the work that needs it, and the gang is placed by best fit on the first flavour that has
+room for it (Kueue's default fungibility: the first flavour that fits, borrowing or not). At each
 decision the heads of the department queues compete: a head that fits within its department's
 nominal goes before one that needs to borrow, then the older head first (Kueue's ordering of
 ClusterQueues in a cohort with borrowing). BestEffortFIFO (Kueue's default queueing strategy): a
@@ -12,13 +16,13 @@ StrictFIFO, where a department whose head does not fit admits nothing behind it.
 places the gang greedily (best fit, `benchmarks.city.greedy`).
 
 Reclaim (Kueue's `reclaimWithinCohort: Any`): a head that fits within its department's nominal
-but not in the free capacity may evict workloads of departments that use more than their
-nominal, lowest priority and most recently started first, on one cluster its constraints allow,
-as many as it takes to fit, and never more than bring such a department down to its nominal. An
-evicted workload goes back to its queue in arrival order and its run so far is lost.
+in a flavour but not in the free capacity may evict workloads of departments that use more than
+their nominal in that flavour, lowest priority and most recently started first, on one cluster
+of the flavour that its constraints allow, as many as it takes to fit, and never more than
+bring such a department down to its nominal. An evicted workload goes back to its queue in
+arrival order and its run so far is lost.
 
-Simplified against the real Kueue: no flavour fungibility (a job's kind decides its flavour; any
-cluster of it that the job's constraints allow), no preemption within a ClusterQueue by
+Simplified against the real Kueue: no preemption within a ClusterQueue by
 priority, admission and placement in one step (Kueue admits on quota and leaves placement to
 kube-scheduler, which may then fail to place a gang).
 """
@@ -29,7 +33,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from benchmarks.city.greedy import Pool
-from benchmarks.city.quotas import entitled, job_group
+from benchmarks.city.quotas import entitled, flavour_of, flavours
 from benchmarks.city.sim import Decision, Start
 from benchmarks.city.trace import Trace, TraceJob
 
@@ -42,8 +46,21 @@ class KueueLike:
         self._reclaim = reclaim
         self._pool = Pool(trace)
         self._queues: dict[str, deque[TraceJob]] = {d: deque() for d in trace.departments}
-        # Per department, (flavour, resource) -> nominal and use: one flavour per kind of node.
+        # Per department, (flavour, resource) -> nominal and use; use counts in the flavour of
+        # the cluster a job runs on.
         self._nominal = entitled(trace)
+        self._flavour = {c.name: flavour_of(c) for c in trace.clusters}
+        # Least capable first: standard before 信创, then the 等保 level (of a group's most
+        # capable cluster, where a group spans several).
+        self._order = sorted(
+            flavours(trace.clusters).items(),
+            key=lambda gc: (
+                max(c.xinchuang for c in gc[1]),
+                max(c.security_level for c in gc[1]),
+                gc[0],
+            ),
+        )
+        self._options_of: dict[tuple[object, ...], tuple[tuple[str, tuple[str, ...]], ...]] = {}
         self._used: dict[str, dict[tuple[str, str], int]] = {d: {} for d in trace.departments}
         self._where: dict[str, tuple[str, list[int]]] = {}
         self._running: dict[str, tuple[TraceJob, float]] = {}  # job id -> (job, started)
@@ -63,26 +80,50 @@ class KueueLike:
     def _release(self, job: TraceJob) -> None:
         cluster, nodes = self._where.pop(job.job_id)
         self._pool.give(cluster, nodes, job)
-        self._book(job, -1)
+        self._book(job, cluster, -1)
         del self._running[job.job_id]
 
-    def _book(self, job: TraceJob, sign: int) -> None:
-        used, g = self._used[job.department], job_group(job)
+    def _book(self, job: TraceJob, cluster: str, sign: int) -> None:
+        used, g = self._used[job.department], self._flavour[cluster]
         for r, q in job.resources:
             used[g, r] = used.get((g, r), 0) + sign * q * job.replicas
 
-    def _within_nominal(self, job: TraceJob) -> bool:
-        used, nominal, g = self._used[job.department], self._nominal[job.department], job_group(job)
+    def _options(self, job: TraceJob) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The flavours the job may use, in order, each with its clusters the job may use."""
+        key = (job.min_security_level, job.xinchuang_required, job.resources)
+        if key not in self._options_of:
+            allowed = self._pool.eligible(job)
+            options = []
+            for g, members in self._order:
+                clusters = tuple(c.name for c in members if c.name in allowed)
+                if clusters:
+                    options.append((g, clusters))
+            self._options_of[key] = tuple(options)
+        return self._options_of[key]
+
+    def _fits_nominal(self, job: TraceJob, g: str) -> bool:
+        used, nominal = self._used[job.department], self._nominal[job.department]
         return all(
             used.get((g, r), 0) + q * job.replicas <= nominal.get((g, r), 0)
             for r, q in job.resources
         )
 
+    def _within_nominal(self, job: TraceJob) -> bool:
+        return any(self._fits_nominal(job, g) for g, _ in self._options(job))
+
+    def _place(self, job: TraceJob) -> tuple[str, list[int]] | None:
+        """Best fit on the first flavour, in order, that has room for the gang."""
+        for _, clusters in self._options(job):
+            found = self._pool.place(job, clusters)
+            if found is not None:
+                return found
+        return None
+
     def _borrowing(self, job: TraceJob, minus: dict[str, dict[tuple[str, str], int]]) -> bool:
         """Whether `job`'s department still uses more than its nominal on a resource `job`
         holds once `minus` (victims chosen so far) is taken away, and would not drop below
         its nominal by losing `job` too."""
-        dept, g = job.department, job_group(job)
+        dept, g = job.department, self._flavour[self._where[job.job_id][0]]
         used, nominal, gone = self._used[dept], self._nominal[dept], minus.get(dept, {})
         return any(
             used.get((g, r), 0) - gone.get((g, r), 0) - q * job.replicas >= nominal.get((g, r), 0)
@@ -91,21 +132,31 @@ class KueueLike:
         )
 
     def _victims(self, head: TraceJob, now: float) -> list[TraceJob] | None:
-        """The borrowers' workloads to evict so that `head` fits, or None if none will do."""
-        borrowers = {
-            d
+        """The borrowers' workloads to evict so that `head` fits, or None if none will do: on
+        a cluster of a flavour in which `head` fits its department's nominal, workloads of
+        departments above their nominal in that flavour."""
+        options = [(g, cs) for g, cs in self._options(head) if self._fits_nominal(head, g)]
+        borrowing = {
+            (d, g)
             for d, used in self._used.items()
-            if d != head.department and any(q > self._nominal[d].get(r, 0) for r, q in used.items())
+            if d != head.department
+            for (g, r), q in used.items()
+            if q > self._nominal[d].get((g, r), 0)
         }
-        if not borrowers:
+        if not options or not borrowing:
             return None
         by_cluster: dict[str, list[tuple[TraceJob, float]]] = {}
         for job, started in self._running.values():
             # Not one admitted by this very decision (it would never have started), nor one
             # whose start was deferred to it.
-            if job.department in borrowers and started < now and job.job_id not in self._starting:
-                by_cluster.setdefault(self._where[job.job_id][0], []).append((job, started))
-        for cluster in self._pool.eligible(head):
+            cluster = self._where[job.job_id][0]
+            if (
+                (job.department, self._flavour[cluster]) in borrowing
+                and started < now
+                and job.job_id not in self._starting
+            ):
+                by_cluster.setdefault(cluster, []).append((job, started))
+        for cluster in (c for _, clusters in options for c in clusters):
             candidates = sorted(
                 by_cluster.get(cluster, []), key=lambda js: (js[0].priority, -js[1], js[0].job_id)
             )
@@ -119,7 +170,8 @@ class KueueLike:
                     continue
                 trial.give(*self._where[job.job_id], job)
                 chosen.append(job)
-                row, g = gone.setdefault(job.department, {}), job_group(job)
+                row = gone.setdefault(job.department, {})
+                g = self._flavour[self._where[job.job_id][0]]
                 for r, q in job.resources:
                     row[g, r] = row.get((g, r), 0) + q * job.replicas
                 if trial.place(head, [cluster]) is not None:
@@ -152,7 +204,7 @@ class KueueLike:
             dept = min(heads, key=heads.__getitem__)
             stale = {dept}
             head = self._queues[dept][cursor[dept]]
-            found = self._pool.place(head)
+            found = self._place(head)
             evicted = False
             shape = (dept, head.resources, head.replicas, head.min_security_level,
                      head.xinchuang_required)  # fmt: skip
@@ -173,7 +225,7 @@ class KueueLike:
                         self._queues[victim.department].append(victim)
                         decision.preempted.append(victim.job_id)
                     decision_victims += victims
-                    found = self._pool.place(head)
+                    found = self._place(head)
                     evicted = True
             if found is None:
                 # StrictFIFO: nothing behind it either; BestEffortFIFO: try the next one.
@@ -184,7 +236,7 @@ class KueueLike:
             self._pool.take(*found, head)
             self._where[head.job_id] = found
             self._running[head.job_id] = (head, now)
-            self._book(head, +1)
+            self._book(head, found[0], +1)
             start = Start(head.job_id, found[0])
             if evicted:
                 self._deferred.append(start)

@@ -155,7 +155,7 @@ def measure(result: Result) -> Metrics:
     for rec in result.records.values():
         by_dept_records[rec.job.department].append(rec)
     guarantees = {
-        d: kept(by_dept_records[d], nominal[d], result.end_s, result.cycle_s)
+        d: kept(by_dept_records[d], nominal[d], result.end_s, result.cycle_s, trace.clusters)
         for d in trace.departments
     }
     demand = sum(g.demand_s for g in guarantees.values())

@@ -2,23 +2,28 @@
 nominal quota (what it contributed), where each kind of work may run, and the priority classes
 of the trace's job kinds.
 
-Clusters carry `kind=gpu` or `kind=cpu`, and GPU nodes are kept for GPU work (`node_selector`),
-so each kind of work has one kind of node: a department's nominal in a group is the capacity of
-the clusters of that kind it contributed (0 where it contributed none), with no borrowing or
-lending limit, as a Kueue cohort with the defaults and one flavour per kind. The real cycle gets
-these through the governance service (`real.py`); Kueue-like keeps one flavour per kind with
-the same numbers (`entitled`), the guarantee metric reads them the same way, and Slurm-like
-uses their sum per resource as the fair-share entitlement (`pooled_nominal`).
+Clusters carry `kind=gpu` or `kind=cpu`, and GPU nodes are kept for GPU work (`node_selector`).
+A quota group (Kueue: a flavour) is every cluster of one kind, 信创 or not, and 等保 level,
+selected by those labels (`kind`, `xinchuang`, `security_level`): a department's nominal in a
+group is the capacity it contributed there (0 elsewhere), with no borrowing or lending limit.
+Work counts in the group of the cluster it runs on, so a department that runs on capacity of a
+kind it did not contribute (a 信创 GPU cluster, a level-4 cluster) borrows there, and the owner
+reclaims it: what a bureau contributed is what it is promised back, as Kueue cities list a
+flavour per hardware class. The real cycle gets these through the governance service
+(`real.py`); Kueue-like keeps the same flavours and numbers (`entitled`), the guarantee metric
+reads them the same way, and Slurm-like uses their sum per resource as the fair-share
+entitlement (`pooled_nominal`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
 
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
 from scheduler.domain.quotas import PriorityClass
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
 
 KIND = "kind"
-GROUPS = ("cpu", "gpu")
 RESOURCES = (CPU, MEMORY, NVIDIA_GPU)
 # The trace's priorities by job kind, as admin-defined classes: every class may be preempted
 # (training checkpoints), so a lender reclaims from any borrower; none preempts its own
@@ -33,15 +38,46 @@ CLASSES = (
 CLASS_OF_KIND = {"batch": "batch", "analytics": "analytics", "gang": "training"}
 
 
-def group_of(cluster: CityCluster) -> str:
+def kind_of(cluster: CityCluster) -> str:
+    """The cluster's `kind` label: gpu if its nodes have GPUs."""
     return "gpu" if dict(cluster.node_capacity).get(NVIDIA_GPU) else "cpu"
+
+
+# The labels beyond `kind` that split each kind's quota group (Kueue: flavours), chosen by
+# measurement (benchmarks/README.md, "Quota groups").
+SPLIT_BY: dict[str, tuple[str, ...]] = {"cpu": (), "gpu": ("xinchuang", "security_level")}
+
+
+def flavour_selector(cluster: CityCluster) -> dict[str, str]:
+    """The label selector of the cluster's quota group (`xinchuang` and `security_level` are
+    labels every cluster carries: scheduler.domain.quotas.cluster_group_labels)."""
+    kind = kind_of(cluster)
+    labels = {
+        "xinchuang": "true" if cluster.xinchuang else "false",
+        "security_level": str(cluster.security_level),
+    }
+    return {KIND: kind} | {k: labels[k] for k in SPLIT_BY[kind]}
+
+
+def flavour_of(cluster: CityCluster) -> str:
+    """The cluster's quota group's name: its selector's values, e.g. "gpu-true-3"."""
+    return "-".join(flavour_selector(cluster).values())
+
+
+def flavours(clusters: Iterable[CityCluster]) -> dict[str, list[CityCluster]]:
+    """Each quota group of the clusters, with its clusters."""
+    out: dict[str, list[CityCluster]] = {}
+    for c in clusters:
+        out.setdefault(flavour_of(c), []).append(c)
+    return out
 
 
 def nominal(trace: Trace) -> dict[str, dict[str, dict[str, int]]]:
     """department -> group -> resource -> nominal (every resource of every group present)."""
-    out = {d: {g: dict.fromkeys(RESOURCES, 0) for g in GROUPS} for d in trace.departments}
+    groups = flavours(trace.clusters)
+    out = {d: {g: dict.fromkeys(RESOURCES, 0) for g in groups} for d in trace.departments}
     for c in trace.clusters:
-        row = out[c.department][group_of(c)]
+        row = out[c.department][flavour_of(c)]
         for r, q in c.capacity().items():
             row[r] = row.get(r, 0) + q
     return out
@@ -69,9 +105,26 @@ def node_selector(job: TraceJob) -> dict[str, str]:
     return {} if job.demand().get(NVIDIA_GPU) else {KIND: "cpu"}
 
 
-def job_group(job: TraceJob) -> str:
-    """The group (Kueue: flavour) a job's work counts in: the kind of node it may use."""
+def job_kind(job: TraceJob) -> str:
+    """The kind of node a job may use."""
     return "gpu" if job.demand().get(NVIDIA_GPU) else "cpu"
+
+
+def eligible_flavours(
+    groups: Mapping[str, Sequence[CityCluster]], job: TraceJob
+) -> tuple[str, ...]:
+    """Of `groups` (`flavours`), those with a cluster the job's constraints allow (kind, 信创,
+    等保 level)."""
+    return tuple(
+        g
+        for g, clusters in groups.items()
+        if any(
+            kind_of(c) == job_kind(job)
+            and c.security_level >= job.min_security_level
+            and (c.xinchuang or not job.xinchuang_required)
+            for c in clusters
+        )
+    )
 
 
 def entitled(trace: Trace) -> dict[str, dict[tuple[str, str], int]]:

@@ -17,8 +17,8 @@ simulated), so the lease timeout is set beyond any simulated period.
 
 Governance goes through the governance service as an admin would set it: the priority classes
 of `benchmarks.city.quotas` (jobs name their class, not a number) for both policies, and for
-`suanchou` each department's nominal quota per cluster group (clusters labelled `kind=cpu` or
-`kind=gpu`). Whatever the cycle does with them (quotas, fair share, preemption), the simulator
+`suanchou` each department's nominal quota per cluster group (`quotas.flavours`: kind, 信创,
+等保 level). Whatever the cycle does with them (quotas, fair share, preemption), the simulator
 measures; a run the scheduler no longer wants (the sync's `cancel`, e.g. preempted) is stopped
 by the simulated agent and reported to the loop as preempted.
 """
@@ -33,9 +33,10 @@ from pathlib import Path
 from benchmarks.city.quotas import (
     CLASS_OF_KIND,
     CLASSES,
-    GROUPS,
     KIND,
-    group_of,
+    flavour_selector,
+    flavours,
+    kind_of,
     node_selector,
     nominal,
 )
@@ -73,12 +74,12 @@ GPU_PRICE = {CPU: 0.36, MEMORY: 0.045, NVIDIA_GPU: 12.0}
 
 
 def price_of(cluster: CityCluster) -> dict[str, float]:
-    return dict(GPU_PRICE if group_of(cluster) == "gpu" else CPU_PRICE)
+    return dict(GPU_PRICE if kind_of(cluster) == "gpu" else CPU_PRICE)
 
 
 def nodes_of(cluster: CityCluster, owner_label: bool) -> list[Node]:
     labels = {OWNER: cluster.department} if owner_label else {}
-    labels[KIND] = group_of(cluster)
+    labels[KIND] = kind_of(cluster)
     return [
         Node(cluster.name, f"{cluster.name}-n{i:04d}", dict(cluster.node_capacity), labels)
         for i in range(cluster.nodes)
@@ -154,10 +155,10 @@ class RealCycle:
             self.admin.create_department(dept, dept)
             self.governance.set_priority_classes(dept, [pc.name for pc in CLASSES])
             if not own_only:  # separate clusters: its own nodes are its only quota
-                for group in GROUPS:
+                for group, members in flavours(trace.clusters).items():
                     self.governance.set_quota(
                         dept,
-                        {KIND: group},
+                        flavour_selector(members[0]),
                         [ResourceQuota(r, q) for r, q in quotas[dept][group].items()],
                     )
         for c in trace.clusters:
@@ -169,7 +170,7 @@ class RealCycle:
                     xinchuang=c.xinchuang,
                     # HOME_LABEL: the department contributed it, so its work prefers it
                     # (scheduler.domain.cluster_choice, home clusters).
-                    labels={OWNER: c.department, KIND: group_of(c), HOME_LABEL: c.department},
+                    labels={OWNER: c.department, KIND: kind_of(c), HOME_LABEL: c.department},
                     price=price_of(c),
                 )
             )

@@ -69,7 +69,8 @@ class JobRecord:
     running_since: float | None = None
     preemptions: int = 0
     lost_s: float = 0.0  # run time thrown away by preemptions (per replica)
-    held: list[tuple[float, float]] = field(default_factory=list)  # preempted runs' spans
+    # Preempted runs: (start, end, cluster).
+    held: list[tuple[float, float, str]] = field(default_factory=list)
 
     def wait_s(self, cutoff: float) -> float:
         """Arrival to first start; a job that never started has waited until `cutoff`."""
@@ -78,11 +79,15 @@ class JobRecord:
 
     def spans(self, cutoff: float) -> list[tuple[float, float]]:
         """The periods in which its replicas held capacity (the last one open until cutoff)."""
+        return [(start, end) for start, end, _ in self.placed_spans(cutoff)]
+
+    def placed_spans(self, cutoff: float) -> list[tuple[float, float, str]]:
+        """`spans` with the cluster each ran on."""
         out = list(self.held)
         if self.running_since is not None:
-            out.append((self.running_since, cutoff))
+            out.append((self.running_since, cutoff, self.cluster))
         elif self.freed_s is not None and self.end_s is not None:
-            out.append((self.end_s - self.job.duration_s, self.freed_s))
+            out.append((self.end_s - self.job.duration_s, self.freed_s, self.cluster))
         return out
 
 
@@ -169,7 +174,7 @@ def run(policy: Policy, trace: Trace, cycle_s: float = 60.0, max_factor: float =
             rec = records[job_id]
             if rec.running_since is None:
                 raise RuntimeError(f"{policy.name} preempted {job_id}, which does not run")
-            rec.held.append((rec.running_since, now))
+            rec.held.append((rec.running_since, now, rec.cluster))
             rec.lost_s += now - rec.running_since
             rec.preemptions += 1
             rec.running_since, rec.end_s, rec.cluster = None, None, ""

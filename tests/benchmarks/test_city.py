@@ -16,6 +16,7 @@ from benchmarks.city.guarantee import kept
 from benchmarks.city.headline import fewest_nodes, scale
 from benchmarks.city.kueue import KueueLike
 from benchmarks.city.metrics import Metrics, jain, measure, percentile
+from benchmarks.city.quotas import flavour_of
 from benchmarks.city.real import RealCycle
 from benchmarks.city.sim import JobRecord, Result, run
 from benchmarks.city.slurm import SlurmLike
@@ -205,14 +206,80 @@ def test_guarantee_kept_on_hand_worked_records() -> None:
     """A job that fits the unused nominal but waits 2 h (grace 60 s) leaves the department short
     for 7,140 s of its 10,800 s with demand; one that does not fit never does."""
     job = TraceJob("a", "公安局", "batch", 0.0, 3600.0, 1, WHOLE)
-    waited = JobRecord(job, start_s=7200.0, end_s=10_800.0, freed_s=10_800.0)
-    got = kept([waited], {("cpu", CPU): 8000, ("cpu", MEMORY): 32 * 1024}, 10_800.0, 60.0)
+    waited = JobRecord(job, start_s=7200.0, end_s=10_800.0, freed_s=10_800.0, cluster="c")
+    clusters = (CityCluster("c", "公安局", 1, NODE, 3, False),)
+    g = flavour_of(clusters[0])
+    got = kept([waited], {(g, CPU): 8000, (g, MEMORY): 32 * 1024}, 10_800.0, 60.0, clusters)
     assert got.demand_s == pytest.approx(10_800.0)
     assert got.share == pytest.approx(3660.0 / 10_800.0)
-    assert (
-        kept([waited], {("cpu", CPU): 4000, ("cpu", MEMORY): 32 * 1024}, 10_800.0, 60.0).share
-        == 1.0
+    small = {(g, CPU): 4000, (g, MEMORY): 32 * 1024}
+    assert kept([waited], small, 10_800.0, 60.0, clusters).share == 1.0
+
+
+GPU_NODE = ((CPU, 32_000), (MEMORY, 128 * 1024), (NVIDIA_GPU, 4))
+GANG = ((CPU, 8000), (MEMORY, 32 * 1024), (NVIDIA_GPU, 4))  # a whole GPU node's GPUs
+
+
+def test_guarantee_counts_work_in_the_group_of_its_cluster() -> None:
+    """GPU quota groups are split by 信创 (quotas.SPLIT_BY). 公安局 contributed a standard GPU
+    node: a job of it that requires 信创 is owed nothing while it waits; one that may use
+    either is owed its standard nominal, and its work running on the 信创 node counts there
+    (borrowed), not against the standard nominal."""
+    clusters = (
+        CityCluster("g-std", "公安局", 1, GPU_NODE, 3, False),
+        CityCluster("g-xc", "交通局", 1, GPU_NODE, 3, True),
     )
+    std, xc = (flavour_of(c) for c in clusters)
+    assert std != xc
+    nominal = {(std, r): q for r, q in GPU_NODE}
+    waits_xc = TraceJob("x", "公安局", "gang", 0.0, 3600.0, 1, GANG, xinchuang_required=True)
+    waited = JobRecord(waits_xc, start_s=7200.0, end_s=10_800.0, freed_s=10_800.0, cluster="g-xc")
+    assert kept([waited], nominal, 10_800.0, 60.0, clusters).share == 1.0
+    # One job on the 信创 node from 0, a second waiting 2 h that fits the standard nominal:
+    # short from 60 s to 7,200 s.
+    running = JobRecord(
+        TraceJob("r", "公安局", "gang", 0.0, 10_800.0, 1, GANG), start_s=0.0,
+        end_s=10_800.0, freed_s=10_800.0, cluster="g-xc",
+    )  # fmt: skip
+    second = JobRecord(
+        TraceJob("s", "公安局", "gang", 0.0, 3600.0, 1, GANG), start_s=7200.0,
+        end_s=10_800.0, freed_s=10_800.0, cluster="g-std",
+    )  # fmt: skip
+    got = kept([running, second], nominal, 10_800.0, 60.0, clusters)
+    assert got.share == pytest.approx(1 - 7140.0 / 10_800.0)
+
+
+def _xinchuang_city() -> Trace:
+    """公安局 contributed a 信创 GPU node, 交通局 a standard one. 公安局's first job may run on
+    either and takes the standard node (the least capable first); 交通局's long job then runs
+    on the 信创 node: one node's worth, within 交通局's GPU nominal summed over the groups,
+    but borrowed in the 信创 group. 公安局's first job ends, and at 2 h it submits a job that
+    requires 信创."""
+    clusters = (
+        CityCluster("g-police", "公安局", 1, GPU_NODE, 3, True),
+        CityCluster("g-transport", "交通局", 1, GPU_NODE, 3, False),
+    )
+    jobs = (
+        TraceJob("p-early", "公安局", "gang", 0.0, 1800.0, 1, GANG),
+        TraceJob("t0", "交通局", "gang", 60.0, 36_000.0, 1, GANG),
+        TraceJob("p0", "公安局", "gang", 7200.0, 3600.0, 1, GANG, xinchuang_required=True),
+    )
+    params = TraceParams(departments=2, nodes=2, jobs=len(jobs), days=1.0)
+    return Trace(params, ("公安局", "交通局"), clusters, jobs, 86_400.0)
+
+
+@pytest.mark.parametrize("policy", ["kueue", "suanchou"])
+def test_owner_reclaims_its_xinchuang_node_from_work_within_a_pooled_total(policy: str) -> None:
+    """Per-group nominal: 交通局 on the 信创 node borrows there, so 公安局's 信创 job reclaims it
+    one tick after it arrives (with one quota group for all GPU nodes, 交通局 was within its
+    nominal and the claim waited ten hours)."""
+    trace = _xinchuang_city()
+    result = run(make_policy(policy, trace, 0.2), trace)
+    assert result.records["p-early"].cluster == "g-transport"
+    assert result.records["t0"].preemptions == 1
+    assert result.records["p0"].start_s == 7260.0, result.records["p0"]
+    assert result.records["p0"].cluster == "g-police"
+    assert measure(result).guarantee_by_department["公安局"] == pytest.approx(1.0)
 
 
 def test_kueue_reclaims_nominal_from_a_borrower() -> None:
