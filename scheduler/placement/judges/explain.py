@@ -68,7 +68,7 @@ class _Explainer:
             for cap, used in zip(caps, self.used, strict=True)
         ]
         self._hard: dict[tuple[int, int, bool], list[list[int]]] = {}
-        self._reach: dict[int, list[int]] = {}
+        self._reach: dict[tuple[object, ...], list[int]] = {}
         # _hard_rooms: capacity left if every running job stays; evictable ones by department.
         self._stays: list[list[int]] | None = None
         self._evictable: dict[int, list[int]] = {}
@@ -138,28 +138,35 @@ class _Explainer:
     # -- the checks ------------------------------------------------------------------------------
 
     def _quota(self, j: int) -> Unplaced | None:
-        """QUOTA_EXHAUSTED if in every cluster the job may use some quota covering it has no
-        room for it: the first such quota of the first cluster."""
-        facts, p = self.facts, self.p
+        """QUOTA_EXHAUSTED if in every cluster that could hold the job when empty some quota
+        covering it has no room for it: the first such quota of the first such cluster. (A
+        cluster that can never hold it says nothing: a GPU job's quota in a group of CPU
+        clusters is not what holds it back.)"""
+        facts = self.facts
         if facts.department[j] not in facts.scopes.departments:
             return None
         first: Unplaced | None = None
-        for n in self._group_nodes(p.job_nodes[j]):
+        for n in self._holding_nodes(j):
             blocked = self._quota_in(j, n)
             if blocked is None:
                 return None  # some cluster's quotas leave room: quota is not the blocker
             first = first or blocked
         return first
 
-    def _group_nodes(self, s: int) -> list[int]:
-        """One node of node set s per cluster it reaches, by cluster (memoised per set: city
-        node sets hold thousands of nodes)."""
-        got = self._reach.get(s)
+    def _holding_nodes(self, j: int) -> list[int]:
+        """One eligible node per cluster whose eligible nodes hold the whole gang when empty,
+        by cluster (memoised per job shape: city queues hold thousands of look-alikes)."""
+        shape = self._shape(j)
+        got = self._reach.get(shape)
         if got is None:
+            held: dict[int, int] = {}
             first: dict[int, int] = {}
-            for n in self.p.node_sets[s]:
-                first.setdefault(self.p.node_group[n], n)
-            got = self._reach[s] = [first[g] for g in sorted(first)]
+            for n in self.facts.eligible[j]:
+                g = self.p.node_group[n]
+                first.setdefault(g, n)
+                held[g] = held.get(g, 0) + self._fit_count(j, n, self.empty[n])
+            replicas = self.p.job_replicas[j]
+            got = self._reach[shape] = [first[g] for g in sorted(first) if held[g] >= replicas]
         return got
 
     def _quota_in(self, j: int, n: int) -> Unplaced | None:

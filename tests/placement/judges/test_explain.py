@@ -60,6 +60,33 @@ def test_quota_exhausted_reports_used_and_limit() -> None:
     )
 
 
+def test_quota_exhausted_names_a_quota_of_a_cluster_that_could_hold_the_job() -> None:
+    """A GPU job may use a CPU-only cluster (group 0, by its labels) and a GPU cluster (group
+    1). Its department's GPU quota is 0 in group 0 and 1 of 1 used in group 1: the quota that
+    holds it back is group 1's (used 1, limit 1), not group 0's, whose nodes can never hold it."""
+    p = tiny(
+        resources=("cpu", "mem", "gpu"),
+        node_capacity=((4, 8, 0), (4, 8, 2)),
+        node_group=(0, 1),
+        group_cost=((0, 0, 0), (0, 0, 0)),
+        job_demand=((1, 1, 1), (1, 1, 1)),
+        job_department=(0, 0),
+        job_current=((1,), None),
+        quotas=(
+            Quota(department=0, resource=2, nominal=0, groups=(0,)),
+            Quota(department=0, resource=2, nominal=1, groups=(1,)),
+        ),
+    )
+    (why,) = explain(p, Solution(((1,), None)))
+    assert (why.job, why.reason, why.resource, why.used, why.limit) == (
+        1,
+        QUOTA_EXHAUSTED,
+        "gpu",
+        1,
+        1,
+    )
+
+
 def test_insufficient_capacity_when_work_it_cannot_displace_fills_the_pool() -> None:
     """Running jobs it does not outrank fill both nodes: INSUFFICIENT_CAPACITY."""
     p = tiny(
