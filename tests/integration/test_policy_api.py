@@ -66,7 +66,7 @@ def test_queued_jobs_get_positions_and_quota_numbers(
         }
 
     pool.wait_for(lambda: pool_places() == {1, 2}, 20, "pool places 1 and 2")
-    assert 0 <= held.queue_position.effective_priority <= 500  # borrowing band: over nominal
+    assert 0 <= held.queue_position.effective_priority <= 124  # borrowing band: over nominal
     explained = pool.jobs.ExplainJob(
         jobs_pb2.ExplainJobRequest(job_id=second), metadata=md(pool.tokens["交通局"])
     )

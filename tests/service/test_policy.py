@@ -158,7 +158,7 @@ def test_a_limit_never_drops_below_what_already_runs() -> None:
 
 def test_the_prefix_within_nominal_is_guaranteed_by_class_then_running_then_age() -> None:
     """A holds 8 GPUs: the class-500 queued 4 and the running class-100 4 fit (800, 640); the
-    queued class-100 2 borrows (40 + the fair-share bonus of 100)."""
+    queued class-100 2 borrows (10 + the fair-share bonus of 24)."""
     snap = _snapshot(
         {"A": _gpu(8)},
         running=[(_job("r1", "A", 4, 1, value=100, state=JobState.RUNNING), "gpu-a")],
@@ -166,7 +166,7 @@ def test_the_prefix_within_nominal_is_guaranteed_by_class_then_running_then_age(
     )
     policy = plan(snap, WEEK)
     assert policy.within == {"q1", "r1"}
-    assert (policy.priority["q1"], policy.priority["r1"], policy.priority["q2"]) == (800, 640, 140)
+    assert (policy.priority["q1"], policy.priority["r1"], policy.priority["q2"]) == (800, 640, 34)
 
 
 def test_a_department_below_nominal_outranks_a_borrower_of_the_same_class() -> None:
@@ -183,23 +183,23 @@ def test_a_department_below_nominal_outranks_a_borrower_of_the_same_class() -> N
     policy = plan(snap, WEEK)
     assert policy.within == {"a1", "b1"}
     assert policy.priority["b1"] == 640 > policy.priority["a2"]
-    assert policy.priority["a2"] <= 40 + 100
+    assert policy.priority["a2"] <= 10 + 24
 
 
 def test_within_a_department_a_higher_class_outranks_a_lower_one() -> None:
-    """Without quotas every job borrows: class 900 ranks 360 + bonus, class 100 40 + bonus."""
+    """Without quotas every job borrows: class 900 ranks 90 + bonus, class 100 10 + bonus."""
     snap = _snapshot(
         {}, queued=[_job("low", "A", 1, 1, value=100), _job("high", "A", 1, 2, value=900)]
     )
     policy = plan(snap, WEEK)
-    assert policy.priority["high"] == 460 and policy.priority["low"] == 140
+    assert policy.priority["high"] == 114 and policy.priority["low"] == 34
 
 
 def test_bands_span_the_engines_range() -> None:
-    """Guaranteed work is 600-1000, borrowing work 0-500, whatever the inputs."""
+    """Guaranteed work is 600-1000, borrowing work 0-124, whatever the inputs."""
     assert effective_priority(1000, True, 0.0) == 1000
     assert effective_priority(0, True, 1.0) == 600
-    assert effective_priority(1000, False, 1.0) == 500
+    assert effective_priority(1000, False, 1.0) == 124
     assert effective_priority(0, False, 0.0) == 0
 
 
@@ -236,26 +236,26 @@ def test_weight_shares_follow_the_tree() -> None:
 
 def test_fair_share_orders_borrowers_by_their_decayed_usage() -> None:
     """Two departments without quotas queue the same class: the one that used less ranks
-    higher, by round(100 x F)."""
+    higher, by round(24 x F)."""
     snap = _snapshot(
         {},
         queued=[_job("heavy", "A", 1, 1, value=100), _job("light", "B", 1, 2, value=100)],
         usage={"A": 3.0, "B": 1.0},
     )
     policy = plan(snap, WEEK)
-    assert policy.priority["light"] == 40 + 71 and policy.priority["heavy"] == 40 + 35
+    assert policy.priority["light"] == 10 + 17 and policy.priority["heavy"] == 10 + 8
 
 
 def test_a_jobs_class_gives_its_value_and_a_bare_priority_stands_without_one() -> None:
-    """A job naming class `urgent` (900) ranks 360 + bonus by the class's value; a job without
-    a class ranks by its bare priority (100: 40 + bonus)."""
+    """A job naming class `urgent` (900) ranks 90 + bonus by the class's value; a job without
+    a class ranks by its bare priority (100: 10 + bonus)."""
     classy = _job("classy", "A", 1, 1)
     classy = replace(classy, spec=replace(classy.spec, priority_class="urgent"))
     snap = _snapshot({}, queued=[classy, _job("bare", "A", 1, 2, value=100)])
     urgent = PriorityClass("urgent", 900, preemptible=False, may_preempt=True)
     snap = replace(snap, classes={"urgent": urgent})
     policy = plan(snap, WEEK)
-    assert policy.priority["classy"] == 460 and policy.priority["bare"] == 140
+    assert policy.priority["classy"] == 114 and policy.priority["bare"] == 34
 
 
 def test_a_child_without_quota_ranks_against_its_parents_nominal() -> None:
@@ -291,7 +291,7 @@ def test_the_guarantee_is_best_effort_fifo_and_preemption_still_follows_the_clas
     )
     policy = plan(snap, WEEK)
     assert policy.within == {"low"}
-    assert policy.priority["low"] == 640 > policy.priority["high"] == 460
+    assert policy.priority["low"] == 640 > policy.priority["high"] == 114
     problem = build_problem(snap, policy=policy).problem
     assert problem is not None and problem.job_preempt_rank == (900, 100)
 

@@ -60,7 +60,7 @@ def test_a_borrower_of_an_idle_cluster_is_outranked_when_the_owner_needs_it(pool
         snap = take_snapshot(tx, pool.clock.now(), 10, pool.clock.now(), 100)
     policy = plan(snap, pool.settings.fair_share_half_life_s)
     assert policy.within == {first, owner}
-    assert policy.priority[second] == 0 + 100  # borrowing: class 0 + the whole bonus (F = 1)
+    assert policy.priority[second] == 0 + 24  # borrowing: class 0 + the whole bonus (F = 1)
     quotas = {q.department: q for q in policy.quotas}
     assert (quotas["公安局"].used, quotas["公安局"].borrow_limit) == (8000, 4000)
     assert (quotas["交通局"].used, quotas["交通局"].borrow_limit) == (0, 0)
