@@ -2,12 +2,13 @@
 preemption to reclaim nominal quota from borrowers.
 
 Each department's nominal quota is what it contributed (`benchmarks.city.quotas.entitled`), per
-flavour: one per kind of node, 信创 or not, and 等保 level (`quotas.flavours`), the same groups
-the real cycle gets; it may borrow any idle capacity of the cohort (no borrowing or lending
-limit). The flavours a job's constraints allow are tried in order, least capable first (CPU or
-GPU, standard before 信创, lower level first), as a city lists them to keep its scarce hardware
-for the work that needs it, and the gang is placed by best fit on the first flavour that has
-room for it (Kueue's default fungibility: the first flavour that fits, borrowing or not). At each
+flavour: the quota groups of `quotas.flavours` (one for the CPU clusters, one per class of GPU
+cluster: 信创 or not, 等保 level), the same groups the real cycle gets; it may borrow any idle
+capacity of the cohort (no borrowing or lending limit). The flavours a job's constraints
+allow are tried in order, least capable first (standard before 信创, lower level first), as a
+city lists them to keep its scarce hardware for the work that needs it, and the gang is placed
+by best fit on the first flavour that has room for it (Kueue's default fungibility: the first
+flavour that fits, borrowing or not). At each
 decision the heads of the department queues compete: a head that fits within its department's
 nominal goes before one that needs to borrow, then the older head first (Kueue's ordering of
 ClusterQueues in a cohort with borrowing). BestEffortFIFO (Kueue's default queueing strategy): a

@@ -3,13 +3,15 @@ nominal quota (what it contributed), where each kind of work may run, and the pr
 of the trace's job kinds.
 
 Clusters carry `kind=gpu` or `kind=cpu`, and GPU nodes are kept for GPU work (`node_selector`).
-A quota group (Kueue: a flavour) is every cluster of one kind, 信创 or not, and 等保 level,
-selected by those labels (`kind`, `xinchuang`, `security_level`): a department's nominal in a
-group is the capacity it contributed there (0 elsewhere), with no borrowing or lending limit.
-Work counts in the group of the cluster it runs on, so a department that runs on capacity of a
-kind it did not contribute (a 信创 GPU cluster, a level-4 cluster) borrows there, and the owner
-reclaims it: what a bureau contributed is what it is promised back, as Kueue cities list a
-flavour per hardware class. The real cycle gets these through the governance service
+A quota group (Kueue: a flavour) is all CPU clusters, or the GPU clusters of one class, 信创
+or not and 等保 level (`SPLIT_BY`; selectors on `kind`, `xinchuang`, `security_level`): a
+department's nominal in a group is the capacity it contributed there (0 elsewhere), with no
+borrowing or lending limit. Work counts in the group of the cluster it runs on, so a
+department running on a GPU class it did not contribute (a 信创 or a level-4 GPU node)
+borrows there, and the owner reclaims it: what a bureau contributed is what it is promised
+back, as Kueue cities define a flavour per hardware class. CPU capacity stays one group:
+split by class too, CPU work overflowing onto the scarce classes was reclaimed again and again
+(benchmarks/README.md, "Quota groups"). The real cycle gets these through the governance service
 (`real.py`); Kueue-like keeps the same flavours and numbers (`entitled`), the guarantee metric
 reads them the same way, and Slurm-like uses their sum per resource as the fair-share
 entitlement (`pooled_nominal`).
