@@ -44,6 +44,7 @@ from scheduler.placement.greedy.placer import (
 from scheduler.placement.index.node_pool import Layout
 from scheduler.placement.judges.evaluator import Evaluation, Evaluator
 from scheduler.placement.judges.scale import DEFAULT_WEIGHTS, job_work
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights, Solution
 
 if TYPE_CHECKING:
@@ -150,16 +151,22 @@ BASELINES: dict[str, Baseline] = {
 
 
 def best_baseline(
-    p: Problem, weights: ObjectiveWeights = DEFAULT_WEIGHTS
+    p: Problem,
+    weights: ObjectiveWeights = DEFAULT_WEIGHTS,
+    should_stop: ShouldStop | None = None,
 ) -> tuple[str, Solution, Evaluation]:
     """Runs every baseline and returns the name, answer and evaluation of the best one.
 
     Ties go to the earlier baseline in BASELINES. The node layout is computed once and shared.
+    `should_stop` is asked after each rule: the first always runs (the engine needs an
+    answer), the rest only while it says no.
     """
     layout = Layout(p)
     judge = Evaluator(p, weights)
     best: tuple[str, Solution, Evaluation] | None = None
     for name, baseline in BASELINES.items():
+        if best is not None and should_stop is not None and should_stop():
+            break
         solution = baseline(p, layout)
         evaluation = judge(solution)
         if best is None or evaluation.value > best[2].value:

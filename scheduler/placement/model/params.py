@@ -42,9 +42,10 @@ class ShouldStop(Protocol):
     watcher thread that then interrupts the solve (the bound is what a time limit would have
     left: valid, looser), and wherever the other stages read their deadline: the regret
     stage's pricing steps, repair, descent and restarts, each node the node-fill rules open,
-    and each move of the packing search after the LP rounding. A long stretch in between (the
-    LP's build, the baselines and the queue's best fit, one pass each of the LP plan's packing
-    and fill, a CP-SAT search that finds no new solution) runs to its own end first. Once it
+    and each move of the packing search after the LP rounding, and between two rules of the
+    greedy baselines (the first always runs). A long stretch in between (the LP's build, one
+    baseline rule and the queue's best fit, one pass each of the LP plan's packing and fill, a
+    CP-SAT search that finds no new solution) runs to its own end first. Once it
     says True the solve skips what is left and returns its best checked answer, never a worse
     one than it holds; the early_stop progress event says `reason: should_stop`.
 

@@ -75,7 +75,7 @@ class Construction(RunState):
         t = time.perf_counter()
         p, weights = self.p, self.params.weights
         if p.num_jobs <= self.params.all_baselines_max_jobs:
-            name, solution, evaluation = best_baseline(p, weights)
+            name, solution, evaluation = best_baseline(p, weights, self.should_stop)
         else:
             # At city scale the four rules cost 10-20 s and LP rounding beats the best of them
             # by over ten points (synthetic M and L): one rule is the fallback, the best one

@@ -17,7 +17,7 @@ from scheduler.placement.judges.evaluator import Evaluation, evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Status
-from scheduler.placement.model.params import EngineParams
+from scheduler.placement.model.params import EngineParams, ShouldStop
 from scheduler.placement.stages import construct
 from tests.placement.cpsat.helpers import ROADEF, ROADEF_BEST_COST, tiny
 from tests.placement.cpsat.strategies import more_capacity, problems
@@ -87,7 +87,9 @@ def test_rejected_candidates_are_dropped_with_a_note(monkeypatch: pytest.MonkeyP
     assert check(p, overfull) != []
     flattering = replace(evaluate(p, overfull, WEIGHTS), value=1 << 60)
 
-    def fake(_p: Problem, _w: ObjectiveWeights) -> tuple[str, Solution, Evaluation]:
+    def fake(
+        _p: Problem, _w: ObjectiveWeights, _stop: ShouldStop | None = None
+    ) -> tuple[str, Solution, Evaluation]:
         return "fake", overfull, flattering
 
     monkeypatch.setattr(construct, "best_baseline", fake)

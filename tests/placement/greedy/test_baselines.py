@@ -177,6 +177,24 @@ def test_best_baseline_is_the_best_by_the_evaluator() -> None:
     assert evaluation == evaluate(p, solution)
 
 
+def test_best_baseline_asks_should_stop_after_each_rule() -> None:
+    """A caller that says stop after the first rule gets that rule's answer, evaluated; one
+    that never says stop is asked once before each later rule."""
+    p = jobs(3, job_demand=((1, 1), (3, 1), (2, 6)), job_priority=(0, 0, 3))
+    first = next(iter(BASELINES))
+    name, solution, evaluation = best_baseline(p, should_stop=lambda: True)
+    assert name == first and solution == BASELINES[first](p)
+    assert evaluation == evaluate(p, solution)
+    asked: list[int] = []
+
+    def never() -> bool:
+        asked.append(1)
+        return False
+
+    assert best_baseline(p, should_stop=never) == best_baseline(p)
+    assert len(asked) == len(BASELINES) - 1
+
+
 def _fits_somewhere(p: Problem, s: Solution, j: int) -> bool:
     """Whether adding job j (alone, no GPU devices needed) to s passes the checker."""
     base = list(s.assignment)
