@@ -21,6 +21,38 @@ from scheduler.domain.models import Cluster, ClusterSpec
 from scheduler.domain.states import ClusterState
 
 
+class Eligibility:
+    """The clusters a job may run on, cached per job shape: the scheduler's own verdict
+    (等保 level, 信创), the city's node selector (`quotas.node_selector`), and a node large
+    enough for one replica when empty. One answer for the policies and the guarantee metric."""
+
+    def __init__(self, clusters: Sequence[CityCluster]) -> None:
+        self._clusters = {c.name: c for c in clusters}
+        self._domain = {
+            c.name: Cluster(
+                ClusterSpec(c.name, "city", security_level=c.security_level, xinchuang=c.xinchuang),
+                ClusterState.ACTIVE,
+                EPOCH,
+            )
+            for c in clusters
+        }
+        self._cache: dict[tuple[object, ...], tuple[str, ...]] = {}
+
+    def __call__(self, job: TraceJob) -> tuple[str, ...]:
+        key = (job.min_security_level, job.xinchuang_required, job.resources)
+        if key not in self._cache:
+            spec = job_spec(job, own_only=False)
+            selector = node_selector(job)
+            self._cache[key] = tuple(
+                name
+                for name, c in self._clusters.items()
+                if cluster_constraint_verdict(spec, self._domain[name]) is None
+                and all({KIND: kind_of(c)}.get(k) == v for k, v in selector.items())
+                and all(q <= dict(c.node_capacity).get(r, 0) for r, q in job.resources)
+            )
+        return self._cache[key]
+
+
 @dataclass
 class _Group:
     cluster: CityCluster
@@ -38,33 +70,8 @@ class Pool:
             names = tuple(r for r, _ in c.node_capacity)
             size = tuple(q for _, q in c.node_capacity)
             self.groups[c.name] = _Group(c, names, size, [list(size) for _ in range(c.nodes)])
-        self._eligible: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self.eligible = Eligibility(trace.clusters)
         self._failed: set[tuple[object, ...]] = set()  # shapes that fit nowhere now
-        self._kind = {c.name: kind_of(c) for c in trace.clusters}  # the `kind` label
-        self._domain = {
-            c.name: Cluster(
-                ClusterSpec(c.name, "city", security_level=c.security_level, xinchuang=c.xinchuang),
-                ClusterState.ACTIVE,
-                EPOCH,
-            )
-            for c in trace.clusters
-        }
-
-    def eligible(self, job: TraceJob) -> tuple[str, ...]:
-        selector = node_selector(job)
-        key = (job.min_security_level, job.xinchuang_required, tuple(sorted(selector.items())))
-        if key not in self._eligible:
-            spec = job_spec(job, own_only=False)
-            self._eligible[key] = tuple(
-                name
-                for name, c in self._domain.items()
-                if cluster_constraint_verdict(spec, c) is None
-                and all(
-                    {KIND: kind_of(self.groups[name].cluster)}.get(k) == v
-                    for k, v in selector.items()
-                )
-            )
-        return self._eligible[key]
 
     def place(
         self, job: TraceJob, clusters: Sequence[str] | None = None
@@ -117,8 +124,7 @@ class Pool:
             for n, g in self.groups.items()
             if clusters is None or n in clusters
         }
-        twin._eligible, twin._domain, twin._failed = self._eligible, self._domain, set()
-        twin._kind = self._kind
+        twin.eligible, twin._failed = self.eligible, set()
         return twin
 
 

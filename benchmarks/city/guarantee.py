@@ -6,7 +6,8 @@ department has been waiting longer than `grace_s` (one cycle interval: no schedu
 before its next cycle) although it would fit within the department's unused nominal quota,
 i.e. in some quota group whose clusters the job's constraints allow, the department's usage
 there plus the job stays within its nominal on every resource (`benchmarks.city.quotas`:
-`entitled`, `eligible_flavours`; work counts in the group of the cluster it runs on). A
+`entitled`; the clusters a job may use: `greedy.Eligibility`, as the policies see them; work
+counts in the group of the cluster it runs on). A
 department has demand while a job of it waits or runs. Measured from the job records over [0,
 the end of the simulation].
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from benchmarks.city.quotas import eligible_flavours, flavour_of, flavours
+from benchmarks.city.greedy import Eligibility
+from benchmarks.city.quotas import flavour_of
 from benchmarks.city.sim import JobRecord
 from benchmarks.city.trace import CityCluster, TraceJob
 
@@ -71,8 +73,7 @@ def kept(
     """Guarantee kept for one department's records; `nominal`: (group, resource) -> quota;
     `clusters`: the pool's (for each cluster's group)."""
     group_of = {c.name: flavour_of(c) for c in clusters}
-    groups = flavours(clusters)
-    eligible: dict[str, tuple[str, ...]] = {}
+    allowed = Eligibility(clusters)
     used: dict[tuple[str, str], int] = {}
     running = 0
     waiting: set[str] = set()
@@ -103,9 +104,8 @@ def kept(
             waiting.discard(job.job_id)
             overdue.pop(job.job_id, None)
         else:
-            if job.job_id not in eligible:
-                eligible[job.job_id] = eligible_flavours(groups, job)
-            overdue[job.job_id] = (job, eligible[job.job_id])
+            groups = tuple(sorted({group_of[c] for c in allowed(job)}))
+            overdue[job.job_id] = (job, groups)
         dirty = True
     return Kept(demand_s, kept_s)
 

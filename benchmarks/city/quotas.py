@@ -19,7 +19,7 @@ entitlement (`pooled_nominal`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 
 from benchmarks.city.trace import CityCluster, Trace, TraceJob
 from scheduler.domain.quotas import PriorityClass
@@ -105,28 +105,6 @@ def node_selector(job: TraceJob) -> dict[str, str]:
     tolerations yet (issue 10), so the CPU jobs carry a node selector; every policy applies
     the same rule."""
     return {} if job.demand().get(NVIDIA_GPU) else {KIND: "cpu"}
-
-
-def job_kind(job: TraceJob) -> str:
-    """The kind of node a job may use."""
-    return "gpu" if job.demand().get(NVIDIA_GPU) else "cpu"
-
-
-def eligible_flavours(
-    groups: Mapping[str, Sequence[CityCluster]], job: TraceJob
-) -> tuple[str, ...]:
-    """Of `groups` (`flavours`), those with a cluster the job's constraints allow (kind, 信创,
-    等保 level)."""
-    return tuple(
-        g
-        for g, clusters in groups.items()
-        if any(
-            kind_of(c) == job_kind(job)
-            and c.security_level >= job.min_security_level
-            and (c.xinchuang or not job.xinchuang_required)
-            for c in clusters
-        )
-    )
 
 
 def entitled(trace: Trace) -> dict[str, dict[tuple[str, str], int]]:
