@@ -153,9 +153,10 @@ def lp_bound(
 ) -> LpBound:
     """Solves the relaxation (see the module docstring) and returns its bound and plan.
 
-    `should_stop` (the engine's, model/params.py) is polled while GLOP solves; when it says
-    True the solve is interrupted and the bound is what its time limit would have given, and
-    the cost LP is not started.
+    `should_stop` (the engine's, model/params.py) is asked while the LP is built (every few
+    classes: build_lp) and polled while GLOP solves; when it says True the build or the solve
+    ends and the bound is what a time limit would have given (status "time_limit"), and the
+    cost LP is not started.
 
     `costs` (lexicographic weights only) says whether to solve the second, cost-minimising LP.
     Without it the bound is BIG * Wb minus the least cost the decided part could have within
@@ -167,9 +168,11 @@ def lp_bound(
     start = time.perf_counter()
     view = view or View(p)
     classes = classes or classify(view)
-    built = build_lp(view, classes, weights)
+    built = build_lp(view, classes, weights, should_stop)
     lp = built.lp
     build_s = time.perf_counter() - start
+    if built.stopped:
+        return _unsolved(p, weights, view, classes, built, build_s, 0.0)
     if progress is not None:
         progress(
             "lp_built",
@@ -199,19 +202,7 @@ def lp_bound(
         solve_s = time.perf_counter() - start - build_s
         if status == pywraplp.Solver.INFEASIBLE:
             return _answer(view, classes, built, None, None, "infeasible", [], {}, build_s, solve_s)
-        # Out of time before a basis: every decided job placed, at no cost, bounds the value
-        # (a preemptible running job kept also saves its eviction cost).
-        w = 1 if lexicographic else weights.work or 0
-        upper = sum(
-            len(jc.jobs)
-            * (
-                w * jc.work
-                + (0 if lexicographic else weights.preemption * max(0, view.preempt_cost[jc.rep]))
-            )
-            for jc in classes.jobs
-        )
-        value, work = _combine(p, weights, built, float(upper), 0.0)
-        return _answer(view, classes, built, value, work, "time_limit", [], empty, build_s, solve_s)
+        return _unsolved(p, weights, view, classes, built, build_s, solve_s)
     values, duals1 = _read(solver)
     upper1 = lp.safe_max(first, duals1)
     cost_bounded = lexicographic and not any(lp.cost)
@@ -273,6 +264,33 @@ def lp_bound(
     if progress is not None:
         progress("lp_solved", {"value": value, "work": work, "solve_s": solve_s})
     return answer
+
+
+def _unsolved(
+    p: Problem,
+    weights: ObjectiveWeights,
+    view: View,
+    classes: Classes,
+    built: Built,
+    build_s: float,
+    solve_s: float,
+) -> LpBound:
+    """The bound without an LP solution (GLOP out of time before a basis, or should_stop ended
+    the build): every decided job placed, at the least cost any plan could have. That cost is
+    not 0: keeping a preemptible running job saves its eviction, a negative cost against
+    `built.cost_const`, which counts every eviction (and, after a stopped build, only those of
+    the classes built so far: lower still, so the bound is only looser)."""
+    lexicographic = weights.work is None
+    w = 1 if lexicographic else weights.work or 0
+    saves = [weights.preemption * max(0, view.preempt_cost[jc.rep]) for jc in classes.jobs]
+    upper = sum(
+        len(jc.jobs) * (w * jc.work + (0 if lexicographic else save))
+        for jc, save in zip(classes.jobs, saves, strict=True)
+    )
+    least_cost = -sum(len(jc.jobs) * save for jc, save in zip(classes.jobs, saves, strict=True))
+    value, work = _combine(p, weights, built, float(upper), float(least_cost))
+    empty = {k: 0.0 for k in built.group_vars}
+    return _answer(view, classes, built, value, work, "time_limit", [], empty, build_s, solve_s)
 
 
 def lp_pairs(view: View, classes: Classes) -> int:

@@ -17,6 +17,7 @@ from scheduler.placement.index.aggregate import (
     View,
     replicas_per_node,
 )
+from scheduler.placement.model.params import ShouldStop
 from scheduler.placement.model.problem import ObjectiveWeights
 
 _INF = math.inf
@@ -123,9 +124,23 @@ class Built:
     work_const: int  # work of the fixed running jobs
     cap_rows: dict[tuple[int, int], int]  # (node class, resource) -> row
     infeasible: bool  # a required class has no group that could hold it
+    # should_stop said True before the LP was whole: only work_const is complete; the rest
+    # holds what was built so far and must not be solved (bound.py bounds without it).
+    stopped: bool = False
 
 
-def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
+def build_lp(
+    view: View,
+    classes: Classes,
+    weights: ObjectiveWeights,
+    should_stop: ShouldStop | None = None,
+) -> Built:
+    """The LP of `view`'s classes. `should_stop` is asked before each job class and each of its
+    groups, before the capacity rows of each node class and resource, every 1,024 jobs of the
+    quotas' fixed usage and before each quota's row; once it says True the build ends at once
+    with `stopped` set. On the synthetic L city (100,000 jobs x 5,000 nodes, a 2.3-s build)
+    the longest stretches between two questions are Python's full garbage collections, up to
+    ~0.25 s each."""
     p = view.p
     nr = view.num_resources
     lp = Lp()
@@ -133,6 +148,11 @@ def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
     w_money, w_energy = weights.money, weights.energy
     w_move, w_preempt = weights.migration, weights.preemption
     built = Built(lp, [], [], {}, 0, 0, {}, False)
+
+    def halt() -> bool:
+        if should_stop is not None and should_stop():
+            built.stopped = True
+        return built.stopped
 
     # Constants: fixed running jobs' work and money, and the open cost of nodes they keep open.
     for j in range(p.num_jobs):
@@ -157,6 +177,8 @@ def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
     quota_usage: dict[int, list[tuple[int, float]]] = {}  # quota -> (var, usage per unit)
     count_rows: list[int] = []
     for k, jc in enumerate(classes.jobs):
+        if halt():
+            return built
         j = jc.rep
         n_k = len(jc.jobs)
         reps = jc.replicas
@@ -182,6 +204,8 @@ def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
         work = float(jc.work)
         count_idx, count_coef = lp.row_idx[count], lp.row_coef[count]
         for g, options in sorted(by_group.items()):
+            if halt():
+                return built
             room = sum(node_classes[c].size * per for c, per, _ in options)
             if room < reps:
                 continue  # the whole gang never fits this group
@@ -246,6 +270,8 @@ def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
         nc = node_classes[c]
         y = open_var.get(c, -1)
         for r in range(nr):
+            if halt():
+                return built
             users = [(v, dem[r] * unit) for v, dem, _, unit in terms if dem[r]]
             if not users:
                 continue
@@ -271,6 +297,8 @@ def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
     fixed_usage = [0] * len(p.quotas)
     if p.quotas:
         for j in range(p.num_jobs):
+            if j % 1024 == 0 and halt():
+                return built
             if view.fixed[j]:
                 view.scopes.add(
                     fixed_usage,
@@ -279,6 +307,8 @@ def build_lp(view: View, classes: Classes, weights: ObjectiveWeights) -> Built:
                     lambda k, n: view.demand(k, view.node_type[n]),
                 )
     for q, quota in enumerate(p.quotas):
+        if halt():
+            return built
         usage = quota_usage.get(q)
         if not usage:
             continue

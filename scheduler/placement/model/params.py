@@ -38,16 +38,17 @@ class ShouldStop(Protocol):
 
     Asked between two stages, between two steps of the focused search and of LNS, where the
     reassignment search reads its clock, from inside CP-SAT's search at each solution it finds
-    (the same hook as the gap target's stop), every 20 ms while GLOP solves the LP bound, by a
-    watcher thread that then interrupts the solve (the bound is what a time limit would have
-    left: valid, looser), and wherever the other stages read their deadline: the regret
-    stage's pricing steps, repair, descent and restarts, each node the node-fill rules open,
-    and each move of the packing search after the LP rounding, and between two rules of the
-    greedy baselines (the first always runs). A long stretch in between (the LP's build, one
-    baseline rule and the queue's best fit, one pass each of the LP plan's packing and fill, a
-    CP-SAT search that finds no new solution) runs to its own end first. Once it
-    says True the solve skips what is left and returns its best checked answer, never a worse
-    one than it holds; the early_stop progress event says `reason: should_stop`.
+    (the same hook as the gap target's stop), every 16 job or node classes while the LP bound
+    is built and every 20 ms while GLOP solves it (by a watcher thread that then interrupts
+    the solve; the bound is what a time limit would have left: valid, looser), and wherever
+    the other stages read their deadline: the regret stage's pricing steps, repair, descent
+    and restarts, each node the node-fill rules open, each move of the packing search after
+    the LP rounding, and between two rules of the greedy baselines (the first always runs).
+    A long stretch in between (one baseline rule and the queue's best fit, one pass each of
+    the LP plan's packing and fill, a CP-SAT search that finds no new solution) runs to its
+    own end first. Once it says True the solve skips what is left and returns its best
+    checked answer, never a worse one than it holds; the early_stop progress event says
+    `reason: should_stop`.
 
     It must be cheap (it may be asked thousands of times), must not raise, may be asked from
     another thread than the solve's, and should keep saying True once it has: a

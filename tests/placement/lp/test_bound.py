@@ -167,14 +167,59 @@ def test_should_stop_interrupts_the_solve_and_the_bound_stays_valid() -> None:
     optimum. Without should_stop the same LP is solved to optimality."""
     p = generate("M", 1)
     full = lp_bound(p, LEXICOGRAPHIC)
+    built = False
     asked = 0
 
-    def stop() -> bool:
-        nonlocal asked
-        asked += 1
-        return True
+    def progress(event: str, fields: object) -> None:
+        nonlocal built
+        built = built or event == "lp_built"
 
-    cut = lp_bound(p, LEXICOGRAPHIC, should_stop=stop)
+    def stop() -> bool:  # True from the moment the LP is whole: the solve is what it cuts
+        nonlocal asked
+        asked += built
+        return built
+
+    cut = lp_bound(p, LEXICOGRAPHIC, should_stop=stop, progress=progress)
     assert full.status == "optimal" and full.value is not None
     assert cut.status == "time_limit" and asked >= 1
+    assert cut.constraints == full.constraints  # the whole LP was built, then cut short
     assert cut.value is not None and cut.value >= full.value
+
+
+def test_should_stop_ends_the_build_and_the_bound_stays_valid() -> None:
+    """Asked while the LP is built, should_stop ends the build part-way: on the synthetic M
+    city it is asked every few classes, and the LP handed back is the part built so far; the
+    bound (every job placed at the least cost any plan could have) is at least the LP optimum.
+    """
+    p = generate("M", 1)
+    full = lp_bound(p, LEXICOGRAPHIC)
+    asked = 0
+
+    def stop() -> bool:  # says True at its fourth question, inside the build
+        nonlocal asked
+        asked += 1
+        return asked >= 4
+
+    cut = lp_bound(p, LEXICOGRAPHIC, should_stop=stop)
+    assert asked == 4
+    assert cut.status == "time_limit" and cut.solve_s == 0.0
+    assert 0 < cut.constraints < full.constraints
+    assert full.value is not None and cut.value is not None and cut.value >= full.value
+
+
+@pytest.mark.parametrize("weights", [LEXICOGRAPHIC, WEIGHTED], ids=["lexicographic", "weighted"])
+def test_a_bound_without_an_lp_solution_is_at_least_the_optimum(weights: ObjectiveWeights) -> None:
+    """With the build stopped at once there is no LP to solve; the bound then places every job
+    at the least cost any plan could have, on the 120 tiny problems (running preemptible jobs
+    among them, whose kept evictions are negative costs) at least the best value."""
+    stopped = 0
+    for seed in range(120):
+        p = tiny_problem(seed)
+        best = optimum(p, weights)
+        if best is None:
+            continue
+        bound = lp_bound(p, weights, should_stop=lambda: True)
+        # Else no job class to build (GLOP's watcher may still find the tiny LP solved).
+        stopped += bound.status == "time_limit"
+        assert bound.value is not None and bound.value >= best, (seed, bound.value, best)
+    assert stopped > 60
