@@ -240,37 +240,6 @@ def swap_delta(
 ):
     """The exact cost change of j and k trading nodes; NONE as for shift_delta. Node counts do
     not change, so neither does the energy term."""
-    base = swap_base(
-        j, k, where, used, chk, node_cost, on_node, cap, safety, load_w, transient, bal, demand,
-        orig, move_cost, mmc, prices, weights, job_set, eligible, jsp, js, svc)
-    if base == NONE:
-        return NONE
-    return base + swap_svc(j, k, where, orig, weights, jsp, js, svc_state, hist, scalars)
-
-
-@inline
-def swap_svc(j, k, where, orig, weights, jsp, js, svc_state, hist, scalars):
-    """The service-move part of j and k trading nodes: the change of the largest count of
-    moved replicas of one service, weighted."""
-    w_mig, svc_weight = weights[0], weights[3]
-    if not (w_mig and svc_weight):
-        return 0
-    a = where[j]
-    b = where[k]
-    sj = moved_sign(j, a, b, orig)
-    sk = moved_sign(k, b, a, orig)
-    if sj == 0 and sk == 0:
-        return 0
-    old = scalars[SVC_MAX]
-    return w_mig * svc_weight * (svc_max_after(j, sj, k, sk, jsp, js, svc_state, hist, old) - old)
-
-
-@inline
-def swap_base(
-    j, k, where, used, chk, node_cost, on_node, cap, safety, load_w, transient, bal, demand,
-    orig, move_cost, mmc, prices, weights, job_set, eligible, jsp, js, svc,
-):
-    """swap_delta without its service-move part (swap_svc); NONE as for shift_delta."""
     a = where[j]
     b = where[k]
     if b == a or not eligible[job_set[j], b] or not eligible[job_set[k], a]:
@@ -281,7 +250,7 @@ def swap_base(
         return NONE
     if not anti_ok(j, k, a, b, jsp, js, svc, on_node):
         return NONE
-    w_mig, w_money = weights[0], weights[1]
+    w_mig, w_money, svc_weight = weights[0], weights[1], weights[3]
     delta = node_cost_with(a, k, j, used, cap, safety, load_w, bal, demand) - node_cost[a]
     delta += node_cost_with(b, j, k, used, cap, safety, load_w, bal, demand) - node_cost[b]
     mig = migration(j, b, orig, move_cost, mmc) - migration(j, a, orig, move_cost, mmc)
@@ -291,6 +260,13 @@ def swap_base(
         pay = money(j, b, demand, prices) - money(j, a, demand, prices)
         pay += money(k, a, demand, prices) - money(k, b, demand, prices)
         delta += w_money * pay
+    if w_mig and svc_weight:
+        sj = moved_sign(j, a, b, orig)
+        sk = moved_sign(k, b, a, orig)
+        if sj != 0 or sk != 0:
+            old = scalars[SVC_MAX]
+            after = svc_max_after(j, sj, k, sk, jsp, js, svc_state, hist, old)
+            delta += w_mig * svc_weight * (after - old)
     return delta
 
 
@@ -477,19 +453,12 @@ def try_move(S, X, j, k, b):
 
 
 @jit
-def late_chunk(S, X, past, step0, steps, sample, deltas, exact, targets, best_where, best, keep):
+def late_chunk(S, X, past, step0, steps, sample, deltas, targets, best_where, best, keep):
     """`steps` late-acceptance steps from step number `step0`: a random movable job's best
     shift or swap (even odds; swaps with `sample` random partners, all of them if 0) is taken
     if it leaves the cost below max(past[slot], cost) + 1. best[0] is the best cost seen;
     keep[0] == 1 while the current state is that best and best_where does not hold it yet
-    (it is saved just before a move that raises the cost). Returns the moves kept.
-
-    "Best" is reassign.py's: candidates are ranked by their delta without the service-move
-    part (reassign.py's vector score leaves it out) and the best four below the limit are
-    tried, each kept if its exact delta (`exact`) is below the limit too. Ranking by the exact
-    delta instead looked equivalent but stalled: on ROADEF a1_2 late acceptance (history
-    1,000, 30 s from the initial assignment) stopped at 783.9 M against 780.7 M this way, and
-    the engine's 300-s answer was 784.7 M against numpy's 778.0 M."""
+    (it is saved just before a move that raises the cost). Returns the moves kept."""
     where, used, chk, count, node_cost = X.where, X.used, X.chk, X.on_nodes, X.node_cost
     on_node, in_domain, svc_state, hist, scalars = (
         X.on_node, X.in_domain, X.svc_state, X.hist, X.scalars)
@@ -523,38 +492,28 @@ def late_chunk(S, X, past, step0, steps, sample, deltas, exact, targets, best_wh
                 k = movable[i] if sample <= 0 else movable[np.random.randint(n_movable)]
                 if where[k] == a or (first_anti[j] >= 0 and first_anti[k] == first_anti[j]):
                     continue  # same node, or same service: nothing changes
-                rank = swap_base(
-                    j, k, where, used, chk, node_cost, on_node, cap, safety, load_w, transient,
-                    bal, demand, orig, move_cost, mmc, prices, weights, job_set, eligible, jsp,
-                    js, svc)
-                if rank >= limit:
-                    continue  # NONE (infeasible) included
-                delta = rank + swap_svc(j, k, where, orig, weights, jsp, js, svc_state, hist,
-                                        scalars)
+                delta = swap_delta(
+                    j, k, where, used, chk, node_cost, on_node, svc_state, hist, scalars, cap,
+                    safety, load_w, transient, bal, demand, orig, move_cost, mmc, prices,
+                    weights, job_set, eligible, jsp, js, svc)
             else:
                 delta = shift_delta(
                     j, i, pre, where, chk, count, node_cost, on_node, used, cap, safety, load_w,
                     transient, bal, demand, orig, move_cost, mmc, prices, open_cost, weights,
                     job_set, eligible, jsp, js, svc)
-                if delta == NONE:
-                    continue
-                rank = delta - (pre[1] if i == orig[j] else pre[2])
-            if rank < limit:
-                deltas[found] = rank
-                exact[found] = delta
+            if delta < limit:
+                deltas[found] = delta
                 targets[found] = i if not swap else k
                 found += 1
         scalars[SCORED] += total - (0 if swap else 1)
-        # The best few by rank, best first, tried exactly.
+        # The best few, best first, tried exactly.
         for _ in range(min(found, EXACT_TRIES)):
             pick = 0
             for i in range(1, found):
                 if deltas[i] < deltas[pick]:
                     pick = i
-            delta = exact[pick]
+            delta = deltas[pick]
             deltas[pick] = NONE
-            if delta >= limit:
-                continue
             k = targets[pick] if swap else -1
             b = where[k] if swap else targets[pick]
             if delta > 0 and keep[0] == 1:

@@ -53,8 +53,7 @@ class Scratch:
 
     def __init__(self, s: Static, x: Dynamic, sample: int) -> None:
         size = max(s.cap.shape[0], len(s.movable), sample) + 1
-        self.deltas: Ints = np.zeros(size, dtype=np.int64)  # rank: without the service move
-        self.exact: Ints = np.zeros(size, dtype=np.int64)
+        self.deltas: Ints = np.zeros(size, dtype=np.int64)
         self.targets: Ints = np.zeros(size, dtype=np.int64)
         self.best_where: Ints = x.where.copy()
         self.best: Ints = np.array([x.scalars[0]], dtype=np.int64)
@@ -78,7 +77,6 @@ def late_chunk(
             steps,
             sample,
             scratch.deltas,
-            scratch.exact,
             scratch.targets,
             scratch.best_where,
             scratch.best,
