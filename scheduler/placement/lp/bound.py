@@ -153,10 +153,10 @@ def lp_bound(
 ) -> LpBound:
     """Solves the relaxation (see the module docstring) and returns its bound and plan.
 
-    `should_stop` (the engine's, model/params.py) is asked while the LP is built (every few
-    classes: build_lp) and polled while GLOP solves; when it says True the build or the solve
-    ends and the bound is what a time limit would have given (status "time_limit"), and the
-    cost LP is not started.
+    `should_stop` (the engine's, model/params.py) is asked while the LP is built (before each
+    class and quota row: build_lp) and polled while GLOP solves; when it says True the build or
+    the solve ends and the bound is what a time limit would have given (status "time_limit"),
+    and the cost LP is not started.
 
     `costs` (lexicographic weights only) says whether to solve the second, cost-minimising LP.
     Without it the bound is BIG * Wb minus the least cost the decided part could have within
