@@ -162,9 +162,9 @@ def test_the_bound_without_the_cost_stage_is_still_at_least_the_optimum() -> Non
 
 def test_should_stop_interrupts_the_solve_and_the_bound_stays_valid() -> None:
     """On the synthetic M city (10,000 jobs x 1,000 nodes; GLOP needs well over the watcher's
-    first poll) a should_stop that says True at once ends the solve early: the status is that
-    of a solve cut short, and the bound, from the duals GLOP had, is still at least the LP
-    optimum. Without should_stop the same LP is solved to optimality."""
+    first poll) a should_stop that says True from the moment the LP is whole ends the solve
+    early: the status is that of a solve cut short, and the bound, from the duals GLOP had, is
+    still at least the LP optimum. Without should_stop the same LP is solved to optimality."""
     p = generate("M", 1)
     full = lp_bound(p, LEXICOGRAPHIC)
     built = False
@@ -188,7 +188,7 @@ def test_should_stop_interrupts_the_solve_and_the_bound_stays_valid() -> None:
 
 def test_should_stop_ends_the_build_and_the_bound_stays_valid() -> None:
     """Asked while the LP is built, should_stop ends the build part-way: on the synthetic M
-    city it is asked every few classes, and the LP handed back is the part built so far; the
+    city it is asked before each class, and the LP handed back is the part built so far; the
     bound (every job placed at the least cost any plan could have) is at least the LP optimum.
     """
     p = generate("M", 1)
