@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.scope import Incumbent, Scope
@@ -34,8 +34,12 @@ from scheduler.placement.model.problem import Solution
 STEP_S = 0.045
 PAIR_S = 1e-5
 _GROW, _SHRINK = 1.3, 0.7
-_SHAPES = ("cluster", "unplaced", "random", "light", "costly")
+# "jobs" last: where it cannot apply its weight is 0, and the draw among the others is the
+# one made before it existed (the same seeds give the same pieces on scheduler problems).
+_SHAPES = ("cluster", "unplaced", "random", "light", "costly", "jobs")
 _MIN_NODES = 2
+# Nodes of a "jobs" piece: all of them up to this many, else a sample this large.
+_JOB_PIECE_NODES = 64
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class LnsResult:
     # An answer reached `stop_at`, or the caller's should_stop said so (improve): not the
     # budget's end.
     stopped: bool = False
+    # Improvements by neighbourhood shape (_SHAPES), the shapes that won at least once.
+    wins: dict[str, int] = field(default_factory=dict)
 
 
 class Neighbourhoods:
@@ -88,6 +94,10 @@ class Neighbourhoods:
         # "light" pieces only where opening a node costs: they try to empty the least loaded
         # open nodes into others (vector bin packing), which random pieces hardly ever do.
         self.opens = any(facts.open_cost)
+        # Migratable running jobs (rebalancing, ROADEF 2012): "jobs" pieces free a sample of
+        # them over many nodes at once, where node pieces free every job of a few nodes.
+        self.movable = [j for j in range(p.num_jobs) if facts.running(j) and facts.migratable(j)]
+        self.jobs_per_step = 32
 
     def reset(self, inc: Incumbent) -> None:
         """Re-reads the incumbent's unplaced jobs (after an accepted improvement)."""
@@ -105,6 +115,12 @@ class Neighbourhoods:
     def adapt(self, pairs: int, target: int, solved: bool) -> None:
         """Steers the node count so pieces land near `target` pairs and still solve."""
         p = self.facts.p
+        if _SHAPES[self.last] == "jobs":
+            if solved and pairs < target:
+                self.jobs_per_step = min(len(self.movable), int(self.jobs_per_step * _GROW) + 1)
+            elif not solved or pairs > 2 * target:
+                self.jobs_per_step = max(4, int(self.jobs_per_step * _SHRINK))
+            return
         if solved and pairs < target:
             self.nodes_per_step = min(p.num_nodes, int(self.nodes_per_step * _GROW) + 1)
             self.unplaced_per_set = min(4096, int(self.unplaced_per_set * _GROW) + 1)
@@ -121,6 +137,8 @@ class Neighbourhoods:
             weights[_SHAPES.index("light")] = 0
         if not any(self.facts.load_weight):
             weights[_SHAPES.index("costly")] = 0
+        if not self.movable:
+            weights[_SHAPES.index("jobs")] = 0
         kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
         self.last = kind
         shape = _SHAPES[kind]
@@ -132,9 +150,15 @@ class Neighbourhoods:
             nodes = self._light_nodes()
         elif shape == "costly":
             nodes = self._costly_nodes()
+        elif shape == "jobs":
+            return self._jobs_scope()
         else:
             nodes = self._random_nodes()
         return self._scope(nodes)
+
+    def won(self) -> dict[str, int]:
+        """Improvements so far by shape, for the shapes that made any."""
+        return {shape: w for shape, w in zip(_SHAPES, self.wins, strict=True) if w}
 
     def reward(self) -> None:
         """The last neighbourhood improved the incumbent."""
@@ -191,6 +215,19 @@ class Neighbourhoods:
         """Half the piece from the nodes loaded above their safety level (drawn among the most
         loaded, weighted by load_weight), the rest random: where load cost can fall, plus
         room to take what leaves. Random nodes when no node is above safety."""
+        over = self._over_safety()
+        if not over:
+            return self._random_nodes()
+        k = min(self.facts.p.num_nodes, self.nodes_per_step)
+        half = max(1, k // 2)
+        pool = over[: 2 * half]
+        chosen = set(self.rng.sample(pool, min(len(pool), half)))
+        rest = [n for n in range(self.facts.p.num_nodes) if n not in chosen]
+        chosen.update(self.rng.sample(rest, min(len(rest), k - len(chosen))))
+        return chosen
+
+    def _over_safety(self) -> list[int]:
+        """Nodes loaded above their safety level, the largest weighted excess first."""
         inc = self.inc
         assert inc is not None
         facts = self.facts
@@ -202,21 +239,41 @@ class Neighbourhoods:
             )
             if excess > 0:
                 over.append((-excess, n))
-        if not over:
-            return self._random_nodes()
         over.sort()
-        k = min(self.facts.p.num_nodes, self.nodes_per_step)
-        half = max(1, k // 2)
-        pool = [n for _, n in over[: 2 * half]]
-        chosen = set(self.rng.sample(pool, min(len(pool), half)))
-        rest = [n for n in range(self.facts.p.num_nodes) if n not in chosen]
-        chosen.update(self.rng.sample(rest, min(len(rest), k - len(chosen))))
-        return chosen
+        return [n for _, n in over]
 
     def _random_nodes(self) -> set[int]:
         """Nodes from anywhere: single replicas may move across clusters."""
         n = self.facts.p.num_nodes
         return set(self.rng.sample(range(n), min(n, self.nodes_per_step)))
+
+    def _jobs_scope(self) -> Scope:
+        """A sample of the migratable running jobs, free over all nodes (a sample of
+        _JOB_PIECE_NODES nodes on larger problems, and then jobs on them): any job may go to
+        any node, as the process-centred neighbourhoods of ROADEF 2012's CP entries
+        (Mehta, O'Sullivan and Simonis). Half of the time the jobs come from the nodes above
+        their safety level, where load cost can fall."""
+        inc = self.inc
+        assert inc is not None
+        p = self.facts.p
+        if p.num_nodes <= _JOB_PIECE_NODES:
+            nodes = set(range(p.num_nodes))
+        else:
+            nodes = set(self.rng.sample(range(p.num_nodes), _JOB_PIECE_NODES))
+        pool_nodes = nodes
+        if self.rng.random() < 0.5 and any(self.facts.load_weight):
+            pool_nodes = {n for n in self._over_safety() if n in nodes} or nodes
+        sol = inc.solution.assignment
+        pool = sorted(
+            {
+                j
+                for n in pool_nodes
+                for j in inc.on_node.get(n, ())
+                if self.facts.migratable(j) and all(m in nodes for m in sol[j] or ())
+            }
+        )
+        jobs = self.rng.sample(pool, min(len(pool), self.jobs_per_step))
+        return Scope(frozenset(jobs), frozenset(nodes), inc.solution)
 
     def _scope(self, nodes: set[int]) -> Scope:
         inc = self.inc
@@ -233,9 +290,10 @@ class Neighbourhoods:
         jobs = set()
         for j in candidates:
             placed = sol[j] or ()
-            former = facts.current_count[j] or {}
-            if all(n in nodes for n in placed) and all(n in nodes for n in former):
+            if placed and all(n in nodes for n in placed):
                 jobs.add(j)
+            elif not placed and all(n in nodes for n in facts.current_count[j] or ()):
+                jobs.add(j)  # unplaced (queued or evicted): free where it may go
         return Scope(frozenset(jobs), frozenset(nodes), inc.solution)
 
 
@@ -346,6 +404,7 @@ def improve(
                     wall_ms=(time.perf_counter() - started) * 1000,
                     hit_wall_cap=hit_cap,
                     stopped=True,
+                    wins=hoods.won(),
                 )
             best, best_value = candidate, value
             improvements += 1
@@ -365,4 +424,5 @@ def improve(
         wall_ms=(time.perf_counter() - started) * 1000,
         hit_wall_cap=hit_cap,
         stopped=stopped,
+        wins=hoods.won(),
     )

@@ -183,7 +183,9 @@ class Incumbent:
                         out.device_load[n, k] -= WHOLE if whole else q
                         out.whole_devices.discard((n, k))
             for a, extra in facts.transient_extra(j, nodes).items():
-                _add(out.transient[a], extra, -1)
+                # A former node outside the scope keeps the hold: the job cannot return there.
+                if a in out.transient:
+                    _add(out.transient[a], extra, -1)
         return out
 
 

@@ -110,6 +110,11 @@ class Neighbourhoods(RunState):
             )
         self.emit(
             "lns_done",
-            {"steps": result.steps, "improvements": result.improvements, "value": result.value},
+            {
+                "steps": result.steps,
+                "improvements": result.improvements,
+                "wins": result.wins,
+                "value": result.value,
+            },
         )
         self.pool.offer("lns", result.solution)

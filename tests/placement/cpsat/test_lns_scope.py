@@ -1,0 +1,77 @@
+"""LNS pieces on moved work: a job that left its former node is free in a piece that does not
+include that node, and the piece's model is exact there (ROADEF-shaped generated instance)."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from benchmarks.tracks import roadef
+from benchmarks.tracks.roadef_generate import Shape, generate, write
+from scheduler.placement.cpsat.lns import _SHAPES, Neighbourhoods
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.scope import Incumbent
+from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.evaluator import evaluate
+from scheduler.placement.judges.scale import job_work
+from scheduler.placement.judges.verify import check
+from scheduler.placement.model import ObjectiveWeights, Problem, Solution
+from scheduler.placement.search.reassign import reassign
+
+WEIGHTS = ObjectiveWeights()
+SHAPE = Shape(processes=120, machines=12, resources=4, services=30, seed=5)
+
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Problem, Solution]:
+    """A generated ROADEF instance (transient resources, balance, move costs) and an answer in
+    which many processes left their initial machine (a fixed number of search steps)."""
+    model, _ = write(generate(SHAPE), tmp_path_factory.mktemp("roadef_scope"), "scope")
+    p = roadef.to_problem(roadef.load(model))
+    start = Solution(tuple(p.job_current))
+    result = reassign(p, start, WEIGHTS, deadline=time.monotonic() + 60, seed=1, steps=400)
+    sol = result.solution
+    assert check(p, sol) == []
+    away = sum(1 for j, nodes in enumerate(sol.assignment) if nodes != p.job_current[j])
+    assert away >= 10, away
+    return p, sol
+
+
+def test_pieces_free_moved_jobs_whose_former_node_is_outside(
+    moved: tuple[Problem, Solution],
+) -> None:
+    """Pieces free moved processes whose initial machine is not in the piece;
+    each piece's optimum passes the checker, and its objective's gain over the hint is the
+    evaluator's."""
+    p, sol = moved
+    facts = Facts(p)
+    inc = Incumbent(facts, sol)
+    hoods = Neighbourhoods(facts, job_work(p), random.Random(3))
+    hoods.reset(inc)
+    hoods.nodes_per_step = 3
+    base = evaluate(p, sol, WEIGHTS).value
+    outside = 0
+    kinds = set()
+    for _ in range(12):
+        scope = hoods.pick()
+        kinds.add(_SHAPES[hoods.last])
+        for j in scope.jobs:
+            assert all(n in scope.nodes for n in sol.assignment[j] or ())
+            former = p.job_current[j] or ()
+            outside += any(n not in scope.nodes for n in former)
+        model = CpSatModel(facts, TermWeights.of(p, WEIGHTS), job_work(p), scope, inc)
+        model.hint(sol)
+        assert model.hint_value is not None
+        result = model.solve(SearchLimits(time_limit_s=20.0, deterministic=True, seed=0))
+        assert result.status == "OPTIMAL", result.status
+        assert result.solution is not None
+        assert check(p, result.solution) == []
+        # The piece's objective leaves out constants: its change is the evaluator's.
+        gain = evaluate(p, result.solution, WEIGHTS).value - base
+        assert result.objective - model.hint_value == gain >= 0
+    assert outside > 0
+    # Pieces of a sample of jobs over every node, and pieces of every job on a few nodes.
+    assert "jobs" in kinds and len(kinds) > 1
