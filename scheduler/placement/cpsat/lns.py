@@ -3,8 +3,10 @@
 A 2-core machine cannot run CP-SAT's portfolio on 100,000 jobs, but it solves a piece of a few
 thousand (job class, node) pairs to optimality in a fraction of a second. Each step frees a
 neighbourhood -- some nodes (one cluster's, or a few clusters', or the nodes an unplaced job
-could use), every job that sits or used to sit only on them, and the unplaced jobs that could go
-there -- fixes everything else at the incumbent, solves that piece hinted with the incumbent,
+could use), every job placed only on them (a moved job whose former node is elsewhere too: it
+may not go back there, and its transient hold there stays a constant), and the unplaced jobs
+that could go there; or, where running jobs may migrate, a sample of those jobs over many
+nodes -- fixes everything else at the incumbent, solves that piece hinted with the incumbent,
 and keeps the result only if the independent evaluator scores the whole solution higher. The
 neighbourhood size adapts: pieces solved to optimality quickly grow, pieces that time out
 shrink.

@@ -18,8 +18,10 @@ from scheduler.placement.model.problem import Problem, Solution
 class Scope:
     """The jobs and nodes one model decides; all else stays at `incumbent`.
 
-    A job may be in `jobs` only if its incumbent and former nodes all lie in `nodes`, so every
-    node whose usage a decided job can change is itself decided. `incumbent` must place every
+    A job may be in `jobs` only if its incumbent nodes all lie in `nodes` (for an unplaced
+    running job: its former nodes), so every node whose usage a decided job can change is
+    itself decided: a former node outside `nodes` is one the job already left, it may not
+    return there, and its transient hold there stays a constant. `incumbent` must place every
     job outside `jobs` feasibly (it may be None when `jobs` is every job).
     """
 
