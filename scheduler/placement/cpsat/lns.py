@@ -97,8 +97,13 @@ class Neighbourhoods:
         # open nodes into others (vector bin packing), which random pieces hardly ever do.
         self.opens = any(facts.open_cost)
         # Migratable running jobs (rebalancing, ROADEF 2012): "jobs" pieces free a sample of
-        # them over many nodes at once, where node pieces free every job of a few nodes.
-        self.movable = [j for j in range(p.num_jobs) if facts.running(j) and facts.migratable(j)]
+        # them over many nodes at once, where node pieces free every job of a few nodes. A
+        # count: the pieces draw from the incumbent's nodes.
+        self.movable = sum(
+            1
+            for cost, cur in zip(facts.move_cost, facts.current, strict=True)
+            if cost >= 0 and cur is not None
+        )
         self.jobs_per_step = 32
 
     def reset(self, inc: Incumbent) -> None:
@@ -119,7 +124,7 @@ class Neighbourhoods:
         p = self.facts.p
         if _SHAPES[self.last] == "jobs":
             if solved and pairs < target:
-                self.jobs_per_step = min(len(self.movable), int(self.jobs_per_step * _GROW) + 1)
+                self.jobs_per_step = min(self.movable, int(self.jobs_per_step * _GROW) + 1)
             elif not solved or pairs > 2 * target:
                 self.jobs_per_step = max(4, int(self.jobs_per_step * _SHRINK))
             return
