@@ -211,6 +211,7 @@ class SchedulingCycle:
                 deterministic=self._settings.solver_deterministic,
                 workers=1,
                 gap_target=0.001,
+                compact_gangs=self._settings.compact_gangs,
             ),
             warm_start=built.warm_start,
             progress=solver_progress,

@@ -72,3 +72,27 @@ def test_xinchuang_preference_outweighs_gpu_packing(pool: Pool) -> None:
         assert tx.jobs.get(first).cluster == "pub"
         assert tx.jobs.get(prefers).cluster == "xc"
         assert tx.jobs.get(plain).cluster == "pub"  # packs onto the used node
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_a_gang_keeps_to_one_node_so_a_whole_node_stays_free(
+    store: Store, clock: ManualClock, compact: bool
+) -> None:
+    """SchedulerSettings.compact_gangs (on by default): with a 1-GPU job on one of two 8-GPU
+    nodes, a gang of two 4-GPU replicas takes the other node whole, so the first node is
+    whole again when the small job ends. Off, best fit puts one replica on the tighter node
+    and the second on the other, and no node has 8 GPUs free."""
+    pool = build_pool(store, clock, compact_gangs=compact)
+    pool.cluster("a", [_gpu_node("a", "n1"), _gpu_node("a", "n2")], price={GPU: 12.0})
+    [small] = pool.submit(_gpu_job("small", 1))
+    pool.cycle.run_once()
+    _start(pool, "a")
+    [gang] = pool.submit(_gpu_job("gang", 4, replicas=2))
+    pool.cycle.run_once()
+    with pool.store.unit(write=False) as tx:
+        [busy] = {run.node for run in tx.runs.for_job(small)}
+        nodes = sorted(run.node for run in tx.runs.for_job(gang))
+    if compact:
+        assert len(set(nodes)) == 1 and nodes[0] != busy
+    else:
+        assert sorted(nodes) == ["n1", "n2"]

@@ -58,8 +58,15 @@ def _required_first(p: Problem, order: Sequence[int]) -> list[int]:
     return required + [j for j in order if not p.job_required[j]]
 
 
-def _run(p: Problem, rule: str, order: Sequence[int], layout: Layout | None = None) -> Solution:
-    greedy = Greedy(p, rule, layout)
+def _run(
+    p: Problem,
+    rule: str,
+    order: Sequence[int],
+    layout: Layout | None = None,
+    *,
+    compact: bool = False,
+) -> Solution:
+    greedy = Greedy(p, rule, layout, compact=compact)
     greedy.keep_running()
     for j in order:
         greedy.place(j)
@@ -77,9 +84,10 @@ def first_fit_decreasing(p: Problem, layout: Layout | None = None) -> Solution:
     return _run(p, FIRST_FIT, _required_first(p, order), layout)
 
 
-def best_fit(p: Problem, layout: Layout | None = None) -> Solution:
-    """Priority then FIFO, cheapest group, tightest node (module docstring)."""
-    return _run(p, BEST_FIT, _required_first(p, _by_priority(p)), layout)
+def best_fit(p: Problem, layout: Layout | None = None, *, compact: bool = False) -> Solution:
+    """Priority then FIFO, cheapest group, tightest node (module docstring); `compact`: a
+    gang's replicas on as few nodes as room allows (Greedy._compact)."""
+    return _run(p, BEST_FIT, _required_first(p, _by_priority(p)), layout, compact=compact)
 
 
 def kubernetes_like(p: Problem, layout: Layout | None = None) -> Solution:
@@ -154,20 +162,30 @@ def best_baseline(
     p: Problem,
     weights: ObjectiveWeights = DEFAULT_WEIGHTS,
     should_stop: ShouldStop | None = None,
+    *,
+    compact: bool = False,
 ) -> tuple[str, Solution, Evaluation]:
     """Runs every baseline and returns the name, answer and evaluation of the best one.
 
     Ties go to the earlier baseline in BASELINES. The node layout is computed once and shared.
     `should_stop` is asked after each rule: the first always runs (the engine needs an
-    answer), the rest only while it says no.
+    answer), the rest only while it says no. `compact`: best_fit places gangs compactly, and
+    runs first.
     """
     layout = Layout(p)
     judge = Evaluator(p, weights)
     best: tuple[str, Solution, Evaluation] | None = None
-    for name, baseline in BASELINES.items():
+    rules = list(BASELINES.items())
+    if compact:
+        # First, so that it wins the ties: a split gang has the same value as a compact one.
+        rules.sort(key=lambda rule: rule[1] is not best_fit)
+    for name, baseline in rules:
         if best is not None and should_stop is not None and should_stop():
             break
-        solution = baseline(p, layout)
+        if compact and baseline is best_fit:
+            solution = best_fit(p, layout, compact=True)
+        else:
+            solution = baseline(p, layout)
         evaluation = judge(solution)
         if best is None or evaluation.value > best[2].value:
             best = (name, solution, evaluation)

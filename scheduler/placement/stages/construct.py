@@ -75,12 +75,14 @@ class Construction(RunState):
         t = time.perf_counter()
         p, weights = self.p, self.params.weights
         if p.num_jobs <= self.params.all_baselines_max_jobs:
-            name, solution, evaluation = best_baseline(p, weights, self.should_stop)
+            name, solution, evaluation = best_baseline(
+                p, weights, self.should_stop, compact=self.params.compact_gangs
+            )
         else:
             # At city scale the four rules cost 10-20 s and LP rounding beats the best of them
             # by over ten points (synthetic M and L): one rule is the fallback, the best one
             # measured there.
-            name, solution = "best_fit", best_fit(p)
+            name, solution = "best_fit", best_fit(p, compact=self.params.compact_gangs)
             evaluation = self.pool.evaluate(solution)
         self.greedy = (name, evaluation.value)
         self.pool.offer(name, solution)
@@ -95,7 +97,7 @@ class Construction(RunState):
         if self._all_placed():
             return
         t = time.perf_counter()
-        solution = best_fit(self.p)
+        solution = best_fit(self.p, compact=self.params.compact_gangs)
         kept = self.pool.offer("best_fit", solution)
         self.queue_filled = True
         self.clock.add("greedy", t)

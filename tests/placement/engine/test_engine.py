@@ -88,7 +88,7 @@ def test_rejected_candidates_are_dropped_with_a_note(monkeypatch: pytest.MonkeyP
     flattering = replace(evaluate(p, overfull, WEIGHTS), value=1 << 60)
 
     def fake(
-        _p: Problem, _w: ObjectiveWeights, _stop: ShouldStop | None = None
+        _p: Problem, _w: ObjectiveWeights, _stop: ShouldStop | None = None, *, compact: bool
     ) -> tuple[str, Solution, Evaluation]:
         return "fake", overfull, flattering
 
