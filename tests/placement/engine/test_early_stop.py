@@ -19,7 +19,7 @@ from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Outcome, Status
 from scheduler.placement.model.params import EngineParams
-from scheduler.placement.stages import focus, relax
+from scheduler.placement.stages import construct, focus, relax
 from tests.placement.cpsat.helpers import tiny
 
 Events = list[tuple[str, dict[str, object]]]
@@ -236,3 +236,21 @@ def test_contended_room_leaves_the_bound_loose_and_the_lp_decides() -> None:
     names = [e for e, _ in events]
     assert names[:3] == ["queue_fill_done", "all_placed_bound", "lp_done"]
     assert sorted(o.solution.assignment[1:]) == [(0,), (1,)]  # type: ignore[type-var]
+
+
+def test_deterministic_late_baselines_are_skipped_when_they_cost_more_than_the_limit(
+    churned: tuple[Problem, Solution],
+) -> None:
+    """After a good warm start the greedy rules run late; in deterministic mode (no clock)
+    they are skipped when their estimated cost, a function of the problem's size, exceeds the
+    whole time limit, so the decision repeats."""
+    p, warm = churned
+    estimate = 4 * p.num_jobs * construct._BASELINE_S_PER_JOB
+    for limit, skipped in ((estimate * 20, False), (estimate / 2, True)):
+        params = EngineParams(time_limit_s=limit, exact_max_pairs=10)
+        o, events = _solve(p, params, warm)
+        assert o.solution is not None and check(p, o.solution) == []
+        names = [event for event, _ in events]
+        assert "focus_done" in names
+        after = names[names.index("focus_done") :]
+        assert ("baselines_skipped" in after, "baselines_done" in after) == (skipped, not skipped)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+
+import pytest
 
 from benchmarks.synthetic import Spec, generate
 from scheduler.placement.greedy.baselines import best_baseline
@@ -10,7 +13,8 @@ from scheduler.placement.index.aggregate import View, classify
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.eject import shift_into
+from scheduler.placement.search.budget import Budget
+from scheduler.placement.search.eject import gang_pass, shift_into
 from scheduler.placement.search.local_search import improve
 from scheduler.placement.search.packing import Packing
 from tests.placement.random_problems import random_problem
@@ -157,3 +161,39 @@ def test_trial_delta_equals_the_evaluators_difference() -> None:
             assert check(p, after) == [], seed
             assert state.delta() == evaluate(p, after, WEIGHTS).value - before, seed
             state.commit()
+
+
+def test_gang_pass_asks_for_room_again_only_after_an_eviction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gang that no node holds, beside work worth more than it on every one of 40 nodes
+    (nothing to evict): the gang pass searches the group once, not once per node (it was
+    quadratic in the nodes), and leaves everything as it was."""
+    nodes = 40
+    p = Problem(
+        resources=("cpu",),
+        node_capacity=((4,),) * nodes,
+        node_group=(0,) * nodes,
+        group_cost=((0,),),
+        node_sets=(tuple(range(nodes)),),
+        job_demand=((4,), *((1,),) * nodes),
+        job_replicas=(2, *(1,) * nodes),
+        job_priority=(0, *(9,) * nodes),
+        job_order=tuple(range(nodes + 1)),
+        job_nodes=(0,) * (nodes + 1),
+    )
+    start = Solution((None, *((n,) for n in range(nodes))))
+    view = View(p)
+    state = Packing(view, classify(view), start, weights=WEIGHTS)
+    state.frozen[0] = False
+    calls = []
+    place_in = Packing.place_in
+
+    def counted(self: Packing, j: int, cls: Sequence[int], forbid: int = -1) -> bool | None:
+        calls.append(j)
+        return place_in(self, j, cls, forbid)
+
+    monkeypatch.setattr(Packing, "place_in", counted)
+    assert gang_pass(state, Budget()) == 0
+    assert calls == [0]
+    assert state.solution() == start
