@@ -259,7 +259,7 @@ class Greedy:
             and p.job_demand[j][gpu] > 0
             and not self.services.constrained(j)
         ):
-            nodes, ids = self._compact(specs, reps)
+            nodes, ids = self._compact(specs, demand_of, reps)
         for i in range(len(nodes), reps):
             if i == 0 and fixed_first is not None:
                 n = fixed_first
@@ -280,7 +280,10 @@ class Greedy:
         return True
 
     def _compact(
-        self, specs: list[tuple[int, tuple[int, ...], Need]], reps: int
+        self,
+        specs: list[tuple[int, tuple[int, ...], Need]],
+        demand_of: dict[int, tuple[int, ...]],
+        reps: int,
     ) -> tuple[list[int], list[tuple[int, ...]]]:
         """Takes room for the first replicas of a GPU gang, several to a node: on the tightest
         node that holds all `left` replicas still to place, else half of them, and so on down
@@ -298,7 +301,6 @@ class Greedy:
         share_dim = self.pool.width + 1
         if any(r == share_dim for _, _, need in specs for r, _ in need):
             return nodes, ids
-        demand_of = {a: ext for a, ext, _ in specs}
         left = reps
         while left >= 2:
             k, n = left, None

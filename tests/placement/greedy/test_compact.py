@@ -9,7 +9,7 @@ from dataclasses import replace
 from scheduler.placement import EngineParams, solve
 from scheduler.placement.greedy.baselines import best_baseline, best_fit
 from scheduler.placement.judges.verify import check
-from scheduler.placement.model import Service
+from scheduler.placement.model import Problem, Service
 from tests.placement.build import jobs
 
 # Two nodes of 96 CPUs and 8 GPUs (devices); job 0 runs on node 0 with 1 GPU, job 1 is a
@@ -25,6 +25,23 @@ GANG = jobs(
     job_current=((0,), None),
     job_priority=(0, 5),
 )
+
+
+def _one_gang(gpus: tuple[int, int, int], replicas: int) -> Problem:
+    """Three nodes in one group with `gpus` GPUs (and as many CPUs, no devices), one queued
+    gang of `replicas` replicas of 2 CPUs and 2 GPUs."""
+    return jobs(
+        1,
+        resources=("cpu", "gpu"),
+        gpu_resource=1,
+        node_devices=(0, 0, 0),
+        node_capacity=tuple((g, g * 1000) for g in gpus),
+        group_cost=((1, 1),),
+        node_group=(0, 0, 0),
+        node_sets=((0, 1, 2),),
+        job_demand=((2, 2000),),
+        job_replicas=(replicas,),
+    )
 
 
 def test_plain_best_fit_splits_the_gang_over_both_nodes() -> None:
@@ -49,18 +66,7 @@ def test_a_gang_no_node_holds_whole_takes_blocks_then_single_replicas() -> None:
     """Five replicas of 2 GPUs on nodes of 8, 4 and 2 free GPUs: the whole gang fits nowhere,
     so two (half, rounded down) go to the tightest node that holds two, then the three left to
     the node that holds three: two nodes where plain best fit, tightest first, uses all three."""
-    p = jobs(
-        1,
-        resources=("cpu", "gpu"),
-        gpu_resource=1,
-        node_devices=(0, 0, 0),
-        node_capacity=((8, 8000), (4, 4000), (2, 2000)),
-        group_cost=((1, 1),),
-        node_group=(0, 0, 0),
-        node_sets=((0, 1, 2),),
-        job_demand=((2, 2000),),
-        job_replicas=(5,),
-    )
+    p = _one_gang(gpus=(8, 4, 2), replicas=5)
     s = best_fit(p, compact=True)
     assert check(p, s) == []
     assert sorted(s.assignment[0] or ()) == [0, 0, 0, 1, 1]
@@ -71,18 +77,7 @@ def test_blocks_fill_the_tightest_node_that_holds_them() -> None:
     """Four replicas of 2 GPUs, nodes with room for 4, 2 and 2: all four on the node of 4
     (compact), where plain best fit fills the two small nodes first. Without GPUs the same
     gang is placed as plain best fit places it."""
-    p = jobs(
-        1,
-        resources=("cpu", "gpu"),
-        gpu_resource=1,
-        node_devices=(0, 0, 0),
-        node_capacity=((8, 8000), (4, 4000), (4, 4000)),
-        group_cost=((1, 1),),
-        node_group=(0, 0, 0),
-        node_sets=((0, 1, 2),),
-        job_demand=((2, 2000),),
-        job_replicas=(4,),
-    )
+    p = _one_gang(gpus=(8, 4, 4), replicas=4)
     assert best_fit(p, compact=True).assignment == ((0, 0, 0, 0),)
     assert sorted(best_fit(p).assignment[0] or ()) == [1, 1, 2, 2]
     cpu_only = replace(p, job_demand=((2, 0),))
