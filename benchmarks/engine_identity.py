@@ -12,7 +12,7 @@ differs from the earlier file's. The problems reach every stage of the pipeline 
 - `random-NN`: 20 small problems with every feature (tests/placement/random_problems.py:
   GPUs, overrides, quotas, services, running work), exact CP-SAT; every odd one with a warm
   start (the best_fit baseline's answer), every fourth with a gap target (early stop);
-- `city*`: a small synthetic city (benchmarks/synthetic.py) cold (baselines, LP, LNS), after 5%
+- `city*`: a small synthetic city (benchmarks/synthetic) cold (baselines, LP, LNS), after 5%
   churn from its own answer (warm start, focused search) and with a gap target;
 - `gap-*`: generated GAP types c, d and e (benchmarks/tracks/gap_generate.py; regret start,
   LNS) and one OR-Library file (exact);
