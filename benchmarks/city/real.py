@@ -104,17 +104,22 @@ def job_spec(job: TraceJob, own_only: bool) -> JobSpec:
 
 
 class RealCycle:
-    """`own_only=False`: suanchou (pooled); True: separate clusters through the same cycle."""
+    """`own_only=False`: suanchou (pooled); True: separate clusters through the same cycle.
+    `preemption=False`: the scheduler never preempts (`max_preemptions_per_cycle` 0), to
+    measure what the guarantee costs without it (the `suanchou-no-preemption` variant)."""
 
     def __init__(
         self,
         trace: Trace,
         *,
         own_only: bool = False,
+        preemption: bool = True,
         solver_time_limit_s: float = 0.2,
         deterministic: bool = True,
     ) -> None:
         self.name = "separate" if own_only else "suanchou"
+        if not preemption:
+            self.name += "-no-preemption"
         self._own_only = own_only
         self._tmp = tempfile.TemporaryDirectory(prefix="city-")
         self.store = Store(f"sqlite:///{Path(self._tmp.name) / 'city.db'}")
@@ -129,6 +134,9 @@ class RealCycle:
             # machine, so the figures (and the CI thresholds on them) do not move with load.
             # False only to time the wall-clock mode (decision_cost --wall-clock).
             solver_deterministic=deterministic,
+            max_preemptions_per_cycle=(
+                SchedulerSettings.max_preemptions_per_cycle if preemption else 0
+            ),
         )
         liveness = Liveness()
         started = self.clock.now()

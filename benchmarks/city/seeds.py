@@ -31,7 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.arguments import positive
-from benchmarks.city.__main__ import POLICIES, POOLED, parse_names, replay, side_by_side
+from benchmarks.city.__main__ import (
+    POLICIES,
+    POOLED,
+    VARIANTS,
+    parse_names,
+    replay,
+    side_by_side,
+)
 from benchmarks.city.metrics import Metrics
 from benchmarks.city.report import markdown_table
 from benchmarks.city.trace import TraceParams, generate
@@ -96,8 +103,10 @@ def parse_seeds(text: str) -> list[int]:
 
 @dataclass(frozen=True)
 class Wins:
-    """Against one baseline, the seeds on which suanchou meets each target."""
+    """Against one baseline, the seeds on which suanchou (or a variant of it) meets each
+    target."""
 
+    policy: str
     baseline: str
     seeds: int
     util: int  # higher CPU utilisation
@@ -107,8 +116,8 @@ class Wins:
     all_four: int
 
 
-def wins(rows: Sequence[Row], baseline: str) -> Wins:
-    ours = {r.seed: r for r in rows if r.policy == "suanchou"}
+def wins(rows: Sequence[Row], baseline: str, policy: str = "suanchou") -> Wins:
+    ours = {r.seed: r for r in rows if r.policy == policy}
     theirs = {r.seed: r for r in rows if r.policy == baseline}
     seeds = sorted(set(ours) & set(theirs))
     checks = [
@@ -122,7 +131,7 @@ def wins(rows: Sequence[Row], baseline: str) -> Wins:
     ]
     util, p95, preemptions, guarantee = (sum(c[i] for c in checks) for i in range(4))
     return Wins(
-        baseline, len(seeds), util, p95, preemptions, guarantee, sum(all(c) for c in checks)
+        policy, baseline, len(seeds), util, p95, preemptions, guarantee, sum(all(c) for c in checks)
     )
 
 
@@ -203,6 +212,7 @@ def text(
             "seeds on which suanchou meets each target against the baseline:",
             markdown_table(
                 [
+                    "policy",
                     "baseline",
                     "seeds",
                     "higher util",
@@ -213,6 +223,7 @@ def text(
                 ],
                 [
                     [
+                        w.policy,
                         w.baseline,
                         str(w.seeds),
                         str(w.util),
@@ -247,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policies",
         default=",".join(POOLED),
-        help="comma list among separate, kueue, slurm, suanchou",
+        help=f"comma list among {', '.join((*POLICIES, *VARIANTS))}",
     )
     p.add_argument("--workers", type=positive(int), default=2)
     p.add_argument("--out", type=Path, default=Path("bench-results/city-seeds"))
@@ -257,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    policies = parse_names(args.policies, POLICIES, "--policies", parser)
+    policies = parse_names(args.policies, (*POLICIES, *VARIANTS), "--policies", parser)
     if not policies:
         parser.error("--policies: give at least one")
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -277,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(e))
         trace = generate(params)
         # The real cycle's replays are the slowest: each seed's start first.
-        for name in sorted(policies, key=lambda n: n not in ("suanchou", "separate")):
+        for name in sorted(policies, key=lambda n: n in ("kueue", "slurm")):
             calls.append(
                 (f"{seed}:{name}", replay, (name, trace, args.solver_time_limit, args.cycle))
             )
@@ -286,7 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(Row.of(int(key.split(":")[0]), m))
         print(f"seed {key}: {m.finished}/{m.jobs} finished in {m.wall_s:.1f} s", file=sys.stderr)
     rows.sort(key=lambda r: (args.seeds.index(r.seed), policies.index(r.policy)))
-    targets = [wins(rows, b) for b in BASELINES if b in policies and "suanchou" in policies]
+    targets = [
+        wins(rows, b, ours)
+        for ours in ("suanchou", *VARIANTS)
+        for b in BASELINES
+        if b in policies and ours in policies
+    ]
     versus = versus_separate(rows)
     print(text(rows, policies, targets, versus))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -95,3 +95,21 @@ def test_a_small_run_writes_one_row_per_seed_and_policy(
     assert doc["versus_separate"] is None  # no separate replay asked for
     out = capsys.readouterr().out
     assert "mean (min-max) over the seeds" in out and "all four" in out
+
+
+def test_the_no_preemption_variant_never_preempts_and_gets_its_own_target_counts(
+    tmp_path: Path,
+) -> None:
+    """Seed 4 of this small city makes suanchou preempt (4 jobs when measured); the same
+    cycle with preemption off stops none, and both are counted against the baseline."""
+    code = main(["--seeds", "4", "--departments", "3", "--nodes", "8", "--jobs", "60",
+                 "--days", "1", "--policies", "suanchou,suanchou-no-preemption,slurm",
+                 "--workers", "1", "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    preempted = {r["policy"]: r["preemptions"] for r in doc["rows"]}
+    assert preempted["suanchou"] > 0 and preempted["suanchou-no-preemption"] == 0
+    assert [(w["policy"], w["baseline"]) for w in doc["wins"]] == [
+        ("suanchou", "slurm"), ("suanchou-no-preemption", "slurm")
+    ]  # fmt: skip
+    assert [w["preemptions"] for w in doc["wins"]] == [0, 1]
