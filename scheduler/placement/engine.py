@@ -122,6 +122,11 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
             if self.should_stop is not None and self.should_stop():
                 self._early_stop(after=done)
                 break
+            # The limit is a limit: once a stage has tried to place the queue, no stage starts
+            # after the wall-clock time is spent (stages/state.py, _out_of_time).
+            if tried and self._out_of_time():
+                self._early_stop(after=done, out_of_time=True)
+                break
             stage()
             done = name
             tried = tried or name not in _NOT_PLACING
