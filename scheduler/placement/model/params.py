@@ -23,7 +23,8 @@ class Progress(Protocol):
     reassign_done, lns_done), after each step of the focused search and of LNS (focus_step,
     lns_step, lns_improved), when the checker rejects a candidate (checker_rejected), when the
     run ends early (early_stop: `after` names the last stage, `reason` is gap_target,
-    should_stop or time_limit -- wall-clock mode, the limit spent before the next stage), and from inside CP-SAT's search at each solution it finds (cpsat_solution).
+    should_stop or time_limit -- wall-clock mode, the limit spent before the next stage), and
+    from inside CP-SAT's search at each solution it finds (cpsat_solution).
     `event` is a snake_case name and `fields` flat values, ready for a structured logger.
 
     It may log, count or record what it hears; it must return quickly (it runs inside the
