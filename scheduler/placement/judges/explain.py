@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from scheduler.placement.index.facts import WHOLE, Facts
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.rooms import Rooms
 from scheduler.placement.model.outcome import (
     GANG_INCOMPLETE,
     INSUFFICIENT_CAPACITY,
@@ -43,35 +44,15 @@ class _Explainer:
         self.facts = facts
         self.p = p
         self.solution = solution
-        nr = p.num_resources
-        self.norms = [max((row[r] for row in p.node_capacity), default=0) for r in range(nr)]
-        self.used = [list(row) for row in facts.reserved]
         self.quota_used = [0] * len(p.quotas)
-        self.occupants: dict[int, list[int]] = {}
-        for j, nodes in enumerate(solution.assignment):
-            if nodes and self.quota_used:
-                facts.scopes.add(self.quota_used, j, nodes, facts.demand)
-            for n in nodes or ():
-                demand = facts.demand(j, n)
-                for r in range(nr):
-                    self.used[n][r] += demand[r]
-                occupants = self.occupants.setdefault(n, [])
-                if j not in occupants:
-                    occupants.append(j)
-        caps = p.node_capacity
-        self.empty = [
-            [c - r for c, r in zip(cap, res, strict=True)]
-            for cap, res in zip(caps, facts.reserved, strict=True)
-        ]
-        self.now = [
-            [c - u for c, u in zip(cap, used, strict=True)]
-            for cap, used in zip(caps, self.used, strict=True)
-        ]
-        self._hard: dict[tuple[int, int, bool], list[list[int]]] = {}
+        if self.quota_used:
+            for j, nodes in enumerate(solution.assignment):
+                if nodes:
+                    facts.scopes.add(self.quota_used, j, nodes, facts.demand)
+        self.rooms = Rooms(facts, solution)
+        self.empty, self.now = self.rooms.empty, self.rooms.now
+        self.occupants = self.rooms.occupants
         self._reach: dict[tuple[object, ...], list[int]] = {}
-        # _hard_rooms: capacity left if every running job stays; evictable ones by department.
-        self._stays: list[list[int]] | None = None
-        self._evictable: dict[int, list[int]] = {}
         self._most: dict[tuple[str, int], list[int]] = {}
         self._frontiers: dict[tuple[str, int], list[int]] = {}
         self._structural: dict[tuple[object, ...], Unplaced | None] = {}
@@ -113,10 +94,9 @@ class _Explainer:
     def _structure(self, j: int) -> Unplaced | None:
         """NO_FITTING_NODE or GANG_INCOMPLETE when even empty nodes cannot hold the job."""
         p, eligible, empty = self.p, self.facts.eligible[j], self.empty
-        if not self._may_fit(j, "empty", empty) or not any(
-            self._fit_count(j, n, empty[n]) for n in eligible
-        ):
-            n, lack = self._closest(j, eligible, empty)
+        fit = self.rooms.fitter(j, empty)
+        if not self._may_fit(j, "empty", empty) or not any(fit(n) for n in eligible):
+            n, lack = self.rooms.closest(j, eligible, empty)
             return Unplaced(
                 j,
                 NO_FITTING_NODE,
@@ -124,7 +104,7 @@ class _Explainer:
                 f"{self._shortfall(j, n, lack, empty)}",
                 lacking=lack,
             )
-        best_g, held = self._best_group(j, empty)
+        best_g, held = self.rooms.best_group(j, empty)
         replicas = p.job_replicas[j]
         if held < replicas:
             return Unplaced(
@@ -161,10 +141,11 @@ class _Explainer:
         if got is None:
             held: dict[int, int] = {}
             first: dict[int, int] = {}
+            fit, groups = self.rooms.fitter(j, self.empty), self.p.node_group
             for n in self.facts.eligible[j]:
-                g = self.p.node_group[n]
+                g = groups[n]
                 first.setdefault(g, n)
-                held[g] = held.get(g, 0) + self._fit_count(j, n, self.empty[n])
+                held[g] = held.get(g, 0) + fit(n)
             replicas = self.p.job_replicas[j]
             got = self._reach[shape] = [first[g] for g in sorted(first) if held[g] >= replicas]
         return got
@@ -199,10 +180,10 @@ class _Explainer:
         p = self.p
         eligible = self.facts.eligible[j]
         replicas = p.job_replicas[j]
-        hard = self._hard_rooms(self.facts.scopes.preemptor(j))
-        g, held = self._best_group(j, hard)
+        hard = self.rooms.hard(self.facts.scopes.preemptor(j))
+        g, held = self.rooms.best_group(j, hard)
         if held < replicas:
-            n, lack = self._closest(j, eligible, hard)
+            n, lack = self.rooms.closest(j, eligible, hard)
             return Unplaced(
                 j,
                 INSUFFICIENT_CAPACITY,
@@ -212,8 +193,9 @@ class _Explainer:
             )
         now = self.now
         frontier = self._frontier(j, "now", now)
-        if any(self._fit_count(j, n, now[n]) for n in frontier):
-            g_now, held_now = self._best_group(j, now)
+        fit = self.rooms.fitter(j, now)
+        if any(fit(n) for n in frontier):
+            g_now, held_now = self.rooms.best_group(j, now)
             if held_now >= replicas:
                 relations = "service relations or the time-limited search"
                 return Unplaced(
@@ -222,7 +204,9 @@ class _Explainer:
                     f"capacity is free in {self._group(g_now)}, but {relations} left it out",
                 )
         in_group = [m for m in frontier if p.node_group[m] == g]
-        n, lack = self._closest(j, in_group or [m for m in eligible if p.node_group[m] == g], now)
+        n, lack = self.rooms.closest(
+            j, in_group or [m for m in eligible if p.node_group[m] == g], now
+        )
         taker = max(
             self.occupants.get(n, []),
             key=lambda k: (p.job_priority[k], -p.job_order[k]),
@@ -299,92 +283,6 @@ class _Explainer:
             )
         return Unplaced(j, OUTRANKED, "preempted in favour of higher-priority work")
 
-    # -- arithmetic ------------------------------------------------------------------------------
-
-    def _hard_rooms(self, key: tuple[int, int, bool]) -> list[list[int]]:
-        """Per node, the capacity left by reserved usage and by the running jobs a job of
-        preemptor `key` (QuotaScopes.preemptor) cannot displace: "every running job stays"
-        plus what the key may evict, walking only jobs without a department and the key's own
-        (a city has a key per department and priority)."""
-        rows = self._hard.get(key)
-        if rows is not None:
-            return rows
-        facts = self.facts
-        if self._stays is None:
-            self._stays = [list(row) for row in self.empty]
-            for k, nodes in enumerate(self.solution.assignment):
-                if nodes is None or not facts.running(k):
-                    continue
-                self._add_usage(self._stays, k, nodes, -1)
-                if facts.preemptible(k):
-                    self._evictable.setdefault(facts.department[k], []).append(k)
-        rows = [list(row) for row in self._stays]
-        _, dk, allowed = key
-        if dk < 0:
-            candidates = [k for ks in self._evictable.values() for k in ks]
-        else:
-            candidates = self._evictable.get(-1, []) + (
-                self._evictable.get(dk, []) if allowed else []
-            )
-        for k in candidates:
-            if facts.scopes.outranks(key, k):
-                self._add_usage(rows, k, self.solution.assignment[k] or (), 1)
-        self._hard[key] = rows
-        return rows
-
-    def _add_usage(self, rows: list[list[int]], k: int, nodes: Sequence[int], sign: int) -> None:
-        for n in nodes:
-            demand = self.facts.demand(k, n)
-            row = rows[n]
-            for r in range(self.p.num_resources):
-                row[r] += sign * demand[r]
-
-    def _fit_count(self, j: int, n: int, room: Sequence[int]) -> int:
-        facts = self.facts
-        demand = facts.demand(j, n)
-        fit = self.p.job_replicas[j]
-        for r, d in enumerate(demand):
-            if d > 0:
-                fit = min(fit, max(0, room[r]) // d)
-        if facts.gpu >= 0 and facts.devices[n] > 0:
-            q = demand[facts.gpu]
-            if facts.gpu_kind(q) == "whole":
-                fit = min(fit, max(0, room[facts.gpu]) // WHOLE // (q // WHOLE))
-        if any(self.p.services[s].anti_affinity for s in facts.services_of[j]):
-            fit = min(fit, 1)
-        return fit
-
-    def _best_group(self, j: int, rooms: list[list[int]]) -> tuple[int, int]:
-        """The first cluster that holds the whole gang in `rooms`, else the one holding most of
-        it; and how many replicas it holds."""
-        p = self.p
-        replicas = p.job_replicas[j]
-        held: dict[int, int] = {}
-        for n in self.facts.eligible[j]:
-            g = p.node_group[n]
-            held[g] = held.get(g, 0) + self._fit_count(j, n, rooms[n])
-            if held[g] >= replicas:
-                return g, replicas
-        g = max(held, key=lambda g: (held[g], -g))
-        return g, min(held[g], p.job_replicas[j])
-
-    def _closest(
-        self, j: int, nodes: Sequence[int], rooms: list[list[int]]
-    ) -> tuple[int, tuple[int, ...]]:
-        """The node that lacks least for one replica (normalised, summed) and what it lacks."""
-        facts = self.facts
-
-        def lack(n: int) -> tuple[int, ...]:
-            demand = facts.demand(j, n)
-            return tuple(max(0, d - f) for d, f in zip(demand, rooms[n], strict=True))
-
-        def scaled(n: int) -> tuple[int, int]:
-            short = lack(n)
-            return sum(s * 1000 // m for s, m in zip(short, self.norms, strict=True) if m), n
-
-        best = min(nodes, key=scaled)
-        return best, lack(best)
-
     def _shortfall(self, j: int, n: int, lack: Sequence[int], rooms: list[list[int]]) -> str:
         """What node `n` is missing, in words that are true: the amounts it lacks for one
         replica; else, when whole devices are what it lacks, that; else how many replicas it
@@ -394,7 +292,7 @@ class _Explainer:
         if shown:
             return f"{node} lacks {shown}"
         facts = self.facts
-        fit = self._fit_count(j, n, rooms[n])
+        fit = self.rooms.fit_count(j, n, rooms[n])
         if fit == 0 and facts.gpu >= 0 and facts.devices[n] > 0:
             return f"{node} has no whole {self.p.resources[facts.gpu]} device free"
         if fit == 0:
