@@ -5,13 +5,17 @@ trace (the defaults of `python -m benchmarks.city`) is replayed from its start, 
 decisions made between `--from-days` and `--until-days` (the pool full by then: ~1,600 jobs,
 ~3,000 replicas running) are timed, wall and process CPU, with the cycle's own phases
 (`CycleReport.phases_ms`) for the real-cycle policies. The replay stops at `--until-days`.
-`--profile FILE` writes a cProfile of the timed slice. Prints one line of figures.
+`--profile FILE` writes a cProfile of the timed slice; `--capture FILE` pickles the engine's
+inputs of the slice's decisions (problem, parameters, warm start), for
+`python -m benchmarks.city.solve_captured` to solve again in either mode and at any limit
+without the replay. Prints one line of figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +25,12 @@ from benchmarks.city.__main__ import DEFAULT, POLICIES, make_policy
 from benchmarks.city.sim import Decision, run
 from benchmarks.city.trace import TraceParams, generate
 from scheduler import logs
+from scheduler.placement import EngineParams, Outcome, Problem, Solution
+from scheduler.service import cycle as cycle_module
 from scheduler.service.cycle import CycleReport
+
+# What one captured decision holds: the engine's three inputs.
+Captured = tuple[Problem, EngineParams, Solution | None]
 
 
 class _Stop(Exception):
@@ -42,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         " solver_deterministic; the simulator's replays are deterministic)",
     )
     p.add_argument("--profile", help="write a cProfile of the timed slice to this file")
+    p.add_argument(
+        "--capture", help="pickle the engine's inputs of the timed slice's decisions to this file"
+    )
     args = p.parse_args(argv)
     if not 0 <= args.from_days < args.until_days:
         p.error("--from-days must be >= 0 and below --until-days")
@@ -84,6 +96,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report
 
         cycle.run_once = phased
+    captured: list[Captured] = []
+    if args.capture:
+        # The cycle calls the engine through its module's solve_cycle; swapped for this run.
+        names = vars(cycle_module)
+        solve_cycle = names["solve_cycle"]
+
+        def capturing(problem: Problem, **kw: Any) -> Outcome:
+            if inside[0]:
+                captured.append((problem, kw["params"], kw["warm_start"]))
+            outcome: Outcome = solve_cycle(problem, **kw)
+            return outcome
+
+        names["solve_cycle"] = capturing
     started = time.perf_counter()
     try:
         run(policy, trace, args.cycle)
@@ -92,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profile is not None:
         profile.disable()
         profile.dump_stats(args.profile)
+    if args.capture:
+        with open(args.capture, "wb") as f:
+            pickle.dump(captured, f)
+        print(f"captured {len(captured)} solves to {args.capture}", file=sys.stderr)
     n = max(1, int(timed["decisions"]))
     shown = ", ".join(f"{k} {v / n:.0f}" for k, v in phases.items())
     print(

@@ -20,6 +20,7 @@ from benchmarks.city.quotas import flavour_of
 from benchmarks.city.real import RealCycle
 from benchmarks.city.sim import JobRecord, Result, run
 from benchmarks.city.slurm import SlurmLike
+from benchmarks.city.solve_captured import main as solve_captured
 from benchmarks.city.trace import CityCluster, Trace, TraceJob, TraceParams, generate
 from scheduler import logs
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
@@ -410,3 +411,24 @@ def test_decision_cost_times_the_slice_it_names(capsys: pytest.CaptureFixture[st
     assert line.startswith("kueue: days 0.1-0.3 at a 600-s cycle: ")
     decisions = int(line.split(": ")[2].split()[0])
     assert 0 < decisions <= 0.2 * 86_400 / 600 + 1
+
+
+def test_captured_decisions_are_solved_again_in_either_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real cycle's engine inputs of a slice, captured, then solved again in both modes:
+    as many solves as decisions in the slice, each placing the same jobs (the month's first
+    hour leaves room for all of its work)."""
+    file = tmp_path / "slice.pkl"
+    assert decision_cost(["--from-days", "0", "--until-days", "0.05", "--capture", str(file)]) == 0
+    decisions = int(capsys.readouterr().out.split(": ")[2].split()[0])
+    assert decisions > 0
+    placed = []
+    for mode in (["--wall-clock"], []):
+        assert solve_captured([str(file), "--time-limit", "1", *mode]) == 0
+        out = capsys.readouterr().out
+        name = "wall-clock" if mode else "deterministic"
+        assert out.startswith(f"{decisions} solves, {name}, limit 1 s: wall per solve mean ")
+        assert "early stops: " in out
+        placed.append(int(out.split("; ")[1].split()[0]))
+    assert placed[0] == placed[1] > 0
