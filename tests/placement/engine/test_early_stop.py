@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -17,23 +16,11 @@ from scheduler.placement.judges.scale import objective_scale
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.bound import LpBound
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.model.outcome import Outcome, Status
+from scheduler.placement.model.outcome import Status
 from scheduler.placement.model.params import EngineParams
 from scheduler.placement.stages import construct, focus, relax
 from tests.placement.cpsat.helpers import tiny
-
-Events = list[tuple[str, dict[str, object]]]
-
-
-def _solve(
-    p: Problem, params: EngineParams, warm: Solution | None = None
-) -> tuple[Outcome, Events]:
-    events: Events = []
-
-    def progress(event: str, fields: Mapping[str, object]) -> None:
-        events.append((event, dict(fields)))
-
-    return engine.solve(p, params=params, progress=progress, warm_start=warm), events
+from tests.placement.engine.helpers import Events, solve_with_events
 
 
 def _stops(events: Events) -> list[object]:
@@ -72,7 +59,7 @@ def test_valid_gap_targets_are_accepted(gap: float) -> None:
 def test_greedy_within_target_returns_before_the_search(roomy: Problem) -> None:
     """Greedy places every job at a cost 4.8% above the LP's cost bound: with a 5% target the
     engine returns right after the bound, far inside its 5 s limit, without CP-SAT or LNS."""
-    o, events = _solve(roomy, EngineParams(time_limit_s=5.0, gap_target=0.05))
+    o, events = solve_with_events(roomy, EngineParams(time_limit_s=5.0, gap_target=0.05))
     assert o.solution is not None and check(roomy, o.solution) == []
     assert o.status is Status.FEASIBLE  # not proven: the target, not optimality, stopped it
     assert o.gap is not None and 0 < o.gap <= 0.05
@@ -86,7 +73,7 @@ def test_a_target_holds_the_cost_tier_once_everything_is_placed(roomy: Problem) 
     """With a 0.1% target the same greedy answer, every job placed but 4.8% dearer than the
     bound's cost, no longer stops the engine (relative to the whole value, which work
     dominates, it was within 1e-9): LP rounding's answer, within 0.1% of the cost bound, does."""
-    o, events = _solve(roomy, EngineParams(time_limit_s=5.0, gap_target=0.001))
+    o, events = solve_with_events(roomy, EngineParams(time_limit_s=5.0, gap_target=0.001))
     assert o.solution is not None and check(roomy, o.solution) == []
     assert o.source != o.greedy_name and o.value is not None and o.greedy_value is not None
     assert o.value > o.greedy_value  # the same work, a lower cost
@@ -100,7 +87,7 @@ def test_a_target_holds_the_cost_tier_once_everything_is_placed(roomy: Problem) 
 
 def test_without_a_target_the_same_instance_searches(roomy: Problem) -> None:
     """gap_target=0 keeps the search: CP-SAT runs on the instance the target cut short."""
-    o, events = _solve(roomy, EngineParams(time_limit_s=0.2))
+    o, events = solve_with_events(roomy, EngineParams(time_limit_s=0.2))
     assert o.timings.cpsat_ms > 0
     assert _stops(events) == []
 
@@ -112,7 +99,7 @@ def test_warm_start_at_the_optimum_is_returned_as_is(gap: float) -> None:
     stage -- no LP, baselines or search -- with or without a target."""
     p = tiny(job_demand=((2, 4), (2, 4), (2, 4)))
     warm = Solution(((0,), (1,), (0,)))
-    o, events = _solve(p, EngineParams(time_limit_s=5.0, gap_target=gap), warm)
+    o, events = solve_with_events(p, EngineParams(time_limit_s=5.0, gap_target=gap), warm)
     assert o.status is Status.OPTIMAL
     assert o.source == "warm_start" and o.solution == warm
     assert o.timings.cpsat_ms == 0 and o.timings.lns_ms == 0
@@ -128,7 +115,9 @@ def test_warm_start_within_target_skips_the_search(churned: tuple[Problem, Solut
     so a start can be "within 0.1%" with a fitting job left queued.)"""
     p, warm = churned
     assert any(a is None for a in warm.assignment)
-    o, events = _solve(p, EngineParams(time_limit_s=5.0, exact_max_pairs=10, gap_target=0.5), warm)
+    o, events = solve_with_events(
+        p, EngineParams(time_limit_s=5.0, exact_max_pairs=10, gap_target=0.5), warm
+    )
     assert o.gap is not None and o.gap <= 0.5
     assert o.source == "best_fit" and o.timings.lns_ms == 0 and o.timings.cpsat_ms == 0
     assert [e for e, _ in events] == ["queue_fill_done", "lp_done", "early_stop"]
@@ -151,14 +140,14 @@ def test_good_warm_start_searches_what_changed_first(
     # LNS builds its pieces through lns.py's own import: only the focused ones are recorded.
     monkeypatch.setattr(focus, "CpSatModel", Recording)
     params = EngineParams(time_limit_s=0.3, exact_max_pairs=10)
-    o, events = _solve(p, params, warm)
+    o, events = solve_with_events(p, params, warm)
     assert o.solution is not None and check(p, o.solution) == []
     names = [event for event, _ in events]
     assert "focus_done" in names and names.index("focus_done") < names.index("lns_done")
     room = set(focus.changed_nodes(Facts(p), warm))
     assert 0 < len(room) < p.num_nodes
     assert pieces and all(nodes <= room for nodes in pieces)
-    _, cold = _solve(p, params)
+    _, cold = solve_with_events(p, params)
     assert "focus_done" not in [event for event, _ in cold]
 
 
@@ -170,8 +159,8 @@ def test_deterministic_mode_repeats_with_warm_start(
     gap target (a stop depends on values only)."""
     p, warm = churned
     params = EngineParams(time_limit_s=0.3, seed=7, exact_max_pairs=10, gap_target=gap)
-    first, _ = _solve(p, params, warm)
-    second, _ = _solve(p, params, warm)
+    first, _ = solve_with_events(p, params, warm)
+    second, _ = solve_with_events(p, params, warm)
     assert first.solution == second.solution
     assert first.value == second.value and first.source == second.source
 
@@ -189,11 +178,11 @@ def test_search_stops_at_the_target(
     p, _ = churned
     monkeypatch.setattr(relax, "lp_round", _no_rounding)
     base = EngineParams(time_limit_s=2.0, exact_max_pairs=exact_max_pairs, use_cpsat=False)
-    greedy, _ = _solve(p, replace(base, use_lns=False))
+    greedy, _ = solve_with_events(p, replace(base, use_lns=False))
     assert greedy.gap is not None and greedy.gap > 0
     target = greedy.gap / 2
     params = replace(base, use_cpsat=True, gap_target=target)
-    o, events = _solve(p, params)
+    o, events = solve_with_events(p, params)
     assert o.solution is not None and check(p, o.solution) == []
     assert o.gap is not None and o.gap <= target
     assert _stops(events) == ["lns" if exact_max_pairs == 10 else "cpsat"]
@@ -211,7 +200,7 @@ def test_a_quiet_cycle_is_proven_by_the_all_placed_bound_before_the_lp() -> None
         job_current=((1,), None, None),
     )
     warm = Solution(((1,), None, None))
-    o, events = _solve(p, EngineParams(time_limit_s=5.0, gap_target=0.001), warm)
+    o, events = solve_with_events(p, EngineParams(time_limit_s=5.0, gap_target=0.001), warm)
     assert o.solution is not None and check(p, o.solution) == []
     assert o.solution.assignment[1:] == ((1,), (1,))
     assert o.status is Status.OPTIMAL and o.source == "best_fit"
@@ -229,7 +218,7 @@ def test_contended_room_leaves_the_bound_loose_and_the_lp_decides() -> None:
         job_demand=((3, 6), (1, 1), (1, 1)),
         job_current=((1,), None, None),
     )
-    o, events = _solve(
+    o, events = solve_with_events(
         p, EngineParams(time_limit_s=5.0, gap_target=0.001), Solution(((1,), None, None))
     )
     assert o.solution is not None and check(p, o.solution) == []
@@ -248,7 +237,7 @@ def test_deterministic_late_baselines_are_skipped_when_they_cost_more_than_the_l
     estimate = 4 * p.num_jobs * construct._BASELINE_S_PER_JOB
     for limit, skipped in ((estimate * 20, False), (estimate / 2, True)):
         params = EngineParams(time_limit_s=limit, exact_max_pairs=10)
-        o, events = _solve(p, params, warm)
+        o, events = solve_with_events(p, params, warm)
         assert o.solution is not None and check(p, o.solution) == []
         names = [event for event, _ in events]
         assert "focus_done" in names

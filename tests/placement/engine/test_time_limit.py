@@ -4,18 +4,15 @@ the clock for that."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 
 from benchmarks.synthetic import Spec, churn, generate
 from scheduler.placement import engine
 from scheduler.placement.judges.verify import check
-from scheduler.placement.model import Problem, Solution
-from scheduler.placement.model.outcome import Outcome
+from scheduler.placement.model import Problem
 from scheduler.placement.model.params import EngineParams
+from tests.placement.engine.helpers import Events, solve_with_events
 
-Events = list[tuple[str, dict[str, object]]]
 # Far below what the first stage takes on the city below (its greedy rules alone take tens of
 # milliseconds on any machine), so the limit is spent when it ends.
 TINY_S = 0.001
@@ -26,23 +23,14 @@ def city() -> Problem:
     return generate(Spec("T", jobs=1500, nodes=150, clusters=4, regions=2, departments=4), 2)
 
 
-def _solve(
-    p: Problem, params: EngineParams, warm: Solution | None = None
-) -> tuple[Outcome, Events]:
-    events: Events = []
-
-    def progress(event: str, fields: Mapping[str, object]) -> None:
-        events.append((event, dict(fields)))
-
-    return engine.solve(p, params=params, progress=progress, warm_start=warm), events
-
-
 def _names(events: Events) -> set[str]:
     return {event for event, _ in events}
 
 
 def test_no_stage_starts_after_the_first_once_the_time_is_spent(city: Problem) -> None:
-    outcome, events = _solve(city, EngineParams(time_limit_s=TINY_S, deterministic=False))
+    outcome, events = solve_with_events(
+        city, EngineParams(time_limit_s=TINY_S, deterministic=False)
+    )
     stops = [fields for event, fields in events if event == "early_stop"]
     assert [(s["after"], s["reason"]) for s in stops] == [("baselines", "time_limit")]
     assert not _names(events) & {"lp_done", "lp_round_done", "lns_done", "cpsat_done"}
@@ -55,7 +43,9 @@ def test_with_a_warm_start_the_queue_is_still_placed_first(city: Problem) -> Non
     first = engine.solve(city, params=EngineParams(time_limit_s=1.0)).solution
     assert first is not None
     nxt, warm = churn(city, first, 0.05, 2)
-    outcome, events = _solve(nxt, EngineParams(time_limit_s=TINY_S, deterministic=False), warm)
+    outcome, events = solve_with_events(
+        nxt, EngineParams(time_limit_s=TINY_S, deterministic=False), warm
+    )
     stops = [(f["after"], f["reason"]) for e, f in events if e == "early_stop"]
     assert stops == [("queue", "time_limit")]
     assert outcome.solution is not None and check(nxt, outcome.solution) == []
@@ -65,6 +55,6 @@ def test_with_a_warm_start_the_queue_is_still_placed_first(city: Problem) -> Non
 
 
 def test_deterministic_mode_runs_its_stages_whatever_the_clock(city: Problem) -> None:
-    _, events = _solve(city, EngineParams(time_limit_s=TINY_S, deterministic=True))
+    _, events = solve_with_events(city, EngineParams(time_limit_s=TINY_S, deterministic=True))
     assert all(f["reason"] != "time_limit" for e, f in events if e == "early_stop")
     assert "lp_done" in _names(events)
