@@ -100,10 +100,11 @@ class RunState:
     def _out_of_time(self) -> bool:
         """Non-deterministic mode: the limit is spent but for the explanations' reserve.
         Every stage has a floor of its own (the LP's build, a minimum solve time, a first
-        search step), so without this check a run whose first stages used up a 0.2-s limit
-        went on through all the others: about 1 s per solve with ~2,000 running jobs (the
-        city simulator's month). Deterministic mode never reads it (the answer would depend
-        on the machine's load); its wall-clock cap is per stage."""
+        search step), so without this check a run whose first stage used up a 0.2-s limit
+        went on through all the others: 1.36 s per solve with ~1,750 running jobs (the city
+        simulator's month, benchmarks/README "The limit is a limit"). Deterministic mode never
+        reads it (the answer would depend on the machine's load); its wall-clock cap is per
+        stage."""
         return not self.params.deterministic and self._remaining() <= self._explain_reserve()
 
     def _pair_count(self) -> int:
