@@ -46,11 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     last = [0.0]  # when the stage before ended
 
     def progress(event: str, fields: Mapping[str, object]) -> None:
-        if event.endswith(_ENDS) or event == "early_stop":
+        if event.endswith(_ENDS):
             now = time.perf_counter()
             stages[event.removesuffix("_done")].append(now - last[0])
             last[0] = now
-        if event == "early_stop":
+        elif event == "early_stop":
             stops[(fields.get("after"), fields.get("reason"))] += 1
 
     for problem, params, warm in items:

@@ -24,6 +24,8 @@ from benchmarks.city.solve_captured import main as solve_captured
 from benchmarks.city.trace import CityCluster, Trace, TraceJob, TraceParams, generate
 from scheduler import logs
 from scheduler.domain.resources import CPU, MEMORY, NVIDIA_GPU
+from scheduler.service import cycle as cycle_module
+from scheduler.service import cycle_solve
 
 POLICIES = ("separate", "kueue", "slurm", "suanchou")
 TINY = TraceParams(departments=3, nodes=8, jobs=40, days=1.0, seed=7)
@@ -421,6 +423,8 @@ def test_captured_decisions_are_solved_again_in_either_mode(
     hour leaves room for all of its work)."""
     file = tmp_path / "slice.pkl"
     assert decision_cost(["--from-days", "0", "--until-days", "0.05", "--capture", str(file)]) == 0
+    # The capture's hook is gone again: later cycles in this process are not recorded.
+    assert cycle_module.solve_cycle is cycle_solve.solve_cycle  # type: ignore[attr-defined]
     decisions = int(capsys.readouterr().out.split(": ")[2].split()[0])
     assert decisions > 0
     placed = []

@@ -50,8 +50,6 @@ class _Explainer:
                 if nodes:
                     facts.scopes.add(self.quota_used, j, nodes, facts.demand)
         self.rooms = Rooms(facts, solution)
-        self.empty, self.now = self.rooms.empty, self.rooms.now
-        self.occupants = self.rooms.occupants
         self._reach: dict[tuple[object, ...], list[int]] = {}
         self._most: dict[tuple[str, int], list[int]] = {}
         self._frontiers: dict[tuple[str, int], list[int]] = {}
@@ -93,7 +91,7 @@ class _Explainer:
 
     def _structure(self, j: int) -> Unplaced | None:
         """NO_FITTING_NODE or GANG_INCOMPLETE when even empty nodes cannot hold the job."""
-        p, eligible, empty = self.p, self.facts.eligible[j], self.empty
+        p, eligible, empty = self.p, self.facts.eligible[j], self.rooms.empty
         fit = self.rooms.fitter(j, empty)
         if not self._may_fit(j, "empty", empty) or not any(fit(n) for n in eligible):
             n, lack = self.rooms.closest(j, eligible, empty)
@@ -141,7 +139,7 @@ class _Explainer:
         if got is None:
             held: dict[int, int] = {}
             first: dict[int, int] = {}
-            fit, groups = self.rooms.fitter(j, self.empty), self.p.node_group
+            fit, groups = self.rooms.fitter(j, self.rooms.empty), self.p.node_group
             for n in self.facts.eligible[j]:
                 g = groups[n]
                 first.setdefault(g, n)
@@ -191,7 +189,7 @@ class _Explainer:
                 f"{replicas} replicas; best node {self._shortfall(j, n, lack, hard)}",
                 lacking=lack,
             )
-        now = self.now
+        now = self.rooms.now
         frontier = self._frontier(j, "now", now)
         fit = self.rooms.fitter(j, now)
         if any(fit(n) for n in frontier):
@@ -208,7 +206,7 @@ class _Explainer:
             j, in_group or [m for m in eligible if p.node_group[m] == g], now
         )
         taker = max(
-            self.occupants.get(n, []),
+            self.rooms.occupants.get(n, []),
             key=lambda k: (p.job_priority[k], -p.job_order[k]),
             default=None,
         )
@@ -259,7 +257,7 @@ class _Explainer:
         current = facts.current_count[j] or {}
         prio = p.job_priority[j]
         for a in sorted(current):
-            higher = [k for k in self.occupants.get(a, ()) if facts.scopes.may_evict(k, j)]
+            higher = [k for k in self.rooms.occupants.get(a, ()) if facts.scopes.may_evict(k, j)]
             if higher:
                 k = max(higher, key=lambda k: p.job_priority[k])
                 return Unplaced(
