@@ -38,7 +38,7 @@ PAIR_S = 1e-5
 _GROW, _SHRINK = 1.3, 0.7
 # "jobs" last: where it cannot apply its weight is 0, and the draw among the others is the
 # one made before it existed (the same seeds give the same pieces on scheduler problems).
-_SHAPES = ("cluster", "unplaced", "random", "light", "costly", "jobs")
+_SHAPES = ("cluster", "unplaced", "random", "light", "costly", "jobs", "homes")
 _MIN_NODES = 2
 # Nodes of a "jobs" piece: all of them up to this many, else a sample this large.
 _JOB_PIECE_NODES = 64
@@ -91,6 +91,7 @@ class Neighbourhoods:
         self.unplaced_per_set = 64
         self.inc: Incumbent | None = None
         self.unplaced_by_set: dict[int, list[int]] = {}
+        self.moved: list[int] = []
         self.wins = [0] * len(_SHAPES)
         self.last = 0
         # "light" pieces only where opening a node costs: they try to empty the least loaded
@@ -118,6 +119,13 @@ class Neighbourhoods:
         for jobs in by_set.values():
             jobs.sort(key=lambda j: (-self.work[j], p.job_order[j]))
         self.unplaced_by_set = by_set
+        # Migratable running jobs the incumbent placed away from where they run ("homes").
+        facts = self.facts
+        self.moved = [
+            j
+            for j, (cur, now) in enumerate(zip(facts.current, inc.solution.assignment, strict=True))
+            if cur is not None and now is not None and now != cur and facts.migratable(j)
+        ]
 
     def adapt(self, pairs: int, target: int, solved: bool) -> None:
         """Steers the node count so pieces land near `target` pairs and still solve."""
@@ -146,6 +154,8 @@ class Neighbourhoods:
             weights[_SHAPES.index("costly")] = 0
         if not self.movable:
             weights[_SHAPES.index("jobs")] = 0
+        if not self.moved:
+            weights[_SHAPES.index("homes")] = 0
         kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
         self.last = kind
         shape = _SHAPES[kind]
@@ -159,6 +169,8 @@ class Neighbourhoods:
             nodes = self._costly_nodes()
         elif shape == "jobs":
             return self._jobs_scope()
+        elif shape == "homes":
+            nodes = self._home_nodes()
         else:
             nodes = self._random_nodes()
         return self._scope(nodes)
@@ -281,6 +293,21 @@ class Neighbourhoods:
         )
         jobs = self.rng.sample(pool, min(len(pool), self.jobs_per_step))
         return Scope(frozenset(jobs), frozenset(nodes), inc.solution)
+
+    def _home_nodes(self) -> set[int]:
+        """The nodes some moved jobs run on now and the nodes they left: every job on them is
+        free, so a chain of moves that brings several home at no load cost is one piece."""
+        inc = self.inc
+        assert inc is not None
+        sol = inc.solution.assignment
+        k = min(self.facts.p.num_nodes, self.nodes_per_step)
+        nodes: set[int] = set()
+        for j in self.rng.sample(self.moved, len(self.moved)):
+            pair = {*(sol[j] or ()), *(self.facts.current[j] or ())}
+            if nodes and len(nodes | pair) > k:
+                break
+            nodes |= pair
+        return nodes
 
     def _scope(self, nodes: set[int]) -> Scope:
         inc = self.inc

@@ -51,6 +51,7 @@ def test_pieces_free_moved_jobs_whose_former_node_is_outside(
     inc = Incumbent(facts, sol)
     hoods = Neighbourhoods(facts, job_work(p), random.Random(3))
     hoods.reset(inc)
+    hoods.moved = []  # no "homes" pieces: the test below has them
     hoods.nodes_per_step = 3
     base = evaluate(p, sol, WEIGHTS).value
     outside = gained = 0
@@ -76,3 +77,47 @@ def test_pieces_free_moved_jobs_whose_former_node_is_outside(
     assert outside > 0 and gained > 0
     # Pieces of a sample of jobs over every node, and pieces of every job on a few nodes.
     assert "jobs" in kinds and len(kinds) > 1
+
+
+def test_a_homes_piece_undoes_a_needless_swap(moved: tuple[Problem, Solution]) -> None:
+    """Two processes swapped between their machines for nothing (the initial answer with one
+    2-cycle of moves): the only moved jobs are those two, so a "homes" piece holds both
+    machines and frees every job on them, and its optimum is at least as good as the initial
+    answer there: it undoes the swap's move costs."""
+    p, _ = moved
+    initial = Solution(tuple(p.job_current))
+    facts = Facts(p)
+    first = evaluate(p, initial, WEIGHTS).value
+    swapped = None
+    for a in range(p.num_jobs):
+        for b in range(a + 1, p.num_jobs):
+            na, nb = p.job_current[a], p.job_current[b]
+            if na == nb:
+                continue
+            rows = list(initial.assignment)
+            rows[a], rows[b] = nb, na
+            candidate = Solution(tuple(rows))
+            if not check(p, candidate) and evaluate(p, candidate, WEIGHTS).value < first:
+                swapped = candidate, {*(na or ()), *(nb or ())}
+                break
+        if swapped:
+            break
+    assert swapped is not None
+    sol, machines = swapped
+    inc = Incumbent(facts, sol)
+    hoods = Neighbourhoods(facts, job_work(p), random.Random(5))
+    hoods.reset(inc)
+    assert len(hoods.moved) == 2
+    scope = None
+    for _ in range(100):
+        scope = hoods.pick()
+        if _SHAPES[hoods.last] == "homes":
+            break
+    assert scope is not None and _SHAPES[hoods.last] == "homes"
+    assert scope.nodes == machines and set(hoods.moved) <= scope.jobs
+    model = CpSatModel(facts, TermWeights.of(p, WEIGHTS), job_work(p), scope, inc)
+    model.hint(sol)
+    result = model.solve(SearchLimits(time_limit_s=20.0, deterministic=True, seed=0))
+    assert result.status == "OPTIMAL" and result.solution is not None
+    assert check(p, result.solution) == []
+    assert evaluate(p, result.solution, WEIGHTS).value >= first
