@@ -295,18 +295,24 @@ class Neighbourhoods:
         return Scope(frozenset(jobs), frozenset(nodes), inc.solution)
 
     def _home_nodes(self) -> set[int]:
-        """The nodes some moved jobs run on now and the nodes they left: every job on them is
-        free, so a chain of moves that brings several home at no load cost is one piece."""
+        """The nodes some moved jobs run on now and the nodes they left, then random nodes up
+        to the piece's size: every job on them is free, so a chain of moves that brings
+        several home at no load cost is one piece, and so is a move to a node they may reach
+        at a lower move cost than where they are."""
         inc = self.inc
         assert inc is not None
         sol = inc.solution.assignment
-        k = min(self.facts.p.num_nodes, self.nodes_per_step)
+        n = self.facts.p.num_nodes
+        k = min(n, self.nodes_per_step)
         nodes: set[int] = set()
         for j in self.rng.sample(self.moved, len(self.moved)):
             pair = {*(sol[j] or ()), *(self.facts.current[j] or ())}
             if nodes and len(nodes | pair) > k:
                 break
             nodes |= pair
+        if len(nodes) < k:
+            rest = [m for m in range(n) if m not in nodes]
+            nodes.update(self.rng.sample(rest, k - len(nodes)))
         return nodes
 
     def _scope(self, nodes: set[int]) -> Scope:

@@ -114,7 +114,7 @@ def test_a_homes_piece_undoes_a_needless_swap(moved: tuple[Problem, Solution]) -
         if _SHAPES[hoods.last] == "homes":
             break
     assert scope is not None and _SHAPES[hoods.last] == "homes"
-    assert scope.nodes == machines and set(hoods.moved) <= scope.jobs
+    assert machines <= scope.nodes and set(hoods.moved) <= scope.jobs
     model = CpSatModel(facts, TermWeights.of(p, WEIGHTS), job_work(p), scope, inc)
     model.hint(sol)
     result = model.solve(SearchLimits(time_limit_s=20.0, deterministic=True, seed=0))
