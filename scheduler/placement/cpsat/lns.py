@@ -92,6 +92,7 @@ class Neighbourhoods:
         self.inc: Incumbent | None = None
         self.unplaced_by_set: dict[int, list[int]] = {}
         self.moved: list[int] = []
+        self.returners: list[int] = []
         self.wins = [0] * len(_SHAPES)
         self.last = 0
         # "light" pieces only where opening a node costs: they try to empty the least loaded
@@ -126,6 +127,13 @@ class Neighbourhoods:
             for j, (cur, now) in enumerate(zip(facts.current, inc.solution.assignment, strict=True))
             if cur is not None and now is not None and now != cur and facts.migratable(j)
         ]
+        # Those of them that left a node with room below its safety level in a resource some
+        # other node is loaded above: load cost paid for nothing, which their return would
+        # fill (ROADEF a1_2, one answer: two machines under safety in a transient resource made
+        # all of its 931 K of load cost above the bound; the processes that left them still
+        # hold that room).
+        slack = self._slack_nodes() if self.moved else set()
+        self.returners = [j for j in self.moved if any(n in slack for n in facts.current[j] or ())]
 
     def adapt(self, pairs: int, target: int, solved: bool) -> None:
         """Steers the node count so pieces land near `target` pairs and still solve."""
@@ -305,7 +313,13 @@ class Neighbourhoods:
         n = self.facts.p.num_nodes
         k = min(n, self.nodes_per_step)
         nodes: set[int] = set()
-        for j in self.rng.sample(self.moved, len(self.moved)):
+        order = self.rng.sample(self.moved, len(self.moved))
+        if self.returners and self.rng.random() < 0.5:
+            returners = set(self.returners)
+            order = self.rng.sample(self.returners, len(returners)) + [
+                j for j in order if j not in returners
+            ]
+        for j in order:
             pair = {*(sol[j] or ()), *(self.facts.current[j] or ())}
             if nodes and len(nodes | pair) > k:
                 break
@@ -314,6 +328,25 @@ class Neighbourhoods:
             rest = [m for m in range(n) if m not in nodes]
             nodes.update(self.rng.sample(rest, k - len(nodes)))
         return nodes
+
+    def _slack_nodes(self) -> set[int]:
+        """Nodes below their safety level in a weighted resource that some node is loaded
+        above."""
+        inc = self.inc
+        assert inc is not None
+        facts = self.facts
+        p = facts.p
+        out: set[int] = set()
+        for r, w in enumerate(facts.load_weight):
+            if not w:
+                continue
+            if not any(u[r] > facts.safety[n][r] for n, u in inc.usage.items()):
+                continue
+            zero = [0] * p.num_resources
+            out.update(
+                n for n in range(p.num_nodes) if inc.usage.get(n, zero)[r] < facts.safety[n][r]
+            )
+        return out
 
     def _scope(self, nodes: set[int]) -> Scope:
         inc = self.inc

@@ -121,3 +121,64 @@ def test_a_homes_piece_undoes_a_needless_swap(moved: tuple[Problem, Solution]) -
     assert result.status == "OPTIMAL" and result.solution is not None
     assert check(p, result.solution) == []
     assert evaluate(p, result.solution, WEIGHTS).value >= first
+
+
+def test_returners_are_moved_jobs_that_left_room_below_safety(
+    moved: tuple[Problem, Solution],
+) -> None:
+    """The jobs "homes" pieces start from half of the time: moved jobs whose former node is
+    below its safety level in a weighted resource some node is loaded above (room the pool
+    pays load cost for). Here the initial answer (two machines above safety, the rest below)
+    with one process moved: it is a returner, computed from the answer's usage
+    independently; in the search's answer, where no machine is above safety, none is."""
+    p, searched = moved
+    facts = Facts(p)
+    initial = Solution(tuple(p.job_current))
+    safety = p.node_safety or p.node_capacity
+    weights = p.load_weight or (0,) * p.num_resources
+
+    def returners(sol: Solution) -> tuple[list[int], list[int]]:
+        hoods = Neighbourhoods(facts, job_work(p), random.Random(5))
+        hoods.reset(Incumbent(facts, sol))
+        used = [[0] * p.num_resources for _ in range(p.num_nodes)]
+        for j, nodes in enumerate(sol.assignment):
+            for n in nodes or ():
+                for r, d in enumerate(p.job_demand[j]):
+                    used[n][r] += d
+        over = [
+            w > 0 and any(used[n][r] > safety[n][r] for n in range(p.num_nodes))
+            for r, w in enumerate(weights)
+        ]
+        slack = {
+            n
+            for n in range(p.num_nodes)
+            for r in range(p.num_resources)
+            if over[r] and used[n][r] < safety[n][r]
+        }
+        expected = [j for j in hoods.moved if set(p.job_current[j] or ()) & slack]
+        return hoods.returners, expected
+
+    one = None
+    for j in range(p.num_jobs):
+        for n in range(p.num_nodes):
+            rows = list(initial.assignment)
+            rows[j] = (n,)
+            candidate = Solution(tuple(rows))
+            if rows[j] != p.job_current[j] and not check(p, candidate):
+                got, expected = returners(candidate)
+                if expected:
+                    one = got, expected
+                    break
+        if one:
+            break
+    assert one is not None
+    got, expected = one
+    assert got == expected and len(expected) == 1
+    got, expected = returners(searched)
+    assert got == expected == [] and hoods_moved(facts, searched)
+
+
+def hoods_moved(facts: Facts, sol: Solution) -> list[int]:
+    hoods = Neighbourhoods(facts, job_work(facts.p), random.Random(0))
+    hoods.reset(Incumbent(facts, sol))
+    return hoods.moved
