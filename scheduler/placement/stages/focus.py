@@ -7,6 +7,7 @@ import random
 import time
 
 from scheduler.placement.cpsat.lns import PAIR_S, STEP_S
+from scheduler.placement.cpsat.pieces import unplaced_by_set
 from scheduler.placement.cpsat.scope import Incumbent, Scope
 from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.index.facts import Facts
@@ -241,15 +242,8 @@ class _Lens:
 
     def reset(self, inc: Incumbent) -> None:
         """Re-reads the unplaced jobs, most work first (after an improvement)."""
-        p = self.facts.p
         self.inc = inc
-        by_set: dict[int, list[int]] = {}
-        for j, nodes in enumerate(inc.solution.assignment):
-            if nodes is None and self.facts.eligible[j]:
-                by_set.setdefault(p.job_nodes[j], []).append(j)
-        for jobs in by_set.values():
-            jobs.sort(key=lambda j: (-self.work[j], p.job_order[j]))
-        self.unplaced_by_set = by_set
+        self.unplaced_by_set = unplaced_by_set(self.facts, inc, self.work)
 
     def scope(self, window: list[int], unplaced_per_set: int) -> Scope:
         """`window`'s nodes, the movable jobs wholly on them (incumbent and former nodes) and

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.cpsat.lns import Neighbourhoods
 from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.pieces import Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
 from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.greedy.baselines import best_baseline

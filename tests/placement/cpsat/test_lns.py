@@ -7,8 +7,9 @@ import random
 import pytest
 
 from benchmarks.synthetic import Spec, generate
-from scheduler.placement.cpsat.lns import LnsLimits, LnsResult, Neighbourhoods, improve
+from scheduler.placement.cpsat.lns import LnsLimits, LnsResult, improve
 from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.pieces import Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
 from scheduler.placement.greedy.warm_start import stay
 from scheduler.placement.index.facts import Facts

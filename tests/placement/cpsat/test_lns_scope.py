@@ -10,8 +10,8 @@ import pytest
 
 from benchmarks.tracks import roadef
 from benchmarks.tracks.roadef_generate import Shape, generate, write
-from scheduler.placement.cpsat.lns import _SHAPES, Neighbourhoods
 from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.pieces import _SHAPES, Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
 from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.index.facts import Facts
