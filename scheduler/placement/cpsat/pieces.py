@@ -69,16 +69,20 @@ class Neighbourhoods:
         self.jobs_per_step = 32
 
     def reset(self, inc: Incumbent) -> None:
-        """Re-reads the incumbent's unplaced jobs (after an accepted improvement)."""
+        """Re-reads the incumbent's unplaced jobs and moved jobs (after an accepted
+        improvement)."""
         self.inc = inc
         self.unplaced_by_set = unplaced_by_set(self.facts, inc, self.work)
-        # Migratable running jobs the incumbent placed away from where they run ("homes").
+        # Migratable running jobs the incumbent placed away from where they run ("homes"); no
+        # scan where no running job may migrate (most scheduler problems).
         facts = self.facts
-        self.moved = [
-            j
-            for j, (cur, now) in enumerate(zip(facts.current, inc.solution.assignment, strict=True))
-            if cur is not None and now is not None and now != cur and facts.migratable(j)
-        ]
+        self.moved = []
+        if self.movable:
+            placed = inc.solution.assignment
+            for j, cur in enumerate(facts.current):
+                now = placed[j]
+                if cur is not None and now is not None and now != cur and facts.migratable(j):
+                    self.moved.append(j)
         # Those of them that left a node with room below its safety level in a resource some
         # other node is loaded above: load cost paid for nothing, which their return would
         # fill (ROADEF a1_2, one answer: two machines under safety in a transient resource made

@@ -43,7 +43,6 @@ class _Explainer:
         p = facts.p
         self.facts = facts
         self.p = p
-        self.solution = solution
         self.quota_used = [0] * len(p.quotas)
         if self.quota_used:
             for j, nodes in enumerate(solution.assignment):

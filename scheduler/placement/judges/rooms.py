@@ -110,9 +110,8 @@ class Rooms:
         return found[1], found[2]
 
     def fitter(self, j: int, rows: list[list[int]]) -> Callable[[int], int]:
-        """n -> `_fit_count(j, n, rows[n])`, counted once per node class of the view: at month
-        scale (a thousand nodes, ~2,000 jobs, most with per-type demands) the scans of every
-        eligible node per unplaced job made the explanations a fifth of a solve."""
+        """n -> `fit_count(j, n, rows[n])`, counted once per node class of the view (the
+        module's docstring says why)."""
         view, classes = self._view(rows)
         fits = self._fits.setdefault((j, view), {})
 
