@@ -186,14 +186,31 @@ class GovernanceService:
 def resolve_priority_class(
     tx: Tx, department: str, spec: JobSpec, previous: Job | None = None
 ) -> JobSpec:
-    """The spec with its priority taken from its class; a bare priority passes unchanged.
+    """The spec with its priority taken from its class.
 
     INVALID_ARGUMENT for an unknown class or a bare priority that contradicts the class's
-    value; PERMISSION_DENIED for a class the department is not allowed. `previous` is the job
-    already submitted under the spec's client_id: a resubmit naming its class resolves as it
-    did then, so it is still recognised as the same job after the class was withdrawn.
+    value; PERMISSION_DENIED for a class the department is not allowed. Once an admin has
+    defined priority classes a job names one: a bare non-zero priority is INVALID_ARGUMENT
+    on `priority` (it would rank a department's work above the classes it is allowed, for
+    borrowed room too; scheduler.service.policy). A job without a class runs at 0 and is
+    preemptible (scheduler.service.preemption). Before any class exists a bare priority is
+    the only one there is and passes unchanged. `previous` is the job already submitted under
+    the spec's client_id: a resubmit resolves as it did then, so it is still recognised as
+    the same job after a class was withdrawn or the first class was defined.
     """
     if not spec.priority_class:
+        if spec.priority == 0 or (
+            previous is not None
+            and not previous.spec.priority_class
+            and previous.spec.priority == spec.priority
+        ):
+            return spec
+        if tx.priority_classes.any():
+            raise InvalidSpec(
+                f"is {spec.priority} without a priority_class; this pool has priority classes, "
+                "so a job names one of its department's (or sends no priority)",
+                field="priority",
+            )
         return spec
     if (
         previous is not None

@@ -3,10 +3,12 @@
 The solver decides whom to evict (scheduler.placement, Running work); this module decides who
 is on offer and what carrying an eviction out says:
 
-- A running job is preemptible iff its priority class is preemptible and it has run at least
-  `min_runtime_s` (from its first replica's start). A job without a class is never preemptible:
-  preemption is something a department opts into by the classes it is allowed, and a bare
-  priority says nothing about it.
+- A running job is preemptible iff it has run at least `min_runtime_s` (from its first
+  replica's start) and its priority class is preemptible, or it has no class. Staying put
+  whatever happens is something an admin grants, by a non-preemptible class a department is
+  allowed; a job without one is preemptible as every workload is in Kueue. Otherwise a
+  department could borrow another's idle share with classless jobs and keep it: the owner's
+  reclaim would find nothing it may evict.
 - A queued job may justify preempting lower-priority work of its department iff its class
   may preempt (no class: it may not), and it is not already waiting for replicas it preempted
   to stop (that wait must not preempt more, cycle after cycle).
@@ -92,9 +94,11 @@ def preemptible(
 ) -> bool:
     if rules.budget <= 0:
         return False
-    pc = classes.get(job.spec.priority_class) if job.spec.priority_class else None
-    if pc is None or not pc.preemptible:
-        return False
+    if job.spec.priority_class:
+        # A class the snapshot no longer holds promised something once: keep the promise.
+        pc = classes.get(job.spec.priority_class)
+        if pc is None or not pc.preemptible:
+            return False
     # A job none of whose replicas has started has run 0 s.
     return runtime_s(started, now) >= rules.min_runtime_s
 

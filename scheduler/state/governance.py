@@ -183,6 +183,10 @@ class PriorityClasses:
         rows = self._s.exec(select(PriorityClassRow).order_by(col(PriorityClassRow.name))).all()
         return [_class(r) for r in rows]
 
+    def any(self) -> bool:
+        """Whether an admin has defined a priority class at all."""
+        return self._s.exec(select(PriorityClassRow.name).limit(1)).first() is not None
+
 
 def _in_subtree(column: Any, root: str) -> ColumnElement[bool]:
     # autoescape: '%' and '_' in a department name are literal, not LIKE wildcards.

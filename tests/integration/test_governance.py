@@ -162,7 +162,8 @@ def test_quotas_usage_and_borrowed(pool: Pool) -> None:
 def test_priority_classes_set_job_priority_for_allowed_departments(pool: Pool) -> None:
     """Admins define classes that every department may list; a job naming an allowed class
     gets its value as priority and keeps the class; an unknown class is INVALID_ARGUMENT and
-    a class not allowed PERMISSION_DENIED, both on priority_class."""
+    a class not allowed PERMISSION_DENIED, both on priority_class; once classes exist a bare
+    non-zero priority is INVALID_ARGUMENT on priority."""
     admin = md(pool.admin_token)
     classes = governance_pb2_grpc.PriorityClassServiceStub(pool.channel)
     classes.CreatePriorityClass(
@@ -216,6 +217,7 @@ def test_priority_classes_set_job_priority_for_allowed_departments(pool: Pool) -
     assert (denied.error.code, denied.error.field) == ("PERMISSION_DENIED", "priority_class")
     assert (unknown.error.code, unknown.error.field) == ("INVALID_ARGUMENT", "priority_class")
     assert (contradicting.error.code, contradicting.error.field) == ("INVALID_ARGUMENT", "priority")
-    assert pool.get("公安局", bare.job_id).spec.priority == 500
+    assert (bare.error.code, bare.error.field) == ("INVALID_ARGUMENT", "priority")
+    assert "is 500 without a priority_class" in bare.error.message
     [again] = pool.submit("公安局", py_job("ok", "pass", priority_class="batch"))
     assert again.duplicate and again.job_id == ok.job_id

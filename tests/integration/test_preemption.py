@@ -109,13 +109,18 @@ def _events(pool: Pool, job_id: str) -> list[types_pb2.JobEvent]:
     return list(stream)
 
 
-@pytest.mark.parametrize("ignore_term", [False, True], ids=["exits-on-term", "ignores-term"])
+@pytest.mark.parametrize(
+    ("ignore_term", "victim_class"),
+    [(False, "batch"), (True, "batch"), (False, "")],
+    ids=["exits-on-term", "ignores-term", "no-class"],
+)
 def test_urgent_job_preempts_a_running_batch_replica(
-    ppool: Pool, tmp_path: Path, ignore_term: bool
+    ppool: Pool, tmp_path: Path, ignore_term: bool, victim_class: str
 ) -> None:
     """The batch replica gets SIGTERM (killed after the 1 s grace if it ignores it), is requeued
     with a PREEMPTED event naming the urgent job, the urgent job starts only once the replica
-    is gone, and the batch job then runs again to success; no overlap ever."""
+    is gone, and the batch job then runs again to success; no overlap ever. A job without a
+    class is preempted the same way."""
     pool = ppool
     _setup(pool)
     marks = tmp_path / "marks"
@@ -126,7 +131,7 @@ def test_urgent_job_preempts_a_running_batch_replica(
             "victim",
             VICTIM.format(dir=str(marks), ignore=ignore_term),
             cpu=4000,
-            priority_class="batch",
+            priority_class=victim_class,
         ),
     )
     pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_RUNNING})
@@ -154,10 +159,10 @@ def test_urgent_job_preempts_a_running_batch_replica(
     assert len(waited) == 1
 
 
-@pytest.mark.parametrize("victim_class", ["steady", ""], ids=["non-preemptible", "no-class"])
+@pytest.mark.parametrize("victim_class", ["steady"], ids=["non-preemptible"])
 def test_non_preemptible_jobs_keep_running(ppool: Pool, tmp_path: Path, victim_class: str) -> None:
-    """A running job of a non-preemptible class (or none) is never evicted: the urgent job
-    stays queued while it runs."""
+    """A running job of a non-preemptible class is never evicted: the urgent job stays queued
+    while it runs. (A job without a class is preemptible: scheduler/service/preemption.py.)"""
     pool = ppool
     _setup(pool)
     marks = tmp_path / "marks"

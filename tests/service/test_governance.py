@@ -135,6 +135,29 @@ def test_concurrent_sibling_quotas_cannot_both_overfill_the_parent(
     assert sorted(outcomes) == ["InvalidSpec", "ok"]
 
 
+def test_a_bare_priority_only_before_any_class_exists(
+    store: Store, governance: GovernanceService
+) -> None:
+    """Before an admin defines a class a bare priority is the only one and passes; after,
+    a bare non-zero one is INVALID_ARGUMENT on priority (it would outrank the classes the
+    department is allowed), priority 0 still passes, and a resubmit of a job accepted with a
+    bare priority resolves as it did."""
+    bare = JobSpec("c", ("true",), {"cpu": 1}, priority=1000)
+    with store.unit(write=False) as tx:
+        assert resolve_priority_class(tx, "交通局", bare) is bare
+    governance.create_priority_class(PriorityClass("batch", 10, True, False))
+    governance.set_priority_classes("交通局", ["batch"])
+    with store.unit(write=False) as tx:
+        with pytest.raises(InvalidSpec) as err:
+            resolve_priority_class(tx, "交通局", bare)
+        assert err.value.field == "priority"
+        assert "1000" in str(err.value) and "priority_class" in str(err.value)
+        plain = JobSpec("c", ("true",), {"cpu": 1})
+        assert resolve_priority_class(tx, "交通局", plain) is plain
+        earlier = Job("j1", "交通局", bare, JobState.QUEUED, NOW, NOW, seq=1)
+        assert resolve_priority_class(tx, "交通局", bare, earlier) is bare
+
+
 def test_priority_class_resolution(store: Store, governance: GovernanceService) -> None:
     """An allowed class sets the priority; a disallowed one is PERMISSION_DENIED, an unknown
     one INVALID_ARGUMENT, a contradicting bare priority INVALID_ARGUMENT on priority."""

@@ -177,12 +177,12 @@ def test_a_preempted_attempt_is_not_counted_when_a_later_one_is_lost(store: Stor
 
 @pytest.mark.parametrize(
     ("victim_class", "ran_s"),
-    [("steady", 60), ("batch", 10), ("", 60)],
-    ids=["non-preemptible-class", "too-young", "no-class"],
+    [("steady", 60), ("batch", 10)],
+    ids=["non-preemptible-class", "too-young"],
 )
 def test_never_evicted(sqlite_store: Store, victim_class: str, ran_s: int) -> None:
-    """A non-preemptible class, a job younger than min_runtime_s, and a job without a class
-    keep running; the urgent job waits."""
+    """A non-preemptible class and a job younger than min_runtime_s keep running; the urgent
+    job waits."""
     pool = make_pool(sqlite_store, ManualClock())
     [low] = start_running(pool, spec("low", cpu=4000, priority_class=victim_class))
     age(pool, ran_s)
@@ -236,13 +236,15 @@ def test_a_stopping_run_of_a_silent_agent_ends_with_the_lease(sqlite_store: Stor
     assert "does not count against its attempts" in pool.jobs.explain(DEPT, low).message
 
 
+@pytest.mark.parametrize("borrower_class", ["batch", ""], ids=["preemptible-class", "no-class"])
 def test_a_department_below_its_nominal_reclaims_from_a_borrower(
-    store: Store, clock: ManualClock
+    store: Store, clock: ManualClock, borrower_class: str
 ) -> None:
     """Two departments with 4 cores of nominal each and one 4-core cluster each: 公安局 runs
     two preemptible jobs, one on 交通局's idle cluster (borrowed); when 交通局 submits, the
     real cycle evicts that borrower (PREEMPTED, naming the reclaim) and not 公安局's guaranteed
-    job, and 交通局's job is leased once the evicted replica has stopped."""
+    job, and 交通局's job is leased once the evicted replica has stopped. Jobs without a
+    class are preemptible too: otherwise borrowing with them would keep 交通局's share."""
     pool = make_pool(store, clock, min_runtime_s=0)
     pool.admin.create_department("交通局", "Transport")
     governance = GovernanceService(store, clock)
@@ -251,7 +253,8 @@ def test_a_department_below_its_nominal_reclaims_from_a_borrower(
     governance.set_quota("交通局", {}, [ResourceQuota("cpu", 4000)])
     pool.cluster("b", [node("b", "n1", cpu=4000)])
     first, second = pool.submit(
-        spec("p1", cpu=4000, priority_class="batch"), spec("p2", cpu=4000, priority_class="batch")
+        spec("p1", cpu=4000, priority_class=borrower_class),
+        spec("p2", cpu=4000, priority_class=borrower_class),
     )
     assert pool.cycle.run_once().placed == 2
     for cluster in ("a", "b"):

@@ -58,8 +58,9 @@ def _snapshot(stopping: bool = False) -> Snapshot:
 
 
 def test_only_old_enough_jobs_of_preemptible_classes_are_offered() -> None:
-    """Preemptible: the two batch jobs past min_runtime_s; not the young batch job, the steady
-    one or the class-less one. The bigger of the two costs more; both cost more than any one
+    """Preemptible: the two batch jobs and the class-less one past min_runtime_s; not the young
+    batch job or the steady one (a non-preemptible class). The bigger costs more, the
+    class-less one as much as the batch job of its size and age; all cost more than any one
     placement's money."""
     snap = _snapshot()
     built = build_problem(snap, rules=PreemptionRules(min_runtime_s=300, budget=3))
@@ -68,8 +69,8 @@ def test_only_old_enough_jobs_of_preemptible_classes_are_offered() -> None:
     names = [j.job_id for j in (*built.jobs, *built.running)]
     cost = dict(zip(names, p.job_preempt_cost, strict=True))
     assert cost["urgent"] == cost["bare"] == -1
-    assert cost["young"] == cost["steady"] == cost["plain"] == -1
-    assert 0 < cost["old-small"] < cost["old-big"]
+    assert cost["young"] == cost["steady"] == -1
+    assert 0 < cost["old-small"] == cost["plain"] < cost["old-big"]
     assert p.max_evictions == 3
     may = dict(zip(names, p.job_may_preempt, strict=True))
     assert may["urgent"] and not may["bare"] and not may["old-small"]

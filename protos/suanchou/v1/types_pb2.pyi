@@ -593,7 +593,8 @@ class JobSpec(google.protobuf.message.Message):
     """Human-readable name; 0-128 characters."""
     priority: builtins.int
     """Higher runs first when capacity is short; 0-1000. With `priority_class` set it is the
-    class's value (0 or that value may be sent); the bare number is for jobs without a class.
+    class's value (0 or that value may be sent). A bare number is for pools without priority
+    classes: once an admin has defined one, a non-zero bare priority is INVALID_ARGUMENT.
     """
     replicas: builtins.int
     """Number of replicas of the gang, 1-1024; unset means 1. An explicit 0 is refused
