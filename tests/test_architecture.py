@@ -136,3 +136,37 @@ def test_the_local_agent_does_not_load_the_kubernetes_client() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def _called(func: ast.expr) -> str:
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def test_job_states_and_events_are_written_in_one_place() -> None:
+    """One path for a job's state change (issue 9): the job records (Jobs.insert, move,
+    move_many in scheduler/state/job_records.py) are the only code that inserts or updates
+    job rows or writes job events, so every state change goes through the transition table
+    and appends its event. The fair-share records update queued jobs' effective priority, no
+    state (their UPDATE filters on QUEUED and sets effective_priority alone)."""
+    writers: dict[str, set[str]] = {"JobRow": set(), "JobEventRow": set(), "job_to_row": set()}
+    for path in sorted((REPO / "scheduler").rglob("*.py")):
+        where = str(path.relative_to(REPO))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _called(node.func)
+            args = {a.id for a in node.args if isinstance(a, ast.Name)}
+            for table in writers:
+                if name == table or (name in ("insert", "update") and table in args):
+                    writers[table].add(where)
+    records = "scheduler/state/job_records.py"
+    assert writers["JobEventRow"] == writers["job_to_row"] == {records}
+    # mapping.py builds the row Jobs.insert adds (job_to_row, called there alone);
+    # fair_share.py sets effective priorities.
+    assert writers["JobRow"] == {
+        records,
+        "scheduler/state/mapping.py",
+        "scheduler/state/fair_share.py",
+    }

@@ -194,3 +194,143 @@ def test_non_preemptible_jobs_keep_running(ppool: Pool, tmp_path: Path, victim_c
     assert pool.get(DEPT, victim.job_id).state == types_pb2.JOB_STATE_RUNNING
     assert pool.get(DEPT, urgent.job_id).state == types_pb2.JOB_STATE_QUEUED
     assert not list(marks.glob("term-*"))
+
+
+# An urgent job that runs until its `release` mark appears (at most a minute).
+URGENT_UNTIL_RELEASED = """
+import os, time
+d = {dir!r}
+end = time.time() + 60
+while time.time() < end and not os.path.exists(os.path.join(d, "release")):
+    time.sleep(0.05)
+"""
+
+
+def test_explain_job_over_grpc_names_the_preemptor_while_the_victim_waits(
+    ppool: Pool, tmp_path: Path
+) -> None:
+    """While the preempted job waits for the urgent one to finish, ExplainJob (the gRPC call)
+    says it was preempted, by which job, and that the attempt was not counted, whatever
+    reason later cycles give it; once the room is free it runs again to success."""
+    pool = ppool
+    _setup(pool)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    [victim] = pool.submit(
+        DEPT,
+        py_job("victim", VICTIM.format(dir=str(marks), ignore=False), cpu=4000, priority_class=""),
+    )
+    pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_RUNNING})
+    [urgent] = pool.submit(
+        DEPT,
+        py_job(
+            "urgent",
+            URGENT_UNTIL_RELEASED.format(dir=str(marks)),
+            cpu=4000,
+            priority_class="urgent",
+        ),
+    )
+    pool.wait_state(DEPT, urgent.job_id, {types_pb2.JOB_STATE_RUNNING}, timeout=60)
+    assert pool.app is not None
+    runner = pool.app.runner
+    seen = runner.cycles
+    # Several cycles re-explain the waiting victim meanwhile.
+    pool.wait_for(lambda: runner.cycles >= seen + 5, 30, "5 more scheduling cycles")
+    explained = pool.jobs.ExplainJob(
+        jobs_pb2.ExplainJobRequest(job_id=victim.job_id), metadata=md(pool.tokens[DEPT])
+    )
+    assert explained.state == types_pb2.JOB_STATE_QUEUED
+    assert f"preempted by job {urgent.job_id} (urgent)" in explained.message
+    assert "does not count against its attempts" in explained.message
+    (marks / "release").touch()
+    again = pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
+    assert again.attempt == 2
+    assert not (marks / "overlap").exists()
+
+
+@pytest.fixture
+def rpool(tmp_path: Path) -> Iterator[Pool]:
+    """The preemption pool with a lowered quota reclaimed 1 s after the change."""
+    settings = SchedulerSettings(
+        sync_interval_s=0.2,
+        lease_timeout_s=2.0,
+        cycle_interval_s=0.2,
+        max_attempts=3,
+        min_runtime_s=1.0,
+        quota_reclaim_delay_s=1.0,
+    )
+    pool = Pool(tmp=tmp_path, db_url=f"sqlite:///{tmp_path / 'suanchou.db'}", settings=settings)
+    pool.start()
+    yield pool
+    for agent in pool.agents:
+        agent.stop()
+    pool.stop()
+
+
+def _cpu_quota(pool: Pool, nominal: int) -> governance_pb2.ResourceQuota:
+    reply = pool.departments.SetQuota(
+        admin_pb2.SetQuotaRequest(
+            department=DEPT,
+            quotas=[
+                governance_pb2.ResourceQuota(resource="cpu", nominal=nominal, borrowing_limit=0)
+            ],
+        ),
+        metadata=md(pool.admin_token),
+    )
+    [group] = reply.quotas
+    [cpu] = group.resources
+    return cpu
+
+
+def test_a_quota_lowered_on_a_live_server_is_reclaimed_after_its_delay(
+    rpool: Pool, tmp_path: Path
+) -> None:
+    """Two 4-core jobs run under an 8-core quota (no borrowing); SetQuota lowers it to 4 cores:
+    the reply shows
+    4 cores over the limit and when reclaim starts, and after the delay a cycle preempts one
+    job (SIGTERM through the real agent) with a PREEMPTED event naming the lowered quota; the
+    other keeps running and the department is no longer over its limit."""
+    pool = rpool
+    _setup(pool)
+    pool.cluster("b", [node("n1", cpu=4)])
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    assert _cpu_quota(pool, 8000).over_limit == 0
+    ids = [
+        pool.submit(
+            DEPT,
+            py_job(
+                f"j{i}",
+                URGENT_UNTIL_RELEASED.format(dir=str(marks)),
+                cpu=4000,
+                priority_class="batch",
+            ),
+        )[0].job_id
+        for i in range(2)
+    ]
+    for job_id in ids:
+        pool.wait_state(DEPT, job_id, {types_pb2.JOB_STATE_RUNNING}, timeout=60)
+    lowered = _cpu_quota(pool, 4000)
+    assert lowered.over_limit == 4000
+    assert lowered.HasField("reclaim_at")
+    assert lowered.reclaim_at.ToDatetime() > lowered.changed_at.ToDatetime()
+
+    def preempted() -> list[types_pb2.JobEvent]:
+        return [e for i in ids for e in _events(pool, i) if e.reason == "PREEMPTED"]
+
+    pool.wait_for(lambda: len(preempted()) == 1, 30, "one job preempted to reclaim the quota")
+    [event] = preempted()
+    assert "reclaim a lowered quota" in event.message
+    states = {i: pool.get(DEPT, i).state for i in ids}
+    assert sorted(states.values()) == [types_pb2.JOB_STATE_QUEUED, types_pb2.JOB_STATE_RUNNING]
+
+    def over_limit() -> int:
+        got = pool.departments.GetDepartment(
+            admin_pb2.GetDepartmentRequest(name=DEPT), metadata=md(pool.admin_token)
+        )
+        return int(got.quotas[0].resources[0].over_limit)
+
+    pool.wait_for(lambda: over_limit() == 0, 30, "use back within the lowered quota")
+    (marks / "release").touch()
+    for job_id in ids:
+        pool.wait_state(DEPT, job_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)

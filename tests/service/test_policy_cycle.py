@@ -136,3 +136,32 @@ def test_the_cycle_advances_and_stores_decayed_usage(pool: Pool) -> None:
     value, when = usage["公安局"]
     assert when == pool.clock.now()
     assert abs(value - 60 * (2000 / 4000 + 256 / 8192)) < 0.01
+
+
+def test_fair_share_gives_the_room_to_the_department_that_used_less(pool: Pool) -> None:
+    """Neither department has a quota, so both borrow and fair share ranks them. 公安局 ran a
+    4-core job on the 4-core pool for an hour of minute-long cycles; then both want the whole
+    pool, 公安局 first: the cycle leases 交通局's job (fair-share factor 1 against 2^-2 for the
+    department that holds all the decayed usage), and 公安局's waits behind it."""
+    pool.cluster("a", [node("a", "n1", cpu=4000, memory=8192)])
+    (early,) = pool.submit(spec("early", cpu=4000))
+    pool.cycle.run_once()
+    runs = _run_all(pool, "a")
+    for _ in range(60):
+        pool.clock.advance(60)
+        pool.sync("a", [RunReport(r, RunState.RUNNING) for r in runs])
+        pool.cycle.run_once()
+    pool.sync("a", [RunReport(r, RunState.SUCCEEDED) for r in runs])
+    assert _job(pool, early)[0] is JobState.SUCCEEDED
+    with pool.store.unit(write=False) as tx:
+        usage = tx.fair_share.usage()
+    assert usage["公安局"][0] > 3000 and usage.get("交通局", (0.0, None))[0] == 0
+    (heavy,) = pool.submit(spec("heavy", cpu=4000))
+    pool.clock.advance(1)
+    (light,) = pool.submit(spec("light", cpu=4000), department="交通局")
+    pool.cycle.run_once()
+    heavy_state, _, _, heavy_priority = _job(pool, heavy)
+    light_state, _, _, light_priority = _job(pool, light)
+    assert light_state is JobState.LEASED and heavy_state is JobState.QUEUED
+    # Borrowing band: 0.1 x class value 0 + round(24 x F).
+    assert (light_priority, heavy_priority) == (24, 6)
