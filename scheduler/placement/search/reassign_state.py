@@ -204,6 +204,13 @@ class ReassignState:
 
     # -- cost ------------------------------------------------------------------------------------
 
+    def set_load_weights(self, load_w: Ints) -> None:
+        """Scores with these load weights ([R], weighted) from now on: node costs and the
+        total are recomputed. The state's cost is then no longer the problem's."""
+        self.load_w = load_w
+        self.node_cost = self._cost_rows(self.used, self.safety, self.cap)
+        self.cost = self.total_cost()
+
     def _cost_rows(self, used: Ints, safety: Ints, cap: Ints) -> Ints:
         """Load plus balance cost of node rows ([K][R] usage, safety, capacity -> [K])."""
         cost: Ints = (np.maximum(used - safety, 0) * self.load_w).sum(axis=-1)

@@ -12,7 +12,7 @@ from scheduler.placement import EngineParams, solve
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.reassign import Reassign, reassign
+from scheduler.placement.search.reassign import Reassign, _boosted_load_weights, reassign
 from scheduler.placement.search.reassign_state import movable_jobs
 from tests.placement.build import ROADEF, ROADEF_INITIAL, ROADEF_OPTIMUM, jobs
 from tests.placement.random_problems import random_problem
@@ -141,3 +141,26 @@ def test_engine_runs_it_on_rebalancing_problems_beyond_exact_cp_sat() -> None:
     assert "reassign_done" in events
     assert out.solution is not None
     assert weighted_cost(ROADEF, out.solution) == 2411
+
+
+def test_avoidable_resources_weigh_more_in_the_first_walk_only() -> None:
+    """r1's total use (28) is below the nodes' total safety (44): avoidable; with r2's safety
+    cut to 200 against a use of 230 it is not. Late acceptance's first walk then weighs r1
+    five times (the state's costs recomputed exactly as the evaluator's with that weight),
+    and the answer is scored with the problem's own weights again. With both avoidable, as in
+    the statement's example, nothing is boosted."""
+    start = Solution(ROADEF_INITIAL)
+    assert _boosted_load_weights(Reassign(ROADEF, start, WEIGHTS)) is None
+    p = replace(ROADEF, node_safety=((16, 50), (8, 50), (12, 50), (8, 50)))
+    state = Reassign(p, start, WEIGHTS)
+    boosted = _boosted_load_weights(state)
+    assert boosted is not None and boosted.tolist() == [500, 10]
+    state.set_load_weights(boosted)
+    assert state.cost == weighted_cost(replace(p, load_weight=(500, 10)), start)
+    for steps, kernel in ((None, False), (400, False), (400, True)):
+        result = reassign(p, start, WEIGHTS, later(0.5), seed=1, steps=steps, kernel=kernel)
+        assert check(p, result.solution) == []
+        assert result.cost == weighted_cost(p, result.solution)
+        assert result.saved == weighted_cost(p, start) - result.cost
+    again = reassign(p, start, WEIGHTS, later(), seed=1, steps=400)
+    assert again.solution == reassign(p, start, WEIGHTS, later(), seed=1, steps=400).solution
