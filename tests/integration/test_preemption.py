@@ -59,7 +59,7 @@ open(os.path.join(d, "urgent-ran"), "w").close()
 """
 
 
-def _run(tmp_path: Path, url: str) -> Iterator[Pool]:
+def _run(tmp_path: Path, url: str, reclaim_delay_s: float = 600.0) -> Iterator[Pool]:
     """The integration pool's scheduler, with jobs preemptible after 1 s of run time."""
     settings = SchedulerSettings(
         sync_interval_s=0.2,
@@ -67,6 +67,7 @@ def _run(tmp_path: Path, url: str) -> Iterator[Pool]:
         cycle_interval_s=0.2,
         max_attempts=3,
         min_runtime_s=1.0,
+        quota_reclaim_delay_s=reclaim_delay_s,
     )
     pool = Pool(tmp=tmp_path, db_url=url, settings=settings)
     pool.start()
@@ -102,6 +103,26 @@ def _setup(pool: Pool) -> None:
     pool.cluster("a", [node("n1", cpu=4)])
 
 
+def _running_victim(
+    pool: Pool, tmp_path: Path, ignore_term: bool = False, victim_class: str = "batch"
+) -> tuple[Path, str]:
+    """The pool set up, the marks folder, and the victim job (VICTIM) running on cluster a."""
+    _setup(pool)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    [victim] = pool.submit(
+        DEPT,
+        py_job(
+            "victim",
+            VICTIM.format(dir=str(marks), ignore=ignore_term),
+            cpu=4000,
+            priority_class=victim_class,
+        ),
+    )
+    pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_RUNNING})
+    return marks, victim.job_id
+
+
 def _events(pool: Pool, job_id: str) -> list[types_pb2.JobEvent]:
     stream = pool.jobs.WatchEvents(
         jobs_pb2.WatchEventsRequest(job_id=job_id), metadata=md(pool.tokens[DEPT]), timeout=10
@@ -122,19 +143,7 @@ def test_urgent_job_preempts_a_running_batch_replica(
     is gone, and the batch job then runs again to success; no overlap ever. A job without a
     class is preempted the same way."""
     pool = ppool
-    _setup(pool)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    [victim] = pool.submit(
-        DEPT,
-        py_job(
-            "victim",
-            VICTIM.format(dir=str(marks), ignore=ignore_term),
-            cpu=4000,
-            priority_class=victim_class,
-        ),
-    )
-    pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_RUNNING})
+    marks, victim_id = _running_victim(pool, tmp_path, ignore_term, victim_class)
     pool.wait_for(
         lambda: any(p.name.startswith("started-") for p in marks.iterdir()), 20, "victim start"
     )
@@ -147,10 +156,10 @@ def test_urgent_job_preempts_a_running_batch_replica(
     assert (marks / f"term-{first_run}").exists()
     # Ignoring SIGTERM, the first run never reached its end: SIGKILL after the grace.
     assert (marks / f"exited-{first_run}").exists() is False
-    again = pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
+    again = pool.wait_state(DEPT, victim_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
     assert again.attempt == 2
     assert not (marks / "overlap").exists()
-    preempted = [e for e in _events(pool, victim.job_id) if e.reason == "PREEMPTED"]
+    preempted = [e for e in _events(pool, victim_id) if e.reason == "PREEMPTED"]
     assert len(preempted) == 1
     assert preempted[0].state == types_pb2.JOB_STATE_QUEUED
     assert f"preempted by job {urgent.job_id} (urgent)" in preempted[0].message
@@ -164,19 +173,7 @@ def test_non_preemptible_jobs_keep_running(ppool: Pool, tmp_path: Path, victim_c
     """A running job of a non-preemptible class is never evicted: the urgent job stays queued
     while it runs. (A job without a class is preemptible: scheduler/service/preemption.py.)"""
     pool = ppool
-    _setup(pool)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    [victim] = pool.submit(
-        DEPT,
-        py_job(
-            "victim",
-            VICTIM.format(dir=str(marks), ignore=False),
-            cpu=4000,
-            priority_class=victim_class,
-        ),
-    )
-    pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_RUNNING})
+    marks, victim_id = _running_victim(pool, tmp_path, victim_class=victim_class)
     [urgent] = pool.submit(
         DEPT, py_job("urgent", URGENT.format(dir=str(marks)), cpu=4000, priority_class="urgent")
     )
@@ -191,7 +188,7 @@ def test_non_preemptible_jobs_keep_running(ppool: Pool, tmp_path: Path, victim_c
     seen = runner.cycles
     # 15 cycles of 0.2 s: well past the 1 s minimum runtime.
     pool.wait_for(lambda: runner.cycles >= seen + 15, 30, "15 more scheduling cycles")
-    assert pool.get(DEPT, victim.job_id).state == types_pb2.JOB_STATE_RUNNING
+    assert pool.get(DEPT, victim_id).state == types_pb2.JOB_STATE_RUNNING
     assert pool.get(DEPT, urgent.job_id).state == types_pb2.JOB_STATE_QUEUED
     assert not list(marks.glob("term-*"))
 
@@ -213,14 +210,7 @@ def test_explain_job_over_grpc_names_the_preemptor_while_the_victim_waits(
     says it was preempted, by which job, and that the attempt was not counted, whatever
     reason later cycles give it; once the room is free it runs again to success."""
     pool = ppool
-    _setup(pool)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    [victim] = pool.submit(
-        DEPT,
-        py_job("victim", VICTIM.format(dir=str(marks), ignore=False), cpu=4000, priority_class=""),
-    )
-    pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_RUNNING})
+    marks, victim_id = _running_victim(pool, tmp_path, victim_class="")
     [urgent] = pool.submit(
         DEPT,
         py_job(
@@ -237,13 +227,13 @@ def test_explain_job_over_grpc_names_the_preemptor_while_the_victim_waits(
     # Several cycles re-explain the waiting victim meanwhile.
     pool.wait_for(lambda: runner.cycles >= seen + 5, 30, "5 more scheduling cycles")
     explained = pool.jobs.ExplainJob(
-        jobs_pb2.ExplainJobRequest(job_id=victim.job_id), metadata=md(pool.tokens[DEPT])
+        jobs_pb2.ExplainJobRequest(job_id=victim_id), metadata=md(pool.tokens[DEPT])
     )
     assert explained.state == types_pb2.JOB_STATE_QUEUED
     assert f"preempted by job {urgent.job_id} (urgent)" in explained.message
     assert "does not count against its attempts" in explained.message
     (marks / "release").touch()
-    again = pool.wait_state(DEPT, victim.job_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
+    again = pool.wait_state(DEPT, victim_id, {types_pb2.JOB_STATE_SUCCEEDED}, timeout=60)
     assert again.attempt == 2
     assert not (marks / "overlap").exists()
 
@@ -251,20 +241,7 @@ def test_explain_job_over_grpc_names_the_preemptor_while_the_victim_waits(
 @pytest.fixture
 def rpool(tmp_path: Path) -> Iterator[Pool]:
     """The preemption pool with a lowered quota reclaimed 1 s after the change."""
-    settings = SchedulerSettings(
-        sync_interval_s=0.2,
-        lease_timeout_s=2.0,
-        cycle_interval_s=0.2,
-        max_attempts=3,
-        min_runtime_s=1.0,
-        quota_reclaim_delay_s=1.0,
-    )
-    pool = Pool(tmp=tmp_path, db_url=f"sqlite:///{tmp_path / 'suanchou.db'}", settings=settings)
-    pool.start()
-    yield pool
-    for agent in pool.agents:
-        agent.stop()
-    pool.stop()
+    yield from _run(tmp_path, f"sqlite:///{tmp_path / 'suanchou.db'}", reclaim_delay_s=1.0)
 
 
 def _cpu_quota(pool: Pool, nominal: int) -> governance_pb2.ResourceQuota:
