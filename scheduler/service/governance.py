@@ -184,7 +184,11 @@ class GovernanceService:
 
 
 def resolve_priority_class(
-    tx: Tx, department: str, spec: JobSpec, previous: Job | None = None
+    tx: Tx,
+    department: str,
+    spec: JobSpec,
+    previous: Job | None = None,
+    classes_exist: bool | None = None,
 ) -> JobSpec:
     """The spec with its priority taken from its class.
 
@@ -197,6 +201,8 @@ def resolve_priority_class(
     the only one there is and passes unchanged. `previous` is the job already submitted under
     the spec's client_id: a resubmit resolves as it did then, so it is still recognised as
     the same job after a class was withdrawn or the first class was defined.
+    `classes_exist`: whether any class exists, if the caller already asked (once per
+    request); None: asked here when it matters.
     """
     if not spec.priority_class:
         if spec.priority == 0 or (
@@ -205,7 +211,7 @@ def resolve_priority_class(
             and previous.spec.priority == spec.priority
         ):
             return spec
-        if tx.priority_classes.any():
+        if classes_exist if classes_exist is not None else tx.priority_classes.any():
             raise InvalidSpec(
                 f"is {spec.priority} without a priority_class; this pool has priority classes, "
                 "so a job names one of its department's (or sends no priority)",

@@ -126,10 +126,14 @@ class JobsService:
         # Recorded together after the loop (Jobs.insert_many), their explanations after them.
         new: list[Job] = []
         rejected: list[Explanation] = []
+        # Asked once for the request, and only if a job sends a bare priority.
+        classes_exist = (
+            any(s.priority and not s.priority_class for _, s in valid) and tx.priority_classes.any()
+        )
         for i, submitted in valid:
             try:
                 previous = existing.get(submitted.client_id)
-                spec = resolve_priority_class(tx, department, submitted, previous)
+                spec = resolve_priority_class(tx, department, submitted, previous, classes_exist)
             except DomainError as exc:
                 out[i] = SubmitOutcome(i, submitted.client_id, error=exc)
                 continue

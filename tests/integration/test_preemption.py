@@ -168,12 +168,11 @@ def test_urgent_job_preempts_a_running_batch_replica(
     assert len(waited) == 1
 
 
-@pytest.mark.parametrize("victim_class", ["steady"], ids=["non-preemptible"])
-def test_non_preemptible_jobs_keep_running(ppool: Pool, tmp_path: Path, victim_class: str) -> None:
+def test_non_preemptible_jobs_keep_running(ppool: Pool, tmp_path: Path) -> None:
     """A running job of a non-preemptible class is never evicted: the urgent job stays queued
     while it runs. (A job without a class is preemptible: scheduler/service/preemption.py.)"""
     pool = ppool
-    marks, victim_id = _running_victim(pool, tmp_path, victim_class=victim_class)
+    marks, victim_id = _running_victim(pool, tmp_path, victim_class="steady")
     [urgent] = pool.submit(
         DEPT, py_job("urgent", URGENT.format(dir=str(marks)), cpu=4000, priority_class="urgent")
     )

@@ -293,12 +293,12 @@ class Neighbourhoods:
         facts = self.facts
         p = facts.p
         out: set[int] = set()
+        zero = [0] * p.num_resources
         for r, w in enumerate(facts.load_weight):
             if not w:
                 continue
             if not any(u[r] > facts.safety[n][r] for n, u in inc.usage.items()):
                 continue
-            zero = [0] * p.num_resources
             out.update(
                 n for n in range(p.num_nodes) if inc.usage.get(n, zero)[r] < facts.safety[n][r]
             )

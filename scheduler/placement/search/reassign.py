@@ -58,12 +58,12 @@ _LATE_HISTORIES = 200
 _LATE_SWAP_SAMPLE = 256
 # Late acceptance first spends this share of its time (or steps) with the load weight of the
 # "avoidable" resources multiplied by _AVOIDABLE_BOOST (see _boosted_load_weights), then the
-# rest on the true weights from the best placement of that first walk. Measured with the
-# kernel on ROADEF 2012 a2_5 at 60 s from the initial assignment: 402 / 393 / 402 M for seeds
-# 0-2 without it, 387 / 383 / 368 M with 5x for half the time; seed 0 with 2x, 5x and 10x for
-# half: 380, 387, 391 M, and 5x for 30% or 70%: 403, 381 M. On a2_4 (seed 0): 1,684.1 M
-# without, 1,681.5-1,683.2 M for every one of those settings; a2_3 1,513.6 -> 1,487.6 M;
-# a2_2 1,089.5 -> 1,091.6 M (the same within its run-to-run spread).
+# rest on the true weights from the best placement of that first walk. Measured on ROADEF 2012
+# at 60 s from the initial assignment, two runs side by side (`python -m
+# benchmarks.tracks.roadef_walk <model> [--seed S] [--no-boost]`; benchmarks/README.md):
+# a2_5 seeds 0-2 410.5 / 411.2 / 388.9 M without, 398.4 / 389.0 / 385.8 M with; a2_4 1,688.4
+# -> 1,681.6 M, a2_3 1,496.5 -> 1,448.2 M, but a2_2 1,052.0 -> 1,110.5 M. 2x, 10x, and 5x
+# for 30% or 70% of the time were no better on a2_5 and a2_4 (these constants edited).
 _AVOIDABLE_SHARE = 0.5
 _AVOIDABLE_BOOST = 5
 
@@ -236,6 +236,7 @@ def reassign(
     *,
     should_stop: ShouldStop | None = None,
     kernel: bool = False,
+    boost: bool = True,
 ) -> ReassignResult:
     """Improves feasible `start` until `deadline` (time.monotonic()); returns the best seen.
 
@@ -248,26 +249,27 @@ def reassign(
     `steps`: a deterministic budget of late-acceptance steps instead of the time left (the
     deadline then only caps a badly loaded machine); the descent always runs to its end.
     `should_stop` (the caller's, model/params.py) is asked where the deadline is read, every
-    32 steps; once it says True both searches end with the best seen.
+    32 steps; once it says True both searches end with the best seen. `boost` False: no first
+    walk on boosted weights (_boosted_load_weights), for measuring what it is worth.
     """
     state = Reassign(p, start, weights, seed)
     initial = state.cost
     moves = passes = 0
     over = _Over(deadline, should_stop)
     if late and state.movable:
-        boosted = _boosted_load_weights(state)
+        boosted = _boosted_load_weights(state) if boost else None
         if boosted is not None:
             # The first walk scores with the boosted weights; the second goes on from the best
             # placement it saw, scored with the problem's own.
             now = time.monotonic()
-            first = Reassign(p, start, weights, seed)
-            first.set_load_weights(boosted)
+            state.set_load_weights(boosted)
             first_steps = None if steps is None else int(steps * _AVOIDABLE_SHARE)
             mid = _Over(now + (deadline - now) * _AVOIDABLE_SHARE, should_stop)
-            state, moves = _late(first, mid, first_steps, seed, kernel)
-            if state is first:  # the walk ended at its best: still on the boosted weights
-                state = Reassign(p, first.solution(), weights)
-                state.rng, state.np_rng = first.rng, first.np_rng
+            walked, moves = _late(state, mid, first_steps, seed, kernel)
+            if walked is state:  # the walk ended at its best: still on the boosted weights
+                walked = Reassign(p, state.solution(), weights)
+                walked.rng, walked.np_rng = state.rng, state.np_rng
+            state = walked
             steps = None if steps is None else steps - int(steps * _AVOIDABLE_SHARE)
         state, more_late = _late(state, over, steps, seed, kernel)
         moves += more_late

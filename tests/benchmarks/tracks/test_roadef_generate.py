@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.tracks import roadef, roadef_scale
+from benchmarks.tracks import roadef, roadef_scale, roadef_walk
 from benchmarks.tracks.roadef_generate import Shape, generate, main, write
 from scheduler.placement import EngineParams, check, solve
 from scheduler.placement.model import Solution
@@ -109,3 +109,19 @@ def test_scale_script_reports_a_feasible_improvement(
     assert roadef_scale.main([str(model), "--time-limit", "1"]) == 0
     out = capsys.readouterr().out
     assert "feasible True, 0 violations" in out and "% below the initial" in out
+
+
+@pytest.mark.parametrize("boost", [True, False])
+def test_walk_script_reports_a_feasible_answer_below_the_initial_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], boost: bool
+) -> None:
+    model, _ = write(
+        generate(Shape(processes=200, machines=20, resources=4, seed=5)), tmp_path, "w"
+    )
+    initial = roadef.evaluate(roadef.load(model), roadef.RoadefSolution(roadef.load(model).initial))
+    argv = [str(model), "--seconds", "1", *(() if boost else ("--no-boost",))]
+    assert roadef_walk.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "feasible True" in out and f"boost {'on' if boost else 'off'}" in out
+    cost = int(out.split("cost ")[1].split(" ")[0].replace(",", ""))
+    assert cost < initial.objective

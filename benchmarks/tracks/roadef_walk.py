@@ -1,0 +1,59 @@
+"""The engine's late acceptance alone on one ROADEF instance, from its initial assignment:
+
+    python -m benchmarks.tracks.roadef_walk model_a2_5.txt [--seconds 60] [--seed 0] [--no-boost]
+
+runs `scheduler.placement.search.reassign` (the compiled kernel) for `--seconds`, with or
+without its first walk on boosted weights for the avoidable resources, and prints the ROADEF
+cost of the answer, checked by the track's evaluator. What the engine's reassignment stage
+does on its share of a 300-s run, without the stages around it: to measure a change to the
+walk itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.tracks import roadef
+from scheduler.placement.model import ObjectiveWeights, Solution
+from scheduler.placement.search.reassign import reassign
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.tracks.roadef_walk", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument("model", type=Path, help="model_<name>.txt (assignment_<name>.txt beside)")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--no-boost", dest="boost", action="store_false", help="no first walk on boosted weights"
+    )
+    a = ap.parse_args(argv)
+    assignment = a.model.with_name(a.model.name.replace("model_", "assignment_", 1))
+    inst = roadef.load(a.model, assignment)
+    p = roadef.to_problem(inst)
+    start = Solution(assignment=tuple((m,) for m in inst.initial))
+    result = reassign(
+        p,
+        start,
+        ObjectiveWeights(),
+        deadline=time.monotonic() + a.seconds,
+        seed=a.seed,
+        kernel=True,
+        boost=a.boost,
+    )
+    sol = roadef.from_solution(inst, p, result.solution)
+    verdict = roadef.evaluate(inst, sol)
+    print(
+        f"{inst.name}: cost {verdict.objective:,} after {a.seconds:g} s, seed {a.seed}, "
+        f"boost {'on' if a.boost else 'off'}, {result.moves:,} moves kept, "
+        f"feasible {verdict.feasible}"
+    )
+    return 0 if verdict.feasible else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
