@@ -6,11 +6,12 @@ neighbourhood -- some nodes (one cluster's, or a few clusters', or the nodes an 
 could use), every job placed only on them (a moved job whose former node is elsewhere too: it
 may not go back there, and its transient hold there stays a constant), and the unplaced jobs
 that could go there; or, where running jobs may migrate, a sample of those jobs over many
-nodes, or the nodes some of them were moved to and from (so they may go back) -- fixes
-everything else at the incumbent, solves that piece hinted with the incumbent, and keeps the
-result only if the independent evaluator scores the whole solution higher. The neighbourhood
-size adapts: pieces solved to optimality quickly grow, pieces that time out shrink. The pieces
-are pieces.py's; this module runs the steps.
+nodes, or the nodes some of them were moved to and from (so they may go back), or a node above
+its safety level with the few nodes its jobs could reach at all (so a chain that makes room
+there first is one piece) -- fixes everything else at the incumbent, solves that piece hinted
+with the incumbent, and keeps the result only if the independent evaluator scores the whole
+solution higher. The neighbourhood size adapts: pieces solved to optimality quickly grow,
+pieces that time out shrink. The pieces are pieces.py's; this module runs the steps.
 
 Deterministic mode charges each step an estimate of its wall time computed from deterministic
 quantities only (CP-SAT's deterministic time, the piece's size), so a run repeats exactly for a
@@ -177,9 +178,9 @@ def improve(
                     stopped=True,
                     wins=hoods.won(),
                 )
+            hoods.reward(value - best_value)
             best, best_value = candidate, value
             improvements += 1
-            hoods.reward()
             inc = Incumbent(facts, best)
             hoods.reset(inc)
             if progress is not None:

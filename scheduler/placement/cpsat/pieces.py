@@ -1,20 +1,23 @@
 """The pieces LNS (lns.py) solves: which nodes and jobs one step frees, drawn from the incumbent
 by shape (a cluster's window, the nodes an unplaced job could use, random or light or costly
-nodes, a sample of migratable jobs over many nodes, the nodes moved jobs run on and left), each
-shape drawn more often the more improvements it made, its size steered to a target of pairs."""
+nodes, a sample of migratable jobs over many nodes, the nodes moved jobs run on and left, a
+loaded node with the few nodes its jobs could reach at all), each shape drawn more often the
+more improvements it made (the last by what it gained), its size steered to a target of
+pairs."""
 
 from __future__ import annotations
 
 import random
 
+from scheduler.placement.cpsat.escape import Escapes, escape_share
 from scheduler.placement.cpsat.scope import Incumbent, Scope
 from scheduler.placement.index.facts import Facts
 
 _GROW, _SHRINK = 1.3, 0.7
-# "jobs" and "homes" last: where they cannot apply their weight is 0, and the draw among the
-# others is the one made before they existed (the same seeds give the same pieces on scheduler
-# problems where no running job is away from its node).
-_SHAPES = ("cluster", "unplaced", "random", "light", "costly", "jobs", "homes")
+# "jobs", "homes" and "escape" last: where they cannot apply their weight is 0, and the draw
+# among the others is the one made before they existed (the same seeds give the same pieces
+# on scheduler problems where no running job is away from its node).
+_SHAPES = ("cluster", "unplaced", "random", "light", "costly", "jobs", "homes", "escape")
 _MIN_NODES = 2
 # Nodes of a "jobs" piece: all of them up to this many, else a sample this large.
 _JOB_PIECE_NODES = 64
@@ -54,6 +57,9 @@ class Neighbourhoods:
         self.moved: list[int] = []
         self.returners: list[int] = []
         self.wins = [0] * len(_SHAPES)
+        # Evaluator value gained and pieces drawn, by shape (the escape share).
+        self.gains = [0] * len(_SHAPES)
+        self.draws = [0] * len(_SHAPES)
         self.last = 0
         # "light" pieces only where opening a node costs: they try to empty the least loaded
         # open nodes into others (vector bin packing), which random pieces hardly ever do.
@@ -67,6 +73,10 @@ class Neighbourhoods:
             if cost >= 0 and cur is not None
         )
         self.jobs_per_step = 32
+        # "escape" pieces where migratable work pays load cost (escape.py).
+        self.escapes = bool(self.movable) and any(facts.load_weight)
+        self.escape = Escapes(facts)
+        self.escape_nodes = self.nodes_per_step
 
     def reset(self, inc: Incumbent) -> None:
         """Re-reads the incumbent's unplaced jobs and moved jobs (after an accepted
@@ -100,6 +110,13 @@ class Neighbourhoods:
             elif not solved or pairs > 2 * target:
                 self.jobs_per_step = max(4, int(self.jobs_per_step * _SHRINK))
             return
+        if _SHAPES[self.last] == "escape":
+            # Its own size: its pieces solve at a few nodes where others' need more.
+            if solved and pairs < target:
+                self.escape_nodes = min(p.num_nodes, int(self.escape_nodes * _GROW) + 1)
+            elif not solved or pairs > 2 * target:
+                self.escape_nodes = max(_MIN_NODES, int(self.escape_nodes * _SHRINK))
+            return
         if solved and pairs < target:
             self.nodes_per_step = min(p.num_nodes, int(self.nodes_per_step * _GROW) + 1)
             self.unplaced_per_set = min(4096, int(self.unplaced_per_set * _GROW) + 1)
@@ -111,7 +128,7 @@ class Neighbourhoods:
         """The next neighbourhood. Each shape is drawn with probability proportional to one
         plus its past successes: on the synthetic cities random nodes across clusters won
         most improvements, but cluster windows are the only ones that move gangs."""
-        weights = [1 + self.wins[k] for k in range(len(_SHAPES))]
+        weights = [1.0 + self.wins[k] for k in range(len(_SHAPES))]
         if not self.opens:
             weights[_SHAPES.index("light")] = 0
         if not any(self.facts.load_weight):
@@ -120,8 +137,15 @@ class Neighbourhoods:
             weights[_SHAPES.index("jobs")] = 0
         if not self.moved:
             weights[_SHAPES.index("homes")] = 0
+        escape = _SHAPES.index("escape")
+        if not self.escapes:
+            weights[escape] = 0
+        else:
+            share = escape_share(self.gains, self.draws, escape)
+            weights[escape] = (sum(weights) - weights[escape]) * share / (1.0 - share)
         kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
         self.last = kind
+        self.draws[kind] += 1
         shape = _SHAPES[kind]
         if shape == "cluster":
             nodes = self._cluster_nodes()
@@ -135,6 +159,8 @@ class Neighbourhoods:
             return self._jobs_scope()
         elif shape == "homes":
             nodes = self._home_nodes()
+        elif shape == "escape":
+            nodes = self._escape_nodes()
         else:
             nodes = self._random_nodes()
         return self._scope(nodes)
@@ -143,9 +169,10 @@ class Neighbourhoods:
         """Improvements so far by shape, for the shapes that made any."""
         return {shape: w for shape, w in zip(_SHAPES, self.wins, strict=True) if w}
 
-    def reward(self) -> None:
-        """The last neighbourhood improved the incumbent."""
+    def reward(self, gain: int = 0) -> None:
+        """The last neighbourhood improved the incumbent by `gain` (evaluator value)."""
         self.wins[self.last] += 1
+        self.gains[self.last] += gain
 
     def _cluster_nodes(self) -> set[int]:
         """A window of one cluster's nodes, so gangs may move inside it."""
@@ -284,6 +311,17 @@ class Neighbourhoods:
             rest = [m for m in range(n) if m not in nodes]
             nodes.update(self.rng.sample(rest, k - len(nodes)))
         return nodes
+
+    def _escape_nodes(self) -> set[int]:
+        """A node above its safety level, the nodes its jobs could reach at all, random nodes
+        up to the piece's own size (escape.py); random nodes when none is above safety."""
+        inc = self.inc
+        assert inc is not None
+        over = self._over_safety()
+        if not over:
+            return self._random_nodes()
+        k = min(self.facts.p.num_nodes, self.escape_nodes)
+        return self.escape.nodes(inc, over, k, self.rng)
 
     def _slack_nodes(self) -> set[int]:
         """Nodes below their safety level in a weighted resource that some node is loaded

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.tracks import roadef
 from benchmarks.tracks.roadef_generate import Shape, generate, write
+from scheduler.placement.cpsat.escape import escape_share
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.pieces import _SHAPES, Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
@@ -52,6 +53,7 @@ def test_pieces_free_moved_jobs_whose_former_node_is_outside(
     hoods = Neighbourhoods(facts, job_work(p), random.Random(3))
     hoods.reset(inc)
     hoods.moved = []  # no "homes" pieces: the test below has them
+    hoods.escapes = False  # nor "escape" pieces (test_an_escape_piece_...)
     hoods.nodes_per_step = 3
     base = evaluate(p, sol, WEIGHTS).value
     outside = gained = 0
@@ -182,3 +184,114 @@ def hoods_moved(facts: Facts, sol: Solution) -> list[int]:
     hoods = Neighbourhoods(facts, job_work(facts.p), random.Random(0))
     hoods.reset(Incumbent(facts, sol))
     return hoods.moved
+
+
+def test_reach_is_where_a_job_fits_beside_what_stays_for_good(
+    moved: tuple[Problem, Solution],
+) -> None:
+    """A running job's reach ("escape" pieces): the other eligible nodes where its demand fits
+    within capacity less what the node's own running jobs hold there for good in transient
+    resources. Computed here from the problem's rows; and every node outside it is over
+    capacity in the initial answer with only that job moved there (the checker says so)."""
+    p, _ = moved
+    assert any(p.transient or ())
+    facts = Facts(p)
+    hoods = Neighbourhoods(facts, job_work(p), random.Random(0))
+    initial = Solution(tuple(p.job_current))
+    floor = [[0] * p.num_resources for _ in range(p.num_nodes)]
+    for j, cur in enumerate(p.job_current):
+        for n in cur or ():
+            for r, t in enumerate(p.transient or ()):
+                floor[n][r] += p.job_demand[j][r] if t else 0
+    sizes = []
+    for j in range(p.num_jobs):
+        (home,) = p.job_current[j] or ()
+        expected = tuple(
+            n
+            for n in range(p.num_nodes)
+            if n != home
+            and all(
+                d <= c - f
+                for d, c, f in zip(p.job_demand[j], p.node_capacity[n], floor[n], strict=True)
+            )
+        )
+        assert hoods.escape.reach(j) == expected
+        sizes.append(len(expected))
+        for n in range(p.num_nodes):
+            if n != home and n not in expected:
+                rows = list(initial.assignment)
+                rows[j] = (n,)
+                assert any("capacity" in e for e in check(p, Solution(tuple(rows))))
+    # Some jobs reach few nodes and some many: the test is not all-or-nothing.
+    assert min(sizes) < p.num_nodes - 1 and max(sizes) > 0
+
+
+def test_an_escape_piece_holds_a_loaded_node_and_where_its_jobs_could_go(
+    moved: tuple[Problem, Solution],
+) -> None:
+    """On migratable work with load costs, half of the draws are "escape" pieces before any
+    piece gained: a node above safety, nodes its jobs reach, random nodes up to the piece's
+    own size. Each
+    piece's optimum passes the checker and gains what the evaluator says; from the initial
+    answer (machines above safety) some gain."""
+    p, _ = moved
+    facts = Facts(p)
+    initial = Solution(tuple(p.job_current))
+    inc = Incumbent(facts, initial)
+    hoods = Neighbourhoods(facts, job_work(p), random.Random(7))
+    hoods.reset(inc)
+    over = set(hoods._over_safety())
+    assert over
+    base = evaluate(p, initial, WEIGHTS).value
+    draws = gained = 0
+    for _ in range(40):
+        scope = hoods.pick()
+        if _SHAPES[hoods.last] != "escape":
+            continue
+        draws += 1
+        loaded = scope.nodes & over
+        assert loaded
+        assert len(scope.nodes) == min(p.num_nodes, hoods.escape_nodes)
+        assert any(
+            set(hoods.escape.reach(j)) & (scope.nodes - {m}) for m in loaded for j in inc.on_node[m]
+        )
+        if draws > 6:
+            continue
+        model = CpSatModel(facts, TermWeights.of(p, WEIGHTS), job_work(p), scope, inc)
+        model.hint(initial)
+        assert model.hint_value is not None
+        result = model.solve(SearchLimits(time_limit_s=20.0, deterministic=True, seed=0))
+        assert result.status == "OPTIMAL" and result.solution is not None
+        assert check(p, result.solution) == []
+        gain = evaluate(p, result.solution, WEIGHTS).value - base
+        assert result.objective - model.hint_value == gain >= 0
+        gained += gain > 0
+    assert 10 <= draws <= 30 and gained > 0
+
+
+def test_escape_pieces_are_drawn_by_their_gain_per_draw(moved: tuple[Problem, Solution]) -> None:
+    """Their share follows their gain per draw against the other shapes' together, kept
+    between a tenth and three quarters; where escape pieces cannot apply (no load cost)
+    they are never drawn."""
+    p, sol = moved
+    facts = Facts(p)
+    hoods = Neighbourhoods(facts, job_work(p), random.Random(1))
+    hoods.reset(Incumbent(facts, sol))
+    escape = _SHAPES.index("escape")
+    jobs = _SHAPES.index("jobs")
+
+    def share(n: int = 400) -> float:
+        hits = 0
+        for _ in range(n):
+            hoods.pick()
+            hits += hoods.last == escape
+        return hits / n
+
+    hoods.gains[escape], hoods.gains[jobs] = 0, 10**6
+    assert escape_share(hoods.gains, hoods.draws, escape) == 0.1
+    assert share() < 0.2
+    hoods.gains[escape] = 10**9  # one big chain
+    assert escape_share(hoods.gains, hoods.draws, escape) == 0.75
+    assert share() > 0.6
+    hoods.escapes = False
+    assert share(50) == 0
