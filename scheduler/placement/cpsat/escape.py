@@ -23,6 +23,10 @@ from scheduler.placement.index.facts import Facts
 # runs of four with them at about half the draws. Where they gain nothing (a1_3, whose load is
 # at its bound: only "homes" pieces still gain) they keep the floor's share.
 SHARE = (0.1, 0.75)
+# A job that fits on more nodes than this is no escape piece's concern (random pieces hold some
+# of its nodes often enough) and is cached as reaching none: the cache stays small on B/X-size
+# problems (50,000 jobs x 5,000 nodes), where most jobs fit almost anywhere.
+NARROW = 128
 
 
 def escape_share(gains: list[int], draws: list[int], escape: int) -> float:
@@ -71,9 +75,8 @@ class Escapes:
     def reach(self, j: int) -> tuple[int, ...]:
         """The eligible nodes other than its own where running job j fits with every job
         that may leave gone: its demand within capacity less reservations, and less what the
-        node's own running jobs hold there for good in transient resources. Static, so
-        computed once per job, when first asked (a node's jobs at a time: B/X-size problems
-        have 50,000 jobs x 5,000 nodes)."""
+        node's own running jobs hold there for good in transient resources; none if more
+        than NARROW. Static, so computed once per job, when first asked."""
         got = self.cache.get(j)
         if got is not None:
             return got
@@ -89,7 +92,7 @@ class Escapes:
             room = zip(p.node_capacity[n], facts.reserved[n], floor[n], strict=True)
             if all(x <= c - r - f for x, (c, r, f) in zip(d, room, strict=True)):
                 out.append(n)
-        got = tuple(out)
+        got = tuple(out) if len(out) <= NARROW else ()
         self.cache[j] = got
         return got
 

@@ -10,7 +10,8 @@ import pytest
 
 from benchmarks.tracks import roadef
 from benchmarks.tracks.roadef_generate import Shape, generate, write
-from scheduler.placement.cpsat.escape import escape_share
+from scheduler.placement.cpsat import escape as escape_module
+from scheduler.placement.cpsat.escape import Escapes, escape_share
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.pieces import _SHAPES, Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
@@ -224,6 +225,14 @@ def test_reach_is_where_a_job_fits_beside_what_stays_for_good(
                 assert any("capacity" in e for e in check(p, Solution(tuple(rows))))
     # Some jobs reach few nodes and some many: the test is not all-or-nothing.
     assert min(sizes) < p.num_nodes - 1 and max(sizes) > 0
+    # A job that reaches more than NARROW nodes is left to other pieces (reaches none).
+    cap = sorted(sizes)[len(sizes) // 2]
+    few = Escapes(facts)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(escape_module, "NARROW", cap)
+        got = [few.reach(j) for j in range(p.num_jobs)]
+    assert all(len(g) == (0 if n > cap else n) for g, n in zip(got, sizes, strict=True))
+    assert any(n > cap for n in sizes) and any(got)
 
 
 def test_an_escape_piece_holds_a_loaded_node_and_where_its_jobs_could_go(
