@@ -11,33 +11,56 @@ machines could each reach 0-4 of the 100.
 from __future__ import annotations
 
 import random
+from collections import deque
 
 from scheduler.placement.cpsat.scope import Incumbent
 from scheduler.placement.index.facts import Facts
 
-# Escape pieces' share of the draws follows what they gain per draw against the other shapes
-# together (which share the rest by their wins), within these limits. Their improvements are
-# rare and large -- one chain took 52.6 M off ROADEF a2_3 in 30 s -- where "jobs" pieces win
-# often by little, so weighting by wins alone starves them: from the same a2_3 answer, 60 s of
-# LNS reached 1,345-1,352 M with escape pieces alone (three seeds) and 1,411-1,413 M in three
-# runs of four with them at about half the draws. Where they gain nothing (a1_3, whose load is
-# at its bound: only "homes" pieces still gain) they keep the floor's share.
+# Escape pieces' share of the draws follows what they gained per draw lately against the other
+# shapes together (which share the rest by their wins), within these limits. Their
+# improvements are rare and large -- one chain took 52.6 M off ROADEF a2_3 in 30 s -- where
+# "jobs" pieces win often by little, so weighting by wins alone starves them. Where they gain
+# nothing (a1_3 once its load is at the bound: only "homes" pieces still gain, by a few units
+# of move cost) the floor's share leaves the draws to the others.
 SHARE = (0.1, 0.75)
+# Each side's gain per draw is over its last WINDOW draws, so the share follows the search as
+# it goes: a mean over the whole run kept the share at its top on a1_3 long after its early
+# gains (two runs of three ended with 47-71 processes moved where 6-10 suffice), and a decayed
+# mean takes as long to forget a gain a million times another.
+WINDOW = 20
 # A job that fits on more nodes than this is no escape piece's concern (random pieces hold some
 # of its nodes often enough) and is cached as reaching none: the cache stays small on B/X-size
 # problems (50,000 jobs x 5,000 nodes), where most jobs fit almost anywhere.
 NARROW = 128
 
 
-def escape_share(gains: list[int], draws: list[int], escape: int) -> float:
-    """Escape pieces' share of the draws: their gain per draw over the sum of theirs and the
-    other shapes' together (half before any gained), within SHARE."""
-    own = gains[escape] / max(1, draws[escape])
-    rest = (sum(gains) - gains[escape]) / max(1, sum(draws) - draws[escape])
-    if own + rest <= 0:
-        return 0.5
-    low, high = SHARE
-    return min(high, max(low, own / (own + rest)))
+class Share:
+    """Escape pieces' share of the draws: their gain per draw over their last WINDOW draws
+    against the other shapes' together over theirs (half before either gained), within
+    SHARE."""
+
+    def __init__(self) -> None:
+        self.recent: tuple[deque[int], deque[int]] = (deque(maxlen=WINDOW), deque(maxlen=WINDOW))
+        self.last: int | None = None
+        self.gain = 0
+
+    def share(self) -> float:
+        if self.last is not None:
+            self.recent[self.last].append(self.gain)
+            self.last = None
+        own, rest = (sum(d) / max(1, len(d)) for d in self.recent)
+        if own + rest <= 0:
+            return 0.5
+        low, high = SHARE
+        return min(high, max(low, own / (own + rest)))
+
+    def drawn(self, escape: bool) -> None:
+        """A piece was drawn; what it gains (gained) counts from the next share."""
+        self.last = 0 if escape else 1
+        self.gain = 0
+
+    def gained(self, gain: int) -> None:
+        self.gain += gain
 
 
 class Escapes:

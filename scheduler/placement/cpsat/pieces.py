@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from scheduler.placement.cpsat.escape import Escapes, escape_share
+from scheduler.placement.cpsat.escape import Escapes, Share
 from scheduler.placement.cpsat.scope import Incumbent, Scope
 from scheduler.placement.index.facts import Facts
 
@@ -57,9 +57,6 @@ class Neighbourhoods:
         self.moved: list[int] = []
         self.returners: list[int] = []
         self.wins = [0] * len(_SHAPES)
-        # Evaluator value gained and pieces drawn, by shape (the escape share).
-        self.gains = [0] * len(_SHAPES)
-        self.draws = [0] * len(_SHAPES)
         self.last = 0
         # "light" pieces only where opening a node costs: they try to empty the least loaded
         # open nodes into others (vector bin packing), which random pieces hardly ever do.
@@ -76,6 +73,7 @@ class Neighbourhoods:
         # "escape" pieces where migratable work pays load cost (escape.py).
         self.escapes = bool(self.movable) and any(facts.load_weight)
         self.escape = Escapes(facts)
+        self.escape_share = Share()
         self.escape_nodes = self.nodes_per_step
 
     def reset(self, inc: Incumbent) -> None:
@@ -141,11 +139,11 @@ class Neighbourhoods:
         if not self.escapes:
             weights[escape] = 0
         else:
-            share = escape_share(self.gains, self.draws, escape)
+            share = self.escape_share.share()
             weights[escape] = (sum(weights) - weights[escape]) * share / (1.0 - share)
         kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
         self.last = kind
-        self.draws[kind] += 1
+        self.escape_share.drawn(kind == escape)
         shape = _SHAPES[kind]
         if shape == "cluster":
             nodes = self._cluster_nodes()
@@ -172,7 +170,7 @@ class Neighbourhoods:
     def reward(self, gain: int = 0) -> None:
         """The last neighbourhood improved the incumbent by `gain` (evaluator value)."""
         self.wins[self.last] += 1
-        self.gains[self.last] += gain
+        self.escape_share.gained(gain)
 
     def _cluster_nodes(self) -> set[int]:
         """A window of one cluster's nodes, so gangs may move inside it."""

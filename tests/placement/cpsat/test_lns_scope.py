@@ -11,7 +11,7 @@ import pytest
 from benchmarks.tracks import roadef
 from benchmarks.tracks.roadef_generate import Shape, generate, write
 from scheduler.placement.cpsat import escape as escape_module
-from scheduler.placement.cpsat.escape import Escapes, escape_share
+from scheduler.placement.cpsat.escape import SHARE, Escapes
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.pieces import _SHAPES, Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
@@ -278,29 +278,32 @@ def test_an_escape_piece_holds_a_loaded_node_and_where_its_jobs_could_go(
     assert 10 <= draws <= 30 and gained > 0
 
 
-def test_escape_pieces_are_drawn_by_their_gain_per_draw(moved: tuple[Problem, Solution]) -> None:
-    """Their share follows their gain per draw against the other shapes' together, kept
-    between a tenth and three quarters; where escape pieces cannot apply (no load cost)
-    they are never drawn."""
+def test_escape_pieces_are_drawn_by_their_recent_gain_per_draw(
+    moved: tuple[Problem, Solution],
+) -> None:
+    """Their share follows their recent gain per draw against the other shapes' together,
+    kept between a tenth and three quarters: after one big chain it is at the top, and it
+    falls back to the floor once they stop gaining while the others still gain. Where escape
+    pieces cannot apply they are never drawn."""
     p, sol = moved
     facts = Facts(p)
     hoods = Neighbourhoods(facts, job_work(p), random.Random(1))
     hoods.reset(Incumbent(facts, sol))
     escape = _SHAPES.index("escape")
-    jobs = _SHAPES.index("jobs")
 
-    def share(n: int = 400) -> float:
+    def draw(n: int, escape_gain: int, other_gain: int) -> float:
         hits = 0
         for _ in range(n):
             hoods.pick()
             hits += hoods.last == escape
+            hoods.reward(escape_gain if hoods.last == escape else other_gain)
         return hits / n
 
-    hoods.gains[escape], hoods.gains[jobs] = 0, 10**6
-    assert escape_share(hoods.gains, hoods.draws, escape) == 0.1
-    assert share() < 0.2
-    hoods.gains[escape] = 10**9  # one big chain
-    assert escape_share(hoods.gains, hoods.draws, escape) == 0.75
-    assert share() > 0.6
+    assert hoods.escape_share.share() == 0.5
+    assert draw(200, 10**9, 10**3) > 0.6  # one side's chains dwarf the others' gains
+    assert hoods.escape_share.share() == SHARE[1]
+    draw(100, 0, 10**3)  # no chain left
+    assert hoods.escape_share.share() == SHARE[0]
+    assert draw(300, 0, 10**3) < 0.2
     hoods.escapes = False
-    assert share(50) == 0
+    assert draw(50, 0, 0) == 0
