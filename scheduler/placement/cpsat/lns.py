@@ -52,6 +52,7 @@ class LnsLimits:
     target_pairs: int = 4000
     wall_cap_s: float | None = None  # deterministic mode's safety cap
     max_steps: int | None = None
+    shapes: tuple[str, ...] | None = None  # only these piece shapes (pieces.py); None: all
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def improve(
     """
     started = time.perf_counter()
     rng = random.Random(limits.seed)
-    hoods = Neighbourhoods(facts, job_work, rng)
+    hoods = Neighbourhoods(facts, job_work, rng, limits.shapes)
     best, best_value = start, score(start)
     inc = Incumbent(facts, best)
     hoods.reset(inc)

@@ -18,6 +18,7 @@ _GROW, _SHRINK = 1.3, 0.7
 # among the others is the one made before they existed (the same seeds give the same pieces
 # on scheduler problems where no running job is away from its node).
 _SHAPES = ("cluster", "unplaced", "random", "light", "costly", "jobs", "homes", "escape")
+SHAPES = _SHAPES  # the names LnsLimits.shapes takes
 _MIN_NODES = 2
 # Nodes of a "jobs" piece: all of them up to this many, else a sample this large.
 _JOB_PIECE_NODES = 64
@@ -39,8 +40,19 @@ def unplaced_by_set(facts: Facts, inc: Incumbent, work: tuple[int, ...]) -> dict
 class Neighbourhoods:
     """Picks the nodes and jobs of one neighbourhood from the current incumbent."""
 
-    def __init__(self, facts: Facts, job_work: tuple[int, ...], rng: random.Random) -> None:
+    def __init__(
+        self,
+        facts: Facts,
+        job_work: tuple[int, ...],
+        rng: random.Random,
+        shapes: tuple[str, ...] | None = None,
+    ) -> None:
         p = facts.p
+        unknown = sorted(set(shapes or ()) - set(_SHAPES))
+        if unknown:
+            raise ValueError(f"shapes: unknown {unknown[:3]!r}, known: {', '.join(_SHAPES)}")
+        # Only these shapes are drawn (benchmarks.tracks.roadef_lns measures one alone).
+        self.only = shapes
         self.facts = facts
         self.rng = rng
         self.work = job_work
@@ -141,6 +153,10 @@ class Neighbourhoods:
         else:
             share = self.escape_share.share()
             weights[escape] = (sum(weights) - weights[escape]) * share / (1.0 - share)
+        if self.only is not None:
+            weights = [w if s in self.only else 0 for w, s in zip(weights, _SHAPES, strict=True)]
+            if not any(weights):
+                weights = [1.0 if s in self.only else 0 for s in _SHAPES]
         kind = self.rng.choices(range(len(_SHAPES)), weights)[0]
         self.last = kind
         self.escape_share.drawn(kind == escape)

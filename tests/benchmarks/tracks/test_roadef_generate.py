@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
-from benchmarks.tracks import roadef, roadef_scale, roadef_walk
+from benchmarks.tracks import roadef, roadef_lns, roadef_scale, roadef_walk
 from benchmarks.tracks.roadef_generate import Shape, generate, main, write
 from scheduler.placement import EngineParams, check, solve
+from scheduler.placement.cpsat.pieces import Neighbourhoods
+from scheduler.placement.index.facts import Facts
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.model import Solution
 from scheduler.placement.stages import relax
 
@@ -125,3 +129,34 @@ def test_walk_script_reports_a_feasible_answer_below_the_initial_cost(
     assert "feasible True" in out and f"boost {'on' if boost else 'off'}" in out
     cost = int(out.split("cost ")[1].split(" ")[0].replace(",", ""))
     assert cost < initial.objective
+
+
+@pytest.mark.parametrize("shapes", [(), ("escape",)])
+def test_lns_script_improves_an_answer_with_the_shapes_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shapes: tuple[str, ...]
+) -> None:
+    """From the initial assignment written as an answer: a feasible answer below it, and
+    with one shape named only that shape's pieces improved it."""
+    model, _ = write(
+        generate(Shape(processes=200, machines=20, resources=4, seed=5)), tmp_path, "l"
+    )
+    inst = roadef.load(model)
+    start = tmp_path / "start.txt"
+    roadef.write_solution(start, inst, roadef.RoadefSolution(inst.initial))
+    argv = [str(model), str(start), "--seconds", "2", *(f"--shape={s}" for s in shapes)]
+    assert roadef_lns.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "feasible True" in out
+    first, last = (
+        int(x.replace(",", "")) for x in out.split("cost ")[1].split(" in ")[0].split(" -> ")
+    )
+    assert last < first == roadef.evaluate(inst, roadef.RoadefSolution(inst.initial)).objective
+    wins = out.split("improvements by shape: ")[1].split(";")[0]
+    if shapes:
+        assert wins.startswith("escape ") and "," not in wins
+
+
+def test_lns_pieces_refuse_an_unknown_shape(small: roadef.Instance) -> None:
+    p = roadef.to_problem(small)
+    with pytest.raises(ValueError, match="shapes: unknown"):
+        Neighbourhoods(Facts(p), job_work(p), random.Random(0), ("escape", "nope"))
