@@ -84,6 +84,7 @@ class Neighbourhoods:
         self.jobs_per_step = 32
         # "escape" pieces where migratable work pays load cost (escape.py).
         self.escapes = bool(self.movable) and any(facts.load_weight)
+        self.escape_from: list[int] = []
         self.escape = Escapes(facts)
         self.escape_share = Share()
         self.escape_nodes = self.nodes_per_step
@@ -110,6 +111,10 @@ class Neighbourhoods:
         # hold that room).
         slack = self._slack_nodes() if self.moved else set()
         self.returners = [j for j in self.moved if any(n in slack for n in facts.current[j] or ())]
+        # Where escape pieces start: nodes whose excess has somewhere to go. None where the
+        # load is at its bound (ROADEF a1_3 late in a run, where every node above safety is so
+        # in a resource no node has room in: only move costs are left, "homes" pieces' work).
+        self.escape_from = self._over_safety(avoidable=True) if self.escapes else []
 
     def adapt(self, pairs: int, target: int, solved: bool) -> None:
         """Steers the node count so pieces land near `target` pairs and still solve."""
@@ -148,7 +153,7 @@ class Neighbourhoods:
         if not self.moved:
             weights[_SHAPES.index("homes")] = 0
         escape = _SHAPES.index("escape")
-        if not self.escapes:
+        if not self.escape_from:
             weights[escape] = 0
         else:
             share = self.escape_share.share()
@@ -250,12 +255,24 @@ class Neighbourhoods:
         chosen.update(self.rng.sample(rest, min(len(rest), k - len(chosen))))
         return chosen
 
-    def _over_safety(self) -> list[int]:
-        """Nodes loaded above their safety level, the largest weighted excess first."""
+    def _over_safety(self, avoidable: bool = False) -> list[int]:
+        """Nodes loaded above their safety level, the largest weighted excess first. With
+        `avoidable`, only in resources some node is below its safety level in: excess that
+        has somewhere to go."""
         inc = self.inc
         assert inc is not None
         facts = self.facts
         weights = facts.load_weight
+        if avoidable:
+            p = facts.p
+            zero = [0] * p.num_resources
+            weights = tuple(
+                w
+                if w
+                and any(inc.usage.get(n, zero)[r] < facts.safety[n][r] for n in range(p.num_nodes))
+                else 0
+                for r, w in enumerate(weights)
+            )
         over: list[tuple[int, int]] = []
         for n, used in inc.usage.items():
             excess = sum(
@@ -327,15 +344,14 @@ class Neighbourhoods:
         return nodes
 
     def _escape_nodes(self) -> set[int]:
-        """A node above its safety level, the nodes its jobs could reach at all, random nodes
-        up to the piece's own size (escape.py); random nodes when none is above safety."""
+        """A node above its safety level where another has room, the nodes its jobs could
+        reach at all, random nodes up to the piece's own size (escape.py)."""
         inc = self.inc
         assert inc is not None
-        over = self._over_safety()
-        if not over:
+        if not self.escape_from:
             return self._random_nodes()
         k = min(self.facts.p.num_nodes, self.escape_nodes)
-        return self.escape.nodes(inc, over, k, self.rng)
+        return self.escape.nodes(inc, self.escape_from, k, self.rng)
 
     def _slack_nodes(self) -> set[int]:
         """Nodes below their safety level in a weighted resource that some node is loaded

@@ -54,7 +54,7 @@ def test_pieces_free_moved_jobs_whose_former_node_is_outside(
     hoods = Neighbourhoods(facts, job_work(p), random.Random(3))
     hoods.reset(inc)
     hoods.moved = []  # no "homes" pieces: the test below has them
-    hoods.escapes = False  # nor "escape" pieces (test_an_escape_piece_...)
+    hoods.escape_from = []  # nor "escape" pieces (test_an_escape_piece_...)
     hoods.nodes_per_step = 3
     base = evaluate(p, sol, WEIGHTS).value
     outside = gained = 0
@@ -249,8 +249,15 @@ def test_an_escape_piece_holds_a_loaded_node_and_where_its_jobs_could_go(
     inc = Incumbent(facts, initial)
     hoods = Neighbourhoods(facts, job_work(p), random.Random(7))
     hoods.reset(inc)
-    over = set(hoods._over_safety())
-    assert over
+    over = set(hoods.escape_from)
+    # Where pieces start: nodes above safety in a resource some node has room in.
+    safety = p.node_safety or p.node_capacity
+    room = [
+        r for r in range(p.num_resources) if any(inc.usage[n][r] < safety[n][r] for n in inc.usage)
+    ]
+    assert over and over == {
+        n for n in inc.usage if any(inc.usage[n][r] > safety[n][r] for r in room)
+    }
     base = evaluate(p, initial, WEIGHTS).value
     draws = gained = 0
     for _ in range(40):
@@ -285,10 +292,11 @@ def test_escape_pieces_are_drawn_by_their_recent_gain_per_draw(
     kept between a tenth and three quarters: after one big chain it is at the top, and it
     falls back to the floor once they stop gaining while the others still gain. Where escape
     pieces cannot apply they are never drawn."""
-    p, sol = moved
+    p, _ = moved
     facts = Facts(p)
     hoods = Neighbourhoods(facts, job_work(p), random.Random(1))
-    hoods.reset(Incumbent(facts, sol))
+    hoods.reset(Incumbent(facts, Solution(tuple(p.job_current))))  # machines above safety
+    assert hoods.escape_from
     escape = _SHAPES.index("escape")
 
     def draw(n: int, escape_gain: int, other_gain: int) -> float:
@@ -305,5 +313,5 @@ def test_escape_pieces_are_drawn_by_their_recent_gain_per_draw(
     draw(100, 0, 10**3)  # no chain left
     assert hoods.escape_share.share() == SHARE[0]
     assert draw(300, 0, 10**3) < 0.2
-    hoods.escapes = False
+    hoods.escape_from = []  # no excess with anywhere to go
     assert draw(50, 0, 0) == 0
