@@ -1,5 +1,6 @@
-"""LNS's "escape" pieces (pieces.py): a node above its safety level, the nodes a few of its
-running jobs could reach at all, then random nodes up to the piece's size.
+"""LNS's "escape" pieces (pieces.py): a node above its safety level in a resource another node
+has room in, the nodes a few of its running jobs could reach at all, then random nodes up to
+the piece's size.
 
 Where transient resources hold what a job leaves behind (ROADEF 2012), a big job of a loaded
 node fits on only a few other nodes whatever moves, each of them full in some other resource:
@@ -18,10 +19,8 @@ from scheduler.placement.index.facts import Facts
 
 # Escape pieces' share of the draws follows what they gained per draw lately against the other
 # shapes together (which share the rest by their wins), within these limits. Their
-# improvements are rare and large -- one chain took 52.6 M off ROADEF a2_3 in 30 s -- where
-# "jobs" pieces win often by little, so weighting by wins alone starves them. Where they gain
-# nothing (a1_3 once its load is at the bound: only "homes" pieces still gain, by a few units
-# of move cost) the floor's share leaves the draws to the others.
+# improvements are rare and large where "jobs" pieces win often by little, so weighting by wins
+# alone starves them (benchmarks/README.md, ROADEF set A, "Escape" pieces).
 SHARE = (0.1, 0.75)
 # Each side's gain per draw is over its last WINDOW draws, so the share follows the search as
 # it goes: a mean over the whole run kept the share at its top on a1_3 long after its early
