@@ -41,8 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--shape", action="append", choices=SHAPES, help="draw only this shape (repeatable)"
     )
     a = ap.parse_args(argv)
-    assignment = a.model.with_name(a.model.name.replace("model_", "assignment_", 1))
-    inst = roadef.load(a.model, assignment)
+    inst = roadef.load(a.model)  # assignment_<name>.txt beside it
     p = roadef.to_problem(inst)
     before = roadef.read_solution(a.solution, inst)
     start = Solution(assignment=tuple((m,) for m in before.machine))

@@ -32,8 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-boost", dest="boost", action="store_false", help="no first walk on boosted weights"
     )
     a = ap.parse_args(argv)
-    assignment = a.model.with_name(a.model.name.replace("model_", "assignment_", 1))
-    inst = roadef.load(a.model, assignment)
+    inst = roadef.load(a.model)  # assignment_<name>.txt beside it
     p = roadef.to_problem(inst)
     start = Solution(assignment=tuple((m,) for m in inst.initial))
     result = reassign(
