@@ -44,6 +44,7 @@ class Share:
         self.gain = 0
 
     def share(self) -> float:
+        """The share for the next draw, once the last draw's gain is counted."""
         if self.last is not None:
             self.recent[self.last].append(self.gain)
             self.last = None
