@@ -72,9 +72,9 @@ class Escapes:
         self.floor: list[list[int]] | None = None
 
     def nodes(self, inc: Incumbent, over: list[int], k: int, rng: random.Random) -> set[int]:
-        """One piece of k nodes: a node of `over` (nodes above safety, the costliest first),
-        drawn mostly among the first few, then the nodes its jobs reach, in random job order,
-        then random nodes."""
+        """One piece of k nodes: a node of `over` (nodes above safety whose excess has somewhere
+        to go, the costliest first; pieces.py), drawn mostly among the first few, then the
+        nodes its jobs reach, in random job order, then random nodes."""
         facts = self.facts
         # The costliest nodes first, but not only them: their jobs may have nowhere to go.
         node = over[min(int(rng.expovariate(1.0) * 3), len(over) - 1)]
