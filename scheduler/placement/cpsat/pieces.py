@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from scheduler.placement.cpsat.escape import Escapes, Share
+from scheduler.placement.cpsat.homes import Homes
 from scheduler.placement.cpsat.scope import Incumbent, Scope
 from scheduler.placement.index.facts import Facts
 
@@ -66,8 +67,7 @@ class Neighbourhoods:
         self.unplaced_per_set = 64
         self.inc: Incumbent | None = None
         self.unplaced_by_set: dict[int, list[int]] = {}
-        self.moved: list[int] = []
-        self.returners: list[int] = []
+        self.homes = Homes(facts)
         self.wins = [0] * len(_SHAPES)
         self.last = 0
         # "light" pieces only where opening a node costs: they try to empty the least loaded
@@ -96,21 +96,8 @@ class Neighbourhoods:
         self.unplaced_by_set = unplaced_by_set(self.facts, inc, self.work)
         # Migratable running jobs the incumbent placed away from where they run ("homes"); no
         # scan where no running job may migrate (most scheduler problems).
-        facts = self.facts
-        self.moved = []
         if self.movable:
-            placed = inc.solution.assignment
-            for j, cur in enumerate(facts.current):
-                now = placed[j]
-                if cur is not None and now is not None and now != cur and facts.migratable(j):
-                    self.moved.append(j)
-        # Those of them that left a node with room below its safety level in a resource some
-        # other node is loaded above: load cost paid for nothing, which their return would
-        # fill (ROADEF a1_2, one answer: two machines under safety in a transient resource made
-        # all of its 931 K of load cost above the bound; the processes that left them still
-        # hold that room).
-        slack = self._slack_nodes() if self.moved else set()
-        self.returners = [j for j in self.moved if any(n in slack for n in facts.current[j] or ())]
+            self.homes.reset(inc)
         # Where escape pieces start: nodes whose excess has somewhere to go. None where the
         # load is at its bound (ROADEF a1_3 late in a run, where every node above safety is so
         # in a resource no node has room in: only move costs are left, "homes" pieces' work).
@@ -150,7 +137,7 @@ class Neighbourhoods:
             weights[_SHAPES.index("costly")] = 0
         if not self.movable:
             weights[_SHAPES.index("jobs")] = 0
-        if not self.moved:
+        if not self.homes.moved:
             weights[_SHAPES.index("homes")] = 0
         escape = _SHAPES.index("escape")
         if not self.escape_from:
@@ -317,27 +304,15 @@ class Neighbourhoods:
         return Scope(frozenset(jobs), frozenset(nodes), inc.solution)
 
     def _home_nodes(self) -> set[int]:
-        """The nodes some moved jobs run on now and the nodes they left, then random nodes up
-        to the piece's size: every job on them is free, so a chain of moves that brings
-        several home at no load cost is one piece, and so is a move to a node they may reach
-        at a lower move cost than where they are."""
+        """Nodes moved jobs run on and left (homes.py), then random nodes up to the piece's
+        size: every job on them is free, so a chain of moves that brings several home at no
+        load cost is one piece, and so is a move to a node they may reach at a lower move
+        cost than where they are."""
         inc = self.inc
         assert inc is not None
-        sol = inc.solution.assignment
         n = self.facts.p.num_nodes
         k = min(n, self.nodes_per_step)
-        nodes: set[int] = set()
-        order = self.rng.sample(self.moved, len(self.moved))
-        if self.returners and self.rng.random() < 0.5:
-            returners = set(self.returners)
-            order = self.rng.sample(self.returners, len(returners)) + [
-                j for j in order if j not in returners
-            ]
-        for j in order:
-            pair = {*(sol[j] or ()), *(self.facts.current[j] or ())}
-            if nodes and len(nodes | pair) > k:
-                break
-            nodes |= pair
+        nodes = self.homes.nodes(inc, k, self.rng)
         if len(nodes) < k:
             rest = [m for m in range(n) if m not in nodes]
             nodes.update(self.rng.sample(rest, k - len(nodes)))
@@ -352,25 +327,6 @@ class Neighbourhoods:
             return self._random_nodes()
         k = min(self.facts.p.num_nodes, self.escape_nodes)
         return self.escape.nodes(inc, self.escape_from, k, self.rng)
-
-    def _slack_nodes(self) -> set[int]:
-        """Nodes below their safety level in a weighted resource that some node is loaded
-        above."""
-        inc = self.inc
-        assert inc is not None
-        facts = self.facts
-        p = facts.p
-        out: set[int] = set()
-        zero = [0] * p.num_resources
-        for r, w in enumerate(facts.load_weight):
-            if not w:
-                continue
-            if not any(u[r] > facts.safety[n][r] for n, u in inc.usage.items()):
-                continue
-            out.update(
-                n for n in range(p.num_nodes) if inc.usage.get(n, zero)[r] < facts.safety[n][r]
-            )
-        return out
 
     def _scope(self, nodes: set[int]) -> Scope:
         inc = self.inc

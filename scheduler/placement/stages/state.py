@@ -120,6 +120,14 @@ class RunState:
             for cur, cost in zip(p.job_current, p.job_move_cost, strict=False)
         )
 
+    def _only_moves(self) -> bool:
+        """Whether every job runs and may move (nothing queued): pure rebalancing."""
+        p = self.p
+        return len(p.job_move_cost) == p.num_jobs and all(
+            cur is not None and cost >= 0
+            for cur, cost in zip(p.job_current, p.job_move_cost, strict=True)
+        )
+
     def _stop_at(self) -> int | None:
         """The least value within gap_target of the upper bound (the bound itself when the
         target is 0: proven optimal); None while there is no bound.

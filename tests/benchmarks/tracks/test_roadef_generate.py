@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -63,19 +64,51 @@ def test_lp_bound_is_skipped_above_its_pair_cap(
     small: roadef.Instance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At B/X scale every process is its own LP job class (97M pairs): the engine skips the LP
-    bound there and still answers; here the cap is lowered to this instance's size."""
+    bound there and still answers; here the cap is lowered to this instance's size, and one
+    process may not move (else the LP is skipped before its pairs are counted: the next test)."""
     monkeypatch.setattr(relax, "_LP_MAX_PAIRS", 100)
-    events: list[str] = []
+    events: list[tuple[str, dict[str, object]]] = []
     problem = roadef.to_problem(small)
+    problem = dataclasses.replace(problem, job_move_cost=(-1, *problem.job_move_cost[1:]))
     outcome = solve(
         problem,
         params=EngineParams(time_limit_s=1.0, deterministic=False),
-        progress=lambda event, fields: events.append(event),
+        progress=lambda event, fields: events.append((event, dict(fields))),
     )
-    assert "lp_skipped" in events and "lp_done" not in events
+    skipped = [fields for event, fields in events if event == "lp_skipped"]
+    assert skipped and skipped[0].get("max_pairs") == 100
+    assert "lp_done" not in {event for event, _ in events}
     assert outcome.solution is not None
     answer = roadef.from_solution(small, problem, outcome.solution)
     assert roadef.evaluate(small, answer).feasible
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_lp_bound_runs_for_rebalancing_only_where_it_proves_cp_sat_optimal(
+    small: roadef.Instance, exact: bool
+) -> None:
+    """Every process runs and may move: the LP bound runs where exact CP-SAT takes the whole
+    problem (its bound can prove the answer optimal), and is skipped, saying why, where LNS
+    takes it in pieces (this instance made "too big" for exact CP-SAT)."""
+    events: list[tuple[str, dict[str, object]]] = []
+    problem = roadef.to_problem(small)
+    outcome = solve(
+        problem,
+        params=EngineParams(
+            time_limit_s=1.0, deterministic=False, exact_max_pairs=10**9 if exact else 10
+        ),
+        progress=lambda event, fields: events.append((event, dict(fields))),
+    )
+    names = {event for event, _ in events}
+    if exact:
+        assert "lp_done" in names and "lp_skipped" not in names
+    else:
+        assert "lp_done" not in names
+        assert [f for e, f in events if e == "lp_skipped"] == [
+            {"reason": "every job runs and may move"}
+        ]
+    assert outcome.solution is not None
+    assert roadef.evaluate(small, roadef.from_solution(small, problem, outcome.solution)).feasible
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:

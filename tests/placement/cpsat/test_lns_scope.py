@@ -12,6 +12,7 @@ from benchmarks.tracks import roadef
 from benchmarks.tracks.roadef_generate import Shape, generate, write
 from scheduler.placement.cpsat import escape as escape_module
 from scheduler.placement.cpsat.escape import SHARE, Escapes
+from scheduler.placement.cpsat.homes import Homes
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.pieces import _SHAPES, Neighbourhoods
 from scheduler.placement.cpsat.scope import Incumbent
@@ -53,7 +54,7 @@ def test_pieces_free_moved_jobs_whose_former_node_is_outside(
     inc = Incumbent(facts, sol)
     hoods = Neighbourhoods(facts, job_work(p), random.Random(3))
     hoods.reset(inc)
-    hoods.moved = []  # no "homes" pieces: the test below has them
+    hoods.homes.moved = []  # no "homes" pieces: the test below has them
     hoods.escape_from = []  # nor "escape" pieces (test_an_escape_piece_...)
     hoods.nodes_per_step = 3
     base = evaluate(p, sol, WEIGHTS).value
@@ -110,14 +111,14 @@ def test_a_homes_piece_undoes_a_needless_swap(moved: tuple[Problem, Solution]) -
     inc = Incumbent(facts, sol)
     hoods = Neighbourhoods(facts, job_work(p), random.Random(5))
     hoods.reset(inc)
-    assert len(hoods.moved) == 2
+    assert len(hoods.homes.moved) == 2
     scope = None
     for _ in range(100):
         scope = hoods.pick()
         if _SHAPES[hoods.last] == "homes":
             break
     assert scope is not None and _SHAPES[hoods.last] == "homes"
-    assert machines <= scope.nodes and set(hoods.moved) <= scope.jobs
+    assert machines <= scope.nodes and set(hoods.homes.moved) <= scope.jobs
     model = CpSatModel(facts, TermWeights.of(p, WEIGHTS), job_work(p), scope, inc)
     model.hint(sol)
     result = model.solve(SearchLimits(time_limit_s=20.0, deterministic=True, seed=0))
@@ -158,8 +159,8 @@ def test_returners_are_moved_jobs_that_left_room_below_safety(
             for r in range(p.num_resources)
             if over[r] and used[n][r] < safety[n][r]
         }
-        expected = [j for j in hoods.moved if set(p.job_current[j] or ()) & slack]
-        return hoods.returners, expected
+        expected = [j for j in hoods.homes.moved if set(p.job_current[j] or ()) & slack]
+        return hoods.homes.returners, expected
 
     one = None
     for j in range(p.num_jobs):
@@ -184,7 +185,7 @@ def test_returners_are_moved_jobs_that_left_room_below_safety(
 def hoods_moved(facts: Facts, sol: Solution) -> list[int]:
     hoods = Neighbourhoods(facts, job_work(facts.p), random.Random(0))
     hoods.reset(Incumbent(facts, sol))
-    return hoods.moved
+    return hoods.homes.moved
 
 
 def test_reach_is_where_a_job_fits_beside_what_stays_for_good(
@@ -315,3 +316,38 @@ def test_escape_pieces_are_drawn_by_their_recent_gain_per_draw(
     assert draw(300, 0, 10**3) < 0.2
     hoods.escape_from = []  # no excess with anywhere to go
     assert draw(50, 0, 0) == 0
+
+
+def test_homes_chain_pieces_follow_the_move_graph(moved: tuple[Problem, Solution]) -> None:
+    """Three processes rotated among their three machines (a 3-cycle: none can go home alone)
+    and one more moved between two other machines: a chain piece from any of the three holds
+    exactly the cycle's machines when it may hold three or more, the other job's two machines
+    from it; pieces of two hold two machines of the cycle."""
+    p, _ = moved
+    facts = Facts(p)
+    home = [p.job_current[j] for j in range(p.num_jobs)]
+    by_node: dict[tuple[int, ...], int] = {}
+    for j, nodes in enumerate(home):
+        if nodes is not None:
+            by_node.setdefault(nodes, j)
+    firsts = list(by_node.items())
+    assert len(firsts) >= 5
+    (a, ja), (b, jb), (c, jc), (d, jd), (e, _) = firsts[:5]
+    rows = list(home)
+    rows[ja], rows[jb], rows[jc], rows[jd] = b, c, a, e
+    inc = Incumbent(facts, Solution(tuple(rows)))
+    homes = Homes(facts)
+    homes.reset(inc)
+    assert sorted(homes.moved) == sorted([ja, jb, jc, jd])
+    cycle, pair = {*a, *b, *c}, {*d, *e}
+    sol = inc.solution.assignment
+    homes.returners = []
+    for seed in range(20):
+        rng = random.Random(seed)
+        for j in (ja, jb, jc):
+            homes.moved = [j]  # the chain starts from j
+            assert homes._chain(8, sol, rng) == cycle
+            got = homes._chain(2, sol, rng)
+            assert len(got) == 2 and got <= cycle
+        homes.moved = [jd]
+        assert homes._chain(8, sol, rng) == pair
