@@ -176,7 +176,7 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
 
     def _search(self) -> None:
         params = self.params
-        if params.use_cpsat and self._pair_count() <= params.exact_max_pairs:
+        if self._whole_fits():
             self._exact()
         elif params.use_lns and self.pool.best is not None:
             if self._rebalancing():

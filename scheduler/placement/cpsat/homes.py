@@ -64,7 +64,7 @@ class Homes:
         return self._pairs(k, sol, rng)
 
     def _start(self, rng: random.Random) -> list[int]:
-        """Moved jobs in random order, the returners first half of the time."""
+        """Moved jobs in random order, the returners first half of the time (_pairs)."""
         order = rng.sample(self.moved, len(self.moved))
         if self.returners and rng.random() < 0.5:
             returners = set(self.returners)
@@ -77,7 +77,8 @@ class Homes:
         """The move graph around one moved job, breadth first in random order: the nodes of
         the chains of returns through it, where random moved jobs' pairs seldom hold more
         than one link of a chain."""
-        j = self._start(rng)[0]
+        pool = self.returners if self.returners and rng.random() < 0.5 else self.moved
+        j = rng.choice(pool)
         start = [*(sol[j] or ()), *(self.facts.current[j] or ())]
         nodes = set(start)
         frontier = deque(start)

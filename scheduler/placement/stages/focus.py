@@ -31,7 +31,7 @@ class Focus(RunState):
         params = self.params
         if self.warm is None or not params.use_lns:
             return False
-        return not (params.use_cpsat and self._pair_count() <= params.exact_max_pairs)
+        return not self._whole_fits()
 
     def _focus(self) -> None:
         """LNS on what changed since the warm start's cycle, before LNS anywhere.

@@ -32,8 +32,7 @@ class Relaxation(RunState):
         search will cut the problem into pieces: its bound is then within 0.01% of the LP's
         (GAP types C-E, 10 x 200 to 80 x 1,600), while the LP took 7 of 10 s at 80 x 1,600
         and left LNS no time. Small problems keep it (it proves CP-SAT's answer optimal)."""
-        params = self.params
-        exact = params.use_cpsat and self._pair_count() <= params.exact_max_pairs
+        exact = self._whole_fits()
         solved = self.pool.best is not None and self.pool.best.source == "regret"
         if self.priced and solved and not exact:
             self.emit("lp_skipped", {"reason": "priced by the regret start", "bound": self.upper})
@@ -43,9 +42,7 @@ class Relaxation(RunState):
     def _lp_bound(self) -> None:
         t = time.perf_counter()
         params = self.params
-        if self._only_moves() and not (
-            params.use_cpsat and self._pair_count() <= params.exact_max_pairs
-        ):
+        if self._only_moves() and not self._whole_fits():
             # Every job runs and may move, none waits: the LP has no queue to plan for, and its
             # bound ignores load cost. On ROADEF a2_1, a1_3 and a2_2 it was no tighter than the
             # all-placed bound and took 7, 12 and 28 s of the 300. Small problems keep it (it

@@ -120,6 +120,11 @@ class RunState:
             for cur, cost in zip(p.job_current, p.job_move_cost, strict=False)
         )
 
+    def _whole_fits(self) -> bool:
+        """Whether the search is exact CP-SAT on the whole problem (small enough for it)."""
+        params = self.params
+        return params.use_cpsat and self._pair_count() <= params.exact_max_pairs
+
     def _only_moves(self) -> bool:
         """Whether every job runs and may move (nothing queued): pure rebalancing."""
         p = self.p
