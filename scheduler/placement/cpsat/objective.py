@@ -65,10 +65,18 @@ class Objective:
             "migration": migration(parts),
             "money": money(parts),
             "energy": energy(parts) if w.energy else Lin(),
-            "load": load(parts) if w.load else Lin(),
-            "balance": balance(parts) if w.balance else Lin(),
-            "fragmentation": fragmentation(parts) if w.fragmentation else Lin(),
         }
+        # Load and balance term by term as well (the migration polish, stages/polish.py, caps
+        # each at its floor); built here so the variables keep their order in the model.
+        self.load_rows = load_rows(parts) if w.load else {}
+        self.balance_rows = balance_rows(parts) if w.balance else []
+        self.terms["load"] = Lin()
+        for r, row in self.load_rows.items():
+            self.terms["load"].extend(row, parts.facts.load_weight[r])
+        self.terms["balance"] = Lin()
+        for b, row in zip(parts.facts.p.balances, self.balance_rows, strict=True):
+            self.terms["balance"].extend(row, b.weight)
+        self.terms["fragmentation"] = fragmentation(parts) if w.fragmentation else Lin()
         cost = Lin()
         for name in TERMS:
             _accumulate(cost, self.terms[name], getattr(w, name))
@@ -332,19 +340,18 @@ def _interchangeable(parts: Parts, nodes: list[int]) -> list[list[int]]:
     return [members for members in by_key.values() if len(members) > 1]
 
 
-def load(parts: Parts) -> Lin:
-    """load_weight[r] x usage above the node's safety level."""
+def load_rows(parts: Parts) -> dict[int, Lin]:
+    """Per weighted resource r: usage above the nodes' safety level, unweighted."""
     facts, model = parts.facts, parts.model
-    lin = Lin()
-    weights = facts.load_weight
+    rows = {r: Lin() for r, weight in enumerate(facts.load_weight) if weight}
+    # Node by node, as the variables were always created (the model, and so the search, is
+    # the same as before the rows were split).
     for n in sorted(parts.scope.nodes):
-        for r, weight in enumerate(weights):
-            if not weight:
-                continue
+        for r, lin in rows.items():
             used = parts.usage(n, r)
             safety = facts.safety[n][r]
             if not used.has_vars:
-                lin.const += weight * max(0, used.const - safety)
+                lin.const += max(0, used.const - safety)
                 continue
             most = used.max_value() - safety
             if most <= 0:
@@ -352,16 +359,19 @@ def load(parts: Parts) -> Lin:
             over = model.new_int_var(0, most, f"over_{n}_{r}")
             model.add(over >= used.expr() - safety)
             parts.derive(over, excess(used, safety))
-            lin.add(over, weight)
-    return lin
+            lin.add(over, 1, most)
+    return rows
 
 
-def balance(parts: Parts) -> Lin:
-    """Per Balance and node: weight x max(0, target x avail(r1) - avail(r2))."""
+def balance_rows(parts: Parts) -> list[Lin]:
+    """Per Balance (p.balances' order): max(0, target x avail(r1) - avail(r2)) summed over
+    nodes, unweighted (empty for a balance of weight 0)."""
     facts, model = parts.facts, parts.model
     cap = facts.p.node_capacity
-    lin = Lin()
+    rows: list[Lin] = []
     for b in facts.p.balances:
+        lin = Lin()
+        rows.append(lin)
         if not b.weight:
             continue
         for n in sorted(parts.scope.nodes):
@@ -370,7 +380,7 @@ def balance(parts: Parts) -> Lin:
             gap.extend(parts.usage(n, b.r1), -b.target)
             gap.extend(parts.usage(n, b.r2))
             if not gap.has_vars:
-                lin.const += b.weight * max(0, gap.const)
+                lin.const += max(0, gap.const)
                 continue
             most = gap.max_value()
             if most <= 0:
@@ -378,8 +388,8 @@ def balance(parts: Parts) -> Lin:
             short = model.new_int_var(0, most, f"balance_{n}_{b.r1}_{b.r2}")
             model.add(short >= gap.expr())
             parts.derive(short, excess(gap))
-            lin.add(short, b.weight)
-    return lin
+            lin.add(short, 1, most)
+    return rows
 
 
 def fragmentation(parts: Parts) -> Lin:

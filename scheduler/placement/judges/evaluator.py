@@ -244,23 +244,38 @@ def _energy(p: Problem, assignment: Sequence[Sequence[int] | None]) -> int:
 def _load(p: Problem, used: Sequence[Sequence[int]]) -> int:
     if not any(p.load_weight):
         return 0
+    return sum(w * e for w, e in zip(p.load_weight, load_excess(p, used), strict=True))
+
+
+def load_excess(p: Problem, used: Sequence[Sequence[int]]) -> list[int]:
+    """[R] usage above the safety level summed over nodes, unweighted (the load term by
+    resource)."""
     safety = p.node_safety or p.node_capacity
-    return sum(
-        w * (u - s)
-        for row, safe in zip(used, safety, strict=True)
-        for w, u, s in zip(p.load_weight, row, safe, strict=True)
-        if w and u > s
-    )
+    excess = [0] * p.num_resources
+    for row, safe in zip(used, safety, strict=True):
+        for r, (u, s) in enumerate(zip(row, safe, strict=True)):
+            if u > s:
+                excess[r] += u - s
+    return excess
 
 
 def _balance(p: Problem, used: Sequence[Sequence[int]]) -> int:
-    total = 0
+    short = balance_shortfall(p, used)
+    return sum(b.weight * s for b, s in zip(p.balances, short, strict=True))
+
+
+def balance_shortfall(p: Problem, used: Sequence[Sequence[int]]) -> list[int]:
+    """[B] each balance's max(0, target * avail(r1) - avail(r2)) summed over nodes,
+    unweighted (the balance term by balance)."""
+    out = []
     for b in p.balances:
+        total = 0
         for caps, row in zip(p.node_capacity, used, strict=True):
             excess = b.target * (caps[b.r1] - row[b.r1]) - (caps[b.r2] - row[b.r2])
             if excess > 0:
-                total += b.weight * excess
-    return total
+                total += excess
+        out.append(total)
+    return out
 
 
 def _fragmentation(

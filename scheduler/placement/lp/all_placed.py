@@ -31,6 +31,7 @@ then the LP decides.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.scale import ObjectiveScale
@@ -105,3 +106,42 @@ def _rooms(
                 if v > most[r]:
                     most[r] = v
     return out
+
+
+@dataclass(frozen=True)
+class CostFloors:
+    """The least load and balance terms of any answer that places every job, unweighted:
+    `load[r]` is usage above the safety level of resource r summed over nodes, `balance[b]`
+    balance b's shortfall summed over nodes (judges/evaluator.py's terms, split)."""
+
+    load: tuple[int, ...]  # [R]
+    balance: tuple[int, ...]  # [B], p.balances' order
+
+
+def cost_floors(facts: Facts) -> CostFloors:
+    """Every node's term at once: sum_n max(0, x_n) >= max(0, sum_n x_n), and with every job
+    placed the total usage of resource r lies between `least[r]` (reservations plus each
+    replica's smallest demand over node types) and `most[r]` (its largest). So load r is at
+    least max(0, least[r] - total safety of r), and balance b (target * avail(r1) - avail(r2)
+    per node) at least max(0, target * (capacity(r1) - most[r1]) - (capacity(r2) - least[r2])).
+    ROADEF 2012's "aggregate" lower bound is these floors, weighted."""
+    p = facts.p
+    nr = p.num_resources
+    least = [sum(row[r] for row in facts.reserved) for r in range(nr)]
+    most = list(least)
+    demands = facts.demands
+    for j in range(p.num_jobs):
+        options = [p.job_demand[j]]
+        options += [o.demand for o in demands.by_job.get(j, {}).values() if o.demand is not None]
+        k = p.job_replicas[j]
+        for r in range(nr):
+            least[r] += k * min(d[r] for d in options)
+            most[r] += k * max(d[r] for d in options)
+    capacity = [sum(row[r] for row in p.node_capacity) for r in range(nr)]
+    safety = [sum(row[r] for row in facts.safety) for r in range(nr)]
+    load = tuple(max(0, least[r] - safety[r]) for r in range(nr))
+    balance = tuple(
+        max(0, b.target * (capacity[b.r1] - most[b.r1]) - (capacity[b.r2] - least[b.r2]))
+        for b in p.balances
+    )
+    return CostFloors(load=load, balance=balance)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult, SearchLimits
-from scheduler.placement.model.params import WALL_PER_DET
+from scheduler.placement.cpsat.solver import CpSatModel, CpSatResult
 from scheduler.placement.stages.state import RunState
 
 
@@ -13,7 +12,6 @@ class Exact(RunState):
     """CP-SAT on everything."""
 
     def _exact(self) -> None:
-        params = self.params
         t = time.perf_counter()
         model = CpSatModel(self.facts, self.terms, self.work)
         if self.pool.best is not None:
@@ -21,13 +19,7 @@ class Exact(RunState):
         t = self.clock.add("build", t)
         self.emit("cpsat_start", {"pairs": model.pairs, "classes": len(model.parts.classes)})
         budget = self._search_budget()
-        limits = SearchLimits(
-            time_limit_s=budget / WALL_PER_DET if params.deterministic else budget,
-            deterministic=params.deterministic,
-            seed=params.seed,
-            workers=params.workers,
-            wall_cap_s=budget * params.wall_factor,
-        )
+        limits = self._whole_limits(budget)
         # With gap_target 0, stop_at is the bound itself: reaching it proves optimality even
         # when CP-SAT's own bound is weaker than the LP's (e.g. the bin-counting rows).
         result = model.solve(

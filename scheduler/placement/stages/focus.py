@@ -150,7 +150,7 @@ class Focus(RunState):
                 break
         if improvements:
             self.pool.offer("lns", inc.solution)
-        self.focus_spent = spent
+        self.charged_s += spent
         self.clock.add("lns", t)
         self.emit(
             "focus_done",

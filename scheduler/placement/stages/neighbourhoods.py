@@ -10,21 +10,26 @@ from scheduler.placement.cpsat.lns import LnsLimits, improve
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model.problem import Solution
 from scheduler.placement.search.reassign import reassign
-from scheduler.placement.stages.state import RunState
+from scheduler.placement.stages.polish import Polish
 
 # Problems with migratable running work (rebalancing; ROADEF 2012): the search budget's share for
 # the reassignment local search before LNS, and its late-acceptance steps per second, for the
 # deterministic mode's step budget (1,000-1,800 measured on ROADEF a2_5 on the loaded 2-core
 # machine).
 _REASSIGN_SHARE = 0.6
+# Where the migration polish may run after it (stages/polish.py): the walk's share is smaller, so
+# that LNS and the polish have time for the moves it leaves (ROADEF a1_5: the walk reaches the
+# load and balance floors within seconds and then spends its time taking back moves, to ~150 of
+# move cost at the end of its 171 s; the polish needed 57-197 s to reach 19 from 20-120).
+_REASSIGN_SHARE_BEFORE_POLISH = 0.4
 _REASSIGN_STEPS_PER_S = 1_000
 # The same on the compiled kernel (EngineParams.move_kernel): 10,900-15,900 measured on a2_5 and
 # a B_1-size stand-in (benchmarks.moves), 14,500 on a2_5 under a load of 3.4.
 _KERNEL_STEPS_PER_S = 10_000
 
 
-class Neighbourhoods(RunState):
-    """Reassignment and LNS."""
+class Neighbourhoods(Polish):
+    """Reassignment and LNS (and, between them, the migration polish)."""
 
     def _reassign(self) -> None:
         """Late acceptance over shifts and swaps of the movable jobs (reassign.py), from the
@@ -32,7 +37,8 @@ class Neighbourhoods(RunState):
         assert self.pool.best is not None
         params = self.params
         t = time.perf_counter()
-        budget = self._search_budget() * _REASSIGN_SHARE
+        share = _REASSIGN_SHARE_BEFORE_POLISH if self._polish_may_run() else _REASSIGN_SHARE
+        budget = self._search_budget() * share
         rate = _KERNEL_STEPS_PER_S if params.move_kernel else _REASSIGN_STEPS_PER_S
         steps = int(budget * rate) if params.deterministic else None
         cap = budget * (params.wall_factor if params.deterministic else 1.0)
@@ -53,16 +59,20 @@ class Neighbourhoods(RunState):
             {"moves": result.moves, "saved": result.saved, "value": self.pool.value},
         )
 
-    def _lns(self) -> None:
+    def _lns(self, share: float = 1.0) -> None:
+        """LNS from the best answer on `share` of what is left of the search budget."""
         params = self.params
         assert self.pool.best is not None
         t = time.perf_counter()
         budget = self._search_budget()
         if params.deterministic:
-            # The focused search already spent part of the deterministic budget.
-            budget -= self.focus_spent
+            # The focused search and the polish already spent part of the deterministic budget.
+            budget -= self.charged_s
             if budget <= 0:
                 return
+        budget *= share
+        if params.deterministic and share < 1:
+            self.charged_s += budget
         steps = [0]
 
         def progress(event: str, fields: Mapping[str, object]) -> None:

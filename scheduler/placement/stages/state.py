@@ -8,10 +8,11 @@ import time
 
 from scheduler.placement.cpsat.objective import TermWeights
 from scheduler.placement.cpsat.scope import job_classes
+from scheduler.placement.cpsat.solver import SearchLimits
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.scale import job_work
 from scheduler.placement.lp.bound import LpBound
-from scheduler.placement.model.params import EngineParams, Progress, ShouldStop
+from scheduler.placement.model.params import WALL_PER_DET, EngineParams, Progress, ShouldStop
 from scheduler.placement.model.problem import Problem, Solution
 from scheduler.placement.stages.pool import Clock, Pool
 
@@ -70,8 +71,9 @@ class RunState:
         # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
         # from what it leaves open.
         self.warm: Solution | None = None
-        # Deterministic seconds the focused search charged to the search budget.
-        self.focus_spent = 0.0
+        # Deterministic seconds the focused search and the migration polish charged to the
+        # search budget (LNS gets what is left).
+        self.charged_s = 0.0
         self._pairs: int | None = None
 
     def _all_placed(self) -> bool:
@@ -107,6 +109,19 @@ class RunState:
         stage."""
         return not self.params.deterministic and self._remaining() <= self._explain_reserve()
 
+    def _whole_limits(self, budget: float, *, keep_hint: bool = True) -> SearchLimits:
+        """Limits of one CP-SAT solve of the whole problem for `budget` seconds (converted to
+        CP-SAT's deterministic units in deterministic mode)."""
+        params = self.params
+        return SearchLimits(
+            time_limit_s=budget / WALL_PER_DET if params.deterministic else budget,
+            deterministic=params.deterministic,
+            seed=params.seed,
+            workers=params.workers,
+            wall_cap_s=budget * params.wall_factor,
+            keep_hint=keep_hint,
+        )
+
     def _pair_count(self) -> int:
         if self._pairs is None:
             self._pairs = estimate_pairs(self.facts)
@@ -124,6 +139,22 @@ class RunState:
         """Whether the search is exact CP-SAT on the whole problem (small enough for it)."""
         params = self.params
         return params.use_cpsat and self._pair_count() <= params.exact_max_pairs
+
+    def _only_load_and_moves(self) -> bool:
+        """Whether load or balance is weighted and nothing but they and migration can cost
+        (ROADEF 2012's objective): once load and balance are at their floors
+        (lp/all_placed.py's cost_floors) and every job is placed, only migration is left."""
+        p, w = self.p, self.params.weights
+        if not (
+            (w.load and any(p.load_weight)) or (w.balance and any(b.weight for b in p.balances))
+        ):
+            return False
+        priced = any(any(row) for row in p.group_cost) or any(o.cost for o in p.overrides)
+        return not (
+            (w.money and priced)
+            or (w.energy and any(p.node_open_cost))
+            or (w.fragmentation and self.facts.gpu >= 0)
+        )
 
     def _only_moves(self) -> bool:
         """Whether every job runs and may move (nothing queued): pure rebalancing."""
