@@ -100,7 +100,7 @@ class Polish(RunState):
 
     def _polish_budget(self) -> float:
         """What LNS would have had: the search budget left (deterministic: less what the
-        focused search charged)."""
+        stages before it charged, LNS's first share among them)."""
         budget = self._search_budget()
         if self.params.deterministic:
             budget -= self.charged_s
