@@ -25,7 +25,7 @@ import time
 from scheduler.placement.cpsat.solver import CpSatModel
 from scheduler.placement.judges.evaluator import balance_shortfall, load_excess
 from scheduler.placement.judges.usage import node_usage
-from scheduler.placement.lp.all_placed import cost_floors
+from scheduler.placement.lp.all_placed import CostFloors, cost_floors
 from scheduler.placement.model.params import WALL_PER_DET
 from scheduler.placement.stages.state import RunState
 
@@ -36,6 +36,30 @@ _POLISH_MAX_PAIRS = 20_000
 
 class Polish(RunState):
     """Whole-problem CP-SAT for fewer moves at the floors of load and balance."""
+
+    _cost_floors: CostFloors | None = None
+
+    def _only_load_and_moves(self) -> bool:
+        """Whether load or balance is weighted and nothing but they and migration can cost
+        (ROADEF 2012's objective): once load and balance are at their floors
+        (_floors) and every job is placed, only migration is left."""
+        p, w = self.p, self.params.weights
+        if not (
+            (w.load and any(p.load_weight)) or (w.balance and any(b.weight for b in p.balances))
+        ):
+            return False
+        priced = any(any(row) for row in p.group_cost) or any(o.cost for o in p.overrides)
+        return not (
+            (w.money and priced)
+            or (w.energy and any(p.node_open_cost))
+            or (w.fragmentation and self.facts.gpu >= 0)
+        )
+
+    def _floors(self) -> CostFloors:
+        """lp/all_placed.py's cost floors of this problem, computed once per run."""
+        if self._cost_floors is None:
+            self._cost_floors = cost_floors(self.facts)
+        return self._cost_floors
 
     def _polish_may_run(self) -> bool:
         """Whether the polish can apply to this problem at all (before any answer)."""
@@ -54,7 +78,7 @@ class Polish(RunState):
         p = self.p
         if self.pool.evaluate(best.solution).migration == 0:
             return False
-        floors = cost_floors(self.facts)
+        floors = self._floors()
         used = node_usage(p, self.pool.evaluate.demands, best.solution.assignment)
         loads = load_excess(p, used)
         return all(loads[r] == floors.load[r] for r, w in enumerate(p.load_weight) if w) and all(
@@ -70,7 +94,7 @@ class Polish(RunState):
         t = time.perf_counter()
         model = CpSatModel(self.facts, self.terms, self.work)
         model.hint(self.pool.best.solution)
-        floors = cost_floors(self.facts)
+        floors = self._floors()
         model.polish_migration(floors.load, floors.balance)
         self.clock.add("build", t)
         self.emit("polish_start", {"pairs": model.pairs, "migration": self._migration()})

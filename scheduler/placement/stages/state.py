@@ -71,8 +71,8 @@ class RunState:
         # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
         # from what it leaves open.
         self.warm: Solution | None = None
-        # Deterministic seconds the focused search and the migration polish charged to the
-        # search budget (LNS gets what is left).
+        # Deterministic seconds the focused search, LNS's share before the migration polish and
+        # the polish charged to the search budget (the last LNS gets what is left).
         self.charged_s = 0.0
         self._pairs: int | None = None
 
@@ -139,22 +139,6 @@ class RunState:
         """Whether the search is exact CP-SAT on the whole problem (small enough for it)."""
         params = self.params
         return params.use_cpsat and self._pair_count() <= params.exact_max_pairs
-
-    def _only_load_and_moves(self) -> bool:
-        """Whether load or balance is weighted and nothing but they and migration can cost
-        (ROADEF 2012's objective): once load and balance are at their floors
-        (lp/all_placed.py's cost_floors) and every job is placed, only migration is left."""
-        p, w = self.p, self.params.weights
-        if not (
-            (w.load and any(p.load_weight)) or (w.balance and any(b.weight for b in p.balances))
-        ):
-            return False
-        priced = any(any(row) for row in p.group_cost) or any(o.cost for o in p.overrides)
-        return not (
-            (w.money and priced)
-            or (w.energy and any(p.node_open_cost))
-            or (w.fragmentation and self.facts.gpu >= 0)
-        )
 
     def _only_moves(self) -> bool:
         """Whether every job runs and may move (nothing queued): pure rebalancing."""
