@@ -4,7 +4,9 @@
         -> exact CP-SAT (model of at most `exact_max_pairs` pairs), hinted with the best so far
         -> else [focused LNS on what changed since a good warm start]
                 + [where running work may move: late acceptance over shifts and swaps,
-                   then the migration polish once load and balance are at their floors]
+                   then either the migration polish once load and balance are at their
+                   floors, or rounds of LNS or another walk, each round to the one that
+                   gained more per second in its last]
                 + LNS from the best so far
     -> the best by the independent evaluator, accepted by the independent checker
 
@@ -187,7 +189,13 @@ class _Run(Construction, Relaxation, Focus, Neighbourhoods, Exact, Result):
             self._exact()
         elif params.use_lns and self.pool.best is not None:
             if self._rebalancing():
+                whole = self._budget_left()
                 self._reassign()
+                if not self._polish_may_run():
+                    # Where the polish cannot follow, the rest goes in rounds (_alternate):
+                    # whether LNS or more walking pays is measured, not guessed.
+                    self._alternate(whole)
+                    return
             if self._polish_applies():
                 # LNS pieces first take back the moves that need few nodes (on ROADEF a1_5 the
                 # walk leaves ~150 of move cost; pieces bring it to ~20 in well under a

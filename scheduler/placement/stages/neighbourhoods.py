@@ -13,10 +13,10 @@ from scheduler.placement.search.reassign import reassign
 from scheduler.placement.stages.polish import Polish
 
 # Problems with migratable running work (rebalancing; ROADEF 2012): the search budget's share for
-# the reassignment local search before LNS, and its late-acceptance steps per second, for the
-# deterministic mode's step budget (1,000-1,800 measured on ROADEF a2_5 on the loaded 2-core
-# machine).
-_REASSIGN_SHARE = 0.6
+# the first walk of the reassignment local search before the rounds (_alternate), and its
+# late-acceptance steps per second, for the deterministic mode's step budget (1,000-1,800
+# measured on ROADEF a2_5 on the loaded 2-core machine).
+_REASSIGN_SHARE = 0.5
 # Where the migration polish may run after it (stages/polish.py): the walk's share is smaller, so
 # that LNS and the polish have time for the moves it leaves (ROADEF a1_5: the walk reaches the
 # load and balance floors within seconds and then spends its time taking back moves, to ~150 of
@@ -26,19 +26,36 @@ _REASSIGN_STEPS_PER_S = 1_000
 # The same on the compiled kernel (EngineParams.move_kernel): 10,900-15,900 measured on a2_5 and
 # a B_1-size stand-in (benchmarks.moves), 14,500 on a2_5 under a load of 3.4.
 _KERNEL_STEPS_PER_S = 10_000
+# After the first walk, the rest of the search goes in rounds of this share of the search
+# budget to LNS or another walk (_alternate).
+_ROUND_SHARE = 0.15
+
+
+def next_round(rates: Mapping[str, float]) -> str:
+    """The next round of `Neighbourhoods._alternate`: "lns" or "walk", whichever gained more
+    per second in its last round (`rates`), LNS on a tie; each is tried once first, LNS
+    first."""
+    for kind in ("lns", "walk"):
+        if kind not in rates:
+            return kind
+    return "walk" if rates["walk"] > rates["lns"] else "lns"
 
 
 class Neighbourhoods(Polish):
     """Reassignment and LNS (and, between them, the migration polish)."""
 
-    def _reassign(self) -> None:
+    def _reassign(self, budget: float | None = None, round_: int = 0) -> None:
         """Late acceptance over shifts and swaps of the movable jobs (reassign.py), from the
-        best answer so far, on a share of the search budget; LNS then takes over."""
+        best answer so far, for `budget` seconds (None: its share of the search budget, the
+        first walk); round_ > 0 is a later walk of `_alternate`, on a seed of its own."""
         assert self.pool.best is not None
         params = self.params
         t = time.perf_counter()
-        share = _REASSIGN_SHARE_BEFORE_POLISH if self._polish_may_run() else _REASSIGN_SHARE
-        budget = self._search_budget() * share
+        if budget is None:
+            share = _REASSIGN_SHARE_BEFORE_POLISH if self._polish_may_run() else _REASSIGN_SHARE
+            budget = self._search_budget() * share
+        if params.deterministic:
+            self.charged_s += budget
         rate = _KERNEL_STEPS_PER_S if params.move_kernel else _REASSIGN_STEPS_PER_S
         steps = int(budget * rate) if params.deterministic else None
         cap = budget * (params.wall_factor if params.deterministic else 1.0)
@@ -47,7 +64,7 @@ class Neighbourhoods(Polish):
             self.pool.best.solution,
             params.weights,
             deadline=time.monotonic() + cap,
-            seed=params.seed,
+            seed=params.seed + round_,
             steps=steps,
             should_stop=self.should_stop,
             kernel=params.move_kernel,
@@ -59,17 +76,51 @@ class Neighbourhoods(Polish):
             {"moves": result.moves, "saved": result.saved, "value": self.pool.value},
         )
 
+    def _alternate(self, whole: float) -> None:
+        """After the first walk: rounds of LNS or of another walk (from the best answer, on a
+        new seed) until the search budget is spent, each round going to the one that gained
+        more per second in its last round (LNS first, then a walk, so each is measured once).
+
+        Why: which of the two keeps paying depends on the problem and cannot be read from it
+        beforehand. On ROADEF a2_4 LNS gained ~10 K in the 114 s after a 171-s walk, while a
+        second 100-s walk from that answer gained 174-372 K (the 372 K to 1,680,570,538, below
+        the best known cost); on a2_1 a walk given 95% of the time ended at 458, LNS after a
+        60% walk at 240-261. A round's rate is measured once, so the one not chosen keeps its
+        older, usually higher, rate and is chosen again once the other falls below it."""
+        assert self.pool.value is not None
+        walks = 0
+        rates: dict[str, float] = {}
+        slice_s = whole * _ROUND_SHARE
+        # Bounded: every round but the last spends a slice of the budget.
+        for _ in range(int(1 / _ROUND_SHARE) + 2):
+            if self.stop_requested or self._reached():
+                return
+            left = self._budget_left()
+            if left <= 0.05 or self._out_of_time():
+                return
+            last = left < 1.5 * slice_s
+            budget = left if last else slice_s
+            kind = next_round(rates)
+            before = self.pool.value
+            if kind == "lns":
+                self._lns(share=1.0 if last else budget / left)
+            else:
+                walks += 1
+                self._reassign(budget, round_=walks)
+            rates[kind] = (self.pool.value - before) / budget
+            self.emit("round_done", {"kind": kind, "budget_s": budget, "value": self.pool.value})
+            if last:
+                return
+
     def _lns(self, share: float = 1.0) -> None:
         """LNS from the best answer on `share` of what is left of the search budget."""
         params = self.params
         assert self.pool.best is not None
         t = time.perf_counter()
-        budget = self._search_budget()
-        if params.deterministic:
-            # The focused search and the polish already spent part of the deterministic budget.
-            budget -= self.charged_s
-            if budget <= 0:
-                return
+        # In deterministic mode, less what the walks, the focused search and the polish charged.
+        budget = self._budget_left()
+        if params.deterministic and budget <= 0:
+            return
         budget *= share
         if params.deterministic and share < 1:
             self.charged_s += budget

@@ -125,10 +125,7 @@ class Polish(RunState):
     def _polish_budget(self) -> float:
         """What LNS would have had: the search budget left (deterministic: less what the
         stages before it charged, LNS's first share among them)."""
-        budget = self._search_budget()
-        if self.params.deterministic:
-            budget -= self.charged_s
-        return max(0.05, budget)
+        return max(0.05, self._budget_left())
 
     def _migration(self) -> int:
         assert self.pool.best is not None

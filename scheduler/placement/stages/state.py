@@ -95,6 +95,12 @@ class RunState:
             return params.time_limit_s
         return max(0.05, self._remaining() - self._explain_reserve())
 
+    def _budget_left(self) -> float:
+        """The search budget less what the stages before charged to it in deterministic mode
+        (charged_s); non-deterministic mode's budget is the wall time left, so already net."""
+        budget = self._search_budget()
+        return budget - self.charged_s if self.params.deterministic else budget
+
     def _explain_reserve(self) -> float:
         """Wall seconds kept at the end for the explanations."""
         return min(self.params.time_limit_s * _EXPLAIN_SHARE, self.p.num_jobs * _EXPLAIN_S_PER_JOB)

@@ -148,9 +148,12 @@ def test_avoidable_resources_weigh_more_in_the_first_walk_only() -> None:
     cut to 200 against a use of 230 it is not. Late acceptance's first walk then weighs r1
     five times (the state's costs recomputed exactly as the evaluator's with that weight),
     and the answer is scored with the problem's own weights again. With both avoidable, as in
-    the statement's example, nothing is boosted."""
+    the statement's example, both are boosted; with neither, nothing is."""
     start = Solution(ROADEF_INITIAL)
-    assert _boosted_load_weights(Reassign(ROADEF, start, WEIGHTS)) is None
+    both = _boosted_load_weights(Reassign(ROADEF, start, WEIGHTS))
+    assert both is not None and both.tolist() == [500, 50]
+    tight = replace(ROADEF, node_safety=((2, 20), (2, 20), (2, 20), (2, 20)))
+    assert _boosted_load_weights(Reassign(tight, start, WEIGHTS)) is None
     p = replace(ROADEF, node_safety=((16, 50), (8, 50), (12, 50), (8, 50)))
     state = Reassign(p, start, WEIGHTS)
     boosted = _boosted_load_weights(state)
