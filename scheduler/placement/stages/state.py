@@ -71,8 +71,9 @@ class RunState:
         # The repaired warm start when it is good (_GOOD_WARM_KEPT): the focused search starts
         # from what it leaves open.
         self.warm: Solution | None = None
-        # Deterministic seconds the focused search, LNS's share before the migration polish and
-        # the polish charged to the search budget (the last LNS gets what is left).
+        # Deterministic seconds charged to the search budget by the stages so far: the focused
+        # search, the walks and the rounds after the first, LNS's share before the migration
+        # polish and the polish (_budget_left is what the next one gets).
         self.charged_s = 0.0
         self._pairs: int | None = None
 
