@@ -1,9 +1,11 @@
 """The engine's late acceptance alone on one ROADEF instance, from its initial assignment:
 
     python -m benchmarks.tracks.roadef_walk model_a2_5.txt [--seconds 60] [--seed 0] [--no-boost]
+        [--no-window]
 
 runs `scheduler.placement.search.reassign` (the compiled kernel) for `--seconds`, with or
-without its first walk on boosted weights for the avoidable resources, and prints the ROADEF
+without its first walk on boosted weights for the avoidable resources, with or without its
+growing window of the biggest jobs (reassign.window), and prints the ROADEF
 cost of the answer, checked by the track's evaluator. What the engine's reassignment stage
 does on its share of a 300-s run, without the stages around it: to measure a change to the
 walk itself.
@@ -31,6 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--no-boost", dest="boost", action="store_false", help="no first walk on boosted weights"
     )
+    ap.add_argument(
+        "--no-window",
+        dest="window",
+        action="store_false",
+        help="every step draws from all the movable jobs, not a growing window of the biggest",
+    )
     a = ap.parse_args(argv)
     inst = roadef.load(a.model)  # assignment_<name>.txt beside it
     p = roadef.to_problem(inst)
@@ -43,12 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=a.seed,
         kernel=True,
         boost=a.boost,
+        window=a.window,
     )
     sol = roadef.from_solution(inst, p, result.solution)
     verdict = roadef.evaluate(inst, sol)
     print(
         f"{inst.name}: cost {verdict.objective:,} after {a.seconds:g} s, seed {a.seed}, "
-        f"boost {'on' if a.boost else 'off'}, {result.moves:,} moves kept, "
+        f"boost {'on' if a.boost else 'off'}, window {'on' if a.window else 'off'}, "
+        f"{result.moves:,} moves kept, "
         f"feasible {verdict.feasible}"
     )
     return 0 if verdict.feasible else 1

@@ -93,6 +93,12 @@ class ReassignState:
         self.movable = movable_jobs(p, start)
         self.is_movable: Bools = np.zeros(n_jobs, dtype=np.bool_)
         self.is_movable[self.movable] = True
+        # The movable jobs biggest first (demand over each resource's mean capacity, summed):
+        # late acceptance draws from a window of the biggest that grows (reassign.window).
+        movable = np.array(self.movable, dtype=np.int64)
+        scale = np.maximum(self.cap.mean(axis=0), 1) if n_nodes else np.ones(n_res)
+        size = (self.demand[movable] / scale).sum(axis=1)
+        self.by_size: Ints = movable[np.argsort(-size, kind="stable")]
         self.eligible: list[Bools] = []
         for nodes in p.node_sets:
             mask = np.zeros(n_nodes, dtype=np.bool_)

@@ -148,18 +148,19 @@ def test_scale_script_reports_a_feasible_improvement(
     assert "feasible True, 0 violations" in out and "% below the initial" in out
 
 
-@pytest.mark.parametrize("boost", [True, False])
+@pytest.mark.parametrize(("boost", "window"), [(True, True), (False, False)])
 def test_walk_script_reports_a_feasible_answer_below_the_initial_cost(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], boost: bool
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], boost: bool, window: bool
 ) -> None:
     model, _ = write(
         generate(Shape(processes=200, machines=20, resources=4, seed=5)), tmp_path, "w"
     )
     initial = roadef.evaluate(roadef.load(model), roadef.RoadefSolution(roadef.load(model).initial))
-    argv = [str(model), "--seconds", "1", *(() if boost else ("--no-boost",))]
-    assert roadef_walk.main(argv) == 0
+    flags = (() if boost else ("--no-boost",)) + (() if window else ("--no-window",))
+    assert roadef_walk.main([str(model), "--seconds", "1", *flags]) == 0
     out = capsys.readouterr().out
     assert "feasible True" in out and f"boost {'on' if boost else 'off'}" in out
+    assert f"window {'on' if window else 'off'}" in out
     cost = int(out.split("cost ")[1].split(" ")[0].replace(",", ""))
     assert cost < initial.objective
 

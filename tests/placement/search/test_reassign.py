@@ -12,7 +12,12 @@ from scheduler.placement import EngineParams, solve
 from scheduler.placement.judges.evaluator import evaluate
 from scheduler.placement.judges.verify import check
 from scheduler.placement.model import ObjectiveWeights, Problem, Solution
-from scheduler.placement.search.reassign import Reassign, _boosted_load_weights, reassign
+from scheduler.placement.search.reassign import (
+    Reassign,
+    _boosted_load_weights,
+    reassign,
+    window,
+)
 from scheduler.placement.search.reassign_state import movable_jobs
 from tests.placement.build import ROADEF, ROADEF_INITIAL, ROADEF_OPTIMUM, jobs
 from tests.placement.random_problems import random_problem
@@ -167,3 +172,28 @@ def test_avoidable_resources_weigh_more_in_the_first_walk_only() -> None:
         assert result.saved == weighted_cost(p, start) - result.cost
     again = reassign(p, start, WEIGHTS, later(), seed=1, steps=400)
     assert again.solution == reassign(p, start, WEIGHTS, later(), seed=1, steps=400).solution
+
+
+def test_late_acceptance_draws_from_a_growing_window_of_the_biggest_jobs() -> None:
+    """The window starts at the biggest tenth of the movable jobs and takes all of them from
+    half of the walk on; the jobs are ordered by demand over each resource's mean capacity.
+    With and without it the walk (Python and kernel) stays feasible, exact and repeatable."""
+    assert [window(100, done) for done in (0.0, 0.25, 0.5, 0.9, 1.0)] == [10, 55, 100, 100, 100]
+    assert window(4, 0.0) == 1  # never empty
+    state = Reassign(ROADEF, Solution(ROADEF_INITIAL), WEIGHTS)
+    scale = state.cap.mean(axis=0)
+    sizes = [(state.demand[j] / scale).sum() for j in state.by_size]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sorted(state.by_size.tolist()) == sorted(state.movable)
+    start = Solution(ROADEF_INITIAL)
+    for grow in (True, False):
+        for kernel in (False, True):
+            runs = [
+                reassign(
+                    ROADEF, start, WEIGHTS, later(), seed=2, steps=300, kernel=kernel, window=grow
+                )
+                for _ in range(2)
+            ]
+            assert runs[0].solution == runs[1].solution
+            assert check(ROADEF, runs[0].solution) == []
+            assert runs[0].cost == weighted_cost(ROADEF, runs[0].solution)

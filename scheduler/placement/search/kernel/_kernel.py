@@ -453,8 +453,10 @@ def try_move(S, X, j, k, b):
 
 
 @jit
-def late_chunk(S, X, past, step0, steps, sample, deltas, targets, best_where, best, keep):
-    """`steps` late-acceptance steps from step number `step0`: a random movable job's best
+def late_chunk(
+    S, X, past, step0, steps, sample, deltas, targets, best_where, best, keep, window
+):
+    """`steps` late-acceptance steps from step number `step0`: a random job's best
     shift or swap (even odds; swaps with `sample` random partners, all of them if 0) is taken
     if it leaves the cost below max(past[slot], cost) + 1. best[0] is the best cost seen;
     keep[0] == 1 while the current state is that best and best_where does not hold it yet
@@ -474,7 +476,7 @@ def late_chunk(S, X, past, step0, steps, sample, deltas, targets, best_where, be
     pre = np.zeros(3, dtype=np.int64)
     kept = 0
     for step in range(step0, step0 + steps):
-        j = movable[np.random.randint(n_movable)]
+        j = movable[np.random.randint(window)]
         slot = step % length
         cost = scalars[COST]
         limit = max(past[slot], cost) - cost + 1

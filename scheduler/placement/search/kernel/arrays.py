@@ -39,7 +39,7 @@ class Static(NamedTuple):
     weights: Ints  # migration, money, energy, service move weight
     job_set: Ints  # [J] node set of each job
     eligible: Bools  # [sets, N]
-    movable: Ints  # the jobs that may move
+    movable: Ints  # the jobs that may move, biggest first (late_chunk's window)
     first_anti: Ints  # [J] first anti-affinity row of the job (-1: none)
     jsp: Ints  # [J + 1] CSR: the services of each job ...
     js: Ints  # ... flat
@@ -138,7 +138,7 @@ def build(state: ReassignState) -> tuple[Static, Dynamic]:
         weights=weights,
         job_set=state.job_set,
         eligible=np.ascontiguousarray(state.eligible_at),
-        movable=np.array(state.movable, dtype=np.int64),
+        movable=state.by_size,
         first_anti=state.first_anti,
         jsp=jsp,
         js=js,

@@ -65,9 +65,17 @@ class Scratch:
 
 
 def late_chunk(
-    s: Static, x: Dynamic, scratch: Scratch, past: Ints, step0: int, steps: int, sample: int
+    s: Static,
+    x: Dynamic,
+    scratch: Scratch,
+    past: Ints,
+    step0: int,
+    steps: int,
+    sample: int,
+    window: int = 0,
 ) -> int:
-    """`steps` late-acceptance steps (_kernel.late_chunk): the number of moves kept."""
+    """`steps` late-acceptance steps (_kernel.late_chunk), each job drawn from the first
+    `window` of s.movable (biggest first; 0: all of them): the number of moves kept."""
     return int(
         _kernel.late_chunk(
             s,
@@ -81,6 +89,7 @@ def late_chunk(
             scratch.best_where,
             scratch.best,
             scratch.keep,
+            window if 0 < window <= len(s.movable) else len(s.movable),
         )
     )
 

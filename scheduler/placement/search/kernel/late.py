@@ -10,7 +10,7 @@ import numpy as np
 
 from scheduler.placement.search.kernel import compiled
 from scheduler.placement.search.kernel.arrays import COST, Ints, build
-from scheduler.placement.search.reassign import Reassign
+from scheduler.placement.search.reassign import Reassign, window
 from scheduler.placement.search.reassign_state import ReassignState
 
 # The same rules as reassign.py: first history length, how long the step rate is measured
@@ -22,6 +22,8 @@ _LATE_SWAP_SAMPLE = 256
 # Steps of the first chunk; later chunks are sized to take about _CHUNK_S each, so the clock
 # is read often enough for the deadline and seldom enough to cost nothing.
 _FIRST_CHUNK = 64
+# With a step budget the window grows in this many blocks of steps.
+_WINDOW_BLOCKS = 64
 _CHUNK_S = 0.01
 
 
@@ -36,7 +38,11 @@ class LateResult:
 
 
 def late_acceptance(
-    state: ReassignState, deadline: float, steps: int | None = None, seed: int = 0
+    state: ReassignState,
+    deadline: float,
+    steps: int | None = None,
+    seed: int = 0,
+    grow: bool = True,
 ) -> LateResult:
     """Late acceptance from `state` (left as it was) until `deadline` (time.monotonic()) or
     `steps` steps; the history length is sized from the measured step rate like reassign.py's,
@@ -63,9 +69,23 @@ def late_acceptance(
                 past = past[np.arange(wanted) % length]
                 length = wanted
             sized = True
-        todo = chunk if steps is None else min(chunk, steps - done)
+        if not grow:
+            todo = chunk if steps is None else min(chunk, steps - done)
+            drawn = len(static.movable)
+        elif steps is None:
+            todo = chunk
+            drawn = window(len(static.movable), (now - began) / max(deadline - began, 1e-9))
+        else:
+            # Chunks end at blocks of steps, and each block draws from the window of its
+            # first step: the same steps draw from the same window on every run, however the
+            # clock sized the chunks.
+            block = max(1, steps // _WINDOW_BLOCKS)
+            todo = min(chunk, steps - done, block - done % block)
+            drawn = window(len(static.movable), done // block * block / steps)
         t = time.perf_counter()
-        kept += compiled.late_chunk(static, dynamic, scratch, past, done, todo, _LATE_SWAP_SAMPLE)
+        kept += compiled.late_chunk(
+            static, dynamic, scratch, past, done, todo, _LATE_SWAP_SAMPLE, drawn
+        )
         done += todo
         spent = time.perf_counter() - t
         if spent > 0:
@@ -81,11 +101,11 @@ def late_acceptance(
 
 
 def late_on_kernel(
-    state: Reassign, deadline: float, steps: int | None, seed: int
+    state: Reassign, deadline: float, steps: int | None, seed: int, grow: bool = True
 ) -> tuple[Reassign, int]:
     """reassign.py's late acceptance on the kernel: the state at the best cost seen, rebuilt by
     the Python search (its own usage and cost, not the kernel's), and the moves kept."""
-    run = late_acceptance(state, deadline, steps, seed)
+    run = late_acceptance(state, deadline, steps, seed, grow)
     back = Reassign(state.p, state.solution_with(run.where), state.weights)
     back.rng, back.np_rng = state.rng, state.np_rng
     return back, run.kept
