@@ -79,9 +79,9 @@ def window(n: int, done: float) -> int:
     Why: a big job fits few nodes, and once small jobs fill the room around it, it stays where
     it is. Walking the big ones first (S41, the ROADEF 2012 winner, descends over the biggest
     processes first in growing windows) places them while there is room, and the small ones
-    fill in around them. On ROADEF a2_5, 140-s walks from the initial assignment ended at
-    331-369 M with the window against 361-381 M without (benchmarks/README.md, "The window of
-    big jobs")."""
+    fill in around them. On ROADEF a2_5, 140-s walks from the initial assignment (seeds 0-2)
+    ended at 338-366 M with the window against 372-393 M without (benchmarks/README.md, "The
+    window of big jobs")."""
     share = WINDOW_FIRST + (1 - WINDOW_FIRST) * min(1.0, max(0.0, done) / WINDOW_FULL)
     return max(1, min(n, int(n * share)))
 
@@ -401,8 +401,8 @@ def _late_acceptance(
             now = time.monotonic()
             if over(now):
                 break
-            span = max(over.deadline - began, 1e-9)
             if grow:
+                span = max(over.deadline - began, 1e-9)
                 drawn = window(len(jobs), step / steps if steps else (now - began) / span)
             if not sized and now - began >= _LATE_PROBE_S:
                 rate = step / (now - began)

@@ -456,9 +456,10 @@ def try_move(S, X, j, k, b):
 def late_chunk(
     S, X, past, step0, steps, sample, deltas, targets, best_where, best, keep, window
 ):
-    """`steps` late-acceptance steps from step number `step0`: a random job's best
-    shift or swap (even odds; swaps with `sample` random partners, all of them if 0) is taken
-    if it leaves the cost below max(past[slot], cost) + 1. best[0] is the best cost seen;
+    """`steps` late-acceptance steps from step number `step0`: the best shift or swap (even
+    odds; swaps with `sample` random partners, all of them if 0) of a random job among the
+    first `window` of S.movable (biggest first: reassign.window) is taken if it leaves the
+    cost below max(past[slot], cost) + 1. best[0] is the best cost seen;
     keep[0] == 1 while the current state is that best and best_where does not hold it yet
     (it is saved just before a move that raises the cost). Returns the moves kept."""
     where, used, chk, count, node_cost = X.where, X.used, X.chk, X.on_nodes, X.node_cost

@@ -22,9 +22,9 @@ _LATE_SWAP_SAMPLE = 256
 # Steps of the first chunk; later chunks are sized to take about _CHUNK_S each, so the clock
 # is read often enough for the deadline and seldom enough to cost nothing.
 _FIRST_CHUNK = 64
-# With a step budget the window grows in this many blocks of steps.
-_WINDOW_BLOCKS = 64
 _CHUNK_S = 0.01
+# With a step budget the window (reassign.window) grows in this many blocks of steps.
+_WINDOW_BLOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def late_acceptance(
 ) -> LateResult:
     """Late acceptance from `state` (left as it was) until `deadline` (time.monotonic()) or
     `steps` steps; the history length is sized from the measured step rate like reassign.py's,
-    or from `steps`."""
+    or from `steps`. `grow`: each step's job is drawn from reassign.window's growing window of
+    the biggest, else from all the movable jobs."""
     static, dynamic = build(state)
     compile_s = compiled.warm_up(static, dynamic)
     compiled.seed(seed)
