@@ -415,4 +415,7 @@ def read_solution(path: Path, inst: Instance) -> RoadefSolution:
     values = read_ints(path)
     if len(values) != inst.processes:
         raise FormatError(f"{path}: expected {inst.processes} machine indices, found {len(values)}")
+    for p, m in enumerate(values):
+        if not 0 <= m < inst.machines:
+            raise FormatError(f"{path}: process {p}'s machine {m} is not in 0..{inst.machines - 1}")
     return RoadefSolution(machine=tuple(values))

@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("model", type=Path, help="model_<name>.txt (assignment_<name>.txt beside)")
     ap.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMITS["roadef"])
+    ap.add_argument("--workers", type=int, default=Settings.workers, help="CP-SAT workers")
+    ap.add_argument("--seed", type=int, default=Settings.engine_seed, help="the engine's seed")
     ap.add_argument(
         "--no-move-kernel", dest="move_kernel", action="store_false", help="numpy, not the kernel"
     )
@@ -56,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(event, dict(fields))
 
     t = time.monotonic()
-    settings = Settings(move_kernel=a.move_kernel)
+    settings = Settings(move_kernel=a.move_kernel, workers=a.workers, engine_seed=a.seed)
     outcome = solve(problem, params=settings.params(a.time_limit), progress=progress)
-    log(f"engine {_s(t)} of {a.time_limit:g} s, {outcome.status}, from {outcome.source}")
+    log(
+        f"engine {_s(t)} of {a.time_limit:g} s ({a.workers} CP-SAT workers, seed {a.seed}), "
+        f"{outcome.status}, from {outcome.source}"
+    )
     log(outcome.timings)
     if outcome.solution is None:
         log("no answer")

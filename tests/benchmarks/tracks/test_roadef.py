@@ -347,6 +347,9 @@ def test_from_solution_and_the_assignment_file_round_trip(
     path.write_text("0 2\n")
     with pytest.raises(FormatError, match="expected 3 machine indices, found 2"):
         roadef.read_solution(path, example)
+    path.write_text("0 4 1\n")  # the example has machines 0..3
+    with pytest.raises(FormatError, match=r"process 1's machine 4 is not in 0..3"):
+        roadef.read_solution(path, example)
 
 
 @pytest.mark.parametrize(

@@ -137,15 +137,23 @@ def test_rejects_shapes_conflict_makes_infeasible(capsys: pytest.CaptureFixture[
     assert "conflict" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ((), "(2 CP-SAT workers, seed 0)"),
+        (("--workers", "1", "--seed", "3"), "(1 CP-SAT workers, seed 3)"),
+    ],
+)
 def test_scale_script_reports_a_feasible_improvement(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...], said: str
 ) -> None:
     model, _ = write(
         generate(Shape(processes=100, machines=10, resources=3, seed=4)), tmp_path, "s"
     )
-    assert roadef_scale.main([str(model), "--time-limit", "1"]) == 0
+    assert roadef_scale.main([str(model), "--time-limit", "1", *flags]) == 0
     out = capsys.readouterr().out
     assert "feasible True, 0 violations" in out and "% below the initial" in out
+    assert said in out
 
 
 @pytest.mark.parametrize(("boost", "window"), [(True, True), (False, False)])
@@ -163,6 +171,26 @@ def test_walk_script_reports_a_feasible_answer_below_the_initial_cost(
     assert f"window {'on' if window else 'off'}" in out
     cost = int(out.split("cost ")[1].split(" ")[0].replace(",", ""))
     assert cost < initial.objective
+
+
+def test_walk_script_writes_its_answer_and_walks_on_from_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out writes the answer it printed; --start walks from it, and its best is never worse."""
+    model, _ = write(
+        generate(Shape(processes=200, machines=20, resources=4, seed=5)), tmp_path, "w"
+    )
+    inst = roadef.load(model)
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    assert roadef_walk.main([str(model), "--seconds", "0.5", "--out", str(first)]) == 0
+    cost = int(capsys.readouterr().out.split("cost ")[1].split(" ")[0].replace(",", ""))
+    assert roadef.evaluate(inst, roadef.read_solution(first, inst)).objective == cost
+    argv = [str(model), "--seconds", "0.5", "--seed", "1", "--start", str(first)]
+    assert roadef_walk.main([*argv, "--out", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "from first.txt" in out and "feasible True" in out
+    after = roadef.evaluate(inst, roadef.read_solution(second, inst))
+    assert after.feasible and after.objective <= cost
 
 
 @pytest.mark.parametrize("shapes", [(), ("escape",)])
