@@ -40,6 +40,11 @@ class SearchLimits:
     # LNS pieces of the synthetic S city, keeping every feasible solution lost none and
     # reached optimality sooner. Worth it whenever the hint is the incumbent to beat.
     keep_hint: bool = True
+    # With one worker CP-SAT runs only its default search; interleaving gives that one thread
+    # its whole portfolio, LNS included, in turns (deterministic for a seed; with more
+    # workers it changes nothing here). For a whole problem searched from a good hint
+    # (stages/polish.py), where LNS is what finds better.
+    interleave: bool = False
 
 
 @dataclass(frozen=True)
@@ -406,4 +411,6 @@ def new_solver(limits: SearchLimits) -> cp_model.CpSolver:
     else:
         sp.num_workers = limits.workers
         sp.max_time_in_seconds = limits.time_limit_s
+    # More workers already run the portfolio side by side.
+    sp.interleave_search = limits.interleave and sp.num_workers == 1
     return solver

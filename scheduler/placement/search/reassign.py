@@ -277,6 +277,15 @@ def reassign(
     moves = passes = 0
     over = _Over(deadline, should_stop)
     if late and state.movable:
+        if steps is not None and kernel and kernel_applies(state):
+            # A step budget repeats only if its steps run; the deadline is then a cap on
+            # walking, for a badly loaded machine, and loading the kernel (0.5-1 s in a fresh
+            # process, a compile once after an install) is not walking. Charged to the walk,
+            # the short walk of a deterministic 1-s run made 0-1,052 of its steps, as the load
+            # happened to take.
+            from scheduler.placement.search.kernel.late import load
+
+            over.deadline += load(state)
         boosted = _boosted_load_weights(state) if boost else None
         if boosted is not None:
             # The first walk scores with the boosted weights; the second goes on from the best
@@ -284,7 +293,7 @@ def reassign(
             now = time.monotonic()
             state.set_load_weights(boosted)
             first_steps = None if steps is None else int(steps * _AVOIDABLE_SHARE)
-            mid = _Over(now + (deadline - now) * _AVOIDABLE_SHARE, should_stop)
+            mid = _Over(now + (over.deadline - now) * _AVOIDABLE_SHARE, should_stop)
             walked, moves = _late(state, mid, first_steps, seed, kernel, grow=window)
             if walked is state:  # the walk ended at its best: still on the boosted weights
                 walked = Reassign(p, state.solution(), weights)

@@ -20,8 +20,11 @@ _REASSIGN_SHARE = 0.5
 # Where the migration polish may run after it (stages/polish.py): the walk's share is smaller, so
 # that LNS and the polish have time for the moves it leaves (ROADEF a1_5: the walk reaches the
 # load and balance floors within seconds and then spends its time taking back moves, to ~150 of
-# move cost at the end of its 171 s; the polish needed 57-197 s to reach 19 from 20-120).
-_REASSIGN_SHARE_BEFORE_POLISH = 0.4
+# move cost at the end of its 171 s; the polish needed 57-197 s to reach 19 from 20-120). At
+# 0.2 the walk ended a1_5 at the cost it reached at 0.4 (within 4 of 54.6 M saved), and the
+# longer LNS after it reached move cost 19 before the polish in both of two runs; at 0.4 LNS
+# left 20 in three of three.
+_REASSIGN_SHARE_BEFORE_POLISH = 0.2
 _REASSIGN_STEPS_PER_S = 1_000
 # The same on the compiled kernel (EngineParams.move_kernel): 10,900-15,900 measured on a2_5 and
 # a B_1-size stand-in (benchmarks.moves), 14,500 on a2_5 under a load of 3.4.

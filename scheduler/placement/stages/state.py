@@ -116,9 +116,12 @@ class RunState:
         stage."""
         return not self.params.deterministic and self._remaining() <= self._explain_reserve()
 
-    def _whole_limits(self, budget: float, *, keep_hint: bool = True) -> SearchLimits:
+    def _whole_limits(
+        self, budget: float, *, keep_hint: bool = True, interleave: bool = False
+    ) -> SearchLimits:
         """Limits of one CP-SAT solve of the whole problem for `budget` seconds (converted to
-        CP-SAT's deterministic units in deterministic mode)."""
+        CP-SAT's deterministic units in deterministic mode); `interleave`: one worker runs
+        CP-SAT's whole portfolio in turns (SearchLimits.interleave)."""
         params = self.params
         return SearchLimits(
             time_limit_s=budget / WALL_PER_DET if params.deterministic else budget,
@@ -127,6 +130,7 @@ class RunState:
             workers=params.workers,
             wall_cap_s=budget * params.wall_factor,
             keep_hint=keep_hint,
+            interleave=interleave,
         )
 
     def _pair_count(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,32 @@ def test_late_acceptance_draws_from_a_growing_window_of_the_biggest_jobs() -> No
             assert runs[0].solution == runs[1].solution
             assert check(ROADEF, runs[0].solution) == []
             assert runs[0].cost == weighted_cost(ROADEF, runs[0].solution)
+
+
+def test_loading_the_kernel_is_not_charged_to_a_step_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a step budget the deadline caps walking only: a kernel that takes longer to load
+    than the whole cap (as numba's cache does in a fresh process) still walks every step,
+    to the same answer as when it loads at once."""
+    from scheduler.placement.search.kernel import compiled
+
+    start = Solution(ROADEF_INITIAL)
+
+    def walk() -> tuple[Solution, int]:
+        result = reassign(ROADEF, start, WEIGHTS, later(0.2), seed=4, steps=300, kernel=True)
+        return result.solution, result.moves
+
+    quick = walk()
+    assert quick[1] > 10  # the walk's moves, not only the descent's
+    real, slow = compiled.warm_up, [True]
+
+    def slow_first(*args: Any) -> float:
+        if slow:
+            slow.pop()
+            time.sleep(0.4)
+        return real(*args)
+
+    monkeypatch.setattr(compiled, "warm_up", slow_first)
+    assert walk() == quick
+    assert not slow  # the slow load happened

@@ -6,7 +6,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import pytest
+from ortools.sat.python import cp_model
+
 from scheduler.placement import engine
+from scheduler.placement.cpsat import solver
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.evaluator import (
     Evaluator,
@@ -106,6 +110,28 @@ def test_polish_takes_back_the_move_it_does_not_need() -> None:
     done = dict(events[names.index("polish_done")][1])
     assert start["migration"] == 2
     assert done["migration"] == 1
+
+
+def test_polish_interleaves_and_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker running CP-SAT's portfolio in turns (SearchLimits.interleave), and in
+    deterministic mode the same answer twice."""
+    made: list[bool] = []
+    real = solver.new_solver
+
+    def watched(limits: solver.SearchLimits) -> cp_model.CpSolver:
+        made.append(real(limits).parameters.interleave_search)
+        return real(limits)
+
+    monkeypatch.setattr(solver, "new_solver", watched)
+    answers = []
+    for _ in range(2):
+        run = _run(CROWDED, TWO_MOVES, [])
+        run._polish()
+        assert run.pool.best is not None
+        answers.append(run.pool.best.solution)
+    assert answers[0] == answers[1]
+    assert evaluate(CROWDED, answers[0]).migration == 1
+    assert made == [True, True]
 
 
 def test_no_polish_above_the_floor_or_with_other_costs() -> None:

@@ -101,6 +101,15 @@ def late_acceptance(
     )
 
 
+def load(state: ReassignState) -> float:
+    """Loads the kernel (numba, and the machine code from its cache or a compile) on a copy of
+    `state`'s arrays: the seconds it took, import included."""
+    t = time.perf_counter()
+    static, dynamic = build(state)
+    compiled.warm_up(static, dynamic)
+    return time.perf_counter() - t
+
+
 def late_on_kernel(
     state: Reassign, deadline: float, steps: int | None, seed: int, grow: bool = True
 ) -> tuple[Reassign, int]:
