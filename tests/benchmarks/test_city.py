@@ -3,6 +3,7 @@ baselines and the metrics, on traces small enough for CI."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -347,7 +348,12 @@ def test_headline_finds_the_pool_that_pooling_saves() -> None:
     target = {d: w.p95_h for d, w in separate.wait_by_department.items()}
     for name, steps in (("kueue", 6), ("suanchou", 1)):
         h = fewest_nodes(
-            name, trace, lambda t, n=name: make_policy(n, t, 0.2), target, 60.0, max_steps=steps
+            name,
+            trace,
+            functools.partial(make_policy, name, solver_time_limit_s=0.2),
+            target,
+            60.0,
+            max_steps=steps,
         )
         assert h.fewest_nodes == 2, h
         assert h.fewer_pct == pytest.approx(50.0)

@@ -26,7 +26,7 @@ from scheduler.placement.cpsat.variables import (
 )
 from scheduler.placement.index.facts import WHOLE
 from scheduler.placement.judges.scale import objective_scale
-from scheduler.placement.model.problem import ObjectiveWeights, Problem
+from scheduler.placement.model.problem import Balance, ObjectiveWeights, Problem
 
 
 @dataclass(frozen=True)
@@ -363,11 +363,20 @@ def load_rows(parts: Parts) -> dict[int, Lin]:
     return rows
 
 
+def balance_gap(parts: Parts, b: Balance, n: int) -> Lin:
+    """target x avail(r1) - avail(r2) on node n, the shortfall before max(0, .)."""
+    cap = parts.facts.p.node_capacity
+    # target*(cap1 - used1) - (cap2 - used2) = const - target*used1 + used2
+    gap = Lin(b.target * cap[n][b.r1] - cap[n][b.r2])
+    gap.extend(parts.usage(n, b.r1), -b.target)
+    gap.extend(parts.usage(n, b.r2))
+    return gap
+
+
 def balance_rows(parts: Parts) -> list[Lin]:
     """Per Balance (p.balances' order): max(0, target x avail(r1) - avail(r2)) summed over
     nodes, unweighted (empty for a balance of weight 0)."""
     facts, model = parts.facts, parts.model
-    cap = facts.p.node_capacity
     rows: list[Lin] = []
     for b in facts.p.balances:
         lin = Lin()
@@ -375,10 +384,7 @@ def balance_rows(parts: Parts) -> list[Lin]:
         if not b.weight:
             continue
         for n in sorted(parts.scope.nodes):
-            # target*(cap1 - used1) - (cap2 - used2) = const - target*used1 + used2
-            gap = Lin(b.target * cap[n][b.r1] - cap[n][b.r2])
-            gap.extend(parts.usage(n, b.r1), -b.target)
-            gap.extend(parts.usage(n, b.r2))
+            gap = balance_gap(parts, b, n)
             if not gap.has_vars:
                 lin.const += max(0, gap.const)
                 continue

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from scheduler.placement.cpsat.constraints import add_all
+from scheduler.placement.cpsat.floors import hold_floors_node_by_node
 from scheduler.placement.cpsat.objective import Objective, TermWeights
 from scheduler.placement.cpsat.scope import Fixed, Incumbent, Scope
 from scheduler.placement.cpsat.variables import IntVar, Parts, Value, build_parts
@@ -40,11 +41,6 @@ class SearchLimits:
     # LNS pieces of the synthetic S city, keeping every feasible solution lost none and
     # reached optimality sooner. Worth it whenever the hint is the incumbent to beat.
     keep_hint: bool = True
-    # With one worker CP-SAT runs only its default search; interleaving gives that one thread
-    # its whole portfolio, LNS included, in turns (deterministic for a seed; with more
-    # workers it changes nothing here). For a whole problem searched from a good hint
-    # (stages/polish.py), where LNS is what finds better.
-    interleave: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,9 +191,10 @@ class CpSatModel:
     def polish_migration(self, load: Sequence[int], balance: Sequence[int]) -> None:
         """Turns the model into the migration polish's (stages/polish.py): each weighted
         resource's load (usage above safety summed over the scope's nodes, unweighted) at most
-        load[r], each weighted balance's shortfall at most balance[b], at least the hint's work
-        placed, and migration alone minimised. The result's `objective` stays the evaluator's
-        formula; its `bound` is then no bound on it (CP-SAT bounds migration)."""
+        load[r], each weighted balance's shortfall at most balance[b] (and both node by node,
+        cpsat/floors.py), at least the hint's work placed, and migration alone minimised. The
+        result's `objective` stays the evaluator's formula; its `bound` is then no bound on it
+        (CP-SAT bounds migration)."""
         assert self.hint_work is not None, "hint the polished answer first"
         terms = self.objective.terms
         for r, row in self.objective.load_rows.items():
@@ -206,6 +203,12 @@ class CpSatModel:
         for row, most in zip(self.objective.balance_rows, balance, strict=True):
             if row.has_vars:
                 self.model.add(row.expr() <= most)
+        # The same caps node by node, which CP-SAT propagates (cpsat/floors.py).
+        hold_floors_node_by_node(
+            self.parts,
+            {r: load[r] for r in self.objective.load_rows},
+            balance if self.objective.balance_rows else None,
+        )
         work = terms["work"]
         if work.has_vars:
             self.model.add(work.expr() >= self.hint_work)
@@ -411,6 +414,4 @@ def new_solver(limits: SearchLimits) -> cp_model.CpSolver:
     else:
         sp.num_workers = limits.workers
         sp.max_time_in_seconds = limits.time_limit_s
-    # More workers already run the portfolio side by side.
-    sp.interleave_search = limits.interleave and sp.num_workers == 1
     return solver

@@ -102,10 +102,7 @@ class Polish(RunState):
         # Measured on a1_5 from an answer moving 11: keeping every hinted solution through
         # presolve, the capped model found nothing in 200 s; without, the one with 9 moves in
         # 127 s. The pool takes only a better answer, so a lost hint costs nothing.
-        # Interleaved (one worker running CP-SAT's portfolio, its LNS included, in turns): from
-        # a1_5 answers moving 10, one worker's default search found no fewer in 115-120 s (two
-        # runs), interleaved it found 9 in three of four (benchmarks/README.md).
-        limits = self._whole_limits(budget, keep_hint=False, interleave=True)
+        limits = self._whole_limits(budget, keep_hint=False)
         result = model.solve(limits, should_stop=self.should_stop)
         if params.deterministic:
             self.charged_s += result.deterministic_time * WALL_PER_DET

@@ -27,8 +27,20 @@ MOVES_PER_S = 4_000
 # overshoot of its last step (a CP-SAT piece's build and presolve, its stop, the final check)
 # stays inside the limit. Measured before it: 1.01-1.02 s at 1 s (GAP gap8), up to 10.2 s at
 # 10 s (GAP c20200) on the loaded 2-core machine; with it 0.95-0.96 s and 9.44-9.74 s (one
-# exact CP-SAT run 10.00 s) under load averages of 3.5-5.5.
+# exact CP-SAT run 10.00 s) under load averages of 3.5-5.5. The overshoot is a last step's,
+# so it grows with the problem, not with the limit: the margin is at most _WALL_MARGIN_S plus
+# _WALL_MARGIN_S_PER_JOB per job (an early version overran a 300-s limit by 0.2 s at 50,000
+# jobs x 5,000 nodes, ROADEF B/X size, with 15 s kept: 3e-4 s a job; 0.5 s at most at 10 s
+# above). A 300-s run of ROADEF set A's 1,000 processes keeps 2.3 s, not 15.
 _WALL_MARGIN_SHARE = 0.05
+_WALL_MARGIN_S = 2.0
+_WALL_MARGIN_S_PER_JOB = 3e-4
+
+
+def wall_margin(limit_s: float, jobs: int) -> float:
+    """Seconds of a wall-clock limit kept for the last step's overshoot: a share of the
+    limit, at most what a problem of `jobs` jobs needs (_WALL_MARGIN_S_PER_JOB)."""
+    return min(limit_s * _WALL_MARGIN_SHARE, _WALL_MARGIN_S + jobs * _WALL_MARGIN_S_PER_JOB)
 
 
 class RunState:
@@ -83,8 +95,8 @@ class RunState:
 
     def _remaining(self) -> float:
         """Wall seconds left of time_limit_s (non-deterministic mode's budget), less the
-        margin for the last step's overshoot (_WALL_MARGIN_SHARE)."""
-        limit = self.params.time_limit_s * (1 - _WALL_MARGIN_SHARE)
+        margin for the last step's overshoot (wall_margin)."""
+        limit = self.params.time_limit_s - wall_margin(self.params.time_limit_s, self.p.num_jobs)
         return max(0.0, limit - self.clock.elapsed_s())
 
     def _search_budget(self) -> float:
@@ -116,12 +128,9 @@ class RunState:
         stage."""
         return not self.params.deterministic and self._remaining() <= self._explain_reserve()
 
-    def _whole_limits(
-        self, budget: float, *, keep_hint: bool = True, interleave: bool = False
-    ) -> SearchLimits:
+    def _whole_limits(self, budget: float, *, keep_hint: bool = True) -> SearchLimits:
         """Limits of one CP-SAT solve of the whole problem for `budget` seconds (converted to
-        CP-SAT's deterministic units in deterministic mode); `interleave`: one worker runs
-        CP-SAT's whole portfolio in turns (SearchLimits.interleave)."""
+        CP-SAT's deterministic units in deterministic mode)."""
         params = self.params
         return SearchLimits(
             time_limit_s=budget / WALL_PER_DET if params.deterministic else budget,
@@ -130,7 +139,6 @@ class RunState:
             workers=params.workers,
             wall_cap_s=budget * params.wall_factor,
             keep_hint=keep_hint,
-            interleave=interleave,
         )
 
     def _pair_count(self) -> int:

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tracks import FormatError, roadef
+from scheduler.placement import engine
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.lp.all_placed import cost_floors
 from scheduler.placement.model import Balance, Service, Solution
+from scheduler.placement.model.params import EngineParams
+from scheduler.placement.stages.pool import Clock
 
 # The statement's section 2 example (problem_definition_v1.pdf, pages 6-9): 2 resources (r1
 # transient), 4 machines, services sa = {p1, p2} (spreadMin 2) and sb = {p3} depending on sa,
@@ -386,3 +389,35 @@ def test_load_rejects_an_initial_assignment_off_the_machines(tmp_path: Path) -> 
     """An initial machine index outside 0..M-1 is named with its position."""
     with pytest.raises(FormatError, match=r"assignment_ex\.txt:1:3 \(integer #2\): machine 4"):
         roadef.load(_write(tmp_path, EXAMPLE, (0, 4, 0)))
+
+
+# An answer to a1_5 at its load and balance floors that moves 10 processes (process: machine,
+# the rest stay where the initial assignment puts them), from a 300-s run of the engine;
+# ROADEF cost 727,578,310, S41's. benchmarks/README.md, "The floors node by node".
+A1_5_TEN_MOVES = {75: 4, 469: 9, 492: 10, 505: 3, 603: 1, 676: 7, 757: 6, 891: 4, 956: 4, 998: 5}
+
+
+def test_polish_proves_nine_moves_the_fewest_at_a1_5s_floors(benchdata: Path) -> None:
+    """From that answer the migration polish (one worker, deterministic) finds the answer
+    moving 9, the best known cost, and proves no answer at the floors moves fewer."""
+    path = dict(roadef.instances(benchdata))["a1_5"]
+    inst = roadef.load(path)
+    p = roadef.to_problem(inst)
+    machines = [A1_5_TEN_MOVES.get(j, m) for j, m in enumerate(inst.initial)]
+    start = Solution(tuple((m,) for m in machines))
+    assert roadef.evaluate(inst, roadef.from_solution(inst, p, start)).objective == 727_578_310
+    events: list[tuple[str, dict[str, object]]] = []
+    run = engine._Run(
+        p,
+        EngineParams(time_limit_s=120.0, deterministic=True),
+        lambda event, fields: events.append((event, dict(fields))),
+        Clock(),
+    )
+    assert run.pool.offer("test", start)
+    assert run._polish_applies()
+    run._polish()
+    done = next(fields for event, fields in events if event == "polish_done")
+    assert (done["status"], done["migration"]) == ("OPTIMAL", 19)
+    assert run.pool.best is not None
+    answer = roadef.from_solution(inst, p, run.pool.best.solution)
+    assert roadef.evaluate(inst, answer) == (True, 727_578_309, [])

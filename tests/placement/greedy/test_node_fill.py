@@ -7,6 +7,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import replace
 
+import pytest
+
 from benchmarks.tracks import vbp
 from scheduler.placement import engine
 from scheduler.placement.cpsat.objective import TermWeights
@@ -20,6 +22,7 @@ from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.outcome import Outcome, Status
 from scheduler.placement.model.params import EngineParams
 from scheduler.placement.stages.pool import Clock
+from scheduler.placement.stages.state import wall_margin
 
 Events = list[tuple[str, dict[str, object]]]
 
@@ -115,6 +118,19 @@ def test_wall_clock_mode_keeps_a_margin_for_the_last_step() -> None:
     o, _ = _solve(p, params)
     assert o.solution is not None and check(p, o.solution) == []
     assert o.timings.total_ms < 1500
+
+
+def test_the_margin_grows_with_the_problem_not_with_a_long_limit() -> None:
+    """A 5% share of short limits; at 300 s a problem of 200 jobs keeps 2 s plus 0.3 ms a job,
+    not 15 s, and one of 100,000 jobs keeps the share."""
+    p = _packing(11, items=200)
+    margins = []
+    for limit in (1.0, 10.0, 300.0):
+        run = engine._Run(p, EngineParams(time_limit_s=limit), lambda e, f: None, Clock())
+        margins.append(limit - run._remaining())
+    assert margins == pytest.approx([0.05, 0.5, 2.0 + 200 * 3e-4], abs=0.01)
+    assert wall_margin(300.0, 1_000) == pytest.approx(2.3)
+    assert wall_margin(300.0, 100_000) == pytest.approx(15.0)
 
 
 def test_identical_nodes_open_in_order_and_a_hint_is_relabelled() -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-import pytest
-from ortools.sat.python import cp_model
-
 from scheduler.placement import engine
-from scheduler.placement.cpsat import solver
+from scheduler.placement.cpsat.objective import TermWeights
+from scheduler.placement.cpsat.solver import CpSatModel, SearchLimits
 from scheduler.placement.index.facts import Facts
 from scheduler.placement.judges.evaluator import (
     Evaluator,
@@ -18,10 +16,11 @@ from scheduler.placement.judges.evaluator import (
     evaluate,
     load_excess,
 )
+from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.usage import node_usage
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.all_placed import cost_floors
-from scheduler.placement.model import Problem, Solution
+from scheduler.placement.model import ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.params import EngineParams
 from scheduler.placement.stages.pool import Clock
 from tests.placement.build import ROADEF
@@ -112,17 +111,33 @@ def test_polish_takes_back_the_move_it_does_not_need() -> None:
     assert done["migration"] == 1
 
 
-def test_polish_interleaves_and_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One worker running CP-SAT's portfolio in turns (SearchLimits.interleave), and in
-    deterministic mode the same answer twice."""
-    made: list[bool] = []
-    real = solver.new_solver
+def test_floors_node_by_node_admit_exactly_the_answers_at_the_floors() -> None:
+    """Every placement of CROWDED fixed in turn into the polish's model: CP-SAT finds it
+    feasible exactly when the checker passes it with every job placed and its load at the
+    floor (0), so the per-node constraints (cpsat/floors.py) cut no answer the caps admit."""
+    facts = Facts(CROWDED)
+    floors = cost_floors(facts)
+    terms = TermWeights.of(CROWDED, ObjectiveWeights())
+    seen = {True: 0, False: 0}
+    for nodes in itertools.product(range(3), repeat=4):
+        s = Solution(tuple((n,) for n in nodes))
+        model = CpSatModel(facts, terms, job_work(CROWDED))
+        model.hint(TWO_MOVES)
+        model.polish_migration(floors.load, floors.balance)
+        parts = model.parts
+        for (u, n), x in parts.x.items():
+            jobs = parts.classes[u].jobs
+            model.model.add(x == sum(1 for j in jobs if s.assignment[j] == (n,)))
+        result = model.solve(SearchLimits(5.0, deterministic=True))
+        at_floor = check(CROWDED, s) == [] and evaluate(CROWDED, s).load == floors.load[0] == 0
+        assert (result.solution is not None) == at_floor, nodes
+        seen[at_floor] += 1
+    # Above 7 on some node: A with B (3 x 9 placements), or A or B with both C and D (2 x 6).
+    assert seen == {True: 81 - 39, False: 27 + 12}
 
-    def watched(limits: solver.SearchLimits) -> cp_model.CpSolver:
-        made.append(real(limits).parameters.interleave_search)
-        return real(limits)
 
-    monkeypatch.setattr(solver, "new_solver", watched)
+def test_polish_repeats() -> None:
+    """Deterministic mode: the same answer twice."""
     answers = []
     for _ in range(2):
         run = _run(CROWDED, TWO_MOVES, [])
@@ -131,7 +146,6 @@ def test_polish_interleaves_and_repeats(monkeypatch: pytest.MonkeyPatch) -> None
         answers.append(run.pool.best.solution)
     assert answers[0] == answers[1]
     assert evaluate(CROWDED, answers[0]).migration == 1
-    assert made == [True, True]
 
 
 def test_no_polish_above_the_floor_or_with_other_costs() -> None:

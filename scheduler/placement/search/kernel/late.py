@@ -70,19 +70,17 @@ def late_acceptance(
                 past = past[np.arange(wanted) % length]
                 length = wanted
             sized = True
-        if not grow:
-            todo = chunk if steps is None else min(chunk, steps - done)
-            drawn = len(static.movable)
-        elif steps is None:
-            todo = chunk
-            drawn = window(len(static.movable), (now - began) / max(deadline - began, 1e-9))
-        else:
+        todo = chunk if steps is None else min(chunk, steps - done)
+        drawn = len(static.movable)
+        if grow and steps is None:
+            drawn = window(drawn, (now - began) / max(deadline - began, 1e-9))
+        elif grow and steps is not None:
             # Chunks end at blocks of steps, and each block draws from the window of its
             # first step: the same steps draw from the same window on every run, however the
             # clock sized the chunks.
             block = max(1, steps // _WINDOW_BLOCKS)
-            todo = min(chunk, steps - done, block - done % block)
-            drawn = window(len(static.movable), done // block * block / steps)
+            todo = min(todo, block - done % block)
+            drawn = window(drawn, done // block * block / steps)
         t = time.perf_counter()
         kept += compiled.late_chunk(
             static, dynamic, scratch, past, done, todo, _LATE_SWAP_SAMPLE, drawn
