@@ -11,9 +11,10 @@ constraint on the very placement that breaks it, where a cap on a sum of max(0, 
 hardly propagates at all.
 
 Measured on ROADEF 2012 a1_5 from four answers at the floors moving 10-12 processes (one
-worker, 120 s each): with the summed caps alone the default search found no fewer moves in
-any of two; with these constraints beside them it found the answer moving 9 in 5-7 s and
-proved it the fewest, every time (benchmarks/README.md, "The floors node by node").
+worker): with the summed caps alone the default search found no fewer moves in either of two
+tries of about 120 s; with these constraints beside them it found the answer moving 9 in 5-7 s
+and proved it the fewest, from each of the four (benchmarks/README.md, "The floors node by
+node").
 """
 
 from __future__ import annotations
