@@ -99,12 +99,20 @@ def late_acceptance(
     )
 
 
+# Whether load() has run in this process: numba keeps what it loaded for the process's life.
+_loaded = [False]
+
+
 def load(state: ReassignState) -> float:
-    """Loads the kernel (numba, and the machine code from its cache or a compile) on a copy of
-    `state`'s arrays: the seconds it took, import included."""
+    """Loads the kernel (numba, and the machine code from its cache or a compile) on `state`'s
+    arrays, once per process: the seconds it took, import included (0 once loaded, so a
+    walk's arrays are not built twice on every call)."""
+    if _loaded[0]:
+        return 0.0
     t = time.perf_counter()
     static, dynamic = build(state)
     compiled.warm_up(static, dynamic)
+    _loaded[0] = True
     return time.perf_counter() - t
 
 
