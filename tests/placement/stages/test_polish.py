@@ -20,7 +20,7 @@ from scheduler.placement.judges.scale import job_work
 from scheduler.placement.judges.usage import node_usage
 from scheduler.placement.judges.verify import check
 from scheduler.placement.lp.all_placed import cost_floors
-from scheduler.placement.model import ObjectiveWeights, Problem, Solution
+from scheduler.placement.model import Balance, ObjectiveWeights, Problem, Solution
 from scheduler.placement.model.params import EngineParams
 from scheduler.placement.stages.pool import Clock
 from tests.placement.build import ROADEF
@@ -111,29 +111,90 @@ def test_polish_takes_back_the_move_it_does_not_need() -> None:
     assert done["migration"] == 1
 
 
-def test_floors_node_by_node_admit_exactly_the_answers_at_the_floors() -> None:
-    """Every placement of CROWDED fixed in turn into the polish's model: CP-SAT finds it
-    feasible exactly when the checker passes it with every job placed and its load at the
-    floor (0), so the per-node constraints (cpsat/floors.py) cut no answer the caps admit."""
-    facts = Facts(CROWDED)
+# CROWDED with a safety level of 4: 14 CPUs against 12 of safety, so the load floor is 2 and an
+# answer is at it only if no node is below 4 (A, B and C with D on three nodes, in any order).
+SHORT = replace(CROWDED, node_safety=((4,), (4,), (4,)))
+
+
+def _admitted(p: Problem, hint: Solution) -> dict[bool, int]:
+    """Fixes every placement of `p` in turn into the polish's model and asserts that CP-SAT
+    finds it feasible exactly when the checker passes it and its load, resource by resource,
+    and each balance's shortfall are at their floors: the per-node constraints
+    (cpsat/floors.py) cut no answer the summed caps admit, and admit none they cut. Returns
+    how many placements were at the floors and how many not."""
+    facts = Facts(p)
     floors = cost_floors(facts)
-    terms = TermWeights.of(CROWDED, ObjectiveWeights())
+    terms = TermWeights.of(p, ObjectiveWeights())
+    demands = Evaluator(p).demands
     seen = {True: 0, False: 0}
-    for nodes in itertools.product(range(3), repeat=4):
+    for nodes in itertools.product(range(p.num_nodes), repeat=p.num_jobs):
         s = Solution(tuple((n,) for n in nodes))
-        model = CpSatModel(facts, terms, job_work(CROWDED))
-        model.hint(TWO_MOVES)
+        model = CpSatModel(facts, terms, job_work(p))
+        model.hint(hint)
         model.polish_migration(floors.load, floors.balance)
         parts = model.parts
         for (u, n), x in parts.x.items():
             jobs = parts.classes[u].jobs
             model.model.add(x == sum(1 for j in jobs if s.assignment[j] == (n,)))
         result = model.solve(SearchLimits(5.0, deterministic=True))
-        at_floor = check(CROWDED, s) == [] and evaluate(CROWDED, s).load == floors.load[0] == 0
+        used = node_usage(p, demands, s.assignment)
+        at_floor = (
+            check(p, s) == []
+            and tuple(load_excess(p, used)) == tuple(floors.load)
+            and tuple(balance_shortfall(p, used)) == tuple(floors.balance)
+        )
         assert (result.solution is not None) == at_floor, nodes
         seen[at_floor] += 1
+    return seen
+
+
+def test_floors_node_by_node_admit_exactly_the_answers_at_the_floors() -> None:
+    """The load floor at 0 (no node may go above its safety level)."""
+    assert cost_floors(Facts(CROWDED)).load == (0,)
     # Above 7 on some node: A with B (3 x 9 placements), or A or B with both C and D (2 x 6).
-    assert seen == {True: 81 - 39, False: 27 + 12}
+    assert _admitted(CROWDED, TWO_MOVES) == {True: 81 - 39, False: 27 + 12}
+
+
+def test_floors_node_by_node_above_zero() -> None:
+    """The load floor above 0 (no node may stay below its safety level): A, B and the pair
+    C, D each on a node of their own, 3! = 6 of the 81 placements."""
+    assert cost_floors(Facts(SHORT)).load == (2,)
+    assert _admitted(SHORT, TWO_MOVES) == {True: 6, False: 75}
+
+
+# One balance, avail(cpu) - avail(mem) >= 0 on every node: each node's gap is its mem usage less
+# its cpu usage. A (4 cpu, 1 mem), B (1, 4), C (1, 3), D (1, 1) add -3, 3, 2 and 0: the gaps sum
+# to 2, so the balance floor is 2 and an answer is at it only if no node's gap is below 0, that
+# is, A shares its node with B (with C alone it is at -1). Everything runs on node 0 (gap 2).
+GAPS = Problem(
+    resources=("cpu", "mem"),
+    node_capacity=((10, 10),) * 3,
+    node_group=(0, 0, 0),
+    group_cost=((0, 0),),
+    node_sets=((0, 1, 2),),
+    job_demand=((4, 1), (1, 4), (1, 3), (1, 1)),
+    job_replicas=(1, 1, 1, 1),
+    job_priority=(0, 0, 0, 0),
+    job_order=(0, 1, 2, 3),
+    job_nodes=(0, 0, 0, 0),
+    balances=(Balance(r1=0, r2=1, target=1, weight=1),),
+    job_required=(True,) * 4,
+    job_current=((0,),) * 4,
+    job_move_cost=(1, 1, 1, 1),
+)
+# The same with cpu and mem traded: the gaps sum to -2, the floor is 0, and no node's gap may
+# be above 0 (A shares its node with B again).
+GAPS_BELOW = replace(GAPS, job_demand=tuple((m, c) for c, m in GAPS.job_demand))
+AT_HOME = Solution(((0,),) * 4)
+
+
+def test_floors_node_by_node_with_a_balance() -> None:
+    """A balance's floor above 0 and at 0: A and B on one of the 3 nodes, C and D anywhere
+    (no node's gap changes sign then), 3 x 9 of the 81 placements in both problems."""
+    assert cost_floors(Facts(GAPS)).balance == (2,)
+    assert cost_floors(Facts(GAPS_BELOW)).balance == (0,)
+    assert _admitted(GAPS, AT_HOME) == {True: 27, False: 54}
+    assert _admitted(GAPS_BELOW, AT_HOME) == {True: 27, False: 54}
 
 
 def test_polish_repeats() -> None:
