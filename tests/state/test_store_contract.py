@@ -382,6 +382,37 @@ def test_a_connection_lost_inside_a_unit_is_reported_as_unavailable() -> None:
         store.dispose()
 
 
+def test_a_connection_lost_after_a_units_last_statement_is_not_an_internal_error() -> None:
+    """The server ends the connection after the unit's last statement, so the rollback or the
+    commit at its end is the first to meet the dead connection: a read unit's read stands and
+    it ends without an error; a write unit reports Unavailable (retry), not the rollback's own
+    failure; the store keeps working on fresh connections."""
+    url = postgres_url()
+    reset_postgres(url)
+    store = Store(url)
+
+    def cut(tx: Tx) -> None:
+        pid = tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with store.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    try:
+        _seed(store)
+        with store.unit(write=False) as tx:
+            seen = tx.clusters.get("gov-a")
+            cut(tx)
+        assert seen.name == "gov-a"
+        with pytest.raises(Unavailable, match="retry"), store.unit() as tx:
+            tx.clusters.heartbeat("gov-a", NOW, "cut off before the commit")
+            cut(tx)
+        with store.unit() as tx:
+            tx.clusters.heartbeat("gov-a", NOW, "again")
+        with store.unit(write=False) as tx:
+            assert tx.clusters.get("gov-a").last_heartbeat == NOW
+    finally:
+        store.dispose()
+
+
 def test_reasons_and_explanations_are_written_in_bulk(store: Store) -> None:
     """set_reasons updates only still-queued jobs; put_many replaces earlier explanations and
     adds new ones."""
