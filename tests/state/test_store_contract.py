@@ -370,16 +370,26 @@ def test_a_connection_lost_inside_a_unit_is_reported_as_unavailable() -> None:
     try:
         _seed(store)
         with pytest.raises(Unavailable, match="retry"), store.unit() as tx:
-            pid = tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            with store.engine.connect() as other:
-                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            _cut(store, tx)
             tx.clusters.heartbeat("gov-a", NOW, "cut off")
-        with store.unit() as tx:
-            tx.clusters.heartbeat("gov-a", NOW, "again")
-        with store.unit(write=False) as tx:
-            assert tx.clusters.get("gov-a").last_heartbeat == NOW
+        _works_on(store)
     finally:
         store.dispose()
+
+
+def _cut(store: Store, tx: Tx) -> None:
+    """The server ends the connection `tx` runs on, as a failover or a network cut does."""
+    pid = tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with store.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def _works_on(store: Store) -> None:
+    """A write and a read on fresh connections after a cut."""
+    with store.unit() as tx:
+        tx.clusters.heartbeat("gov-a", NOW, "again")
+    with store.unit(write=False) as tx:
+        assert tx.clusters.get("gov-a").last_heartbeat == NOW
 
 
 def test_a_connection_lost_after_a_units_last_statement_is_not_an_internal_error() -> None:
@@ -390,25 +400,16 @@ def test_a_connection_lost_after_a_units_last_statement_is_not_an_internal_error
     url = postgres_url()
     reset_postgres(url)
     store = Store(url)
-
-    def cut(tx: Tx) -> None:
-        pid = tx.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        with store.engine.connect() as other:
-            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-
     try:
         _seed(store)
         with store.unit(write=False) as tx:
             seen = tx.clusters.get("gov-a")
-            cut(tx)
+            _cut(store, tx)
         assert seen.name == "gov-a"
         with pytest.raises(Unavailable, match="retry"), store.unit() as tx:
             tx.clusters.heartbeat("gov-a", NOW, "cut off before the commit")
-            cut(tx)
-        with store.unit() as tx:
-            tx.clusters.heartbeat("gov-a", NOW, "again")
-        with store.unit(write=False) as tx:
-            assert tx.clusters.get("gov-a").last_heartbeat == NOW
+            _cut(store, tx)
+        _works_on(store)
     finally:
         store.dispose()
 
